@@ -1,0 +1,1 @@
+"""remoteops: run commands and move files across fleets of hosts in parallel."""

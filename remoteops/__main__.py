@@ -1,0 +1,5 @@
+"""``python -m remoteops``."""
+
+from remoteops.cli import main
+
+main()

@@ -1,0 +1,84 @@
+"""``remoteops playground up|down|status``: local SSH hosts to try remoteops on."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from remoteops.cli.common import fail
+from remoteops.errors import ConfigurationError
+
+app = typer.Typer(
+    help="Start, inspect or remove local playground SSH hosts (sshd in network namespaces "
+    "as root, on loopback ports otherwise).",
+    no_args_is_help=True,
+)
+
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="Where the playground keeps its files. "
+        "[default: $REMOTEOPS_PLAYGROUND_DIR or ~/.local/state/remoteops/playground]",
+        show_default=False,
+    ),
+]
+
+
+class Mode(str, enum.Enum):
+    auto = "auto"
+    netns = "netns"
+    loopback = "loopback"
+
+
+@app.command()
+def up(
+    hosts: Annotated[int, typer.Option("--hosts", "-n", min=1, max=1000)] = 5,
+    mode: Annotated[Mode, typer.Option(help="netns needs root; auto picks it when it can.")] = (
+        Mode.auto
+    ),
+    state_dir: StateDirOption = None,
+) -> None:
+    """Start N local SSH hosts and write an inventory for them."""
+    from remoteops.playground import Playground
+
+    try:
+        state = Playground(state_dir).up(hosts, mode=mode.value)
+    except ConfigurationError as exc:
+        fail(str(exc))
+    typer.echo(f"{len(state.hosts)} playground hosts up ({state.mode})", err=True)
+    typer.echo(f"inventory: {state.inventory_path}", err=True)
+    typer.echo(f"try: remoteops run -i {state.inventory_path} --hosts all uptime", err=True)
+    typer.echo(str(state.inventory_path))
+
+
+@app.command()
+def down(state_dir: StateDirOption = None) -> None:
+    """Stop the playground hosts and remove everything the playground made."""
+    from remoteops.playground import Playground
+
+    try:
+        Playground(state_dir).down()
+    except ConfigurationError as exc:
+        fail(str(exc))
+    typer.echo("playground removed", err=True)
+
+
+@app.command()
+def status(state_dir: StateDirOption = None) -> None:
+    """Show the playground hosts and whether each is running (exit 3 if any is not)."""
+    from remoteops.playground import Playground
+
+    state = Playground(state_dir).status()
+    if state is None:
+        typer.echo("no playground is up", err=True)
+        raise typer.Exit(3)
+    typer.echo(f"mode: {state.mode}  inventory: {state.inventory_path}")
+    for host in state.hosts:
+        where = f"{host.address}:{host.port}"
+        typer.echo(f"{host.name:8} {where:22} {'running' if host.running else 'STOPPED'}")
+    if not all(host.running for host in state.hosts):
+        raise typer.Exit(3)

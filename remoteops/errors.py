@@ -1,0 +1,98 @@
+"""The exception tree of remoteops.
+
+Errors that stop a whole run (bad usage, bad inventory) are exceptions; a host that fails is never
+an exception to the caller: it becomes a value with a :class:`~remoteops.results.Status`.
+Transport modules raise the ``Host*Error`` kinds internally, translated once from the library
+they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them into statuses.
+
+::
+
+    RemoteOpsError
+    ├── ConfigurationError          usage or configuration the run cannot start with (exit 2)
+    │   ├── InventoryError          malformed inventory: names file and line or key path
+    │   └── PatternError            a host pattern that matches nothing or does not parse
+    └── HostError                   one host failed; carries the status it maps to
+        ├── UnreachableError        refused, no route, name not resolved, connection lost
+        ├── AuthenticationError     every credential was refused
+        ├── HostKeyError            unknown or changed host key
+        ├── HostTimeoutError        connect, banner or command timeout fired
+        └── UnsupportedError        the host's protocol cannot do what was asked
+"""
+
+from __future__ import annotations
+
+
+class RemoteOpsError(Exception):
+    """Base of every error remoteops raises on purpose."""
+
+
+class ConfigurationError(RemoteOpsError):
+    """The run cannot start: bad options, settings or environment."""
+
+
+class InventoryError(ConfigurationError):
+    """A malformed inventory; the message names the source and where in it."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
+                 key_path: str | None = None) -> None:
+        self.source = source
+        self.line = line
+        self.key_path = key_path
+        self.reason = message
+        where = source or "<inventory>"
+        if line is not None:
+            where += f":{line}"
+        if key_path:
+            where += f" ({key_path})"
+        super().__init__(f"{where}: {message}")
+
+
+class PatternError(ConfigurationError):
+    """A host pattern that selects nothing or cannot be parsed."""
+
+    def __init__(self, message: str, *, suggestions: tuple[str, ...] = ()) -> None:
+        self.suggestions = suggestions
+        if suggestions:
+            message += "; did you mean: " + ", ".join(suggestions) + "?"
+        super().__init__(message)
+
+
+class HostError(RemoteOpsError):
+    """One host failed; ``status`` is the :class:`~remoteops.results.Status` value it maps to."""
+
+    status = "unreachable"
+
+
+class UnreachableError(HostError):
+    """The host could not be reached or the connection was lost."""
+
+    status = "unreachable"
+
+
+class AuthenticationError(HostError):
+    """Every credential offered was refused."""
+
+    status = "auth"
+
+
+class HostKeyError(HostError):
+    """The host key is unknown or differs from the known one."""
+
+    status = "hostkey"
+
+
+class HostTimeoutError(HostError):
+    """A connect, banner, authentication or command timeout fired."""
+
+    status = "timeout"
+
+    def __init__(self, message: str, *, stdout: bytes = b"", stderr: bytes = b"") -> None:
+        super().__init__(message)
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class UnsupportedError(HostError):
+    """The host's protocol cannot do what was asked (e.g. run a command on an FTP host)."""
+
+    status = "unsupported"

@@ -1,0 +1,239 @@
+"""Parallel fan-out of per-host work, with timeouts, cancellation and events to listeners.
+
+The executor never prints: what happens is reported to a :class:`Listener` (the CLI's renderers
+are listeners; a library user may pass their own). Every host ends as a
+:class:`~remoteops.results.HostResult`, whatever went wrong on it.
+
+Ctrl-C (``KeyboardInterrupt`` in the calling thread): the first stops starting new hosts and
+reports who is still running; the second closes every open connection, which ends the work in
+progress, and the run returns with ``interrupted`` set (exit code 130).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from remoteops.errors import HostError, HostTimeoutError
+from remoteops.inventory.model import Host
+from remoteops.results import HostResult, RunReport, Status
+from remoteops.transports import CommandSpec, Transport, TransportFactory
+
+#: Default number of hosts worked on at once: 200 hosts finish in one round.
+DEFAULT_FORKS = 256
+
+
+class Listener(Protocol):
+    """Receives run events; called from worker threads, so implementations must be thread-safe."""
+
+    def host_started(self, host: str) -> None: ...
+
+    def host_output(self, host: str, stream: str, data: bytes) -> None: ...
+
+    def host_finished(self, result: HostResult) -> None: ...
+
+    def interrupted(self, running: Sequence[str]) -> None: ...
+
+
+class NullListener:
+    """A listener that ignores everything."""
+
+    def host_started(self, host: str) -> None:
+        return None
+
+    def host_output(self, host: str, stream: str, data: bytes) -> None:
+        return None
+
+    def host_finished(self, result: HostResult) -> None:
+        return None
+
+    def interrupted(self, running: Sequence[str]) -> None:
+        return None
+
+
+#: The work for one host, given its open transport; returns the host's result.
+HostWork = Callable[[Host, Transport, "Listener"], HostResult]
+
+
+@dataclass(frozen=True)
+class _Finished:
+    result: HostResult
+
+
+class Executor:
+    """Runs one piece of work on many hosts, ``forks`` at a time, one connection per host."""
+
+    def __init__(
+        self,
+        factory: TransportFactory | None = None,
+        *,
+        forks: int = DEFAULT_FORKS,
+        listener: Listener | None = None,
+    ) -> None:
+        if forks < 1:
+            raise ValueError("forks must be at least 1")
+        self.factory = factory or TransportFactory()
+        self.forks = forks
+        self.listener: Listener = listener or NullListener()
+        self._open: dict[str, Transport] = {}
+        self._lock = threading.Lock()
+        self._stop_starting = threading.Event()
+
+    def run(self, hosts: Sequence[Host], work: HostWork) -> RunReport:
+        """Do ``work`` on every host; never raises for a host's failure."""
+        started_at = time.monotonic()
+        pending: queue.SimpleQueue[Host] = queue.SimpleQueue()
+        for host in hosts:
+            pending.put(host)
+        finished: queue.SimpleQueue[_Finished] = queue.SimpleQueue()
+        results: dict[str, HostResult] = {}
+        running: dict[str, None] = {}
+
+        def worker() -> None:
+            while not self._stop_starting.is_set():
+                try:
+                    host = pending.get_nowait()
+                except queue.Empty:
+                    return
+                with self._lock:
+                    running[host.name] = None
+                finished.put(_Finished(self._run_one(host, work)))
+
+        threads = [
+            threading.Thread(target=worker, name=f"remoteops-worker-{i}", daemon=True)
+            for i in range(min(self.forks, len(hosts)))
+        ]
+        for thread in threads:
+            thread.start()
+
+        interrupts = 0
+        while len(results) < len(hosts):
+            try:
+                item = finished.get(timeout=0.2)
+            except queue.Empty:
+                if interrupts and not any(t.is_alive() for t in threads):
+                    break
+                continue
+            except KeyboardInterrupt:
+                interrupts += 1
+                self._stop_starting.set()
+                with self._lock:
+                    still = [name for name in running if name not in results]
+                if interrupts == 1:
+                    self.listener.interrupted(still)
+                else:
+                    self._cancel_all()
+                    break
+                continue
+            results[item.result.host] = item.result
+            self.listener.host_finished(item.result)
+            with self._lock:
+                running.pop(item.result.host, None)
+
+        if interrupts:  # collect whatever finished while cancelling, then mark the rest
+            for thread in threads:
+                thread.join(timeout=2.0)
+            while True:
+                try:
+                    item = finished.get_nowait()
+                except queue.Empty:
+                    break
+                results.setdefault(item.result.host, item.result)
+            for host in hosts:
+                if host.name not in results:
+                    started = host.name in running
+                    results[host.name] = HostResult(
+                        host.name,
+                        Status.CANCELLED,
+                        error="interrupted" + ("" if started else " before it started"),
+                    )
+        self.factory.close()
+        ordered = [results[h.name] for h in hosts]
+        return RunReport(ordered, time.monotonic() - started_at, interrupted=interrupts > 0)
+
+    def _run_one(self, host: Host, work: HostWork) -> HostResult:
+        started = time.monotonic()
+        self.listener.host_started(host.name)
+        transport: Transport | None = None
+        try:
+            transport = self.factory.create(host)
+            with self._lock:
+                self._open[host.name] = transport
+            transport.connect()
+            result = work(host, transport, self.listener)
+            return dataclasses.replace(result, duration_s=time.monotonic() - started)
+        except HostError as exc:
+            return HostResult(
+                host.name, Status(exc.status), error=str(exc),
+                duration_s=time.monotonic() - started,
+            )
+        except Exception as exc:  # a bug or an untranslated library error: still only this host
+            if self._stop_starting.is_set():
+                return HostResult(host.name, Status.CANCELLED, error="interrupted",
+                                  duration_s=time.monotonic() - started)
+            return HostResult(
+                host.name, Status.UNREACHABLE, error=f"{type(exc).__name__}: {exc}",
+                duration_s=time.monotonic() - started,
+            )
+        finally:
+            with self._lock:
+                self._open.pop(host.name, None)
+            if transport is not None:
+                transport.close()
+
+    def _cancel_all(self) -> None:
+        with self._lock:
+            open_now = list(self._open.values())
+        for transport in open_now:
+            transport.close()
+
+
+def command_work(spec: CommandSpec) -> HostWork:
+    """The work of ``remoteops run``: one command, its output streamed to the listener."""
+
+    def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
+        started = time.monotonic()
+
+        def on_output(stream: str, data: bytes) -> None:
+            listener.host_output(host.name, stream, data)
+
+        try:
+            outcome = transport.run(spec, on_output)
+        except HostTimeoutError as exc:
+            return HostResult(
+                host.name, Status.TIMEOUT, stdout=exc.stdout, stderr=exc.stderr, error=str(exc),
+                duration_s=time.monotonic() - started,
+            )
+        if outcome.error is not None:
+            status = Status.FAILED
+        else:
+            status = Status.OK if outcome.exit_code == 0 else Status.FAILED
+        return HostResult(
+            host.name,
+            status,
+            exit_code=outcome.exit_code,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+            error=outcome.error,
+            duration_s=time.monotonic() - started,
+        )
+
+    return work
+
+
+def run_command(
+    hosts: Sequence[Host],
+    spec: CommandSpec,
+    *,
+    factory: TransportFactory | None = None,
+    forks: int = DEFAULT_FORKS,
+    listener: Listener | None = None,
+) -> RunReport:
+    """Run one command on every host in parallel: the library form of ``remoteops run``."""
+    executor = Executor(factory, forks=forks, listener=listener)
+    return executor.run(hosts, command_work(spec))

@@ -1,0 +1,100 @@
+"""The resolved inventory: hosts with their merged variables, and the groups they belong to.
+
+Loaders (YAML, INI, comma lists) build this; nothing here does I/O. Variable names are
+canonical (``address``, ``port``, ...) once loaded: Ansible aliases are translated on the way in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Canonical connection variables and the Ansible names accepted for each.
+CONNECTION_VARS: Mapping[str, tuple[str, ...]] = {
+    "address": ("ansible_host", "ansible_ssh_host"),
+    "port": ("ansible_port", "ansible_ssh_port"),
+    "user": ("ansible_user", "ansible_ssh_user"),
+    "protocol": ("ansible_connection",),
+    "identity_file": ("ansible_ssh_private_key_file", "ansible_private_key_file"),
+    "password_env": (),
+    "connect_timeout": ("ansible_timeout",),
+    "jump_host": (),
+    "known_hosts_file": (),
+}
+
+#: Protocols a host may declare; later issues add transports for the others.
+PROTOCOLS = ("ssh", "local", "ftp", "ftps", "telnet")
+
+#: Variable names that would hold a secret in the inventory itself: refused, use password_env.
+SECRET_VARS = (
+    "password",
+    "ansible_password",
+    "ansible_ssh_pass",
+    "ansible_ssh_password",
+    "ansible_become_pass",
+    "ansible_become_password",
+    "ansible_sudo_pass",
+)
+
+
+@dataclass(frozen=True)
+class Host:
+    """One inventory host with its variables already merged (host > child > parent > all)."""
+
+    name: str
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        return str(self.vars.get("address") or self.name)
+
+    @property
+    def port(self) -> int | None:
+        port = self.vars.get("port")
+        return None if port is None else int(port)
+
+    @property
+    def user(self) -> str | None:
+        user = self.vars.get("user")
+        return None if user is None else str(user)
+
+    @property
+    def protocol(self) -> str:
+        return str(self.vars.get("protocol") or "ssh")
+
+    @property
+    def identity_file(self) -> str | None:
+        value = self.vars.get("identity_file")
+        return None if value is None else str(value)
+
+    @property
+    def password_env(self) -> str | None:
+        value = self.vars.get("password_env")
+        return None if value is None else str(value)
+
+    @property
+    def connect_timeout(self) -> float | None:
+        value = self.vars.get("connect_timeout")
+        return None if value is None else float(value)
+
+    @property
+    def jump_host(self) -> str | None:
+        value = self.vars.get("jump_host")
+        return None if value is None else str(value)
+
+    @property
+    def known_hosts_file(self) -> str | None:
+        value = self.vars.get("known_hosts_file")
+        return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group as declared: its direct hosts, direct children and its own variables."""
+
+    name: str
+    hosts: tuple[str, ...] = ()
+    children: tuple[str, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)

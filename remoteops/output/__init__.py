@@ -1,0 +1,12 @@
+"""Renderers: listeners that turn run events into what a person or a script reads.
+
+Results go to stdout, diagnostics and the summary to stderr. Colour only on a terminal and
+never when ``NO_COLOR`` is set; JSON output is plain, one object per line.
+"""
+
+from remoteops.output.grouped import GroupedOutput
+from remoteops.output.json_lines import JsonLines
+from remoteops.output.live import LiveLines
+from remoteops.output.summary import print_summary
+
+__all__ = ["GroupedOutput", "JsonLines", "LiveLines", "print_summary"]

@@ -1,0 +1,58 @@
+"""Grouped output: hosts with identical results printed once, like ``clush -b``/``dshbak -c``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from remoteops.inventory.ranges import fold_hosts
+from remoteops.output.style import BOLD, RED, RESET, use_colour
+from remoteops.results import HostResult, Status
+
+
+def group_results(results: Sequence[HostResult]) -> list[tuple[list[str], HostResult]]:
+    """Hosts that share status, exit code, output and error, in first-seen order."""
+    groups: dict[tuple[object, ...], tuple[list[str], HostResult]] = {}
+    for result in results:
+        key = (result.status, result.exit_code, result.stdout, result.stderr, result.error)
+        groups.setdefault(key, ([], result))[0].append(result.host)
+    return list(groups.values())
+
+
+class GroupedOutput:
+    """Collects results silently and prints the groups when the run ends."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self._colour = use_colour(self.out)
+
+    def host_started(self, host: str) -> None:
+        return None
+
+    def host_output(self, host: str, stream: str, data: bytes) -> None:
+        return None
+
+    def host_finished(self, result: HostResult) -> None:
+        return None
+
+    def interrupted(self, running: Sequence[str]) -> None:
+        return None
+
+    def render(self, results: Sequence[HostResult]) -> None:
+        for hosts, result in group_results(results):
+            title = f"{fold_hosts(hosts)} ({len(hosts)})"
+            if result.status is not Status.OK:
+                code = "" if result.exit_code is None else f" exit {result.exit_code}"
+                title += f" [{result.status.value}{code}]"
+            rule = "-" * min(max(len(title), 15), 78)
+            if self._colour:
+                colour = BOLD if result.status is Status.OK else BOLD + RED
+                title = f"{colour}{title}{RESET}"
+            self.out.write(f"{rule}\n{title}\n{rule}\n")
+            body = result.stdout + result.stderr
+            if result.error:
+                body += f"{result.error}\n".encode()
+            text = body.decode("utf-8", errors="replace")
+            self.out.write(text if text.endswith("\n") or not text else text + "\n")
+        self.out.flush()

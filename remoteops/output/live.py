@@ -1,0 +1,85 @@
+"""Live output: ``host | line`` as lines arrive, like ``clush`` and ``pssh -P``.
+
+Stdout lines go to stdout; stderr lines go to stderr marked with ``!`` instead of ``|``. A line
+is printed only once complete (or when its host finishes), so hosts never interleave mid-line.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Sequence
+from typing import TextIO
+
+from remoteops.inventory.ranges import fold_hosts
+from remoteops.output.style import RED, RESET, host_colour, use_colour
+from remoteops.results import HostResult, Status
+from remoteops.transports.base import STDERR
+
+
+class LiveLines:
+    """A :class:`~remoteops.executor.Listener` that prints each host's lines as they come."""
+
+    def __init__(
+        self, host_names: Sequence[str], out: TextIO | None = None, err: TextIO | None = None
+    ) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self._width = max((len(h) for h in host_names), default=0)
+        self._index = {name: i for i, name in enumerate(host_names)}
+        self._colour_out = use_colour(self.out)
+        self._colour_err = use_colour(self.err)
+        self._partial: dict[tuple[str, str], bytes] = {}
+        self._lock = threading.Lock()
+
+    def _prefix(self, host: str, mark: str, colour: bool) -> str:
+        name = host.ljust(self._width)
+        if not colour:
+            return f"{name} {mark} "
+        marker = f"{RED}{mark}{RESET}" if mark == "!" else mark
+        return f"{host_colour(self._index.get(host, 0))}{name}{RESET} {marker} "
+
+    def _emit(self, host: str, stream: str, lines: list[bytes]) -> None:
+        is_err = stream == STDERR
+        target = self.err if is_err else self.out
+        prefix = self._prefix(host, "!" if is_err else "|", self._colour_err if is_err else
+                              self._colour_out)
+        text = "".join(
+            prefix + line.decode("utf-8", errors="replace").rstrip("\r") + "\n" for line in lines
+        )
+        target.write(text)
+        target.flush()
+
+    def host_started(self, host: str) -> None:
+        return None
+
+    def host_output(self, host: str, stream: str, data: bytes) -> None:
+        with self._lock:
+            key = (host, stream)
+            buffered = self._partial.get(key, b"") + data
+            *complete, rest = buffered.split(b"\n")
+            self._partial[key] = rest
+            if complete:
+                self._emit(host, stream, complete)
+
+    def host_finished(self, result: HostResult) -> None:
+        with self._lock:
+            for stream in ("stdout", "stderr"):
+                rest = self._partial.pop((result.host, stream), b"")
+                if rest:
+                    self._emit(result.host, stream, [rest])
+            if result.status is not Status.OK and result.error:
+                line = f"{result.status.value.upper()}: {result.error}"
+                if self._colour_err:
+                    line = f"{RED}{line}{RESET}"
+                self.err.write(self._prefix(result.host, "!", self._colour_err) + line + "\n")
+                self.err.flush()
+
+    def interrupted(self, running: Sequence[str]) -> None:
+        with self._lock:
+            names = fold_hosts(running) if running else "none"
+            self.err.write(
+                f"\ninterrupted: no new hosts will start; still running ({len(running)}): "
+                f"{names}\npress Ctrl-C again to cancel them\n"
+            )
+            self.err.flush()

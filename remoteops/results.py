@@ -1,0 +1,118 @@
+"""Result values of a run: one per host, and the report over all of them with its exit code.
+
+A failed host is a value here, never an exception, so one bad host cannot hide the others.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    """How one host ended. The string values are part of the JSON output contract."""
+
+    OK = "ok"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    AUTH = "auth"
+    HOSTKEY = "hostkey"
+    TIMEOUT = "timeout"
+    UNSUPPORTED = "unsupported"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_connection_failure(self) -> bool:
+        """True for the kinds that mean the work never ran or never finished on the host."""
+        return self not in (Status.OK, Status.FAILED)
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes; stable, documented in the README, scripts depend on them."""
+
+    OK = 0
+    COMMAND_FAILED = 1
+    USAGE = 2
+    HOST_FAILED = 3
+    BOTH_FAILED = 4
+    INTERRUPTED = 130
+
+
+def _text_and_raw(data: bytes) -> tuple[str, str | None]:
+    """Decode for display; keep the exact bytes (base64) when they are not valid UTF-8."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace"), base64.b64encode(data).decode("ascii")
+
+
+@dataclass(frozen=True)
+class HostResult:
+    """What happened on one host: its status, the command's exit code and output."""
+
+    host: str
+    status: Status
+    exit_code: int | None = None
+    stdout: bytes = b""
+    stderr: bytes = b""
+    error: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON object for this host (see README, "JSON output")."""
+        stdout, stdout_b64 = _text_and_raw(self.stdout)
+        stderr, stderr_b64 = _text_and_raw(self.stderr)
+        obj: dict[str, Any] = {
+            "host": self.host,
+            "ok": self.ok,
+            "status": self.status.value,
+            "exit_code": self.exit_code,
+            "stdout": stdout,
+            "stderr": stderr,
+            "error": self.error,
+            "duration_s": round(self.duration_s, 3),
+        }
+        if stdout_b64 is not None:
+            obj["stdout_base64"] = stdout_b64
+        if stderr_b64 is not None:
+            obj["stderr_base64"] = stderr_b64
+        return obj
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """All host results of one run, in inventory order, and the run's wall time."""
+
+    results: Sequence[HostResult]
+    duration_s: float = 0.0
+    interrupted: bool = False
+    by_host: Mapping[str, HostResult] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_host", {r.host: r for r in self.results})
+
+    def counts(self) -> Counter[Status]:
+        return Counter(r.status for r in self.results)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 all ok; 1 a command failed; 3 a host failed to connect/finish; 4 both; 130 Ctrl-C."""
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        failed = any(r.status is Status.FAILED for r in self.results)
+        host_failed = any(r.status.is_connection_failure for r in self.results)
+        if failed and host_failed:
+            return ExitCode.BOTH_FAILED
+        if failed:
+            return ExitCode.COMMAND_FAILED
+        if host_failed:
+            return ExitCode.HOST_FAILED
+        return ExitCode.OK

@@ -1,0 +1,85 @@
+"""Transports: one interface (:class:`Transport`), one module per protocol.
+
+:func:`open_transport` picks the module from the host's ``protocol`` and imports it only then,
+so a run that never touches SSH never pays for importing paramiko.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from remoteops.errors import UnsupportedError
+from remoteops.inventory.model import Host
+from remoteops.transports.base import (
+    CommandOutcome,
+    CommandSpec,
+    ConnectionOverrides,
+    OutputCallback,
+    RunningCommand,
+    Transport,
+)
+
+if TYPE_CHECKING:
+    from remoteops.transports.ssh import PassphraseCallback, SSHContext
+
+
+@dataclass
+class TransportFactory:
+    """Builds the transport for each host of a run, sharing per-protocol state across hosts."""
+
+    accept_new_host_keys: bool = False
+    overrides: ConnectionOverrides | None = None
+    passphrase_callback: PassphraseCallback | None = None
+    ssh_config_path: Path | None = None
+    known_hosts_files: list[Path] | None = None
+    _ssh_context: SSHContext | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ssh_context(self) -> SSHContext:
+        with self._lock:
+            return self._ssh_context_locked()
+
+    def _ssh_context_locked(self) -> SSHContext:
+        if self._ssh_context is None:
+            from remoteops.transports.known_hosts import KnownHosts
+            from remoteops.transports.ssh import SSHContext
+
+            self._ssh_context = SSHContext(
+                known_hosts=KnownHosts(
+                    self.known_hosts_files, accept_new=self.accept_new_host_keys
+                ),
+                overrides=self.overrides,
+                ssh_config_path=self.ssh_config_path,
+                passphrase_callback=self.passphrase_callback,
+            )
+        return self._ssh_context
+
+    def create(self, host: Host) -> Transport:
+        """A transport for the host, not yet connected."""
+        if host.protocol == "local":
+            from remoteops.transports.local import LocalTransport
+
+            return LocalTransport()
+        if host.protocol == "ssh":
+            from remoteops.transports.ssh import SSHTransport
+
+            return SSHTransport(host, self.ssh_context())
+        raise UnsupportedError(f"the {host.protocol} transport is not available yet")
+
+    def close(self) -> None:
+        if self._ssh_context is not None:
+            self._ssh_context.close()
+
+
+__all__ = [
+    "CommandOutcome",
+    "CommandSpec",
+    "ConnectionOverrides",
+    "OutputCallback",
+    "RunningCommand",
+    "Transport",
+    "TransportFactory",
+]

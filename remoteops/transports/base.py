@@ -1,0 +1,267 @@
+"""The transport interface and the command runner every exec-capable transport shares.
+
+A transport only has to start a command and hand back a :class:`RunningCommand` (poll for output,
+write stdin, report the exit code, kill). Stream pumping, stdin feeding, timeouts and the sudo
+password exchange live once, in :func:`drive`, like Invoke's ``Runner``.
+
+Lifecycle of a :class:`Transport`: constructing one does no I/O; :meth:`Transport.connect`
+opens the connection (raising a :class:`~remoteops.errors.HostError` subclass); :meth:`run` may
+be called many times on the open connection; :meth:`close` is idempotent and may be called
+from another thread to cancel work in progress.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from remoteops.errors import HostTimeoutError, UnsupportedError
+
+STDOUT = "stdout"
+STDERR = "stderr"
+
+#: Called with ("stdout" | "stderr", chunk) as output arrives; chunks are not line-aligned.
+OutputCallback = Callable[[str, bytes], None]
+
+_POLL_CEILING_S = 1.0
+_STDIN_CHUNK = 32 * 1024
+
+
+@dataclass(frozen=True)
+class ConnectionOverrides:
+    """Command-line settings that win over the inventory (and ``~/.ssh/config``)."""
+
+    user: str | None = None
+    port: int | None = None
+    connect_timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """What to run on a host. ``sudo_password`` is only ever sent on stdin, on sudo's prompt."""
+
+    command: str
+    stdin: bytes | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    sudo: bool = False
+    sudo_password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """The finished command: exit code and the complete captured output."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    error: str | None = None
+
+
+class RunningCommand(Protocol):
+    """The primitives a backend provides for one started command."""
+
+    def poll(self, timeout: float) -> list[tuple[str, bytes]]:
+        """Wait up to ``timeout`` for output; return the chunks available (maybe none)."""
+
+    def done(self) -> bool:
+        """True once all output was read and the exit code is known."""
+
+    def exit_code(self) -> int:
+        """The exit code; only valid once :meth:`done` is true."""
+
+    def write_stdin(self, data: bytes) -> None:
+        """Write to the command's stdin, blocking as needed."""
+
+    def close_stdin(self) -> None:
+        """Signal end of input."""
+
+    def kill(self) -> None:
+        """Stop the command and release its resources; safe to call twice."""
+
+
+class Transport(ABC):
+    """One connection to one host. See the module docstring for the lifecycle."""
+
+    #: What this protocol can do: "exec" (run commands), "files" (transfer files).
+    capabilities: frozenset[str] = frozenset()
+    protocol: str = ""
+
+    @abstractmethod
+    def connect(self) -> None:
+        """Open the connection; raises a HostError subclass on failure."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection; idempotent and safe from another thread."""
+
+    def start(self, command: str) -> RunningCommand:
+        """Start a shell command; exec-capable transports override this."""
+        raise UnsupportedError(f"{self.protocol} hosts cannot run commands")
+
+    def run(self, spec: CommandSpec, on_output: OutputCallback | None = None) -> CommandOutcome:
+        """Run one command to completion on the open connection."""
+        if "exec" not in self.capabilities:
+            raise UnsupportedError(f"{self.protocol} hosts cannot run commands")
+        wrapped = wrap_command(spec)
+        running = self.start(wrapped.command)
+        return drive(running, spec, wrapped, on_output)
+
+
+@dataclass(frozen=True)
+class WrappedCommand:
+    """The shell command actually sent, and the markers the sudo exchange looks for."""
+
+    command: str
+    prompt_marker: bytes | None = None
+    success_marker: bytes | None = None
+
+
+def wrap_command(spec: CommandSpec) -> WrappedCommand:
+    """Add environment exports and, with sudo, the prompt/success markers (as Ansible does).
+
+    The password never appears here: sudo prints a unique prompt on stderr and :func:`drive`
+    answers it on stdin. The success marker tells "no password asked" apart from the command's
+    own output, so stdin meant for the command is held until sudo is done with it.
+    """
+    exports = "".join(
+        f"export {name}={shlex.quote(value)}; " for name, value in sorted(spec.env.items())
+    )
+    inner = exports + spec.command
+    if not spec.sudo:
+        return WrappedCommand(inner)
+    token = secrets.token_hex(8)
+    prompt = f"[remoteops-sudo-{token}] password:"
+    success = f"REMOTEOPS-SUDO-OK-{token}"
+    command = (
+        f"sudo -H -S -p {shlex.quote(prompt)} -- /bin/sh -c "
+        f"{shlex.quote(f'echo {success}; ' + inner)}"
+    )
+    return WrappedCommand(command, prompt.encode(), success.encode())
+
+
+class _StdinFeeder(threading.Thread):
+    """Feeds stdin on its own thread so a full output window can never deadlock a big input."""
+
+    def __init__(self, running: RunningCommand, data: bytes) -> None:
+        super().__init__(daemon=True, name="remoteops-stdin")
+        self._running = running
+        self._data = data
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            view = memoryview(self._data)
+            for offset in range(0, len(view), _STDIN_CHUNK):
+                self._running.write_stdin(bytes(view[offset : offset + _STDIN_CHUNK]))
+            self._running.close_stdin()
+        except (OSError, EOFError) as exc:  # the command exited without reading everything
+            self.error = exc
+
+
+class _SudoExchange:
+    """Watches the head of stdout/stderr for sudo's markers and strips them from the output."""
+
+    def __init__(self, wrapped: WrappedCommand, password: str | None) -> None:
+        self.prompt = wrapped.prompt_marker
+        self.success = wrapped.success_marker
+        self.password = password
+        self.done = wrapped.success_marker is None
+        self.refused: str | None = None
+        self._answered = False
+        self._stdout_head = b""
+        self._stderr_head = b""
+
+    def feed(self, running: RunningCommand, stream: str, data: bytes) -> bytes:
+        """Consume sudo's own bytes; return what belongs to the command's output."""
+        if self.done or self.prompt is None or self.success is None:
+            return data
+        if stream == STDERR:
+            self._stderr_head += data
+            if self.prompt in self._stderr_head:
+                before, _, after = self._stderr_head.partition(self.prompt)
+                self._stderr_head = before + after
+                self._answer_prompt(running)
+            return b""
+        self._stdout_head += data
+        if self.success in self._stdout_head:
+            before, _, after = self._stdout_head.partition(self.success)
+            self.done = True
+            return before + after.removeprefix(b"\n")
+        return b""
+
+    def _answer_prompt(self, running: RunningCommand) -> None:
+        if self.password is None:
+            self.refused = "sudo asked for a password and none was given (see --sudo)"
+        elif self._answered:
+            self.refused = "sudo refused the password"
+        else:
+            self._answered = True
+            running.write_stdin(self.password.encode() + b"\n")
+
+    def leftovers(self) -> tuple[bytes, bytes]:
+        """Output held back while waiting for sudo, released when the command ends early."""
+        return self._stdout_head, self._stderr_head
+
+
+def drive(
+    running: RunningCommand,
+    spec: CommandSpec,
+    wrapped: WrappedCommand,
+    on_output: OutputCallback | None = None,
+) -> CommandOutcome:
+    """Pump output until the command ends, feeding stdin and enforcing the command timeout."""
+    deadline = None if spec.timeout is None else time.monotonic() + spec.timeout
+    sudo = _SudoExchange(wrapped, spec.sudo_password)
+    captured = {STDOUT: bytearray(), STDERR: bytearray()}
+    feeder: _StdinFeeder | None = None
+
+    def start_stdin() -> None:
+        nonlocal feeder
+        if spec.stdin is None:
+            running.close_stdin()
+        else:
+            feeder = _StdinFeeder(running, spec.stdin)
+            feeder.start()
+
+    if sudo.done:
+        start_stdin()
+    try:
+        while not running.done():
+            wait = _POLL_CEILING_S
+            if deadline is not None:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    raise HostTimeoutError(
+                        f"command timed out after {spec.timeout:g} s",
+                        stdout=bytes(captured[STDOUT]),
+                        stderr=bytes(captured[STDERR]),
+                    )
+                wait = min(wait, _POLL_CEILING_S)
+            for stream, chunk in running.poll(wait):
+                was_done = sudo.done
+                chunk = sudo.feed(running, stream, chunk)
+                if sudo.refused:
+                    held_err = sudo.leftovers()[1]
+                    return CommandOutcome(1, bytes(captured[STDOUT]), held_err, error=sudo.refused)
+                if sudo.done and not was_done:
+                    start_stdin()
+                if chunk:
+                    captured[stream] += chunk
+                    if on_output is not None:
+                        on_output(stream, chunk)
+        if not sudo.done:
+            held_out, held_err = sudo.leftovers()
+            captured[STDOUT] += held_out
+            captured[STDERR] += held_err
+        return CommandOutcome(running.exit_code(), bytes(captured[STDOUT]), bytes(captured[STDERR]))
+    finally:
+        running.kill()
+        if feeder is not None:
+            feeder.join(timeout=1.0)

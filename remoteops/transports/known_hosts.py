@@ -1,0 +1,184 @@
+"""Known host keys, loaded once per run and shared read-only by every connection.
+
+Parsing known_hosts per connection is quadratic in fleet size (see FACTS.md), so files are read
+once into an index of ``name -> {key type: base64 key}``; hashed entries (``|1|salt|hash``) are
+kept aside and matched with HMAC. Keys are compared as base64 text: no key object is built.
+New keys (``accept-new``) are appended under a lock and written atomically (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import hmac
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from remoteops.errors import HostKeyError
+
+
+def fingerprint(key_blob_b64: str) -> str:
+    """OpenSSH-style ``SHA256:...`` fingerprint of a base64 public key blob."""
+    digest = hashlib.sha256(base64.b64decode(key_blob_b64)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def host_key_name(address: str, port: int) -> str:
+    """The name known_hosts files use: ``addr`` on port 22, ``[addr]:port`` elsewhere."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+@dataclass
+class _HashedEntry:
+    salt: bytes
+    digest: bytes
+    key_type: str
+    key_b64: str
+
+
+@dataclass
+class _KnownHostsFile:
+    path: Path
+    keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    revoked: set[str] = field(default_factory=set)
+    hashed: list[_HashedEntry] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> _KnownHostsFile:
+        loaded = cls(path)
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return loaded
+        except OSError as exc:
+            raise HostKeyError(f"cannot read known hosts file {path}: {exc}") from exc
+        for line in text.splitlines():
+            loaded._add_line(line)
+        return loaded
+
+    def _add_line(self, line: str) -> None:
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            return
+        marker = None
+        if fields[0].startswith("@"):
+            marker, fields = fields[0], fields[1:]
+        if len(fields) < 3:
+            return
+        names, key_type, key_b64 = fields[0], fields[1], fields[2]
+        if marker == "@revoked":
+            self.revoked.add(key_b64)
+            return
+        if marker is not None:  # @cert-authority: host certificates are not supported yet
+            return
+        for name in names.split(","):
+            if name.startswith("|1|"):
+                try:
+                    _, _, salt, digest = name.split("|")
+                    self.hashed.append(
+                        _HashedEntry(
+                            base64.b64decode(salt), base64.b64decode(digest), key_type, key_b64
+                        )
+                    )
+                except ValueError:
+                    continue
+            elif not name.startswith("!"):
+                self.keys.setdefault(name, {})[key_type] = key_b64
+
+    def lookup(self, name: str) -> dict[str, str]:
+        found = dict(self.keys.get(name, {}))
+        for entry in self.hashed:
+            mac = hmac.new(entry.salt, name.encode(), hashlib.sha1).digest()
+            if hmac.compare_digest(mac, entry.digest):
+                found.setdefault(entry.key_type, entry.key_b64)
+        return found
+
+
+class KnownHosts:
+    """The known host keys of a run: user and system files plus per-host inventory files."""
+
+    def __init__(self, default_files: list[Path] | None = None, *, accept_new: bool = False):
+        if default_files is None:
+            default_files = [
+                Path("~/.ssh/known_hosts").expanduser(),
+                Path("/etc/ssh/ssh_known_hosts"),
+            ]
+        self.accept_new = accept_new
+        self._default_files = default_files
+        self._files: dict[Path, _KnownHostsFile] = {}
+        self._lock = threading.Lock()
+
+    def _file(self, path: Path) -> _KnownHostsFile:
+        with self._lock:
+            loaded = self._files.get(path)
+            if loaded is None:
+                loaded = self._files[path] = _KnownHostsFile.load(path)
+            return loaded
+
+    def known_types(self, name: str, extra_file: Path | None = None) -> dict[str, str]:
+        """Every known key for ``name``: key type -> base64 key."""
+        found: dict[str, str] = {}
+        for path in self._search_path(extra_file):
+            for key_type, key_b64 in self._file(path).lookup(name).items():
+                found.setdefault(key_type, key_b64)
+        return found
+
+    def _search_path(self, extra_file: Path | None) -> list[Path]:
+        return ([extra_file] if extra_file is not None else []) + self._default_files
+
+    def verify(self, name: str, key_type: str, key_b64: str, extra_file: Path | None) -> None:
+        """Accept a known key, record a new one under accept-new, refuse everything else."""
+        for path in self._search_path(extra_file):
+            if key_b64 in self._file(path).revoked:
+                raise HostKeyError(
+                    f"host key for {name} is revoked in {path} ({key_type} {fingerprint(key_b64)})"
+                )
+        known = self.known_types(name, extra_file)
+        if known.get(key_type) == key_b64:
+            return
+        shown = f"{key_type} {fingerprint(key_b64)}"
+        if known:
+            listed = ", ".join(f"{t} {fingerprint(k)}" for t, k in sorted(known.items()))
+            raise HostKeyError(
+                f"HOST KEY CHANGED for {name}: offered {shown}, known {listed}; "
+                "refusing to connect (remove the old key if the change is expected)"
+            )
+        if not self.accept_new:
+            raise HostKeyError(
+                f"unknown host key for {name}: {shown}; verify it and add it to known_hosts, "
+                "or use --accept-new-host-keys"
+            )
+        self._record(extra_file or self._default_files[0], name, key_type, key_b64)
+
+    def _record(self, path: Path, name: str, key_type: str, key_b64: str) -> None:
+        """Append one line atomically, under a thread lock and a file lock for other processes."""
+        line = f"{name} {key_type} {key_b64}\n"
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            dir_fd = os.open(path.parent, os.O_RDONLY)  # lock the folder: no stray lock file
+            try:
+                fcntl.flock(dir_fd, fcntl.LOCK_EX)
+                current = path.read_bytes() if path.exists() else b""
+                if current and not current.endswith(b"\n"):
+                    current += b"\n"
+                mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        out.write(current + line.encode())
+                        out.flush()
+                        os.fsync(out.fileno())
+                    os.chmod(tmp, mode)
+                    os.replace(tmp, path)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+            finally:
+                os.close(dir_fd)  # closing releases the lock
+            cached = self._files.get(path)
+            if cached is not None:
+                cached._add_line(line.strip())

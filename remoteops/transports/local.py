@@ -1,0 +1,108 @@
+"""The local transport: commands run on this machine through ``/bin/sh -c``.
+
+It lets an inventory entry such as ``localhost`` (``protocol: local``) work on a fresh machine
+with no sshd, with the same results, statuses and output handling as SSH.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+
+from remoteops.transports.base import STDERR, STDOUT, RunningCommand, Transport
+
+_READ_SIZE = 64 * 1024
+
+
+class _LocalCommand:
+    """A subprocess seen through the :class:`RunningCommand` primitives."""
+
+    def __init__(self, command: str) -> None:
+        self._proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, so a timeout kills the whole tree
+        )
+        assert self._proc.stdout is not None and self._proc.stderr is not None  # noqa: S101
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._proc.stdout, selectors.EVENT_READ, STDOUT)
+        self._selector.register(self._proc.stderr, selectors.EVENT_READ, STDERR)
+        self._open_streams = 2
+
+    def poll(self, timeout: float) -> list[tuple[str, bytes]]:
+        if self._open_streams == 0:
+            try:
+                self._proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            return []
+        chunks: list[tuple[str, bytes]] = []
+        for key, _ in self._selector.select(timeout):
+            data = os.read(key.fd, _READ_SIZE)
+            if data:
+                chunks.append((str(key.data), data))
+            else:
+                self._selector.unregister(key.fileobj)
+                self._open_streams -= 1
+        return chunks
+
+    def done(self) -> bool:
+        return self._open_streams == 0 and self._proc.poll() is not None
+
+    def exit_code(self) -> int:
+        code = self._proc.returncode
+        return 128 - code if code < 0 else code  # killed by a signal: report like a shell
+
+    def write_stdin(self, data: bytes) -> None:
+        assert self._proc.stdin is not None  # noqa: S101
+        self._proc.stdin.write(data)
+        self._proc.stdin.flush()
+
+    def close_stdin(self) -> None:
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._proc.wait()
+        self._selector.close()
+        for pipe in (self._proc.stdout, self._proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        self.close_stdin()
+
+
+class LocalTransport(Transport):
+    """Runs commands on this machine; there is no connection to open."""
+
+    capabilities = frozenset({"exec"})
+    protocol = "local"
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._running: list[_LocalCommand] = []
+
+    def connect(self) -> None:
+        self._closed = False
+
+    def start(self, command: str) -> RunningCommand:
+        running = _LocalCommand(command)
+        self._running.append(running)
+        return running
+
+    def close(self) -> None:
+        self._closed = True
+        for running in self._running:
+            running.kill()
+        self._running.clear()

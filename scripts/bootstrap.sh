@@ -1,0 +1,26 @@
+# Shared by scripts/demo and scripts/test: system packages (as root) and the project venv.
+# Usage: source scripts/bootstrap.sh "apt packages..." "pip extras"
+
+bootstrap() {
+    local apt_packages="$1" extras="$2" missing="" pkg
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        for pkg in $apt_packages; do
+            dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+        done
+        if [ -n "$missing" ]; then
+            echo "+ apt-get install$missing" >&2
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                $missing >/dev/null
+        fi
+    elif ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ]; then
+        echo "note: not root, cannot install:$apt_packages (playground hosts need sshd)" >&2
+    fi
+    if [ ! -x .venv/bin/python ]; then
+        python3 -m venv .venv 2>/dev/null || {
+            [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+            python3 -m venv .venv
+        }
+    fi
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
+}
