@@ -33,8 +33,14 @@ class ConfigurationError(RemoteOpsError):
 class InventoryError(ConfigurationError):
     """A malformed inventory; the message names the source and where in it."""
 
-    def __init__(self, message: str, *, source: str | None = None, line: int | None = None,
-                 key_path: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        key_path: str | None = None,
+    ) -> None:
         self.source = source
         self.line = line
         self.key_path = key_path

@@ -169,15 +169,23 @@ class Executor:
             return dataclasses.replace(result, duration_s=time.monotonic() - started)
         except HostError as exc:
             return HostResult(
-                host.name, Status(exc.status), error=str(exc),
+                host.name,
+                Status(exc.status),
+                error=str(exc),
                 duration_s=time.monotonic() - started,
             )
         except Exception as exc:  # a bug or an untranslated library error: still only this host
             if self._stop_starting.is_set():
-                return HostResult(host.name, Status.CANCELLED, error="interrupted",
-                                  duration_s=time.monotonic() - started)
+                return HostResult(
+                    host.name,
+                    Status.CANCELLED,
+                    error="interrupted",
+                    duration_s=time.monotonic() - started,
+                )
             return HostResult(
-                host.name, Status.UNREACHABLE, error=f"{type(exc).__name__}: {exc}",
+                host.name,
+                Status.UNREACHABLE,
+                error=f"{type(exc).__name__}: {exc}",
                 duration_s=time.monotonic() - started,
             )
         finally:
@@ -206,7 +214,11 @@ def command_work(spec: CommandSpec) -> HostWork:
             outcome = transport.run(spec, on_output)
         except HostTimeoutError as exc:
             return HostResult(
-                host.name, Status.TIMEOUT, stdout=exc.stdout, stderr=exc.stderr, error=str(exc),
+                host.name,
+                Status.TIMEOUT,
+                stdout=exc.stdout,
+                stderr=exc.stderr,
+                error=str(exc),
                 duration_s=time.monotonic() - started,
             )
         if outcome.error is not None:

@@ -83,9 +83,7 @@ def run(
 ) -> None:
     """Run COMMAND on every host matching --hosts; exit 0/1/3/4 (see README)."""
     _, selected = load_and_select(inventory, hosts)
-    sudo_password = (
-        read_secret_from(sudo_password_env, "sudo password: ") if sudo else None
-    )
+    sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if sudo else None
     payload = None if no_stdin else read_stdin_payload(stdin_file)
     spec = CommandSpec(
         command,

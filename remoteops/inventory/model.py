@@ -26,6 +26,10 @@ CONNECTION_VARS: Mapping[str, tuple[str, ...]] = {
 #: Protocols a host may declare; later issues add transports for the others.
 PROTOCOLS = ("ssh", "local", "ftp", "ftps", "telnet")
 
+#: Names that stand for the machine remoteops runs on, even when the inventory lacks them
+#: (Ansible's implicit localhost): such a host runs with ``protocol: local``.
+LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
+
 #: Variable names that would hold a secret in the inventory itself: refused, use password_env.
 SECRET_VARS = (
     "password",
@@ -92,9 +96,14 @@ class Host:
 
 @dataclass(frozen=True)
 class Group:
-    """A group as declared: its direct hosts, direct children and its own variables."""
+    """A group as declared: its direct hosts, direct children and its own variables.
+
+    ``priority`` is Ansible's ``ansible_group_priority``: it orders groups of the same depth
+    when their variables are merged (higher wins); the default is 1, as in Ansible.
+    """
 
     name: str
     hosts: tuple[str, ...] = ()
     children: tuple[str, ...] = ()
     vars: Mapping[str, Any] = field(default_factory=dict)
+    priority: int = 1

@@ -42,8 +42,9 @@ class LiveLines:
     def _emit(self, host: str, stream: str, lines: list[bytes]) -> None:
         is_err = stream == STDERR
         target = self.err if is_err else self.out
-        prefix = self._prefix(host, "!" if is_err else "|", self._colour_err if is_err else
-                              self._colour_out)
+        prefix = self._prefix(
+            host, "!" if is_err else "|", self._colour_err if is_err else self._colour_out
+        )
         text = "".join(
             prefix + line.decode("utf-8", errors="replace").rstrip("\r") + "\n" for line in lines
         )

@@ -30,11 +30,14 @@ def print_summary(report: RunReport, console: Console | None = None) -> None:
         if counts[status] or status in (Status.OK, Status.FAILED)
     ]
     console.print(
-        f"[bold]{len(report.results)} hosts[/]: " + ", ".join(parts)
+        f"[bold]{len(report.results)} hosts[/]: "
+        + ", ".join(parts)
         + f" in {report.duration_s:.2f} s"
     )
     for status in Status:
         if status is Status.OK or not counts[status]:
             continue
         hosts = [r.host for r in report.results if r.status is status]
-        console.print(f"  [{_STYLE[status]}]{status.value}[/]: {escape(fold_hosts(hosts))}", soft_wrap=True)
+        console.print(
+            f"  [{_STYLE[status]}]{status.value}[/]: {escape(fold_hosts(hosts))}", soft_wrap=True
+        )

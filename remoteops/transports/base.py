@@ -244,9 +244,9 @@ def drive(
                         stderr=bytes(captured[STDERR]),
                     )
                 wait = min(wait, _POLL_CEILING_S)
-            for stream, chunk in running.poll(wait):
+            for stream, received in running.poll(wait):
                 was_done = sudo.done
-                chunk = sudo.feed(running, stream, chunk)
+                chunk = sudo.feed(running, stream, received)
                 if sudo.refused:
                     held_err = sudo.leftovers()[1]
                     return CommandOutcome(1, bytes(captured[STDOUT]), held_err, error=sudo.refused)

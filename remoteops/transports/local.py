@@ -6,6 +6,7 @@ with no sshd, with the same results, statuses and output handling as SSH.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -27,18 +28,18 @@ class _LocalCommand:
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, so a timeout kills the whole tree
         )
-        assert self._proc.stdout is not None and self._proc.stderr is not None  # noqa: S101
+        stdout, stderr = self._proc.stdout, self._proc.stderr
+        if stdout is None or stderr is None:  # cannot happen with PIPE; keeps mypy honest
+            raise RuntimeError("subprocess pipes were not created")
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self._proc.stdout, selectors.EVENT_READ, STDOUT)
-        self._selector.register(self._proc.stderr, selectors.EVENT_READ, STDERR)
+        self._selector.register(stdout, selectors.EVENT_READ, STDOUT)
+        self._selector.register(stderr, selectors.EVENT_READ, STDERR)
         self._open_streams = 2
 
     def poll(self, timeout: float) -> list[tuple[str, bytes]]:
         if self._open_streams == 0:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
             return []
         chunks: list[tuple[str, bytes]] = []
         for key, _ in self._selector.select(timeout):
@@ -64,17 +65,13 @@ class _LocalCommand:
 
     def close_stdin(self) -> None:
         if self._proc.stdin is not None and not self._proc.stdin.closed:
-            try:
+            with contextlib.suppress(OSError):
                 self._proc.stdin.close()
-            except OSError:
-                pass
 
     def kill(self) -> None:
         if self._proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self._proc.wait()
         self._selector.close()
         for pipe in (self._proc.stdout, self._proc.stderr):

@@ -75,7 +75,7 @@ class SSHTarget:
 
 def _parse_jump(spec: str) -> tuple[str | None, str, int | None]:
     """``[user@]host[:port]`` (the first hop of a ProxyJump list) -> parts."""
-    spec = spec.split(",")[0].strip()
+    spec = spec.split(",", maxsplit=1)[0].strip()
     user, _, hostport = spec.rpartition("@")
     host, port = hostport, None
     if hostport.startswith("["):
@@ -128,9 +128,7 @@ class SSHContext:
         explicit_address = host.vars.get("address")
         address = str(explicit_address or config.get("hostname") or host.name)
         port = self.overrides.port or host.port or int(config.get("port", 22))
-        user = (
-            self.overrides.user or host.user or config.get("user") or getpass.getuser()
-        )
+        user = self.overrides.user or host.user or config.get("user") or getpass.getuser()
         identities: tuple[str, ...] = ()
         if host.identity_file:
             identities = (host.identity_file,)
@@ -258,8 +256,20 @@ def _handshake(context: SSHContext, target: SSHTarget) -> paramiko.Transport:
         preferred = [t for t in options.key_types if t in known]
         options.key_types = preferred + [t for t in options.key_types if t not in known]
     try:
+        negotiated = threading.Event()
         try:
-            transport.start_client(timeout=target.connect_timeout)
+            transport.start_client(event=negotiated)  # returns at once; we wait below
+            finished = negotiated.wait(target.connect_timeout)
+            failure = transport.get_exception()
+            if failure is not None:
+                raise failure
+            if not finished:
+                raise HostTimeoutError(
+                    f"no SSH answer from {target.address}:{target.port} within "
+                    f"{target.connect_timeout:g} s"
+                )
+            if not transport.is_active():
+                raise UnreachableError(f"SSH negotiation with {target.address} failed")
         except paramiko.SSHException as exc:
             if isinstance(exc.__context__, TimeoutError) or "timeout" in str(exc).lower():
                 raise HostTimeoutError(
@@ -271,7 +281,9 @@ def _handshake(context: SSHContext, target: SSHTarget) -> paramiko.Transport:
             raise UnreachableError(f"connection to {target.address} lost: {exc}") from exc
         server_key = transport.get_remote_server_key()
         context.known_hosts.verify(
-            target.key_name, server_key.get_name(), server_key.get_base64(),
+            target.key_name,
+            server_key.get_name(),
+            server_key.get_base64(),
             target.known_hosts_file,
         )
         _authenticate(context, transport, target)
@@ -372,7 +384,7 @@ class _SSHCommand:
 
     def done(self) -> bool:
         channel = self._channel
-        return (
+        return bool(
             channel.exit_status_ready()
             and (channel.eof_received or channel.closed)
             and not channel.recv_ready()

@@ -36,8 +36,9 @@ def test_fingerprint_matches_openssh_format() -> None:
 
 def test_known_plain_and_hashed_entries_are_accepted(tmp_path: Path) -> None:
     known = tmp_path / "known_hosts"
+    hashed = _hashed("[db]:2222")
     known.write_text(
-        f"# comment\nweb1,10.0.0.1 ssh-ed25519 {KEY_A}\n{_hashed('[db]:2222')} ssh-ed25519 {KEY_B}\n"
+        f"# comment\nweb1,10.0.0.1 ssh-ed25519 {KEY_A}\n{hashed} ssh-ed25519 {KEY_B}\n"
     )
     store = KnownHosts([known])
     store.verify("10.0.0.1", "ssh-ed25519", KEY_A, None)

@@ -1,0 +1,313 @@
+"""The loaded inventory, and :func:`load_inventory`, which finds, reads and resolves its sources.
+
+Variable precedence, lowest to highest (Ansible's rule, so values land where Ansible users
+expect them):
+
+1. the group ``all``;
+2. every other group the host is in, directly or through a child group, by depth: a child
+   beats its parent (depth is the longest chain of parents up to ``all``); at the same depth
+   groups merge by ``ansible_group_priority`` (default 1, higher wins), then by name, the name
+   that sorts last winning;
+3. the host's own variables.
+
+At one level, a later source overrides an earlier one, and a ``group_vars``/``host_vars`` file
+overrides what inventory files say for that group or host. Merging is per variable name, with no
+deep merge of dicts (Ansible's default ``hash_behaviour = replace``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from remoteops.errors import InventoryError
+from remoteops.inventory.ini_loader import load_ini_inventory
+from remoteops.inventory.loaders import InventoryBuilder, Location, VarDecl, split_host_entry
+from remoteops.inventory.model import LOCALHOST_NAMES, Group, Host
+from remoteops.inventory.patterns import select_hosts
+from remoteops.inventory.ranges import split_hosts
+from remoteops.inventory.yaml_loader import (
+    load_vars_file,
+    load_yaml_inventory,
+    looks_like_yaml_inventory,
+)
+
+#: Environment variable naming the inventory sources, separated by ``os.pathsep``.
+INVENTORY_ENV = "REMOTEOPS_INVENTORY"
+
+#: The folder, relative to the working directory, used when no source is given.
+DEFAULT_INVENTORY = "inventory"
+
+_YAML_SUFFIXES = (".yml", ".yaml", ".json")
+_SKIPPED_NAMES = ("group_vars", "host_vars", "vars_plugins")
+_SKIPPED_SUFFIXES = (
+    ".retry", ".md", ".txt", ".cfg", ".j2", "~",
+    ".orig", ".bak", ".swp", ".pyc", ".pyo", ".rst", ".rpm",
+)  # fmt: skip
+
+
+class Inventory:
+    """Hosts with their resolved variables, the groups they came from, and the sources read.
+
+    Read-only once built. :meth:`select` takes an Ansible host pattern; a host named like
+    ``localhost`` works even when absent, as Ansible's implicit localhost (protocol local).
+    """
+
+    __slots__ = ("_groups", "_hosts", "_sources")
+
+    def __init__(
+        self, hosts: Iterable[Host], groups: Iterable[Group] = (), sources: Iterable[str] = ()
+    ) -> None:
+        self._hosts: Mapping[str, Host] = MappingProxyType({host.name: host for host in hosts})
+        known = {group.name: group for group in groups}
+        for name in ["all", *(name for host in self._hosts.values() for name in host.groups)]:
+            known.setdefault(name, Group(name))
+        self._groups: Mapping[str, Group] = MappingProxyType(dict(sorted(known.items())))
+        self._sources = tuple(sources)
+
+    @property
+    def hosts(self) -> Mapping[str, Host]:
+        """Hosts by name, in the order sources first named them."""
+        return self._hosts
+
+    @property
+    def groups(self) -> Mapping[str, Group]:
+        """Groups by name, sorted, including ``all`` and ``ungrouped``."""
+        return self._groups
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The files, directories and host lists read; empty for the built-in fallback."""
+        return self._sources
+
+    def select(self, pattern: str) -> list[Host]:
+        """Hosts an Ansible pattern selects, in inventory order; see :mod:`.patterns`."""
+        return select_hosts(self, pattern)
+
+    def group_hosts(self, name: str) -> list[str]:
+        """Names of the hosts in group ``name`` or any group below it, in inventory order."""
+        if name not in self._groups:
+            raise KeyError(name)
+        if name == "all":
+            return list(self._hosts)
+        return [host.name for host in self._hosts.values() if name in host.groups]
+
+    def localhost(self, name: str = "localhost") -> Host:
+        """The inventory's host ``name`` or, when absent, the implicit local one.
+
+        Like Ansible's implicit localhost it is in no group yet takes the variables of ``all``,
+        with ``protocol: local`` on top.
+        """
+        host = self._hosts.get(name)
+        if host is not None:
+            return host
+        if name not in LOCALHOST_NAMES:
+            raise KeyError(name)
+        all_vars = self._groups["all"].vars
+        return Host(name, MappingProxyType({**all_vars, "protocol": "local"}), ())
+
+    def __len__(self) -> int:
+        return len(self._hosts)
+
+    def __iter__(self) -> Iterator[Host]:
+        return iter(self._hosts.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._hosts
+
+    def __repr__(self) -> str:
+        return f"<Inventory {len(self._hosts)} hosts, {len(self._groups)} groups>"
+
+
+def load_inventory(
+    sources: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Inventory:
+    """Read and merge inventory sources: files, directories or comma lists of host names.
+
+    With no sources, ``$REMOTEOPS_INVENTORY`` (``os.pathsep``-separated) is used, else the
+    ``inventory`` folder of ``cwd``, else an inventory holding only ``localhost`` (protocol
+    local), so a fresh machine works. Relative paths are taken from ``cwd``.
+    """
+    env = os.environ if environ is None else environ
+    base = Path.cwd() if cwd is None else cwd
+    if isinstance(sources, str):
+        sources = [sources]
+    chosen = [source for source in sources or () if source.strip()]
+    if not chosen:
+        chosen = [item for item in env.get(INVENTORY_ENV, "").split(os.pathsep) if item.strip()]
+    if not chosen and (base / DEFAULT_INVENTORY).exists():
+        chosen = [str(base / DEFAULT_INVENTORY)]
+    builder = InventoryBuilder()
+    if not chosen:
+        builder.add_host("localhost")
+        builder.set_host_vars("localhost", [VarDecl("protocol", "local", Location("<builtin>"))])
+        return _resolve(builder, ())
+    labels: list[str] = []
+    vars_dirs: dict[Path, None] = {}
+    for source in chosen:
+        label, vars_dir = _load_source(builder, source, base)
+        labels.append(label)
+        if vars_dir is not None:
+            vars_dirs[vars_dir] = None
+    for directory in vars_dirs:
+        _apply_vars_dir(builder, directory)
+    return _resolve(builder, labels)
+
+
+def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
+    """Turn what the loaders declared into an :class:`Inventory`, merging variables by depth."""
+    decls = builder.groups
+    parents = {name: list(group.parents) or ["all"] for name, group in decls.items()}
+    parents["all"] = []
+    depth: dict[str, int] = {}
+    lineage: dict[str, frozenset[str]] = {}
+
+    def walk(name: str) -> None:
+        if name in depth:
+            return
+        for parent in parents[name]:
+            walk(parent)
+        depth[name] = max((depth[parent] + 1 for parent in parents[name]), default=0)
+        lineage[name] = frozenset(parents[name]).union(*(lineage[p] for p in parents[name]))
+
+    for name in decls:
+        walk(name)
+    direct: dict[str, set[str]] = {name: set() for name in builder.hosts}
+    for group in decls.values():
+        for host in group.hosts:
+            direct[host].add(group.name)
+    # Like Ansible: a host in no group but all is ungrouped, and a grouped one is not.
+    ungrouped = [name for name in builder.hosts if not direct[name] - {"all", "ungrouped"}]
+    for name in builder.hosts:
+        direct[name].discard("ungrouped")
+    for name in ungrouped:
+        direct[name].add("ungrouped")
+    merged: dict[frozenset[str], dict[str, Any]] = {}
+    hosts: list[Host] = []
+    for name, own_vars in builder.hosts.items():
+        member = direct[name]
+        every = frozenset({"all"}).union(member, *(lineage[group] for group in member))
+        if every not in merged:
+            ordered = sorted(every, key=lambda group: (depth[group], decls[group].priority, group))
+            merged[every] = {k: v for group in ordered for k, v in decls[group].vars.items()}
+        variables = MappingProxyType({**merged[every], **own_vars})
+        hosts.append(Host(name, variables, tuple(sorted(every))))
+    top_level = [name for name, group in decls.items() if name != "all" and not group.parents]
+    groups = [
+        Group(
+            name,
+            tuple(ungrouped) if name == "ungrouped" else tuple(group.hosts),
+            tuple(dict.fromkeys([*group.children, *(top_level if name == "all" else ())])),
+            MappingProxyType(dict(group.vars)),
+            group.priority,
+        )
+        for name, group in decls.items()
+    ]
+    return Inventory(hosts, groups, sources)
+
+
+def _load_source(builder: InventoryBuilder, source: str, base: Path) -> tuple[str, Path | None]:
+    """Load one source; return its label and the folder its group_vars/host_vars live in."""
+    path = Path(source).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    if "," in source and not path.exists():
+        _load_host_list(builder, source)
+        return source, None
+    if path.is_dir():
+        for file in _inventory_files(path):
+            _load_file(builder, file)
+        return str(path), path
+    if path.is_file():
+        _load_file(builder, path)
+        return str(path), path.parent
+    raise InventoryError("no such inventory file or directory", source=str(path))
+
+
+def _load_host_list(builder: InventoryBuilder, source: str) -> None:
+    """``host1,web[01:03]:2222,`` as with ``ansible -i``: ungrouped hosts, ranges allowed."""
+    for item in split_hosts(source):
+        if not item.strip():
+            continue
+        where = Location(source, None, item.strip())
+        names, port = split_host_entry(item, where)
+        for name in names:
+            builder.add_host(name)
+            if port is not None:
+                builder.set_host_vars(name, [VarDecl("port", port, where)])
+
+
+def _inventory_files(directory: Path) -> list[Path]:
+    """Inventory files in a folder, sorted and recursively, skipping what Ansible skips."""
+    found: list[Path] = []
+    for entry in sorted(directory.iterdir(), key=lambda item: item.name):
+        name = entry.name
+        if name.startswith(".") or name in _SKIPPED_NAMES or name.endswith(_SKIPPED_SUFFIXES):
+            continue
+        if entry.is_dir():
+            found.extend(_inventory_files(entry))
+        elif entry.is_file():
+            found.append(entry)
+    return found
+
+
+def _load_file(builder: InventoryBuilder, path: Path) -> None:
+    text = _read(path)
+    suffix = path.suffix.lower()
+    if suffix in _YAML_SUFFIXES or (not suffix and looks_like_yaml_inventory(text)):
+        load_yaml_inventory(builder, text, str(path))
+    else:
+        load_ini_inventory(builder, text, str(path))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InventoryError("not UTF-8 text", source=str(path)) from None
+    except OSError as exc:
+        raise InventoryError(f"cannot read: {exc.strerror}", source=str(path)) from None
+
+
+def _apply_vars_dir(builder: InventoryBuilder, directory: Path) -> None:
+    """Apply ``group_vars/<group>`` and ``host_vars/<host>`` found in ``directory``."""
+    group_dir, host_dir = directory / "group_vars", directory / "host_vars"
+    group_entries = _entries(group_dir)
+    for group in list(builder.groups):
+        for file in _vars_files(group_dir, group_entries, group):
+            builder.set_group_vars(group, load_vars_file(_read(file), str(file)))
+    host_entries = _entries(host_dir)
+    for host in list(builder.hosts):
+        for file in _vars_files(host_dir, host_entries, host):
+            builder.set_host_vars(host, load_vars_file(_read(file), str(file)))
+
+
+def _entries(directory: Path) -> set[str]:
+    return {entry.name for entry in directory.iterdir()} if directory.is_dir() else set()
+
+
+def _vars_files(directory: Path, entries: set[str], name: str) -> list[Path]:
+    """Ansible's lookup: ``name`` (file or folder), then ``name.yml``, ``.yaml``, ``.json``."""
+    for candidate in (name, *(name + suffix for suffix in _YAML_SUFFIXES)):
+        if candidate in entries:
+            path = directory / candidate
+            return _vars_folder(path) if path.is_dir() else [path]
+    return []
+
+
+def _vars_folder(directory: Path) -> list[Path]:
+    found: list[Path] = []
+    for entry in sorted(directory.iterdir(), key=lambda item: item.name):
+        if entry.name.startswith(".") or entry.name.endswith("~"):
+            continue
+        if entry.is_dir() and not entry.suffix:
+            found.extend(_vars_folder(entry))
+        elif entry.is_file() and entry.suffix in ("", *_YAML_SUFFIXES):
+            found.append(entry)
+    return found

@@ -1,0 +1,260 @@
+"""What every inventory loader shares: the builder it fills and the checks on variables.
+
+Each format (YAML, INI, a comma list of names) only parses. :class:`InventoryBuilder` merges what
+every source declares, in order: later sources add hosts and groups and override variables of the
+same level. Ansible variable names are translated to canonical ones here and connection variables
+checked here, so every format reports the same mistakes in the same words, naming the file, the
+line and the key path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from remoteops.errors import InventoryError
+from remoteops.inventory.model import CONNECTION_VARS, PROTOCOLS, SECRET_VARS
+from remoteops.inventory.ranges import expand_range
+
+#: Ansible's per-group ordering knob: at the same depth, a higher priority group wins.
+GROUP_PRIORITY_VAR = "ansible_group_priority"
+
+_CANONICAL: dict[str, str] = {name: name for name in CONNECTION_VARS}
+_CANONICAL.update({alias: name for name, aliases in CONNECTION_VARS.items() for alias in aliases})
+
+#: Ansible connection plugins and the protocol that plays their part here.
+_ANSIBLE_CONNECTIONS = {
+    "ssh": "ssh",
+    "paramiko": "ssh",
+    "paramiko_ssh": "ssh",
+    "smart": "ssh",
+    "local": "local",
+    "ansible.builtin.ssh": "ssh",
+    "ansible.builtin.paramiko_ssh": "ssh",
+    "ansible.builtin.local": "local",
+}
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STRING_VARS = ("address", "user", "identity_file", "jump_host", "known_hosts_file")
+_NOT_STORED_HERE = (
+    "passwords are never stored in the inventory; set password_env: VAR_NAME and export VAR_NAME"
+)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a declaration was read, so an error can point at it."""
+
+    source: str
+    line: int | None = None
+    key_path: str | None = None
+
+    def error(self, message: str) -> InventoryError:
+        return InventoryError(message, source=self.source, line=self.line, key_path=self.key_path)
+
+
+@dataclass(frozen=True)
+class VarDecl:
+    """One ``name: value`` as written in a source, before alias translation."""
+
+    name: str
+    value: Any
+    where: Location
+
+
+@dataclass
+class GroupDecl:
+    """A group as declared so far: dicts keep first-seen order and drop duplicates."""
+
+    name: str
+    hosts: dict[str, None] = field(default_factory=dict)
+    children: dict[str, None] = field(default_factory=dict)
+    parents: dict[str, None] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
+    priority: int = 1
+
+
+class InventoryBuilder:
+    """The mutable inventory that loaders fill, source after source, before it is resolved."""
+
+    def __init__(self) -> None:
+        self.hosts: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, GroupDecl] = {}
+        self.add_group("all")
+        self.add_group("ungrouped")
+
+    def add_group(self, name: str) -> GroupDecl:
+        group = self.groups.get(name)
+        if group is None:
+            group = self.groups[name] = GroupDecl(name)
+        return group
+
+    def add_host(self, name: str, group: str | None = None) -> None:
+        self.hosts.setdefault(name, {})
+        self.add_group(group or "ungrouped").hosts[name] = None
+
+    def add_child(self, parent: str, child: str, where: Location) -> None:
+        """Make ``child`` a child of ``parent``, refusing anything that would make a cycle."""
+        if child == "all":
+            raise where.error(f"group 'all' cannot be a child of group {parent!r}")
+        if child == parent:
+            raise where.error(f"group {child!r} cannot be a child of itself")
+        path = self._path(child, parent)
+        if path is not None:
+            loop = " -> ".join([parent, *path])
+            raise where.error(f"group {child!r} cannot be a child of {parent!r}: cycle {loop}")
+        self.add_group(parent).children[child] = None
+        self.add_group(child).parents[parent] = None
+
+    def set_host_vars(self, name: str, decls: Iterable[VarDecl]) -> None:
+        self.hosts.setdefault(name, {}).update(normalize_vars(decls))
+
+    def set_group_vars(self, name: str, decls: Iterable[VarDecl]) -> None:
+        group = self.add_group(name)
+        plain: list[VarDecl] = []
+        for decl in decls:
+            if decl.name == GROUP_PRIORITY_VAR:
+                group.priority = _check_priority(decl)
+            else:
+                plain.append(decl)
+        group.vars.update(normalize_vars(plain))
+
+    def _path(self, start: str, goal: str) -> list[str] | None:
+        """The chain of children from ``start`` down to ``goal``, if there is one."""
+        seen: set[str] = set()
+        stack: list[list[str]] = [[start]]
+        while stack:
+            path = stack.pop()
+            if path[-1] == goal:
+                return path
+            group = self.groups.get(path[-1])
+            if group is None or path[-1] in seen:
+                continue
+            seen.add(path[-1])
+            stack.extend([*path, child] for child in group.children)
+        return None
+
+
+def normalize_vars(decls: Iterable[VarDecl]) -> dict[str, Any]:
+    """Translate Ansible names to canonical ones and check connection variables.
+
+    Unknown names are user variables and pass unchanged. Two spellings of one canonical name
+    in the same mapping (``ansible_host`` and ``address``) are an error, not a silent pick.
+    """
+    result: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for decl in decls:
+        if decl.name in SECRET_VARS:
+            raise decl.where.error(f"{decl.name!r}: {_NOT_STORED_HERE}")
+        name = _CANONICAL.get(decl.name, decl.name)
+        previous = spelled.setdefault(name, decl.name)
+        if previous != decl.name:
+            raise decl.where.error(f"{previous!r} and {decl.name!r} both set {name!r}; keep one")
+        result[name] = _check_value(name, decl)
+    return result
+
+
+def split_host_entry(entry: str, where: Location) -> tuple[list[str], int | None]:
+    """Split ``name[:port]`` (or ``[ipv6]:port``) and expand ranges in the name, as Ansible does.
+
+    A bare IPv6 address has several colons and no port; a colon inside brackets belongs to a
+    range (``web[01:20]``), not to a port.
+    """
+    text = entry.strip()
+    if not text:
+        raise where.error("empty host name")
+    if text.startswith("["):
+        inner, _, rest = text[1:].partition("]")
+        if _is_ip(inner) and (not rest or rest.startswith(":")):
+            return [inner], _port(rest[1:], where) if rest else None
+    colons = _colons_outside_brackets(text)
+    name, port = text, None
+    if len(colons) == 1 and _is_port(text[colons[0] + 1 :]):
+        name, port = text[: colons[0]], _port(text[colons[0] + 1 :], where)
+    if len(colons) > 1 and "[" not in text:
+        return [name], port
+    try:
+        return expand_range(name), port
+    except ValueError as exc:
+        raise where.error(str(exc)) from None
+
+
+def _colons_outside_brackets(text: str) -> list[int]:
+    depth = 0
+    found: list[int] = []
+    for index, char in enumerate(text):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == ":" and depth == 0:
+            found.append(index)
+    return found
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _port(text: str, where: Location) -> int:
+    if not _is_port(text) or not 1 <= int(text) <= 65535:
+        raise where.error(f"port {text!r} must be an integer from 1 to 65535")
+    return int(text)
+
+
+def _check_priority(decl: VarDecl) -> int:
+    value = decl.value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise decl.where.error(f"{GROUP_PRIORITY_VAR} must be an integer, not {value!r}")
+    return value
+
+
+def _check_value(name: str, decl: VarDecl) -> Any:
+    """Check one canonical connection variable; return it in its canonical type."""
+    value = decl.value
+    if name == "port":
+        if isinstance(value, str) and _is_port(value.strip()):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+            raise decl.where.error(f"port must be an integer from 1 to 65535, not {value!r}")
+        return value
+    if name == "protocol":
+        protocol = value
+        if decl.name != "protocol" and isinstance(value, str):
+            protocol = _ANSIBLE_CONNECTIONS.get(value, value)
+        if protocol not in PROTOCOLS:
+            raise decl.where.error(
+                f"{decl.name} {value!r} is not supported; use one of {', '.join(PROTOCOLS)}"
+            )
+        return protocol
+    if name == "connect_timeout":
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise decl.where.error(f"connect_timeout must be a positive number, not {value!r}")
+        return value
+    if name == "password_env":
+        if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+            raise decl.where.error(
+                f"password_env must name an environment variable (like DEPLOY_PASSWORD), "
+                f"not {value!r}"
+            )
+        return value
+    if name in _STRING_VARS and (not isinstance(value, str) or not value):
+        raise decl.where.error(f"{decl.name} must be a non-empty string, not {value!r}")
+    return value

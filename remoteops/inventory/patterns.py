@@ -1,0 +1,168 @@
+"""Ansible's host pattern language, so ``web:&prod:!web03`` means here what it means there.
+
+A pattern is terms separated by ``,`` (or ``:`` when it holds no comma). Plain terms are unions,
+evaluated first, then ``&`` intersections, then ``!`` exclusions, whatever their order in the
+pattern. A term is a host or group name, ``all`` or ``*``, a glob (fnmatch over group *and* host
+names), ``~regex`` (``re.match`` on names), a host range (``web[01:03]``, ``web[01-03]``) or a
+subscripted group (``webservers[0]``, ``[-1]``, ``[0:2]`` inclusive, ``[1:]``, ``[:2]``).
+Unlike Ansible, which only warns, a term that matches no host or group is an error with the
+closest names suggested: a typo in ``!web03`` must not silently run on web03.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from remoteops.errors import PatternError
+from remoteops.inventory.model import LOCALHOST_NAMES
+from remoteops.inventory.ranges import expand_range, split_hosts
+
+if TYPE_CHECKING:
+    from remoteops.inventory.inventory import Inventory
+    from remoteops.inventory.model import Host
+
+_SUBSCRIPT = re.compile(r"(.+)\[(?:(-?[0-9]+)|([0-9]*):([0-9]*))\]")
+_COLON_TERMS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
+_BRACKETED = re.compile(r"\[[^\]]*\]")
+_GLOB_CHARS = ("*", "?")
+# Ansible also looks for hosts when a group matched if the term has any of these.
+_HOST_HINTS = (".", "?", "*", "[")
+
+
+def split_pattern(pattern: str) -> list[str]:
+    """Split a pattern into terms like Ansible: on commas if any, else on colons.
+
+    Colons inside brackets (``web[01:03]``) and in an IPv6 address are not separators.
+    """
+    text = pattern.strip()
+    if "," in text:
+        terms = split_hosts(text)
+    elif ":" not in _BRACKETED.sub("", text) or _is_ip(text):
+        terms = [text]
+    else:
+        terms = _COLON_TERMS.findall(text)
+    return [term.strip() for term in terms if term.strip()]
+
+
+def select_hosts(inventory: Inventory, pattern: str) -> list[Host]:
+    """Hosts the pattern selects, in inventory order, each once.
+
+    Raises :class:`PatternError` for an empty pattern, a term that matches nothing (with
+    suggestions) and a pattern whose terms combine to no host at all.
+    """
+    whole = pattern.strip()
+    if whole in inventory.hosts:
+        return [inventory.hosts[whole]]
+    terms = split_pattern(pattern)
+    if not terms:
+        raise PatternError("empty host pattern: use 'all' to select every host")
+    unions = [term for term in terms if term[0] not in "&!"] or ["all"]
+    intersections = [term for term in terms if term[0] == "&"]
+    exclusions = [term for term in terms if term[0] == "!"]
+    selected: dict[str, Host] = {}
+    for term in unions:
+        for name, host in _match_term(inventory, term).items():
+            selected.setdefault(name, host)
+    for term in intersections:
+        keep = _match_term(inventory, term[1:], term)
+        selected = {name: host for name, host in selected.items() if name in keep}
+    for term in exclusions:
+        drop = _match_term(inventory, term[1:], term)
+        selected = {name: host for name, host in selected.items() if name not in drop}
+    if not selected:
+        raise PatternError(f"pattern {whole!r} selects no host")
+    order = {name: index for index, name in enumerate(inventory.hosts)}
+    return sorted(selected.values(), key=lambda host: order.get(host.name, len(order)))
+
+
+def _match_term(inventory: Inventory, expr: str, term: str | None = None) -> dict[str, Host]:
+    """Hosts one term (without its ``&``/``!``) matches; raise if it matches nothing at all."""
+    if not expr:
+        raise PatternError(f"pattern term {term!r} has no name after its operator")
+    if expr.startswith("[") and expr.endswith("]") and _is_ip(expr):
+        expr = expr[1:-1]  # [2001:db8::1], the bracketed form of an IPv6 address
+    if expr in inventory.hosts:
+        return {expr: inventory.hosts[expr]}
+    groups: list[str] = []
+    names: list[str] = []
+    if expr.startswith("~"):
+        try:
+            regex = re.compile(expr[1:])
+        except re.error as exc:
+            raise PatternError(f"pattern {expr!r} is not a valid regex: {exc}") from None
+        groups = [name for name in inventory.groups if regex.match(name)]
+        names = [name for name in inventory.hosts if regex.match(name)]
+    else:
+        subscript = _SUBSCRIPT.fullmatch(expr)
+        if subscript and (base_groups := _glob(inventory.groups, subscript.group(1))):
+            members = _hosts_of(inventory, base_groups)
+            return {name: inventory.hosts[name] for name in _apply(members, subscript, expr)}
+        expanded = _expand(expr)
+        if expanded is not None:
+            groups = [name for name in expanded if name in inventory.groups]
+            names = [name for name in expanded if name in inventory.hosts]
+        else:
+            groups = _glob(inventory.groups, expr)
+            if not groups or any(hint in expr for hint in _HOST_HINTS):
+                names = _glob(inventory.hosts, expr)
+    result = {name: inventory.hosts[name] for name in [*_hosts_of(inventory, groups), *names]}
+    if not result and not groups:
+        localhost = [name for name in (_expand(expr) or [expr]) if name in LOCALHOST_NAMES]
+        if localhost:
+            return {name: inventory.localhost(name) for name in localhost}
+        candidates = list(dict.fromkeys([*inventory.hosts, *inventory.groups]))
+        suggestions = tuple(difflib.get_close_matches(expr.lstrip("~"), candidates, n=3))
+        raise PatternError(f"pattern {expr!r} matches no host or group", suggestions=suggestions)
+    return result
+
+
+def _expand(expr: str) -> list[str] | None:
+    """The names a host-range term stands for, or None when the term is not a range."""
+    if "[" not in expr or any(char in _BRACKETED.sub("", expr) for char in _GLOB_CHARS):
+        return None
+    try:
+        return expand_range(expr)
+    except ValueError:
+        return None
+
+
+def _glob(names: Iterable[str], pattern: str) -> list[str]:
+    regex = re.compile(fnmatch.translate(pattern))
+    return [name for name in names if regex.match(name)]
+
+
+def _hosts_of(inventory: Inventory, groups: list[str]) -> list[str]:
+    if "all" in groups:
+        return list(inventory.hosts)
+    wanted = set(groups)
+    return [name for name, host in inventory.hosts.items() if wanted.intersection(host.groups)]
+
+
+def _apply(members: list[str], subscript: re.Match[str], expr: str) -> list[str]:
+    """Ansible subscripts: ``[i]`` (negative from the end) or the inclusive slice ``[i:j]``."""
+    index, start, end = subscript.group(2), subscript.group(3), subscript.group(4)
+    if index is not None:
+        try:
+            return [members[int(index)]]
+        except IndexError:
+            raise PatternError(
+                f"pattern {expr!r}: index {index} is out of range ({len(members)} hosts)"
+            ) from None
+    if not start and not end:
+        raise PatternError(f"pattern {expr!r}: a slice needs a start or an end, as in [0:2]")
+    first = int(start) if start else 0
+    last = int(end) if end else len(members) - 1
+    return members[first : last + 1]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,221 @@
+"""YAML (and JSON) inventories in Ansible's format, and group_vars/host_vars files.
+
+The document is composed, not constructed: walking PyYAML's nodes keeps each key's line, which
+every error reports along with the key path (``all.children.web.hosts.web01.port``). Variable
+values are then constructed by the same safe loader, so anchors and merge keys work as in
+Ansible; ``!unsafe`` values are plain strings and ``!vault`` values are kept as their encrypted
+text (remoteops never decrypts them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from remoteops.errors import InventoryError
+from remoteops.inventory.loaders import InventoryBuilder, Location, VarDecl, split_host_entry
+
+_NULL_TAG = "tag:yaml.org,2002:null"
+_GROUP_KEYS = ("hosts", "vars", "children")
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader that also accepts the tags Ansible inventories carry."""
+
+
+def _construct_tagged_text(loader: yaml.SafeLoader, node: Node) -> str:
+    if not isinstance(node, ScalarNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.tag} expects a string", node.start_mark
+        )
+    return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("!unsafe", _construct_tagged_text)
+_Loader.add_constructor("!vault", _construct_tagged_text)
+
+
+def looks_like_yaml_inventory(text: str) -> bool:
+    """Whether a file without extension holds a YAML mapping (Ansible tries YAML first too)."""
+    loader = _Loader(text)
+    try:
+        return isinstance(loader.get_single_node(), MappingNode)
+    except yaml.YAMLError:
+        return False
+    finally:
+        loader.dispose()
+
+
+def load_yaml_inventory(builder: InventoryBuilder, text: str, source: str) -> None:
+    """Add the groups, hosts and variables of one YAML inventory document to ``builder``."""
+    loader = _Loader(text)
+    try:
+        root = _compose(loader, source)
+        if root is None or _is_null(root):
+            return
+        walker = _Walker(loader, builder, source)
+        if not isinstance(root, MappingNode):
+            raise walker.where(root).error(
+                "an inventory must be a mapping of group names (usually 'all') to groups"
+            )
+        pairs = walker.pairs(root, "")
+        if any(_scalar(key) == "plugin" for key, _ in pairs):
+            raise walker.where(root).error(
+                "inventory plugin configurations ('plugin: ...') are not supported; "
+                "list hosts and groups instead"
+            )
+        for key, value in pairs:
+            name = walker.name(key, "")
+            walker.group(name, value, name)
+    finally:
+        loader.dispose()
+
+
+def load_vars_file(text: str, source: str) -> list[VarDecl]:
+    """Read a group_vars/host_vars file: a mapping of variable names to values, maybe empty."""
+    loader = _Loader(text)
+    try:
+        root = _compose(loader, source)
+        if root is None or _is_null(root):
+            return []
+        walker = _Walker(loader, InventoryBuilder(), source)
+        if not isinstance(root, MappingNode):
+            raise walker.where(root).error("a vars file must be a mapping of names to values")
+        return walker.vars(root, "")
+    finally:
+        loader.dispose()
+
+
+def _compose(loader: _Loader, source: str) -> Node | None:
+    try:
+        return loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = None if mark is None else mark.line + 1
+        problem = ", ".join(part for part in (exc.context, exc.problem) if part) or "syntax error"
+        raise InventoryError(f"invalid YAML: {problem}", source=source, line=line) from None
+    except yaml.YAMLError as exc:
+        raise InventoryError(f"invalid YAML: {exc}", source=source) from None
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == _NULL_TAG
+
+
+def _scalar(node: Node) -> str | None:
+    return str(node.value) if isinstance(node, ScalarNode) else None
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, SequenceNode):
+        return "a list"
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    return f"the value {node.value!r}"
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+class _Walker:
+    """Walks one composed document, turning nodes into builder calls with their locations."""
+
+    def __init__(self, loader: _Loader, builder: InventoryBuilder, source: str) -> None:
+        self.loader = loader
+        self.builder = builder
+        self.source = source
+
+    def where(self, node: Node, key_path: str | None = None) -> Location:
+        line = None if node.start_mark is None else node.start_mark.line + 1
+        return Location(self.source, line, key_path or None)
+
+    def pairs(self, node: MappingNode, key_path: str) -> list[tuple[Node, Node]]:
+        try:
+            self.loader.flatten_mapping(node)
+        except yaml.MarkedYAMLError as exc:
+            raise self.where(node, key_path).error(f"invalid merge key: {exc.problem}") from None
+        return list(node.value)
+
+    def name(self, node: Node, key_path: str) -> str:
+        text = _scalar(node)
+        if text is None or not text.strip() or _is_null(node):
+            raise self.where(node, key_path).error(f"expected a name here, found {_kind(node)}")
+        return text
+
+    def value(self, node: Node, key_path: str) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            raise self.where(node, key_path).error(f"invalid value: {exc.problem}") from None
+
+    def group(self, name: str, node: Node, key_path: str) -> None:
+        self.builder.add_group(name)
+        if _is_null(node):
+            return
+        if not isinstance(node, MappingNode):
+            raise self.where(node, key_path).error(
+                f"group {name!r} must be a mapping with hosts, vars or children, not {_kind(node)}"
+            )
+        for key, value in self.pairs(node, key_path):
+            field = self.name(key, key_path)
+            path = _join(key_path, field)
+            if field == "hosts":
+                self.hosts(name, value, path)
+            elif field == "vars":
+                self.builder.set_group_vars(name, self.vars(value, path))
+            elif field == "children":
+                self.children(name, value, path)
+            else:
+                raise self.where(key, path).error(
+                    f"unknown key {field!r} in group {name!r}; "
+                    f"a group has only {', '.join(_GROUP_KEYS)}"
+                )
+
+    def hosts(self, group: str, node: Node, key_path: str) -> None:
+        if _is_null(node):
+            return
+        if not isinstance(node, MappingNode):
+            raise self.where(node, key_path).error(
+                f"hosts of group {group!r} must be a mapping of host names to variables "
+                f"(write 'name:' on its own line), not {_kind(node)}"
+            )
+        for key, value in self.pairs(node, key_path):
+            entry = self.name(key, key_path)
+            path = _join(key_path, entry)
+            names, port = split_host_entry(entry, self.where(key, path))
+            decls = self.vars(value, path)
+            for host in names:
+                self.builder.add_host(host, group)
+                if port is not None:
+                    self.builder.set_host_vars(host, [VarDecl("port", port, self.where(key, path))])
+                self.builder.set_host_vars(host, decls)
+
+    def children(self, parent: str, node: Node, key_path: str) -> None:
+        if _is_null(node):
+            return
+        if not isinstance(node, MappingNode):
+            raise self.where(node, key_path).error(
+                f"children of group {parent!r} must be a mapping of group names, not {_kind(node)}"
+            )
+        for key, value in self.pairs(node, key_path):
+            child = self.name(key, key_path)
+            path = _join(key_path, child)
+            self.builder.add_child(parent, child, self.where(key, path))
+            self.group(child, value, path)
+
+    def vars(self, node: Node, key_path: str) -> list[VarDecl]:
+        if _is_null(node):
+            return []
+        if not isinstance(node, MappingNode):
+            raise self.where(node, key_path).error(
+                f"variables must be a mapping of names to values, not {_kind(node)}"
+            )
+        decls: list[VarDecl] = []
+        for key, value in self.pairs(node, key_path):
+            name = self.name(key, key_path)
+            path = _join(key_path, name)
+            decls.append(VarDecl(name, self.value(value, path), self.where(key, path)))
+        return decls

@@ -1,0 +1,56 @@
+"""Shared fixtures: one real sshd playground per test session, for every integration test.
+
+``playground`` brings up four hosts (network namespaces as root, 127.0.0.1 ports otherwise)
+the first time a test asks for it and always tears them down at the end of the session. Tests
+that break a host on purpose (pause, stop, blackhole, new host key) go through
+``playground_manager`` and must put the host back before they finish: the playground is shared.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from remoteops.playground import Playground, PlaygroundState
+
+#: Enough hosts for fan-out and for one host per destructive test, few enough to start fast.
+PLAYGROUND_HOSTS = 4
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use ``requires_root`` get the ``root`` marker, so ``-m 'not root'`` works."""
+    for item in items:
+        if "requires_root" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.root)
+
+
+@pytest.fixture(scope="session")
+def playground_manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Playground]:
+    """The session's Playground, already up: for tests that pause, stop or change hosts.
+
+    Host names carry this process's pid, so they never clash with a playground another session
+    or the CLI has up; ``owner_pid`` lets the next ``up`` reap ours if this session is killed.
+    """
+    manager = Playground(tmp_path_factory.mktemp("playground"))
+    try:
+        manager.up(PLAYGROUND_HOSTS, prefix=f"t{os.getpid():x}", owner_pid=os.getpid())
+        yield manager
+    finally:
+        manager.down()
+
+
+@pytest.fixture(scope="session")
+def playground(playground_manager: Playground) -> PlaygroundState:
+    """The session playground as it was right after ``up``: hosts, inventory, key, known_hosts."""
+    state = playground_manager.status()
+    assert state is not None
+    return state
+
+
+@pytest.fixture
+def requires_root(playground: PlaygroundState) -> None:
+    """Skip unless the playground has its root-only features (netns mode: blackhole, sudo)."""
+    if playground.mode != "netns":
+        pytest.skip("needs root: the playground runs in loopback mode")

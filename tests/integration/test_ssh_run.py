@@ -1,0 +1,286 @@
+"""`run` over SSH against real OpenSSH sshd hosts from the playground."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from remoteops.executor import Executor, command_work, run_command
+from remoteops.inventory.model import Host
+from remoteops.playground import Playground, PlaygroundState
+from remoteops.results import HostResult, Status
+from remoteops.transports import CommandSpec, TransportFactory
+from tests.integration.conftest import with_vars
+
+
+class Recorder:
+    """A listener that keeps every event, to check what renderers would be told."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.output: dict[str, bytearray] = {}
+        self.finished: list[HostResult] = []
+
+    def host_started(self, host: str) -> None:
+        self.started.append(host)
+
+    def host_output(self, host: str, stream: str, data: bytes) -> None:
+        self.output.setdefault(f"{host}:{stream}", bytearray()).extend(data)
+
+    def host_finished(self, result: HostResult) -> None:
+        self.finished.append(result)
+
+    def interrupted(self, running: object) -> None:
+        return None
+
+
+def test_every_host_runs_in_parallel_with_its_own_output(
+    ssh_hosts: list[Host], playground: PlaygroundState
+) -> None:
+    recorder = Recorder()
+    report = run_command(
+        ssh_hosts, CommandSpec("sleep 1; hostname; echo to-stderr >&2"), listener=recorder
+    )
+    assert [r.status for r in report.results] == [Status.OK] * len(ssh_hosts)
+    assert report.duration_s < 1 + 0.9 * len(ssh_hosts)  # not one after the other
+    for host, result in zip(ssh_hosts, report.results, strict=True):
+        assert result.exit_code == 0
+        assert result.stderr == b"to-stderr\n"
+        if playground.mode == "netns":
+            assert result.stdout == f"{host.name}\n".encode()
+        assert bytes(recorder.output[f"{host.name}:stdout"]) == result.stdout
+    assert sorted(recorder.started) == sorted(h.name for h in ssh_hosts)
+    assert report.exit_code == 0
+
+
+def test_non_zero_exit_is_failed_with_its_code(ssh_hosts: list[Host]) -> None:
+    report = run_command(ssh_hosts[:2], CommandSpec("echo partial; exit 7"))
+    assert {(r.status, r.exit_code, r.stdout) for r in report.results} == {
+        (Status.FAILED, 7, b"partial\n")
+    }
+    assert report.exit_code == 1
+
+
+def test_closed_port_is_unreachable_and_does_not_hide_others(ssh_hosts: list[Host]) -> None:
+    closed = with_vars(ssh_hosts[0], port=1)
+    report = run_command([closed, ssh_hosts[1]], CommandSpec("true"))
+    assert report.results[0].status is Status.UNREACHABLE
+    assert "refused" in (report.results[0].error or "").lower()
+    assert report.results[1].status is Status.OK
+    assert report.exit_code == 3
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_blackholed_host_times_out_at_connect_timeout(
+    ssh_hosts: list[Host], playground_manager: Playground
+) -> None:
+    target = ssh_hosts[0]
+    playground_manager.blackhole(target.name)
+    try:
+        started = time.monotonic()
+        report = run_command(
+            [with_vars(target, connect_timeout=1.5), ssh_hosts[1]], CommandSpec("true")
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        playground_manager.unblackhole(target.name)
+    assert report.results[0].status is Status.TIMEOUT
+    assert report.results[1].status is Status.OK
+    assert 1.4 < elapsed < 6
+
+
+def test_host_that_accepts_but_never_answers_times_out(
+    ssh_hosts: list[Host], playground_manager: Playground
+) -> None:
+    target = ssh_hosts[0]
+    playground_manager.pause(target.name)
+    try:
+        report = run_command(
+            [with_vars(target, connect_timeout=1), ssh_hosts[1]], CommandSpec("true")
+        )
+    finally:
+        playground_manager.resume(target.name)
+    assert report.results[0].status is Status.TIMEOUT
+    assert "no SSH answer" in (report.results[0].error or "")
+    assert report.results[1].status is Status.OK
+
+
+def test_command_timeout_keeps_partial_output_and_spares_the_others(
+    ssh_hosts: list[Host],
+) -> None:
+    slow, quick = ssh_hosts[0], ssh_hosts[1]
+    executor = Executor()
+    started = time.monotonic()
+    report = executor.run(
+        [slow, quick],
+        lambda host, transport, listener: command_work(
+            CommandSpec("echo begun; sleep 30" if host is slow else "echo quick", timeout=1.5)
+        )(host, transport, listener),
+    )
+    assert time.monotonic() - started < 10
+    assert report.results[0].status is Status.TIMEOUT
+    assert report.results[0].stdout == b"begun\n"
+    assert report.results[1].status is Status.OK
+
+
+def test_twenty_megabytes_of_output_arrive_whole(ssh_hosts: list[Host]) -> None:
+    command = (
+        'f=$(mktemp); head -c 20000000 /dev/urandom | tee "$f" | sha256sum >&2; cat "$f"; rm "$f"'
+    )
+    report = run_command(ssh_hosts[:2], CommandSpec(command, timeout=120))
+    for result in report.results:
+        assert result.status is Status.OK
+        assert len(result.stdout) == 20_000_000
+        remote_digest = result.stderr.split()[0].decode()
+        assert hashlib.sha256(result.stdout).hexdigest() == remote_digest
+
+
+def test_non_utf8_output_is_kept_byte_for_byte(ssh_hosts: list[Host]) -> None:
+    report = run_command(ssh_hosts[:1], CommandSpec(r"printf 'caf\351\377\000end'"))
+    assert report.results[0].stdout == b"caf\xe9\xff\x00end"
+
+
+def test_stdin_is_broadcast_to_every_host(ssh_hosts: list[Host]) -> None:
+    payload = b"line one\n" + bytes(range(256)) * 4000
+    report = run_command(ssh_hosts, CommandSpec("sha256sum", stdin=payload))
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    assert all(r.stdout.startswith(digest) for r in report.results)
+
+
+def test_env_reaches_the_command(ssh_hosts: list[Host]) -> None:
+    report = run_command(ssh_hosts[:1], CommandSpec('echo "$GREETING"', env={"GREETING": "a b"}))
+    assert report.results[0].stdout == b"a b\n"
+
+
+def test_one_connection_serves_several_commands(ssh_hosts: list[Host]) -> None:
+    def work(host: Host, transport: object, listener: object) -> HostResult:
+        assert hasattr(transport, "run")
+        first = transport.run(CommandSpec("echo $SSH_CONNECTION"))  # type: ignore[attr-defined]
+        second = transport.run(CommandSpec("echo $SSH_CONNECTION"))  # type: ignore[attr-defined]
+        same = first.stdout == second.stdout
+        return HostResult(host.name, Status.OK if same else Status.FAILED, 0, first.stdout)
+
+    report = Executor().run(ssh_hosts[:1], work)  # type: ignore[arg-type]
+    assert report.results[0].status is Status.OK
+    assert report.results[0].stdout.strip()  # the client port of the one connection
+
+
+def test_wrong_key_is_an_auth_failure(ssh_hosts: list[Host], tmp_path: Path) -> None:
+    import subprocess
+
+    key = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    report = run_command(
+        [with_vars(ssh_hosts[0], identity_file=str(key))],
+        CommandSpec("true"),
+        factory=TransportFactory(ssh_config_path=tmp_path / "none"),
+    )
+    assert report.results[0].status is Status.AUTH
+    assert str(key) in (report.results[0].error or "")
+
+
+def test_changed_host_key_is_refused_with_fingerprint(
+    ssh_hosts: list[Host], playground_manager: Playground
+) -> None:
+    target = ssh_hosts[0]
+    playground_manager.regenerate_host_key(target.name)
+    try:
+        report = run_command(
+            [target], CommandSpec("true"), factory=TransportFactory(accept_new_host_keys=True)
+        )
+    finally:
+        playground_manager.refresh_known_hosts()
+    result = report.results[0]
+    assert result.status is Status.HOSTKEY
+    assert "HOST KEY CHANGED" in (result.error or "")
+    assert "SHA256:" in (result.error or "")
+    assert run_command([target], CommandSpec("true")).results[0].status is Status.OK
+
+
+def test_accept_new_records_unknown_keys_and_strict_refuses_them(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    known = tmp_path / "known_hosts"
+    hosts = [with_vars(h, known_hosts_file=str(known)) for h in ssh_hosts[:2]]
+    isolated = {"known_hosts_files": [tmp_path / "user_known_hosts"]}
+    strict = run_command(hosts, CommandSpec("true"), factory=TransportFactory(**isolated))
+    assert {r.status for r in strict.results} == {Status.HOSTKEY}
+    assert all("unknown host key" in (r.error or "") for r in strict.results)
+
+    accepted = run_command(
+        hosts,
+        CommandSpec("true"),
+        factory=TransportFactory(accept_new_host_keys=True, **isolated),
+    )
+    assert {r.status for r in accepted.results} == {Status.OK}
+    assert len(known.read_text().splitlines()) == 2
+    again = run_command(hosts, CommandSpec("true"), factory=TransportFactory(**isolated))
+    assert {r.status for r in again.results} == {Status.OK}
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_sudo_with_password_runs_as_root_and_keeps_stdin(
+    ssh_hosts: list[Host], playground: PlaygroundState
+) -> None:
+    assert playground.sudo_user is not None
+    assert playground.sudo_password_file is not None
+    password = playground.sudo_password_file.read_text().strip()
+    as_user = [with_vars(h, user=playground.sudo_user) for h in ssh_hosts[:2]]
+    report = run_command(
+        as_user,
+        CommandSpec("id -un; cat", sudo=True, sudo_password=password, stdin=b"from stdin\n"),
+    )
+    for result in report.results:
+        assert result.status is Status.OK, result
+        assert result.stdout == b"root\nfrom stdin\n"
+        assert password.encode() not in result.stdout + result.stderr
+
+    wrong = run_command(as_user[:1], CommandSpec("id -un", sudo=True, sudo_password="wrong"))
+    assert wrong.results[0].status is Status.FAILED
+    assert wrong.results[0].error == "sudo refused the password"
+    unprivileged = run_command(as_user[:1], CommandSpec("id -un"))
+    assert unprivileged.results[0].stdout == f"{playground.sudo_user}\n".encode()
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_password_auth_reads_the_password_from_the_named_env_var(
+    ssh_hosts: list[Host],
+    playground: PlaygroundState,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert playground.sudo_user is not None
+    assert playground.sudo_password_file is not None
+    monkeypatch.setenv("PLAY_PASSWORD", playground.sudo_password_file.read_text().strip())
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no default key files to fall back on
+    host = Host(
+        ssh_hosts[0].name,
+        {k: v for k, v in ssh_hosts[0].vars.items() if k != "identity_file"}
+        | {"user": playground.sudo_user, "password_env": "PLAY_PASSWORD"},
+    )
+    factory = TransportFactory(known_hosts_files=[playground.known_hosts_path])
+    assert run_command([host], CommandSpec("whoami"), factory=factory).results[0].stdout == (
+        f"{playground.sudo_user}\n".encode()
+    )
+    monkeypatch.setenv("PLAY_PASSWORD", "not-it")
+    failed = run_command([host], CommandSpec("whoami"), factory=factory).results[0]
+    assert failed.status is Status.AUTH
+    assert "not-it" not in (failed.error or "")
+
+
+def test_local_transport_gives_the_same_results() -> None:
+    local = Host("localhost", {"protocol": "local"})
+    report = run_command([local], CommandSpec("echo out; echo err >&2; exit 4"))
+    result = report.results[0]
+    assert (result.status, result.exit_code, result.stdout, result.stderr) == (
+        Status.FAILED,
+        4,
+        b"out\n",
+        b"err\n",
+    )
+    assert shutil.which("sh")

@@ -1,0 +1,182 @@
+"""Ansible host patterns: unions, intersections, exclusions, globs, regexes, ranges, subscripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from remoteops.errors import PatternError
+from remoteops.inventory import Group, Host, Inventory, load_inventory, split_pattern
+
+DATA = Path(__file__).parent / "data"
+EVERY = [
+    "bastion",
+    "2001:db8::1",
+    "web01",
+    "web02",
+    "web03",
+    "web04",
+    "db1",
+    "db2",
+    "cobweb",
+    "webbing",
+    "weber",
+    "node1",
+    "node2",
+]
+
+
+@pytest.fixture(scope="module")
+def inventory() -> Inventory:
+    return load_inventory([str(DATA / "patterns.yml")], environ={})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        # all hosts
+        ("all", EVERY),
+        ("*", EVERY),
+        (" all ", EVERY),
+        # names of hosts and groups
+        ("bastion", ["bastion"]),
+        ("web", ["web01", "web02", "web03", "web04"]),
+        ("racks", ["node1", "node2"]),
+        ("ungrouped", ["bastion", "2001:db8::1"]),
+        # unions, in inventory order whatever the pattern's order
+        ("db:web", ["web01", "web02", "web03", "web04", "db1", "db2"]),
+        ("db,web", ["web01", "web02", "web03", "web04", "db1", "db2"]),
+        ("db, web ,bastion", ["bastion", "web01", "web02", "web03", "web04", "db1", "db2"]),
+        ("web01:web01:web", ["web01", "web02", "web03", "web04"]),
+        # intersections and exclusions, applied after every union
+        ("web:&prod", ["web01", "web02"]),
+        ("web,&prod", ["web01", "web02"]),
+        ("web:&prod:!web02", ["web01"]),
+        ("web,&prod,!web02", ["web01"]),
+        ("!web02:&prod:web", ["web01"]),
+        ("web:db:&staging:!db2", ["web03", "web04"]),
+        ("&prod:!db1", ["web01", "web02"]),
+        ("!web:!db:!webservers:!racks", ["bastion", "2001:db8::1"]),
+        # globs match group names and host names
+        ("web0*", ["web01", "web02", "web03", "web04"]),
+        ("web*", ["web01", "web02", "web03", "web04", "cobweb", "webbing", "weber"]),
+        ("*web", ["web01", "web02", "web03", "web04", "cobweb"]),
+        ("rack?", ["node1", "node2"]),
+        ("db?:&prod", ["db1"]),
+        ("*:!web*", ["bastion", "2001:db8::1", "db1", "db2", "node1", "node2"]),
+        ("2001:db8::*,", ["2001:db8::1"]),  # a comma keeps the colons whole
+        # regexes match from the start of names
+        ("~web0[12]", ["web01", "web02"]),
+        (r"~(db|node)\d", ["db1", "db2", "node1", "node2"]),
+        ("~rack", ["node1", "node2"]),
+        # host ranges expand to names (hosts or groups)
+        ("node[1:2]", ["node1", "node2"]),
+        ("web0[1-2]", ["web01", "web02"]),
+        ("web[01-02]", ["web01", "web02"]),
+        ("web[01-02,04]", ["web01", "web02", "web04"]),
+        ("web[01-02,04],db1", ["web01", "web02", "web04", "db1"]),
+        ("rack[1-2]", ["node1", "node2"]),
+        ("web[01:10]", ["web02", "web03", "web04"]),  # a subscript: 'web' is a group
+        ("web0[1:9]", ["web01", "web02", "web03", "web04"]),  # a range: no group 'web0'
+        ("web0[1:3]:&staging", ["web03"]),
+        # subscripts on groups, inclusive like Ansible's
+        ("webservers[0]", ["cobweb"]),
+        ("webservers[-1]", ["weber"]),
+        ("webservers[0:1]", ["cobweb", "webbing"]),
+        ("webservers[1:]", ["webbing", "weber"]),
+        ("webservers[:1]", ["cobweb", "webbing"]),
+        ("webservers[0:2]", ["cobweb", "webbing", "weber"]),
+        ("webservers[1:1]", ["webbing"]),
+        ("webservers[0]:webservers[-1]", ["cobweb", "weber"]),
+        ("webservers[1]:db[0]", ["db1", "webbing"]),
+        ("web*[0]", ["web01"]),
+        ("all[-1]", ["node2"]),
+        # IPv6 and names with colons
+        ("2001:db8::1", ["2001:db8::1"]),
+        ("2001:db8::1,bastion", ["bastion", "2001:db8::1"]),
+        ("[2001:db8::1]", ["2001:db8::1"]),
+        ("[::1]", ["::1"]),
+        # the implicit localhost
+        ("localhost", ["localhost"]),
+        ("::1", ["::1"]),
+        ("bastion:localhost", ["bastion", "localhost"]),
+    ],
+)
+def test_select(inventory: Inventory, pattern: str, expected: list[str]) -> None:
+    assert [host.name for host in inventory.select(pattern)] == expected
+
+
+def test_select_returns_the_inventory_hosts(inventory: Inventory) -> None:
+    assert inventory.select("web01") == [inventory.hosts["web01"]]
+    assert inventory.select("localhost")[0].protocol == "local"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message", "suggestions"),
+    [
+        ("wbe", "pattern 'wbe' matches no host or group", ("weber", "web")),
+        ("web:wbe", "pattern 'wbe' matches no host or group", ("weber", "web")),
+        ("web,prdo", "pattern 'prdo' matches no host or group", ("prod",)),
+        ("web:&prdo", "pattern 'prdo' matches no host or group", ("prod",)),
+        ("web:!web99", "pattern 'web99' matches no host or group", ("web", "weber", "web04")),
+        ("rack3", "pattern 'rack3' matches no host or group", ("racks", "rack2", "rack1")),
+        ("~^xyz", "pattern '~^xyz' matches no host or group", ()),
+        ("nodes*", "pattern 'nodes*' matches no host or group", ("node2", "node1")),
+        ("web[05-09]", "pattern 'web[05-09]' matches no host or group", ()),
+        ("web:&db", "pattern 'web:&db' selects no host", ()),
+        ("web:!web", "pattern 'web:!web' selects no host", ()),
+        ("empty", "pattern 'empty' selects no host", ()),
+        ("", "empty host pattern: use 'all' to select every host", ()),
+        ("  ", "empty host pattern: use 'all' to select every host", ()),
+        (", ,", "empty host pattern: use 'all' to select every host", ()),
+        ("web:!", "pattern term '!' has no name after its operator", ()),
+        ("webservers[3]", "pattern 'webservers[3]': index 3 is out of range (3 hosts)", ()),
+        ("webservers[2:1]", "pattern 'webservers[2:1]' selects no host", ()),
+        (
+            "~web[",
+            "pattern '~web[' is not a valid regex: unterminated character set at position 3",
+            (),
+        ),
+    ],
+)
+def test_pattern_errors(
+    inventory: Inventory, pattern: str, message: str, suggestions: tuple[str, ...]
+) -> None:
+    with pytest.raises(PatternError) as caught:
+        inventory.select(pattern)
+    assert caught.value.suggestions == suggestions
+    expected = message + (f"; did you mean: {', '.join(suggestions)}?" if suggestions else "")
+    assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "terms"),
+    [
+        ("a", ["a"]),
+        ("a:b", ["a", "b"]),
+        ("a,b", ["a", "b"]),
+        (" a , b ,", ["a", "b"]),
+        ("web:&prod:!web03", ["web", "&prod", "!web03"]),
+        ("web[01:03]", ["web[01:03]"]),
+        ("web[01:03]:db", ["web[01:03]", "db"]),
+        ("web[1-3,7],db", ["web[1-3,7]", "db"]),
+        ("2001:db8::1", ["2001:db8::1"]),
+        ("[2001:db8::1]", ["[2001:db8::1]"]),
+        ("a:b,c", ["a:b", "c"]),
+        ("", []),
+    ],
+)
+def test_split_pattern(pattern: str, terms: list[str]) -> None:
+    assert split_pattern(pattern) == terms
+
+
+def test_inventory_built_in_code_selects_like_a_loaded_one() -> None:
+    hosts = [Host("a1", {}, ("app",)), Host("b1", {"protocol": "local"}, ("db",))]
+    inventory = Inventory(hosts, [Group("app", ("a1",))])
+    assert sorted(inventory.groups) == ["all", "app", "db"]
+    assert [host.name for host in inventory.select("all")] == ["a1", "b1"]
+    assert [host.name for host in inventory.select("db:app")] == ["a1", "b1"]
+    assert inventory.group_hosts("all") == ["a1", "b1"]
+    with pytest.raises(KeyError):
+        inventory.group_hosts("nope")
