@@ -82,7 +82,7 @@ def run(
     ] = OutputMode.text,
 ) -> None:
     """Run COMMAND on every host matching --hosts; exit 0/1/3/4 (see README)."""
-    _, selected = load_and_select(inventory, hosts)
+    loaded, selected = load_and_select(inventory, hosts)
     sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if sudo else None
     payload = None if no_stdin else read_stdin_payload(stdin_file)
     spec = CommandSpec(
@@ -97,6 +97,7 @@ def run(
         accept_new_host_keys=accept_new_host_keys,
         overrides=ConnectionOverrides(user=user, port=port, connect_timeout=connect_timeout),
         passphrase_callback=PassphrasePrompt(),
+        inventory=loaded.hosts,
     )
     grouped = GroupedOutput() if group and output is OutputMode.text else None
     listener: Listener

@@ -7,6 +7,7 @@ so a run that never touches SSH never pays for importing paramiko.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,8 @@ class TransportFactory:
     passphrase_callback: PassphraseCallback | None = None
     ssh_config_path: Path | None = None
     known_hosts_files: list[Path] | None = None
+    #: Inventory hosts by name, so a ``jump_host`` can name one of them.
+    inventory: Mapping[str, Host] | None = None
     _ssh_context: SSHContext | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -54,6 +57,7 @@ class TransportFactory:
                 overrides=self.overrides,
                 ssh_config_path=self.ssh_config_path,
                 passphrase_callback=self.passphrase_callback,
+                inventory=self.inventory,
             )
         return self._ssh_context
 

@@ -10,6 +10,7 @@ import alone costs about 0.37 s of CPU.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import logging
 import os
@@ -98,10 +99,12 @@ class SSHContext:
         overrides: ConnectionOverrides | None = None,
         passphrase_callback: PassphraseCallback | None = None,
         environ: Mapping[str, str] | None = None,
+        inventory: Mapping[str, Host] | None = None,
     ) -> None:
         self.known_hosts = known_hosts or KnownHosts()
         self.overrides = overrides or ConnectionOverrides()
         self.environ = os.environ if environ is None else environ
+        self.inventory: Mapping[str, Host] = inventory or {}
         self._passphrase_callback = passphrase_callback
         self._ssh_config = self._load_ssh_config(
             ssh_config_path or Path("~/.ssh/config").expanduser()
@@ -109,7 +112,7 @@ class SSHContext:
         self._keys: dict[str, paramiko.PKey | None] = {}
         self._key_lock = threading.Lock()
         self._jumps: dict[str, paramiko.Transport] = {}
-        self._jump_lock = threading.Lock()
+        self._jump_lock = threading.RLock()  # a jump host may itself need a jump host
 
     @staticmethod
     def _load_ssh_config(path: Path) -> paramiko.SSHConfig | None:
@@ -120,22 +123,26 @@ class SSHContext:
         except Exception as exc:
             raise ConfigurationError(f"cannot parse SSH config {path}: {exc}") from exc
 
-    def resolve(self, host: Host) -> SSHTarget:
-        """Merge the layers field by field: overrides > inventory > ssh_config > defaults."""
+    def resolve(self, host: Host, *, jump: bool = False) -> SSHTarget:
+        """Merge the layers field by field: overrides > inventory > ssh_config > defaults.
+
+        Command-line overrides are for the targets, never for the jump hosts on the way.
+        """
         config: dict[str, Any] = {}
         if self._ssh_config is not None:
             config = dict(self._ssh_config.lookup(host.name))
+        overrides = ConnectionOverrides() if jump else self.overrides
         explicit_address = host.vars.get("address")
         address = str(explicit_address or config.get("hostname") or host.name)
-        port = self.overrides.port or host.port or int(config.get("port", 22))
-        user = self.overrides.user or host.user or config.get("user") or getpass.getuser()
+        port = overrides.port or host.port or int(config.get("port", 22))
+        user = overrides.user or host.user or config.get("user") or getpass.getuser()
         identities: tuple[str, ...] = ()
         if host.identity_file:
             identities = (host.identity_file,)
         elif config.get("identityfile"):
             identities = tuple(config["identityfile"])
         timeout = (
-            self.overrides.connect_timeout
+            overrides.connect_timeout
             or host.connect_timeout
             or float(config.get("connecttimeout", DEFAULT_CONNECT_TIMEOUT_S))
         )
@@ -225,10 +232,14 @@ class SSHContext:
             if existing is not None and existing.is_active():
                 return existing
             user, name, port = _parse_jump(target.jump)
-            jump_host = Host(name, {k: v for k, v in (("user", user), ("port", port)) if v})
-            jump_target = self.resolve(jump_host)
+            known = self.inventory.get(name)  # a jump host may be an inventory host by name
+            given = {k: v for k, v in (("user", user), ("port", port)) if v}
+            jump_host = (
+                Host(name, {**known.vars, **given}, known.groups) if known else Host(name, given)
+            )
+            jump_target = self.resolve(jump_host, jump=True)
             if jump_target.jump == target.jump:
-                jump_target = SSHTarget(**{**jump_target.__dict__, "jump": None})
+                jump_target = dataclasses.replace(jump_target, jump=None)
             try:
                 transport = _handshake(self, jump_target)
             except HostError as exc:

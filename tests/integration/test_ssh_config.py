@@ -1,0 +1,81 @@
+"""~/.ssh/config is honoured, the inventory wins over it, and jump hosts work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from remoteops.executor import run_command
+from remoteops.inventory.model import Host
+from remoteops.playground import PlaygroundState
+from remoteops.results import Status
+from remoteops.transports import CommandSpec, TransportFactory
+from tests.integration.conftest import with_vars
+
+
+def _ssh_config(tmp_path: Path, playground: PlaygroundState, host: Host) -> Path:
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host alias-one\n"
+        f"    HostName {host.address}\n"
+        f"    Port {host.port}\n"
+        f"    User {playground.user}\n"
+        f"    IdentityFile {playground.client_key_path}\n"
+        f"Host *\n"
+        f"    ConnectTimeout 3\n"
+    )
+    return config
+
+
+def test_ssh_config_supplies_hostname_user_port_and_identity(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    config = _ssh_config(tmp_path, playground, ssh_hosts[0])
+    alias = Host("alias-one", {"known_hosts_file": str(playground.known_hosts_path)})
+    factory = TransportFactory(ssh_config_path=config)
+    target = factory.ssh_context().resolve(alias)
+    assert (target.address, target.port, target.user) == (
+        ssh_hosts[0].address,
+        ssh_hosts[0].port,
+        playground.user,
+    )
+    assert target.identity_files == (str(playground.client_key_path),)
+    assert target.connect_timeout == 3
+    assert run_command([alias], CommandSpec("true"), factory=factory).results[0].ok
+
+
+def test_inventory_wins_over_ssh_config(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    config = _ssh_config(tmp_path, playground, ssh_hosts[0])
+    alias = Host("alias-one", {"known_hosts_file": str(playground.known_hosts_path), "port": 1})
+    factory = TransportFactory(ssh_config_path=config)
+    assert factory.ssh_context().resolve(alias).port == 1
+    result = run_command([alias], CommandSpec("true"), factory=factory).results[0]
+    assert result.status is Status.UNREACHABLE
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_jump_host_named_by_inventory_carries_the_connection(ssh_hosts: list[Host]) -> None:
+    jump, target = ssh_hosts[0], ssh_hosts[1]
+    through = with_vars(target, jump_host=jump.name)
+    factory = TransportFactory(inventory={h.name: h for h in ssh_hosts})
+    direct = run_command([target], CommandSpec("echo $SSH_CONNECTION")).results[0]
+    hopped = run_command([through], CommandSpec("echo $SSH_CONNECTION"), factory=factory).results[0]
+    assert hopped.status is Status.OK, hopped.error
+    # The target sees the jump host's address as the client, not the bridge's.
+    assert hopped.stdout.split()[0].decode() == jump.address
+    assert direct.stdout.split()[0].decode() != jump.address
+
+
+def test_unknown_jump_host_fails_only_that_host(ssh_hosts: list[Host], tmp_path: Path) -> None:
+    through = with_vars(ssh_hosts[1], jump_host=f"{ssh_hosts[0].address}:1")
+    report = run_command(
+        [through, ssh_hosts[2]],
+        CommandSpec("true"),
+        factory=TransportFactory(ssh_config_path=tmp_path / "none"),
+    )
+    assert report.results[0].status is Status.UNREACHABLE
+    assert "jump host" in (report.results[0].error or "")
+    assert report.results[1].ok
