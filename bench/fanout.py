@@ -151,7 +151,7 @@ def main() -> None:
     args = parser.parse_args()
 
     playground = Playground(Path(tempfile.mkdtemp(prefix="remoteops-bench-")))
-    state = playground.up(max(args.sizes))
+    state = playground.up(max(args.sizes), prefix="bn")
     lines = [f"Machine: {machine_description()}; playground mode: {state.mode}.", ""]
     try:
         workdir = Path(tempfile.mkdtemp(prefix="remoteops-bench-work-"))

@@ -123,7 +123,7 @@ class SSHContext:
         except Exception as exc:
             raise ConfigurationError(f"cannot parse SSH config {path}: {exc}") from exc
 
-    def resolve(self, host: Host, *, jump: bool = False) -> SSHTarget:
+    def resolve(self, host: Host, *, as_jump: bool = False) -> SSHTarget:
         """Merge the layers field by field: overrides > inventory > ssh_config > defaults.
 
         Command-line overrides are for the targets, never for the jump hosts on the way.
@@ -131,7 +131,7 @@ class SSHContext:
         config: dict[str, Any] = {}
         if self._ssh_config is not None:
             config = dict(self._ssh_config.lookup(host.name))
-        overrides = ConnectionOverrides() if jump else self.overrides
+        overrides = ConnectionOverrides() if as_jump else self.overrides
         explicit_address = host.vars.get("address")
         address = str(explicit_address or config.get("hostname") or host.name)
         port = overrides.port or host.port or int(config.get("port", 22))
@@ -237,7 +237,7 @@ class SSHContext:
             jump_host = (
                 Host(name, {**known.vars, **given}, known.groups) if known else Host(name, given)
             )
-            jump_target = self.resolve(jump_host, jump=True)
+            jump_target = self.resolve(jump_host, as_jump=True)
             if jump_target.jump == target.jump:
                 jump_target = dataclasses.replace(jump_target, jump=None)
             try:
