@@ -7,15 +7,34 @@ result and exits with the documented code. No logic a library user would need li
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from remoteops.results import ExitCode
 
 
+def _skip_unneeded_invoke_import() -> None:
+    """Keep paramiko from importing invoke when nothing needs it.
+
+    paramiko imports invoke only to run ``Match exec`` lines of ``~/.ssh/config``, and that
+    import costs about 0.09 s of CPU per run (measured here), a third of a single-host run. The
+    process is ours, so when the user's SSH config has no ``exec`` we leave invoke out.
+    """
+    if "invoke" in sys.modules:
+        return
+    try:
+        config = (Path.home() / ".ssh" / "config").read_text(errors="ignore")
+    except OSError:
+        config = ""
+    if "exec" not in config.lower():
+        sys.modules["invoke"] = None  # type: ignore[assignment]
+
+
 def main() -> None:
     """Console-script entry point."""
-    from remoteops.cli.app import app
-
+    _skip_unneeded_invoke_import()
     try:
+        from remoteops.cli.app import app  # Ctrl-C while importing is an interruption too
+
         app()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

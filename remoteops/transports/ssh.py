@@ -173,25 +173,27 @@ class SSHContext:
             except FileNotFoundError as exc:
                 if required:
                     raise AuthenticationError(f"identity file {path} does not exist") from exc
-            except paramiko.PasswordRequiredException as exc:
-                passphrase = self._passphrase_callback(path) if self._passphrase_callback else None
-                if passphrase is None:
-                    if required:
-                        raise AuthenticationError(
-                            f"identity file {path} is encrypted and no passphrase was given"
-                        ) from exc
-                else:
-                    try:
-                        key = paramiko.PKey.from_path(path, passphrase)
-                    except paramiko.SSHException as inner:
-                        raise AuthenticationError(
-                            f"wrong passphrase for identity file {path}"
-                        ) from inner
-            except (paramiko.SSHException, ValueError, OSError) as exc:
-                if required:
+            except (paramiko.SSHException, TypeError, ValueError, OSError) as exc:
+                if _needs_passphrase(exc):
+                    key = self._load_encrypted_key(path, required=required)
+                elif required:
                     raise AuthenticationError(f"cannot load identity file {path}: {exc}") from exc
             self._keys[path] = key
             return key
+
+    def _load_encrypted_key(self, path: str, *, required: bool) -> paramiko.PKey | None:
+        passphrase = self._passphrase_callback(path) if self._passphrase_callback else None
+        if passphrase is None:
+            if required:
+                raise AuthenticationError(
+                    f"identity file {path} is encrypted and no passphrase was given"
+                )
+            return None
+        try:
+            # the stubs say str, but cryptography underneath insists on bytes
+            return paramiko.PKey.from_path(path, passphrase.encode())  # type: ignore[arg-type]
+        except (paramiko.SSHException, TypeError, ValueError) as exc:
+            raise AuthenticationError(f"wrong passphrase for identity file {path}") from exc
 
     def open_socket(self, target: SSHTarget) -> socket.socket | paramiko.Channel:
         """A TCP connection to the target, direct or through its jump host."""
@@ -252,6 +254,13 @@ class SSHContext:
             for transport in self._jumps.values():
                 transport.close()
             self._jumps.clear()
+
+
+def _needs_passphrase(exc: Exception) -> bool:
+    """paramiko says so with PasswordRequiredException or, via cryptography, a TypeError."""
+    return isinstance(exc, paramiko.PasswordRequiredException) or (
+        isinstance(exc, TypeError) and "password" in str(exc).lower()
+    )
 
 
 def _handshake(context: SSHContext, target: SSHTarget) -> paramiko.Transport:

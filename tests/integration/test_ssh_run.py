@@ -284,3 +284,35 @@ def test_local_transport_gives_the_same_results() -> None:
         b"err\n",
     )
     assert shutil.which("sh")
+
+
+def test_encrypted_key_asks_for_its_passphrase_once(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    import subprocess
+
+    key = tmp_path / "encrypted_key"
+    shutil.copy(playground.client_key_path, key)
+    key.chmod(0o600)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-p", "-N", "s3cret phrase", "-f", str(key)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    asked: list[str] = []
+
+    def passphrase(path: str) -> str:
+        asked.append(path)
+        return "s3cret phrase"
+
+    hosts = [with_vars(h, identity_file=str(key)) for h in ssh_hosts]
+    report = run_command(
+        hosts, CommandSpec("true"), factory=TransportFactory(passphrase_callback=passphrase)
+    )
+    assert [r.status for r in report.results] == [Status.OK] * len(hosts)
+    assert asked == [str(key)]
+
+    refused = run_command(
+        hosts[:1], CommandSpec("true"), factory=TransportFactory(passphrase_callback=lambda p: None)
+    )
+    assert refused.results[0].status is Status.AUTH
+    assert "encrypted" in (refused.results[0].error or "")
