@@ -26,6 +26,8 @@ from remoteops.transports import CommandSpec, Transport, TransportFactory
 
 #: Default number of hosts worked on at once: 200 hosts finish in one round.
 DEFAULT_FORKS = 256
+#: After the second Ctrl-C, how long closed connections get to wind their threads down.
+_CANCEL_GRACE_S = 2.0
 
 
 class Listener(Protocol):
@@ -83,10 +85,13 @@ class Executor:
         self._open: dict[str, Transport] = {}
         self._lock = threading.Lock()
         self._stop_starting = threading.Event()
+        self._cancelled = threading.Event()
 
     def run(self, hosts: Sequence[Host], work: HostWork) -> RunReport:
         """Do ``work`` on every host; never raises for a host's failure."""
         started_at = time.monotonic()
+        self._stop_starting.clear()
+        self._cancelled.clear()
         pending: queue.SimpleQueue[Host] = queue.SimpleQueue()
         for host in hosts:
             pending.put(host)
@@ -136,22 +141,28 @@ class Executor:
                 running.pop(item.result.host, None)
 
         if interrupts:  # collect whatever finished while cancelling, then mark the rest
+            deadline = time.monotonic() + _CANCEL_GRACE_S
             for thread in threads:
-                thread.join(timeout=2.0)
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            late: list[HostResult] = []
             while True:
                 try:
-                    item = finished.get_nowait()
+                    late.append(finished.get_nowait().result)
                 except queue.Empty:
                     break
-                results.setdefault(item.result.host, item.result)
-            for host in hosts:
-                if host.name not in results:
-                    started = host.name in running
-                    results[host.name] = HostResult(
-                        host.name,
-                        Status.CANCELLED,
-                        error="interrupted" + ("" if started else " before it started"),
-                    )
+            late += [
+                HostResult(
+                    host.name,
+                    Status.CANCELLED,
+                    error="interrupted" + ("" if host.name in running else " before it started"),
+                )
+                for host in hosts
+                if host.name not in results and host.name not in {r.host for r in late}
+            ]
+            for result in late:  # every host reaches the listener, so JSON output is complete
+                if result.host not in results:
+                    results[result.host] = result
+                    self.listener.host_finished(result)
         self.factory.close()
         ordered = [results[h.name] for h in hosts]
         return RunReport(ordered, time.monotonic() - started_at, interrupted=interrupts > 0)
@@ -168,6 +179,13 @@ class Executor:
             result = work(host, transport, self.listener)
             return dataclasses.replace(result, duration_s=time.monotonic() - started)
         except HostError as exc:
+            if self._cancelled.is_set():
+                return HostResult(
+                    host.name,
+                    Status.CANCELLED,
+                    error="interrupted",
+                    duration_s=time.monotonic() - started,
+                )
             return HostResult(
                 host.name,
                 Status(exc.status),
@@ -195,6 +213,7 @@ class Executor:
                 transport.close()
 
     def _cancel_all(self) -> None:
+        self._cancelled.set()
         with self._lock:
             open_now = list(self._open.values())
         for transport in open_now:
