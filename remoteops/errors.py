@@ -64,9 +64,17 @@ class PatternError(ConfigurationError):
 
 
 class HostError(RemoteOpsError):
-    """One host failed; ``status`` is the :class:`~remoteops.results.Status` value it maps to."""
+    """One host failed; ``status`` is the :class:`~remoteops.results.Status` value it maps to.
+
+    ``stdout``/``stderr`` hold what a command had printed before the failure, if one was running.
+    """
 
     status = "unreachable"
+
+    def __init__(self, message: str, *, stdout: bytes = b"", stderr: bytes = b"") -> None:
+        super().__init__(message)
+        self.stdout = stdout
+        self.stderr = stderr
 
 
 class UnreachableError(HostError):
@@ -91,11 +99,6 @@ class HostTimeoutError(HostError):
     """A connect, banner, authentication or command timeout fired."""
 
     status = "timeout"
-
-    def __init__(self, message: str, *, stdout: bytes = b"", stderr: bytes = b"") -> None:
-        super().__init__(message)
-        self.stdout = stdout
-        self.stderr = stderr
 
 
 class UnsupportedError(HostError):

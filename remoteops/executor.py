@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from remoteops.errors import HostError, HostTimeoutError
+from remoteops.errors import HostError
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
 from remoteops.transports import CommandSpec, Transport, TransportFactory
@@ -179,17 +179,13 @@ class Executor:
             result = work(host, transport, self.listener)
             return dataclasses.replace(result, duration_s=time.monotonic() - started)
         except HostError as exc:
-            if self._cancelled.is_set():
-                return HostResult(
-                    host.name,
-                    Status.CANCELLED,
-                    error="interrupted",
-                    duration_s=time.monotonic() - started,
-                )
+            cancelled = self._cancelled.is_set()
             return HostResult(
                 host.name,
-                Status(exc.status),
-                error=str(exc),
+                Status.CANCELLED if cancelled else Status(exc.status),
+                stdout=exc.stdout,
+                stderr=exc.stderr,
+                error="interrupted" if cancelled else str(exc),
                 duration_s=time.monotonic() - started,
             )
         except Exception as exc:  # a bug or an untranslated library error: still only this host
@@ -229,17 +225,7 @@ def command_work(spec: CommandSpec) -> HostWork:
         def on_output(stream: str, data: bytes) -> None:
             listener.host_output(host.name, stream, data)
 
-        try:
-            outcome = transport.run(spec, on_output)
-        except HostTimeoutError as exc:
-            return HostResult(
-                host.name,
-                Status.TIMEOUT,
-                stdout=exc.stdout,
-                stderr=exc.stderr,
-                error=str(exc),
-                duration_s=time.monotonic() - started,
-            )
+        outcome = transport.run(spec, on_output)  # a HostError keeps partial output
         if outcome.error is not None:
             status = Status.FAILED
         else:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from remoteops.errors import HostTimeoutError, UnsupportedError
+from remoteops.errors import HostError, HostTimeoutError, UnsupportedError
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -261,6 +261,10 @@ def drive(
             captured[STDOUT] += held_out
             captured[STDERR] += held_err
         return CommandOutcome(running.exit_code(), bytes(captured[STDOUT]), bytes(captured[STDERR]))
+    except HostError as exc:  # keep what the command printed before it was lost
+        if not (exc.stdout or exc.stderr):
+            exc.stdout, exc.stderr = bytes(captured[STDOUT]), bytes(captured[STDERR])
+        raise
     finally:
         running.kill()
         if feeder is not None:

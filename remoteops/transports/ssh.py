@@ -398,8 +398,6 @@ class _SSHCommand:
             if not data:
                 break
             chunks.append((STDOUT, data))
-        if not chunks and channel.closed and not channel.exit_status_ready():
-            raise UnreachableError("connection lost while the command was running")
         return chunks
 
     def done(self) -> bool:
@@ -412,7 +410,13 @@ class _SSHCommand:
         )
 
     def exit_code(self) -> int:
-        return self._channel.recv_exit_status()
+        code = self._channel.recv_exit_status()
+        if code != -1:
+            return code
+        transport = self._channel.get_transport()
+        if transport is None or not transport.is_active():
+            raise UnreachableError("connection lost before the command finished")
+        return 255  # no exit status: killed by a signal (OpenSSH's client also says 255)
 
     def write_stdin(self, data: bytes) -> None:
         self._channel.sendall(data)

@@ -316,3 +316,36 @@ def test_encrypted_key_asks_for_its_passphrase_once(
     )
     assert refused.results[0].status is Status.AUTH
     assert "encrypted" in (refused.results[0].error or "")
+
+
+def test_command_killed_by_a_signal_fails_with_255(ssh_hosts: list[Host]) -> None:
+    result = run_command(ssh_hosts[:1], CommandSpec("echo before; kill -9 $$")).results[0]
+    assert (result.status, result.exit_code, result.stdout) == (Status.FAILED, 255, b"before\n")
+
+
+def test_sshd_killed_mid_command_is_unreachable_for_that_host_only(
+    ssh_hosts: list[Host], playground_manager: Playground, playground: PlaygroundState
+) -> None:
+    import threading
+
+    target = ssh_hosts[0]
+    # Kill every sshd process of the target host (listener and session) once the command runs.
+    pids = playground.host(target.name)
+    assert pids.pid is not None
+
+    def kill_later() -> None:
+        time.sleep(1.0)
+        playground_manager.stop_host(target.name)
+
+    killer = threading.Thread(target=kill_later)
+    killer.start()
+    try:
+        report = run_command(
+            [target, ssh_hosts[1]], CommandSpec("echo started; sleep 5; echo never", timeout=20)
+        )
+    finally:
+        killer.join()
+        playground_manager.start_host(target.name)
+    assert report.results[0].status is Status.UNREACHABLE, report.results[0]
+    assert report.results[0].stdout == b"started\n"  # what arrived before the loss is kept
+    assert report.results[1].status is Status.OK
