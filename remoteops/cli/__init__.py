@@ -29,9 +29,23 @@ def _skip_unneeded_invoke_import() -> None:
         sys.modules["invoke"] = None  # type: ignore[assignment]
 
 
+def _raise_open_files_limit() -> None:
+    """Each host in flight holds a socket and a pipe pair; 1024 (a common soft limit) is tight."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # not fatal: the run still works at lower fan-out
+
+
 def main() -> None:
     """Console-script entry point."""
     _skip_unneeded_invoke_import()
+    _raise_open_files_limit()
     try:
         from remoteops.cli.app import app  # Ctrl-C while importing is an interruption too
 
