@@ -315,24 +315,46 @@ def _handshake(context: SSHContext, target: SSHTarget) -> paramiko.Transport:
 
 def _authenticate(context: SSHContext, transport: paramiko.Transport, target: SSHTarget) -> None:
     """Try explicit identities, the agent, default key files, then a password from the env."""
-    tried: list[str] = []
+    agent = (
+        paramiko.Agent()
+        if not target.identity_files and context.environ.get("SSH_AUTH_SOCK")
+        else None
+    )
+    try:
+        _try_credentials(context, transport, target, _candidate_keys(context, target, agent))
+    finally:
+        if agent is not None:
+            agent.close()
+
+
+def _candidate_keys(
+    context: SSHContext, target: SSHTarget, agent: paramiko.Agent | None
+) -> list[tuple[str, paramiko.PKey]]:
+    """Explicit identities only, when given (like IdentitiesOnly); else agent then defaults."""
     keys: list[tuple[str, paramiko.PKey]] = []
     for path in target.identity_files:
         key = context.load_key(path, required=True)
         if key is not None:
             keys.append((path, key))
-    if not target.identity_files:
-        if context.environ.get("SSH_AUTH_SOCK"):
-            try:
-                agent_keys = paramiko.Agent().get_keys()
-            except paramiko.SSHException:
-                agent_keys = ()
-            keys.extend((f"agent key {k.get_fingerprint().hex()[:12]}", k) for k in agent_keys)
-        for default in _DEFAULT_IDENTITIES:
-            path = str(Path(default).expanduser())
-            key = context.load_key(path, required=False)
-            if key is not None:
-                keys.append((path, key))
+    if target.identity_files:
+        return keys
+    if agent is not None:
+        keys.extend((f"agent key {k.fingerprint}", k) for k in agent.get_keys())
+    for default in _DEFAULT_IDENTITIES:
+        path = str(Path(default).expanduser())
+        key = context.load_key(path, required=False)
+        if key is not None:
+            keys.append((path, key))
+    return keys
+
+
+def _try_credentials(
+    context: SSHContext,
+    transport: paramiko.Transport,
+    target: SSHTarget,
+    keys: list[tuple[str, paramiko.PKey]],
+) -> None:
+    tried: list[str] = []
     allowed: list[str] | None = None
     for label, key in keys:
         try:

@@ -349,3 +349,44 @@ def test_sshd_killed_mid_command_is_unreachable_for_that_host_only(
     assert report.results[0].status is Status.UNREACHABLE, report.results[0]
     assert report.results[0].stdout == b"started\n"  # what arrived before the loss is kept
     assert report.results[1].status is Status.OK
+
+
+def test_ssh_agent_keys_are_used_when_no_identity_file_is_set(
+    ssh_hosts: list[Host],
+    playground: PlaygroundState,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import subprocess
+
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if socket_path.exists():
+                break
+            time.sleep(0.02)
+        env = {"SSH_AUTH_SOCK": str(socket_path), "PATH": "/usr/bin:/bin"}
+        subprocess.run(
+            ["ssh-add", str(playground.client_key_path)], env=env, check=True, capture_output=True
+        )
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no default key files to fall back on
+        hosts = [
+            Host(h.name, {k: v for k, v in h.vars.items() if k != "identity_file"})
+            for h in ssh_hosts[:2]
+        ]
+        report = run_command(
+            hosts, CommandSpec("true"), factory=TransportFactory(ssh_config_path=tmp_path / "no")
+        )
+        assert [r.status for r in report.results] == [Status.OK, Status.OK]
+        monkeypatch.delenv("SSH_AUTH_SOCK")
+        without = run_command(
+            hosts[:1],
+            CommandSpec("true"),
+            factory=TransportFactory(ssh_config_path=tmp_path / "no"),
+        )
+        assert without.results[0].status is Status.AUTH
+    finally:
+        agent.terminate()
+        agent.wait()
