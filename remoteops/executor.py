@@ -118,27 +118,26 @@ class Executor:
 
         interrupts = 0
         while len(results) < len(hosts):
-            try:
-                item = finished.get(timeout=0.2)
-            except queue.Empty:
-                if interrupts and not any(t.is_alive() for t in threads):
-                    break
-                continue
+            try:  # a Ctrl-C may land anywhere in this body, not only in the wait
+                try:
+                    item = finished.get(timeout=0.2)
+                except queue.Empty:
+                    if interrupts and not any(t.is_alive() for t in threads):
+                        break
+                    continue
+                results[item.result.host] = item.result
+                with self._lock:
+                    running.pop(item.result.host, None)
+                self.listener.host_finished(item.result)
             except KeyboardInterrupt:
                 interrupts += 1
                 self._stop_starting.set()
-                with self._lock:
-                    still = [name for name in running if name not in results]
-                if interrupts == 1:
-                    self.listener.interrupted(still)
-                else:
+                if interrupts > 1:
                     self._cancel_all()
                     break
-                continue
-            results[item.result.host] = item.result
-            self.listener.host_finished(item.result)
-            with self._lock:
-                running.pop(item.result.host, None)
+                with self._lock:
+                    still = [name for name in running if name not in results]
+                self.listener.interrupted(still)
 
         if interrupts:  # collect whatever finished while cancelling, then mark the rest
             deadline = time.monotonic() + _CANCEL_GRACE_S
@@ -177,6 +176,11 @@ class Executor:
                 self._open[host.name] = transport
             transport.connect()
             result = work(host, transport, self.listener)
+            if self._cancelled.is_set():  # killed by the second Ctrl-C, e.g. exit 137 locally
+                return HostResult(
+                    host.name, Status.CANCELLED, None, result.stdout, result.stderr,
+                    "interrupted", time.monotonic() - started,
+                )  # fmt: skip
             return dataclasses.replace(result, duration_s=time.monotonic() - started)
         except HostError as exc:
             cancelled = self._cancelled.is_set()

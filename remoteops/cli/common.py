@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from remoteops.errors import ConfigurationError
 from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
+from remoteops.output.style import stderr_console as _stderr_console
 from remoteops.results import ExitCode
 
 InventoryOption = Annotated[
@@ -29,7 +29,7 @@ InventoryOption = Annotated[
     ),
 ]
 
-stderr_console = Console(stderr=True, highlight=False)
+stderr_console = _stderr_console()
 
 
 def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:

@@ -41,12 +41,15 @@ def up(
         Mode.auto
     ),
     state_dir: StateDirOption = None,
+    prefix: Annotated[
+        str, typer.Option(help="Host name prefix; pick another to run two playgrounds.")
+    ] = "pg",
 ) -> None:
     """Start N local SSH hosts and write an inventory for them."""
     from remoteops.playground import Playground
 
     try:
-        state = Playground(state_dir).up(hosts, mode=mode.value)
+        state = Playground(state_dir).up(hosts, mode=mode.value, prefix=prefix)
     except ConfigurationError as exc:
         fail(str(exc))
     typer.echo(f"{len(state.hosts)} playground hosts up ({state.mode})", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +22,9 @@ from remoteops.executor import DEFAULT_FORKS, Executor, Listener, command_work
 from remoteops.output import GroupedOutput, JsonLines, LiveLines, print_summary
 from remoteops.transports import CommandSpec, ConnectionOverrides, TransportFactory
 
+#: What a POSIX shell accepts after ``export``: ASCII letters, digits and ``_``.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 
 class OutputMode(str, enum.Enum):
     text = "text"
@@ -31,10 +35,22 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
     env: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        if not sep or not name.isidentifier():
+        if not sep or not _ENV_NAME.fullmatch(name):
             fail(f"--env expects NAME=VALUE, got {pair!r}")
         env[name] = value
     return env
+
+
+def _positive_seconds(value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"must be a positive number of seconds, not {value:g}")
+    return value
+
+
+def _non_empty(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise typer.BadParameter("must not be empty")
+    return value
 
 
 def run(
@@ -48,13 +64,23 @@ def run(
     ] = DEFAULT_FORKS,
     connect_timeout: Annotated[
         float | None,
-        typer.Option(help="Seconds to connect, get the banner and authenticate. [default: 10]"),
+        typer.Option(
+            help="Seconds to connect, get the banner and authenticate. [default: 10]",
+            callback=_positive_seconds,
+        ),
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", "-t", help="Seconds the command may run.")
+        float | None,
+        typer.Option(
+            "--timeout", "-t", help="Seconds the command may run.", callback=_positive_seconds
+        ),
     ] = None,
-    user: Annotated[str | None, typer.Option("--user", "-u", help="Remote user.")] = None,
-    port: Annotated[int | None, typer.Option("--port", "-p", help="Remote port.")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Remote user.", callback=_non_empty)
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", "-p", min=1, max=65535, help="Remote port.")
+    ] = None,
     env: Annotated[
         list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE for the command.")
     ] = None,
@@ -82,7 +108,11 @@ def run(
     ] = OutputMode.text,
 ) -> None:
     """Run COMMAND on every host matching --hosts; exit 0/1/3/4 (see README)."""
+    if no_stdin and stdin_file is not None:
+        fail("--stdin and --no-stdin contradict each other; keep one")
     loaded, selected = load_and_select(inventory, hosts)
+    if sudo_password_env and not sudo:
+        fail("--sudo-password-env needs --sudo")
     sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if sudo else None
     payload = None if no_stdin else read_stdin_payload(stdin_file)
     spec = CommandSpec(

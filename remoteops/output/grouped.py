@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from remoteops.inventory.ranges import fold_hosts
+from remoteops.output.notices import write, write_interrupted
 from remoteops.output.style import BOLD, RED, RESET, use_colour
 from remoteops.results import HostResult, Status
 
@@ -23,8 +24,9 @@ def group_results(results: Sequence[HostResult]) -> list[tuple[list[str], HostRe
 class GroupedOutput:
     """Collects results silently and prints the groups when the run ends."""
 
-    def __init__(self, out: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
+        self.err = err or sys.stderr
         self._colour = use_colour(self.out)
 
     def host_started(self, host: str) -> None:
@@ -37,7 +39,7 @@ class GroupedOutput:
         return None
 
     def interrupted(self, running: Sequence[str]) -> None:
-        return None
+        write_interrupted(self.err, running)
 
     def render(self, results: Sequence[HostResult]) -> None:
         for hosts, result in group_results(results):
@@ -49,10 +51,9 @@ class GroupedOutput:
             if self._colour:
                 colour = BOLD if result.status is Status.OK else BOLD + RED
                 title = f"{colour}{title}{RESET}"
-            self.out.write(f"{rule}\n{title}\n{rule}\n")
+            write(self.out, f"{rule}\n{title}\n{rule}\n")
             body = result.stdout + result.stderr
             if result.error:
                 body += f"{result.error}\n".encode()
             text = body.decode("utf-8", errors="replace")
-            self.out.write(text if text.endswith("\n") or not text else text + "\n")
-        self.out.flush()
+            write(self.out, text if text.endswith("\n") or not text else text + "\n")

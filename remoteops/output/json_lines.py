@@ -8,14 +8,19 @@ import threading
 from collections.abc import Sequence
 from typing import TextIO
 
+from remoteops.output.notices import write, write_interrupted
 from remoteops.results import HostResult
 
 
 class JsonLines:
-    """A listener writing :meth:`HostResult.to_json` objects, one per line, nothing else."""
+    """A listener writing :meth:`HostResult.to_json` objects, one per line, nothing else.
 
-    def __init__(self, out: TextIO | None = None) -> None:
+    Diagnostics (the Ctrl-C notice) go to ``err``, so stdout stays parseable.
+    """
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
+        self.err = err or sys.stderr
         self._lock = threading.Lock()
 
     def host_started(self, host: str) -> None:
@@ -27,8 +32,8 @@ class JsonLines:
     def host_finished(self, result: HostResult) -> None:
         line = json.dumps(result.to_json(), ensure_ascii=False)
         with self._lock:
-            self.out.write(line + "\n")
-            self.out.flush()
+            write(self.out, line + "\n")
 
     def interrupted(self, running: Sequence[str]) -> None:
-        return None
+        with self._lock:
+            write_interrupted(self.err, running)

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import TextIO
 
-from remoteops.inventory.ranges import fold_hosts
+from remoteops.output.notices import write, write_interrupted
 from remoteops.output.style import RED, RESET, host_colour, use_colour
 from remoteops.results import HostResult, Status
 from remoteops.transports.base import STDERR
@@ -48,8 +48,7 @@ class LiveLines:
         text = "".join(
             prefix + line.decode("utf-8", errors="replace").rstrip("\r") + "\n" for line in lines
         )
-        target.write(text)
-        target.flush()
+        write(target, text)
 
     def host_started(self, host: str) -> None:
         return None
@@ -73,14 +72,8 @@ class LiveLines:
                 line = f"{result.status.value.upper()}: {result.error}"
                 if self._colour_err:
                     line = f"{RED}{line}{RESET}"
-                self.err.write(self._prefix(result.host, "!", self._colour_err) + line + "\n")
-                self.err.flush()
+                write(self.err, self._prefix(result.host, "!", self._colour_err) + line + "\n")
 
     def interrupted(self, running: Sequence[str]) -> None:
         with self._lock:
-            names = fold_hosts(running) if running else "none"
-            self.err.write(
-                f"\ninterrupted: no new hosts will start; still running ({len(running)}): "
-                f"{names}\npress Ctrl-C again to cancel them\n"
-            )
-            self.err.flush()
+            write_interrupted(self.err, running)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # Distinct, readable on dark and light backgrounds (ANSI 256-colour indexes).
 _PALETTE = (33, 166, 34, 129, 37, 160, 172, 27, 28, 163, 94, 31)
@@ -23,3 +26,15 @@ def use_colour(stream: TextIO) -> bool:
 
 def host_colour(index: int) -> str:
     return f"\x1b[38;5;{_PALETTE[index % len(_PALETTE)]}m"
+
+
+def stderr_console() -> Console:
+    """A rich console on stderr that writes no escape at all under ``NO_COLOR``.
+
+    Rich's own ``NO_COLOR`` support drops colours but keeps bold and the like; plain text is
+    what users setting it expect. Off a terminal rich already writes plain text.
+    """
+    from rich.console import Console
+
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=True, highlight=False, color_system=None if plain else "auto")

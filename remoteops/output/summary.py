@@ -6,6 +6,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from remoteops.inventory.ranges import fold_hosts
+from remoteops.output.notices import drop_output
+from remoteops.output.style import stderr_console
 from remoteops.results import RunReport, Status
 
 _STYLE = {
@@ -22,22 +24,26 @@ _STYLE = {
 
 def print_summary(report: RunReport, console: Console | None = None) -> None:
     """One line of counts, then one line per failure kind with the folded host list."""
-    console = console or Console(stderr=True, highlight=False)
+    console = console or stderr_console()
     counts = report.counts()
+    total = len(report.results)
     parts = [
         f"[{_STYLE[status]}]{counts[status]} {status.value}[/]"
         for status in Status
         if counts[status] or status in (Status.OK, Status.FAILED)
     ]
-    console.print(
-        f"[bold]{len(report.results)} hosts[/]: "
+    lines = [
+        f"[bold]{total} host{'' if total == 1 else 's'}[/]: "
         + ", ".join(parts)
         + f" in {report.duration_s:.2f} s"
-    )
+    ]
     for status in Status:
         if status is Status.OK or not counts[status]:
             continue
         hosts = [r.host for r in report.results if r.status is status]
-        console.print(
-            f"  [{_STYLE[status]}]{status.value}[/]: {escape(fold_hosts(hosts))}", soft_wrap=True
-        )
+        lines.append(f"  [{_STYLE[status]}]{status.value}[/]: {escape(fold_hosts(hosts))}")
+    try:
+        for line in lines:
+            console.print(line, soft_wrap=True)  # one line each, even off a terminal
+    except BrokenPipeError:  # stderr's reader is gone: nothing left to tell
+        drop_output(console.file)
