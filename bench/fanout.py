@@ -152,7 +152,17 @@ def main() -> None:
 
     playground = Playground(Path(tempfile.mkdtemp(prefix="remoteops-bench-")))
     state = playground.up(max(args.sizes), prefix="bn")
-    lines = [f"Machine: {machine_description()}; playground mode: {state.mode}.", ""]
+    lines = [
+        "## SSH fan-out: `uptime` on N hosts",
+        "",
+        f"`python bench/fanout.py --sizes {' '.join(map(str, args.sizes))} --repeat {args.repeat}`"
+        f" (medians of {args.repeat} interleaved runs; client CPU = user+sys of the tool and all"
+        " its children, i.e. every `ssh` process pssh and pdsh start; the sshd hosts are not"
+        " counted). Each tool gets full fan-out (`-p N` / `-f N`).",
+        "",
+        f"Machine: {machine_description()}; playground mode: {state.mode}.",
+        "",
+    ]
     try:
         workdir = Path(tempfile.mkdtemp(prefix="remoteops-bench-work-"))
         lines += [

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.markup import escape
 
 from remoteops.errors import ConfigurationError
 from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
-from remoteops.output.style import stderr_console as _stderr_console
+from remoteops.output.style import stderr_console
 from remoteops.results import ExitCode
 
 InventoryOption = Annotated[
@@ -29,12 +28,11 @@ InventoryOption = Annotated[
     ),
 ]
 
-stderr_console = _stderr_console()
-
-
 def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:
     """Print an error on stderr and exit (2 = usage, inventory or configuration error)."""
-    stderr_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    from rich.markup import escape  # rich only when there is something to say: start-up time
+
+    stderr_console().print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

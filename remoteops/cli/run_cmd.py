@@ -19,7 +19,7 @@ from remoteops.cli.common import (
     read_stdin_payload,
 )
 from remoteops.executor import DEFAULT_FORKS, Executor, Listener, command_work
-from remoteops.output import GroupedOutput, JsonLines, LiveLines, print_summary
+from remoteops.output import GroupedOutput, JsonLines, LiveLines
 from remoteops.transports import CommandSpec, ConnectionOverrides, TransportFactory
 
 #: What a POSIX shell accepts after ``export``: ASCII letters, digits and ``_``.
@@ -142,5 +142,7 @@ def run(
         grouped.render(report.results)
     if output is OutputMode.text:
         sys.stdout.flush()
+        from remoteops.output.summary import print_summary
+
         print_summary(report)
     raise typer.Exit(int(report.exit_code))

@@ -7,6 +7,7 @@ never when ``NO_COLOR`` is set; JSON output is plain, one object per line.
 from remoteops.output.grouped import GroupedOutput
 from remoteops.output.json_lines import JsonLines
 from remoteops.output.live import LiveLines
-from remoteops.output.summary import print_summary
 
-__all__ = ["GroupedOutput", "JsonLines", "LiveLines", "print_summary"]
+# print_summary lives in remoteops.output.summary, imported on use: it needs rich, which JSON
+# runs never load.
+__all__ = ["GroupedOutput", "JsonLines", "LiveLines"]
