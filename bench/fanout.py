@@ -115,12 +115,13 @@ def tools(state: PlaygroundState, count: int, workdir: Path) -> dict[str, Callab
 def single_host(state: PlaygroundState, repeat: int) -> dict[str, float]:
     host = state.hosts[0]
     ssh = ["ssh", *ssh_options(state), "-p", str(host.port), f"{state.user}@{host.address}"]
-    plain = [measure([*ssh, "uptime"])[0] for _ in range(repeat)]
-    ours = [
-        measure([sys.executable, "-m", "remoteops", "run", "-i", str(state.inventory_path),
-                 "-H", host.name, "-o", "json", "uptime"])[0]
-        for _ in range(repeat)
-    ]  # fmt: skip
+    ours_argv = [sys.executable, "-m", "remoteops", "run", "-i", str(state.inventory_path),
+                 "-H", host.name, "uptime"]  # fmt: skip
+    plain: list[float] = []
+    ours: list[float] = []
+    for _ in range(repeat):  # alternate, so load changes hit both alike
+        plain.append(measure([*ssh, "uptime"])[0])
+        ours.append(measure(ours_argv)[0])
     return {"ssh host uptime": statistics.median(plain), "remoteops": statistics.median(ours)}
 
 
@@ -202,7 +203,7 @@ def main() -> None:
             (n0, c0), (n1, c1) = points[0], points[-1]
             if n1 > n0:
                 lines.append(f"- {name}: {1000 * (c1 - c0) / (n1 - n0):.1f} ms")
-        single = single_host(state, max(args.repeat, 5))
+        single = single_host(state, max(args.repeat, 21))
         lines += [
             "",
             f"Single host: `ssh host uptime` {single['ssh host uptime']:.3f} s, "

@@ -11,12 +11,15 @@ progress, and the run returns with ``interrupted`` set (exit code 130).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
+import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from types import FrameType
 from typing import Protocol
 
 from remoteops.errors import HostError
@@ -26,6 +29,8 @@ from remoteops.transports import CommandSpec, Transport, TransportFactory
 
 #: Default number of hosts worked on at once: 200 hosts finish in one round.
 DEFAULT_FORKS = 256
+#: How often the waiting loop looks at Ctrl-C presses.
+_WAIT_S = 0.1
 #: After the second Ctrl-C, how long closed connections get to wind their threads down.
 _CANCEL_GRACE_S = 2.0
 
@@ -86,6 +91,7 @@ class Executor:
         self._lock = threading.Lock()
         self._stop_starting = threading.Event()
         self._cancelled = threading.Event()
+        self._sigints = 0
 
     def run(self, hosts: Sequence[Host], work: HostWork) -> RunReport:
         """Do ``work`` on every host; never raises for a host's failure."""
@@ -117,27 +123,39 @@ class Executor:
             thread.start()
 
         interrupts = 0
-        while len(results) < len(hosts):
-            try:  # a Ctrl-C may land anywhere in this body, not only in the wait
+
+        def interrupt() -> bool:
+            """One more Ctrl-C; True when the run must stop waiting."""
+            nonlocal interrupts
+            interrupts += 1
+            self._stop_starting.set()
+            if interrupts > 1:
+                self._cancel_all()
+                return True
+            with self._lock:
+                still = [name for name in running if name not in results]
+            self.listener.interrupted(still)
+            return False
+
+        with self._sigint_as_count():
+            while len(results) < len(hosts):
                 try:
-                    item = finished.get(timeout=0.2)
-                except queue.Empty:
-                    if interrupts and not any(t.is_alive() for t in threads):
+                    if self._sigints > interrupts and interrupt():
                         break
-                    continue
-                results[item.result.host] = item.result
-                with self._lock:
-                    running.pop(item.result.host, None)
-                self.listener.host_finished(item.result)
-            except KeyboardInterrupt:
-                interrupts += 1
-                self._stop_starting.set()
-                if interrupts > 1:
-                    self._cancel_all()
-                    break
-                with self._lock:
-                    still = [name for name in running if name not in results]
-                self.listener.interrupted(still)
+                    try:
+                        item = finished.get(timeout=_WAIT_S)
+                    except queue.Empty:
+                        if interrupts and not any(t.is_alive() for t in threads):
+                            break
+                        continue
+                    results[item.result.host] = item.result
+                    with self._lock:
+                        running.pop(item.result.host, None)
+                    self.listener.host_finished(item.result)
+                except KeyboardInterrupt:  # not the main thread, or a caller's own handler
+                    self._sigints = interrupts + 1
+                    if interrupt():
+                        break
 
         if interrupts:  # collect whatever finished while cancelling, then mark the rest
             deadline = time.monotonic() + _CANCEL_GRACE_S
@@ -165,6 +183,30 @@ class Executor:
         self.factory.close()
         ordered = [results[h.name] for h in hosts]
         return RunReport(ordered, time.monotonic() - started_at, interrupted=interrupts > 0)
+
+    @contextlib.contextmanager
+    def _sigint_as_count(self) -> Iterator[None]:
+        """Ctrl-C becomes a count the wait loop reads, not an exception landing anywhere.
+
+        Only where Python's default handler is in place and we are the main thread; elsewhere
+        ``KeyboardInterrupt`` is still caught around each step of the loop.
+        """
+        self._sigints = 0
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        ):
+            yield
+            return
+
+        def count(signum: int, frame: FrameType | None) -> None:
+            self._sigints += 1
+
+        previous = signal.signal(signal.SIGINT, count)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _run_one(self, host: Host, work: HostWork) -> HostResult:
         started = time.monotonic()

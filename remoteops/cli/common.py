@@ -28,6 +28,7 @@ InventoryOption = Annotated[
     ),
 ]
 
+
 def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:
     """Print an error on stderr and exit (2 = usage, inventory or configuration error)."""
     from rich.markup import escape  # rich only when there is something to say: start-up time

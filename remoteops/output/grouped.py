@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from remoteops.executor import NullListener
 from remoteops.inventory.ranges import fold_hosts
 from remoteops.output.notices import write, write_interrupted
 from remoteops.output.style import BOLD, RED, RESET, use_colour
@@ -21,22 +22,13 @@ def group_results(results: Sequence[HostResult]) -> list[tuple[list[str], HostRe
     return list(groups.values())
 
 
-class GroupedOutput:
+class GroupedOutput(NullListener):
     """Collects results silently and prints the groups when the run ends."""
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self._colour = use_colour(self.out)
-
-    def host_started(self, host: str) -> None:
-        return None
-
-    def host_output(self, host: str, stream: str, data: bytes) -> None:
-        return None
-
-    def host_finished(self, result: HostResult) -> None:
-        return None
 
     def interrupted(self, running: Sequence[str]) -> None:
         write_interrupted(self.err, running)

@@ -8,11 +8,12 @@ import threading
 from collections.abc import Sequence
 from typing import TextIO
 
+from remoteops.executor import NullListener
 from remoteops.output.notices import write, write_interrupted
 from remoteops.results import HostResult
 
 
-class JsonLines:
+class JsonLines(NullListener):
     """A listener writing :meth:`HostResult.to_json` objects, one per line, nothing else.
 
     Diagnostics (the Ctrl-C notice) go to ``err``, so stdout stays parseable.
@@ -22,12 +23,6 @@ class JsonLines:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self._lock = threading.Lock()
-
-    def host_started(self, host: str) -> None:
-        return None
-
-    def host_output(self, host: str, stream: str, data: bytes) -> None:
-        return None
 
     def host_finished(self, result: HostResult) -> None:
         line = json.dumps(result.to_json(), ensure_ascii=False)

@@ -28,7 +28,6 @@ from remoteops.errors import (
     AuthenticationError,
     ConfigurationError,
     HostError,
-    HostKeyError,
     HostTimeoutError,
     UnreachableError,
 )
@@ -489,7 +488,6 @@ class SSHTransport(Transport):
 
 __all__ = [
     "ConnectionOverrides",
-    "HostKeyError",
     "SSHContext",
     "SSHTarget",
     "SSHTransport",
