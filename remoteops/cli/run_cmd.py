@@ -98,7 +98,10 @@ def run(
     ] = False,
     accept_new_host_keys: Annotated[
         bool,
-        typer.Option(help="Add unknown host keys (OpenSSH accept-new); changed keys still fail."),
+        typer.Option(
+            "--accept-new-host-keys",
+            help="Add unknown host keys (OpenSSH accept-new); changed keys still fail.",
+        ),
     ] = False,
     group: Annotated[
         bool, typer.Option("--group", "-b", help="Show identical outputs once per host group.")
