@@ -22,5 +22,7 @@ bootstrap() {
             python3 -m venv .venv
         }
     fi
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
+    local target="."
+    [ -n "$extras" ] && target=".[$extras]"
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e "$target"
 }
