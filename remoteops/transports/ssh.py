@@ -67,24 +67,25 @@ class SSHTarget:
     connect_timeout: float
     jump: str | None
     known_hosts_file: Path | None
+    proxy_command: str | None = None
 
     @property
     def key_name(self) -> str:
         return host_key_name(self.address, self.port)
 
 
-def _parse_jump(spec: str) -> tuple[str | None, str, int | None]:
-    """``[user@]host[:port]`` (the first hop of a ProxyJump list) -> parts."""
-    spec = spec.split(",", maxsplit=1)[0].strip()
-    user, _, hostport = spec.rpartition("@")
-    host, port = hostport, None
+def _parse_jump(hop: str) -> tuple[str | None, str, int | None]:
+    """One ProxyJump hop, ``[user@]host[:port]`` or ``[user@][v6addr]:port``, -> parts."""
+    user, _, hostport = hop.rpartition("@")
+    host, port_text = hostport, ""
     if hostport.startswith("["):
         host, _, rest = hostport[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else None
+        port_text = rest[1:] if rest.startswith(":") else ""
     elif hostport.count(":") == 1:
         host, _, port_text = hostport.partition(":")
-        port = int(port_text)
-    return user or None, host, port
+    if not host or (port_text and not port_text.isdigit()):
+        raise UnreachableError(f"cannot parse jump host {hop!r}: expected [user@]host[:port]")
+    return user or None, host, int(port_text) if port_text else None
 
 
 class SSHContext:
@@ -148,6 +149,9 @@ class SSHContext:
         jump = host.jump_host or config.get("proxyjump")
         if jump is not None and jump.lower() == "none":
             jump = None
+        proxy_command = None if host.jump_host else config.get("proxycommand")
+        if proxy_command is not None and proxy_command.lower() == "none":
+            proxy_command = None
         known = host.known_hosts_file
         return SSHTarget(
             name=host.name,
@@ -159,6 +163,7 @@ class SSHContext:
             connect_timeout=float(timeout),
             jump=jump,
             known_hosts_file=Path(known).expanduser() if known else None,
+            proxy_command=proxy_command if jump is None else None,
         )
 
     def load_key(self, path: str, *, required: bool) -> paramiko.PKey | None:
@@ -194,8 +199,17 @@ class SSHContext:
         except (paramiko.SSHException, TypeError, ValueError) as exc:
             raise AuthenticationError(f"wrong passphrase for identity file {path}") from exc
 
-    def open_socket(self, target: SSHTarget) -> socket.socket | paramiko.Channel:
-        """A TCP connection to the target, direct or through its jump host."""
+    def open_socket(
+        self, target: SSHTarget
+    ) -> socket.socket | paramiko.Channel | paramiko.ProxyCommand:
+        """A connection to the target: direct, through its jump host, or a ProxyCommand."""
+        if target.proxy_command is not None:
+            try:
+                return paramiko.ProxyCommand(target.proxy_command)
+            except (paramiko.SSHException, OSError) as exc:
+                raise UnreachableError(
+                    f"ProxyCommand {target.proxy_command!r} failed: {exc}"
+                ) from exc
         if target.jump is None:
             try:
                 sock = socket.create_connection(
@@ -226,26 +240,35 @@ class SSHContext:
             ) from exc
 
     def _jump_transport(self, target: SSHTarget) -> paramiko.Transport:
-        """One shared connection per jump host, opened by the first host that needs it."""
-        assert target.jump is not None  # noqa: S101
+        """One shared connection per jump chain, opened by the first host that needs it.
+
+        ``a,b`` (ProxyJump's list) means: reach ``a``, then ``b`` through it, then the target
+        through ``b``; so the last hop is connected with the rest of the chain as its own jump.
+        """
+        chain = target.jump
+        if chain is None:
+            raise UnreachableError("no jump host")  # callers check first; keeps mypy honest
         with self._jump_lock:
-            existing = self._jumps.get(target.jump)
+            existing = self._jumps.get(chain)
             if existing is not None and existing.is_active():
                 return existing
-            user, name, port = _parse_jump(target.jump)
+            *earlier, last = [hop.strip() for hop in chain.split(",")]
+            user, name, port = _parse_jump(last)
             known = self.inventory.get(name)  # a jump host may be an inventory host by name
             given = {k: v for k, v in (("user", user), ("port", port)) if v}
             jump_host = (
                 Host(name, {**known.vars, **given}, known.groups) if known else Host(name, given)
             )
-            jump_target = self.resolve(jump_host, as_jump=True)
-            if jump_target.jump == target.jump:
-                jump_target = dataclasses.replace(jump_target, jump=None)
+            jump_target = dataclasses.replace(
+                self.resolve(jump_host, as_jump=True),
+                jump=",".join(earlier) or None,
+                proxy_command=None,
+            )
             try:
                 transport = _handshake(self, jump_target)
             except HostError as exc:
-                raise type(exc)(f"jump host {target.jump}: {exc}") from exc
-            self._jumps[target.jump] = transport
+                raise type(exc)(f"jump host {last}: {exc}") from exc
+            self._jumps[chain] = transport
             return transport
 
     def close(self) -> None:

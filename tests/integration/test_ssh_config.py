@@ -79,3 +79,39 @@ def test_unknown_jump_host_fails_only_that_host(ssh_hosts: list[Host], tmp_path:
     assert report.results[0].status is Status.UNREACHABLE
     assert "jump host" in (report.results[0].error or "")
     assert report.results[1].ok
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_jump_chain_goes_through_every_hop_in_order(ssh_hosts: list[Host]) -> None:
+    first, second, target = ssh_hosts[0], ssh_hosts[1], ssh_hosts[2]
+    through = with_vars(target, jump_host=f"{first.name},{second.name}")
+    factory = TransportFactory(inventory={h.name: h for h in ssh_hosts})
+    result = run_command([through], CommandSpec("echo $SSH_CONNECTION"), factory=factory)
+    assert result.results[0].status is Status.OK, result.results[0].error
+    assert result.results[0].stdout.split()[0].decode() == second.address
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_proxy_command_from_ssh_config_is_used(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    jump, target = ssh_hosts[0], ssh_hosts[1]
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {target.name}\n"
+        f"    ProxyCommand ssh -i {playground.client_key_path} -o BatchMode=yes"
+        f" -o UserKnownHostsFile={playground.known_hosts_path} -W %h:%p"
+        f" {playground.user}@{jump.address}\n"
+    )
+    factory = TransportFactory(ssh_config_path=config)
+    result = run_command([target], CommandSpec("echo $SSH_CONNECTION"), factory=factory)
+    assert result.results[0].status is Status.OK, result.results[0].error
+    assert result.results[0].stdout.split()[0].decode() == jump.address
+
+
+def test_malformed_jump_host_is_a_clear_error_for_that_host(ssh_hosts: list[Host]) -> None:
+    bad = with_vars(ssh_hosts[0], jump_host="root@jump:notaport")
+    result = run_command([bad, ssh_hosts[1]], CommandSpec("true"))
+    assert result.results[0].status is Status.UNREACHABLE
+    assert "cannot parse jump host" in (result.results[0].error or "")
+    assert result.results[1].ok
