@@ -94,8 +94,13 @@ class Executor:
         self._sigints = 0
 
     def run(self, hosts: Sequence[Host], work: HostWork) -> RunReport:
-        """Do ``work`` on every host; never raises for a host's failure."""
+        """Do ``work`` on every host; never raises for a host's failure.
+
+        A :class:`~remoteops.errors.ConfigurationError` (e.g. an unparsable ``~/.ssh/config``)
+        is raised before any host starts.
+        """
         started_at = time.monotonic()
+        self.factory.prepare(hosts)
         self._stop_starting.clear()
         self._cancelled.clear()
         pending: queue.SimpleQueue[Host] = queue.SimpleQueue()
@@ -235,7 +240,7 @@ class Executor:
                 duration_s=time.monotonic() - started,
             )
         except Exception as exc:  # a bug or an untranslated library error: still only this host
-            if self._stop_starting.is_set():
+            if self._cancelled.is_set():
                 return HostResult(
                     host.name,
                     Status.CANCELLED,

@@ -18,6 +18,7 @@ from remoteops.cli.common import (
     read_secret_from,
     read_stdin_payload,
 )
+from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS, Executor, Listener, command_work
 from remoteops.output import GroupedOutput, JsonLines, LiveLines
 from remoteops.transports import CommandSpec, ConnectionOverrides, TransportFactory
@@ -140,7 +141,10 @@ def run(
         listener = grouped
     else:
         listener = LiveLines([h.name for h in selected])
-    report = Executor(factory, forks=forks, listener=listener).run(selected, command_work(spec))
+    try:
+        report = Executor(factory, forks=forks, listener=listener).run(selected, command_work(spec))
+    except ConfigurationError as exc:  # e.g. an unparsable ~/.ssh/config: nothing ran
+        fail(str(exc))
     if grouped is not None:
         grouped.render(report.results)
     if output is OutputMode.text:

@@ -7,7 +7,7 @@ so a run that never touches SSH never pays for importing paramiko.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,6 +60,16 @@ class TransportFactory:
                 inventory=self.inventory,
             )
         return self._ssh_context
+
+    def prepare(self, hosts: Sequence[Host]) -> None:
+        """Per-run set-up before the fan-out, on the calling thread.
+
+        Configuration errors (an unparsable ``~/.ssh/config``) surface here as exceptions, once,
+        instead of failing every host; key passphrases are asked for here, not in a worker.
+        """
+        ssh_hosts = [h for h in hosts if h.protocol == "ssh"]
+        if ssh_hosts:
+            self.ssh_context().prepare(ssh_hosts)
 
     def create(self, host: Host) -> Transport:
         """A transport for the host, not yet connected."""

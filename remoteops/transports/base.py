@@ -101,17 +101,16 @@ class Transport(ABC):
     def close(self) -> None:
         """Close the connection; idempotent and safe from another thread."""
 
-    def start(self, command: str) -> RunningCommand:
-        """Start a shell command; exec-capable transports override this."""
+    def start(self, command: str, timeout: float | None = None) -> RunningCommand:
+        """Start a shell command within ``timeout``; exec-capable transports override this."""
         raise UnsupportedError(f"{self.protocol} hosts cannot run commands")
 
     def run(self, spec: CommandSpec, on_output: OutputCallback | None = None) -> CommandOutcome:
-        """Run one command to completion on the open connection."""
-        if "exec" not in self.capabilities:
-            raise UnsupportedError(f"{self.protocol} hosts cannot run commands")
+        """Run one command to completion on the open connection; the timeout covers it all."""
+        deadline = None if spec.timeout is None else time.monotonic() + spec.timeout
         wrapped = wrap_command(spec)
-        running = self.start(wrapped.command)
-        return drive(running, spec, wrapped, on_output)
+        running = self.start(wrapped.command, spec.timeout)
+        return drive(running, spec, wrapped, on_output, deadline=deadline)
 
 
 @dataclass(frozen=True)
@@ -178,23 +177,30 @@ class _SudoExchange:
         self._stdout_head = b""
         self._stderr_head = b""
 
-    def feed(self, running: RunningCommand, stream: str, data: bytes) -> bytes:
-        """Consume sudo's own bytes; return what belongs to the command's output."""
+    def feed(self, running: RunningCommand, stream: str, data: bytes) -> list[tuple[str, bytes]]:
+        """Consume sudo's own bytes; return the chunks that belong to the command's output."""
         if self.done or self.prompt is None or self.success is None:
-            return data
+            return [(stream, data)]
         if stream == STDERR:
             self._stderr_head += data
             if self.prompt in self._stderr_head:
                 before, _, after = self._stderr_head.partition(self.prompt)
                 self._stderr_head = before + after
                 self._answer_prompt(running)
-            return b""
+            return []
         self._stdout_head += data
-        if self.success in self._stdout_head:
-            before, _, after = self._stdout_head.partition(self.success)
-            self.done = True
-            return before + after.removeprefix(b"\n")
-        return b""
+        if self.success not in self._stdout_head:
+            return []
+        before, _, after = self._stdout_head.partition(self.success)
+        self.done = True
+        self._stdout_head = before + after.removeprefix(b"\n")
+        return self.release()
+
+    def release(self) -> list[tuple[str, bytes]]:
+        """Hand over what was held back while waiting for sudo (once)."""
+        held = [(STDERR, self._stderr_head), (STDOUT, self._stdout_head)]
+        self._stdout_head = self._stderr_head = b""
+        return [(stream, data) for stream, data in held if data]
 
     def _answer_prompt(self, running: RunningCommand) -> None:
         if self.password is None:
@@ -205,19 +211,22 @@ class _SudoExchange:
             self._answered = True
             running.write_stdin(self.password.encode() + b"\n")
 
-    def leftovers(self) -> tuple[bytes, bytes]:
-        """Output held back while waiting for sudo, released when the command ends early."""
-        return self._stdout_head, self._stderr_head
-
 
 def drive(
     running: RunningCommand,
     spec: CommandSpec,
     wrapped: WrappedCommand,
     on_output: OutputCallback | None = None,
+    *,
+    deadline: float | None = None,
 ) -> CommandOutcome:
-    """Pump output until the command ends, feeding stdin and enforcing the command timeout."""
-    deadline = None if spec.timeout is None else time.monotonic() + spec.timeout
+    """Pump output until the command ends, feeding stdin and enforcing the command timeout.
+
+    ``deadline`` (monotonic) defaults to ``spec.timeout`` from now; :meth:`Transport.run` sets
+    it before starting the command, so starting counts against the timeout too.
+    """
+    if deadline is None and spec.timeout is not None:
+        deadline = time.monotonic() + spec.timeout
     sudo = _SudoExchange(wrapped, spec.sudo_password)
     captured = {STDOUT: bytearray(), STDERR: bytearray()}
     feeder: _StdinFeeder | None = None
@@ -230,6 +239,12 @@ def drive(
             feeder = _StdinFeeder(running, spec.stdin)
             feeder.start()
 
+    def emit(chunks: list[tuple[str, bytes]]) -> None:
+        for stream, chunk in chunks:
+            captured[stream] += chunk
+            if on_output is not None:
+                on_output(stream, chunk)
+
     if sudo.done:
         start_stdin()
     try:
@@ -238,28 +253,20 @@ def drive(
             if deadline is not None:
                 wait = deadline - time.monotonic()
                 if wait <= 0:
-                    raise HostTimeoutError(
-                        f"command timed out after {spec.timeout:g} s",
-                        stdout=bytes(captured[STDOUT]),
-                        stderr=bytes(captured[STDERR]),
-                    )
+                    raise HostTimeoutError(f"command timed out after {spec.timeout:g} s")
                 wait = min(wait, _POLL_CEILING_S)
             for stream, received in running.poll(wait):
                 was_done = sudo.done
-                chunk = sudo.feed(running, stream, received)
+                chunks = sudo.feed(running, stream, received)
                 if sudo.refused:
-                    held_err = sudo.leftovers()[1]
-                    return CommandOutcome(1, bytes(captured[STDOUT]), held_err, error=sudo.refused)
+                    emit(sudo.release())
+                    return CommandOutcome(
+                        1, bytes(captured[STDOUT]), bytes(captured[STDERR]), error=sudo.refused
+                    )
                 if sudo.done and not was_done:
                     start_stdin()
-                if chunk:
-                    captured[stream] += chunk
-                    if on_output is not None:
-                        on_output(stream, chunk)
-        if not sudo.done:
-            held_out, held_err = sudo.leftovers()
-            captured[STDOUT] += held_out
-            captured[STDERR] += held_err
+                emit(chunks)
+        emit(sudo.release())  # sudo itself failed (e.g. not installed): show what it said
         return CommandOutcome(running.exit_code(), bytes(captured[STDOUT]), bytes(captured[STDERR]))
     except HostError as exc:  # keep what the command printed before it was lost
         if not (exc.stdout or exc.stderr):

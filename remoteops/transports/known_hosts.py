@@ -43,7 +43,7 @@ class _HashedEntry:
 @dataclass
 class _KnownHostsFile:
     path: Path
-    keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    keys: dict[str, dict[str, set[str]]] = field(default_factory=dict)
     revoked: set[str] = field(default_factory=set)
     hashed: list[_HashedEntry] = field(default_factory=list)
 
@@ -87,14 +87,15 @@ class _KnownHostsFile:
                 except ValueError:
                     continue
             elif not name.startswith("!"):
-                self.keys.setdefault(name, {})[key_type] = key_b64
+                self.keys.setdefault(name, {}).setdefault(key_type, set()).add(key_b64)
 
-    def lookup(self, name: str) -> dict[str, str]:
-        found = dict(self.keys.get(name, {}))
+    def lookup(self, name: str) -> dict[str, set[str]]:
+        """Every key of every type listed for ``name``, plain and hashed lines alike."""
+        found = {key_type: set(keys) for key_type, keys in self.keys.get(name, {}).items()}
         for entry in self.hashed:
             mac = hmac.new(entry.salt, name.encode(), hashlib.sha1).digest()
             if hmac.compare_digest(mac, entry.digest):
-                found.setdefault(entry.key_type, entry.key_b64)
+                found.setdefault(entry.key_type, set()).add(entry.key_b64)
         return found
 
 
@@ -110,7 +111,7 @@ class KnownHosts:
         self.accept_new = accept_new
         self._default_files = default_files
         self._files: dict[Path, _KnownHostsFile] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # verify() holds it across lookup and accept-new write
 
     def _file(self, path: Path) -> _KnownHostsFile:
         with self._lock:
@@ -119,12 +120,12 @@ class KnownHosts:
                 loaded = self._files[path] = _KnownHostsFile.load(path)
             return loaded
 
-    def known_types(self, name: str, extra_file: Path | None = None) -> dict[str, str]:
-        """Every known key for ``name``: key type -> base64 key."""
-        found: dict[str, str] = {}
+    def known_types(self, name: str, extra_file: Path | None = None) -> dict[str, set[str]]:
+        """Every known key for ``name`` in every file searched: key type -> base64 keys."""
+        found: dict[str, set[str]] = {}
         for path in self._search_path(extra_file):
-            for key_type, key_b64 in self._file(path).lookup(name).items():
-                found.setdefault(key_type, key_b64)
+            for key_type, keys in self._file(path).lookup(name).items():
+                found.setdefault(key_type, set()).update(keys)
         return found
 
     def _search_path(self, extra_file: Path | None) -> list[Path]:
@@ -137,22 +138,27 @@ class KnownHosts:
                 raise HostKeyError(
                     f"host key for {name} is revoked in {path} ({key_type} {fingerprint(key_b64)})"
                 )
-        known = self.known_types(name, extra_file)
-        if known.get(key_type) == key_b64:
-            return
-        shown = f"{key_type} {fingerprint(key_b64)}"
-        if known:
-            listed = ", ".join(f"{t} {fingerprint(k)}" for t, k in sorted(known.items()))
-            raise HostKeyError(
-                f"HOST KEY CHANGED for {name}: offered {shown}, known {listed}; "
-                "refusing to connect (remove the old key if the change is expected)"
-            )
-        if not self.accept_new:
-            raise HostKeyError(
-                f"unknown host key for {name}: {shown}; verify it and add it to known_hosts, "
-                "or use --accept-new-host-keys"
-            )
-        self._record(extra_file or self._default_files[0], name, key_type, key_b64)
+        with self._lock:  # look-up and accept-new write as one step: one key wins per host
+            known = self.known_types(name, extra_file)
+            if key_b64 in known.get(key_type, set()):
+                return
+            shown = f"{key_type} {fingerprint(key_b64)}"
+            if known:
+                listed = ", ".join(
+                    f"{t} {fingerprint(k)}"
+                    for t, keys in sorted(known.items())
+                    for k in sorted(keys)
+                )
+                raise HostKeyError(
+                    f"HOST KEY CHANGED for {name}: offered {shown}, known {listed}; "
+                    "refusing to connect (remove the old key if the change is expected)"
+                )
+            if not self.accept_new:
+                raise HostKeyError(
+                    f"unknown host key for {name}: {shown}; verify it and add it to known_hosts, "
+                    "or use --accept-new-host-keys"
+                )
+            self._record(extra_file or self._default_files[0], name, key_type, key_b64)
 
     def _record(self, path: Path, name: str, key_type: str, key_b64: str) -> None:
         """Append one line atomically, under a thread lock and a file lock for other processes."""

@@ -68,11 +68,20 @@ class _LocalCommand:
             with contextlib.suppress(OSError):
                 self._proc.stdin.close()
 
-    def kill(self) -> None:
-        if self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
+    def terminate(self) -> None:
+        """Kill the whole process group unless the command ended on its own.
+
+        Background children count too (``sleep 60 & exit``): they hold the output pipes, so the
+        command is not done until they go. After a normal end, anything left in the group was
+        detached on purpose and is not ours to kill. Safe from another thread.
+        """
+        if not self.done():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait()
+
+    def kill(self) -> None:
+        self.terminate()
+        self._proc.wait()
         self._selector.close()
         for pipe in (self._proc.stdout, self._proc.stderr):
             if pipe is not None:
@@ -93,13 +102,13 @@ class LocalTransport(Transport):
     def connect(self) -> None:
         self._closed = False
 
-    def start(self, command: str) -> RunningCommand:
+    def start(self, command: str, timeout: float | None = None) -> RunningCommand:
         running = _LocalCommand(command)
         self._running.append(running)
         return running
 
     def close(self) -> None:
+        """Stop running commands; their own ``drive`` loop then releases pipes and selector."""
         self._closed = True
         for running in self._running:
-            running.kill()
-        self._running.clear()
+            running.terminate()

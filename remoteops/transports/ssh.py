@@ -17,8 +17,8 @@ import os
 import select
 import socket
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,10 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
 
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+#: Host-key algorithms that prove a key of each known_hosts type (RSA keys sign with SHA-2).
+_ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
+#: How long opening a session and starting a command may take when the run has no --timeout.
+_START_TIMEOUT_S = 60.0
 _DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 _READ_SIZE = 64 * 1024
 _WINDOW_SIZE = 8 * 1024 * 1024
@@ -109,10 +113,10 @@ class SSHContext:
         self._ssh_config = self._load_ssh_config(
             ssh_config_path or Path("~/.ssh/config").expanduser()
         )
-        self._keys: dict[str, paramiko.PKey | None] = {}
+        self._keys: dict[str, paramiko.PKey | AuthenticationError] = {}
         self._key_lock = threading.Lock()
-        self._jumps: dict[str, paramiko.Transport] = {}
-        self._jump_lock = threading.RLock()  # a jump host may itself need a jump host
+        self._jumps: dict[str, _JumpSlot] = {}
+        self._jump_lock = threading.Lock()  # guards the dict only; each chain has its own lock
 
     @staticmethod
     def _load_ssh_config(path: Path) -> paramiko.SSHConfig | None:
@@ -167,37 +171,53 @@ class SSHContext:
         )
 
     def load_key(self, path: str, *, required: bool) -> paramiko.PKey | None:
-        """Parse a private key once per run; ask for a passphrase once if it is encrypted."""
-        with self._key_lock:
-            if path in self._keys:
-                return self._keys[path]
-            key: paramiko.PKey | None = None
-            try:
-                key = paramiko.PKey.from_path(path)
-            except FileNotFoundError as exc:
-                if required:
-                    raise AuthenticationError(f"identity file {path} does not exist") from exc
-            except (paramiko.SSHException, TypeError, ValueError, OSError) as exc:
-                if _needs_passphrase(exc):
-                    key = self._load_encrypted_key(path, required=required)
-                elif required:
-                    raise AuthenticationError(f"cannot load identity file {path}: {exc}") from exc
-            self._keys[path] = key
-            return key
+        """Parse a private key once per run; ask for a passphrase once if it is encrypted.
 
-    def _load_encrypted_key(self, path: str, *, required: bool) -> paramiko.PKey | None:
+        The outcome is cached either way, so a missing or refused key is reported, and a
+        passphrase asked for, once per run rather than once per host.
+        """
+        with self._key_lock:
+            if path not in self._keys:
+                self._keys[path] = self._parse_key(path)
+            loaded = self._keys[path]
+        if isinstance(loaded, AuthenticationError):
+            if required:
+                raise AuthenticationError(str(loaded))
+            return None
+        return loaded
+
+    def _parse_key(self, path: str) -> paramiko.PKey | AuthenticationError:
+        try:
+            return paramiko.PKey.from_path(path)
+        except FileNotFoundError:
+            return AuthenticationError(f"identity file {path} does not exist")
+        except (paramiko.SSHException, TypeError, ValueError, OSError) as exc:
+            if not _needs_passphrase(exc):
+                return AuthenticationError(f"cannot load identity file {path}: {exc}")
         passphrase = self._passphrase_callback(path) if self._passphrase_callback else None
         if passphrase is None:
-            if required:
-                raise AuthenticationError(
-                    f"identity file {path} is encrypted and no passphrase was given"
-                )
-            return None
+            return AuthenticationError(
+                f"identity file {path} is encrypted and no passphrase was given"
+            )
         try:
             # the stubs say str, but cryptography underneath insists on bytes
             return paramiko.PKey.from_path(path, passphrase.encode())  # type: ignore[arg-type]
-        except (paramiko.SSHException, TypeError, ValueError) as exc:
-            raise AuthenticationError(f"wrong passphrase for identity file {path}") from exc
+        except (paramiko.SSHException, TypeError, ValueError):
+            return AuthenticationError(f"wrong passphrase for identity file {path}")
+
+    def prepare(self, hosts: Sequence[Host]) -> None:
+        """Load the keys these hosts will use now, on the calling thread.
+
+        Passphrase prompts then happen before the fan-out, in the main thread, where Ctrl-C
+        restores the terminal; worker threads only ever read the cache.
+        """
+        for host in hosts:
+            target = self.resolve(host)
+            paths = target.identity_files or tuple(
+                str(Path(p).expanduser()) for p in _DEFAULT_IDENTITIES
+            )
+            for path in paths:
+                self.load_key(path, required=False)
 
     def open_socket(
         self, target: SSHTarget
@@ -244,38 +264,59 @@ class SSHContext:
 
         ``a,b`` (ProxyJump's list) means: reach ``a``, then ``b`` through it, then the target
         through ``b``; so the last hop is connected with the rest of the chain as its own jump.
+        Each chain has its own lock, and a failure is remembered: hosts behind a dead jump host
+        fail at once instead of each waiting out the timeout in turn.
         """
         chain = target.jump
         if chain is None:
             raise UnreachableError("no jump host")  # callers check first; keeps mypy honest
         with self._jump_lock:
-            existing = self._jumps.get(chain)
-            if existing is not None and existing.is_active():
-                return existing
+            slot = self._jumps.setdefault(chain, _JumpSlot())
+        with slot.lock:
+            if slot.error is not None:
+                raise type(slot.error)(str(slot.error))
+            if slot.transport is not None and slot.transport.is_active():
+                return slot.transport
             *earlier, last = [hop.strip() for hop in chain.split(",")]
-            user, name, port = _parse_jump(last)
-            known = self.inventory.get(name)  # a jump host may be an inventory host by name
-            given = {k: v for k, v in (("user", user), ("port", port)) if v}
-            jump_host = (
-                Host(name, {**known.vars, **given}, known.groups) if known else Host(name, given)
-            )
-            jump_target = dataclasses.replace(
-                self.resolve(jump_host, as_jump=True),
-                jump=",".join(earlier) or None,
-                proxy_command=None,
-            )
             try:
-                transport = _handshake(self, jump_target)
+                user, name, port = _parse_jump(last)
+                known = self.inventory.get(name)  # a jump host may be an inventory host by name
+                given = {k: v for k, v in (("user", user), ("port", port)) if v}
+                jump_host = (
+                    Host(name, {**known.vars, **given}, known.groups)
+                    if known
+                    else Host(name, given)
+                )
+                resolved = self.resolve(jump_host, as_jump=True)
+                jump_target = dataclasses.replace(
+                    resolved,
+                    jump=",".join(earlier) or None,
+                    proxy_command=None,
+                    connect_timeout=min(resolved.connect_timeout, target.connect_timeout),
+                )
+                slot.transport = _handshake(self, jump_target)
             except HostError as exc:
-                raise type(exc)(f"jump host {last}: {exc}") from exc
-            self._jumps[chain] = transport
-            return transport
+                slot.error = type(exc)(f"jump host {last}: {exc}")
+                raise slot.error from exc
+            return slot.transport
 
     def close(self) -> None:
+        """Close the jump connections; never waits for a handshake still in progress."""
         with self._jump_lock:
-            for transport in self._jumps.values():
-                transport.close()
+            slots = list(self._jumps.values())
             self._jumps.clear()
+        for slot in slots:
+            if slot.transport is not None:
+                slot.transport.close()
+
+
+@dataclass
+class _JumpSlot:
+    """The shared connection (or the remembered failure) of one jump chain."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    transport: paramiko.Transport | None = None
+    error: HostError | None = None
 
 
 def _needs_passphrase(exc: Exception) -> bool:
@@ -294,9 +335,10 @@ def _handshake(context: SSHContext, target: SSHTarget) -> paramiko.Transport:
     transport.auth_timeout = target.connect_timeout
     known = context.known_hosts.known_types(target.key_name, target.known_hosts_file)
     if known:  # ask for a key type we can verify, as OpenSSH and SSHClient do
+        verifiable = {alg for key_type in known for alg in _ALGORITHMS.get(key_type, (key_type,))}
         options = transport.get_security_options()
-        preferred = [t for t in options.key_types if t in known]
-        options.key_types = preferred + [t for t in options.key_types if t not in known]
+        preferred = [t for t in options.key_types if t in verifiable]
+        options.key_types = preferred + [t for t in options.key_types if t not in verifiable]
     try:
         negotiated = threading.Event()
         try:
@@ -313,7 +355,7 @@ def _handshake(context: SSHContext, target: SSHTarget) -> paramiko.Transport:
             if not transport.is_active():
                 raise UnreachableError(f"SSH negotiation with {target.address} failed")
         except paramiko.SSHException as exc:
-            if isinstance(exc.__context__, TimeoutError) or "timeout" in str(exc).lower():
+            if _is_timeout(exc):
                 raise HostTimeoutError(
                     f"no SSH answer from {target.address}:{target.port} within "
                     f"{target.connect_timeout:g} s ({exc})"
@@ -411,7 +453,7 @@ def _try_credentials(
 
 
 def _raise_lost(target: SSHTarget, exc: Exception) -> None:
-    if "timeout" in str(exc).lower():
+    if _is_timeout(exc):
         raise HostTimeoutError(f"authentication to {target.address} timed out") from exc
     raise UnreachableError(f"connection to {target.address} lost: {exc}") from exc
 
@@ -420,12 +462,14 @@ class _SSHCommand:
     """A paramiko exec channel seen through the :class:`RunningCommand` primitives.
 
     ``Channel.fileno()`` is one pipe that fires for stdout, stderr, EOF and close alike, so a
-    single ``select`` waits for everything without polling.
+    single ``poll`` waits for everything without busy-looping (``select`` would fail on
+    descriptors above 1024, which a few hundred hosts in flight reach).
     """
 
     def __init__(self, channel: paramiko.Channel) -> None:
         self._channel = channel
-        self._fd = channel.fileno()
+        self._poller = select.poll()
+        self._poller.register(channel.fileno(), select.POLLIN)
 
     def poll(self, timeout: float) -> list[tuple[str, bytes]]:
         channel = self._channel
@@ -433,7 +477,7 @@ class _SSHCommand:
             if channel.eof_received:
                 channel.status_event.wait(timeout)
                 return []
-            select.select([self._fd], [], [], timeout)
+            self._poller.poll(max(0.0, timeout) * 1000)
         chunks: list[tuple[str, bytes]] = []
         while channel.recv_stderr_ready():
             chunks.append((STDERR, channel.recv_stderr(_READ_SIZE)))
@@ -473,6 +517,21 @@ class _SSHCommand:
         self._channel.close()
 
 
+def _start_failure(exc: Exception, limit: float) -> HostError:
+    if _is_timeout(exc):
+        return HostTimeoutError(f"the command did not start within {limit:g} s")
+    return UnreachableError(f"cannot start the command: {exc}")
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """paramiko reports timeouts as SSHException text or with a socket timeout as context."""
+    return (
+        isinstance(exc, TimeoutError)
+        or isinstance(exc.__context__, TimeoutError)
+        or ("timeout" in str(exc).lower() or "timed out" in str(exc).lower())
+    )
+
+
 class SSHTransport(Transport):
     """One SSH connection to one host; every command of the run reuses it."""
 
@@ -493,14 +552,33 @@ class SSHTransport(Transport):
             raise UnreachableError("cancelled")
         self._transport = transport
 
-    def start(self, command: str) -> RunningCommand:
-        if self._transport is None or not self._transport.is_active():
+    def start(self, command: str, timeout: float | None = None) -> RunningCommand:
+        transport = self._transport
+        if transport is None or not transport.is_active():
             raise UnreachableError("connection is not open")
+        limit = timeout if timeout is not None else _START_TIMEOUT_S
         try:
-            channel = self._transport.open_session(window_size=_WINDOW_SIZE)
+            channel = transport.open_session(window_size=_WINDOW_SIZE, timeout=limit)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise _start_failure(exc, limit) from exc
+        # exec_command waits for the server's reply with no timeout of its own. (A closed
+        # channel afterwards proves nothing: a quick command may already have finished.)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            channel.close()
+
+        watchdog = threading.Timer(limit, expire)
+        watchdog.start()
+        try:
             channel.exec_command(command)
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise UnreachableError(f"cannot start the command: {exc}") from exc
+            if expired.is_set():
+                raise HostTimeoutError(f"the command did not start within {limit:g} s") from exc
+            raise _start_failure(exc, limit) from exc
+        finally:
+            watchdog.cancel()
         return _SSHCommand(channel)
 
     def close(self) -> None:

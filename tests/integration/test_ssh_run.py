@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -230,13 +233,20 @@ def test_sudo_with_password_runs_as_root_and_keeps_stdin(
     assert playground.sudo_password_file is not None
     password = playground.sudo_password_file.read_text().strip()
     as_user = [with_vars(h, user=playground.sudo_user) for h in ssh_hosts[:2]]
+    recorder = Recorder()
     report = run_command(
         as_user,
-        CommandSpec("id -un; cat", sudo=True, sudo_password=password, stdin=b"from stdin\n"),
-    )
+        CommandSpec(
+            "echo to-stderr >&2; id -un; cat", sudo=True, sudo_password=password,
+            stdin=b"from stdin\n",
+        ),
+        listener=recorder,
+    )  # fmt: skip
     for result in report.results:
         assert result.status is Status.OK, result
         assert result.stdout == b"root\nfrom stdin\n"
+        assert result.stderr == b"to-stderr\n"  # held while sudo ran, then released
+        assert bytes(recorder.output[f"{result.host}:stderr"]) == b"to-stderr\n"
         assert password.encode() not in result.stdout + result.stderr
 
     wrong = run_command(as_user[:1], CommandSpec("id -un", sudo=True, sudo_password="wrong"))
@@ -301,6 +311,7 @@ def test_encrypted_key_asks_for_its_passphrase_once(
     asked: list[str] = []
 
     def passphrase(path: str) -> str:
+        assert threading.current_thread() is threading.main_thread()  # never in a worker
         asked.append(path)
         return "s3cret phrase"
 
@@ -390,3 +401,55 @@ def test_ssh_agent_keys_are_used_when_no_identity_file_is_set(
     finally:
         agent.terminate()
         agent.wait()
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_hosts_behind_a_dead_jump_host_fail_together_not_in_turn(
+    ssh_hosts: list[Host], playground_manager: Playground
+) -> None:
+    jump, targets = ssh_hosts[0], ssh_hosts[1:]
+    through = [with_vars(t, jump_host=jump.name, connect_timeout=1) for t in targets]
+    factory = TransportFactory(inventory={h.name: h for h in ssh_hosts})
+    playground_manager.pause(jump.name)
+    try:
+        started = time.monotonic()
+        report = run_command(through, CommandSpec("true"), factory=factory)
+        elapsed = time.monotonic() - started
+    finally:
+        playground_manager.resume(jump.name)
+    assert {r.status for r in report.results} == {Status.TIMEOUT}
+    assert all("jump host" in (r.error or "") for r in report.results)
+    assert elapsed < len(targets) * 1.0  # one timeout for all, not one per host in turn
+
+
+def test_descriptors_above_1024_do_not_break_waiting(ssh_hosts: list[Host]) -> None:
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        report = run_command(ssh_hosts[:2], CommandSpec("echo fine"))
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert [(r.status, r.stdout) for r in report.results] == [(Status.OK, b"fine\n")] * 2
+
+
+def test_local_timeout_kills_background_children_too() -> None:
+    marker = "37.4242"
+    local = Host("localhost", {"protocol": "local"})
+    report = run_command([local], CommandSpec(f"sleep {marker} & exit 0", timeout=1))
+    assert report.results[0].status is Status.TIMEOUT
+    time.sleep(0.2)
+    left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, check=False)
+    assert left.stdout == b""
+
+
+def test_unparsable_ssh_config_is_a_configuration_error_before_any_host(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    from remoteops.errors import ConfigurationError
+
+    config = tmp_path / "ssh_config"
+    config.write_text("Host *\n    Match bogus\n")
+    with pytest.raises(ConfigurationError, match="ssh_config"):
+        Executor(TransportFactory(ssh_config_path=config)).run(
+            ssh_hosts, command_work(CommandSpec("true"))
+        )

@@ -43,7 +43,7 @@ def test_known_plain_and_hashed_entries_are_accepted(tmp_path: Path) -> None:
     store = KnownHosts([known])
     store.verify("10.0.0.1", "ssh-ed25519", KEY_A, None)
     store.verify("[db]:2222", "ssh-ed25519", KEY_B, None)
-    assert store.known_types("web1") == {"ssh-ed25519": KEY_A}
+    assert store.known_types("web1") == {"ssh-ed25519": {KEY_A}}
 
 
 def test_changed_key_is_refused_with_both_fingerprints(tmp_path: Path) -> None:
@@ -98,3 +98,35 @@ def test_inventory_file_is_searched_first_and_receives_new_keys(tmp_path: Path) 
     store.verify("web1", "ssh-ed25519", KEY_A, inventory_file)
     assert inventory_file.read_text() == f"web1 ssh-ed25519 {KEY_A}\n"
     assert not user_file.exists()
+
+
+def test_every_listed_key_of_a_type_is_accepted_across_files(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_text(f"web1 ssh-ed25519 {KEY_A}\nweb1 ssh-ed25519 {KEY_B}\n")
+    second.write_text(f"{_hashed('web2')} ssh-ed25519 {KEY_A}\nweb2 ssh-ed25519 {KEY_B}\n")
+    store = KnownHosts([first, second])
+    for name in ("web1", "web2"):
+        store.verify(name, "ssh-ed25519", KEY_A, None)
+        store.verify(name, "ssh-ed25519", KEY_B, None)
+
+
+def test_accept_new_lets_only_one_key_win_for_a_name(tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    store = KnownHosts([known], accept_new=True)
+    outcomes: list[str] = []
+
+    def offer(key: str) -> None:
+        try:
+            store.verify("web1", "ssh-ed25519", key, None)
+            outcomes.append("accepted")
+        except HostKeyError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=offer, args=(k,)) for k in (KEY_A, KEY_B) * 5]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(known.read_text().splitlines()) == 1
+    assert outcomes.count("accepted") == 5
+    assert outcomes.count("refused") == 5
