@@ -430,7 +430,7 @@ def _try_credentials(
             tried.append(label)
             continue
         except paramiko.SSHException as exc:
-            _raise_lost(target, exc)
+            _raise_lost(target, exc, tried)
         if transport.is_authenticated():
             return
     if target.password_env:
@@ -445,16 +445,22 @@ def _try_credentials(
             except paramiko.AuthenticationException:
                 tried.append(f"password from ${target.password_env}")
             except paramiko.SSHException as exc:
-                _raise_lost(target, exc)
+                _raise_lost(target, exc, tried)
             if transport.is_authenticated():
                 return
     what = ", ".join(tried) if tried else "no credentials were available"
     raise AuthenticationError(f"authentication failed for {target.user}@{target.address} ({what})")
 
 
-def _raise_lost(target: SSHTarget, exc: Exception) -> None:
+def _raise_lost(target: SSHTarget, exc: Exception, tried: list[str]) -> None:
     if _is_timeout(exc):
         raise HostTimeoutError(f"authentication to {target.address} timed out") from exc
+    if tried:  # sshd hangs up after MaxAuthTries refusals: that is an auth failure
+        raise AuthenticationError(
+            f"authentication failed for {target.user}@{target.address}: the server closed the "
+            f"connection after {len(tried)} refused attempts ({', '.join(tried)}); "
+            "too many keys for its MaxAuthTries? set identity_file"
+        ) from exc
     raise UnreachableError(f"connection to {target.address} lost: {exc}") from exc
 
 

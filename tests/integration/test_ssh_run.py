@@ -453,3 +453,36 @@ def test_unparsable_ssh_config_is_a_configuration_error_before_any_host(
         Executor(TransportFactory(ssh_config_path=config)).run(
             ssh_hosts, command_work(CommandSpec("true"))
         )
+
+
+def test_server_hanging_up_after_too_many_refused_keys_is_auth(
+    ssh_hosts: list[Host], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if socket_path.exists():
+                break
+            time.sleep(0.02)
+        env = {"SSH_AUTH_SOCK": str(socket_path), "PATH": "/usr/bin:/bin"}
+        for number in range(8):  # sshd's MaxAuthTries defaults to 6
+            key = tmp_path / f"stranger{number}"
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True
+            )
+            subprocess.run(["ssh-add", str(key)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        monkeypatch.setenv("HOME", str(tmp_path))
+        host = Host(
+            ssh_hosts[0].name,
+            {k: v for k, v in ssh_hosts[0].vars.items() if k != "identity_file"},
+        )
+        result = run_command(
+            [host], CommandSpec("true"), factory=TransportFactory(ssh_config_path=tmp_path / "no")
+        ).results[0]
+    finally:
+        agent.terminate()
+        agent.wait()
+    assert result.status is Status.AUTH, result.error
+    assert "closed the connection after 6 refused attempts" in (result.error or "")
