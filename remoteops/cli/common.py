@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import getpass
 import os
 import sys
@@ -27,6 +28,11 @@ InventoryOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+class OutputMode(str, enum.Enum):
+    text = "text"
+    json = "json"
 
 
 def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import re
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import typer
 
 from remoteops.cli.common import (
     InventoryOption,
+    OutputMode,
     PassphrasePrompt,
     fail,
     load_and_select,
@@ -25,11 +25,6 @@ from remoteops.transports import CommandSpec, ConnectionOverrides, TransportFact
 
 #: What a POSIX shell accepts after ``export``: ASCII letters, digits and ``_``.
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-class OutputMode(str, enum.Enum):
-    text = "text"
-    json = "json"
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
