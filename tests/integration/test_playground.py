@@ -255,3 +255,25 @@ def test_up_replaces_and_down_removes_everything(
         assert Path("/sys/class/net/ropg0").exists(), "the session playground keeps the bridge"
     # The session's own playground is untouched by another playground's up and down.
     assert all(banner(h).startswith(b"SSH-2.0-") for h in playground.hosts)
+
+
+def test_loopback_mode_hosts_run_commands_and_go_away(tmp_path: Path) -> None:
+    """The mode a normal user gets: sshd processes on 127.0.0.1 ports, no namespaces."""
+    from remoteops.executor import run_command
+    from remoteops.inventory import load_inventory
+    from remoteops.transports import CommandSpec
+
+    playground = Playground(tmp_path / "loop")
+    state = playground.up(2, mode="loopback", prefix=f"l{os.getpid():x}")
+    try:
+        assert state.mode == "loopback"
+        assert {h.address for h in state.hosts} == {"127.0.0.1"}
+        assert len({h.port for h in state.hosts}) == 2
+        hosts = load_inventory([str(state.inventory_path)]).select("all")
+        report = run_command(hosts, CommandSpec("echo $SSH_CONNECTION"))
+        assert [r.status.value for r in report.results] == ["ok", "ok"]
+        ports = {int(r.stdout.split()[3]) for r in report.results}
+        assert ports == {h.port for h in state.hosts}
+    finally:
+        playground.down()
+    assert not any(_alive(h.pid) for h in state.hosts)
