@@ -10,6 +10,7 @@ import alone costs about 0.37 s of CPU.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import logging
@@ -48,6 +49,10 @@ logging.getLogger("paramiko").propagate = False
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 #: Host-key algorithms that prove a key of each known_hosts type (RSA keys sign with SHA-2).
 _ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
+#: Marks the line that reports the remote shell's PID (see _SSHCommand).
+_PID_MARK = b"REMOTEOPS-PID="
+#: stderr bytes held while waiting for that line before giving up on it.
+_HEAD_LIMIT = 4096
 #: How long opening a session and starting a command may take when the run has no --timeout.
 _START_TIMEOUT_S = 60.0
 _DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
@@ -470,29 +475,64 @@ class _SSHCommand:
     ``Channel.fileno()`` is one pipe that fires for stdout, stderr, EOF and close alike, so a
     single ``poll`` waits for everything without busy-looping (``select`` would fail on
     descriptors above 1024, which a few hundred hosts in flight reach).
+
+    The command is started as ``echo MARK$$ >&2; COMMAND``: sshd makes the session's shell a
+    process-group leader, so that PID lets a timeout or Ctrl-C kill the whole remote group,
+    as the local transport does, instead of leaving it running after the channel closes.
     """
 
     def __init__(self, channel: paramiko.Channel) -> None:
         self._channel = channel
         self._poller = select.poll()
         self._poller.register(channel.fileno(), select.POLLIN)
+        self._head = b""  # the start of stderr, until our PID line has been seen
+        self._pid_pending = True
+        self.pid: int | None = None
 
     def poll(self, timeout: float) -> list[tuple[str, bytes]]:
         channel = self._channel
         if not (channel.recv_ready() or channel.recv_stderr_ready()):
-            if channel.eof_received:
+            if channel.eof_received or channel.closed:
+                if self._pid_pending:  # no PID line came (not a POSIX shell?): release
+                    return self._release_head()
                 channel.status_event.wait(timeout)
                 return []
             self._poller.poll(max(0.0, timeout) * 1000)
         chunks: list[tuple[str, bytes]] = []
         while channel.recv_stderr_ready():
-            chunks.append((STDERR, channel.recv_stderr(_READ_SIZE)))
+            data = channel.recv_stderr(_READ_SIZE)
+            if self._pid_pending:
+                data = self._take_pid(data)
+            if data:
+                chunks.append((STDERR, data))
         while channel.recv_ready():
             data = channel.recv(_READ_SIZE)
             if not data:
                 break
             chunks.append((STDOUT, data))
         return chunks
+
+    def _take_pid(self, data: bytes) -> bytes:
+        """Strip our PID line from the head of stderr; return what belongs to the command."""
+        self._head += data
+        at = self._head.find(_PID_MARK)
+        if at < 0:
+            if len(self._head) <= _HEAD_LIMIT:
+                return b""
+            head, self._head, self._pid_pending = self._head, b"", False
+            return head
+        end = self._head.find(b"\n", at)
+        if end < 0:
+            return b""  # the rest of the line is still on its way
+        digits = self._head[at + len(_PID_MARK) : end]
+        self.pid = int(digits) if digits.isdigit() else None
+        rest = self._head[:at] + self._head[end + 1 :]
+        self._head, self._pid_pending = b"", False
+        return rest
+
+    def _release_head(self) -> list[tuple[str, bytes]]:
+        head, self._head, self._pid_pending = self._head, b"", False
+        return [(STDERR, head)] if head else []
 
     def done(self) -> bool:
         channel = self._channel
@@ -501,6 +541,7 @@ class _SSHCommand:
             and (channel.eof_received or channel.closed)
             and not channel.recv_ready()
             and not channel.recv_stderr_ready()
+            and not self._head
         )
 
     def exit_code(self) -> int:
@@ -520,7 +561,21 @@ class _SSHCommand:
             self._channel.shutdown_write()
 
     def kill(self) -> None:
+        """End the command; if it is still running, kill its remote process group first."""
+        if self.pid is not None and not self.done():
+            self._kill_remote_group(self.pid)
         self._channel.close()
+
+    def _kill_remote_group(self, pid: int) -> None:
+        """Best effort on a second channel: TERM now, KILL two seconds later (not waited for)."""
+        transport = self._channel.get_transport()
+        if transport is None or not transport.is_active():
+            return
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+            killer = transport.open_session(timeout=2.0)
+            killer.exec_command(
+                f"kill -TERM -- -{pid} 2>/dev/null; sleep 2; kill -KILL -- -{pid} 2>/dev/null"
+            )
 
 
 def _start_failure(exc: Exception, limit: float) -> HostError:
@@ -578,7 +633,7 @@ class SSHTransport(Transport):
         watchdog = threading.Timer(limit, expire)
         watchdog.start()
         try:
-            channel.exec_command(command)
+            channel.exec_command(f"echo {_PID_MARK.decode()}$$ >&2; {command}")
         except (paramiko.SSHException, EOFError, OSError) as exc:
             if expired.is_set():
                 raise HostTimeoutError(f"the command did not start within {limit:g} s") from exc

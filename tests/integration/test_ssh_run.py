@@ -486,3 +486,20 @@ def test_server_hanging_up_after_too_many_refused_keys_is_auth(
         agent.wait()
     assert result.status is Status.AUTH, result.error
     assert "closed the connection after 6 refused attempts" in (result.error or "")
+
+
+def test_timeout_kills_the_remote_process_group(ssh_hosts: list[Host]) -> None:
+    marker = "33.4343"
+    report = run_command(
+        ssh_hosts[:1], CommandSpec(f"echo started; sleep {marker} & sleep {marker}", timeout=1)
+    )
+    assert report.results[0].status is Status.TIMEOUT
+    assert report.results[0].stdout == b"started\n"
+    assert report.results[0].stderr == b""  # our PID line never shows
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the hosts' processes are visible here (no pid netns)
+        left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, check=False)
+        if not left.stdout:
+            break
+        time.sleep(0.1)
+    assert left.stdout == b""
