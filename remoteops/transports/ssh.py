@@ -563,10 +563,10 @@ class _SSHCommand:
     def kill(self) -> None:
         """End the command; if it is still running, kill its remote process group first."""
         if self.pid is not None and not self.done():
-            self._kill_remote_group(self.pid)
+            self.kill_remote_group(self.pid)
         self._channel.close()
 
-    def _kill_remote_group(self, pid: int) -> None:
+    def kill_remote_group(self, pid: int) -> None:
         """Best effort on a second channel: TERM now, KILL two seconds later (not waited for)."""
         transport = self._channel.get_transport()
         if transport is None or not transport.is_active():
@@ -604,6 +604,7 @@ class SSHTransport(Transport):
         self.context = context
         self._transport: paramiko.Transport | None = None
         self._closed = False
+        self._commands: list[_SSHCommand] = []
 
     def connect(self) -> None:
         target = self.context.resolve(self.host)
@@ -640,12 +641,32 @@ class SSHTransport(Transport):
             raise _start_failure(exc, limit) from exc
         finally:
             watchdog.cancel()
-        return _SSHCommand(channel)
+        command_handle = _SSHCommand(channel)
+        self._commands.append(command_handle)
+        return command_handle
 
     def close(self) -> None:
+        """Close the connection; commands still running get their process group killed first.
+
+        That takes a round trip, so it happens on a helper thread: close() is also how a second
+        Ctrl-C cancels hundreds of hosts at once, and must not block.
+        """
         self._closed = True
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is None:
+            return
+        running = [c for c in self._commands if c.pid is not None and not c.done()]
+        if not running or not transport.is_active():
+            transport.close()
+            return
+
+        def kill_then_close() -> None:
+            for command in running:
+                if command.pid is not None:
+                    command.kill_remote_group(command.pid)
+            transport.close()
+
+        threading.Thread(target=kill_then_close, name="remoteops-ssh-cancel", daemon=True).start()
 
 
 __all__ = [

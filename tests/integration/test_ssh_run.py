@@ -503,3 +503,37 @@ def test_timeout_kills_the_remote_process_group(ssh_hosts: list[Host]) -> None:
             break
         time.sleep(0.1)
     assert left.stdout == b""
+
+
+def test_second_ctrl_c_kills_the_remote_commands(
+    playground: PlaygroundState, ssh_hosts: list[Host]
+) -> None:
+    import signal
+    import sys
+
+    marker = "34.5454"
+    names = ":".join(h.name for h in ssh_hosts[:2])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "remoteops", "run", "-i", str(playground.inventory_path),
+         "-H", names, f"echo started; sleep {marker}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        for _ in range(2):  # both hosts have started their command
+            assert b"started" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 130
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, check=False)
+        if not left.stdout:
+            break
+        time.sleep(0.1)
+    assert left.stdout == b""
