@@ -172,6 +172,7 @@ class Executor:
                     late.append(finished.get_nowait().result)
                 except queue.Empty:
                     break
+            reported = set(results) | {r.host for r in late}
             late += [
                 HostResult(
                     host.name,
@@ -179,7 +180,7 @@ class Executor:
                     error="interrupted" + ("" if host.name in running else " before it started"),
                 )
                 for host in hosts
-                if host.name not in results and host.name not in {r.host for r in late}
+                if host.name not in reported
             ]
             for result in late:  # every host reaches the listener, so JSON output is complete
                 if result.host not in results:
