@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from remoteops.inventory import Inventory, load_inventory
@@ -23,3 +28,41 @@ def ssh_hosts(fleet: Inventory) -> list[Host]:
 def with_vars(host: Host, **changes: object) -> Host:
     """A copy of a host with some variables changed (e.g. a closed port)."""
     return Host(host.name, {**host.vars, **changes}, host.groups)
+
+
+class Agent:
+    """A real ssh-agent on a socket in a temp dir; ``add`` loads a key into it."""
+
+    def __init__(self, socket_path: Path) -> None:
+        self.socket_path = socket_path
+
+    def add(self, key: Path) -> None:
+        env = {"SSH_AUTH_SOCK": str(self.socket_path), "PATH": "/usr/bin:/bin"}
+        subprocess.run(["ssh-add", str(key)], env=env, check=True, capture_output=True)
+
+
+@pytest.fixture
+def ssh_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Agent]:
+    """An ssh-agent for this test, exported as SSH_AUTH_SOCK; stopped afterwards."""
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        yield Agent(socket_path)
+    finally:
+        agent.terminate()
+        agent.wait()
+
+
+def assert_no_process_left(pattern: str, within_s: float = 5.0) -> None:
+    """Wait for every process matching ``pattern`` to go (hosts share our process table)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, check=False)
+        if not left.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert left.stdout == b"", f"still running: {pattern}"

@@ -17,7 +17,7 @@ from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
 from remoteops.results import HostResult, Status
 from remoteops.transports import CommandSpec, TransportFactory
-from tests.integration.conftest import with_vars
+from tests.integration.conftest import Agent, assert_no_process_left, with_vars
 
 
 class Recorder:
@@ -367,59 +367,22 @@ def test_ssh_agent_keys_are_used_when_no_identity_file_is_set(
     playground: PlaygroundState,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    ssh_agent: Agent,
 ) -> None:
-    import subprocess
-
-    socket_path = tmp_path / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            if socket_path.exists():
-                break
-            time.sleep(0.02)
-        env = {"SSH_AUTH_SOCK": str(socket_path), "PATH": "/usr/bin:/bin"}
-        subprocess.run(
-            ["ssh-add", str(playground.client_key_path)], env=env, check=True, capture_output=True
-        )
-        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
-        monkeypatch.setenv("HOME", str(tmp_path))  # no default key files to fall back on
-        hosts = [
-            Host(h.name, {k: v for k, v in h.vars.items() if k != "identity_file"})
-            for h in ssh_hosts[:2]
-        ]
-        report = run_command(
-            hosts, CommandSpec("true"), factory=TransportFactory(ssh_config_path=tmp_path / "no")
-        )
-        assert [r.status for r in report.results] == [Status.OK, Status.OK]
-        monkeypatch.delenv("SSH_AUTH_SOCK")
-        without = run_command(
-            hosts[:1],
-            CommandSpec("true"),
-            factory=TransportFactory(ssh_config_path=tmp_path / "no"),
-        )
-        assert without.results[0].status is Status.AUTH
-    finally:
-        agent.terminate()
-        agent.wait()
-
-
-@pytest.mark.usefixtures("requires_root")
-def test_hosts_behind_a_dead_jump_host_fail_together_not_in_turn(
-    ssh_hosts: list[Host], playground_manager: Playground
-) -> None:
-    jump, targets = ssh_hosts[0], ssh_hosts[1:]
-    through = [with_vars(t, jump_host=jump.name, connect_timeout=1) for t in targets]
-    factory = TransportFactory(inventory={h.name: h for h in ssh_hosts})
-    playground_manager.pause(jump.name)
-    try:
-        started = time.monotonic()
-        report = run_command(through, CommandSpec("true"), factory=factory)
-        elapsed = time.monotonic() - started
-    finally:
-        playground_manager.resume(jump.name)
-    assert {r.status for r in report.results} == {Status.TIMEOUT}
-    assert all("jump host" in (r.error or "") for r in report.results)
-    assert elapsed < len(targets) * 1.0  # one timeout for all, not one per host in turn
+    ssh_agent.add(playground.client_key_path)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no default key files to fall back on
+    hosts = [
+        Host(h.name, {k: v for k, v in h.vars.items() if k != "identity_file"})
+        for h in ssh_hosts[:2]
+    ]
+    factory = TransportFactory(ssh_config_path=tmp_path / "no")
+    report = run_command(hosts, CommandSpec("true"), factory=factory)
+    assert [r.status for r in report.results] == [Status.OK, Status.OK]
+    monkeypatch.delenv("SSH_AUTH_SOCK")
+    without = run_command(
+        hosts[:1], CommandSpec("true"), factory=TransportFactory(ssh_config_path=tmp_path / "no")
+    )
+    assert without.results[0].status is Status.AUTH
 
 
 def test_descriptors_above_1024_do_not_break_waiting(ssh_hosts: list[Host]) -> None:
@@ -437,9 +400,7 @@ def test_local_timeout_kills_background_children_too() -> None:
     local = Host("localhost", {"protocol": "local"})
     report = run_command([local], CommandSpec(f"sleep {marker} & exit 0", timeout=1))
     assert report.results[0].status is Status.TIMEOUT
-    time.sleep(0.2)
-    left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, check=False)
-    assert left.stdout == b""
+    assert_no_process_left(f"sleep {marker}")
 
 
 def test_unparsable_ssh_config_is_a_configuration_error_before_any_host(
@@ -456,34 +417,19 @@ def test_unparsable_ssh_config_is_a_configuration_error_before_any_host(
 
 
 def test_server_hanging_up_after_too_many_refused_keys_is_auth(
-    ssh_hosts: list[Host], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ssh_hosts: list[Host], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ssh_agent: Agent
 ) -> None:
-    socket_path = tmp_path / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            if socket_path.exists():
-                break
-            time.sleep(0.02)
-        env = {"SSH_AUTH_SOCK": str(socket_path), "PATH": "/usr/bin:/bin"}
-        for number in range(8):  # sshd's MaxAuthTries defaults to 6
-            key = tmp_path / f"stranger{number}"
-            subprocess.run(
-                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True
-            )
-            subprocess.run(["ssh-add", str(key)], env=env, check=True, capture_output=True)
-        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
-        monkeypatch.setenv("HOME", str(tmp_path))
-        host = Host(
-            ssh_hosts[0].name,
-            {k: v for k, v in ssh_hosts[0].vars.items() if k != "identity_file"},
-        )
-        result = run_command(
-            [host], CommandSpec("true"), factory=TransportFactory(ssh_config_path=tmp_path / "no")
-        ).results[0]
-    finally:
-        agent.terminate()
-        agent.wait()
+    for number in range(8):  # sshd's MaxAuthTries defaults to 6
+        key = tmp_path / f"stranger{number}"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        ssh_agent.add(key)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    host = Host(
+        ssh_hosts[0].name, {k: v for k, v in ssh_hosts[0].vars.items() if k != "identity_file"}
+    )
+    result = run_command(
+        [host], CommandSpec("true"), factory=TransportFactory(ssh_config_path=tmp_path / "no")
+    ).results[0]
     assert result.status is Status.AUTH, result.error
     assert "closed the connection after 6 refused attempts" in (result.error or "")
 
@@ -496,13 +442,7 @@ def test_timeout_kills_the_remote_process_group(ssh_hosts: list[Host]) -> None:
     assert report.results[0].status is Status.TIMEOUT
     assert report.results[0].stdout == b"started\n"
     assert report.results[0].stderr == b""  # our PID line never shows
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # the hosts' processes are visible here (no pid netns)
-        left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, check=False)
-        if not left.stdout:
-            break
-        time.sleep(0.1)
-    assert left.stdout == b""
+    assert_no_process_left(f"sleep {marker}")
 
 
 def test_second_ctrl_c_kills_the_remote_commands(
@@ -530,10 +470,23 @@ def test_second_ctrl_c_kills_the_remote_commands(
     finally:
         proc.kill()
         proc.wait()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, check=False)
-        if not left.stdout:
-            break
-        time.sleep(0.1)
-    assert left.stdout == b""
+    assert_no_process_left(f"sleep {marker}")
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_hosts_behind_a_dead_jump_host_fail_together_not_in_turn(
+    ssh_hosts: list[Host], playground_manager: Playground
+) -> None:
+    jump, targets = ssh_hosts[0], ssh_hosts[1:]
+    through = [with_vars(t, jump_host=jump.name, connect_timeout=1) for t in targets]
+    factory = TransportFactory(inventory={h.name: h for h in ssh_hosts})
+    playground_manager.pause(jump.name)
+    try:
+        started = time.monotonic()
+        report = run_command(through, CommandSpec("true"), factory=factory)
+        elapsed = time.monotonic() - started
+    finally:
+        playground_manager.resume(jump.name)
+    assert {r.status for r in report.results} == {Status.TIMEOUT}
+    assert all("jump host" in (r.error or "") for r in report.results)
+    assert elapsed < len(targets) * 1.0  # one timeout for all, not one per host in turn
