@@ -64,6 +64,16 @@ def read_secret_from(env_var: str | None, prompt: str) -> str | None:
     return None
 
 
+def ask_terminal(prompt: str, option: str) -> str:
+    """A secret typed at the controlling terminal (never stdin, which may carry a payload)."""
+    try:
+        with open("/dev/tty"):
+            pass
+    except OSError:
+        fail(f"{option} needs a terminal to ask on; use password_env in the inventory instead")
+    return getpass.getpass(prompt)
+
+
 class PassphrasePrompt:
     """Asks once per key file for its passphrase, one prompt at a time across threads."""
 

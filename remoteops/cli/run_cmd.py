@@ -13,6 +13,7 @@ from remoteops.cli.common import (
     InventoryOption,
     OutputMode,
     PassphrasePrompt,
+    ask_terminal,
     fail,
     load_and_select,
     read_secret_from,
@@ -80,6 +81,14 @@ def run(
     env: Annotated[
         list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE for the command.")
     ] = None,
+    ask_pass: Annotated[
+        bool,
+        typer.Option(
+            "--ask-pass",
+            "-k",
+            help="Ask once for an SSH login password (hosts without password_env).",
+        ),
+    ] = False,
     sudo: Annotated[bool, typer.Option("--sudo", help="Run the command with sudo.")] = False,
     sudo_password_env: Annotated[
         str | None,
@@ -113,6 +122,7 @@ def run(
     if sudo_password_env and not sudo:
         fail("--sudo-password-env needs --sudo")
     sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if sudo else None
+    login_password = ask_terminal("SSH password: ", "--ask-pass") if ask_pass else None
     payload = None if no_stdin else read_stdin_payload(stdin_file)
     spec = CommandSpec(
         command,
@@ -126,6 +136,7 @@ def run(
         accept_new_host_keys=accept_new_host_keys,
         overrides=ConnectionOverrides(user=user, port=port, connect_timeout=connect_timeout),
         passphrase_callback=PassphrasePrompt(),
+        password=login_password,
         inventory=loaded.hosts,
     )
     grouped = GroupedOutput() if group and output is OutputMode.text else None

@@ -34,6 +34,8 @@ class TransportFactory:
     accept_new_host_keys: bool = False
     overrides: ConnectionOverrides | None = None
     passphrase_callback: PassphraseCallback | None = None
+    #: Login password for SSH hosts without ``password_env`` (asked once, ``--ask-pass``).
+    password: str | None = field(default=None, repr=False)
     ssh_config_path: Path | None = None
     known_hosts_files: list[Path] | None = None
     #: Inventory hosts by name, so a ``jump_host`` can name one of them.
@@ -57,6 +59,7 @@ class TransportFactory:
                 overrides=self.overrides,
                 ssh_config_path=self.ssh_config_path,
                 passphrase_callback=self.passphrase_callback,
+                password=self.password,
                 inventory=self.inventory,
             )
         return self._ssh_context

@@ -107,6 +107,7 @@ class SSHContext:
         ssh_config_path: Path | None = None,
         overrides: ConnectionOverrides | None = None,
         passphrase_callback: PassphraseCallback | None = None,
+        password: str | None = None,
         environ: Mapping[str, str] | None = None,
         inventory: Mapping[str, Host] | None = None,
     ) -> None:
@@ -115,6 +116,8 @@ class SSHContext:
         self.environ = os.environ if environ is None else environ
         self.inventory: Mapping[str, Host] = inventory or {}
         self._passphrase_callback = passphrase_callback
+        #: A login password for hosts without password_env (``--ask-pass``); never shown.
+        self.password = password
         self._ssh_config = self._load_ssh_config(
             ssh_config_path or Path("~/.ssh/config").expanduser()
         )
@@ -438,23 +441,30 @@ def _try_credentials(
             _raise_lost(target, exc, tried)
         if transport.is_authenticated():
             return
+    password, source = _password_for(context, target)
+    if password is not None and (allowed is None or "password" in allowed):
+        try:
+            transport.auth_password(target.user, password)
+        except paramiko.AuthenticationException:
+            tried.append(source)
+        except paramiko.SSHException as exc:
+            _raise_lost(target, exc, tried)
+        if transport.is_authenticated():
+            return
+    what = ", ".join(tried) if tried else "no credentials were available"
+    raise AuthenticationError(f"authentication failed for {target.user}@{target.address} ({what})")
+
+
+def _password_for(context: SSHContext, target: SSHTarget) -> tuple[str | None, str]:
+    """The host's password_env wins; else the run's prompted password (``--ask-pass``)."""
     if target.password_env:
         password = context.environ.get(target.password_env)
         if password is None:
             raise AuthenticationError(
                 f"password_env {target.password_env} is not set in the environment"
             )
-        if allowed is None or "password" in allowed:
-            try:
-                transport.auth_password(target.user, password)
-            except paramiko.AuthenticationException:
-                tried.append(f"password from ${target.password_env}")
-            except paramiko.SSHException as exc:
-                _raise_lost(target, exc, tried)
-            if transport.is_authenticated():
-                return
-    what = ", ".join(tried) if tried else "no credentials were available"
-    raise AuthenticationError(f"authentication failed for {target.user}@{target.address} ({what})")
+        return password, f"password from ${target.password_env}"
+    return context.password, "the password asked for at start"
 
 
 def _raise_lost(target: SSHTarget, exc: Exception, tried: list[str]) -> None:

@@ -490,3 +490,54 @@ def test_hosts_behind_a_dead_jump_host_fail_together_not_in_turn(
     assert {r.status for r in report.results} == {Status.TIMEOUT}
     assert all("jump host" in (r.error or "") for r in report.results)
     assert elapsed < len(targets) * 1.0  # one timeout for all, not one per host in turn
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_ask_pass_password_is_typed_once_at_the_terminal(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """``run --ask-pass`` on a real pseudo-terminal: one prompt, every host logs in with it."""
+    import pty
+    import sys
+
+    assert playground.sudo_user is not None
+    assert playground.sudo_password_file is not None
+    password = playground.sudo_password_file.read_text().strip()
+    inventory = tmp_path / "hosts.yml"
+    lines = ["all:", "  hosts:"]
+    for host in ssh_hosts[:2]:
+        lines += [
+            f"    {host.name}:",
+            f"      address: {host.address}",
+            f"      port: {host.port}",
+            f"      user: {playground.sudo_user}",
+            f"      known_hosts_file: {playground.known_hosts_path}",
+        ]
+    inventory.write_text("\n".join(lines) + "\n")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a CLI run with no keys to fall back on
+        os.environ.update(HOME=str(tmp_path), NO_COLOR="1")
+        os.environ.pop("SSH_AUTH_SOCK", None)
+        os.execv(  # noqa: S606 (the CLI as a user starts it, on the pty)
+            sys.executable,
+            [sys.executable, "-m", "remoteops", "run", "-i", str(inventory), "-o", "json",
+             "--ask-pass", "whoami"],
+        )  # fmt: skip
+    seen = b""
+    while b"SSH password:" not in seen:
+        seen += os.read(fd, 1024)
+    os.write(fd, password.encode() + b"\n")
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert seen.count(b"SSH password:") == 1
+    assert seen.count(f'"stdout": "{playground.sudo_user}\\n"'.encode()) == 2
+    assert password.encode() not in seen.split(b"SSH password:", 1)[1]  # never echoed
