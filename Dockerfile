@@ -29,7 +29,7 @@ RUN apt-get update \
 WORKDIR /app
 # Dependencies first, as their own layer: it is rebuilt only when pyproject.toml changes.
 COPY pyproject.toml README.md ./
-RUN mkdir remoteops && touch remoteops/__init__.py \
+RUN mkdir remoteops && echo '__version__ = "0"' > remoteops/__init__.py \
     && pip install --no-cache-dir . \
     && pip uninstall --yes remoteops \
     && rm -rf remoteops build

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from remoteops import __version__
 from remoteops.cli import hosts_cmd, playground_cmd, run_cmd
 
 app = typer.Typer(
@@ -14,6 +17,26 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"remoteops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Run commands across fleets of hosts in parallel, over SSH or locally."""
+
+
 app.command("run", no_args_is_help=True)(run_cmd.run)
 app.command("hosts")(hosts_cmd.hosts)
 app.add_typer(playground_cmd.app, name="playground")
