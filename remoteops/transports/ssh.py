@@ -15,6 +15,7 @@ import dataclasses
 import getpass
 import logging
 import os
+import re
 import select
 import socket
 import threading
@@ -161,9 +162,9 @@ class SSHContext:
         jump = host.jump_host or config.get("proxyjump")
         if jump is not None and jump.lower() == "none":
             jump = None
-        proxy_command = None if host.jump_host else config.get("proxycommand")
-        if proxy_command is not None and proxy_command.lower() == "none":
-            proxy_command = None
+        proxy_command = None
+        if not host.jump_host and config.get("proxycommand"):
+            proxy_command = self._proxy_command(host.name, address, int(port), str(user))
         known = host.known_hosts_file
         return SSHTarget(
             name=host.name,
@@ -177,6 +178,27 @@ class SSHContext:
             known_hosts_file=Path(known).expanduser() if known else None,
             proxy_command=proxy_command if jump is None else None,
         )
+
+    def _proxy_command(self, name: str, address: str, port: int, user: str) -> str | None:
+        """ProxyCommand with %h/%p/%r/%n for the address we really connect to.
+
+        paramiko expands the tokens from ssh_config alone, so an inventory ``address`` or
+        ``port`` would not reach the proxy (OpenSSH expands them after every override). The
+        raw value comes from paramiko's first lookup pass (private; paramiko's own expansion is
+        the fallback if that ever changes).
+        """
+        if self._ssh_config is None:
+            return None
+        first_pass = getattr(self._ssh_config, "_lookup", None)
+        raw: str | None = None
+        with contextlib.suppress(TypeError, ValueError):
+            raw = first_pass(name).get("proxycommand") if first_pass else None
+        if raw is None:
+            raw = self._ssh_config.lookup(name).get("proxycommand")
+        if raw is None or raw.lower() == "none":
+            return None
+        tokens = {"%h": address, "%p": str(port), "%r": user, "%n": name, "%%": "%"}
+        return os.path.expanduser(re.sub(r"%[hprn%]", lambda m: tokens[m.group(0)], raw))
 
     def load_key(self, path: str, *, required: bool) -> paramiko.PKey | None:
         """Parse a private key once per run; ask for a passphrase once if it is encrypted.

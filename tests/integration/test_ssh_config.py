@@ -115,3 +115,25 @@ def test_malformed_jump_host_is_a_clear_error_for_that_host(ssh_hosts: list[Host
     assert result.results[0].status is Status.UNREACHABLE
     assert "cannot parse jump host" in (result.results[0].error or "")
     assert result.results[1].ok
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_proxy_command_tokens_use_the_inventory_address_and_port(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """``%h:%p`` must be where we connect: the inventory's address, not the ssh_config alias."""
+    jump, target = ssh_hosts[0], ssh_hosts[1]
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "Host behind-proxy\n"
+        f"    ProxyCommand ssh -i {playground.client_key_path} -o BatchMode=yes"
+        f" -o UserKnownHostsFile={playground.known_hosts_path} -W %h:%p"
+        f" {playground.user}@{jump.address}\n"
+    )
+    alias = Host("behind-proxy", dict(target.vars))  # inventory: address and port of target
+    factory = TransportFactory(ssh_config_path=config)
+    target_line = factory.ssh_context().resolve(alias).proxy_command or ""
+    assert f"-W {target.address}:{target.port} " in target_line
+    result = run_command([alias], CommandSpec("hostname"), factory=factory).results[0]
+    assert result.status is Status.OK, result.error
+    assert result.stdout == f"{target.name}\n".encode()
