@@ -1,0 +1,89 @@
+"""Values of the sync engine: tree entries, planned actions and the plan itself."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+class Kind(str, enum.Enum):
+    """What a path is. Anything else (devices, sockets, fifos) is never copied."""
+
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path of a tree, relative to its root, POSIX separators, never empty.
+
+    ``mtime`` is whole seconds: SFTP v3 and FTP MDTM carry no more, so finer stamps would make
+    every file look changed.
+    """
+
+    path: str
+    kind: Kind
+    size: int = 0
+    mtime: int = 0
+    mode: int = 0o644
+    target: str | None = None
+    digest: str | None = None
+
+
+class ActionKind(str, enum.Enum):
+    """Planned operations, in the order a host applies them (see :class:`Plan`)."""
+
+    REPLACE = "replace"  # remove a remote entry of another kind before creating ours
+    MKDIR = "mkdir"
+    UPLOAD = "upload"
+    SYMLINK = "symlink"
+    CHMOD = "chmod"
+    TOUCH = "touch"  # same content, other mtime (--checksum): set the time only
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One operation on one path, and why (shown by ``--dry-run``)."""
+
+    kind: ActionKind
+    path: str
+    reason: str
+    entry: Entry | None = None  # the local entry to create or match; None for deletions
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What the user asked for; the planner's only knobs."""
+
+    delete: bool = False
+    checksum: bool = False
+    excludes: tuple[str, ...] = ()
+    max_delete: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Ordered actions for one host, with what stays as it is and what blocks applying.
+
+    Order: replacements, then directories parents first, then files and links, then mode and
+    time fixes, then deletions deepest first, so nothing is deleted before every upload is in.
+    ``problems`` non-empty means the plan must not be applied (e.g. over ``--max-delete``).
+    """
+
+    actions: tuple[Action, ...]
+    unchanged: int = 0
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def count(self, kind: ActionKind) -> int:
+        return Counter(a.kind for a in self.actions)[kind]
+
+    @property
+    def bytes_to_send(self) -> int:
+        return sum(a.entry.size for a in self.actions if a.kind is ActionKind.UPLOAD and a.entry)

@@ -1,0 +1,119 @@
+"""The pure plan step: local entries + one host's remote entries + options -> ordered actions.
+
+Comparison follows rsync: by size and mtime (whole seconds) by default, by size and content
+digest with ``checksum``; modes are kept in step; symlinks are compared by target. Excluded
+paths (gitignore syntax, via pathspec) are neither sent nor deleted, as rsync protects
+excluded files on the receiver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from remoteops.sync.model import Action, ActionKind, Entry, Kind, Plan, SyncOptions
+
+
+def _depth_key(path: str) -> list[str]:
+    """Parents sort before their children, siblings by name."""
+    return path.split("/")
+
+
+def _exclusion(patterns: tuple[str, ...]) -> Callable[[Entry], bool]:
+    if not patterns:
+        return lambda entry: False
+    import pathspec
+
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+
+    def excluded(entry: Entry) -> bool:
+        shown = entry.path + "/" if entry.kind is Kind.DIR else entry.path
+        return bool(spec.match_file(shown))
+
+    return excluded
+
+
+def _file_difference(local: Entry, remote: Entry, checksum: bool) -> str | None:
+    """Why the remote file's content must be replaced, or None if it is the same."""
+    if local.size != remote.size:
+        return f"size differs ({remote.size} -> {local.size} bytes)"
+    if checksum:
+        if local.digest != remote.digest:
+            return "content differs (checksum)"
+        return None
+    if local.mtime != remote.mtime:
+        return "modification time differs"
+    return None
+
+
+def _compare(local: Entry, remote: Entry, checksum: bool) -> list[Action]:
+    """Actions that make ``remote`` (same kind, same path) match ``local``."""
+    if local.kind is Kind.SYMLINK:
+        if local.target != remote.target:
+            return [Action(ActionKind.SYMLINK, local.path, "link target differs", local)]
+        return []
+    actions: list[Action] = []
+    if local.kind is Kind.FILE:
+        reason = _file_difference(local, remote, checksum)
+        if reason is not None:
+            return [Action(ActionKind.UPLOAD, local.path, reason, local)]  # sets mode and time
+        if local.mtime != remote.mtime:
+            actions.append(Action(ActionKind.TOUCH, local.path, "same content, other time", local))
+    if local.mode != remote.mode:
+        reason = f"mode differs ({remote.mode:04o} -> {local.mode:04o})"
+        actions.append(Action(ActionKind.CHMOD, local.path, reason, local))
+    return actions
+
+
+_CREATE = {
+    Kind.DIR: ActionKind.MKDIR,
+    Kind.FILE: ActionKind.UPLOAD,
+    Kind.SYMLINK: ActionKind.SYMLINK,
+}
+_ORDER = {kind: rank for rank, kind in enumerate(ActionKind)}
+
+
+def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOptions) -> Plan:
+    """Plan one host's sync; see :class:`~remoteops.sync.model.Plan` for the order."""
+    excluded = _exclusion(options.excludes)
+    wanted = {e.path: e for e in local if not excluded(e)}
+    present = {e.path: e for e in remote if not excluded(e)}
+    actions: list[Action] = []
+    problems: list[str] = []
+    unchanged = 0
+    for path in sorted(wanted, key=_depth_key):
+        ours, theirs = wanted[path], present.get(path)
+        if theirs is None:
+            actions.append(Action(_CREATE[ours.kind], path, "new", ours))
+        elif theirs.kind is not ours.kind:
+            if not options.delete:
+                problems.append(
+                    f"{path}: is a {theirs.kind.value} on the host, a {ours.kind.value} here; "
+                    "replacing it needs --delete"
+                )
+                continue
+            reason = f"a {theirs.kind.value} on the host, a {ours.kind.value} here"
+            actions.append(Action(ActionKind.REPLACE, path, reason))
+            actions.append(
+                Action(_CREATE[ours.kind], path, "replaces a " + theirs.kind.value, ours)
+            )
+        else:
+            changes = _compare(ours, theirs, options.checksum)
+            actions.extend(changes)
+            unchanged += not changes
+    if options.delete:
+        replaced = {a.path for a in actions if a.kind is ActionKind.REPLACE}
+        gone = [p for p in present if p not in wanted and not _under(p, replaced)]
+        for path in sorted(gone, key=_depth_key, reverse=True):  # children before parents
+            actions.append(Action(ActionKind.DELETE, path, "not in the source"))
+    deletions = sum(a.kind in (ActionKind.DELETE, ActionKind.REPLACE) for a in actions)
+    if options.max_delete is not None and deletions > options.max_delete:
+        problems.append(
+            f"would delete {deletions} entries, more than --max-delete {options.max_delete}"
+        )
+    ordered = sorted(actions, key=lambda a: _ORDER[a.kind])  # stable: path order kept inside
+    return Plan(tuple(ordered), unchanged, tuple(problems))
+
+
+def _under(path: str, roots: set[str]) -> bool:
+    """True if ``path`` lies inside one of ``roots`` (removed whole by a replacement)."""
+    return any(path.startswith(root + "/") for root in roots)

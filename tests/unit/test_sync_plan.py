@@ -1,0 +1,191 @@
+"""The pure sync planner: what it decides, in which order, and that its plan is complete."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from remoteops.sync import ActionKind, Entry, Kind, Plan, SyncOptions, plan_sync
+
+
+def f(path: str, size: int = 10, mtime: int = 1000, mode: int = 0o644, digest: str = "d") -> Entry:
+    return Entry(path, Kind.FILE, size, mtime, mode, digest=digest)
+
+
+def d(path: str, mode: int = 0o755) -> Entry:
+    return Entry(path, Kind.DIR, mode=mode)
+
+
+def link(path: str, target: str) -> Entry:
+    return Entry(path, Kind.SYMLINK, mode=0o777, target=target)
+
+
+def kinds(plan: Plan) -> list[tuple[str, str]]:
+    return [(a.kind.value, a.path) for a in plan.actions]
+
+
+SOURCE = [d("a"), d("a/b"), f("a/b/one"), f("a/two"), f("top"), link("a/ln", "two"), d("empty")]
+
+
+def test_first_copy_creates_parents_before_children_then_files_and_links() -> None:
+    plan = plan_sync(SOURCE, [], SyncOptions())
+    assert kinds(plan) == [
+        ("mkdir", "a"),
+        ("mkdir", "a/b"),
+        ("mkdir", "empty"),
+        ("upload", "a/b/one"),
+        ("upload", "a/two"),
+        ("upload", "top"),
+        ("symlink", "a/ln"),
+    ]
+    assert all(a.reason == "new" for a in plan.actions)
+    assert plan.bytes_to_send == 30
+    assert plan.ok
+
+
+def test_identical_trees_need_nothing() -> None:
+    plan = plan_sync(SOURCE, SOURCE, SyncOptions(delete=True))
+    assert plan.actions == ()
+    assert plan.unchanged == len(SOURCE)
+
+
+def test_changed_size_or_time_uploads_with_the_reason() -> None:
+    remote = [f("x", size=9), f("y", mtime=999), f("z")]
+    plan = plan_sync([f("x"), f("y"), f("z")], remote, SyncOptions())
+    assert [(a.kind, a.path, a.reason) for a in plan.actions] == [
+        (ActionKind.UPLOAD, "x", "size differs (9 -> 10 bytes)"),
+        (ActionKind.UPLOAD, "y", "modification time differs"),
+    ]
+    assert plan.unchanged == 1
+
+
+def test_checksum_compares_content_and_only_touches_a_moved_time() -> None:
+    local = [f("same", digest="aa"), f("edited", digest="bb")]
+    remote = [f("same", mtime=5, digest="aa"), f("edited", digest="cc")]
+    plan = plan_sync(local, remote, SyncOptions(checksum=True))
+    assert kinds(plan) == [("upload", "edited"), ("touch", "same")]
+    assert plan.actions[0].reason == "content differs (checksum)"
+
+
+def test_mode_change_alone_is_a_chmod() -> None:
+    plan = plan_sync([f("run.sh", mode=0o755)], [f("run.sh", mode=0o644)], SyncOptions())
+    assert [(a.kind, a.reason) for a in plan.actions] == [
+        (ActionKind.CHMOD, "mode differs (0644 -> 0755)")
+    ]
+
+
+def test_deletions_come_last_children_first_and_only_with_delete() -> None:
+    remote = [*SOURCE, d("old"), d("old/deep"), f("old/deep/x"), f("stale")]
+    assert plan_sync(SOURCE, remote, SyncOptions()).actions == ()
+    plan = plan_sync([*SOURCE, f("new")], remote, SyncOptions(delete=True))
+    assert kinds(plan) == [
+        ("upload", "new"),
+        ("delete", "stale"),
+        ("delete", "old/deep/x"),
+        ("delete", "old/deep"),
+        ("delete", "old"),
+    ]
+    assert all(a.reason == "not in the source" for a in plan.actions[1:])
+
+
+def test_max_delete_blocks_the_plan() -> None:
+    remote = [f("a"), f("b"), f("c")]
+    assert plan_sync([], remote, SyncOptions(delete=True, max_delete=3)).ok
+    blocked = plan_sync([], remote, SyncOptions(delete=True, max_delete=2))
+    assert not blocked.ok
+    assert blocked.problems == ("would delete 3 entries, more than --max-delete 2",)
+
+
+def test_excluded_paths_are_neither_sent_nor_deleted() -> None:
+    local = [f("app.py"), f("debug.log"), d("build"), f("build/out.o"), f("keep.log")]
+    remote = [f("remote.log"), d("build"), f("build/old.o")]
+    options = SyncOptions(delete=True, excludes=("*.log", "build/", "!keep.log"))
+    assert kinds(plan_sync(local, remote, options)) == [
+        ("upload", "app.py"),
+        ("upload", "keep.log"),
+    ]
+
+
+def test_kind_change_needs_delete_and_then_replaces_whole() -> None:
+    local = [f("conf"), d("data"), f("data/x")]
+    remote = [d("conf"), f("conf/inner"), f("data")]
+    refused = plan_sync(local, remote, SyncOptions())
+    assert not refused.ok
+    assert any("conf: is a dir on the host, a file here" in p for p in refused.problems)
+    plan = plan_sync(local, remote, SyncOptions(delete=True))
+    assert kinds(plan) == [
+        ("replace", "conf"),
+        ("replace", "data"),
+        ("mkdir", "data"),
+        ("upload", "conf"),
+        ("upload", "data/x"),
+    ]  # conf/inner goes with its directory: no separate delete
+
+
+def test_changed_link_target_is_relinked() -> None:
+    plan = plan_sync([link("ln", "new")], [link("ln", "old")], SyncOptions())
+    assert [(a.kind, a.reason) for a in plan.actions] == [
+        (ActionKind.SYMLINK, "link target differs")
+    ]
+
+
+# -- completeness: applying the plan to the remote tree gives the source tree ---------------
+
+names = st.sampled_from(["a", "b", "c", "d e", "ü"])
+paths = st.lists(names, min_size=1, max_size=3).map("/".join)
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> dict[str, Entry]:
+    tree: dict[str, Entry] = {}
+    for path in draw(st.lists(paths, max_size=12)):
+        parts = path.split("/")
+        if any("/".join(parts[:i]) in tree and tree["/".join(parts[:i])].kind is not Kind.DIR
+               for i in range(1, len(parts))):  # fmt: skip
+            continue
+        for i in range(1, len(parts)):
+            tree.setdefault("/".join(parts[:i]), d("/".join(parts[:i])))
+        if path in tree:
+            continue
+        kind = draw(st.sampled_from(list(Kind)))
+        if kind is Kind.FILE:
+            tree[path] = f(path, draw(st.integers(0, 3)), draw(st.integers(0, 2)))
+        elif kind is Kind.DIR:
+            tree[path] = d(path, draw(st.sampled_from([0o755, 0o700])))
+        else:
+            tree[path] = link(path, draw(st.sampled_from(["x", "y"])))
+    return tree
+
+
+def apply(plan: Plan, remote: dict[str, Entry]) -> dict[str, Entry]:
+    """A model of the apply step on an in-memory tree."""
+    tree = dict(remote)
+    for action in plan.actions:
+        if action.kind in (ActionKind.REPLACE, ActionKind.DELETE):
+            for path in [p for p in tree if p == action.path or p.startswith(action.path + "/")]:
+                del tree[path]
+        elif action.kind in (ActionKind.MKDIR, ActionKind.UPLOAD, ActionKind.SYMLINK):
+            assert action.entry is not None
+            parent = action.path.rpartition("/")[0]
+            assert not parent or tree[parent].kind is Kind.DIR, f"no parent for {action.path}"
+            tree[action.path] = action.entry
+        else:  # CHMOD, TOUCH
+            assert action.entry is not None
+            tree[action.path] = dataclasses.replace(
+                tree[action.path], mode=action.entry.mode, mtime=action.entry.mtime
+            )
+    return tree
+
+
+@settings(max_examples=300, deadline=None)
+@given(trees(), trees())
+def test_applying_a_delete_plan_reproduces_the_source(
+    source: dict[str, Entry], remote: dict[str, Entry]
+) -> None:
+    plan = plan_sync(source.values(), remote.values(), SyncOptions(delete=True))
+    assert plan.ok
+    assert apply(plan, remote) == source
+    again = plan_sync(source.values(), apply(plan, remote).values(), SyncOptions(delete=True))
+    assert again.actions == ()

@@ -1,0 +1,102 @@
+"""The local scan and the remote listing parser see the same tree the same way.
+
+The listing side runs the real ``find`` command it would send to a host, here on a local
+tree, so both readers are checked against one real file system.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from remoteops.errors import ConfigurationError
+from remoteops.sync import Entry, Kind, SyncOptions, plan_sync
+from remoteops.sync.listing import find_command, parse_find_output
+from remoteops.sync.local_tree import file_digest, scan_tree
+
+ODD_NAMES = [
+    "plain.txt",
+    "with space",
+    "quote'single",
+    'quote"double',
+    "new\nline",
+    "ünï",
+    "tab\there",
+]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / "empty").mkdir()
+    for number, name in enumerate(ODD_NAMES):
+        (root / "sub" / name).write_bytes(b"x" * number)
+    (root / "run.sh").write_text("#!/bin/sh\n")
+    (root / "run.sh").chmod(0o755)
+    (root / "sub" / "deeper" / "data").write_bytes(os.urandom(5000))
+    os.symlink("run.sh", root / "link")
+    os.symlink("/nowhere/at/all", root / "dangling")
+    os.utime(root / "run.sh", (1_600_000_000, 1_600_000_000))
+    return root
+
+
+def _listing(root: Path) -> list[Entry]:
+    done = subprocess.run(
+        ["/bin/sh", "-c", find_command(str(root))], capture_output=True, check=True
+    )
+    return parse_find_output(done.stdout)
+
+
+def test_scan_and_listing_agree_on_a_tree_with_odd_names(tree: Path) -> None:
+    scanned = {e.path: e for e in scan_tree(tree).entries}
+    listed = {e.path: e for e in _listing(tree)}
+    assert scanned == listed
+    assert {f"sub/{name}" for name in ODD_NAMES} <= set(scanned)
+    assert scanned["run.sh"].mode == 0o755
+    assert scanned["run.sh"].mtime == 1_600_000_000
+    assert scanned["link"].kind is Kind.SYMLINK
+    assert scanned["link"].target == "run.sh"
+    assert scanned["empty"].kind is Kind.DIR
+    assert plan_sync(scanned.values(), listed.values(), SyncOptions(delete=True)).actions == ()
+
+
+def test_checksum_scan_hashes_files(tree: Path) -> None:
+    scanned = {e.path: e for e in scan_tree(tree, checksum=True).entries}
+    assert scanned["sub/deeper/data"].digest == file_digest(tree / "sub" / "deeper" / "data")
+    assert scanned["sub/deeper"].digest is None
+
+
+def test_copy_links_follows_links_and_skips_dangling_ones(tree: Path) -> None:
+    scanned = scan_tree(tree, copy_links=True)
+    by_path = {e.path: e for e in scanned.entries}
+    assert by_path["link"].kind is Kind.FILE
+    assert by_path["link"].size == len("#!/bin/sh\n")
+    assert "dangling" not in by_path
+    assert any(s.startswith("dangling:") for s in scanned.skipped)
+
+
+def test_missing_root_lists_nothing_and_a_file_root_is_an_error(tmp_path: Path) -> None:
+    assert _listing(tmp_path / "absent") == []
+    (tmp_path / "file").write_text("x")
+    done = subprocess.run(
+        ["/bin/sh", "-c", find_command(str(tmp_path / "file"))], capture_output=True, check=False
+    )
+    assert done.returncode == 3
+    assert b"not a directory" in done.stderr
+
+
+def test_scanning_a_missing_or_file_source_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot be read"):
+        scan_tree(tmp_path / "absent")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigurationError, match="not a directory"):
+        scan_tree(tmp_path / "file")
+
+
+def test_truncated_listing_is_refused() -> None:
+    with pytest.raises(ValueError, match="truncated"):
+        parse_find_output(b"f\x0010\x00")
