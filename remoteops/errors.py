@@ -16,6 +16,7 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
         ├── AuthenticationError     every credential was refused
         ├── HostKeyError            unknown or changed host key
         ├── HostTimeoutError        connect, banner or command timeout fired
+        ├── TransferError           a file operation failed (permission, disk full, not a dir)
         └── UnsupportedError        the host's protocol cannot do what was asked
 """
 
@@ -99,6 +100,12 @@ class HostTimeoutError(HostError):
     """A connect, banner, authentication or command timeout fired."""
 
     status = "timeout"
+
+
+class TransferError(HostError):
+    """A file operation on the host failed; the connection itself is fine."""
+
+    status = "failed"
 
 
 class UnsupportedError(HostError):

@@ -31,6 +31,16 @@ class Status(str, enum.Enum):
         return self not in (Status.OK, Status.FAILED)
 
 
+#: Counters of a file transfer, in JSON order.
+TRANSFER_FIELDS = (
+    "files_created",
+    "files_updated",
+    "files_deleted",
+    "files_unchanged",
+    "bytes_sent",
+)
+
+
 class ExitCode(enum.IntEnum):
     """Process exit codes; stable, documented in the README, scripts depend on them."""
 
@@ -61,13 +71,31 @@ class HostResult:
     stderr: bytes = b""
     error: str | None = None
     duration_s: float = 0.0
+    #: For file transfers: files_created, files_updated, files_deleted, files_unchanged,
+    #: bytes_sent. Its presence switches the JSON object to the transfer schema.
+    transfer: Mapping[str, int] | None = None
 
     @property
     def ok(self) -> bool:
         return self.status is Status.OK
 
-    def to_json(self) -> dict[str, Any]:
-        """The documented JSON object for this host (see README, "JSON output")."""
+    def to_json(self, *, transfer: bool = False) -> dict[str, Any]:
+        """The documented JSON object for this host (see README, "JSON output").
+
+        ``transfer`` asks for the transfer schema even for a host that failed before any
+        transfer (its counts are then zero), so every line of a sync run has the same keys.
+        """
+        if transfer or self.transfer is not None:
+            return {
+                "host": self.host,
+                "ok": self.ok,
+                "status": self.status.value,
+                **dict.fromkeys(TRANSFER_FIELDS, 0),
+                **(self.transfer or {}),
+                "error": self.error,
+                "duration_s": round(self.duration_s, 3),
+                **({"plan": self.stdout.decode("utf-8", "replace")} if self.stdout else {}),
+            }
         stdout, stdout_b64 = _text_and_raw(self.stdout)
         stderr, stderr_b64 = _text_and_raw(self.stderr)
         obj: dict[str, Any] = {

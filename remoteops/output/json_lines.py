@@ -19,13 +19,16 @@ class JsonLines(NullListener):
     Diagnostics (the Ctrl-C notice) go to ``err``, so stdout stays parseable.
     """
 
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(
+        self, out: TextIO | None = None, err: TextIO | None = None, *, transfer: bool = False
+    ) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self.transfer = transfer  # file transfers: every line in the transfer schema
         self._lock = threading.Lock()
 
     def host_finished(self, result: HostResult) -> None:
-        line = json.dumps(result.to_json(), ensure_ascii=False)
+        line = json.dumps(result.to_json(transfer=self.transfer), ensure_ascii=False)
         with self._lock:
             write(self.out, line + "\n")
 

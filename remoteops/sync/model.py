@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import enum
+import re
+import secrets
 from collections import Counter
 from dataclasses import dataclass, field
+
+#: Temporary names of atomic writes; a later sync removes leftovers of interrupted ones.
+TEMPORARY_NAME = re.compile(r"\..+\.remoteops-[0-9a-f]{8}\.tmp")
+
+
+def temporary_name(path: str) -> str:
+    """A hidden sibling of ``path`` to write to before renaming over the real name."""
+    folder, _, name = path.rpartition("/")
+    hidden = f".{name}.remoteops-{secrets.token_hex(4)}.tmp"
+    return f"{folder}/{hidden}" if folder else hidden
 
 
 class Kind(str, enum.Enum):
@@ -51,7 +63,8 @@ class Action:
     kind: ActionKind
     path: str
     reason: str
-    entry: Entry | None = None  # the local entry to create or match; None for deletions
+    #: The local entry to create or match; for REPLACE and DELETE, the remote one to remove.
+    entry: Entry | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from remoteops.sync.model import Action, ActionKind, Entry, Kind, Plan, SyncOptions
+from remoteops.sync.model import (
+    TEMPORARY_NAME,
+    Action,
+    ActionKind,
+    Entry,
+    Kind,
+    Plan,
+    SyncOptions,
+)
 
 
 def _depth_key(path: str) -> list[str]:
@@ -76,7 +84,15 @@ def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOpti
     """Plan one host's sync; see :class:`~remoteops.sync.model.Plan` for the order."""
     excluded = _exclusion(options.excludes)
     wanted = {e.path: e for e in local if not excluded(e)}
-    present = {e.path: e for e in remote if not excluded(e)}
+    present: dict[str, Entry] = {}
+    leftovers: list[Action] = []  # temporaries of an interrupted earlier sync: always removed
+    for entry in remote:
+        if entry.kind is Kind.FILE and TEMPORARY_NAME.fullmatch(entry.path.rpartition("/")[2]):
+            leftovers.append(
+                Action(ActionKind.DELETE, entry.path, "leftover of an interrupted sync", entry)
+            )
+        elif not excluded(entry):
+            present[entry.path] = entry
     actions: list[Action] = []
     problems: list[str] = []
     unchanged = 0
@@ -92,7 +108,7 @@ def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOpti
                 )
                 continue
             reason = f"a {theirs.kind.value} on the host, a {ours.kind.value} here"
-            actions.append(Action(ActionKind.REPLACE, path, reason))
+            actions.append(Action(ActionKind.REPLACE, path, reason, theirs))
             actions.append(
                 Action(_CREATE[ours.kind], path, "replaces a " + theirs.kind.value, ours)
             )
@@ -104,8 +120,9 @@ def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOpti
         replaced = {a.path for a in actions if a.kind is ActionKind.REPLACE}
         gone = [p for p in present if p not in wanted and not _under(p, replaced)]
         for path in sorted(gone, key=_depth_key, reverse=True):  # children before parents
-            actions.append(Action(ActionKind.DELETE, path, "not in the source"))
+            actions.append(Action(ActionKind.DELETE, path, "not in the source", present[path]))
     deletions = sum(a.kind in (ActionKind.DELETE, ActionKind.REPLACE) for a in actions)
+    actions.extend(sorted(leftovers, key=lambda a: a.path))
     if options.max_delete is not None and deletions > options.max_delete:
         problems.append(
             f"would delete {deletions} entries, more than --max-delete {options.max_delete}"

@@ -13,6 +13,7 @@ import signal
 import subprocess
 
 from remoteops.transports.base import STDERR, STDOUT, RunningCommand, Transport
+from remoteops.transports.local_files import LocalFiles
 
 _READ_SIZE = 64 * 1024
 
@@ -89,10 +90,10 @@ class _LocalCommand:
         self.close_stdin()
 
 
-class LocalTransport(Transport):
-    """Runs commands on this machine; there is no connection to open."""
+class LocalTransport(LocalFiles, Transport):
+    """Runs commands and syncs files on this machine; there is no connection to open."""
 
-    capabilities = frozenset({"exec"})
+    capabilities = frozenset({"exec", "files"})
     protocol = "local"
 
     def __init__(self) -> None:

@@ -1,0 +1,102 @@
+"""File operations of the local transport: the sync engine against this machine's disk.
+
+Shares the atomic-write rule with every transport: data goes to a temporary name in the
+destination folder and is renamed over the real name only once complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from remoteops.errors import TransferError
+from remoteops.sync.listing import find_command, parse_find_output
+from remoteops.sync.local_tree import file_digest
+from remoteops.sync.model import Entry, Kind, temporary_name
+
+_COPY_CHUNK = 1024 * 1024
+
+
+def translate(exc: OSError, what: str) -> TransferError:
+    """One message shape for disk errors: permission, full disk, not a directory."""
+    return TransferError(f"{what}: {exc.strerror or exc}")
+
+
+class LocalFiles:
+    """The files capability for :class:`~remoteops.transports.local.LocalTransport`."""
+
+    def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
+        done = subprocess.run(
+            ["/bin/sh", "-c", find_command(root)], capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            raise TransferError(
+                f"cannot list {root}: {done.stderr.decode(errors='replace').strip()}"
+            )
+        entries = parse_find_output(done.stdout)
+        if not checksum:
+            return entries
+        return [
+            Entry(
+                e.path, e.kind, e.size, e.mtime, e.mode, e.target, file_digest(f"{root}/{e.path}")
+            )
+            if e.kind is Kind.FILE
+            else e
+            for e in entries
+        ]
+
+    def make_dir(self, path: str, mode: int | None = None) -> None:
+        try:
+            os.makedirs(path, exist_ok=True)
+            if mode is not None:
+                os.chmod(path, mode)
+        except OSError as exc:
+            raise translate(exc, f"cannot create {path}") from exc
+
+    def put_file(self, local: Path, path: str, entry: Entry) -> int:
+        temporary = temporary_name(path)
+        try:
+            with open(local, "rb") as source, open(temporary, "wb") as target:
+                shutil.copyfileobj(source, target, _COPY_CHUNK)
+                target.flush()
+                os.fsync(target.fileno())
+            os.chmod(temporary, entry.mode)
+            os.utime(temporary, (entry.mtime, entry.mtime))
+            os.replace(temporary, path)
+        except OSError as exc:
+            Path(temporary).unlink(missing_ok=True)
+            raise translate(exc, f"cannot write {path}") from exc
+        return entry.size
+
+    def make_symlink(self, target: str, path: str) -> None:
+        temporary = temporary_name(path)
+        try:
+            os.symlink(target, temporary)
+            os.replace(temporary, path)
+        except OSError as exc:
+            Path(temporary).unlink(missing_ok=True)
+            raise translate(exc, f"cannot link {path}") from exc
+
+    def set_attributes(
+        self, path: str, *, mode: int | None = None, mtime: int | None = None
+    ) -> None:
+        try:
+            if mode is not None:
+                os.chmod(path, mode)
+            if mtime is not None:
+                os.utime(path, (mtime, mtime), follow_symlinks=False)
+        except OSError as exc:
+            raise translate(exc, f"cannot set attributes of {path}") from exc
+
+    def remove(self, path: str, kind: Kind) -> None:
+        try:
+            if kind is Kind.DIR:
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise translate(exc, f"cannot remove {path}") from exc
