@@ -39,9 +39,9 @@ from remoteops.transports.base import (
     STDOUT,
     ConnectionOverrides,
     RunningCommand,
-    Transport,
 )
 from remoteops.transports.known_hosts import KnownHosts, host_key_name
+from remoteops.transports.sftp_files import SFTPFiles
 
 # paramiko logs tracebacks from its transport threads, which Python's last-resort handler
 # would print; the errors reach us as exceptions anyway. Configured logging still sees them.
@@ -625,10 +625,10 @@ def _is_timeout(exc: BaseException) -> bool:
     )
 
 
-class SSHTransport(Transport):
-    """One SSH connection to one host; every command of the run reuses it."""
+class SSHTransport(SFTPFiles):
+    """One SSH connection to one host; every command and transfer of the run reuses it."""
 
-    capabilities = frozenset({"exec"})
+    capabilities = frozenset({"exec", "files"})
     protocol = "ssh"
 
     def __init__(self, host: Host, context: SSHContext) -> None:
@@ -637,6 +637,25 @@ class SSHTransport(Transport):
         self._transport: paramiko.Transport | None = None
         self._closed = False
         self._commands: list[_SSHCommand] = []
+        self._sftp: paramiko.SFTPClient | None = None
+        self._sftp_lock = threading.Lock()
+
+    def sftp(self) -> paramiko.SFTPClient:
+        """The connection's SFTP session, opened on first use, on the same connection."""
+        with self._sftp_lock:
+            if self._sftp is None:
+                transport = self._transport
+                if transport is None or not transport.is_active():
+                    raise UnreachableError("connection is not open")
+                try:
+                    self._sftp = paramiko.SFTPClient.from_transport(
+                        transport, window_size=_WINDOW_SIZE
+                    )
+                except (paramiko.SSHException, EOFError, OSError) as exc:
+                    raise UnreachableError(f"cannot open SFTP: {exc}") from exc
+                if self._sftp is None:
+                    raise UnreachableError("the server refused the SFTP subsystem")
+            return self._sftp
 
     def connect(self) -> None:
         target = self.context.resolve(self.host)

@@ -1,0 +1,147 @@
+"""File operations of the SSH transport: one ``find`` listing over exec, writes over SFTP.
+
+Uploads go to a hidden temporary name in the destination folder, are checked for size, get
+mode and mtime, and are then renamed over the real name with OpenSSH's posix-rename, so a
+dropped connection or a killed sshd never leaves a truncated file under a real name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import stat
+from abc import abstractmethod
+from pathlib import Path
+
+import paramiko
+
+from remoteops.errors import HostError, TransferError
+from remoteops.sync.listing import find_command, parse_find_output
+from remoteops.sync.model import Entry, Kind, temporary_name
+from remoteops.transports.base import CommandSpec, Transport
+
+_WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
+
+
+def _fail(what: str, exc: BaseException) -> TransferError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return TransferError(f"{what}: {reason or type(exc).__name__}")
+
+
+class SFTPFiles(Transport):
+    """The files capability for the SSH transport: commands for listings, SFTP for writes."""
+
+    @abstractmethod
+    def sftp(self) -> paramiko.SFTPClient:
+        """The connection's SFTP session, opened on first use (provided by the transport)."""
+
+    def _shell(self, command: str, what: str) -> bytes:
+        outcome = self.run(CommandSpec(command))
+        if outcome.exit_code != 0:
+            reason = outcome.stderr.decode(errors="replace").strip() or f"exit {outcome.exit_code}"
+            raise TransferError(f"{what}: {reason}")
+        return outcome.stdout
+
+    def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
+        entries = parse_find_output(self._shell(find_command(root), f"cannot list {root}"))
+        if not checksum or not any(e.kind is Kind.FILE for e in entries):
+            return entries
+        quoted = shlex.quote(root)
+        listing = self._shell(
+            f"cd {quoted} && find . -mindepth 1 -type f -exec sha256sum -z -- {{}} +",
+            f"cannot checksum {root}",
+        )
+        digests: dict[str, str] = {}
+        for record in listing.split(b"\0"):
+            digest, _, name = record.partition(b"  ")
+            if name:
+                digests[os.fsdecode(name.removeprefix(b"./"))] = digest.decode()
+        return [
+            Entry(e.path, e.kind, e.size, e.mtime, e.mode, e.target, digests.get(e.path))
+            if e.kind is Kind.FILE
+            else e
+            for e in entries
+        ]
+
+    def make_dir(self, path: str, mode: int | None = None) -> None:
+        sftp = self.sftp()
+        try:
+            existing = sftp.stat(path)
+        except FileNotFoundError:
+            existing = None
+        except OSError as exc:
+            raise _fail(f"cannot create {path}", exc) from exc
+        if existing is not None and not stat.S_ISDIR(existing.st_mode or 0):
+            raise TransferError(f"{path} exists and is not a directory")
+        try:
+            if existing is None:
+                parent = path.rstrip("/").rpartition("/")[0]
+                if parent and parent != path:
+                    self.make_dir(parent)
+                sftp.mkdir(path)
+            if mode is not None:
+                sftp.chmod(path, mode)
+        except OSError as exc:
+            raise _fail(f"cannot create {path}", exc) from exc
+
+    def put_file(self, local: Path, path: str, entry: Entry) -> int:
+        sftp = self.sftp()
+        temporary = temporary_name(path)
+        sent = 0
+        try:
+            with open(local, "rb") as source, sftp.open(temporary, "wb") as target:
+                target.set_pipelined(True)
+                while chunk := source.read(_WRITE_CHUNK):
+                    target.write(chunk)
+                    sent += len(chunk)
+            written = sftp.stat(temporary).st_size
+            if written != sent:
+                raise TransferError(f"{path}: wrote {written} bytes of {sent}")
+            sftp.chmod(temporary, entry.mode)
+            sftp.utime(temporary, (entry.mtime, entry.mtime))
+            sftp.posix_rename(temporary, path)
+        except (OSError, paramiko.SSHException, EOFError, HostError) as exc:
+            self._discard(temporary)
+            if isinstance(exc, HostError):
+                raise
+            raise _fail(f"cannot write {path}", exc) from exc
+        return sent
+
+    def _discard(self, temporary: str) -> None:
+        """Best effort: the next sync removes what this leaves (see the planner)."""
+        with contextlib.suppress(OSError, paramiko.SSHException, EOFError, HostError):
+            self.sftp().remove(temporary)
+
+    def make_symlink(self, target: str, path: str) -> None:
+        sftp = self.sftp()
+        temporary = temporary_name(path)
+        try:
+            sftp.symlink(target, temporary)
+            sftp.posix_rename(temporary, path)
+        except (OSError, paramiko.SSHException) as exc:
+            self._discard(temporary)
+            raise _fail(f"cannot link {path}", exc) from exc
+
+    def set_attributes(
+        self, path: str, *, mode: int | None = None, mtime: int | None = None
+    ) -> None:
+        sftp = self.sftp()
+        try:
+            if mode is not None:
+                sftp.chmod(path, mode)
+            if mtime is not None:
+                sftp.utime(path, (mtime, mtime))
+        except (OSError, paramiko.SSHException) as exc:
+            raise _fail(f"cannot set attributes of {path}", exc) from exc
+
+    def remove(self, path: str, kind: Kind) -> None:
+        if kind is Kind.DIR:  # one round trip for a whole tree
+            self._shell(f"rm -rf -- {shlex.quote(path)}", f"cannot remove {path}")
+            return
+        try:
+            self.sftp().remove(path)
+        except FileNotFoundError:
+            pass
+        except (OSError, paramiko.SSHException) as exc:
+            raise _fail(f"cannot remove {path}", exc) from exc
