@@ -13,10 +13,12 @@ from typing import Annotated, NoReturn
 import typer
 
 from remoteops.errors import ConfigurationError
+from remoteops.executor import Executor, HostWork
 from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.output.style import stderr_console
-from remoteops.results import ExitCode
+from remoteops.results import ExitCode, RunReport
+from remoteops.transports import ConnectionOverrides, TransportFactory
 
 InventoryOption = Annotated[
     list[str] | None,
@@ -105,3 +107,87 @@ def read_stdin_payload(stdin_file: Path | None) -> bytes | None:
     if stat.S_ISFIFO(mode) or stat.S_ISREG(mode):
         return sys.stdin.buffer.read()
     return None
+
+
+def positive_seconds(value: float | None) -> float | None:
+    """Option callback: a timeout must be a positive number of seconds."""
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"must be a positive number of seconds, not {value:g}")
+    return value
+
+
+def non_empty(value: str | None) -> str | None:
+    """Option callback: an explicit value may not be blank."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("must not be empty")
+    return value
+
+
+# -- options shared by every command that connects to hosts ----------------------------------
+
+HostsOption = Annotated[str, typer.Option("--hosts", "-H", help="Host pattern (Ansible syntax).")]
+ForksOption = Annotated[int, typer.Option("--forks", "-f", min=1, help="Hosts worked on at once.")]
+ConnectTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Seconds for each connection step (TCP, SSH negotiation, auth). [default: 10]",
+        callback=positive_seconds,
+    ),
+]
+UserOption = Annotated[
+    str | None, typer.Option("--user", "-u", help="Remote user.", callback=non_empty)
+]
+PortOption = Annotated[
+    int | None, typer.Option("--port", "-p", min=1, max=65535, help="Remote port.")
+]
+AskPassOption = Annotated[
+    bool,
+    typer.Option(
+        "--ask-pass", "-k", help="Ask once for an SSH login password (hosts without password_env)."
+    ),
+]
+AcceptNewOption = Annotated[
+    bool,
+    typer.Option(
+        "--accept-new-host-keys",
+        help="Add unknown host keys (OpenSSH accept-new); changed keys still fail.",
+    ),
+]
+OutputOption = Annotated[
+    OutputMode, typer.Option("--output", "-o", help="text (live lines) or json (JSON Lines).")
+]
+
+
+def make_factory(
+    inventory: Inventory,
+    overrides: ConnectionOverrides,
+    accept_new_host_keys: bool,
+    ask_pass: bool,
+) -> TransportFactory:
+    """The run's transports: inventory for jump hosts, prompts on this terminal."""
+    password = ask_terminal("SSH password: ", "--ask-pass") if ask_pass else None
+    return TransportFactory(
+        accept_new_host_keys=accept_new_host_keys,
+        overrides=overrides,
+        passphrase_callback=PassphrasePrompt(),
+        password=password,
+        inventory=inventory.hosts,
+    )
+
+
+def execute(executor: Executor, hosts: list[Host], work: HostWork) -> RunReport:
+    """Run the work; a configuration error found before any host started is exit 2."""
+    try:
+        return executor.run(hosts, work)
+    except ConfigurationError as exc:  # e.g. an unparsable ~/.ssh/config: nothing ran
+        fail(str(exc))
+
+
+def finish(report: RunReport, output: OutputMode) -> NoReturn:
+    """The summary (text mode) and the documented exit code."""
+    if output is OutputMode.text:
+        sys.stdout.flush()
+        from remoteops.output.summary import print_summary
+
+        print_summary(report)
+    raise typer.Exit(int(report.exit_code))
