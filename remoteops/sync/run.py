@@ -21,9 +21,14 @@ from remoteops.sync.plan import plan_sync
 from remoteops.transports import Transport, TransportFactory
 
 
+def _shown(path: str) -> str:
+    """A path on one line: newlines, tabs and other control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
+
+
 def describe(plan: Plan) -> bytes:
     """The itemized plan, one action per line, as ``--dry-run`` shows it."""
-    lines = [f"{a.kind.value} {a.path}: {a.reason}" for a in plan.actions]
+    lines = [f"{a.kind.value} {_shown(a.path)}: {a.reason}" for a in plan.actions]
     lines += [f"refused: {problem}" for problem in plan.problems]
     return "".join(line + "\n" for line in lines).encode()
 

@@ -1,0 +1,115 @@
+"""``remoteops sync``: make a folder on every selected host match a local folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from remoteops.cli.common import (
+    AcceptNewOption,
+    AskPassOption,
+    ConnectTimeoutOption,
+    ForksOption,
+    HostsOption,
+    InventoryOption,
+    OutputMode,
+    OutputOption,
+    PortOption,
+    UserOption,
+    execute,
+    fail,
+    finish,
+    load_and_select,
+    make_factory,
+)
+from remoteops.errors import ConfigurationError
+from remoteops.executor import DEFAULT_FORKS, Executor, Listener
+from remoteops.output import JsonLines, LiveLines
+from remoteops.transports import ConnectionOverrides
+
+#: Destinations that are almost certainly a slip; syncing there needs --force.
+_RISKY = {"", "/", ".", "~", "/root", "/home", "/etc", "/usr", "/var", "/boot", "/bin", "/lib"}
+
+
+def _excludes(patterns: list[str], files: list[Path]) -> tuple[str, ...]:
+    lines = list(patterns)
+    for file in files:
+        try:
+            text = file.read_text()
+        except OSError as exc:
+            fail(f"cannot read --exclude-from {file}: {exc.strerror}")
+        lines += [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return tuple(lines)
+
+
+def sync(
+    source: Annotated[Path, typer.Argument(help="Local folder to copy (its contents).")],
+    dest: Annotated[str, typer.Argument(help="Folder on every host; created if missing.")],
+    hosts: HostsOption = "all",
+    inventory: InventoryOption = None,
+    delete: Annotated[
+        bool, typer.Option("--delete", help="Remove files on the hosts that the source lacks.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-N", help="Show the plan per host; change nothing.")
+    ] = False,
+    checksum: Annotated[
+        bool, typer.Option("--checksum", "-c", help="Compare content, not size and mtime.")
+    ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="gitignore-style pattern to skip (repeatable)."),
+    ] = None,
+    exclude_from: Annotated[
+        list[Path] | None, typer.Option("--exclude-from", help="File of exclude patterns.")
+    ] = None,
+    max_delete: Annotated[
+        int | None, typer.Option(min=0, help="Refuse a host's sync that would delete more.")
+    ] = None,
+    copy_links: Annotated[
+        bool, typer.Option("--copy-links", "-L", help="Copy what symlinks point to.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow a destination such as / or /etc.")
+    ] = False,
+    forks: ForksOption = DEFAULT_FORKS,
+    connect_timeout: ConnectTimeoutOption = None,
+    user: UserOption = None,
+    port: PortOption = None,
+    ask_pass: AskPassOption = False,
+    accept_new_host_keys: AcceptNewOption = False,
+    output: OutputOption = OutputMode.text,
+) -> None:
+    """Sync SOURCE's contents to DEST on every host matching --hosts; exit 0/1/3/4."""
+    from remoteops.sync import SyncOptions
+    from remoteops.sync.local_tree import scan_tree
+    from remoteops.sync.run import sync_work
+
+    if dest.rstrip("/") in _RISKY and not force:
+        fail(f"refusing to sync into {dest or '(empty)'!r} without --force")
+    options = SyncOptions(
+        delete=delete,
+        checksum=checksum,
+        excludes=_excludes(exclude or [], exclude_from or []),
+        max_delete=max_delete,
+    )
+    loaded, selected = load_and_select(inventory, hosts)
+    try:
+        tree = scan_tree(source, copy_links=copy_links, checksum=checksum)
+    except ConfigurationError as exc:
+        fail(str(exc))
+    for skipped in tree.skipped:
+        typer.echo(f"skipped {skipped}", err=True)
+    factory = make_factory(
+        loaded, ConnectionOverrides(user, port, connect_timeout), accept_new_host_keys, ask_pass
+    )
+    listener: Listener = (
+        JsonLines(transfer=True)
+        if output is OutputMode.json
+        else LiveLines([h.name for h in selected])
+    )
+    executor = Executor(factory, forks=forks, listener=listener)
+    report = execute(executor, selected, sync_work(tree, dest, options, dry_run=dry_run))
+    finish(report, output)
