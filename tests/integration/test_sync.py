@@ -1,0 +1,231 @@
+"""`sync` over SSH against real sshd hosts: exact copies, deltas, deletes, failures.
+
+Playground hosts share this machine's file system (network namespaces only), so every test
+syncs to its own temporary folder and checks the result on disk directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from remoteops.inventory.model import Host
+from remoteops.playground import Playground, PlaygroundState
+from remoteops.results import Status
+from remoteops.sync import SyncOptions
+from remoteops.sync.run import sync_hosts
+from tests.integration.conftest import with_vars
+
+ODD = ["with space", "quote'single", 'quote"double', "new\nline", "ünïcode", "tab\there"]
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int, str]]:
+    """Every entry below root: kind, permission bits, content hash or link target."""
+    found: dict[str, tuple[str, int, str]] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder, name)
+            relative = str(path.relative_to(root))
+            info = path.lstat()
+            if path.is_symlink():
+                found[relative] = ("link", 0, os.readlink(path))
+            elif path.is_dir():
+                found[relative] = ("dir", info.st_mode & 0o7777, "")
+            else:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                found[relative] = ("file", info.st_mode & 0o7777, f"{digest}:{int(info.st_mtime)}")
+    return found
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    root = tmp_path / "source"
+    (root / "dir" / "deeper").mkdir(parents=True)
+    (root / "empty").mkdir()
+    for number in range(40):
+        (root / "dir" / f"small{number:02d}").write_bytes(os.urandom(1 + number * 300))
+    for name in ODD:
+        (root / "dir" / name).write_text(name)
+    (root / "dir" / "deeper" / "big").write_bytes(os.urandom(3_000_000))
+    (root / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (root / "run.sh").chmod(0o750)
+    os.symlink("dir/small01", root / "link")
+    os.symlink("../nowhere", root / "dangling")
+    return root
+
+
+def test_round_trip_is_exact_and_a_second_sync_sends_nothing(
+    ssh_hosts: list[Host], source: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    first = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert first.status is Status.OK, first.error
+    assert snapshot(dest) == snapshot(source)
+    assert first.transfer is not None
+    assert first.transfer["files_created"] == len(snapshot(source))
+    again = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert again.transfer == {
+        "files_created": 0, "files_updated": 0, "files_deleted": 0,
+        "files_unchanged": len(snapshot(source)), "bytes_sent": 0,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("checksum", [False, True])
+def test_a_one_byte_change_sends_one_file(
+    ssh_hosts: list[Host], source: Path, tmp_path: Path, checksum: bool
+) -> None:
+    dest = tmp_path / "dest"
+    options = SyncOptions(checksum=checksum)
+    sync_hosts(ssh_hosts[:1], source, str(dest), options)
+    big = source / "dir" / "deeper" / "big"
+    data = bytearray(big.read_bytes())
+    data[1234] ^= 0xFF
+    stamp = big.stat().st_mtime
+    big.write_bytes(bytes(data))
+    os.utime(big, (stamp, stamp))  # same size and time: only --checksum can see it
+    os.utime(source / "run.sh", (1_500_000_000, 1_500_000_000))  # time only
+    result = sync_hosts(ssh_hosts[:1], source, str(dest), options).results[0]
+    assert result.transfer is not None
+    if checksum:
+        assert result.transfer["bytes_sent"] == len(data)  # the big file, content changed
+        assert snapshot(dest) == snapshot(source)
+    else:
+        assert result.transfer["bytes_sent"] == (source / "run.sh").stat().st_size
+        assert snapshot(dest)["run.sh"] == snapshot(source)["run.sh"]
+    # run.sh's new time: re-sent by size+mtime, only touched with --checksum (plus big)
+    assert result.transfer["files_updated"] == (2 if checksum else 1)
+
+
+def test_delete_and_max_delete(ssh_hosts: list[Host], source: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    sync_hosts(ssh_hosts[:1], source, str(dest))
+    (dest / "extra").mkdir()
+    (dest / "extra" / "a").write_text("a")
+    (dest / "stray").write_text("s")
+    kept = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert (dest / "stray").exists()
+    assert kept.ok
+    blocked = sync_hosts(
+        ssh_hosts[:1], source, str(dest), SyncOptions(delete=True, max_delete=2)
+    ).results[0]
+    assert blocked.status is Status.FAILED
+    assert "more than --max-delete 2" in (blocked.error or "")
+    assert (dest / "stray").exists()
+    done = sync_hosts(ssh_hosts[:1], source, str(dest), SyncOptions(delete=True)).results[0]
+    assert done.transfer is not None
+    assert done.transfer["files_deleted"] == 3
+    assert snapshot(dest) == snapshot(source)
+
+
+def test_excludes_skip_and_protect(ssh_hosts: list[Host], source: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "local.cfg").write_text("host-only")
+    options = SyncOptions(delete=True, excludes=("dir/deeper/", "*.cfg"))
+    result = sync_hosts(ssh_hosts[:1], source, str(dest), options).results[0]
+    assert result.ok, result.error
+    assert not (dest / "dir" / "deeper").exists()
+    assert (dest / "local.cfg").read_text() == "host-only"
+
+
+def test_dry_run_changes_nothing_and_itemizes(
+    ssh_hosts: list[Host], source: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    result = sync_hosts(ssh_hosts[:1], source, str(dest), dry_run=True).results[0]
+    assert not dest.exists()
+    plan = result.stdout.decode()
+    assert "mkdir dir: new\n" in plan
+    assert "upload dir/new\\nline: new\n" in plan
+    assert "symlink link: new\n" in plan
+
+
+def test_an_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_completes(
+    ssh_hosts: list[Host], playground_manager: Playground, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "huge").write_bytes(os.urandom(300_000_000))
+    dest = tmp_path / "dest"
+    target = ssh_hosts[0]
+
+    def kill_soon() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # once a temporary file is being written
+            if dest.exists() and any(p.name.endswith(".tmp") for p in dest.iterdir()):
+                break
+            time.sleep(0.02)
+        time.sleep(0.2)
+        playground_manager.stop_host(target.name)
+
+    killer = threading.Thread(target=kill_soon)
+    killer.start()
+    try:
+        broken = sync_hosts([target], source, str(dest)).results[0]
+    finally:
+        killer.join()
+        playground_manager.start_host(target.name)
+    assert broken.status is Status.UNREACHABLE or broken.status is Status.FAILED, broken
+    assert not (dest / "huge").exists()  # never a truncated file under the real name
+    fixed = sync_hosts([target], source, str(dest)).results[0]
+    assert fixed.ok, fixed.error
+    assert sorted(p.name for p in dest.iterdir()) == ["huge"]  # the leftover is gone
+    assert (dest / "huge").stat().st_size == 300_000_000
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_read_only_destination_fails_that_host_only(
+    ssh_hosts: list[Host], playground: PlaygroundState, source: Path, tmp_path: Path
+) -> None:
+    assert playground.sudo_user is not None
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "precious").write_text("keep me")
+    locked.chmod(0o555)
+    tmp_path.chmod(0o755)
+    as_user = with_vars(ssh_hosts[0], user=playground.sudo_user)
+    report = sync_hosts([as_user], source, str(locked))
+    result = report.results[0]
+    assert result.status is Status.FAILED
+    assert "Permission denied" in (result.error or "") or "denied" in (result.error or "")
+    assert (locked / "precious").read_text() == "keep me"
+    assert report.exit_code == 1
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_full_destination_fails_cleanly(
+    ssh_hosts: list[Host], playground_manager: Playground, tmp_path: Path
+) -> None:
+    """A 1 MiB tmpfs mounted inside the host's own mount namespace (each host has one)."""
+    target = ssh_hosts[0]
+    state = playground_manager.status()  # now: an earlier test may have restarted the host
+    assert state is not None
+    pid = state.host(target.name).pid
+    assert pid is not None
+
+    def on_host(*argv: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["nsenter", "-t", str(pid), "-m", *argv], capture_output=True, check=False
+        )
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    on_host("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)).check_returncode()
+    try:
+        on_host("sh", "-c", f"echo old content > {mount}/existing").check_returncode()
+        source = tmp_path / "source"
+        source.mkdir()
+        (source / "existing").write_bytes(os.urandom(2_000_000))
+        result = sync_hosts([target], source, str(mount)).results[0]
+        assert result.status is Status.FAILED
+        assert "existing" in (result.error or "")
+        assert on_host("cat", f"{mount}/existing").stdout == b"old content\n"
+        assert on_host("ls", "-A", str(mount)).stdout == b"existing\n"  # no temporary left
+    finally:
+        on_host("umount", str(mount))
