@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -73,9 +74,10 @@ _STATE_FILES = (
     "known_hosts",
     "client_key",
     "client_key.pub",
-    "authorized_keys",
     "sudo_password",
 )
+#: What a namespace of ours is called; anything else is never deleted or entered.
+_OUR_NAMESPACE = re.compile(rf"{re.escape(NETNS_PREFIX)}[A-Za-z0-9-]{{1,{MAX_NAME_LENGTH}}}")
 #: Hosts started at once; the work is mostly waiting on subprocesses, not CPU.
 _START_WORKERS = 32
 #: Attempts per loopback host: a free port can be taken between choosing it and sshd's bind.
@@ -208,7 +210,7 @@ class Playground:
                 record = self._build(names, resolved, prefix, owner, sshd)
             except BaseException:
                 with contextlib.suppress(PlaygroundError, OSError):
-                    self._teardown(reap=False)
+                    self._teardown(reap=False, own_files=True)
                 raise
         return self._state_of(record)
 
@@ -499,17 +501,27 @@ class Playground:
             delete_namespaces(orphans, veths)
         return live
 
-    def _teardown(self, *, reap: bool, runtime: Path | None = None) -> None:
+    def _teardown(
+        self, *, reap: bool, runtime: Path | None = None, own_files: bool = False
+    ) -> None:
+        """Undo what this playground made.
+
+        Nothing read from the state dir is trusted for what to kill or delete: the runtime
+        folder is recomputed from the state dir, and namespace names must look like ours, so
+        a stray or tampered state.json cannot point teardown at system files or processes.
+        State files are deleted only where a playground state file shows they are ours
+        (``own_files`` when ``up`` cleans up its own half-made start).
+        """
         record = StateRecord.load(self._state_file)
         runtimes = {runtime or self._runtime_dir()}
         namespaces: set[str] = set()
         if record is not None:
-            runtimes.add(Path(record.runtime_dir))
             namespaces.update(h.netns for h in record.hosts if h.netns)
         for directory in runtimes:
             lease = read_lease(directory)
             if lease is not None:
                 namespaces.update(lease.namespaces)
+        namespaces = {ns for ns in namespaces if _OUR_NAMESPACE.fullmatch(ns)}
         table = processes()
         markers = [os.fsencode(f"{directory}/") for directory in runtimes]
         listeners = [
@@ -527,7 +539,8 @@ class Playground:
             if not remaining:
                 remove_bridge()
                 remove_sudoers()
-        self._remove_state_files()
+        if own_files or record is not None:
+            self._remove_state_files()
 
     def _remove_state_files(self) -> None:
         for name in _STATE_FILES:
