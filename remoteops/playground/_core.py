@@ -509,7 +509,7 @@ class Playground:
         Nothing read from the state dir is trusted for what to kill or delete: the runtime
         folder is recomputed from the state dir, and namespace names must look like ours, so
         a stray or tampered state.json cannot point teardown at system files or processes.
-        State files are deleted only where a playground state file shows they are ours
+        State files are deleted only where a state file or a lease shows they are ours
         (``own_files`` when ``up`` cleans up its own half-made start).
         """
         record = StateRecord.load(self._state_file)
@@ -517,9 +517,11 @@ class Playground:
         namespaces: set[str] = set()
         if record is not None:
             namespaces.update(h.netns for h in record.hosts if h.netns)
+        leased = False
         for directory in runtimes:
             lease = read_lease(directory)
             if lease is not None:
+                leased = True
                 namespaces.update(lease.namespaces)
         namespaces = {ns for ns in namespaces if _OUR_NAMESPACE.fullmatch(ns)}
         table = processes()
@@ -532,14 +534,15 @@ class Playground:
         terminate(descendants(listeners, table) | namespace_pids(namespaces, table))
         veths = [VETH_PREFIX + ns[len(NETNS_PREFIX) :] for ns in namespaces]
         delete_namespaces(namespaces, veths)
-        for directory in runtimes:
+        ours = own_files or record is not None or leased  # a state file or a lease says so
+        for directory in runtimes if ours else ():
             shutil.rmtree(directory, ignore_errors=True)
         if _is_root():
             remaining = self._reap_stale() if reap else read_leases()
             if not remaining:
                 remove_bridge()
                 remove_sudoers()
-        if own_files or record is not None:
+        if ours:
             self._remove_state_files()
 
     def _remove_state_files(self) -> None:
