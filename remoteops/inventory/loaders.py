@@ -216,7 +216,7 @@ def _port(text: str, where: Location) -> int:
 
 def _check_priority(decl: VarDecl) -> int:
     value = decl.value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise decl.where.error(f"{GROUP_PRIORITY_VAR} must be an integer, not {value!r}")

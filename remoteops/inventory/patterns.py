@@ -100,7 +100,7 @@ def _match_term(inventory: Inventory, expr: str, term: str | None = None) -> dic
     else:
         subscript = _SUBSCRIPT.fullmatch(expr)
         if subscript and (base_groups := _glob(inventory.groups, subscript.group(1))):
-            members = _hosts_of(inventory, base_groups)
+            members = _members_in_group_order(inventory, base_groups)
             return {name: inventory.hosts[name] for name in _apply(members, subscript, expr)}
         expanded = _expand(expr)
         if expanded is not None:
@@ -141,6 +141,25 @@ def _hosts_of(inventory: Inventory, groups: list[str]) -> list[str]:
         return list(inventory.hosts)
     wanted = set(groups)
     return [name for name, host in inventory.hosts.items() if wanted.intersection(host.groups)]
+
+
+def _members_in_group_order(inventory: Inventory, groups: list[str]) -> list[str]:
+    """Hosts in Ansible's order for subscripts: a group's own hosts as declared, then its
+    children's, breadth first (``web[0]`` is web's first host, not the inventory's)."""
+    if "all" in groups:
+        return list(inventory.hosts)
+    members: dict[str, None] = {}
+    queue = list(groups)
+    seen: set[str] = set()
+    while queue:
+        name = queue.pop(0)
+        if name in seen or name not in inventory.groups:
+            continue
+        seen.add(name)
+        group = inventory.groups[name]
+        members.update((host, None) for host in group.hosts if host in inventory.hosts)
+        queue.extend(group.children)
+    return list(members)
 
 
 def _apply(members: list[str], subscript: re.Match[str], expr: str) -> list[str]:

@@ -150,6 +150,8 @@ class _Walker:
             return self.loader.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
             raise self.where(node, key_path).error(f"invalid value: {exc.problem}") from None
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. 2020-02-30, !!int abc
+            raise self.where(node, key_path).error(f"invalid value: {exc}") from None
 
     def group(self, name: str, node: Node, key_path: str) -> None:
         self.builder.add_group(name)

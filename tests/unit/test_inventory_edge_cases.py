@@ -1,0 +1,63 @@
+"""Inventory cases found in review: Ansible's subscript order, and bad values as clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from remoteops.errors import InventoryError
+from remoteops.inventory import load_inventory
+
+
+def _write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern", "expected"),
+    [
+        pytest.param("[db]\nh2\n[web]\nh1\nh2\n", "web[0]", ["h1"], id="group-order"),
+        pytest.param(
+            "[west]\nw1\n[east]\ne1\n[web:children]\neast\nwest\n", "web[0]", ["e1"],
+            id="children-in-declared-order",
+        ),
+        pytest.param(
+            "[web]\nown\n[sub]\nkid\n[web:children]\nsub\n", "web[0:1]", ["own", "kid"],
+            id="own-hosts-before-children",
+        ),
+    ],
+)  # fmt: skip
+def test_subscripts_follow_the_groups_own_order_like_ansible(
+    tmp_path: Path, text: str, pattern: str, expected: list[str]
+) -> None:
+    inventory = load_inventory([_write(tmp_path, "hosts.ini", text)])
+    assert sorted(h.name for h in inventory.select(pattern)) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line", "message"),
+    [
+        pytest.param(
+            "a.yml", "all:\n  hosts:\n    h1:\n      built: 2020-02-30\n", 4,
+            "day is out of range", id="impossible-date",
+        ),
+        pytest.param(
+            "b.yml", "all:\n  hosts:\n    h1:\n      n: !!int abc\n", 4, "invalid value",
+            id="bad-int-tag",
+        ),
+        pytest.param(
+            "c.ini", "[g]\nh1\n[g:vars]\nansible_group_priority=--1\n", 4, "must be an integer",
+            id="bad-priority",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_values_are_inventory_errors_with_file_and_line(
+    tmp_path: Path, name: str, text: str, line: int, message: str
+) -> None:
+    source = _write(tmp_path, name, text)
+    with pytest.raises(InventoryError, match=message) as caught:
+        load_inventory([source])
+    assert (caught.value.source, caught.value.line) == (source, line)
