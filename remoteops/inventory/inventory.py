@@ -10,8 +10,10 @@ expect them):
    that sorts last winning;
 3. the host's own variables.
 
-At one level, a later source overrides an earlier one, and a ``group_vars``/``host_vars`` file
-overrides what inventory files say for that group or host. Merging is per variable name, with no
+At one level, a later source overrides an earlier one. As in Ansible, variables from
+``group_vars`` files rank above every group variable written in inventory files (so
+``group_vars/all`` beats ``[web:vars]``), in the same depth order among themselves, and a
+``host_vars`` file beats the host's inventory line. Merging is per variable name, with no
 deep merge of dicts (Ansible's default ``hash_behaviour = replace``).
 """
 
@@ -195,7 +197,12 @@ def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
         every = frozenset({"all"}).union(member, *(lineage[group] for group in member))
         if every not in merged:
             ordered = sorted(every, key=lambda group: (depth[group], decls[group].priority, group))
-            merged[every] = {k: v for group in ordered for k, v in decls[group].vars.items()}
+            merged[every] = {
+                key: value
+                for layer in ("vars", "file_vars")  # every group_vars file beats inventory files
+                for group in ordered
+                for key, value in getattr(decls[group], layer).items()
+            }
         variables = MappingProxyType({**merged[every], **own_vars})
         hosts.append(Host(name, variables, tuple(sorted(every))))
     top_level = [name for name, group in decls.items() if name != "all" and not group.parents]
@@ -204,7 +211,7 @@ def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
             name,
             tuple(ungrouped) if name == "ungrouped" else tuple(group.hosts),
             tuple(dict.fromkeys([*group.children, *(top_level if name == "all" else ())])),
-            MappingProxyType(dict(group.vars)),
+            MappingProxyType({**group.vars, **group.file_vars}),
             group.priority,
         )
         for name, group in decls.items()
@@ -281,7 +288,9 @@ def _apply_vars_dir(builder: InventoryBuilder, directory: Path) -> None:
     group_entries = _entries(group_dir)
     for group in list(builder.groups):
         for file in _vars_files(group_dir, group_entries, group):
-            builder.set_group_vars(group, load_vars_file(_read(file), str(file)))
+            builder.set_group_vars(
+                group, load_vars_file(_read(file), str(file)), from_vars_file=True
+            )
     host_entries = _entries(host_dir)
     for host in list(builder.hosts):
         for file in _vars_files(host_dir, host_entries, host):

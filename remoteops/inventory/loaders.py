@@ -75,6 +75,8 @@ class GroupDecl:
     children: dict[str, None] = field(default_factory=dict)
     parents: dict[str, None] = field(default_factory=dict)
     vars: dict[str, Any] = field(default_factory=dict)
+    #: From group_vars files: Ansible ranks these above every group var of inventory files.
+    file_vars: dict[str, Any] = field(default_factory=dict)
     priority: int = 1
 
 
@@ -113,15 +115,17 @@ class InventoryBuilder:
     def set_host_vars(self, name: str, decls: Iterable[VarDecl]) -> None:
         self.hosts.setdefault(name, {}).update(normalize_vars(decls))
 
-    def set_group_vars(self, name: str, decls: Iterable[VarDecl]) -> None:
+    def set_group_vars(
+        self, name: str, decls: Iterable[VarDecl], *, from_vars_file: bool = False
+    ) -> None:
         group = self.add_group(name)
         plain: list[VarDecl] = []
         for decl in decls:
-            if decl.name == GROUP_PRIORITY_VAR:
+            if decl.name == GROUP_PRIORITY_VAR and not from_vars_file:  # Ansible ignores it there
                 group.priority = _check_priority(decl)
-            else:
+            elif decl.name != GROUP_PRIORITY_VAR:
                 plain.append(decl)
-        group.vars.update(normalize_vars(plain))
+        (group.file_vars if from_vars_file else group.vars).update(normalize_vars(plain))
 
     def _path(self, start: str, goal: str) -> list[str] | None:
         """The chain of children from ``start`` down to ``goal``, if there is one."""

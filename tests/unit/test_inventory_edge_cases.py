@@ -61,3 +61,23 @@ def test_bad_values_are_inventory_errors_with_file_and_line(
     with pytest.raises(InventoryError, match=message) as caught:
         load_inventory([source])
     assert (caught.value.source, caught.value.line) == (source, line)
+
+
+@pytest.mark.parametrize(
+    ("ini", "vars_file", "content", "expected"),
+    [
+        pytest.param("[web]\nw1\n[web:vars]\nx=ini\n", "all.yml", "x: gv\n", "gv",
+                     id="group_vars-all-beats-inventory-group"),
+        pytest.param("[app]\nw1\n[app:vars]\nx=ini_app\n[prod:children]\napp\n", "prod.yml",
+                     "x: gv_prod\n", "gv_prod", id="parent-group_vars-beats-child-inventory"),
+        pytest.param("[web]\nw1\n[web:vars]\nx=ini\n", "web.yml", "x: gv_web\n", "gv_web",
+                     id="same-group"),
+    ],
+)  # fmt: skip
+def test_group_vars_files_rank_above_inventory_group_vars_like_ansible(
+    tmp_path: Path, ini: str, vars_file: str, content: str, expected: str
+) -> None:
+    _write(tmp_path, "hosts", ini)
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / vars_file).write_text(content)
+    assert load_inventory([str(tmp_path)]).hosts["w1"].vars["x"] == expected
