@@ -1,0 +1,87 @@
+"""`remoteops sync` from the command line: JSON schema, exit codes, guards, dry runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from cli_support import remoteops
+
+TRANSFER_KEYS = {
+    "host", "ok", "status", "files_created", "files_updated", "files_deleted",
+    "files_unchanged", "bytes_sent", "error", "duration_s",
+}  # fmt: skip
+
+
+def _source(tmp_path: Path) -> Path:
+    source = tmp_path / "site"
+    (source / "css").mkdir(parents=True)
+    (source / "index.html").write_text("<h1>hi</h1>\n")
+    (source / "css" / "site.css").write_text("body {}\n")
+    return source
+
+
+def test_sync_json_has_the_transfer_schema_for_every_host_and_exit_codes(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    source, dest = _source(tmp_path), tmp_path / "dest"
+    pattern = f"{names[0]}:unreachable-host"
+    extra = tmp_path / "extra.yml"
+    extra.write_text(
+        "all:\n  hosts:\n    unreachable-host:\n      address: 127.0.0.1\n      port: 1\n"
+    )
+    run = remoteops("sync", str(source), str(dest), "-i", inventory, "-i", str(extra),
+                    "-H", pattern, "-o", "json")  # fmt: skip
+    assert run.returncode == 3, run.stderr
+    lines = [json.loads(line) for line in run.stdout.decode().splitlines()]
+    assert {line["host"] for line in lines} == {names[0], "unreachable-host"}
+    for line in lines:
+        assert set(line) == TRANSFER_KEYS
+    ok = next(line for line in lines if line["host"] == names[0])
+    assert (ok["status"], ok["files_created"], ok["bytes_sent"]) == ("ok", 3, 20)
+    failed = next(line for line in lines if line["host"] == "unreachable-host")
+    assert failed["status"] == "unreachable"
+    assert failed["files_created"] == 0
+    assert (dest / "css" / "site.css").read_text() == "body {}\n"
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    source, dest = _source(tmp_path), tmp_path / "dest"
+    run = remoteops("sync", str(source), str(dest), "-i", inventory, "-H", names[0], "--dry-run")
+    assert run.returncode == 0, run.stderr
+    out = run.stdout.decode()
+    assert f"{names[0]} | mkdir css: new" in out
+    assert f"{names[0]} | upload index.html: new" in out
+    assert not dest.exists()
+
+
+def test_risky_destination_needs_force_and_bad_source_is_exit_2(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    source = _source(tmp_path)
+    for dest in ("/", "/etc/", ""):
+        run = remoteops("sync", str(source), dest, "-i", inventory, "-H", names[0])
+        assert run.returncode == 2
+        assert b"--force" in run.stderr
+    missing = remoteops("sync", str(tmp_path / "nope"), "/tmp/x", "-i", inventory, "-H", names[0])
+    assert missing.returncode == 2
+    assert b"cannot be read" in missing.stderr
+
+
+def test_max_delete_refusal_is_a_failed_host(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    source, dest = _source(tmp_path), tmp_path / "dest"
+    dest.mkdir()
+    for number in range(3):
+        (dest / f"old{number}").write_text("x")
+    run = remoteops("sync", str(source), str(dest), "-i", inventory, "-H", names[0],
+                    "--delete", "--max-delete", "2", "-o", "json")  # fmt: skip
+    assert run.returncode == 1
+    (line,) = [json.loads(x) for x in run.stdout.decode().splitlines()]
+    assert line["status"] == "failed"
+    assert "more than --max-delete 2" in line["error"]
+    assert sorted(os.listdir(dest)) == ["old0", "old1", "old2"]
