@@ -7,11 +7,12 @@ host never holds a partial file under a real name. The next sync finishes the jo
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from remoteops.errors import TransferError
-from remoteops.sync.model import ActionKind, Entry, Plan
+from remoteops.sync.model import Action, ActionKind, Plan
 from remoteops.transports.base import Transport
 
 
@@ -35,25 +36,58 @@ def apply_plan(plan: Plan, transport: Transport, source: Path, dest: str) -> Syn
     if not plan.ok:
         raise TransferError("; ".join(plan.problems))
     transport.make_dir(dest)
-    sent = 0
-    for action in plan.actions:
-        remote = _join(dest, action.path)
-        entry: Entry | None = action.entry
-        if entry is None:
-            raise TransferError(f"{action.path}: the plan has no entry for {action.kind.value}")
-        if action.kind in (ActionKind.REPLACE, ActionKind.DELETE):
-            transport.remove(remote, entry.kind)
-        elif action.kind is ActionKind.MKDIR:
-            transport.make_dir(remote, entry.mode)
-        elif action.kind is ActionKind.UPLOAD:
-            sent += transport.put_file(source / action.path, remote, entry)
-        elif action.kind is ActionKind.SYMLINK:
-            transport.make_symlink(entry.target or "", remote)
-        elif action.kind is ActionKind.CHMOD:
-            transport.set_attributes(remote, mode=entry.mode)
-        elif action.kind is ActionKind.TOUCH:
-            transport.set_attributes(remote, mtime=entry.mtime)
+    actions = plan.actions
+    # Phases, in plan order: removals of other kinds and directories one by one (parents
+    # first), then files, links and attributes with several in flight, then deletions.
+    in_flight = {ActionKind.UPLOAD, ActionKind.SYMLINK, ActionKind.CHMOD, ActionKind.TOUCH}
+    before = [a for a in actions if a.kind in (ActionKind.REPLACE, ActionKind.MKDIR)]
+    middle = [a for a in actions if a.kind in in_flight]
+    after = [a for a in actions if a.kind is ActionKind.DELETE]
+    for action in before:
+        _apply_one(action, transport, source, dest)
+    sent = _apply_parallel(middle, transport, source, dest)
+    for action in after:  # only reached when every upload above succeeded
+        _apply_one(action, transport, source, dest)
     return plan_stats(plan, sent)
+
+
+def _apply_parallel(actions: list[Action], transport: Transport, source: Path, dest: str) -> int:
+    """Several actions in flight; the first failure stops the rest and is raised."""
+    workers = max(1, min(transport.parallel_transfers, len(actions)))
+    if workers == 1:
+        return sum(_apply_one(a, transport, source, dest) for a in actions)
+    sent = 0
+    with ThreadPoolExecutor(workers, thread_name_prefix="remoteops-sync") as pool:
+        futures = [pool.submit(_apply_one, a, transport, source, dest) for a in actions]
+        try:
+            for future in as_completed(futures):
+                sent += future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return sent
+
+
+def _apply_one(action: Action, transport: Transport, source: Path, dest: str) -> int:
+    """Carry out one action; returns the bytes sent."""
+    remote = _join(dest, action.path)
+    entry = action.entry
+    if entry is None:
+        raise TransferError(f"{action.path}: the plan has no entry for {action.kind.value}")
+    if action.kind in (ActionKind.REPLACE, ActionKind.DELETE):
+        transport.remove(remote, entry.kind)
+    elif action.kind is ActionKind.MKDIR:
+        transport.make_dir(remote, entry.mode)
+    elif action.kind is ActionKind.UPLOAD:
+        return transport.put_file(source / action.path, remote, entry)
+    elif action.kind is ActionKind.SYMLINK:
+        transport.make_symlink(entry.target or "", remote)
+    elif action.kind is ActionKind.CHMOD:
+        transport.set_attributes(remote, mode=entry.mode)
+    elif action.kind is ActionKind.TOUCH:
+        transport.set_attributes(remote, mtime=entry.mtime)
+    return 0
 
 
 def plan_stats(plan: Plan, bytes_sent: int = 0) -> SyncStats:

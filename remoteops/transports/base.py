@@ -94,6 +94,8 @@ class Transport(ABC):
     #: What this protocol can do: "exec" (run commands), "files" (transfer files).
     capabilities: frozenset[str] = frozenset()
     protocol: str = ""
+    #: How many file operations the sync engine may have in flight on this host at once.
+    parallel_transfers: int = 1
 
     @abstractmethod
     def connect(self) -> None:

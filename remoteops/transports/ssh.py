@@ -630,6 +630,8 @@ class SSHTransport(SFTPFiles):
 
     capabilities = frozenset({"exec", "files"})
     protocol = "ssh"
+    #: Files in flight per host during a sync: each costs several round trips.
+    parallel_transfers = 8
 
     def __init__(self, host: Host, context: SSHContext) -> None:
         self.host = host
@@ -637,25 +639,32 @@ class SSHTransport(SFTPFiles):
         self._transport: paramiko.Transport | None = None
         self._closed = False
         self._commands: list[_SSHCommand] = []
-        self._sftp: paramiko.SFTPClient | None = None
+        self._sftp_sessions: dict[int, paramiko.SFTPClient] = {}
         self._sftp_lock = threading.Lock()
 
     def sftp(self) -> paramiko.SFTPClient:
-        """The connection's SFTP session, opened on first use, on the same connection."""
+        """This thread's SFTP session on the connection, opened on first use.
+
+        One session per thread lets the sync engine keep several files in flight on the one
+        connection (:attr:`parallel_transfers`) without sharing a session between threads.
+        """
+        key = threading.get_ident()
         with self._sftp_lock:
-            if self._sftp is None:
-                transport = self._transport
-                if transport is None or not transport.is_active():
-                    raise UnreachableError("connection is not open")
-                try:
-                    self._sftp = paramiko.SFTPClient.from_transport(
-                        transport, window_size=_WINDOW_SIZE
-                    )
-                except (paramiko.SSHException, EOFError, OSError) as exc:
-                    raise UnreachableError(f"cannot open SFTP: {exc}") from exc
-                if self._sftp is None:
-                    raise UnreachableError("the server refused the SFTP subsystem")
-            return self._sftp
+            session = self._sftp_sessions.get(key)
+        if session is not None:
+            return session
+        transport = self._transport
+        if transport is None or not transport.is_active():
+            raise UnreachableError("connection is not open")
+        try:
+            session = paramiko.SFTPClient.from_transport(transport, window_size=_WINDOW_SIZE)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise UnreachableError(f"cannot open SFTP: {exc}") from exc
+        if session is None:
+            raise UnreachableError("the server refused the SFTP subsystem")
+        with self._sftp_lock:
+            self._sftp_sessions[key] = session
+        return session
 
     def connect(self) -> None:
         target = self.context.resolve(self.host)
