@@ -91,18 +91,24 @@ def test_jump_chain_goes_through_every_hop_in_order(ssh_hosts: list[Host]) -> No
     assert result.results[0].stdout.split()[0].decode() == second.address
 
 
+def _proxy_config(tmp_path: Path, playground: PlaygroundState, alias: str, jump: Host) -> Path:
+    """An ssh_config sending ``alias`` through ``ssh -W %h:%p`` on the jump host."""
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {alias}\n"
+        f"    ProxyCommand ssh -i {playground.client_key_path} -o BatchMode=yes"
+        f" -o UserKnownHostsFile={playground.known_hosts_path} -W %h:%p"
+        f" {playground.user}@{jump.address}\n"
+    )
+    return config
+
+
 @pytest.mark.usefixtures("requires_root")
 def test_proxy_command_from_ssh_config_is_used(
     ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
 ) -> None:
     jump, target = ssh_hosts[0], ssh_hosts[1]
-    config = tmp_path / "ssh_config"
-    config.write_text(
-        f"Host {target.name}\n"
-        f"    ProxyCommand ssh -i {playground.client_key_path} -o BatchMode=yes"
-        f" -o UserKnownHostsFile={playground.known_hosts_path} -W %h:%p"
-        f" {playground.user}@{jump.address}\n"
-    )
+    config = _proxy_config(tmp_path, playground, target.name, jump)
     factory = TransportFactory(ssh_config_path=config)
     result = run_command([target], CommandSpec("echo $SSH_CONNECTION"), factory=factory)
     assert result.results[0].status is Status.OK, result.results[0].error
@@ -123,13 +129,7 @@ def test_proxy_command_tokens_use_the_inventory_address_and_port(
 ) -> None:
     """``%h:%p`` must be where we connect: the inventory's address, not the ssh_config alias."""
     jump, target = ssh_hosts[0], ssh_hosts[1]
-    config = tmp_path / "ssh_config"
-    config.write_text(
-        "Host behind-proxy\n"
-        f"    ProxyCommand ssh -i {playground.client_key_path} -o BatchMode=yes"
-        f" -o UserKnownHostsFile={playground.known_hosts_path} -W %h:%p"
-        f" {playground.user}@{jump.address}\n"
-    )
+    config = _proxy_config(tmp_path, playground, "behind-proxy", jump)
     alias = Host("behind-proxy", dict(target.vars))  # inventory: address and port of target
     factory = TransportFactory(ssh_config_path=config)
     target_line = factory.ssh_context().resolve(alias).proxy_command or ""
