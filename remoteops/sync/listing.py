@@ -31,6 +31,22 @@ def find_command(root: str) -> str:
     )
 
 
+def path_command(path: str) -> str:
+    """List ``path`` itself (file, link or folder) and all below it, named from its basename.
+
+    Used by ``get``: entries come out as ``name``, ``name/sub/file``..., ready to be placed
+    under the host's local folder. A missing path is exit code 4.
+    """
+    parent, _, name = path.rstrip("/").rpartition("/")
+    quoted_parent, quoted_name = shlex.quote(parent or "/"), shlex.quote(name)
+    return (
+        f"cd {quoted_parent} 2>/dev/null || {{ echo 'no such directory' >&2; exit 4; }}; "
+        f"[ -e {quoted_name} ] || [ -L {quoted_name} ] || "
+        f"{{ echo 'no such file or directory' >&2; exit 4; }}; "
+        f"find {quoted_name} -printf '%y\\0%s\\0%T@\\0%m\\0%p\\0%l\\0'"
+    )
+
+
 def parse_find_output(data: bytes) -> list[Entry]:
     """Entries from :func:`find_command`'s output; other file types are left out."""
     fields = data.split(b"\0")

@@ -115,6 +115,14 @@ class Transport(ABC):
         """Every entry below ``root`` in one round trip; empty if ``root`` does not exist."""
         raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
 
+    def list_path(self, path: str) -> list[Entry]:
+        """``path`` itself and everything below it, named from its basename (for ``get``)."""
+        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
+
+    def get_file(self, path: str, local: Path, entry: Entry) -> int:
+        """Copy the host's ``path`` to ``local`` atomically with its mode and mtime; bytes."""
+        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
+
     def make_dir(self, path: str, mode: int | None = None) -> None:
         """Create a directory (parents included); an existing one is fine; ``mode`` if given."""
         raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")

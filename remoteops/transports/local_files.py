@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from remoteops.errors import TransferError
-from remoteops.sync.listing import find_command, parse_find_output
+from remoteops.sync.listing import find_command, parse_find_output, path_command
 from remoteops.sync.local_tree import file_digest
 from remoteops.sync.model import Entry, Kind, temporary_name
 
@@ -27,15 +27,15 @@ def translate(exc: OSError, what: str) -> TransferError:
 class LocalFiles:
     """The files capability for :class:`~remoteops.transports.local.LocalTransport`."""
 
-    def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
-        done = subprocess.run(
-            ["/bin/sh", "-c", find_command(root)], capture_output=True, check=False
-        )
+    @staticmethod
+    def _shell(command: str, what: str) -> bytes:
+        done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, check=False)
         if done.returncode != 0:
-            raise TransferError(
-                f"cannot list {root}: {done.stderr.decode(errors='replace').strip()}"
-            )
-        entries = parse_find_output(done.stdout)
+            raise TransferError(f"{what}: {done.stderr.decode(errors='replace').strip()}")
+        return done.stdout
+
+    def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
+        entries = parse_find_output(self._shell(find_command(root), f"cannot list {root}"))
         if not checksum:
             return entries
         return [
@@ -46,6 +46,12 @@ class LocalFiles:
             else e
             for e in entries
         ]
+
+    def list_path(self, path: str) -> list[Entry]:
+        return parse_find_output(self._shell(path_command(path), f"cannot read {path}"))
+
+    def get_file(self, path: str, local: Path, entry: Entry) -> int:
+        return self.put_file(Path(path), str(local), entry)  # the same copy, the other way
 
     def make_dir(self, path: str, mode: int | None = None) -> None:
         try:

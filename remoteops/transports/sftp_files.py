@@ -17,7 +17,7 @@ from pathlib import Path
 import paramiko
 
 from remoteops.errors import HostError, TransferError
-from remoteops.sync.listing import find_command, parse_find_output
+from remoteops.sync.listing import find_command, parse_find_output, path_command
 from remoteops.sync.model import Entry, Kind, temporary_name
 from remoteops.transports.base import CommandSpec, Transport
 
@@ -63,6 +63,27 @@ class SFTPFiles(Transport):
             else e
             for e in entries
         ]
+
+    def list_path(self, path: str) -> list[Entry]:
+        return parse_find_output(self._shell(path_command(path), f"cannot read {path}"))
+
+    def get_file(self, path: str, local: Path, entry: Entry) -> int:
+        temporary = local.with_name(temporary_name(local.name))
+        try:
+            self.sftp().get(path, str(temporary))
+            received = temporary.stat().st_size
+            if received != entry.size:
+                raise TransferError(f"{path}: received {received} bytes of {entry.size}")
+            os.chmod(temporary, entry.mode)
+            os.utime(temporary, (entry.mtime, entry.mtime))
+            os.replace(temporary, local)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            temporary.unlink(missing_ok=True)
+            raise _fail(f"cannot fetch {path}", exc) from exc
+        except HostError:
+            temporary.unlink(missing_ok=True)
+            raise
+        return received
 
     def make_dir(self, path: str, mode: int | None = None) -> None:
         sftp = self.sftp()

@@ -1,4 +1,4 @@
-"""`remoteops sync` from the command line: JSON schema, exit codes, guards, dry runs."""
+"""`remoteops sync` and `get` from the command line: JSON, exit codes, guards, dry runs."""
 
 from __future__ import annotations
 
@@ -85,3 +85,17 @@ def test_max_delete_refusal_is_a_failed_host(
     assert line["status"] == "failed"
     assert "more than --max-delete 2" in line["error"]
     assert sorted(os.listdir(dest)) == ["old0", "old1", "old2"]
+
+
+def test_get_json_and_refusing_an_empty_path(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    source = _source(tmp_path)
+    out = tmp_path / "out"
+    run = remoteops("get", str(source), str(out), "-i", inventory, "-H", names[0], "-o", "json")
+    assert run.returncode == 0, run.stderr
+    (line,) = [json.loads(x) for x in run.stdout.decode().splitlines()]
+    assert (line["status"], line["files_created"], line["bytes_received"]) == ("ok", 2, 20)
+    assert (out / names[0] / "site" / "css" / "site.css").read_text() == "body {}\n"
+    refused = remoteops("get", "/", str(out), "-i", inventory, "-H", names[0])
+    assert refused.returncode == 2

@@ -1,0 +1,108 @@
+"""``get``: copy a path from every host into ``LOCAL_DIR/<host>/``, like ``pslurp -L``.
+
+A host's names are untrusted input here: a name that would climb out of the host's folder
+(``..``, absolute) or a symlink pointing outside it is refused and reported, never written.
+Files land under a temporary name first, so an interrupted ``get`` leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from remoteops.errors import ConfigurationError, TransferError
+from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
+from remoteops.inventory.model import Host
+from remoteops.results import HostResult, RunReport, Status
+from remoteops.sync.model import Entry, Kind, temporary_name
+from remoteops.transports import Transport, TransportFactory
+
+
+def escape_reason(entry: Entry) -> str | None:
+    """Why writing ``entry`` under the host's folder would reach outside it, or None."""
+    parts = entry.path.split("/")
+    if entry.path.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        return "its name leaves the host's folder"
+    if entry.kind is Kind.SYMLINK:
+        target = entry.target or ""
+        if target.startswith("/"):
+            return f"symlink to an absolute path ({target})"
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(entry.path), target))
+        if resolved == ".." or resolved.startswith("../"):
+            return f"symlink pointing outside ({target})"
+    return None
+
+
+def _host_folder(local_dir: Path, host: str) -> Path:
+    if "/" in host or host in ("", ".", ".."):
+        raise TransferError(f"host name {host!r} cannot be a folder name")
+    return local_dir / host
+
+
+def _link(target: str, path: Path) -> None:
+    temporary = path.with_name(temporary_name(path.name))
+    os.symlink(target, temporary)
+    os.replace(temporary, path)
+
+
+def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
+    """The work of ``remoteops get`` on one host."""
+    parent = remote_path.rstrip("/").rpartition("/")[0] or "/"
+
+    def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
+        started = time.monotonic()
+        folder = _host_folder(local_dir, host.name)
+        refused: list[str] = []
+        fetched = received = 0
+        for entry in transport.list_path(remote_path):  # parents come before children
+            reason = escape_reason(entry)
+            if reason is not None:
+                refused.append(f"{entry.path!r}: {reason}")
+                continue
+            target = folder / entry.path
+            try:
+                if entry.kind is Kind.DIR:
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if entry.kind is Kind.SYMLINK:
+                    _link(entry.target or "", target)
+                else:
+                    remote = posixpath.join(parent, entry.path)
+                    received += transport.get_file(remote, target, entry)
+            except OSError as exc:
+                raise TransferError(f"cannot write {target}: {exc.strerror}") from exc
+            fetched += 1
+        error = None
+        if refused:
+            error = f"refused {len(refused)} entries that would escape {folder}: " + "; ".join(
+                refused
+            )
+        return HostResult(
+            host.name,
+            Status.FAILED if refused else Status.OK,
+            error=error,
+            duration_s=time.monotonic() - started,
+            transfer={"files_created": fetched, "bytes_received": received},
+        )
+
+    return work
+
+
+def fetch_hosts(
+    hosts: Sequence[Host],
+    remote_path: str,
+    local_dir: Path,
+    *,
+    factory: TransportFactory | None = None,
+    forks: int = DEFAULT_FORKS,
+    listener: Listener | None = None,
+) -> RunReport:
+    """Copy ``remote_path`` (file or folder) from every host into ``local_dir/<host>/``."""
+    if remote_path.rstrip("/") in ("", "."):
+        raise ConfigurationError(f"cannot get {remote_path!r}: name a file or folder")
+    executor = Executor(factory, forks=forks, listener=listener)
+    return executor.run(hosts, fetch_work(remote_path, local_dir))

@@ -1,0 +1,78 @@
+"""`get` from real sshd hosts: per-host folders, exact copies, and the escape guard."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from remoteops.inventory.model import Host
+from remoteops.results import Status
+from remoteops.sync.fetch import fetch_hosts
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+def _remote_tree(tmp_path: Path) -> Path:
+    remote = tmp_path / "remote" / "logs"
+    (remote / "app").mkdir(parents=True)
+    (remote / "app" / "app.log").write_bytes(os.urandom(200_000))
+    (remote / "odd name\n.txt").write_text("odd")
+    (remote / "run.sh").write_text("#!/bin/sh\n")
+    (remote / "run.sh").chmod(0o750)
+    os.utime(remote / "run.sh", (1_500_000_000, 1_500_000_000))
+    os.symlink("app/app.log", remote / "latest")
+    return remote
+
+
+def test_each_host_lands_in_its_own_folder_exactly(ssh_hosts: list[Host], tmp_path: Path) -> None:
+    remote = _remote_tree(tmp_path)
+    local = tmp_path / "collected"
+    report = fetch_hosts(ssh_hosts[:2], str(remote), local)
+    assert [r.status for r in report.results] == [Status.OK, Status.OK]
+    for host in ssh_hosts[:2]:
+        copy = local / host.name / "logs"
+        assert _digests(copy) == _digests(remote)
+        assert (copy / "run.sh").stat().st_mode & 0o777 == 0o750
+        assert int((copy / "run.sh").stat().st_mtime) == 1_500_000_000
+        assert os.readlink(copy / "latest") == "app/app.log"
+    first = report.results[0].transfer
+    assert first is not None
+    assert first["files_created"] == 4
+    assert first["bytes_received"] == sum(
+        p.stat().st_size for p in remote.rglob("*") if p.is_file() and not p.is_symlink()
+    )
+
+
+def test_a_single_file_and_a_missing_path(ssh_hosts: list[Host], tmp_path: Path) -> None:
+    remote = _remote_tree(tmp_path)
+    local = tmp_path / "collected"
+    one = fetch_hosts(ssh_hosts[:1], str(remote / "run.sh"), local).results[0]
+    assert one.ok
+    assert (local / ssh_hosts[0].name / "run.sh").read_text() == "#!/bin/sh\n"
+    missing = fetch_hosts(ssh_hosts[:1], str(remote / "nope"), local).results[0]
+    assert missing.status is Status.FAILED
+    assert "no such file or directory" in (missing.error or "")
+
+
+def test_links_pointing_out_of_the_host_folder_are_refused_and_said(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    remote = _remote_tree(tmp_path)
+    os.symlink("/etc/passwd", remote / "absolute")
+    os.symlink("../../../../outside", remote / "app" / "climb")
+    local = tmp_path / "collected"
+    result = fetch_hosts(ssh_hosts[:1], str(remote), local).results[0]
+    assert result.status is Status.FAILED
+    assert "refused 2 entries" in (result.error or "")
+    assert "'logs/absolute'" in (result.error or "")
+    copy = local / ssh_hosts[0].name / "logs"
+    assert not (copy / "absolute").is_symlink()
+    assert not (copy / "app" / "climb").is_symlink()
+    assert _digests(copy) == _digests(remote)  # everything else still arrived
