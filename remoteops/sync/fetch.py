@@ -36,6 +36,16 @@ def escape_reason(entry: Entry) -> str | None:
     return None
 
 
+def _through_link(folder: Path, relative: str) -> bool:
+    """True if a folder on the way to ``relative`` is a symlink: writing would follow it.
+
+    Each link is checked on its own when created, but a chain (``a -> .``, ``b -> a/..``)
+    can still lead out, so nothing is ever written through a link.
+    """
+    parts = relative.split("/")[:-1]
+    return any((folder.joinpath(*parts[: i + 1])).is_symlink() for i in range(len(parts)))
+
+
 def _host_folder(local_dir: Path, host: str) -> Path:
     if "/" in host or host in ("", ".", ".."):
         raise TransferError(f"host name {host!r} cannot be a folder name")
@@ -63,6 +73,9 @@ def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
                 refused.append(f"{entry.path!r}: {reason}")
                 continue
             target = folder / entry.path
+            if _through_link(folder, entry.path):
+                refused.append(f"{entry.path!r}: its folder is a symlink here")
+                continue
             try:
                 if entry.kind is Kind.DIR:
                     target.mkdir(parents=True, exist_ok=True)

@@ -76,3 +76,23 @@ def test_links_pointing_out_of_the_host_folder_are_refused_and_said(
     assert not (copy / "absolute").is_symlink()
     assert not (copy / "app" / "climb").is_symlink()
     assert _digests(copy) == _digests(remote)  # everything else still arrived
+
+
+def test_nothing_is_written_through_a_symlink_even_one_made_by_an_earlier_get(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote" / "tree"
+    remote.mkdir(parents=True)
+    os.symlink(".", remote / "here")  # inside on its own ...
+    os.symlink("here/..", remote / "up")  # ... and so is this, lexically: "." - but not really
+    local = tmp_path / "collected"
+    fetch_hosts(ssh_hosts[:1], str(remote), local)
+    # The host now turns "up" into a folder with a file: following the local link would put
+    # it in local/<host>/, outside the copy of the tree.
+    (remote / "up").unlink()
+    (remote / "up").mkdir()
+    (remote / "up" / "planted").write_text("x")
+    result = fetch_hosts(ssh_hosts[:1], str(remote), local).results[0]
+    assert result.status is Status.FAILED
+    assert "its folder is a symlink here" in (result.error or "")
+    assert not (local / ssh_hosts[0].name / "planted").exists()
