@@ -46,6 +46,20 @@ def _through_link(folder: Path, relative: str) -> bool:
     return any((folder.joinpath(*parts[: i + 1])).is_symlink() for i in range(len(parts)))
 
 
+def _remove_escaping_links(folder: Path, links: list[str]) -> list[str]:
+    """Resolve every link made, now that all exist: chains can lead out where each link
+    alone does not (``b/c -> ..`` then ``a -> b/c/../..``). Those are removed and reported."""
+    root = os.path.realpath(folder)
+    refused = []
+    for relative in links:
+        path = folder / relative
+        resolved = os.path.realpath(path)
+        if resolved != root and not resolved.startswith(root + os.sep):
+            path.unlink(missing_ok=True)
+            refused.append(f"{relative!r}: symlink leads outside (through other links)")
+    return refused
+
+
 def _host_folder(local_dir: Path, host: str) -> Path:
     if "/" in host or host in ("", ".", ".."):
         raise TransferError(f"host name {host!r} cannot be a folder name")
@@ -60,12 +74,15 @@ def _link(target: str, path: Path) -> None:
 
 def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
     """The work of ``remoteops get`` on one host."""
-    parent = remote_path.rstrip("/").rpartition("/")[0] or "/"
+    parent = remote_path.rstrip("/").rpartition("/")[0] or (
+        "/" if remote_path.startswith("/") else "."
+    )
 
     def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
         started = time.monotonic()
         folder = _host_folder(local_dir, host.name)
         refused: list[str] = []
+        links: list[str] = []
         fetched = received = 0
         for entry in transport.list_path(remote_path):  # parents come before children
             reason = escape_reason(entry)
@@ -83,12 +100,14 @@ def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if entry.kind is Kind.SYMLINK:
                     _link(entry.target or "", target)
+                    links.append(entry.path)
                 else:
                     remote = posixpath.join(parent, entry.path)
                     received += transport.get_file(remote, target, entry)
             except OSError as exc:
                 raise TransferError(f"cannot write {target}: {exc.strerror}") from exc
             fetched += 1
+        refused += _remove_escaping_links(folder, links)
         error = None
         if refused:
             error = f"refused {len(refused)} entries that would escape {folder}: " + "; ".join(

@@ -23,11 +23,11 @@ def find_command(root: str) -> str:
     A missing root prints nothing and succeeds (the first sync creates it); a root that is not
     a directory is reported on stderr with exit code 3.
     """
-    quoted = shlex.quote(root)
+    quoted = shlex.quote(root if root.startswith(("/", "./")) else f"./{root}")  # not -name
     return (
         f"if [ -e {quoted} ] && [ ! -d {quoted} ]; then echo 'not a directory' >&2; exit 3; fi; "
         f"[ -d {quoted} ] || exit 0; "
-        f"find {quoted} -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0'"
+        f"find -H {quoted} -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0'"
     )
 
 
@@ -38,12 +38,14 @@ def path_command(path: str) -> str:
     under the host's local folder. A missing path is exit code 4.
     """
     parent, _, name = path.rstrip("/").rpartition("/")
-    quoted_parent, quoted_name = shlex.quote(parent or "/"), shlex.quote(name)
+    if not parent:
+        parent = "/" if path.startswith("/") else "."
+    quoted_parent, quoted_name = shlex.quote(parent), shlex.quote(f"./{name}")
     return (
         f"cd {quoted_parent} 2>/dev/null || {{ echo 'no such directory' >&2; exit 4; }}; "
         f"[ -e {quoted_name} ] || [ -L {quoted_name} ] || "
         f"{{ echo 'no such file or directory' >&2; exit 4; }}; "
-        f"find {quoted_name} -printf '%y\\0%s\\0%T@\\0%m\\0%p\\0%l\\0'"
+        f"find {quoted_name} -printf '%y\\0%s\\0%T@\\0%m\\0%p\\0%l\\0'"  # ./name...
     )
 
 
@@ -62,7 +64,7 @@ def parse_find_output(data: bytes) -> list[Entry]:
             continue
         entries.append(
             Entry(
-                path=os.fsdecode(path),
+                path=os.fsdecode(path.removeprefix(b"./")),
                 kind=kind,
                 size=int(size) if kind is Kind.FILE else 0,
                 mtime=int(mtime.split(b".")[0]),

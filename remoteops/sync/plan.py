@@ -85,13 +85,16 @@ def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOpti
     excluded = _exclusion(options.excludes)
     wanted = {e.path: e for e in local if not excluded(e)}
     present: dict[str, Entry] = {}
+    protected: set[str] = set()  # excluded on the host: never deleted, nor their folders
     leftovers: list[Action] = []  # temporaries of an interrupted earlier sync: always removed
     for entry in remote:
         if entry.kind is Kind.FILE and TEMPORARY_NAME.fullmatch(entry.path.rpartition("/")[2]):
             leftovers.append(
                 Action(ActionKind.DELETE, entry.path, "leftover of an interrupted sync", entry)
             )
-        elif not excluded(entry):
+        elif excluded(entry):
+            protected.add(entry.path)
+        else:
             present[entry.path] = entry
     actions: list[Action] = []
     problems: list[str] = []
@@ -118,10 +121,18 @@ def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOpti
             unchanged += not changes
     if options.delete:
         replaced = {a.path for a in actions if a.kind is ActionKind.REPLACE}
-        gone = [p for p in present if p not in wanted and not _under(p, replaced)]
+        gone = [
+            p
+            for p in present
+            if p not in wanted and not _under(p, replaced) and not _holds(p, protected)
+        ]
         for path in sorted(gone, key=_depth_key, reverse=True):  # children before parents
             actions.append(Action(ActionKind.DELETE, path, "not in the source", present[path]))
-    deletions = sum(a.kind in (ActionKind.DELETE, ActionKind.REPLACE) for a in actions)
+    deletions = sum(a.kind is ActionKind.DELETE for a in actions) + sum(
+        1 + sum(_under(p, {a.path}) for p in present)  # a replaced folder goes with its contents
+        for a in actions
+        if a.kind is ActionKind.REPLACE
+    )
     actions.extend(sorted(leftovers, key=lambda a: a.path))
     if options.max_delete is not None and deletions > options.max_delete:
         problems.append(
@@ -129,6 +140,11 @@ def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOpti
         )
     ordered = sorted(actions, key=lambda a: _ORDER[a.kind])  # stable: path order kept inside
     return Plan(tuple(ordered), unchanged, tuple(problems))
+
+
+def _holds(folder: str, paths: set[str]) -> bool:
+    """True if one of ``paths`` lies inside ``folder`` (so the folder must stay)."""
+    return any(path.startswith(folder + "/") for path in paths)
 
 
 def _under(path: str, roots: set[str]) -> bool:

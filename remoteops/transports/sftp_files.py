@@ -24,6 +24,12 @@ from remoteops.transports.base import CommandSpec, Transport
 _WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
 
 
+def _b(path: str) -> bytes:
+    """Paths as the host's bytes: names that are not UTF-8 arrive with surrogate escapes,
+    which paramiko would refuse to encode."""
+    return os.fsencode(path)
+
+
 def _fail(what: str, exc: BaseException) -> TransferError:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return TransferError(f"{what}: {reason or type(exc).__name__}")
@@ -70,7 +76,7 @@ class SFTPFiles(Transport):
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
         temporary = local.with_name(temporary_name(local.name))
         try:
-            self.sftp().get(path, str(temporary))
+            self.sftp().get(_b(path), str(temporary))
             received = temporary.stat().st_size
             if received != entry.size:
                 raise TransferError(f"{path}: received {received} bytes of {entry.size}")
@@ -88,7 +94,7 @@ class SFTPFiles(Transport):
     def make_dir(self, path: str, mode: int | None = None) -> None:
         sftp = self.sftp()
         try:
-            existing = sftp.stat(path)
+            existing = sftp.stat(_b(path))
         except FileNotFoundError:
             existing = None
         except OSError as exc:
@@ -100,9 +106,9 @@ class SFTPFiles(Transport):
                 parent = path.rstrip("/").rpartition("/")[0]
                 if parent and parent != path:
                     self.make_dir(parent)
-                sftp.mkdir(path)
+                sftp.mkdir(_b(path))
             if mode is not None:
-                sftp.chmod(path, mode)
+                sftp.chmod(_b(path), mode)
         except OSError as exc:
             raise _fail(f"cannot create {path}", exc) from exc
 
@@ -111,18 +117,18 @@ class SFTPFiles(Transport):
         temporary = temporary_name(path)
         sent = 0
         try:
-            with open(local, "rb") as source, sftp.open(temporary, "wb") as target:
+            with open(local, "rb") as source, sftp.open(_b(temporary), "wb") as target:
                 target.set_pipelined(True)
                 while chunk := source.read(_WRITE_CHUNK):
                     target.write(chunk)
                     sent += len(chunk)
-            written = sftp.stat(temporary).st_size
+            written = sftp.stat(_b(temporary)).st_size
             if written != sent:
                 raise TransferError(f"{path}: wrote {written} bytes of {sent}")
-            sftp.chmod(temporary, entry.mode)
-            sftp.utime(temporary, (entry.mtime, entry.mtime))
-            sftp.posix_rename(temporary, path)
-        except (OSError, paramiko.SSHException, EOFError, HostError) as exc:
+            sftp.chmod(_b(temporary), entry.mode)
+            sftp.utime(_b(temporary), (entry.mtime, entry.mtime))
+            sftp.posix_rename(_b(temporary), _b(path))
+        except (OSError, paramiko.SSHException, EOFError, HostError, UnicodeError) as exc:
             self._discard(temporary)
             if isinstance(exc, HostError):
                 raise
@@ -132,14 +138,14 @@ class SFTPFiles(Transport):
     def _discard(self, temporary: str) -> None:
         """Best effort: the next sync removes what this leaves (see the planner)."""
         with contextlib.suppress(OSError, paramiko.SSHException, EOFError, HostError):
-            self.sftp().remove(temporary)
+            self.sftp().remove(_b(temporary))
 
     def make_symlink(self, target: str, path: str) -> None:
         sftp = self.sftp()
         temporary = temporary_name(path)
         try:
-            sftp.symlink(target, temporary)
-            sftp.posix_rename(temporary, path)
+            sftp.symlink(_b(target), _b(temporary))
+            sftp.posix_rename(_b(temporary), _b(path))
         except (OSError, paramiko.SSHException) as exc:
             self._discard(temporary)
             raise _fail(f"cannot link {path}", exc) from exc
@@ -150,9 +156,9 @@ class SFTPFiles(Transport):
         sftp = self.sftp()
         try:
             if mode is not None:
-                sftp.chmod(path, mode)
+                sftp.chmod(_b(path), mode)
             if mtime is not None:
-                sftp.utime(path, (mtime, mtime))
+                sftp.utime(_b(path), (mtime, mtime))
         except (OSError, paramiko.SSHException) as exc:
             raise _fail(f"cannot set attributes of {path}", exc) from exc
 
@@ -161,7 +167,7 @@ class SFTPFiles(Transport):
             self._shell(f"rm -rf -- {shlex.quote(path)}", f"cannot remove {path}")
             return
         try:
-            self.sftp().remove(path)
+            self.sftp().remove(_b(path))
         except FileNotFoundError:
             pass
         except (OSError, paramiko.SSHException) as exc:

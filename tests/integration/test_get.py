@@ -96,3 +96,18 @@ def test_nothing_is_written_through_a_symlink_even_one_made_by_an_earlier_get(
     assert result.status is Status.FAILED
     assert "its folder is a symlink here" in (result.error or "")
     assert not (local / ssh_hosts[0].name / "planted").exists()
+
+
+def test_a_chain_of_links_that_leads_out_is_removed_and_reported(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote" / "top"
+    (remote / "b").mkdir(parents=True)
+    os.symlink("..", remote / "b" / "c")  # alone: top
+    os.symlink("b/c/../..", remote / "a")  # alone, as text: top/.. -> but through c: outside
+    local = tmp_path / "collected"
+    result = fetch_hosts(ssh_hosts[:1], str(remote), local).results[0]
+    assert result.status is Status.FAILED
+    assert "'top/a': symlink leads outside" in (result.error or "")
+    assert not (local / ssh_hosts[0].name / "top" / "a").is_symlink()
+    assert (local / ssh_hosts[0].name / "top" / "b" / "c").is_symlink()  # harmless: kept

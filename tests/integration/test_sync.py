@@ -229,3 +229,34 @@ def test_full_destination_fails_cleanly(
         assert on_host("ls", "-A", str(mount)).stdout == b"existing\n"  # no temporary left
     finally:
         on_host("umount", str(mount))
+
+
+def test_names_that_are_not_utf8_travel_over_sftp(ssh_hosts: list[Host], tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    raw = os.fsencode(source) + b"/caf\xe9-\xff.bin"
+    with open(raw, "wb") as handle:
+        handle.write(b"latin-1 name")
+    dest = tmp_path / "dest"
+    result = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert result.ok, result.error
+    assert Path(os.fsdecode(os.fsencode(dest) + b"/caf\xe9-\xff.bin")).read_bytes() == (
+        b"latin-1 name"
+    )
+    again = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert again.transfer is not None
+    assert again.transfer["files_unchanged"] == 1
+
+
+def test_a_symlinked_destination_is_synced_through_the_link(
+    ssh_hosts: list[Host], source: Path, tmp_path: Path
+) -> None:
+    real = tmp_path / "release-2"
+    real.mkdir()
+    os.symlink(real, tmp_path / "current")
+    sync_hosts(ssh_hosts[:1], source, str(tmp_path / "current"))
+    again = sync_hosts(ssh_hosts[:1], source, str(tmp_path / "current"), SyncOptions(delete=True))
+    assert again.results[0].transfer is not None
+    assert again.results[0].transfer["files_created"] == 0
+    assert again.results[0].transfer["files_deleted"] == 0
+    assert snapshot(real) == snapshot(source)

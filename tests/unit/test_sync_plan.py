@@ -189,3 +189,16 @@ def test_applying_a_delete_plan_reproduces_the_source(
     assert apply(plan, remote) == source
     again = plan_sync(source.values(), apply(plan, remote).values(), SyncOptions(delete=True))
     assert again.actions == ()
+
+
+def test_a_deleted_folder_keeps_excluded_files_on_the_host() -> None:
+    remote = [d("old"), f("old/keep.log"), f("old/gone.txt")]
+    plan = plan_sync([], remote, SyncOptions(delete=True, excludes=("*.log",)))
+    assert kinds(plan) == [("delete", "old/gone.txt")]  # not "old": keep.log lives there
+
+
+def test_replacing_a_folder_counts_its_contents_against_max_delete() -> None:
+    remote = [d("data"), *(f(f"data/{n}") for n in range(100))]
+    plan = plan_sync([f("data")], remote, SyncOptions(delete=True, max_delete=1))
+    assert not plan.ok
+    assert "would delete 101 entries" in plan.problems[0]

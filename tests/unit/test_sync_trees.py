@@ -14,7 +14,7 @@ import pytest
 
 from remoteops.errors import ConfigurationError
 from remoteops.sync import Entry, Kind, SyncOptions, plan_sync
-from remoteops.sync.listing import find_command, parse_find_output
+from remoteops.sync.listing import find_command, parse_find_output, path_command
 from remoteops.sync.local_tree import file_digest, scan_tree
 
 ODD_NAMES = [
@@ -100,3 +100,23 @@ def test_scanning_a_missing_or_file_source_is_a_clear_error(tmp_path: Path) -> N
 def test_truncated_listing_is_refused() -> None:
     with pytest.raises(ValueError, match="truncated"):
         parse_find_output(b"f\x0010\x00")
+
+
+def test_a_symlinked_destination_is_listed_through_the_link(tree: Path, tmp_path: Path) -> None:
+    os.symlink(tree, tmp_path / "current")
+    assert {e.path for e in _listing(tmp_path / "current")} == {
+        e.path for e in scan_tree(tree).entries
+    }
+
+
+def test_names_starting_with_a_dash_and_relative_paths(tmp_path: Path) -> None:
+    (tmp_path / "-rf").mkdir()
+    (tmp_path / "-rf" / "f").write_text("x")
+    done = subprocess.run(
+        ["/bin/sh", "-c", find_command("-rf")], cwd=tmp_path, capture_output=True, check=True
+    )
+    assert [e.path for e in parse_find_output(done.stdout)] == ["f"]
+    done = subprocess.run(
+        ["/bin/sh", "-c", path_command("-rf")], cwd=tmp_path, capture_output=True, check=True
+    )
+    assert [e.path for e in parse_find_output(done.stdout)] == ["-rf", "-rf/f"]
