@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from remoteops.errors import TransferError
-from remoteops.sync.model import Action, ActionKind, Plan
+from remoteops.sync.model import Action, ActionKind, Kind, Plan
 from remoteops.transports.base import Transport
 
 
@@ -39,15 +39,31 @@ def apply_plan(plan: Plan, transport: Transport, source: Path, dest: str) -> Syn
     actions = plan.actions
     # Phases, in plan order: removals of other kinds and directories one by one (parents
     # first), then files, links and attributes with several in flight, then deletions.
+    # Folders are made writable for us first and get their real modes last, deepest first, so
+    # a read-only folder (0555) in the source can still be filled, by a non-root user too.
+    folder_modes = [
+        a
+        for a in actions
+        if a.entry is not None
+        and a.entry.kind is Kind.DIR
+        and (
+            a.kind is ActionKind.CHMOD
+            or (a.kind is ActionKind.MKDIR and a.entry.mode & 0o700 != 0o700)
+        )
+    ]
     in_flight = {ActionKind.UPLOAD, ActionKind.SYMLINK, ActionKind.CHMOD, ActionKind.TOUCH}
     before = [a for a in actions if a.kind in (ActionKind.REPLACE, ActionKind.MKDIR)]
-    middle = [a for a in actions if a.kind in in_flight]
+    later = set(folder_modes)
+    middle = [a for a in actions if a.kind in in_flight and a not in later]
     after = [a for a in actions if a.kind is ActionKind.DELETE]
     for action in before:
         _apply_one(action, transport, source, dest)
     sent = _apply_parallel(middle, transport, source, dest)
     for action in after:  # only reached when every upload above succeeded
         _apply_one(action, transport, source, dest)
+    for action in sorted(folder_modes, key=lambda a: a.path.count("/"), reverse=True):
+        if action.entry is not None:
+            transport.set_attributes(_join(dest, action.path), mode=action.entry.mode)
     return plan_stats(plan, sent)
 
 
@@ -78,7 +94,7 @@ def _apply_one(action: Action, transport: Transport, source: Path, dest: str) ->
     if action.kind in (ActionKind.REPLACE, ActionKind.DELETE):
         transport.remove(remote, entry.kind)
     elif action.kind is ActionKind.MKDIR:
-        transport.make_dir(remote, entry.mode)
+        transport.make_dir(remote, entry.mode | 0o700)  # its real mode comes last
     elif action.kind is ActionKind.UPLOAD:
         return transport.put_file(source / action.path, remote, entry)
     elif action.kind is ActionKind.SYMLINK:

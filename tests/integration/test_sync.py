@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -179,23 +182,60 @@ def test_an_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_comp
     assert (dest / "huge").stat().st_size == 300_000_000
 
 
+@pytest.fixture
+def reachable() -> Iterator[Path]:
+    """A folder every user can reach (pytest's own temp folders are root-only, 0700)."""
+    base = Path(tempfile.mkdtemp(prefix="remoteops-test-", dir="/var/tmp"))
+    base.chmod(0o777)
+    try:
+        yield base
+    finally:
+        for folder, dirs, _ in os.walk(base):
+            for name in dirs:
+                Path(folder, name).chmod(0o755)
+        shutil.rmtree(base)
+
+
 @pytest.mark.usefixtures("requires_root")
 def test_read_only_destination_fails_that_host_only(
-    ssh_hosts: list[Host], playground: PlaygroundState, source: Path, tmp_path: Path
+    ssh_hosts: list[Host], playground: PlaygroundState, source: Path, reachable: Path
 ) -> None:
     assert playground.sudo_user is not None
-    locked = tmp_path / "locked"
+    locked = reachable / "locked"
     locked.mkdir()
     (locked / "precious").write_text("keep me")
     locked.chmod(0o555)
-    tmp_path.chmod(0o755)
     as_user = with_vars(ssh_hosts[0], user=playground.sudo_user)
     report = sync_hosts([as_user], source, str(locked))
     result = report.results[0]
     assert result.status is Status.FAILED
-    assert "Permission denied" in (result.error or "") or "denied" in (result.error or "")
+    assert "Permission denied" in (result.error or "")
     assert (locked / "precious").read_text() == "keep me"
     assert report.exit_code == 1
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_read_only_folders_in_the_source_are_filled_then_locked(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path, reachable: Path
+) -> None:
+    """As a normal user: a 0555 folder must be writable while its files arrive."""
+    assert playground.sudo_user is not None
+    source = tmp_path / "source"
+    (source / "frozen" / "inner").mkdir(parents=True)
+    (source / "frozen" / "inner" / "file").write_text("data")
+    (source / "frozen" / "inner").chmod(0o555)
+    (source / "frozen").chmod(0o555)
+    dest = reachable / "dest"
+    as_user = with_vars(ssh_hosts[0], user=playground.sudo_user)
+    try:
+        result = sync_hosts([as_user], source, str(dest)).results[0]
+    finally:
+        (source / "frozen").chmod(0o755)
+        (source / "frozen" / "inner").chmod(0o755)
+    assert result.ok, result.error
+    assert (dest / "frozen" / "inner" / "file").read_text() == "data"
+    assert (dest / "frozen").stat().st_mode & 0o777 == 0o555
+    assert (dest / "frozen" / "inner").stat().st_mode & 0o777 == 0o555
 
 
 @pytest.mark.usefixtures("requires_root")
