@@ -13,7 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from remoteops.errors import ConfigurationError
-from remoteops.executor import Executor, HostWork
+from remoteops.executor import Executor, HostWork, Listener
 from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.output.style import stderr_console
@@ -173,6 +173,30 @@ def make_factory(
         password=password,
         inventory=inventory.hosts,
     )
+
+
+def run_transfer(
+    inventory: Inventory,
+    hosts: list[Host],
+    work: HostWork,
+    *,
+    overrides: ConnectionOverrides,
+    accept_new_host_keys: bool,
+    ask_pass: bool,
+    forks: int,
+    output: OutputMode,
+) -> NoReturn:
+    """Fan a file-transfer work out and exit: live lines, or JSON in the transfer schema."""
+    from remoteops.output import JsonLines, LiveLines
+
+    factory = make_factory(inventory, overrides, accept_new_host_keys, ask_pass)
+    listener: Listener = (
+        JsonLines(transfer=True)
+        if output is OutputMode.json
+        else LiveLines([h.name for h in hosts])
+    )
+    report = execute(Executor(factory, forks=forks, listener=listener), hosts, work)
+    finish(report, output)
 
 
 def execute(executor: Executor, hosts: list[Host], work: HostWork) -> RunReport:

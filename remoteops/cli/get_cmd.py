@@ -18,14 +18,12 @@ from remoteops.cli.common import (
     OutputOption,
     PortOption,
     UserOption,
-    execute,
     fail,
-    finish,
     load_and_select,
-    make_factory,
+    run_transfer,
 )
-from remoteops.executor import DEFAULT_FORKS, Executor, Listener
-from remoteops.output import JsonLines, LiveLines
+from remoteops.errors import ConfigurationError
+from remoteops.executor import DEFAULT_FORKS
 from remoteops.transports import ConnectionOverrides
 
 
@@ -45,17 +43,18 @@ def get(
     """Fetch REMOTE_PATH from every host matching --hosts; exit 0/1/3/4 (see README)."""
     from remoteops.sync.fetch import fetch_work
 
-    if remote_path.rstrip("/") in ("", "."):
-        fail(f"cannot get {remote_path!r}: name a file or folder")
+    try:
+        work = fetch_work(remote_path, local_dir)
+    except ConfigurationError as exc:
+        fail(str(exc))
     loaded, selected = load_and_select(inventory, hosts)
-    factory = make_factory(
-        loaded, ConnectionOverrides(user, port, connect_timeout), accept_new_host_keys, ask_pass
+    run_transfer(
+        loaded,
+        selected,
+        work,
+        overrides=ConnectionOverrides(user, port, connect_timeout),
+        accept_new_host_keys=accept_new_host_keys,
+        ask_pass=ask_pass,
+        forks=forks,
+        output=output,
     )
-    listener: Listener = (
-        JsonLines(transfer=True)
-        if output is OutputMode.json
-        else LiveLines([h.name for h in selected])
-    )
-    executor = Executor(factory, forks=forks, listener=listener)
-    report = execute(executor, selected, fetch_work(remote_path, local_dir))
-    finish(report, output)

@@ -18,15 +18,12 @@ from remoteops.cli.common import (
     OutputOption,
     PortOption,
     UserOption,
-    execute,
     fail,
-    finish,
     load_and_select,
-    make_factory,
+    run_transfer,
 )
 from remoteops.errors import ConfigurationError
-from remoteops.executor import DEFAULT_FORKS, Executor, Listener
-from remoteops.output import JsonLines, LiveLines
+from remoteops.executor import DEFAULT_FORKS
 from remoteops.transports import ConnectionOverrides
 
 #: Destinations that are almost certainly a slip; syncing there needs --force.
@@ -102,14 +99,13 @@ def sync(
         fail(str(exc))
     for skipped in tree.skipped:
         typer.echo(f"skipped {skipped}", err=True)
-    factory = make_factory(
-        loaded, ConnectionOverrides(user, port, connect_timeout), accept_new_host_keys, ask_pass
+    run_transfer(
+        loaded,
+        selected,
+        sync_work(tree, dest, options, dry_run=dry_run),
+        overrides=ConnectionOverrides(user, port, connect_timeout),
+        accept_new_host_keys=accept_new_host_keys,
+        ask_pass=ask_pass,
+        forks=forks,
+        output=output,
     )
-    listener: Listener = (
-        JsonLines(transfer=True)
-        if output is OutputMode.json
-        else LiveLines([h.name for h in selected])
-    )
-    executor = Executor(factory, forks=forks, listener=listener)
-    report = execute(executor, selected, sync_work(tree, dest, options, dry_run=dry_run))
-    finish(report, output)

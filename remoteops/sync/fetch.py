@@ -73,7 +73,9 @@ def _link(target: str, path: Path) -> None:
 
 
 def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
-    """The work of ``remoteops get`` on one host."""
+    """The work of ``remoteops get`` on one host; a path naming nothing is refused here."""
+    if remote_path.rstrip("/") in ("", "."):
+        raise ConfigurationError(f"cannot get {remote_path!r}: name a file or folder")
     parent = remote_path.rstrip("/").rpartition("/")[0] or (
         "/" if remote_path.startswith("/") else "."
     )
@@ -134,7 +136,6 @@ def fetch_hosts(
     listener: Listener | None = None,
 ) -> RunReport:
     """Copy ``remote_path`` (file or folder) from every host into ``local_dir/<host>/``."""
-    if remote_path.rstrip("/") in ("", "."):
-        raise ConfigurationError(f"cannot get {remote_path!r}: name a file or folder")
+    work = fetch_work(remote_path, local_dir)
     executor = Executor(factory, forks=forks, listener=listener)
-    return executor.run(hosts, fetch_work(remote_path, local_dir))
+    return executor.run(hosts, work)

@@ -7,8 +7,10 @@ non-UTF-8 bytes exact.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
+from collections.abc import Callable
 
 from remoteops.sync.model import Entry, Kind
 
@@ -73,3 +75,11 @@ def parse_find_output(data: bytes) -> list[Entry]:
             )
         )
     return entries
+
+
+def with_digests(entries: list[Entry], digest_of: Callable[[str], str | None]) -> list[Entry]:
+    """The entries with each file's content digest filled in (``--checksum``)."""
+    return [
+        dataclasses.replace(e, digest=digest_of(e.path)) if e.kind is Kind.FILE else e
+        for e in entries
+    ]

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from remoteops.errors import TransferError
-from remoteops.sync.listing import find_command, parse_find_output, path_command
+from remoteops.sync.listing import find_command, parse_find_output, path_command, with_digests
 from remoteops.sync.local_tree import file_digest
 from remoteops.sync.model import Entry, Kind, temporary_name
 
@@ -38,14 +38,7 @@ class LocalFiles:
         entries = parse_find_output(self._shell(find_command(root), f"cannot list {root}"))
         if not checksum:
             return entries
-        return [
-            Entry(
-                e.path, e.kind, e.size, e.mtime, e.mode, e.target, file_digest(f"{root}/{e.path}")
-            )
-            if e.kind is Kind.FILE
-            else e
-            for e in entries
-        ]
+        return with_digests(entries, lambda path: file_digest(f"{root}/{path}"))
 
     def list_path(self, path: str) -> list[Entry]:
         return parse_find_output(self._shell(path_command(path), f"cannot read {path}"))

@@ -17,7 +17,7 @@ from pathlib import Path
 import paramiko
 
 from remoteops.errors import HostError, TransferError
-from remoteops.sync.listing import find_command, parse_find_output, path_command
+from remoteops.sync.listing import find_command, parse_find_output, path_command, with_digests
 from remoteops.sync.model import Entry, Kind, temporary_name
 from remoteops.transports.base import CommandSpec, Transport
 
@@ -63,12 +63,7 @@ class SFTPFiles(Transport):
             digest, _, name = record.partition(b"  ")
             if name:
                 digests[os.fsdecode(name.removeprefix(b"./"))] = digest.decode()
-        return [
-            Entry(e.path, e.kind, e.size, e.mtime, e.mode, e.target, digests.get(e.path))
-            if e.kind is Kind.FILE
-            else e
-            for e in entries
-        ]
+        return with_digests(entries, digests.get)
 
     def list_path(self, path: str) -> list[Entry]:
         return parse_find_output(self._shell(path_command(path), f"cannot read {path}"))
