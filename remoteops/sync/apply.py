@@ -7,13 +7,14 @@ host never holds a partial file under a real name. The next sync finishes the jo
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from remoteops.errors import TransferError
-from remoteops.sync.model import Action, ActionKind, Kind, Plan
-from remoteops.transports.base import Transport
+from remoteops.sync.model import Action, ActionKind, Entry, Kind, Plan, join_remote
+from remoteops.transports.base import Transport, run_in_parallel
 
 
 @dataclass(frozen=True)
@@ -27,20 +28,17 @@ class SyncStats:
     bytes_sent: int = 0
 
 
-def _join(dest: str, path: str) -> str:
-    return f"{dest.rstrip('/')}/{path}" if dest.rstrip("/") else f"/{path}"
-
-
 def apply_plan(plan: Plan, transport: Transport, source: Path, dest: str) -> SyncStats:
     """Apply ``plan`` (from :func:`~remoteops.sync.plan.plan_sync`) to ``dest`` on the host."""
     if not plan.ok:
         raise TransferError("; ".join(plan.problems))
     transport.make_dir(dest)
     actions = plan.actions
-    # Phases, in plan order: removals of other kinds and directories one by one (parents
-    # first), then files, links and attributes with several in flight, then deletions.
-    # Folders are made writable for us first and get their real modes last, deepest first, so
-    # a read-only folder (0555) in the source can still be filled, by a non-root user too.
+    # Phases, in plan order: removals of entries of another kind, one by one; then every new
+    # directory, file and link in one batch (one tar stream over SSH); then mode and time fixes
+    # several at a time; then deletions. Folders are made writable for us first and get their
+    # real modes last, deepest first, so a read-only folder (0555) in the source can still be
+    # filled, by a non-root user too.
     folder_modes = [
         a
         for a in actions
@@ -51,59 +49,59 @@ def apply_plan(plan: Plan, transport: Transport, source: Path, dest: str) -> Syn
             or (a.kind is ActionKind.MKDIR and a.entry.mode & 0o700 != 0o700)
         )
     ]
-    in_flight = {ActionKind.UPLOAD, ActionKind.SYMLINK, ActionKind.CHMOD, ActionKind.TOUCH}
-    before = [a for a in actions if a.kind in (ActionKind.REPLACE, ActionKind.MKDIR)]
     later = set(folder_modes)
-    middle = [a for a in actions if a.kind in in_flight and a not in later]
-    after = [a for a in actions if a.kind is ActionKind.DELETE]
-    for action in before:
-        _apply_one(action, transport, source, dest)
-    sent = _apply_parallel(middle, transport, source, dest)
-    for action in after:  # only reached when every upload above succeeded
-        _apply_one(action, transport, source, dest)
+    for action in actions:
+        if action.kind is ActionKind.REPLACE:
+            _remove(action, transport, dest)
+    sent = transport.write_entries(
+        dest, source, [_writable(a) for a in actions if a.kind in _WRITES]
+    )
+    fixes = [
+        _attribute_fix(a, transport, dest)
+        for a in actions
+        if a.kind in (ActionKind.CHMOD, ActionKind.TOUCH) and a not in later
+    ]
+    run_in_parallel(fixes, transport.parallel_transfers)
+    for action in actions:  # only reached when every write above succeeded
+        if action.kind is ActionKind.DELETE:
+            _remove(action, transport, dest)
     for action in sorted(folder_modes, key=lambda a: a.path.count("/"), reverse=True):
-        if action.entry is not None:
-            transport.set_attributes(_join(dest, action.path), mode=action.entry.mode)
+        transport.set_attributes(join_remote(dest, action.path), mode=_entry(action).mode)
     return plan_stats(plan, sent)
 
 
-def _apply_parallel(actions: list[Action], transport: Transport, source: Path, dest: str) -> int:
-    """Several actions in flight; the first failure stops the rest and is raised."""
-    workers = max(1, min(transport.parallel_transfers, len(actions)))
-    if workers == 1:
-        return sum(_apply_one(a, transport, source, dest) for a in actions)
-    sent = 0
-    with ThreadPoolExecutor(workers, thread_name_prefix="remoteops-sync") as pool:
-        futures = [pool.submit(_apply_one, a, transport, source, dest) for a in actions]
-        try:
-            for future in as_completed(futures):
-                sent += future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    return sent
+_WRITES = (ActionKind.MKDIR, ActionKind.UPLOAD, ActionKind.SYMLINK)
 
 
-def _apply_one(action: Action, transport: Transport, source: Path, dest: str) -> int:
-    """Carry out one action; returns the bytes sent."""
-    remote = _join(dest, action.path)
-    entry = action.entry
-    if entry is None:
+def _entry(action: Action) -> Entry:
+    if action.entry is None:
         raise TransferError(f"{action.path}: the plan has no entry for {action.kind.value}")
-    if action.kind in (ActionKind.REPLACE, ActionKind.DELETE):
-        transport.remove(remote, entry.kind)
-    elif action.kind is ActionKind.MKDIR:
-        transport.make_dir(remote, entry.mode | 0o700)  # its real mode comes last
-    elif action.kind is ActionKind.UPLOAD:
-        return transport.put_file(source / action.path, remote, entry)
-    elif action.kind is ActionKind.SYMLINK:
-        transport.make_symlink(entry.target or "", remote)
-    elif action.kind is ActionKind.CHMOD:
-        transport.set_attributes(remote, mode=entry.mode)
-    elif action.kind is ActionKind.TOUCH:
-        transport.set_attributes(remote, mtime=entry.mtime)
-    return 0
+    return action.entry
+
+
+def _writable(action: Action) -> Entry:
+    """The entry to create; a new folder is writable for us until its real mode comes last."""
+    entry = _entry(action)
+    if entry.kind is Kind.DIR:
+        return dataclasses.replace(entry, mode=entry.mode | 0o700)
+    return entry
+
+
+def _remove(action: Action, transport: Transport, dest: str) -> None:
+    transport.remove(join_remote(dest, action.path), _entry(action).kind)
+
+
+def _attribute_fix(action: Action, transport: Transport, dest: str) -> Callable[[], int]:
+    entry, remote = _entry(action), join_remote(dest, action.path)
+
+    def fix() -> int:
+        if action.kind is ActionKind.CHMOD:
+            transport.set_attributes(remote, mode=entry.mode)
+        else:
+            transport.set_attributes(remote, mtime=entry.mtime)
+        return 0
+
+    return fix
 
 
 def plan_stats(plan: Plan, bytes_sent: int = 0) -> SyncStats:

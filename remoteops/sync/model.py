@@ -19,6 +19,11 @@ def temporary_name(path: str) -> str:
     return f"{folder}/{hidden}" if folder else hidden
 
 
+def join_remote(root: str, path: str) -> str:
+    """``path`` (relative, POSIX) below the host folder ``root``; ``/`` stays single."""
+    return f"{root.rstrip('/')}/{path}" if root.rstrip("/") else f"/{path}"
+
+
 class Kind(str, enum.Enum):
     """What a path is. Anything else (devices, sockets, fifos) is never copied."""
 

@@ -12,24 +12,29 @@ from another thread to cancel work in progress.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shlex
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from remoteops.errors import HostError, HostTimeoutError, UnsupportedError
-from remoteops.sync.model import Entry, Kind
+from remoteops.sync.model import Entry, Kind, join_remote
 
 STDOUT = "stdout"
 STDERR = "stderr"
 
 #: Called with ("stdout" | "stderr", chunk) as output arrives; chunks are not line-aligned.
 OutputCallback = Callable[[str, bytes], None]
+#: Input made on the fly (e.g. a tar stream): called once with a write function, on the
+#: stdin thread; stdin is closed when it returns.
+StdinProducer = Callable[[Callable[[bytes], None]], None]
 
 _POLL_CEILING_S = 1.0
 _STDIN_CHUNK = 32 * 1024
@@ -49,7 +54,7 @@ class CommandSpec:
     """What to run on a host. ``sudo_password`` is only ever sent on stdin, on sudo's prompt."""
 
     command: str
-    stdin: bytes | None = None
+    stdin: bytes | StdinProducer | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
     sudo: bool = False
@@ -136,6 +141,32 @@ class Transport(ABC):
         """Create or replace the symlink ``path`` -> ``target``."""
         raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
 
+    def write_entries(self, root: str, source: Path, entries: Sequence[Entry]) -> int:
+        """Create ``entries`` below ``root`` from the local folder ``source``; bytes sent.
+
+        Paths are relative, parents before children. Directories get ``entry.mode`` (existing
+        ones are left alone); files are written as :meth:`put_file` does and links replaced
+        atomically. This default does one operation per entry, files and links
+        :attr:`parallel_transfers` at a time; transports with a bulk path override it.
+        """
+        for entry in entries:
+            if entry.kind is Kind.DIR:
+                self.make_dir(join_remote(root, entry.path), entry.mode)
+
+        def write(entry: Entry) -> Callable[[], int]:
+            remote = join_remote(root, entry.path)
+
+            def link() -> int:
+                self.make_symlink(entry.target or "", remote)
+                return 0
+
+            if entry.kind is Kind.FILE:
+                return lambda: self.put_file(source / entry.path, remote, entry)
+            return link
+
+        jobs = [write(e) for e in entries if e.kind is not Kind.DIR]
+        return run_in_parallel(jobs, self.parallel_transfers)
+
     def set_attributes(
         self, path: str, *, mode: int | None = None, mtime: int | None = None
     ) -> None:
@@ -151,6 +182,27 @@ class Transport(ABC):
         wrapped = wrap_command(spec)
         running = self.start(wrapped.command, spec.timeout)
         return drive(running, spec, wrapped, on_output, deadline=deadline)
+
+
+def run_in_parallel(jobs: Sequence[Callable[[], int]], workers: int) -> int:
+    """Run ``jobs`` up to ``workers`` at a time; the sum of their results.
+
+    The first failure cancels the jobs not yet started and is raised once the running ones end.
+    """
+    workers = max(1, min(workers, len(jobs)))
+    if workers == 1:
+        return sum(job() for job in jobs)
+    total = 0
+    with ThreadPoolExecutor(workers, thread_name_prefix="remoteops-files") as pool:
+        futures = [pool.submit(job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                total += future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return total
 
 
 @dataclass(frozen=True)
@@ -188,7 +240,7 @@ def wrap_command(spec: CommandSpec) -> WrappedCommand:
 class _StdinFeeder(threading.Thread):
     """Feeds stdin on its own thread so a full output window can never deadlock a big input."""
 
-    def __init__(self, running: RunningCommand, data: bytes) -> None:
+    def __init__(self, running: RunningCommand, data: bytes | StdinProducer) -> None:
         super().__init__(daemon=True, name="remoteops-stdin")
         self._running = running
         self._data = data
@@ -196,12 +248,17 @@ class _StdinFeeder(threading.Thread):
 
     def run(self) -> None:
         try:
-            view = memoryview(self._data)
-            for offset in range(0, len(view), _STDIN_CHUNK):
-                self._running.write_stdin(bytes(view[offset : offset + _STDIN_CHUNK]))
-            self._running.close_stdin()
+            if callable(self._data):
+                self._data(self._running.write_stdin)
+            else:
+                view = memoryview(self._data)
+                for offset in range(0, len(view), _STDIN_CHUNK):
+                    self._running.write_stdin(bytes(view[offset : offset + _STDIN_CHUNK]))
         except (OSError, EOFError) as exc:  # the command exited without reading everything
             self.error = exc
+        finally:  # also after a failed producer: a command waiting for more input never ends
+            with contextlib.suppress(OSError, EOFError):
+                self._running.close_stdin()
 
 
 class _SudoExchange:
