@@ -75,22 +75,28 @@ def _header(member: Member, size: int) -> bytes:
 
 
 def _send_file(sink: _Sink, member: Member, local: Path) -> int:
-    """Header and content of one file; the size is taken when the file is opened."""
+    """Header and content of one file; the size is taken when the file is opened.
+
+    Only local failures become :class:`LocalReadError`; the sink's (remote) errors pass as
+    they are, so a host that went away is not blamed on a local file.
+    """
     try:
-        with open(local, "rb") as source:
-            size = os.fstat(source.fileno()).st_size
-            sink.add(_header(member, size))
-            left = size
-            while left:
-                chunk = source.read(min(_READ, left))
-                if not chunk:
-                    raise LocalReadError(f"{local}: shrank while being sent")
-                sink.add(chunk)
-                left -= len(chunk)
-    except LocalReadError:
-        raise
+        source = open(local, "rb")  # noqa: SIM115 - closed below; the try only guards reads
     except OSError as exc:
         raise LocalReadError(f"{local}: {exc.strerror or exc}") from exc
+    with source:
+        size = os.fstat(source.fileno()).st_size
+        sink.add(_header(member, size))
+        left = size
+        while left:
+            try:
+                chunk = source.read(min(_READ, left))
+            except OSError as exc:
+                raise LocalReadError(f"{local}: {exc.strerror or exc}") from exc
+            if not chunk:
+                raise LocalReadError(f"{local}: shrank while being sent")
+            sink.add(chunk)
+            left -= len(chunk)
     padding = -size % _BLOCK
     if padding:
         sink.add(bytes(padding))

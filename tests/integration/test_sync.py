@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from remoteops.executor import run_command
 from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
 from remoteops.results import Status
 from remoteops.sync import SyncOptions
 from remoteops.sync.run import sync_hosts
+from remoteops.transports import CommandSpec
 from tests.integration.conftest import with_vars
 
 ODD = ["with space", "quote'single", 'quote"double', "new\nline", "ünïcode", "tab\there"]
@@ -300,3 +302,32 @@ def test_a_symlinked_destination_is_synced_through_the_link(
     assert again.results[0].transfer["files_created"] == 0
     assert again.results[0].transfer["files_deleted"] == 0
     assert snapshot(real) == snapshot(source)
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_a_host_without_tar_gets_every_file_over_sftp(
+    ssh_hosts: list[Host], source: Path, tmp_path: Path
+) -> None:
+    """The bulk path needs tar; without it (PATH lacks it on this host) files go one by one."""
+    target = ssh_hosts[-1]
+    tools = "find sha256sum xargs rm sleep kill cat"
+    hide_tar = (
+        "mkdir -p /root/notar && for t in " + tools + '; do ln -sf "$(command -v $t)" '
+        "/root/notar/$t; done && echo 'PATH=/root/notar' > /root/.bashrc"
+    )
+    assert run_command([target], CommandSpec(hide_tar)).exit_code == 0
+    try:
+        probe = run_command([target], CommandSpec("tar --version")).results[0]
+        assert probe.exit_code == 127, probe  # the host really has no tar now
+        dest = tmp_path / "dest"
+        first = sync_hosts([target], source, str(dest)).results[0]
+        assert first.ok, first.error
+        assert snapshot(dest) == snapshot(source)
+        (source / "dir" / "small03").write_bytes(b"changed")
+        second = sync_hosts([target], source, str(dest)).results[0]
+        assert second.ok, second.error
+        assert second.transfer is not None
+        assert second.transfer["files_updated"] == 1
+        assert snapshot(dest) == snapshot(source)
+    finally:
+        run_command([target], CommandSpec("rm -rf /root/.bashrc /root/notar"))
