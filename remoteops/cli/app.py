@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from remoteops import __version__
-from remoteops.cli import get_cmd, hosts_cmd, playground_cmd, run_cmd, sync_cmd
+from remoteops.cli import get_cmd, hosts_cmd, playground_cmd, put_cmd, run_cmd, sync_cmd
 
 app = typer.Typer(
     name="remoteops",
@@ -39,6 +39,7 @@ def main(
 
 app.command("run", no_args_is_help=True)(run_cmd.run)
 app.command("sync", no_args_is_help=True)(sync_cmd.sync)
+app.command("put", no_args_is_help=True)(put_cmd.put)
 app.command("get", no_args_is_help=True)(get_cmd.get)
 app.command("hosts")(hosts_cmd.hosts)
 app.add_typer(playground_cmd.app, name="playground")

@@ -28,8 +28,15 @@ class SyncStats:
     bytes_sent: int = 0
 
 
-def apply_plan(plan: Plan, transport: Transport, source: Path, dest: str) -> SyncStats:
-    """Apply ``plan`` (from :func:`~remoteops.sync.plan.plan_sync`) to ``dest`` on the host."""
+def apply_plan(
+    plan: Plan, transport: Transport, source: Path | Callable[[str], Path], dest: str
+) -> SyncStats:
+    """Apply ``plan`` (from :func:`~remoteops.sync.plan.plan_sync`) to ``dest`` on the host.
+
+    ``source`` is the local folder the plan's paths are relative to, or a function giving
+    each path's local file (``put`` may rename what it sends).
+    """
+    locate = source.joinpath if isinstance(source, Path) else source
     if not plan.ok:
         raise TransferError("; ".join(plan.problems))
     transport.make_dir(dest)
@@ -53,8 +60,9 @@ def apply_plan(plan: Plan, transport: Transport, source: Path, dest: str) -> Syn
     for action in actions:
         if action.kind is ActionKind.REPLACE:
             _remove(action, transport, dest)
+    writes = [_writable(a) for a in actions if a.kind in _WRITES]
     sent = transport.write_entries(
-        dest, source, [_writable(a) for a in actions if a.kind in _WRITES]
+        dest, [(e, locate(e.path) if e.kind is Kind.FILE else None) for e in writes]
     )
     fixes = [
         _attribute_fix(a, transport, dest)

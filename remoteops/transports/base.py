@@ -120,8 +120,10 @@ class Transport(ABC):
         """Every entry below ``root`` in one round trip; empty if ``root`` does not exist."""
         raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
 
-    def list_path(self, path: str) -> list[Entry]:
-        """``path`` itself and everything below it, named from its basename (for ``get``)."""
+    def list_path(self, path: str, *, missing_ok: bool = False) -> list[Entry]:
+        """``path`` itself and everything below it, named from its basename (for ``get``).
+
+        A missing path is an error, or an empty list with ``missing_ok``."""
         raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
@@ -141,19 +143,19 @@ class Transport(ABC):
         """Create or replace the symlink ``path`` -> ``target``."""
         raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
 
-    def write_entries(self, root: str, source: Path, entries: Sequence[Entry]) -> int:
-        """Create ``entries`` below ``root`` from the local folder ``source``; bytes sent.
+    def write_entries(self, root: str, items: Sequence[tuple[Entry, Path | None]]) -> int:
+        """Create entries below ``root``, each with its local file (None but for files).
 
         Paths are relative, parents before children. Directories get ``entry.mode`` (existing
         ones are left alone); files are written as :meth:`put_file` does and links replaced
-        atomically. This default does one operation per entry, files and links
-        :attr:`parallel_transfers` at a time; transports with a bulk path override it.
+        atomically; returns the bytes sent. This default does one operation per entry, files
+        and links :attr:`parallel_transfers` at a time; transports with a bulk path override it.
         """
-        for entry in entries:
+        for entry, _ in items:
             if entry.kind is Kind.DIR:
                 self.make_dir(join_remote(root, entry.path), entry.mode)
 
-        def write(entry: Entry) -> Callable[[], int]:
+        def write(entry: Entry, local: Path | None) -> Callable[[], int]:
             remote = join_remote(root, entry.path)
 
             def link() -> int:
@@ -161,11 +163,17 @@ class Transport(ABC):
                 return 0
 
             if entry.kind is Kind.FILE:
-                return lambda: self.put_file(source / entry.path, remote, entry)
+                if local is None:
+                    raise ValueError(f"{entry.path}: a file needs its local path")
+                return lambda: self.put_file(local, remote, entry)
             return link
 
-        jobs = [write(e) for e in entries if e.kind is not Kind.DIR]
+        jobs = [write(entry, local) for entry, local in items if entry.kind is not Kind.DIR]
         return run_in_parallel(jobs, self.parallel_transfers)
+
+    def path_kind(self, path: str) -> Kind | None:
+        """What ``path`` is, links followed (as cp and scp see a destination); None: nothing."""
+        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
 
     def set_attributes(
         self, path: str, *, mode: int | None = None, mtime: int | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -40,8 +41,19 @@ class LocalFiles:
             return entries
         return with_digests(entries, lambda path: file_digest(f"{root}/{path}"))
 
-    def list_path(self, path: str) -> list[Entry]:
-        return parse_find_output(self._shell(path_command(path), f"cannot read {path}"))
+    def list_path(self, path: str, *, missing_ok: bool = False) -> list[Entry]:
+        command = path_command(path, missing_ok=missing_ok)
+        return parse_find_output(self._shell(command, f"cannot read {path}"))
+
+    @staticmethod
+    def path_kind(path: str) -> Kind | None:
+        try:
+            found = os.stat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise translate(exc, f"cannot read {path}") from exc
+        return Kind.DIR if stat.S_ISDIR(found.st_mode) else Kind.FILE
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
         return self.put_file(Path(path), str(local), entry)  # the same copy, the other way

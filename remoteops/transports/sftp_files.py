@@ -75,25 +75,21 @@ class SFTPFiles(Transport):
     def sftp(self) -> paramiko.SFTPClient:
         """The connection's SFTP session, opened on first use (provided by the transport)."""
 
-    def write_entries(self, root: str, source: Path, entries: Sequence[Entry]) -> int:
-        if not entries:
+    def write_entries(self, root: str, items: Sequence[tuple[Entry, Path | None]]) -> int:
+        if not items:
             return 0
         if self._without_tar:
-            return super().write_entries(root, source, entries)
+            return super().write_entries(root, items)
         members = [
-            Member(
-                e.path if e.kind is Kind.DIR else temporary_name(e.path),
-                e,
-                source / e.path if e.kind is Kind.FILE else None,
-            )
-            for e in entries
+            Member(e.path if e.kind is Kind.DIR else temporary_name(e.path), e, local)
+            for e, local in items
         ]
         placed = [(m.name, m.entry.path) for m in members if m.entry.kind is not Kind.DIR]
         try:
             sent = self._extract(root, members)
         except _NoTarError:
             self._without_tar = True
-            return super().write_entries(root, source, entries)
+            return super().write_entries(root, items)
         except BaseException:
             self._discard_all(root, [name for name, _ in placed])
             raise
@@ -187,8 +183,18 @@ class SFTPFiles(Transport):
                 digests[os.fsdecode(name.removeprefix(b"./"))] = digest.decode()
         return with_digests(entries, digests.get)
 
-    def list_path(self, path: str) -> list[Entry]:
-        return parse_find_output(self._shell(path_command(path), f"cannot read {path}"))
+    def list_path(self, path: str, *, missing_ok: bool = False) -> list[Entry]:
+        command = path_command(path, missing_ok=missing_ok)
+        return parse_find_output(self._shell(command, f"cannot read {path}"))
+
+    def path_kind(self, path: str) -> Kind | None:
+        try:
+            found = self.sftp().stat(_b(path))
+        except FileNotFoundError:
+            return None
+        except (OSError, paramiko.SSHException) as exc:
+            raise _fail(f"cannot read {path}", exc) from exc
+        return Kind.DIR if stat.S_ISDIR(found.st_mode or 0) else Kind.FILE
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
         temporary = local.with_name(temporary_name(local.name))

@@ -99,3 +99,24 @@ def test_get_json_and_refusing_an_empty_path(
     assert (out / names[0] / "site" / "css" / "site.css").read_text() == "body {}\n"
     refused = remoteops("get", "/", str(out), "-i", inventory, "-H", names[0])
     assert refused.returncode == 2
+
+
+def test_put_json_exit_codes_and_local_mistakes(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    source, dest = _source(tmp_path), tmp_path / "dest"
+    dest.mkdir()
+    run = remoteops("put", "-r", str(source), str(dest), "-i", inventory,
+                    "-H", ",".join(names[:2]), "-o", "json")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stdout.decode().splitlines()]
+    assert [set(line) for line in lines] == [TRANSFER_KEYS, TRANSFER_KEYS]
+    assert {(line["files_created"], line["bytes_sent"]) for line in lines} == {(4, 20)}
+    assert (dest / "site" / "css" / "site.css").read_text() == "body {}\n"
+    folder = remoteops("put", str(source), str(dest), "-i", inventory, "-H", names[0])
+    assert folder.returncode == 2
+    assert b"use -r" in folder.stderr
+    missing = remoteops("put", str(source / "index.html"), str(tmp_path / "no" / "x"),
+                        "-i", inventory, "-H", names[0])  # fmt: skip
+    assert missing.returncode == 1
+    assert b"--parents" in missing.stdout + missing.stderr

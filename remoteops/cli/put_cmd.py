@@ -1,0 +1,80 @@
+"""``remoteops put``: copy local files and folders to a path on every host (like ``pscp``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from remoteops.cli.common import (
+    AcceptNewOption,
+    AskPassOption,
+    ConnectTimeoutOption,
+    ForksOption,
+    HostsOption,
+    InventoryOption,
+    OutputMode,
+    OutputOption,
+    PortOption,
+    UserOption,
+    fail,
+    load_and_select,
+    run_transfer,
+)
+from remoteops.errors import ConfigurationError
+from remoteops.executor import DEFAULT_FORKS
+from remoteops.transports import ConnectionOverrides
+
+
+def put(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Local files or folders, then the path on every host (last).",
+            metavar="LOCAL... REMOTE_PATH",
+        ),
+    ],
+    hosts: HostsOption = "all",
+    inventory: InventoryOption = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Copy folders and what they hold.")
+    ] = False,
+    parents: Annotated[
+        bool, typer.Option("--parents", help="Create the remote folders that are missing.")
+    ] = False,
+    forks: ForksOption = DEFAULT_FORKS,
+    connect_timeout: ConnectTimeoutOption = None,
+    user: UserOption = None,
+    port: PortOption = None,
+    ask_pass: AskPassOption = False,
+    accept_new_host_keys: AcceptNewOption = False,
+    output: OutputOption = OutputMode.text,
+) -> None:
+    """Copy LOCAL files to REMOTE_PATH on every host matching --hosts; exit 0/1/3/4.
+
+    An existing remote folder (or a path ending in /) receives each LOCAL under its own name;
+    otherwise a single LOCAL is copied as REMOTE_PATH. Modes and mtimes are kept; files whose
+    size and mtime already match are not sent again.
+    """
+    from remoteops.sync.put import put_work, read_source
+
+    if len(paths) < 2:
+        fail("give at least one local path and the remote path")
+    *local, remote = paths
+    try:
+        sources = [read_source(Path(path), recursive=recursive) for path in local]
+        work = put_work(sources, remote, parents=parents)
+    except ConfigurationError as exc:
+        fail(str(exc))
+    loaded, selected = load_and_select(inventory, hosts)
+    run_transfer(
+        loaded,
+        selected,
+        work,
+        overrides=ConnectionOverrides(user, port, connect_timeout),
+        accept_new_host_keys=accept_new_host_keys,
+        ask_pass=ask_pass,
+        forks=forks,
+        output=output,
+    )

@@ -1,0 +1,155 @@
+"""``put``: copy local files and folders to a path on every host, with scp/pscp semantics.
+
+Where the copies land depends on what the remote path is on each host, as with ``cp`` and
+``scp``: an existing folder (or a path ending in ``/``) receives every source under its own
+name; otherwise a single source is copied *as* that path. ``parents`` creates what is missing.
+The copy itself is the sync engine's (one listing, one tar stream, atomic renames), without
+deletions; files whose size and mtime already match are left alone, as ``rsync -a`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from remoteops.errors import ConfigurationError, TransferError
+from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
+from remoteops.inventory.model import Host
+from remoteops.results import HostResult, RunReport, Status
+from remoteops.sync.apply import apply_plan
+from remoteops.sync.local_tree import scan_tree
+from remoteops.sync.model import Entry, Kind, SyncOptions, join_remote
+from remoteops.sync.plan import plan_sync
+from remoteops.transports import Transport, TransportFactory
+
+
+@dataclass(frozen=True)
+class PutSource:
+    """One local argument: its path, and its entries named from its basename."""
+
+    path: Path
+    entries: tuple[Entry, ...]
+
+    @property
+    def name(self) -> str:
+        return self.entries[0].path
+
+    @property
+    def is_dir(self) -> bool:
+        return self.entries[0].kind is Kind.DIR
+
+    def local_file(self, path: str) -> Path:
+        """The local file of one of this source's entries."""
+        below = path[len(self.name) + 1 :]
+        return self.path / below if below else self.path
+
+
+def read_source(path: Path, *, recursive: bool) -> PutSource:
+    """Scan one local argument; a folder needs ``recursive``, as with ``cp -r``.
+
+    A symlink given by name is followed (as ``cp -r``, ``scp`` and ``rsync -a`` do for a
+    command-line argument); links inside a folder are copied as links.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    name = path.resolve().name if path.name in ("", ".", "..") else path.name
+    top = Entry(name, Kind.DIR if path.is_dir() else Kind.FILE, info.st_size,
+                int(info.st_mtime), info.st_mode & 0o7777)  # fmt: skip
+    if top.kind is Kind.FILE:
+        if not path.is_file():
+            raise ConfigurationError(f"{path}: not a regular file or folder")
+        return PutSource(path, (top,))
+    if not recursive:
+        raise ConfigurationError(f"{path} is a folder: use -r to copy it")
+    tree = scan_tree(path)
+    below = (dataclasses.replace(e, path=f"{name}/{e.path}") for e in tree.entries)
+    return PutSource(path, (dataclasses.replace(top, size=0), *below))
+
+
+def _placement(
+    transport: Transport, sources: Sequence[PutSource], remote: str, *, parents: bool
+) -> tuple[str, list[str]]:
+    """The host folder the copies go into, and the name each source gets there."""
+    stripped = remote.rstrip("/") or "/"
+    kind = transport.path_kind(stripped)
+    into = kind is Kind.DIR or remote.endswith("/") or len(sources) > 1
+    if into:
+        if kind is Kind.FILE:
+            raise TransferError(f"{stripped} is a file, not a folder")
+        if kind is None and not parents:
+            raise TransferError(f"{stripped}: no such folder (--parents creates it)")
+        return stripped, [s.name for s in sources]
+    (source,) = sources
+    if kind is Kind.FILE and source.is_dir:
+        raise TransferError(f"{stripped} is a file; cannot copy the folder {source.path} over it")
+    folder, name = posixpath.split(stripped)
+    folder = folder or "."
+    folder_kind = transport.path_kind(folder)
+    if folder_kind is Kind.FILE:
+        raise TransferError(f"{folder} is a file, not a folder")
+    if folder_kind is None and not parents:
+        raise TransferError(f"{folder}: no such folder (--parents creates it)")
+    return folder, [name]
+
+
+def put_work(sources: Sequence[PutSource], remote: str, *, parents: bool = False) -> HostWork:
+    """The work of ``remoteops put`` on one host: where to, one listing, a plan, apply."""
+    if not sources:
+        raise ConfigurationError("nothing to put")
+    if not remote:
+        raise ConfigurationError("the remote path is empty")
+    names = [s.name for s in sources]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigurationError(f"several sources are named {', '.join(twice)}")
+
+    def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
+        started = time.monotonic()
+        folder, names = _placement(transport, sources, remote, parents=parents)
+        wanted: list[Entry] = []
+        origin: dict[str, Path] = {}  # a name on the host -> the local file it comes from
+        present: list[Entry] = []
+        for source, name in zip(sources, names, strict=True):
+            present += transport.list_path(join_remote(folder, name), missing_ok=True)
+            for entry in source.entries:
+                placed = name + entry.path[len(source.name) :]
+                wanted.append(dataclasses.replace(entry, path=placed))
+                origin[placed] = source.local_file(entry.path)
+        plan = plan_sync(wanted, present, SyncOptions())
+        if not plan.ok:
+            raise TransferError("; ".join(plan.problems))
+        stats = apply_plan(plan, transport, origin.__getitem__, folder)
+        return HostResult(
+            host.name,
+            Status.OK,
+            duration_s=time.monotonic() - started,
+            transfer=dataclasses.asdict(stats),
+        )
+
+    return work
+
+
+def put_hosts(
+    hosts: Sequence[Host],
+    local: Sequence[Path],
+    remote: str,
+    *,
+    recursive: bool = False,
+    parents: bool = False,
+    factory: TransportFactory | None = None,
+    forks: int = DEFAULT_FORKS,
+    listener: Listener | None = None,
+) -> RunReport:
+    """Copy local files (folders with ``recursive``) to ``remote`` on every host."""
+    sources = [read_source(path, recursive=recursive) for path in local]
+    executor = Executor(factory, forks=forks, listener=listener)
+    return executor.run(hosts, put_work(sources, remote, parents=parents))
+
+
+__all__ = ["PutSource", "put_hosts", "put_work", "read_source"]
