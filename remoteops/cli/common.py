@@ -7,6 +7,7 @@ import getpass
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -18,6 +19,7 @@ from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.output.style import stderr_console
 from remoteops.results import ExitCode, RunReport
+from remoteops.sync.model import ProgressSink
 from remoteops.transports import ConnectionOverrides, TransportFactory
 
 InventoryOption = Annotated[
@@ -178,24 +180,36 @@ def make_factory(
 def run_transfer(
     inventory: Inventory,
     hosts: list[Host],
-    work: HostWork,
+    work_for: Callable[[ProgressSink | None], HostWork],
     *,
     overrides: ConnectionOverrides,
     accept_new_host_keys: bool,
     ask_pass: bool,
     forks: int,
     output: OutputMode,
+    progress: bool = False,
 ) -> NoReturn:
-    """Fan a file-transfer work out and exit: live lines, or JSON in the transfer schema."""
+    """Fan a file-transfer work out and exit: live lines, or JSON in the transfer schema.
+
+    ``work_for`` makes the work, given where to report progress: progress bars on stderr
+    when asked for, in text mode, and only on a terminal.
+    """
     from remoteops.output import JsonLines, LiveLines
 
     factory = make_factory(inventory, overrides, accept_new_host_keys, ask_pass)
-    listener: Listener = (
-        JsonLines(transfer=True)
-        if output is OutputMode.json
-        else LiveLines([h.name for h in hosts])
-    )
-    report = execute(Executor(factory, forks=forks, listener=listener), hosts, work)
+    if output is OutputMode.json:
+        listener: Listener = JsonLines(transfer=True)
+    elif not (progress and sys.stderr.isatty()):
+        listener = LiveLines([h.name for h in hosts])
+    else:
+        from remoteops.output.progress import TransferBars
+
+        with TransferBars() as bars:  # live lines made inside: they print above the bars
+            bars.inner = LiveLines([h.name for h in hosts])
+            executor = Executor(factory, forks=forks, listener=bars)
+            report = execute(executor, hosts, work_for(bars))
+        finish(report, output)
+    report = execute(Executor(factory, forks=forks, listener=listener), hosts, work_for(None))
     finish(report, output)
 
 

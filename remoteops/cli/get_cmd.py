@@ -51,7 +51,7 @@ def get(
     run_transfer(
         loaded,
         selected,
-        work,
+        lambda progress: work,
         overrides=ConnectionOverrides(user, port, connect_timeout),
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,

@@ -64,17 +64,18 @@ def put(
     *local, remote = paths
     try:
         sources = [read_source(Path(path), recursive=recursive) for path in local]
-        work = put_work(sources, remote, parents=parents)
+        put_work(sources, remote, parents=parents)  # refuses bad arguments before any host
     except ConfigurationError as exc:
         fail(str(exc))
     loaded, selected = load_and_select(inventory, hosts)
     run_transfer(
         loaded,
         selected,
-        work,
+        lambda progress: put_work(sources, remote, parents=parents, progress=progress),
         overrides=ConnectionOverrides(user, port, connect_timeout),
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,
         output=output,
+        progress=True,
     )

@@ -102,10 +102,11 @@ def sync(
     run_transfer(
         loaded,
         selected,
-        sync_work(tree, dest, options, dry_run=dry_run),
+        lambda progress: sync_work(tree, dest, options, dry_run=dry_run, progress=progress),
         overrides=ConnectionOverrides(user, port, connect_timeout),
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,
         output=output,
+        progress=not dry_run,
     )

@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from remoteops.errors import TransferError
-from remoteops.sync.model import Action, ActionKind, Entry, Kind, Plan, join_remote
+from remoteops.sync.model import (
+    Action,
+    ActionKind,
+    Advance,
+    Entry,
+    Kind,
+    Plan,
+    ProgressSink,
+    join_remote,
+    no_progress,
+)
 from remoteops.transports.base import Transport, run_in_parallel
 
 
@@ -29,7 +39,11 @@ class SyncStats:
 
 
 def apply_plan(
-    plan: Plan, transport: Transport, source: Path | Callable[[str], Path], dest: str
+    plan: Plan,
+    transport: Transport,
+    source: Path | Callable[[str], Path],
+    dest: str,
+    advance: Advance = no_progress,
 ) -> SyncStats:
     """Apply ``plan`` (from :func:`~remoteops.sync.plan.plan_sync`) to ``dest`` on the host.
 
@@ -62,7 +76,7 @@ def apply_plan(
             _remove(action, transport, dest)
     writes = [_writable(a) for a in actions if a.kind in _WRITES]
     sent = transport.write_entries(
-        dest, [(e, locate(e.path) if e.kind is Kind.FILE else None) for e in writes]
+        dest, [(e, locate(e.path) if e.kind is Kind.FILE else None) for e in writes], advance
     )
     fixes = [
         _attribute_fix(a, transport, dest)
@@ -112,6 +126,13 @@ def _attribute_fix(action: Action, transport: Transport, dest: str) -> Callable[
     return fix
 
 
+def start_progress(plan: Plan, host: str, progress: ProgressSink | None) -> Advance:
+    """Announce a host's plan to the progress display, if any; its Advance."""
+    if progress is None:
+        return no_progress
+    return progress.planned(host, plan.count(ActionKind.UPLOAD), plan.bytes_to_send)
+
+
 def plan_stats(plan: Plan, bytes_sent: int = 0) -> SyncStats:
     """What a plan changes, counted per path (``--dry-run`` reports it without applying)."""
     created = {a.path for a in plan.actions if a.reason == "new"}
@@ -129,4 +150,4 @@ def plan_stats(plan: Plan, bytes_sent: int = 0) -> SyncStats:
     )
 
 
-__all__ = ["SyncStats", "apply_plan", "plan_stats"]
+__all__ = ["SyncStats", "apply_plan", "plan_stats", "start_progress"]

@@ -6,7 +6,9 @@ import enum
 import re
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 #: Temporary names of atomic writes; a later sync removes leftovers of interrupted ones.
 TEMPORARY_NAME = re.compile(r"\..+\.remoteops-[0-9a-f]{8}\.tmp")
@@ -22,6 +24,21 @@ def temporary_name(path: str) -> str:
 def join_remote(root: str, path: str) -> str:
     """``path`` (relative, POSIX) below the host folder ``root``; ``/`` stays single."""
     return f"{root.rstrip('/')}/{path}" if root.rstrip("/") else f"/{path}"
+
+
+#: Told of work done as it happens: (files finished, bytes sent) since the last call.
+Advance = Callable[[int, int], None]
+
+
+def no_progress(files: int, sent: int) -> None:
+    """The :data:`Advance` that ignores everything."""
+
+
+class ProgressSink(Protocol):
+    """Where transfers report progress (the CLI's progress bars); called from host threads."""
+
+    def planned(self, host: str, files: int, size: int) -> Advance:
+        """``host`` will write ``files`` files of ``size`` bytes; returns how to report them."""
 
 
 class Kind(str, enum.Enum):

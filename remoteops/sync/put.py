@@ -20,9 +20,9 @@ from remoteops.errors import ConfigurationError, TransferError
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
-from remoteops.sync.apply import apply_plan
+from remoteops.sync.apply import apply_plan, start_progress
 from remoteops.sync.local_tree import scan_tree
-from remoteops.sync.model import Entry, Kind, SyncOptions, join_remote
+from remoteops.sync.model import Entry, Kind, ProgressSink, SyncOptions, join_remote
 from remoteops.sync.plan import plan_sync
 from remoteops.transports import Transport, TransportFactory
 
@@ -98,7 +98,13 @@ def _placement(
     return folder, [name]
 
 
-def put_work(sources: Sequence[PutSource], remote: str, *, parents: bool = False) -> HostWork:
+def put_work(
+    sources: Sequence[PutSource],
+    remote: str,
+    *,
+    parents: bool = False,
+    progress: ProgressSink | None = None,
+) -> HostWork:
     """The work of ``remoteops put`` on one host: where to, one listing, a plan, apply."""
     if not sources:
         raise ConfigurationError("nothing to put")
@@ -124,7 +130,8 @@ def put_work(sources: Sequence[PutSource], remote: str, *, parents: bool = False
         plan = plan_sync(wanted, present, SyncOptions())
         if not plan.ok:
             raise TransferError("; ".join(plan.problems))
-        stats = apply_plan(plan, transport, origin.__getitem__, folder)
+        advance = start_progress(plan, host.name, progress)
+        stats = apply_plan(plan, transport, origin.__getitem__, folder, advance)
         return HostResult(
             host.name,
             Status.OK,

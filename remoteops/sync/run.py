@@ -14,9 +14,9 @@ from pathlib import Path
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
-from remoteops.sync.apply import apply_plan, plan_stats
+from remoteops.sync.apply import apply_plan, plan_stats, start_progress
 from remoteops.sync.local_tree import LocalTree, scan_tree
-from remoteops.sync.model import Plan, SyncOptions
+from remoteops.sync.model import Plan, ProgressSink, SyncOptions
 from remoteops.sync.plan import plan_sync
 from remoteops.transports import Transport, TransportFactory
 
@@ -33,7 +33,14 @@ def describe(plan: Plan) -> bytes:
     return "".join(line + "\n" for line in lines).encode()
 
 
-def sync_work(tree: LocalTree, dest: str, options: SyncOptions, *, dry_run: bool) -> HostWork:
+def sync_work(
+    tree: LocalTree,
+    dest: str,
+    options: SyncOptions,
+    *,
+    dry_run: bool,
+    progress: ProgressSink | None = None,
+) -> HostWork:
     """The work of ``remoteops sync`` on one host: one listing, a plan, then apply it."""
 
     def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
@@ -49,7 +56,8 @@ def sync_work(tree: LocalTree, dest: str, options: SyncOptions, *, dry_run: bool
                 (Status.OK, None) if plan.ok else (Status.FAILED, "; ".join(plan.problems))
             )
         else:
-            stats = apply_plan(plan, transport, tree.root, dest)
+            advance = start_progress(plan, host.name, progress)
+            stats = apply_plan(plan, transport, tree.root, dest, advance)
             status, error = Status.OK, None
         return HostResult(
             host.name,

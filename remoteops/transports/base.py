@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from remoteops.errors import HostError, HostTimeoutError, UnsupportedError
-from remoteops.sync.model import Entry, Kind, join_remote
+from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -143,7 +143,12 @@ class Transport(ABC):
         """Create or replace the symlink ``path`` -> ``target``."""
         raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
 
-    def write_entries(self, root: str, items: Sequence[tuple[Entry, Path | None]]) -> int:
+    def write_entries(
+        self,
+        root: str,
+        items: Sequence[tuple[Entry, Path | None]],
+        advance: Advance = no_progress,
+    ) -> int:
         """Create entries below ``root``, each with its local file (None but for files).
 
         Paths are relative, parents before children. Directories get ``entry.mode`` (existing
@@ -162,10 +167,15 @@ class Transport(ABC):
                 self.make_symlink(entry.target or "", remote)
                 return 0
 
+            def upload(local: Path) -> int:
+                sent = self.put_file(local, remote, entry)
+                advance(1, sent)
+                return sent
+
             if entry.kind is Kind.FILE:
                 if local is None:
                     raise ValueError(f"{entry.path}: a file needs its local path")
-                return lambda: self.put_file(local, remote, entry)
+                return lambda: upload(local)
             return link
 
         jobs = [write(entry, local) for entry, local in items if entry.kind is not Kind.DIR]

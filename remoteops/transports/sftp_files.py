@@ -25,7 +25,7 @@ from paramiko.sftp import CMD_EXTENDED, CMD_STATUS, SFTP_OK
 
 from remoteops.errors import HostError, TransferError
 from remoteops.sync.listing import find_command, parse_find_output, path_command, with_digests
-from remoteops.sync.model import Entry, Kind, join_remote, temporary_name
+from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
 from remoteops.transports.base import CommandSpec, Transport
 from remoteops.transports.tar_stream import LocalReadError, Member, write_tar
 
@@ -75,28 +75,33 @@ class SFTPFiles(Transport):
     def sftp(self) -> paramiko.SFTPClient:
         """The connection's SFTP session, opened on first use (provided by the transport)."""
 
-    def write_entries(self, root: str, items: Sequence[tuple[Entry, Path | None]]) -> int:
+    def write_entries(
+        self,
+        root: str,
+        items: Sequence[tuple[Entry, Path | None]],
+        advance: Advance = no_progress,
+    ) -> int:
         if not items:
             return 0
         if self._without_tar:
-            return super().write_entries(root, items)
+            return super().write_entries(root, items, advance)
         members = [
             Member(e.path if e.kind is Kind.DIR else temporary_name(e.path), e, local)
             for e, local in items
         ]
         placed = [(m.name, m.entry.path) for m in members if m.entry.kind is not Kind.DIR]
         try:
-            sent = self._extract(root, members)
+            sent = self._extract(root, members, advance)
         except _NoTarError:
             self._without_tar = True
-            return super().write_entries(root, items)
+            return super().write_entries(root, items, advance)
         except BaseException:
             self._discard_all(root, [name for name, _ in placed])
             raise
         self._rename_all(root, placed)
         return sent
 
-    def _extract(self, root: str, members: Sequence[Member]) -> int:
+    def _extract(self, root: str, members: Sequence[Member], advance: Advance) -> int:
         """Stream ``members`` into ``tar -x`` in ``root``; tar's exit status vouches that every
         member was written in full (it fails on a short write or a truncated archive)."""
         local_failure: list[LocalReadError] = []
@@ -105,7 +110,7 @@ class SFTPFiles(Transport):
         def produce(write: Callable[[bytes], None]) -> None:
             nonlocal sent
             try:
-                sent = write_tar(members, write)
+                sent = write_tar(members, write, advance)
             except LocalReadError as exc:
                 local_failure.append(exc)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from remoteops.sync.model import Entry, Kind
+from remoteops.sync.model import Advance, Entry, Kind, no_progress
 
 _BLOCK = 512
 _RECORD = 20 * _BLOCK  # GNU tar's default record: the archive ends on a whole one
@@ -74,7 +74,7 @@ def _header(member: Member, size: int) -> bytes:
     return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
 
 
-def _send_file(sink: _Sink, member: Member, local: Path) -> int:
+def _send_file(sink: _Sink, member: Member, local: Path, advance: Advance) -> int:
     """Header and content of one file; the size is taken when the file is opened.
 
     Only local failures become :class:`LocalReadError`; the sink's (remote) errors pass as
@@ -88,6 +88,7 @@ def _send_file(sink: _Sink, member: Member, local: Path) -> int:
         size = os.fstat(source.fileno()).st_size
         sink.add(_header(member, size))
         left = size
+        reported = 0
         while left:
             try:
                 chunk = source.read(min(_READ, left))
@@ -97,13 +98,19 @@ def _send_file(sink: _Sink, member: Member, local: Path) -> int:
                 raise LocalReadError(f"{local}: shrank while being sent")
             sink.add(chunk)
             left -= len(chunk)
+            if len(chunk) >= _FLUSH_AT:  # big files report as they go, small ones once sent
+                advance(0, len(chunk))
+                reported += len(chunk)
     padding = -size % _BLOCK
     if padding:
         sink.add(bytes(padding))
+    advance(1, size - reported)
     return size
 
 
-def write_tar(members: Sequence[Member], write: Callable[[bytes], None]) -> int:
+def write_tar(
+    members: Sequence[Member], write: Callable[[bytes], None], advance: Advance = no_progress
+) -> int:
     """Write a tar archive of ``members`` through ``write``; returns the file bytes sent.
 
     Raises :class:`LocalReadError` for local trouble, and whatever ``write`` raises when the
@@ -115,7 +122,7 @@ def write_tar(members: Sequence[Member], write: Callable[[bytes], None]) -> int:
         if member.entry.kind is Kind.FILE:
             if member.local is None:
                 raise ValueError(f"{member.name}: a file member needs its local path")
-            sent += _send_file(sink, member, member.local)
+            sent += _send_file(sink, member, member.local, advance)
         else:
             sink.add(_header(member, 0))
     sink.add(bytes(2 * _BLOCK))  # end-of-archive marker

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 from pathlib import Path
 
-from cli_support import remoteops
+from cli_support import cli_env, remoteops, run_on_terminal
 
 TRANSFER_KEYS = {
     "host", "ok", "status", "files_created", "files_updated", "files_deleted",
@@ -120,3 +122,18 @@ def test_put_json_exit_codes_and_local_mistakes(
                         "-i", inventory, "-H", names[0])  # fmt: skip
     assert missing.returncode == 1
     assert b"--parents" in missing.stdout + missing.stderr
+
+
+def test_progress_bars_only_on_a_terminal(inventory: str, names: list[str], tmp_path: Path) -> None:
+    source = _source(tmp_path)
+    argv = [sys.executable, "-m", "remoteops", "sync", str(source), str(tmp_path / "tty"),
+            "-i", inventory, "-H", ",".join(names[:2])]  # fmt: skip
+    code, shown = run_on_terminal(argv, cli_env(None))
+    assert code == 0, shown
+    assert re.search(rb"total.*4/4 files", shown), shown  # two hosts, two files each
+    for name in names[:2]:
+        assert name.encode() in shown
+    piped = remoteops("sync", str(source), str(tmp_path / "pipe"), "-i", inventory,
+                      "-H", ",".join(names[:2]))  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert b"files" not in piped.stdout + piped.stderr

@@ -37,11 +37,15 @@ def members(root: Path) -> list[Member]:
 def test_python_reads_back_every_member_exactly(tmp_path: Path) -> None:
     source = members(tmp_path)
     chunks: list[bytes] = []
-    sent = write_tar(source, chunks.append)
+    reported: list[tuple[int, int]] = []
+    sent = write_tar(source, chunks.append, lambda files, size: reported.append((files, size)))
     data = b"".join(chunks)
     assert len(data) % 10240 == 0
     files = [m for m in source if m.entry.kind is Kind.FILE]
     assert sent == sum((m.local or Path()).stat().st_size for m in files)
+    assert sum(f for f, _ in reported) == len(files)  # progress adds up, big files included
+    assert sum(s for _, s in reported) == sent
+    assert len(reported) > len(files)  # the 3 MiB file reported while it was sent
     with tarfile.open(fileobj=io.BytesIO(data), encoding="utf-8", errors="surrogateescape") as tar:
         got = {info.name: info for info in tar.getmembers()}
         assert list(got) == [m.name for m in source]
