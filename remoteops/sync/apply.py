@@ -44,16 +44,19 @@ def apply_plan(
     source: Path | Callable[[str], Path],
     dest: str,
     advance: Advance = no_progress,
+    *,
+    ensure_dest: bool = True,
 ) -> SyncStats:
     """Apply ``plan`` (from :func:`~remoteops.sync.plan.plan_sync`) to ``dest`` on the host.
 
     ``source`` is the local folder the plan's paths are relative to, or a function giving
-    each path's local file (``put`` may rename what it sends).
+    each path's local file (``put`` may rename what it sends). ``dest`` is created if the plan
+    writes anything, or if ``ensure_dest``; a caller whose listing showed it exists passes
+    False, so a sync with nothing to do costs no round trip at all.
     """
     locate = source.joinpath if isinstance(source, Path) else source
     if not plan.ok:
         raise TransferError("; ".join(plan.problems))
-    transport.make_dir(dest)
     actions = plan.actions
     # Phases, in plan order: removals of entries of another kind, one by one; then every new
     # directory, file and link in one batch (one tar stream over SSH); then mode and time fixes
@@ -75,6 +78,8 @@ def apply_plan(
         if action.kind is ActionKind.REPLACE:
             _remove(action, transport, dest)
     writes = [_writable(a) for a in actions if a.kind in _WRITES]
+    if not writes and ensure_dest:
+        transport.make_dir(dest)  # write_entries creates it otherwise
     sent = transport.write_entries(
         dest, [(e, locate(e.path) if e.kind is Kind.FILE else None) for e in writes], advance
     )

@@ -131,7 +131,7 @@ def put_work(
         if not plan.ok:
             raise TransferError("; ".join(plan.problems))
         advance = start_progress(plan, host.name, progress)
-        stats = apply_plan(plan, transport, origin.__getitem__, folder, advance)
+        stats = apply_plan(plan, transport, origin.__getitem__, folder, advance, ensure_dest=False)
         return HostResult(
             host.name,
             Status.OK,

@@ -57,7 +57,8 @@ def sync_work(
             )
         else:
             advance = start_progress(plan, host.name, progress)
-            stats = apply_plan(plan, transport, tree.root, dest, advance)
+            # An empty listing may be a missing folder, which an empty source must still make.
+            stats = apply_plan(plan, transport, tree.root, dest, advance, ensure_dest=not remote)
             status, error = Status.OK, None
         return HostResult(
             host.name,

@@ -149,13 +149,16 @@ class Transport(ABC):
         items: Sequence[tuple[Entry, Path | None]],
         advance: Advance = no_progress,
     ) -> int:
-        """Create entries below ``root``, each with its local file (None but for files).
+        """Create entries below ``root`` (made first if missing, with its parents), each with
+        its local file (None but for files).
 
         Paths are relative, parents before children. Directories get ``entry.mode`` (existing
         ones are left alone); files are written as :meth:`put_file` does and links replaced
         atomically; returns the bytes sent. This default does one operation per entry, files
         and links :attr:`parallel_transfers` at a time; transports with a bulk path override it.
         """
+        if items:
+            self.make_dir(root)
         for entry, _ in items:
             if entry.kind is Kind.DIR:
                 self.make_dir(join_remote(root, entry.path), entry.mode)

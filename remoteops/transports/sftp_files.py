@@ -32,7 +32,7 @@ from remoteops.transports.tar_stream import LocalReadError, Member, write_tar
 _WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
 #: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
 #: --no-same-owner for GNU, BSD and BusyBox tar alike.
-_TAR_EXTRACT = "tar -x -o -p -f - -C "
+_TAR_EXTRACT = "tar -x -o -p -f -"
 _COMMAND_NOT_FOUND = 127
 _RENAMES_IN_FLIGHT = 256
 
@@ -75,6 +75,9 @@ class SFTPFiles(Transport):
     def sftp(self) -> paramiko.SFTPClient:
         """The connection's SFTP session, opened on first use (provided by the transport)."""
 
+    def prepare_sftp(self) -> None:
+        """Start opening the session :meth:`sftp` will return, if that can overlap other work."""
+
     def write_entries(
         self,
         root: str,
@@ -90,6 +93,7 @@ class SFTPFiles(Transport):
             for e, local in items
         ]
         placed = [(m.name, m.entry.path) for m in members if m.entry.kind is not Kind.DIR]
+        self.prepare_sftp()  # for the renames, opened while the stream flows
         try:
             sent = self._extract(root, members, advance)
         except _NoTarError:
@@ -114,7 +118,9 @@ class SFTPFiles(Transport):
             except LocalReadError as exc:
                 local_failure.append(exc)
 
-        outcome = self.run(CommandSpec(_TAR_EXTRACT + shlex.quote(root), stdin=produce))
+        quoted = shlex.quote(root)
+        command = f"mkdir -p -- {quoted} && cd -- {quoted} && {_TAR_EXTRACT}"
+        outcome = self.run(CommandSpec(command, stdin=produce))
         if local_failure:
             raise TransferError(f"cannot read {local_failure[0]}")
         if outcome.exit_code == _COMMAND_NOT_FOUND:

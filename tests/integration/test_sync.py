@@ -331,3 +331,13 @@ def test_a_host_without_tar_gets_every_file_over_sftp(
         assert snapshot(dest) == snapshot(source)
     finally:
         run_command([target], CommandSpec("rm -rf /root/.bashrc /root/notar"))
+
+
+def test_an_empty_source_still_makes_the_destination(ssh_hosts: list[Host], tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    dest = tmp_path / "new" / "dest"
+    result = sync_hosts(ssh_hosts[:1], empty, str(dest)).results[0]
+    assert result.ok, result.error
+    assert dest.is_dir()
+    assert list(dest.iterdir()) == []
