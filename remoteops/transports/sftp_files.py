@@ -18,15 +18,15 @@ import stat
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import paramiko
-from paramiko.sftp import CMD_EXTENDED, CMD_STATUS, SFTP_OK
+from paramiko.sftp import CMD_EXTENDED
 
 from remoteops.errors import HostError, TransferError
 from remoteops.sync.listing import find_command, parse_find_output, path_command, with_digests
 from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
 from remoteops.transports.base import CommandSpec, Transport
+from remoteops.transports.sftp_pipeline import Pipeline, expect_ok, walk_tree
 from remoteops.transports.tar_stream import LocalReadError, Member, write_tar
 
 _WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
@@ -48,28 +48,13 @@ def _fail(what: str, exc: BaseException) -> TransferError:
     return TransferError(f"{what}: {reason or type(exc).__name__}")
 
 
-class _Replies:
-    """Collects the status replies of pipelined SFTP requests (paramiko's async interface)."""
-
-    def __init__(self) -> None:
-        self.pending: dict[int, str] = {}  # request number -> what it was for
-        self.failures: list[str] = []
-
-    def _async_response(self, kind: int, message: paramiko.Message, number: int) -> None:
-        what = self.pending.pop(number, "?")
-        if kind != CMD_STATUS:
-            self.failures.append(f"{what}: unexpected reply {kind}")
-            return
-        code, text = message.get_int(), message.get_text()
-        if code != SFTP_OK:
-            self.failures.append(f"{what}: {text}")
-
-
 class SFTPFiles(Transport):
     """The files capability for the SSH transport: commands for listings, SFTP for writes."""
 
     #: Set once a host turns out to have no tar; its batches then go file by file.
     _without_tar = False
+    #: Set once a host's find cannot list for us; its listings then walk over SFTP.
+    _without_find = False
 
     @abstractmethod
     def sftp(self) -> paramiko.SFTPClient:
@@ -131,33 +116,25 @@ class SFTPFiles(Transport):
         return sent
 
     def _rename_all(self, root: str, placed: Sequence[tuple[str, str]]) -> None:
-        """posix-rename every temporary over its real name, many requests in flight.
-
-        paramiko has no public pipelined rename; this uses the same async request interface
-        its own file prefetching and directory listing use.
-        """
-        sftp: Any = self.sftp()  # the async calls are private, hence untyped
-        replies = _Replies()
+        """posix-rename every temporary over its real name, many requests in flight."""
+        pipeline = Pipeline(self.sftp())
+        failures: list[str] = []
+        for temporary, real in placed:
+            pipeline.send(
+                CMD_EXTENDED,
+                "posix-rename@openssh.com",
+                _b(join_remote(root, temporary)),
+                _b(join_remote(root, real)),
+                on_reply=expect_ok(failures, real),
+            )
         try:
-            for temporary, real in placed:
-                while len(replies.pending) >= _RENAMES_IN_FLIGHT:
-                    sftp._read_response()
-                number = sftp._async_request(
-                    replies,
-                    CMD_EXTENDED,
-                    "posix-rename@openssh.com",
-                    _b(join_remote(root, temporary)),
-                    _b(join_remote(root, real)),
-                )
-                replies.pending.setdefault(number, real)
-            while replies.pending:
-                sftp._read_response()
+            pipeline.run()
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise _fail(f"cannot rename into {root}", exc) from exc
-        if replies.failures:
+        if failures:
             self._discard_all(root, [name for name, _ in placed])
-            more = f" (and {len(replies.failures) - 1} more)" if len(replies.failures) > 1 else ""
-            raise TransferError(f"cannot rename {replies.failures[0]}{more}")
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            raise TransferError(f"cannot rename {failures[0]}{more}")
 
     def _discard_all(self, root: str, names: Sequence[str]) -> None:
         """Best effort, one command: remove temporaries a failed batch may have left."""
@@ -179,7 +156,7 @@ class SFTPFiles(Transport):
         return outcome.stdout
 
     def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
-        entries = parse_find_output(self._shell(find_command(root), f"cannot list {root}"))
+        entries = self._walk(root) if self._without_find else self._find(root)
         if not checksum or not any(e.kind is Kind.FILE for e in entries):
             return entries
         quoted = shlex.quote(root)
@@ -193,6 +170,19 @@ class SFTPFiles(Transport):
             if name:
                 digests[os.fsdecode(name.removeprefix(b"./"))] = digest.decode()
         return with_digests(entries, digests.get)
+
+    def _find(self, root: str) -> list[Entry]:
+        outcome = self.run(CommandSpec(find_command(root)))
+        if outcome.exit_code == 0:
+            return parse_find_output(outcome.stdout)
+        reason = outcome.stderr.decode(errors="replace").strip()
+        if outcome.exit_code == _COMMAND_NOT_FOUND or "printf" in reason.lower():
+            self._without_find = True  # BusyBox or BSD find, or none: walk over SFTP
+            return self._walk(root)
+        raise TransferError(f"cannot list {root}: {reason or outcome.exit_code}")
+
+    def _walk(self, root: str) -> list[Entry]:
+        return walk_tree(self.sftp(), root)
 
     def list_path(self, path: str, *, missing_ok: bool = False) -> list[Entry]:
         command = path_command(path, missing_ok=missing_ok)
