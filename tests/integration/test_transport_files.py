@@ -1,0 +1,145 @@
+"""The file interface every transport implements, checked against each real one alike.
+
+The sync, put and get engines use only these operations, so a new transport (FTP next) is
+ready for them once it passes this module: add it to ``PROTOCOLS``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from remoteops.errors import TransferError
+from remoteops.inventory.model import Host
+from remoteops.sync.model import Entry, Kind
+from remoteops.transports import Transport, TransportFactory
+
+PROTOCOLS = ["local", "ssh"]
+
+
+@pytest.fixture(params=PROTOCOLS)
+def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
+    if request.param == "local":
+        host = Host("localhost", {"protocol": "local"})
+    else:
+        host = request.getfixturevalue("ssh_hosts")[0]
+    opened = TransportFactory().create(host)
+    opened.connect()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _file(path: str, data: bytes, mode: int = 0o640, mtime: int = 1_600_000_000) -> Entry:
+    return Entry(path, Kind.FILE, size=len(data), mtime=mtime, mode=mode)
+
+
+def test_put_file_writes_mode_and_mtime_and_leaves_no_temporary(
+    transport: Transport, tmp_path: Path
+) -> None:
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    remote.mkdir()
+    local.write_bytes(b"content" * 1000)
+    (remote / "target").write_text("old")
+    sent = transport.put_file(local, str(remote / "target"), _file("target", local.read_bytes()))
+    assert sent == 7000
+    assert (remote / "target").read_bytes() == local.read_bytes()
+    assert (remote / "target").stat().st_mode & 0o7777 == 0o640
+    assert int((remote / "target").stat().st_mtime) == 1_600_000_000
+    assert os.listdir(remote) == ["target"]
+
+
+def test_write_entries_creates_folders_files_and_links_then_lists_them_back(
+    transport: Transport, tmp_path: Path
+) -> None:
+    source, remote = tmp_path / "source", tmp_path / "remote" / "made"
+    (source / "d").mkdir(parents=True)
+    (source / "d" / "f").write_bytes(b"x" * 5000)
+    (source / "top").write_bytes(b"")
+    entries = [
+        Entry("d", Kind.DIR, mtime=1_500_000_000, mode=0o750),
+        _file("d/f", b"x" * 5000, 0o600),
+        _file("top", b"", 0o644),
+        Entry("d/link", Kind.SYMLINK, target="f"),
+    ]
+    reported: list[tuple[int, int]] = []
+    sent = transport.write_entries(
+        str(remote),
+        [(e, source / e.path if e.kind is Kind.FILE else None) for e in entries],
+        lambda files, size: reported.append((files, size)),
+    )
+    assert sent == 5000
+    assert (sum(f for f, _ in reported), sum(s for _, s in reported)) == (2, 5000)
+    listed = {e.path: e for e in transport.list_tree(str(remote))}
+    assert set(listed) == {"d", "d/f", "top", "d/link"}
+    assert (listed["d"].kind, listed["d"].mode) == (Kind.DIR, 0o750)
+    assert (listed["d/f"].size, listed["d/f"].mode, listed["d/f"].mtime) == (
+        5000,
+        0o600,
+        1_600_000_000,
+    )
+    assert (listed["d/link"].kind, listed["d/link"].target) == (Kind.SYMLINK, "f")
+    checked = {e.path: e.digest for e in transport.list_tree(str(remote), checksum=True)}
+    assert checked["top"] == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_listing_a_missing_root_is_empty_and_a_file_root_an_error(
+    transport: Transport, tmp_path: Path
+) -> None:
+    assert transport.list_tree(str(tmp_path / "missing")) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(TransferError, match="not a directory"):
+        transport.list_tree(str(tmp_path / "file"))
+    assert transport.list_path(str(tmp_path / "missing"), missing_ok=True) == []
+    with pytest.raises(TransferError):
+        transport.list_path(str(tmp_path / "missing"))
+
+
+def test_path_kind_follows_links(transport: Transport, tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("x")
+    os.symlink("d", tmp_path / "to-d")
+    assert transport.path_kind(str(tmp_path / "d")) is Kind.DIR
+    assert transport.path_kind(str(tmp_path / "to-d")) is Kind.DIR
+    assert transport.path_kind(str(tmp_path / "f")) is Kind.FILE
+    assert transport.path_kind(str(tmp_path / "none")) is None
+
+
+def test_links_attributes_and_removal(transport: Transport, tmp_path: Path) -> None:
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    (tmp_path / "tree" / "sub" / "f").write_text("x")
+    (tmp_path / "file").write_text("x")
+    link = str(tmp_path / "link")
+    transport.make_symlink("one", link)
+    transport.make_symlink("two", link)  # replaced, not an error
+    assert os.readlink(link) == "two"
+    transport.set_attributes(str(tmp_path / "file"), mode=0o600, mtime=1_234_567_890)
+    info = (tmp_path / "file").stat()
+    assert (info.st_mode & 0o777, int(info.st_mtime)) == (0o600, 1_234_567_890)
+    transport.remove(str(tmp_path / "tree"), Kind.DIR)
+    transport.remove(link, Kind.SYMLINK)
+    transport.remove(str(tmp_path / "file"), Kind.FILE)
+    transport.remove(str(tmp_path / "file"), Kind.FILE)  # already gone: fine
+    assert os.listdir(tmp_path) == []
+
+
+def test_make_dir_refuses_a_file_in_the_way(transport: Transport, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(TransferError):
+        transport.make_dir(str(tmp_path / "file"))
+    transport.make_dir(str(tmp_path / "a" / "b"), 0o750)
+    assert (tmp_path / "a" / "b").stat().st_mode & 0o777 == 0o750
+
+
+def test_get_file_is_atomic_with_mode_and_mtime(transport: Transport, tmp_path: Path) -> None:
+    (tmp_path / "remote").write_bytes(b"y" * 3000)
+    local = tmp_path / "got"
+    entry = _file("remote", b"y" * 3000, 0o604, 1_111_111_111)
+    assert transport.get_file(str(tmp_path / "remote"), local, entry) == 3000
+    assert local.read_bytes() == b"y" * 3000
+    assert (local.stat().st_mode & 0o777, int(local.stat().st_mtime)) == (0o604, 1_111_111_111)
+    assert sorted(os.listdir(tmp_path)) == ["got", "remote"]
