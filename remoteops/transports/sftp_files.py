@@ -81,6 +81,7 @@ class SFTPFiles(Transport):
         self.prepare_sftp()  # for the renames, opened while the stream flows
         try:
             sent = self._extract(root, members, advance)
+            self._verify(root, members)
         except _NoTarError:
             self._without_tar = True
             return super().write_entries(root, items, advance)
@@ -89,6 +90,28 @@ class SFTPFiles(Transport):
             raise
         self._rename_all(root, placed)
         return sent
+
+    def _verify(self, root: str, members: Sequence[Member]) -> None:
+        """Files whose entry carries a digest (``--checksum``) are hashed on the host before
+        they take their real names: one ``sha256sum`` pass over the temporaries."""
+        expected = {m.name: m.entry.digest for m in members if m.entry.digest is not None}
+        if not expected:
+            return
+        listing = b"".join(_b(name) + b"\0" for name in expected)
+        outcome = self.run(
+            CommandSpec(f"cd -- {shlex.quote(root)} && xargs -0 sha256sum -z --", stdin=listing)
+        )
+        if outcome.exit_code != 0:
+            reason = outcome.stderr.decode(errors="replace").strip() or outcome.exit_code
+            raise TransferError(f"cannot checksum what was written below {root}: {reason}")
+        found = _parse_sums(outcome.stdout)
+        wrong = [
+            m.entry.path
+            for m in members
+            if m.name in expected and found.get(m.name) != expected[m.name]
+        ]
+        if wrong:
+            raise TransferError(f"content differs after writing: {', '.join(wrong[:5])}")
 
     def _extract(self, root: str, members: Sequence[Member], advance: Advance) -> int:
         """Stream ``members`` into ``tar -x`` in ``root``; tar's exit status vouches that every
@@ -164,12 +187,7 @@ class SFTPFiles(Transport):
             f"cd {quoted} && find . -mindepth 1 -type f -exec sha256sum -z -- {{}} +",
             f"cannot checksum {root}",
         )
-        digests: dict[str, str] = {}
-        for record in listing.split(b"\0"):
-            digest, _, name = record.partition(b"  ")
-            if name:
-                digests[os.fsdecode(name.removeprefix(b"./"))] = digest.decode()
-        return with_digests(entries, digests.get)
+        return with_digests(entries, _parse_sums(listing).get)
 
     def _find(self, root: str) -> list[Entry]:
         outcome = self.run(CommandSpec(find_command(root)))
@@ -296,6 +314,16 @@ class SFTPFiles(Transport):
             pass
         except (OSError, paramiko.SSHException) as exc:
             raise _fail(f"cannot remove {path}", exc) from exc
+
+
+def _parse_sums(output: bytes) -> dict[str, str]:
+    """``sha256sum -z`` output: path (without a leading ./) -> hex digest."""
+    digests: dict[str, str] = {}
+    for record in output.split(b"\0"):
+        digest, _, name = record.partition(b"  ")
+        if name:
+            digests[os.fsdecode(name.removeprefix(b"./"))] = digest.decode()
+    return digests
 
 
 class _NoTarError(Exception):

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from remoteops.executor import run_command
+from remoteops.executor import Executor, run_command
 from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
 from remoteops.results import Status
 from remoteops.sync import SyncOptions
-from remoteops.sync.run import sync_hosts
+from remoteops.sync.local_tree import scan_tree
+from remoteops.sync.run import sync_hosts, sync_work
 from remoteops.transports import CommandSpec
 from tests.integration.conftest import with_vars
 
@@ -341,3 +342,27 @@ def test_an_empty_source_still_makes_the_destination(ssh_hosts: list[Host], tmp_
     assert result.ok, result.error
     assert dest.is_dir()
     assert list(dest.iterdir()) == []
+
+
+def test_checksum_verifies_content_on_the_host_before_the_real_name(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    """With --checksum the digest scanned is checked on the host before the rename: a file
+    that changed after the scan (same size) is caught and never takes its real name."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "stable").write_text("same")
+    (source / "moving").write_text("before")
+    options = SyncOptions(checksum=True)
+    tree = scan_tree(source, checksum=True)
+    (source / "moving").write_text("after!")  # same size, other content, after the scan
+    dest = tmp_path / "dest"
+    report = Executor().run(ssh_hosts[:1], sync_work(tree, str(dest), options, dry_run=False))
+    result = report.results[0]
+    assert result.status is Status.FAILED
+    assert "content differs after writing: moving" in (result.error or "")
+    assert not (dest / "moving").exists()
+    assert sorted(os.listdir(dest)) == []  # nothing renamed, temporaries removed
+    fixed = sync_hosts(ssh_hosts[:1], source, str(dest), options).results[0]
+    assert fixed.ok, fixed.error
+    assert (dest / "moving").read_text() == "after!"
