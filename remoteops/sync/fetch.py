@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import posixpath
+import shutil
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +68,22 @@ def _host_folder(local_dir: Path, host: str) -> Path:
     return local_dir / host
 
 
+def _make_room(path: Path, kind: Kind) -> None:
+    """Remove what an earlier ``get`` left at ``path`` if the host now has another kind there
+    (a folder that became a link or a file, or the reverse): the copy follows the host."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    found = Kind.SYMLINK if stat.S_ISLNK(mode) else Kind.DIR if stat.S_ISDIR(mode) else Kind.FILE
+    if found is kind:
+        return
+    if found is Kind.DIR:
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
 def _link(target: str, path: Path) -> None:
     temporary = path.with_name(temporary_name(path.name))
     os.symlink(target, temporary)
@@ -96,6 +114,7 @@ def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
                 refused.append(f"{entry.path!r}: its folder is a symlink here")
                 continue
             try:
+                _make_room(target, entry.kind)
                 if entry.kind is Kind.DIR:
                     target.mkdir(parents=True, exist_ok=True)
                     continue

@@ -88,7 +88,11 @@ def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOpti
     protected: set[str] = set()  # excluded on the host: never deleted, nor their folders
     leftovers: list[Action] = []  # temporaries of an interrupted earlier sync: always removed
     for entry in remote:
-        if entry.kind is Kind.FILE and TEMPORARY_NAME.fullmatch(entry.path.rpartition("/")[2]):
+        if (
+            entry.kind is Kind.FILE
+            and TEMPORARY_NAME.fullmatch(entry.path.rpartition("/")[2])
+            and entry.path not in wanted  # a source file may look like one: it is not
+        ):
             leftovers.append(
                 Action(ActionKind.DELETE, entry.path, "leftover of an interrupted sync", entry)
             )

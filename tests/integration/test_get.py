@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from remoteops.inventory.model import Host
@@ -88,13 +89,16 @@ def test_nothing_is_written_through_a_symlink_even_one_made_by_an_earlier_get(
     local = tmp_path / "collected"
     fetch_hosts(ssh_hosts[:1], str(remote), local)
     # The host now turns "up" into a folder with a file: following the local link would put
-    # it in local/<host>/, outside the copy of the tree.
+    # it in local/<host>/, outside the copy of the tree. The link is replaced by a real folder
+    # first (the copy follows the host), so the file lands inside the tree's copy.
     (remote / "up").unlink()
     (remote / "up").mkdir()
     (remote / "up" / "planted").write_text("x")
     result = fetch_hosts(ssh_hosts[:1], str(remote), local).results[0]
-    assert result.status is Status.FAILED
-    assert "its folder is a symlink here" in (result.error or "")
+    assert result.ok, result.error
+    copy = local / ssh_hosts[0].name / "tree"
+    assert not (copy / "up").is_symlink()
+    assert (copy / "up" / "planted").read_text() == "x"
     assert not (local / ssh_hosts[0].name / "planted").exists()
 
 
@@ -111,3 +115,25 @@ def test_a_chain_of_links_that_leads_out_is_removed_and_reported(
     assert "'top/a': symlink leads outside" in (result.error or "")
     assert not (local / ssh_hosts[0].name / "top" / "a").is_symlink()
     assert (local / ssh_hosts[0].name / "top" / "b" / "c").is_symlink()  # harmless: kept
+
+
+def test_a_second_get_follows_entries_that_changed_kind(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    remote = _remote_tree(tmp_path)
+    local = tmp_path / "collected"
+    first = fetch_hosts(ssh_hosts[:1], str(remote), local).results[0]
+    assert first.ok, first.error
+    shutil.rmtree(remote / "app")  # folder -> link, link -> folder, file -> folder
+    os.symlink("run.sh", remote / "app")
+    (remote / "latest").unlink()
+    (remote / "latest").mkdir()
+    (remote / "odd name\n.txt").unlink()
+    (remote / "odd name\n.txt").mkdir()
+    second = fetch_hosts(ssh_hosts[:1], str(remote), local).results[0]
+    assert second.ok, second.error
+    copy = local / ssh_hosts[0].name / "logs"
+    assert os.readlink(copy / "app") == "run.sh"
+    assert (copy / "latest").is_dir()
+    assert not (copy / "latest").is_symlink()
+    assert (copy / "odd name\n.txt").is_dir()

@@ -202,3 +202,12 @@ def test_replacing_a_folder_counts_its_contents_against_max_delete() -> None:
     plan = plan_sync([f("data")], remote, SyncOptions(delete=True, max_delete=1))
     assert not plan.ok
     assert "would delete 101 entries" in plan.problems[0]
+
+
+def test_leftover_temporaries_are_removed_but_a_source_file_of_that_shape_is_kept() -> None:
+    lookalike = "a/.x.remoteops-0123abcd.tmp"
+    leftover = "a/.y.remoteops-89abcdef.tmp"
+    local = [d("a"), f(lookalike)]
+    plan = plan_sync(local, [d("a"), f(lookalike), f(leftover)], SyncOptions())
+    assert kinds(plan) == [("delete", leftover)]
+    assert plan.unchanged == 2
