@@ -7,12 +7,13 @@ host never holds a partial file under a real name. The next sync finishes the jo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from remoteops.errors import TransferError
+from remoteops.errors import HostError, TransferError
 from remoteops.sync.model import (
     Action,
     ActionKind,
@@ -74,6 +75,45 @@ def apply_plan(
         )
     ]
     later = set(folder_modes)
+    # Host folders we add to but cannot write (0555) are unlocked first, as rsync does; they
+    # get their mode back at the end, or the source's mode if the plan changes it.
+    final_modes = {e.path: e.mode for e in plan.locked}
+    final_modes.update((a.path, _entry(a).mode) for a in folder_modes)
+    for entry in plan.locked:
+        transport.set_attributes(join_remote(dest, entry.path), mode=entry.mode | 0o700)
+    try:
+        sent = _apply_phases(
+            plan,
+            transport,
+            locate=locate,
+            dest=dest,
+            advance=advance,
+            later=later,
+            ensure_dest=ensure_dest,
+        )
+    except BaseException:
+        with contextlib.suppress(HostError):
+            _set_modes(transport, dest, {e.path: e.mode for e in plan.locked})
+        raise
+    _set_modes(transport, dest, final_modes)
+    return plan_stats(plan, sent)
+
+
+_WRITES = (ActionKind.MKDIR, ActionKind.UPLOAD, ActionKind.SYMLINK)
+
+
+def _apply_phases(
+    plan: Plan,
+    transport: Transport,
+    *,
+    locate: Callable[[str], Path],
+    dest: str,
+    advance: Advance,
+    later: set[Action],
+    ensure_dest: bool,
+) -> int:
+    """Replacements, the batch of writes, attribute fixes, deletions; returns bytes sent."""
+    actions = plan.actions
     for action in actions:
         if action.kind is ActionKind.REPLACE:
             _remove(action, transport, dest)
@@ -92,12 +132,13 @@ def apply_plan(
     for action in actions:  # only reached when every write above succeeded
         if action.kind is ActionKind.DELETE:
             _remove(action, transport, dest)
-    for action in sorted(folder_modes, key=lambda a: a.path.count("/"), reverse=True):
-        transport.set_attributes(join_remote(dest, action.path), mode=_entry(action).mode)
-    return plan_stats(plan, sent)
+    return sent
 
 
-_WRITES = (ActionKind.MKDIR, ActionKind.UPLOAD, ActionKind.SYMLINK)
+def _set_modes(transport: Transport, dest: str, modes: dict[str, int]) -> None:
+    """Folder modes, deepest first: a parent locked first would refuse its children's."""
+    for path in sorted(modes, key=lambda p: p.count("/"), reverse=True):
+        transport.set_attributes(join_remote(dest, path), mode=modes[path])
 
 
 def _entry(action: Action) -> Entry:

@@ -111,6 +111,9 @@ class Plan:
     actions: tuple[Action, ...]
     unchanged: int = 0
     problems: tuple[str, ...] = field(default=())
+    #: Host folders (as listed) that lack owner write permission and must be unlocked while
+    #: the plan is applied, parents first.
+    locked: tuple[Entry, ...] = field(default=())
 
     @property
     def ok(self) -> bool:

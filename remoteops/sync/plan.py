@@ -143,7 +143,22 @@ def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOpti
             f"would delete {deletions} entries, more than --max-delete {options.max_delete}"
         )
     ordered = sorted(actions, key=lambda a: _ORDER[a.kind])  # stable: path order kept inside
-    return Plan(tuple(ordered), unchanged, tuple(problems))
+    return Plan(tuple(ordered), unchanged, tuple(problems), _locked_folders(ordered, present))
+
+
+def _locked_folders(actions: Iterable[Action], present: dict[str, Entry]) -> tuple[Entry, ...]:
+    """Host folders without owner write permission that the plan adds to or removes from.
+
+    As rsync does, they are made writable for the sync and get their mode back after it.
+    (The destination itself is not listed, so it is not among them.)
+    """
+    touched = {
+        a.path.rpartition("/")[0]
+        for a in actions
+        if a.kind not in (ActionKind.CHMOD, ActionKind.TOUCH)
+    }
+    found = [present.get(folder) for folder in sorted(touched, key=_depth_key)]
+    return tuple(e for e in found if e is not None and e.kind is Kind.DIR and not e.mode & 0o200)
 
 
 def _holds(folder: str, paths: set[str]) -> bool:

@@ -239,6 +239,24 @@ def test_read_only_folders_in_the_source_are_filled_then_locked(
     assert (dest / "frozen" / "inner" / "file").read_text() == "data"
     assert (dest / "frozen").stat().st_mode & 0o777 == 0o555
     assert (dest / "frozen" / "inner").stat().st_mode & 0o777 == 0o555
+    # Later syncs add to, change and delete from the locked folders (rsync unlocks them too).
+    (source / "frozen" / "inner").chmod(0o755)
+    (source / "frozen" / "inner" / "added").write_text("new")
+    (source / "frozen" / "inner" / "file").write_text("changed")
+    (source / "frozen" / "inner").chmod(0o555)
+    (source / "frozen").chmod(0o555)
+    (dest / "frozen" / "stray").mkdir()  # made by root despite the 0555: --delete removes it
+    try:
+        again = sync_hosts([as_user], source, str(dest), SyncOptions(delete=True)).results[0]
+    finally:
+        (source / "frozen").chmod(0o755)
+        (source / "frozen" / "inner").chmod(0o755)
+    assert again.ok, again.error
+    assert (dest / "frozen" / "inner" / "added").read_text() == "new"
+    assert (dest / "frozen" / "inner" / "file").read_text() == "changed"
+    assert not (dest / "frozen" / "stray").exists()
+    assert (dest / "frozen").stat().st_mode & 0o777 == 0o555
+    assert (dest / "frozen" / "inner").stat().st_mode & 0o777 == 0o555
 
 
 @pytest.mark.usefixtures("requires_root")

@@ -211,3 +211,12 @@ def test_leftover_temporaries_are_removed_but_a_source_file_of_that_shape_is_kep
     plan = plan_sync(local, [d("a"), f(lookalike), f(leftover)], SyncOptions())
     assert kinds(plan) == [("delete", leftover)]
     assert plan.unchanged == 2
+
+
+def test_host_folders_without_write_permission_are_listed_to_unlock_parents_first() -> None:
+    remote = [d("a", 0o555), d("a/b", 0o500), f("a/b/one"), d("c", 0o555), f("c/same")]
+    local = [d("a", 0o555), d("a/b", 0o500), f("a/b/one", size=11), f("a/new"), d("c", 0o555),
+             f("c/same")]  # fmt: skip
+    plan = plan_sync(local, remote, SyncOptions())
+    assert [e.path for e in plan.locked] == ["a", "a/b"]  # c gets nothing: stays as it is
+    assert [e.mode for e in plan.locked] == [0o555, 0o500]
