@@ -63,6 +63,11 @@ class NullListener:
         return None
 
 
+def _is_connection_trouble(exc: Exception) -> bool:
+    """An untranslated socket or SSH library error, as opposed to a bug in remoteops."""
+    return isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("paramiko")
+
+
 #: The work for one host, given its open transport; returns the host's result.
 HostWork = Callable[[Host, Transport, "Listener"], HostResult]
 
@@ -248,12 +253,11 @@ class Executor:
                     error="interrupted",
                     duration_s=time.monotonic() - started,
                 )
-            return HostResult(
-                host.name,
-                Status.UNREACHABLE,
-                error=f"{type(exc).__name__}: {exc}",
-                duration_s=time.monotonic() - started,
-            )
+            if _is_connection_trouble(exc):
+                status, error = Status.UNREACHABLE, f"{type(exc).__name__}: {exc}"
+            else:  # say it is ours, not the network's
+                status, error = Status.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+            return HostResult(host.name, status, error=error, duration_s=time.monotonic() - started)
         finally:
             with self._lock:
                 self._open.pop(host.name, None)
