@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from common import machine_description, measure, ssh_options
 
 from remoteops.playground import Playground, PlaygroundState
 
@@ -44,34 +42,6 @@ ASYNCSSH_SCRIPT = textwrap.dedent(
     asyncio.run(main())
     """
 )
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Wall seconds and client CPU seconds of one command; fails loudly if it failed."""
-    cpu0, wall0 = children_cpu(), time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL, check=False)
-    wall, cpu = time.perf_counter() - wall0, children_cpu() - cpu0
-    if done.returncode != 0:
-        raise SystemExit(
-            f"benchmark command failed ({done.returncode}): {' '.join(argv[:6])}...\n"
-            + done.stderr.decode(errors="replace")[-2000:]
-        )
-    return wall, cpu, done.stdout.decode(errors="replace")
-
-
-def ssh_options(state: PlaygroundState) -> list[str]:
-    return [
-        "-i", str(state.client_key_path),
-        "-o", f"UserKnownHostsFile={state.known_hosts_path}",
-        "-o", "StrictHostKeyChecking=yes",
-        "-o", "BatchMode=yes",
-        "-o", "ConnectTimeout=10",
-    ]  # fmt: skip
 
 
 def tools(state: PlaygroundState, count: int, workdir: Path) -> dict[str, Callable[[], tuple]]:
@@ -123,24 +93,6 @@ def single_host(state: PlaygroundState, repeat: int) -> dict[str, float]:
         plain.append(measure([*ssh, "uptime"])[0])
         ours.append(measure(ours_argv)[0])
     return {"ssh host uptime": statistics.median(plain), "remoteops": statistics.median(ours)}
-
-
-def machine_description() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ssh_version = subprocess.run(
-        ["ssh", "-V"], capture_output=True, text=True, check=False
-    ).stderr.strip()
-    return (
-        f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python "
-        f"{platform.python_version()}, {ssh_version}; client and all sshd hosts share the cores"
-    )
 
 
 def main() -> None:

@@ -1,0 +1,89 @@
+"""Helpers the benchmarks share: timing a command (wall time and client CPU), the OpenSSH
+options that reach playground hosts, and a one-line description of the machine.
+
+Client CPU is user+sys of the reaped children of this process (``RUSAGE_CHILDREN``), so a tool
+is charged for every process it starts (each ``ssh`` of rsync or pssh) but not for the sshd
+hosts, which are not our children.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+import time
+from pathlib import Path
+
+from remoteops.playground import PlaygroundState
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Wall seconds and client CPU seconds of one command; fails loudly if it failed."""
+    cpu0, wall0 = children_cpu(), time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL, check=False)
+    wall, cpu = time.perf_counter() - wall0, children_cpu() - cpu0
+    if done.returncode != 0:
+        raise SystemExit(
+            f"benchmark command failed ({done.returncode}): {' '.join(argv[:6])}...\n"
+            + done.stdout.decode(errors="replace")[-2000:]
+            + done.stderr.decode(errors="replace")[-2000:]
+        )
+    return wall, cpu, done.stdout.decode(errors="replace")
+
+
+def measure_parallel(argvs: list[list[str]]) -> tuple[float, float, list[str]]:
+    """Start every command at once and wait for all: wall seconds, total client CPU seconds
+    and each command's stdout; fails loudly if any failed."""
+    cpu0, wall0 = children_cpu(), time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        )
+        for argv in argvs
+    ]
+    # Outputs are small; reading them one process after another cannot deadlock (each
+    # process only ever waits for its own pipes) and costs no measurable wall time.
+    outputs = [proc.communicate() for proc in procs]
+    wall, cpu = time.perf_counter() - wall0, children_cpu() - cpu0
+    for argv, proc, (_, err) in zip(argvs, procs, outputs, strict=True):
+        if proc.returncode != 0:
+            raise SystemExit(
+                f"benchmark command failed ({proc.returncode}): {' '.join(argv[:8])}...\n"
+                + err.decode(errors="replace")[-2000:]
+            )
+    return wall, cpu, [out.decode(errors="replace") for out, _ in outputs]
+
+
+def ssh_options(state: PlaygroundState, known_hosts: Path | None = None) -> list[str]:
+    """OpenSSH client options for the playground: its key, strict host keys, no prompts."""
+    return [
+        "-i", str(state.client_key_path),
+        "-o", f"UserKnownHostsFile={known_hosts or state.known_hosts_path}",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "BatchMode=yes",
+        "-o", "ConnectTimeout=10",
+    ]  # fmt: skip
+
+
+def machine_description() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ssh_version = subprocess.run(
+        ["ssh", "-V"], capture_output=True, text=True, check=False
+    ).stderr.strip()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python "
+        f"{platform.python_version()}, {ssh_version}; client and all sshd hosts share the cores"
+    )
