@@ -87,15 +87,19 @@ def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOpti
     present: dict[str, Entry] = {}
     protected: set[str] = set()  # excluded on the host: never deleted, nor their folders
     leftovers: list[Action] = []  # temporaries of an interrupted earlier sync: always removed
-    for entry in remote:
+    staged: set[str] = set()  # leftover folders: what is inside goes with them
+    for entry in sorted(remote, key=lambda e: _depth_key(e.path)):
+        if _under(entry.path, staged):
+            continue
         if (
-            entry.kind is Kind.FILE
-            and TEMPORARY_NAME.fullmatch(entry.path.rpartition("/")[2])
+            TEMPORARY_NAME.fullmatch(entry.path.rpartition("/")[2])
             and entry.path not in wanted  # a source file may look like one: it is not
         ):
             leftovers.append(
                 Action(ActionKind.DELETE, entry.path, "leftover of an interrupted sync", entry)
             )
+            if entry.kind is Kind.DIR:
+                staged.add(entry.path)
         elif excluded(entry):
             protected.add(entry.path)
         else:

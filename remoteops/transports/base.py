@@ -34,7 +34,7 @@ STDERR = "stderr"
 OutputCallback = Callable[[str, bytes], None]
 #: Input made on the fly (e.g. a tar stream): called once with a write function, on the
 #: stdin thread; stdin is closed when it returns.
-StdinProducer = Callable[[Callable[[bytes], None]], None]
+StdinProducer = Callable[[Callable[[memoryview], None]], None]
 
 _POLL_CEILING_S = 1.0
 _STDIN_CHUNK = 32 * 1024
@@ -83,7 +83,7 @@ class RunningCommand(Protocol):
     def exit_code(self) -> int:
         """The exit code; only valid once :meth:`done` is true."""
 
-    def write_stdin(self, data: bytes) -> None:
+    def write_stdin(self, data: bytes | memoryview) -> None:
         """Write to the command's stdin, blocking as needed."""
 
     def close_stdin(self) -> None:

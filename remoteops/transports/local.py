@@ -59,7 +59,7 @@ class _LocalCommand:
         code = self._proc.returncode
         return 128 - code if code < 0 else code  # killed by a signal: report like a shell
 
-    def write_stdin(self, data: bytes) -> None:
+    def write_stdin(self, data: bytes | memoryview) -> None:
         assert self._proc.stdin is not None  # noqa: S101
         self._proc.stdin.write(data)
         self._proc.stdin.flush()

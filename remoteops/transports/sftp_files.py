@@ -16,7 +16,7 @@ import os
 import shlex
 import stat
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import paramiko
@@ -27,7 +27,7 @@ from remoteops.sync.listing import find_command, parse_find_output, path_command
 from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
 from remoteops.transports.base import CommandSpec, Transport
 from remoteops.transports.sftp_pipeline import Pipeline, expect_ok, walk_tree
-from remoteops.transports.tar_stream import LocalReadError, Member, write_tar
+from remoteops.transports.tar_stream import LocalReadError, Member, Write, write_tar
 
 _WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
 #: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
@@ -73,11 +73,7 @@ class SFTPFiles(Transport):
             return 0
         if self._without_tar:
             return super().write_entries(root, items, advance)
-        members = [
-            Member(e.path if e.kind is Kind.DIR else temporary_name(e.path), e, local)
-            for e, local in items
-        ]
-        placed = [(m.name, m.entry.path) for m in members if m.entry.kind is not Kind.DIR]
+        members, placed = _stage(items)
         self.prepare_sftp()  # for the renames, opened while the stream flows
         try:
             sent = self._extract(root, members, advance)
@@ -119,7 +115,7 @@ class SFTPFiles(Transport):
         local_failure: list[LocalReadError] = []
         sent = 0
 
-        def produce(write: Callable[[bytes], None]) -> None:
+        def produce(write: Write) -> None:
             nonlocal sent
             try:
                 sent = write_tar(members, write, advance)
@@ -167,7 +163,7 @@ class SFTPFiles(Transport):
         with contextlib.suppress(HostError):
             self.run(
                 CommandSpec(
-                    f"cd {shlex.quote(root)} && xargs -0 rm -f --", stdin=listing, timeout=60
+                    f"cd {shlex.quote(root)} && xargs -0 rm -rf --", stdin=listing, timeout=60
                 )
             )
 
@@ -314,6 +310,35 @@ class SFTPFiles(Transport):
             pass
         except (OSError, paramiko.SSHException) as exc:
             raise _fail(f"cannot remove {path}", exc) from exc
+
+
+def _stage(
+    items: Sequence[tuple[Entry, Path | None]],
+) -> tuple[list[Member], list[tuple[str, str]]]:
+    """Archive members under temporary names, and the (temporary, real) renames to make.
+
+    A new folder that is the highest new one on its path is written whole under a temporary
+    name and renamed once: a first copy of 100 folders costs 100 renames, not one per file.
+    Files and links in folders that already exist get a temporary name each.
+    """
+    new_folders = {e.path for e, _ in items if e.kind is Kind.DIR}
+    staged: dict[str, str] = {}  # highest new folder -> its temporary name
+    members: list[Member] = []
+    for entry, local in items:  # parents come before their children
+        parts = entry.path.split("/")
+        top = next(
+            (p for p in ("/".join(parts[: i + 1]) for i in range(len(parts))) if p in new_folders),
+            None,
+        )
+        if top is None:
+            name = temporary_name(entry.path)
+            staged[entry.path] = name
+        else:
+            if top not in staged:
+                staged[top] = temporary_name(top)
+            name = staged[top] + entry.path[len(top) :]
+        members.append(Member(name, entry, local))
+    return members, [(temporary, real) for real, temporary in staged.items()]
 
 
 def _parse_sums(output: bytes) -> dict[str, str]:

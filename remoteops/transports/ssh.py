@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import paramiko
 
@@ -594,8 +594,14 @@ class _SSHCommand:
             raise UnreachableError("connection lost before the command finished")
         return 255  # no exit status: killed by a signal (OpenSSH's client also says 255)
 
-    def write_stdin(self, data: bytes) -> None:
-        self._channel.sendall(data)
+    def write_stdin(self, data: bytes | memoryview) -> None:
+        # One packet's worth per call: Channel.sendall re-slices what is left after every
+        # packet (s = s[sent:]), which copies a 1 MiB write 32 times; measured, that doubled
+        # the client CPU of a bulk transfer.
+        channel, view = self._channel, memoryview(data)
+        step = max(1024, channel.out_max_packet_size - 64)  # what Channel.send puts in one
+        for offset in range(0, len(view), step):
+            channel.sendall(cast(bytes, view[offset : offset + step]))  # paramiko takes views
 
     def close_stdin(self) -> None:
         if not self._channel.closed:

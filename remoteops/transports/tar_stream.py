@@ -9,6 +9,7 @@ headers from :class:`tarfile.TarInfo`, file data read in large chunks, then the 
 from __future__ import annotations
 
 import os
+import struct
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,8 +19,11 @@ from remoteops.sync.model import Advance, Entry, Kind, no_progress
 
 _BLOCK = 512
 _RECORD = 20 * _BLOCK  # GNU tar's default record: the archive ends on a whole one
-_READ = 1024 * 1024
-_FLUSH_AT = 256 * 1024
+_BUFFER = 256 * 1024
+
+#: Receives the archive piece by piece. The piece is a view of a reused buffer: it must be
+#: consumed (sent or copied) before the call returns.
+Write = Callable[[memoryview], None]
 
 
 class LocalReadError(OSError):
@@ -36,30 +40,89 @@ class Member:
 
 
 class _Sink:
-    """Gathers headers and small files into large writes: each write is one or more packets."""
+    """One reused buffer that headers, padding and file data are read or copied into, written
+    out whenever it is full: no allocation per chunk (1 MiB reads each cost an mmap and page
+    faults; with ten hosts streaming that was most of the client's CPU)."""
 
-    def __init__(self, write: Callable[[bytes], None]) -> None:
+    def __init__(self, write: Write) -> None:
         self._write = write
-        self._pending = bytearray()
+        self._buffer = bytearray(_BUFFER)
+        self._view = memoryview(self._buffer)
+        self._fill = 0
         self.total = 0
 
     def add(self, data: bytes) -> None:
-        self.total += len(data)
-        if len(data) >= _FLUSH_AT:
-            self.flush()
-            self._write(data)
-            return
-        self._pending += data
-        if len(self._pending) >= _FLUSH_AT:
+        view = memoryview(data)
+        while view:
+            taken = min(len(view), _BUFFER - self._fill)
+            self._view[self._fill : self._fill + taken] = view[:taken]
+            self._fill += taken
+            self.total += taken
+            view = view[taken:]
+            if self._fill == _BUFFER:
+                self.flush()
+
+    def read_from(self, descriptor: int, size: int) -> int:
+        """Read up to ``size`` bytes of a file straight into the buffer; bytes read.
+
+        Never writes (so an error here is the file's): call :meth:`make_room` first."""
+        end = self._fill + min(size, _BUFFER - self._fill)
+        count = os.readv(descriptor, [self._view[self._fill : end]])
+        self._fill += count
+        self.total += count
+        return count
+
+    def make_room(self) -> None:
+        if self._fill == _BUFFER:
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
-            self._write(bytes(self._pending))
-            self._pending.clear()
+        if self._fill:
+            self._write(self._view[: self._fill])
+            self._fill = 0
+
+
+_TYPES = {Kind.FILE: b"0", Kind.SYMLINK: b"2", Kind.DIR: b"5"}
+_HEADER = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s12x")
+_MAX_OCTAL = 8**11 - 1  # what an 11-digit octal field holds (sizes and times)
 
 
 def _header(member: Member, size: int) -> bytes:
+    """A GNU tar header; plain fields are packed here (tarfile's tobuf was 60% of the
+    stream's CPU), long names and huge numbers are left to tarfile."""
+    entry = member.entry
+    name = member.name.encode("utf-8", "surrogateescape")
+    link = (entry.target or "").encode("utf-8", "surrogateescape")
+    if (
+        len(name) > 100
+        or len(link) > 100
+        or not 0 <= entry.mtime <= _MAX_OCTAL
+        or size > _MAX_OCTAL
+    ):
+        return _tarfile_header(member, size)
+    fields = [
+        name,
+        b"%07o\0" % (entry.mode & 0o7777),
+        b"0000000\0",  # uid: extracted as the login user anyway (tar -o)
+        b"0000000\0",
+        b"%011o\0" % size,
+        b"%011o\0" % entry.mtime,
+        b" " * 8,  # the checksum counts itself as spaces
+        _TYPES[entry.kind],
+        link,
+        b"ustar  \0",
+        b"",
+        b"",
+        b"",
+        b"",
+        b"",
+    ]
+    header = bytearray(_HEADER.pack(*fields))
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
+
+
+def _tarfile_header(member: Member, size: int) -> bytes:
     entry = member.entry
     info = tarfile.TarInfo(member.name)
     info.mode = entry.mode & 0o7777
@@ -80,27 +143,29 @@ def _send_file(sink: _Sink, member: Member, local: Path, advance: Advance) -> in
     Only local failures become :class:`LocalReadError`; the sink's (remote) errors pass as
     they are, so a host that went away is not blamed on a local file.
     """
-    try:
-        source = open(local, "rb")  # noqa: SIM115 - closed below; the try only guards reads
+    try:  # os-level calls: a Python file object per small file costs more than its read
+        descriptor = os.open(local, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise LocalReadError(f"{local}: {exc.strerror or exc}") from exc
-    with source:
-        size = os.fstat(source.fileno()).st_size
+    try:
+        size = os.fstat(descriptor).st_size
         sink.add(_header(member, size))
         left = size
         reported = 0
         while left:
+            sink.make_room()
             try:
-                chunk = source.read(min(_READ, left))
+                count = sink.read_from(descriptor, left)
             except OSError as exc:
                 raise LocalReadError(f"{local}: {exc.strerror or exc}") from exc
-            if not chunk:
+            if not count:
                 raise LocalReadError(f"{local}: shrank while being sent")
-            sink.add(chunk)
-            left -= len(chunk)
-            if len(chunk) >= _FLUSH_AT:  # big files report as they go, small ones once sent
-                advance(0, len(chunk))
-                reported += len(chunk)
+            left -= count
+            if size - left - reported >= _BUFFER:  # big files report as they go
+                advance(0, size - left - reported)
+                reported = size - left
+    finally:
+        os.close(descriptor)
     padding = -size % _BLOCK
     if padding:
         sink.add(bytes(padding))
@@ -108,9 +173,7 @@ def _send_file(sink: _Sink, member: Member, local: Path, advance: Advance) -> in
     return size
 
 
-def write_tar(
-    members: Sequence[Member], write: Callable[[bytes], None], advance: Advance = no_progress
-) -> int:
+def write_tar(members: Sequence[Member], write: Write, advance: Advance = no_progress) -> int:
     """Write a tar archive of ``members`` through ``write``; returns the file bytes sent.
 
     Raises :class:`LocalReadError` for local trouble, and whatever ``write`` raises when the

@@ -152,12 +152,15 @@ def test_dry_run_changes_nothing_and_itemizes(
     assert "symlink link: new\n" in plan
 
 
+@pytest.mark.parametrize("where", ["huge", "new/folder/huge"])
 def test_an_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_completes(
-    ssh_hosts: list[Host], playground_manager: Playground, tmp_path: Path
+    ssh_hosts: list[Host], playground_manager: Playground, tmp_path: Path, where: str
 ) -> None:
+    """A file in an existing folder has its own temporary name; a new folder is written whole
+    under one and renamed at the end: either way nothing partial shows under a real name."""
     source = tmp_path / "source"
-    source.mkdir()
-    (source / "huge").write_bytes(os.urandom(300_000_000))
+    (source / where).parent.mkdir(parents=True, exist_ok=True)
+    (source / where).write_bytes(os.urandom(300_000_000))
     dest = tmp_path / "dest"
     target = ssh_hosts[0]
 
@@ -178,11 +181,13 @@ def test_an_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_comp
         killer.join()
         playground_manager.start_host(target.name)
     assert broken.status is Status.UNREACHABLE or broken.status is Status.FAILED, broken
-    assert not (dest / "huge").exists()  # never a truncated file under the real name
+    top = where.split("/", maxsplit=1)[0]
+    assert not (dest / top).exists()  # no truncated file, no half folder, under a real name
+    assert [p.name for p in dest.iterdir() if p.name.endswith(".tmp")]  # the leftover is there
     fixed = sync_hosts([target], source, str(dest)).results[0]
     assert fixed.ok, fixed.error
-    assert sorted(p.name for p in dest.iterdir()) == ["huge"]  # the leftover is gone
-    assert (dest / "huge").stat().st_size == 300_000_000
+    assert sorted(p.name for p in dest.iterdir()) == [top]  # the leftover is gone
+    assert (dest / where).stat().st_size == 300_000_000
 
 
 @pytest.fixture

@@ -220,3 +220,12 @@ def test_host_folders_without_write_permission_are_listed_to_unlock_parents_firs
     plan = plan_sync(local, remote, SyncOptions())
     assert [e.path for e in plan.locked] == ["a", "a/b"]  # c gets nothing: stays as it is
     assert [e.mode for e in plan.locked] == [0o555, 0o500]
+
+
+def test_a_leftover_temporary_folder_is_removed_whole() -> None:
+    stage = "a/.new.remoteops-0123abcd.tmp"
+    remote = [d("a"), d(stage), d(f"{stage}/sub"), f(f"{stage}/sub/half"), link(f"{stage}/l", "x")]
+    plan = plan_sync([d("a")], remote, SyncOptions(delete=True))
+    assert kinds(plan) == [("delete", stage)]
+    assert plan.actions[0].entry is not None
+    assert plan.actions[0].entry.kind is Kind.DIR
