@@ -120,8 +120,12 @@ def _apply_phases(
     writes = [_writable(a) for a in actions if a.kind in _WRITES]
     if not writes and ensure_dest:
         transport.make_dir(dest)  # write_entries creates it otherwise
+    basis = {a.path: a.replaces for a in actions if a.replaces is not None}
     sent = transport.write_entries(
-        dest, [(e, locate(e.path) if e.kind is Kind.FILE else None) for e in writes], advance
+        dest,
+        [(e, locate(e.path) if e.kind is Kind.FILE else None) for e in writes],
+        advance,
+        basis=basis,
     )
     fixes = [
         _attribute_fix(a, transport, dest)

@@ -87,6 +87,8 @@ class Action:
     reason: str
     #: The local entry to create or match; for REPLACE and DELETE, the remote one to remove.
     entry: Entry | None = None
+    #: For an UPLOAD over an existing file: that file, which a transport may send a delta to.
+    replaces: Entry | None = None
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,8 @@ def _compare(local: Entry, remote: Entry, checksum: bool) -> list[Action]:
     if local.kind is Kind.FILE:
         reason = _file_difference(local, remote, checksum)
         if reason is not None:
-            return [Action(ActionKind.UPLOAD, local.path, reason, local)]  # sets mode and time
+            # The upload sets mode and time too; the host's file may serve as a delta basis.
+            return [Action(ActionKind.UPLOAD, local.path, reason, local, replaces=remote)]
         if local.mtime != remote.mtime:
             actions.append(Action(ActionKind.TOUCH, local.path, "same content, other time", local))
     if local.mode != remote.mode:

@@ -148,9 +148,12 @@ class Transport(ABC):
         root: str,
         items: Sequence[tuple[Entry, Path | None]],
         advance: Advance = no_progress,
+        *,
+        basis: Mapping[str, Entry] | None = None,
     ) -> int:
         """Create entries below ``root`` (made first if missing, with its parents), each with
-        its local file (None but for files).
+        its local file (None but for files). ``basis`` names the host files some of them
+        replace, for transports that can send only what changed (SSH does, for big files).
 
         Paths are relative, parents before children. Directories get ``entry.mode`` (existing
         ones are left alone); files are written as :meth:`put_file` does and links replaced

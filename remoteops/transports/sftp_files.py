@@ -16,13 +16,14 @@ import os
 import shlex
 import stat
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
 from remoteops.errors import HostError, TransferError
+from remoteops.sync.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
 from remoteops.sync.listing import find_command, parse_find_output, path_command, with_digests
 from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
 from remoteops.transports.base import CommandSpec, Transport
@@ -55,6 +56,8 @@ class SFTPFiles(Transport):
     _without_tar = False
     #: Set once a host's find cannot list for us; its listings then walk over SFTP.
     _without_find = False
+    #: Set once a host's split cannot hash blocks; big changed files then go whole.
+    _without_split = False
 
     @abstractmethod
     def sftp(self) -> paramiko.SFTPClient:
@@ -68,7 +71,28 @@ class SFTPFiles(Transport):
         root: str,
         items: Sequence[tuple[Entry, Path | None]],
         advance: Advance = no_progress,
+        *,
+        basis: Mapping[str, Entry] | None = None,
     ) -> int:
+        deltas = [
+            (entry, local, old)
+            for entry, local in items
+            if local is not None
+            and (old := (basis or {}).get(entry.path)) is not None
+            and old.kind is Kind.FILE
+            and min(entry.size, old.size) >= DELTA_MIN_SIZE
+        ]
+        patched = {entry.path for entry, _, _ in deltas}
+        whole = [item for item in items if item[0].path not in patched]
+        sent = self._write_whole(root, whole, advance)
+        for entry, local, old in deltas:
+            sent += self._write_delta(root, entry, local, old, advance)
+        return sent
+
+    def _write_whole(
+        self, root: str, items: Sequence[tuple[Entry, Path | None]], advance: Advance
+    ) -> int:
+        """New and small files, folders and links: one tar stream, then the renames."""
         if not items:
             return 0
         if self._without_tar:
@@ -85,6 +109,66 @@ class SFTPFiles(Transport):
             self._discard_all(root, [name for name, _ in placed])
             raise
         self._rename_all(root, placed)
+        return sent
+
+    def _write_delta(
+        self, root: str, entry: Entry, local: Path, old: Entry, advance: Advance
+    ) -> int:
+        """Send only the blocks of a big file that differ from the host's copy.
+
+        The host copies its file to a temporary name and hashes that copy's blocks in the same
+        command; the changed blocks are written into the copy over SFTP, which is then checked
+        for size (and digest with ``--checksum``), given mode and mtime, and renamed over the
+        real name, as any upload. Hosts without GNU ``split --filter`` get the whole file.
+        """
+        path = join_remote(root, entry.path)
+        temporary = join_remote(root, temporary_name(entry.path))
+        block = block_size(max(entry.size, old.size))
+        if self._without_split:
+            return self._write_whole(root, [(entry, local)], advance)
+        quoted_path, quoted_temporary = shlex.quote(path), shlex.quote(temporary)
+        outcome = self.run(
+            CommandSpec(
+                f"cp -- {quoted_path} {quoted_temporary} && chmod u+w -- {quoted_temporary} && "
+                f"split -b {block} --filter=md5sum -- {quoted_temporary}"
+            )
+        )
+        if outcome.exit_code != 0:  # no GNU split (BusyBox, BSD), or no room for a copy
+            self._without_split = b"split" in outcome.stderr
+            self._discard_all(root, [temporary_name_of(temporary, root)])
+            return self._write_whole(root, [(entry, local)], advance)
+        remote = [line.split()[0].decode() for line in outcome.stdout.splitlines() if line]
+        try:
+            ours = block_digests(local, entry.size)
+        except OSError as exc:
+            self._discard_all(root, [temporary_name_of(temporary, root)])
+            raise TransferError(f"cannot read {local}: {exc.strerror or exc}") from exc
+        sftp = self.sftp()
+        sent = 0
+        try:
+            with open(local, "rb") as source, sftp.open(_b(temporary), "r+b") as target:
+                target.set_pipelined(True)
+                for index in changed_blocks(ours, remote):
+                    source.seek(index * block)
+                    data = source.read(block)
+                    target.seek(index * block)
+                    target.write(data)
+                    sent += len(data)
+                target.truncate(entry.size)  # shorter now, or grown on the host since listed
+            written = sftp.stat(_b(temporary)).st_size
+            if written != entry.size:
+                raise TransferError(f"{path}: the patched copy has {written} bytes of {entry.size}")
+            if entry.digest is not None:
+                self._verify(root, [Member(temporary_name_of(temporary, root), entry, local)])
+            sftp.chmod(_b(temporary), entry.mode)
+            sftp.utime(_b(temporary), (entry.mtime, entry.mtime))
+            sftp.posix_rename(_b(temporary), _b(path))
+        except (OSError, paramiko.SSHException, EOFError, HostError) as exc:
+            self._discard(temporary)
+            if isinstance(exc, HostError):
+                raise
+            raise _fail(f"cannot write {path}", exc) from exc
+        advance(1, sent)
         return sent
 
     def _verify(self, root: str, members: Sequence[Member]) -> None:
@@ -339,6 +423,11 @@ def _stage(
             name = staged[top] + entry.path[len(top) :]
         members.append(Member(name, entry, local))
     return members, [(temporary, real) for real, temporary in staged.items()]
+
+
+def temporary_name_of(temporary: str, root: str) -> str:
+    """A temporary's path relative to ``root`` (for the commands that ``cd`` there)."""
+    return temporary[len(root.rstrip("/")) + 1 :] if root.rstrip("/") else temporary[1:]
 
 
 def _parse_sums(output: bytes) -> dict[str, str]:

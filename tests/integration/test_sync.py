@@ -389,3 +389,72 @@ def test_checksum_verifies_content_on_the_host_before_the_real_name(
     fixed = sync_hosts(ssh_hosts[:1], source, str(dest), options).results[0]
     assert fixed.ok, fixed.error
     assert (dest / "moving").read_text() == "after!"
+
+
+def _flip(path: Path, offset: int) -> None:
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 1]))
+
+
+def test_a_changed_big_file_sends_only_its_changed_blocks(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    big = source / "image.bin"
+    big.write_bytes(os.urandom(9 * 1024 * 1024 + 123))
+    big.chmod(0o600)
+    assert sync_hosts(ssh_hosts[:1], source, str(dest)).results[0].ok
+    _flip(big, 5 * 1024 * 1024 + 7)  # one byte in the middle ...
+    with open(big, "ab") as handle:  # ... and an append, as a growing log
+        handle.write(os.urandom(1000))
+    os.utime(big, (1_700_000_000, 1_700_000_000))
+    grown = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert grown.ok, grown.error
+    assert grown.transfer is not None
+    assert grown.transfer["files_updated"] == 1
+    assert 1024 * 1024 <= grown.transfer["bytes_sent"] <= 2 * 1024 * 1024 + 1123  # 2 blocks
+    assert snapshot(dest) == snapshot(source)  # content, mode and mtime
+    with open(big, "r+b") as handle:  # shrinks: the host's copy is cut to the new size
+        handle.truncate(6 * 1024 * 1024)
+    shrunk = sync_hosts(ssh_hosts[:1], source, str(dest), SyncOptions(checksum=True))
+    assert shrunk.results[0].ok, shrunk.results[0].error
+    assert snapshot(dest) == snapshot(source)
+    assert sorted(os.listdir(dest)) == ["image.bin"]  # no temporary left
+
+
+FAKE_SPLIT = """#!/bin/sh
+echo "split: unrecognized option: --filter" >&2
+exit 1
+"""
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_a_host_without_gnu_split_gets_a_changed_big_file_whole(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    target = ssh_hosts[-1]
+    setup = (
+        "mkdir -p /root/nosplit && cat > /root/nosplit/split && chmod +x /root/nosplit/split "
+        "&& echo 'PATH=/root/nosplit:$PATH' > /root/.bashrc"
+    )
+    assert run_command([target], CommandSpec(setup, stdin=FAKE_SPLIT.encode())).exit_code == 0
+    try:
+        source, dest = tmp_path / "source", tmp_path / "dest"
+        source.mkdir()
+        big = source / "image.bin"
+        big.write_bytes(os.urandom(5 * 1024 * 1024))
+        assert sync_hosts([target], source, str(dest)).results[0].ok
+        _flip(big, 100)
+        os.utime(big, (1_700_000_000, 1_700_000_000))
+        result = sync_hosts([target], source, str(dest)).results[0]
+        assert result.ok, result.error
+        assert result.transfer is not None
+        assert result.transfer["bytes_sent"] == 5 * 1024 * 1024  # whole, not a delta
+        assert snapshot(dest) == snapshot(source)
+        assert sorted(os.listdir(dest)) == ["image.bin"]
+    finally:
+        run_command([target], CommandSpec("rm -rf /root/.bashrc /root/nosplit"))
