@@ -42,7 +42,7 @@ from remoteops.transports.base import (
     RunningCommand,
 )
 from remoteops.transports.known_hosts import KnownHosts, host_key_name
-from remoteops.transports.sftp_files import SFTPFiles
+from remoteops.transports.ssh_batch import BatchWrites
 
 # paramiko logs tracebacks from its transport threads, which Python's last-resort handler
 # would print; the errors reach us as exceptions anyway. Configured logging still sees them.
@@ -640,7 +640,7 @@ def _is_timeout(exc: BaseException) -> bool:
     )
 
 
-class SSHTransport(SFTPFiles):
+class SSHTransport(BatchWrites):
     """One SSH connection to one host; every command and transfer of the run reuses it."""
 
     capabilities = frozenset({"exec", "files"})
