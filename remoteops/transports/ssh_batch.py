@@ -11,17 +11,19 @@ for deltas, get the per-file path of :class:`~remoteops.transports.sftp_files.SF
 from __future__ import annotations
 
 import contextlib
+import functools
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import paramiko
-from paramiko.sftp import CMD_EXTENDED
+from paramiko.sftp import CMD_EXTENDED, CMD_SETSTAT
 
 from remoteops.errors import HostError, TransferError
 from remoteops.sync.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
 from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
-from remoteops.transports.base import CommandSpec
+from remoteops.transports.base import CommandSpec, run_in_parallel
 from remoteops.transports.sftp_files import SFTPFiles, fail, host_bytes, parse_sums
 from remoteops.transports.sftp_pipeline import Pipeline, expect_ok
 from remoteops.transports.tar_stream import LocalReadError, Member, Write, write_tar
@@ -58,10 +60,13 @@ class BatchWrites(SFTPFiles):
         ]
         patched = {entry.path for entry, _, _ in deltas}
         whole = [item for item in items if item[0].path not in patched]
-        sent = self._write_whole(root, whole, advance)
-        for entry, local, old in deltas:
-            sent += self._write_delta(root, entry, local, old, advance)
-        return sent
+        jobs = [lambda: self._write_whole(root, whole, advance)]
+        jobs += [
+            functools.partial(self._write_delta, root, entry, local, old, advance)
+            for entry, local, old in deltas
+        ]
+        # Deltas touch files in folders that exist, the batch makes new ones: they can overlap.
+        return run_in_parallel(jobs, self.parallel_transfers)
 
     def _write_whole(
         self, root: str, items: Sequence[tuple[Entry, Path | None]], advance: Advance
@@ -100,6 +105,7 @@ class BatchWrites(SFTPFiles):
         block = block_size(max(entry.size, old.size))
         if self._without_split:
             return self._write_whole(root, [(entry, local)], advance)
+        self.prepare_sftp()  # opened while the host copies and hashes
         quoted_path, quoted_temporary = shlex.quote(path), shlex.quote(temporary)
         outcome = self.run(
             CommandSpec(
@@ -128,14 +134,15 @@ class BatchWrites(SFTPFiles):
                     target.seek(index * block)
                     target.write(data)
                     sent += len(data)
-                target.truncate(entry.size)  # shorter now, or grown on the host since listed
-            written = sftp.stat(host_bytes(temporary)).st_size
-            if written != entry.size:
-                raise TransferError(f"{path}: the patched copy has {written} bytes of {entry.size}")
+            # One request for size (shorter now, or grown on the host since listed), mode and
+            # times; the writes were all acknowledged when the file closed.
+            attributes = paramiko.SFTPAttributes()
+            attributes.st_size, attributes.st_mode = entry.size, entry.mode
+            attributes.st_atime = attributes.st_mtime = entry.mtime
+            untyped: Any = sftp  # setstat with several attributes at once is private
+            untyped._request(CMD_SETSTAT, host_bytes(temporary), attributes)
             if entry.digest is not None:
                 self._verify(root, [Member(temporary_name_of(temporary, root), entry, local)])
-            sftp.chmod(host_bytes(temporary), entry.mode)
-            sftp.utime(host_bytes(temporary), (entry.mtime, entry.mtime))
             sftp.posix_rename(host_bytes(temporary), host_bytes(path))
         except (OSError, paramiko.SSHException, EOFError, HostError) as exc:
             self.discard(temporary)
