@@ -9,6 +9,7 @@ excluded files on the receiver.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from remoteops.sync.model import (
     TEMPORARY_NAME,
@@ -81,19 +82,40 @@ _CREATE = {
 _ORDER = {kind: rank for rank, kind in enumerate(ActionKind)}
 
 
-def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOptions) -> Plan:
-    """Plan one host's sync; see :class:`~remoteops.sync.model.Plan` for the order."""
+@dataclass(frozen=True)
+class LocalSide:
+    """The source's half of every host's plan, prepared once per run (see :func:`plan_sync`)."""
+
+    wanted: dict[str, Entry]
+    order: tuple[str, ...]  # the wanted paths, parents first
+    excluded: Callable[[Entry], bool]
+    has_excludes: bool
+
+
+def prepare_local(local: Iterable[Entry], options: SyncOptions) -> LocalSide:
+    """Filter and order the source once; a hundred hosts' plans then share the work."""
     excluded = _exclusion(options.excludes)
     wanted = {e.path: e for e in local if not excluded(e)}
+    order = tuple(sorted(wanted, key=_depth_key))
+    return LocalSide(wanted, order, excluded, bool(options.excludes))
+
+
+def plan_sync(
+    local: Iterable[Entry] | LocalSide, remote: Iterable[Entry], options: SyncOptions
+) -> Plan:
+    """Plan one host's sync; see :class:`~remoteops.sync.model.Plan` for the order."""
+    side = local if isinstance(local, LocalSide) else prepare_local(local, options)
+    wanted, excluded = side.wanted, side.excluded
     present: dict[str, Entry] = {}
     protected: set[str] = set()  # excluded on the host: never deleted, nor their folders
     leftovers: list[Action] = []  # temporaries of an interrupted earlier sync: always removed
     staged: set[str] = set()  # leftover folders: what is inside goes with them
-    for entry in sorted(remote, key=lambda e: _depth_key(e.path)):
-        if _under(entry.path, staged):
-            continue
+    kept: list[Entry] = []
+    for entry in remote:
+        name = entry.path.rpartition("/")[2]
         if (
-            TEMPORARY_NAME.fullmatch(entry.path.rpartition("/")[2])
+            ".remoteops-" in name
+            and TEMPORARY_NAME.fullmatch(name)
             and entry.path not in wanted  # a source file may look like one: it is not
         ):
             leftovers.append(
@@ -101,14 +123,20 @@ def plan_sync(local: Iterable[Entry], remote: Iterable[Entry], options: SyncOpti
             )
             if entry.kind is Kind.DIR:
                 staged.add(entry.path)
-        elif excluded(entry):
+        else:
+            kept.append(entry)
+    if staged:
+        kept = [e for e in kept if not _under(e.path, staged)]
+        leftovers = [a for a in leftovers if not _under(a.path, staged)]
+    for entry in kept:
+        if side.has_excludes and excluded(entry):
             protected.add(entry.path)
         else:
             present[entry.path] = entry
     actions: list[Action] = []
     problems: list[str] = []
     unchanged = 0
-    for path in sorted(wanted, key=_depth_key):
+    for path in side.order:
         ours, theirs = wanted[path], present.get(path)
         if theirs is None:
             actions.append(Action(_CREATE[ours.kind], path, "new", ours))

@@ -17,7 +17,7 @@ from remoteops.results import HostResult, RunReport, Status
 from remoteops.sync.apply import apply_plan, plan_stats, start_progress
 from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import Plan, ProgressSink, SyncOptions
-from remoteops.sync.plan import plan_sync
+from remoteops.sync.plan import plan_sync, prepare_local
 from remoteops.transports import Transport, TransportFactory
 
 
@@ -43,10 +43,12 @@ def sync_work(
 ) -> HostWork:
     """The work of ``remoteops sync`` on one host: one listing, a plan, then apply it."""
 
+    side = prepare_local(tree.entries, options)
+
     def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
         started = time.monotonic()
         remote = transport.list_tree(dest, checksum=options.checksum)
-        plan = plan_sync(tree.entries, remote, options)
+        plan = plan_sync(side, remote, options)
         shown = describe(plan) if dry_run else b""
         if shown:
             listener.host_output(host.name, "stdout", shown)
