@@ -96,9 +96,11 @@ class BatchWrites(SFTPFiles):
         """Send only the blocks of a big file that differ from the host's copy.
 
         The host copies its file to a temporary name and hashes that copy's blocks in the same
-        command; the changed blocks are written into the copy over SFTP, which is then checked
-        for size (and digest with ``--checksum``), given mode and mtime, and renamed over the
-        real name, as any upload. Hosts without GNU ``split --filter`` get the whole file.
+        command (split runs its filter through $SHELL once per block, so /bin/sh, which
+        starts faster than a login shell such as bash). The changed blocks are written into
+        the copy over SFTP; one SETSTAT then sets size, mode and times (and with
+        ``--checksum`` the copy is hashed), and it is renamed over the real name, as any
+        upload. Hosts without GNU ``split --filter`` get the whole file.
         """
         path = join_remote(root, entry.path)
         temporary = join_remote(root, temporary_name(entry.path))
@@ -110,7 +112,7 @@ class BatchWrites(SFTPFiles):
         outcome = self.run(
             CommandSpec(
                 f"cp -- {quoted_path} {quoted_temporary} && chmod u+w -- {quoted_temporary} && "
-                f"split -b {block} --filter=md5sum -- {quoted_temporary}"
+                f"SHELL=/bin/sh split -b {block} --filter=md5sum -- {quoted_temporary}"
             )
         )
         if outcome.exit_code != 0:  # no GNU split (BusyBox, BSD), or no room for a copy
