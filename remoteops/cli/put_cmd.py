@@ -53,9 +53,11 @@ def put(
 ) -> None:
     """Copy LOCAL files to REMOTE_PATH on every host matching --hosts; exit 0/1/3/4.
 
-    An existing remote folder (or a path ending in /) receives each LOCAL under its own name;
-    otherwise a single LOCAL is copied as REMOTE_PATH. Modes and mtimes are kept; files whose
-    size and mtime already match are not sent again.
+    An existing remote folder (or a path ending in /) gets each LOCAL under its own name.
+
+    Otherwise a single LOCAL is copied as REMOTE_PATH; several LOCALs need a folder.
+
+    Modes and mtimes are kept; files whose size and mtime match are not sent again.
     """
     from remoteops.sync.put import put_work, read_source
 
