@@ -63,6 +63,19 @@ class NullListener:
         return None
 
 
+def _watchdog(seconds: float, transport: Transport, expired: threading.Event) -> threading.Timer:
+    """Close ``transport`` after ``seconds``: whatever the host's work waits on then fails."""
+
+    def expire() -> None:
+        expired.set()
+        transport.close()
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def _is_connection_trouble(exc: Exception) -> bool:
     """An untranslated socket or SSH library error, as opposed to a bug in remoteops."""
     return isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("paramiko")
@@ -86,11 +99,15 @@ class Executor:
         *,
         forks: int = DEFAULT_FORKS,
         listener: Listener | None = None,
+        host_timeout: float | None = None,
     ) -> None:
         if forks < 1:
             raise ValueError("forks must be at least 1")
         self.factory = factory or TransportFactory()
         self.forks = forks
+        #: Seconds each host may take in all (connect and work); then its connection is
+        #: closed under it and it ends ``timeout``, so a stalled host cannot hold up the run.
+        self.host_timeout = host_timeout
         self.listener: Listener = listener or NullListener()
         self._open: dict[str, Transport] = {}
         self._lock = threading.Lock()
@@ -223,12 +240,18 @@ class Executor:
         started = time.monotonic()
         self.listener.host_started(host.name)
         transport: Transport | None = None
+        expired = threading.Event()
+        watchdog: threading.Timer | None = None
         try:
             transport = self.factory.create(host)
             with self._lock:
                 self._open[host.name] = transport
+            if self.host_timeout is not None:
+                watchdog = _watchdog(self.host_timeout, transport, expired)
             transport.connect()
             result = work(host, transport, self.listener)
+            if expired.is_set():
+                return self._expired(host, started)
             if self._cancelled.is_set():  # killed by the second Ctrl-C, e.g. exit 137 locally
                 return HostResult(
                     host.name, Status.CANCELLED, None, result.stdout, result.stderr,
@@ -236,6 +259,8 @@ class Executor:
                 )  # fmt: skip
             return dataclasses.replace(result, duration_s=time.monotonic() - started)
         except HostError as exc:
+            if expired.is_set():
+                return self._expired(host, started)
             cancelled = self._cancelled.is_set()
             return HostResult(
                 host.name,
@@ -246,6 +271,8 @@ class Executor:
                 duration_s=time.monotonic() - started,
             )
         except Exception as exc:  # a bug or an untranslated library error: still only this host
+            if expired.is_set():
+                return self._expired(host, started)
             if self._cancelled.is_set():
                 return HostResult(
                     host.name,
@@ -259,10 +286,20 @@ class Executor:
                 status, error = Status.FAILED, f"internal error: {type(exc).__name__}: {exc}"
             return HostResult(host.name, status, error=error, duration_s=time.monotonic() - started)
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             with self._lock:
                 self._open.pop(host.name, None)
             if transport is not None:
                 transport.close()
+
+    def _expired(self, host: Host, started: float) -> HostResult:
+        return HostResult(
+            host.name,
+            Status.TIMEOUT,
+            error=f"gave up after {self.host_timeout:g} s (--timeout)",
+            duration_s=time.monotonic() - started,
+        )
 
     def _cancel_all(self) -> None:
         self._cancelled.set()

@@ -136,6 +136,16 @@ ConnectTimeoutOption = Annotated[
         callback=positive_seconds,
     ),
 ]
+HostTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        "-t",
+        help="Seconds each host may take in all (connect, listing, transfer); then it ends "
+        "with status timeout and the others go on.",
+        callback=positive_seconds,
+    ),
+]
 UserOption = Annotated[
     str | None, typer.Option("--user", "-u", help="Remote user.", callback=non_empty)
 ]
@@ -188,6 +198,7 @@ def run_transfer(
     forks: int,
     output: OutputMode,
     progress: bool = False,
+    host_timeout: float | None = None,
 ) -> NoReturn:
     """Fan a file-transfer work out and exit: live lines, or JSON in the transfer schema.
 
@@ -206,10 +217,11 @@ def run_transfer(
 
         with TransferBars() as bars:  # live lines made inside: they print above the bars
             bars.inner = LiveLines([h.name for h in hosts])
-            executor = Executor(factory, forks=forks, listener=bars)
+            executor = Executor(factory, forks=forks, listener=bars, host_timeout=host_timeout)
             report = execute(executor, hosts, work_for(bars))
         finish(report, output)
-    report = execute(Executor(factory, forks=forks, listener=listener), hosts, work_for(None))
+    executor = Executor(factory, forks=forks, listener=listener, host_timeout=host_timeout)
+    report = execute(executor, hosts, work_for(None))
     finish(report, output)
 
 

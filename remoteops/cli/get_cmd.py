@@ -13,6 +13,7 @@ from remoteops.cli.common import (
     ConnectTimeoutOption,
     ForksOption,
     HostsOption,
+    HostTimeoutOption,
     InventoryOption,
     OutputMode,
     OutputOption,
@@ -34,6 +35,7 @@ def get(
     inventory: InventoryOption = None,
     forks: ForksOption = DEFAULT_FORKS,
     connect_timeout: ConnectTimeoutOption = None,
+    timeout: HostTimeoutOption = None,
     user: UserOption = None,
     port: PortOption = None,
     ask_pass: AskPassOption = False,
@@ -57,4 +59,5 @@ def get(
         ask_pass=ask_pass,
         forks=forks,
         output=output,
+        host_timeout=timeout,
     )

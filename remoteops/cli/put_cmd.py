@@ -13,6 +13,7 @@ from remoteops.cli.common import (
     ConnectTimeoutOption,
     ForksOption,
     HostsOption,
+    HostTimeoutOption,
     InventoryOption,
     OutputMode,
     OutputOption,
@@ -45,6 +46,7 @@ def put(
     ] = False,
     forks: ForksOption = DEFAULT_FORKS,
     connect_timeout: ConnectTimeoutOption = None,
+    timeout: HostTimeoutOption = None,
     user: UserOption = None,
     port: PortOption = None,
     ask_pass: AskPassOption = False,
@@ -79,5 +81,6 @@ def put(
         ask_pass=ask_pass,
         forks=forks,
         output=output,
+        host_timeout=timeout,
         progress=True,
     )

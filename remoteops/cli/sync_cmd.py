@@ -13,6 +13,7 @@ from remoteops.cli.common import (
     ConnectTimeoutOption,
     ForksOption,
     HostsOption,
+    HostTimeoutOption,
     InventoryOption,
     OutputMode,
     OutputOption,
@@ -73,6 +74,7 @@ def sync(
     ] = False,
     forks: ForksOption = DEFAULT_FORKS,
     connect_timeout: ConnectTimeoutOption = None,
+    timeout: HostTimeoutOption = None,
     user: UserOption = None,
     port: PortOption = None,
     ask_pass: AskPassOption = False,
@@ -108,5 +110,6 @@ def sync(
         ask_pass=ask_pass,
         forks=forks,
         output=output,
+        host_timeout=timeout,
         progress=not dry_run,
     )

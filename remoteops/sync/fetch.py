@@ -153,8 +153,9 @@ def fetch_hosts(
     factory: TransportFactory | None = None,
     forks: int = DEFAULT_FORKS,
     listener: Listener | None = None,
+    host_timeout: float | None = None,
 ) -> RunReport:
     """Copy ``remote_path`` (file or folder) from every host into ``local_dir/<host>/``."""
     work = fetch_work(remote_path, local_dir)
-    executor = Executor(factory, forks=forks, listener=listener)
+    executor = Executor(factory, forks=forks, listener=listener, host_timeout=host_timeout)
     return executor.run(hosts, work)

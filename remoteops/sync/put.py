@@ -152,10 +152,11 @@ def put_hosts(
     factory: TransportFactory | None = None,
     forks: int = DEFAULT_FORKS,
     listener: Listener | None = None,
+    host_timeout: float | None = None,
 ) -> RunReport:
     """Copy local files (folders with ``recursive``) to ``remote`` on every host."""
     sources = [read_source(path, recursive=recursive) for path in local]
-    executor = Executor(factory, forks=forks, listener=listener)
+    executor = Executor(factory, forks=forks, listener=listener, host_timeout=host_timeout)
     return executor.run(hosts, put_work(sources, remote, parents=parents))
 
 

@@ -85,9 +85,10 @@ def sync_hosts(
     factory: TransportFactory | None = None,
     forks: int = DEFAULT_FORKS,
     listener: Listener | None = None,
+    host_timeout: float | None = None,
 ) -> RunReport:
     """Make ``dest`` on every host match the local ``source`` folder."""
     options = options or SyncOptions()
     tree = scan_tree(source, copy_links=copy_links, checksum=options.checksum)
-    executor = Executor(factory, forks=forks, listener=listener)
+    executor = Executor(factory, forks=forks, listener=listener, host_timeout=host_timeout)
     return executor.run(hosts, sync_work(tree, dest, options, dry_run=dry_run))

@@ -136,3 +136,12 @@ def test_progress_bars_only_on_a_terminal(inventory: str, names: list[str], tmp_
     piped = remoteops("sync", str(source), str(tmp_path / "pipe"), "-i", inventory, "-H", names[0])
     assert piped.returncode == 0, piped.stderr
     assert b"files" not in piped.stdout + piped.stderr
+
+
+def test_transfer_timeout_must_be_positive(inventory: str, tmp_path: Path) -> None:
+    source = _source(tmp_path)
+    for command in (["sync", str(source), "/tmp/x"], ["put", str(source), "/tmp/x"],
+                    ["get", "/tmp/x", str(tmp_path)]):  # fmt: skip
+        run = remoteops(*command, "-i", inventory, "--timeout", "0")
+        assert run.returncode == 2, (command, run.stderr)
+        assert b"positive" in run.stderr

@@ -6,14 +6,16 @@ syncs to its own temporary folder and checks the result on disk directly.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -458,3 +460,63 @@ def test_a_host_without_gnu_split_gets_a_changed_big_file_whole(
         assert sorted(os.listdir(dest)) == ["image.bin"]
     finally:
         run_command([target], CommandSpec("rm -rf /root/.bashrc /root/nosplit"))
+
+
+class _FreezeWhenPlanned:
+    """A progress sink that freezes one host (every process in its namespace) just after its
+    transfer starts: a host that stays connected and never answers again."""
+
+    def __init__(self, target: str, netns: str) -> None:
+        self.target, self.netns = target, netns
+        self.frozen: list[int] = []
+
+    def planned(self, host: str, files: int, size: int) -> Callable[[int, int], None]:
+        if host == self.target:
+            threading.Timer(0.3, self.freeze).start()
+        return lambda files, sent: None
+
+    def freeze(self) -> None:
+        listed = subprocess.run(
+            ["ip", "netns", "pids", self.netns], capture_output=True, check=True
+        )
+        self.frozen = [int(pid) for pid in listed.stdout.split()]
+        for pid in self.frozen:
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self.frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_a_host_that_freezes_mid_transfer_times_out_and_the_others_finish(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    frozen, healthy = ssh_hosts[0], ssh_hosts[1]
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "big").write_bytes(os.urandom(300_000_000))
+    dest = f"freeze-test-{os.getpid()}"  # relative: each namespaced host's own /root
+    netns = playground.host(frozen.name).netns
+    assert netns is not None
+    sink = _FreezeWhenPlanned(frozen.name, netns)
+    options = SyncOptions()
+    tree = scan_tree(source)
+    started = time.monotonic()
+    try:
+        report = Executor(host_timeout=8).run(
+            [frozen, healthy], sync_work(tree, dest, options, dry_run=False, progress=sink)
+        )
+    finally:
+        sink.thaw()
+    took = time.monotonic() - started
+    assert sink.frozen  # the host really was frozen during its transfer
+    by_host = report.by_host
+    assert by_host[frozen.name].status is Status.TIMEOUT
+    assert "gave up after 8 s" in (by_host[frozen.name].error or "")
+    assert by_host[healthy.name].ok, by_host[healthy.name].error
+    assert took < 20, took  # not held up by the frozen host
+    listing = run_command([frozen], CommandSpec(f"ls -A {dest} 2>/dev/null; rm -rf {dest}"))
+    assert b"big\n" not in listing.results[0].stdout  # no partial file under the real name
+    run_command([healthy], CommandSpec(f"rm -rf {dest}"))
