@@ -77,8 +77,9 @@ def apply_plan(
     later = set(folder_modes)
     # Host folders we add to but cannot write (0555) are unlocked first, as rsync does; they
     # get their mode back at the end, or the source's mode if the plan changes it.
-    final_modes = {e.path: e.mode for e in plan.locked}
-    final_modes.update((a.path, _entry(a).mode) for a in folder_modes)
+    removed = {a.path for a in actions if a.kind in (ActionKind.DELETE, ActionKind.REPLACE)}
+    relock = {e.path: e.mode for e in plan.locked if not _removed(e.path, removed)}
+    final_modes = relock | {a.path: _entry(a).mode for a in folder_modes}
     for entry in plan.locked:
         transport.set_attributes(join_remote(dest, entry.path), mode=entry.mode | 0o700)
     try:
@@ -93,7 +94,7 @@ def apply_plan(
         )
     except BaseException:
         with contextlib.suppress(HostError):
-            _set_modes(transport, dest, {e.path: e.mode for e in plan.locked})
+            _set_modes(transport, dest, relock)
         raise
     _set_modes(transport, dest, final_modes)
     return plan_stats(plan, sent)
@@ -137,6 +138,12 @@ def _apply_phases(
         if action.kind is ActionKind.DELETE:
             _remove(action, transport, dest)
     return sent
+
+
+def _removed(path: str, removed: set[str]) -> bool:
+    """True if the plan removes ``path`` or a folder holding it."""
+    parts = path.split("/")
+    return any("/".join(parts[: i + 1]) in removed for i in range(len(parts)))
 
 
 def _set_modes(transport: Transport, dest: str, modes: dict[str, int]) -> None:

@@ -28,10 +28,13 @@ def block_size(size: int) -> int:
     return _MIN_BLOCK * max(1, -(-blocks_of_min // _MAX_BLOCKS))
 
 
-def block_digests(path: Path, size: int) -> tuple[str, ...]:
-    """MD5 of each block of ``path`` as it is now (computed once per run and version)."""
+def block_digests(path: Path, block: int) -> tuple[str, ...]:
+    """MD5 of each ``block``-sized piece of ``path`` as it is now (once per run and version).
+
+    ``block`` must be the size the host hashed with (:func:`block_size` of the larger of the
+    two file sizes), or no digest would match."""
     info = os.stat(path)
-    return _digests(str(path), info.st_size, info.st_mtime_ns, block_size(size))
+    return _digests(str(path), info.st_size, info.st_mtime_ns, block)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -104,7 +104,8 @@ def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
         refused: list[str] = []
         links: list[str] = []
         fetched = received = 0
-        for entry in transport.list_path(remote_path):  # parents come before children
+        # A REMOTE_PATH that is a link is followed, as scp and pslurp do; links below are not.
+        for entry in transport.list_path(remote_path, follow=True):  # parents before children
             reason = escape_reason(entry)
             if reason is not None:
                 refused.append(f"{entry.path!r}: {reason}")

@@ -32,22 +32,27 @@ def find_command(root: str) -> str:
     )
 
 
-def path_command(path: str, *, missing_ok: bool = False) -> str:
+def path_command(path: str, *, missing_ok: bool = False, follow: bool = False) -> str:
     """List ``path`` itself (file, link or folder) and all below it, named from its basename.
 
     Used by ``get`` and ``put``: entries come out as ``name``, ``name/sub/file``..., ready to
     be placed under a folder. A missing path is exit code 4, or no output with ``missing_ok``.
+    With ``follow``, a ``path`` that is a symlink is listed as what it points to (``get``
+    copies the folder a link names, as scp and pslurp do); links below are never followed.
     """
     parent, _, name = path.rstrip("/").rpartition("/")
     if not parent:
         parent = "/" if path.startswith("/") else "."
+    if parent not in (".", "..") and not parent.startswith(("/", "./", "../")):
+        parent = f"./{parent}"  # cd would search $CDPATH for a bare relative name
     quoted_parent, quoted_name = shlex.quote(parent), shlex.quote(f"./{name}")
     missing = "exit 0" if missing_ok else "exit 4"
     return (
-        f"cd {quoted_parent} 2>/dev/null || {{ echo 'no such directory' >&2; {missing}; }}; "
+        f"cd -- {quoted_parent} 2>/dev/null || {{ echo 'no such directory' >&2; {missing}; }}; "
         f"[ -e {quoted_name} ] || [ -L {quoted_name} ] || "
         f"{{ echo 'no such file or directory' >&2; {missing}; }}; "
-        f"find {quoted_name} -printf '%y\\0%s\\0%T@\\0%m\\0%p\\0%l\\0'"  # ./name...
+        f"find {'-H ' if follow else ''}{quoted_name} "
+        "-printf '%y\\0%s\\0%T@\\0%m\\0%p\\0%l\\0'"  # ./name...
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 #: Temporary names of atomic writes; a later sync removes leftovers of interrupted ones.
-TEMPORARY_NAME = re.compile(r"\..+\.remoteops-[0-9a-f]{8}\.tmp")
+TEMPORARY_NAME = re.compile(r"\..+\.remoteops-[0-9a-f]{8}\.tmp", re.DOTALL)  # names hold \n
 
 
 def temporary_name(path: str) -> str:

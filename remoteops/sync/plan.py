@@ -117,6 +117,7 @@ def plan_sync(
             ".remoteops-" in name
             and TEMPORARY_NAME.fullmatch(name)
             and entry.path not in wanted  # a source file may look like one: it is not
+            and not (side.has_excludes and excluded(entry))  # nor one the user excluded
         ):
             leftovers.append(
                 Action(ActionKind.DELETE, entry.path, "leftover of an interrupted sync", entry)
@@ -133,6 +134,8 @@ def plan_sync(
             protected.add(entry.path)
         else:
             present[entry.path] = entry
+    if protected:  # inside an excluded folder nothing is touched, temporaries included
+        leftovers = [a for a in leftovers if not _under(a.path, protected)]
     actions: list[Action] = []
     problems: list[str] = []
     unchanged = 0

@@ -98,6 +98,25 @@ def _placement(
     return folder, [name]
 
 
+def _refuse_other_kinds(wanted: Sequence[Entry], present: Sequence[Entry]) -> None:
+    """put never removes what is on the host: an entry of another kind in the way (a link
+    where a file goes, a file where a folder goes) fails the host, and nothing is written.
+
+    A link is not written through either: the atomic rename would replace the link itself.
+    """
+    found = {e.path: e for e in present}
+    clashes = [
+        f"{e.path} is a {found[e.path].kind.value} on the host, a {e.kind.value} here"
+        for e in wanted
+        if e.path in found and found[e.path].kind is not e.kind
+    ]
+    if clashes:
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        raise TransferError(
+            f"{clashes[0]}{more}; put does not replace it (remove it first, or sync --delete)"
+        )
+
+
 def put_work(
     sources: Sequence[PutSource],
     remote: str,
@@ -127,6 +146,7 @@ def put_work(
                 placed = name + entry.path[len(source.name) :]
                 wanted.append(dataclasses.replace(entry, path=placed))
                 origin[placed] = source.local_file(entry.path)
+        _refuse_other_kinds(wanted, present)
         plan = plan_sync(wanted, present, SyncOptions())
         if not plan.ok:
             raise TransferError("; ".join(plan.problems))

@@ -120,10 +120,13 @@ class Transport(ABC):
         """Every entry below ``root`` in one round trip; empty if ``root`` does not exist."""
         raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
 
-    def list_path(self, path: str, *, missing_ok: bool = False) -> list[Entry]:
+    def list_path(
+        self, path: str, *, missing_ok: bool = False, follow: bool = False
+    ) -> list[Entry]:
         """``path`` itself and everything below it, named from its basename (for ``get``).
 
-        A missing path is an error, or an empty list with ``missing_ok``."""
+        A missing path is an error, or an empty list with ``missing_ok``. With ``follow`` a
+        ``path`` that is a symlink is listed as what it points to."""
         raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:

@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from remoteops.errors import TransferError
@@ -23,6 +24,15 @@ _COPY_CHUNK = 1024 * 1024
 def translate(exc: OSError, what: str) -> TransferError:
     """One message shape for disk errors: permission, full disk, not a directory."""
     return TransferError(f"{what}: {exc.strerror or exc}")
+
+
+def _unlock_and_retry(function: Callable[[str], object], path: str, info: object) -> None:
+    """rmtree's error hook: a read-only folder (0555) is made writable, then tried again."""
+    parent = os.path.dirname(path)
+    os.chmod(parent, os.stat(parent).st_mode | stat.S_IRWXU)
+    if os.path.isdir(path) and not os.path.islink(path):
+        os.chmod(path, os.stat(path).st_mode | stat.S_IRWXU)
+    function(path)
 
 
 class LocalFiles:
@@ -41,8 +51,10 @@ class LocalFiles:
             return entries
         return with_digests(entries, lambda path: file_digest(f"{root}/{path}"))
 
-    def list_path(self, path: str, *, missing_ok: bool = False) -> list[Entry]:
-        command = path_command(path, missing_ok=missing_ok)
+    def list_path(
+        self, path: str, *, missing_ok: bool = False, follow: bool = False
+    ) -> list[Entry]:
+        command = path_command(path, missing_ok=missing_ok, follow=follow)
         return parse_find_output(self._shell(command, f"cannot read {path}"))
 
     @staticmethod
@@ -104,7 +116,7 @@ class LocalFiles:
     def remove(self, path: str, kind: Kind) -> None:
         try:
             if kind is Kind.DIR:
-                shutil.rmtree(path)
+                shutil.rmtree(path, onerror=_unlock_and_retry)
             else:
                 os.unlink(path)
         except FileNotFoundError:

@@ -86,8 +86,10 @@ class SFTPFiles(Transport):
     def _walk(self, root: str) -> list[Entry]:
         return walk_tree(self.sftp(), root)
 
-    def list_path(self, path: str, *, missing_ok: bool = False) -> list[Entry]:
-        command = path_command(path, missing_ok=missing_ok)
+    def list_path(
+        self, path: str, *, missing_ok: bool = False, follow: bool = False
+    ) -> list[Entry]:
+        command = path_command(path, missing_ok=missing_ok, follow=follow)
         return parse_find_output(self._shell(command, f"cannot read {path}"))
 
     def path_kind(self, path: str) -> Kind | None:
@@ -189,8 +191,12 @@ class SFTPFiles(Transport):
             raise fail(f"cannot set attributes of {path}", exc) from exc
 
     def remove(self, path: str, kind: Kind) -> None:
-        if kind is Kind.DIR:  # one round trip for a whole tree
-            self._shell(f"rm -rf -- {shlex.quote(path)}", f"cannot remove {path}")
+        if kind is Kind.DIR:  # one round trip for a whole tree, read-only folders included
+            quoted = shlex.quote(path)
+            self._shell(
+                f"chmod -R u+w -- {quoted} 2>/dev/null; rm -rf -- {quoted}",
+                f"cannot remove {path}",
+            )
             return
         try:
             self.sftp().remove(host_bytes(path))

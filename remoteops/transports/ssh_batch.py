@@ -78,11 +78,19 @@ class BatchWrites(SFTPFiles):
             return super().write_entries(root, items, advance)
         members, placed = _stage(items)
         self.prepare_sftp()  # for the renames, opened while the stream flows
+        reported = [0, 0]
+
+        def counted(files: int, size: int) -> None:
+            reported[0] += files
+            reported[1] += size
+            advance(files, size)
+
         try:
-            sent = self._extract(root, members, advance)
+            sent = self._extract(root, members, counted)
             self._verify(root, members)
         except _NoTarError:
             self._without_tar = True
+            advance(-reported[0], -reported[1])  # the files go again, one by one
             return super().write_entries(root, items, advance)
         except BaseException:
             self._discard_all(root, [name for name, _ in placed])
@@ -121,7 +129,7 @@ class BatchWrites(SFTPFiles):
             return self._write_whole(root, [(entry, local)], advance)
         remote = [line.split()[0].decode() for line in outcome.stdout.splitlines() if line]
         try:
-            ours = block_digests(local, entry.size)
+            ours = block_digests(local, block)
         except OSError as exc:
             self._discard_all(root, [temporary_name_of(temporary, root)])
             raise TransferError(f"cannot read {local}: {exc.strerror or exc}") from exc
@@ -151,7 +159,7 @@ class BatchWrites(SFTPFiles):
             if isinstance(exc, HostError):
                 raise
             raise fail(f"cannot write {path}", exc) from exc
-        advance(1, sent)
+        advance(1, entry.size)  # the bar counts files done, not the bytes a delta saved
         return sent
 
     def _verify(self, root: str, members: Sequence[Member]) -> None:
@@ -162,7 +170,9 @@ class BatchWrites(SFTPFiles):
             return
         listing = b"".join(host_bytes(name) + b"\0" for name in expected)
         outcome = self.run(
-            CommandSpec(f"cd -- {shlex.quote(root)} && xargs -0 sha256sum -z --", stdin=listing)
+            CommandSpec(
+                f"cd -- {shlex.quote(_for_cd(root))} && xargs -0 sha256sum -z --", stdin=listing
+            )
         )
         if outcome.exit_code != 0:
             reason = outcome.stderr.decode(errors="replace").strip() or outcome.exit_code
@@ -179,26 +189,31 @@ class BatchWrites(SFTPFiles):
     def _extract(self, root: str, members: Sequence[Member], advance: Advance) -> int:
         """Stream ``members`` into ``tar -x`` in ``root``; tar's exit status vouches that every
         member was written in full (it fails on a short write or a truncated archive)."""
-        local_failure: list[LocalReadError] = []
-        sent = 0
+        failure: list[BaseException] = []
+        sent: int | None = None  # set only once the whole archive went out
 
         def produce(write: Write) -> None:
             nonlocal sent
             try:
                 sent = write_tar(members, write, advance)
-            except LocalReadError as exc:
-                local_failure.append(exc)
+            except BaseException as exc:  # handed to the caller below, whatever it is
+                failure.append(exc)
 
-        quoted = shlex.quote(root)
+        quoted = shlex.quote(_for_cd(root))
         command = f"mkdir -p -- {quoted} && cd -- {quoted} && {_TAR_EXTRACT}"
         outcome = self.run(CommandSpec(command, stdin=produce))
-        if local_failure:
-            raise TransferError(f"cannot read {local_failure[0]}")
+        if failure and isinstance(failure[0], LocalReadError):
+            raise TransferError(f"cannot read {failure[0]}")
         if outcome.exit_code == _COMMAND_NOT_FOUND:
             raise _NoTarError()
         if outcome.exit_code != 0:
             reason = outcome.stderr.decode(errors="replace").strip()
             raise TransferError(f"cannot write below {root}: {reason or outcome.exit_code}")
+        if sent is None:
+            # tar accepts an archive cut at a member boundary: exit 0 is only trusted when
+            # the whole archive, end marker included, was written.
+            cause = failure[0] if failure else None
+            raise TransferError(f"the stream to {root} stopped early: {cause!r}") from cause
         return sent
 
     def _rename_all(self, root: str, placed: Sequence[tuple[str, str]]) -> None:
@@ -230,9 +245,16 @@ class BatchWrites(SFTPFiles):
         with contextlib.suppress(HostError):
             self.run(
                 CommandSpec(
-                    f"cd {shlex.quote(root)} && xargs -0 rm -rf --", stdin=listing, timeout=60
+                    f"cd -- {shlex.quote(_for_cd(root))} && xargs -0 rm -rf --",
+                    stdin=listing,
+                    timeout=60,
                 )
             )
+
+
+def _for_cd(root: str) -> str:
+    """A relative folder as ``./folder``: ``cd`` would otherwise search ``$CDPATH`` for it."""
+    return root if root.startswith(("/", "./", "../")) else f"./{root}"
 
 
 def _stage(

@@ -148,7 +148,10 @@ def _send_file(sink: _Sink, member: Member, local: Path, advance: Advance) -> in
     except OSError as exc:
         raise LocalReadError(f"{local}: {exc.strerror or exc}") from exc
     try:
-        size = os.fstat(descriptor).st_size
+        try:
+            size = os.fstat(descriptor).st_size
+        except OSError as exc:
+            raise LocalReadError(f"{local}: {exc.strerror or exc}") from exc
         sink.add(_header(member, size))
         left = size
         reported = 0

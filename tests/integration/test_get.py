@@ -137,3 +137,17 @@ def test_a_second_get_follows_entries_that_changed_kind(
     assert (copy / "latest").is_dir()
     assert not (copy / "latest").is_symlink()
     assert (copy / "odd name\n.txt").is_dir()
+
+
+def test_a_remote_path_that_is_a_link_to_a_folder_is_followed(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    remote = _remote_tree(tmp_path)
+    os.symlink(str(remote), tmp_path / "current")
+    local = tmp_path / "collected"
+    result = fetch_hosts(ssh_hosts[:1], str(tmp_path / "current"), local).results[0]
+    assert result.ok, result.error
+    copy = local / ssh_hosts[0].name / "current"
+    assert copy.is_dir()
+    assert not copy.is_symlink()
+    assert (copy / "run.sh").read_text() == "#!/bin/sh\n"

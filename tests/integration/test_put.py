@@ -120,3 +120,17 @@ def test_local_mistakes_are_refused_before_any_host(local: Path, tmp_path: Path)
         put_hosts([], [local / "site"], str(tmp_path))
     with pytest.raises(ConfigurationError, match="cannot read"):
         put_hosts([], [local / "missing"], str(tmp_path))
+
+
+def test_put_refuses_to_replace_a_host_symlink_and_leaves_it(
+    ssh_hosts: list[Host], local: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "real.sh"
+    target.write_text("real")
+    os.symlink("real.sh", tmp_path / "tool.sh")
+    result = put_hosts(ssh_hosts[:1], [local / "tool.sh"], str(tmp_path)).results[0]
+    assert result.status is Status.FAILED
+    assert "tool.sh is a symlink on the host" in (result.error or "")
+    assert "--delete" not in (result.error or "").split(";")[0]
+    assert os.readlink(tmp_path / "tool.sh") == "real.sh"
+    assert target.read_text() == "real"

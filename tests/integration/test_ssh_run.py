@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from remoteops.executor import Executor, command_work, run_command
+from remoteops.executor import Executor, NullListener, command_work, run_command
 from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
 from remoteops.results import HostResult, Status
@@ -344,15 +344,24 @@ def test_sshd_killed_mid_command_is_unreachable_for_that_host_only(
     pids = playground.host(target.name)
     assert pids.pid is not None
 
-    def kill_later() -> None:
-        time.sleep(1.0)
+    started = threading.Event()
+
+    class Started(NullListener):
+        def host_output(self, host: str, stream: str, data: bytes) -> None:
+            if host == target.name and b"started" in data:
+                started.set()
+
+    def kill_once_started() -> None:  # not on a timer: a loaded machine may start it late
+        started.wait(15)
         playground_manager.stop_host(target.name)
 
-    killer = threading.Thread(target=kill_later)
+    killer = threading.Thread(target=kill_once_started)
     killer.start()
     try:
         report = run_command(
-            [target, ssh_hosts[1]], CommandSpec("echo started; sleep 5; echo never", timeout=20)
+            [target, ssh_hosts[1]],
+            CommandSpec("echo started; sleep 5; echo never", timeout=20),
+            listener=Started(),
         )
     finally:
         killer.join()

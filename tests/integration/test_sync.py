@@ -20,14 +20,16 @@ from pathlib import Path
 
 import pytest
 
+from remoteops.errors import TransferError
 from remoteops.executor import Executor, run_command
 from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
 from remoteops.results import Status
 from remoteops.sync import SyncOptions
 from remoteops.sync.local_tree import scan_tree
+from remoteops.sync.model import Entry, Kind
 from remoteops.sync.run import sync_hosts, sync_work
-from remoteops.transports import CommandSpec
+from remoteops.transports import CommandSpec, TransportFactory
 from tests.integration.conftest import with_vars
 
 ODD = ["with space", "quote'single", 'quote"double', "new\nline", "ünïcode", "tab\there"]
@@ -520,3 +522,51 @@ def test_a_host_that_freezes_mid_transfer_times_out_and_the_others_finish(
     listing = run_command([frozen], CommandSpec(f"ls -A {dest} 2>/dev/null; rm -rf {dest}"))
     assert b"big\n" not in listing.results[0].stdout  # no partial file under the real name
     run_command([healthy], CommandSpec(f"rm -rf {dest}"))
+
+
+def test_a_stream_that_stops_between_members_is_not_taken_for_complete(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    """tar exits 0 on an archive cut at a member boundary; a new folder staged whole would
+    then be renamed into place with files missing. The writer must say it finished."""
+    source = tmp_path / "source"
+    (source / "new").mkdir(parents=True)
+    # Sizes that end members a and b exactly where the writer's 256 KiB buffer fills (the
+    # folder's header and each file's take 512 bytes): the stream is then cut between members.
+    sizes = {"a": 256 * 1024 - 1024, "b": 256 * 1024 - 512, "c": 1000}
+    for name, size in sizes.items():
+        (source / "new" / name).write_bytes(os.urandom(size))
+    items = [(Entry("new", Kind.DIR, mode=0o755), None)] + [
+        (Entry(f"new/{n}", Kind.FILE, size=size, mtime=1_600_000_000), source / "new" / n)
+        for n, size in sizes.items()
+    ]
+    done: list[int] = []
+
+    def breaks_after_two(files: int, size: int) -> None:
+        done.append(files)
+        if sum(done) == 2:
+            raise RuntimeError("a bug in a progress display")
+
+    dest = tmp_path / "dest"
+    transport = TransportFactory().create(ssh_hosts[0])
+    transport.connect()
+    try:
+        with pytest.raises(TransferError, match="stopped early"):
+            transport.write_entries(str(dest), items, breaks_after_two)
+    finally:
+        transport.close()
+    assert not (dest / "new").exists()
+    assert os.listdir(dest) == []  # the staged folder was removed too
+
+
+def test_delete_removes_read_only_host_folders(ssh_hosts: list[Host], tmp_path: Path) -> None:
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    (source / "keep").write_text("k")
+    (dest / "ro" / "inner").mkdir(parents=True)
+    (dest / "ro" / "inner" / "x").write_text("x")
+    (dest / "ro" / "inner").chmod(0o555)
+    (dest / "ro").chmod(0o555)
+    result = sync_hosts(ssh_hosts[:1], source, str(dest), SyncOptions(delete=True)).results[0]
+    assert result.ok, result.error
+    assert sorted(os.listdir(dest)) == ["keep"]

@@ -20,7 +20,7 @@ def test_blocks_are_one_mib_until_a_file_would_need_more_than_256() -> None:
 def test_changed_blocks_are_the_differing_and_the_new_ones(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(os.urandom(3 * MIB + 10))
-    ours = block_digests(path, 3 * MIB + 10)
+    ours = block_digests(path, MIB)
     assert len(ours) == 4
     theirs = [ours[0], "x" * 32, ours[2]]  # block 1 differs, block 3 missing on the host
     assert changed_blocks(ours, theirs) == [1, 3]

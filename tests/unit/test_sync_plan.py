@@ -229,3 +229,11 @@ def test_a_leftover_temporary_folder_is_removed_whole() -> None:
     assert kinds(plan) == [("delete", stage)]
     assert plan.actions[0].entry is not None
     assert plan.actions[0].entry.kind is Kind.DIR
+
+
+def test_temporaries_inside_excluded_folders_are_left_alone_and_newlines_are_matched() -> None:
+    kept = "cache/.db.remoteops-0badcafe.tmp"
+    odd = "a/.x\ny.remoteops-0badcafe.tmp"
+    remote = [d("a"), d("cache"), f(kept), f(odd)]
+    plan = plan_sync([d("a")], remote, SyncOptions(excludes=("cache/",)))
+    assert kinds(plan) == [("delete", odd)]
