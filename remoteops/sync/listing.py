@@ -18,6 +18,13 @@ _FIELDS = 6
 _KIND_LETTERS = {"f": Kind.FILE, "d": Kind.DIR, "l": Kind.SYMLINK}
 
 
+def cd_target(folder: str) -> str:
+    """A folder to ``cd`` into: relative names get ``./``, or ``cd`` would search ``$CDPATH``."""
+    if folder in (".", "..") or folder.startswith(("/", "./", "../")):
+        return folder
+    return f"./{folder}"
+
+
 def find_command(root: str) -> str:
     """The POSIX shell command that lists ``root`` (GNU or busybox find with -printf).
 
@@ -43,8 +50,7 @@ def path_command(path: str, *, missing_ok: bool = False, follow: bool = False) -
     parent, _, name = path.rstrip("/").rpartition("/")
     if not parent:
         parent = "/" if path.startswith("/") else "."
-    if parent not in (".", "..") and not parent.startswith(("/", "./", "../")):
-        parent = f"./{parent}"  # cd would search $CDPATH for a bare relative name
+    parent = cd_target(parent)
     quoted_parent, quoted_name = shlex.quote(parent), shlex.quote(f"./{name}")
     missing = "exit 0" if missing_ok else "exit 4"
     return (

@@ -9,6 +9,7 @@ Batches of writes (the sync engine's) take a faster path: see :mod:`ssh_batch`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import stat
@@ -18,7 +19,13 @@ from pathlib import Path
 import paramiko
 
 from remoteops.errors import HostError, TransferError
-from remoteops.sync.listing import find_command, parse_find_output, path_command, with_digests
+from remoteops.sync.listing import (
+    cd_target,
+    find_command,
+    parse_find_output,
+    path_command,
+    with_digests,
+)
 from remoteops.sync.model import Entry, Kind, temporary_name
 from remoteops.transports.base import CommandSpec, Transport
 from remoteops.transports.sftp_pipeline import walk_tree
@@ -66,9 +73,9 @@ class SFTPFiles(Transport):
         entries = self._walk(root) if self._without_find else self._find(root)
         if not checksum or not any(e.kind is Kind.FILE for e in entries):
             return entries
-        quoted = shlex.quote(root)
+        quoted = shlex.quote(cd_target(root))
         listing = self._shell(
-            f"cd {quoted} && find . -mindepth 1 -type f -exec sha256sum -z -- {{}} +",
+            f"cd -- {quoted} && find . -mindepth 1 -type f -exec sha256sum -z -- {{}} +",
             f"cannot checksum {root}",
         )
         return with_digests(entries, parse_sums(listing).get)
@@ -89,8 +96,41 @@ class SFTPFiles(Transport):
     def list_path(
         self, path: str, *, missing_ok: bool = False, follow: bool = False
     ) -> list[Entry]:
-        command = path_command(path, missing_ok=missing_ok, follow=follow)
-        return parse_find_output(self._shell(command, f"cannot read {path}"))
+        if not self._without_find:
+            command = path_command(path, missing_ok=missing_ok, follow=follow)
+            outcome = self.run(CommandSpec(command))
+            if outcome.exit_code == 0:
+                return parse_find_output(outcome.stdout)
+            reason = outcome.stderr.decode(errors="replace").strip()
+            if outcome.exit_code != _COMMAND_NOT_FOUND and "printf" not in reason.lower():
+                raise TransferError(f"cannot read {path}: {reason or outcome.exit_code}")
+            self._without_find = True
+        return self._walk_path(path, missing_ok=missing_ok, follow=follow)
+
+    def _walk_path(self, path: str, *, missing_ok: bool, follow: bool) -> list[Entry]:
+        """:meth:`list_path` over SFTP: the path's own entry, then a walk below a folder."""
+        sftp = self.sftp()
+        name = path.rstrip("/").rpartition("/")[2] or path
+        try:
+            found = (sftp.stat if follow else sftp.lstat)(host_bytes(path))
+        except FileNotFoundError:
+            if missing_ok:
+                return []
+            raise TransferError(f"cannot read {path}: no such file or directory") from None
+        except (OSError, paramiko.SSHException) as exc:
+            raise fail(f"cannot read {path}", exc) from exc
+        mode = found.st_mode or 0
+        top = Entry(name, Kind.FILE, found.st_size or 0, int(found.st_mtime or 0), mode & 0o7777)
+        if stat.S_ISLNK(mode):
+            target = sftp.readlink(host_bytes(path))
+            return [dataclasses.replace(top, kind=Kind.SYMLINK, size=0, target=target)]
+        if not stat.S_ISDIR(mode):
+            return [top] if stat.S_ISREG(mode) else []
+        below = walk_tree(sftp, path)
+        return [
+            dataclasses.replace(top, kind=Kind.DIR, size=0),
+            *(dataclasses.replace(e, path=f"{name}/{e.path}") for e in below),
+        ]
 
     def path_kind(self, path: str) -> Kind | None:
         try:

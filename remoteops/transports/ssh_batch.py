@@ -22,6 +22,7 @@ from paramiko.sftp import CMD_EXTENDED, CMD_SETSTAT
 
 from remoteops.errors import HostError, TransferError
 from remoteops.sync.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
+from remoteops.sync.listing import cd_target
 from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
 from remoteops.transports.base import CommandSpec, run_in_parallel
 from remoteops.transports.sftp_files import SFTPFiles, fail, host_bytes, parse_sums
@@ -171,7 +172,7 @@ class BatchWrites(SFTPFiles):
         listing = b"".join(host_bytes(name) + b"\0" for name in expected)
         outcome = self.run(
             CommandSpec(
-                f"cd -- {shlex.quote(_for_cd(root))} && xargs -0 sha256sum -z --", stdin=listing
+                f"cd -- {shlex.quote(cd_target(root))} && xargs -0 sha256sum -z --", stdin=listing
             )
         )
         if outcome.exit_code != 0:
@@ -199,7 +200,7 @@ class BatchWrites(SFTPFiles):
             except BaseException as exc:  # handed to the caller below, whatever it is
                 failure.append(exc)
 
-        quoted = shlex.quote(_for_cd(root))
+        quoted = shlex.quote(cd_target(root))
         command = f"mkdir -p -- {quoted} && cd -- {quoted} && {_TAR_EXTRACT}"
         outcome = self.run(CommandSpec(command, stdin=produce))
         if failure and isinstance(failure[0], LocalReadError):
@@ -245,16 +246,11 @@ class BatchWrites(SFTPFiles):
         with contextlib.suppress(HostError):
             self.run(
                 CommandSpec(
-                    f"cd -- {shlex.quote(_for_cd(root))} && xargs -0 rm -rf --",
+                    f"cd -- {shlex.quote(cd_target(root))} && xargs -0 rm -rf --",
                     stdin=listing,
                     timeout=60,
                 )
             )
-
-
-def _for_cd(root: str) -> str:
-    """A relative folder as ``./folder``: ``cd`` would otherwise search ``$CDPATH`` for it."""
-    return root if root.startswith(("/", "./", "../")) else f"./{root}"
 
 
 def _stage(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,8 @@ import pytest
 
 from remoteops.executor import run_command
 from remoteops.inventory.model import Host
+from remoteops.sync.fetch import fetch_hosts
+from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts
 from remoteops.transports import CommandSpec, TransportFactory
 from remoteops.transports.sftp_pipeline import walk_tree
@@ -70,19 +73,27 @@ exec REAL "$@"
 """
 
 
+@contextlib.contextmanager
+def busybox_find(target: Host) -> Iterator[None]:
+    """A find without -printf on this host (a PATH only it reads), removed afterwards."""
+    setup = (
+        'mkdir -p /root/busy && sed "s|REAL|$(command -v find)|" > /root/busy/find && '
+        "chmod +x /root/busy/find && echo 'PATH=/root/busy:$PATH' > /root/.bashrc"
+    )
+    assert run_command([target], CommandSpec(setup, stdin=FAKE_FIND.encode())).exit_code == 0
+    try:
+        yield
+    finally:
+        run_command([target], CommandSpec("rm -rf /root/.bashrc /root/busy"))
+
+
 @pytest.mark.usefixtures("requires_root")
 def test_a_host_whose_find_cannot_printf_is_walked_and_synced_exactly(
     ssh_hosts: list[Host], tmp_path: Path
 ) -> None:
     """BusyBox-like find (no -printf) on this host, via a PATH that only this host reads."""
     target = ssh_hosts[-1]
-    setup = (
-        'mkdir -p /root/busy && sed "s|REAL|$(command -v find)|" > /root/busy/find && '
-        "chmod +x /root/busy/find && echo 'PATH=/root/busy:$PATH' > /root/.bashrc"
-    )
-    done = run_command([target], CommandSpec(setup, stdin=FAKE_FIND.encode())).results[0]
-    assert done.ok, done
-    try:
+    with busybox_find(target):
         probe = run_command([target], CommandSpec("find . -maxdepth 0 -printf x")).results[0]
         assert b"unrecognized" in probe.stderr, probe  # the host's find really refuses
         source = _tree(tmp_path / "source")
@@ -95,5 +106,25 @@ def test_a_host_whose_find_cannot_printf_is_walked_and_synced_exactly(
         assert second.transfer is not None
         assert second.transfer["bytes_sent"] == 0
         assert second.transfer["files_created"] + second.transfer["files_updated"] == 0
-    finally:
-        run_command([target], CommandSpec("rm -rf /root/.bashrc /root/busy"))
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_put_and_get_work_on_a_host_whose_find_cannot_printf(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    target = ssh_hosts[-1]
+    with busybox_find(target):
+        source = _tree(tmp_path / "source")
+        dest = tmp_path / "dest"
+        dest.mkdir()
+        put = put_hosts([target], [source], str(dest), recursive=True).results[0]
+        assert put.ok, put.error
+        assert snapshot(dest / "source") == snapshot(source)
+        again = put_hosts([target], [source], str(dest), recursive=True).results[0]
+        assert again.transfer is not None
+        assert again.transfer["bytes_sent"] == 0  # the walk saw everything already there
+        got = fetch_hosts([target], str(dest / "source"), tmp_path / "back").results[0]
+        assert got.ok, got.error
+        assert snapshot(tmp_path / "back" / target.name / "source") == snapshot(source)
+        missing = fetch_hosts([target], str(dest / "nope"), tmp_path / "back").results[0]
+        assert "no such file or directory" in (missing.error or "")
