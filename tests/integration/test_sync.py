@@ -570,3 +570,29 @@ def test_delete_removes_read_only_host_folders(ssh_hosts: list[Host], tmp_path: 
     result = sync_hosts(ssh_hosts[:1], source, str(dest), SyncOptions(delete=True)).results[0]
     assert result.ok, result.error
     assert sorted(os.listdir(dest)) == ["keep"]
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_a_relative_destination_is_not_redirected_by_cdpath(
+    ssh_hosts: list[Host], source: Path, tmp_path: Path
+) -> None:
+    """With CDPATH set in the login shell, `cd dest` could land in another folder of the same
+    name; every cd of ours is `cd ./dest`, so the copy lands in the home folder."""
+    target = ssh_hosts[-1]
+    decoy = tmp_path / "decoy"
+    name = f"cdpath-test-{os.getpid()}"
+    (decoy / name).mkdir(parents=True)
+    setup = f"echo 'export CDPATH={decoy}' > /root/.bashrc"
+    assert run_command([target], CommandSpec(setup)).exit_code == 0
+    try:
+        first = sync_hosts([target], source, name, SyncOptions(checksum=True)).results[0]
+        assert first.ok, first.error
+        _flip(source / "dir" / "deeper" / "big", 10)  # under 4 MiB: whole, not a delta
+        second = sync_hosts([target], source, name, SyncOptions(checksum=True)).results[0]
+        assert second.ok, second.error
+        assert list((decoy / name).iterdir()) == []  # nothing went to the CDPATH folder
+        home = run_command([target], CommandSpec(f"cd ~/{name} && sha256sum dir/deeper/big"))
+        expected = hashlib.sha256((source / "dir" / "deeper" / "big").read_bytes()).hexdigest()
+        assert home.results[0].stdout.split()[0].decode() == expected
+    finally:
+        run_command([target], CommandSpec(f"rm -rf /root/.bashrc ~/{name}"))
