@@ -84,6 +84,10 @@ class TransportFactory:
             from remoteops.transports.ssh import SSHTransport
 
             return SSHTransport(host, self.ssh_context())
+        if host.protocol in ("ftp", "ftps"):
+            from remoteops.transports.ftp import FTPTransport
+
+            return FTPTransport(host, self.overrides, tls=host.protocol == "ftps")
         raise UnsupportedError(f"the {host.protocol} transport is not available yet")
 
     def close(self) -> None:

@@ -112,13 +112,13 @@ class Transport(ABC):
 
     def start(self, command: str, timeout: float | None = None) -> RunningCommand:
         """Start a shell command within ``timeout``; exec-capable transports override this."""
-        raise UnsupportedError(f"{self.protocol} hosts cannot run commands")
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot run commands")
 
     # -- file operations (capability "files"); paths on the host are POSIX strings --------------
 
     def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
         """Every entry below ``root`` in one round trip; empty if ``root`` does not exist."""
-        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def list_path(
         self, path: str, *, missing_ok: bool = False, follow: bool = False
@@ -127,24 +127,24 @@ class Transport(ABC):
 
         A missing path is an error, or an empty list with ``missing_ok``. With ``follow`` a
         ``path`` that is a symlink is listed as what it points to."""
-        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
         """Copy the host's ``path`` to ``local`` atomically with its mode and mtime; bytes."""
-        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def make_dir(self, path: str, mode: int | None = None) -> None:
         """Create a directory (parents included); an existing one is fine; ``mode`` if given."""
-        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def put_file(self, local: Path, path: str, entry: Entry) -> int:
         """Write ``local`` to ``path`` atomically (temporary name, then rename) with the entry's
         mode and mtime; returns the bytes sent. The real name never holds a partial file."""
-        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def make_symlink(self, target: str, path: str) -> None:
         """Create or replace the symlink ``path`` -> ``target``."""
-        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def write_entries(
         self,
@@ -192,16 +192,16 @@ class Transport(ABC):
 
     def path_kind(self, path: str) -> Kind | None:
         """What ``path`` is, links followed (as cp and scp see a destination); None: nothing."""
-        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def set_attributes(
         self, path: str, *, mode: int | None = None, mtime: int | None = None
     ) -> None:
-        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def remove(self, path: str, kind: Kind) -> None:
         """Remove a file, a symlink, or a directory with everything in it."""
-        raise UnsupportedError(f"{self.protocol} hosts cannot transfer files")
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def run(self, spec: CommandSpec, on_output: OutputCallback | None = None) -> CommandOutcome:
         """Run one command to completion on the open connection; the timeout covers it all."""

@@ -66,3 +66,48 @@ def assert_no_process_left(pattern: str, within_s: float = 5.0) -> None:
             break
         time.sleep(0.1)
     assert left.stdout == b"", f"still running: {pattern}"
+
+
+FTP_PASSWORD_ENV = "REMOTEOPS_TEST_FTP_PASSWORD"
+_FTP_SERVER = """
+import os, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+
+authorizer = DummyAuthorizer()
+authorizer.add_user("tester", os.environ["FTP_PASSWORD"], homedir="/", perm="elradfmwMT")
+FTPHandler.authorizer = authorizer
+server = FTPServer(("127.0.0.1", 0), FTPHandler)
+print(server.address[1], flush=True)
+server.serve_forever()
+"""
+
+
+@pytest.fixture(scope="session")
+def ftp_host() -> Iterator[Host]:
+    """A real pyftpdlib server on a loopback port (whole file system, user ``tester``), as an
+    inventory host with ``protocol: ftp`` and its password in an environment variable."""
+    import os
+    import secrets
+    import sys
+
+    password = secrets.token_hex(8)
+    os.environ[FTP_PASSWORD_ENV] = password
+    server = subprocess.Popen(
+        [sys.executable, "-c", _FTP_SERVER],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "FTP_PASSWORD": password},
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        yield Host(
+            "ftp1",
+            {"protocol": "ftp", "address": "127.0.0.1", "port": port, "user": "tester",
+             "password_env": FTP_PASSWORD_ENV},
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(10)

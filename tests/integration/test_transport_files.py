@@ -17,13 +17,17 @@ from remoteops.inventory.model import Host
 from remoteops.sync.model import Entry, Kind
 from remoteops.transports import Transport, TransportFactory
 
-PROTOCOLS = ["local", "ssh"]
+PROTOCOLS = ["local", "ssh", "ftp"]
+#: Protocols that cannot make symlinks: they must say so, per entry, not skip it silently.
+NO_LINKS = {"ftp", "ftps"}
 
 
 @pytest.fixture(params=PROTOCOLS)
 def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
     if request.param == "local":
         host = Host("localhost", {"protocol": "local"})
+    elif request.param == "ftp":
+        host = request.getfixturevalue("ftp_host")
     else:
         host = request.getfixturevalue("ssh_hosts")[0]
     opened = TransportFactory().create(host)
@@ -64,8 +68,9 @@ def test_write_entries_creates_folders_files_and_links_then_lists_them_back(
         Entry("d", Kind.DIR, mtime=1_500_000_000, mode=0o750),
         _file("d/f", b"x" * 5000, 0o600),
         _file("top", b"", 0o644),
-        Entry("d/link", Kind.SYMLINK, target="f"),
     ]
+    if transport.protocol not in NO_LINKS:
+        entries.append(Entry("d/link", Kind.SYMLINK, target="f"))
     reported: list[tuple[int, int]] = []
     sent = transport.write_entries(
         str(remote),
@@ -75,13 +80,15 @@ def test_write_entries_creates_folders_files_and_links_then_lists_them_back(
     assert sent == 5000
     assert (sum(f for f, _ in reported), sum(s for _, s in reported)) == (2, 5000)
     listed = {e.path: e for e in transport.list_tree(str(remote))}
-    assert set(listed) == {"d", "d/f", "top", "d/link"}
+    assert set(listed) == {e.path for e in entries}
     assert (listed["d"].kind, listed["d"].mode) == (Kind.DIR, 0o750)
     assert (listed["d/f"].size, listed["d/f"].mode, listed["d/f"].mtime) == (
         5000,
         0o600,
         1_600_000_000,
     )
+    if transport.protocol in NO_LINKS:
+        return
     assert (listed["d/link"].kind, listed["d/link"].target) == (Kind.SYMLINK, "f")
     checked = {e.path: e.digest for e in transport.list_tree(str(remote), checksum=True)}
     assert checked["top"] == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -109,19 +116,30 @@ def test_path_kind_follows_links(transport: Transport, tmp_path: Path) -> None:
     assert transport.path_kind(str(tmp_path / "none")) is None
 
 
-def test_links_attributes_and_removal(transport: Transport, tmp_path: Path) -> None:
-    (tmp_path / "tree" / "sub").mkdir(parents=True)
-    (tmp_path / "tree" / "sub" / "f").write_text("x")
-    (tmp_path / "file").write_text("x")
+def test_links_are_made_and_replaced_or_refused_clearly(
+    transport: Transport, tmp_path: Path
+) -> None:
     link = str(tmp_path / "link")
+    if transport.protocol in NO_LINKS:
+        with pytest.raises(TransferError, match="cannot make symlinks"):
+            transport.make_symlink("one", link)
+        assert os.listdir(tmp_path) == []
+        return
     transport.make_symlink("one", link)
     transport.make_symlink("two", link)  # replaced, not an error
     assert os.readlink(link) == "two"
+    transport.remove(link, Kind.SYMLINK)
+    assert os.listdir(tmp_path) == []
+
+
+def test_attributes_and_removal(transport: Transport, tmp_path: Path) -> None:
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    (tmp_path / "tree" / "sub" / "f").write_text("x")
+    (tmp_path / "file").write_text("x")
     transport.set_attributes(str(tmp_path / "file"), mode=0o600, mtime=1_234_567_890)
     info = (tmp_path / "file").stat()
     assert (info.st_mode & 0o777, int(info.st_mtime)) == (0o600, 1_234_567_890)
     transport.remove(str(tmp_path / "tree"), Kind.DIR)
-    transport.remove(link, Kind.SYMLINK)
     transport.remove(str(tmp_path / "file"), Kind.FILE)
     transport.remove(str(tmp_path / "file"), Kind.FILE)  # already gone: fine
     assert os.listdir(tmp_path) == []

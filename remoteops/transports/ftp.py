@@ -1,0 +1,319 @@
+"""FTP and FTPS hosts (ftplib): the file interface of :class:`Transport`, no commands.
+
+The sync, put and get engines work through the same file operations as over SSH; what FTP
+lacks is said per host rather than worked around silently: it runs no commands (status
+``unsupported``) and makes no symlinks. Uploads are atomic as everywhere: STOR to a hidden
+temporary name, a SIZE check, then RNFR/RNTO over the real name. Modes go with ``SITE CHMOD``
+and mtimes with ``MFMT`` where the server offers them (pyftpdlib, vsftpd and ProFTPD do).
+
+FTPS is explicit TLS (``AUTH TLS``) with ``PROT P``, so the data connections are encrypted
+too, and the server certificate is verified unless the inventory says ``tls_verify: false``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import ftplib
+import os
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from remoteops.errors import (
+    AuthenticationError,
+    HostError,
+    HostKeyError,
+    HostTimeoutError,
+    TransferError,
+    UnreachableError,
+)
+from remoteops.inventory.model import Host
+from remoteops.sync.model import Entry, Kind, join_remote, temporary_name
+from remoteops.transports.base import ConnectionOverrides, Transport
+
+_DEFAULT_TIMEOUT_S = 10.0
+_BLOCK = 256 * 1024
+_FACTS = "type;size;modify;unix.mode;"
+
+
+def _mtime(value: str) -> int:
+    """MLSD's ``modify`` fact (UTC, YYYYMMDDHHMMSS[.sss]) as whole epoch seconds."""
+    return calendar.timegm(time.strptime(value[:14], "%Y%m%d%H%M%S"))
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip() or type(exc).__name__
+
+
+class FTPTransport(Transport):
+    """One control connection to one FTP or FTPS host."""
+
+    capabilities = frozenset({"files"})
+    protocol = "ftp"
+    parallel_transfers = 1  # one control connection does one thing at a time
+
+    def __init__(
+        self, host: Host, overrides: ConnectionOverrides | None = None, *, tls: bool = False
+    ) -> None:
+        self.host = host
+        self.protocol = "ftps" if tls else "ftp"
+        self._tls = tls
+        self._overrides = overrides or ConnectionOverrides()
+        self._ftp: ftplib.FTP | None = None
+
+    # -- connection -----------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        host, overrides = self.host, self._overrides
+        port = overrides.port or host.port or 21
+        user = overrides.user or host.user or "anonymous"
+        timeout = overrides.connect_timeout or host.connect_timeout or _DEFAULT_TIMEOUT_S
+        password = self._password()
+        ftp: ftplib.FTP = (
+            ftplib.FTP_TLS(context=self._tls_context(), timeout=timeout)  # noqa: S321 - FTP hosts
+            if self._tls
+            else ftplib.FTP(timeout=timeout)  # noqa: S321 - plain FTP only when the inventory says so
+        )
+        try:
+            ftp.connect(host.address, port)
+            if isinstance(ftp, ftplib.FTP_TLS):
+                ftp.auth()
+            ftp.login(user, password)
+            if isinstance(ftp, ftplib.FTP_TLS):
+                ftp.prot_p()  # data connections encrypted too
+        except ssl.SSLCertVerificationError as exc:
+            ftp.close()
+            raise HostKeyError(f"TLS certificate of {host.address} not trusted: {exc}") from exc
+        except ftplib.error_perm as exc:
+            ftp.close()
+            if str(exc).startswith("530"):
+                raise AuthenticationError(f"login refused for {user}: {_reason(exc)}") from exc
+            raise UnreachableError(f"FTP server refused us: {_reason(exc)}") from exc
+        except TimeoutError as exc:
+            ftp.close()
+            raise HostTimeoutError(
+                f"no FTP answer from {host.address}:{port} within {timeout:g} s"
+            ) from exc
+        except (OSError, EOFError, ftplib.Error) as exc:
+            ftp.close()
+            raise UnreachableError(
+                f"cannot reach FTP at {host.address}:{port}: {_reason(exc)}"
+            ) from exc
+        ftp.set_pasv(str(host.vars.get("ftp_passive", True)).lower() not in ("false", "no", "0"))
+        with contextlib.suppress(ftplib.Error, OSError):
+            ftp.sendcmd("OPTS UTF8 ON")
+        with contextlib.suppress(ftplib.Error, OSError):
+            ftp.sendcmd(f"OPTS MLST {_FACTS}")
+        self._ftp = ftp
+
+    def _password(self) -> str:
+        """From ``password_env``; none means an empty one (ftplib makes it ``anonymous@``
+        for the anonymous user)."""
+        name = self.host.password_env
+        if name is None:
+            return ""
+        value = os.environ.get(name)
+        if value is None:
+            raise AuthenticationError(f"password_env {name} is not set in the environment")
+        return value
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.host.vars.get("tls_ca_file"))
+        if str(self.host.vars.get("tls_verify", True)).lower() in ("false", "no", "0"):
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def close(self) -> None:
+        ftp, self._ftp = self._ftp, None
+        if ftp is not None:
+            with contextlib.suppress(OSError, EOFError, ftplib.Error, AttributeError):
+                ftp.close()
+
+    @property
+    def ftp(self) -> ftplib.FTP:
+        if self._ftp is None:
+            raise UnreachableError("connection is not open")
+        return self._ftp
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """ftplib's exceptions as this host's errors: a lost connection is unreachable."""
+        try:
+            yield
+        except HostError:
+            raise
+        except ftplib.error_perm as exc:
+            raise TransferError(f"{what}: {_reason(exc)}") from exc
+        except TimeoutError as exc:
+            raise HostTimeoutError(f"{what}: the FTP server stopped answering") from exc
+        except (OSError, EOFError, ftplib.Error) as exc:
+            raise UnreachableError(f"{what}: FTP connection lost ({_reason(exc)})") from exc
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _entries(self, folder: str) -> list[tuple[str, dict[str, str]]]:
+        return [
+            (name, facts)
+            for name, facts in self.ftp.mlsd(folder)
+            if facts.get("type", "").lower() in ("file", "dir") and name not in (".", "..")
+        ]
+
+    @staticmethod
+    def _entry(path: str, facts: dict[str, str]) -> Entry:
+        is_dir = facts.get("type", "").lower() == "dir"
+        mode = int(facts["unix.mode"], 8) if "unix.mode" in facts else (0o755 if is_dir else 0o644)
+        return Entry(
+            path,
+            Kind.DIR if is_dir else Kind.FILE,
+            0 if is_dir else int(facts.get("size", 0)),
+            _mtime(facts["modify"]) if "modify" in facts else 0,
+            mode & 0o7777,
+        )
+
+    def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
+        if checksum:
+            raise TransferError("--checksum needs a host that can hash files; FTP cannot")
+        with self._errors(f"cannot list {root}"):
+            kind = self.path_kind(root)
+            if kind is None:
+                return []
+            if kind is not Kind.DIR:
+                raise TransferError(f"cannot list {root}: not a directory")
+            found: list[Entry] = []
+            folders = [""]
+            while folders:  # one MLSD per folder: FTP has no recursive listing
+                relative = folders.pop()
+                for name, facts in self._entries(join_remote(root, relative) if relative else root):
+                    entry = self._entry(f"{relative}/{name}" if relative else name, facts)
+                    found.append(entry)
+                    if entry.kind is Kind.DIR:
+                        folders.append(entry.path)
+            return found
+
+    def list_path(
+        self, path: str, *, missing_ok: bool = False, follow: bool = False
+    ) -> list[Entry]:
+        name = path.rstrip("/").rpartition("/")[2] or path
+        with self._errors(f"cannot read {path}"):
+            kind = self.path_kind(path)
+            if kind is None:
+                if missing_ok:
+                    return []
+                raise TransferError(f"cannot read {path}: no such file or directory")
+            if kind is Kind.FILE:
+                facts = self._facts(path)
+                return [self._entry(name, facts)]
+            top = Entry(name, Kind.DIR, mode=0o755)
+            with contextlib.suppress(ftplib.error_perm):
+                top = self._entry(name, self._facts(path))
+            return [top, *(
+                Entry(f"{name}/{e.path}", e.kind, e.size, e.mtime, e.mode)
+                for e in self.list_tree(path)
+            )]  # fmt: skip
+
+    def _facts(self, path: str) -> dict[str, str]:
+        """MLST of one path: its facts."""
+        reply = self.ftp.sendcmd(f"MLST {path}")
+        line = next((ln for ln in reply.splitlines()[1:] if ";" in ln), "")
+        facts_text = line.strip().partition(" ")[0]
+        return {
+            key.lower(): value
+            for key, _, value in (f.partition("=") for f in facts_text.split(";") if f)
+        }
+
+    def path_kind(self, path: str) -> Kind | None:
+        with self._errors(f"cannot read {path}"):
+            try:
+                facts = self._facts(path)
+            except ftplib.error_perm as exc:
+                if str(exc).startswith("550"):
+                    return None
+                raise
+        return Kind.DIR if facts.get("type", "").lower() in ("dir", "cdir") else Kind.FILE
+
+    def get_file(self, path: str, local: Path, entry: Entry) -> int:
+        temporary = local.with_name(temporary_name(local.name))
+        try:
+            with open(temporary, "wb") as target, self._errors(f"cannot fetch {path}"):
+                self.ftp.retrbinary(f"RETR {path}", target.write, _BLOCK)
+            received = temporary.stat().st_size
+            if received != entry.size:
+                raise TransferError(f"{path}: received {received} bytes of {entry.size}")
+            os.chmod(temporary, entry.mode)
+            os.utime(temporary, (entry.mtime, entry.mtime))
+            os.replace(temporary, local)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return received
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def make_dir(self, path: str, mode: int | None = None) -> None:
+        kind = self.path_kind(path)
+        if kind is Kind.FILE:
+            raise TransferError(f"{path} exists and is not a directory")
+        with self._errors(f"cannot create {path}"):
+            if kind is None:
+                parent = path.rstrip("/").rpartition("/")[0]
+                if parent and parent != path and self.path_kind(parent) is None:
+                    self.make_dir(parent)
+                self.ftp.mkd(path)
+        if mode is not None:
+            self.set_attributes(path, mode=mode)
+
+    def put_file(self, local: Path, path: str, entry: Entry) -> int:
+        temporary = temporary_name(path)
+        try:
+            with open(local, "rb") as source, self._errors(f"cannot write {path}"):
+                self.ftp.storbinary(f"STOR {temporary}", source, _BLOCK)
+                sent = source.tell()
+            with self._errors(f"cannot write {path}"):
+                written = self.ftp.size(temporary)
+            if written != sent:
+                raise TransferError(f"{path}: wrote {written} bytes of {sent}")
+            self.set_attributes(temporary, mode=entry.mode, mtime=entry.mtime)
+            with self._errors(f"cannot write {path}"):
+                self.ftp.rename(temporary, path)
+        except BaseException:
+            self._discard(temporary)
+            raise
+        return sent
+
+    def _discard(self, temporary: str) -> None:
+        """Best effort: the next sync removes what this leaves (see the planner)."""
+        with contextlib.suppress(OSError, EOFError, ftplib.Error, HostError):
+            self.ftp.delete(temporary)
+
+    def make_symlink(self, target: str, path: str) -> None:
+        raise TransferError(f"{path}: FTP cannot make symlinks (copy what it points to: -L)")
+
+    def set_attributes(
+        self, path: str, *, mode: int | None = None, mtime: int | None = None
+    ) -> None:
+        with self._errors(f"cannot set attributes of {path}"):
+            if mode is not None:
+                self.ftp.sendcmd(f"SITE CHMOD {mode & 0o7777:o} {path}")
+            if mtime is not None:
+                stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(mtime))
+                self.ftp.sendcmd(f"MFMT {stamp} {path}")
+
+    def remove(self, path: str, kind: Kind) -> None:
+        with self._errors(f"cannot remove {path}"):
+            if kind is not Kind.DIR:
+                with contextlib.suppress(ftplib.error_perm):  # already gone is fine
+                    self.ftp.delete(path)
+                return
+            for entry in sorted(self.list_tree(path), key=lambda e: -e.path.count("/")):
+                target = join_remote(path, entry.path)
+                if entry.kind is Kind.DIR:
+                    self.ftp.rmd(target)
+                else:
+                    self.ftp.delete(target)
+            self.ftp.rmd(path)
+
+
+__all__ = ["FTPTransport"]

@@ -1,0 +1,91 @@
+"""FTP hosts against a real pyftpdlib server: the same sync, put and get as over SSH, and a
+mixed SSH + FTP run in which each protocol does what it can."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from remoteops.executor import run_command
+from remoteops.inventory.model import Host
+from remoteops.results import Status
+from remoteops.sync import SyncOptions
+from remoteops.sync.fetch import fetch_hosts
+from remoteops.sync.put import put_hosts
+from remoteops.sync.run import sync_hosts
+from remoteops.transports import CommandSpec
+from tests.integration.conftest import with_vars
+from tests.integration.test_sync import snapshot
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "source"
+    (root / "css" / "deep").mkdir(parents=True)
+    (root / "empty").mkdir()
+    for number in range(30):
+        (root / "css" / f"f{number:02d}.css").write_bytes(os.urandom(number * 200))
+    (root / "css" / "deep" / "big").write_bytes(os.urandom(2_000_000))
+    (root / "with space ünï").write_text("odd")
+    (root / "run.sh").write_text("#!/bin/sh\n")
+    (root / "run.sh").chmod(0o750)
+    return root
+
+
+def test_sync_to_an_ftp_host_is_exact_and_a_second_sync_sends_nothing(
+    ftp_host: Host, tree: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    first = sync_hosts([ftp_host], tree, str(dest)).results[0]
+    assert first.ok, first.error
+    assert snapshot(dest) == snapshot(tree)  # content, modes and mtimes
+    again = sync_hosts([ftp_host], tree, str(dest)).results[0]
+    assert again.ok, again.error
+    assert again.transfer is not None
+    assert again.transfer["bytes_sent"] == 0
+    assert again.transfer["files_unchanged"] == len(snapshot(tree))
+    (tree / "css" / "f03.css").write_bytes(b"changed")
+    (tree / "run.sh").unlink()
+    changed = sync_hosts([ftp_host], tree, str(dest), SyncOptions(delete=True)).results[0]
+    assert changed.ok, changed.error
+    assert changed.transfer is not None
+    assert (changed.transfer["files_updated"], changed.transfer["files_deleted"]) == (1, 1)
+    assert snapshot(dest) == snapshot(tree)
+
+
+def test_put_and_get_on_an_ftp_host(ftp_host: Host, tree: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    put = put_hosts([ftp_host], [tree], str(dest), recursive=True).results[0]
+    assert put.ok, put.error
+    assert snapshot(dest / "source") == snapshot(tree)
+    got = fetch_hosts([ftp_host], str(dest / "source"), tmp_path / "back").results[0]
+    assert got.ok, got.error
+    assert snapshot(tmp_path / "back" / ftp_host.name / "source") == snapshot(tree)
+
+
+def test_a_mixed_run_does_per_host_what_each_protocol_can(
+    ftp_host: Host, ssh_hosts: list[Host], tree: Path, tmp_path: Path
+) -> None:
+    commands = run_command([ftp_host, ssh_hosts[0]], CommandSpec("echo hi"))
+    assert commands.by_host[ftp_host.name].status is Status.UNSUPPORTED
+    assert "FTP hosts cannot run commands" in (commands.by_host[ftp_host.name].error or "")
+    assert commands.by_host[ssh_hosts[0].name].ok
+    os.symlink("run.sh", tree / "link")
+    synced = sync_hosts([ftp_host], tree, str(tmp_path / "dest")).results[0]
+    assert synced.status is Status.FAILED
+    assert "FTP cannot make symlinks" in (synced.error or "")
+
+
+def test_a_wrong_ftp_password_is_an_auth_failure(
+    ftp_host: Host, tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REMOTEOPS_TEST_WRONG_PASSWORD", "not-it")
+    wrong = with_vars(ftp_host, password_env="REMOTEOPS_TEST_WRONG_PASSWORD")
+    result = sync_hosts([wrong], tree, str(tmp_path / "dest")).results[0]
+    assert result.status is Status.AUTH
+    assert "not-it" not in (result.error or "")
+    closed = with_vars(ftp_host, port=1)
+    assert sync_hosts([closed], tree, str(tmp_path / "x")).results[0].status is Status.UNREACHABLE
