@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from remoteops import __version__
-from remoteops.cli import get_cmd, hosts_cmd, playground_cmd, put_cmd, run_cmd, sync_cmd
+from remoteops.cli import (
+    get_cmd,
+    hosts_cmd,
+    playground_cmd,
+    put_cmd,
+    run_cmd,
+    serve_cmd,
+    sync_cmd,
+)
 
 app = typer.Typer(
     name="remoteops",
@@ -43,3 +51,4 @@ app.command("put", no_args_is_help=True)(put_cmd.put)
 app.command("get", no_args_is_help=True)(get_cmd.get)
 app.command("hosts")(hosts_cmd.hosts)
 app.add_typer(playground_cmd.app, name="playground")
+app.add_typer(serve_cmd.app, name="serve")

@@ -51,9 +51,20 @@ def load_and_select(inventory: list[str] | None, pattern: str) -> tuple[Inventor
     """Load the inventory and apply the pattern, turning configuration errors into exit 2."""
     try:
         loaded = load_inventory(inventory)
-        return loaded, loaded.select(pattern)
+        selected = loaded.select(pattern)
     except ConfigurationError as exc:
         fail(str(exc))
+    unverified = [h.name for h in selected if h.protocol == "ftps" and not h.tls_verify]
+    if unverified:  # the one way to switch it off is explicit, and it is said every time
+        from remoteops.inventory.ranges import fold_hosts
+
+        typer.echo(
+            f"WARNING: TLS certificates are NOT verified for {fold_hosts(unverified)} "
+            "(tls_verify: false in the inventory): anyone on the path can read and change "
+            "what is sent.",
+            err=True,
+        )
+    return loaded, selected
 
 
 def read_secret_from(env_var: str | None, prompt: str) -> str | None:

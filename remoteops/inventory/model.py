@@ -89,6 +89,11 @@ class Host:
         return None if value is None else str(value)
 
     @property
+    def tls_verify(self) -> bool:
+        """FTPS certificate checks; only an explicit false/no/0 turns them off."""
+        return str(self.vars.get("tls_verify", True)).strip().lower() not in ("false", "no", "0")
+
+    @property
     def known_hosts_file(self) -> str | None:
         value = self.vars.get("known_hosts_file")
         return None if value is None else str(value)

@@ -121,7 +121,7 @@ class FTPTransport(Transport):
 
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self.host.vars.get("tls_ca_file"))
-        if str(self.host.vars.get("tls_verify", True)).lower() in ("false", "no", "0"):
+        if not self.host.tls_verify:  # the CLI warns about it on every run
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context

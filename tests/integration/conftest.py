@@ -69,45 +69,63 @@ def assert_no_process_left(pattern: str, within_s: float = 5.0) -> None:
 
 
 FTP_PASSWORD_ENV = "REMOTEOPS_TEST_FTP_PASSWORD"
-_FTP_SERVER = """
-import os, sys
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.servers import FTPServer
-
-authorizer = DummyAuthorizer()
-authorizer.add_user("tester", os.environ["FTP_PASSWORD"], homedir="/", perm="elradfmwMT")
-FTPHandler.authorizer = authorizer
-server = FTPServer(("127.0.0.1", 0), FTPHandler)
-print(server.address[1], flush=True)
-server.serve_forever()
-"""
 
 
-@pytest.fixture(scope="session")
-def ftp_host() -> Iterator[Host]:
-    """A real pyftpdlib server on a loopback port (whole file system, user ``tester``), as an
-    inventory host with ``protocol: ftp`` and its password in an environment variable."""
+def _serve_ftp(*extra: str) -> tuple[subprocess.Popen[str], int]:
+    """``remoteops serve ftp /`` for user ``tester`` on a free loopback port."""
     import os
     import secrets
     import sys
 
-    password = secrets.token_hex(8)
-    os.environ[FTP_PASSWORD_ENV] = password
+    os.environ.setdefault(FTP_PASSWORD_ENV, secrets.token_hex(8))
     server = subprocess.Popen(
-        [sys.executable, "-c", _FTP_SERVER],
+        [sys.executable, "-m", "remoteops", "serve", "ftp", "/", "--port", "0",
+         "--user", "tester", "--password-env", FTP_PASSWORD_ENV, *extra],
         stdout=subprocess.PIPE,
-        env={**os.environ, "FTP_PASSWORD": password},
+        stderr=subprocess.DEVNULL,
         text=True,
+    )  # fmt: skip
+    assert server.stdout is not None
+    return server, int(server.stdout.readline())
+
+
+def _ftp_host(name: str, port: int, **extra: object) -> Host:
+    return Host(
+        name,
+        {"protocol": "ftp", "address": "127.0.0.1", "port": port, "user": "tester",
+         "password_env": FTP_PASSWORD_ENV, **extra},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def ftp_host() -> Iterator[Host]:
+    """A real FTP server (``remoteops serve ftp``, pyftpdlib) on a loopback port serving the
+    whole file system to user ``tester``, as an inventory host with ``protocol: ftp``."""
+    server, port = _serve_ftp()
+    try:
+        yield _ftp_host("ftp1", port)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture(scope="session")
+def ftps_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
+    """The same over explicit TLS, with a certificate from a CA made for the test (trustme);
+    the host trusts that CA through ``tls_ca_file``."""
+    import trustme
+
+    folder = tmp_path_factory.mktemp("ftps")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1")
+    authority.cert_pem.write_to_path(str(folder / "ca.pem"))
+    certificate.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
+    certificate.private_key_pem.write_to_path(str(folder / "key.pem"))
+    server, port = _serve_ftp(
+        "--tls-cert", str(folder / "cert.pem"), "--tls-key", str(folder / "key.pem")
     )
     try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
-        yield Host(
-            "ftp1",
-            {"protocol": "ftp", "address": "127.0.0.1", "port": port, "user": "tester",
-             "password_env": FTP_PASSWORD_ENV},
-        )  # fmt: skip
+        yield _ftp_host("ftps1", port, protocol="ftps", tls_ca_file=str(folder / "ca.pem"))
     finally:
         server.terminate()
         server.wait(10)

@@ -3,10 +3,14 @@ mixed SSH + FTP run in which each protocol does what it can."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from remoteops.executor import run_command
 from remoteops.inventory.model import Host
@@ -89,3 +93,82 @@ def test_a_wrong_ftp_password_is_an_auth_failure(
     assert "not-it" not in (result.error or "")
     closed = with_vars(ftp_host, port=1)
     assert sync_hosts([closed], tree, str(tmp_path / "x")).results[0].status is Status.UNREACHABLE
+
+
+def test_ftps_syncs_over_tls_and_refuses_a_certificate_it_cannot_verify(
+    ftps_host: Host, tree: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    result = sync_hosts([ftps_host], tree, str(dest)).results[0]
+    assert result.ok, result.error
+    assert snapshot(dest) == snapshot(tree)
+    untrusted = Host(
+        ftps_host.name, {k: v for k, v in ftps_host.vars.items() if k != "tls_ca_file"}
+    )
+    refused = sync_hosts([untrusted], tree, str(tmp_path / "never")).results[0]
+    assert refused.status is Status.HOSTKEY
+    assert "not trusted" in (refused.error or "")
+    assert not (tmp_path / "never").exists()
+    unverified = with_vars(untrusted, tls_verify=False)  # the explicit, warned opt-out
+    assert sync_hosts([unverified], tree, str(tmp_path / "opt-out")).results[0].ok
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "remoteops", *args],
+        capture_output=True, stdin=subprocess.DEVNULL, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_cli_sync_over_a_mixed_ssh_and_ftp_inventory(
+    ftp_host: Host, ftps_host: Host, ssh_hosts: list[Host], tree: Path, tmp_path: Path
+) -> None:
+    ssh = ssh_hosts[0]
+    hosts = {h.name: dict(h.vars) for h in (ftp_host, ssh)}
+    hosts["ftps-unverified"] = {**ftps_host.vars, "tls_verify": False}
+    del hosts["ftps-unverified"]["tls_ca_file"]
+    inventory = tmp_path / "mixed.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    dest = tmp_path / "dest"  # one folder: the hosts share this machine's file system
+    run = _cli("sync", str(tree), str(dest), "-i", str(inventory), "-H", f"{ftp_host.name}",
+               "-o", "json")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (line,) = [json.loads(text) for text in run.stdout.decode().splitlines()]
+    assert (line["host"], line["status"]) == (ftp_host.name, "ok")
+    both = _cli("sync", str(tree), str(dest), "-i", str(inventory),
+                "-H", f"{ftp_host.name}:{ssh.name}", "-o", "json")  # fmt: skip
+    assert both.returncode == 0, both.stderr
+    lines = [json.loads(text) for text in both.stdout.decode().splitlines()]
+    assert {(x["host"], x["status"], x["bytes_sent"]) for x in lines} == {
+        (ftp_host.name, "ok", 0),
+        (ssh.name, "ok", 0),
+    }
+    warned = _cli("sync", str(tree), str(tmp_path / "w"), "-i", str(inventory),
+                  "-H", "ftps-unverified", "-o", "json")  # fmt: skip
+    assert warned.returncode == 0, warned.stderr
+    assert b"WARNING: TLS certificates are NOT verified for ftps-unverified" in warned.stderr
+
+
+def test_serve_ftp_anonymous_is_read_only(tree: Path, tmp_path: Path) -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "remoteops", "serve", "ftp", str(tree), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        anonymous = Host("anon", {"protocol": "ftp", "address": "127.0.0.1", "port": port})
+        got = fetch_hosts([anonymous], "/css", tmp_path / "back").results[0]
+        assert got.ok, got.error
+        assert snapshot(tmp_path / "back" / "anon" / "css") == snapshot(tree / "css")
+        (tmp_path / "new.txt").write_text("new")
+        refused = put_hosts([anonymous], [tmp_path / "new.txt"], "/").results[0]
+        assert refused.status is Status.FAILED
+        assert "privileges" in (refused.error or "").lower()
+        assert not (tree / "new.txt").exists()
+    finally:
+        server.terminate()
+        server.wait(10)
+    no_password = _cli("serve", "ftp", str(tree), "--user", "u")
+    assert no_password.returncode == 2
+    assert b"--password-env" in no_password.stderr

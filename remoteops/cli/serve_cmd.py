@@ -1,0 +1,64 @@
+"""``remoteops serve ftp DIR``: an FTP(S) server for quick distribution and for tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from remoteops.cli.common import fail
+from remoteops.errors import ConfigurationError
+
+app = typer.Typer(
+    help="Serve a folder to hosts (FTP or FTPS, with pyftpdlib).", no_args_is_help=True
+)
+
+
+@app.command("ftp")
+def ftp(
+    root: Annotated[Path, typer.Argument(help="The folder to serve.")],
+    port: Annotated[int, typer.Option(min=0, max=65535, help="0 picks a free port.")] = 2121,
+    bind: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    user: Annotated[
+        str | None, typer.Option(help="A user who may log in (else anonymous).")
+    ] = None,
+    password_env: Annotated[
+        str | None, typer.Option(help="Environment variable holding the user's password.")
+    ] = None,
+    anonymous: Annotated[
+        bool, typer.Option("--anonymous", help="Anonymous, read-only access (the default).")
+    ] = False,
+    read_only: Annotated[bool, typer.Option("--read-only", help="The user may not write.")] = False,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: FTPS only.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+) -> None:
+    """Serve ROOT over FTP (FTPS with --tls-cert/--tls-key) until Ctrl-C."""
+    from remoteops.serve.ftp import ServeOptions, build_server
+
+    if anonymous and user is not None:
+        fail("--anonymous and --user exclude each other")
+    password = None
+    if user is not None:
+        if password_env is None:
+            fail("--user needs --password-env (the password never goes on the command line)")
+        password = os.environ.get(password_env)
+        if not password:
+            fail(f"{password_env} is not set in the environment")
+    options = ServeOptions(root, bind, port, user, password, read_only, tls_cert, tls_key)
+    try:
+        server = build_server(options)
+    except ConfigurationError as exc:
+        fail(str(exc))
+    address, chosen = server.address[:2]
+    scheme = "ftps" if tls_cert is not None else "ftp"
+    who = f"user {user}" + (" (read-only)" if read_only else "") if user else "anonymous, read-only"
+    typer.echo(f"serving {root} on {scheme}://{address}:{chosen} ({who}); Ctrl-C stops", err=True)
+    typer.echo(f"{chosen}")  # the port alone on stdout, for scripts (and tests) to read
+    try:
+        server.serve_forever(handle_exit=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close_all()

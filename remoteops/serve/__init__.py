@@ -1,0 +1,1 @@
+"""Servers remoteops runs itself: ``remoteops serve ftp`` (for quick distribution and tests)."""

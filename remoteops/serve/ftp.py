@@ -1,0 +1,88 @@
+"""An FTP or FTPS server on pyftpdlib with sane permissions: ``remoteops serve ftp``.
+
+Anonymous access is read-only; a named user may write unless ``read_only``. The password
+comes from an environment variable (never argv); TLS needs a certificate and key, and then
+requires it of every login and data connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from remoteops.errors import ConfigurationError
+
+#: pyftpdlib permission letters: e=cd l=list r=read | a=append d=delete f=rename m=mkdir
+#: w=store M=chmod T=set mtime.
+READ = "elr"
+WRITE = "adfmwMT"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What ``remoteops serve ftp`` was asked for."""
+
+    root: Path
+    address: str = "127.0.0.1"
+    port: int = 2121
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    read_only: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+def build_server(options: ServeOptions) -> Any:
+    """A ready pyftpdlib server (not yet serving); ConfigurationError for bad options."""
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import FTPServer
+
+    root = options.root.resolve()
+    if not root.is_dir():
+        raise ConfigurationError(f"{options.root} is not a folder")
+    authorizer = DummyAuthorizer()
+    if options.user is None:
+        authorizer.add_anonymous(str(root), perm=READ)  # anonymous never writes
+    else:
+        if not options.password:
+            raise ConfigurationError("a user needs a password (--password-env)")
+        perm = READ if options.read_only else READ + WRITE
+        authorizer.add_user(options.user, options.password, homedir=str(root), perm=perm)
+    handler: type[Any] = FTPHandler
+    if options.tls_cert is not None or options.tls_key is not None:
+        handler = _tls_handler(options)
+    handler = type("RemoteopsFTPHandler", (handler,), {"authorizer": authorizer})
+    handler.banner = "remoteops serve ftp ready."
+    try:
+        return FTPServer((options.address, options.port), handler)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot listen on {options.address}:{options.port}: {exc.strerror or exc}"
+        ) from exc
+
+
+def _tls_handler(options: ServeOptions) -> type[Any]:
+    if options.tls_cert is None or options.tls_key is None:
+        raise ConfigurationError("TLS needs both --tls-cert and --tls-key")
+    try:
+        from pyftpdlib.handlers import TLS_FTPHandler
+    except ImportError as exc:  # pyftpdlib offers TLS only with pyOpenSSL
+        raise ConfigurationError("TLS needs pyOpenSSL (pip install pyopenssl)") from exc
+    for path in (options.tls_cert, options.tls_key):
+        if not path.is_file():
+            raise ConfigurationError(f"cannot read {path}")
+    return type(
+        "RemoteopsTLSHandler",
+        (TLS_FTPHandler,),
+        {
+            "certfile": str(options.tls_cert),
+            "keyfile": str(options.tls_key),
+            "tls_control_required": True,
+            "tls_data_required": True,
+        },
+    )
+
+
+__all__ = ["READ", "WRITE", "ServeOptions", "build_server"]
