@@ -33,6 +33,12 @@ def ftp(
     read_only: Annotated[bool, typer.Option("--read-only", help="The user may not write.")] = False,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: FTPS only.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+    passive_ports: Annotated[
+        str | None, typer.Option(help="Data ports as FIRST-LAST (for NAT, firewalls, relays).")
+    ] = None,
+    public_address: Annotated[
+        str | None, typer.Option(help="Address clients are told to open data connections to.")
+    ] = None,
 ) -> None:
     """Serve ROOT over FTP (FTPS with --tls-cert/--tls-key) until Ctrl-C."""
     from remoteops.serve.ftp import ServeOptions, build_server
@@ -46,7 +52,15 @@ def ftp(
         password = os.environ.get(password_env)
         if not password:
             fail(f"{password_env} is not set in the environment")
-    options = ServeOptions(root, bind, port, user, password, read_only, tls_cert, tls_key)
+    ports = None
+    if passive_ports is not None:
+        first, _, last = passive_ports.partition("-")
+        if not (first.isdigit() and last.isdigit() and 0 < int(first) <= int(last) < 65536):
+            fail(f"--passive-ports must be FIRST-LAST, not {passive_ports!r}")
+        ports = range(int(first), int(last) + 1)
+    options = ServeOptions(
+        root, bind, port, user, password, read_only, tls_cert, tls_key, ports, public_address
+    )
     try:
         server = build_server(options)
     except ConfigurationError as exc:

@@ -31,6 +31,10 @@ class ServeOptions:
     read_only: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Ports for passive data connections (behind NAT or a relay, with ``public_address``).
+    passive_ports: range | None = None
+    #: The address the server tells clients to connect to for data (NAT, relays).
+    public_address: str | None = None
 
 
 def build_server(options: ServeOptions) -> Any:
@@ -53,7 +57,12 @@ def build_server(options: ServeOptions) -> Any:
     handler: type[Any] = FTPHandler
     if options.tls_cert is not None or options.tls_key is not None:
         handler = _tls_handler(options)
-    handler = type("RemoteopsFTPHandler", (handler,), {"authorizer": authorizer})
+    settings: dict[str, Any] = {"authorizer": authorizer}
+    if options.passive_ports is not None:
+        settings["passive_ports"] = options.passive_ports
+    if options.public_address is not None:
+        settings["masquerade_address"] = options.public_address
+    handler = type("RemoteopsFTPHandler", (handler,), settings)
     handler.banner = "remoteops serve ftp ready."
     try:
         return FTPServer((options.address, options.port), handler)
