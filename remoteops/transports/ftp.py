@@ -15,10 +15,13 @@ from __future__ import annotations
 import calendar
 import contextlib
 import ftplib
+import functools
 import os
 import ssl
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from remoteops.errors import (
@@ -30,12 +33,13 @@ from remoteops.errors import (
     UnreachableError,
 )
 from remoteops.inventory.model import Host
-from remoteops.sync.model import Entry, Kind, join_remote, temporary_name
-from remoteops.transports.base import ConnectionOverrides, Transport
+from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
+from remoteops.transports.base import ConnectionOverrides, Transport, run_in_parallel
 
 _DEFAULT_TIMEOUT_S = 10.0
 _BLOCK = 256 * 1024
 _FACTS = "type;size;modify;unix.mode;"
+_CONNECTIONS = 4
 
 
 def _mtime(value: str) -> int:
@@ -52,7 +56,6 @@ class FTPTransport(Transport):
 
     capabilities = frozenset({"files"})
     protocol = "ftp"
-    parallel_transfers = 1  # one control connection does one thing at a time
 
     def __init__(
         self, host: Host, overrides: ConnectionOverrides | None = None, *, tls: bool = False
@@ -61,11 +64,29 @@ class FTPTransport(Transport):
         self.protocol = "ftps" if tls else "ftp"
         self._tls = tls
         self._overrides = overrides or ConnectionOverrides()
-        self._ftp: ftplib.FTP | None = None
+        # FTP needs a data connection and a round trip or more per file, and a control
+        # connection does one thing at a time: like `lftp mirror --parallel`, files go over
+        # several connections, one per worker thread, opened when a thread first needs one.
+        self.parallel_transfers = max(1, int(host.vars.get("ftp_connections", _CONNECTIONS)))
+        self._connections: dict[int, ftplib.FTP] = {}
+        self._lock = threading.Lock()
+        self._closed = False
 
     # -- connection -----------------------------------------------------------------------------
 
     def connect(self) -> None:
+        self._adopt(self._open())
+
+    def _adopt(self, ftp: ftplib.FTP) -> ftplib.FTP:
+        with self._lock:
+            if self._closed:  # closed meanwhile (Ctrl-C, --timeout)
+                ftp.close()
+                raise UnreachableError("cancelled")
+            self._connections[threading.get_ident()] = ftp
+        return ftp
+
+    def _open(self) -> ftplib.FTP:
+        """A logged-in control connection; the errors say which step failed."""
         host, overrides = self.host, self._overrides
         port = overrides.port or host.port or 21
         user = overrides.user or host.user or "anonymous"
@@ -106,7 +127,7 @@ class FTPTransport(Transport):
             ftp.sendcmd("OPTS UTF8 ON")
         with contextlib.suppress(ftplib.Error, OSError):
             ftp.sendcmd(f"OPTS MLST {_FACTS}")
-        self._ftp = ftp
+        return ftp
 
     def _password(self) -> str:
         """From ``password_env``; none means an empty one (ftplib makes it ``anonymous@``
@@ -127,16 +148,23 @@ class FTPTransport(Transport):
         return context
 
     def close(self) -> None:
-        ftp, self._ftp = self._ftp, None
-        if ftp is not None:
+        """Close every connection; safe from another thread (it then unblocks the workers)."""
+        with self._lock:
+            self._closed = True
+            connections = list(self._connections.values())
+            self._connections.clear()
+        for ftp in connections:
             with contextlib.suppress(OSError, EOFError, ftplib.Error, AttributeError):
                 ftp.close()
 
     @property
     def ftp(self) -> ftplib.FTP:
-        if self._ftp is None:
-            raise UnreachableError("connection is not open")
-        return self._ftp
+        """This thread's control connection."""
+        with self._lock:
+            if self._closed:
+                raise UnreachableError("connection is not open")
+            ftp = self._connections.get(threading.get_ident())
+        return ftp if ftp is not None else self._adopt(self._open())
 
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -178,20 +206,35 @@ class FTPTransport(Transport):
             raise TransferError("--checksum needs a host that can hash files; FTP cannot")
         with self._errors(f"cannot list {root}"):
             kind = self.path_kind(root)
-            if kind is None:
-                return []
-            if kind is not Kind.DIR:
-                raise TransferError(f"cannot list {root}: not a directory")
-            found: list[Entry] = []
-            folders = [""]
-            while folders:  # one MLSD per folder: FTP has no recursive listing
-                relative = folders.pop()
-                for name, facts in self._entries(join_remote(root, relative) if relative else root):
-                    entry = self._entry(f"{relative}/{name}" if relative else name, facts)
-                    found.append(entry)
-                    if entry.kind is Kind.DIR:
-                        folders.append(entry.path)
-            return found
+        if kind is None:
+            return []
+        if kind is not Kind.DIR:
+            raise TransferError(f"cannot list {root}: not a directory")
+        return self._walk(root)
+
+    def _walk(self, root: str) -> list[Entry]:
+        """Every entry below ``root``: one MLSD per folder (FTP lists no deeper), the folders of
+        the tree read over the host's connections at once, as far as it allows."""
+
+        def read(relative: str) -> list[Entry]:
+            folder = join_remote(root, relative) if relative else root
+            with self._errors(f"cannot list {folder}"):
+                return [
+                    self._entry(f"{relative}/{name}" if relative else name, facts)
+                    for name, facts in self._entries(folder)
+                ]
+
+        found: list[Entry] = []
+        with ThreadPoolExecutor(self.parallel_transfers, "remoteops-ftp-list") as pool:
+            pending = {pool.submit(read, "")}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    for entry in future.result():  # the first failure ends the walk
+                        found.append(entry)
+                        if entry.kind is Kind.DIR:
+                            pending.add(pool.submit(read, entry.path))
+        return found
 
     def list_path(
         self, path: str, *, missing_ok: bool = False, follow: bool = False
@@ -253,17 +296,49 @@ class FTPTransport(Transport):
     # -- writing --------------------------------------------------------------------------------
 
     def make_dir(self, path: str, mode: int | None = None) -> None:
-        kind = self.path_kind(path)
-        if kind is Kind.FILE:
-            raise TransferError(f"{path} exists and is not a directory")
         with self._errors(f"cannot create {path}"):
-            if kind is None:
-                parent = path.rstrip("/").rpartition("/")[0]
-                if parent and parent != path and self.path_kind(parent) is None:
+            try:
+                self.ftp.mkd(path)  # the usual case first: one round trip
+            except ftplib.error_perm:
+                kind = self.path_kind(path)
+                if kind is Kind.FILE:
+                    raise TransferError(f"{path} exists and is not a directory") from None
+                if kind is None:  # the parent is missing: make it, then this one
+                    parent = path.rstrip("/").rpartition("/")[0]
+                    if not parent or parent == path or self.path_kind(parent) is not None:
+                        raise
                     self.make_dir(parent)
-                self.ftp.mkd(path)
+                    self.ftp.mkd(path)
         if mode is not None:
             self.set_attributes(path, mode=mode)
+
+    def write_entries(
+        self,
+        root: str,
+        items: Sequence[tuple[Entry, Path | None]],
+        advance: Advance = no_progress,
+        *,
+        basis: Mapping[str, Entry] | None = None,
+    ) -> int:
+        """As the default, but new folders of one depth are made over several connections at
+        once: one at a time, a hundred folders cost hundreds of round trips."""
+        if not items:
+            return 0
+        self.make_dir(root)
+        folders = [entry for entry, _ in items if entry.kind is Kind.DIR]
+        for depth in sorted({e.path.count("/") for e in folders}):
+            jobs = [
+                functools.partial(self._make_dir_job, join_remote(root, e.path), e.mode)
+                for e in folders
+                if e.path.count("/") == depth
+            ]
+            run_in_parallel(jobs, self.parallel_transfers)
+        rest = [(entry, local) for entry, local in items if entry.kind is not Kind.DIR]
+        return super().write_entries(root, rest, advance, basis=basis)
+
+    def _make_dir_job(self, path: str, mode: int) -> int:
+        self.make_dir(path, mode)
+        return 0
 
     def put_file(self, local: Path, path: str, entry: Entry) -> int:
         temporary = temporary_name(path)
@@ -272,10 +347,14 @@ class FTPTransport(Transport):
                 self.ftp.storbinary(f"STOR {temporary}", source, _BLOCK)
                 sent = source.tell()
             with self._errors(f"cannot write {path}"):
-                written = self.ftp.size(temporary)
+                facts = self._facts(temporary)  # size and mode in one round trip
+            written = int(facts.get("size", -1))
             if written != sent:
                 raise TransferError(f"{path}: wrote {written} bytes of {sent}")
-            self.set_attributes(temporary, mode=entry.mode, mtime=entry.mtime)
+            now = int(facts["unix.mode"], 8) & 0o7777 if "unix.mode" in facts else None
+            self.set_attributes(
+                temporary, mode=None if now == entry.mode else entry.mode, mtime=entry.mtime
+            )
             with self._errors(f"cannot write {path}"):
                 self.ftp.rename(temporary, path)
         except BaseException:
