@@ -71,7 +71,7 @@ def assert_no_process_left(pattern: str, within_s: float = 5.0) -> None:
 FTP_PASSWORD_ENV = "REMOTEOPS_TEST_FTP_PASSWORD"
 
 
-def _serve_ftp(*extra: str) -> tuple[subprocess.Popen[str], int]:
+def serve_ftp(*extra: str) -> tuple[subprocess.Popen[str], int]:
     """``remoteops serve ftp /`` for user ``tester`` on a free loopback port."""
     import os
     import secrets
@@ -89,7 +89,7 @@ def _serve_ftp(*extra: str) -> tuple[subprocess.Popen[str], int]:
     return server, int(server.stdout.readline())
 
 
-def _ftp_host(name: str, port: int, **extra: object) -> Host:
+def ftp_inventory_host(name: str, port: int, **extra: object) -> Host:
     return Host(
         name,
         {"protocol": "ftp", "address": "127.0.0.1", "port": port, "user": "tester",
@@ -101,9 +101,9 @@ def _ftp_host(name: str, port: int, **extra: object) -> Host:
 def ftp_host() -> Iterator[Host]:
     """A real FTP server (``remoteops serve ftp``, pyftpdlib) on a loopback port serving the
     whole file system to user ``tester``, as an inventory host with ``protocol: ftp``."""
-    server, port = _serve_ftp()
+    server, port = serve_ftp()
     try:
-        yield _ftp_host("ftp1", port)
+        yield ftp_inventory_host("ftp1", port)
     finally:
         server.terminate()
         server.wait(10)
@@ -121,11 +121,11 @@ def ftps_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     authority.cert_pem.write_to_path(str(folder / "ca.pem"))
     certificate.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
     certificate.private_key_pem.write_to_path(str(folder / "key.pem"))
-    server, port = _serve_ftp(
+    server, port = serve_ftp(
         "--tls-cert", str(folder / "cert.pem"), "--tls-key", str(folder / "key.pem")
     )
     try:
-        yield _ftp_host("ftps1", port, protocol="ftps", tls_ca_file=str(folder / "ca.pem"))
+        yield ftp_inventory_host("ftps1", port, protocol="ftps", tls_ca_file=str(folder / "ca.pem"))
     finally:
         server.terminate()
         server.wait(10)

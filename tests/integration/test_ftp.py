@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,43 @@ def test_serve_ftp_anonymous_is_read_only(tree: Path, tmp_path: Path) -> None:
     no_password = _cli("serve", "ftp", str(tree), "--user", "u")
     assert no_password.returncode == 2
     assert b"--password-env" in no_password.stderr
+
+
+def test_a_server_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_completes(
+    tmp_path: Path,
+) -> None:
+    from tests.integration.conftest import ftp_inventory_host, serve_ftp
+
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    dest.mkdir()
+    (source / "huge").write_bytes(os.urandom(300_000_000))
+    server, port = serve_ftp()
+
+    def kill_once_writing() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            p.name.endswith(".tmp") and p.stat().st_size > 10_000_000 for p in dest.iterdir()
+        ):
+            time.sleep(0.01)
+        server.kill()
+
+    killer = threading.Thread(target=kill_once_writing)
+    killer.start()
+    try:
+        broken = sync_hosts([ftp_inventory_host("ftpk", port)], source, str(dest)).results[0]
+    finally:
+        killer.join()
+        server.wait(10)
+    assert broken.status in (Status.UNREACHABLE, Status.FAILED), broken
+    assert not (dest / "huge").exists()  # never a truncated file under the real name
+    assert [p.name for p in dest.iterdir() if p.name.endswith(".tmp")]  # the leftover
+    server, port = serve_ftp()
+    try:
+        fixed = sync_hosts([ftp_inventory_host("ftpk", port)], source, str(dest)).results[0]
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert fixed.ok, fixed.error
+    assert sorted(p.name for p in dest.iterdir()) == ["huge"]  # the leftover is gone
+    assert (dest / "huge").stat().st_size == 300_000_000
