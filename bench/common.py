@@ -23,10 +23,25 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Wall seconds and client CPU seconds of one command; fails loudly if it failed."""
+def measure(
+    argv: list[str], env: dict[str, str] | None = None, timeout: float | None = None
+) -> tuple[float, float, str]:
+    """Wall seconds and client CPU seconds of one command; fails loudly if it failed or ran
+    longer than ``timeout`` seconds (then it is killed)."""
     cpu0, wall0 = children_cpu(), time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, env=env, stdin=subprocess.DEVNULL, check=False)
+    try:
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SystemExit(
+            f"benchmark command timed out after {timeout} s: {' '.join(argv[:6])}..."
+        ) from exc
     wall, cpu = time.perf_counter() - wall0, children_cpu() - cpu0
     if done.returncode != 0:
         raise SystemExit(
@@ -71,7 +86,8 @@ def ssh_options(state: PlaygroundState, known_hosts: Path | None = None) -> list
     ]  # fmt: skip
 
 
-def machine_description() -> str:
+def system_description() -> str:
+    """Cores and CPU model, kernel release and Python version, in one line."""
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -80,10 +96,14 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python "
+        f"{platform.python_version()}"
+    )
+
+
+def machine_description() -> str:
     ssh_version = subprocess.run(
         ["ssh", "-V"], capture_output=True, text=True, check=False
     ).stderr.strip()
-    return (
-        f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python "
-        f"{platform.python_version()}, {ssh_version}; client and all sshd hosts share the cores"
-    )
+    return f"{system_description()}, {ssh_version}; client and all sshd hosts share the cores"

@@ -280,11 +280,21 @@ async def serve(routes: list[Route], delay: float) -> None:
 
 
 def start_relay(
-    delay: float, targets: list[tuple[str, int]]
+    delay: float, targets: list[tuple[str, int]], listen_ports: list[int] | None = None
 ) -> tuple[subprocess.Popen[str], list[int]]:
-    """Start a relay process for ``targets``; returns it and its listening ports, in order."""
+    """Start a relay process for ``targets``; returns it and its listening ports, in order.
+
+    ``listen_ports`` (one per target, 0 for a free one) fixes the ports on 127.0.0.1: FTP's
+    passive data ports must keep their numbers, since the server announces them.
+    """
+    ports_wanted = listen_ports if listen_ports is not None else [0] * len(targets)
+    if len(ports_wanted) != len(targets):
+        raise ValueError("listen_ports needs one port per target")
     argv = [sys.executable, os.path.abspath(__file__), "--delay", str(delay)]
-    argv += [f"0={address}:{port}" for address, port in targets]
+    argv += [
+        f"{listen}={address}:{port}"
+        for listen, (address, port) in zip(ports_wanted, targets, strict=True)
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()

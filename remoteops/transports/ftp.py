@@ -20,9 +20,11 @@ import os
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import BinaryIO
 
 from remoteops.errors import (
     AuthenticationError,
@@ -69,6 +71,8 @@ class FTPTransport(Transport):
         # several connections, one per worker thread, opened when a thread first needs one.
         self.parallel_transfers = max(1, int(host.vars.get("ftp_connections", _CONNECTIONS)))
         self._connections: dict[int, ftplib.FTP] = {}
+        #: Connections known to be in TYPE I (weak: a new connection never inherits it).
+        self._binary: weakref.WeakSet[ftplib.FTP] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -183,6 +187,7 @@ class FTPTransport(Transport):
     # -- reading --------------------------------------------------------------------------------
 
     def _entries(self, folder: str) -> list[tuple[str, dict[str, str]]]:
+        self._binary.discard(self.ftp)  # listings switch the connection to TYPE A
         return [
             (name, facts)
             for name, facts in self.ftp.mlsd(folder)
@@ -344,8 +349,7 @@ class FTPTransport(Transport):
         temporary = temporary_name(path)
         try:
             with open(local, "rb") as source, self._errors(f"cannot write {path}"):
-                self.ftp.storbinary(f"STOR {temporary}", source, _BLOCK)
-                sent = source.tell()
+                sent = self._store(temporary, source)
             with self._errors(f"cannot write {path}"):
                 facts = self._facts(temporary)  # size and mode in one round trip
             written = int(facts.get("size", -1))
@@ -360,6 +364,23 @@ class FTPTransport(Transport):
         except BaseException:
             self._discard(temporary)
             raise
+        return sent
+
+    def _store(self, name: str, source: BinaryIO) -> int:
+        """STOR without ftplib's storbinary, which sends TYPE I before every file: that is a
+        round trip per file, and an eighth of what the server is asked in a sync."""
+        ftp = self.ftp
+        if ftp not in self._binary:
+            ftp.voidcmd("TYPE I")
+            self._binary.add(ftp)
+        sent = 0
+        with ftp.transfercmd(f"STOR {name}") as data:
+            while chunk := source.read(_BLOCK):
+                data.sendall(chunk)
+                sent += len(chunk)
+            if isinstance(data, ssl.SSLSocket):
+                data.unwrap()  # a clean TLS close, as storbinary does
+        ftp.voidresp()
         return sent
 
     def _discard(self, temporary: str) -> None:
