@@ -70,7 +70,9 @@ class FTPTransport(Transport):
         # connection does one thing at a time: like `lftp mirror --parallel`, files go over
         # several connections, one per worker thread, opened when a thread first needs one.
         self.parallel_transfers = max(1, int(host.vars.get("ftp_connections", _CONNECTIONS)))
-        self._connections: dict[int, ftplib.FTP] = {}
+        #: Each connection with the thread using it; a finished thread's is handed on, so a
+        #: host never holds more connections than threads working on it at once.
+        self._connections: dict[ftplib.FTP, threading.Thread] = {}
         #: Connections known to be in TYPE I (weak: a new connection never inherits it).
         self._binary: weakref.WeakSet[ftplib.FTP] = weakref.WeakSet()
         self._lock = threading.Lock()
@@ -86,7 +88,7 @@ class FTPTransport(Transport):
             if self._closed:  # closed meanwhile (Ctrl-C, --timeout)
                 ftp.close()
                 raise UnreachableError("cancelled")
-            self._connections[threading.get_ident()] = ftp
+            self._connections[ftp] = threading.current_thread()
         return ftp
 
     def _open(self) -> ftplib.FTP:
@@ -155,7 +157,7 @@ class FTPTransport(Transport):
         """Close every connection; safe from another thread (it then unblocks the workers)."""
         with self._lock:
             self._closed = True
-            connections = list(self._connections.values())
+            connections = list(self._connections)
             self._connections.clear()
         for ftp in connections:
             with contextlib.suppress(OSError, EOFError, ftplib.Error, AttributeError):
@@ -163,12 +165,21 @@ class FTPTransport(Transport):
 
     @property
     def ftp(self) -> ftplib.FTP:
-        """This thread's control connection."""
+        """This thread's control connection: its own, a finished thread's, or a new one."""
+        me = threading.current_thread()
         with self._lock:
             if self._closed:
                 raise UnreachableError("connection is not open")
-            ftp = self._connections.get(threading.get_ident())
-        return ftp if ftp is not None else self._adopt(self._open())
+            free = None
+            for ftp, user in self._connections.items():
+                if user is me:
+                    return ftp
+                if free is None and not user.is_alive():
+                    free = ftp
+            if free is not None:
+                self._connections[free] = me
+                return free
+        return self._adopt(self._open())
 
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
