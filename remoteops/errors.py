@@ -22,6 +22,8 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class RemoteOpsError(Exception):
     """Base of every error remoteops raises on purpose."""
@@ -112,3 +114,9 @@ class UnsupportedError(HostError):
     """The host's protocol cannot do what was asked (e.g. run a command on an FTP host)."""
 
     status = "unsupported"
+
+
+def first_of(problems: Sequence[str]) -> str:
+    """The first of several problems, and how many more: one line, whatever their number."""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}"

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from remoteops.errors import ConfigurationError, TransferError
+from remoteops.errors import ConfigurationError, TransferError, first_of
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
@@ -111,9 +111,8 @@ def _refuse_other_kinds(wanted: Sequence[Entry], present: Sequence[Entry]) -> No
         if e.path in found and found[e.path].kind is not e.kind
     ]
     if clashes:
-        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
         raise TransferError(
-            f"{clashes[0]}{more}; put does not replace it (remove it first, or sync --delete)"
+            f"{first_of(clashes)}; put does not replace it (remove it first, or sync --delete)"
         )
 
 

@@ -13,6 +13,7 @@ from another thread to cancel work in progress.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import shlex
 import threading
@@ -160,14 +161,21 @@ class Transport(ABC):
 
         Paths are relative, parents before children. Directories get ``entry.mode`` (existing
         ones are left alone); files are written as :meth:`put_file` does and links replaced
-        atomically; returns the bytes sent. This default does one operation per entry, files
-        and links :attr:`parallel_transfers` at a time; transports with a bulk path override it.
+        atomically; returns the bytes sent. This default does one operation per entry,
+        :attr:`parallel_transfers` at a time: folders one depth after the other (parents
+        first), then files and links; transports with a bulk path override it.
         """
         if items:
             self.make_dir(root)
-        for entry, _ in items:
-            if entry.kind is Kind.DIR:
+        folders = [entry for entry, _ in items if entry.kind is Kind.DIR]
+        for depth in sorted({e.path.count("/") for e in folders}):
+
+            def make(entry: Entry) -> int:
                 self.make_dir(join_remote(root, entry.path), entry.mode)
+                return 0
+
+            level = [e for e in folders if e.path.count("/") == depth]
+            run_in_parallel([functools.partial(make, e) for e in level], self.parallel_transfers)
 
         def write(entry: Entry, local: Path | None) -> Callable[[], int]:
             remote = join_remote(root, entry.path)

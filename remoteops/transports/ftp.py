@@ -15,13 +15,12 @@ from __future__ import annotations
 import calendar
 import contextlib
 import ftplib
-import functools
 import os
 import ssl
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import BinaryIO
@@ -35,8 +34,8 @@ from remoteops.errors import (
     UnreachableError,
 )
 from remoteops.inventory.model import Host
-from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
-from remoteops.transports.base import ConnectionOverrides, Transport, run_in_parallel
+from remoteops.sync.model import Entry, Kind, join_remote, temporary_name
+from remoteops.transports.base import ConnectionOverrides, Transport
 
 _DEFAULT_TIMEOUT_S = 10.0
 _BLOCK = 256 * 1024
@@ -128,7 +127,7 @@ class FTPTransport(Transport):
             raise UnreachableError(
                 f"cannot reach FTP at {host.address}:{port}: {_reason(exc)}"
             ) from exc
-        ftp.set_pasv(str(host.vars.get("ftp_passive", True)).lower() not in ("false", "no", "0"))
+        ftp.set_pasv(host.flag("ftp_passive"))
         with contextlib.suppress(ftplib.Error, OSError):
             ftp.sendcmd("OPTS UTF8 ON")
         with contextlib.suppress(ftplib.Error, OSError):
@@ -327,34 +326,6 @@ class FTPTransport(Transport):
                     self.ftp.mkd(path)
         if mode is not None:
             self.set_attributes(path, mode=mode)
-
-    def write_entries(
-        self,
-        root: str,
-        items: Sequence[tuple[Entry, Path | None]],
-        advance: Advance = no_progress,
-        *,
-        basis: Mapping[str, Entry] | None = None,
-    ) -> int:
-        """As the default, but new folders of one depth are made over several connections at
-        once: one at a time, a hundred folders cost hundreds of round trips."""
-        if not items:
-            return 0
-        self.make_dir(root)
-        folders = [entry for entry, _ in items if entry.kind is Kind.DIR]
-        for depth in sorted({e.path.count("/") for e in folders}):
-            jobs = [
-                functools.partial(self._make_dir_job, join_remote(root, e.path), e.mode)
-                for e in folders
-                if e.path.count("/") == depth
-            ]
-            run_in_parallel(jobs, self.parallel_transfers)
-        rest = [(entry, local) for entry, local in items if entry.kind is not Kind.DIR]
-        return super().write_entries(root, rest, advance, basis=basis)
-
-    def _make_dir_job(self, path: str, mode: int) -> int:
-        self.make_dir(path, mode)
-        return 0
 
     def put_file(self, local: Path, path: str, entry: Entry) -> int:
         temporary = temporary_name(path)

@@ -30,7 +30,7 @@ from paramiko.sftp import (
     SFTP_OK,
 )
 
-from remoteops.errors import TransferError
+from remoteops.errors import TransferError, first_of
 from remoteops.sync.model import Entry, Kind, join_remote
 
 #: Called with the reply's type and message.
@@ -180,8 +180,7 @@ def walk_tree(sftp: paramiko.SFTPClient, root: str) -> list[Entry]:
     except (OSError, paramiko.SSHException, EOFError) as exc:
         raise TransferError(f"cannot list {root}: {exc}") from exc
     if failures:
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise TransferError(f"cannot list {root}: {failures[0]}{more}")
+        raise TransferError(f"cannot list {root}: {first_of(failures)}")
     return entries
 
 

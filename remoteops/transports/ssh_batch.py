@@ -20,7 +20,7 @@ from typing import Any
 import paramiko
 from paramiko.sftp import CMD_EXTENDED, CMD_SETSTAT
 
-from remoteops.errors import HostError, TransferError
+from remoteops.errors import HostError, TransferError, first_of
 from remoteops.sync.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
 from remoteops.sync.listing import cd_target
 from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
@@ -112,7 +112,8 @@ class BatchWrites(SFTPFiles):
         upload. Hosts without GNU ``split --filter`` get the whole file.
         """
         path = join_remote(root, entry.path)
-        temporary = join_remote(root, temporary_name(entry.path))
+        staged = temporary_name(entry.path)  # relative to root, for the commands run there
+        temporary = join_remote(root, staged)
         block = block_size(max(entry.size, old.size))
         if self._without_split:
             return self._write_whole(root, [(entry, local)], advance)
@@ -126,13 +127,13 @@ class BatchWrites(SFTPFiles):
         )
         if outcome.exit_code != 0:  # no GNU split (BusyBox, BSD), or no room for a copy
             self._without_split = b"split" in outcome.stderr
-            self._discard_all(root, [temporary_name_of(temporary, root)])
+            self._discard_all(root, [staged])
             return self._write_whole(root, [(entry, local)], advance)
         remote = [line.split()[0].decode() for line in outcome.stdout.splitlines() if line]
         try:
             ours = block_digests(local, block)
         except OSError as exc:
-            self._discard_all(root, [temporary_name_of(temporary, root)])
+            self._discard_all(root, [staged])
             raise TransferError(f"cannot read {local}: {exc.strerror or exc}") from exc
         sftp = self.sftp()
         sent = 0
@@ -153,7 +154,7 @@ class BatchWrites(SFTPFiles):
             untyped: Any = sftp  # setstat with several attributes at once is private
             untyped._request(CMD_SETSTAT, host_bytes(temporary), attributes)
             if entry.digest is not None:
-                self._verify(root, [Member(temporary_name_of(temporary, root), entry, local)])
+                self._verify(root, [Member(staged, entry, local)])
             sftp.posix_rename(host_bytes(temporary), host_bytes(path))
         except (OSError, paramiko.SSHException, EOFError, HostError) as exc:
             self.discard(temporary)
@@ -235,8 +236,7 @@ class BatchWrites(SFTPFiles):
             raise fail(f"cannot rename into {root}", exc) from exc
         if failures:
             self._discard_all(root, [name for name, _ in placed])
-            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-            raise TransferError(f"cannot rename {failures[0]}{more}")
+            raise TransferError(f"cannot rename {first_of(failures)}")
 
     def _discard_all(self, root: str, names: Sequence[str]) -> None:
         """Best effort, one command: remove temporaries a failed batch may have left."""
@@ -280,11 +280,6 @@ def _stage(
             name = staged[top] + entry.path[len(top) :]
         members.append(Member(name, entry, local))
     return members, [(temporary, real) for real, temporary in staged.items()]
-
-
-def temporary_name_of(temporary: str, root: str) -> str:
-    """A temporary's path relative to ``root`` (for the commands that ``cd`` there)."""
-    return temporary[len(root.rstrip("/")) + 1 :] if root.rstrip("/") else temporary[1:]
 
 
 class _NoTarError(Exception):
