@@ -107,3 +107,11 @@ def machine_description() -> str:
         ["ssh", "-V"], capture_output=True, text=True, check=False
     ).stderr.strip()
     return f"{system_description()}, {ssh_version}; client and all sshd hosts share the cores"
+
+
+def publish(lines: list[str], markdown: Path | None) -> None:
+    """Print the report, and write it to ``markdown`` too when asked."""
+    report = "\n".join(lines)
+    print(report)
+    if markdown:
+        markdown.write_text(report + "\n")

@@ -19,7 +19,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from common import machine_description, measure, ssh_options
+from common import machine_description, measure, publish, ssh_options
 
 from remoteops.playground import Playground, PlaygroundState
 
@@ -165,10 +165,7 @@ def main() -> None:
     finally:
         if not args.keep:
             playground.down()
-    report = "\n".join(lines)
-    print(report)
-    if args.markdown:
-        args.markdown.write_text(report + "\n")
+    publish(lines, args.markdown)
 
 
 if __name__ == "__main__":

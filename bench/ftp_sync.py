@@ -49,8 +49,8 @@ from pathlib import Path
 from types import FrameType
 
 import yaml
-from common import measure, system_description
-from relay import process_cpu, start_relay, stop_relay
+from common import measure, publish, system_description
+from relay import process_cpu, start_relay, stop_process, stop_relay
 from sync import BASE_MTIME, Listing, local_listing, write_random
 
 USER = "tester"
@@ -261,16 +261,6 @@ def start_server(
         stop_process(proc)
         raise SystemExit(f"the FTP server did not start: {line!r}; see {log}")
     return proc, int(line)
-
-
-def stop_process(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def ftp_round_trips(address: str, port: int, *, data: bool, times: int = 5) -> str:
@@ -670,10 +660,7 @@ def main() -> None:
             print(f"kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    report = "\n".join(lines)
-    print(report)
-    if args.markdown:
-        args.markdown.write_text(report + "\n")
+    publish(lines, args.markdown)
 
 
 if __name__ == "__main__":

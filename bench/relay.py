@@ -317,13 +317,19 @@ def stop_relay(proc: subprocess.Popen[str]) -> float:
     cpu = 0.0
     with contextlib.suppress(OSError, ValueError, IndexError):
         cpu = process_cpu(proc.pid)
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc)
     return cpu
+
+
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """TERM, then KILL after 10 s; waits either way (no zombie left)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def self_test(delay: float, mib: int) -> None:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from common import machine_description, measure, measure_parallel, ssh_options
+from common import machine_description, measure, measure_parallel, publish, ssh_options
 from relay import start_relay, stop_relay
 
 from remoteops.playground import Playground, PlaygroundError, PlaygroundState
@@ -617,10 +617,7 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"kept: playground in {playground.state_dir}, tree in {workdir}")
-    report = "\n".join(lines)
-    print(report)
-    if args.markdown:
-        args.markdown.write_text(report + "\n")
+    publish(lines, args.markdown)
 
 
 if __name__ == "__main__":
