@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import secrets
 import shlex
 import threading
@@ -25,8 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from remoteops.errors import HostError, HostTimeoutError, UnsupportedError
-from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress
+from remoteops.errors import HostError, HostTimeoutError, TransferError, UnsupportedError
+from remoteops.sync.model import (
+    Advance,
+    Entry,
+    Kind,
+    join_remote,
+    no_progress,
+    temporary_name,
+)
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -217,6 +225,27 @@ class Transport(ABC):
         wrapped = wrap_command(spec)
         running = self.start(wrapped.command, spec.timeout)
         return drive(running, spec, wrapped, on_output, deadline=deadline)
+
+
+def receive_atomically(
+    path: str, local: Path, entry: Entry, fetch: Callable[[Path], object]
+) -> int:
+    """``get_file`` for every transport: ``fetch`` writes the host's ``path`` to a temporary
+    sibling of ``local``, which is checked for size, given mode and mtime, and renamed;
+    on any failure it is removed, so ``local`` never holds a partial file. Bytes received."""
+    temporary = local.with_name(temporary_name(local.name))
+    try:
+        fetch(temporary)
+        received = temporary.stat().st_size
+        if received != entry.size:
+            raise TransferError(f"{path}: received {received} bytes of {entry.size}")
+        os.chmod(temporary, entry.mode)
+        os.utime(temporary, (entry.mtime, entry.mtime))
+        os.replace(temporary, local)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return received
 
 
 def run_in_parallel(jobs: Sequence[Callable[[], int]], workers: int) -> int:

@@ -35,7 +35,7 @@ from remoteops.errors import (
 )
 from remoteops.inventory.model import Host
 from remoteops.sync.model import Entry, Kind, join_remote, temporary_name
-from remoteops.transports.base import ConnectionOverrides, Transport
+from remoteops.transports.base import ConnectionOverrides, Transport, receive_atomically
 
 _DEFAULT_TIMEOUT_S = 10.0
 _BLOCK = 256 * 1024
@@ -293,20 +293,11 @@ class FTPTransport(Transport):
         return Kind.DIR if facts.get("type", "").lower() in ("dir", "cdir") else Kind.FILE
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
-        temporary = local.with_name(temporary_name(local.name))
-        try:
+        def fetch(temporary: Path) -> None:
             with open(temporary, "wb") as target, self._errors(f"cannot fetch {path}"):
                 self.ftp.retrbinary(f"RETR {path}", target.write, _BLOCK)
-            received = temporary.stat().st_size
-            if received != entry.size:
-                raise TransferError(f"{path}: received {received} bytes of {entry.size}")
-            os.chmod(temporary, entry.mode)
-            os.utime(temporary, (entry.mtime, entry.mtime))
-            os.replace(temporary, local)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        return received
+
+        return receive_atomically(path, local, entry, fetch)
 
     # -- writing --------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from remoteops.sync.listing import (
     with_digests,
 )
 from remoteops.sync.model import Entry, Kind, temporary_name
-from remoteops.transports.base import CommandSpec, Transport
+from remoteops.transports.base import CommandSpec, Transport, receive_atomically
 from remoteops.transports.sftp_pipeline import walk_tree
 
 _WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
@@ -142,22 +142,15 @@ class SFTPFiles(Transport):
         return Kind.DIR if stat.S_ISDIR(found.st_mode or 0) else Kind.FILE
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
-        temporary = local.with_name(temporary_name(local.name))
         try:
-            self.sftp().get(host_bytes(path), str(temporary))
-            received = temporary.stat().st_size
-            if received != entry.size:
-                raise TransferError(f"{path}: received {received} bytes of {entry.size}")
-            os.chmod(temporary, entry.mode)
-            os.utime(temporary, (entry.mtime, entry.mtime))
-            os.replace(temporary, local)
+            return receive_atomically(
+                path,
+                local,
+                entry,
+                lambda temporary: self.sftp().get(host_bytes(path), str(temporary)),
+            )
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            temporary.unlink(missing_ok=True)
             raise fail(f"cannot fetch {path}", exc) from exc
-        except HostError:
-            temporary.unlink(missing_ok=True)
-            raise
-        return received
 
     def make_dir(self, path: str, mode: int | None = None) -> None:
         sftp = self.sftp()
