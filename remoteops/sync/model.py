@@ -101,6 +101,27 @@ class SyncOptions:
     max_delete: int | None = None
 
 
+class Times(str, enum.Enum):
+    """How far a host's file times can be trusted for "has it changed?"."""
+
+    EXACT = "exact"  # read to the second and set by writes: compared for equality
+    READ = "read"  # read to the second, never set (FTP without MFMT): the host's copy must
+    #               be newer than ours, i.e. sent after our last change
+    NONE = "none"  # not read exactly either (LIST without MDTM): size only, as rsync --size-only
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """What a host keeps of a file besides its content; the planner compares only that.
+
+    Every SSH and local host keeps everything; an FTP server may show no modes (Windows) or
+    set no times (no MFMT), and a sync that compared them would send every file every time.
+    """
+
+    modes: bool = True
+    times: Times = Times.EXACT
+
+
 @dataclass(frozen=True)
 class Plan:
     """Ordered actions for one host, with what stays as it is and what blocks applying.

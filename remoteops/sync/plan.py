@@ -16,10 +16,15 @@ from remoteops.sync.model import (
     Action,
     ActionKind,
     Entry,
+    Fidelity,
     Kind,
     Plan,
     SyncOptions,
+    Times,
 )
+
+#: The fidelity of SSH and local hosts: everything is compared.
+KEEPS_ALL = Fidelity()
 
 
 def _depth_key(path: str) -> list[str]:
@@ -41,7 +46,7 @@ def _exclusion(patterns: tuple[str, ...]) -> Callable[[Entry], bool]:
     return excluded
 
 
-def _file_difference(local: Entry, remote: Entry, checksum: bool) -> str | None:
+def _file_difference(local: Entry, remote: Entry, checksum: bool, times: Times) -> str | None:
     """Why the remote file's content must be replaced, or None if it is the same."""
     if local.size != remote.size:
         return f"size differs ({remote.size} -> {local.size} bytes)"
@@ -49,12 +54,16 @@ def _file_difference(local: Entry, remote: Entry, checksum: bool) -> str | None:
         if local.digest != remote.digest:
             return "content differs (checksum)"
         return None
-    if local.mtime != remote.mtime:
+    if times is Times.EXACT and local.mtime != remote.mtime:
         return "modification time differs"
+    if times is Times.READ and local.mtime > remote.mtime:
+        return "changed here since it was sent"
     return None
 
 
-def _compare(local: Entry, remote: Entry, checksum: bool) -> list[Action]:
+def _compare(
+    local: Entry, remote: Entry, checksum: bool, fidelity: Fidelity = KEEPS_ALL
+) -> list[Action]:
     """Actions that make ``remote`` (same kind, same path) match ``local``."""
     if local.kind is Kind.SYMLINK:
         if local.target != remote.target:
@@ -62,13 +71,13 @@ def _compare(local: Entry, remote: Entry, checksum: bool) -> list[Action]:
         return []
     actions: list[Action] = []
     if local.kind is Kind.FILE:
-        reason = _file_difference(local, remote, checksum)
+        reason = _file_difference(local, remote, checksum, fidelity.times)
         if reason is not None:
             # The upload sets mode and time too; the host's file may serve as a delta basis.
             return [Action(ActionKind.UPLOAD, local.path, reason, local, replaces=remote)]
-        if local.mtime != remote.mtime:
+        if fidelity.times is Times.EXACT and local.mtime != remote.mtime:
             actions.append(Action(ActionKind.TOUCH, local.path, "same content, other time", local))
-    if local.mode != remote.mode:
+    if fidelity.modes and local.mode != remote.mode:
         reason = f"mode differs ({remote.mode:04o} -> {local.mode:04o})"
         actions.append(Action(ActionKind.CHMOD, local.path, reason, local))
     return actions
@@ -101,9 +110,14 @@ def prepare_local(local: Iterable[Entry], options: SyncOptions) -> LocalSide:
 
 
 def plan_sync(
-    local: Iterable[Entry] | LocalSide, remote: Iterable[Entry], options: SyncOptions
+    local: Iterable[Entry] | LocalSide,
+    remote: Iterable[Entry],
+    options: SyncOptions,
+    fidelity: Fidelity = KEEPS_ALL,
 ) -> Plan:
-    """Plan one host's sync; see :class:`~remoteops.sync.model.Plan` for the order."""
+    """Plan one host's sync; see :class:`~remoteops.sync.model.Plan` for the order.
+
+    ``fidelity`` says what the host keeps of modes and times; only that is compared."""
     side = local if isinstance(local, LocalSide) else prepare_local(local, options)
     wanted, excluded = side.wanted, side.excluded
     present: dict[str, Entry] = {}
@@ -156,7 +170,7 @@ def plan_sync(
                 Action(_CREATE[ours.kind], path, "replaces a " + theirs.kind.value, ours)
             )
         else:
-            changes = _compare(ours, theirs, options.checksum)
+            changes = _compare(ours, theirs, options.checksum, fidelity)
             actions.extend(changes)
             unchanged += not changes
     if options.delete:

@@ -146,7 +146,7 @@ def put_work(
                 wanted.append(dataclasses.replace(entry, path=placed))
                 origin[placed] = source.local_file(entry.path)
         _refuse_other_kinds(wanted, present)
-        plan = plan_sync(wanted, present, SyncOptions())
+        plan = plan_sync(wanted, present, SyncOptions(), transport.fidelity)
         if not plan.ok:
             raise TransferError("; ".join(plan.problems))
         advance = start_progress(plan, host.name, progress)

@@ -48,7 +48,7 @@ def sync_work(
     def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
         started = time.monotonic()
         remote = transport.list_tree(dest, checksum=options.checksum)
-        plan = plan_sync(side, remote, options)
+        plan = plan_sync(side, remote, options, transport.fidelity)
         shown = describe(plan) if dry_run else b""
         if shown:
             listener.host_output(host.name, "stdout", shown)

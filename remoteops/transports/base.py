@@ -30,6 +30,7 @@ from remoteops.errors import HostError, HostTimeoutError, TransferError, Unsuppo
 from remoteops.sync.model import (
     Advance,
     Entry,
+    Fidelity,
     Kind,
     join_remote,
     no_progress,
@@ -110,6 +111,11 @@ class Transport(ABC):
     protocol: str = ""
     #: How many file operations the sync engine may have in flight on this host at once.
     parallel_transfers: int = 1
+
+    @property
+    def fidelity(self) -> Fidelity:
+        """What the host keeps of modes and times; known for sure once it was listed."""
+        return Fidelity()
 
     @abstractmethod
     def connect(self) -> None:

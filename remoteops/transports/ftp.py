@@ -13,6 +13,7 @@ too, and the server certificate is verified unless the inventory says ``tls_veri
 from __future__ import annotations
 
 import calendar
+import codecs
 import contextlib
 import ftplib
 import os
@@ -22,8 +23,9 @@ import time
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from remoteops.errors import (
     AuthenticationError,
@@ -34,8 +36,12 @@ from remoteops.errors import (
     UnreachableError,
 )
 from remoteops.inventory.model import Host
-from remoteops.sync.model import Entry, Kind, join_remote, temporary_name
+from remoteops.sync.model import Entry, Fidelity, Kind, Times, join_remote, temporary_name
 from remoteops.transports.base import ConnectionOverrides, Transport, receive_atomically
+from remoteops.transports.ftp_listing import Listed, parse_listing
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 _DEFAULT_TIMEOUT_S = 10.0
 _BLOCK = 256 * 1024
@@ -44,8 +50,57 @@ _CONNECTIONS = 4
 
 
 def _mtime(value: str) -> int:
-    """MLSD's ``modify`` fact (UTC, YYYYMMDDHHMMSS[.sss]) as whole epoch seconds."""
+    """MLSD's ``modify`` fact or an MDTM reply (UTC, YYYYMMDDHHMMSS[.sss]) as epoch seconds."""
     return calendar.timegm(time.strptime(value[:14], "%Y%m%d%H%M%S"))
+
+
+def _escaped_utf8(name: str) -> codecs.CodecInfo | None:
+    """UTF-8 whose undecodable bytes become surrogates and back, as ``os.fsdecode`` does: a
+    server's non-UTF-8 names then list, compare and travel unchanged instead of failing the
+    host. (ftplib decodes strictly and takes no ``errors``, hence a codec of our own.)"""
+    if name != "remoteops_utf8_escape":
+        return None
+
+    class Decoder(codecs.BufferedIncrementalDecoder):
+        def _buffer_decode(self, data: ReadableBuffer, errors: str, final: bool) -> tuple[str, int]:
+            return codecs.utf_8_decode(data, "surrogateescape", final)
+
+    class Encoder(codecs.IncrementalEncoder):
+        def encode(self, text: str, final: bool = False) -> bytes:
+            return text.encode("utf-8", "surrogateescape")
+
+    return codecs.CodecInfo(
+        lambda text, errors="strict": (text.encode("utf-8", "surrogateescape"), len(text)),
+        lambda data, errors="strict": (bytes(data).decode("utf-8", "surrogateescape"), len(data)),
+        incrementalencoder=Encoder,
+        incrementaldecoder=Decoder,
+        name="remoteops-utf8-escape",
+    )
+
+
+codecs.register(_escaped_utf8)
+_ENCODING = "remoteops-utf8-escape"
+
+
+@dataclass(frozen=True)
+class _Features:
+    """What the server's FEAT reply offers (RFC 2389); an old server without FEAT offers none."""
+
+    mlst: bool = False
+    unix_mode: bool = False
+    mdtm: bool = False
+    mfmt: bool = False
+
+    @classmethod
+    def parse(cls, reply: str) -> _Features:
+        lines = [line.strip().upper() for line in reply.splitlines()[1:-1]]
+        mlst = next((line for line in lines if line.startswith("MLST")), "")
+        return cls(
+            mlst=bool(mlst),
+            unix_mode="UNIX.MODE" in mlst,
+            mdtm="MDTM" in lines,
+            mfmt="MFMT" in lines,
+        )
 
 
 def _reason(exc: BaseException) -> str:
@@ -76,6 +131,14 @@ class FTPTransport(Transport):
         self._binary: weakref.WeakSet[ftplib.FTP] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
+        #: Learned on the first connection (FEAT, PWD) and from the first listing and upload.
+        self._features: _Features | None = None
+        self._home = "/"
+        self._list_all: bool | None = None  # does the server take ``LIST -a``?
+        self._listed_modes: bool | None = None  # did LIST show Unix modes?
+        self._chmod = True  # False once SITE CHMOD turned out unknown to the server
+        self._created_mode: int | None = None  # what STOR gives a new file, once seen
+        self._learned_upload = False
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -98,9 +161,9 @@ class FTPTransport(Transport):
         timeout = overrides.connect_timeout or host.connect_timeout or _DEFAULT_TIMEOUT_S
         password = self._password()
         ftp: ftplib.FTP = (
-            ftplib.FTP_TLS(context=self._tls_context(), timeout=timeout)  # noqa: S321 - FTP hosts
+            ftplib.FTP_TLS(context=self._tls_context(), timeout=timeout, encoding=_ENCODING)  # noqa: S321 - FTP hosts
             if self._tls
-            else ftplib.FTP(timeout=timeout)  # noqa: S321 - plain FTP only when the inventory says so
+            else ftplib.FTP(timeout=timeout, encoding=_ENCODING)  # noqa: S321 - plain FTP only when the inventory says so
         )
         try:
             ftp.connect(host.address, port)
@@ -130,9 +193,44 @@ class FTPTransport(Transport):
         ftp.set_pasv(host.flag("ftp_passive"))
         with contextlib.suppress(ftplib.Error, OSError):
             ftp.sendcmd("OPTS UTF8 ON")
-        with contextlib.suppress(ftplib.Error, OSError):
-            ftp.sendcmd(f"OPTS MLST {_FACTS}")
+        if self._learn(ftp).mlst:
+            with contextlib.suppress(ftplib.Error, OSError):
+                ftp.sendcmd(f"OPTS MLST {_FACTS}")
         return ftp
+
+    def _learn(self, ftp: ftplib.FTP) -> _Features:
+        """FEAT and the login folder, asked on the host's first connection only."""
+        if self._features is None:
+            try:
+                features = _Features.parse(ftp.sendcmd("FEAT"))
+            except ftplib.error_perm:  # a server older than FEAT (RFC 2389)
+                features = _Features()
+            except (ftplib.Error, OSError, EOFError) as exc:
+                ftp.close()
+                raise UnreachableError(f"FTP server stopped answering: {_reason(exc)}") from exc
+            if not features.mlst:
+                self._learn_without_mlst(ftp)
+            self._features = features
+        return self._features
+
+    def _learn_without_mlst(self, ftp: ftplib.FTP) -> None:
+        """An older server: LIST folders are entered with CWD, so remember the way back; and
+        its SITE HELP says whether it has CHMOD (a server with MLSD shows modes in
+        ``unix.mode`` only where it has)."""
+        with contextlib.suppress(ftplib.Error, OSError, EOFError):
+            self._home = ftp.pwd() or "/"
+        with contextlib.suppress(ftplib.Error, OSError, EOFError):
+            self._chmod = "CHMOD" in ftp.sendcmd("SITE HELP").upper()
+
+    @property
+    def fidelity(self) -> Fidelity:
+        """Modes if the listings show them and SITE CHMOD works; times if read to the second
+        (MLSD, MDTM) and, for :attr:`Times.EXACT`, set with MFMT."""
+        features = self._features or _Features()
+        shown = features.unix_mode if features.mlst else self._listed_modes is not False
+        exact = features.mlst or features.mdtm
+        times = Times.NONE if not exact else Times.EXACT if features.mfmt else Times.READ
+        return Fidelity(modes=shown and self._chmod, times=times)
 
     def _password(self) -> str:
         """From ``password_env``; none means an empty one (ftplib makes it ``anonymous@``
@@ -196,13 +294,59 @@ class FTPTransport(Transport):
 
     # -- reading --------------------------------------------------------------------------------
 
-    def _entries(self, folder: str) -> list[tuple[str, dict[str, str]]]:
-        self._binary.discard(self.ftp)  # listings switch the connection to TYPE A
+    def _folder(self, folder: str, prefix: str) -> list[Entry]:
+        """The entries of one folder, named ``prefix/name``: one MLSD, or LIST and MDTMs."""
+        if (self._features or _Features()).mlst:
+            self._binary.discard(self.ftp)  # listings switch the connection to TYPE A
+            return [
+                self._entry(f"{prefix}/{name}" if prefix else name, facts)
+                for name, facts in self.ftp.mlsd(folder)
+                if facts.get("type", "").lower() in ("file", "dir") and name not in (".", "..")
+            ]
         return [
-            (name, facts)
-            for name, facts in self.ftp.mlsd(folder)
-            if facts.get("type", "").lower() in ("file", "dir") and name not in (".", "..")
+            self._listed_entry(f"{prefix}/{listed.name}" if prefix else listed.name, listed, at)
+            for listed, at in self._list(folder)
         ]
+
+    def _list(self, folder: str) -> list[tuple[Listed, str]]:
+        """LIST of a folder, entered with CWD so that ``-a`` (hidden files: our temporaries
+        among them) is the only argument; servers that refuse ``-a`` get a plain LIST."""
+        ftp = self.ftp
+        self._binary.discard(ftp)
+        lines: list[str] = []
+        ftp.cwd(folder)
+        try:
+            if self._list_all is not False:
+                try:
+                    ftp.retrlines("LIST -a", lines.append)
+                except ftplib.error_perm:
+                    lines.clear()
+                    self._list_all = False
+            if self._list_all is False:
+                ftp.retrlines("LIST", lines.append)
+            self._list_all = self._list_all is not False
+        finally:
+            ftp.cwd(self._home)
+        return [(listed, join_remote(folder, listed.name)) for listed in self._parse(lines)]
+
+    def _parse(self, lines: list[str]) -> list[Listed]:
+        listed, unknown = parse_listing("\n".join(lines))
+        if unknown:  # an entry read wrong would be re-sent, or worse, missed by --delete
+            raise TransferError(f"cannot read the server's LIST line {unknown[0]!r}")
+        if listed and self._listed_modes is None:
+            self._listed_modes = listed[0].mode is not None
+        return listed
+
+    def _listed_entry(self, path: str, listed: Listed, remote: str) -> Entry:
+        """An entry from LIST, with MDTM's exact UTC time for files where offered (LIST shows
+        the server's local time, to the minute at best)."""
+        mtime = listed.mtime
+        if listed.kind is Kind.FILE and (self._features or _Features()).mdtm:
+            with contextlib.suppress(ftplib.error_perm, ValueError):
+                mtime = _mtime(self.ftp.sendcmd(f"MDTM {remote}").partition(" ")[2].strip())
+        default = 0o755 if listed.kind is Kind.DIR else 0o644
+        mode = default if listed.mode is None else listed.mode & 0o7777
+        return Entry(path, listed.kind, listed.size, mtime, mode, listed.target)
 
     @staticmethod
     def _entry(path: str, facts: dict[str, str]) -> Entry:
@@ -228,16 +372,13 @@ class FTPTransport(Transport):
         return self._walk(root)
 
     def _walk(self, root: str) -> list[Entry]:
-        """Every entry below ``root``: one MLSD per folder (FTP lists no deeper), the folders of
-        the tree read over the host's connections at once, as far as it allows."""
+        """Every entry below ``root``: one listing per folder (FTP lists no deeper), the
+        folders of the tree read over the host's connections at once, as far as it allows."""
 
         def read(relative: str) -> list[Entry]:
             folder = join_remote(root, relative) if relative else root
             with self._errors(f"cannot list {folder}"):
-                return [
-                    self._entry(f"{relative}/{name}" if relative else name, facts)
-                    for name, facts in self._entries(folder)
-                ]
+                return self._folder(folder, relative)
 
         found: list[Entry] = []
         with ThreadPoolExecutor(self.parallel_transfers, "remoteops-ftp-list") as pool:
@@ -262,15 +403,27 @@ class FTPTransport(Transport):
                     return []
                 raise TransferError(f"cannot read {path}: no such file or directory")
             if kind is Kind.FILE:
-                facts = self._facts(path)
-                return [self._entry(name, facts)]
+                return [self._one(path, name)]
             top = Entry(name, Kind.DIR, mode=0o755)
-            with contextlib.suppress(ftplib.error_perm):
-                top = self._entry(name, self._facts(path))
+            if (self._features or _Features()).mlst:
+                with contextlib.suppress(ftplib.error_perm):
+                    top = self._entry(name, self._facts(path))
             return [top, *(
                 Entry(f"{name}/{e.path}", e.kind, e.size, e.mtime, e.mode)
                 for e in self.list_tree(path)
             )]  # fmt: skip
+
+    def _one(self, path: str, name: str) -> Entry:
+        """The entry of the file ``path``: MLST, or LIST of that one file (and MDTM)."""
+        if (self._features or _Features()).mlst:
+            return self._entry(name, self._facts(path))
+        lines: list[str] = []
+        self._binary.discard(self.ftp)
+        self.ftp.retrlines(f"LIST {path}", lines.append)
+        listed = self._parse(lines)
+        if not listed:
+            raise TransferError(f"cannot read {path}: the server lists nothing for it")
+        return self._listed_entry(name, listed[0], path)
 
     def _facts(self, path: str) -> dict[str, str]:
         """MLST of one path: its facts."""
@@ -284,6 +437,8 @@ class FTPTransport(Transport):
 
     def path_kind(self, path: str) -> Kind | None:
         with self._errors(f"cannot read {path}"):
+            if not (self._features or _Features()).mlst:
+                return self._listed_kind(path)
             try:
                 facts = self._facts(path)
             except ftplib.error_perm as exc:
@@ -291,6 +446,26 @@ class FTPTransport(Transport):
                     return None
                 raise
         return Kind.DIR if facts.get("type", "").lower() in ("dir", "cdir") else Kind.FILE
+
+    def _listed_kind(self, path: str) -> Kind | None:
+        """Without MLST: a folder is what CWD enters; a file is what LIST shows alone."""
+        ftp = self.ftp
+        try:
+            ftp.cwd(path)
+        except ftplib.error_perm:
+            pass
+        else:
+            ftp.cwd(self._home)
+            return Kind.DIR
+        lines: list[str] = []
+        self._binary.discard(ftp)
+        try:
+            ftp.retrlines(f"LIST {path}", lines.append)
+        except ftplib.error_perm as exc:
+            if str(exc).startswith(("550", "450")):
+                return None
+            raise
+        return Kind.FILE if self._parse(lines) else None
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
         def fetch(temporary: Path) -> None:
@@ -323,14 +498,13 @@ class FTPTransport(Transport):
         try:
             with open(local, "rb") as source, self._errors(f"cannot write {path}"):
                 sent = self._store(temporary, source)
-            with self._errors(f"cannot write {path}"):
-                facts = self._facts(temporary)  # size and mode in one round trip
-            written = int(facts.get("size", -1))
-            if written != sent:
-                raise TransferError(f"{path}: wrote {written} bytes of {sent}")
-            now = int(facts["unix.mode"], 8) & 0o7777 if "unix.mode" in facts else None
+            if not self._learned_upload:
+                self._learn_upload(temporary, path, sent)
+            fidelity = self.fidelity
             self.set_attributes(
-                temporary, mode=None if now == entry.mode else entry.mode, mtime=entry.mtime
+                temporary,
+                mode=entry.mode if fidelity.modes and entry.mode != self._created_mode else None,
+                mtime=entry.mtime if fidelity.times is Times.EXACT else None,
             )
             with self._errors(f"cannot write {path}"):
                 self.ftp.rename(temporary, path)
@@ -338,6 +512,20 @@ class FTPTransport(Transport):
             self._discard(temporary)
             raise
         return sent
+
+    def _learn_upload(self, temporary: str, path: str, sent: int) -> None:
+        """Check the host's first upload: all bytes there, and the mode STOR gave it.
+
+        Later uploads skip that round trip: the server's 226 after our complete send already
+        says it holds every byte (a connection lost midway gets no 226), and a server gives
+        every new file the same mode, so SITE CHMOD is only sent where ours differs.
+        """
+        with self._errors(f"cannot write {path}"):
+            stored = self._one(temporary, temporary)
+        if stored.size != sent:
+            raise TransferError(f"{path}: wrote {stored.size} bytes of {sent}")
+        self._created_mode = stored.mode
+        self._learned_upload = True
 
     def _store(self, name: str, source: BinaryIO) -> int:
         """STOR without ftplib's storbinary, which sends TYPE I before every file: that is a
@@ -368,9 +556,14 @@ class FTPTransport(Transport):
         self, path: str, *, mode: int | None = None, mtime: int | None = None
     ) -> None:
         with self._errors(f"cannot set attributes of {path}"):
-            if mode is not None:
-                self.ftp.sendcmd(f"SITE CHMOD {mode & 0o7777:o} {path}")
-            if mtime is not None:
+            if mode is not None and self._chmod:
+                try:
+                    self.ftp.sendcmd(f"SITE CHMOD {mode & 0o7777:o} {path}")
+                except ftplib.error_perm as exc:
+                    if not str(exc).startswith(("500", "502", "504")):
+                        raise
+                    self._chmod = False  # a server without modes: sync compares none
+            if mtime is not None and (self._features or _Features()).mfmt:
                 stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(mtime))
                 self.ftp.sendcmd(f"MFMT {stamp} {path}")
 

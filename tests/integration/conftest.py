@@ -71,16 +71,20 @@ def assert_no_process_left(pattern: str, within_s: float = 5.0) -> None:
 FTP_PASSWORD_ENV = "REMOTEOPS_TEST_FTP_PASSWORD"
 
 
-def serve_ftp(*extra: str) -> tuple[subprocess.Popen[str], int]:
-    """``remoteops serve ftp /`` for user ``tester`` on a free loopback port."""
+def serve_ftp(*extra: str, without: str = "") -> tuple[subprocess.Popen[str], int]:
+    """``remoteops serve ftp /`` for user ``tester`` on a free loopback port; ``without``
+    (e.g. "MLST,MLSD") serves with those commands unknown, like an older server."""
     import os
     import secrets
     import sys
 
     os.environ.setdefault(FTP_PASSWORD_ENV, secrets.token_hex(8))
+    command = [sys.executable, "-m", "remoteops", "serve", "ftp", "/", "--port", "0",
+               "--user", "tester", "--password-env", FTP_PASSWORD_ENV, *extra]  # fmt: skip
+    if without:
+        command = [sys.executable, str(Path(__file__).with_name("legacy_ftpd.py")), without]
     server = subprocess.Popen(
-        [sys.executable, "-m", "remoteops", "serve", "ftp", "/", "--port", "0",
-         "--user", "tester", "--password-env", FTP_PASSWORD_ENV, *extra],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -104,6 +108,17 @@ def ftp_host() -> Iterator[Host]:
     server, port = serve_ftp()
     try:
         yield ftp_inventory_host("ftp1", port)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture(scope="session")
+def ftp_list_host() -> Iterator[Host]:
+    """An FTP server without MLSD and MLST, read through LIST (and MDTM) as older ones are."""
+    server, port = serve_ftp(without="MLST,MLSD")
+    try:
+        yield ftp_inventory_host("ftp-list1", port)
     finally:
         server.terminate()
         server.wait(10)

@@ -22,7 +22,7 @@ from remoteops.sync.fetch import fetch_hosts
 from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts
 from remoteops.transports import CommandSpec
-from tests.integration.conftest import with_vars
+from tests.integration.conftest import ftp_inventory_host, serve_ftp, with_vars
 from tests.integration.test_sync import snapshot
 
 
@@ -35,14 +35,23 @@ def tree(tmp_path: Path) -> Path:
         (root / "css" / f"f{number:02d}.css").write_bytes(os.urandom(number * 200))
     (root / "css" / "deep" / "big").write_bytes(os.urandom(2_000_000))
     (root / "with space ünï").write_text("odd")
+    (root / ".hidden").write_text("listed by LIST -a only")
     (root / "run.sh").write_text("#!/bin/sh\n")
     (root / "run.sh").chmod(0o750)
     return root
 
 
+@pytest.fixture(params=["mlsd", "list"])
+def any_ftp_host(request: pytest.FixtureRequest) -> Host:
+    """A server with MLSD, and one that lists only with LIST (times from MDTM)."""
+    host: Host = request.getfixturevalue("ftp_host" if request.param == "mlsd" else "ftp_list_host")
+    return host
+
+
 def test_sync_to_an_ftp_host_is_exact_and_a_second_sync_sends_nothing(
-    ftp_host: Host, tree: Path, tmp_path: Path
+    any_ftp_host: Host, tree: Path, tmp_path: Path
 ) -> None:
+    ftp_host = any_ftp_host
     dest = tmp_path / "dest"
     first = sync_hosts([ftp_host], tree, str(dest)).results[0]
     assert first.ok, first.error
@@ -61,7 +70,8 @@ def test_sync_to_an_ftp_host_is_exact_and_a_second_sync_sends_nothing(
     assert snapshot(dest) == snapshot(tree)
 
 
-def test_put_and_get_on_an_ftp_host(ftp_host: Host, tree: Path, tmp_path: Path) -> None:
+def test_put_and_get_on_an_ftp_host(any_ftp_host: Host, tree: Path, tmp_path: Path) -> None:
+    ftp_host = any_ftp_host
     dest = tmp_path / "dest"
     dest.mkdir()
     put = put_hosts([ftp_host], [tree], str(dest), recursive=True).results[0]
@@ -70,6 +80,36 @@ def test_put_and_get_on_an_ftp_host(ftp_host: Host, tree: Path, tmp_path: Path) 
     got = fetch_hosts([ftp_host], str(dest / "source"), tmp_path / "back").results[0]
     assert got.ok, got.error
     assert snapshot(tmp_path / "back" / ftp_host.name / "source") == snapshot(tree)
+
+
+def test_a_server_that_keeps_no_modes_nor_times_is_synced_by_size_and_age(
+    tree: Path, tmp_path: Path
+) -> None:
+    """No MLSD, no MFMT, no SITE CHMOD: a second sync still sends nothing, and a file edited
+    here since (same size, newer) is sent again; modes are not compared."""
+    server, port = serve_ftp(without="MLST,MLSD,MFMT,SITE CHMOD")
+    try:
+        host = ftp_inventory_host("old-ftp", port)
+        dest = tmp_path / "dest"
+        first = sync_hosts([host], tree, str(dest)).results[0]
+        assert first.ok, first.error
+        assert (dest / "css" / "deep" / "big").read_bytes() == (tree / "css/deep/big").read_bytes()
+        assert (dest / ".hidden").exists()
+        again = sync_hosts([host], tree, str(dest)).results[0]
+        assert again.ok, again.error
+        assert again.transfer is not None
+        assert (again.transfer["bytes_sent"], again.transfer["files_updated"]) == (0, 0)
+        edited = tree / "css" / "f01.css"
+        edited.write_bytes(os.urandom(200))
+        os.utime(edited, (time.time() + 60, time.time() + 60))  # later than the upload
+        third = sync_hosts([host], tree, str(dest)).results[0]
+        assert third.ok, third.error
+        assert third.transfer is not None
+        assert third.transfer["files_updated"] == 1
+        assert (dest / "css" / "f01.css").read_bytes() == edited.read_bytes()
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def test_a_mixed_run_does_per_host_what_each_protocol_can(

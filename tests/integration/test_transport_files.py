@@ -17,7 +17,8 @@ from remoteops.inventory.model import Host
 from remoteops.sync.model import Entry, Kind
 from remoteops.transports import Transport, TransportFactory
 
-PROTOCOLS = ["local", "ssh", "ftp"]
+#: "ftp-list" is an FTP server without MLSD/MLST: listings come from LIST and MDTM.
+PROTOCOLS = ["local", "ssh", "ftp", "ftp-list"]
 #: Protocols that cannot make symlinks: they must say so, per entry, not skip it silently.
 NO_LINKS = {"ftp", "ftps"}
 
@@ -28,6 +29,8 @@ def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
         host = Host("localhost", {"protocol": "local"})
     elif request.param == "ftp":
         host = request.getfixturevalue("ftp_host")
+    elif request.param == "ftp-list":
+        host = request.getfixturevalue("ftp_list_host")
     else:
         host = request.getfixturevalue("ssh_hosts")[0]
     opened = TransportFactory().create(host)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remoteops.sync import ActionKind, Entry, Kind, Plan, SyncOptions, plan_sync
+from remoteops.sync.model import Fidelity, Times
 
 
 def f(path: str, size: int = 10, mtime: int = 1000, mode: int = 0o644, digest: str = "d") -> Entry:
@@ -237,3 +238,28 @@ def test_temporaries_inside_excluded_folders_are_left_alone_and_newlines_are_mat
     remote = [d("a"), d("cache"), f(kept), f(odd)]
     plan = plan_sync([d("a")], remote, SyncOptions(excludes=("cache/",)))
     assert kinds(plan) == [("delete", odd)]
+
+
+def test_a_host_without_modes_gets_no_chmod_and_its_default_modes_are_not_a_change() -> None:
+    plan = plan_sync(
+        [f("run.sh", mode=0o755)], [f("run.sh", mode=0o644)], SyncOptions(), Fidelity(modes=False)
+    )
+    assert plan.actions == ()
+    assert plan.unchanged == 1
+
+
+def test_a_host_that_cannot_set_times_resends_only_what_changed_here_since() -> None:
+    """Without MFMT the host's time is when we sent it: newer than ours means up to date."""
+    remote = [f("sent", mtime=2000), f("edited", mtime=2000), f("grown", size=9, mtime=2000)]
+    local = [f("sent", mtime=1000), f("edited", mtime=3000), f("grown", mtime=1000)]
+    plan = plan_sync(local, remote, SyncOptions(), Fidelity(times=Times.READ))
+    assert [(a.kind, a.path, a.reason) for a in plan.actions] == [
+        (ActionKind.UPLOAD, "edited", "changed here since it was sent"),
+        (ActionKind.UPLOAD, "grown", "size differs (9 -> 10 bytes)"),
+    ]
+
+
+def test_a_host_without_exact_times_compares_sizes_only() -> None:
+    remote = [f("same", mtime=5), f("other", size=11, mtime=5)]
+    plan = plan_sync([f("same"), f("other")], remote, SyncOptions(), Fidelity(times=Times.NONE))
+    assert kinds(plan) == [("upload", "other")]
