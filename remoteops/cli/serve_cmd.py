@@ -39,6 +39,12 @@ def ftp(
     public_address: Annotated[
         str | None, typer.Option(help="Address clients are told to open data connections to.")
     ] = None,
+    rate_limit: Annotated[
+        str, typer.Option(help="Bytes per second per data connection, e.g. 500K or 2M; 0: none.")
+    ] = "0",
+    max_connections: Annotated[
+        int, typer.Option(min=0, help="Connections one client address may hold; 0: no limit.")
+    ] = 0,
 ) -> None:
     """Serve ROOT over FTP (FTPS with --tls-cert/--tls-key) until Ctrl-C."""
     from remoteops.serve.ftp import ServeOptions, build_server
@@ -58,8 +64,22 @@ def ftp(
         if not (first.isdigit() and last.isdigit() and 0 < int(first) <= int(last) < 65536):
             fail(f"--passive-ports must be FIRST-LAST, not {passive_ports!r}")
         ports = range(int(first), int(last) + 1)
+    rate = _bytes(rate_limit)
+    if rate is None:
+        fail(f"--rate-limit must be bytes per second such as 500K or 2M, not {rate_limit!r}")
     options = ServeOptions(
-        root, bind, port, user, password, read_only, tls_cert, tls_key, ports, public_address
+        root,
+        bind,
+        port,
+        user,
+        password,
+        read_only,
+        tls_cert,
+        tls_key,
+        ports,
+        public_address,
+        rate_limit=rate,
+        max_connections=max_connections,
     )
     try:
         server = build_server(options)
@@ -76,3 +96,14 @@ def ftp(
         pass
     finally:
         server.close_all()
+
+
+def _bytes(text: str) -> int | None:
+    """``500K``, ``2M``, ``1G`` or plain bytes (powers of 1024, as lftp and rsync read them)."""
+    number, unit = text.strip().upper()[:-1], text.strip().upper()[-1:]
+    if unit.isdigit():
+        number, unit = number + unit, ""
+    scale = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}.get(unit)
+    if scale is None or not number.isdigit():
+        return None
+    return int(number) * scale

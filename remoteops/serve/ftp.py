@@ -35,6 +35,10 @@ class ServeOptions:
     passive_ports: range | None = None
     #: The address the server tells clients to connect to for data (NAT, relays).
     public_address: str | None = None
+    #: Bytes per second of each data connection, both ways (0: no limit).
+    rate_limit: int = 0
+    #: Connections one client address may hold at once (0: no limit).
+    max_connections: int = 0
 
 
 def build_server(options: ServeOptions) -> Any:
@@ -57,15 +61,26 @@ def build_server(options: ServeOptions) -> Any:
     handler: type[Any] = FTPHandler
     if options.tls_cert is not None or options.tls_key is not None:
         handler = _tls_handler(options)
-    settings: dict[str, Any] = {"authorizer": authorizer}
+    # Names that are not UTF-8 travel as their bytes (surrogate escapes), not as "?".
+    settings: dict[str, Any] = {"authorizer": authorizer, "unicode_errors": "surrogateescape"}
     if options.passive_ports is not None:
         settings["passive_ports"] = options.passive_ports
     if options.public_address is not None:
         settings["masquerade_address"] = options.public_address
+    if options.rate_limit:
+        from pyftpdlib.handlers import ThrottledDTPHandler
+
+        if options.tls_cert is not None:  # pyftpdlib's throttled data channel is plain only
+            raise ConfigurationError("--rate-limit works without TLS only")
+
+        limits = {"read_limit": options.rate_limit, "write_limit": options.rate_limit}
+        settings["dtp_handler"] = type("RemoteopsThrottledDTP", (ThrottledDTPHandler,), limits)
     handler = type("RemoteopsFTPHandler", (handler,), settings)
     handler.banner = "remoteops serve ftp ready."
     try:
-        return FTPServer((options.address, options.port), handler)
+        server = FTPServer((options.address, options.port), handler)
+        server.max_cons_per_ip = options.max_connections
+        return server
     except OSError as exc:
         raise ConfigurationError(
             f"cannot listen on {options.address}:{options.port}: {exc.strerror or exc}"

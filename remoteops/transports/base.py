@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
+import hashlib
 import os
 import secrets
 import shlex
@@ -34,7 +36,6 @@ from remoteops.sync.model import (
     Kind,
     join_remote,
     no_progress,
-    temporary_name,
 )
 
 STDOUT = "stdout"
@@ -233,25 +234,60 @@ class Transport(ABC):
         return drive(running, spec, wrapped, on_output, deadline=deadline)
 
 
+#: A cut-off download keeps its partial file from this size on, for the next get to resume.
+RESUME_FROM_BYTES = 1024 * 1024
+
+
+class _IncompleteError(TransferError):
+    """The download ended at the wrong size: its bytes are not worth resuming."""
+
+
+def partial_name(local: Path, path: str, entry: Entry) -> Path:
+    """The temporary a download of ``path`` writes to: hidden beside ``local`` (shaped as
+    :data:`~remoteops.sync.model.TEMPORARY_NAME`) and named after the host file's path, size
+    and mtime, so only the same, unchanged file ever resumes it."""
+    version = hashlib.sha256(
+        f"{path}\0{entry.size}\0{entry.mtime}".encode(errors="surrogateescape")
+    )
+    return local.with_name(f".{local.name}.remoteops-{version.hexdigest()[:8]}.tmp")
+
+
 def receive_atomically(
-    path: str, local: Path, entry: Entry, fetch: Callable[[Path], object]
+    path: str, local: Path, entry: Entry, fetch: Callable[[Path, int], object]
 ) -> int:
-    """``get_file`` for every transport: ``fetch`` writes the host's ``path`` to a temporary
-    sibling of ``local``, which is checked for size, given mode and mtime, and renamed;
-    on any failure it is removed, so ``local`` never holds a partial file. Bytes received."""
-    temporary = local.with_name(temporary_name(local.name))
+    """``get_file`` for every transport: ``fetch(temporary, offset)`` appends the host's
+    ``path`` from ``offset`` on to a temporary beside ``local``, which is checked for size,
+    given mode and mtime, and renamed, so ``local`` never holds a partial file.
+
+    A download cut off after :data:`RESUME_FROM_BYTES` keeps its temporary, and the next get
+    of the same unchanged file goes on from there (as ``wget -c`` and lftp's ``get -c`` do);
+    any other failure removes it. Returns the bytes received this time.
+    """
+    temporary = partial_name(local, path, entry)
+    offset = 0
+    with contextlib.suppress(FileNotFoundError):
+        offset = temporary.stat().st_size
+    if offset >= entry.size:  # nothing to resume (or not ours): start over
+        temporary.unlink(missing_ok=True)
+        offset = 0
     try:
-        fetch(temporary)
+        fetch(temporary, offset)
         received = temporary.stat().st_size
         if received != entry.size:
-            raise TransferError(f"{path}: received {received} bytes of {entry.size}")
+            raise _IncompleteError(f"{path}: received {received} bytes of {entry.size}")
         os.chmod(temporary, entry.mode)
         os.utime(temporary, (entry.mtime, entry.mtime))
         os.replace(temporary, local)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
+    except BaseException as exc:
+        kept = 0
+        with contextlib.suppress(OSError):
+            kept = temporary.stat().st_size
+        if isinstance(exc, _IncompleteError) or kept < RESUME_FROM_BYTES:
+            temporary.unlink(missing_ok=True)
         raise
-    return received
+    for stale in local.parent.glob(f".{glob.escape(local.name)}.remoteops-*.tmp"):
+        stale.unlink(missing_ok=True)  # partials of earlier versions, never to be resumed
+    return received - offset
 
 
 def run_in_parallel(jobs: Sequence[Callable[[], int]], workers: int) -> int:

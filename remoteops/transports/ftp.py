@@ -468,11 +468,25 @@ class FTPTransport(Transport):
         return Kind.FILE if self._parse(lines) else None
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
-        def fetch(temporary: Path) -> None:
-            with open(temporary, "wb") as target, self._errors(f"cannot fetch {path}"):
-                self.ftp.retrbinary(f"RETR {path}", target.write, _BLOCK)
+        def fetch(temporary: Path, offset: int) -> None:
+            with self._errors(f"cannot fetch {path}"):
+                if offset:
+                    try:
+                        self._retrieve(path, temporary, offset)
+                        return
+                    except ftplib.error_perm as exc:  # REST refused: from the start then
+                        if not str(exc).startswith(("500", "501", "502", "504")):
+                            raise
+                self._retrieve(path, temporary, 0)
 
         return receive_atomically(path, local, entry, fetch)
+
+    def _retrieve(self, path: str, temporary: Path, offset: int) -> None:
+        """RETR into the temporary; from ``offset`` on with REST (RFC 3659 restart)."""
+        with open(temporary, "ab" if offset else "wb") as target:
+            target.truncate(offset)
+            self._binary.add(self.ftp)  # retrbinary sends TYPE I itself
+            self.ftp.retrbinary(f"RETR {path}", target.write, _BLOCK, rest=offset or None)
 
     # -- writing --------------------------------------------------------------------------------
 

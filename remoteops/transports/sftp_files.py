@@ -14,6 +14,7 @@ import os
 import shlex
 import stat
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 import paramiko
@@ -30,6 +31,7 @@ from remoteops.sync.model import Entry, Kind, temporary_name
 from remoteops.transports.base import CommandSpec, Transport, receive_atomically
 from remoteops.transports.sftp_pipeline import walk_tree
 
+_READ_CHUNK = 256 * 1024
 _WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
 #: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
 #: --no-same-owner for GNU, BSD and BusyBox tar alike.
@@ -143,14 +145,25 @@ class SFTPFiles(Transport):
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
         try:
-            return receive_atomically(
-                path,
-                local,
-                entry,
-                lambda temporary: self.sftp().get(host_bytes(path), str(temporary)),
-            )
+            return receive_atomically(path, local, entry, self._fetch(path, entry))
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise fail(f"cannot fetch {path}", exc) from exc
+
+    def _fetch(self, path: str, entry: Entry) -> Callable[[Path, int], None]:
+        """Read ``path`` from ``offset`` on into the temporary, with paramiko's prefetch
+        (many reads in flight, as ``SFTPClient.get`` does)."""
+
+        def fetch(temporary: Path, offset: int) -> None:
+            with (
+                self.sftp().open(host_bytes(path), "rb") as source,
+                open(temporary, "ab" if offset else "wb") as target,
+            ):
+                source.seek(offset)
+                source.prefetch(entry.size)
+                while chunk := source.read(_READ_CHUNK):
+                    target.write(chunk)
+
+        return fetch
 
     def make_dir(self, path: str, mode: int | None = None) -> None:
         sftp = self.sftp()

@@ -224,13 +224,13 @@ def test_a_server_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_com
     source, dest = tmp_path / "source", tmp_path / "dest"
     source.mkdir()
     dest.mkdir()
-    (source / "huge").write_bytes(os.urandom(300_000_000))
-    server, port = serve_ftp()
+    (source / "huge").write_bytes(os.urandom(4_000_000))
+    server, port = serve_ftp("--rate-limit", "1M")  # throttled: it is cut mid-file for sure
 
     def kill_once_writing() -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not any(
-            p.name.endswith(".tmp") and p.stat().st_size > 10_000_000 for p in dest.iterdir()
+            p.name.endswith(".tmp") and p.stat().st_size > 1_000_000 for p in dest.iterdir()
         ):
             time.sleep(0.01)
         server.kill()
@@ -253,4 +253,49 @@ def test_a_server_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_com
         server.wait(10)
     assert fixed.ok, fixed.error
     assert sorted(p.name for p in dest.iterdir()) == ["huge"]  # the leftover is gone
-    assert (dest / "huge").stat().st_size == 300_000_000
+    assert (dest / "huge").read_bytes() == (source / "huge").read_bytes()
+
+
+def test_a_download_cut_off_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """get over a throttled server killed mid-file: no file under the real name, the partial
+    is kept, and the next get sends only the rest (REST) and removes it."""
+    content = os.urandom(4_000_000)
+    (tmp_path / "big.iso").write_bytes(content)
+    back = tmp_path / "back"
+    server, port = serve_ftp("--rate-limit", "1M")
+
+    def partials() -> list[Path]:
+        return list((back / "slow").glob(".big.iso.remoteops-*.tmp"))
+
+    def kill_once_half_there() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            p.stat().st_size > 1_500_000 for p in partials()
+        ):
+            time.sleep(0.01)
+        server.kill()
+
+    killer = threading.Thread(target=kill_once_half_there)
+    killer.start()
+    try:
+        cut = fetch_hosts([ftp_inventory_host("slow", port)], str(tmp_path / "big.iso"), back)
+    finally:
+        killer.join()
+        server.wait(10)
+    assert not cut.results[0].ok
+    assert not (back / "slow" / "big.iso").exists()
+    [partial] = partials()
+    kept = partial.stat().st_size
+    assert 1_500_000 <= kept < len(content)
+    server, port = serve_ftp()
+    try:
+        again = fetch_hosts([ftp_inventory_host("slow", port)], str(tmp_path / "big.iso"), back)
+    finally:
+        server.terminate()
+        server.wait(10)
+    result = again.results[0]
+    assert result.ok, result.error
+    assert result.transfer is not None
+    assert result.transfer["bytes_received"] == len(content) - kept
+    assert (back / "slow" / "big.iso").read_bytes() == content
+    assert partials() == []

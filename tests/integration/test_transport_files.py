@@ -16,6 +16,7 @@ from remoteops.errors import TransferError
 from remoteops.inventory.model import Host
 from remoteops.sync.model import Entry, Kind
 from remoteops.transports import Transport, TransportFactory
+from remoteops.transports.base import partial_name
 
 #: "ftp-list" is an FTP server without MLSD/MLST: listings come from LIST and MDTM.
 PROTOCOLS = ["local", "ssh", "ftp", "ftp-list"]
@@ -154,6 +155,24 @@ def test_make_dir_refuses_a_file_in_the_way(transport: Transport, tmp_path: Path
         transport.make_dir(str(tmp_path / "file"))
     transport.make_dir(str(tmp_path / "a" / "b"), 0o750)
     assert (tmp_path / "a" / "b").stat().st_mode & 0o777 == 0o750
+
+
+def test_get_file_resumes_a_partial_download_of_the_same_file(
+    transport: Transport, tmp_path: Path
+) -> None:
+    if transport.protocol == "local":
+        pytest.skip("a local copy has nothing to resume")
+    content = os.urandom(3 * 1024 * 1024)
+    (tmp_path / "remote").write_bytes(content)
+    local = tmp_path / "got"
+    entry = _file("remote", content, 0o600)
+    partial = partial_name(local, str(tmp_path / "remote"), entry)
+    partial.write_bytes(content[:1_234_567])  # what an earlier, cut-off get left
+    stale = local.with_name(".got.remoteops-0badc0de.tmp")  # of an older version of it
+    stale.write_bytes(b"old")
+    assert transport.get_file(str(tmp_path / "remote"), local, entry) == len(content) - 1_234_567
+    assert local.read_bytes() == content
+    assert sorted(os.listdir(tmp_path)) == ["got", "remote"]
 
 
 def test_get_file_is_atomic_with_mode_and_mtime(transport: Transport, tmp_path: Path) -> None:
