@@ -62,7 +62,11 @@ def build_server(options: ServeOptions) -> Any:
     if options.tls_cert is not None or options.tls_key is not None:
         handler = _tls_handler(options)
     # Names that are not UTF-8 travel as their bytes (surrogate escapes), not as "?".
-    settings: dict[str, Any] = {"authorizer": authorizer, "unicode_errors": "surrogateescape"}
+    settings: dict[str, Any] = {
+        "authorizer": authorizer,
+        "unicode_errors": "surrogateescape",
+        "push": _push_escaped,
+    }
     if options.passive_ports is not None:
         settings["passive_ports"] = options.passive_ports
     if options.public_address is not None:
@@ -85,6 +89,17 @@ def build_server(options: ServeOptions) -> Any:
         raise ConfigurationError(
             f"cannot listen on {options.address}:{options.port}: {exc.strerror or exc}"
         ) from exc
+
+
+def _push_escaped(handler: Any, data: str) -> None:
+    """pyftpdlib's ``push`` encodes replies strictly, so a reply naming a file whose name is
+    not UTF-8 (MKD's, MLST's) fails; this one encodes as the handler decodes."""
+    import sys
+
+    from pyftpdlib.handlers import FTPHandler
+
+    control = sys.modules[FTPHandler.push.__module__]  # the asynchat pyftpdlib itself uses
+    control.asynchat.async_chat.push(handler, data.encode(handler.encoding, handler.unicode_errors))
 
 
 def _tls_handler(options: ServeOptions) -> type[Any]:

@@ -299,3 +299,16 @@ def test_a_download_cut_off_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert result.transfer["bytes_received"] == len(content) - kept
     assert (back / "slow" / "big.iso").read_bytes() == content
     assert partials() == []
+
+
+def test_names_that_are_not_utf8_travel_as_their_bytes(any_ftp_host: Host, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    (source / os.fsdecode(b"d\xe9j\xe0")).mkdir(parents=True)
+    (source / os.fsdecode(b"d\xe9j\xe0") / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1")
+    dest = tmp_path / "dest"
+    first = sync_hosts([any_ftp_host], source, str(dest)).results[0]
+    assert first.ok, first.error
+    assert os.listdir(os.fsencode(dest / os.fsdecode(b"d\xe9j\xe0"))) == [b"caf\xe9.txt"]
+    again = sync_hosts([any_ftp_host], source, str(dest)).results[0]
+    assert again.transfer is not None
+    assert (again.transfer["bytes_sent"], again.transfer["files_unchanged"]) == (0, 2)
