@@ -18,7 +18,6 @@ import contextlib
 import ftplib
 import os
 import ssl
-import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from remoteops.errors import (
 from remoteops.inventory.model import Host
 from remoteops.sync.model import Entry, Fidelity, Kind, Times, join_remote, temporary_name
 from remoteops.transports.base import ConnectionOverrides, Transport, receive_atomically
+from remoteops.transports.connection_pool import ConnectionPool, TooManyConnectionsError
 from remoteops.transports.ftp_listing import Listed, parse_listing
 
 if TYPE_CHECKING:
@@ -103,6 +103,13 @@ class _Features:
         )
 
 
+def _too_many(reply: str) -> bool:
+    """A refusal for the number of connections: 421 (pyftpdlib, vsftpd) or ProFTPD's 530
+    "maximum number of clients"."""
+    lowered = reply.lower()
+    return reply.startswith("421") or "too many" in lowered or "maximum number" in lowered
+
+
 def _reason(exc: BaseException) -> str:
     return str(exc).strip() or type(exc).__name__
 
@@ -122,15 +129,11 @@ class FTPTransport(Transport):
         self._overrides = overrides or ConnectionOverrides()
         # FTP needs a data connection and a round trip or more per file, and a control
         # connection does one thing at a time: like `lftp mirror --parallel`, files go over
-        # several connections, one per worker thread, opened when a thread first needs one.
+        # several connections, lent per operation, opened as the work needs them.
         self.parallel_transfers = max(1, int(host.vars.get("ftp_connections", _CONNECTIONS)))
-        #: Each connection with the thread using it; a finished thread's is handed on, so a
-        #: host never holds more connections than threads working on it at once.
-        self._connections: dict[ftplib.FTP, threading.Thread] = {}
+        self.pool: ConnectionPool[ftplib.FTP] = ConnectionPool(self._open, self.parallel_transfers)
         #: Connections known to be in TYPE I (weak: a new connection never inherits it).
         self._binary: weakref.WeakSet[ftplib.FTP] = weakref.WeakSet()
-        self._lock = threading.Lock()
-        self._closed = False
         #: Learned on the first connection (FEAT, PWD) and from the first listing and upload.
         self._features: _Features | None = None
         self._home = "/"
@@ -143,15 +146,7 @@ class FTPTransport(Transport):
     # -- connection -----------------------------------------------------------------------------
 
     def connect(self) -> None:
-        self._adopt(self._open())
-
-    def _adopt(self, ftp: ftplib.FTP) -> ftplib.FTP:
-        with self._lock:
-            if self._closed:  # closed meanwhile (Ctrl-C, --timeout)
-                ftp.close()
-                raise UnreachableError("cancelled")
-            self._connections[ftp] = threading.current_thread()
-        return ftp
+        self.pool.add(self._open())
 
     def _open(self) -> ftplib.FTP:
         """A logged-in control connection; the errors say which step failed."""
@@ -175,8 +170,10 @@ class FTPTransport(Transport):
         except ssl.SSLCertVerificationError as exc:
             ftp.close()
             raise HostKeyError(f"TLS certificate of {host.address} not trusted: {exc}") from exc
-        except ftplib.error_perm as exc:
+        except (ftplib.error_perm, ftplib.error_temp) as exc:
             ftp.close()
+            if _too_many(str(exc)):
+                raise TooManyConnectionsError(f"FTP server refused a connection: {exc}") from exc
             if str(exc).startswith("530"):
                 raise AuthenticationError(f"login refused for {user}: {_reason(exc)}") from exc
             raise UnreachableError(f"FTP server refused us: {_reason(exc)}") from exc
@@ -252,35 +249,22 @@ class FTPTransport(Transport):
 
     def close(self) -> None:
         """Close every connection; safe from another thread (it then unblocks the workers)."""
-        with self._lock:
-            self._closed = True
-            connections = list(self._connections)
-            self._connections.clear()
-        for ftp in connections:
-            with contextlib.suppress(OSError, EOFError, ftplib.Error, AttributeError):
-                ftp.close()
+        self.pool.close()
 
     @property
     def ftp(self) -> ftplib.FTP:
-        """This thread's control connection: its own, a finished thread's, or a new one."""
-        me = threading.current_thread()
-        with self._lock:
-            if self._closed:
-                raise UnreachableError("connection is not open")
-            free = None
-            for ftp, user in self._connections.items():
-                if user is me:
-                    return ftp
-                if free is None and not user.is_alive():
-                    free = ftp
-            if free is not None:
-                self._connections[free] = me
-                return free
-        return self._adopt(self._open())
+        """The control connection of the operation running on this thread."""
+        return self.pool.current()
 
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
-        """ftplib's exceptions as this host's errors: a lost connection is unreachable."""
+        """A connection for the operation (see :class:`ConnectionPool`), and ftplib's
+        exceptions as this host's errors: a lost connection is unreachable."""
+        with self.pool.session():
+            yield from self._translated(what)
+
+    @staticmethod
+    def _translated(what: str) -> Iterator[None]:
         try:
             yield
         except HostError:
@@ -508,6 +492,10 @@ class FTPTransport(Transport):
             self.set_attributes(path, mode=mode)
 
     def put_file(self, local: Path, path: str, entry: Entry) -> int:
+        with self.pool.session():  # one connection from STOR to RNTO
+            return self._put(local, path, entry)
+
+    def _put(self, local: Path, path: str, entry: Entry) -> int:
         temporary = temporary_name(path)
         try:
             with open(local, "rb") as source, self._errors(f"cannot write {path}"):

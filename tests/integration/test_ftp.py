@@ -3,6 +3,7 @@ mixed SSH + FTP run in which each protocol does what it can."""
 
 from __future__ import annotations
 
+import ftplib
 import json
 import os
 import subprocess
@@ -312,3 +313,33 @@ def test_names_that_are_not_utf8_travel_as_their_bytes(any_ftp_host: Host, tmp_p
     again = sync_hosts([any_ftp_host], source, str(dest)).results[0]
     assert again.transfer is not None
     assert (again.transfer["bytes_sent"], again.transfer["files_unchanged"]) == (0, 2)
+
+
+def test_a_server_allowing_fewer_connections_than_asked_is_shared_not_failed(
+    tree: Path, tmp_path: Path
+) -> None:
+    """``ftp_connections: 4`` against a server that takes 2 per address: the refused ones
+    are not errors, the work goes over the two it allows."""
+    server, port = serve_ftp("--max-connections", "2")
+    try:
+        host = ftp_inventory_host("few", port, ftp_connections=4)
+        dest = tmp_path / "dest"
+        result = sync_hosts([host], tree, str(dest)).results[0]
+        assert result.ok, result.error
+        assert snapshot(dest) == snapshot(tree)
+        got = fetch_hosts([host], str(dest), tmp_path / "back").results[0]
+        assert got.ok, got.error
+    finally:
+        server.terminate()
+        server.wait(10)
+    one = serve_ftp("--max-connections", "1")
+    try:  # the first connection refused is the host's only one: that is unreachable
+        blocker = ftplib.FTP()  # noqa: S321 - a test server on loopback
+        blocker.connect("127.0.0.1", one[1])
+        refused = sync_hosts([ftp_inventory_host("none", one[1])], tree, str(dest)).results[0]
+        blocker.close()
+    finally:
+        one[0].terminate()
+        one[0].wait(10)
+    assert refused.status is Status.UNREACHABLE
+    assert "refused a connection" in str(refused.error)

@@ -1,0 +1,138 @@
+"""A host's connections, lent per operation: for protocols whose connection does one thing
+at a time (FTP), so a host's work can go over several at once.
+
+A server may allow fewer connections than asked for (vsftpd ``max_per_ip``, ProFTPD
+``MaxClientsPerHost``, pyftpdlib ``max_cons_per_ip``): once it refuses one while others are
+open, the pool keeps to the number it has and the operations wait for one of them, as lftp
+does, instead of failing the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Generic, Protocol, TypeVar
+
+from remoteops.errors import TransferError, UnreachableError
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
+
+
+class TooManyConnectionsError(UnreachableError):
+    """The server refused one more connection from us (and not for a wrong password)."""
+
+
+class ConnectionPool(Generic[C]):
+    """Up to ``size`` connections made by ``open``; one per operation in progress."""
+
+    def __init__(self, open_connection: Callable[[], C], size: int) -> None:
+        self._open = open_connection
+        self.size = max(1, size)
+        self._all: list[C] = []
+        self._idle: list[C] = []
+        self._opening = 0
+        self._closed = False
+        self._changed = threading.Condition()
+        self._local = threading.local()
+
+    def add(self, connection: C) -> None:
+        """Take an open connection in, idle (e.g. the one that proved the host reachable)."""
+        with self._changed:
+            if self._closed:
+                connection.close()
+                raise UnreachableError("cancelled")
+            self._all.append(connection)
+            self._idle.append(connection)
+            self._changed.notify()
+
+    def current(self) -> C:
+        """The connection of the operation running on this thread."""
+        connection: C | None = getattr(self._local, "connection", None)
+        if connection is None:
+            raise RuntimeError("no connection: not inside ConnectionPool.session()")
+        return connection
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[C]:
+        """A connection for one operation (the same one for operations nested in it). A
+        connection whose operation failed with anything but a refused request is closed."""
+        held: C | None = getattr(self._local, "connection", None)
+        if held is not None:
+            yield held
+            return
+        connection = self._borrow()
+        self._local.connection = connection
+        broken = True
+        try:
+            yield connection
+            broken = False
+        except TransferError:  # the server refused one request; the connection is fine
+            broken = False
+            raise
+        finally:
+            self._local.connection = None
+            self._give_back(connection, broken)
+
+    def _borrow(self) -> C:
+        with self._changed:
+            while True:
+                if self._closed:
+                    raise UnreachableError("connection is not open")
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._all) + self._opening < self.size:
+                    self._opening += 1
+                    break
+                self._changed.wait()
+        try:
+            connection = self._open()
+        except TooManyConnectionsError:
+            with self._changed:
+                self._opening -= 1
+                if not self._all:
+                    raise
+                self.size = len(self._all)  # the server's limit: share those
+            return self._borrow()
+        except BaseException:
+            with self._changed:
+                self._opening -= 1
+                self._changed.notify()
+            raise
+        with self._changed:
+            self._opening -= 1
+            if self._closed:
+                connection.close()
+                raise UnreachableError("cancelled")
+            self._all.append(connection)
+        return connection
+
+    def _give_back(self, connection: C, broken: bool) -> None:
+        with self._changed:
+            if broken or self._closed:
+                with contextlib.suppress(ValueError):
+                    self._all.remove(connection)
+            else:
+                self._idle.append(connection)
+            self._changed.notify()
+        if broken:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    def close(self) -> None:
+        """Close every connection; safe from another thread (it unblocks the operations)."""
+        with self._changed:
+            self._closed = True
+            connections, self._all, self._idle = self._all, [], []
+            self._changed.notify_all()
+        for connection in connections:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+__all__ = ["ConnectionPool", "TooManyConnectionsError"]
