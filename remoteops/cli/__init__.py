@@ -44,12 +44,17 @@ def _raise_open_files_limit() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    if sys.argv[1:] == ["--version"]:  # before any import: scripts ask it often
+        from remoteops import __version__
+
+        sys.stdout.write(f"remoteops {__version__}\n")
+        return
     _skip_unneeded_invoke_import()
     _raise_open_files_limit()
     try:
-        from remoteops.cli.app import app  # Ctrl-C while importing is an interruption too
+        from remoteops.cli.app import create_app  # Ctrl-C while importing is interrupted too
 
-        app()
+        create_app(sys.argv[1:])()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)

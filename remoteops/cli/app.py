@@ -1,30 +1,29 @@
-"""The typer application: one sub-command per module, registered here."""
+"""The typer application: one sub-command per module, registered here.
+
+A run imports only the sub-command it runs (see :func:`create_app`): the others' modules
+and what they pull in would be a tenth of a short run's start-up.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
 
 from remoteops import __version__
-from remoteops.cli import (
-    get_cmd,
-    hosts_cmd,
-    playground_cmd,
-    put_cmd,
-    run_cmd,
-    serve_cmd,
-    sync_cmd,
-)
 
-app = typer.Typer(
-    name="remoteops",
-    help="Run commands across fleets of hosts in parallel, over SSH or locally.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,  # locals can hold passwords
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+#: name -> (module in remoteops.cli, function, no_args_is_help)
+_COMMANDS = {
+    "run": ("run_cmd", "run", True),
+    "sync": ("sync_cmd", "sync", True),
+    "put": ("put_cmd", "put", True),
+    "get": ("get_cmd", "get", True),
+    "hosts": ("hosts_cmd", "hosts", False),
+}
+#: name -> module in remoteops.cli whose ``app`` holds the group's commands
+_GROUPS = {"playground": "playground_cmd", "serve": "serve_cmd"}
 
 
 def _show_version(value: bool) -> None:
@@ -33,7 +32,6 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main(
     version: Annotated[
         bool,
@@ -45,10 +43,34 @@ def main(
     """Run commands across fleets of hosts in parallel, over SSH or locally."""
 
 
-app.command("run", no_args_is_help=True)(run_cmd.run)
-app.command("sync", no_args_is_help=True)(sync_cmd.sync)
-app.command("put", no_args_is_help=True)(put_cmd.put)
-app.command("get", no_args_is_help=True)(get_cmd.get)
-app.command("hosts")(hosts_cmd.hosts)
-app.add_typer(playground_cmd.app, name="playground")
-app.add_typer(serve_cmd.app, name="serve")
+def create_app(argv: Sequence[str] | None = None) -> typer.Typer:
+    """The application; given the arguments, with only the sub-command they name (all of
+    them for ``--help``, a mistyped name or none: the root has no option taking a value,
+    so the first word that is not an option is the sub-command)."""
+    app = typer.Typer(
+        name="remoteops",
+        help="Run commands across fleets of hosts in parallel, over SSH or locally.",
+        no_args_is_help=True,
+        pretty_exceptions_show_locals=False,  # locals can hold passwords
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(main)
+    named = next((arg for arg in argv or () if not arg.startswith("-")), None)
+    wanted = [named] if named in _COMMANDS or named in _GROUPS else [*_COMMANDS, *_GROUPS]
+    for name in wanted:
+        if name in _GROUPS:
+            group = importlib.import_module(f"remoteops.cli.{_GROUPS[name]}")
+            app.add_typer(group.app, name=name)
+            continue
+        module, function, no_args_is_help = _COMMANDS[name]
+        command = getattr(importlib.import_module(f"remoteops.cli.{module}"), function)
+        app.command(name, no_args_is_help=no_args_is_help)(command)
+    return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app``: the whole application, for whoever imports it (docs, completion tools)."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

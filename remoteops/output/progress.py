@@ -2,7 +2,8 @@
 
 Wraps the run's listener (live lines): host output and failures print above the bars. Only
 :data:`VISIBLE_HOSTS` host lines show at a time, so a hundred hosts do not fill the screen;
-a finished host's line makes room for the next.
+a finished host's line makes room for the next. Nothing is drawn (nor rich imported, a
+tenth of a no-change sync's start-up) until a host has something to send.
 """
 
 from __future__ import annotations
@@ -11,21 +12,15 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 from remoteops.executor import Listener
 from remoteops.results import HostResult
-from remoteops.sync.model import Advance
+from remoteops.sync.model import Advance, no_progress
 
 VISIBLE_HOSTS = 8
 
@@ -35,27 +30,44 @@ class TransferBars:
 
     def __init__(self, console: Console | None = None) -> None:
         self.inner: Listener | None = None
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[files]} files"),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console or Console(stderr=True),
-            redirect_stdout=sys.stdout.isatty(),  # never move piped stdout onto the terminal
-            redirect_stderr=True,
-        )
+        self._console = console
+        self._progress: Progress | None = None
+        self._total: TaskID | None = None
         self._lock = threading.Lock()
-        self._total = self._progress.add_task("total", total=0, files="0/0")
         self._files_done = 0
         self._files_total = 0
         self._tasks: dict[str, TaskID] = {}
         self._shown: list[str] = []
         self._waiting: list[str] = []
 
+    def _start(self) -> tuple[Progress, TaskID]:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[files]} files"),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self._console or Console(stderr=True),
+            redirect_stdout=sys.stdout.isatty(),  # never move piped stdout onto the terminal
+            redirect_stderr=True,
+        )
+        self._total = progress.add_task("total", total=0, files="0/0")
+        self._progress = progress
+        progress.start()
+        return progress, self._total
+
     def __enter__(self) -> TransferBars:
-        self._progress.start()
         return self
 
     def __exit__(
@@ -64,16 +76,22 @@ class TransferBars:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._progress.stop()
+        if self._progress is not None:
+            self._progress.stop()
 
     # -- ProgressSink ---------------------------------------------------------------------------
 
     def planned(self, host: str, files: int, size: int) -> Advance:
-        progress = self._progress
+        if not files and not size:  # nothing to show for a host with nothing to send
+            return no_progress
         with self._lock:
+            if self._progress is None or self._total is None:
+                progress, total_task = self._start()
+            else:
+                progress, total_task = self._progress, self._total
             self._files_total += files
-            total = (progress.tasks[self._total].total or 0) + size
-            progress.update(self._total, total=total, files=self._counts())
+            total = (progress.tasks[total_task].total or 0) + size
+            progress.update(total_task, total=total, files=self._counts())
             show = len(self._shown) < VISIBLE_HOSTS
             task = progress.add_task(host, total=size, files=f"0/{files}", visible=show)
             self._tasks[host] = task
@@ -86,7 +104,7 @@ class TransferBars:
                 done += finished
                 self._files_done += finished
                 progress.update(task, advance=sent, files=f"{done}/{files}")
-                progress.update(self._total, advance=sent, files=self._counts())
+                progress.update(total_task, advance=sent, files=self._counts())
 
         return advance
 
@@ -106,16 +124,17 @@ class TransferBars:
     def host_finished(self, result: HostResult) -> None:
         with self._lock:
             task = self._tasks.pop(result.host, None)
-            if task is not None:
-                self._progress.remove_task(task)
-            if result.host in self._shown:
-                self._shown.remove(result.host)
-                if self._waiting:
-                    following = self._waiting.pop(0)
-                    self._shown.append(following)
-                    self._progress.update(self._tasks[following], visible=True)
-            elif result.host in self._waiting:
-                self._waiting.remove(result.host)
+            progress = self._progress
+            if task is not None and progress is not None:  # it planned something: a bar
+                progress.remove_task(task)
+                if result.host in self._shown:
+                    self._shown.remove(result.host)
+                    if self._waiting:
+                        following = self._waiting.pop(0)
+                        self._shown.append(following)
+                        progress.update(self._tasks[following], visible=True)
+                elif result.host in self._waiting:
+                    self._waiting.remove(result.host)
         if self.inner is not None:
             self.inner.host_finished(result)
 

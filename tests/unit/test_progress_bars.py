@@ -1,0 +1,39 @@
+"""Transfer progress bars: drawn only once a host has something to send."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from remoteops.output.progress import TransferBars
+from remoteops.results import HostResult, Status
+from remoteops.sync.model import no_progress
+
+
+def console() -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, force_terminal=True, width=100), out
+
+
+def test_a_run_with_nothing_to_send_draws_nothing() -> None:
+    screen, out = console()
+    with TransferBars(screen) as bars:
+        assert bars.planned("web1", 0, 0) is no_progress
+        bars.host_finished(HostResult("web1", Status.OK))
+    assert out.getvalue() == ""
+
+
+def test_bars_count_files_and_bytes_per_host_and_in_total() -> None:
+    screen, out = console()
+    with TransferBars(screen) as bars:
+        bars.planned("idle", 0, 0)
+        advance = bars.planned("web1", 2, 2048)
+        advance(1, 1024)
+        advance(1, 1024)
+        bars.host_finished(HostResult("idle", Status.OK))
+        bars.host_finished(HostResult("web1", Status.OK))
+    shown = out.getvalue()
+    assert "total" in shown
+    assert "2/2 files" in shown
+    assert "idle" not in shown
