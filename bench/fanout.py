@@ -19,7 +19,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from common import machine_description, measure, publish, ssh_options
+from common import compile_remoteops, machine_description, measure, publish, ssh_options
 
 from remoteops.playground import Playground, PlaygroundState
 
@@ -102,6 +102,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     parser.add_argument("--keep", action="store_true", help="leave the playground up")
     args = parser.parse_args()
+    compile_remoteops()
 
     playground = Playground(Path(tempfile.mkdtemp(prefix="remoteops-bench-")))
     state = playground.up(max(args.sizes), prefix="bn")

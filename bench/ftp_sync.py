@@ -49,7 +49,7 @@ from pathlib import Path
 from types import FrameType
 
 import yaml
-from common import measure, publish, system_description
+from common import compile_remoteops, measure, publish, system_description
 from relay import process_cpu, start_relay, stop_process, stop_relay
 from sync import BASE_MTIME, Listing, local_listing, write_random
 
@@ -597,6 +597,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="leave the trees and copies")
     args = parser.parse_args()
+    compile_remoteops()
     if args.small_files < 1 or args.latency_small_files < 1 or args.repeat < 1:
         parser.error("--small-files, --latency-small-files and --repeat must be at least 1")
     if args.big_files < 0 or args.big_mib < 1 or any(ms < 0 for ms in args.latency_ms):

@@ -39,7 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from common import machine_description, measure, measure_parallel, publish, ssh_options
+from common import (
+    compile_remoteops,
+    machine_description,
+    measure,
+    measure_parallel,
+    publish,
+    ssh_options,
+)
 from relay import start_relay, stop_relay
 
 from remoteops.playground import Playground, PlaygroundError, PlaygroundState
@@ -545,6 +552,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="leave the playground and tree")
     args = parser.parse_args()
+    compile_remoteops()
     if args.small_files < 1 or args.big_files < 1 or args.big_mib < 1:
         parser.error("--small-files, --big-files and --big-mib must be at least 1")
     if os.geteuid() != 0:

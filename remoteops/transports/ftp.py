@@ -50,8 +50,15 @@ _CONNECTIONS = 4
 
 
 def _mtime(value: str) -> int:
-    """MLSD's ``modify`` fact or an MDTM reply (UTC, YYYYMMDDHHMMSS[.sss]) as epoch seconds."""
-    return calendar.timegm(time.strptime(value[:14], "%Y%m%d%H%M%S"))
+    """MLSD's ``modify`` fact or an MDTM reply (UTC, YYYYMMDDHHMMSS[.sss]) as epoch seconds.
+
+    By hand: ``time.strptime`` took 70 us a call, two thirds of listing 2,000 files."""
+    if len(value) < 14 or not value[:14].isdigit():
+        raise ValueError(f"not an FTP time: {value!r}")
+    return calendar.timegm(
+        (int(value[:4]), int(value[4:6]), int(value[6:8]),
+         int(value[8:10]), int(value[10:12]), int(value[12:14]))
+    )  # fmt: skip
 
 
 def _escaped_utf8(name: str) -> codecs.CodecInfo | None:
@@ -392,10 +399,12 @@ class FTPTransport(Transport):
             if (self._features or _Features()).mlst:
                 with contextlib.suppress(ftplib.error_perm):
                     top = self._entry(name, self._facts(path))
-            return [top, *(
-                Entry(f"{name}/{e.path}", e.kind, e.size, e.mtime, e.mode)
-                for e in self.list_tree(path)
-            )]  # fmt: skip
+        # Outside the session: the walk's threads need connections, and with a limit of one
+        # (or every connection held by such a caller) waiting for them would never end.
+        return [top, *(
+            Entry(f"{name}/{e.path}", e.kind, e.size, e.mtime, e.mode)
+            for e in self.list_tree(path)
+        )]  # fmt: skip
 
     def _one(self, path: str, name: str) -> Entry:
         """The entry of the file ``path``: MLST, or LIST of that one file (and MDTM)."""
@@ -493,25 +502,36 @@ class FTPTransport(Transport):
 
     def put_file(self, local: Path, path: str, entry: Entry) -> int:
         with self.pool.session():  # one connection from STOR to RNTO
-            return self._put(local, path, entry)
+            return self._put(local, path, entry, atomic=True)
 
-    def _put(self, local: Path, path: str, entry: Entry) -> int:
-        temporary = temporary_name(path)
+    def store_file(self, local: Path, path: str, entry: Entry) -> int:
+        """Inside a staged new folder: STOR under the real name, no rename (2 commands of 5)."""
+        with self.pool.session():
+            return self._put(local, path, entry, atomic=False)
+
+    def rename_path(self, old: str, new: str) -> None:
+        with self._errors(f"cannot rename {old} to {new}"):
+            self.ftp.rename(old, new)
+
+    def _put(self, local: Path, path: str, entry: Entry, *, atomic: bool) -> int:
+        target = temporary_name(path) if atomic else path
         try:
             with open(local, "rb") as source, self._errors(f"cannot write {path}"):
-                sent = self._store(temporary, source)
+                sent = self._store(target, source)
             if not self._learned_upload:
-                self._learn_upload(temporary, path, sent)
+                self._learn_upload(target, path, sent)
             fidelity = self.fidelity
             self.set_attributes(
-                temporary,
+                target,
                 mode=entry.mode if fidelity.modes and entry.mode != self._created_mode else None,
                 mtime=entry.mtime if fidelity.times is Times.EXACT else None,
             )
-            with self._errors(f"cannot write {path}"):
-                self.ftp.rename(temporary, path)
+            if atomic:
+                with self._errors(f"cannot write {path}"):
+                    self.ftp.rename(target, path)
         except BaseException:
-            self._discard(temporary)
+            if atomic:  # a staged folder is discarded whole by write_entries
+                self._discard(target)
             raise
         return sent
 
@@ -570,12 +590,14 @@ class FTPTransport(Transport):
                 self.ftp.sendcmd(f"MFMT {stamp} {path}")
 
     def remove(self, path: str, kind: Kind) -> None:
+        # The listing first, outside the session (see list_path), then the deletions.
+        inside = self.list_tree(path) if kind is Kind.DIR else []
         with self._errors(f"cannot remove {path}"):
             if kind is not Kind.DIR:
                 with contextlib.suppress(ftplib.error_perm):  # already gone is fine
                     self.ftp.delete(path)
                 return
-            for entry in sorted(self.list_tree(path), key=lambda e: -e.path.count("/")):
+            for entry in sorted(inside, key=lambda e: -e.path.count("/")):
                 target = join_remote(path, entry.path)
                 if entry.kind is Kind.DIR:
                     self.ftp.rmd(target)

@@ -93,6 +93,12 @@ class LocalFiles:
             raise translate(exc, f"cannot write {path}") from exc
         return entry.size
 
+    def rename_path(self, old: str, new: str) -> None:
+        try:
+            os.rename(old, new)
+        except OSError as exc:
+            raise translate(exc, f"cannot rename {old} to {new}") from exc
+
     def make_symlink(self, target: str, path: str) -> None:
         temporary = temporary_name(path)
         try:

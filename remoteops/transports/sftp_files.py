@@ -214,6 +214,12 @@ class SFTPFiles(Transport):
         with contextlib.suppress(OSError, paramiko.SSHException, EOFError, HostError):
             self.sftp().remove(host_bytes(temporary))
 
+    def rename_path(self, old: str, new: str) -> None:
+        try:
+            self.sftp().posix_rename(host_bytes(old), host_bytes(new))
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise fail(f"cannot rename {old} to {new}", exc) from exc
+
     def make_symlink(self, target: str, path: str) -> None:
         sftp = self.sftp()
         temporary = temporary_name(path)

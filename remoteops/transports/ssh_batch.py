@@ -24,7 +24,7 @@ from remoteops.errors import HostError, TransferError, first_of
 from remoteops.sync.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
 from remoteops.sync.listing import cd_target
 from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
-from remoteops.transports.base import CommandSpec, run_in_parallel
+from remoteops.transports.base import CommandSpec, run_in_parallel, stage_new_folders
 from remoteops.transports.sftp_files import SFTPFiles, fail, host_bytes, parse_sums
 from remoteops.transports.sftp_pipeline import Pipeline, expect_ok
 from remoteops.transports.tar_stream import LocalReadError, Member, Write, write_tar
@@ -256,30 +256,17 @@ class BatchWrites(SFTPFiles):
 def _stage(
     items: Sequence[tuple[Entry, Path | None]],
 ) -> tuple[list[Member], list[tuple[str, str]]]:
-    """Archive members under temporary names, and the (temporary, real) renames to make.
-
-    A new folder that is the highest new one on its path is written whole under a temporary
-    name and renamed once: a first copy of 100 folders costs 100 renames, not one per file.
-    Files and links in folders that already exist get a temporary name each.
-    """
-    new_folders = {e.path for e, _ in items if e.kind is Kind.DIR}
-    staged: dict[str, str] = {}  # highest new folder -> its temporary name
+    """Archive members under temporary names, and the (temporary, real) renames to make:
+    new folders staged whole (:func:`stage_new_folders`), other files and links each under
+    a temporary name of their own."""
+    placed, renames = stage_new_folders(items)
     members: list[Member] = []
-    for entry, local in items:  # parents come before their children
-        parts = entry.path.split("/")
-        top = next(
-            (p for p in ("/".join(parts[: i + 1]) for i in range(len(parts))) if p in new_folders),
-            None,
-        )
-        if top is None:
-            name = temporary_name(entry.path)
-            staged[entry.path] = name
-        else:
-            if top not in staged:
-                staged[top] = temporary_name(top)
-            name = staged[top] + entry.path[len(top) :]
+    for (entry, local), staged in zip(items, placed, strict=True):
+        name = staged or temporary_name(entry.path)
+        if staged is None:
+            renames.append((name, entry.path))
         members.append(Member(name, entry, local))
-    return members, [(temporary, real) for real, temporary in staged.items()]
+    return members, renames
 
 
 class _NoTarError(Exception):
