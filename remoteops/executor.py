@@ -322,7 +322,7 @@ def command_work(spec: CommandSpec) -> HostWork:
         if outcome.error is not None:
             status = Status.FAILED
         else:
-            status = Status.OK if outcome.exit_code == 0 else Status.FAILED
+            status = Status.OK if outcome.exit_code in (0, None) else Status.FAILED
         return HostResult(
             host.name,
             status,

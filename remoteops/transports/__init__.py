@@ -88,6 +88,10 @@ class TransportFactory:
             from remoteops.transports.ftp import FTPTransport
 
             return FTPTransport(host, self.overrides, tls=host.protocol == "ftps")
+        if host.protocol == "telnet":
+            from remoteops.transports.telnet import TelnetTransport
+
+            return TelnetTransport(host, self.overrides)
         raise UnsupportedError(f"the {host.protocol} transport is not available yet")
 
     def close(self) -> None:

@@ -75,9 +75,10 @@ class CommandSpec:
 
 @dataclass(frozen=True)
 class CommandOutcome:
-    """The finished command: exit code and the complete captured output."""
+    """The finished command: exit code and the complete captured output. A device CLI has
+    no exit code (None): it failed only if ``error`` says so."""
 
-    exit_code: int
+    exit_code: int | None
     stdout: bytes
     stderr: bytes
     error: str | None = None

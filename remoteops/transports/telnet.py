@@ -1,0 +1,424 @@
+"""Telnet hosts: a telnet client program driven by pexpect, for legacy Unix boxes and devices.
+
+Python 3.13 has no telnetlib, so the session is the system's own ``telnet`` (package
+``telnet``/``inetutils-telnet``; BusyBox's applet too) under a pseudo-terminal, as a person
+would use it. The dialogue, the same one Netmiko and Exscript hold:
+
+1. log in: answer the login and password prompts; a login prompt asked again, or a failure
+   message, is status ``auth``;
+2. learn the prompt: send an empty line until the last line comes back the same twice;
+3. find out what answers: a POSIX shell echoes ``$((6*7))`` as 42 (then echo is turned off
+   and commands end with a marker carrying ``$?``); anything else is a device CLI, whose
+   paging is switched off (``terminal length 0``) and whose ``--More--`` is answered anyway,
+   with ``enable`` entered when an enable password is set;
+4. run each command: the output is what came before the prompt came back, without the
+   echoed command; a device has no exit code (``exit_code: null``) and fails only on its
+   error patterns (``% Invalid input`` ...).
+
+Every wait has a deadline (idle and overall); a wait that ends says what it expected and
+the last bytes seen, with any password masked. Passwords go to the terminal only, at its
+prompts: never into argv, logs or captured output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shlex
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from remoteops.errors import (
+    AuthenticationError,
+    HostTimeoutError,
+    UnreachableError,
+    UnsupportedError,
+)
+from remoteops.inventory.model import Host
+from remoteops.transports.base import (
+    CommandOutcome,
+    CommandSpec,
+    ConnectionOverrides,
+    OutputCallback,
+    Transport,
+    wrap_command,
+)
+
+if TYPE_CHECKING:
+    import pexpect
+
+    #: What pexpect's expect takes in its list (its stubs' list is invariant).
+    _Pattern = (
+        re.Pattern[str]
+        | re.Pattern[bytes]
+        | str
+        | bytes
+        | type[pexpect.EOF]
+        | type[pexpect.TIMEOUT]
+    )
+
+_LOGIN = r"(?i)(?:login|username|user name|user)\s*:\s*$"
+_PASSWORD = r"(?i)password\s*:\s*$"  # noqa: S105 - the prompt, not a password
+_PROMPT = r"[^\r\n]*[#>$%]\s*$"
+_LOGIN_FAILED = (
+    r"(?i)(?:login incorrect|authentication failed|access denied|bad password"
+    r"|invalid (?:login|password|user))"
+)
+_PAGER = r"(?i)[ \t]*(?:-+ ?more ?-+|<--- more --->|--more--|press any key to continue)"
+_DEVICE_ERRORS = (
+    r"% Invalid input",
+    r"% Unknown command",
+    r"% Incomplete command",
+    r"% Ambiguous command",
+    r"% Bad IP address",
+    r"(?m)^\s*Error:",
+    r"(?m)^\s*error:",
+    r"Invalid command",
+    r"Syntax error",
+)
+_DEFAULT_TIMEOUT_S = 10.0
+_IDLE_S = 30.0
+_QUIET_S = 0.3
+#: What devices send after the pager text once answered, to erase it from the screen.
+_ERASURE = re.compile(rb"\A *(?:\x08+ *\x08*|\r +\r|\r?\x1b\[K)")
+_ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|[^\n\x08]\x08|\x08")
+
+
+@dataclass(frozen=True)
+class TelnetSettings:
+    """The inventory's Telnet settings, each with a default that works on Linux ``login``
+    and the common device CLIs (Cisco IOS style) without any setting."""
+
+    login_prompt: str = _LOGIN
+    password_prompt: str = _PASSWORD
+    shell_prompt: str = _PROMPT
+    shell: str = "auto"  # auto | posix | device
+    paging_command: str | None = "terminal length 0"
+    enable_password_env: str | None = None
+    error_patterns: tuple[str, ...] = _DEVICE_ERRORS
+    idle_timeout: float = _IDLE_S
+
+    @classmethod
+    def of(cls, host: Host) -> TelnetSettings:
+        found = host.vars
+        errors = found.get("telnet_error_patterns")
+        paging = found.get("telnet_paging_command", "terminal length 0")
+        return cls(
+            login_prompt=str(found.get("telnet_login_prompt", _LOGIN)),
+            password_prompt=str(found.get("telnet_password_prompt", _PASSWORD)),
+            shell_prompt=str(found.get("telnet_prompt", _PROMPT)),
+            shell=str(found.get("telnet_shell", "auto")).lower(),
+            paging_command=str(paging) if paging else None,
+            enable_password_env=found.get("enable_password_env"),
+            error_patterns=tuple(str(p) for p in errors) if errors else _DEVICE_ERRORS,
+            idle_timeout=float(found.get("telnet_idle_timeout", _IDLE_S)),
+        )
+
+
+def telnet_client() -> list[str]:
+    """The client program: ``telnet``, else BusyBox's applet; a clear error if neither."""
+    if shutil.which("telnet"):
+        return ["telnet", "-8"]
+    if shutil.which("busybox"):
+        return ["busybox", "telnet"]
+    raise UnsupportedError(
+        "no telnet client: install the `telnet` package (Debian/Ubuntu: apt install telnet; "
+        "Fedora: dnf install telnet; Alpine: apk add busybox-extras)"
+    )
+
+
+class TelnetTransport(Transport):
+    """One Telnet session to one host; commands run one after the other in it."""
+
+    capabilities = frozenset({"exec"})
+    protocol = "telnet"
+
+    def __init__(self, host: Host, overrides: ConnectionOverrides | None = None) -> None:
+        self.host = host
+        self._overrides = overrides or ConnectionOverrides()
+        self.settings = TelnetSettings.of(host)
+        self._child: pexpect.spawn[bytes] | None = None  # pexpect imported when connecting
+        self._secrets: list[bytes] = []
+        self.prompt = b""
+        self.posix = False
+
+    # -- the session ----------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        import pexpect
+
+        host, overrides = self.host, self._overrides
+        port = overrides.port or host.port or 23
+        timeout = overrides.connect_timeout or host.connect_timeout or _DEFAULT_TIMEOUT_S
+        argv = [*telnet_client(), host.address, str(port)]
+        self._child = pexpect.spawn(
+            argv[0], argv[1:], timeout=timeout, echo=False, env={**os.environ, "TERM": "vt100"}
+        )
+        self._login(timeout)
+        self.prompt = self._learn_prompt(timeout)
+        self.posix = self._is_posix(timeout)
+        if self.posix:
+            self._own_prompt(timeout)
+        else:
+            self._prepare_device(timeout)
+
+    def _spawn(self) -> pexpect.spawn[bytes]:
+        if self._child is None:
+            raise UnreachableError("connection is not open")
+        return self._child
+
+    def _login(self, timeout: float) -> None:
+        child = self._spawn()
+        user = self._overrides.user or self.host.user
+        settings = self.settings
+        sent_user = sent_password = False
+        deadline = time.monotonic() + timeout
+        while True:
+            index = self._expect(
+                [
+                    settings.login_prompt,
+                    settings.password_prompt,
+                    _LOGIN_FAILED,
+                    r"(?i)(?:unable to connect|connection refused|no route to host"
+                    r"|name or service not known|could not resolve)",
+                    settings.shell_prompt,
+                ],
+                deadline,
+                "a login or password prompt",
+            )
+            if index == 3:
+                said = self._last(child).decode(errors="replace").strip()
+                raise UnreachableError(f"telnet: {said}")
+            if index == 2 or (index == 0 and sent_user and sent_password):
+                raise AuthenticationError(f"login refused for {user}")
+            if index == 0:
+                if user is None:
+                    raise AuthenticationError("the host asks for a login: set user")
+                child.sendline(user)
+                sent_user = True
+            elif index == 1:
+                child.sendline(self._password())
+                sent_password = True
+            elif sent_password or not sent_user:
+                return  # a prompt: logged in (or no login asked at all)
+
+    def _password(self) -> str:
+        name = self.host.password_env
+        if name is None:
+            raise AuthenticationError("the host asks for a password: set password_env")
+        value = os.environ.get(name)
+        if value is None:
+            raise AuthenticationError(f"password_env {name} is not set in the environment")
+        self._secrets.append(value.encode())
+        return value
+
+    def _learn_prompt(self, timeout: float) -> bytes:
+        """Send empty lines until the last line is the same twice: that is the prompt."""
+        child = self._spawn()
+        deadline = time.monotonic() + timeout
+        previous = b""
+        while time.monotonic() < deadline:
+            child.sendline("")
+            seen = self._read_quiet(deadline)
+            last = seen.replace(b"\r", b"").rstrip(b"\n").rpartition(b"\n")[2].strip()
+            if last and last == previous:
+                return last
+            previous = last
+        raise HostTimeoutError(
+            f"no steady prompt within {timeout:g} s (last line seen: {self._mask(previous)!r})"
+        )
+
+    def _read_quiet(self, deadline: float) -> bytes:
+        """Everything that arrives until the line stays quiet for a moment."""
+        import pexpect
+
+        child = self._spawn()
+        seen = b""
+        while time.monotonic() < deadline:
+            try:
+                seen += child.read_nonblocking(65536, timeout=_QUIET_S)
+            except pexpect.TIMEOUT:
+                if seen:
+                    break
+            except pexpect.EOF as exc:
+                raise UnreachableError("the host closed the Telnet session") from exc
+        return seen
+
+    def _is_posix(self, timeout: float) -> bool:
+        if self.settings.shell in ("posix", "device"):
+            return self.settings.shell == "posix"
+        child = self._spawn()
+        child.sendline("echo RO$((6*7))PROBE")
+        seen = self._until_prompt(time.monotonic() + timeout, "the prompt after a probe")
+        return b"RO42PROBE" in seen
+
+    def _own_prompt(self, timeout: float) -> None:
+        """On a shell, a prompt of our own (the user's may hold the folder, which a ``cd``
+        changes) and no echo, so that the output is only the command's."""
+        prompt = f"[ro-{secrets.token_hex(4)}]$ "
+        child = self._spawn()
+        child.sendline(f"stty -echo; unset PROMPT_COMMAND; PS2=''; PS1='{prompt}'")
+        self.prompt = prompt.encode()
+        self._until_prompt(time.monotonic() + timeout, "the shell to take our prompt")
+
+    def _command_line(self, line: str, timeout: float) -> bytes:
+        child = self._spawn()
+        child.sendline(line)
+        return self._until_prompt(time.monotonic() + timeout, f"the prompt after {line!r}")
+
+    def _prepare_device(self, timeout: float) -> None:
+        if self.settings.enable_password_env is not None and not self.prompt.endswith(b"#"):
+            self._enable(timeout)
+        if self.settings.paging_command:
+            self._command_line(self.settings.paging_command, timeout)
+
+    def _enable(self, timeout: float) -> None:
+        child = self._spawn()
+        name = self.settings.enable_password_env or ""
+        secret = os.environ.get(name)
+        if secret is None:
+            raise AuthenticationError(f"enable_password_env {name} is not set in the environment")
+        self._secrets.append(secret.encode())
+        child.sendline("enable")
+        deadline = time.monotonic() + timeout
+        if self._expect([self.settings.password_prompt, self._prompt_pattern()], deadline,
+                        "enable's password prompt") == 0:  # fmt: skip
+            child.sendline(secret)
+            self._until_prompt(deadline, "the prompt after enable")
+        self.prompt = self._learn_prompt(timeout)
+        if not self.prompt.endswith(b"#"):
+            raise AuthenticationError("enable refused (the prompt did not end in #)")
+
+    def _prompt_pattern(self) -> str:
+        """The learned prompt; on a device its name with any mode in brackets, so that
+        ``switch1(config)#`` still ends a command started at ``switch1#``."""
+        if self.posix:
+            return re.escape(self.prompt.decode(errors="replace")) + r"\s*$"
+        name = self.prompt.rstrip(b"#>$% ").decode(errors="replace")
+        return re.escape(name) + r"(?:\([^)\r\n]*\))?[#>$%]\s*$"
+
+    def _until_prompt(self, deadline: float, expected: str) -> bytes:
+        """What arrives before the prompt, answering pagers on the way (and dropping the
+        erasure a device sends after its pager text)."""
+        child = self._spawn()
+        collected = b""
+        paged = False
+        while True:
+            index = self._expect([self._prompt_pattern(), _PAGER], deadline, expected)
+            chunk = child.before if isinstance(child.before, bytes) else b""
+            collected += _ERASURE.sub(b"", chunk, count=1) if paged else chunk
+            if index == 0:
+                return collected
+            child.send(" ")
+            paged = True
+
+    def _expect(self, patterns: Sequence[str], deadline: float, expected: str) -> int:
+        """pexpect's expect with our deadlines: the idle one and the overall ``deadline``."""
+        import pexpect
+
+        child = self._spawn()
+        compiled: list[_Pattern] = [re.compile(p.encode(), re.DOTALL) for p in patterns]
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise HostTimeoutError(
+                    f"timed out waiting for {expected}; last bytes seen: "
+                    f"{self._mask(self._last(child))!r}"
+                )
+            waiting = len(child.buffer)
+            try:
+                return int(child.expect(compiled, timeout=min(left, self.settings.idle_timeout)))
+            except pexpect.TIMEOUT:
+                arrived = len(child.buffer) > waiting
+                if not arrived and time.monotonic() < deadline:
+                    raise HostTimeoutError(
+                        f"no output for {self.settings.idle_timeout:g} s while waiting for "
+                        f"{expected}; last bytes seen: {self._mask(self._last(child))!r}"
+                    ) from None
+            except pexpect.EOF as exc:
+                raise UnreachableError(
+                    f"the host closed the Telnet session while waiting for {expected}; "
+                    f"last bytes seen: {self._mask(self._last(child))!r}"
+                ) from exc
+
+    @staticmethod
+    def _last(child: pexpect.spawn[bytes]) -> bytes:
+        before, buffered = child.before, child.buffer
+        seen = (before if isinstance(before, bytes) else b"") + (
+            buffered if isinstance(buffered, bytes) else b""
+        )
+        return seen[-120:]
+
+    def _mask(self, data: bytes) -> bytes:
+        for secret in self._secrets:
+            data = data.replace(secret, b"****")
+        return data
+
+    def close(self) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            with contextlib.suppress(Exception):  # best effort, from any thread
+                child.close(force=True)
+
+    # -- commands -------------------------------------------------------------------------------
+
+    def run(self, spec: CommandSpec, on_output: OutputCallback | None = None) -> CommandOutcome:
+        if spec.stdin is not None:
+            raise UnsupportedError("Telnet hosts take no stdin for a command")
+        if spec.sudo:
+            raise UnsupportedError("Telnet hosts cannot run commands with sudo")
+        timeout = spec.timeout or 3600.0
+        deadline = time.monotonic() + timeout
+        if self.posix:
+            outcome = self._run_posix(wrap_command(spec).command, deadline)
+        else:
+            if spec.env:
+                raise UnsupportedError("device CLIs take no environment variables")
+            outcome = self._run_device(spec.command, deadline)
+        if on_output is not None and outcome.stdout:
+            on_output("stdout", outcome.stdout)
+        return outcome
+
+    def _run_posix(self, command: str, deadline: float) -> CommandOutcome:
+        token = secrets.token_hex(6)
+        child = self._spawn()
+        # A subshell, as each SSH command gets a shell of its own: its cd, exports and exit
+        # stay in it, and a comment or a trailing & cannot swallow the marker after it.
+        child.send(f"( {command}\n); printf '\\n__RO_RC_%s_{token}\\n' \"$?\"\n")
+        seen = self._until_prompt(deadline, "the end of the command")
+        found = re.search(rb"\r?\n__RO_RC_(\d+)_" + token.encode(), seen)
+        if found is None:
+            raise HostTimeoutError(f"the exit status never came back ({shlex.quote(command)})")
+        output = _clean(seen[: found.start()])
+        return CommandOutcome(int(found.group(1)), output, b"")
+
+    def _run_device(self, command: str, deadline: float) -> CommandOutcome:
+        child = self._spawn()
+        child.sendline(command)
+        seen = _clean(self._until_prompt(deadline, f"the prompt after {command!r}"))
+        first, newline, rest = seen.partition(b"\n")
+        if command.encode().strip() in first:  # the device echoes what we typed
+            seen = rest if newline else b""
+        error = next((p for p in self.settings.error_patterns if re.search(p.encode(), seen)), None)
+        message = None
+        if error is not None:
+            line = next((ln for ln in seen.splitlines() if re.search(error.encode(), ln)), b"")
+            message = "the device refused the command: " + line.decode(errors="replace").strip()
+        return CommandOutcome(None, seen, b"", error=message)
+
+
+def _clean(data: bytes) -> bytes:
+    """Terminal output as text lines: CRLF as LF, pager erasures and escape codes gone."""
+    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"")
+    previous = None
+    while previous != data:  # a backspace erases what came before it
+        previous, data = data, _ANSI.sub(b"", data)
+    return data.lstrip(b"\n")
+
+
+__all__ = ["TelnetSettings", "TelnetTransport", "telnet_client"]

@@ -1,0 +1,108 @@
+"""A small network-device CLI, run by a real telnetd (busybox) as its login program.
+
+It behaves as the devices remoteops meets over Telnet: ``Username:``/``Password:`` login,
+a ``NAME>`` prompt, ``enable`` with its own password to ``NAME#``, a ``--More--`` pager
+that ``terminal length 0`` switches off, and ``% Invalid input`` for unknown commands.
+Passwords come from the environment: TELNET_TEST_PASSWORD, TELNET_TEST_ENABLE.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import termios
+import tty
+
+NAME = os.environ.get("TELNET_TEST_DEVICE", "switch1")
+PAGE = 10
+VERSION = [f"Line {n:02d} of the version report" for n in range(1, 31)]
+COMMANDS = {
+    "show version": VERSION,
+    "show clock": ["12:00:00.000 UTC Fri Nov 27 2026"],
+    "show users": ["admin vty 0"],
+}
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def ask(prompt: str, *, secret: bool = False) -> str | None:
+    """A line from the user; echo off for secrets, as a device does."""
+    say(prompt)
+    attributes = termios.tcgetattr(0)
+    if secret:
+        quiet = list(attributes)
+        quiet[3] &= ~termios.ECHO
+        termios.tcsetattr(0, termios.TCSADRAIN, quiet)
+    try:
+        line = sys.stdin.readline()
+    finally:
+        termios.tcsetattr(0, termios.TCSADRAIN, attributes)
+        if secret:
+            say("\r\n")
+    return None if not line else line.strip("\r\n")
+
+
+def key() -> str:
+    """One key, without waiting for Enter, as a pager reads it."""
+    attributes = termios.tcgetattr(0)
+    tty.setcbreak(0)
+    try:
+        return os.read(0, 1).decode(errors="replace")
+    finally:
+        termios.tcsetattr(0, termios.TCSADRAIN, attributes)
+
+
+def page(lines: list[str], paging: bool) -> None:
+    for number, line in enumerate(lines, 1):
+        say(line + "\r\n")
+        if paging and number % PAGE == 0 and number < len(lines):
+            say(" --More-- ")
+            answer = key()
+            say("\b" * 10 + " " * 10 + "\b" * 10)  # erase the pager, as IOS does
+            if answer in ("q", "Q"):
+                return
+
+
+def main() -> None:
+    for _ in range(3):
+        user = ask("\r\nUser Access Verification\r\n\r\nUsername: ")
+        if user is None:
+            return
+        password = ask("Password: ", secret=True)
+        if user == "admin" and password == os.environ["TELNET_TEST_PASSWORD"]:
+            break
+        say("% Authentication failed\r\n")
+    else:
+        return
+    enabled, paging = False, True
+    while True:
+        line = ask(f"{NAME}{'#' if enabled else '>'}")
+        if line is None or line.strip() in ("exit", "quit", "logout"):
+            return
+        command = line.strip()
+        if not command:
+            continue
+        if command == "enable":
+            secret = ask("Password: ", secret=True)
+            if secret == os.environ.get("TELNET_TEST_ENABLE"):
+                enabled = True
+            else:
+                say("% Access denied\r\n")
+        elif command == "terminal length 0":
+            paging = False
+        elif command == "show running-config":
+            if enabled:
+                page([f"hostname {NAME}", "interface Gi0/1", " description uplink"], paging)
+            else:
+                say("% Invalid input detected at '^' marker.\r\n")
+        elif command in COMMANDS:
+            page(COMMANDS[command], paging)
+        else:
+            say(f"{' ' * (len(NAME) + 1)}^\r\n% Invalid input detected at '^' marker.\r\n\r\n")
+
+
+if __name__ == "__main__":
+    main()

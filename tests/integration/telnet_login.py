@@ -1,0 +1,57 @@
+"""A ``login`` for the test telnetd: asks as /bin/login does, then runs a real /bin/sh.
+
+/bin/login would need root and a system user on the test machine; this keeps the tests
+hermetic while the daemon (busybox telnetd), the terminal and the shell are real.
+Password from TELNET_TEST_PASSWORD; the user is ``tester``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import termios
+import time
+
+
+def ask(prompt: str, *, secret: bool = False) -> str | None:
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    attributes = termios.tcgetattr(0)
+    if secret:
+        quiet = list(attributes)
+        quiet[3] &= ~termios.ECHO
+        termios.tcsetattr(0, termios.TCSADRAIN, quiet)
+    try:
+        line = sys.stdin.readline()
+    finally:
+        termios.tcsetattr(0, termios.TCSADRAIN, attributes)
+        if secret:
+            sys.stdout.write("\r\n")
+    return None if not line else line.strip("\r\n")
+
+
+def main() -> None:
+    for _ in range(3):
+        user = ask("\r\nDebian GNU/Linux 12\r\nshellhost login: ")
+        if user is None:
+            return
+        password = ask("Password: ", secret=True)
+        if user == "tester" and password == os.environ["TELNET_TEST_PASSWORD"]:
+            break
+        time.sleep(0.2)
+        sys.stdout.write("\r\nLogin incorrect\r\n")
+    else:
+        return
+    sys.stdout.write("Linux shellhost 6.1.0 x86_64\r\n\r\nLast login: today\r\n")
+    sys.stdout.flush()
+    environment = {
+        "HOME": os.environ.get("TMPDIR", "/tmp"),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PS1": "tester@shellhost:~$ ",
+        "TERM": os.environ.get("TERM", "vt100"),
+    }
+    os.execve("/bin/sh", ["sh", "-i"], environment)  # noqa: S606 - the login shell, as login does
+
+
+if __name__ == "__main__":
+    main()

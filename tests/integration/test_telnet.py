@@ -1,0 +1,240 @@
+"""Telnet hosts against a real telnet daemon (BusyBox telnetd) and the system telnet client.
+
+Two kinds of host: a shell host (a login program, then a real /bin/sh) and a device-like
+CLI (tests/integration/telnet_device.py: Username/Password, ``>``/``#`` prompts, enable,
+``--More--`` paging, ``% Invalid input``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from remoteops.executor import run_command
+from remoteops.inventory.model import Host
+from remoteops.results import Status
+from remoteops.transports import CommandSpec, TransportFactory
+from remoteops.transports.telnet import TelnetTransport
+from tests.integration.conftest import with_vars
+
+HERE = Path(__file__).parent
+PASSWORD_ENV = "REMOTEOPS_TEST_TELNET_PASSWORD"
+ENABLE_ENV = "REMOTEOPS_TEST_TELNET_ENABLE"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("busybox") is None or shutil.which("telnet") is None,
+    reason="needs busybox (telnetd) and a telnet client: scripts/test installs them",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _telnetd(login_program: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``busybox telnetd -F`` on a free loopback port, running ``login_program`` per session."""
+    os.environ.setdefault(PASSWORD_ENV, secrets.token_hex(8))
+    os.environ.setdefault(ENABLE_ENV, secrets.token_hex(8))
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "TELNET_TEST_PASSWORD": os.environ[PASSWORD_ENV],
+        "TELNET_TEST_ENABLE": os.environ[ENABLE_ENV],
+    }
+    launcher = Path(os.environ.get("TMPDIR", "/tmp")) / f"remoteops-telnet-{port}.sh"
+    launcher.write_text(f'#!/bin/sh\nexec {sys.executable} {login_program} "$@"\n')
+    launcher.chmod(0o755)
+    daemon = subprocess.Popen(
+        ["busybox", "telnetd", "-F", "-b", f"127.0.0.1:{port}", "-l", str(launcher)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return daemon, port
+        time.sleep(0.05)
+    daemon.kill()
+    raise RuntimeError("telnetd did not start")
+
+
+def _host(name: str, port: int, user: str, **extra: object) -> Host:
+    return Host(
+        name,
+        {"protocol": "telnet", "address": "127.0.0.1", "port": port, "user": user,
+         "password_env": PASSWORD_ENV, "telnet_plaintext_ok": True, **extra},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shell_host() -> Iterator[Host]:
+    daemon, port = _telnetd(HERE / "telnet_login.py")
+    try:
+        yield _host("shell1", port, "tester")
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
+@pytest.fixture(scope="module")
+def device_host() -> Iterator[Host]:
+    daemon, port = _telnetd(HERE / "telnet_device.py")
+    try:
+        yield _host("switch1", port, "admin")
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
+def _run(host: Host, command: str, **spec: object) -> tuple[Status, int | None, str, str]:
+    report = run_command([host], CommandSpec(command, **spec))  # type: ignore[arg-type]
+    result = report.results[0]
+    return result.status, result.exit_code, result.stdout.decode(), result.error or ""
+
+
+def test_a_shell_host_runs_commands_with_their_output_and_exit_codes(shell_host: Host) -> None:
+    status, code, out, _ = _run(shell_host, "echo hello; echo there")
+    assert (status, code, out) == (Status.OK, 0, "hello\nthere\n")
+    status, code, out, _ = _run(
+        shell_host, "echo partial >&2; exit_with() { return $1; }; exit_with 3"
+    )
+    assert (status, code) == (Status.FAILED, 3)
+    assert "partial" in out  # a terminal has one stream: stderr arrives as output
+    status, code, out, _ = _run(shell_host, "cd /tmp && pwd # a comment cannot eat the marker")
+    assert (status, code, out) == (Status.OK, 0, "/tmp\n")
+
+
+def test_commands_in_one_session_are_as_separate_as_over_ssh(shell_host: Host) -> None:
+    """Each command runs in a subshell of the one session: a cd, an export or an exit of
+    one does not reach the next, as each SSH command gets a shell of its own."""
+    transport = TransportFactory().create(shell_host)
+    transport.connect()
+    try:
+        first = transport.run(CommandSpec("cd /tmp; printf 'no newline'"))
+        second = transport.run(CommandSpec('pwd; echo "$GREETING"', env={"GREETING": "hi"}))
+        third = transport.run(CommandSpec('echo "[$GREETING]"; exit 4'))
+        fourth = transport.run(CommandSpec("echo still here"))
+    finally:
+        transport.close()
+    assert (first.exit_code, first.stdout) == (0, b"no newline")
+    assert second.exit_code == 0
+    assert second.stdout.splitlines()[1] == b"hi"
+    assert second.stdout.splitlines()[0] != b"/tmp"
+    assert (third.exit_code, third.stdout) == (4, b"[]\n")
+    assert (fourth.exit_code, fourth.stdout) == (0, b"still here\n")
+
+
+def test_a_device_runs_commands_without_echo_prompt_or_pager(device_host: Host) -> None:
+    status, code, out, error = _run(device_host, "show version")
+    assert (status, code, error) == (Status.OK, None, "")
+    lines = out.splitlines()
+    assert lines == [f"Line {n:02d} of the version report" for n in range(1, 31)]
+
+
+def test_a_device_pager_is_answered_when_paging_cannot_be_switched_off(
+    device_host: Host,
+) -> None:
+    paging = with_vars(device_host, telnet_paging_command="")
+    status, _, out, _ = _run(paging, "show version")
+    assert status is Status.OK
+    assert out.splitlines() == [f"Line {n:02d} of the version report" for n in range(1, 31)]
+    assert "More" not in out
+    assert "\b" not in out
+
+
+def test_a_device_error_fails_the_host_and_says_why(device_host: Host) -> None:
+    status, code, out, error = _run(device_host, "show bogus")
+    assert (status, code) == (Status.FAILED, None)
+    assert "% Invalid input detected" in error
+    assert "% Invalid input detected" in out
+
+
+def test_enable_mode_is_entered_with_its_own_password(device_host: Host) -> None:
+    status, _, out, error = _run(device_host, "show running-config")
+    assert status is Status.FAILED, "needs enable"
+    enabled = with_vars(device_host, enable_password_env=ENABLE_ENV)
+    status, _, out, error = _run(enabled, "show running-config")
+    assert (status, error) == (Status.OK, "")
+    assert out.splitlines()[0] == "hostname switch1"
+    wrong = with_vars(device_host, enable_password_env=PASSWORD_ENV)
+    status, _, _, error = _run(wrong, "show clock")
+    assert status is Status.AUTH
+    assert "enable" in error
+
+
+@pytest.mark.parametrize("fixture", ["shell_host", "device_host"])
+def test_a_wrong_password_is_an_auth_failure(
+    fixture: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host: Host = request.getfixturevalue(fixture)
+    monkeypatch.setenv("REMOTEOPS_TEST_WRONG", "not-the-password")
+    status, _, _, error = _run(with_vars(host, password_env="REMOTEOPS_TEST_WRONG"), "true")
+    assert status is Status.AUTH, error
+    assert "not-the-password" not in error
+
+
+def test_a_wrong_prompt_setting_times_out_naming_what_was_expected(device_host: Host) -> None:
+    wrong = with_vars(device_host, telnet_login_prompt="Login please:", connect_timeout=2)
+    status, _, _, error = _run(wrong, "show clock")
+    assert status is Status.TIMEOUT
+    assert "waiting for a login or password prompt" in error
+    assert "Username:" in error  # the last bytes seen
+
+
+def test_a_closed_port_is_unreachable() -> None:
+    status, _, _, error = _run(_host("nowhere", _free_port(), "tester"), "true")
+    assert status is Status.UNREACHABLE, error
+
+
+def test_passwords_never_reach_argv_or_output(shell_host: Host) -> None:
+    transport = TelnetTransport(shell_host)
+    transport.connect()
+    try:
+        child = transport._child  # the client process and its command line
+        argv = Path(f"/proc/{child.pid}/cmdline").read_bytes()  # type: ignore[attr-defined]
+        outcome = transport.run(CommandSpec("echo done"))
+    finally:
+        transport.close()
+    password = os.environ[PASSWORD_ENV].encode()
+    assert password not in argv
+    assert password not in outcome.stdout
+
+
+def test_telnet_shell_and_device_hosts_run_in_parallel_with_ssh_hosts_from_the_cli(
+    shell_host: Host, device_host: Host, ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    hosts = {h.name: dict(h.vars) for h in (shell_host, device_host, ssh_hosts[0])}
+    hosts[shell_host.name].pop("telnet_plaintext_ok")
+    inventory = tmp_path / "mixed.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    run = subprocess.run(
+        [sys.executable, "-m", "remoteops", "run", "-i", str(inventory), "-H", "all",
+         "-o", "json", "show clock"],
+        capture_output=True, stdin=subprocess.DEVNULL, timeout=120, check=False,
+    )  # fmt: skip
+    results = {r["host"]: r for r in map(json.loads, run.stdout.decode().splitlines())}
+    assert results[device_host.name]["status"] == "ok"
+    assert results[device_host.name]["exit_code"] is None
+    assert results[shell_host.name]["exit_code"] == 127  # no such command on a shell
+    assert results[ssh_hosts[0].name]["exit_code"] == 127
+    assert run.returncode == 1  # some host failed
+    warnings = [ln for ln in run.stderr.decode().splitlines() if "plaintext" in ln]
+    assert len(warnings) == 1
+    assert shell_host.name in warnings[0]
+    assert device_host.name not in warnings[0]
