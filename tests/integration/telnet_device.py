@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import termios
+import time
 import tty
 
 NAME = os.environ.get("TELNET_TEST_DEVICE", "switch1")
@@ -98,6 +99,9 @@ def main() -> None:
                 page([f"hostname {NAME}", "interface Gi0/1", " description uplink"], paging)
             else:
                 say("% Invalid input detected at '^' marker.\r\n")
+        elif command == "show tech-support":  # a slow device: one line, then nothing
+            say("Collecting...\r\n")
+            time.sleep(30)
         elif command in COMMANDS:
             page(COMMANDS[command], paging)
         else:

@@ -197,6 +197,31 @@ def test_a_wrong_prompt_setting_times_out_naming_what_was_expected(device_host: 
     assert "Username:" in error  # the last bytes seen
 
 
+def test_a_device_that_goes_quiet_hits_the_idle_timeout(device_host: Host) -> None:
+    slow = with_vars(device_host, telnet_idle_timeout=1)
+    started = time.monotonic()
+    status, _, _, error = _run(slow, "show tech-support")
+    assert status is Status.TIMEOUT
+    assert "no output for 1 s" in error
+    assert "Collecting..." in error  # the last bytes seen
+    assert time.monotonic() - started < 15
+
+
+def test_the_overall_timeout_fires_while_output_keeps_coming(shell_host: Host) -> None:
+    status, _, _, error = _run(shell_host, "while :; do echo tick; sleep 0.2; done", timeout=3)
+    assert status is Status.TIMEOUT, error
+    assert "tick" in error
+
+
+def test_a_missing_telnet_client_names_the_package(
+    device_host: Host, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither telnet nor busybox on it
+    status, _, _, error = _run(device_host, "show clock")
+    assert status is Status.UNSUPPORTED
+    assert "apt install telnet" in error
+
+
 def test_a_closed_port_is_unreachable() -> None:
     status, _, _, error = _run(_host("nowhere", _free_port(), "tester"), "true")
     assert status is Status.UNREACHABLE, error
