@@ -218,10 +218,18 @@ class TelnetTransport(Transport):
         return value
 
     def _learn_prompt(self, timeout: float) -> bytes:
-        """Send empty lines until the last line is the same twice: that is the prompt."""
+        """Send empty lines until the last line is the same twice: that is the prompt. The
+        line that ended the last wait is the first guess, so one empty line usually does."""
         child = self._spawn()
         deadline = time.monotonic() + timeout
-        previous = b""
+        after = child.after if isinstance(child.after, bytes) else b""
+        previous = after.replace(b"\r", b"").strip().rpartition(b"\n")[2].strip()
+        if previous:
+            child.sendline("")
+            guess = re.escape(previous.decode(errors="surrogateescape")) + r"\s*$"
+            with contextlib.suppress(HostTimeoutError):
+                self._expect([guess], min(deadline, time.monotonic() + 2), "the prompt again")
+                return previous
         while time.monotonic() < deadline:
             child.sendline("")
             seen = self._read_quiet(deadline)
@@ -398,18 +406,32 @@ class TelnetTransport(Transport):
         return CommandOutcome(int(found.group(1)), output, b"")
 
     def _run_device(self, command: str, deadline: float) -> CommandOutcome:
-        child = self._spawn()
-        child.sendline(command)
-        seen = _clean(self._until_prompt(deadline, f"the prompt after {command!r}"))
-        first, newline, rest = seen.partition(b"\n")
-        if command.encode().strip() in first:  # the device echoes what we typed
-            seen = rest if newline else b""
-        error = next((p for p in self.settings.error_patterns if re.search(p.encode(), seen)), None)
+        """Each line of ``command`` in turn (a configuration snippet is several), their
+        outputs joined; any line matching an error pattern fails the whole."""
+        outputs: list[bytes] = []
         message = None
-        if error is not None:
-            line = next((ln for ln in seen.splitlines() if re.search(error.encode(), ln)), b"")
-            message = "the device refused the command: " + line.decode(errors="replace").strip()
-        return CommandOutcome(None, seen, b"", error=message)
+        for line in (ln.strip() for ln in command.splitlines()):
+            if not line:
+                continue
+            seen = self._device_line(line, deadline)
+            outputs.append(seen)
+            error = next(
+                (p for p in self.settings.error_patterns if re.search(p.encode(), seen)), None
+            )
+            if error is not None:
+                said = next((ln for ln in seen.splitlines() if re.search(error.encode(), ln)), b"")
+                message = f"the device refused {line!r}: " + said.decode(errors="replace").strip()
+                break  # as a person would: the lines after it may depend on it
+        return CommandOutcome(None, b"".join(outputs), b"", error=message)
+
+    def _device_line(self, line: str, deadline: float) -> bytes:
+        child = self._spawn()
+        child.sendline(line)
+        seen = _clean(self._until_prompt(deadline, f"the prompt after {line!r}"))
+        first, newline, rest = seen.partition(b"\n")
+        if line.encode() in first:  # the device echoes what we typed
+            seen = rest if newline else b""
+        return seen
 
 
 def _clean(data: bytes) -> bytes:

@@ -78,15 +78,23 @@ def main() -> None:
         say("% Authentication failed\r\n")
     else:
         return
-    enabled, paging = False, True
+    enabled, paging, mode = False, True, ""
     while True:
-        line = ask(f"{NAME}{'#' if enabled else '>'}")
+        line = ask(f"{NAME}{mode}{'#' if enabled else '>'}")
         if line is None or line.strip() in ("exit", "quit", "logout"):
             return
         command = line.strip()
         if not command:
             continue
-        if command == "enable":
+        if enabled and command in ("configure terminal", "conf t"):
+            mode = "(config)"
+        elif mode and command.startswith("interface "):
+            mode = "(config-if)"
+        elif mode and command == "end":
+            mode = ""
+        elif mode and command.startswith("description "):
+            pass
+        elif command == "enable":
             secret = ask("Password: ", secret=True)
             if secret == os.environ.get("TELNET_TEST_ENABLE"):
                 enabled = True

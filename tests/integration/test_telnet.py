@@ -178,6 +178,19 @@ def test_enable_mode_is_entered_with_its_own_password(device_host: Host) -> None
     assert "enable" in error
 
 
+def test_a_device_runs_each_line_of_a_snippet_through_its_modes(device_host: Host) -> None:
+    enabled = with_vars(device_host, enable_password_env=ENABLE_ENV)
+    snippet = "configure terminal\ninterface Gi0/1\n description uplink\nend\nshow clock"
+    status, code, out, error = _run(enabled, snippet)
+    assert (status, code, error) == (Status.OK, None, "")
+    assert out == "12:00:00.000 UTC Fri Nov 27 2026\n"
+    status, _, out, error = _run(device_host, "show clock\nshow bogus\nshow users")
+    assert status is Status.FAILED
+    assert "the device refused 'show bogus'" in error
+    assert "12:00:00" in out
+    assert "admin vty" not in out  # what follows a refused line is not sent
+
+
 @pytest.mark.parametrize("fixture", ["shell_host", "device_host"])
 def test_a_wrong_password_is_an_auth_failure(
     fixture: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
