@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from remoteops.errors import HostError, HostTimeoutError, TransferError, UnsupportedError
 from remoteops.sync.model import (
@@ -284,6 +284,15 @@ class _IncompleteError(TransferError):
     """The download ended at the wrong size: its bytes are not worth resuming."""
 
 
+def open_partial(temporary: Path, offset: int) -> BinaryIO:
+    """A download's temporary, owner-only, appended to from ``offset`` (cut there)."""
+    partial = open(  # noqa: SIM115 - the caller closes it
+        temporary, "ab" if offset else "wb", opener=lambda p, f: os.open(p, f, 0o600)
+    )
+    partial.truncate(offset)
+    return partial
+
+
 def partial_name(local: Path, path: str, entry: Entry) -> Path:
     """The temporary a download of ``path`` writes to: hidden beside ``local`` (shaped as
     :data:`~remoteops.sync.model.TEMPORARY_NAME`) and named after the host file's path, size
@@ -323,7 +332,12 @@ def stage_new_folders(
 
 
 def receive_atomically(
-    path: str, local: Path, entry: Entry, fetch: Callable[[Path, int], object]
+    path: str,
+    local: Path,
+    entry: Entry,
+    fetch: Callable[[Path, int], object],
+    *,
+    resume: bool = True,
 ) -> int:
     """``get_file`` for every transport: ``fetch(temporary, offset)`` appends the host's
     ``path`` from ``offset`` on to a temporary beside ``local``, which is checked for size,
@@ -331,13 +345,15 @@ def receive_atomically(
 
     A download cut off after :data:`RESUME_FROM_BYTES` keeps its temporary, and the next get
     of the same unchanged file goes on from there (as ``wget -c`` and lftp's ``get -c`` do);
-    any other failure removes it. Returns the bytes received this time.
+    any other failure removes it. Returns the bytes received this time. Without ``resume``
+    (a host whose mtimes are not exact cannot tell two versions apart) it starts over.
+    Partials are the owner's only (0600) until the file is complete.
     """
     temporary = partial_name(local, path, entry)
     offset = 0
     with contextlib.suppress(FileNotFoundError):
         offset = temporary.stat().st_size
-    if offset >= entry.size:  # nothing to resume (or not ours): start over
+    if offset >= entry.size or not resume:  # nothing to resume (or not ours): start over
         temporary.unlink(missing_ok=True)
         offset = 0
     try:

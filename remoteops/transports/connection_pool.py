@@ -95,9 +95,10 @@ class ConnectionPool(Generic[C]):
         except TooManyConnectionsError:
             with self._changed:
                 self._opening -= 1
-                if not self._all:
+                self._changed.notify_all()  # whoever waits on this attempt decides anew
+                if not self._all and not self._opening:  # not one connection: unreachable
                     raise
-                self.size = len(self._all)  # the server's limit: share those
+                self.size = max(1, len(self._all))  # the server's limit: share those
             return self._borrow()
         except BaseException:
             with self._changed:

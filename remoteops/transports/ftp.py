@@ -36,7 +36,12 @@ from remoteops.errors import (
 )
 from remoteops.inventory.model import Host
 from remoteops.sync.model import Entry, Fidelity, Kind, Times, join_remote, temporary_name
-from remoteops.transports.base import ConnectionOverrides, Transport, receive_atomically
+from remoteops.transports.base import (
+    ConnectionOverrides,
+    Transport,
+    open_partial,
+    receive_atomically,
+)
 from remoteops.transports.connection_pool import ConnectionPool, TooManyConnectionsError
 from remoteops.transports.ftp_listing import Listed, parse_listing
 
@@ -310,12 +315,15 @@ class FTPTransport(Transport):
             if self._list_all is not False:
                 try:
                     ftp.retrlines("LIST -a", lines.append)
+                    self._list_all = True
                 except ftplib.error_perm:
+                    if self._list_all:  # the server takes -a: this folder is the problem
+                        raise
                     lines.clear()
-                    self._list_all = False
-            if self._list_all is False:
+                    ftp.retrlines("LIST", lines.append)
+                    self._list_all = False  # only now: plain LIST works where -a did not
+            else:
                 ftp.retrlines("LIST", lines.append)
-            self._list_all = self._list_all is not False
         finally:
             ftp.cwd(self._home)
         return [(listed, join_remote(folder, listed.name)) for listed in self._parse(lines)]
@@ -454,7 +462,7 @@ class FTPTransport(Transport):
         self._binary.discard(ftp)
         try:
             ftp.retrlines(f"LIST {path}", lines.append)
-        except ftplib.error_perm as exc:
+        except (ftplib.error_perm, ftplib.error_temp) as exc:  # 450 is a 4xx: error_temp
             if str(exc).startswith(("550", "450")):
                 return None
             raise
@@ -468,16 +476,16 @@ class FTPTransport(Transport):
                         self._retrieve(path, temporary, offset)
                         return
                     except ftplib.error_perm as exc:  # REST refused: from the start then
-                        if not str(exc).startswith(("500", "501", "502", "504")):
+                        if not str(exc).startswith(("500", "501", "502", "504", "554")):
                             raise
                 self._retrieve(path, temporary, 0)
 
-        return receive_atomically(path, local, entry, fetch)
+        exact = self.fidelity.times is not Times.NONE  # else two versions may look alike
+        return receive_atomically(path, local, entry, fetch, resume=exact)
 
     def _retrieve(self, path: str, temporary: Path, offset: int) -> None:
         """RETR into the temporary; from ``offset`` on with REST (RFC 3659 restart)."""
-        with open(temporary, "ab" if offset else "wb") as target:
-            target.truncate(offset)
+        with open_partial(temporary, offset) as target:
             self._binary.add(self.ftp)  # retrbinary sends TYPE I itself
             self.ftp.retrbinary(f"RETR {path}", target.write, _BLOCK, rest=offset or None)
 

@@ -28,7 +28,7 @@ from remoteops.sync.listing import (
     with_digests,
 )
 from remoteops.sync.model import Entry, Kind, temporary_name
-from remoteops.transports.base import CommandSpec, Transport, receive_atomically
+from remoteops.transports.base import CommandSpec, Transport, open_partial, receive_atomically
 from remoteops.transports.sftp_pipeline import walk_tree
 
 _READ_CHUNK = 256 * 1024
@@ -156,7 +156,7 @@ class SFTPFiles(Transport):
         def fetch(temporary: Path, offset: int) -> None:
             with (
                 self.sftp().open(host_bytes(path), "rb") as source,
-                open(temporary, "ab" if offset else "wb") as target,
+                open_partial(temporary, offset) as target,
             ):
                 source.seek(offset)
                 source.prefetch(entry.size)

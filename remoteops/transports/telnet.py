@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from remoteops.errors import (
     AuthenticationError,
+    HostError,
     HostTimeoutError,
     UnreachableError,
     UnsupportedError,
@@ -69,7 +70,8 @@ _LOGIN_FAILED = (
     r"(?i)(?:login incorrect|authentication failed|access denied|bad password"
     r"|invalid (?:login|password|user))"
 )
-_PAGER = r"(?i)[ \t]*(?:-+ ?more ?-+|<--- more --->|--more--|press any key to continue)"
+#: A device's pager, at the end of what it sent: it waits for a key there.
+_PAGER = r"(?i)[ \t]*(?:-+ ?more ?-+|<--- more --->|--more--|press any key to continue)[ \t]*$"
 _DEVICE_ERRORS = (
     r"% Invalid input",
     r"% Unknown command",
@@ -82,8 +84,12 @@ _DEVICE_ERRORS = (
     r"Syntax error",
 )
 _DEFAULT_TIMEOUT_S = 10.0
-_IDLE_S = 30.0
+_IDLE_S = 60.0
+#: A terminal keeps at most 4095 bytes of one input line (Linux N_TTY); longer ones are cut
+#: short and what is left would run as if complete.
+_LINE_MAX = 3500
 _QUIET_S = 0.3
+_EVERYTHING = re.compile(rb".+\Z", re.DOTALL)
 #: What devices send after the pager text once answered, to erase it from the screen.
 _ERASURE = re.compile(rb"\A *(?:\x08+ *\x08*|\r +\r|\r?\x1b\[K)")
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|[^\n\x08]\x08|\x08")
@@ -97,6 +103,7 @@ class TelnetSettings:
     login_prompt: str = _LOGIN
     password_prompt: str = _PASSWORD
     shell_prompt: str = _PROMPT
+    custom_prompt: bool = False  # telnet_prompt given: it, not the learned one, ends output
     shell: str = "auto"  # auto | posix | device
     paging_command: str | None = "terminal length 0"
     enable_password_env: str | None = None
@@ -112,6 +119,7 @@ class TelnetSettings:
             login_prompt=str(found.get("telnet_login_prompt", _LOGIN)),
             password_prompt=str(found.get("telnet_password_prompt", _PASSWORD)),
             shell_prompt=str(found.get("telnet_prompt", _PROMPT)),
+            custom_prompt="telnet_prompt" in found,
             shell=str(found.get("telnet_shell", "auto")).lower(),
             paging_command=str(paging) if paging else None,
             enable_password_env=found.get("enable_password_env"),
@@ -156,8 +164,16 @@ class TelnetTransport(Transport):
         port = overrides.port or host.port or 23
         timeout = overrides.connect_timeout or host.connect_timeout or _DEFAULT_TIMEOUT_S
         argv = [*telnet_client(), host.address, str(port)]
+        # pexpect searches its whole buffer on every read; our patterns end at the end of it,
+        # so a window keeps a megabyte of output linear (25 s before, 0.5 s with it).
         self._child = pexpect.spawn(
-            argv[0], argv[1:], timeout=timeout, echo=False, env={**os.environ, "TERM": "vt100"}
+            argv[0],
+            argv[1:],
+            timeout=timeout,
+            echo=False,
+            env={**os.environ, "TERM": "vt100"},
+            maxread=65536,
+            searchwindowsize=8192,
         )
         self._login(timeout)
         self.prompt = self._learn_prompt(timeout)
@@ -173,6 +189,8 @@ class TelnetTransport(Transport):
         return self._child
 
     def _login(self, timeout: float) -> None:
+        """Answer the login and password prompts, each once: a prompt asked again is a
+        refusal (answering again could lock the account)."""
         child = self._spawn()
         user = self._overrides.user or self.host.user
         settings = self.settings
@@ -194,7 +212,11 @@ class TelnetTransport(Transport):
             if index == 3:
                 said = self._last(child).decode(errors="replace").strip()
                 raise UnreachableError(f"telnet: {said}")
-            if index == 2 or (index == 0 and sent_user and sent_password):
+            if index == 2:
+                if not (sent_user or sent_password):
+                    continue  # a banner ("access denied to unauthorized users"), not an answer
+                raise AuthenticationError(f"login refused for {user}")
+            if (index == 0 and sent_user) or (index == 1 and sent_password):
                 raise AuthenticationError(f"login refused for {user}")
             if index == 0:
                 if user is None:
@@ -204,8 +226,8 @@ class TelnetTransport(Transport):
             elif index == 1:
                 child.sendline(self._password())
                 sent_password = True
-            elif sent_password or not sent_user:
-                return  # a prompt: logged in (or no login asked at all)
+            else:
+                return  # a prompt: logged in (with or without a password, or no login at all)
 
     def _password(self) -> str:
         name = self.host.password_env
@@ -226,7 +248,7 @@ class TelnetTransport(Transport):
         previous = after.replace(b"\r", b"").strip().rpartition(b"\n")[2].strip()
         if previous:
             child.sendline("")
-            guess = re.escape(previous.decode(errors="surrogateescape")) + r"\s*$"
+            guess = re.escape(previous) + rb"\s*$"
             with contextlib.suppress(HostTimeoutError):
                 self._expect([guess], min(deadline, time.monotonic() + 2), "the prompt again")
                 return previous
@@ -241,49 +263,82 @@ class TelnetTransport(Transport):
             f"no steady prompt within {timeout:g} s (last line seen: {self._mask(previous)!r})"
         )
 
-    def _read_quiet(self, deadline: float) -> bytes:
-        """Everything that arrives until the line stays quiet for a moment."""
+    def _read_quiet(self, deadline: float, *, at_least_one: bool = True) -> bytes:
+        """Everything that arrives until the line stays quiet for a moment (after something
+        arrived, with ``at_least_one``), starting with what pexpect still holds."""
         import pexpect
 
         child = self._spawn()
-        seen = b""
+        seen = self._take_pending()
         while time.monotonic() < deadline:
             try:
                 seen += child.read_nonblocking(65536, timeout=_QUIET_S)
             except pexpect.TIMEOUT:
-                if seen:
+                if seen or not at_least_one:
                     break
             except pexpect.EOF as exc:
                 raise UnreachableError("the host closed the Telnet session") from exc
         return seen
 
+    def _take_pending(self) -> bytes:
+        """What pexpect holds unmatched, taken out of it. (Assigning its ``buffer`` is not
+        enough: pexpect 4.9 refills it from what it keeps for ``before``.)"""
+        import pexpect
+
+        child = self._spawn()
+        try:
+            child.expect([_EVERYTHING], timeout=0)
+        except (pexpect.TIMEOUT, pexpect.EOF):
+            return b""
+        before, after = child.before, child.after
+        return (before if isinstance(before, bytes) else b"") + (
+            after if isinstance(after, bytes) else b""
+        )
+
     def _is_posix(self, timeout: float) -> bool:
+        """A POSIX shell prints 42 for ``$((6*7))``; a device answers with an error and its
+        prompt. The probe's own result ends the wait, not just any prompt (a clock in the
+        prompt, or a stale one, would end it early)."""
         if self.settings.shell in ("posix", "device"):
             return self.settings.shell == "posix"
         child = self._spawn()
+        deadline = time.monotonic() + timeout
+        # Nothing said before the probe may answer it: prompts still coming for the empty
+        # lines sent while learning the prompt are let through first.
+        self._read_quiet(deadline, at_least_one=False)
         child.sendline("echo RO$((6*7))PROBE")
-        seen = self._until_prompt(time.monotonic() + timeout, "the prompt after a probe")
-        return b"RO42PROBE" in seen
+        index = self._expect(
+            [rb"RO42PROBE", self._prompt_pattern()], deadline, "the answer to a shell probe"
+        )
+        return index == 0
 
     def _own_prompt(self, timeout: float) -> None:
-        """On a shell, a prompt of our own (the user's may hold the folder, which a ``cd``
-        changes) and no echo, so that the output is only the command's."""
-        prompt = f"[ro-{secrets.token_hex(4)}]$ "
+        """On a shell, a prompt of our own (the user's may hold the folder or the time) and
+        no echo, no history (commands may carry exported secrets) and no pagers."""
+        token = secrets.token_hex(4)
+        prompt = f"[ro-{token}]$ "
+        setup = [
+            "stty -echo",
+            "PS2=''",
+            f"PS1='[ro-''{token}]$ '",  # typed split: its echo cannot look like the prompt
+            "unset PROMPT_COMMAND HISTFILE",
+            "export PAGER=cat GIT_PAGER=cat MANPAGER=cat SYSTEMD_PAGER= LESS=FRX",
+            # bash's history and ! expansion; `command` keeps dash, which has neither, from
+            # abandoning the line at the unknown option
+            "command set +o history 2>/dev/null",
+            "command set +H 2>/dev/null",
+        ]
         child = self._spawn()
-        child.sendline(f"stty -echo; unset PROMPT_COMMAND; PS2=''; PS1='{prompt}'")
+        child.sendline("; ".join(setup))
         self.prompt = prompt.encode()
-        self._until_prompt(time.monotonic() + timeout, "the shell to take our prompt")
-
-    def _command_line(self, line: str, timeout: float) -> bytes:
-        child = self._spawn()
-        child.sendline(line)
-        return self._until_prompt(time.monotonic() + timeout, f"the prompt after {line!r}")
+        self._until(time.monotonic() + timeout, "the shell to take our prompt")
 
     def _prepare_device(self, timeout: float) -> None:
         if self.settings.enable_password_env is not None and not self.prompt.endswith(b"#"):
             self._enable(timeout)
         if self.settings.paging_command:
-            self._command_line(self.settings.paging_command, timeout)
+            self._spawn().sendline(self.settings.paging_command)
+            self._until(time.monotonic() + timeout, "the prompt after the paging command")
 
     def _enable(self, timeout: float) -> None:
         child = self._spawn()
@@ -294,49 +349,66 @@ class TelnetTransport(Transport):
         self._secrets.append(secret.encode())
         child.sendline("enable")
         deadline = time.monotonic() + timeout
-        if self._expect([self.settings.password_prompt, self._prompt_pattern()], deadline,
-                        "enable's password prompt") == 0:  # fmt: skip
+        asked = self._expect(
+            [self.settings.password_prompt, self._prompt_pattern()],
+            deadline,
+            "enable's password prompt",
+        )
+        if asked == 0:
             child.sendline(secret)
-            self._until_prompt(deadline, "the prompt after enable")
+            self._until(deadline, "the prompt after enable")
         self.prompt = self._learn_prompt(timeout)
         if not self.prompt.endswith(b"#"):
             raise AuthenticationError("enable refused (the prompt did not end in #)")
 
-    def _prompt_pattern(self) -> str:
-        """The learned prompt; on a device its name with any mode in brackets, so that
-        ``switch1(config)#`` still ends a command started at ``switch1#``."""
+    def _prompt_pattern(self) -> bytes | str:
+        """What ends a command's output: our own prompt on a shell; on a device the
+        ``telnet_prompt`` setting if given, else the learned prompt's name with any mode in
+        brackets, so that ``switch1(config)#`` still ends a command started at ``switch1#``."""
         if self.posix:
-            return re.escape(self.prompt.decode(errors="replace")) + r"\s*$"
-        name = self.prompt.rstrip(b"#>$% ").decode(errors="replace")
-        return re.escape(name) + r"(?:\([^)\r\n]*\))?[#>$%]\s*$"
+            return re.escape(self.prompt) + rb"\s*$"
+        if self.settings.custom_prompt:
+            return self.settings.shell_prompt
+        name = self.prompt.rstrip(b"#>$% ")
+        return re.escape(name) + rb"(?:\([^)\r\n]*\))?[#>$%]\s*$"
 
-    def _until_prompt(self, deadline: float, expected: str) -> bytes:
-        """What arrives before the prompt, answering pagers on the way (and dropping the
-        erasure a device sends after its pager text)."""
+    def _until(self, deadline: float, expected: str, end: bytes | str | None = None) -> bytes:
+        """What arrives before ``end`` (the prompt by default); a device's pagers are
+        answered on the way and their erasure dropped. A wait that fails keeps what arrived
+        (as the command's output so far)."""
         child = self._spawn()
+        patterns: list[bytes | str] = [end or self._prompt_pattern()]
+        if not self.posix:
+            patterns.append(_PAGER)
         collected = b""
         paged = False
-        while True:
-            index = self._expect([self._prompt_pattern(), _PAGER], deadline, expected)
-            chunk = child.before if isinstance(child.before, bytes) else b""
-            collected += _ERASURE.sub(b"", chunk, count=1) if paged else chunk
-            if index == 0:
-                return collected
-            child.send(" ")
-            paged = True
+        try:
+            while True:
+                index = self._expect(patterns, deadline, expected)
+                chunk = child.before if isinstance(child.before, bytes) else b""
+                collected += _ERASURE.sub(b"", chunk, count=1) if paged else chunk
+                if index == 0:
+                    return collected
+                child.send(" ")
+                paged = True
+        except HostError as exc:
+            pending = child.buffer if isinstance(child.buffer, bytes) else b""
+            exc.stdout = self._mask(_clean(collected + pending))
+            raise
 
-    def _expect(self, patterns: Sequence[str], deadline: float, expected: str) -> int:
+    def _expect(self, patterns: Sequence[bytes | str], deadline: float, expected: str) -> int:
         """pexpect's expect with our deadlines: the idle one and the overall ``deadline``."""
         import pexpect
 
         child = self._spawn()
-        compiled: list[_Pattern] = [re.compile(p.encode(), re.DOTALL) for p in patterns]
+        compiled: list[_Pattern] = [
+            re.compile(p if isinstance(p, bytes) else p.encode(), re.DOTALL) for p in patterns
+        ]
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise HostTimeoutError(
-                    f"timed out waiting for {expected}; last bytes seen: "
-                    f"{self._mask(self._last(child))!r}"
+                    f"timed out waiting for {expected}; last bytes seen: {self._last(child)!r}"
                 )
             waiting = len(child.buffer)
             try:
@@ -346,21 +418,22 @@ class TelnetTransport(Transport):
                 if not arrived and time.monotonic() < deadline:
                     raise HostTimeoutError(
                         f"no output for {self.settings.idle_timeout:g} s while waiting for "
-                        f"{expected}; last bytes seen: {self._mask(self._last(child))!r}"
+                        f"{expected}; last bytes seen: {self._last(child)!r}"
                     ) from None
             except pexpect.EOF as exc:
                 raise UnreachableError(
                     f"the host closed the Telnet session while waiting for {expected}; "
-                    f"last bytes seen: {self._mask(self._last(child))!r}"
+                    f"last bytes seen: {self._last(child)!r}"
                 ) from exc
 
-    @staticmethod
-    def _last(child: pexpect.spawn[bytes]) -> bytes:
+    def _last(self, child: pexpect.spawn[bytes]) -> bytes:
+        """The last bytes seen, passwords masked before the cut (a password crossing the
+        cut would otherwise show its end)."""
         before, buffered = child.before, child.buffer
         seen = (before if isinstance(before, bytes) else b"") + (
             buffered if isinstance(buffered, bytes) else b""
         )
-        return seen[-120:]
+        return self._mask(seen)[-120:]
 
     def _mask(self, data: bytes) -> bytes:
         for secret in self._secrets:
@@ -380,39 +453,50 @@ class TelnetTransport(Transport):
             raise UnsupportedError("Telnet hosts take no stdin for a command")
         if spec.sudo:
             raise UnsupportedError("Telnet hosts cannot run commands with sudo")
-        timeout = spec.timeout or 3600.0
-        deadline = time.monotonic() + timeout
-        if self.posix:
-            outcome = self._run_posix(wrap_command(spec).command, deadline)
-        else:
-            if spec.env:
-                raise UnsupportedError("device CLIs take no environment variables")
-            outcome = self._run_device(spec.command, deadline)
+        if not self.posix and spec.env:
+            raise UnsupportedError("device CLIs take no environment variables")
+        deadline = time.monotonic() + (spec.timeout or 24 * 3600.0)
+        try:
+            if self.posix:
+                outcome = self._run_posix(wrap_command(spec).command, deadline)
+            else:
+                outcome = self._run_device(spec.command, deadline)
+        except HostTimeoutError:
+            self.close()  # what the host does with our next line is anyone's guess
+            raise
         if on_output is not None and outcome.stdout:
             on_output("stdout", outcome.stdout)
         return outcome
 
     def _run_posix(self, command: str, deadline: float) -> CommandOutcome:
+        """``sh -c`` with no input, as an SSH exec runs it: its own syntax errors, exit,
+        cd and exports stay in it, and nothing it reads can eat what we type next. The
+        marker with ``$?`` is awaited first, then the prompt: output may contain either."""
         token = secrets.token_hex(6)
+        line = f"sh -c {shlex.quote(command)} </dev/null; printf '\\n__RO_RC_%s_{token}\\n' \"$?\""
+        _check_line_length(line)
         child = self._spawn()
-        # A subshell, as each SSH command gets a shell of its own: its cd, exports and exit
-        # stay in it, and a comment or a trailing & cannot swallow the marker after it.
-        child.send(f"( {command}\n); printf '\\n__RO_RC_%s_{token}\\n' \"$?\"\n")
-        seen = self._until_prompt(deadline, "the end of the command")
-        found = re.search(rb"\r?\n__RO_RC_(\d+)_" + token.encode(), seen)
+        child.sendline(line)
+        marker = rb"\r?\n__RO_RC_(\d+)_" + token.encode() + rb"\r?\n"
+        output = self._until(deadline, "the end of the command", end=marker)
+        found = re.search(
+            rb"__RO_RC_(\d+)_", child.after if isinstance(child.after, bytes) else b""
+        )
+        self._until(deadline, "the prompt after the command")
         if found is None:
-            raise HostTimeoutError(f"the exit status never came back ({shlex.quote(command)})")
-        output = _clean(seen[: found.start()])
-        return CommandOutcome(int(found.group(1)), output, b"")
+            raise HostTimeoutError("the exit status never came back")
+        return CommandOutcome(int(found.group(1)), _clean(output, keep_blank=True), b"")
 
     def _run_device(self, command: str, deadline: float) -> CommandOutcome:
         """Each line of ``command`` in turn (a configuration snippet is several), their
-        outputs joined; any line matching an error pattern fails the whole."""
+        outputs joined; a line matching an error pattern fails the whole, and the lines
+        after it are not sent (they may depend on it)."""
         outputs: list[bytes] = []
         message = None
         for line in (ln.strip() for ln in command.splitlines()):
             if not line:
                 continue
+            _check_line_length(line)
             seen = self._device_line(line, deadline)
             outputs.append(seen)
             error = next(
@@ -421,26 +505,36 @@ class TelnetTransport(Transport):
             if error is not None:
                 said = next((ln for ln in seen.splitlines() if re.search(error.encode(), ln)), b"")
                 message = f"the device refused {line!r}: " + said.decode(errors="replace").strip()
-                break  # as a person would: the lines after it may depend on it
+                break
         return CommandOutcome(None, b"".join(outputs), b"", error=message)
 
     def _device_line(self, line: str, deadline: float) -> bytes:
         child = self._spawn()
         child.sendline(line)
-        seen = _clean(self._until_prompt(deadline, f"the prompt after {line!r}"))
+        seen = _clean(self._until(deadline, f"the prompt after {line!r}"))
         first, newline, rest = seen.partition(b"\n")
         if line.encode() in first:  # the device echoes what we typed
             seen = rest if newline else b""
         return seen
 
 
-def _clean(data: bytes) -> bytes:
-    """Terminal output as text lines: CRLF as LF, pager erasures and escape codes gone."""
+def _check_line_length(line: str) -> None:
+    longest = max((len(part.encode()) for part in line.split("\n")), default=0)
+    if longest > _LINE_MAX:
+        raise UnsupportedError(
+            f"a Telnet terminal keeps at most ~4 KB of one line and this one has {longest} "
+            "bytes: put the command in a script on the host"
+        )
+
+
+def _clean(data: bytes, *, keep_blank: bool = False) -> bytes:
+    """Terminal output as text lines: CRLF as LF, pager erasures and escape codes gone;
+    leading blank lines (the echo's line end on a device) dropped unless ``keep_blank``."""
     data = data.replace(b"\r\n", b"\n").replace(b"\r", b"")
     previous = None
     while previous != data:  # a backspace erases what came before it
         previous, data = data, _ANSI.sub(b"", data)
-    return data.lstrip(b"\n")
+    return data if keep_blank else data.lstrip(b"\n")
 
 
 __all__ = ["TelnetSettings", "TelnetTransport", "telnet_client"]

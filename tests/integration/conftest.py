@@ -81,8 +81,9 @@ def serve_ftp(*extra: str, without: str = "") -> tuple[subprocess.Popen[str], in
     os.environ.setdefault(FTP_PASSWORD_ENV, secrets.token_hex(8))
     command = [sys.executable, "-m", "remoteops", "serve", "ftp", "/", "--port", "0",
                "--user", "tester", "--password-env", FTP_PASSWORD_ENV, *extra]  # fmt: skip
-    if without:
-        command = [sys.executable, str(Path(__file__).with_name("legacy_ftpd.py")), without]
+    if without:  # then ``extra`` are legacy_ftpd.py's options
+        command = [sys.executable, str(Path(__file__).with_name("legacy_ftpd.py")), without,
+                   *extra]  # fmt: skip
     server = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,

@@ -1,8 +1,9 @@
 """A real pyftpdlib server without some commands, standing in for an older FTP server.
 
-``python legacy_ftpd.py MLST,MLSD,MFMT`` serves ``/`` to user ``tester`` (password from
-REMOTEOPS_TEST_FTP_PASSWORD) on a free loopback port, printed on stdout. The commands named
-are unknown to it (500) and missing from FEAT, as on servers older than RFC 3659.
+``python legacy_ftpd.py MLST,MLSD,MFMT [--missing-450]`` serves ``/`` to user ``tester``
+(password from REMOTEOPS_TEST_FTP_PASSWORD) on a free loopback port, printed on stdout. The
+commands named are unknown to it (500) and missing from FEAT, as on servers older than
+RFC 3659. ``--missing-450`` answers a LIST of a missing path with 450, as ProFTPD does.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from remoteops.serve.ftp import ServeOptions, build_server
 
@@ -22,6 +24,16 @@ def main() -> None:
     server = build_server(options)
     handler = server.handler
     handler.proto_cmds = {k: v for k, v in handler.proto_cmds.items() if k not in without}
+    if "--missing-450" in sys.argv[2:]:
+        listing = handler.ftp_LIST
+
+        def ftp_list(self: Any, path: str) -> Any:
+            if not os.path.lexists(path):
+                self.respond(f"450 {path}: No such file or directory")
+                return None
+            return listing(self, path)
+
+        handler.ftp_LIST = ftp_list
     print(server.address[1], flush=True)
     server.serve_forever(handle_exit=False)
 

@@ -31,10 +31,13 @@ def ask(prompt: str, *, secret: bool = False) -> str | None:
 
 
 def main() -> None:
+    sys.stdout.write(os.environ.get("TELNET_TEST_BANNER", ""))  # before the login prompt
     for _ in range(3):
         user = ask("\r\nDebian GNU/Linux 12\r\nshellhost login: ")
         if user is None:
             return
+        if user == "guest":  # an account without a password, as on small boxes
+            break
         password = ask("Password: ", secret=True)
         if user == "tester" and password == os.environ["TELNET_TEST_PASSWORD"]:
             break
@@ -43,7 +46,9 @@ def main() -> None:
     else:
         return
     sys.stdout.write("Linux shellhost 6.1.0 x86_64\r\n\r\nLast login: today\r\n")
+    sys.stdout.write(os.environ.get("TELNET_TEST_MOTD", ""))  # e.g. a line ending in %
     sys.stdout.flush()
+    time.sleep(float(os.environ.get("TELNET_TEST_PAUSE", "0")))
     environment = {
         "HOME": os.environ.get("TMPDIR", "/tmp"),
         "PATH": "/usr/local/bin:/usr/bin:/bin",

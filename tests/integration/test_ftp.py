@@ -129,6 +129,26 @@ def test_a_server_that_keeps_no_modes_nor_times_is_synced_by_size_and_age(
         server.wait(10)
 
 
+def test_a_server_answering_450_for_a_missing_path_is_not_taken_for_a_lost_connection(
+    tree: Path, tmp_path: Path
+) -> None:
+    """ProFTPD answers LIST of a missing path with 450 (a 4xx): a first sync to a new folder
+    must still see it as missing."""
+    server, port = serve_ftp("--missing-450", without="MLST,MLSD")
+    try:
+        host = ftp_inventory_host("proftpd-like", port)
+        dest = tmp_path / "new" / "dest"
+        result = sync_hosts([host], tree, str(dest)).results[0]
+        assert result.ok, result.error
+        assert snapshot(dest) == snapshot(tree)
+        missing = fetch_hosts([host], str(tmp_path / "nothing"), tmp_path / "back").results[0]
+        assert missing.status is Status.FAILED
+        assert "no such file or directory" in str(missing.error)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def test_a_mixed_run_does_per_host_what_each_protocol_can(
     ftp_host: Host, ssh_hosts: list[Host], tree: Path, tmp_path: Path
 ) -> None:

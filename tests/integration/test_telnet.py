@@ -45,7 +45,7 @@ def _free_port() -> int:
     return port
 
 
-def _telnetd(login_program: Path) -> tuple[subprocess.Popen[bytes], int]:
+def _telnetd(login_program: Path, **extra: str) -> tuple[subprocess.Popen[bytes], int]:
     """``busybox telnetd -F`` on a free loopback port, running ``login_program`` per session."""
     os.environ.setdefault(PASSWORD_ENV, secrets.token_hex(8))
     os.environ.setdefault(ENABLE_ENV, secrets.token_hex(8))
@@ -54,6 +54,7 @@ def _telnetd(login_program: Path) -> tuple[subprocess.Popen[bytes], int]:
         **os.environ,
         "TELNET_TEST_PASSWORD": os.environ[PASSWORD_ENV],
         "TELNET_TEST_ENABLE": os.environ[ENABLE_ENV],
+        **extra,
     }
     launcher = Path(os.environ.get("TMPDIR", "/tmp")) / f"remoteops-telnet-{port}.sh"
     launcher.write_text(f'#!/bin/sh\nexec {sys.executable} {login_program} "$@"\n')
@@ -87,6 +88,23 @@ def shell_host() -> Iterator[Host]:
     daemon, port = _telnetd(HERE / "telnet_login.py")
     try:
         yield _host("shell1", port, "tester")
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
+@pytest.fixture(scope="module")
+def quirky_shell_host() -> Iterator[Host]:
+    """A shell whose banner says "access denied" before the login, and whose message of
+    the day ends in % and then pauses: neither may pass for an answer or a prompt."""
+    daemon, port = _telnetd(
+        HERE / "telnet_login.py",
+        TELNET_TEST_BANNER="Access denied to unauthorized users!\r\n",
+        TELNET_TEST_MOTD="Swap usage:   0%",
+        TELNET_TEST_PAUSE="0.5",
+    )
+    try:
+        yield _host("quirky1", port, "tester")
     finally:
         daemon.terminate()
         daemon.wait(10)
@@ -138,6 +156,56 @@ def test_commands_in_one_session_are_as_separate_as_over_ssh(shell_host: Host) -
     assert second.stdout.splitlines()[0] != b"/tmp"
     assert (third.exit_code, third.stdout) == (4, b"[]\n")
     assert (fourth.exit_code, fourth.stdout) == (0, b"still here\n")
+
+
+def test_shell_output_is_the_commands_own_whatever_it_holds(shell_host: Host) -> None:
+    """Text like a pager or our prompt, input read from stdin, syntax errors, history
+    expansion characters and long output all come back as they would over SSH."""
+    transport = TransportFactory().create(shell_host)
+    transport.connect()
+    try:
+        assert isinstance(transport, TelnetTransport)
+        prompt = transport.prompt.decode()
+        outcomes = [
+            transport.run(CommandSpec(command))
+            for command in (
+                "echo 'see --more-- below'; echo 'Press any key to continue'",
+                f"printf '%s\\n' '{prompt}'; sleep 0.3; echo after",
+                "cat",  # reads nothing: stdin is empty, as over SSH
+                "echo a)",
+                'echo "wow!x"',
+                "seq 1 100000",
+                "printf '\\n\\nx'",
+            )
+        ]
+    finally:
+        transport.close()
+    pager, own_prompt, cat, syntax, bang, long, blank = outcomes
+    assert pager.stdout == b"see --more-- below\nPress any key to continue\n"
+    assert own_prompt.stdout == f"{prompt}\nafter\n".encode()
+    assert (cat.exit_code, cat.stdout) == (0, b"")
+    assert syntax.exit_code == 2
+    assert bang.stdout == b"wow!x\n"
+    assert long.stdout.splitlines() == [str(n).encode() for n in range(1, 100001)]
+    assert blank.stdout == b"\n\nx"
+
+
+def test_a_line_longer_than_a_terminal_keeps_is_refused_not_cut(shell_host: Host) -> None:
+    status, _, _, error = _run(shell_host, "echo " + "a" * 4200 + " | wc -c")
+    assert status is Status.UNSUPPORTED
+    assert "at most ~4 KB of one line" in error
+
+
+def test_banners_that_look_like_answers_or_prompts_are_not_taken_for_them(
+    quirky_shell_host: Host,
+) -> None:
+    status, code, out, error = _run(quirky_shell_host, "echo fine; exit 3")
+    assert (status, code, out) == (Status.FAILED, 3, "fine\n"), error
+
+
+def test_an_account_without_a_password_logs_straight_in(shell_host: Host) -> None:
+    status, code, out, error = _run(with_vars(shell_host, user="guest"), "echo in")
+    assert (status, code, out) == (Status.OK, 0, "in\n"), error
 
 
 def test_a_device_runs_commands_without_echo_prompt_or_pager(device_host: Host) -> None:
