@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Generic, Protocol, TypeVar
 
@@ -31,11 +32,24 @@ class TooManyConnectionsError(UnreachableError):
 class ConnectionPool(Generic[C]):
     """Up to ``size`` connections made by ``open``; one per operation in progress."""
 
-    def __init__(self, open_connection: Callable[[], C], size: int) -> None:
+    def __init__(
+        self,
+        open_connection: Callable[[], C],
+        size: int,
+        *,
+        alive: Callable[[C], bool] | None = None,
+        stale_after_s: float = 30.0,
+    ) -> None:
         self._open = open_connection
         self.size = max(1, size)
+        #: Asked of a connection idle for ``stale_after_s`` before lending it: servers drop
+        #: idle ones (pyftpdlib after 300 s, vsftpd's idle_session_timeout), and the first
+        #: request of an operation on a dropped one would fail it.
+        self._alive = alive
+        self._stale_after_s = stale_after_s
         self._all: list[C] = []
         self._idle: list[C] = []
+        self._idle_since: dict[int, float] = {}
         self._opening = 0
         self._closed = False
         self._changed = threading.Condition()
@@ -85,7 +99,11 @@ class ConnectionPool(Generic[C]):
                 if self._closed:
                     raise UnreachableError("connection is not open")
                 if self._idle:
-                    return self._idle.pop()
+                    connection = self._idle.pop()
+                    since = self._idle_since.pop(id(connection), time.monotonic())
+                    if self._usable(connection, time.monotonic() - since):
+                        return connection
+                    continue
                 if len(self._all) + self._opening < self.size:
                     self._opening += 1
                     break
@@ -113,6 +131,22 @@ class ConnectionPool(Generic[C]):
             self._all.append(connection)
         return connection
 
+    def _usable(self, connection: C, idle_s: float) -> bool:
+        """A connection idle for long is asked first (under the lock: a quick request);
+        one the server dropped is closed and forgotten."""
+        if self._alive is None or idle_s < self._stale_after_s:
+            return True
+        alive = False
+        with contextlib.suppress(Exception):  # any failure means: not usable
+            alive = self._alive(connection)
+        if alive:
+            return True
+        with contextlib.suppress(ValueError):
+            self._all.remove(connection)
+        with contextlib.suppress(Exception):
+            connection.close()
+        return False
+
     def _give_back(self, connection: C, broken: bool) -> None:
         with self._changed:
             if broken or self._closed:
@@ -120,6 +154,7 @@ class ConnectionPool(Generic[C]):
                     self._all.remove(connection)
             else:
                 self._idle.append(connection)
+                self._idle_since[id(connection)] = time.monotonic()
             self._changed.notify()
         if broken:
             with contextlib.suppress(Exception):
@@ -130,6 +165,7 @@ class ConnectionPool(Generic[C]):
         with self._changed:
             self._closed = True
             connections, self._all, self._idle = self._all, [], []
+            self._idle_since.clear()
             self._changed.notify_all()
         for connection in connections:
             with contextlib.suppress(Exception):

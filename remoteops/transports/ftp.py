@@ -122,6 +122,11 @@ def _too_many(reply: str) -> bool:
     return reply.startswith("421") or "too many" in lowered or "maximum number" in lowered
 
 
+def _answers_noop(ftp: ftplib.FTP) -> bool:
+    ftp.voidcmd("NOOP")
+    return True
+
+
 def _reason(exc: BaseException) -> str:
     return str(exc).strip() or type(exc).__name__
 
@@ -143,7 +148,9 @@ class FTPTransport(Transport):
         # connection does one thing at a time: like `lftp mirror --parallel`, files go over
         # several connections, lent per operation, opened as the work needs them.
         self.parallel_transfers = max(1, int(host.vars.get("ftp_connections", _CONNECTIONS)))
-        self.pool: ConnectionPool[ftplib.FTP] = ConnectionPool(self._open, self.parallel_transfers)
+        self.pool: ConnectionPool[ftplib.FTP] = ConnectionPool(
+            self._open, self.parallel_transfers, alive=_answers_noop
+        )
         #: Connections known to be in TYPE I (weak: a new connection never inherits it).
         self._binary: weakref.WeakSet[ftplib.FTP] = weakref.WeakSet()
         #: Learned on the first connection (FEAT, PWD) and from the first listing and upload.

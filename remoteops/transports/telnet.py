@@ -370,7 +370,8 @@ class TelnetTransport(Transport):
         if self.settings.custom_prompt:
             return self.settings.shell_prompt
         name = self.prompt.rstrip(b"#>$% ")
-        return re.escape(name) + rb"(?:\([^)\r\n]*\))?[#>$%]\s*$"
+        # at the start of a line: output that ends in the device's name and a > is no prompt
+        return rb"(?:\A|(?<=\n))" + re.escape(name) + rb"(?:\([^)\r\n]*\))?[#>$%]\s*$"
 
     def _until(self, deadline: float, expected: str, end: bytes | str | None = None) -> bytes:
         """What arrives before ``end`` (the prompt by default); a device's pagers are
