@@ -154,6 +154,8 @@ class TelnetTransport(Transport):
         self._secrets: list[bytes] = []
         self.prompt = b""
         self.posix = False
+        self._ready = False  # logged in and set up: a command may be typed
+        self._busy = False  # a command is running
 
     # -- the session ----------------------------------------------------------------------------
 
@@ -182,6 +184,7 @@ class TelnetTransport(Transport):
             self._own_prompt(timeout)
         else:
             self._prepare_device(timeout)
+        self._ready = True
 
     def _spawn(self) -> pexpect.spawn[bytes]:
         if self._child is None:
@@ -442,10 +445,19 @@ class TelnetTransport(Transport):
         return data
 
     def close(self) -> None:
+        """Log out with ``exit`` when the session is idle and ready (the shell then ends
+        as a person's would); hang up at once otherwise (a timeout, Ctrl-C, another thread)."""
         child, self._child = self._child, None
-        if child is not None:
-            with contextlib.suppress(Exception):  # best effort, from any thread
-                child.close(force=True)
+        if child is None:
+            return
+        if self._ready and not self._busy:
+            import pexpect
+
+            with contextlib.suppress(Exception):
+                child.sendline("exit")
+                child.expect([pexpect.EOF], timeout=1)
+        with contextlib.suppress(Exception):  # best effort, from any thread
+            child.close(force=True)
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -457,6 +469,7 @@ class TelnetTransport(Transport):
         if not self.posix and spec.env:
             raise UnsupportedError("device CLIs take no environment variables")
         deadline = time.monotonic() + (spec.timeout or 24 * 3600.0)
+        self._busy = True
         try:
             if self.posix:
                 outcome = self._run_posix(wrap_command(spec).command, deadline)
@@ -465,19 +478,29 @@ class TelnetTransport(Transport):
         except HostTimeoutError:
             self.close()  # what the host does with our next line is anyone's guess
             raise
+        finally:
+            self._busy = False
         if on_output is not None and outcome.stdout:
             on_output("stdout", outcome.stdout)
         return outcome
 
     def _run_posix(self, command: str, deadline: float) -> CommandOutcome:
         """``sh -c`` with no input, as an SSH exec runs it: its own syntax errors, exit,
-        cd and exports stay in it, and nothing it reads can eat what we type next. The
-        marker with ``$?`` is awaited first, then the prompt: output may contain either."""
+        cd and exports stay in it, and nothing it reads can eat what we type next.
+
+        The output is what lies between a start marker and an end marker carrying ``$?``
+        (bash's readline still sends a line end for what we typed, with echo off), and the
+        end marker is awaited before the prompt: the output may contain either.
+        """
         token = secrets.token_hex(6)
-        line = f"sh -c {shlex.quote(command)} </dev/null; printf '\\n__RO_RC_%s_{token}\\n' \"$?\""
+        line = (
+            f"printf '__RO_GO_{token}\\n'; sh -c {shlex.quote(command)} </dev/null; "
+            f"printf '\\n__RO_RC_%s_{token}\\n' \"$?\""
+        )
         _check_line_length(line)
         child = self._spawn()
         child.sendline(line)
+        self._until(deadline, "the command to start", end=rb"__RO_GO_" + token.encode() + rb"\r?\n")
         marker = rb"\r?\n__RO_RC_(\d+)_" + token.encode() + rb"\r?\n"
         output = self._until(deadline, "the end of the command", end=marker)
         found = re.search(

@@ -47,8 +47,7 @@ def _free_port() -> int:
 
 def _telnetd(login_program: Path, **extra: str) -> tuple[subprocess.Popen[bytes], int]:
     """``busybox telnetd -F`` on a free loopback port, running ``login_program`` per session."""
-    os.environ.setdefault(PASSWORD_ENV, secrets.token_hex(8))
-    os.environ.setdefault(ENABLE_ENV, secrets.token_hex(8))
+    _make_passwords()
     port = _free_port()
     environment = {
         **os.environ,
@@ -65,13 +64,26 @@ def _telnetd(login_program: Path, **extra: str) -> tuple[subprocess.Popen[bytes]
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    try:
+        _wait_for_port(port)
+    except RuntimeError:
+        daemon.kill()
+        raise
+    return daemon, port
+
+
+def _make_passwords() -> None:
+    os.environ.setdefault(PASSWORD_ENV, secrets.token_hex(8))
+    os.environ.setdefault(ENABLE_ENV, secrets.token_hex(8))
+
+
+def _wait_for_port(port: int) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return daemon, port
+                return
         time.sleep(0.05)
-    daemon.kill()
     raise RuntimeError("telnetd did not start")
 
 
@@ -108,6 +120,32 @@ def quirky_shell_host() -> Iterator[Host]:
     finally:
         daemon.terminate()
         daemon.wait(10)
+
+
+@pytest.fixture(scope="module")
+def linux_login_host() -> Iterator[Host]:
+    """The real thing, as root: /bin/login (PAM) for a system user made for the test, and
+    that user's bash as a login shell (readline, history, ! expansion, a PS1 of its own)."""
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("needs root to make a login user")
+    user = "rotelnet"
+    _make_passwords()
+    subprocess.run(["userdel", "-r", user], capture_output=True, check=False)
+    subprocess.run(["useradd", "-m", "-s", "/bin/bash", user], check=True)
+    subprocess.run(["chpasswd"], input=f"{user}:{os.environ[PASSWORD_ENV]}".encode(), check=True)
+    port = _free_port()
+    daemon = subprocess.Popen(
+        ["busybox", "telnetd", "-F", "-b", f"127.0.0.1:{port}", "-l", "/bin/login"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port)
+        yield _host("linux1", port, user)
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+        subprocess.run(["userdel", "-r", user], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +226,35 @@ def test_shell_output_is_the_commands_own_whatever_it_holds(shell_host: Host) ->
     assert bang.stdout == b"wow!x\n"
     assert long.stdout.splitlines() == [str(n).encode() for n in range(1, 100001)]
     assert blank.stdout == b"\n\nx"
+
+
+def test_linux_login_and_a_bash_login_shell_work_without_any_setting(
+    linux_login_host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = TransportFactory().create(linux_login_host)
+    transport.connect()
+    try:
+        outcomes = [
+            transport.run(CommandSpec(command, env=env))
+            for command, env in (
+                ("echo hi; exit 3", {}),
+                ('echo "wow!x"; id -un', {}),
+                ('echo "$TOKEN"', {"TOKEN": "not-for-history"}),
+                ("printf '\\n\\nx'", {}),
+            )
+        ]
+    finally:
+        transport.close()  # bash writes its history when hung up, if it keeps one
+    exits, outputs = [o.exit_code for o in outcomes], [o.stdout for o in outcomes]
+    assert exits == [3, 0, 0, 0]
+    assert outputs == [b"hi\n", b"wow!x\nrotelnet\n", b"not-for-history\n", b"\n\nx"]
+    time.sleep(0.5)
+    history = Path("/home/rotelnet/.bash_history")
+    assert not history.exists() or b"not-for-history" not in history.read_bytes()
+    monkeypatch.setenv("REMOTEOPS_TEST_WRONG", "not-the-password")
+    wrong = with_vars(linux_login_host, password_env="REMOTEOPS_TEST_WRONG")
+    status, _, _, error = _run(wrong, "true")
+    assert status is Status.AUTH, error
 
 
 def test_a_line_longer_than_a_terminal_keeps_is_refused_not_cut(shell_host: Host) -> None:
