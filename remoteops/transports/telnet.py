@@ -433,10 +433,10 @@ class TelnetTransport(Transport):
     def _last(self, child: pexpect.spawn[bytes]) -> bytes:
         """The last bytes seen, passwords masked before the cut (a password crossing the
         cut would otherwise show its end)."""
-        before, buffered = child.before, child.buffer
-        seen = (before if isinstance(before, bytes) else b"") + (
-            buffered if isinstance(buffered, bytes) else b""
-        )
+        before = child.before if isinstance(child.before, bytes) else b""
+        buffered = child.buffer if isinstance(child.buffer, bytes) else b""
+        # after a timeout pexpect's before is the unmatched data that buffer still holds
+        seen = before if before.endswith(buffered) else before + buffered
         return self._mask(seen)[-120:]
 
     def _mask(self, data: bytes) -> bytes:
