@@ -56,7 +56,13 @@ def create_app(argv: Sequence[str] | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(main)
-    named = next((arg for arg in argv or () if not arg.startswith("-")), None)
+    named = None
+    for arg in argv or ():
+        if arg in ("-h", "--help"):  # the root's help, which lists every command
+            break
+        if not arg.startswith("-"):
+            named = arg
+            break
     wanted = [named] if named in _COMMANDS or named in _GROUPS else [*_COMMANDS, *_GROUPS]
     for name in wanted:
         if name in _GROUPS:

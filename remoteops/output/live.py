@@ -23,14 +23,23 @@ class LiveLines:
     def __init__(
         self, host_names: Sequence[str], out: TextIO | None = None, err: TextIO | None = None
     ) -> None:
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        self._out, self._err = out, err
         self._width = max((len(h) for h in host_names), default=0)
         self._index = {name: i for i, name in enumerate(host_names)}
         self._colour_out = use_colour(self.out)
         self._colour_err = use_colour(self.err)
         self._partial: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
+
+    @property
+    def out(self) -> TextIO:
+        """The given stream, else ``sys.stdout`` as it is now: progress bars started after us
+        replace it with a proxy that prints above them."""
+        return self._out or sys.stdout
+
+    @property
+    def err(self) -> TextIO:
+        return self._err or sys.stderr
 
     def _prefix(self, host: str, mark: str, colour: bool) -> str:
         name = host.ljust(self._width)

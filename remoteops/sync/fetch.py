@@ -21,6 +21,7 @@ from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
 from remoteops.sync.model import Entry, Kind, temporary_name
 from remoteops.transports import Transport, TransportFactory
+from remoteops.transports.base import remove_stale_partials
 
 
 def escape_reason(entry: Entry) -> str | None:
@@ -104,6 +105,7 @@ def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
         refused: list[str] = []
         links: list[str] = []
         fetched = received = 0
+        whole: dict[Path, set[str]] = {}  # files fetched whole, by folder
         # A REMOTE_PATH that is a link is followed, as scp and pslurp do; links below are not.
         for entry in transport.list_path(remote_path, follow=True):  # parents before children
             reason = escape_reason(entry)
@@ -126,9 +128,12 @@ def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
                 else:
                     remote = posixpath.join(parent, entry.path)
                     received += transport.get_file(remote, target, entry)
+                    whole.setdefault(target.parent, set()).add(target.name)
             except OSError as exc:
                 raise TransferError(f"cannot write {target}: {exc.strerror}") from exc
             fetched += 1
+        for place, names in whole.items():
+            remove_stale_partials(place, names)
         refused += _remove_escaping_links(folder, links)
         error = None
         if refused:

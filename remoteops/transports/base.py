@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import glob
 import hashlib
 import os
 import secrets
@@ -22,14 +21,22 @@ import shlex
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from remoteops.errors import HostError, HostTimeoutError, TransferError, UnsupportedError
+from remoteops.errors import (
+    AuthenticationError,
+    HostError,
+    HostTimeoutError,
+    TransferError,
+    UnsupportedError,
+)
+from remoteops.inventory.model import Host
 from remoteops.sync.model import (
+    TEMPORARY_NAME,
     Advance,
     Entry,
     Fidelity,
@@ -52,6 +59,10 @@ _POLL_CEILING_S = 1.0
 _STDIN_CHUNK = 32 * 1024
 
 
+#: Seconds to connect and log in, unless the inventory or the command line says otherwise.
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+
 @dataclass(frozen=True)
 class ConnectionOverrides:
     """Command-line settings that win over the inventory (and ``~/.ssh/config``)."""
@@ -59,6 +70,26 @@ class ConnectionOverrides:
     user: str | None = None
     port: int | None = None
     connect_timeout: float | None = None
+
+    def port_for(self, host: Host, default: int) -> int:
+        return self.port or host.port or default
+
+    def user_for(self, host: Host) -> str | None:
+        return self.user or host.user
+
+    def timeout_for(self, host: Host) -> float:
+        return self.connect_timeout or host.connect_timeout or DEFAULT_CONNECT_TIMEOUT_S
+
+
+def secret_from_env(
+    name: str, setting: str = "password_env", environ: Mapping[str, str] | None = None
+) -> str:
+    """The value of the environment variable a ``*_env`` setting names (never argv, never
+    the inventory); unset is the host's ``auth`` failure, said with the setting's name."""
+    value = (os.environ if environ is None else environ).get(name)
+    if value is None:
+        raise AuthenticationError(f"{setting} {name} is not set in the environment")
+    return value
 
 
 @dataclass(frozen=True)
@@ -287,7 +318,10 @@ class _IncompleteError(TransferError):
 def open_partial(temporary: Path, offset: int) -> BinaryIO:
     """A download's temporary, owner-only, appended to from ``offset`` (cut there)."""
     partial = open(  # noqa: SIM115 - the caller closes it
-        temporary, "ab" if offset else "wb", opener=lambda p, f: os.open(p, f, 0o600)
+        temporary,
+        "ab" if offset else "wb",
+        # owner-only; and never through a link planted under this predictable name
+        opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW, 0o600),
     )
     partial.truncate(offset)
     return partial
@@ -335,13 +369,14 @@ def receive_atomically(
     path: str,
     local: Path,
     entry: Entry,
-    fetch: Callable[[Path, int], object],
+    fetch: Callable[[Path, int], int],
     *,
     resume: bool = True,
 ) -> int:
     """``get_file`` for every transport: ``fetch(temporary, offset)`` appends the host's
-    ``path`` from ``offset`` on to a temporary beside ``local``, which is checked for size,
-    given mode and mtime, and renamed, so ``local`` never holds a partial file.
+    ``path`` from ``offset`` on to a temporary beside ``local`` and returns the offset it
+    really started from (0 where the host refused to resume). The temporary is checked for
+    size, given mode and mtime, and renamed, so ``local`` never holds a partial file.
 
     A download cut off after :data:`RESUME_FROM_BYTES` keeps its temporary, and the next get
     of the same unchanged file goes on from there (as ``wget -c`` and lftp's ``get -c`` do);
@@ -357,7 +392,7 @@ def receive_atomically(
         temporary.unlink(missing_ok=True)
         offset = 0
     try:
-        fetch(temporary, offset)
+        offset = fetch(temporary, offset)
         received = temporary.stat().st_size
         if received != entry.size:
             raise _IncompleteError(f"{path}: received {received} bytes of {entry.size}")
@@ -371,9 +406,23 @@ def receive_atomically(
         if isinstance(exc, _IncompleteError) or kept < RESUME_FROM_BYTES:
             temporary.unlink(missing_ok=True)
         raise
-    for stale in local.parent.glob(f".{glob.escape(local.name)}.remoteops-*.tmp"):
-        stale.unlink(missing_ok=True)  # partials of earlier versions, never to be resumed
     return received - offset
+
+
+def remove_stale_partials(folder: Path, fetched: Collection[str]) -> None:
+    """Partials left in ``folder`` for files just fetched whole: of earlier versions, never
+    to be resumed. One scan per folder (a scan per file made a big folder quadratic)."""
+    try:
+        found = list(os.scandir(folder))
+    except OSError:
+        return
+    for item in found:
+        name = item.name
+        if ".remoteops-" in name and TEMPORARY_NAME.fullmatch(name):
+            real = name[1:].rpartition(".remoteops-")[0]
+            if real in fetched:
+                with contextlib.suppress(OSError):
+                    os.unlink(item.path)
 
 
 def run_in_parallel(jobs: Sequence[Callable[[], int]], workers: int) -> int:

@@ -16,7 +16,6 @@ import calendar
 import codecs
 import contextlib
 import ftplib
-import os
 import ssl
 import time
 import weakref
@@ -41,6 +40,7 @@ from remoteops.transports.base import (
     Transport,
     open_partial,
     receive_atomically,
+    secret_from_env,
 )
 from remoteops.transports.connection_pool import ConnectionPool, TooManyConnectionsError
 from remoteops.transports.ftp_listing import Listed, parse_listing
@@ -48,7 +48,6 @@ from remoteops.transports.ftp_listing import Listed, parse_listing
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
-_DEFAULT_TIMEOUT_S = 10.0
 _BLOCK = 256 * 1024
 _FACTS = "type;size;modify;unix.mode;"
 _CONNECTIONS = 4
@@ -170,9 +169,9 @@ class FTPTransport(Transport):
     def _open(self) -> ftplib.FTP:
         """A logged-in control connection; the errors say which step failed."""
         host, overrides = self.host, self._overrides
-        port = overrides.port or host.port or 21
-        user = overrides.user or host.user or "anonymous"
-        timeout = overrides.connect_timeout or host.connect_timeout or _DEFAULT_TIMEOUT_S
+        port = overrides.port_for(host, 21)
+        user = overrides.user_for(host) or "anonymous"
+        timeout = overrides.timeout_for(host)
         password = self._password()
         ftp: ftplib.FTP = (
             ftplib.FTP_TLS(context=self._tls_context(), timeout=timeout, encoding=_ENCODING)  # noqa: S321 - FTP hosts
@@ -252,12 +251,7 @@ class FTPTransport(Transport):
         """From ``password_env``; none means an empty one (ftplib makes it ``anonymous@``
         for the anonymous user)."""
         name = self.host.password_env
-        if name is None:
-            return ""
-        value = os.environ.get(name)
-        if value is None:
-            raise AuthenticationError(f"password_env {name} is not set in the environment")
-        return value
+        return "" if name is None else secret_from_env(name)
 
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self.host.vars.get("tls_ca_file"))
@@ -476,16 +470,17 @@ class FTPTransport(Transport):
         return Kind.FILE if self._parse(lines) else None
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
-        def fetch(temporary: Path, offset: int) -> None:
+        def fetch(temporary: Path, offset: int) -> int:
             with self._errors(f"cannot fetch {path}"):
                 if offset:
                     try:
                         self._retrieve(path, temporary, offset)
-                        return
+                        return offset
                     except ftplib.error_perm as exc:  # REST refused: from the start then
                         if not str(exc).startswith(("500", "501", "502", "504", "554")):
                             raise
                 self._retrieve(path, temporary, 0)
+                return 0
 
         exact = self.fidelity.times is not Times.NONE  # else two versions may look alike
         return receive_atomically(path, local, entry, fetch, resume=exact)

@@ -149,11 +149,11 @@ class SFTPFiles(Transport):
         except (OSError, paramiko.SSHException, EOFError) as exc:
             raise fail(f"cannot fetch {path}", exc) from exc
 
-    def _fetch(self, path: str, entry: Entry) -> Callable[[Path, int], None]:
+    def _fetch(self, path: str, entry: Entry) -> Callable[[Path, int], int]:
         """Read ``path`` from ``offset`` on into the temporary, with paramiko's prefetch
         (many reads in flight, as ``SFTPClient.get`` does)."""
 
-        def fetch(temporary: Path, offset: int) -> None:
+        def fetch(temporary: Path, offset: int) -> int:
             with (
                 self.sftp().open(host_bytes(path), "rb") as source,
                 open_partial(temporary, offset) as target,
@@ -162,6 +162,7 @@ class SFTPFiles(Transport):
                 source.prefetch(entry.size)
                 while chunk := source.read(_READ_CHUNK):
                     target.write(chunk)
+            return offset
 
         return fetch
 

@@ -36,10 +36,12 @@ from remoteops.errors import (
 )
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
+    DEFAULT_CONNECT_TIMEOUT_S,
     STDERR,
     STDOUT,
     ConnectionOverrides,
     RunningCommand,
+    secret_from_env,
 )
 from remoteops.transports.known_hosts import KnownHosts, host_key_name
 from remoteops.transports.ssh_batch import BatchWrites
@@ -48,7 +50,6 @@ from remoteops.transports.ssh_batch import BatchWrites
 # would print; the errors reach us as exceptions anyway. Configured logging still sees them.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
-DEFAULT_CONNECT_TIMEOUT_S = 10.0
 #: Host-key algorithms that prove a key of each known_hosts type (RSA keys sign with SHA-2).
 _ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
 #: Marks the line that reports the remote shell's PID (see _SSHCommand).
@@ -489,11 +490,7 @@ def _try_credentials(
 def _password_for(context: SSHContext, target: SSHTarget) -> tuple[str | None, str]:
     """The host's password_env wins; else the run's prompted password (``--ask-pass``)."""
     if target.password_env:
-        password = context.environ.get(target.password_env)
-        if password is None:
-            raise AuthenticationError(
-                f"password_env {target.password_env} is not set in the environment"
-            )
+        password = secret_from_env(target.password_env, environ=context.environ)
         return password, f"password from ${target.password_env}"
     return context.password, "the password asked for at start"
 

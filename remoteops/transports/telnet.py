@@ -47,6 +47,7 @@ from remoteops.transports.base import (
     ConnectionOverrides,
     OutputCallback,
     Transport,
+    secret_from_env,
     wrap_command,
 )
 
@@ -83,7 +84,6 @@ _DEVICE_ERRORS = (
     r"Invalid command",
     r"Syntax error",
 )
-_DEFAULT_TIMEOUT_S = 10.0
 _IDLE_S = 60.0
 #: A terminal keeps at most 4095 bytes of one input line (Linux N_TTY); longer ones are cut
 #: short and what is left would run as if complete.
@@ -163,8 +163,8 @@ class TelnetTransport(Transport):
         import pexpect
 
         host, overrides = self.host, self._overrides
-        port = overrides.port or host.port or 23
-        timeout = overrides.connect_timeout or host.connect_timeout or _DEFAULT_TIMEOUT_S
+        port = overrides.port_for(host, 23)
+        timeout = overrides.timeout_for(host)
         argv = [*telnet_client(), host.address, str(port)]
         # pexpect searches its whole buffer on every read; our patterns end at the end of it,
         # so a window keeps a megabyte of output linear (25 s before, 0.5 s with it).
@@ -195,7 +195,7 @@ class TelnetTransport(Transport):
         """Answer the login and password prompts, each once: a prompt asked again is a
         refusal (answering again could lock the account)."""
         child = self._spawn()
-        user = self._overrides.user or self.host.user
+        user = self._overrides.user_for(self.host)
         settings = self.settings
         sent_user = sent_password = False
         deadline = time.monotonic() + timeout
@@ -236,9 +236,7 @@ class TelnetTransport(Transport):
         name = self.host.password_env
         if name is None:
             raise AuthenticationError("the host asks for a password: set password_env")
-        value = os.environ.get(name)
-        if value is None:
-            raise AuthenticationError(f"password_env {name} is not set in the environment")
+        value = secret_from_env(name)
         self._secrets.append(value.encode())
         return value
 
@@ -345,10 +343,7 @@ class TelnetTransport(Transport):
 
     def _enable(self, timeout: float) -> None:
         child = self._spawn()
-        name = self.settings.enable_password_env or ""
-        secret = os.environ.get(name)
-        if secret is None:
-            raise AuthenticationError(f"enable_password_env {name} is not set in the environment")
+        secret = secret_from_env(self.settings.enable_password_env or "", "enable_password_env")
         self._secrets.append(secret.encode())
         child.sendline("enable")
         deadline = time.monotonic() + timeout

@@ -324,6 +324,10 @@ def test_a_download_cut_off_resumes_where_it_stopped(tmp_path: Path) -> None:
     [partial] = partials()
     kept = partial.stat().st_size
     assert 1_500_000 <= kept < len(content)
+    assert partial.read_bytes() == content[:kept]
+    partial.write_bytes(b"R" * kept)  # marked: resumed bytes stay, fetched ones would not
+    stale = back / "slow" / ".big.iso.remoteops-0badc0de.tmp"  # of an older version
+    stale.write_bytes(b"old")
     server, port = serve_ftp()
     try:
         again = fetch_hosts([ftp_inventory_host("slow", port)], str(tmp_path / "big.iso"), back)
@@ -334,7 +338,7 @@ def test_a_download_cut_off_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert result.ok, result.error
     assert result.transfer is not None
     assert result.transfer["bytes_received"] == len(content) - kept
-    assert (back / "slow" / "big.iso").read_bytes() == content
+    assert (back / "slow" / "big.iso").read_bytes() == b"R" * kept + content[kept:]
     assert partials() == []
 
 
@@ -397,3 +401,28 @@ def test_one_connection_per_host_is_enough_for_every_operation(
     got = fetch_hosts([single], str(dest / "css"), tmp_path / "back").results[0]
     assert got.ok, got.error
     assert snapshot(tmp_path / "back" / ftp_host.name / "css") == snapshot(tree / "css")
+
+
+def test_a_server_without_rest_starts_a_cut_off_download_over(tmp_path: Path) -> None:
+    from remoteops.sync.model import Entry, Kind
+    from remoteops.transports import TransportFactory
+    from remoteops.transports.base import partial_name
+
+    content = os.urandom(2 * 1024 * 1024)
+    (tmp_path / "remote").write_bytes(content)
+    entry = Entry("remote", Kind.FILE, len(content), 1_600_000_000, 0o644)
+    local = tmp_path / "got"
+    partial_name(local, str(tmp_path / "remote"), entry).write_bytes(b"R" * 1_500_000)
+    server, port = serve_ftp(without="REST")
+    try:
+        transport = TransportFactory().create(ftp_inventory_host("norest", port))
+        transport.connect()
+        try:
+            received = transport.get_file(str(tmp_path / "remote"), local, entry)
+        finally:
+            transport.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert received == len(content)  # counted from where it really started
+    assert local.read_bytes() == content

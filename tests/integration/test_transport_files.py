@@ -167,11 +167,10 @@ def test_get_file_resumes_a_partial_download_of_the_same_file(
     local = tmp_path / "got"
     entry = _file("remote", content, 0o600)
     partial = partial_name(local, str(tmp_path / "remote"), entry)
-    partial.write_bytes(content[:1_234_567])  # what an earlier, cut-off get left
-    stale = local.with_name(".got.remoteops-0badc0de.tmp")  # of an older version of it
-    stale.write_bytes(b"old")
+    # What an earlier, cut-off get left, marked: bytes fetched again would not be these.
+    partial.write_bytes(b"R" * 1_234_567)
     assert transport.get_file(str(tmp_path / "remote"), local, entry) == len(content) - 1_234_567
-    assert local.read_bytes() == content
+    assert local.read_bytes() == b"R" * 1_234_567 + content[1_234_567:]
     assert sorted(os.listdir(tmp_path)) == ["got", "remote"]
 
 

@@ -6,6 +6,7 @@ import io
 
 from rich.console import Console
 
+from remoteops.output.live import LiveLines
 from remoteops.output.progress import TransferBars
 from remoteops.results import HostResult, Status
 from remoteops.sync.model import no_progress
@@ -37,3 +38,15 @@ def test_bars_count_files_and_bytes_per_host_and_in_total() -> None:
     assert "total" in shown
     assert "2/2 files" in shown
     assert "idle" not in shown
+
+
+def test_host_output_prints_above_the_bars_once_they_started() -> None:
+    """The live lines are made before the bars start (they start with the first transfer):
+    they must still write through the bars' console, or they would draw over them."""
+    screen, out = console()
+    lines = LiveLines(["web1"])
+    with TransferBars(screen) as bars:
+        bars.inner = lines
+        bars.planned("web1", 1, 10)
+        bars.host_output("web1", "stderr", b"disk almost full\n")
+    assert "web1 ! disk almost full" in out.getvalue()
