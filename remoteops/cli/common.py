@@ -59,29 +59,10 @@ def load_and_select(inventory: list[str] | None, pattern: str) -> tuple[Inventor
 
 
 def _warn_about_plaintext(selected: list[Host]) -> None:
-    """One line per kind, every run: unverified TLS (only an explicit ``tls_verify: false``
-    does that), and Telnet unless the inventory says the user knows."""
-    from remoteops.inventory.ranges import fold_hosts
+    from remoteops.transports import exposure_warnings
 
-    unverified = [h.name for h in selected if h.protocol == "ftps" and not h.tls_verify]
-    if unverified:
-        typer.echo(
-            f"WARNING: TLS certificates are NOT verified for {fold_hosts(unverified)} "
-            "(tls_verify: false in the inventory): anyone on the path can read and change "
-            "what is sent.",
-            err=True,
-        )
-    telnet = [
-        h.name
-        for h in selected
-        if h.protocol == "telnet" and not h.flag("telnet_plaintext_ok", default=False)
-    ]
-    if telnet:
-        typer.echo(
-            f"WARNING: Telnet is plaintext: passwords and output of {fold_hosts(telnet)} "
-            "cross the network readable (telnet_plaintext_ok: true says you know).",
-            err=True,
-        )
+    for warning in exposure_warnings(selected):
+        typer.echo(f"WARNING: {warning}", err=True)
 
 
 def read_secret_from(env_var: str | None, prompt: str) -> str | None:

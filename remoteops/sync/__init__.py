@@ -5,7 +5,26 @@ host's remote listing go in, an ordered list of actions with reasons comes out. 
 ``--dry-run`` exact and lets every protocol (SFTP, FTP, local) share one engine.
 """
 
-from remoteops.sync.model import Action, ActionKind, Entry, Kind, Plan, SyncOptions
+from remoteops.sync.model import (
+    Action,
+    ActionKind,
+    Entry,
+    Fidelity,
+    Kind,
+    Plan,
+    SyncOptions,
+    Times,
+)
 from remoteops.sync.plan import plan_sync
 
-__all__ = ["Action", "ActionKind", "Entry", "Kind", "Plan", "SyncOptions", "plan_sync"]
+__all__ = [
+    "Action",
+    "ActionKind",
+    "Entry",
+    "Fidelity",
+    "Kind",
+    "Plan",
+    "SyncOptions",
+    "Times",
+    "plan_sync",
+]

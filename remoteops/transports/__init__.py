@@ -99,6 +99,33 @@ class TransportFactory:
             self._ssh_context.close()
 
 
+def exposure_warnings(hosts: Sequence[Host]) -> list[str]:
+    """What a run over these hosts exposes, one line per kind, for the caller to show every
+    time: TLS not verified (only an explicit ``tls_verify: false`` does that), and Telnet's
+    plaintext unless a host says ``telnet_plaintext_ok: true``."""
+    from remoteops.inventory.ranges import fold_hosts
+
+    warnings = []
+    unverified = [h.name for h in hosts if h.protocol == "ftps" and not h.tls_verify]
+    if unverified:
+        warnings.append(
+            f"TLS certificates are NOT verified for {fold_hosts(unverified)} "
+            "(tls_verify: false in the inventory): anyone on the path can read and change "
+            "what is sent."
+        )
+    telnet = [
+        h.name
+        for h in hosts
+        if h.protocol == "telnet" and not h.flag("telnet_plaintext_ok", default=False)
+    ]
+    if telnet:
+        warnings.append(
+            f"Telnet is plaintext: passwords and output of {fold_hosts(telnet)} cross the "
+            "network readable (telnet_plaintext_ok: true says you know)."
+        )
+    return warnings
+
+
 __all__ = [
     "CommandOutcome",
     "CommandSpec",
@@ -107,4 +134,5 @@ __all__ = [
     "RunningCommand",
     "Transport",
     "TransportFactory",
+    "exposure_warnings",
 ]

@@ -63,6 +63,7 @@ class ConnectionPool(Generic[C]):
                 raise UnreachableError("cancelled")
             self._all.append(connection)
             self._idle.append(connection)
+            self._idle_since[id(connection)] = time.monotonic()
             self._changed.notify()
 
     def current(self) -> C:
@@ -94,20 +95,31 @@ class ConnectionPool(Generic[C]):
             self._give_back(connection, broken)
 
     def _borrow(self) -> C:
-        with self._changed:
-            while True:
-                if self._closed:
-                    raise UnreachableError("connection is not open")
-                if self._idle:
-                    connection = self._idle.pop()
-                    since = self._idle_since.pop(id(connection), time.monotonic())
-                    if self._usable(connection, time.monotonic() - since):
-                        return connection
-                    continue
-                if len(self._all) + self._opening < self.size:
-                    self._opening += 1
-                    break
-                self._changed.wait()
+        while True:
+            with self._changed:
+                turn = self._wait_for_turn()
+            if turn is None:
+                return self._connect()
+            connection, idle_s = turn
+            if self._usable(connection, idle_s):  # outside the lock: it may take a while
+                return connection
+
+    def _wait_for_turn(self) -> tuple[C, float] | None:
+        """With the lock held: an idle connection and how long it idled, or None when this
+        thread may open a new one (it then counts in ``_opening``)."""
+        while True:
+            if self._closed:
+                raise UnreachableError("connection is not open")
+            if self._idle:
+                connection = self._idle.pop()
+                since = self._idle_since.pop(id(connection), time.monotonic())
+                return connection, time.monotonic() - since
+            if len(self._all) + self._opening < self.size:
+                self._opening += 1
+                return None
+            self._changed.wait()
+
+    def _connect(self) -> C:
         try:
             connection = self._open()
         except TooManyConnectionsError:
@@ -132,8 +144,8 @@ class ConnectionPool(Generic[C]):
         return connection
 
     def _usable(self, connection: C, idle_s: float) -> bool:
-        """A connection idle for long is asked first (under the lock: a quick request);
-        one the server dropped is closed and forgotten."""
+        """A connection idle for long is asked first (without the lock: a dead server may
+        take its timeout to say so); one the server dropped is closed and forgotten."""
         if self._alive is None or idle_s < self._stale_after_s:
             return True
         alive = False
@@ -141,8 +153,10 @@ class ConnectionPool(Generic[C]):
             alive = self._alive(connection)
         if alive:
             return True
-        with contextlib.suppress(ValueError):
-            self._all.remove(connection)
+        with self._changed:
+            with contextlib.suppress(ValueError):
+                self._all.remove(connection)
+            self._changed.notify()
         with contextlib.suppress(Exception):
             connection.close()
         return False

@@ -3,7 +3,8 @@
 ``python legacy_ftpd.py MLST,MLSD,MFMT [--missing-450]`` serves ``/`` to user ``tester``
 (password from REMOTEOPS_TEST_FTP_PASSWORD) on a free loopback port, printed on stdout. The
 commands named are unknown to it (500) and missing from FEAT, as on servers older than
-RFC 3659. ``--missing-450`` answers a LIST of a missing path with 450, as ProFTPD does.
+RFC 3659. ``--missing-450`` answers a LIST of a missing path with 450, as ProFTPD does;
+``--no-list-options`` refuses ``LIST -a`` (550), as servers that read it as a path do.
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ def main() -> None:
             return listing(self, path)
 
         handler.ftp_LIST = ftp_list
+    if "--no-list-options" in sys.argv[2:]:
+        process = handler.pre_process_command
+
+        def pre_process(self: Any, line: str, cmd: str, arg: str) -> Any:
+            if cmd == "LIST" and arg.startswith("-"):
+                self.respond(f"550 {arg}: No such file or directory.")
+                return None
+            return process(self, line, cmd, arg)
+
+        handler.pre_process_command = pre_process
     print(server.address[1], flush=True)
     server.serve_forever(handle_exit=False)
 

@@ -149,6 +149,64 @@ def test_a_server_answering_450_for_a_missing_path_is_not_taken_for_a_lost_conne
         server.wait(10)
 
 
+def test_a_server_refusing_list_options_is_read_with_a_plain_list(
+    tree: Path, tmp_path: Path
+) -> None:
+    server, port = serve_ftp("--no-list-options", without="MLST,MLSD")
+    try:
+        host = ftp_inventory_host("plain-list", port)
+        dest = tmp_path / "dest"
+        assert sync_hosts([host], tree, str(dest)).results[0].ok
+        again = sync_hosts([host], tree, str(dest)).results[0]
+        assert again.ok, again.error
+        assert again.transfer is not None
+        assert again.transfer["bytes_sent"] == 0
+        assert snapshot(dest) == snapshot(tree)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_a_new_folder_cut_off_mid_upload_never_shows_under_its_name(tmp_path: Path) -> None:
+    """New folders are filled under a temporary name: a server killed while one is filled
+    leaves that, not a half folder under the real name; the next sync completes it."""
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    (source / "new" / "deeper").mkdir(parents=True)
+    (source / "new" / "first").write_bytes(b"small")
+    (source / "new" / "deeper" / "huge").write_bytes(os.urandom(4_000_000))
+    dest.mkdir()
+    server, port = serve_ftp("--rate-limit", "1M")
+
+    def kill_once_writing() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            p.stat().st_size > 1_000_000 for p in dest.rglob("huge")
+        ):
+            time.sleep(0.01)
+        server.kill()
+
+    killer = threading.Thread(target=kill_once_writing)
+    killer.start()
+    try:
+        broken = sync_hosts([ftp_inventory_host("cut", port)], source, str(dest)).results[0]
+    finally:
+        killer.join()
+        server.wait(10)
+    assert not broken.ok
+    assert not (dest / "new").exists()
+    [staged] = dest.iterdir()
+    assert staged.name.startswith(".new.remoteops-")
+    server, port = serve_ftp()
+    try:
+        fixed = sync_hosts([ftp_inventory_host("cut", port)], source, str(dest)).results[0]
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert fixed.ok, fixed.error
+    assert [p.name for p in dest.iterdir()] == ["new"]
+    assert snapshot(dest) == snapshot(source)
+
+
 def test_a_mixed_run_does_per_host_what_each_protocol_can(
     ftp_host: Host, ssh_hosts: list[Host], tree: Path, tmp_path: Path
 ) -> None:
