@@ -25,7 +25,8 @@ from remoteops.sync.model import (
     join_remote,
     no_progress,
 )
-from remoteops.transports.base import Transport, run_in_parallel
+from remoteops.transports.base import Transport
+from remoteops.transports.file_ops import run_in_parallel
 
 
 @dataclass(frozen=True)

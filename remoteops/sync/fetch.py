@@ -21,7 +21,7 @@ from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
 from remoteops.sync.model import Entry, Kind, temporary_name
 from remoteops.transports import Transport, TransportFactory
-from remoteops.transports.base import remove_stale_partials
+from remoteops.transports.file_ops import remove_stale_partials
 
 
 def escape_reason(entry: Entry) -> str | None:

@@ -12,8 +12,6 @@ too, and the server certificate is verified unless the inventory says ``tls_veri
 
 from __future__ import annotations
 
-import calendar
-import codecs
 import contextlib
 import ftplib
 import ssl
@@ -21,9 +19,8 @@ import time
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from remoteops.errors import (
     AuthenticationError,
@@ -35,99 +32,22 @@ from remoteops.errors import (
 )
 from remoteops.inventory.model import Host
 from remoteops.sync.model import Entry, Fidelity, Kind, Times, join_remote, temporary_name
-from remoteops.transports.base import (
-    ConnectionOverrides,
-    Transport,
-    open_partial,
-    receive_atomically,
-    secret_from_env,
-)
+from remoteops.transports.base import ConnectionOverrides, Transport, secret_from_env
 from remoteops.transports.connection_pool import ConnectionPool, TooManyConnectionsError
+from remoteops.transports.file_ops import open_partial, receive_atomically
 from remoteops.transports.ftp_listing import Listed, parse_listing
-
-if TYPE_CHECKING:
-    from _typeshed import ReadableBuffer
+from remoteops.transports.ftp_protocol import (
+    ENCODING,
+    Features,
+    answers_noop,
+    ftp_time,
+    reason,
+    too_many_connections,
+)
 
 _BLOCK = 256 * 1024
 _FACTS = "type;size;modify;unix.mode;"
 _CONNECTIONS = 4
-
-
-def _mtime(value: str) -> int:
-    """MLSD's ``modify`` fact or an MDTM reply (UTC, YYYYMMDDHHMMSS[.sss]) as epoch seconds.
-
-    By hand: ``time.strptime`` took 70 us a call, two thirds of listing 2,000 files."""
-    if len(value) < 14 or not value[:14].isdigit():
-        raise ValueError(f"not an FTP time: {value!r}")
-    return calendar.timegm(
-        (int(value[:4]), int(value[4:6]), int(value[6:8]),
-         int(value[8:10]), int(value[10:12]), int(value[12:14]))
-    )  # fmt: skip
-
-
-def _escaped_utf8(name: str) -> codecs.CodecInfo | None:
-    """UTF-8 whose undecodable bytes become surrogates and back, as ``os.fsdecode`` does: a
-    server's non-UTF-8 names then list, compare and travel unchanged instead of failing the
-    host. (ftplib decodes strictly and takes no ``errors``, hence a codec of our own.)"""
-    if name != "remoteops_utf8_escape":
-        return None
-
-    class Decoder(codecs.BufferedIncrementalDecoder):
-        def _buffer_decode(self, data: ReadableBuffer, errors: str, final: bool) -> tuple[str, int]:
-            return codecs.utf_8_decode(data, "surrogateescape", final)
-
-    class Encoder(codecs.IncrementalEncoder):
-        def encode(self, text: str, final: bool = False) -> bytes:
-            return text.encode("utf-8", "surrogateescape")
-
-    return codecs.CodecInfo(
-        lambda text, errors="strict": (text.encode("utf-8", "surrogateescape"), len(text)),
-        lambda data, errors="strict": (bytes(data).decode("utf-8", "surrogateescape"), len(data)),
-        incrementalencoder=Encoder,
-        incrementaldecoder=Decoder,
-        name="remoteops-utf8-escape",
-    )
-
-
-codecs.register(_escaped_utf8)
-_ENCODING = "remoteops-utf8-escape"
-
-
-@dataclass(frozen=True)
-class _Features:
-    """What the server's FEAT reply offers (RFC 2389); an old server without FEAT offers none."""
-
-    mlst: bool = False
-    unix_mode: bool = False
-    mdtm: bool = False
-    mfmt: bool = False
-
-    @classmethod
-    def parse(cls, reply: str) -> _Features:
-        lines = [line.strip().upper() for line in reply.splitlines()[1:-1]]
-        mlst = next((line for line in lines if line.startswith("MLST")), "")
-        return cls(
-            mlst=bool(mlst),
-            unix_mode="UNIX.MODE" in mlst,
-            mdtm="MDTM" in lines,
-            mfmt="MFMT" in lines,
-        )
-
-
-def _too_many(reply: str) -> bool:
-    """A refusal for the number of connections: 421 (pyftpdlib, vsftpd) or ProFTPD's 530
-    "maximum number of clients"."""
-    lowered = reply.lower()
-    return reply.startswith("421") or "too many" in lowered or "maximum number" in lowered
-
-
-def _answers_noop(ftp: ftplib.FTP) -> bool:
-    ftp.voidcmd("NOOP")
-    return True
-
-
-def _reason(exc: BaseException) -> str:
-    return str(exc).strip() or type(exc).__name__
 
 
 class FTPTransport(Transport):
@@ -148,12 +68,12 @@ class FTPTransport(Transport):
         # several connections, lent per operation, opened as the work needs them.
         self.parallel_transfers = max(1, int(host.vars.get("ftp_connections", _CONNECTIONS)))
         self.pool: ConnectionPool[ftplib.FTP] = ConnectionPool(
-            self._open, self.parallel_transfers, alive=_answers_noop
+            self._open, self.parallel_transfers, alive=answers_noop
         )
         #: Connections known to be in TYPE I (weak: a new connection never inherits it).
         self._binary: weakref.WeakSet[ftplib.FTP] = weakref.WeakSet()
         #: Learned on the first connection (FEAT, PWD) and from the first listing and upload.
-        self._features: _Features | None = None
+        self._features: Features | None = None
         self._home = "/"
         self._list_all: bool | None = None  # does the server take ``LIST -a``?
         self._listed_modes: bool | None = None  # did LIST show Unix modes?
@@ -174,9 +94,9 @@ class FTPTransport(Transport):
         timeout = overrides.timeout_for(host)
         password = self._password()
         ftp: ftplib.FTP = (
-            ftplib.FTP_TLS(context=self._tls_context(), timeout=timeout, encoding=_ENCODING)  # noqa: S321 - FTP hosts
+            ftplib.FTP_TLS(context=self._tls_context(), timeout=timeout, encoding=ENCODING)  # noqa: S321 - FTP hosts
             if self._tls
-            else ftplib.FTP(timeout=timeout, encoding=_ENCODING)  # noqa: S321 - plain FTP only when the inventory says so
+            else ftplib.FTP(timeout=timeout, encoding=ENCODING)  # noqa: S321 - plain FTP only when the inventory says so
         )
         try:
             ftp.connect(host.address, port)
@@ -190,11 +110,11 @@ class FTPTransport(Transport):
             raise HostKeyError(f"TLS certificate of {host.address} not trusted: {exc}") from exc
         except (ftplib.error_perm, ftplib.error_temp) as exc:
             ftp.close()
-            if _too_many(str(exc)):
+            if too_many_connections(str(exc)):
                 raise TooManyConnectionsError(f"FTP server refused a connection: {exc}") from exc
             if str(exc).startswith("530"):
-                raise AuthenticationError(f"login refused for {user}: {_reason(exc)}") from exc
-            raise UnreachableError(f"FTP server refused us: {_reason(exc)}") from exc
+                raise AuthenticationError(f"login refused for {user}: {reason(exc)}") from exc
+            raise UnreachableError(f"FTP server refused us: {reason(exc)}") from exc
         except TimeoutError as exc:
             ftp.close()
             raise HostTimeoutError(
@@ -203,7 +123,7 @@ class FTPTransport(Transport):
         except (OSError, EOFError, ftplib.Error) as exc:
             ftp.close()
             raise UnreachableError(
-                f"cannot reach FTP at {host.address}:{port}: {_reason(exc)}"
+                f"cannot reach FTP at {host.address}:{port}: {reason(exc)}"
             ) from exc
         ftp.set_pasv(host.flag("ftp_passive"))
         with contextlib.suppress(ftplib.Error, OSError):
@@ -213,16 +133,16 @@ class FTPTransport(Transport):
                 ftp.sendcmd(f"OPTS MLST {_FACTS}")
         return ftp
 
-    def _learn(self, ftp: ftplib.FTP) -> _Features:
+    def _learn(self, ftp: ftplib.FTP) -> Features:
         """FEAT and the login folder, asked on the host's first connection only."""
         if self._features is None:
             try:
-                features = _Features.parse(ftp.sendcmd("FEAT"))
+                features = Features.parse(ftp.sendcmd("FEAT"))
             except ftplib.error_perm:  # a server older than FEAT (RFC 2389)
-                features = _Features()
+                features = Features()
             except (ftplib.Error, OSError, EOFError) as exc:
                 ftp.close()
-                raise UnreachableError(f"FTP server stopped answering: {_reason(exc)}") from exc
+                raise UnreachableError(f"FTP server stopped answering: {reason(exc)}") from exc
             if not features.mlst:
                 self._learn_without_mlst(ftp)
             self._features = features
@@ -241,7 +161,7 @@ class FTPTransport(Transport):
     def fidelity(self) -> Fidelity:
         """Modes if the listings show them and SITE CHMOD works; times if read to the second
         (MLSD, MDTM) and, for :attr:`Times.EXACT`, set with MFMT."""
-        features = self._features or _Features()
+        features = self._features or Features()
         shown = features.unix_mode if features.mlst else self._listed_modes is not False
         exact = features.mlst or features.mdtm
         times = Times.NONE if not exact else Times.EXACT if features.mfmt else Times.READ
@@ -283,17 +203,17 @@ class FTPTransport(Transport):
         except HostError:
             raise
         except ftplib.error_perm as exc:
-            raise TransferError(f"{what}: {_reason(exc)}") from exc
+            raise TransferError(f"{what}: {reason(exc)}") from exc
         except TimeoutError as exc:
             raise HostTimeoutError(f"{what}: the FTP server stopped answering") from exc
         except (OSError, EOFError, ftplib.Error) as exc:
-            raise UnreachableError(f"{what}: FTP connection lost ({_reason(exc)})") from exc
+            raise UnreachableError(f"{what}: FTP connection lost ({reason(exc)})") from exc
 
     # -- reading --------------------------------------------------------------------------------
 
     def _folder(self, folder: str, prefix: str) -> list[Entry]:
         """The entries of one folder, named ``prefix/name``: one MLSD, or LIST and MDTMs."""
-        if (self._features or _Features()).mlst:
+        if (self._features or Features()).mlst:
             self._binary.discard(self.ftp)  # listings switch the connection to TYPE A
             return [
                 self._entry(f"{prefix}/{name}" if prefix else name, facts)
@@ -341,9 +261,9 @@ class FTPTransport(Transport):
         """An entry from LIST, with MDTM's exact UTC time for files where offered (LIST shows
         the server's local time, to the minute at best)."""
         mtime = listed.mtime
-        if listed.kind is Kind.FILE and (self._features or _Features()).mdtm:
+        if listed.kind is Kind.FILE and (self._features or Features()).mdtm:
             with contextlib.suppress(ftplib.error_perm, ValueError):
-                mtime = _mtime(self.ftp.sendcmd(f"MDTM {remote}").partition(" ")[2].strip())
+                mtime = ftp_time(self.ftp.sendcmd(f"MDTM {remote}").partition(" ")[2].strip())
         default = 0o755 if listed.kind is Kind.DIR else 0o644
         mode = default if listed.mode is None else listed.mode & 0o7777
         return Entry(path, listed.kind, listed.size, mtime, mode, listed.target)
@@ -356,7 +276,7 @@ class FTPTransport(Transport):
             path,
             Kind.DIR if is_dir else Kind.FILE,
             0 if is_dir else int(facts.get("size", 0)),
-            _mtime(facts["modify"]) if "modify" in facts else 0,
+            ftp_time(facts["modify"]) if "modify" in facts else 0,
             mode & 0o7777,
         )
 
@@ -405,7 +325,7 @@ class FTPTransport(Transport):
             if kind is Kind.FILE:
                 return [self._one(path, name)]
             top = Entry(name, Kind.DIR, mode=0o755)
-            if (self._features or _Features()).mlst:
+            if (self._features or Features()).mlst:
                 with contextlib.suppress(ftplib.error_perm):
                     top = self._entry(name, self._facts(path))
         # Outside the session: the walk's threads need connections, and with a limit of one
@@ -417,7 +337,7 @@ class FTPTransport(Transport):
 
     def _one(self, path: str, name: str) -> Entry:
         """The entry of the file ``path``: MLST, or LIST of that one file (and MDTM)."""
-        if (self._features or _Features()).mlst:
+        if (self._features or Features()).mlst:
             return self._entry(name, self._facts(path))
         lines: list[str] = []
         self._binary.discard(self.ftp)
@@ -439,7 +359,7 @@ class FTPTransport(Transport):
 
     def path_kind(self, path: str) -> Kind | None:
         with self._errors(f"cannot read {path}"):
-            if not (self._features or _Features()).mlst:
+            if not (self._features or Features()).mlst:
                 return self._listed_kind(path)
             try:
                 facts = self._facts(path)
@@ -595,7 +515,7 @@ class FTPTransport(Transport):
                     if not str(exc).startswith(("500", "502", "504")):
                         raise
                     self._chmod = False  # a server without modes: sync compares none
-            if mtime is not None and (self._features or _Features()).mfmt:
+            if mtime is not None and (self._features or Features()).mfmt:
                 stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(mtime))
                 self.ftp.sendcmd(f"MFMT {stamp} {path}")
 

@@ -28,7 +28,8 @@ from remoteops.sync.listing import (
     with_digests,
 )
 from remoteops.sync.model import Entry, Kind, temporary_name
-from remoteops.transports.base import CommandSpec, Transport, open_partial, receive_atomically
+from remoteops.transports.base import CommandSpec, Transport
+from remoteops.transports.file_ops import open_partial, receive_atomically
 from remoteops.transports.sftp_pipeline import walk_tree
 
 _READ_CHUNK = 256 * 1024

@@ -24,7 +24,8 @@ from remoteops.errors import HostError, TransferError, first_of
 from remoteops.sync.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
 from remoteops.sync.listing import cd_target
 from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
-from remoteops.transports.base import CommandSpec, run_in_parallel, stage_new_folders
+from remoteops.transports.base import CommandSpec
+from remoteops.transports.file_ops import run_in_parallel, stage_new_folders
 from remoteops.transports.sftp_files import SFTPFiles, fail, host_bytes, parse_sums
 from remoteops.transports.sftp_pipeline import Pipeline, expect_ok
 from remoteops.transports.tar_stream import LocalReadError, Member, Write, write_tar

@@ -464,7 +464,7 @@ def test_one_connection_per_host_is_enough_for_every_operation(
 def test_a_server_without_rest_starts_a_cut_off_download_over(tmp_path: Path) -> None:
     from remoteops.sync.model import Entry, Kind
     from remoteops.transports import TransportFactory
-    from remoteops.transports.base import partial_name
+    from remoteops.transports.file_ops import partial_name
 
     content = os.urandom(2 * 1024 * 1024)
     (tmp_path / "remote").write_bytes(content)

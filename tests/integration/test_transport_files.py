@@ -16,7 +16,7 @@ from remoteops.errors import TransferError
 from remoteops.inventory.model import Host
 from remoteops.sync.model import Entry, Kind
 from remoteops.transports import Transport, TransportFactory
-from remoteops.transports.base import partial_name
+from remoteops.transports.file_ops import partial_name
 
 #: "ftp-list" is an FTP server without MLSD/MLST: listings come from LIST and MDTM.
 PROTOCOLS = ["local", "ssh", "ftp", "ftp-list"]

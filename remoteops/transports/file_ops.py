@@ -1,0 +1,168 @@
+"""What every transport's file operations share: atomic downloads with resume, new folders
+staged under a temporary name, and running operations a few at a time.
+
+Kept apart from :mod:`remoteops.transports.base` (the interface and the command runner) so
+each stays small; base's default ``write_entries`` builds on these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import BinaryIO
+
+from remoteops.errors import TransferError
+from remoteops.sync.model import TEMPORARY_NAME, Entry, Kind, temporary_name
+
+#: A cut-off download keeps its partial file from this size on, for the next get to resume.
+RESUME_FROM_BYTES = 1024 * 1024
+
+
+class _IncompleteError(TransferError):
+    """The download ended at the wrong size: its bytes are not worth resuming."""
+
+
+def open_partial(temporary: Path, offset: int) -> BinaryIO:
+    """A download's temporary, owner-only, appended to from ``offset`` (cut there)."""
+    partial = open(  # noqa: SIM115 - the caller closes it
+        temporary,
+        "ab" if offset else "wb",
+        # owner-only; and never through a link planted under this predictable name
+        opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW, 0o600),
+    )
+    partial.truncate(offset)
+    return partial
+
+
+def partial_name(local: Path, path: str, entry: Entry) -> Path:
+    """The temporary a download of ``path`` writes to: hidden beside ``local`` (shaped as
+    :data:`~remoteops.sync.model.TEMPORARY_NAME`) and named after the host file's path, size
+    and mtime, so only the same, unchanged file ever resumes it."""
+    version = hashlib.sha256(
+        f"{path}\0{entry.size}\0{entry.mtime}".encode(errors="surrogateescape")
+    )
+    return local.with_name(f".{local.name}.remoteops-{version.hexdigest()[:8]}.tmp")
+
+
+def stage_new_folders(
+    items: Sequence[tuple[Entry, Path | None]],
+) -> tuple[list[str | None], list[tuple[str, str]]]:
+    """Where each entry goes below the root, and the (temporary, real) renames that follow.
+
+    A new folder that is the highest new one on its path is written whole under a temporary
+    name and renamed once: a first copy of 100 folders costs 100 renames, not one per file,
+    and nothing of it shows under the real name before it is complete. Entries in folders
+    that already exist get None: each is written atomically on its own.
+    """
+    new_folders = {e.path for e, _ in items if e.kind is Kind.DIR}
+    staged: dict[str, str] = {}  # highest new folder -> its temporary name
+    placed: list[str | None] = []
+    for entry, _ in items:  # parents come before their children
+        parts = entry.path.split("/")
+        top = next(
+            (p for p in ("/".join(parts[: i + 1]) for i in range(len(parts))) if p in new_folders),
+            None,
+        )
+        if top is None:
+            placed.append(None)
+            continue
+        if top not in staged:
+            staged[top] = temporary_name(top)
+        placed.append(staged[top] + entry.path[len(top) :])
+    return placed, [(temporary, real) for real, temporary in staged.items()]
+
+
+def receive_atomically(
+    path: str,
+    local: Path,
+    entry: Entry,
+    fetch: Callable[[Path, int], int],
+    *,
+    resume: bool = True,
+) -> int:
+    """``get_file`` for every transport: ``fetch(temporary, offset)`` appends the host's
+    ``path`` from ``offset`` on to a temporary beside ``local`` and returns the offset it
+    really started from (0 where the host refused to resume). The temporary is checked for
+    size, given mode and mtime, and renamed, so ``local`` never holds a partial file.
+
+    A download cut off after :data:`RESUME_FROM_BYTES` keeps its temporary, and the next get
+    of the same unchanged file goes on from there (as ``wget -c`` and lftp's ``get -c`` do);
+    any other failure removes it. Returns the bytes received this time. Without ``resume``
+    (a host whose mtimes are not exact cannot tell two versions apart) it starts over.
+    Partials are the owner's only (0600) until the file is complete.
+    """
+    temporary = partial_name(local, path, entry)
+    offset = 0
+    with contextlib.suppress(FileNotFoundError):
+        offset = temporary.stat().st_size
+    if offset >= entry.size or not resume:  # nothing to resume (or not ours): start over
+        temporary.unlink(missing_ok=True)
+        offset = 0
+    try:
+        offset = fetch(temporary, offset)
+        received = temporary.stat().st_size
+        if received != entry.size:
+            raise _IncompleteError(f"{path}: received {received} bytes of {entry.size}")
+        os.chmod(temporary, entry.mode)
+        os.utime(temporary, (entry.mtime, entry.mtime))
+        os.replace(temporary, local)
+    except BaseException as exc:
+        kept = 0
+        with contextlib.suppress(OSError):
+            kept = temporary.stat().st_size
+        if isinstance(exc, _IncompleteError) or kept < RESUME_FROM_BYTES:
+            temporary.unlink(missing_ok=True)
+        raise
+    return received - offset
+
+
+def remove_stale_partials(folder: Path, fetched: Collection[str]) -> None:
+    """Partials left in ``folder`` for files just fetched whole: of earlier versions, never
+    to be resumed. One scan per folder (a scan per file made a big folder quadratic)."""
+    try:
+        found = list(os.scandir(folder))
+    except OSError:
+        return
+    for item in found:
+        name = item.name
+        if ".remoteops-" in name and TEMPORARY_NAME.fullmatch(name):
+            real = name[1:].rpartition(".remoteops-")[0]
+            if real in fetched:
+                with contextlib.suppress(OSError):
+                    os.unlink(item.path)
+
+
+def run_in_parallel(jobs: Sequence[Callable[[], int]], workers: int) -> int:
+    """Run ``jobs`` up to ``workers`` at a time; the sum of their results.
+
+    The first failure cancels the jobs not yet started and is raised once the running ones end.
+    """
+    workers = max(1, min(workers, len(jobs)))
+    if workers == 1:
+        return sum(job() for job in jobs)
+    total = 0
+    with ThreadPoolExecutor(workers, thread_name_prefix="remoteops-files") as pool:
+        futures = [pool.submit(job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                total += future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return total
+
+
+__all__ = [
+    "RESUME_FROM_BYTES",
+    "open_partial",
+    "partial_name",
+    "receive_atomically",
+    "remove_stale_partials",
+    "run_in_parallel",
+    "stage_new_folders",
+]

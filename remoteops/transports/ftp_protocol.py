@@ -1,0 +1,101 @@
+"""FTP protocol details the FTP transport builds on: what FEAT offers, time stamps, refusals
+for the number of connections, and the codec that lets names that are not UTF-8 through.
+"""
+
+from __future__ import annotations
+
+import calendar
+import codecs
+import ftplib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+
+def ftp_time(value: str) -> int:
+    """MLSD's ``modify`` fact or an MDTM reply (UTC, YYYYMMDDHHMMSS[.sss]) as epoch seconds.
+
+    By hand: ``time.strptime`` took 70 us a call, two thirds of listing 2,000 files."""
+    if len(value) < 14 or not value[:14].isdigit():
+        raise ValueError(f"not an FTP time: {value!r}")
+    return calendar.timegm(
+        (int(value[:4]), int(value[4:6]), int(value[6:8]),
+         int(value[8:10]), int(value[10:12]), int(value[12:14]))
+    )  # fmt: skip
+
+
+def _escaped_utf8(name: str) -> codecs.CodecInfo | None:
+    """UTF-8 whose undecodable bytes become surrogates and back, as ``os.fsdecode`` does: a
+    server's non-UTF-8 names then list, compare and travel unchanged instead of failing the
+    host. (ftplib decodes strictly and takes no ``errors``, hence a codec of our own.)"""
+    if name != "remoteops_utf8_escape":
+        return None
+
+    class Decoder(codecs.BufferedIncrementalDecoder):
+        def _buffer_decode(self, data: ReadableBuffer, errors: str, final: bool) -> tuple[str, int]:
+            return codecs.utf_8_decode(data, "surrogateescape", final)
+
+    class Encoder(codecs.IncrementalEncoder):
+        def encode(self, text: str, final: bool = False) -> bytes:
+            return text.encode("utf-8", "surrogateescape")
+
+    return codecs.CodecInfo(
+        lambda text, errors="strict": (text.encode("utf-8", "surrogateescape"), len(text)),
+        lambda data, errors="strict": (bytes(data).decode("utf-8", "surrogateescape"), len(data)),
+        incrementalencoder=Encoder,
+        incrementaldecoder=Decoder,
+        name="remoteops-utf8-escape",
+    )
+
+
+codecs.register(_escaped_utf8)
+ENCODING = "remoteops-utf8-escape"
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the server's FEAT reply offers (RFC 2389); an old server without FEAT offers none."""
+
+    mlst: bool = False
+    unix_mode: bool = False
+    mdtm: bool = False
+    mfmt: bool = False
+
+    @classmethod
+    def parse(cls, reply: str) -> Features:
+        lines = [line.strip().upper() for line in reply.splitlines()[1:-1]]
+        mlst = next((line for line in lines if line.startswith("MLST")), "")
+        return cls(
+            mlst=bool(mlst),
+            unix_mode="UNIX.MODE" in mlst,
+            mdtm="MDTM" in lines,
+            mfmt="MFMT" in lines,
+        )
+
+
+def too_many_connections(reply: str) -> bool:
+    """A refusal for the number of connections: 421 (pyftpdlib, vsftpd) or ProFTPD's 530
+    "maximum number of clients"."""
+    lowered = reply.lower()
+    return reply.startswith("421") or "too many" in lowered or "maximum number" in lowered
+
+
+def answers_noop(ftp: ftplib.FTP) -> bool:
+    ftp.voidcmd("NOOP")
+    return True
+
+
+def reason(exc: BaseException) -> str:
+    return str(exc).strip() or type(exc).__name__
+
+
+__all__ = [
+    "ENCODING",
+    "Features",
+    "answers_noop",
+    "ftp_time",
+    "reason",
+    "too_many_connections",
+]
