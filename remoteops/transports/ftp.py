@@ -370,7 +370,8 @@ class FTPTransport(Transport):
         return Kind.DIR if facts.get("type", "").lower() in ("dir", "cdir") else Kind.FILE
 
     def _listed_kind(self, path: str) -> Kind | None:
-        """Without MLST: a folder is what CWD enters; a file is what LIST shows alone."""
+        """Without MLST: a folder is what CWD enters; a file is what LIST shows alone, under
+        its own name. A LIST showing anything else is a folder CWD may not enter."""
         ftp = self.ftp
         try:
             ftp.cwd(path)
@@ -387,7 +388,11 @@ class FTPTransport(Transport):
             if str(exc).startswith(("550", "450")):
                 return None
             raise
-        return Kind.FILE if self._parse(lines) else None
+        listed = self._parse(lines)
+        name = path.rstrip("/").rpartition("/")[2]
+        if len(listed) == 1 and listed[0].kind is not Kind.DIR and listed[0].name in (name, path):
+            return Kind.FILE
+        return Kind.DIR if listed else None
 
     def get_file(self, path: str, local: Path, entry: Entry) -> int:
         def fetch(temporary: Path, offset: int) -> int:
