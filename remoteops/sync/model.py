@@ -120,6 +120,9 @@ class Fidelity:
 
     modes: bool = True
     times: Times = Times.EXACT
+    #: With :attr:`Times.READ`: how far the host's stamps run ahead of our clock (its clock,
+    #: or an MDTM in local time), so that "sent after our last change" compares like with like.
+    skew_s: int = 0
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def _exclusion(patterns: tuple[str, ...]) -> Callable[[Entry], bool]:
     return excluded
 
 
-def _file_difference(local: Entry, remote: Entry, checksum: bool, times: Times) -> str | None:
+def _file_difference(local: Entry, remote: Entry, checksum: bool, fidelity: Fidelity) -> str | None:
     """Why the remote file's content must be replaced, or None if it is the same."""
     if local.size != remote.size:
         return f"size differs ({remote.size} -> {local.size} bytes)"
@@ -54,9 +54,9 @@ def _file_difference(local: Entry, remote: Entry, checksum: bool, times: Times) 
         if local.digest != remote.digest:
             return "content differs (checksum)"
         return None
-    if times is Times.EXACT and local.mtime != remote.mtime:
+    if fidelity.times is Times.EXACT and local.mtime != remote.mtime:
         return "modification time differs"
-    if times is Times.READ and local.mtime > remote.mtime:
+    if fidelity.times is Times.READ and local.mtime > remote.mtime - fidelity.skew_s:
         return "changed here since it was sent"
     return None
 
@@ -71,7 +71,7 @@ def _compare(
         return []
     actions: list[Action] = []
     if local.kind is Kind.FILE:
-        reason = _file_difference(local, remote, checksum, fidelity.times)
+        reason = _file_difference(local, remote, checksum, fidelity)
         if reason is not None:
             # The upload sets mode and time too; the host's file may serve as a delta basis.
             return [Action(ActionKind.UPLOAD, local.path, reason, local, replaces=remote)]

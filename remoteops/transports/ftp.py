@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ftplib
+import io
 import ssl
 import time
 import weakref
@@ -80,6 +81,7 @@ class FTPTransport(Transport):
         self._chmod = True  # False once SITE CHMOD turned out unknown to the server
         self._created_mode: int | None = None  # what STOR gives a new file, once seen
         self._learned_upload = False
+        self._skew_s = 0  # see _measure_skew
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -165,7 +167,7 @@ class FTPTransport(Transport):
         shown = features.unix_mode if features.mlst else self._listed_modes is not False
         exact = features.mlst or features.mdtm
         times = Times.NONE if not exact else Times.EXACT if features.mfmt else Times.READ
-        return Fidelity(modes=shown and self._chmod, times=times)
+        return Fidelity(modes=shown and self._chmod, times=times, skew_s=self._skew_s)
 
     def _password(self) -> str:
         """From ``password_env``; none means an empty one (ftplib makes it ``anonymous@``
@@ -289,7 +291,27 @@ class FTPTransport(Transport):
             return []
         if kind is not Kind.DIR:
             raise TransferError(f"cannot list {root}: not a directory")
-        return self._walk(root)
+        found = self._walk(root)
+        if self.fidelity.times is Times.READ and any(e.kind is Kind.FILE for e in found):
+            self._measure_skew(root)
+        return found
+
+    def _measure_skew(self, root: str) -> None:
+        """How far the server's stamps run ahead of our clock, from an empty file stored in
+        ``root`` and its listed time (then deleted; a leftover is removed by the next sync).
+        Needed only where times are read but not set: there "sent after our last change"
+        compares its stamps with ours. Best effort: a server that refuses leaves it at 0."""
+        probe = temporary_name(join_remote(root, "clock"))
+        with contextlib.suppress(HostError, ValueError), self._errors("cannot check the clock"):
+            before = time.time()
+            self._store(probe, io.BytesIO())
+            after = time.time()
+            try:
+                stamp = self._one(probe, probe).mtime
+            finally:
+                self._discard(probe)
+            skew = stamp - round((before + after) / 2)
+            self._skew_s = skew if abs(skew) > 1 else 0
 
     def _walk(self, root: str) -> list[Entry]:
         """Every entry below ``root``: one listing per folder (FTP lists no deeper), the

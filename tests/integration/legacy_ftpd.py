@@ -4,13 +4,15 @@
 (password from REMOTEOPS_TEST_FTP_PASSWORD) on a free loopback port, printed on stdout. The
 commands named are unknown to it (500) and missing from FEAT, as on servers older than
 RFC 3659. ``--missing-450`` answers a LIST of a missing path with 450, as ProFTPD does;
-``--no-list-options`` refuses ``LIST -a`` (550), as servers that read it as a path do.
+``--no-list-options`` refuses ``LIST -a`` (550), as servers that read it as a path do;
+``--clock-ahead=SECONDS`` reports times that far ahead (a server clock off, or local time).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,18 @@ def main() -> None:
             return listing(self, path)
 
         handler.ftp_LIST = ftp_list
+    ahead = next((a for a in sys.argv[2:] if a.startswith("--clock-ahead=")), None)
+    if ahead is not None:
+        seconds = int(ahead.partition("=")[2])
+
+        def ftp_mdtm(self: Any, path: str) -> None:
+            if not os.path.isfile(path):
+                self.respond(f"550 {path} is not retrievable.")
+                return
+            stamp = time.gmtime(os.path.getmtime(path) + seconds)
+            self.respond("213 " + time.strftime("%Y%m%d%H%M%S", stamp))
+
+        handler.ftp_MDTM = ftp_mdtm
     if "--no-list-options" in sys.argv[2:]:
         process = handler.pre_process_command
 

@@ -149,6 +149,30 @@ def test_a_server_answering_450_for_a_missing_path_is_not_taken_for_a_lost_conne
         server.wait(10)
 
 
+def test_a_server_whose_clock_runs_ahead_still_gets_edits_made_after_the_upload(
+    tree: Path, tmp_path: Path
+) -> None:
+    """No MFMT, times an hour ahead: an edit made after the upload but before the server's
+    stamp is sent (the skew is measured), and an untouched file is not."""
+    server, port = serve_ftp("--clock-ahead=3600", without="MLST,MLSD,MFMT")
+    try:
+        host = ftp_inventory_host("ahead", port)
+        dest = tmp_path / "dest"
+        assert sync_hosts([host], tree, str(dest)).results[0].ok
+        edited = tree / "css" / "f01.css"
+        edited.write_bytes(os.urandom(200))  # same size, now: before the server's stamp
+        os.utime(edited, (time.time() + 5, time.time() + 5))
+        again = sync_hosts([host], tree, str(dest)).results[0]
+        assert again.ok, again.error
+        assert again.transfer is not None
+        assert again.transfer["files_updated"] == 1
+        assert (dest / "css" / "f01.css").read_bytes() == edited.read_bytes()
+        assert not list(dest.rglob("*.tmp"))  # the clock probe is gone
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def test_a_server_refusing_list_options_is_read_with_a_plain_list(
     tree: Path, tmp_path: Path
 ) -> None:

@@ -259,6 +259,16 @@ def test_a_host_that_cannot_set_times_resends_only_what_changed_here_since() -> 
     ]
 
 
+def test_a_host_clock_ahead_of_ours_still_shows_edits_made_after_the_upload() -> None:
+    """Uploaded at our 1400 on a server an hour ahead: it says 5000. An edit at our 2000 is
+    newer than the upload, though older than the server's stamp."""
+    fidelity = Fidelity(times=Times.READ, skew_s=3600)
+    remote = [f("edited", mtime=5000), f("kept", mtime=5000)]
+    plan = plan_sync([f("edited", mtime=2000), f("kept", mtime=1000)], remote, SyncOptions(),
+                     fidelity)  # fmt: skip
+    assert kinds(plan) == [("upload", "edited")]
+
+
 def test_a_host_without_exact_times_compares_sizes_only() -> None:
     remote = [f("same", mtime=5), f("other", size=11, mtime=5)]
     plan = plan_sync([f("same"), f("other")], remote, SyncOptions(), Fidelity(times=Times.NONE))
