@@ -7,13 +7,14 @@ would use it. The dialogue, the same one Netmiko and Exscript hold:
 1. log in: answer the login and password prompts; a login prompt asked again, or a failure
    message, is status ``auth``;
 2. learn the prompt: send an empty line until the last line comes back the same twice;
-3. find out what answers: a POSIX shell echoes ``$((6*7))`` as 42 (then echo is turned off
-   and commands end with a marker carrying ``$?``); anything else is a device CLI, whose
-   paging is switched off (``terminal length 0``) and whose ``--More--`` is answered anyway,
-   with ``enable`` entered when an enable password is set;
-4. run each command: the output is what came before the prompt came back, without the
-   echoed command; a device has no exit code (``exit_code: null``) and fails only on its
-   error patterns (``% Invalid input`` ...).
+3. find out what answers: a POSIX shell prints 42 for ``$((6*7))`` (it then gets our own
+   prompt, no echo, no history, no pagers); anything else is a device CLI, whose paging is
+   switched off (``terminal length 0``) and whose ``--More--`` is answered anyway, with
+   ``enable`` entered when an enable password is set;
+4. run each command: on a shell as ``sh -c '...' </dev/null`` between two markers, the
+   second carrying ``$?``; on a device line by line, the output being what came before the
+   prompt came back, without the echoed command. A device has no exit code
+   (``exit_code: null``) and fails only on its error patterns (``% Invalid input`` ...).
 
 Every wait has a deadline (idle and overall); a wait that ends says what it expected and
 the last bytes seen, with any password masked. Passwords go to the terminal only, at its
