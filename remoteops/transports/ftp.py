@@ -361,13 +361,17 @@ class FTPTransport(Transport):
         """The entry of the file ``path``: MLST, or LIST of that one file (and MDTM)."""
         if (self._features or Features()).mlst:
             return self._entry(name, self._facts(path))
-        lines: list[str] = []
-        self._binary.discard(self.ftp)
-        self.ftp.retrlines(f"LIST {path}", lines.append)
-        listed = self._parse(lines)
+        listed = self._list_path(path)
         if not listed:
             raise TransferError(f"cannot read {path}: the server lists nothing for it")
         return self._listed_entry(name, listed[0], path)
+
+    def _list_path(self, path: str) -> list[Listed]:
+        """LIST with ``path`` as its argument: a file shows itself, a folder its contents."""
+        lines: list[str] = []
+        self._binary.discard(self.ftp)  # listings switch the connection to TYPE A
+        self.ftp.retrlines(f"LIST {path}", lines.append)
+        return self._parse(lines)
 
     def _facts(self, path: str) -> dict[str, str]:
         """MLST of one path: its facts."""
@@ -402,15 +406,12 @@ class FTPTransport(Transport):
         else:
             ftp.cwd(self._home)
             return Kind.DIR
-        lines: list[str] = []
-        self._binary.discard(ftp)
         try:
-            ftp.retrlines(f"LIST {path}", lines.append)
+            listed = self._list_path(path)
         except (ftplib.error_perm, ftplib.error_temp) as exc:  # 450 is a 4xx: error_temp
             if str(exc).startswith(("550", "450")):
                 return None
             raise
-        listed = self._parse(lines)
         name = path.rstrip("/").rpartition("/")[2]
         if len(listed) == 1 and listed[0].kind is not Kind.DIR and listed[0].name in (name, path):
             return Kind.FILE
