@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,6 +97,44 @@ def serve_ftp(*extra: str, without: str = "") -> tuple[subprocess.Popen[str], in
     return server, int(server.stdout.readline())
 
 
+@contextlib.contextmanager
+def served_ftp(*extra: str, without: str = "") -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """:func:`serve_ftp` for the block: the server and its port, stopped at the end."""
+    server, port = serve_ftp(*extra, without=without)
+    with running(server):
+        yield server, port
+
+
+@contextlib.contextmanager
+def running(process: subprocess.Popen[Any]) -> Iterator[None]:
+    """``process`` until the block ends, then stopped (unless it ended already) and reaped."""
+    try:
+        yield
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(10)
+
+
+@contextlib.contextmanager
+def killed_when(process: subprocess.Popen[Any], ready: Callable[[], bool]) -> Iterator[None]:
+    """While the block runs, kill ``process`` (SIGKILL: no goodbye) once ``ready()`` holds,
+    or after 30 s: a server dying in the middle of a transfer."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not ready():
+            time.sleep(0.01)
+        process.kill()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        yield
+    finally:
+        watcher.join()
+
+
 def ftp_inventory_host(name: str, port: int, **extra: object) -> Host:
     return Host(
         name,
@@ -106,23 +147,15 @@ def ftp_inventory_host(name: str, port: int, **extra: object) -> Host:
 def ftp_host() -> Iterator[Host]:
     """A real FTP server (``remoteops serve ftp``, pyftpdlib) on a loopback port serving the
     whole file system to user ``tester``, as an inventory host with ``protocol: ftp``."""
-    server, port = serve_ftp()
-    try:
+    with served_ftp() as (_, port):
         yield ftp_inventory_host("ftp1", port)
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 @pytest.fixture(scope="session")
 def ftp_list_host() -> Iterator[Host]:
     """An FTP server without MLSD and MLST, read through LIST (and MDTM) as older ones are."""
-    server, port = serve_ftp(without="MLST,MLSD")
-    try:
+    with served_ftp(without="MLST,MLSD") as (_, port):
         yield ftp_inventory_host("ftp-list1", port)
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 @pytest.fixture(scope="session")
@@ -137,11 +170,7 @@ def ftps_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     authority.cert_pem.write_to_path(str(folder / "ca.pem"))
     certificate.cert_chain_pems[0].write_to_path(str(folder / "cert.pem"))
     certificate.private_key_pem.write_to_path(str(folder / "key.pem"))
-    server, port = serve_ftp(
+    with served_ftp(
         "--tls-cert", str(folder / "cert.pem"), "--tls-key", str(folder / "key.pem")
-    )
-    try:
+    ) as (_, port):
         yield ftp_inventory_host("ftps1", port, protocol="ftps", tls_ca_file=str(folder / "ca.pem"))
-    finally:
-        server.terminate()
-        server.wait(10)

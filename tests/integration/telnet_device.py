@@ -9,10 +9,11 @@ Passwords come from the environment: TELNET_TEST_PASSWORD, TELNET_TEST_ENABLE.
 from __future__ import annotations
 
 import os
-import sys
 import termios
 import time
 import tty
+
+from telnet_terminal import ask, say
 
 NAME = os.environ.get("TELNET_TEST_DEVICE", "switch1")
 PAGE = 10
@@ -22,28 +23,6 @@ COMMANDS = {
     "show clock": ["12:00:00.000 UTC Fri Nov 27 2026"],
     "show users": ["admin vty 0"],
 }
-
-
-def say(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
-
-
-def ask(prompt: str, *, secret: bool = False) -> str | None:
-    """A line from the user; echo off for secrets, as a device does."""
-    say(prompt)
-    attributes = termios.tcgetattr(0)
-    if secret:
-        quiet = list(attributes)
-        quiet[3] &= ~termios.ECHO
-        termios.tcsetattr(0, termios.TCSADRAIN, quiet)
-    try:
-        line = sys.stdin.readline()
-    finally:
-        termios.tcsetattr(0, termios.TCSADRAIN, attributes)
-        if secret:
-            say("\r\n")
-    return None if not line else line.strip("\r\n")
 
 
 def key() -> str:

@@ -9,25 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
-import termios
 import time
 
-
-def ask(prompt: str, *, secret: bool = False) -> str | None:
-    sys.stdout.write(prompt)
-    sys.stdout.flush()
-    attributes = termios.tcgetattr(0)
-    if secret:
-        quiet = list(attributes)
-        quiet[3] &= ~termios.ECHO
-        termios.tcsetattr(0, termios.TCSADRAIN, quiet)
-    try:
-        line = sys.stdin.readline()
-    finally:
-        termios.tcsetattr(0, termios.TCSADRAIN, attributes)
-        if secret:
-            sys.stdout.write("\r\n")
-    return None if not line else line.strip("\r\n")
+from telnet_terminal import ask
 
 
 def main() -> None:

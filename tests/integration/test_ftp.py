@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +22,13 @@ from remoteops.sync.fetch import fetch_hosts
 from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts
 from remoteops.transports import CommandSpec
-from tests.integration.conftest import ftp_inventory_host, serve_ftp, with_vars
+from tests.integration.conftest import (
+    ftp_inventory_host,
+    killed_when,
+    running,
+    served_ftp,
+    with_vars,
+)
 from tests.integration.test_sync import snapshot
 
 
@@ -104,8 +109,7 @@ def test_a_server_that_keeps_no_modes_nor_times_is_synced_by_size_and_age(
 ) -> None:
     """No MLSD, no MFMT, no SITE CHMOD: a second sync still sends nothing, and a file edited
     here since (same size, newer) is sent again; modes are not compared."""
-    server, port = serve_ftp(without="MLST,MLSD,MFMT,SITE CHMOD")
-    try:
+    with served_ftp(without="MLST,MLSD,MFMT,SITE CHMOD") as (_, port):
         host = ftp_inventory_host("old-ftp", port)
         dest = tmp_path / "dest"
         first = sync_hosts([host], tree, str(dest)).results[0]
@@ -124,9 +128,6 @@ def test_a_server_that_keeps_no_modes_nor_times_is_synced_by_size_and_age(
         assert third.transfer is not None
         assert third.transfer["files_updated"] == 1
         assert (dest / "css" / "f01.css").read_bytes() == edited.read_bytes()
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_a_server_answering_450_for_a_missing_path_is_not_taken_for_a_lost_connection(
@@ -134,8 +135,7 @@ def test_a_server_answering_450_for_a_missing_path_is_not_taken_for_a_lost_conne
 ) -> None:
     """ProFTPD answers LIST of a missing path with 450 (a 4xx): a first sync to a new folder
     must still see it as missing."""
-    server, port = serve_ftp("--missing-450", without="MLST,MLSD")
-    try:
+    with served_ftp("--missing-450", without="MLST,MLSD") as (_, port):
         host = ftp_inventory_host("proftpd-like", port)
         dest = tmp_path / "new" / "dest"
         result = sync_hosts([host], tree, str(dest)).results[0]
@@ -144,9 +144,6 @@ def test_a_server_answering_450_for_a_missing_path_is_not_taken_for_a_lost_conne
         missing = fetch_hosts([host], str(tmp_path / "nothing"), tmp_path / "back").results[0]
         assert missing.status is Status.FAILED
         assert "no such file or directory" in str(missing.error)
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_a_server_whose_clock_runs_ahead_still_gets_edits_made_after_the_upload(
@@ -154,8 +151,7 @@ def test_a_server_whose_clock_runs_ahead_still_gets_edits_made_after_the_upload(
 ) -> None:
     """No MFMT, times an hour ahead: an edit made after the upload but before the server's
     stamp is sent (the skew is measured), and an untouched file is not."""
-    server, port = serve_ftp("--clock-ahead=3600", without="MLST,MLSD,MFMT")
-    try:
+    with served_ftp("--clock-ahead=3600", without="MLST,MLSD,MFMT") as (_, port):
         host = ftp_inventory_host("ahead", port)
         dest = tmp_path / "dest"
         assert sync_hosts([host], tree, str(dest)).results[0].ok
@@ -168,16 +164,12 @@ def test_a_server_whose_clock_runs_ahead_still_gets_edits_made_after_the_upload(
         assert again.transfer["files_updated"] == 1
         assert (dest / "css" / "f01.css").read_bytes() == edited.read_bytes()
         assert not list(dest.rglob("*.tmp"))  # the clock probe is gone
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_a_server_refusing_list_options_is_read_with_a_plain_list(
     tree: Path, tmp_path: Path
 ) -> None:
-    server, port = serve_ftp("--no-list-options", without="MLST,MLSD")
-    try:
+    with served_ftp("--no-list-options", without="MLST,MLSD") as (_, port):
         host = ftp_inventory_host("plain-list", port)
         dest = tmp_path / "dest"
         assert sync_hosts([host], tree, str(dest)).results[0].ok
@@ -186,9 +178,6 @@ def test_a_server_refusing_list_options_is_read_with_a_plain_list(
         assert again.transfer is not None
         assert again.transfer["bytes_sent"] == 0
         assert snapshot(dest) == snapshot(tree)
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_a_new_folder_cut_off_mid_upload_never_shows_under_its_name(tmp_path: Path) -> None:
@@ -199,33 +188,17 @@ def test_a_new_folder_cut_off_mid_upload_never_shows_under_its_name(tmp_path: Pa
     (source / "new" / "first").write_bytes(b"small")
     (source / "new" / "deeper" / "huge").write_bytes(os.urandom(4_000_000))
     dest.mkdir()
-    server, port = serve_ftp("--rate-limit", "1M")
-
-    def kill_once_writing() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any(
-            p.stat().st_size > 1_000_000 for p in dest.rglob("huge")
-        ):
-            time.sleep(0.01)
-        server.kill()
-
-    killer = threading.Thread(target=kill_once_writing)
-    killer.start()
-    try:
+    with (
+        served_ftp("--rate-limit", "1M") as (server, port),
+        killed_when(server, lambda: any(p.stat().st_size > 1_000_000 for p in dest.rglob("huge"))),
+    ):
         broken = sync_hosts([ftp_inventory_host("cut", port)], source, str(dest)).results[0]
-    finally:
-        killer.join()
-        server.wait(10)
     assert not broken.ok
     assert not (dest / "new").exists()
     [staged] = dest.iterdir()
     assert staged.name.startswith(".new.remoteops-")
-    server, port = serve_ftp()
-    try:
+    with served_ftp() as (_, port):
         fixed = sync_hosts([ftp_inventory_host("cut", port)], source, str(dest)).results[0]
-    finally:
-        server.terminate()
-        server.wait(10)
     assert fixed.ok, fixed.error
     assert [p.name for p in dest.iterdir()] == ["new"]
     assert snapshot(dest) == snapshot(source)
@@ -315,7 +288,7 @@ def test_serve_ftp_anonymous_is_read_only(tree: Path, tmp_path: Path) -> None:
         [sys.executable, "-m", "remoteops", "serve", "ftp", str(tree), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    try:
+    with running(server):
         assert server.stdout is not None
         port = int(server.stdout.readline())
         anonymous = Host("anon", {"protocol": "ftp", "address": "127.0.0.1", "port": port})
@@ -327,9 +300,6 @@ def test_serve_ftp_anonymous_is_read_only(tree: Path, tmp_path: Path) -> None:
         assert refused.status is Status.FAILED
         assert "privileges" in (refused.error or "").lower()
         assert not (tree / "new.txt").exists()
-    finally:
-        server.terminate()
-        server.wait(10)
     no_password = _cli("serve", "ftp", str(tree), "--user", "u")
     assert no_password.returncode == 2
     assert b"--password-env" in no_password.stderr
@@ -338,38 +308,22 @@ def test_serve_ftp_anonymous_is_read_only(tree: Path, tmp_path: Path) -> None:
 def test_a_server_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_completes(
     tmp_path: Path,
 ) -> None:
-    from tests.integration.conftest import ftp_inventory_host, serve_ftp
-
     source, dest = tmp_path / "source", tmp_path / "dest"
     source.mkdir()
     dest.mkdir()
     (source / "huge").write_bytes(os.urandom(4_000_000))
-    server, port = serve_ftp("--rate-limit", "1M")  # throttled: it is cut mid-file for sure
 
-    def kill_once_writing() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any(
-            p.name.endswith(".tmp") and p.stat().st_size > 1_000_000 for p in dest.iterdir()
-        ):
-            time.sleep(0.01)
-        server.kill()
+    def writing() -> bool:
+        return any(p.name.endswith(".tmp") and p.stat().st_size > 1_000_000 for p in dest.iterdir())
 
-    killer = threading.Thread(target=kill_once_writing)
-    killer.start()
-    try:
+    # throttled: it is cut mid-file for sure
+    with served_ftp("--rate-limit", "1M") as (server, port), killed_when(server, writing):
         broken = sync_hosts([ftp_inventory_host("ftpk", port)], source, str(dest)).results[0]
-    finally:
-        killer.join()
-        server.wait(10)
     assert broken.status in (Status.UNREACHABLE, Status.FAILED), broken
     assert not (dest / "huge").exists()  # never a truncated file under the real name
     assert [p.name for p in dest.iterdir() if p.name.endswith(".tmp")]  # the leftover
-    server, port = serve_ftp()
-    try:
+    with served_ftp() as (_, port):
         fixed = sync_hosts([ftp_inventory_host("ftpk", port)], source, str(dest)).results[0]
-    finally:
-        server.terminate()
-        server.wait(10)
     assert fixed.ok, fixed.error
     assert sorted(p.name for p in dest.iterdir()) == ["huge"]  # the leftover is gone
     assert (dest / "huge").read_bytes() == (source / "huge").read_bytes()
@@ -381,26 +335,15 @@ def test_a_download_cut_off_resumes_where_it_stopped(tmp_path: Path) -> None:
     content = os.urandom(4_000_000)
     (tmp_path / "big.iso").write_bytes(content)
     back = tmp_path / "back"
-    server, port = serve_ftp("--rate-limit", "1M")
 
     def partials() -> list[Path]:
         return list((back / "slow").glob(".big.iso.remoteops-*.tmp"))
 
-    def kill_once_half_there() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any(
-            p.stat().st_size > 1_500_000 for p in partials()
-        ):
-            time.sleep(0.01)
-        server.kill()
+    def half_there() -> bool:
+        return any(p.stat().st_size > 1_500_000 for p in partials())
 
-    killer = threading.Thread(target=kill_once_half_there)
-    killer.start()
-    try:
+    with served_ftp("--rate-limit", "1M") as (server, port), killed_when(server, half_there):
         cut = fetch_hosts([ftp_inventory_host("slow", port)], str(tmp_path / "big.iso"), back)
-    finally:
-        killer.join()
-        server.wait(10)
     assert not cut.results[0].ok
     assert not (back / "slow" / "big.iso").exists()
     [partial] = partials()
@@ -410,12 +353,8 @@ def test_a_download_cut_off_resumes_where_it_stopped(tmp_path: Path) -> None:
     partial.write_bytes(b"R" * kept)  # marked: resumed bytes stay, fetched ones would not
     stale = back / "slow" / ".big.iso.remoteops-0badc0de.tmp"  # of an older version
     stale.write_bytes(b"old")
-    server, port = serve_ftp()
-    try:
+    with served_ftp() as (_, port):
         again = fetch_hosts([ftp_inventory_host("slow", port)], str(tmp_path / "big.iso"), back)
-    finally:
-        server.terminate()
-        server.wait(10)
     result = again.results[0]
     assert result.ok, result.error
     assert result.transfer is not None
@@ -442,8 +381,7 @@ def test_a_server_allowing_fewer_connections_than_asked_is_shared_not_failed(
 ) -> None:
     """``ftp_connections: 4`` against a server that takes 2 per address: the refused ones
     are not errors, the work goes over the two it allows."""
-    server, port = serve_ftp("--max-connections", "2")
-    try:
+    with served_ftp("--max-connections", "2") as (_, port):
         host = ftp_inventory_host("few", port, ftp_connections=4)
         dest = tmp_path / "dest"
         result = sync_hosts([host], tree, str(dest)).results[0]
@@ -451,18 +389,12 @@ def test_a_server_allowing_fewer_connections_than_asked_is_shared_not_failed(
         assert snapshot(dest) == snapshot(tree)
         got = fetch_hosts([host], str(dest), tmp_path / "back").results[0]
         assert got.ok, got.error
-    finally:
-        server.terminate()
-        server.wait(10)
-    one = serve_ftp("--max-connections", "1")
-    try:  # the first connection refused is the host's only one: that is unreachable
+    # the first connection refused is the host's only one: that is unreachable
+    with served_ftp("--max-connections", "1") as (_, port):
         blocker = ftplib.FTP()  # noqa: S321 - a test server on loopback
-        blocker.connect("127.0.0.1", one[1])
-        refused = sync_hosts([ftp_inventory_host("none", one[1])], tree, str(dest)).results[0]
+        blocker.connect("127.0.0.1", port)
+        refused = sync_hosts([ftp_inventory_host("none", port)], tree, str(dest)).results[0]
         blocker.close()
-    finally:
-        one[0].terminate()
-        one[0].wait(10)
     assert refused.status is Status.UNREACHABLE
     assert "refused a connection" in str(refused.error)
 
@@ -495,16 +427,12 @@ def test_a_server_without_rest_starts_a_cut_off_download_over(tmp_path: Path) ->
     entry = Entry("remote", Kind.FILE, len(content), 1_600_000_000, 0o644)
     local = tmp_path / "got"
     partial_name(local, str(tmp_path / "remote"), entry).write_bytes(b"R" * 1_500_000)
-    server, port = serve_ftp(without="REST")
-    try:
+    with served_ftp(without="REST") as (_, port):
         transport = TransportFactory().create(ftp_inventory_host("norest", port))
         transport.connect()
         try:
             received = transport.get_file(str(tmp_path / "remote"), local, entry)
         finally:
             transport.close()
-    finally:
-        server.terminate()
-        server.wait(10)
     assert received == len(content)  # counted from where it really started
     assert local.read_bytes() == content

@@ -26,7 +26,7 @@ from remoteops.inventory.model import Host
 from remoteops.results import Status
 from remoteops.transports import CommandSpec, TransportFactory
 from remoteops.transports.telnet import TelnetTransport
-from tests.integration.conftest import with_vars
+from tests.integration.conftest import running, with_vars
 
 HERE = Path(__file__).parent
 PASSWORD_ENV = "REMOTEOPS_TEST_TELNET_PASSWORD"
@@ -98,11 +98,8 @@ def _host(name: str, port: int, user: str, **extra: object) -> Host:
 @pytest.fixture(scope="module")
 def shell_host() -> Iterator[Host]:
     daemon, port = _telnetd(HERE / "telnet_login.py")
-    try:
+    with running(daemon):
         yield _host("shell1", port, "tester")
-    finally:
-        daemon.terminate()
-        daemon.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -115,11 +112,8 @@ def quirky_shell_host() -> Iterator[Host]:
         TELNET_TEST_MOTD="Swap usage:   0%",
         TELNET_TEST_PAUSE="0.5",
     )
-    try:
+    with running(daemon):
         yield _host("quirky1", port, "tester")
-    finally:
-        daemon.terminate()
-        daemon.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -140,22 +134,18 @@ def linux_login_host() -> Iterator[Host]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_port(port)
-        yield _host("linux1", port, user)
+        with running(daemon):
+            _wait_for_port(port)
+            yield _host("linux1", port, user)
     finally:
-        daemon.terminate()
-        daemon.wait(10)
         subprocess.run(["userdel", "-r", user], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")
 def device_host() -> Iterator[Host]:
     daemon, port = _telnetd(HERE / "telnet_device.py")
-    try:
+    with running(daemon):
         yield _host("switch1", port, "admin")
-    finally:
-        daemon.terminate()
-        daemon.wait(10)
 
 
 def _run(host: Host, command: str, **spec: object) -> tuple[Status, int | None, str, str]:
