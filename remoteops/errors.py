@@ -69,7 +69,8 @@ class PatternError(ConfigurationError):
 class HostError(RemoteOpsError):
     """One host failed; ``status`` is the :class:`~remoteops.results.Status` value it maps to.
 
-    ``stdout``/``stderr`` hold what a command had printed before the failure, if one was running.
+    ``stdout``/``stderr`` hold what a command had printed before the failure, if one was running
+    (up to its capture limit; ``stdout_bytes``/``stderr_bytes`` count all of it, None: as kept).
     """
 
     status = "unreachable"
@@ -78,6 +79,8 @@ class HostError(RemoteOpsError):
         super().__init__(message)
         self.stdout = stdout
         self.stderr = stderr
+        self.stdout_bytes: int | None = None
+        self.stderr_bytes: int | None = None
 
 
 class UnreachableError(HostError):

@@ -26,6 +26,7 @@ from remoteops.errors import HostError
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
 from remoteops.transports import CommandSpec, Transport, TransportFactory
+from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
 
 #: Default number of hosts worked on at once: 200 hosts finish in one round.
 DEFAULT_FORKS = 256
@@ -253,10 +254,13 @@ class Executor:
             if expired.is_set():
                 return self._expired(host, started)
             if self._cancelled.is_set():  # killed by the second Ctrl-C, e.g. exit 137 locally
-                return HostResult(
-                    host.name, Status.CANCELLED, None, result.stdout, result.stderr,
-                    "interrupted", time.monotonic() - started,
-                )  # fmt: skip
+                return dataclasses.replace(
+                    result,
+                    status=Status.CANCELLED,
+                    exit_code=None,
+                    error="interrupted",
+                    duration_s=time.monotonic() - started,
+                )
             return dataclasses.replace(result, duration_s=time.monotonic() - started)
         except HostError as exc:
             if expired.is_set():
@@ -269,6 +273,8 @@ class Executor:
                 stderr=exc.stderr,
                 error="interrupted" if cancelled else str(exc),
                 duration_s=time.monotonic() - started,
+                stdout_bytes=exc.stdout_bytes,
+                stderr_bytes=exc.stderr_bytes,
             )
         except Exception as exc:  # a bug or an untranslated library error: still only this host
             if expired.is_set():
@@ -310,7 +316,13 @@ class Executor:
 
 
 def command_work(spec: CommandSpec) -> HostWork:
-    """The work of ``remoteops run``: one command, its output streamed to the listener."""
+    """The work of ``remoteops run``: one command, its output streamed to the listener.
+
+    A spec without a ``capture_limit`` keeps :data:`DEFAULT_CAPTURE_LIMIT` bytes of each
+    stream in the result (the listener sees everything).
+    """
+    if spec.capture_limit is None:
+        spec = dataclasses.replace(spec, capture_limit=DEFAULT_CAPTURE_LIMIT)
 
     def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
         started = time.monotonic()
@@ -331,6 +343,8 @@ def command_work(spec: CommandSpec) -> HostWork:
             stderr=outcome.stderr,
             error=outcome.error,
             duration_s=time.monotonic() - started,
+            stdout_bytes=outcome.stdout_bytes,
+            stderr_bytes=outcome.stderr_bytes,
         )
 
     return work

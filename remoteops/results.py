@@ -74,10 +74,21 @@ class HostResult:
     #: For file transfers: files_created, files_updated, files_deleted, files_unchanged,
     #: bytes_sent. Its presence switches the JSON object to the transfer schema.
     transfer: Mapping[str, int] | None = None
+    #: Bytes the command wrote to each stream, kept or not (None: what ``stdout`` holds);
+    #: more than was kept means the output outgrew the capture limit.
+    stdout_bytes: int | None = None
+    stderr_bytes: int | None = None
 
     @property
     def ok(self) -> bool:
         return self.status is Status.OK
+
+    @property
+    def truncated(self) -> bool:
+        """True if only the start of the output was kept (see ``capture_limit``)."""
+        return (self.stdout_bytes or 0) > len(self.stdout) or (self.stderr_bytes or 0) > len(
+            self.stderr
+        )
 
     def to_json(self, *, transfer: bool = False) -> dict[str, Any]:
         """The documented JSON object for this host (see README, "JSON output").
@@ -105,6 +116,9 @@ class HostResult:
             "exit_code": self.exit_code,
             "stdout": stdout,
             "stderr": stderr,
+            "stdout_bytes": len(self.stdout) if self.stdout_bytes is None else self.stdout_bytes,
+            "stderr_bytes": len(self.stderr) if self.stderr_bytes is None else self.stderr_bytes,
+            "truncated": self.truncated,
             "error": self.error,
             "duration_s": round(self.duration_s, 3),
         }

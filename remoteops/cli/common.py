@@ -5,11 +5,12 @@ from __future__ import annotations
 import enum
 import getpass
 import os
+import stat
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -21,6 +22,9 @@ from remoteops.output.style import stderr_console
 from remoteops.results import ExitCode, RunReport
 from remoteops.sync.model import ProgressSink
 from remoteops.transports import ConnectionOverrides, TransportFactory
+
+if TYPE_CHECKING:
+    from remoteops.transports.stdin_sources import StdinSource
 
 InventoryOption = Annotated[
     list[str] | None,
@@ -100,23 +104,38 @@ class PassphrasePrompt:
             return getpass.getpass(f"Passphrase for {path}: ")
 
 
-def read_stdin_payload(stdin_file: Path | None) -> bytes | None:
-    """The bytes to broadcast: ``--stdin FILE`` (``-`` for stdin), or piped stdin if any."""
-    if stdin_file is not None:
-        if str(stdin_file) == "-":
-            return sys.stdin.buffer.read()
+def stdin_source(stdin_file: Path | None, readers: int) -> StdinSource | None:
+    """The input to send to every host: ``--stdin FILE`` (``-`` for stdin), else piped or
+    redirected stdin if any (a terminal is never read unless asked for with ``--stdin -``).
+
+    A regular file is read by each host on its own; a pipe is read once, as it arrives, and
+    streamed to the ``readers`` hosts (see :mod:`remoteops.transports.stdin_sources`).
+    """
+    from remoteops.transports.stdin_sources import BroadcastStdin, FileStdin
+
+    if stdin_file is not None and str(stdin_file) != "-":
         try:
-            return stdin_file.read_bytes()
+            info = stdin_file.stat()
         except OSError as exc:
             fail(f"cannot read {stdin_file}: {exc.strerror}")
+        if stat.S_ISDIR(info.st_mode):
+            fail(f"cannot read {stdin_file}: it is a folder")
+        if stat.S_ISREG(info.st_mode):
+            return FileStdin(stdin_file)
+        try:  # a pipe, a process substitution, a device: read once, streamed
+            fd = os.open(stdin_file, os.O_RDONLY)
+        except OSError as exc:
+            fail(f"cannot read {stdin_file}: {exc.strerror}")
+        return BroadcastStdin(fd, readers)
     try:
-        mode = os.fstat(sys.stdin.fileno()).st_mode
+        fd = sys.stdin.fileno()
+        mode = os.fstat(fd).st_mode
     except (OSError, ValueError):
         return None
-    import stat
-
-    if stat.S_ISFIFO(mode) or stat.S_ISREG(mode):
-        return sys.stdin.buffer.read()
+    if stat.S_ISREG(mode):
+        return FileStdin(fd=fd)
+    if stdin_file is not None or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return BroadcastStdin(fd, readers)
     return None
 
 

@@ -26,11 +26,12 @@ from remoteops.cli.common import (
     make_factory,
     positive_seconds,
     read_secret_from,
-    read_stdin_payload,
+    stdin_source,
 )
 from remoteops.executor import DEFAULT_FORKS, Executor, Listener, command_work
 from remoteops.output import GroupedOutput, JsonLines, LiveLines
 from remoteops.transports import CommandSpec, ConnectionOverrides
+from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
 
 #: What a POSIX shell accepts after ``export``: ASCII letters, digits and ``_``.
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -89,7 +90,8 @@ def run(
     if sudo_password_env and not sudo:
         fail("--sudo-password-env needs --sudo")
     sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if sudo else None
-    payload = None if no_stdin else read_stdin_payload(stdin_file)
+    payload = None if no_stdin else stdin_source(stdin_file, len(selected))
+    live = output is OutputMode.text and not group
     spec = CommandSpec(
         command,
         stdin=payload,
@@ -97,6 +99,8 @@ def run(
         timeout=timeout,
         sudo=sudo,
         sudo_password=sudo_password,
+        # live lines print output as it comes and need none kept: a flood costs no memory
+        capture_limit=0 if live else DEFAULT_CAPTURE_LIMIT,
     )
     factory = make_factory(
         loaded, ConnectionOverrides(user, port, connect_timeout), accept_new_host_keys, ask_pass

@@ -12,6 +12,8 @@ from remoteops.executor import NullListener
 from remoteops.output.notices import write, write_interrupted
 from remoteops.results import HostResult
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
 
 class JsonLines(NullListener):
     """A listener writing :meth:`HostResult.to_json` objects, one per line, nothing else.
@@ -28,9 +30,12 @@ class JsonLines(NullListener):
         self._lock = threading.Lock()
 
     def host_finished(self, result: HostResult) -> None:
-        line = json.dumps(result.to_json(transfer=self.transfer), ensure_ascii=False)
+        # In pieces: a line may hold 64 MiB of output, not worth one more copy of it whole.
+        pieces = _ENCODER.iterencode(result.to_json(transfer=self.transfer))
         with self._lock:
-            write(self.out, line + "\n")
+            for piece in pieces:
+                write(self.out, piece, flush=False)
+            write(self.out, "\n")
 
     def interrupted(self, running: Sequence[str]) -> None:
         with self._lock:

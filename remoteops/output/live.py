@@ -1,7 +1,8 @@
 """Live output: ``host | line`` as lines arrive, like ``clush`` and ``pssh -P``.
 
 Stdout lines go to stdout; stderr lines go to stderr marked with ``!`` instead of ``|``. A line
-is printed only once complete (or when its host finishes), so hosts never interleave mid-line.
+is printed only once complete (or when its host finishes, or once it reaches 64 KiB), so hosts
+never interleave mid-line. Nothing is kept once printed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from remoteops.output.notices import write, write_interrupted
 from remoteops.output.style import RED, RESET, host_colour, use_colour
 from remoteops.results import HostResult, Status
 from remoteops.transports.base import STDERR
+
+#: Bytes of an unfinished line held per host and stream; a longer line is printed in pieces
+#: of this size, so output without line ends cannot grow without bound.
+_LINE_LIMIT = 64 * 1024
 
 
 class LiveLines:
@@ -67,6 +72,9 @@ class LiveLines:
             key = (host, stream)
             buffered = self._partial.get(key, b"") + data
             *complete, rest = buffered.split(b"\n")
+            if len(rest) >= _LINE_LIMIT:  # a flood without line ends: shown in pieces
+                complete.append(rest)
+                rest = b""
             self._partial[key] = rest
             if complete:
                 self._emit(host, stream, complete)

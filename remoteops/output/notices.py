@@ -15,11 +15,12 @@ from typing import IO
 from remoteops.inventory.ranges import fold_hosts
 
 
-def write(stream: IO[str], text: str) -> None:
+def write(stream: IO[str], text: str, *, flush: bool = True) -> None:
     """Write and flush; if the reader closed the pipe, send this and later output nowhere."""
     try:
         stream.write(text)
-        stream.flush()
+        if flush:
+            stream.flush()
     except BrokenPipeError:
         drop_output(stream)
 

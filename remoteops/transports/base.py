@@ -41,6 +41,7 @@ from remoteops.sync.model import (
     no_progress,
 )
 from remoteops.transports.file_ops import run_in_parallel, stage_new_folders
+from remoteops.transports.stdin_sources import StdinSource, StdinStream
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -53,6 +54,13 @@ StdinProducer = Callable[[Callable[[memoryview], None]], None]
 
 _POLL_CEILING_S = 1.0
 _STDIN_CHUNK = 32 * 1024
+#: How long a command's end waits for its stdin thread, which is stopped first.
+_FEEDER_JOIN_S = 1.0
+
+#: Bytes of each output stream a command's result keeps by default when it is the user's
+#: command (``run``): the rest is counted, passed on as it arrives, and not kept, so a command
+#: that floods its output cannot take the controller's memory.
+DEFAULT_CAPTURE_LIMIT = 64 * 1024 * 1024
 
 
 #: Seconds to connect and log in, unless the inventory or the command line says otherwise.
@@ -90,25 +98,36 @@ def secret_from_env(
 
 @dataclass(frozen=True)
 class CommandSpec:
-    """What to run on a host. ``sudo_password`` is only ever sent on stdin, on sudo's prompt."""
+    """What to run on a host. ``sudo_password`` is only ever sent on stdin, on sudo's prompt,
+    and ``env`` values on stdin before the command's own input: never in a command line,
+    where the host's process list would show them.
+
+    ``capture_limit``: bytes of each output stream the outcome keeps (0: none, the output
+    only streams to the caller's callback); None keeps everything, as a transport's own
+    listings need. The bytes beyond it are counted (:attr:`CommandOutcome.stdout_bytes`).
+    """
 
     command: str
-    stdin: bytes | StdinProducer | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
+    stdin: bytes | StdinProducer | StdinSource | None = None
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeout: float | None = None
     sudo: bool = False
     sudo_password: str | None = field(default=None, repr=False)
+    capture_limit: int | None = None
 
 
 @dataclass(frozen=True)
 class CommandOutcome:
-    """The finished command: exit code and the complete captured output. A device CLI has
-    no exit code (None): it failed only if ``error`` says so."""
+    """The finished command: exit code and the captured output. A device CLI has no exit
+    code (None): it failed only if ``error`` says so. ``stdout_bytes``/``stderr_bytes``
+    count what the command wrote, kept or not (None: exactly what ``stdout`` holds)."""
 
     exit_code: int | None
     stdout: bytes
     stderr: bytes
     error: str | None = None
+    stdout_bytes: int | None = None
+    stderr_bytes: int | None = None
 
 
 class RunningCommand(Protocol):
@@ -305,26 +324,52 @@ class Transport(ABC):
 
 @dataclass(frozen=True)
 class WrappedCommand:
-    """The shell command actually sent, and the markers the sudo exchange looks for."""
+    """The shell command actually sent, and the markers the sudo exchange looks for.
+
+    ``stdin_prefix`` goes to the command's stdin before its own input: the environment."""
 
     command: str
     prompt_marker: bytes | None = None
     success_marker: bytes | None = None
+    stdin_prefix: bytes = field(default=b"", repr=False)
+
+
+def shell_exports(env: Mapping[str, str]) -> str:
+    """``export NAME='value'; ...`` for a POSIX shell, in name order."""
+    return "".join(f"export {name}={shlex.quote(value)}; " for name, value in sorted(env.items()))
+
+
+def _read_environment(exports: str) -> str:
+    """Shell code that reads ``exports`` (sent first on stdin) and runs it, so no value is
+    ever in an argument list (``/proc/PID/cmdline`` is readable by every user of the host).
+
+    ``read`` takes its input a byte at a time from a pipe, so exactly these lines are taken
+    and the command's own input is left as it was; a value with line breaks spans lines.
+    """
+    lines = exports.count("\n") + 1
+    return (
+        f"__ro_env=; __ro_n={lines}; while [ $__ro_n -gt 0 ]; do "
+        "IFS= read -r __ro_line || { echo 'remoteops: the environment did not arrive' >&2; "
+        "exit 126; }; "
+        '__ro_env="$__ro_env$__ro_line\n"; __ro_n=$((__ro_n - 1)); done; '
+        'eval "$__ro_env"; unset __ro_env __ro_n __ro_line; '
+    )
 
 
 def wrap_command(spec: CommandSpec) -> WrappedCommand:
-    """Add environment exports and, with sudo, the prompt/success markers (as Ansible does).
+    """Add the environment and, with sudo, the prompt/success markers (as Ansible does).
 
-    The password never appears here: sudo prints a unique prompt on stderr and :func:`drive`
-    answers it on stdin. The success marker tells "no password asked" apart from the command's
-    own output, so stdin meant for the command is held until sudo is done with it.
+    Neither the password nor an environment value appears here: sudo prints a unique prompt
+    on stderr and :func:`drive` answers it on stdin, and the exports follow on stdin once sudo
+    is done with it (see :func:`_read_environment`). The success marker tells "no password
+    asked" apart from the command's own output, so stdin meant for the command is held until
+    sudo is done with it.
     """
-    exports = "".join(
-        f"export {name}={shlex.quote(value)}; " for name, value in sorted(spec.env.items())
-    )
-    inner = exports + spec.command
+    exports = shell_exports(spec.env)
+    prefix = (exports + "\n").encode("utf-8", "surrogateescape") if exports else b""
+    inner = (_read_environment(exports) if exports else "") + spec.command
     if not spec.sudo:
-        return WrappedCommand(inner)
+        return WrappedCommand(inner, stdin_prefix=prefix)
     token = secrets.token_hex(8)
     prompt = f"[remoteops-sudo-{token}] password:"
     success = f"REMOTEOPS-SUDO-OK-{token}"
@@ -332,31 +377,74 @@ def wrap_command(spec: CommandSpec) -> WrappedCommand:
         f"sudo -H -S -p {shlex.quote(prompt)} -- /bin/sh -c "
         f"{shlex.quote(f'echo {success}; ' + inner)}"
     )
-    return WrappedCommand(command, prompt.encode(), success.encode())
+    return WrappedCommand(command, prompt.encode(), success.encode(), prefix)
 
 
 class _StdinFeeder(threading.Thread):
-    """Feeds stdin on its own thread so a full output window can never deadlock a big input."""
+    """Feeds stdin on its own thread so a full output window can never deadlock a big input.
 
-    def __init__(self, running: RunningCommand, data: bytes | StdinProducer) -> None:
+    ``prefix`` (the environment) goes first; :meth:`stop` ends the feeding from another thread
+    (the command ended or timed out while its input was still arriving).
+    """
+
+    def __init__(
+        self,
+        running: RunningCommand,
+        data: bytes | StdinProducer | StdinStream | None,
+        prefix: bytes = b"",
+    ) -> None:
         super().__init__(daemon=True, name="remoteops-stdin")
         self._running = running
         self._data = data
+        self._prefix = prefix
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        write = self._running.write_stdin
         try:
-            if callable(self._data):
-                self._data(self._running.write_stdin)
-            else:
-                view = memoryview(self._data)
+            if self._prefix:
+                write(self._prefix)
+            data = self._data
+            if data is None:
+                pass
+            elif isinstance(data, bytes):
+                view = memoryview(data)
                 for offset in range(0, len(view), _STDIN_CHUNK):
-                    self._running.write_stdin(bytes(view[offset : offset + _STDIN_CHUNK]))
+                    write(bytes(view[offset : offset + _STDIN_CHUNK]))
+            elif callable(data):
+                data(write)
+            else:
+                while chunk := data.read():
+                    write(chunk)
         except (OSError, EOFError) as exc:  # the command exited without reading everything
+            self.error = exc
+        except HostError as exc:  # the input itself could not be read: the host fails
             self.error = exc
         finally:  # also after a failed producer: a command waiting for more input never ends
             with contextlib.suppress(OSError, EOFError):
                 self._running.close_stdin()
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop a stream's reading (the rest ends with the command: its writes then fail)."""
+        data = self._data
+        if not (data is None or isinstance(data, bytes) or callable(data)):
+            data.close()
+
+
+class _Capture:
+    """One output stream as a result keeps it: the first ``limit`` bytes, and a count."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.kept = bytearray()
+        self.total = 0
+        self._limit = limit
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = len(chunk) if self._limit is None else self._limit - len(self.kept)
+        if room > 0:
+            self.kept += chunk[:room]
 
 
 class _SudoExchange:
@@ -418,31 +506,42 @@ def drive(
     """Pump output until the command ends, feeding stdin and enforcing the command timeout.
 
     ``deadline`` (monotonic) defaults to ``spec.timeout`` from now; :meth:`Transport.run` sets
-    it before starting the command, so starting counts against the timeout too.
+    it before starting the command, so starting counts against the timeout too. Every output
+    chunk reaches ``on_output``; the outcome keeps up to ``spec.capture_limit`` of each stream.
     """
     if deadline is None and spec.timeout is not None:
         deadline = time.monotonic() + spec.timeout
     sudo = _SudoExchange(wrapped, spec.sudo_password)
-    captured = {STDOUT: bytearray(), STDERR: bytearray()}
+    captured = {STDOUT: _Capture(spec.capture_limit), STDERR: _Capture(spec.capture_limit)}
     feeder: _StdinFeeder | None = None
 
     def start_stdin() -> None:
         nonlocal feeder
-        if spec.stdin is None:
+        data = spec.stdin
+        if data is None and not wrapped.stdin_prefix:
             running.close_stdin()
-        else:
-            feeder = _StdinFeeder(running, spec.stdin)
-            feeder.start()
+            return
+        if data is None or isinstance(data, bytes) or callable(data):
+            feeder = _StdinFeeder(running, data, wrapped.stdin_prefix)
+        else:  # each host reads the shared input from its start
+            feeder = _StdinFeeder(running, data.open(), wrapped.stdin_prefix)
+        feeder.start()
 
     def emit(chunks: list[tuple[str, bytes]]) -> None:
         for stream, chunk in chunks:
-            captured[stream] += chunk
+            captured[stream].add(chunk)
             if on_output is not None:
                 on_output(stream, chunk)
 
-    if sudo.done:
-        start_stdin()
+    def outcome(exit_code: int | None, error: str | None = None) -> CommandOutcome:
+        out, err = captured[STDOUT], captured[STDERR]
+        return CommandOutcome(
+            exit_code, bytes(out.kept), bytes(err.kept), error, out.total, err.total
+        )
+
     try:
+        if sudo.done:
+            start_stdin()
         while not running.done():
             wait = _POLL_CEILING_S
             if deadline is not None:
@@ -455,19 +554,23 @@ def drive(
                 chunks = sudo.feed(running, stream, received)
                 if sudo.refused:
                     emit(sudo.release())
-                    return CommandOutcome(
-                        1, bytes(captured[STDOUT]), bytes(captured[STDERR]), error=sudo.refused
-                    )
+                    return outcome(1, sudo.refused)
                 if sudo.done and not was_done:
                     start_stdin()
                 emit(chunks)
         emit(sudo.release())  # sudo itself failed (e.g. not installed): show what it said
-        return CommandOutcome(running.exit_code(), bytes(captured[STDOUT]), bytes(captured[STDERR]))
+        if feeder is not None and isinstance(feeder.error, HostError):
+            raise feeder.error
+        return outcome(running.exit_code())
     except HostError as exc:  # keep what the command printed before it was lost
         if not (exc.stdout or exc.stderr):
-            exc.stdout, exc.stderr = bytes(captured[STDOUT]), bytes(captured[STDERR])
+            kept = outcome(None)
+            exc.stdout, exc.stderr = kept.stdout, kept.stderr
+            exc.stdout_bytes, exc.stderr_bytes = kept.stdout_bytes, kept.stderr_bytes
         raise
     finally:
+        if feeder is not None:
+            feeder.stop()
         running.kill()
         if feeder is not None:
-            feeder.join(timeout=1.0)
+            feeder.join(timeout=_FEEDER_JOIN_S)

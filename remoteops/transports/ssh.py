@@ -19,6 +19,7 @@ import re
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -56,10 +57,18 @@ _ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
 _PID_MARK = b"REMOTEOPS-PID="
 #: stderr bytes held while waiting for that line before giving up on it.
 _HEAD_LIMIT = 4096
+#: How long the channel that kills a timed-out command may take to open.
+_KILL_OPEN_TIMEOUT_S = 2.0
+#: How long the end of a run waits for those kills to be sent (healthy hosts take a round
+#: trip; on a host that stopped answering they never will).
+_KILL_GRACE_S = 0.5
 #: How long opening a session and starting a command may take when the run has no --timeout.
 _START_TIMEOUT_S = 60.0
 _DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 _READ_SIZE = 64 * 1024
+#: Bytes of each stream one poll returns at most, so a command that floods its output still
+#: lets the runner look at its deadline in between.
+_POLL_BYTES = 1024 * 1024
 _WINDOW_SIZE = 8 * 1024 * 1024
 
 #: Asked for the passphrase of an encrypted key file; returns None to skip the key.
@@ -128,6 +137,7 @@ class SSHContext:
         self._key_lock = threading.Lock()
         self._jumps: dict[str, _JumpSlot] = {}
         self._jump_lock = threading.Lock()  # guards the dict only; each chain has its own lock
+        self._closing: list[threading.Thread] = []
 
     @staticmethod
     def _load_ssh_config(path: Path) -> paramiko.SSHConfig | None:
@@ -332,8 +342,20 @@ class SSHContext:
                 raise slot.error from exc
             return slot.transport
 
+    def closing(self, thread: threading.Thread) -> None:
+        """A connection closing in the background (after killing its commands): the run's
+        end waits a little for it, so the kill reaches a healthy host before we exit."""
+        with self._jump_lock:
+            self._closing = [t for t in self._closing if t.is_alive()] + [thread]
+
     def close(self) -> None:
-        """Close the jump connections; never waits for a handshake still in progress."""
+        """Give background closes up to half a second, then close the jump connections;
+        never waits for a handshake still in progress."""
+        with self._jump_lock:
+            closing, self._closing = self._closing, []
+        deadline = time.monotonic() + _KILL_GRACE_S
+        for thread in closing:
+            thread.join(max(0.0, deadline - time.monotonic()))
         with self._jump_lock:
             slots = list(self._jumps.values())
             self._jumps.clear()
@@ -526,6 +548,9 @@ class _SSHCommand:
         self._head = b""  # the start of stderr, until our PID line has been seen
         self._pid_pending = True
         self.pid: int | None = None
+        #: The thread killing the remote command, once :meth:`kill` found it running.
+        self.killer: threading.Thread | None = None
+        self._kill_lock = threading.Lock()
 
     def poll(self, timeout: float) -> list[tuple[str, bytes]]:
         channel = self._channel
@@ -537,16 +562,20 @@ class _SSHCommand:
                 return []
             self._poller.poll(max(0.0, timeout) * 1000)
         chunks: list[tuple[str, bytes]] = []
-        while channel.recv_stderr_ready():
+        budget = _POLL_BYTES  # a flood must not keep the caller from its deadline
+        while budget > 0 and channel.recv_stderr_ready():
             data = channel.recv_stderr(_READ_SIZE)
+            budget -= len(data)
             if self._pid_pending:
                 data = self._take_pid(data)
             if data:
                 chunks.append((STDERR, data))
-        while channel.recv_ready():
+        budget = _POLL_BYTES
+        while budget > 0 and channel.recv_ready():
             data = channel.recv(_READ_SIZE)
             if not data:
                 break
+            budget -= len(data)
             chunks.append((STDOUT, data))
         return chunks
 
@@ -605,10 +634,28 @@ class _SSHCommand:
             self._channel.shutdown_write()
 
     def kill(self) -> None:
-        """End the command; if it is still running, kill its remote process group first."""
-        if self.pid is not None and not self.done():
-            self.kill_remote_group(self.pid)
-        self._channel.close()
+        """End the command without waiting. If it is still running, its remote process group
+        is killed from a helper thread, which then closes the channel: that takes a round
+        trip, and on a host that stopped answering a wait, which must not come out of the
+        caller's time (a ``-t 4`` run ended at 6 s when it did)."""
+        with self._kill_lock:  # the runner and a closing watchdog may both ask
+            if self.killer is not None:
+                return
+            pid = self.pid
+            if pid is None or self.done():
+                self._channel.close()
+                return
+
+            def kill_then_close() -> None:
+                try:
+                    self.kill_remote_group(pid)
+                finally:
+                    self._channel.close()
+
+            self.killer = threading.Thread(
+                target=kill_then_close, name="remoteops-ssh-kill", daemon=True
+            )
+            self.killer.start()
 
     def kill_remote_group(self, pid: int) -> None:
         """Best effort on a second channel: TERM now, KILL two seconds later (not waited for)."""
@@ -616,7 +663,7 @@ class _SSHCommand:
         if transport is None or not transport.is_active():
             return
         with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
-            killer = transport.open_session(timeout=2.0)
+            killer = transport.open_session(timeout=_KILL_OPEN_TIMEOUT_S)
             killer.exec_command(
                 f"kill -TERM -- -{pid} 2>/dev/null; sleep 2; kill -KILL -- -{pid} 2>/dev/null"
             )
@@ -738,31 +785,38 @@ class SSHTransport(BatchWrites):
         finally:
             watchdog.cancel()
         command_handle = _SSHCommand(channel)
+        self._commands = [c for c in self._commands if c.killer is not None or not c.done()]
         self._commands.append(command_handle)
         return command_handle
 
     def close(self) -> None:
         """Close the connection; commands still running get their process group killed first.
 
-        That takes a round trip, so it happens on a helper thread: close() is also how a second
-        Ctrl-C cancels hundreds of hosts at once, and must not block.
+        That takes a round trip, so it happens on helper threads: close() is also how a second
+        Ctrl-C cancels hundreds of hosts at once, and must not block. The run's context waits
+        a little for those threads at its end (:meth:`SSHContext.close`).
         """
         self._closed = True
         transport = self._transport
         if transport is None:
             return
-        running = [c for c in self._commands if c.pid is not None and not c.done()]
-        if not running or not transport.is_active():
+        for command in self._commands:
+            command.kill()
+        killers = [c.killer for c in self._commands if c.killer is not None]
+        if not transport.is_active() or not any(k.is_alive() for k in killers):
             transport.close()
             return
 
-        def kill_then_close() -> None:
-            for command in running:
-                if command.pid is not None:
-                    command.kill_remote_group(command.pid)
+        def close_after_kills() -> None:
+            for killer in killers:
+                killer.join()
             transport.close()
 
-        threading.Thread(target=kill_then_close, name="remoteops-ssh-cancel", daemon=True).start()
+        closer = threading.Thread(
+            target=close_after_kills, name="remoteops-ssh-cancel", daemon=True
+        )
+        closer.start()
+        self.context.closing(closer)
 
 
 __all__ = [

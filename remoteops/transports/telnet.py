@@ -24,6 +24,7 @@ prompts: never into argv, logs or captured output.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import secrets
@@ -49,7 +50,7 @@ from remoteops.transports.base import (
     OutputCallback,
     Transport,
     secret_from_env,
-    wrap_command,
+    shell_exports,
 )
 
 if TYPE_CHECKING:
@@ -468,7 +469,7 @@ class TelnetTransport(Transport):
         self._busy = True
         try:
             if self.posix:
-                outcome = self._run_posix(wrap_command(spec).command, deadline)
+                outcome = self._run_posix(spec.command, shell_exports(spec.env), deadline)
             else:
                 outcome = self._run_device(spec.command, deadline)
         except HostTimeoutError:
@@ -478,11 +479,17 @@ class TelnetTransport(Transport):
             self._busy = False
         if on_output is not None and outcome.stdout:
             on_output("stdout", outcome.stdout)
+        limit = spec.capture_limit
+        if limit is not None and len(outcome.stdout) > limit:
+            kept = outcome.stdout[:limit]
+            outcome = dataclasses.replace(outcome, stdout=kept, stdout_bytes=len(outcome.stdout))
         return outcome
 
-    def _run_posix(self, command: str, deadline: float) -> CommandOutcome:
+    def _run_posix(self, command: str, exports: str, deadline: float) -> CommandOutcome:
         """``sh -c`` with no input, as an SSH exec runs it: its own syntax errors, exit,
-        cd and exports stay in it, and nothing it reads can eat what we type next.
+        cd and exports stay in it, and nothing it reads can eat what we type next. The
+        environment is exported by the login shell in a subshell around it, so no value is
+        in ``sh``'s arguments (which the host's process list shows).
 
         The output is what lies between a start marker and an end marker carrying ``$?``
         (bash's readline still sends a line end for what we typed, with echo off), and the
@@ -490,7 +497,7 @@ class TelnetTransport(Transport):
         """
         token = secrets.token_hex(6)
         line = (
-            f"printf '__RO_GO_{token}\\n'; sh -c {shlex.quote(command)} </dev/null; "
+            f"printf '__RO_GO_{token}\\n'; ( {exports}sh -c {shlex.quote(command)} </dev/null ); "
             f"printf '\\n__RO_RC_%s_{token}\\n' \"$?\""
         )
         _check_line_length(line)
