@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated
@@ -38,11 +39,17 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
+    """``NAME=VALUE``, or ``NAME`` alone for this process's own value of NAME (as
+    ``docker run -e NAME`` does): a secret then never appears in any command line."""
     env: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        if not sep or not _ENV_NAME.fullmatch(name):
-            fail(f"--env expects NAME=VALUE, got {pair!r}")
+        if not _ENV_NAME.fullmatch(name):
+            fail(f"--env expects NAME=VALUE or NAME, got {pair!r}")
+        if not sep:
+            if name not in os.environ:
+                fail(f"--env {name}: {name} is not set in this environment")
+            value = os.environ[name]
         env[name] = value
     return env
 
@@ -62,7 +69,13 @@ def run(
     user: UserOption = None,
     port: PortOption = None,
     env: Annotated[
-        list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE for the command.")
+        list[str] | None,
+        typer.Option(
+            "--env",
+            "-e",
+            help="NAME=VALUE exported for the command, or NAME to pass this shell's value; "
+            "sent on stdin, never in the host's command line.",
+        ),
     ] = None,
     ask_pass: AskPassOption = False,
     sudo: Annotated[bool, typer.Option("--sudo", help="Run the command with sudo.")] = False,

@@ -30,8 +30,9 @@ LOCAL_MARK = "ROPTEST_LOCAL"
 
 #: Exactly the keys of a JSON result line when both outputs are valid UTF-8 (README).
 JSON_KEYS = frozenset(
-    {"host", "ok", "status", "exit_code", "stdout", "stderr", "error", "duration_s"}
-)
+    {"host", "ok", "status", "exit_code", "stdout", "stderr", "stdout_bytes", "stderr_bytes",
+     "truncated", "error", "duration_s"}
+)  # fmt: skip
 STATUSES = frozenset(
     {"ok", "failed", "unreachable", "auth", "hostkey", "timeout", "unsupported", "cancelled"}
 )

@@ -585,8 +585,11 @@ def test_ctrl_c_with_one_fork_cancels_hosts_not_started(
         assert results[host]["error"] == "interrupted before it started"
 
 
-def test_ctrl_c_before_any_host_started_exits_130_without_traceback(tmp_path: Path) -> None:
-    """Interrupted while reading piped stdin, before the executor exists."""
+def test_ctrl_c_while_hosts_wait_for_endless_stdin_exits_130_without_traceback(
+    tmp_path: Path,
+) -> None:
+    """Piped stdin is streamed, not read to its end first: the host starts at once and waits
+    for input that never comes; two Ctrl-C end the run."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "remoteops", "run", "-H", "localhost", "cat"],
         stdin=subprocess.PIPE,
@@ -598,6 +601,11 @@ def test_ctrl_c_before_any_host_started_exits_130_without_traceback(tmp_path: Pa
     try:
         wait_until(lambda: _blocked_reading_stdin(proc.pid), "the CLI to read stdin")
         proc.send_signal(signal.SIGINT)
+        assert proc.stderr is not None
+        assert b"press Ctrl-C again" in proc.stderr.readline() + proc.stderr.readline() + (
+            proc.stderr.readline()
+        )
+        proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
@@ -608,15 +616,18 @@ def test_ctrl_c_before_any_host_started_exits_130_without_traceback(tmp_path: Pa
 
 
 def _blocked_reading_stdin(pid: int) -> bool:
-    """True while the process's main thread sits in read(0, ...)."""
+    """True while a thread of the process sits in read(0, ...)."""
     read = {"x86_64": "0", "aarch64": "63"}.get(platform.machine())
     if read is None:
         pytest.skip("unknown syscall numbers on this architecture")
-    try:
-        fields = Path(f"/proc/{pid}/syscall").read_text().split()
-    except OSError:
-        return False
-    return fields[:2] == [read, "0x0"]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            fields = (task / "syscall").read_text().split()
+        except OSError:
+            continue
+        if fields[:2] == [read, "0x0"]:
+            return True
+    return False
 
 
 # -- colour ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""How a command is wrapped for env and sudo: the password never appears in it."""
+"""How a command is wrapped for env and sudo: neither the password nor an environment value
+appears in it (a host's process list shows every command line)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,35 @@ import subprocess
 
 from remoteops.transports.base import CommandSpec, wrap_command
 
+ODD_VALUES = {
+    "A": "x'; rm -rf / #",
+    "B": "two\nlines\n\n",
+    "C": ' $HOME `id` \\ "q" ',
+    "D": "",
+    "E": "caf\u00e9",
+}
 
-def test_env_values_are_shell_quoted() -> None:
-    wrapped = wrap_command(CommandSpec('printf "%s" "$A"', env={"A": "x'; rm -rf / #"}))
-    out = subprocess.run(["/bin/sh", "-c", wrapped.command], capture_output=True, check=True)
-    assert out.stdout == b"x'; rm -rf / #"
+
+def test_env_values_arrive_exactly_on_stdin_and_never_in_the_command() -> None:
+    script = 'printf "%s|" "$A" "$B" "$C" "$D" "$E"; cat'
+    wrapped = wrap_command(CommandSpec(script, env=ODD_VALUES))
+    for value in ODD_VALUES.values():
+        if value.strip():
+            assert value not in wrapped.command
+    out = subprocess.run(
+        ["/bin/sh", "-c", wrapped.command],
+        input=wrapped.stdin_prefix + b"the command's own input",
+        capture_output=True,
+        check=True,
+    )
+    expected = "".join(v + "|" for v in ODD_VALUES.values()) + "the command's own input"
+    assert out.stdout.decode() == expected
+
+
+def test_without_env_nothing_is_read_from_stdin() -> None:
+    wrapped = wrap_command(CommandSpec("cat"))
+    assert wrapped.stdin_prefix == b""
+    assert wrapped.command == "cat"
 
 
 def test_sudo_wrapper_uses_markers_and_never_the_password() -> None:

@@ -48,9 +48,19 @@ def test_json_object_has_the_documented_keys_and_types() -> None:
         "exit_code": 3,
         "stdout": "out\n",
         "stderr": "err\n",
+        "stdout_bytes": 4,
+        "stderr_bytes": 4,
+        "truncated": False,
         "error": None,
         "duration_s": 1.235,
     }
+
+
+def test_output_beyond_the_capture_limit_is_counted_and_marked_truncated() -> None:
+    result = HostResult("h", Status.OK, 0, b"first", b"", stdout_bytes=10_000_000, stderr_bytes=0)
+    obj = result.to_json()
+    assert (obj["stdout"], obj["stdout_bytes"], obj["truncated"]) == ("first", 10_000_000, True)
+    assert obj["stderr_bytes"] == 0
 
 
 def test_non_utf8_output_is_kept_exactly_in_base64() -> None:
