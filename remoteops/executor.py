@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from remoteops.errors import HostError
 from remoteops.inventory.model import Host
@@ -84,6 +84,17 @@ def _is_connection_trouble(exc: Exception) -> bool:
 
 #: The work for one host, given its open transport; returns the host's result.
 HostWork = Callable[[Host, Transport, "Listener"], HostResult]
+
+
+@runtime_checkable
+class HostLifecycle(Protocol):
+    """Work that wants to know when each host starts (before connecting) and ends (whatever
+    happened), called on the host's own thread: e.g. input shared by every host, which must
+    wait for hosts still connecting and stop waiting for hosts that failed."""
+
+    def host_started(self, host: str) -> None: ...
+
+    def host_ended(self, host: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -238,6 +249,16 @@ class Executor:
             signal.signal(signal.SIGINT, previous)
 
     def _run_one(self, host: Host, work: HostWork) -> HostResult:
+        lifecycle = work if isinstance(work, HostLifecycle) else None
+        if lifecycle is not None:
+            lifecycle.host_started(host.name)
+        try:
+            return self._run_host(host, work)
+        finally:
+            if lifecycle is not None:
+                lifecycle.host_ended(host.name)
+
+    def _run_host(self, host: Host, work: HostWork) -> HostResult:
         started = time.monotonic()
         self.listener.host_started(host.name)
         transport: Transport | None = None
@@ -315,22 +336,19 @@ class Executor:
             transport.close()
 
 
-def command_work(spec: CommandSpec) -> HostWork:
-    """The work of ``remoteops run``: one command, its output streamed to the listener.
+class _CommandWork:
+    """The work of ``remoteops run``: one command, its output streamed to the listener."""
 
-    A spec without a ``capture_limit`` keeps :data:`DEFAULT_CAPTURE_LIMIT` bytes of each
-    stream in the result (the listener sees everything).
-    """
-    if spec.capture_limit is None:
-        spec = dataclasses.replace(spec, capture_limit=DEFAULT_CAPTURE_LIMIT)
+    def __init__(self, spec: CommandSpec) -> None:
+        self.spec = spec
 
-    def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
+    def __call__(self, host: Host, transport: Transport, listener: Listener) -> HostResult:
         started = time.monotonic()
 
         def on_output(stream: str, data: bytes) -> None:
             listener.host_output(host.name, stream, data)
 
-        outcome = transport.run(spec, on_output)  # a HostError keeps partial output
+        outcome = transport.run(self.spec, on_output)  # a HostError keeps partial output
         if outcome.error is not None:
             status = Status.FAILED
         else:
@@ -347,7 +365,24 @@ def command_work(spec: CommandSpec) -> HostWork:
             stderr_bytes=outcome.stderr_bytes,
         )
 
-    return work
+    def host_started(self, host: str) -> None:
+        if isinstance(self.spec.stdin, HostLifecycle):
+            self.spec.stdin.host_started(host)
+
+    def host_ended(self, host: str) -> None:
+        if isinstance(self.spec.stdin, HostLifecycle):
+            self.spec.stdin.host_ended(host)
+
+
+def command_work(spec: CommandSpec) -> HostWork:
+    """The work of ``remoteops run``: one command, its output streamed to the listener.
+
+    A spec without a ``capture_limit`` keeps :data:`DEFAULT_CAPTURE_LIMIT` bytes of each
+    stream in the result (the listener sees everything).
+    """
+    if spec.capture_limit is None:
+        spec = dataclasses.replace(spec, capture_limit=DEFAULT_CAPTURE_LIMIT)
+    return _CommandWork(spec)
 
 
 def run_command(

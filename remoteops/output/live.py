@@ -72,9 +72,9 @@ class LiveLines:
             key = (host, stream)
             buffered = self._partial.get(key, b"") + data
             *complete, rest = buffered.split(b"\n")
-            if len(rest) >= _LINE_LIMIT:  # a flood without line ends: shown in pieces
-                complete.append(rest)
-                rest = b""
+            while len(rest) >= _LINE_LIMIT:  # a flood without line ends: shown in pieces
+                complete.append(rest[:_LINE_LIMIT])
+                rest = rest[_LINE_LIMIT:]
             self._partial[key] = rest
             if complete:
                 self._emit(host, stream, complete)

@@ -6,9 +6,11 @@ controller's memory nor wait for the pipe to close: a :class:`BroadcastStdin` re
 one thread into a bounded window that every host reads at its own pace. The slowest host still
 reading holds the window back (as a slow reader of ``tee`` does), until it ends or times out.
 
-The start of the input is kept for hosts that have not started yet (more hosts than
-``--forks``) until it outgrows the window; a host starting after that fails with a message
-saying so, rather than receiving the input from its middle.
+Hosts that have started but not yet opened their stream (still connecting) hold the window
+too: the input waits for them. The start of the input is kept for hosts that have not started
+yet (more hosts than ``--forks``) only until it outgrows the window; a host starting after that
+fails with a message saying so, rather than receiving the input from its middle. The executor
+says when each host starts and ends (:meth:`BroadcastStdin.host_started`).
 """
 
 from __future__ import annotations
@@ -100,9 +102,10 @@ class _FileStream:
 class BroadcastStdin:
     """A pipe (or terminal) read once, on its own thread, and streamed to every host.
 
-    ``readers`` is how many hosts will open it at most; once all of them have, the start of
-    the input is no longer kept for late comers. Reading starts with the first :meth:`open`,
-    so input nobody asks for is never read.
+    ``readers`` is how many hosts will open it at most; once all of them have started, the
+    start of the input is no longer kept for late comers. Reading starts with the first
+    :meth:`open`, so input nobody asks for is never read. A host is known by the thread that
+    runs it (the executor runs each host on one thread, from start to end).
     """
 
     def __init__(self, fd: int, readers: int, *, window: int = DEFAULT_WINDOW) -> None:
@@ -119,7 +122,21 @@ class BroadcastStdin:
         self._eof = False
         self._error: str | None = None
         self._positions: dict[int, int] = {}  # open stream -> number of the chunk it reads next
+        self._connecting: set[int] = set()  # threads of hosts started but not yet reading
         self._reader: threading.Thread | None = None
+
+    def host_started(self, host: str) -> None:
+        """A host is connecting: the input waits for it to open its stream (or end)."""
+        with self._arrived:
+            self._readers_left -= 1
+            self._connecting.add(threading.get_ident())
+
+    def host_ended(self, host: str) -> None:
+        """A host ended, whether or not it read the input: it holds nothing back any more."""
+        with self._arrived:
+            self._connecting.discard(threading.get_ident())
+            if self._release():
+                self._room.notify()
 
     def open(self) -> StdinStream:
         with self._arrived:
@@ -129,7 +146,10 @@ class BroadcastStdin:
                     "bytes, too much to keep for hosts started later: raise --forks to the "
                     "number of hosts, or pass a regular file with --stdin FILE"
                 )
-            self._readers_left -= 1
+            if threading.get_ident() in self._connecting:
+                self._connecting.discard(threading.get_ident())
+            else:  # opened without host_started: a caller of its own, not the executor
+                self._readers_left -= 1
             stream = _BroadcastStream(self)
             self._positions[id(stream)] = 0
             if self._reader is None:
@@ -161,9 +181,10 @@ class BroadcastStdin:
                 return
 
     def _release(self) -> bool:
-        """Drop the chunks every open stream has read, unless hosts yet to start still need
-        them and the window has room; True if that made room. Called with the lock held."""
-        if self._readers_left > 0 and self._held < self._window:
+        """Drop the chunks every open stream has read, unless a connecting host still needs
+        them, or hosts yet to start do and the window has room; True if that made room.
+        Called with the lock held."""
+        if self._connecting or (self._readers_left > 0 and self._held < self._window):
             return False
         lowest = min(self._positions.values(), default=self._next)
         freed = False
