@@ -401,3 +401,25 @@ def test_telnet_shell_and_device_hosts_run_in_parallel_with_ssh_hosts_from_the_c
     assert len(warnings) == 1
     assert shell_host.name in warnings[0]
     assert device_host.name not in warnings[0]
+
+
+def test_env_values_reach_a_shell_host_without_entering_any_command_line(
+    shell_host: Host,
+) -> None:
+    """Exported by the login shell in a subshell around ``sh -c``: before, the exports were
+    inside the ``sh -c`` argument, which every user of the host could read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.integration.process_table import command_lines_showing
+
+    token = "tok-" + secrets.token_hex(12)
+    spec = CommandSpec('sleep 2; printf "%s" "$TOKEN"', env={"TOKEN": token}, timeout=30)
+    shown: list[str] = []
+    with ThreadPoolExecutor(1) as pool:
+        running_run = pool.submit(run_command, [shell_host], spec)
+        while not running_run.done():
+            shown += command_lines_showing(token.encode())
+            time.sleep(0.05)
+    result = running_run.result().results[0]
+    assert shown == []
+    assert (result.status, result.stdout) == (Status.OK, token.encode())
