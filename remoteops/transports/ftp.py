@@ -16,6 +16,7 @@ import contextlib
 import ftplib
 import io
 import ssl
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -39,7 +40,9 @@ from remoteops.transports.file_ops import open_partial, receive_atomically
 from remoteops.transports.ftp_listing import Listed, parse_listing
 from remoteops.transports.ftp_protocol import (
     ENCODING,
+    Control,
     Features,
+    TLSControl,
     answers_noop,
     ftp_time,
     reason,
@@ -82,6 +85,8 @@ class FTPTransport(Transport):
         self._created_mode: int | None = None  # what STOR gives a new file, once seen
         self._learned_upload = False
         self._skew_s = 0  # see _measure_skew
+        self._opening: set[ftplib.FTP] = set()  # connections logging in, for close()
+        self._opening_lock = threading.Lock()
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -89,17 +94,34 @@ class FTPTransport(Transport):
         self.pool.add(self._open())
 
     def _open(self) -> ftplib.FTP:
-        """A logged-in control connection; the errors say which step failed."""
+        """A logged-in control connection; the errors say which step failed. :meth:`close`
+        cuts one still being opened too (a server may stall its banner or the login)."""
+        timeout = self._overrides.timeout_for(self.host)
+        ftp: ftplib.FTP = (
+            TLSControl(context=self._tls_context(), timeout=timeout, encoding=ENCODING)
+            if self._tls
+            else Control(timeout=timeout, encoding=ENCODING)  # plain: the inventory says so
+        )
+        with self._opening_lock:
+            if self.pool.closed:
+                raise UnreachableError("cancelled")
+            self._opening.add(ftp)
+        try:
+            self._log_in(ftp, timeout)
+        except (AttributeError, ValueError) as exc:  # ftplib's objects after close()
+            if not self.pool.closed:
+                raise
+            raise UnreachableError("cancelled") from exc
+        finally:
+            with self._opening_lock:
+                self._opening.discard(ftp)
+        return ftp
+
+    def _log_in(self, ftp: ftplib.FTP, timeout: float) -> None:
         host, overrides = self.host, self._overrides
         port = overrides.port_for(host, 21)
         user = overrides.user_for(host) or "anonymous"
-        timeout = overrides.timeout_for(host)
         password = self._password()
-        ftp: ftplib.FTP = (
-            ftplib.FTP_TLS(context=self._tls_context(), timeout=timeout, encoding=ENCODING)  # noqa: S321 - FTP hosts
-            if self._tls
-            else ftplib.FTP(timeout=timeout, encoding=ENCODING)  # noqa: S321 - plain FTP only when the inventory says so
-        )
         try:
             ftp.connect(host.address, port)
             if isinstance(ftp, ftplib.FTP_TLS):
@@ -133,7 +155,6 @@ class FTPTransport(Transport):
         if self._learn(ftp).mlst:
             with contextlib.suppress(ftplib.Error, OSError):
                 ftp.sendcmd(f"OPTS MLST {_FACTS}")
-        return ftp
 
     def _learn(self, ftp: ftplib.FTP) -> Features:
         """FEAT and the login folder, asked on the host's first connection only."""
@@ -183,8 +204,13 @@ class FTPTransport(Transport):
         return context
 
     def close(self) -> None:
-        """Close every connection; safe from another thread (it then unblocks the workers)."""
+        """Close every connection, data connections and those being opened included; safe
+        from another thread (it then unblocks the workers)."""
         self.pool.close()
+        with self._opening_lock:
+            opening = list(self._opening)
+        for ftp in opening:
+            ftp.close()
 
     @property
     def ftp(self) -> ftplib.FTP:
@@ -198,8 +224,7 @@ class FTPTransport(Transport):
         with self.pool.session():
             yield from self._translated(what)
 
-    @staticmethod
-    def _translated(what: str) -> Iterator[None]:
+    def _translated(self, what: str) -> Iterator[None]:
         try:
             yield
         except HostError:
@@ -210,6 +235,10 @@ class FTPTransport(Transport):
             raise HostTimeoutError(f"{what}: the FTP server stopped answering") from exc
         except (OSError, EOFError, ftplib.Error) as exc:
             raise UnreachableError(f"{what}: FTP connection lost ({reason(exc)})") from exc
+        except (AttributeError, ValueError) as exc:  # ftplib's objects after close()
+            if not self.pool.closed:
+                raise
+            raise UnreachableError(f"{what}: the connection was closed") from exc
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -76,7 +76,8 @@ FTP_PASSWORD_ENV = "REMOTEOPS_TEST_FTP_PASSWORD"
 
 def serve_ftp(*extra: str, without: str = "") -> tuple[subprocess.Popen[str], int]:
     """``remoteops serve ftp /`` for user ``tester`` on a free loopback port; ``without``
-    (e.g. "MLST,MLSD") serves with those commands unknown, like an older server."""
+    (e.g. "MLST,MLSD") serves with those commands unknown, like an older server, and "-"
+    with all of them (for legacy_ftpd.py's other options)."""
     import os
     import secrets
     import sys

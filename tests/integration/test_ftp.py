@@ -4,19 +4,24 @@ mixed SSH + FTP run in which each protocol does what it can."""
 from __future__ import annotations
 
 import ftplib
+import functools
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import yaml
 
 from remoteops.executor import run_command
 from remoteops.inventory.model import Host
-from remoteops.results import Status
+from remoteops.results import HostResult, Status
 from remoteops.sync import SyncOptions
 from remoteops.sync.fetch import fetch_hosts
 from remoteops.sync.put import put_hosts
@@ -30,6 +35,8 @@ from tests.integration.conftest import (
     with_vars,
 )
 from tests.integration.test_sync import snapshot
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -436,3 +443,73 @@ def test_a_server_without_rest_starts_a_cut_off_download_over(tmp_path: Path) ->
             transport.close()
     assert received == len(content)  # counted from where it really started
     assert local.read_bytes() == content
+
+
+def _ended_within(seconds: float, call: Callable[[], T]) -> T:
+    """``call()`` on a thread of its own: its value, or a test failure if it still runs after
+    ``seconds`` (what was stuck is then ended by the test server's exit)."""
+    done: list[T] = []
+    thread = threading.Thread(target=lambda: done.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert done, f"still running after {seconds:g} s"
+    return done[0]
+
+
+@pytest.mark.parametrize("operation", ["get", "put", "mlsd", "list"])
+def test_a_host_timeout_cuts_a_data_connection_that_trickles(
+    operation: str, ftp_host: Host, tmp_path: Path
+) -> None:
+    """A server that sends (or reads) a byte a second on the data connection, and goes on
+    after the control connection is closed: ``-t 3`` ends that host ``timeout`` on time,
+    whether it was fetching, storing or listing, and a host beside it is unaffected."""
+    source = tmp_path / "source"
+    (source / "folder").mkdir(parents=True)
+    (source / "folder" / "file").write_bytes(os.urandom(100_000))
+    big = tmp_path / "big"
+    with open(big, "wb") as sparse:  # more than the socket buffers hold on both sides
+        sparse.truncate(64 * 1024 * 1024)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    without = "MLST,MLSD" if operation == "list" else "-"
+    with served_ftp("--trickle=1", without=without) as (_, port):
+        hosts = [ftp_inventory_host("trickle", port), ftp_host]
+
+        def run() -> list[HostResult]:
+            if operation == "put":
+                return put_hosts(hosts, [big], str(dest), host_timeout=3).results
+            what = source / "folder" / ("file" if operation == "get" else "")
+            return fetch_hosts(hosts, str(what), tmp_path / "back", host_timeout=3).results
+
+        slow, other = _ended_within(30, run)
+    assert slow.status is Status.TIMEOUT, slow
+    assert slow.duration_s < 3 + 7  # the budget and a generous slack: it overran 10+ min
+    assert other.ok, other.error
+
+
+def test_a_stalled_data_connection_without_a_timeout_ends_after_connect_timeout(
+    tmp_path: Path,
+) -> None:
+    """No ``-t``: a data connection on which nothing moves is given up after the host's
+    ``connect_timeout`` (ftplib's socket timeout), not waited on for ever."""
+    (tmp_path / "file").write_bytes(os.urandom(10_000))
+    with served_ftp("--trickle=3600", without="-") as (_, port):
+        host = ftp_inventory_host("stalled", port, connect_timeout=2)
+        run = functools.partial(fetch_hosts, [host], str(tmp_path / "file"), tmp_path / "back")
+        [result] = _ended_within(30, lambda: run().results)
+    assert result.status is Status.TIMEOUT, result
+    assert "stopped answering" in str(result.error)
+    assert result.duration_s < 2 + 7
+
+
+def test_a_host_timeout_cuts_a_server_that_never_sends_its_banner(tmp_path: Path) -> None:
+    """A port that accepts connections and says nothing: ``-t 2`` ends the host on time,
+    though its ``connect_timeout`` would wait a minute for the banner."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; no one talks
+        port = silent.getsockname()[1]
+        host = Host("silent", {"protocol": "ftp", "address": "127.0.0.1", "port": port,
+                               "connect_timeout": 60})  # fmt: skip
+        run = functools.partial(fetch_hosts, [host], "/etc/hostname", tmp_path / "back")
+        [result] = _ended_within(30, lambda: run(host_timeout=2).results)
+    assert result.status is Status.TIMEOUT, result
+    assert result.duration_s < 2 + 7
