@@ -13,8 +13,10 @@ too, and the server certificate is verified unless the inventory says ``tls_veri
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ftplib
 import io
+import posixpath
 import ssl
 import threading
 import time
@@ -44,6 +46,7 @@ from remoteops.transports.ftp_protocol import (
     Features,
     TLSControl,
     answers_noop,
+    fact_kind,
     ftp_time,
     reason,
     too_many_connections,
@@ -52,6 +55,10 @@ from remoteops.transports.ftp_protocol import (
 _BLOCK = 256 * 1024
 _FACTS = "type;size;modify;unix.mode;"
 _CONNECTIONS = 4
+#: Modes of entries whose listing shows none (Windows LIST, MLSD without unix.mode).
+_DEFAULT_MODES = {Kind.FILE: 0o644, Kind.DIR: 0o755, Kind.SYMLINK: 0o777}
+#: Links followed one after the other to what a REMOTE_PATH link names, at most.
+_LINK_HOPS = 8
 
 
 class FTPTransport(Transport):
@@ -166,17 +173,16 @@ class FTPTransport(Transport):
             except (ftplib.Error, OSError, EOFError) as exc:
                 ftp.close()
                 raise UnreachableError(f"FTP server stopped answering: {reason(exc)}") from exc
+            with contextlib.suppress(ftplib.Error, OSError, EOFError):
+                self._home = ftp.pwd() or "/"  # where CWD returns to, after a LIST
             if not features.mlst:
                 self._learn_without_mlst(ftp)
             self._features = features
         return self._features
 
     def _learn_without_mlst(self, ftp: ftplib.FTP) -> None:
-        """An older server: LIST folders are entered with CWD, so remember the way back; and
-        its SITE HELP says whether it has CHMOD (a server with MLSD shows modes in
-        ``unix.mode`` only where it has)."""
-        with contextlib.suppress(ftplib.Error, OSError, EOFError):
-            self._home = ftp.pwd() or "/"
+        """An older server: its SITE HELP says whether it has CHMOD (a server with MLSD
+        shows modes in ``unix.mode`` only where it has)."""
         with contextlib.suppress(ftplib.Error, OSError, EOFError):
             self._chmod = "CHMOD" in ftp.sendcmd("SITE HELP").upper()
 
@@ -246,14 +252,32 @@ class FTPTransport(Transport):
         """The entries of one folder, named ``prefix/name``: one MLSD, or LIST and MDTMs."""
         if (self._features or Features()).mlst:
             self._binary.discard(self.ftp)  # listings switch the connection to TYPE A
-            return [
+            found = [
                 self._entry(f"{prefix}/{name}" if prefix else name, facts)
                 for name, facts in self.ftp.mlsd(folder)
-                if facts.get("type", "").lower() in ("file", "dir") and name not in (".", "..")
+                if fact_kind(facts)[0] is not None and name not in (".", "..")
             ]
+            if any(e.kind is Kind.SYMLINK and e.target is None for e in found):
+                found = self._with_listed_targets(folder, found)
+            return found
         return [
             self._listed_entry(f"{prefix}/{listed.name}" if prefix else listed.name, listed, at)
             for listed, at in self._list(folder)
+        ]
+
+    def _with_listed_targets(self, folder: str, found: list[Entry]) -> list[Entry]:
+        """Links that MLSD shows without a target (ProFTPD's ``OS.unix=symlink``, or a target
+        its syntax cannot carry) get it from LIST's ``name -> target``, where shown."""
+        targets = {
+            listed.name: listed.target
+            for listed, _ in self._list(folder)
+            if listed.kind is Kind.SYMLINK and listed.target
+        }
+        return [
+            dataclasses.replace(e, target=targets.get(e.path.rpartition("/")[2]))
+            if e.kind is Kind.SYMLINK and e.target is None
+            else e
+            for e in found
         ]
 
     def _list(self, folder: str) -> list[tuple[Listed, str]]:
@@ -295,20 +319,24 @@ class FTPTransport(Transport):
         if listed.kind is Kind.FILE and (self._features or Features()).mdtm:
             with contextlib.suppress(ftplib.error_perm, ValueError):
                 mtime = ftp_time(self.ftp.sendcmd(f"MDTM {remote}").partition(" ")[2].strip())
-        default = 0o755 if listed.kind is Kind.DIR else 0o644
-        mode = default if listed.mode is None else listed.mode & 0o7777
-        return Entry(path, listed.kind, listed.size, mtime, mode, listed.target)
+        mode = _DEFAULT_MODES[listed.kind] if listed.mode is None else listed.mode & 0o7777
+        size = listed.size if listed.kind is Kind.FILE else 0
+        return Entry(path, listed.kind, size, mtime, mode, listed.target)
 
     @staticmethod
     def _entry(path: str, facts: dict[str, str]) -> Entry:
-        is_dir = facts.get("type", "").lower() == "dir"
-        mode = int(facts["unix.mode"], 8) if "unix.mode" in facts else (0o755 if is_dir else 0o644)
+        """An entry from MLSD or MLST facts; a link with its target where shown."""
+        kind, target = fact_kind(facts)
+        if kind is None:  # MLST's own type for a folder, or one not copied
+            kind = Kind.DIR if facts.get("type", "").lower() in ("cdir", "pdir") else Kind.FILE
+        mode = int(facts["unix.mode"], 8) if "unix.mode" in facts else _DEFAULT_MODES[kind]
         return Entry(
             path,
-            Kind.DIR if is_dir else Kind.FILE,
-            0 if is_dir else int(facts.get("size", 0)),
+            kind,
+            int(facts.get("size", 0)) if kind is Kind.FILE else 0,
             ftp_time(facts["modify"]) if "modify" in facts else 0,
             mode & 0o7777,
+            target,
         )
 
     def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
@@ -366,30 +394,64 @@ class FTPTransport(Transport):
     def list_path(
         self, path: str, *, missing_ok: bool = False, follow: bool = False
     ) -> list[Entry]:
+        """See :meth:`Transport.list_path`. Links come with their targets as the server
+        shows them (LIST's ``name -> target``, MLSD's ``OS.unix=slink:target``). With
+        ``follow`` (``get``) a link whose target the server does not show is refused by
+        name: it could be neither checked nor made."""
         name = path.rstrip("/").rpartition("/")[2] or path
         with self._errors(f"cannot read {path}"):
-            kind = self.path_kind(path)
+            kind = self.path_kind(path)  # links followed
             if kind is None:
                 if missing_ok:
                     return []
                 raise TransferError(f"cannot read {path}: no such file or directory")
-            if kind is Kind.FILE:
-                return [self._one(path, name)]
-            top = Entry(name, Kind.DIR, mode=0o755)
-            if (self._features or Features()).mlst:
-                with contextlib.suppress(ftplib.error_perm):
-                    top = self._entry(name, self._facts(path))
-        # Outside the session: the walk's threads need connections, and with a limit of one
-        # (or every connection held by such a caller) waiting for them would never end.
-        return [top, *(
-            Entry(f"{name}/{e.path}", e.kind, e.size, e.mtime, e.mode)
-            for e in self.list_tree(path)
-        )]  # fmt: skip
+            top = self._one(path, name) if kind is Kind.FILE else self._top_folder(path, name)
+            if top.kind is Kind.SYMLINK and follow:
+                top = (
+                    self._followed(path, top)
+                    if kind is Kind.FILE
+                    else Entry(name, Kind.DIR, mtime=top.mtime, mode=_DEFAULT_MODES[Kind.DIR])
+                )
+        found = [top]
+        if top.kind is Kind.DIR:
+            # Outside the session: the walk's threads need connections, and with a limit of
+            # one (or every connection held by such a caller) waiting would never end.
+            found += (dataclasses.replace(e, path=f"{name}/{e.path}") for e in self.list_tree(path))
+        unknown = [e.path for e in found if e.kind is Kind.SYMLINK and e.target is None]
+        if unknown and follow:
+            raise TransferError(
+                f"cannot copy {len(unknown)} symlinks of {path}: the server does not show "
+                f"where they point ({', '.join(repr(u) for u in unknown[:5])})"
+            )
+        return found
+
+    def _top_folder(self, path: str, name: str) -> Entry:
+        """The entry of a folder (or of a link to one: MLST may show the link itself)."""
+        if (self._features or Features()).mlst:
+            with contextlib.suppress(ftplib.error_perm):
+                return self._entry(name, self._facts(path))
+        return Entry(name, Kind.DIR, mode=_DEFAULT_MODES[Kind.DIR])
+
+    def _followed(self, path: str, link: Entry) -> Entry:
+        """What the link ``path`` names, as an entry under the link's name: ``get`` copies
+        the file a REMOTE_PATH link points to, as scp does."""
+        for _ in range(_LINK_HOPS):
+            if link.target is None:
+                raise TransferError(
+                    f"cannot follow {path}: the server does not show where the link points"
+                )
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), link.target))
+            link = self._one(path, link.path)
+            if link.kind is not Kind.SYMLINK:
+                return link
+        raise TransferError(f"cannot follow {path}: too many levels of symbolic links")
 
     def _one(self, path: str, name: str) -> Entry:
-        """The entry of the file ``path``: MLST, or LIST of that one file (and MDTM)."""
+        """The entry of the file (or link) ``path``: MLST, or LIST of that one (and MDTM)."""
         if (self._features or Features()).mlst:
-            return self._entry(name, self._facts(path))
+            entry = self._entry(name, self._facts(path))
+            if entry.kind is not Kind.SYMLINK or entry.target is not None:
+                return entry
         listed = self._list_path(path)
         if not listed:
             raise TransferError(f"cannot read {path}: the server lists nothing for it")
@@ -422,7 +484,28 @@ class FTPTransport(Transport):
                 if str(exc).startswith("550"):
                     return None
                 raise
+            if fact_kind(facts)[0] is Kind.SYMLINK:  # MLST shows the link itself
+                return self._link_kind(path)
         return Kind.DIR if facts.get("type", "").lower() in ("dir", "cdir") else Kind.FILE
+
+    def _link_kind(self, path: str) -> Kind | None:
+        """What the link ``path`` leads to: a folder if CWD enters it, a file if MDTM (which
+        follows links) dates it, nothing if neither (a dangling link)."""
+        ftp = self.ftp
+        try:
+            ftp.cwd(path)
+        except ftplib.error_perm:
+            pass
+        else:
+            ftp.cwd(self._home)
+            return Kind.DIR
+        if not (self._features or Features()).mdtm:
+            return Kind.FILE
+        try:
+            ftp.sendcmd(f"MDTM {path}")
+        except ftplib.error_perm:
+            return None
+        return Kind.FILE
 
     def _listed_kind(self, path: str) -> Kind | None:
         """Without MLST: a folder is what CWD enters; a file is what LIST shows alone, under

@@ -13,6 +13,8 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from remoteops.sync.model import Kind
+
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
@@ -76,6 +78,23 @@ class Features:
             mdtm="MDTM" in lines,
             mfmt="MFMT" in lines,
         )
+
+
+def fact_kind(facts: dict[str, str]) -> tuple[Kind | None, str | None]:
+    """What an MLSD/MLST entry is, and a link's target where the server shows it.
+
+    RFC 3659 names only files and folders; servers that show links use its example's
+    ``type=OS.unix=slink:TARGET`` (Pure-FTPd, ProFTPD, ``remoteops serve ftp``) or, without
+    the target, ``OS.unix=slink`` / ``OS.unix=symlink``. ``cdir``, ``pdir``, devices and
+    unknown types are not entries (None)."""
+    value = facts.get("type", "")
+    kind = value.lower()
+    if kind in ("file", "dir"):
+        return Kind(kind), None
+    if kind.startswith(("os.unix=slink", "os.unix=symlink")):
+        _, colon, target = value.partition(":")
+        return Kind.SYMLINK, target if colon and target else None
+    return None, None
 
 
 def too_many_connections(reply: str) -> bool:
@@ -149,6 +168,7 @@ __all__ = [
     "Features",
     "TLSControl",
     "answers_noop",
+    "fact_kind",
     "ftp_time",
     "reason",
     "too_many_connections",

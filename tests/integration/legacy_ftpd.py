@@ -8,7 +8,8 @@ RFC 3659. ``--missing-450`` answers a LIST of a missing path with 450, as ProFTP
 ``--clock-ahead=SECONDS`` reports times that far ahead (a server clock off, or local time);
 ``--trickle=SECONDS`` moves one byte every SECONDS on each data connection, both ways (a huge
 number stalls it), and keeps going when the control connection is gone, as a server that does
-not watch it during a transfer does. A first argument of ``-`` leaves every command known.
+not watch it during a transfer does; ``--hide-link-targets`` lists links without ``-> target``,
+as some servers do. A first argument of ``-`` leaves every command known.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def main() -> None:
     trickle = next((a for a in sys.argv[2:] if a.startswith("--trickle=")), None)
     if trickle is not None:
         _trickle(handler, float(trickle.partition("=")[2]))
+    if "--hide-link-targets" in sys.argv[2:]:  # pyftpdlib's LIST shows them via readlink
+        handler.abstracted_fs = type("NoTargets", (handler.abstracted_fs,), {"readlink": None})
     if "--no-list-options" in sys.argv[2:]:
         process = handler.pre_process_command
 

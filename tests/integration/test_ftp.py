@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts
 from remoteops.transports import CommandSpec
 from tests.integration.conftest import (
+    Daemon,
     ftp_inventory_host,
     killed_when,
     running,
@@ -513,3 +515,90 @@ def test_a_host_timeout_cuts_a_server_that_never_sends_its_banner(tmp_path: Path
         [result] = _ended_within(30, lambda: run(host_timeout=2).results)
     assert result.status is Status.TIMEOUT, result
     assert result.duration_s < 2 + 7
+
+
+@pytest.fixture(params=["vsftpd", "pyftpdlib-list", "serve-mlsd"])
+def link_server(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Host, Path]:
+    """A server that shows links with their targets, and a folder on it to work in: vsftpd
+    (LIST), pyftpdlib through LIST, ``remoteops serve ftp`` through MLSD."""
+    if request.param == "vsftpd":
+        daemon: Daemon = request.getfixturevalue("vsftpd")
+        folder = Path(tempfile.mkdtemp(dir=daemon.home))
+        folder.chmod(0o755)
+        return daemon.host, folder
+    fixture = "ftp_list_host" if request.param == "pyftpdlib-list" else "ftp_host"
+    host: Host = request.getfixturevalue(fixture)
+    return host, tmp_path
+
+
+def test_get_brings_links_with_their_targets_and_refuses_escaping_ones_by_name(
+    link_server: tuple[Host, Path], tmp_path: Path
+) -> None:
+    host, folder = link_server
+    site = folder / "site"
+    (site / "docs").mkdir(parents=True)
+    (site / "index.html").write_text("home")
+    (site / "docs" / "guide.txt").write_text("guide")
+    os.symlink("docs/guide.txt", site / "latest")
+    os.symlink("docs", site / "current")  # a link to a folder stays a link
+    os.symlink("../site/index.html", site / "docs" / "home")  # out and back in: fine
+    os.symlink("../../../../../../etc/passwd", site / "passwd")
+    os.symlink("/etc/hostname", site / "absolute")
+    back = tmp_path / "back"
+    result = fetch_hosts([host], str(site), back).results[0]
+    assert result.status is Status.FAILED, result
+    assert "'site/passwd': symlink pointing outside" in str(result.error)
+    assert "'site/absolute': symlink to an absolute path" in str(result.error)
+    copy = back / host.name / "site"
+    assert {p.name for p in copy.iterdir()} == {"index.html", "docs", "latest", "current"}
+    assert os.readlink(copy / "latest") == "docs/guide.txt"
+    assert os.readlink(copy / "current") == "docs"
+    assert os.readlink(copy / "docs" / "home") == "../site/index.html"
+    assert (copy / "latest").read_text() == "guide"
+    assert not (copy / "docs").is_symlink()
+
+
+def test_get_of_a_link_follows_it_to_the_file(
+    link_server: tuple[Host, Path], tmp_path: Path
+) -> None:
+    """A REMOTE_PATH that is a link is followed, as scp does: the file arrives, not a link
+    (LIST shows the link itself when asked for it)."""
+    host, folder = link_server
+    (folder / "real.sh").write_text("#!/bin/sh\n")
+    (folder / "real.sh").chmod(0o755)
+    os.symlink("real.sh", folder / "run")
+    result = fetch_hosts([host], str(folder / "run"), tmp_path / "back").results[0]
+    assert result.ok, result.error
+    got = tmp_path / "back" / host.name / "run"
+    assert not got.is_symlink()
+    assert (got.read_text(), got.stat().st_mode & 0o777) == ("#!/bin/sh\n", 0o755)
+
+
+def test_a_link_whose_target_the_server_hides_is_refused_by_name(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "file").write_text("x")
+    os.symlink("file", site / "link")
+    with served_ftp("--hide-link-targets", without="MLST,MLSD") as (_, port):
+        host = ftp_inventory_host("hidden", port)
+        result = fetch_hosts([host], str(site), tmp_path / "back").results[0]
+    assert result.status is Status.FAILED
+    assert "the server does not show where they point ('site/link')" in str(result.error)
+    assert not (tmp_path / "back" / "hidden" / "site" / "link").is_symlink()
+
+
+def test_sync_delete_removes_a_link_not_the_folder_it_points_to(
+    any_ftp_host: Host, tmp_path: Path
+) -> None:
+    """A folder gone from the source holds a link to a folder outside: the link goes, what
+    it points to stays (a listing that followed it deleted the files out there)."""
+    source, dest, precious = tmp_path / "source", tmp_path / "dest", tmp_path / "precious"
+    source.mkdir()
+    (dest / "old").mkdir(parents=True)
+    precious.mkdir()
+    (precious / "data").write_text("keep me")
+    os.symlink(precious, dest / "old" / "link")
+    result = sync_hosts([any_ftp_host], source, str(dest), SyncOptions(delete=True)).results[0]
+    assert result.ok, result.error
+    assert list(dest.iterdir()) == []
+    assert (precious / "data").read_text() == "keep me"
