@@ -194,7 +194,7 @@ class FTPTransport(Transport):
         shown = features.unix_mode if features.mlst else self._listed_modes is not False
         exact = features.mlst or features.mdtm
         times = Times.NONE if not exact else Times.EXACT if features.mfmt else Times.READ
-        return Fidelity(modes=shown and self._chmod, times=times, skew_s=self._skew_s)
+        return Fidelity(modes=shown and self._chmod, times=times, skew_s=self._skew_s, links=False)
 
     def _password(self) -> str:
         """From ``password_env``; none means an empty one (ftplib makes it ``anonymous@``
@@ -586,7 +586,7 @@ class FTPTransport(Transport):
     def _put(self, local: Path, path: str, entry: Entry, *, atomic: bool) -> int:
         target = temporary_name(path) if atomic else path
         try:
-            with open(local, "rb") as source, self._errors(f"cannot write {path}"):
+            with _read(local) as source, self._errors(f"cannot write {path}"):
                 sent = self._store(target, source)
             if not self._learned_upload:
                 self._learn_upload(target, path, sent)
@@ -627,12 +627,24 @@ class FTPTransport(Transport):
             ftp.voidcmd("TYPE I")
             self._binary.add(ftp)
         sent = 0
+        unreadable: OSError | None = None
         with ftp.transfercmd(f"STOR {name}") as data:
-            while chunk := source.read(_BLOCK):
+            while True:
+                try:
+                    chunk = source.read(_BLOCK)
+                except OSError as exc:  # our file, not the connection: the upload stops
+                    unreadable = exc
+                    break
+                if not chunk:
+                    break
                 data.sendall(chunk)
                 sent += len(chunk)
-            if isinstance(data, ssl.SSLSocket):
+            if unreadable is None and isinstance(data, ssl.SSLSocket):
                 data.unwrap()  # a clean TLS close, as storbinary does
+        if unreadable is not None:
+            with contextlib.suppress(ftplib.Error):  # its reply, so the connection stays in step
+                ftp.voidresp()
+            raise TransferError(f"cannot read {source.name}: {unreadable.strerror}")
         ftp.voidresp()
         return sent
 
@@ -674,6 +686,15 @@ class FTPTransport(Transport):
                 else:
                     self.ftp.delete(target)
             self.ftp.rmd(path)
+
+
+def _read(local: Path) -> BinaryIO:
+    """A local file to upload; one that cannot be opened fails that file, as a TransferError
+    (it is not the connection's fault)."""
+    try:
+        return open(local, "rb")
+    except OSError as exc:
+        raise TransferError(f"cannot read {local}: {exc.strerror or exc}") from exc
 
 
 __all__ = ["FTPTransport"]

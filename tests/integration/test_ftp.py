@@ -189,28 +189,38 @@ def test_a_server_refusing_list_options_is_read_with_a_plain_list(
         assert snapshot(dest) == snapshot(tree)
 
 
-def test_a_new_folder_cut_off_mid_upload_never_shows_under_its_name(tmp_path: Path) -> None:
-    """New folders are filled under a temporary name: a server killed while one is filled
-    leaves that, not a half folder under the real name; the next sync completes it."""
-    source, dest = tmp_path / "source", tmp_path / "dest"
+@pytest.mark.parametrize("new", ["subfolder", "destination"])
+def test_a_new_folder_cut_off_mid_upload_never_shows_under_its_name(
+    new: str, tmp_path: Path
+) -> None:
+    """New folders, a new destination too, are filled under a temporary name: a server
+    killed while one is filled leaves that, not a half folder under the real name; the
+    next sync completes it and removes the leftover."""
+    source = tmp_path / "source"
     (source / "new" / "deeper").mkdir(parents=True)
     (source / "new" / "first").write_bytes(b"small")
     (source / "new" / "deeper" / "huge").write_bytes(os.urandom(4_000_000))
-    dest.mkdir()
+    above = tmp_path / "above"  # where the new folder appears
+    above.mkdir()
+    if new == "subfolder":
+        dest, source_of_new = above, source
+    else:
+        dest, source_of_new = above / "new", source / "new"
     with (
         served_ftp("--rate-limit", "1M") as (server, port),
-        killed_when(server, lambda: any(p.stat().st_size > 1_000_000 for p in dest.rglob("huge"))),
+        killed_when(server, lambda: any(p.stat().st_size > 1_000_000 for p in above.rglob("huge"))),
     ):
-        broken = sync_hosts([ftp_inventory_host("cut", port)], source, str(dest)).results[0]
+        host = ftp_inventory_host("cut", port)
+        broken = sync_hosts([host], source_of_new, str(dest)).results[0]
     assert not broken.ok
-    assert not (dest / "new").exists()
-    [staged] = dest.iterdir()
+    assert not (above / "new").exists()
+    [staged] = above.iterdir()
     assert staged.name.startswith(".new.remoteops-")
     with served_ftp() as (_, port):
-        fixed = sync_hosts([ftp_inventory_host("cut", port)], source, str(dest)).results[0]
+        fixed = sync_hosts([ftp_inventory_host("cut", port)], source_of_new, str(dest)).results[0]
     assert fixed.ok, fixed.error
-    assert [p.name for p in dest.iterdir()] == ["new"]
-    assert snapshot(dest) == snapshot(source)
+    assert [p.name for p in above.iterdir()] == ["new"]
+    assert snapshot(above / "new") == snapshot(source / "new")
 
 
 def test_a_mixed_run_does_per_host_what_each_protocol_can(
@@ -223,7 +233,31 @@ def test_a_mixed_run_does_per_host_what_each_protocol_can(
     os.symlink("run.sh", tree / "link")
     synced = sync_hosts([ftp_host], tree, str(tmp_path / "dest")).results[0]
     assert synced.status is Status.FAILED
-    assert "FTP cannot make symlinks" in (synced.error or "")
+    assert "this host cannot make symlinks: link (-L copies" in (synced.error or "")
+
+
+def test_what_the_run_would_refuse_the_dry_run_refuses_and_the_run_writes_nothing(
+    any_ftp_host: Host, tree: Path, tmp_path: Path
+) -> None:
+    """A link in a new folder of the source: FTP cannot make it. The dry run says so and
+    fails; the run fails the same way before writing anything, into a new destination or
+    into an existing one, and ``-L`` sends what the link points to."""
+    (tree / "www3").mkdir()
+    (tree / "www3" / "index.html").write_text("home")
+    os.symlink("index.html", tree / "www3" / "latest")
+    new, existing = tmp_path / "new", tmp_path / "existing"
+    existing.mkdir()
+    dry = sync_hosts([any_ftp_host], tree, str(existing), dry_run=True).results[0]
+    assert dry.status is Status.FAILED
+    assert b"refused: this host cannot make symlinks: www3/latest" in dry.stdout
+    for dest in (new, existing):
+        real = sync_hosts([any_ftp_host], tree, str(dest)).results[0]
+        assert (real.status, real.error) == (dry.status, dry.error)
+    assert sorted(os.listdir(tmp_path)) == ["existing", "source"]
+    assert os.listdir(existing) == []
+    copied = sync_hosts([any_ftp_host], tree, str(new), copy_links=True).results[0]
+    assert copied.ok, copied.error
+    assert (new / "www3" / "latest").read_text() == "home"
 
 
 def test_a_wrong_ftp_password_is_an_auth_failure(
