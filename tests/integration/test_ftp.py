@@ -29,6 +29,7 @@ from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts
 from remoteops.transports import CommandSpec
 from tests.integration.conftest import (
+    FTP_PASSWORD_ENV,
     Daemon,
     ftp_inventory_host,
     killed_when,
@@ -636,3 +637,32 @@ def test_sync_delete_removes_a_link_not_the_folder_it_points_to(
     assert result.ok, result.error
     assert list(dest.iterdir()) == []
     assert (precious / "data").read_text() == "keep me"
+
+
+def test_cli_warns_of_plain_ftp_with_a_password_unless_the_host_says_it_knows(
+    ftp_host: Host, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("x")
+    anonymous_server = subprocess.Popen(
+        [sys.executable, "-m", "remoteops", "serve", "ftp", "/", "--port", "0"],  # read-only
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    with running(anonymous_server):
+        assert anonymous_server.stdout is not None
+        port = int(anonymous_server.stdout.readline())
+        hosts = {
+            "ftp-pw": dict(ftp_host.vars),
+            "ftp-known": {**ftp_host.vars, "ftp_plaintext_ok": True},
+            "ftp-anon": {"protocol": "ftp", "address": "127.0.0.1", "port": port},
+        }
+        inventory = tmp_path / "ftp.yml"
+        inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+        got = _cli("get", str(tmp_path / "file"), str(tmp_path / "back"), "-i", str(inventory),
+                   "-o", "json")  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    warnings = [line for line in got.stderr.decode().splitlines() if "WARNING" in line]
+    assert warnings == [
+        "WARNING: FTP is plaintext: the password and files of ftp-pw cross the network "
+        "readable (protocol: ftps encrypts them; ftp_plaintext_ok: true says you know)."
+    ]
+    assert os.environ[FTP_PASSWORD_ENV].encode() not in got.stderr + got.stdout
