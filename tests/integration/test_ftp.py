@@ -7,6 +7,7 @@ import ftplib
 import functools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -666,3 +667,35 @@ def test_cli_warns_of_plain_ftp_with_a_password_unless_the_host_says_it_knows(
         "readable (protocol: ftps encrypts them; ftp_plaintext_ok: true says you know)."
     ]
     assert os.environ[FTP_PASSWORD_ENV].encode() not in got.stderr + got.stdout
+
+
+def test_sync_put_and_get_with_vsftpd(vsftpd: Daemon, tree: Path, tmp_path: Path) -> None:
+    """vsftpd: LIST (no MLSD), MDTM but no MFMT, SITE CHMOD: a second sync sends nothing, an
+    edit is sent, and get brings the tree back."""
+    dest = Path(tempfile.mkdtemp(dir=vsftpd.home)) / "site"
+    shutil.chown(dest.parent, vsftpd.host.vars["user"])
+    first = sync_hosts([vsftpd.host], tree, str(dest)).results[0]
+    assert first.ok, first.error
+    assert _untimed(dest) == _untimed(tree)
+    again = sync_hosts([vsftpd.host], tree, str(dest)).results[0]
+    assert again.ok, again.error
+    assert again.transfer is not None
+    assert (again.transfer["bytes_sent"], again.transfer["files_updated"]) == (0, 0)
+    edited = tree / "css" / "f01.css"
+    edited.write_bytes(os.urandom(200))
+    os.utime(edited, (time.time() + 60, time.time() + 60))  # later than the upload
+    third = sync_hosts([vsftpd.host], tree, str(dest)).results[0]
+    assert third.ok, third.error
+    assert third.transfer is not None
+    assert third.transfer["files_updated"] == 1
+    got = fetch_hosts([vsftpd.host], str(dest), tmp_path / "back").results[0]
+    assert got.ok, got.error
+    assert _untimed(tmp_path / "back" / vsftpd.host.name / "site") == _untimed(tree)
+
+
+def _untimed(root: Path) -> dict[str, tuple[str, int, str]]:
+    """:func:`snapshot` without mtimes: vsftpd has no MFMT to set them."""
+    return {
+        path: (kind, mode, data.partition(":")[0])
+        for path, (kind, mode, data) in snapshot(root).items()
+    }
