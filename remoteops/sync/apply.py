@@ -121,8 +121,9 @@ def apply_to_new_folder(
     folder, name = posixpath.split(real)
     digest = hashlib.sha256(real.encode(errors="surrogateescape")).hexdigest()[:8]
     staged = posixpath.join(folder, f".{name}.remoteops-{digest}.tmp")
-    if transport.path_kind(staged) is not None:
-        transport.remove(staged, Kind.DIR)
+    left = transport.list_path(staged, missing_ok=True)  # links not followed
+    if left:
+        transport.remove(staged, left[0].kind)
     try:
         stats = apply_plan(plan, transport, source, staged, advance)
         transport.rename_path(staged, real)
