@@ -189,7 +189,7 @@ class FTPTransport(Transport):
     @property
     def fidelity(self) -> Fidelity:
         """Modes if the listings show them and SITE CHMOD works; times if read to the second
-        (MLSD, MDTM) and, for :attr:`Times.EXACT`, set with MFMT."""
+        (MLSD, MDTM) and, for :attr:`Times.EXACT`, set with MFMT; never symlinks."""
         features = self._features or Features()
         shown = features.unix_mode if features.mlst else self._listed_modes is not False
         exact = features.mlst or features.mdtm
