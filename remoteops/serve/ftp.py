@@ -7,6 +7,8 @@ requires it of every login and data connection.
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,7 @@ def build_server(options: ServeOptions) -> Any:
         "authorizer": authorizer,
         "unicode_errors": "surrogateescape",
         "push": _push_escaped,
+        "abstracted_fs": _links_shown(),
     }
     if options.passive_ports is not None:
         settings["passive_ports"] = options.passive_ports
@@ -89,6 +92,51 @@ def build_server(options: ServeOptions) -> Any:
         raise ConfigurationError(
             f"cannot listen on {options.address}:{options.port}: {exc.strerror or exc}"
         ) from exc
+
+
+def _links_shown() -> type[Any]:
+    """pyftpdlib's file system with links shown as links in MLSD and MLST.
+
+    pyftpdlib follows them there: a link to a folder outside looked like a folder of the
+    tree (and ``sync --delete`` removed the files it holds, not the link), a link to itself
+    like an endless tree. They are shown as RFC 3659's example and Pure-FTPd do,
+    ``type=OS.unix=slink:TARGET``; a target that this syntax cannot carry (a space, ``;``, a
+    line end) is left out, ``type=OS.unix=symlink``, so that clients refuse it, not misread it.
+    """
+    from pyftpdlib.filesystems import AbstractedFS
+
+    class LinksShown(AbstractedFS):  # type: ignore[misc]
+        def format_mlsx(
+            self,
+            basedir: str,
+            listing: list[str],
+            perms: str,
+            facts: list[str],
+            ignore_err: bool = True,
+        ) -> Any:
+            for name in listing:
+                path = os.path.join(basedir, name)
+                if not os.path.islink(path):
+                    yield from super().format_mlsx(basedir, [name], perms, facts, ignore_err)
+                    continue
+                try:
+                    target, info = os.readlink(path), os.lstat(path)
+                except OSError:
+                    if ignore_err:
+                        continue
+                    raise
+                shown = {
+                    "type": "OS.unix=symlink"
+                    if any(c in target for c in " ;\r\n")
+                    else f"OS.unix=slink:{target}",
+                    "modify": time.strftime("%Y%m%d%H%M%S", time.gmtime(info.st_mtime)),
+                    "unix.mode": oct(info.st_mode & 0o777),
+                }
+                line = "".join(f"{k}={v};" for k, v in shown.items() if k in facts or k == "type")
+                channel = self.cmd_channel
+                yield f"{line} {name}\r\n".encode(channel.encoding, channel.unicode_errors)
+
+    return LinksShown
 
 
 def _push_escaped(handler: Any, data: str) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,37 @@ def apply_plan(
         raise
     _set_modes(transport, dest, final_modes)
     return plan_stats(plan, sent)
+
+
+def apply_to_new_folder(
+    plan: Plan,
+    transport: Transport,
+    source: Path | Callable[[str], Path],
+    dest: str,
+    advance: Advance = no_progress,
+) -> SyncStats:
+    """:func:`apply_plan` for a ``dest`` that does not exist yet: filled under a hidden name
+    beside it and renamed once complete, as every new folder below a destination is (see
+    :func:`~remoteops.transports.file_ops.stage_new_folders`), so a sync that fails midway
+    leaves nothing under the real name. The hidden name is the same for the same ``dest``:
+    what an earlier sync cut off there is removed first."""
+    if not plan.ok:  # refused before anything is made, as apply_plan does
+        raise TransferError("; ".join(plan.problems))
+    real = dest.rstrip("/") or dest
+    folder, name = posixpath.split(real)
+    digest = hashlib.sha256(real.encode(errors="surrogateescape")).hexdigest()[:8]
+    staged = posixpath.join(folder, f".{name}.remoteops-{digest}.tmp")
+    left = transport.list_path(staged, missing_ok=True)  # links not followed
+    if left:
+        transport.remove(staged, left[0].kind)
+    try:
+        stats = apply_plan(plan, transport, source, staged, advance)
+        transport.rename_path(staged, real)
+    except BaseException:
+        with contextlib.suppress(HostError, OSError):  # best effort: the next sync does it
+            transport.remove(staged, Kind.DIR)
+        raise
+    return stats
 
 
 _WRITES = (ActionKind.MKDIR, ActionKind.UPLOAD, ActionKind.SYMLINK)
@@ -208,4 +241,4 @@ def plan_stats(plan: Plan, bytes_sent: int = 0) -> SyncStats:
     )
 
 
-__all__ = ["SyncStats", "apply_plan", "plan_stats", "start_progress"]
+__all__ = ["SyncStats", "apply_plan", "apply_to_new_folder", "plan_stats", "start_progress"]

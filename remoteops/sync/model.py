@@ -116,6 +116,7 @@ class Fidelity:
 
     Every SSH and local host keeps everything; an FTP server may show no modes (Windows) or
     set no times (no MFMT), and a sync that compared them would send every file every time.
+    It makes no symlinks either.
     """
 
     modes: bool = True
@@ -123,6 +124,9 @@ class Fidelity:
     #: With :attr:`Times.READ`: how far the host's stamps run ahead of our clock (its clock,
     #: or an MDTM in local time), so that "sent after our last change" compares like with like.
     skew_s: int = 0
+    #: Whether the host can make symlinks (FTP cannot): a plan that needs one is refused
+    #: whole, in the dry run too, before anything is written.
+    links: bool = True
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from remoteops.errors import first_of
 from remoteops.sync.model import (
     TEMPORARY_NAME,
     Action,
@@ -188,6 +189,11 @@ def plan_sync(
         if a.kind is ActionKind.REPLACE
     )
     actions.extend(sorted(leftovers, key=lambda a: a.path))
+    links = [a.path for a in actions if a.kind is ActionKind.SYMLINK]
+    if links and not fidelity.links:  # refused here, not at the first link of the real run
+        problems.append(
+            f"this host cannot make symlinks: {first_of(links)} (-L copies what they point to)"
+        )
     if options.max_delete is not None and deletions > options.max_delete:
         problems.append(
             f"would delete {deletions} entries, more than --max-delete {options.max_delete}"

@@ -14,7 +14,7 @@ from pathlib import Path
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
-from remoteops.sync.apply import apply_plan, plan_stats, start_progress
+from remoteops.sync.apply import apply_plan, apply_to_new_folder, plan_stats, start_progress
 from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import Plan, ProgressSink, SyncOptions
 from remoteops.sync.plan import plan_sync, prepare_local
@@ -59,8 +59,12 @@ def sync_work(
             )
         else:
             advance = start_progress(plan, host.name, progress)
-            # An empty listing may be a missing folder, which an empty source must still make.
-            stats = apply_plan(plan, transport, tree.root, dest, advance, ensure_dest=not remote)
+            if (
+                not remote and transport.path_kind(dest) is None
+            ):  # a new folder: whole or not at all
+                stats = apply_to_new_folder(plan, transport, tree.root, dest, advance)
+            else:  # (an empty listing may be an empty folder)
+                stats = apply_plan(plan, transport, tree.root, dest, advance, ensure_dest=False)
             status, error = Status.OK, None
         return HostResult(
             host.name,

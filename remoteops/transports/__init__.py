@@ -101,8 +101,11 @@ class TransportFactory:
 
 def exposure_warnings(hosts: Sequence[Host]) -> list[str]:
     """What a run over these hosts exposes, one line per kind, for the caller to show every
-    time: TLS not verified (only an explicit ``tls_verify: false`` does that), and Telnet's
-    plaintext unless a host says ``telnet_plaintext_ok: true``."""
+    time: TLS not verified (only an explicit ``tls_verify: false`` does that), Telnet's
+    plaintext unless a host says ``telnet_plaintext_ok: true``, and plain FTP's with a
+    password unless it says ``ftp_plaintext_ok: true``. Anonymous FTP (no ``password_env``)
+    sends no secret and is not warned about: public mirrors are its everyday use, and a
+    warning on every run of those would teach to ignore warnings."""
     from remoteops.inventory.ranges import fold_hosts
 
     warnings = []
@@ -122,6 +125,19 @@ def exposure_warnings(hosts: Sequence[Host]) -> list[str]:
         warnings.append(
             f"Telnet is plaintext: passwords and output of {fold_hosts(telnet)} cross the "
             "network readable (telnet_plaintext_ok: true says you know)."
+        )
+    plain_ftp = [
+        h.name
+        for h in hosts
+        if h.protocol == "ftp"
+        and h.password_env is not None
+        and not h.flag("ftp_plaintext_ok", default=False)
+    ]
+    if plain_ftp:
+        warnings.append(
+            f"FTP is plaintext: the password and files of {fold_hosts(plain_ftp)} cross the "
+            "network readable (protocol: ftps encrypts them; ftp_plaintext_ok: true says you "
+            "know)."
         )
     return warnings
 

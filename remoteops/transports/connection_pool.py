@@ -66,6 +66,11 @@ class ConnectionPool(Generic[C]):
             self._idle_since[id(connection)] = time.monotonic()
             self._changed.notify()
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called: operations then fail."""
+        return self._closed
+
     def current(self) -> C:
         """The connection of the operation running on this thread."""
         connection: C | None = getattr(self._local, "connection", None)

@@ -13,9 +13,12 @@ too, and the server certificate is verified unless the inventory says ``tls_veri
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ftplib
 import io
+import posixpath
 import ssl
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -39,8 +42,11 @@ from remoteops.transports.file_ops import open_partial, receive_atomically
 from remoteops.transports.ftp_listing import Listed, parse_listing
 from remoteops.transports.ftp_protocol import (
     ENCODING,
+    Control,
     Features,
+    TLSControl,
     answers_noop,
+    fact_kind,
     ftp_time,
     reason,
     too_many_connections,
@@ -49,6 +55,10 @@ from remoteops.transports.ftp_protocol import (
 _BLOCK = 256 * 1024
 _FACTS = "type;size;modify;unix.mode;"
 _CONNECTIONS = 4
+#: Modes of entries whose listing shows none (Windows LIST, MLSD without unix.mode).
+_DEFAULT_MODES = {Kind.FILE: 0o644, Kind.DIR: 0o755, Kind.SYMLINK: 0o777}
+#: Links followed one after the other to what a REMOTE_PATH link names, at most.
+_LINK_HOPS = 8
 
 
 class FTPTransport(Transport):
@@ -82,6 +92,8 @@ class FTPTransport(Transport):
         self._created_mode: int | None = None  # what STOR gives a new file, once seen
         self._learned_upload = False
         self._skew_s = 0  # see _measure_skew
+        self._opening: set[ftplib.FTP] = set()  # connections logging in, for close()
+        self._opening_lock = threading.Lock()
 
     # -- connection -----------------------------------------------------------------------------
 
@@ -89,17 +101,34 @@ class FTPTransport(Transport):
         self.pool.add(self._open())
 
     def _open(self) -> ftplib.FTP:
-        """A logged-in control connection; the errors say which step failed."""
+        """A logged-in control connection; the errors say which step failed. :meth:`close`
+        cuts one still being opened too (a server may stall its banner or the login)."""
+        timeout = self._overrides.timeout_for(self.host)
+        ftp: ftplib.FTP = (
+            TLSControl(context=self._tls_context(), timeout=timeout, encoding=ENCODING)
+            if self._tls
+            else Control(timeout=timeout, encoding=ENCODING)  # plain: the inventory says so
+        )
+        with self._opening_lock:
+            if self.pool.closed:
+                raise UnreachableError("cancelled")
+            self._opening.add(ftp)
+        try:
+            self._log_in(ftp, timeout)
+        except (AttributeError, ValueError) as exc:  # ftplib's objects after close()
+            if not self.pool.closed:
+                raise
+            raise UnreachableError("cancelled") from exc
+        finally:
+            with self._opening_lock:
+                self._opening.discard(ftp)
+        return ftp
+
+    def _log_in(self, ftp: ftplib.FTP, timeout: float) -> None:
         host, overrides = self.host, self._overrides
         port = overrides.port_for(host, 21)
         user = overrides.user_for(host) or "anonymous"
-        timeout = overrides.timeout_for(host)
         password = self._password()
-        ftp: ftplib.FTP = (
-            ftplib.FTP_TLS(context=self._tls_context(), timeout=timeout, encoding=ENCODING)  # noqa: S321 - FTP hosts
-            if self._tls
-            else ftplib.FTP(timeout=timeout, encoding=ENCODING)  # noqa: S321 - plain FTP only when the inventory says so
-        )
         try:
             ftp.connect(host.address, port)
             if isinstance(ftp, ftplib.FTP_TLS):
@@ -133,7 +162,6 @@ class FTPTransport(Transport):
         if self._learn(ftp).mlst:
             with contextlib.suppress(ftplib.Error, OSError):
                 ftp.sendcmd(f"OPTS MLST {_FACTS}")
-        return ftp
 
     def _learn(self, ftp: ftplib.FTP) -> Features:
         """FEAT and the login folder, asked on the host's first connection only."""
@@ -145,29 +173,28 @@ class FTPTransport(Transport):
             except (ftplib.Error, OSError, EOFError) as exc:
                 ftp.close()
                 raise UnreachableError(f"FTP server stopped answering: {reason(exc)}") from exc
+            with contextlib.suppress(ftplib.Error, OSError, EOFError):
+                self._home = ftp.pwd() or "/"  # where CWD returns to, after a LIST
             if not features.mlst:
                 self._learn_without_mlst(ftp)
             self._features = features
         return self._features
 
     def _learn_without_mlst(self, ftp: ftplib.FTP) -> None:
-        """An older server: LIST folders are entered with CWD, so remember the way back; and
-        its SITE HELP says whether it has CHMOD (a server with MLSD shows modes in
-        ``unix.mode`` only where it has)."""
-        with contextlib.suppress(ftplib.Error, OSError, EOFError):
-            self._home = ftp.pwd() or "/"
+        """An older server: its SITE HELP says whether it has CHMOD (a server with MLSD
+        shows modes in ``unix.mode`` only where it has)."""
         with contextlib.suppress(ftplib.Error, OSError, EOFError):
             self._chmod = "CHMOD" in ftp.sendcmd("SITE HELP").upper()
 
     @property
     def fidelity(self) -> Fidelity:
         """Modes if the listings show them and SITE CHMOD works; times if read to the second
-        (MLSD, MDTM) and, for :attr:`Times.EXACT`, set with MFMT."""
+        (MLSD, MDTM) and, for :attr:`Times.EXACT`, set with MFMT; never symlinks."""
         features = self._features or Features()
         shown = features.unix_mode if features.mlst else self._listed_modes is not False
         exact = features.mlst or features.mdtm
         times = Times.NONE if not exact else Times.EXACT if features.mfmt else Times.READ
-        return Fidelity(modes=shown and self._chmod, times=times, skew_s=self._skew_s)
+        return Fidelity(modes=shown and self._chmod, times=times, skew_s=self._skew_s, links=False)
 
     def _password(self) -> str:
         """From ``password_env``; none means an empty one (ftplib makes it ``anonymous@``
@@ -183,8 +210,13 @@ class FTPTransport(Transport):
         return context
 
     def close(self) -> None:
-        """Close every connection; safe from another thread (it then unblocks the workers)."""
+        """Close every connection, data connections and those being opened included; safe
+        from another thread (it then unblocks the workers)."""
         self.pool.close()
+        with self._opening_lock:
+            opening = list(self._opening)
+        for ftp in opening:
+            ftp.close()
 
     @property
     def ftp(self) -> ftplib.FTP:
@@ -198,8 +230,7 @@ class FTPTransport(Transport):
         with self.pool.session():
             yield from self._translated(what)
 
-    @staticmethod
-    def _translated(what: str) -> Iterator[None]:
+    def _translated(self, what: str) -> Iterator[None]:
         try:
             yield
         except HostError:
@@ -210,6 +241,10 @@ class FTPTransport(Transport):
             raise HostTimeoutError(f"{what}: the FTP server stopped answering") from exc
         except (OSError, EOFError, ftplib.Error) as exc:
             raise UnreachableError(f"{what}: FTP connection lost ({reason(exc)})") from exc
+        except (AttributeError, ValueError) as exc:  # ftplib's objects after close()
+            if not self.pool.closed:
+                raise
+            raise UnreachableError(f"{what}: the connection was closed") from exc
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -217,14 +252,32 @@ class FTPTransport(Transport):
         """The entries of one folder, named ``prefix/name``: one MLSD, or LIST and MDTMs."""
         if (self._features or Features()).mlst:
             self._binary.discard(self.ftp)  # listings switch the connection to TYPE A
-            return [
+            found = [
                 self._entry(f"{prefix}/{name}" if prefix else name, facts)
                 for name, facts in self.ftp.mlsd(folder)
-                if facts.get("type", "").lower() in ("file", "dir") and name not in (".", "..")
+                if fact_kind(facts)[0] is not None and name not in (".", "..")
             ]
+            if any(e.kind is Kind.SYMLINK and e.target is None for e in found):
+                found = self._with_listed_targets(folder, found)
+            return found
         return [
             self._listed_entry(f"{prefix}/{listed.name}" if prefix else listed.name, listed, at)
             for listed, at in self._list(folder)
+        ]
+
+    def _with_listed_targets(self, folder: str, found: list[Entry]) -> list[Entry]:
+        """Links that MLSD shows without a target (ProFTPD's ``OS.unix=symlink``, or a target
+        its syntax cannot carry) get it from LIST's ``name -> target``, where shown."""
+        targets = {
+            listed.name: listed.target
+            for listed, _ in self._list(folder)
+            if listed.kind is Kind.SYMLINK and listed.target
+        }
+        return [
+            dataclasses.replace(e, target=targets.get(e.path.rpartition("/")[2]))
+            if e.kind is Kind.SYMLINK and e.target is None
+            else e
+            for e in found
         ]
 
     def _list(self, folder: str) -> list[tuple[Listed, str]]:
@@ -266,20 +319,24 @@ class FTPTransport(Transport):
         if listed.kind is Kind.FILE and (self._features or Features()).mdtm:
             with contextlib.suppress(ftplib.error_perm, ValueError):
                 mtime = ftp_time(self.ftp.sendcmd(f"MDTM {remote}").partition(" ")[2].strip())
-        default = 0o755 if listed.kind is Kind.DIR else 0o644
-        mode = default if listed.mode is None else listed.mode & 0o7777
-        return Entry(path, listed.kind, listed.size, mtime, mode, listed.target)
+        mode = _DEFAULT_MODES[listed.kind] if listed.mode is None else listed.mode & 0o7777
+        size = listed.size if listed.kind is Kind.FILE else 0
+        return Entry(path, listed.kind, size, mtime, mode, listed.target)
 
     @staticmethod
     def _entry(path: str, facts: dict[str, str]) -> Entry:
-        is_dir = facts.get("type", "").lower() == "dir"
-        mode = int(facts["unix.mode"], 8) if "unix.mode" in facts else (0o755 if is_dir else 0o644)
+        """An entry from MLSD or MLST facts; a link with its target where shown."""
+        kind, target = fact_kind(facts)
+        if kind is None:  # MLST's own type for a folder, or one not copied
+            kind = Kind.DIR if facts.get("type", "").lower() in ("cdir", "pdir") else Kind.FILE
+        mode = int(facts["unix.mode"], 8) if "unix.mode" in facts else _DEFAULT_MODES[kind]
         return Entry(
             path,
-            Kind.DIR if is_dir else Kind.FILE,
-            0 if is_dir else int(facts.get("size", 0)),
+            kind,
+            int(facts.get("size", 0)) if kind is Kind.FILE else 0,
             ftp_time(facts["modify"]) if "modify" in facts else 0,
             mode & 0o7777,
+            target,
         )
 
     def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
@@ -337,30 +394,64 @@ class FTPTransport(Transport):
     def list_path(
         self, path: str, *, missing_ok: bool = False, follow: bool = False
     ) -> list[Entry]:
+        """See :meth:`Transport.list_path`. Links come with their targets as the server
+        shows them (LIST's ``name -> target``, MLSD's ``OS.unix=slink:target``). With
+        ``follow`` (``get``) a link whose target the server does not show is refused by
+        name: it could be neither checked nor made."""
         name = path.rstrip("/").rpartition("/")[2] or path
         with self._errors(f"cannot read {path}"):
-            kind = self.path_kind(path)
+            kind = self.path_kind(path)  # links followed
             if kind is None:
                 if missing_ok:
                     return []
                 raise TransferError(f"cannot read {path}: no such file or directory")
-            if kind is Kind.FILE:
-                return [self._one(path, name)]
-            top = Entry(name, Kind.DIR, mode=0o755)
-            if (self._features or Features()).mlst:
-                with contextlib.suppress(ftplib.error_perm):
-                    top = self._entry(name, self._facts(path))
-        # Outside the session: the walk's threads need connections, and with a limit of one
-        # (or every connection held by such a caller) waiting for them would never end.
-        return [top, *(
-            Entry(f"{name}/{e.path}", e.kind, e.size, e.mtime, e.mode)
-            for e in self.list_tree(path)
-        )]  # fmt: skip
+            top = self._one(path, name) if kind is Kind.FILE else self._top_folder(path, name)
+            if top.kind is Kind.SYMLINK and follow:
+                top = (
+                    self._followed(path, top)
+                    if kind is Kind.FILE
+                    else Entry(name, Kind.DIR, mtime=top.mtime, mode=_DEFAULT_MODES[Kind.DIR])
+                )
+        found = [top]
+        if top.kind is Kind.DIR:
+            # Outside the session: the walk's threads need connections, and with a limit of
+            # one (or every connection held by such a caller) waiting would never end.
+            found += (dataclasses.replace(e, path=f"{name}/{e.path}") for e in self.list_tree(path))
+        unknown = [e.path for e in found if e.kind is Kind.SYMLINK and e.target is None]
+        if unknown and follow:
+            raise TransferError(
+                f"cannot copy {len(unknown)} symlinks of {path}: the server does not show "
+                f"where they point ({', '.join(repr(u) for u in unknown[:5])})"
+            )
+        return found
+
+    def _top_folder(self, path: str, name: str) -> Entry:
+        """The entry of a folder (or of a link to one: MLST may show the link itself)."""
+        if (self._features or Features()).mlst:
+            with contextlib.suppress(ftplib.error_perm):
+                return self._entry(name, self._facts(path))
+        return Entry(name, Kind.DIR, mode=_DEFAULT_MODES[Kind.DIR])
+
+    def _followed(self, path: str, link: Entry) -> Entry:
+        """What the link ``path`` names, as an entry under the link's name: ``get`` copies
+        the file a REMOTE_PATH link points to, as scp does."""
+        for _ in range(_LINK_HOPS):
+            if link.target is None:
+                raise TransferError(
+                    f"cannot follow {path}: the server does not show where the link points"
+                )
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), link.target))
+            link = self._one(path, link.path)
+            if link.kind is not Kind.SYMLINK:
+                return link
+        raise TransferError(f"cannot follow {path}: too many levels of symbolic links")
 
     def _one(self, path: str, name: str) -> Entry:
-        """The entry of the file ``path``: MLST, or LIST of that one file (and MDTM)."""
+        """The entry of the file (or link) ``path``: MLST, or LIST of that one (and MDTM)."""
         if (self._features or Features()).mlst:
-            return self._entry(name, self._facts(path))
+            entry = self._entry(name, self._facts(path))
+            if entry.kind is not Kind.SYMLINK or entry.target is not None:
+                return entry
         listed = self._list_path(path)
         if not listed:
             raise TransferError(f"cannot read {path}: the server lists nothing for it")
@@ -393,7 +484,28 @@ class FTPTransport(Transport):
                 if str(exc).startswith("550"):
                     return None
                 raise
+            if fact_kind(facts)[0] is Kind.SYMLINK:  # MLST shows the link itself
+                return self._link_kind(path)
         return Kind.DIR if facts.get("type", "").lower() in ("dir", "cdir") else Kind.FILE
+
+    def _link_kind(self, path: str) -> Kind | None:
+        """What the link ``path`` leads to: a folder if CWD enters it, a file if MDTM (which
+        follows links) dates it, nothing if neither (a dangling link)."""
+        ftp = self.ftp
+        try:
+            ftp.cwd(path)
+        except ftplib.error_perm:
+            pass
+        else:
+            ftp.cwd(self._home)
+            return Kind.DIR
+        if not (self._features or Features()).mdtm:
+            return Kind.FILE
+        try:
+            ftp.sendcmd(f"MDTM {path}")
+        except ftplib.error_perm:
+            return None
+        return Kind.FILE
 
     def _listed_kind(self, path: str) -> Kind | None:
         """Without MLST: a folder is what CWD enters; a file is what LIST shows alone, under
@@ -474,7 +586,7 @@ class FTPTransport(Transport):
     def _put(self, local: Path, path: str, entry: Entry, *, atomic: bool) -> int:
         target = temporary_name(path) if atomic else path
         try:
-            with open(local, "rb") as source, self._errors(f"cannot write {path}"):
+            with _read(local) as source, self._errors(f"cannot write {path}"):
                 sent = self._store(target, source)
             if not self._learned_upload:
                 self._learn_upload(target, path, sent)
@@ -515,12 +627,24 @@ class FTPTransport(Transport):
             ftp.voidcmd("TYPE I")
             self._binary.add(ftp)
         sent = 0
+        unreadable: OSError | None = None
         with ftp.transfercmd(f"STOR {name}") as data:
-            while chunk := source.read(_BLOCK):
+            while True:
+                try:
+                    chunk = source.read(_BLOCK)
+                except OSError as exc:  # our file, not the connection: the upload stops
+                    unreadable = exc
+                    break
+                if not chunk:
+                    break
                 data.sendall(chunk)
                 sent += len(chunk)
-            if isinstance(data, ssl.SSLSocket):
+            if unreadable is None and isinstance(data, ssl.SSLSocket):
                 data.unwrap()  # a clean TLS close, as storbinary does
+        if unreadable is not None:
+            with contextlib.suppress(ftplib.Error):  # its reply, so the connection stays in step
+                ftp.voidresp()
+            raise TransferError(f"cannot read {source.name}: {unreadable.strerror}")
         ftp.voidresp()
         return sent
 
@@ -562,6 +686,15 @@ class FTPTransport(Transport):
                 else:
                     self.ftp.delete(target)
             self.ftp.rmd(path)
+
+
+def _read(local: Path) -> BinaryIO:
+    """A local file to upload; one that cannot be opened fails that file, as a TransferError
+    (it is not the connection's fault)."""
+    try:
+        return open(local, "rb")
+    except OSError as exc:
+        raise TransferError(f"cannot read {local}: {exc.strerror or exc}") from exc
 
 
 __all__ = ["FTPTransport"]

@@ -1,14 +1,19 @@
 """FTP protocol details the FTP transport builds on: what FEAT offers, time stamps, refusals
-for the number of connections, and the codec that lets names that are not UTF-8 through.
+for the number of connections, the codec that lets names that are not UTF-8 through, and
+control connections whose data connections can be cut from another thread.
 """
 
 from __future__ import annotations
 
 import calendar
 import codecs
+import contextlib
 import ftplib
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from remoteops.sync.model import Kind
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -75,11 +80,77 @@ class Features:
         )
 
 
+def fact_kind(facts: dict[str, str]) -> tuple[Kind | None, str | None]:
+    """What an MLSD/MLST entry is, and a link's target where the server shows it.
+
+    RFC 3659 names only files and folders; servers that show links use its example's
+    ``type=OS.unix=slink:TARGET`` (Pure-FTPd, ProFTPD, ``remoteops serve ftp``) or, without
+    the target, ``OS.unix=slink`` / ``OS.unix=symlink``. ``cdir``, ``pdir``, devices and
+    unknown types are not entries (None)."""
+    value = facts.get("type", "")
+    kind = value.lower()
+    if kind in ("file", "dir"):
+        return Kind(kind), None
+    if kind.startswith(("os.unix=slink", "os.unix=symlink")):
+        _, colon, target = value.partition(":")
+        return Kind.SYMLINK, target if colon and target else None
+    return None, None
+
+
 def too_many_connections(reply: str) -> bool:
     """A refusal for the number of connections: 421 (pyftpdlib, vsftpd) or ProFTPD's 530
     "maximum number of clients"."""
     lowered = reply.lower()
     return reply.startswith("421") or "too many" in lowered or "maximum number" in lowered
+
+
+class _Cuttable(ftplib.FTP):
+    """``close()`` from any thread cuts the control connection and the data connection in
+    use (or the port waiting for one), which ftplib's close leaves alone: a server that
+    trickles a byte a second, or reads an upload that slowly, held a thread in ``recv`` or
+    ``sendall`` for as long as it liked after a host's time ran out. ``shutdown`` wakes a
+    thread blocked on a socket; ``close`` alone does not."""
+
+    _data: socket.socket | None = None
+    _cut = False
+
+    def makeport(self) -> socket.socket:
+        listening = super().makeport()
+        return self._watched(listening)
+
+    def ntransfercmd(
+        self, cmd: str, rest: int | str | None = None
+    ) -> tuple[socket.socket, int | None]:
+        conn, size = super().ntransfercmd(cmd, rest)
+        return self._watched(conn), size
+
+    def _watched(self, data: socket.socket) -> socket.socket:
+        self._data = data
+        if self._cut:  # close() ran while this one was being set up
+            _shut(data)
+        return data
+
+    def close(self) -> None:
+        self._cut = True
+        _shut(self.sock)  # first: a reply awaited after the data ends must fail, not hang
+        _shut(self._data)
+        super().close()
+
+
+class Control(_Cuttable):
+    """A plain FTP control connection (see :class:`_Cuttable`)."""
+
+
+class TLSControl(_Cuttable, ftplib.FTP_TLS):
+    """An explicit-TLS control connection (see :class:`_Cuttable`)."""
+
+
+def _shut(sock: socket.socket | None) -> None:
+    """Both ways, at the socket level: for TLS too (``SSLSocket.shutdown`` would first drop
+    its TLS state under the thread still reading it)."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def answers_noop(ftp: ftplib.FTP) -> bool:
@@ -93,8 +164,11 @@ def reason(exc: BaseException) -> str:
 
 __all__ = [
     "ENCODING",
+    "Control",
     "Features",
+    "TLSControl",
     "answers_noop",
+    "fact_kind",
     "ftp_time",
     "reason",
     "too_many_connections",

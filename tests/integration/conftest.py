@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +83,8 @@ FTP_PASSWORD_ENV = "REMOTEOPS_TEST_FTP_PASSWORD"
 
 def serve_ftp(*extra: str, without: str = "") -> tuple[subprocess.Popen[str], int]:
     """``remoteops serve ftp /`` for user ``tester`` on a free loopback port; ``without``
-    (e.g. "MLST,MLSD") serves with those commands unknown, like an older server."""
-    import os
-    import secrets
+    (e.g. "MLST,MLSD") serves with those commands unknown, like an older server, and "-"
+    with all of them (for legacy_ftpd.py's other options)."""
     import sys
 
     os.environ.setdefault(FTP_PASSWORD_ENV, secrets.token_hex(8))
@@ -174,3 +180,98 @@ def ftps_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
         "--tls-cert", str(folder / "cert.pem"), "--tls-key", str(folder / "key.pem")
     ) as (_, port):
         yield ftp_inventory_host("ftps1", port, protocol="ftps", tls_ca_file=str(folder / "ca.pem"))
+
+
+VSFTPD_PASSWORD_ENV = "REMOTEOPS_TEST_VSFTPD_PASSWORD"
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """An FTP daemon of the test session: its inventory host, and a folder on it (owned by
+    the login user) that tests may read and write."""
+
+    host: Host
+    home: Path
+
+
+@pytest.fixture(scope="session")
+def vsftpd() -> Iterator[Daemon]:
+    """A real vsftpd (Debian's package) on a free loopback port: LIST only (no MLSD, no
+    MFMT), links shown as ``name -> target``. apt does not start daemons here, so it runs
+    from a config of its own, for a login user made for this session (PAM checks its
+    password; vsftpd refuses root), whose home is the folder tests work in."""
+    if os.geteuid() != 0:
+        pytest.skip("vsftpd needs root: it logs in system users and makes one for the test")
+    binary = shutil.which("vsftpd") or "/usr/sbin/vsftpd"
+    if not os.path.exists(binary):
+        pytest.fail("vsftpd is not installed: scripts/test installs it (apt package vsftpd)")
+    user = f"rovs{os.getpid():x}"  # per session: sessions of other worktrees run at once
+    os.environ.setdefault(VSFTPD_PASSWORD_ENV, secrets.token_hex(12))
+    base = Path(tempfile.mkdtemp(prefix="remoteops-vsftpd-"))
+    home, empty = base / "home", base / "empty"
+    subprocess.run(["userdel", user], capture_output=True, check=False)
+    subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/bin/sh", user], check=True)
+    try:
+        subprocess.run(
+            ["chpasswd"], input=f"{user}:{os.environ[VSFTPD_PASSWORD_ENV]}".encode(), check=True
+        )
+        base.chmod(0o755)
+        empty.mkdir(mode=0o755)  # vsftpd's secure_chroot_dir: empty, root's, not writable
+        home.mkdir()
+        shutil.chown(home, user)
+        port = free_port()
+        config = base / "vsftpd.conf"
+        config.write_text(
+            "listen=YES\nlisten_ipv6=NO\nlisten_address=127.0.0.1\n"
+            f"listen_port={port}\nbackground=NO\n"
+            "anonymous_enable=NO\nlocal_enable=YES\nwrite_enable=YES\nlocal_umask=022\n"
+            "chroot_local_user=NO\npasv_enable=YES\npasv_address=127.0.0.1\n"
+            "connect_from_port_20=NO\nmax_per_ip=0\nmax_clients=0\nuse_localtime=NO\n"
+            "xferlog_enable=NO\nsyslog_enable=NO\npam_service_name=vsftpd\n"
+            f"secure_chroot_dir={empty}\n"
+            # its seccomp filter kills the session on some kernels and sandboxes
+            "seccomp_sandbox=NO\n"
+        )
+        daemon = subprocess.Popen(
+            [binary, str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its sessions are processes of their own: one group
+        )
+        try:
+            _wait_for_banner(port, b"220")
+            host = Host(
+                "vsftpd1",
+                {"protocol": "ftp", "address": "127.0.0.1", "port": port, "user": user,
+                 "password_env": VSFTPD_PASSWORD_ENV},
+            )  # fmt: skip
+            yield Daemon(host, home)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(daemon.pid, signal.SIGTERM)
+            daemon.wait(10)
+    finally:
+        subprocess.run(["userdel", user], capture_output=True, check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _wait_for_banner(port: int, banner: bytes) -> None:
+    """Until the server at ``port`` greets with ``banner`` (at most 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as probe:
+                if probe.recv(64).startswith(banner):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {banner!r} banner on port {port} within 10 s")
+        time.sleep(0.05)

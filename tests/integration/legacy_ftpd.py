@@ -5,7 +5,11 @@
 commands named are unknown to it (500) and missing from FEAT, as on servers older than
 RFC 3659. ``--missing-450`` answers a LIST of a missing path with 450, as ProFTPD does;
 ``--no-list-options`` refuses ``LIST -a`` (550), as servers that read it as a path do;
-``--clock-ahead=SECONDS`` reports times that far ahead (a server clock off, or local time).
+``--clock-ahead=SECONDS`` reports times that far ahead (a server clock off, or local time);
+``--trickle=SECONDS`` moves one byte every SECONDS on each data connection, both ways (a huge
+number stalls it), and keeps going when the control connection is gone, as a server that does
+not watch it during a transfer does; ``--hide-link-targets`` lists links without ``-> target``,
+as some servers do. A first argument of ``-`` leaves every command known.
 """
 
 from __future__ import annotations
@@ -49,6 +53,11 @@ def main() -> None:
             self.respond("213 " + time.strftime("%Y%m%d%H%M%S", stamp))
 
         handler.ftp_MDTM = ftp_mdtm
+    trickle = next((a for a in sys.argv[2:] if a.startswith("--trickle=")), None)
+    if trickle is not None:
+        _trickle(handler, float(trickle.partition("=")[2]))
+    if "--hide-link-targets" in sys.argv[2:]:  # pyftpdlib's LIST shows them via readlink
+        handler.abstracted_fs = type("NoTargets", (handler.abstracted_fs,), {"readlink": None})
     if "--no-list-options" in sys.argv[2:]:
         process = handler.pre_process_command
 
@@ -61,6 +70,30 @@ def main() -> None:
         handler.pre_process_command = pre_process
     print(server.address[1], flush=True)
     server.serve_forever(handle_exit=False)
+
+
+def _trickle(handler: Any, seconds: float) -> None:
+    from pyftpdlib.handlers import ThrottledDTPHandler
+
+    class Trickling(ThrottledDTPHandler):  # type: ignore[misc]
+        read_limit = write_limit = 1  # buffers of one byte, both ways
+
+        def _throttle_bandwidth(self, len_chunk: int, max_speed: int) -> None:
+            def wake() -> None:
+                self.add_channel(events=self.ioloop.READ if self.receive else self.ioloop.WRITE)
+
+            self.del_channel()
+            self._cancel_throttler()
+            self._throttler = self.ioloop.call_later(seconds, wake, _errback=self.handle_error)
+
+    close = handler.close
+
+    def close_control_only(self: Any) -> None:
+        self.data_channel = None  # the transfer goes on without its control connection
+        close(self)
+
+    handler.dtp_handler = Trickling
+    handler.close = close_control_only
 
 
 if __name__ == "__main__":

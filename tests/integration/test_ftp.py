@@ -4,25 +4,34 @@ mixed SSH + FTP run in which each protocol does what it can."""
 from __future__ import annotations
 
 import ftplib
+import functools
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import yaml
 
 from remoteops.executor import run_command
 from remoteops.inventory.model import Host
-from remoteops.results import Status
+from remoteops.results import HostResult, Status
 from remoteops.sync import SyncOptions
 from remoteops.sync.fetch import fetch_hosts
 from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts
 from remoteops.transports import CommandSpec
 from tests.integration.conftest import (
+    FTP_PASSWORD_ENV,
+    Daemon,
     ftp_inventory_host,
     killed_when,
     running,
@@ -30,6 +39,8 @@ from tests.integration.conftest import (
     with_vars,
 )
 from tests.integration.test_sync import snapshot
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -180,28 +191,38 @@ def test_a_server_refusing_list_options_is_read_with_a_plain_list(
         assert snapshot(dest) == snapshot(tree)
 
 
-def test_a_new_folder_cut_off_mid_upload_never_shows_under_its_name(tmp_path: Path) -> None:
-    """New folders are filled under a temporary name: a server killed while one is filled
-    leaves that, not a half folder under the real name; the next sync completes it."""
-    source, dest = tmp_path / "source", tmp_path / "dest"
+@pytest.mark.parametrize("new", ["subfolder", "destination"])
+def test_a_new_folder_cut_off_mid_upload_never_shows_under_its_name(
+    new: str, tmp_path: Path
+) -> None:
+    """New folders, a new destination too, are filled under a temporary name: a server
+    killed while one is filled leaves that, not a half folder under the real name; the
+    next sync completes it and removes the leftover."""
+    source = tmp_path / "source"
     (source / "new" / "deeper").mkdir(parents=True)
     (source / "new" / "first").write_bytes(b"small")
     (source / "new" / "deeper" / "huge").write_bytes(os.urandom(4_000_000))
-    dest.mkdir()
+    above = tmp_path / "above"  # where the new folder appears
+    above.mkdir()
+    if new == "subfolder":
+        dest, source_of_new = above, source
+    else:
+        dest, source_of_new = above / "new", source / "new"
     with (
         served_ftp("--rate-limit", "1M") as (server, port),
-        killed_when(server, lambda: any(p.stat().st_size > 1_000_000 for p in dest.rglob("huge"))),
+        killed_when(server, lambda: any(p.stat().st_size > 1_000_000 for p in above.rglob("huge"))),
     ):
-        broken = sync_hosts([ftp_inventory_host("cut", port)], source, str(dest)).results[0]
+        host = ftp_inventory_host("cut", port)
+        broken = sync_hosts([host], source_of_new, str(dest)).results[0]
     assert not broken.ok
-    assert not (dest / "new").exists()
-    [staged] = dest.iterdir()
+    assert not (above / "new").exists()
+    [staged] = above.iterdir()
     assert staged.name.startswith(".new.remoteops-")
     with served_ftp() as (_, port):
-        fixed = sync_hosts([ftp_inventory_host("cut", port)], source, str(dest)).results[0]
+        fixed = sync_hosts([ftp_inventory_host("cut", port)], source_of_new, str(dest)).results[0]
     assert fixed.ok, fixed.error
-    assert [p.name for p in dest.iterdir()] == ["new"]
-    assert snapshot(dest) == snapshot(source)
+    assert [p.name for p in above.iterdir()] == ["new"]
+    assert snapshot(above / "new") == snapshot(source / "new")
 
 
 def test_a_mixed_run_does_per_host_what_each_protocol_can(
@@ -214,7 +235,31 @@ def test_a_mixed_run_does_per_host_what_each_protocol_can(
     os.symlink("run.sh", tree / "link")
     synced = sync_hosts([ftp_host], tree, str(tmp_path / "dest")).results[0]
     assert synced.status is Status.FAILED
-    assert "FTP cannot make symlinks" in (synced.error or "")
+    assert "this host cannot make symlinks: link (-L copies" in (synced.error or "")
+
+
+def test_what_the_run_would_refuse_the_dry_run_refuses_and_the_run_writes_nothing(
+    any_ftp_host: Host, tree: Path, tmp_path: Path
+) -> None:
+    """A link in a new folder of the source: FTP cannot make it. The dry run says so and
+    fails; the run fails the same way before writing anything, into a new destination or
+    into an existing one, and ``-L`` sends what the link points to."""
+    (tree / "www3").mkdir()
+    (tree / "www3" / "index.html").write_text("home")
+    os.symlink("index.html", tree / "www3" / "latest")
+    new, existing = tmp_path / "new", tmp_path / "existing"
+    existing.mkdir()
+    dry = sync_hosts([any_ftp_host], tree, str(existing), dry_run=True).results[0]
+    assert dry.status is Status.FAILED
+    assert b"refused: this host cannot make symlinks: www3/latest" in dry.stdout
+    for dest in (new, existing):
+        real = sync_hosts([any_ftp_host], tree, str(dest)).results[0]
+        assert (real.status, real.error) == (dry.status, dry.error)
+    assert sorted(os.listdir(tmp_path)) == ["existing", "source"]
+    assert os.listdir(existing) == []
+    copied = sync_hosts([any_ftp_host], tree, str(new), copy_links=True).results[0]
+    assert copied.ok, copied.error
+    assert (new / "www3" / "latest").read_text() == "home"
 
 
 def test_a_wrong_ftp_password_is_an_auth_failure(
@@ -436,3 +481,221 @@ def test_a_server_without_rest_starts_a_cut_off_download_over(tmp_path: Path) ->
             transport.close()
     assert received == len(content)  # counted from where it really started
     assert local.read_bytes() == content
+
+
+def _ended_within(seconds: float, call: Callable[[], T]) -> T:
+    """``call()`` on a thread of its own: its value, or a test failure if it still runs after
+    ``seconds`` (what was stuck is then ended by the test server's exit)."""
+    done: list[T] = []
+    thread = threading.Thread(target=lambda: done.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert done, f"still running after {seconds:g} s"
+    return done[0]
+
+
+@pytest.mark.parametrize("operation", ["get", "put", "mlsd", "list"])
+def test_a_host_timeout_cuts_a_data_connection_that_trickles(
+    operation: str, ftp_host: Host, tmp_path: Path
+) -> None:
+    """A server that sends (or reads) a byte a second on the data connection, and goes on
+    after the control connection is closed: ``-t 3`` ends that host ``timeout`` on time,
+    whether it was fetching, storing or listing, and a host beside it is unaffected."""
+    source = tmp_path / "source"
+    (source / "folder").mkdir(parents=True)
+    (source / "folder" / "file").write_bytes(os.urandom(100_000))
+    big = tmp_path / "big"
+    with open(big, "wb") as sparse:  # more than the socket buffers hold on both sides
+        sparse.truncate(64 * 1024 * 1024)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    without = "MLST,MLSD" if operation == "list" else "-"
+    with served_ftp("--trickle=1", without=without) as (_, port):
+        hosts = [ftp_inventory_host("trickle", port), ftp_host]
+
+        def run() -> list[HostResult]:
+            if operation == "put":
+                return put_hosts(hosts, [big], str(dest), host_timeout=3).results
+            what = source / "folder" / ("file" if operation == "get" else "")
+            return fetch_hosts(hosts, str(what), tmp_path / "back", host_timeout=3).results
+
+        slow, other = _ended_within(30, run)
+    assert slow.status is Status.TIMEOUT, slow
+    assert slow.duration_s < 3 + 7  # the budget and a generous slack: it overran 10+ min
+    assert other.ok, other.error
+
+
+def test_a_stalled_data_connection_without_a_timeout_ends_after_connect_timeout(
+    tmp_path: Path,
+) -> None:
+    """No ``-t``: a data connection on which nothing moves is given up after the host's
+    ``connect_timeout`` (ftplib's socket timeout), not waited on for ever."""
+    (tmp_path / "file").write_bytes(os.urandom(10_000))
+    with served_ftp("--trickle=3600", without="-") as (_, port):
+        host = ftp_inventory_host("stalled", port, connect_timeout=2)
+        run = functools.partial(fetch_hosts, [host], str(tmp_path / "file"), tmp_path / "back")
+        [result] = _ended_within(30, lambda: run().results)
+    assert result.status is Status.TIMEOUT, result
+    assert "stopped answering" in str(result.error)
+    assert result.duration_s < 2 + 7
+
+
+def test_a_host_timeout_cuts_a_server_that_never_sends_its_banner(tmp_path: Path) -> None:
+    """A port that accepts connections and says nothing: ``-t 2`` ends the host on time,
+    though its ``connect_timeout`` would wait a minute for the banner."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; no one talks
+        port = silent.getsockname()[1]
+        host = Host("silent", {"protocol": "ftp", "address": "127.0.0.1", "port": port,
+                               "connect_timeout": 60})  # fmt: skip
+        run = functools.partial(fetch_hosts, [host], "/etc/hostname", tmp_path / "back")
+        [result] = _ended_within(30, lambda: run(host_timeout=2).results)
+    assert result.status is Status.TIMEOUT, result
+    assert result.duration_s < 2 + 7
+
+
+@pytest.fixture(params=["vsftpd", "pyftpdlib-list", "serve-mlsd"])
+def link_server(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Host, Path]:
+    """A server that shows links with their targets, and a folder on it to work in: vsftpd
+    (LIST), pyftpdlib through LIST, ``remoteops serve ftp`` through MLSD."""
+    if request.param == "vsftpd":
+        daemon: Daemon = request.getfixturevalue("vsftpd")
+        folder = Path(tempfile.mkdtemp(dir=daemon.home))
+        folder.chmod(0o755)
+        return daemon.host, folder
+    fixture = "ftp_list_host" if request.param == "pyftpdlib-list" else "ftp_host"
+    host: Host = request.getfixturevalue(fixture)
+    return host, tmp_path
+
+
+def test_get_brings_links_with_their_targets_and_refuses_escaping_ones_by_name(
+    link_server: tuple[Host, Path], tmp_path: Path
+) -> None:
+    host, folder = link_server
+    site = folder / "site"
+    (site / "docs").mkdir(parents=True)
+    (site / "index.html").write_text("home")
+    (site / "docs" / "guide.txt").write_text("guide")
+    os.symlink("docs/guide.txt", site / "latest")
+    os.symlink("docs", site / "current")  # a link to a folder stays a link
+    os.symlink("../site/index.html", site / "docs" / "home")  # out and back in: fine
+    os.symlink("../../../../../../etc/passwd", site / "passwd")
+    os.symlink("/etc/hostname", site / "absolute")
+    back = tmp_path / "back"
+    result = fetch_hosts([host], str(site), back).results[0]
+    assert result.status is Status.FAILED, result
+    assert "'site/passwd': symlink pointing outside" in str(result.error)
+    assert "'site/absolute': symlink to an absolute path" in str(result.error)
+    copy = back / host.name / "site"
+    assert {p.name for p in copy.iterdir()} == {"index.html", "docs", "latest", "current"}
+    assert os.readlink(copy / "latest") == "docs/guide.txt"
+    assert os.readlink(copy / "current") == "docs"
+    assert os.readlink(copy / "docs" / "home") == "../site/index.html"
+    assert (copy / "latest").read_text() == "guide"
+    assert not (copy / "docs").is_symlink()
+
+
+def test_get_of_a_link_follows_it_to_the_file(
+    link_server: tuple[Host, Path], tmp_path: Path
+) -> None:
+    """A REMOTE_PATH that is a link is followed, as scp does: the file arrives, not a link
+    (LIST shows the link itself when asked for it)."""
+    host, folder = link_server
+    (folder / "real.sh").write_text("#!/bin/sh\n")
+    (folder / "real.sh").chmod(0o755)
+    os.symlink("real.sh", folder / "run")
+    result = fetch_hosts([host], str(folder / "run"), tmp_path / "back").results[0]
+    assert result.ok, result.error
+    got = tmp_path / "back" / host.name / "run"
+    assert not got.is_symlink()
+    assert (got.read_text(), got.stat().st_mode & 0o777) == ("#!/bin/sh\n", 0o755)
+
+
+def test_a_link_whose_target_the_server_hides_is_refused_by_name(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "file").write_text("x")
+    os.symlink("file", site / "link")
+    with served_ftp("--hide-link-targets", without="MLST,MLSD") as (_, port):
+        host = ftp_inventory_host("hidden", port)
+        result = fetch_hosts([host], str(site), tmp_path / "back").results[0]
+    assert result.status is Status.FAILED
+    assert "the server does not show where they point ('site/link')" in str(result.error)
+    assert not (tmp_path / "back" / "hidden" / "site" / "link").is_symlink()
+
+
+def test_sync_delete_removes_a_link_not_the_folder_it_points_to(
+    any_ftp_host: Host, tmp_path: Path
+) -> None:
+    """A folder gone from the source holds a link to a folder outside: the link goes, what
+    it points to stays (a listing that followed it deleted the files out there)."""
+    source, dest, precious = tmp_path / "source", tmp_path / "dest", tmp_path / "precious"
+    source.mkdir()
+    (dest / "old").mkdir(parents=True)
+    precious.mkdir()
+    (precious / "data").write_text("keep me")
+    os.symlink(precious, dest / "old" / "link")
+    result = sync_hosts([any_ftp_host], source, str(dest), SyncOptions(delete=True)).results[0]
+    assert result.ok, result.error
+    assert list(dest.iterdir()) == []
+    assert (precious / "data").read_text() == "keep me"
+
+
+def test_cli_warns_of_plain_ftp_with_a_password_unless_the_host_says_it_knows(
+    ftp_host: Host, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("x")
+    anonymous_server = subprocess.Popen(
+        [sys.executable, "-m", "remoteops", "serve", "ftp", "/", "--port", "0"],  # read-only
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    with running(anonymous_server):
+        assert anonymous_server.stdout is not None
+        port = int(anonymous_server.stdout.readline())
+        hosts = {
+            "ftp-pw": dict(ftp_host.vars),
+            "ftp-known": {**ftp_host.vars, "ftp_plaintext_ok": True},
+            "ftp-anon": {"protocol": "ftp", "address": "127.0.0.1", "port": port},
+        }
+        inventory = tmp_path / "ftp.yml"
+        inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+        got = _cli("get", str(tmp_path / "file"), str(tmp_path / "back"), "-i", str(inventory),
+                   "-o", "json")  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    warnings = [line for line in got.stderr.decode().splitlines() if "WARNING" in line]
+    assert warnings == [
+        "WARNING: FTP is plaintext: the password and files of ftp-pw cross the network "
+        "readable (protocol: ftps encrypts them; ftp_plaintext_ok: true says you know)."
+    ]
+    assert os.environ[FTP_PASSWORD_ENV].encode() not in got.stderr + got.stdout
+
+
+def test_sync_put_and_get_with_vsftpd(vsftpd: Daemon, tree: Path, tmp_path: Path) -> None:
+    """vsftpd: LIST (no MLSD), MDTM but no MFMT, SITE CHMOD: a second sync sends nothing, an
+    edit is sent, and get brings the tree back."""
+    dest = Path(tempfile.mkdtemp(dir=vsftpd.home)) / "site"
+    shutil.chown(dest.parent, vsftpd.host.vars["user"])
+    first = sync_hosts([vsftpd.host], tree, str(dest)).results[0]
+    assert first.ok, first.error
+    assert _untimed(dest) == _untimed(tree)
+    again = sync_hosts([vsftpd.host], tree, str(dest)).results[0]
+    assert again.ok, again.error
+    assert again.transfer is not None
+    assert (again.transfer["bytes_sent"], again.transfer["files_updated"]) == (0, 0)
+    edited = tree / "css" / "f01.css"
+    edited.write_bytes(os.urandom(200))
+    os.utime(edited, (time.time() + 60, time.time() + 60))  # later than the upload
+    third = sync_hosts([vsftpd.host], tree, str(dest)).results[0]
+    assert third.ok, third.error
+    assert third.transfer is not None
+    assert third.transfer["files_updated"] == 1
+    got = fetch_hosts([vsftpd.host], str(dest), tmp_path / "back").results[0]
+    assert got.ok, got.error
+    assert _untimed(tmp_path / "back" / vsftpd.host.name / "site") == _untimed(tree)
+
+
+def _untimed(root: Path) -> dict[str, tuple[str, int, str]]:
+    """:func:`snapshot` without mtimes: vsftpd has no MFMT to set them."""
+    return {
+        path: (kind, mode, data.partition(":")[0])
+        for path, (kind, mode, data) in snapshot(root).items()
+    }

@@ -166,6 +166,7 @@ def test_an_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_comp
     (source / where).parent.mkdir(parents=True, exist_ok=True)
     (source / where).write_bytes(os.urandom(300_000_000))
     dest = tmp_path / "dest"
+    dest.mkdir()  # (a new DEST is staged whole beside it: see test_transport_files.py)
     target = ssh_hosts[0]
 
     def kill_soon() -> None:
@@ -384,6 +385,7 @@ def test_checksum_verifies_content_on_the_host_before_the_real_name(
     tree = scan_tree(source, checksum=True)
     (source / "moving").write_text("after!")  # same size, other content, after the scan
     dest = tmp_path / "dest"
+    dest.mkdir()
     report = Executor().run(ssh_hosts[:1], sync_work(tree, str(dest), options, dry_run=False))
     result = report.results[0]
     assert result.status is Status.FAILED

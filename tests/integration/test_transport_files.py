@@ -12,16 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from remoteops.errors import TransferError
+from remoteops.errors import HostError, TransferError
+from remoteops.executor import NullListener
 from remoteops.inventory.model import Host
-from remoteops.sync.model import Entry, Kind
+from remoteops.sync.local_tree import scan_tree
+from remoteops.sync.model import Entry, Kind, SyncOptions
+from remoteops.sync.run import sync_work
 from remoteops.transports import Transport, TransportFactory
 from remoteops.transports.file_ops import partial_name
 
 #: "ftp-list" is an FTP server without MLSD/MLST: listings come from LIST and MDTM.
 PROTOCOLS = ["local", "ssh", "ftp", "ftp-list"]
-#: Protocols that cannot make symlinks: they must say so, per entry, not skip it silently.
-NO_LINKS = {"ftp", "ftps"}
 
 
 @pytest.fixture(params=PROTOCOLS)
@@ -73,7 +74,7 @@ def test_write_entries_creates_folders_files_and_links_then_lists_them_back(
         _file("d/f", b"x" * 5000, 0o600),
         _file("top", b"", 0o644),
     ]
-    if transport.protocol not in NO_LINKS:
+    if transport.fidelity.links:
         entries.append(Entry("d/link", Kind.SYMLINK, target="f"))
     reported: list[tuple[int, int]] = []
     sent = transport.write_entries(
@@ -91,7 +92,7 @@ def test_write_entries_creates_folders_files_and_links_then_lists_them_back(
         0o600,
         1_600_000_000,
     )
-    if transport.protocol in NO_LINKS:
+    if not transport.fidelity.links:  # it says so, per entry, never skips
         return
     assert (listed["d/link"].kind, listed["d/link"].target) == (Kind.SYMLINK, "f")
     checked = {e.path: e.digest for e in transport.list_tree(str(remote), checksum=True)}
@@ -124,7 +125,7 @@ def test_links_are_made_and_replaced_or_refused_clearly(
     transport: Transport, tmp_path: Path
 ) -> None:
     link = str(tmp_path / "link")
-    if transport.protocol in NO_LINKS:
+    if not transport.fidelity.links:  # it says so, per entry, never skips
         with pytest.raises(TransferError, match="cannot make symlinks"):
             transport.make_symlink("one", link)
         assert os.listdir(tmp_path) == []
@@ -182,3 +183,27 @@ def test_get_file_is_atomic_with_mode_and_mtime(transport: Transport, tmp_path: 
     assert local.read_bytes() == b"y" * 3000
     assert (local.stat().st_mode & 0o777, int(local.stat().st_mtime)) == (0o604, 1_111_111_111)
     assert sorted(os.listdir(tmp_path)) == ["got", "remote"]
+
+
+@pytest.mark.parametrize("dest_exists", [True, False], ids=["new-subfolder", "new-destination"])
+def test_a_sync_failing_inside_a_new_folder_shows_nothing_of_it_under_its_name(
+    transport: Transport, tmp_path: Path, dest_exists: bool
+) -> None:
+    """A file of the new folder vanishes from the source between scan and send (a build
+    still running): the sync fails after writing some of that folder, and neither the new
+    folder nor a new destination appears, even in part, nor a leftover beside it."""
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    (source / "www3" / "css").mkdir(parents=True)
+    (source / "www3" / "index.html").write_text("home")
+    (source / "www3" / "css" / "site.css").write_text("body {}")
+    (source / "www3" / "vanishing").write_bytes(os.urandom(5000))  # written last
+    if dest_exists:
+        dest.mkdir()
+    tree = scan_tree(source)
+    (source / "www3" / "vanishing").unlink()
+    work = sync_work(tree, str(dest), SyncOptions(), dry_run=False)
+    with pytest.raises(HostError):
+        work(Host("h", {}), transport, NullListener())
+    assert sorted(os.listdir(tmp_path)) == (["dest", "source"] if dest_exists else ["source"])
+    if dest_exists:
+        assert os.listdir(dest) == []

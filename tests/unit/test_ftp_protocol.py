@@ -6,7 +6,14 @@ import calendar
 
 import pytest
 
-from remoteops.transports.ftp_protocol import ENCODING, Features, ftp_time, too_many_connections
+from remoteops.sync.model import Kind
+from remoteops.transports.ftp_protocol import (
+    ENCODING,
+    Features,
+    fact_kind,
+    ftp_time,
+    too_many_connections,
+)
 
 PYFTPDLIB_FEAT = (
     "211-Features supported:\n EPRT\n EPSV\n MDTM\n MFMT\n"
@@ -52,3 +59,25 @@ def test_names_that_are_not_utf8_round_trip_through_the_codec() -> None:
     text = raw.decode(ENCODING)
     assert text.encode(ENCODING) == raw
     assert "été" in text
+
+
+@pytest.mark.parametrize(
+    ("type_fact", "expected"),
+    [
+        ("file", (Kind.FILE, None)),
+        ("Dir", (Kind.DIR, None)),
+        ("OS.unix=slink:../shared/app.conf", (Kind.SYMLINK, "../shared/app.conf")),  # Pure-FTPd
+        ("OS.unix=slink:/with=equals:and:colons", (Kind.SYMLINK, "/with=equals:and:colons")),
+        ("OS.unix=symlink", (Kind.SYMLINK, None)),  # ProFTPD by the RFC's grammar: no target
+        ("os.unix=slink", (Kind.SYMLINK, None)),
+        ("OS.unix=slink:", (Kind.SYMLINK, None)),
+        ("cdir", (None, None)),
+        ("pdir", (None, None)),
+        ("OS.unix=blk-8/0", (None, None)),
+        ("", (None, None)),
+    ],
+)
+def test_mlsd_types_say_what_an_entry_is_and_where_a_link_points(
+    type_fact: str, expected: tuple[Kind | None, str | None]
+) -> None:
+    assert fact_kind({"type": type_fact, "size": "3"}) == expected

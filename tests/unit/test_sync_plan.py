@@ -273,3 +273,21 @@ def test_a_host_without_exact_times_compares_sizes_only() -> None:
     remote = [f("same", mtime=5), f("other", size=11, mtime=5)]
     plan = plan_sync([f("same"), f("other")], remote, SyncOptions(), Fidelity(times=Times.NONE))
     assert kinds(plan) == [("upload", "other")]
+
+
+def test_a_host_that_cannot_make_links_refuses_a_plan_that_needs_one() -> None:
+    """FTP: a new link, or one whose target changed, refuses the whole plan before anything is
+    written (the dry run says so too); a link already there as wanted needs nothing."""
+    no_links = Fidelity(links=False)
+    local = [d("www"), f("www/index.html"), link("www/latest", "index.html"), link("same", "x")]
+    plan = plan_sync(local, [link("same", "x")], SyncOptions(), no_links)
+    assert not plan.ok
+    assert plan.problems == (
+        "this host cannot make symlinks: www/latest (-L copies what they point to)",
+    )
+    relinked = plan_sync([link("ln", "new")], [link("ln", "old")], SyncOptions(), no_links)
+    assert relinked.problems == (
+        "this host cannot make symlinks: ln (-L copies what they point to)",
+    )
+    assert plan_sync([link("same", "x")], [link("same", "x")], SyncOptions(), no_links).ok
+    assert plan_sync(local, [], SyncOptions()).ok
