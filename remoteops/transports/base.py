@@ -432,7 +432,7 @@ class _StdinFeeder(threading.Thread):
             data.close()
 
 
-class _Capture:
+class OutputCapture:
     """One output stream as a result keeps it: the first ``limit`` bytes, and a count."""
 
     def __init__(self, limit: int | None) -> None:
@@ -512,7 +512,10 @@ def drive(
     if deadline is None and spec.timeout is not None:
         deadline = time.monotonic() + spec.timeout
     sudo = _SudoExchange(wrapped, spec.sudo_password)
-    captured = {STDOUT: _Capture(spec.capture_limit), STDERR: _Capture(spec.capture_limit)}
+    captured = {
+        STDOUT: OutputCapture(spec.capture_limit),
+        STDERR: OutputCapture(spec.capture_limit),
+    }
     feeder: _StdinFeeder | None = None
 
     def start_stdin() -> None:

@@ -24,14 +24,13 @@ prompts: never into argv, logs or captured output.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import re
 import secrets
 import shlex
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,6 +47,7 @@ from remoteops.transports.base import (
     CommandSpec,
     ConnectionOverrides,
     OutputCallback,
+    OutputCapture,
     Transport,
     secret_from_env,
     shell_exports,
@@ -90,6 +90,9 @@ _IDLE_S = 60.0
 #: A terminal keeps at most 4095 bytes of one input line (Linux N_TTY); longer ones are cut
 #: short and what is left would run as if complete.
 _LINE_MAX = 3500
+#: Bytes of a command's output that, with more behind them, are handed on at once (with what
+#: arrived before pexpect's 8 KiB search window): an endless output never piles up.
+_PIECE = 4096
 _QUIET_S = 0.3
 _EVERYTHING = re.compile(rb".+\Z", re.DOTALL)
 #: What devices send after the pager text once answered, to erase it from the screen.
@@ -466,26 +469,34 @@ class TelnetTransport(Transport):
         if not self.posix and spec.env:
             raise UnsupportedError("device CLIs take no environment variables")
         deadline = time.monotonic() + (spec.timeout or 24 * 3600.0)
+        capture = OutputCapture(spec.capture_limit)
+
+        def output(data: bytes) -> None:
+            if data:
+                capture.add(data)
+                if on_output is not None:
+                    on_output("stdout", data)
+
         self._busy = True
         try:
             if self.posix:
-                outcome = self._run_posix(spec.command, shell_exports(spec.env), deadline)
+                code = self._run_posix(spec.command, shell_exports(spec.env), deadline, output)
+                error = None
             else:
-                outcome = self._run_device(spec.command, deadline)
-        except HostTimeoutError:
-            self.close()  # what the host does with our next line is anyone's guess
+                code, error = None, self._run_device(spec.command, deadline, output)
+        except HostError as exc:
+            if isinstance(exc, HostTimeoutError):
+                self.close()  # what the host does with our next line is anyone's guess
+            if self.posix or not exc.stdout:
+                exc.stdout, exc.stdout_bytes = self._mask(bytes(capture.kept)), capture.total
             raise
         finally:
             self._busy = False
-        if on_output is not None and outcome.stdout:
-            on_output("stdout", outcome.stdout)
-        limit = spec.capture_limit
-        if limit is not None and len(outcome.stdout) > limit:
-            kept = outcome.stdout[:limit]
-            outcome = dataclasses.replace(outcome, stdout=kept, stdout_bytes=len(outcome.stdout))
-        return outcome
+        return CommandOutcome(code, bytes(capture.kept), b"", error, capture.total, 0)
 
-    def _run_posix(self, command: str, exports: str, deadline: float) -> CommandOutcome:
+    def _run_posix(
+        self, command: str, exports: str, deadline: float, output: Callable[[bytes], None]
+    ) -> int:
         """``sh -c`` with no input, as an SSH exec runs it: its own syntax errors, exit,
         cd and exports stay in it, and nothing it reads can eat what we type next. The
         environment is exported by the login shell in a subshell around it, so no value is
@@ -493,7 +504,8 @@ class TelnetTransport(Transport):
 
         The output is what lies between a start marker and an end marker carrying ``$?``
         (bash's readline still sends a line end for what we typed, with echo off), and the
-        end marker is awaited before the prompt: the output may contain either.
+        end marker is awaited before the prompt: the output may contain either. It goes to
+        ``output`` as it arrives; returns the exit code.
         """
         token = secrets.token_hex(6)
         line = (
@@ -505,35 +517,69 @@ class TelnetTransport(Transport):
         child.sendline(line)
         self._until(deadline, "the command to start", end=rb"__RO_GO_" + token.encode() + rb"\r?\n")
         marker = rb"\r?\n__RO_RC_(\d+)_" + token.encode() + rb"\r?\n"
-        output = self._until(deadline, "the end of the command", end=marker)
+        self._stream_until(deadline, "the end of the command", marker, rb"\r?\n__RO_RC_", output)
         found = re.search(
             rb"__RO_RC_(\d+)_", child.after if isinstance(child.after, bytes) else b""
         )
         self._until(deadline, "the prompt after the command")
         if found is None:
             raise HostTimeoutError("the exit status never came back")
-        return CommandOutcome(int(found.group(1)), _clean(output, keep_blank=True), b"")
+        return int(found.group(1))
 
-    def _run_device(self, command: str, deadline: float) -> CommandOutcome:
+    def _stream_until(
+        self,
+        deadline: float,
+        expected: str,
+        end: bytes,
+        end_start: bytes,
+        output: Callable[[bytes], None],
+    ) -> None:
+        """What arrives before ``end``, handed to ``output`` in pieces as it comes: a
+        command's output may be endless, and pexpect holds all it reads until a pattern
+        matches. So a second pattern matches whenever enough has come: a piece at the start
+        of pexpect's search window, cut only where ``end_start`` (how ``end`` begins) does
+        not start and with enough after it to see a whole ``end``, so the end is never split.
+        """
+        import pexpect
+
+        child = self._spawn()
+        piece = rb"(?s)\A(?:(?!" + end_start + rb").){%d}(?=.{128})" % _PIECE
+        try:
+            while True:
+                index = self._expect([end, piece], deadline, expected)
+                before = child.before if isinstance(child.before, bytes) else b""
+                if index == 0:
+                    output(_clean(before, keep_blank=True))
+                    return
+                after = child.after if isinstance(child.after, bytes) else b""
+                output(_clean(before + after, keep_blank=True))
+        except HostError:
+            # after a TIMEOUT or EOF pexpect's before holds all it read since the last
+            # match; after a match (our own deadline hit between two waits), its buffer does
+            ended = child.after in (pexpect.TIMEOUT, pexpect.EOF)
+            pending = child.before if ended else child.buffer
+            output(_clean(pending if isinstance(pending, bytes) else b"", keep_blank=True))
+            raise
+
+    def _run_device(
+        self, command: str, deadline: float, output: Callable[[bytes], None]
+    ) -> str | None:
         """Each line of ``command`` in turn (a configuration snippet is several), their
         outputs joined; a line matching an error pattern fails the whole, and the lines
-        after it are not sent (they may depend on it)."""
-        outputs: list[bytes] = []
-        message = None
+        after it are not sent (they may depend on it). Returns that failure, if any."""
         for line in (ln.strip() for ln in command.splitlines()):
             if not line:
                 continue
             _check_line_length(line)
             seen = self._device_line(line, deadline)
-            outputs.append(seen)
+            output(seen)
             error = next(
                 (p for p in self.settings.error_patterns if re.search(p.encode(), seen)), None
             )
             if error is not None:
                 said = next((ln for ln in seen.splitlines() if re.search(error.encode(), ln)), b"")
-                message = f"the device refused {line!r}: " + said.decode(errors="replace").strip()
-                break
-        return CommandOutcome(None, b"".join(outputs), b"", error=message)
+                return f"the device refused {line!r}: " + said.decode(errors="replace").strip()
+        return None
 
     def _device_line(self, line: str, deadline: float) -> bytes:
         child = self._spawn()

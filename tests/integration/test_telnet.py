@@ -423,3 +423,33 @@ def test_env_values_reach_a_shell_host_without_entering_any_command_line(
     result = running_run.result().results[0]
     assert shown == []
     assert (result.status, result.stdout) == (Status.OK, token.encode())
+
+
+def test_endless_output_is_streamed_in_pieces_and_only_the_capture_limit_kept(
+    shell_host: Host,
+) -> None:
+    """pexpect holds everything it read until a pattern matches: an endless command filled
+    memory until its timeout. Now the output leaves in pieces as it comes."""
+    pieces: list[int] = []
+
+    class Counter:
+        def host_started(self, host: str) -> None: ...
+
+        def host_output(self, host: str, stream: str, data: bytes) -> None:
+            pieces.append(len(data))
+
+        def host_finished(self, result: object) -> None: ...
+
+        def interrupted(self, running: object) -> None: ...
+
+    limit = 256 * 1024
+    report = run_command(
+        [shell_host], CommandSpec("yes", timeout=4, capture_limit=limit), listener=Counter()
+    )
+    result = report.results[0]
+    assert result.status is Status.TIMEOUT
+    assert len(pieces) >= 4  # streamed, not handed over once at the end
+    assert max(pieces) <= 256 * 1024  # what one read brings, never the whole output
+    assert len(result.stdout) == limit
+    assert result.stdout_bytes == sum(pieces)
+    assert set(result.stdout.split(b"\n")[:-1]) == {b"y"}
