@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from remoteops.errors import InventoryError
-from remoteops.inventory.model import CONNECTION_VARS, PROTOCOLS, SECRET_VARS
+from remoteops.inventory.model import CONNECTION_VARS, PROTOCOLS
 from remoteops.inventory.ranges import expand_range
+from remoteops.inventory.secrets import looks_like_password
 
 #: Ansible's per-group ordering knob: at the same depth, a higher priority group wins.
 GROUP_PRIORITY_VAR = "ansible_group_priority"
@@ -152,14 +153,39 @@ def normalize_vars(decls: Iterable[VarDecl]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     for decl in decls:
-        if decl.name in SECRET_VARS:
-            raise decl.where.error(f"{decl.name!r}: {_NOT_STORED_HERE}")
+        _refuse_passwords(decl)
         name = _CANONICAL.get(decl.name, decl.name)
         previous = spelled.setdefault(name, decl.name)
         if previous != decl.name:
             raise decl.where.error(f"{previous!r} and {decl.name!r} both set {name!r}; keep one")
         result[name] = _check_value(name, decl)
     return result
+
+
+def _refuse_passwords(decl: VarDecl) -> None:
+    """Refuse a password-named variable, or a password-named key anywhere inside its value.
+
+    Shared containers (YAML aliases) are looked into once.
+    """
+    if looks_like_password(decl.name, decl.value):
+        raise decl.where.error(f"{decl.name!r}: {_NOT_STORED_HERE}")
+    base = decl.where.key_path or decl.name
+    pending: list[tuple[Any, str]] = [(decl.value, base)]
+    seen: set[int] = set()
+    while pending:
+        value, path = pending.pop()
+        if not isinstance(value, (Mapping, list, tuple)) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, Mapping):
+            items = [(f"{path}.{key}", key, item) for key, item in value.items()]
+        else:
+            items = [(f"{path}[{index}]", None, item) for index, item in enumerate(value)]
+        for inner_path, key, item in items:
+            if key is not None and looks_like_password(key, item):
+                where = Location(decl.where.source, decl.where.line, inner_path)
+                raise where.error(f"{str(key)!r}: {_NOT_STORED_HERE}")
+        pending.extend((item, inner_path) for inner_path, _, item in reversed(items))
 
 
 def split_host_entry(entry: str, where: Location) -> tuple[list[str], int | None]:

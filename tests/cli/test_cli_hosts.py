@@ -33,13 +33,17 @@ all:
       hosts:
         mid:
           password_env: DB_PASSWORD
+          enable_password_env: DB_ENABLE
+          db_password: !vault |
+            $ANSIBLE_VAULT;1.1;AES256
+            6162
           identity_file: ~/.ssh/db_key
           cloud: {access_key: key-NESTED-42, zone: b}
           api_key: key-TOP-77
         alpha:
 """
 ORDER = ["solo", "zeta", "alpha", "mid"]
-SECRET_VALUES = ("tok-ALL-1234", "sec-WEB-5678", "key-NESTED-42", "key-TOP-77")
+SECRET_VALUES = ("tok-ALL-1234", "sec-WEB-5678", "key-NESTED-42", "key-TOP-77", "ANSIBLE_VAULT")
 MASK = "********"
 
 
@@ -100,6 +104,8 @@ def test_vars_shows_resolved_variables_with_secrets_masked(inv: str) -> None:
     assert blocks["solo"] == ("(groups: all, ungrouped)", {"region": "eu", "api_token": MASK})
     mid = blocks["mid"][1]
     assert mid["password_env"] == "DB_PASSWORD"  # a variable's name is not a secret
+    assert mid["enable_password_env"] == "DB_ENABLE"
+    assert mid["db_password"] == MASK  # vault text loads (encrypted) but is never shown
     assert mid["identity_file"] == "~/.ssh/db_key"  # nor is a key's path
     assert mid["api_key"] == MASK
     assert json.loads(mid["cloud"]) == {"access_key": MASK, "zone": "b"}
@@ -123,6 +129,8 @@ def test_hosts_json(inv: str) -> None:
         "region": "eu",
         "api_token": MASK,
         "password_env": "DB_PASSWORD",
+        "enable_password_env": "DB_ENABLE",
+        "db_password": MASK,
         "identity_file": "~/.ssh/db_key",
         "cloud": {"access_key": MASK, "zone": "b"},
         "api_key": MASK,
