@@ -27,7 +27,13 @@ from typing import Any
 
 from remoteops.errors import InventoryError
 from remoteops.inventory.ini_loader import load_ini_inventory
-from remoteops.inventory.loaders import InventoryBuilder, Location, VarDecl, split_host_entry
+from remoteops.inventory.loaders import (
+    InventoryBuilder,
+    Location,
+    VarDecl,
+    address_problem,
+    split_host_entry,
+)
 from remoteops.inventory.model import LOCALHOST_NAMES, Group, Host
 from remoteops.inventory.patterns import select_hosts
 from remoteops.inventory.ranges import split_hosts
@@ -204,6 +210,7 @@ def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
                 for key, value in getattr(decls[group], layer).items()
             }
         variables = MappingProxyType({**merged[every], **own_vars})
+        _check_reachable_name(builder, name, variables)
         hosts.append(Host(name, variables, tuple(sorted(every))))
     top_level = [name for name, group in decls.items() if name != "all" and not group.parents]
     groups = [
@@ -217,6 +224,21 @@ def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
         for name, group in decls.items()
     ]
     return Inventory(hosts, groups, sources)
+
+
+def _check_reachable_name(
+    builder: InventoryBuilder, name: str, variables: Mapping[str, Any]
+) -> None:
+    """A host reached by its name needs a name the resolver can look up (``..`` is not)."""
+    if variables.get("protocol") == "local" or "address" in variables:
+        return
+    problem = address_problem(name)
+    if problem is not None:
+        where = builder.declared.get(name, Location("<inventory>"))
+        raise where.error(
+            f"host {name!r} cannot be connected to by its name: {problem}; fix the name or "
+            "give the host an address (ansible_host)"
+        )
 
 
 def _load_source(builder: InventoryBuilder, source: str, base: Path) -> tuple[str, Path | None]:
@@ -245,7 +267,7 @@ def _load_host_list(builder: InventoryBuilder, source: str) -> None:
         where = Location(source, None, item.strip())
         names, port = split_host_entry(item, where)
         for name in names:
-            builder.add_host(name)
+            builder.add_host(name, None, where)
             if port is not None:
                 builder.set_host_vars(name, [VarDecl("port", port, where)])
 

@@ -86,6 +86,8 @@ class InventoryBuilder:
 
     def __init__(self) -> None:
         self.hosts: dict[str, dict[str, Any]] = {}
+        #: Where each host was first declared, for errors found once everything is merged.
+        self.declared: dict[str, Location] = {}
         self.groups: dict[str, GroupDecl] = {}
         self.add_group("all")
         self.add_group("ungrouped")
@@ -96,8 +98,10 @@ class InventoryBuilder:
             group = self.groups[name] = GroupDecl(name)
         return group
 
-    def add_host(self, name: str, group: str | None = None) -> None:
+    def add_host(self, name: str, group: str | None = None, where: Location | None = None) -> None:
         self.hosts.setdefault(name, {})
+        if where is not None:
+            self.declared.setdefault(name, where)
         self.add_group(group or "ungrouped").hosts[name] = None
 
     def add_child(self, parent: str, child: str, where: Location) -> None:
@@ -287,4 +291,28 @@ def _check_value(name: str, decl: VarDecl) -> Any:
         return value
     if name in _STRING_VARS and (not isinstance(value, str) or not value):
         raise decl.where.error(f"{decl.name} must be a non-empty string, not {value!r}")
+    if name == "address" and (problem := address_problem(value)) is not None:
+        raise decl.where.error(f"{decl.name} {value!r} cannot be connected to: {problem}")
     return value
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` can never be looked up, or None.
+
+    The resolver turns a name into an address through the IDNA codec, which fails with a bare
+    ``UnicodeError`` on an empty or over-long label (``..``, ``web..example``): said here, in
+    the inventory's words, rather than as an internal error of the host at connect time.
+    """
+    if _is_ip(address):
+        return None
+    name = address[:-1] if address.endswith(".") else address
+    labels = name.split(".")
+    if any(not label for label in labels):
+        return "a host name has no empty part between dots (nor a leading dot)"
+    if any(len(label) > 63 for label in labels):
+        return "each dot-separated part of a host name is at most 63 characters"
+    try:
+        address.encode("idna")
+    except UnicodeError as exc:
+        return f"not a valid host name ({exc})"
+    return None

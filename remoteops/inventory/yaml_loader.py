@@ -190,7 +190,7 @@ class _Walker:
             names, port = split_host_entry(entry, self.where(key, path))
             decls = self.vars(value, path)
             for host in names:
-                self.builder.add_host(host, group)
+                self.builder.add_host(host, group, self.where(key, path))
                 if port is not None:
                     self.builder.set_host_vars(host, [VarDecl("port", port, self.where(key, path))])
                 self.builder.set_host_vars(host, decls)
