@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import getpass
+import logging
 import os
 import stat
 import sys
@@ -198,6 +199,26 @@ OutputOption = Annotated[
 ]
 
 
+class _LibraryWarnings(logging.Handler):
+    """What the library logs as a warning (a known_hosts line skipped), as a line on stderr.
+
+    ``sys.stderr`` is looked up at each line, so progress bars that redirect it keep them above.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from remoteops.output.notices import write
+
+        write(sys.stderr, f"WARNING: {record.getMessage()}\n")
+
+
+def show_library_warnings() -> None:
+    """Print the library's warnings on stderr for the rest of this process (once set up)."""
+    logger = logging.getLogger("remoteops")
+    if not any(isinstance(handler, _LibraryWarnings) for handler in logger.handlers):
+        logger.addHandler(_LibraryWarnings(logging.WARNING))
+        logger.setLevel(logging.WARNING)
+
+
 def make_factory(
     inventory: Inventory,
     overrides: ConnectionOverrides,
@@ -205,6 +226,7 @@ def make_factory(
     ask_pass: bool,
 ) -> TransportFactory:
     """The run's transports: inventory for jump hosts, prompts on this terminal."""
+    show_library_warnings()
     password = ask_terminal("SSH password: ", "--ask-pass") if ask_pass else None
     return TransportFactory(
         accept_new_host_keys=accept_new_host_keys,

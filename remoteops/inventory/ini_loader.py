@@ -100,7 +100,7 @@ def _host_line(builder: InventoryBuilder, group: str, line: str, here: Location)
         where = Location(here.source, here.line, f"{path}.{key}")
         decls.append(VarDecl(key, parse_value(value), where))
     for host in names:
-        builder.add_host(host, group)
+        builder.add_host(host, group, Location(here.source, here.line, path))
         if port is not None:
             builder.set_host_vars(host, [VarDecl("port", port, here)])
         builder.set_host_vars(host, decls)

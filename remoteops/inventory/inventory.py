@@ -20,15 +20,22 @@ deep merge of dicts (Ansible's default ``hash_behaviour = replace``).
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 from remoteops.errors import InventoryError
 from remoteops.inventory.ini_loader import load_ini_inventory
-from remoteops.inventory.loaders import InventoryBuilder, Location, VarDecl, split_host_entry
-from remoteops.inventory.model import LOCALHOST_NAMES, Group, Host
+from remoteops.inventory.loaders import (
+    InventoryBuilder,
+    Location,
+    VarDecl,
+    address_problem,
+    split_host_entry,
+)
+from remoteops.inventory.model import LOCALHOST_NAMES, MAX_NESTING, Group, Host
 from remoteops.inventory.patterns import select_hosts
 from remoteops.inventory.ranges import split_hosts
 from remoteops.inventory.yaml_loader import (
@@ -169,17 +176,16 @@ def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
     parents["all"] = []
     depth: dict[str, int] = {}
     lineage: dict[str, frozenset[str]] = {}
-
-    def walk(name: str) -> None:
-        if name in depth:
-            return
-        for parent in parents[name]:
-            walk(parent)
+    for name in _parents_first(builder, parents):
         depth[name] = max((depth[parent] + 1 for parent in parents[name]), default=0)
+        if depth[name] > MAX_NESTING:
+            parent = max(parents[name], key=depth.__getitem__)
+            where = builder.links.get((parent, name), Location("<inventory>"))
+            raise where.error(
+                f"group {name!r} is nested more than {MAX_NESTING} levels below 'all' "
+                f"(here as a child of {parent!r})"
+            )
         lineage[name] = frozenset(parents[name]).union(*(lineage[p] for p in parents[name]))
-
-    for name in decls:
-        walk(name)
     direct: dict[str, set[str]] = {name: set() for name in builder.hosts}
     for group in decls.values():
         for host in group.hosts:
@@ -204,6 +210,7 @@ def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
                 for key, value in getattr(decls[group], layer).items()
             }
         variables = MappingProxyType({**merged[every], **own_vars})
+        _check_reachable_name(builder, name, variables)
         hosts.append(Host(name, variables, tuple(sorted(every))))
     top_level = [name for name, group in decls.items() if name != "all" and not group.parents]
     groups = [
@@ -217,6 +224,67 @@ def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
         for name, group in decls.items()
     ]
     return Inventory(hosts, groups, sources)
+
+
+def _parents_first(builder: InventoryBuilder, parents: Mapping[str, list[str]]) -> list[str]:
+    """Every group after all of its parents (Kahn's algorithm: linear in groups and links).
+
+    Groups left over sit on or below a cycle: the link that closed it, in reading order, is
+    reported where it was written, with the whole loop.
+    """
+    children: dict[str, list[str]] = {name: [] for name in parents}
+    waiting = {name: len(names) for name, names in parents.items()}
+    for name, names in parents.items():
+        for parent in names:
+            children[parent].append(name)
+    ready = deque(name for name, count in waiting.items() if count == 0)
+    order: list[str] = []
+    while ready:
+        name = ready.popleft()
+        order.append(name)
+        for child in children[name]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+    if len(order) < len(parents):
+        _report_cycle(builder, {name for name, count in waiting.items() if count > 0}, parents)
+    return order
+
+
+def _report_cycle(
+    builder: InventoryBuilder, stuck: set[str], parents: Mapping[str, list[str]]
+) -> NoReturn:
+    """Raise for one cycle among ``stuck`` groups (each has a parent that is stuck too)."""
+    walk: dict[str, int] = {}
+    name = next(iter(sorted(stuck)))
+    while name not in walk:  # climb through stuck parents until a group repeats
+        walk[name] = len(walk)
+        name = next(parent for parent in parents[name] if parent in stuck)
+    upward = [group for group, index in walk.items() if index >= walk[name]]
+    # upward[i + 1] is a parent of upward[i]; the link declared last closed the loop
+    links = [(upward[(i + 1) % len(upward)], upward[i]) for i in range(len(upward))]
+    order = {link: index for index, link in enumerate(builder.links)}
+    parent, child = max(links, key=lambda link: order.get(link, -1))
+    start = upward.index(child)
+    downward = [upward[(start - i) % len(upward)] for i in range(len(upward))]
+    loop = " -> ".join([parent, *downward])  # downward ends where it started: at parent
+    where = builder.links.get((parent, child), Location("<inventory>"))
+    raise where.error(f"group {child!r} cannot be a child of {parent!r}: cycle {loop}")
+
+
+def _check_reachable_name(
+    builder: InventoryBuilder, name: str, variables: Mapping[str, Any]
+) -> None:
+    """A host reached by its name needs a name the resolver can look up (``..`` is not)."""
+    if variables.get("protocol") == "local" or "address" in variables:
+        return
+    problem = address_problem(name)
+    if problem is not None:
+        where = builder.declared.get(name, Location("<inventory>"))
+        raise where.error(
+            f"host {name!r} cannot be connected to by its name: {problem}; fix the name or "
+            "give the host an address (ansible_host)"
+        )
 
 
 def _load_source(builder: InventoryBuilder, source: str, base: Path) -> tuple[str, Path | None]:
@@ -245,7 +313,7 @@ def _load_host_list(builder: InventoryBuilder, source: str) -> None:
         where = Location(source, None, item.strip())
         names, port = split_host_entry(item, where)
         for name in names:
-            builder.add_host(name)
+            builder.add_host(name, None, where)
             if port is not None:
                 builder.set_host_vars(name, [VarDecl("port", port, where)])
 

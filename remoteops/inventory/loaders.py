@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from remoteops.errors import InventoryError
-from remoteops.inventory.model import CONNECTION_VARS, PROTOCOLS, SECRET_VARS
+from remoteops.inventory.model import CONNECTION_VARS, MAX_HOSTS, MAX_NESTING, PROTOCOLS
 from remoteops.inventory.ranges import expand_range
+from remoteops.inventory.secrets import looks_like_password
 
 #: Ansible's per-group ordering knob: at the same depth, a higher priority group wins.
 GROUP_PRIORITY_VAR = "ansible_group_priority"
@@ -85,6 +86,10 @@ class InventoryBuilder:
 
     def __init__(self) -> None:
         self.hosts: dict[str, dict[str, Any]] = {}
+        #: Where each host was first declared, for errors found once everything is merged.
+        self.declared: dict[str, Location] = {}
+        #: Where each parent -> child link was first declared, in declaration order.
+        self.links: dict[tuple[str, str], Location] = {}
         self.groups: dict[str, GroupDecl] = {}
         self.add_group("all")
         self.add_group("ungrouped")
@@ -95,22 +100,31 @@ class InventoryBuilder:
             group = self.groups[name] = GroupDecl(name)
         return group
 
-    def add_host(self, name: str, group: str | None = None) -> None:
-        self.hosts.setdefault(name, {})
+    def add_host(self, name: str, group: str | None = None, where: Location | None = None) -> None:
+        if name not in self.hosts:
+            if len(self.hosts) >= MAX_HOSTS:
+                raise (where or Location("<inventory>")).error(
+                    f"more than {MAX_HOSTS:,} hosts: remoteops refuses bigger inventories "
+                    "(a range such as x[1:1000000] is usually a typo)"
+                )
+            self.hosts[name] = {}
+        if where is not None:
+            self.declared.setdefault(name, where)
         self.add_group(group or "ungrouped").hosts[name] = None
 
     def add_child(self, parent: str, child: str, where: Location) -> None:
-        """Make ``child`` a child of ``parent``, refusing anything that would make a cycle."""
+        """Make ``child`` a child of ``parent``; cycles are found once all sources are read.
+
+        Looking for a cycle at each new child would walk the tree below it every time:
+        quadratic in the depth (a chain of 5,000 nested groups took over a minute).
+        """
         if child == "all":
             raise where.error(f"group 'all' cannot be a child of group {parent!r}")
         if child == parent:
             raise where.error(f"group {child!r} cannot be a child of itself")
-        path = self._path(child, parent)
-        if path is not None:
-            loop = " -> ".join([parent, *path])
-            raise where.error(f"group {child!r} cannot be a child of {parent!r}: cycle {loop}")
         self.add_group(parent).children[child] = None
         self.add_group(child).parents[parent] = None
+        self.links.setdefault((parent, child), where)
 
     def set_host_vars(self, name: str, decls: Iterable[VarDecl]) -> None:
         self.hosts.setdefault(name, {}).update(normalize_vars(decls))
@@ -127,21 +141,6 @@ class InventoryBuilder:
                 plain.append(decl)
         (group.file_vars if from_vars_file else group.vars).update(normalize_vars(plain))
 
-    def _path(self, start: str, goal: str) -> list[str] | None:
-        """The chain of children from ``start`` down to ``goal``, if there is one."""
-        seen: set[str] = set()
-        stack: list[list[str]] = [[start]]
-        while stack:
-            path = stack.pop()
-            if path[-1] == goal:
-                return path
-            group = self.groups.get(path[-1])
-            if group is None or path[-1] in seen:
-                continue
-            seen.add(path[-1])
-            stack.extend([*path, child] for child in group.children)
-        return None
-
 
 def normalize_vars(decls: Iterable[VarDecl]) -> dict[str, Any]:
     """Translate Ansible names to canonical ones and check connection variables.
@@ -152,14 +151,42 @@ def normalize_vars(decls: Iterable[VarDecl]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     for decl in decls:
-        if decl.name in SECRET_VARS:
-            raise decl.where.error(f"{decl.name!r}: {_NOT_STORED_HERE}")
+        _check_value_tree(decl)
         name = _CANONICAL.get(decl.name, decl.name)
         previous = spelled.setdefault(name, decl.name)
         if previous != decl.name:
             raise decl.where.error(f"{previous!r} and {decl.name!r} both set {name!r}; keep one")
         result[name] = _check_value(name, decl)
     return result
+
+
+def _check_value_tree(decl: VarDecl) -> None:
+    """Refuse a password-named variable, a password-named key anywhere inside its value, and a
+    value nested deeper than :data:`MAX_NESTING` (``ast.literal_eval`` of an INI value nests up
+    to 200). Shared containers (YAML aliases) are looked into once.
+    """
+    if looks_like_password(decl.name, decl.value):
+        raise decl.where.error(f"{decl.name!r}: {_NOT_STORED_HERE}")
+    base = decl.where.key_path or decl.name
+    pending: list[tuple[Any, str, int]] = [(decl.value, base, 1)]
+    seen: set[int] = set()
+    while pending:
+        value, path, depth = pending.pop()
+        if not isinstance(value, (Mapping, list, tuple)) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        if depth > MAX_NESTING:
+            where = Location(decl.where.source, decl.where.line, base)
+            raise where.error(f"value nested more than {MAX_NESTING} levels deep")
+        if isinstance(value, Mapping):
+            items = [(f"{path}.{key}", key, item) for key, item in value.items()]
+        else:
+            items = [(f"{path}[{index}]", None, item) for index, item in enumerate(value)]
+        for inner_path, key, item in items:
+            if key is not None and looks_like_password(key, item):
+                where = Location(decl.where.source, decl.where.line, inner_path)
+                raise where.error(f"{str(key)!r}: {_NOT_STORED_HERE}")
+        pending.extend((item, inner_path, depth + 1) for inner_path, _, item in reversed(items))
 
 
 def split_host_entry(entry: str, where: Location) -> tuple[list[str], int | None]:
@@ -261,4 +288,28 @@ def _check_value(name: str, decl: VarDecl) -> Any:
         return value
     if name in _STRING_VARS and (not isinstance(value, str) or not value):
         raise decl.where.error(f"{decl.name} must be a non-empty string, not {value!r}")
+    if name == "address" and (problem := address_problem(value)) is not None:
+        raise decl.where.error(f"{decl.name} {value!r} cannot be connected to: {problem}")
     return value
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` can never be looked up, or None.
+
+    The resolver turns a name into an address through the IDNA codec, which fails with a bare
+    ``UnicodeError`` on an empty or over-long label (``..``, ``web..example``): said here, in
+    the inventory's words, rather than as an internal error of the host at connect time.
+    """
+    if _is_ip(address):
+        return None
+    name = address[:-1] if address.endswith(".") else address
+    labels = name.split(".")
+    if any(not label for label in labels):
+        return "a host name has no empty part between dots (nor a leading dot)"
+    if any(len(label) > 63 for label in labels):
+        return "each dot-separated part of a host name is at most 63 characters"
+    try:
+        address.encode("idna")
+    except UnicodeError as exc:
+        return f"not a valid host name ({exc})"
+    return None

@@ -30,6 +30,22 @@ PROTOCOLS = ("ssh", "local", "ftp", "ftps", "telnet")
 #: (Ansible's implicit localhost): such a host runs with ``protocol: local``.
 LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
 
+#: At most this many hosts in one inventory, all sources together. The largest fleets driven
+#: from one inventory are tens of thousands of hosts; a range like ``x[1:1000000]`` is a typo,
+#: and a million hosts would take seconds and gigabytes before anything ran.
+MAX_HOSTS = 100_000
+
+#: At most this many levels of nesting: of mappings and lists in a YAML/JSON file, inside one
+#: variable's value, and of child groups below ``all``. Real inventories use about ten; Ruby's
+#: JSON parser stops at 100 too. Deeper documents are refused before they exhaust the stack.
+MAX_NESTING = 100
+
+#: YAML aliases may add at most this many nodes to what a file holds, or ten times the file's
+#: own nodes when that is more (merge keys on every host of a big file). A "billion laughs"
+#: file of a few lines would otherwise expand to hundreds of millions of values on display.
+MAX_ALIAS_NODES = 1_000_000
+ALIAS_FACTOR = 10
+
 #: Variable names that would hold a secret in the inventory itself: refused, use password_env.
 SECRET_VARS = (
     "password",

@@ -7,6 +7,12 @@ names), ``~regex`` (``re.match`` on names), a host range (``web[01:03]``, ``web[
 subscripted group (``webservers[0]``, ``[-1]``, ``[0:2]`` inclusive, ``[1:]``, ``[:2]``).
 Unlike Ansible, which only warns, a term that matches no host or group is an error with the
 closest names suggested: a typo in ``!web03`` must not silently run on web03.
+
+A bracket after a glob is a subscript, as Ansible's ``_split_subscript`` reads it: ``*0[13]`` is
+the 14th host ``*0`` matches, not the names ending in 01 or 03 (write ``~.*0[13]$`` for those);
+``*0[1-3]``, whose subscript form Ansible has dropped, is refused as ambiguous. A bracket that
+reads as a host range must be a valid one (``web[1:10:0]`` is an error, not a glob class), and
+an unclosed ``[`` is named as such.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ if TYPE_CHECKING:
     from remoteops.inventory.model import Host
 
 _SUBSCRIPT = re.compile(r"(.+)\[(?:(-?[0-9]+)|([0-9]*):([0-9]*))\]")
+#: Ansible's dropped ``[x-y]`` subscript; after a glob it could as well be a character class.
+_DASH_SUBSCRIPT = re.compile(r"(.+)\[([0-9]+)-([0-9]*)\]")
+#: What a host-range bracket may hold; anything else (``[!0]``, ``[._]``) is a glob class.
+_RANGE_BODY = re.compile(r"[0-9A-Za-z:,/\s-]*")
 _COLON_TERMS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 _BRACKETED = re.compile(r"\[[^\]]*\]")
 _GLOB_CHARS = ("*", "?")
@@ -40,6 +50,8 @@ def split_pattern(pattern: str) -> list[str]:
     Colons inside brackets (``web[01:03]``) and in an IPv6 address are not separators.
     """
     text = pattern.strip()
+    if "~" not in text:
+        _check_brackets(text, text)
     if "," in text:
         terms = split_hosts(text)
     elif ":" not in _BRACKETED.sub("", text) or _is_ip(text):
@@ -99,10 +111,19 @@ def _match_term(inventory: Inventory, expr: str, term: str | None = None) -> dic
         names = [name for name in inventory.hosts if regex.match(name)]
     else:
         subscript = _SUBSCRIPT.fullmatch(expr)
-        if subscript and (base_groups := _glob(inventory.groups, subscript.group(1))):
-            members = _members_in_group_order(inventory, base_groups)
-            return {name: inventory.hosts[name] for name in _apply(members, subscript, expr)}
-        expanded = _expand(expr)
+        if subscript:
+            members = _subscript_base(inventory, subscript.group(1), expr)
+            if members is not None:
+                return {name: inventory.hosts[name] for name in _apply(members, subscript, expr)}
+        dashed = _DASH_SUBSCRIPT.fullmatch(expr)
+        if dashed and _has_glob(dashed.group(1)):
+            base, first, last = dashed.groups()
+            raise PatternError(
+                f"pattern {expr!r} is ambiguous: Ansible once read it as hosts {first} to "
+                f"{last or 'the end'} of {base!r}; write {base}[{first}:{last}] for that, or "
+                f"{_as_regex(expr)} for names matching the characters in brackets"
+            )
+        expanded = _expand(expr, subscript is not None)
         if expanded is not None:
             groups = [name for name in expanded if name in inventory.groups]
             names = [name for name in expanded if name in inventory.hosts]
@@ -121,14 +142,80 @@ def _match_term(inventory: Inventory, expr: str, term: str | None = None) -> dic
     return result
 
 
-def _expand(expr: str) -> list[str] | None:
-    """The names a host-range term stands for, or None when the term is not a range."""
-    if "[" not in expr or any(char in _BRACKETED.sub("", expr) for char in _GLOB_CHARS):
+def _expand(expr: str, subscript_shaped: bool = False) -> list[str] | None:
+    """The names a host-range term stands for, or None when the term is not a range.
+
+    Brackets holding only range syntax are a range, and a malformed one is an error: read as a
+    glob class instead, ``web[1:10:0]`` would quietly select ``web1``.
+    """
+    if "[" not in expr or _has_glob(expr):
         return None
+    bodies = [match.group(0)[1:-1] for match in _BRACKETED.finditer(expr)]
     try:
         return expand_range(expr)
-    except ValueError:
+    except ValueError as exc:
+        if not all(_RANGE_BODY.fullmatch(body) for body in bodies):
+            return None
+        reason = str(exc)
+        if subscript_shaped:
+            reason += "; and no group matches its name for a subscript"
+        raise PatternError(reason) from None
+
+
+def _has_glob(expr: str) -> bool:
+    """Glob characters outside brackets (``web*``), not inside a range or class."""
+    return any(char in _BRACKETED.sub("", expr) for char in _GLOB_CHARS)
+
+
+def _subscript_base(inventory: Inventory, base: str, expr: str) -> list[str] | None:
+    """The hosts a subscript indexes, as Ansible enumerates them, or None when ``expr`` is not
+    a subscript: a plain name that names no group is a host range (``web[1:3]``)."""
+    groups = _glob(inventory.groups, base)
+    if not groups and not _has_glob(base):
         return None
+    members = _members_in_group_order(inventory, groups)
+    if not groups or any(hint in base for hint in _HOST_HINTS):
+        members.extend(name for name in _glob(inventory.hosts, base) if name not in members)
+    if not members:
+        raise PatternError(
+            f"pattern {expr!r} is a subscript of {base!r} (as Ansible reads it), which matches "
+            f"no host or group; for names matching the characters in brackets write "
+            f"{_as_regex(expr)}"
+        )
+    return members
+
+
+def _as_regex(expr: str) -> str:
+    """A ``~regex`` term for a glob: ``*0[13]`` becomes ``~.*0[13]$``."""
+    parts: list[str] = []
+    for piece in re.split(r"(\[[^\]]*\])", expr):
+        if piece.startswith("[") and piece.endswith("]") and len(piece) > 2:
+            body = piece[1:-1]
+            parts.append("[^" + body[1:] + "]" if body.startswith("!") else piece)
+        else:
+            parts.append(re.escape(piece).replace(r"\*", ".*").replace(r"\?", "."))
+    return "~" + "".join(parts) + "$"
+
+
+def _check_brackets(whole: str, text: str) -> None:
+    """Refuse an unclosed ``[`` or a stray ``]``: split on colons, ``web[1:`` would become
+    two terms and be reported as "pattern '1' matches no host"."""
+    opened: int | None = None
+    for index, char in enumerate(text):
+        if char == "[" and opened is None:
+            opened = index
+        elif char == "]":
+            if opened is None:
+                raise PatternError(
+                    f"pattern {whole!r} has an unbalanced bracket: the ']' at character "
+                    f"{index + 1} closes no '['"
+                )
+            opened = None
+    if opened is not None:
+        raise PatternError(
+            f"pattern {whole!r} has an unbalanced bracket: the '[' at character {opened + 1} "
+            "is never closed"
+        )
 
 
 def _glob(names: Iterable[str], pattern: str) -> list[str]:
@@ -169,8 +256,11 @@ def _apply(members: list[str], subscript: re.Match[str], expr: str) -> list[str]
         try:
             return [members[int(index)]]
         except IndexError:
+            hint = ""
+            if _has_glob(subscript.group(1)):
+                hint = f"; for names matching the characters in brackets write {_as_regex(expr)}"
             raise PatternError(
-                f"pattern {expr!r}: index {index} is out of range ({len(members)} hosts)"
+                f"pattern {expr!r}: index {index} is out of range ({len(members)} hosts){hint}"
             ) from None
     if not start and not end:
         raise PatternError(f"pattern {expr!r}: a slice needs a start or an end, as in [0:2]")

@@ -12,8 +12,11 @@ import re
 import string
 from collections.abc import Iterable
 
-#: Past this many names an expansion is almost surely a typo (``[1:1000000000]``), not a fleet.
-MAX_EXPANSION = 1_000_000
+from remoteops.inventory.model import MAX_HOSTS
+
+#: Past this many names an expansion is a typo (``[1:1000000]``), not a fleet: no inventory
+#: may hold more hosts than this anyway.
+MAX_EXPANSION = MAX_HOSTS
 
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _DIGITS = re.compile(r"[0-9]+")

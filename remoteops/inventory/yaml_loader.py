@@ -5,6 +5,12 @@ every error reports along with the key path (``all.children.web.hosts.web01.port
 values are then constructed by the same safe loader, so anchors and merge keys work as in
 Ansible; ``!unsafe`` values are plain strings and ``!vault`` values are kept as their encrypted
 text (remoteops never decrypts them).
+
+Two guards keep a hostile file from exhausting the machine: nesting deeper than
+:data:`~remoteops.inventory.model.MAX_NESTING` is refused while composing (PyYAML's composer
+recurses once per level and would die in ``RecursionError``), and the nodes aliases add are
+counted before anything is walked (a "billion laughs" file shares nodes cheaply, but everything
+that walks the values, such as ``hosts --vars``, would visit each copy).
 """
 
 from __future__ import annotations
@@ -12,17 +18,41 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from yaml.events import MappingStartEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from remoteops.errors import InventoryError
 from remoteops.inventory.loaders import InventoryBuilder, Location, VarDecl, split_host_entry
+from remoteops.inventory.model import ALIAS_FACTOR, MAX_ALIAS_NODES, MAX_NESTING
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _GROUP_KEYS = ("hosts", "vars", "children")
 
 
+class _TooDeep(yaml.composer.ComposerError):
+    """Nesting past :data:`MAX_NESTING`: the document is YAML, just not one we will read."""
+
+
 class _Loader(yaml.SafeLoader):
-    """A safe loader that also accepts the tags Ansible inventories carry."""
+    """A safe loader that also accepts the tags Ansible inventories carry, and stops composing
+    past :data:`MAX_NESTING` levels of mappings and lists."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if not self.check_event(MappingStartEvent, SequenceStartEvent):
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                problem = f"mappings and lists nested more than {MAX_NESTING} levels deep"
+                raise _TooDeep(None, None, problem, mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_tagged_text(loader: yaml.SafeLoader, node: Node) -> str:
@@ -42,6 +72,8 @@ def looks_like_yaml_inventory(text: str) -> bool:
     loader = _Loader(text)
     try:
         return isinstance(loader.get_single_node(), MappingNode)
+    except _TooDeep:
+        return True  # YAML, too deep to read: load_yaml_inventory says so, with the line
     except yaml.YAMLError:
         return False
     finally:
@@ -90,7 +122,7 @@ def load_vars_file(text: str, source: str) -> list[VarDecl]:
 
 def _compose(loader: _Loader, source: str) -> Node | None:
     try:
-        return loader.get_single_node()
+        root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = None if mark is None else mark.line + 1
@@ -98,6 +130,58 @@ def _compose(loader: _Loader, source: str) -> Node | None:
         raise InventoryError(f"invalid YAML: {problem}", source=source, line=line) from None
     except yaml.YAMLError as exc:
         raise InventoryError(f"invalid YAML: {exc}", source=source) from None
+    if root is not None:
+        _check_aliases(root, source)
+    return root
+
+
+def _check_aliases(root: Node, source: str) -> None:
+    """Refuse a document whose aliases add more than the allowance (see MAX_ALIAS_NODES).
+
+    Sizes are counted once per node, so the check is linear in the document even when the
+    aliases would expand it exponentially; an alias inside its own anchor is refused too.
+    """
+    size: dict[int, int] = {}  # node id -> nodes seen when it is walked, aliases followed
+    open_nodes: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            line = None if node.start_mark is None else node.start_mark.line + 1
+            raise InventoryError(
+                "invalid YAML: an alias refers to the node it is inside", source=source, line=line
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+    own = len(size)
+    allowed = max(MAX_ALIAS_NODES, ALIAS_FACTOR * own)
+    added = size[id(root)] - own
+    if added > allowed:
+        node = root  # point at the smallest node that expands past the allowance on its own
+        while bigger := [c for c in _children(node) if size[id(c)] > allowed]:
+            node = max(bigger, key=lambda child: size[id(child)])
+        raise InventoryError(
+            f"YAML aliases expand this file by {added:,} nodes, more than the {allowed:,} "
+            "allowed (anchors and aliases used as a 'billion laughs' bomb?)",
+            source=source,
+            line=None if node.start_mark is None else node.start_mark.line + 1,
+        )
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _is_null(node: Node) -> bool:
@@ -190,7 +274,7 @@ class _Walker:
             names, port = split_host_entry(entry, self.where(key, path))
             decls = self.vars(value, path)
             for host in names:
-                self.builder.add_host(host, group)
+                self.builder.add_host(host, group, self.where(key, path))
                 if port is not None:
                     self.builder.set_host_vars(host, [VarDecl("port", port, self.where(key, path))])
                 self.builder.set_host_vars(host, decls)

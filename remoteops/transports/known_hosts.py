@@ -4,21 +4,35 @@ Parsing known_hosts per connection is quadratic in fleet size (see FACTS.md), so
 once into an index of ``name -> {key type: base64 key}``; hashed entries (``|1|salt|hash``) are
 kept aside and matched with HMAC. Keys are compared as base64 text: no key object is built.
 New keys (``accept-new``) are appended under a lock and written atomically (temp file + rename).
+
+A line that cannot be read (bad base64, a key whose blob names another type, a truncated line,
+a malformed hashed name, an unknown marker) is skipped, as OpenSSH skips it, and the rest of the
+file still counts. Each such line is logged once, as a warning naming the file and the line, on
+the ``remoteops.transports.known_hosts`` logger: the library never prints, the CLI shows it.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import fcntl
 import hashlib
 import hmac
+import logging
 import os
+import struct
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from remoteops.errors import HostKeyError
+
+_log = logging.getLogger(__name__)
+_log.addHandler(logging.NullHandler())  # no "last resort" printing for library users
+
+_MARKERS = ("@revoked", "@cert-authority")
+_SHA1_SIZE = 20  # bytes of the HMAC-SHA1 in a hashed name
 
 
 def fingerprint(key_blob_b64: str) -> str:
@@ -56,38 +70,45 @@ class _KnownHostsFile:
             return loaded
         except OSError as exc:
             raise HostKeyError(f"cannot read known hosts file {path}: {exc}") from exc
-        for line in text.splitlines():
-            loaded._add_line(line)
+        for number, line in enumerate(text.splitlines(), start=1):
+            problem = loaded._add_line(line)
+            if problem is not None:
+                _log.warning("%s:%d: %s; line ignored", path, number, problem)
         return loaded
 
-    def _add_line(self, line: str) -> None:
+    def _add_line(self, line: str) -> str | None:
+        """Index one line; return why it cannot be read, or None (comments and blanks too)."""
         fields = line.split()
         if not fields or fields[0].startswith("#"):
-            return
+            return None
         marker = None
         if fields[0].startswith("@"):
             marker, fields = fields[0], fields[1:]
+            if marker not in _MARKERS:
+                return f"unknown marker {marker!r}"
         if len(fields) < 3:
-            return
+            return "truncated line: expected host names, key type and key"
         names, key_type, key_b64 = fields[0], fields[1], fields[2]
+        problem = _key_problem(key_type, key_b64)
+        if problem is not None:
+            return problem
+        hashed: list[_HashedEntry] = []
+        for name in names.split(","):
+            if name.startswith("|"):
+                entry = _hashed_entry(name, key_type, key_b64)
+                if entry is None:
+                    return f"malformed hashed host name {name!r}"
+                hashed.append(entry)
         if marker == "@revoked":
             self.revoked.add(key_b64)
-            return
+            return None
         if marker is not None:  # @cert-authority: host certificates are not supported yet
-            return
+            return None
+        self.hashed.extend(hashed)
         for name in names.split(","):
-            if name.startswith("|1|"):
-                try:
-                    _, _, salt, digest = name.split("|")
-                    self.hashed.append(
-                        _HashedEntry(
-                            base64.b64decode(salt), base64.b64decode(digest), key_type, key_b64
-                        )
-                    )
-                except ValueError:
-                    continue
-            elif not name.startswith("!"):
+            if not name.startswith(("|", "!")):
                 self.keys.setdefault(name, {}).setdefault(key_type, set()).add(key_b64)
+        return None
 
     def lookup(self, name: str) -> dict[str, set[str]]:
         """Every key of every type listed for ``name``, plain and hashed lines alike."""
@@ -97,6 +118,36 @@ class _KnownHostsFile:
             if hmac.compare_digest(mac, entry.digest):
                 found.setdefault(entry.key_type, set()).add(entry.key_b64)
         return found
+
+
+def _key_problem(key_type: str, key_b64: str) -> str | None:
+    """Why a key field cannot be a key of ``key_type``: OpenSSH's blob starts with its type."""
+    try:
+        blob = base64.b64decode(key_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        return f"key is not valid base64 ({exc})"
+    if len(blob) < 4:
+        return "key is too short"
+    (length,) = struct.unpack(">I", blob[:4])
+    blob_type = blob[4 : 4 + length].decode("ascii", errors="replace")
+    if length > len(blob) - 4 or blob_type != key_type:
+        return f"key is not a {key_type} key"
+    return None
+
+
+def _hashed_entry(name: str, key_type: str, key_b64: str) -> _HashedEntry | None:
+    """``|1|salt|hmac`` (the only hashing OpenSSH writes), or None when malformed."""
+    parts = name.split("|")
+    if len(parts) != 4 or parts[1] != "1":
+        return None
+    try:
+        salt = base64.b64decode(parts[2], validate=True)
+        digest = base64.b64decode(parts[3], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(digest) != _SHA1_SIZE:
+        return None
+    return _HashedEntry(salt, digest, key_type, key_b64)
 
 
 class KnownHosts:

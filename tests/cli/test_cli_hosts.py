@@ -33,13 +33,17 @@ all:
       hosts:
         mid:
           password_env: DB_PASSWORD
+          enable_password_env: DB_ENABLE
+          db_password: !vault |
+            $ANSIBLE_VAULT;1.1;AES256
+            6162
           identity_file: ~/.ssh/db_key
           cloud: {access_key: key-NESTED-42, zone: b}
           api_key: key-TOP-77
         alpha:
 """
 ORDER = ["solo", "zeta", "alpha", "mid"]
-SECRET_VALUES = ("tok-ALL-1234", "sec-WEB-5678", "key-NESTED-42", "key-TOP-77")
+SECRET_VALUES = ("tok-ALL-1234", "sec-WEB-5678", "key-NESTED-42", "key-TOP-77", "ANSIBLE_VAULT")
 MASK = "********"
 
 
@@ -100,6 +104,8 @@ def test_vars_shows_resolved_variables_with_secrets_masked(inv: str) -> None:
     assert blocks["solo"] == ("(groups: all, ungrouped)", {"region": "eu", "api_token": MASK})
     mid = blocks["mid"][1]
     assert mid["password_env"] == "DB_PASSWORD"  # a variable's name is not a secret
+    assert mid["enable_password_env"] == "DB_ENABLE"
+    assert mid["db_password"] == MASK  # vault text loads (encrypted) but is never shown
     assert mid["identity_file"] == "~/.ssh/db_key"  # nor is a key's path
     assert mid["api_key"] == MASK
     assert json.loads(mid["cloud"]) == {"access_key": MASK, "zone": "b"}
@@ -123,6 +129,8 @@ def test_hosts_json(inv: str) -> None:
         "region": "eu",
         "api_token": MASK,
         "password_env": "DB_PASSWORD",
+        "enable_password_env": "DB_ENABLE",
+        "db_password": MASK,
         "identity_file": "~/.ssh/db_key",
         "cloud": {"access_key": MASK, "zone": "b"},
         "api_key": MASK,
@@ -153,3 +161,30 @@ def test_playground_status_without_a_playground_exits_3(tmp_path: Path) -> None:
     run = remoteops("playground", "status", "--state-dir", str(tmp_path))
     assert run.returncode == 3
     assert b"no playground is up" in run.stderr
+
+
+def test_a_host_named_dot_dot_is_an_inventory_error_not_an_internal_one(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.ini"
+    path.write_text("[web]\nweb1 ansible_connection=local\n..\n")
+    run = remoteops("run", "-i", str(path), "-o", "json", "true")
+    assert run.returncode == 2, run.stdout
+    assert run.stdout == b""  # refused before any host started
+    stderr = run.stderr.decode()
+    assert f"{path}:3" in stderr
+    assert "host '..' cannot be connected to by its name" in stderr
+    assert "internal error" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("web[1:10:0]", "step '0' is not a positive integer"),
+        ("web[1-5/0]", "step '0' is not a positive integer"),
+        ("web[1:", "the '[' at character 4 is never closed"),
+        ("*a[2]", "index 2 is out of range (2 hosts); for names matching the characters"),
+    ],
+)
+def test_malformed_patterns_exit_2_with_what_is_wrong(inv: str, pattern: str, message: str) -> None:
+    run = remoteops("hosts", "-i", inv, pattern)
+    assert run.returncode == 2, run.stdout
+    assert message in run.stderr.decode()

@@ -81,3 +81,48 @@ def test_group_vars_files_rank_above_inventory_group_vars_like_ansible(
     (tmp_path / "group_vars").mkdir()
     (tmp_path / "group_vars" / vars_file).write_text(content)
     assert load_inventory([str(tmp_path)]).hosts["w1"].vars["x"] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key_path", "message"),
+    [
+        pytest.param(
+            "..\n", 1, "ungrouped.hosts...",
+            "host '..' cannot be connected to by its name: a host name has no empty part",
+            id="dot-dot",
+        ),
+        pytest.param(
+            "[web]\nweb..example.com\n", 2, "web.hosts.web..example.com",
+            "host 'web..example.com' cannot be connected to by its name",
+            id="empty-label",
+        ),
+        pytest.param(
+            f"[web]\n{'a' * 64}.example.com\n", 2, f"web.hosts.{'a' * 64}.example.com",
+            "at most 63 characters",
+            id="long-label",
+        ),
+        pytest.param(
+            "[web]\nweb1 ansible_host=.example.com\n", 2, "web.hosts.web1.ansible_host",
+            "ansible_host '.example.com' cannot be connected to",
+            id="address",
+        ),
+    ],
+)  # fmt: skip
+def test_a_host_name_no_resolver_can_look_up_is_an_inventory_error(
+    tmp_path: Path, text: str, line: int, key_path: str, message: str
+) -> None:
+    with pytest.raises(InventoryError) as caught:
+        load_inventory([_write(tmp_path, "hosts.ini", text)])
+    error = caught.value
+    assert (error.source, error.line, error.key_path) == (
+        str(tmp_path / "hosts.ini"),
+        line,
+        key_path,
+    )
+    assert message in error.reason
+
+
+def test_odd_names_with_an_address_or_on_the_local_machine_load(tmp_path: Path) -> None:
+    text = ".. ansible_host=10.0.0.1\nlocal..one ansible_connection=local\nfqdn.example.com.\n"
+    inventory = load_inventory([_write(tmp_path, "hosts.ini", text)])
+    assert list(inventory.hosts) == ["..", "local..one", "fqdn.example.com."]

@@ -130,3 +130,36 @@ def test_accept_new_lets_only_one_key_win_for_a_name(tmp_path: Path) -> None:
     assert len(known.read_text().splitlines()) == 1
     assert outcomes.count("accepted") == 5
     assert outcomes.count("refused") == 5
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI", "not valid base64"),
+        (f"web1 ssh-rsa {KEY_A}", "not a ssh-rsa key"),
+        ("web1 ssh-ed25519", "truncated line"),
+        (f"|1|bm90|c2FsdA== ssh-ed25519 {KEY_A}", "malformed hashed host name"),
+        (f"|2|{_hashed('web1')[3:]} ssh-ed25519 {KEY_A}", "malformed hashed host name"),
+        (f"@trusted web1 ssh-ed25519 {KEY_A}", "unknown marker"),
+        ("@revoked * ssh-ed25519 not*base64", "not valid base64"),
+    ],
+)
+def test_an_unreadable_line_is_skipped_with_a_warning_naming_file_and_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, line: str, reason: str
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text(f"# keys\n{line}\nweb1 ssh-ed25519 {KEY_B}\n")
+    store = KnownHosts([known])
+    with caplog.at_level("WARNING", logger="remoteops"):
+        store.verify("web1", "ssh-ed25519", KEY_B, None)  # the next line still counts
+        assert store.known_types("web1") == {"ssh-ed25519": {KEY_B}}
+    (record,) = caplog.records
+    assert record.getMessage().startswith(f"{known}:2: ")
+    assert reason in record.getMessage()
+
+
+def test_a_host_named_only_by_an_unreadable_line_is_unknown(tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\n")
+    with pytest.raises(HostKeyError, match="unknown host key for web1"):
+        KnownHosts([known]).verify("web1", "ssh-ed25519", KEY_A, None)

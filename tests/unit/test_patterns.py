@@ -92,6 +92,13 @@ def inventory() -> Inventory:
         ("webservers[1]:db[0]", ["db1", "webbing"]),
         ("web*[0]", ["web01"]),
         ("all[-1]", ["node2"]),
+        # after a glob, a bracket is a subscript of what the glob matches, as in Ansible
+        ("web0*[2]", ["web03"]),
+        ("*0?[1:2]", ["web02", "web03"]),
+        ("*0?[-1]", ["web04"]),
+        # ... unless it cannot be one: a glob character class
+        ("web0[!1]", ["web02", "web03", "web04"]),
+        ("*b[bei]*", ["webbing", "weber"]),
         # IPv6 and names with colons
         ("2001:db8::1", ["2001:db8::1"]),
         ("2001:db8::1,bastion", ["bastion", "2001:db8::1"]),
@@ -133,6 +140,47 @@ def test_select_returns_the_inventory_hosts(inventory: Inventory) -> None:
         ("web:!", "pattern term '!' has no name after its operator", ()),
         ("webservers[3]", "pattern 'webservers[3]': index 3 is out of range (3 hosts)", ()),
         ("webservers[2:1]", "pattern 'webservers[2:1]' selects no host", ()),
+        ("web[1:10:0]", "host range 'web[1:10:0]': step '0' is not a positive integer", ()),
+        ("web[1-5/0]", "host range 'web[1-5/0]': step '0' is not a positive integer", ()),
+        ("node[3-1]", "host range 'node[3-1]': start 3 is after end 1", ()),
+        (
+            "node[1:]",
+            "host range 'node[1:]' has no end bound; and no group matches its name for a subscript",
+            (),
+        ),
+        (
+            "web[1:",
+            "pattern 'web[1:' has an unbalanced bracket: the '[' at character 4 is never closed",
+            (),
+        ),
+        (
+            "db,web[1:",
+            "pattern 'db,web[1:' has an unbalanced bracket: the '[' at character 7 is never closed",
+            (),
+        ),
+        (
+            "web]",
+            "pattern 'web]' has an unbalanced bracket: the ']' at character 4 closes no '['",
+            (),
+        ),
+        (
+            "*0[13]",
+            "pattern '*0[13]' is a subscript of '*0' (as Ansible reads it), which matches no host "
+            "or group; for names matching the characters in brackets write ~.*0[13]$",
+            (),
+        ),
+        (
+            "web0*[7]",
+            "pattern 'web0*[7]': index 7 is out of range (4 hosts); for names matching the "
+            "characters in brackets write ~web0.*[7]$",
+            (),
+        ),
+        (
+            "*0[1-3]",
+            "pattern '*0[1-3]' is ambiguous: Ansible once read it as hosts 1 to 3 of '*0'; write "
+            "*0[1:3] for that, or ~.*0[1-3]$ for names matching the characters in brackets",
+            (),
+        ),
         (
             "~web[",
             "pattern '~web[' is not a valid regex: unterminated character set at position 3",
