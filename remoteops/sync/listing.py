@@ -39,6 +39,17 @@ def find_command(root: str) -> str:
     )
 
 
+def children_command(folder: str, pattern: str = "*") -> str:
+    """List the entries directly in ``folder`` (a link to a folder is entered) whose names
+    match the glob ``pattern``, named as in the folder; a missing folder lists nothing."""
+    quoted = shlex.quote(folder if folder.startswith(("/", "./")) else f"./{folder}")
+    return (
+        f"[ -d {quoted} ] || exit 0; "
+        f"find -H {quoted} -mindepth 1 -maxdepth 1 -name {shlex.quote(pattern)} "
+        "-printf '%y\\0%s\\0%T@\\0%m\\0%f\\0%l\\0'"
+    )
+
+
 def path_command(path: str, *, missing_ok: bool = False, follow: bool = False) -> str:
     """List ``path`` itself (file, link or folder) and all below it, named from its basename.
 

@@ -14,13 +14,15 @@ from __future__ import annotations
 import os
 import stat
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paramiko
 from paramiko.sftp import (
+    CMD_ATTRS,
     CMD_CLOSE,
     CMD_HANDLE,
+    CMD_LSTAT,
     CMD_NAME,
     CMD_OPENDIR,
     CMD_READDIR,
@@ -87,11 +89,35 @@ def expect_ok(failures: list[str], what: str) -> Reply:
 
 
 _ATTRIBUTES: Any = paramiko.SFTPAttributes  # its message parser is private too
+
+
+def lstat_all(
+    sftp: paramiko.SFTPClient, paths: Sequence[str]
+) -> list[paramiko.SFTPAttributes | None]:
+    """The attributes of every path (links not followed), None where there is nothing (or
+    nothing we may see): one pipelined round of requests, whatever their number."""
+    pipeline = Pipeline(sftp)
+    found: list[paramiko.SFTPAttributes | None] = [None] * len(paths)
+
+    def keep(index: int) -> Reply:
+        def on_reply(kind: int, message: paramiko.Message) -> None:
+            if kind == CMD_ATTRS:
+                found[index] = _ATTRIBUTES._from_msg(message)
+
+        return on_reply
+
+    for index, path in enumerate(paths):
+        pipeline.send(CMD_LSTAT, os.fsencode(path), on_reply=keep(index))
+    pipeline.run()
+    return found
+
+
 _KIND_OF = {stat.S_IFDIR: Kind.DIR, stat.S_IFREG: Kind.FILE, stat.S_IFLNK: Kind.SYMLINK}
 
 
-def walk_tree(sftp: paramiko.SFTPClient, root: str) -> list[Entry]:
-    """Every entry below ``root`` (links not followed, as ``find -H``), by SFTP only.
+def walk_tree(sftp: paramiko.SFTPClient, root: str, *, max_depth: int | None = None) -> list[Entry]:
+    """Every entry below ``root`` (links not followed, as ``find -H``), by SFTP only;
+    ``max_depth`` 1 lists the folder's own entries only.
 
     Missing root: empty; a root that is not a folder, or any folder that cannot be read:
     TransferError.
@@ -156,7 +182,7 @@ def walk_tree(sftp: paramiko.SFTPClient, root: str) -> list[Entry]:
                 mode=stat.S_IMODE(mode),
             )
         )
-        if kind is Kind.DIR:
+        if kind is Kind.DIR and (max_depth is None or path.count("/") + 1 < max_depth):
             open_folder(path)
         elif kind is Kind.SYMLINK:
             links[path] = len(entries) - 1
@@ -184,4 +210,4 @@ def walk_tree(sftp: paramiko.SFTPClient, root: str) -> list[Entry]:
     return entries
 
 
-__all__ = ["Pipeline", "expect_ok", "status_of", "walk_tree"]
+__all__ = ["Pipeline", "expect_ok", "lstat_all", "status_of", "walk_tree"]
