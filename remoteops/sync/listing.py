@@ -19,7 +19,11 @@ _KIND_LETTERS = {"f": Kind.FILE, "d": Kind.DIR, "l": Kind.SYMLINK}
 
 
 def cd_target(folder: str) -> str:
-    """A folder to ``cd`` into: relative names get ``./``, or ``cd`` would search ``$CDPATH``."""
+    """A folder to ``cd`` into: relative names get ``./``, or ``cd`` would search ``$CDPATH``.
+
+    Every ``cd`` of ours is ``cd -P``: ``link/..`` is then the link target's parent, as for
+    mkdir, find and SFTP, not the link's own folder (the shell's logical default), so a
+    command lands where the destination check resolved the path to."""
     if folder in (".", "..") or folder.startswith(("/", "./", "../")):
         return folder
     return f"./{folder}"
@@ -65,7 +69,7 @@ def path_command(path: str, *, missing_ok: bool = False, follow: bool = False) -
     quoted_parent, quoted_name = shlex.quote(parent), shlex.quote(f"./{name}")
     missing = "exit 0" if missing_ok else "exit 4"
     return (
-        f"cd -- {quoted_parent} 2>/dev/null || {{ echo 'no such directory' >&2; {missing}; }}; "
+        f"cd -P -- {quoted_parent} 2>/dev/null || {{ echo 'no such directory' >&2; {missing}; }}; "
         f"[ -e {quoted_name} ] || [ -L {quoted_name} ] || "
         f"{{ echo 'no such file or directory' >&2; {missing}; }}; "
         f"find {'-H ' if follow else ''}{quoted_name} "

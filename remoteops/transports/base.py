@@ -188,7 +188,9 @@ class Transport(ABC):
 
     def real_path(self, path: str) -> str | None:
         """``path`` as the host resolves it: absolute, every link followed, no ``.``, ``..``
-        or doubled ``/``; a relative path starts at the login folder. None if it is missing."""
+        or doubled ``/``; a relative path starts at the login folder. None if its folder is
+        missing; a missing last name may come back joined to its folder's real path (as
+        OpenSSH's realpath does) or as None."""
         raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def list_children(self, folder: str, pattern: str = "*") -> list[Entry]:

@@ -43,16 +43,52 @@ class Received:
 Fetch = Callable[[Path, int], tuple[int, str | None]]
 
 
-def open_partial(temporary: Path, offset: int) -> BinaryIO:
+class LocalWriteError(TransferError):
+    """A download could not be written on this machine (a folder we may not write in, no
+    room): said as such, so the host is not blamed; never worth resuming."""
+
+
+class Partial:
+    """A download's temporary as :func:`open_partial` opens it: ``write`` and close only,
+    local failures raised as :class:`LocalWriteError`."""
+
+    def __init__(self, handle: BinaryIO, temporary: Path) -> None:
+        self._handle = handle
+        self._temporary = temporary
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._handle.write(data)
+        except OSError as exc:
+            raise _local_failure(self._temporary, exc) from exc
+
+    def __enter__(self) -> Partial:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._handle.close()
+        except OSError as exc:  # the last buffered bytes could not be written
+            raise _local_failure(self._temporary, exc) from exc
+
+
+def _local_failure(temporary: Path, exc: OSError) -> LocalWriteError:
+    return LocalWriteError(f"cannot write in {temporary.parent}: {exc.strerror or exc}")
+
+
+def open_partial(temporary: Path, offset: int) -> Partial:
     """A download's temporary, owner-only, appended to from ``offset`` (cut there)."""
-    partial = open(  # noqa: SIM115 - the caller closes it
-        temporary,
-        "ab" if offset else "wb",
-        # owner-only; and never through a link planted under this predictable name
-        opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW, 0o600),
-    )
-    partial.truncate(offset)
-    return partial
+    try:
+        handle = open(  # noqa: SIM115 - Partial closes it
+            temporary,
+            "ab" if offset else "wb",
+            # owner-only; and never through a link planted under this predictable name
+            opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW, 0o600),
+        )
+        handle.truncate(offset)
+    except OSError as exc:
+        raise _local_failure(temporary, exc) from exc
+    return Partial(handle, temporary)
 
 
 def partial_name(local: Path, path: str, entry: Entry) -> Path:
@@ -134,15 +170,19 @@ def receive_atomically(
             )
         if received > entry.size:  # a transport that did not stop at the listed size
             raise _IncompleteError(f"{path}: received {received} bytes of {entry.size}")
-        os.chmod(temporary, entry.mode)
-        os.utime(temporary, (entry.mtime, entry.mtime))
-        os.replace(temporary, local)
+        try:
+            os.chmod(temporary, entry.mode)
+            os.utime(temporary, (entry.mtime, entry.mtime))
+            os.replace(temporary, local)
+        except OSError as exc:
+            raise LocalWriteError(f"cannot write {local}: {exc.strerror or exc}") from exc
     except BaseException as exc:
         kept = 0
         with contextlib.suppress(OSError):
             kept = temporary.stat().st_size
-        if isinstance(exc, _IncompleteError) or kept < RESUME_FROM_BYTES:
-            temporary.unlink(missing_ok=True)
+        if isinstance(exc, (_IncompleteError, LocalWriteError)) or kept < RESUME_FROM_BYTES:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
         raise
     note = None
     if grown is not None:
@@ -187,6 +227,8 @@ def run_in_parallel(jobs: Sequence[Callable[[], int]], workers: int) -> int:
 __all__ = [
     "RESUME_FROM_BYTES",
     "Fetch",
+    "LocalWriteError",
+    "Partial",
     "Received",
     "open_partial",
     "partial_name",

@@ -104,8 +104,6 @@ class SFTPFiles(Transport):
 
         source = kind(path)
         if target is not None:
-            if source is None:
-                return f"{path} is not there any more"
             found = kind(target)
             if found == "folder" and source == "folder":
                 return (
@@ -113,7 +111,7 @@ class SFTPFiles(Transport):
                     "(another transfer may have made it meanwhile)"
                 )
             if found is not None and (found == "folder") != (source == "folder"):
-                return f"{target} exists and is a {found}, {path} a {source}"
+                return f"{target} exists and is a {found}"
             path = target
         elif source is not None:
             return f"{path} exists and is a {source}"
@@ -144,7 +142,7 @@ class SFTPFiles(Transport):
             return entries
         quoted = shlex.quote(cd_target(root))
         listing = self._shell(
-            f"cd -- {quoted} && find . -mindepth 1 -type f -exec sha256sum -z -- {{}} +",
+            f"cd -P -- {quoted} && find . -mindepth 1 -type f -exec sha256sum -z -- {{}} +",
             f"cannot checksum {root}",
         )
         return with_digests(entries, parse_sums(listing).get)
@@ -317,7 +315,7 @@ class SFTPFiles(Transport):
             if isinstance(exc, HostError):
                 self.discard(temporary)
                 raise
-            failure = self.failure(f"cannot write {path}", exc, temporary)
+            failure = self.failure(f"cannot write {path}", exc, temporary, path)
             self.discard(temporary)
             raise failure from exc
         return sent

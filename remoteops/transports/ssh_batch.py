@@ -244,7 +244,7 @@ class BatchWrites(SFTPFiles):
             if isinstance(exc, HostError):
                 self.discard(temporary)
                 raise
-            failure = self.failure(f"cannot write {path}", exc, temporary)
+            failure = self.failure(f"cannot write {path}", exc, temporary, path)
             self.discard(temporary)
             raise failure from exc
         advance(1, entry.size)  # the bar counts files done, not the bytes a delta saved
@@ -259,7 +259,8 @@ class BatchWrites(SFTPFiles):
         listing = b"".join(host_bytes(name) + b"\0" for name in expected)
         outcome = self.run(
             CommandSpec(
-                f"cd -- {shlex.quote(cd_target(root))} && xargs -0 sha256sum -z --", stdin=listing
+                f"cd -P -- {shlex.quote(cd_target(root))} && xargs -0 sha256sum -z --",
+                stdin=listing,
             )
         )
         if outcome.exit_code != 0:
@@ -292,7 +293,7 @@ class BatchWrites(SFTPFiles):
                 failure.append(exc)
 
         quoted = shlex.quote(cd_target(root))
-        command = f"mkdir -p -- {quoted} && cd -- {quoted} && {_TAR_EXTRACT}"
+        command = f"mkdir -p -- {quoted} && cd -P -- {quoted} && {_TAR_EXTRACT}"
         outcome = self.run(CommandSpec(command, stdin=produce))
         if failure and isinstance(failure[0], LocalReadError):
             raise TransferError(f"cannot read {failure[0]}")
@@ -350,7 +351,7 @@ class BatchWrites(SFTPFiles):
         with contextlib.suppress(HostError):
             self.run(
                 CommandSpec(
-                    f"cd -- {shlex.quote(cd_target(root))} && xargs -0 rm -rf --",
+                    f"cd -P -- {shlex.quote(cd_target(root))} && xargs -0 rm -rf --",
                     stdin=listing,
                     timeout=60,
                 )

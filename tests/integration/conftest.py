@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -58,6 +61,20 @@ def ssh_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Agent
     finally:
         agent.terminate()
         agent.wait()
+
+
+@pytest.fixture
+def reachable() -> Iterator[Path]:
+    """A folder every user can reach (pytest's own temp folders are root-only, 0700)."""
+    base = Path(tempfile.mkdtemp(prefix="remoteops-test-", dir="/var/tmp"))
+    base.chmod(0o777)
+    try:
+        yield base
+    finally:
+        for folder, dirs, _ in os.walk(base):
+            for name in dirs:
+                Path(folder, name).chmod(0o755)
+        shutil.rmtree(base)
 
 
 def assert_no_process_left(pattern: str, within_s: float = 5.0) -> None:

@@ -181,3 +181,63 @@ def test_get_file_is_atomic_with_mode_and_mtime(transport: Transport, tmp_path: 
     assert local.read_bytes() == b"y" * 3000
     assert (local.stat().st_mode & 0o777, int(local.stat().st_mtime)) == (0o604, 1_111_111_111)
     assert sorted(os.listdir(tmp_path)) == ["got", "remote"]
+
+
+def test_a_file_shorter_than_listed_is_an_error_and_leaves_nothing(
+    transport: Transport, tmp_path: Path
+) -> None:
+    """It shrank between the listing and the fetch: the listed bytes are not all there."""
+    (tmp_path / "remote").write_bytes(b"z" * 1000)
+    entry = _file("remote", b"z" * 1500)
+    with pytest.raises(TransferError, match=r"received 1000 bytes of 1500 \(the file shrank"):
+        transport.get_file(str(tmp_path / "remote"), tmp_path / "got", entry)
+    assert sorted(os.listdir(tmp_path)) == ["remote"]
+
+
+def test_a_file_longer_than_listed_arrives_as_listed_with_a_note(
+    transport: Transport, tmp_path: Path
+) -> None:
+    (tmp_path / "remote").write_bytes(b"a" * 1000 + b"b" * 500)  # 500 bytes added since
+    got = transport.get_file(str(tmp_path / "remote"), tmp_path / "got", _file("r", b"a" * 1000))
+    assert got.received == 1000
+    assert got.note is not None
+    assert "grew" in got.note
+    assert (tmp_path / "got").read_bytes() == b"a" * 1000
+    assert sorted(os.listdir(tmp_path)) == ["got", "remote"]
+
+
+def test_the_home_folder_and_real_paths_as_the_host_resolves_them(
+    transport: Transport, tmp_path: Path
+) -> None:
+    home = transport.home_dir()
+    assert home.startswith("/")
+    assert transport.path_kind(home) is Kind.DIR
+    if transport.protocol != "local":  # local paths start at this process's folder
+        assert transport.real_path(".") == home
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "real" / "file").write_text("x")
+    real = os.path.realpath(tmp_path / "real")
+    assert transport.real_path(f"/{tmp_path}/./real/sub/../") == real
+    assert transport.real_path(f"{tmp_path}//real/file") == f"{real}/file"
+    missing = os.path.join(os.path.dirname(real), "missing")
+    assert transport.real_path(str(tmp_path / "missing")) in (None, missing)
+    assert transport.real_path(str(tmp_path / "missing" / "deeper")) is None
+    assert transport.real_path(str(tmp_path / "real" / "file" / "below")) is None
+    if transport.protocol in ("ssh", "local"):  # an FTP server may name a link as entered
+        os.symlink(real, tmp_path / "link")
+        assert transport.real_path(str(tmp_path / "link" / ".")) == real
+
+
+def test_the_children_of_a_folder_match_a_pattern(transport: Transport, tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    (folder / ".site.remoteops-0badc0de.tmp" / "inner").mkdir(parents=True)
+    (folder / ".app.conf.remoteops-0123abcd.tmp").write_text("part")
+    (folder / "app.conf").write_text("whole")
+    (folder / ".app.conf.remoteops-0123abcd.tmp.not").write_text("x")
+    found = transport.list_children(str(folder), ".*.remoteops-*.tmp")
+    assert sorted((e.path, e.kind) for e in found) == [
+        (".app.conf.remoteops-0123abcd.tmp", Kind.FILE),
+        (".site.remoteops-0badc0de.tmp", Kind.DIR),
+    ]
+    assert len(transport.list_children(str(folder))) == 4
+    assert transport.list_children(str(tmp_path / "missing")) == []
