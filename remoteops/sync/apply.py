@@ -101,7 +101,10 @@ def apply_plan(
         _set_modes(transport, dest, final_modes)
         return plan_stats(plan, sent)
     failed = set(partial.failed)
-    _set_modes(transport, dest, {p: m for p, m in final_modes.items() if not _removed(p, failed)})
+    with contextlib.suppress(TransferError):  # best effort: the failure to report is partial's
+        _set_modes(
+            transport, dest, {p: m for p, m in final_modes.items() if not _removed(p, failed)}
+        )
     partial.transfer = dataclasses.asdict(plan_stats(plan, sent, failed=failed))
     raise partial
 
@@ -151,9 +154,11 @@ def _apply_phases(
         and a not in later
         and not _removed(a.path, failed)
     ]
-    run_in_parallel(fixes, transport.parallel_transfers)
     if partial is not None:
+        with contextlib.suppress(TransferError):  # best effort, as above; the next sync retries
+            run_in_parallel(fixes, transport.parallel_transfers)
         return sent, partial
+    run_in_parallel(fixes, transport.parallel_transfers)
     for action in actions:  # only reached when every write above succeeded
         if action.kind is ActionKind.DELETE:
             _remove(action, transport, dest)

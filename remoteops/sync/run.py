@@ -55,24 +55,10 @@ def sync_work(
     refuse_user_home(dest)
     side = prepare_local(tree.entries, options)
 
-    def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
-        started = time.monotonic()
-        folder = checked_destination(transport, dest, force=force)
-        try:
-            return _sync_one(host, transport, listener, folder, started)
-        except EntriesFailedError as exc:  # the rest arrived: say what did, and what did not
-            return HostResult(
-                host.name,
-                Status.FAILED,
-                error=str(exc),
-                duration_s=time.monotonic() - started,
-                transfer=exc.transfer,
-            )
-
-    def _sync_one(
-        host: Host, transport: Transport, listener: Listener, dest: str, started: float
+    def apply_here(
+        host: Host, transport: Transport, listener: Listener, folder: str, started: float
     ) -> HostResult:
-        remote = transport.list_tree(dest, checksum=options.checksum)
+        remote = transport.list_tree(folder, checksum=options.checksum)
         plan = plan_sync(side, remote, options, transport.fidelity)
         shown = describe(plan) if dry_run else b""
         if shown:
@@ -85,7 +71,7 @@ def sync_work(
         else:
             advance = start_progress(plan, host.name, progress)
             # An empty listing may be a missing folder, which an empty source must still make.
-            stats = apply_plan(plan, transport, tree.root, dest, advance, ensure_dest=not remote)
+            stats = apply_plan(plan, transport, tree.root, folder, advance, ensure_dest=not remote)
             status, error = Status.OK, None
         return HostResult(
             host.name,
@@ -95,6 +81,20 @@ def sync_work(
             duration_s=time.monotonic() - started,
             transfer=dataclasses.asdict(stats),
         )
+
+    def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
+        started = time.monotonic()
+        folder = checked_destination(transport, dest, force=force)
+        try:
+            return apply_here(host, transport, listener, folder, started)
+        except EntriesFailedError as exc:  # the rest arrived: say what did, and what did not
+            return HostResult(
+                host.name,
+                Status.FAILED,
+                error=str(exc),
+                duration_s=time.monotonic() - started,
+                transfer=exc.transfer,
+            )
 
     return work
 

@@ -66,6 +66,8 @@ class SFTPFiles(Transport):
 
     #: Set once a host's find cannot list for us; its listings then walk over SFTP.
     _without_find = False
+    #: The login's home, asked once (SFTP starts there).
+    _home: str | None = None
 
     @abstractmethod
     def sftp(self) -> paramiko.SFTPClient:
@@ -74,8 +76,6 @@ class SFTPFiles(Transport):
     @abstractmethod
     def session_lost(self) -> bool:
         """True once the connection (or this thread's SFTP session) is gone."""
-
-    _home: str | None = None
 
     def failure(
         self, what: str, exc: BaseException, path: str | None = None, target: str | None = None

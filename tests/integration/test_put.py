@@ -164,6 +164,8 @@ def test_an_interrupted_put_leaves_a_temporary_that_the_next_put_removes(
     assert left[0].startswith(f".{sent.name}.remoteops-"), left  # the leftover
     again = put_hosts([target], [sent], str(dest), recursive=folder).results[0]
     assert again.ok, again.error
+    assert again.transfer is not None
+    assert again.transfer["files_deleted"] == 1  # the leftover, nothing else
     assert sorted(temporaries_in(dest)) == [someone_elses.name]  # ours gone, theirs kept
     assert (dest / sent.name).exists()
     assert (dest / "site" / "big" if folder else dest / "big").stat().st_size == big.stat().st_size

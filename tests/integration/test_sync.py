@@ -830,8 +830,8 @@ def test_tilde_is_the_login_home_for_put_sync_and_get(
         ]  # fmt: skip
         literal = run_command([target], CommandSpec("ls -d ./~ ~/~ 2>/dev/null"))
         assert literal.results[0].stdout == b""  # no folder named ~ anywhere
-    finally:
-        run_command([target], CommandSpec(f"rm -rf ~/{name}"))
+    finally:  # (./~ is where a literal ~ went)
+        run_command([target], CommandSpec(f"rm -rf ~/{name} ./~/{name}; rmdir ./~ 2>/dev/null"))
 
 
 def test_tilde_user_forms_are_refused_before_any_host(tmp_path: Path) -> None:
@@ -903,3 +903,33 @@ def test_a_new_folder_made_by_another_transfer_meanwhile_is_said_as_such(
     assert "cannot rename site: Failure" in str(lost.value)
     assert "exists and is a folder that is not empty (another transfer" in str(lost.value)
     assert os.listdir(dest) == ["site"]  # our staged copy was removed
+
+
+@pytest.mark.parametrize("protocol", ["local", "ftp"])
+def test_local_and_ftp_hosts_judge_destinations_the_same_way(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
+) -> None:
+    host = (
+        Host("localhost", {"protocol": "local"})
+        if protocol == "local"
+        else request.getfixturevalue("ftp_host")
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # the local host's ~ (the FTP one is its login folder)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "real").mkdir()
+    os.symlink("/etc", tmp_path / "etc-link")
+    refused = ["/etc/.", "//usr/../etc", "/var/lib/..", "~"]
+    if protocol == "local":  # pyftpdlib names a link as entered (PWD): only the spelling counts
+        refused.append(str(tmp_path / "etc-link" / "."))
+    for dest in refused:
+        result = sync_hosts([host], empty, dest, SyncOptions(delete=True), dry_run=True)
+        assert result.results[0].status is Status.FAILED, dest
+        assert "use --force" in (result.results[0].error or ""), dest
+    fine = sync_hosts([host], empty, f"{tmp_path}//real/./sub", dry_run=True).results[0]
+    assert fine.ok, fine.error
