@@ -16,6 +16,7 @@ import shlex
 import stat
 from abc import abstractmethod
 from pathlib import Path
+from typing import cast
 
 import paramiko
 
@@ -31,9 +32,8 @@ from remoteops.sync.listing import (
 from remoteops.sync.model import Entry, Kind, temporary_name
 from remoteops.transports.base import CommandSpec, Transport
 from remoteops.transports.file_ops import Fetch, Received, open_partial, receive_atomically
-from remoteops.transports.sftp_pipeline import walk_tree
+from remoteops.transports.sftp_pipeline import read_range, walk_tree
 
-_READ_CHUNK = 256 * 1024
 _WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
 #: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
 #: --no-same-owner for GNU, BSD and BusyBox tar alike.
@@ -215,24 +215,18 @@ class SFTPFiles(Transport):
             raise self.failure(f"cannot fetch {path}", exc, path) from exc
 
     def _fetch(self, path: str, entry: Entry) -> Fetch:
-        """Read ``path`` from ``offset`` up to its listed size into the temporary, with
-        paramiko's prefetch (many reads in flight, as ``SFTPClient.get`` does); one more
-        read says whether the file grew meanwhile (the read that found the end did so)."""
+        """Read ``path`` from ``offset`` up to its listed size into the temporary, many reads
+        in flight (see :func:`read_range`), and learn whether the file grew meanwhile."""
 
         def fetch(temporary: Path, offset: int) -> tuple[int, str | None]:
+            sftp = self.sftp()
             with (
-                self.sftp().open(host_bytes(path), "rb") as source,
+                sftp.open(host_bytes(path), "rb") as source,
                 open_partial(temporary, offset) as target,
             ):
-                source.seek(offset)
-                source.prefetch(entry.size)
-                left = entry.size - offset
-                while left > 0 and (chunk := source.read(min(_READ_CHUNK, left))):
-                    target.write(chunk)
-                    left -= len(chunk)
-                grown = None
-                if left <= 0 and source.read(1):
-                    grown = f"grew to {source.stat().st_size} bytes"
+                handle = cast(bytes, source.handle)  # the raw SFTP handle (stubs say otherwise)
+                _, more = read_range(sftp, handle, offset, entry.size, target.write)
+                grown = f"grew to {source.stat().st_size} bytes" if more else None
             return offset, grown
 
         return fetch
