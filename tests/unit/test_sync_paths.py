@@ -101,3 +101,15 @@ def test_tilde_user_forms_are_refused_with_the_way_out(path: str) -> None:
 @pytest.mark.parametrize("path", ["~", "~/", "~/x", "a/~", "./~ann", "/x/~y"])
 def test_the_login_home_and_literal_tildes_pass(path: str) -> None:
     refuse_user_home(path)
+
+
+def test_a_leftover_with_a_cut_name_is_removed_like_any_other() -> None:
+    """The planner's leftover rule matches the old shape and the cut one alike."""
+    from remoteops.sync.model import ActionKind, Entry, Kind, SyncOptions
+    from remoteops.sync.plan import plan_sync
+
+    cut = "d/" + hidden_name("n" * 255, "0badc0de")
+    old = "d/.app.conf.remoteops-0123abcd.tmp"
+    remote = [Entry("d", Kind.DIR, mode=0o755), Entry(cut, Kind.FILE), Entry(old, Kind.FILE)]
+    plan = plan_sync([Entry("d", Kind.DIR, mode=0o755)], remote, SyncOptions())
+    assert sorted(a.path for a in plan.actions if a.kind is ActionKind.DELETE) == sorted([cut, old])
