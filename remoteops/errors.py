@@ -17,6 +17,7 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
         ├── HostKeyError            unknown or changed host key
         ├── HostTimeoutError        connect, banner or command timeout fired
         ├── TransferError           a file operation failed (permission, disk full, not a dir)
+        │   └── EntriesFailedError  some entries of a transfer failed, every other one arrived
         └── UnsupportedError        the host's protocol cannot do what was asked
 """
 
@@ -111,6 +112,18 @@ class TransferError(HostError):
     """A file operation on the host failed; the connection itself is fine."""
 
     status = "failed"
+
+
+class EntriesFailedError(TransferError):
+    """Some entries could not be written (``failed``: their paths); every other entry of the
+    batch was. ``sent`` counts the bytes that went out; ``transfer`` is filled by the engine
+    with the host's counts, so the failed host still reports what did arrive."""
+
+    def __init__(self, message: str, *, failed: Sequence[str], sent: int = 0) -> None:
+        super().__init__(message)
+        self.failed = tuple(failed)
+        self.sent = sent
+        self.transfer: dict[str, int] | None = None
 
 
 class UnsupportedError(HostError):

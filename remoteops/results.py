@@ -31,13 +31,15 @@ class Status(str, enum.Enum):
         return self not in (Status.OK, Status.FAILED)
 
 
-#: Counters of a file transfer, in JSON order.
+#: Counters of a file transfer, in JSON order: every line of sync, put and get has them all
+#: (zero where they do not apply), whatever the host's outcome.
 TRANSFER_FIELDS = (
     "files_created",
     "files_updated",
     "files_deleted",
     "files_unchanged",
     "bytes_sent",
+    "bytes_received",
 )
 
 
@@ -71,13 +73,16 @@ class HostResult:
     stderr: bytes = b""
     error: str | None = None
     duration_s: float = 0.0
-    #: For file transfers: files_created, files_updated, files_deleted, files_unchanged,
-    #: bytes_sent. Its presence switches the JSON object to the transfer schema.
+    #: For file transfers: the :data:`TRANSFER_FIELDS` counters. Its presence switches the
+    #: JSON object to the transfer schema.
     transfer: Mapping[str, int] | None = None
     #: Bytes the command wrote to each stream, kept or not (None: what ``stdout`` holds);
     #: more than was kept means the output outgrew the capture limit.
     stdout_bytes: int | None = None
     stderr_bytes: int | None = None
+    #: For file transfers: what went differently from the listing without failing (a file
+    #: that grew while ``get`` fetched it); the transfer schema's ``notes``.
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -103,6 +108,7 @@ class HostResult:
                 "status": self.status.value,
                 **dict.fromkeys(TRANSFER_FIELDS, 0),
                 **(self.transfer or {}),
+                "notes": list(self.notes),
                 "error": self.error,
                 "duration_s": round(self.duration_s, 3),
                 **({"plan": self.stdout.decode("utf-8", "replace")} if self.stdout else {}),

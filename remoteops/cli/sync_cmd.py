@@ -27,9 +27,6 @@ from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS
 from remoteops.transports import ConnectionOverrides
 
-#: Destinations that are almost certainly a slip; syncing there needs --force.
-_RISKY = {"", "/", ".", "~", "/root", "/home", "/etc", "/usr", "/var", "/boot", "/bin", "/lib"}
-
 
 def _excludes(patterns: list[str], files: list[Path]) -> tuple[str, ...]:
     lines = list(patterns)
@@ -70,7 +67,10 @@ def sync(
         bool, typer.Option("--copy-links", "-L", help="Copy what symlinks point to.")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Allow a destination such as / or /etc.")
+        bool,
+        typer.Option(
+            "--force", help="Allow a destination that is a system or home folder (/, /etc, ~)."
+        ),
     ] = False,
     forks: ForksOption = DEFAULT_FORKS,
     connect_timeout: ConnectTimeoutOption = None,
@@ -84,10 +84,15 @@ def sync(
     """Sync SOURCE's contents to DEST on every host matching --hosts; exit 0/1/3/4."""
     from remoteops.sync import SyncOptions
     from remoteops.sync.local_tree import scan_tree
+    from remoteops.sync.paths import refuse_user_home
     from remoteops.sync.run import sync_work
 
-    if dest.rstrip("/") in _RISKY and not force:
-        fail(f"refusing to sync into {dest or '(empty)'!r} without --force")
+    try:  # bad spellings before any host; whether DEST is a protected folder, each host says
+        if not dest:
+            raise ConfigurationError("the destination is empty")
+        refuse_user_home(dest)
+    except ConfigurationError as exc:
+        fail(str(exc))
     options = SyncOptions(
         delete=delete,
         checksum=checksum,
@@ -104,7 +109,9 @@ def sync(
     run_transfer(
         loaded,
         selected,
-        lambda progress: sync_work(tree, dest, options, dry_run=dry_run, progress=progress),
+        lambda progress: sync_work(
+            tree, dest, options, dry_run=dry_run, progress=progress, force=force
+        ),
         overrides=ConnectionOverrides(user, port, connect_timeout),
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,

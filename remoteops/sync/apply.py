@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from remoteops.errors import HostError, TransferError
+from remoteops.errors import EntriesFailedError, HostError, TransferError
 from remoteops.sync.model import (
     Action,
     ActionKind,
@@ -86,7 +86,7 @@ def apply_plan(
     for entry in plan.locked:
         transport.set_attributes(join_remote(dest, entry.path), mode=entry.mode | 0o700)
     try:
-        sent = _apply_phases(
+        sent, partial = _apply_phases(
             plan,
             transport,
             locate=locate,
@@ -99,8 +99,16 @@ def apply_plan(
         with contextlib.suppress(HostError):
             _set_modes(transport, dest, relock)
         raise
-    _set_modes(transport, dest, final_modes)
-    return plan_stats(plan, sent)
+    if partial is None:
+        _set_modes(transport, dest, final_modes)
+        return plan_stats(plan, sent)
+    failed = set(partial.failed)
+    with contextlib.suppress(TransferError):  # best effort: the failure to report is partial's
+        _set_modes(
+            transport, dest, {p: m for p, m in final_modes.items() if not _removed(p, failed)}
+        )
+    partial.transfer = dataclasses.asdict(plan_stats(plan, sent, failed=failed))
+    raise partial
 
 
 def apply_to_new_folder(
@@ -146,8 +154,13 @@ def _apply_phases(
     advance: Advance,
     later: set[Action],
     ensure_dest: bool,
-) -> int:
-    """Replacements, the batch of writes, attribute fixes, deletions; returns bytes sent."""
+) -> tuple[int, EntriesFailedError | None]:
+    """Replacements, the batch of writes, attribute fixes, deletions; returns bytes sent.
+
+    When some writes failed and every other one went in (:class:`EntriesFailedError`), the
+    attribute fixes still apply, deletions do not (nothing is deleted unless every write
+    succeeded), and the error is returned for the caller to raise once modes are set.
+    """
     actions = plan.actions
     for action in actions:
         if action.kind is ActionKind.REPLACE:
@@ -156,22 +169,33 @@ def _apply_phases(
     if not writes and ensure_dest:
         transport.make_dir(dest)  # write_entries creates it otherwise
     basis = {a.path: a.replaces for a in actions if a.replaces is not None}
-    sent = transport.write_entries(
-        dest,
-        [(e, locate(e.path) if e.kind is Kind.FILE else None) for e in writes],
-        advance,
-        basis=basis,
-    )
+    partial: EntriesFailedError | None = None
+    try:
+        sent = transport.write_entries(
+            dest,
+            [(e, locate(e.path) if e.kind is Kind.FILE else None) for e in writes],
+            advance,
+            basis=basis,
+        )
+    except EntriesFailedError as exc:
+        partial, sent = exc, exc.sent
+    failed = set(partial.failed) if partial is not None else set()
     fixes = [
         _attribute_fix(a, transport, dest)
         for a in actions
-        if a.kind in (ActionKind.CHMOD, ActionKind.TOUCH) and a not in later
+        if a.kind in (ActionKind.CHMOD, ActionKind.TOUCH)
+        and a not in later
+        and not _removed(a.path, failed)
     ]
+    if partial is not None:
+        with contextlib.suppress(TransferError):  # best effort, as above; the next sync retries
+            run_in_parallel(fixes, transport.parallel_transfers)
+        return sent, partial
     run_in_parallel(fixes, transport.parallel_transfers)
     for action in actions:  # only reached when every write above succeeded
         if action.kind is ActionKind.DELETE:
             _remove(action, transport, dest)
-    return sent
+    return sent, None
 
 
 def _removed(path: str, removed: set[str]) -> bool:
@@ -224,18 +248,21 @@ def start_progress(plan: Plan, host: str, progress: ProgressSink | None) -> Adva
     return progress.planned(host, plan.count(ActionKind.UPLOAD), plan.bytes_to_send)
 
 
-def plan_stats(plan: Plan, bytes_sent: int = 0) -> SyncStats:
-    """What a plan changes, counted per path (``--dry-run`` reports it without applying)."""
-    created = {a.path for a in plan.actions if a.reason == "new"}
+def plan_stats(plan: Plan, bytes_sent: int = 0, *, failed: set[str] | None = None) -> SyncStats:
+    """What a plan changes, counted per path (``--dry-run`` reports it without applying);
+    with ``failed``, what it changed when those paths (and what is in them) failed and the
+    deletions were left out."""
+    done = [a for a in plan.actions if not failed or not _removed(a.path, failed)]
+    created = {a.path for a in done if a.reason == "new"}
     touched = {
         a.path
-        for a in plan.actions
+        for a in done
         if a.kind not in (ActionKind.DELETE, ActionKind.REPLACE) and a.reason != "new"
     }
     return SyncStats(
         files_created=len(created),
         files_updated=len(touched - created),
-        files_deleted=sum(a.kind is ActionKind.DELETE for a in plan.actions),
+        files_deleted=0 if failed else sum(a.kind is ActionKind.DELETE for a in plan.actions),
         files_unchanged=plan.unchanged,
         bytes_sent=bytes_sent,
     )

@@ -20,6 +20,7 @@ from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
 from remoteops.sync.model import Entry, Kind, temporary_name
+from remoteops.sync.paths import expand_home, refuse_user_home
 from remoteops.transports import Transport, TransportFactory
 from remoteops.transports.file_ops import remove_stale_partials
 
@@ -91,27 +92,49 @@ def _link(target: str, path: Path) -> None:
     os.replace(temporary, path)
 
 
+def _listed(problems: list[str], limit: int = 20) -> str:
+    """Problems one after the other, the first ``limit`` of them: one line, whatever the number."""
+    shown = "; ".join(problems[:limit])
+    return shown + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")
+
+
+def _parent(path: str) -> str:
+    """The host folder ``path``'s entries are named from (``list_path`` names them from its
+    basename)."""
+    return path.rstrip("/").rpartition("/")[0] or ("/" if path.startswith("/") else ".")
+
+
 def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
-    """The work of ``remoteops get`` on one host; a path naming nothing is refused here."""
+    """The work of ``remoteops get`` on one host; a path naming nothing is refused here.
+
+    Entries are fetched one by one, and one that cannot be (a file that vanished, a name this
+    machine refuses, a link it cannot make) is reported by name while the others still
+    arrive; the host then ends ``failed``. A lost connection ends the host at once
+    (``unreachable``). Files growing while fetched arrive as listed, with a note."""
     if remote_path.rstrip("/") in ("", "."):
         raise ConfigurationError(f"cannot get {remote_path!r}: name a file or folder")
-    parent = remote_path.rstrip("/").rpartition("/")[0] or (
-        "/" if remote_path.startswith("/") else "."
-    )
+    refuse_user_home(remote_path)
 
     def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
         started = time.monotonic()
         folder = _host_folder(local_dir, host.name)
+        path = expand_home(transport, remote_path)
+        parent = _parent(path)
         refused: list[str] = []
+        failed: list[str] = []
+        notes: list[str] = []
+        failed_folders: set[str] = set()
         links: list[str] = []
         fetched = received = 0
         whole: dict[Path, set[str]] = {}  # files fetched whole, by folder
         # A REMOTE_PATH that is a link is followed, as scp and pslurp do; links below are not.
-        for entry in transport.list_path(remote_path, follow=True):  # parents before children
+        for entry in transport.list_path(path, follow=True):  # parents before children
             reason = escape_reason(entry)
             if reason is not None:
                 refused.append(f"{entry.path!r}: {reason}")
                 continue
+            if _inside(entry.path, failed_folders):
+                continue  # its folder could not be made: said once, for the folder
             target = folder / entry.path
             if _through_link(folder, entry.path):
                 refused.append(f"{entry.path!r}: its folder is a symlink here")
@@ -126,29 +149,44 @@ def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
                     _link(entry.target or "", target)
                     links.append(entry.path)
                 else:
-                    remote = posixpath.join(parent, entry.path)
-                    received += transport.get_file(remote, target, entry)
+                    got = transport.get_file(posixpath.join(parent, entry.path), target, entry)
+                    received += got.received
                     whole.setdefault(target.parent, set()).add(target.name)
-            except OSError as exc:
-                raise TransferError(f"cannot write {target}: {exc.strerror}") from exc
+                    if got.note is not None:
+                        notes.append(got.note)
+                        listener.host_output(host.name, "stderr", f"note: {got.note}\n".encode())
+            except OSError as exc:  # this machine refused it: a name too long, no room...
+                failed.append(f"{entry.path!r}: cannot write {target}: {exc.strerror or exc}")
+                if entry.kind is Kind.DIR:
+                    failed_folders.add(entry.path)
+                continue
+            except TransferError as exc:  # the host refused it: vanished, unreadable...
+                failed.append(f"{entry.path!r}: {exc}")
+                continue
             fetched += 1
         for place, names in whole.items():
             remove_stale_partials(place, names)
         refused += _remove_escaping_links(folder, links)
-        error = None
+        problems = []
         if refused:
-            error = f"refused {len(refused)} entries that would escape {folder}: " + "; ".join(
-                refused
-            )
+            problems.append(f"refused {len(refused)} entries that would escape {folder}: "
+                            + _listed(refused))  # fmt: skip
+        if failed:
+            problems.append(f"could not fetch {len(failed)} entries: " + _listed(failed))
         return HostResult(
             host.name,
-            Status.FAILED if refused else Status.OK,
-            error=error,
+            Status.FAILED if problems else Status.OK,
+            error="; ".join(problems) or None,
             duration_s=time.monotonic() - started,
             transfer={"files_created": fetched, "bytes_received": received},
+            notes=tuple(notes),
         )
 
     return work
+
+
+def _inside(path: str, folders: set[str]) -> bool:
+    return bool(folders) and any(path.startswith(f + "/") for f in folders)
 
 
 def fetch_hosts(

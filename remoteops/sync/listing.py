@@ -19,7 +19,11 @@ _KIND_LETTERS = {"f": Kind.FILE, "d": Kind.DIR, "l": Kind.SYMLINK}
 
 
 def cd_target(folder: str) -> str:
-    """A folder to ``cd`` into: relative names get ``./``, or ``cd`` would search ``$CDPATH``."""
+    """A folder to ``cd`` into: relative names get ``./``, or ``cd`` would search ``$CDPATH``.
+
+    Every ``cd`` of ours is ``cd -P``: ``link/..`` is then the link target's parent, as for
+    mkdir, find and SFTP, not the link's own folder (the shell's logical default), so a
+    command lands where the destination check resolved the path to."""
     if folder in (".", "..") or folder.startswith(("/", "./", "../")):
         return folder
     return f"./{folder}"
@@ -39,6 +43,17 @@ def find_command(root: str) -> str:
     )
 
 
+def children_command(folder: str, pattern: str = "*") -> str:
+    """List the entries directly in ``folder`` (a link to a folder is entered) whose names
+    match the glob ``pattern``, named as in the folder; a missing folder lists nothing."""
+    quoted = shlex.quote(folder if folder.startswith(("/", "./")) else f"./{folder}")
+    return (
+        f"[ -d {quoted} ] || exit 0; "
+        f"find -H {quoted} -mindepth 1 -maxdepth 1 -name {shlex.quote(pattern)} "
+        "-printf '%y\\0%s\\0%T@\\0%m\\0%f\\0%l\\0'"
+    )
+
+
 def path_command(path: str, *, missing_ok: bool = False, follow: bool = False) -> str:
     """List ``path`` itself (file, link or folder) and all below it, named from its basename.
 
@@ -54,7 +69,7 @@ def path_command(path: str, *, missing_ok: bool = False, follow: bool = False) -
     quoted_parent, quoted_name = shlex.quote(parent), shlex.quote(f"./{name}")
     missing = "exit 0" if missing_ok else "exit 4"
     return (
-        f"cd -- {quoted_parent} 2>/dev/null || {{ echo 'no such directory' >&2; {missing}; }}; "
+        f"cd -P -- {quoted_parent} 2>/dev/null || {{ echo 'no such directory' >&2; {missing}; }}; "
         f"[ -e {quoted_name} ] || [ -L {quoted_name} ] || "
         f"{{ echo 'no such file or directory' >&2; {missing}; }}; "
         f"find {'-H ' if follow else ''}{quoted_name} "

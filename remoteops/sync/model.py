@@ -3,21 +3,52 @@
 from __future__ import annotations
 
 import enum
+import os
 import re
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
 #: Temporary names of atomic writes; a later sync removes leftovers of interrupted ones.
+#: The visible part may be the real name cut short (see :func:`hidden_name`).
 TEMPORARY_NAME = re.compile(r"\..+\.remoteops-[0-9a-f]{8}\.tmp", re.DOTALL)  # names hold \n
+
+#: The longest file name ext4, XFS, btrfs and tmpfs take (NAME_MAX), in bytes.
+NAME_MAX = 255
+#: What a temporary adds to the name it stands for: ``.`` and ``.remoteops-XXXXXXXX.tmp``.
+_TEMPORARY_EXTRA = len(".") + len(".remoteops-00000000.tmp")
+#: The longest visible part a temporary keeps of its real name, in bytes; longer names are
+#: cut to this, so a 255-byte name still has a temporary the file system takes.
+VISIBLE_MAX = NAME_MAX - _TEMPORARY_EXTRA
+
+
+def hidden_name(name: str, tag: str) -> str:
+    """``.NAME.remoteops-TAG.tmp`` (``tag``: 8 hex digits), within :data:`NAME_MAX` bytes:
+    a name too long for that is cut to its first :data:`VISIBLE_MAX` bytes (bytes, as the
+    file system counts them; a cut UTF-8 character keeps its bytes as surrogate escapes)."""
+    encoded = os.fsencode(name)
+    visible = name if len(encoded) <= VISIBLE_MAX else os.fsdecode(encoded[:VISIBLE_MAX])
+    return f".{visible}.remoteops-{tag}.tmp"
+
+
+def is_temporary_of(temporary: str, names: Collection[str]) -> bool:
+    """True if ``temporary`` is shaped as :func:`hidden_name` makes them for one of
+    ``names`` (a cut visible part stands for every name it begins)."""
+    if ".remoteops-" not in temporary or not TEMPORARY_NAME.fullmatch(temporary):
+        return False
+    visible = temporary[1:].rpartition(".remoteops-")[0]
+    if visible in names:
+        return True
+    cut = os.fsencode(visible)
+    return len(cut) == VISIBLE_MAX and any(os.fsencode(n).startswith(cut) for n in names)
 
 
 def temporary_name(path: str) -> str:
     """A hidden sibling of ``path`` to write to before renaming over the real name."""
     folder, _, name = path.rpartition("/")
-    hidden = f".{name}.remoteops-{secrets.token_hex(4)}.tmp"
+    hidden = hidden_name(name, secrets.token_hex(4))
     return f"{folder}/{hidden}" if folder else hidden
 
 

@@ -16,13 +16,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from remoteops.errors import ConfigurationError, TransferError, first_of
+from remoteops.errors import ConfigurationError, EntriesFailedError, TransferError, first_of
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
 from remoteops.sync.apply import apply_plan, start_progress
 from remoteops.sync.local_tree import scan_tree
-from remoteops.sync.model import Entry, Kind, ProgressSink, SyncOptions, join_remote
+from remoteops.sync.model import (
+    Entry,
+    Kind,
+    ProgressSink,
+    SyncOptions,
+    is_temporary_of,
+    join_remote,
+)
+from remoteops.sync.paths import expand_home, refuse_user_home
 from remoteops.sync.plan import plan_sync
 from remoteops.transports import Transport, TransportFactory
 
@@ -116,6 +124,17 @@ def _refuse_other_kinds(wanted: Sequence[Entry], present: Sequence[Entry]) -> No
         )
 
 
+def _leftovers(transport: Transport, folder: str, names: Sequence[str]) -> list[Entry]:
+    """put's own temporaries left in ``folder`` by an interrupted put of one of ``names`` (a
+    file's, or a new folder's staged whole): listed so that the plan removes them, as sync
+    removes its own. Leftovers further down are in the listings of the names themselves."""
+    return [
+        e
+        for e in transport.list_children(folder, ".*.remoteops-*.tmp")
+        if is_temporary_of(e.path, names)
+    ]
+
+
 def put_work(
     sources: Sequence[PutSource],
     remote: str,
@@ -133,12 +152,15 @@ def put_work(
     if twice:
         raise ConfigurationError(f"several sources are named {', '.join(twice)}")
 
+    refuse_user_home(remote)
+
     def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
         started = time.monotonic()
-        folder, names = _placement(transport, sources, remote, parents=parents)
+        target = expand_home(transport, remote)
+        folder, names = _placement(transport, sources, target, parents=parents)
         wanted: list[Entry] = []
         origin: dict[str, Path] = {}  # a name on the host -> the local file it comes from
-        present: list[Entry] = []
+        present = _leftovers(transport, folder, names)
         for source, name in zip(sources, names, strict=True):
             present += transport.list_path(join_remote(folder, name), missing_ok=True)
             for entry in source.entries:
@@ -150,7 +172,18 @@ def put_work(
         if not plan.ok:
             raise TransferError("; ".join(plan.problems))
         advance = start_progress(plan, host.name, progress)
-        stats = apply_plan(plan, transport, origin.__getitem__, folder, advance, ensure_dest=False)
+        try:
+            stats = apply_plan(
+                plan, transport, origin.__getitem__, folder, advance, ensure_dest=False
+            )
+        except EntriesFailedError as exc:  # the rest arrived: say what did, and what did not
+            return HostResult(
+                host.name,
+                Status.FAILED,
+                error=str(exc),
+                duration_s=time.monotonic() - started,
+                transfer=exc.transfer,
+            )
         return HostResult(
             host.name,
             Status.OK,

@@ -11,12 +11,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from remoteops.errors import ConfigurationError, EntriesFailedError
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
 from remoteops.sync.apply import apply_plan, apply_to_new_folder, plan_stats, start_progress
 from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import Plan, ProgressSink, SyncOptions
+from remoteops.sync.paths import checked_destination, refuse_user_home
 from remoteops.sync.plan import plan_sync, prepare_local
 from remoteops.transports import Transport, TransportFactory
 
@@ -40,14 +42,23 @@ def sync_work(
     *,
     dry_run: bool,
     progress: ProgressSink | None = None,
+    force: bool = False,
 ) -> HostWork:
-    """The work of ``remoteops sync`` on one host: one listing, a plan, then apply it."""
+    """The work of ``remoteops sync`` on one host: one listing, a plan, then apply it.
 
+    ``dest`` may start with ``~`` (the login's home). Unless ``force``, a host where ``dest``
+    is a system or home folder (as spelled, or as the host resolves it: see
+    :mod:`remoteops.sync.paths`) is refused before anything is listed or written.
+    """
+    if not dest:
+        raise ConfigurationError("the destination is empty")
+    refuse_user_home(dest)
     side = prepare_local(tree.entries, options)
 
-    def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
-        started = time.monotonic()
-        remote = transport.list_tree(dest, checksum=options.checksum)
+    def apply_here(
+        host: Host, transport: Transport, listener: Listener, folder: str, started: float
+    ) -> HostResult:
+        remote = transport.list_tree(folder, checksum=options.checksum)
         plan = plan_sync(side, remote, options, transport.fidelity)
         shown = describe(plan) if dry_run else b""
         if shown:
@@ -60,11 +71,11 @@ def sync_work(
         else:
             advance = start_progress(plan, host.name, progress)
             if (
-                not remote and transport.path_kind(dest) is None
+                not remote and transport.path_kind(folder) is None
             ):  # a new folder: whole or not at all
-                stats = apply_to_new_folder(plan, transport, tree.root, dest, advance)
+                stats = apply_to_new_folder(plan, transport, tree.root, folder, advance)
             else:  # (an empty listing may be an empty folder)
-                stats = apply_plan(plan, transport, tree.root, dest, advance, ensure_dest=False)
+                stats = apply_plan(plan, transport, tree.root, folder, advance, ensure_dest=False)
             status, error = Status.OK, None
         return HostResult(
             host.name,
@@ -74,6 +85,20 @@ def sync_work(
             duration_s=time.monotonic() - started,
             transfer=dataclasses.asdict(stats),
         )
+
+    def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
+        started = time.monotonic()
+        folder = checked_destination(transport, dest, force=force)
+        try:
+            return apply_here(host, transport, listener, folder, started)
+        except EntriesFailedError as exc:  # the rest arrived: say what did, and what did not
+            return HostResult(
+                host.name,
+                Status.FAILED,
+                error=str(exc),
+                duration_s=time.monotonic() - started,
+                transfer=exc.transfer,
+            )
 
     return work
 
@@ -86,13 +111,16 @@ def sync_hosts(
     *,
     dry_run: bool = False,
     copy_links: bool = False,
+    force: bool = False,
     factory: TransportFactory | None = None,
     forks: int = DEFAULT_FORKS,
     listener: Listener | None = None,
     host_timeout: float | None = None,
 ) -> RunReport:
-    """Make ``dest`` on every host match the local ``source`` folder."""
+    """Make ``dest`` on every host match the local ``source`` folder; ``force`` allows a
+    destination that is a system or home folder (see :func:`sync_work`)."""
     options = options or SyncOptions()
     tree = scan_tree(source, copy_links=copy_links, checksum=options.checksum)
+    work = sync_work(tree, dest, options, dry_run=dry_run, force=force)
     executor = Executor(factory, forks=forks, listener=listener, host_timeout=host_timeout)
-    return executor.run(hosts, sync_work(tree, dest, options, dry_run=dry_run))
+    return executor.run(hosts, work)

@@ -40,7 +40,7 @@ from remoteops.sync.model import (
     join_remote,
     no_progress,
 )
-from remoteops.transports.file_ops import run_in_parallel, stage_new_folders
+from remoteops.transports.file_ops import Received, run_in_parallel, stage_new_folders
 from remoteops.transports.stdin_sources import StdinSource, StdinStream
 
 STDOUT = "stdout"
@@ -193,8 +193,28 @@ class Transport(ABC):
         ``path`` that is a symlink is listed as what it points to."""
         raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
-    def get_file(self, path: str, local: Path, entry: Entry) -> int:
-        """Copy the host's ``path`` to ``local`` atomically with its mode and mtime; bytes."""
+    def get_file(self, path: str, local: Path, entry: Entry) -> Received:
+        """Copy the host's ``path`` to ``local`` atomically with its mode and mtime: the
+        ``entry.size`` bytes it had when listed, no more (a file still growing, a live log,
+        arrives as it was then, with a note); fewer is an error."""
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
+
+    # -- paths as the host sees them: ``~``, links, ``.`` and ``..`` ----------------------------
+
+    def home_dir(self) -> str:
+        """The login's home folder, absolute: what ``~`` means on this host."""
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
+
+    def real_path(self, path: str) -> str | None:
+        """``path`` as the host resolves it: absolute, every link followed, no ``.``, ``..``
+        or doubled ``/``; a relative path starts at the login folder. None if its folder is
+        missing; a missing last name may come back joined to its folder's real path (as
+        OpenSSH's realpath does) or as None."""
+        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
+
+    def list_children(self, folder: str, pattern: str = "*") -> list[Entry]:
+        """The entries directly in ``folder`` whose names match the glob ``pattern``, named
+        as in the folder (not recursive; links not followed); empty if there is no folder."""
         raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def make_dir(self, path: str, mode: int | None = None) -> None:

@@ -12,11 +12,12 @@ import hashlib
 import os
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from remoteops.errors import TransferError
-from remoteops.sync.model import TEMPORARY_NAME, Entry, Kind, temporary_name
+from remoteops.sync.model import Entry, Kind, hidden_name, is_temporary_of, temporary_name
 
 #: A cut-off download keeps its partial file from this size on, for the next get to resume.
 RESUME_FROM_BYTES = 1024 * 1024
@@ -26,16 +27,68 @@ class _IncompleteError(TransferError):
     """The download ended at the wrong size: its bytes are not worth resuming."""
 
 
-def open_partial(temporary: Path, offset: int) -> BinaryIO:
+@dataclass(frozen=True)
+class Received:
+    """What one download brought: the bytes received this time, and a note when the file
+    was not as listed (it grew while being fetched: the copy holds the listed bytes)."""
+
+    received: int
+    note: str | None = None
+
+
+#: ``fetch(temporary, offset)`` of :func:`receive_atomically`: writes the host file's bytes
+#: from ``offset`` up to the listed size (never past it) to the temporary; returns the offset
+#: it really started from and, if the file held more than listed, how it grew ("grew to N
+#: bytes", or "grew" where the size is not known), else None.
+Fetch = Callable[[Path, int], tuple[int, str | None]]
+
+
+class LocalWriteError(TransferError):
+    """A download could not be written on this machine (a folder we may not write in, no
+    room): said as such, so the host is not blamed; never worth resuming."""
+
+
+class Partial:
+    """A download's temporary as :func:`open_partial` opens it: ``write`` and close only,
+    local failures raised as :class:`LocalWriteError`."""
+
+    def __init__(self, handle: BinaryIO, temporary: Path) -> None:
+        self._handle = handle
+        self._temporary = temporary
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._handle.write(data)
+        except OSError as exc:
+            raise _local_failure(self._temporary, exc) from exc
+
+    def __enter__(self) -> Partial:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._handle.close()
+        except OSError as exc:  # the last buffered bytes could not be written
+            raise _local_failure(self._temporary, exc) from exc
+
+
+def _local_failure(temporary: Path, exc: OSError) -> LocalWriteError:
+    return LocalWriteError(f"cannot write in {temporary.parent}: {exc.strerror or exc}")
+
+
+def open_partial(temporary: Path, offset: int) -> Partial:
     """A download's temporary, owner-only, appended to from ``offset`` (cut there)."""
-    partial = open(  # noqa: SIM115 - the caller closes it
-        temporary,
-        "ab" if offset else "wb",
-        # owner-only; and never through a link planted under this predictable name
-        opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW, 0o600),
-    )
-    partial.truncate(offset)
-    return partial
+    try:
+        handle = open(  # noqa: SIM115 - Partial closes it
+            temporary,
+            "ab" if offset else "wb",
+            # owner-only; and never through a link planted under this predictable name
+            opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW, 0o600),
+        )
+        handle.truncate(offset)
+    except OSError as exc:
+        raise _local_failure(temporary, exc) from exc
+    return Partial(handle, temporary)
 
 
 def partial_name(local: Path, path: str, entry: Entry) -> Path:
@@ -45,7 +98,7 @@ def partial_name(local: Path, path: str, entry: Entry) -> Path:
     version = hashlib.sha256(
         f"{path}\0{entry.size}\0{entry.mtime}".encode(errors="surrogateescape")
     )
-    return local.with_name(f".{local.name}.remoteops-{version.hexdigest()[:8]}.tmp")
+    return local.with_name(hidden_name(local.name, version.hexdigest()[:8]))
 
 
 def stage_new_folders(
@@ -80,14 +133,19 @@ def receive_atomically(
     path: str,
     local: Path,
     entry: Entry,
-    fetch: Callable[[Path, int], int],
+    fetch: Fetch,
     *,
     resume: bool = True,
-) -> int:
-    """``get_file`` for every transport: ``fetch(temporary, offset)`` appends the host's
-    ``path`` from ``offset`` on to a temporary beside ``local`` and returns the offset it
-    really started from (0 where the host refused to resume). The temporary is checked for
-    size, given mode and mtime, and renamed, so ``local`` never holds a partial file.
+) -> Received:
+    """``get_file`` for every transport: ``fetch(temporary, offset)`` (see :data:`Fetch`)
+    appends the host's ``path`` from ``offset`` up to ``entry.size`` to a temporary beside
+    ``local`` and returns the offset it really started from (0 where the host refused to
+    resume). The temporary is checked for size, given mode and mtime, and renamed, so
+    ``local`` never holds a partial file.
+
+    The copy is the file as listed, as scp and rsync deliver a file that is being appended to
+    (a live log): its first ``entry.size`` bytes; what was added since is a note, not a
+    failure. A file that shrank meanwhile is an error (its listed bytes are gone).
 
     A download cut off after :data:`RESUME_FROM_BYTES` keeps its temporary, and the next get
     of the same unchanged file goes on from there (as ``wget -c`` and lftp's ``get -c`` do);
@@ -103,21 +161,33 @@ def receive_atomically(
         temporary.unlink(missing_ok=True)
         offset = 0
     try:
-        offset = fetch(temporary, offset)
+        offset, grown = fetch(temporary, offset)
         received = temporary.stat().st_size
-        if received != entry.size:
+        if received < entry.size:
+            raise _IncompleteError(
+                f"{path}: received {received} bytes of {entry.size} "
+                "(the file shrank on the host while being fetched?)"
+            )
+        if received > entry.size:  # a transport that did not stop at the listed size
             raise _IncompleteError(f"{path}: received {received} bytes of {entry.size}")
-        os.chmod(temporary, entry.mode)
-        os.utime(temporary, (entry.mtime, entry.mtime))
-        os.replace(temporary, local)
+        try:
+            os.chmod(temporary, entry.mode)
+            os.utime(temporary, (entry.mtime, entry.mtime))
+            os.replace(temporary, local)
+        except OSError as exc:
+            raise LocalWriteError(f"cannot write {local}: {exc.strerror or exc}") from exc
     except BaseException as exc:
         kept = 0
         with contextlib.suppress(OSError):
             kept = temporary.stat().st_size
-        if isinstance(exc, _IncompleteError) or kept < RESUME_FROM_BYTES:
-            temporary.unlink(missing_ok=True)
+        if isinstance(exc, (_IncompleteError, LocalWriteError)) or kept < RESUME_FROM_BYTES:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
         raise
-    return received - offset
+    note = None
+    if grown is not None:
+        note = f"{path} {grown} while being fetched: copied the {entry.size} bytes listed"
+    return Received(received - offset, note)
 
 
 def remove_stale_partials(folder: Path, fetched: Collection[str]) -> None:
@@ -128,12 +198,9 @@ def remove_stale_partials(folder: Path, fetched: Collection[str]) -> None:
     except OSError:
         return
     for item in found:
-        name = item.name
-        if ".remoteops-" in name and TEMPORARY_NAME.fullmatch(name):
-            real = name[1:].rpartition(".remoteops-")[0]
-            if real in fetched:
-                with contextlib.suppress(OSError):
-                    os.unlink(item.path)
+        if is_temporary_of(item.name, fetched):
+            with contextlib.suppress(OSError):
+                os.unlink(item.path)
 
 
 def run_in_parallel(jobs: Sequence[Callable[[], int]], workers: int) -> int:
@@ -159,6 +226,10 @@ def run_in_parallel(jobs: Sequence[Callable[[], int]], workers: int) -> int:
 
 __all__ = [
     "RESUME_FROM_BYTES",
+    "Fetch",
+    "LocalWriteError",
+    "Partial",
+    "Received",
     "open_partial",
     "partial_name",
     "receive_atomically",

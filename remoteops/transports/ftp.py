@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fnmatch
 import ftplib
 import io
 import posixpath
@@ -38,7 +39,7 @@ from remoteops.inventory.model import Host
 from remoteops.sync.model import Entry, Fidelity, Kind, Times, join_remote, temporary_name
 from remoteops.transports.base import ConnectionOverrides, Transport, secret_from_env
 from remoteops.transports.connection_pool import ConnectionPool, TooManyConnectionsError
-from remoteops.transports.file_ops import open_partial, receive_atomically
+from remoteops.transports.file_ops import Received, open_partial, receive_atomically
 from remoteops.transports.ftp_listing import Listed, parse_listing
 from remoteops.transports.ftp_protocol import (
     ENCODING,
@@ -529,27 +530,78 @@ class FTPTransport(Transport):
             return Kind.FILE
         return Kind.DIR if listed else None
 
-    def get_file(self, path: str, local: Path, entry: Entry) -> int:
-        def fetch(temporary: Path, offset: int) -> int:
+    def get_file(self, path: str, local: Path, entry: Entry) -> Received:
+        def fetch(temporary: Path, offset: int) -> tuple[int, str | None]:
             with self._errors(f"cannot fetch {path}"):
                 if offset:
                     try:
-                        self._retrieve(path, temporary, offset)
-                        return offset
+                        return offset, self._retrieve(path, temporary, offset, entry.size)
                     except ftplib.error_perm as exc:  # REST refused: from the start then
                         if not str(exc).startswith(("500", "501", "502", "504", "554")):
                             raise
-                self._retrieve(path, temporary, 0)
-                return 0
+                return 0, self._retrieve(path, temporary, 0, entry.size)
 
         exact = self.fidelity.times is not Times.NONE  # else two versions may look alike
         return receive_atomically(path, local, entry, fetch, resume=exact)
 
-    def _retrieve(self, path: str, temporary: Path, offset: int) -> None:
-        """RETR into the temporary; from ``offset`` on with REST (RFC 3659 restart)."""
+    def _retrieve(self, path: str, temporary: Path, offset: int, size: int) -> str | None:
+        """RETR into the temporary, from ``offset`` on with REST (RFC 3659 restart), up to
+        the listed ``size``: a file that grew since (a live log) is cut there, its data
+        connection closed, and the server's 426 for that is the transfer's expected end.
+        Returns "grew" then, else None."""
+        ftp = self.ftp
+        grown = False
         with open_partial(temporary, offset) as target:
-            self._binary.add(self.ftp)  # retrbinary sends TYPE I itself
-            self.ftp.retrbinary(f"RETR {path}", target.write, _BLOCK, rest=offset or None)
+            ftp.voidcmd("TYPE I")
+            self._binary.add(ftp)
+            with ftp.transfercmd(f"RETR {path}", rest=offset or None) as data:
+                left = size - offset
+                while left > 0 and (chunk := data.recv(min(_BLOCK, left))):
+                    target.write(chunk)
+                    left -= len(chunk)
+                grown = left <= 0 and bool(data.recv(1))
+                if not grown and isinstance(data, ssl.SSLSocket):
+                    data.unwrap()  # a clean TLS end, as retrbinary does
+        try:
+            ftp.voidresp()
+        except ftplib.error_temp:  # 426/451: the transfer we cut short
+            if not grown:
+                raise
+        return "grew" if grown else None
+
+    def home_dir(self) -> str:
+        with self._errors("cannot learn the login folder"):
+            return self.ftp.pwd()  # connections are always back in it between operations
+
+    def real_path(self, path: str) -> str | None:
+        """Where CWD lands, said by PWD; a file is its folder's real path and its name."""
+        with self._errors(f"cannot resolve {path}"):
+            ftp = self.ftp
+            home = ftp.pwd()
+            try:
+                ftp.cwd(path)
+            except ftplib.error_perm:
+                if self.path_kind(path) is None:
+                    return None
+                folder, _, name = path.rstrip("/").rpartition("/")
+                parent = self.real_path(folder or ("/" if path.startswith("/") else "."))
+                return None if parent is None else join_remote(parent, name)
+            try:
+                return ftp.pwd()
+            finally:
+                ftp.cwd(home)
+
+    def list_children(self, folder: str, pattern: str = "*") -> list[Entry]:
+        with self._errors(f"cannot list {folder}"):
+            if self.path_kind(folder) is not Kind.DIR:
+                return []
+            if (self._features or Features()).mlst:
+                return [e for e in self._folder(folder, "") if fnmatch.fnmatchcase(e.path, pattern)]
+            return [
+                self._listed_entry(listed.name, listed, at)
+                for listed, at in self._list(folder)
+                if fnmatch.fnmatchcase(listed.name, pattern)
+            ]
 
     # -- writing --------------------------------------------------------------------------------
 

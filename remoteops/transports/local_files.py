@@ -6,6 +6,7 @@ destination folder and is renamed over the real name only once complete.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import stat
@@ -17,8 +18,10 @@ from remoteops.errors import TransferError
 from remoteops.sync.listing import find_command, parse_find_output, path_command, with_digests
 from remoteops.sync.local_tree import file_digest
 from remoteops.sync.model import Entry, Kind, temporary_name
+from remoteops.transports.file_ops import Received, open_partial, receive_atomically
 
 _COPY_CHUNK = 1024 * 1024
+_KINDS = {stat.S_IFDIR: Kind.DIR, stat.S_IFREG: Kind.FILE, stat.S_IFLNK: Kind.SYMLINK}
 
 
 def translate(exc: OSError, what: str) -> TransferError:
@@ -67,8 +70,59 @@ class LocalFiles:
             raise translate(exc, f"cannot read {path}") from exc
         return Kind.DIR if stat.S_ISDIR(found.st_mode) else Kind.FILE
 
-    def get_file(self, path: str, local: Path, entry: Entry) -> int:
-        return self.put_file(Path(path), str(local), entry)  # the same copy, the other way
+    def get_file(self, path: str, local: Path, entry: Entry) -> Received:
+        def fetch(temporary: Path, offset: int) -> tuple[int, str | None]:
+            with open(path, "rb") as source, open_partial(temporary, offset) as target:
+                source.seek(offset)
+                left = entry.size - offset  # the listed bytes, not what was added since
+                while left > 0 and (chunk := source.read(min(_COPY_CHUNK, left))):
+                    target.write(chunk)
+                    left -= len(chunk)
+                grown = None
+                if left <= 0 and source.read(1):
+                    grown = f"grew to {os.fstat(source.fileno()).st_size} bytes"
+            return offset, grown
+
+        try:
+            return receive_atomically(path, local, entry, fetch)
+        except OSError as exc:
+            raise translate(exc, f"cannot fetch {path}") from exc
+
+    @staticmethod
+    def home_dir() -> str:
+        return os.path.expanduser("~")  # $HOME, as the shell's ~
+
+    @staticmethod
+    def real_path(path: str) -> str | None:
+        try:
+            return os.path.realpath(path, strict=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise translate(exc, f"cannot resolve {path}") from exc
+
+    @staticmethod
+    def list_children(folder: str, pattern: str = "*") -> list[Entry]:
+        try:
+            with os.scandir(folder) as listing:
+                found = [item for item in listing if fnmatch.fnmatchcase(item.name, pattern)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise translate(exc, f"cannot list {folder}") from exc
+        entries = []
+        for item in found:
+            try:
+                info = item.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode))
+            if kind is not None:
+                size = info.st_size if kind is Kind.FILE else 0
+                entries.append(
+                    Entry(item.name, kind, size, int(info.st_mtime), stat.S_IMODE(info.st_mode))
+                )
+        return entries
 
     def make_dir(self, path: str, mode: int | None = None) -> None:
         try:

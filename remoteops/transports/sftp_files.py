@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fnmatch
 import os
 import shlex
 import stat
 from abc import abstractmethod
-from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import paramiko
 
-from remoteops.errors import HostError, TransferError
+from remoteops.errors import HostError, TransferError, UnreachableError
 from remoteops.sync.listing import (
     cd_target,
+    children_command,
     find_command,
     parse_find_output,
     path_command,
@@ -29,10 +31,9 @@ from remoteops.sync.listing import (
 )
 from remoteops.sync.model import Entry, Kind, temporary_name
 from remoteops.transports.base import CommandSpec, Transport
-from remoteops.transports.file_ops import open_partial, receive_atomically
-from remoteops.transports.sftp_pipeline import walk_tree
+from remoteops.transports.file_ops import Fetch, Received, open_partial, receive_atomically
+from remoteops.transports.sftp_pipeline import read_range, walk_tree
 
-_READ_CHUNK = 256 * 1024
 _WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
 #: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
 #: --no-same-owner for GNU, BSD and BusyBox tar alike.
@@ -47,9 +48,17 @@ def host_bytes(path: str) -> bytes:
     return os.fsencode(path)
 
 
-def fail(what: str, exc: BaseException) -> TransferError:
+def describe(exc: BaseException) -> str:
+    """An exception's reason as the host gave it (``strerror`` where there is one)."""
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return TransferError(f"{what}: {reason or type(exc).__name__}")
+    return reason or type(exc).__name__
+
+
+def _untyped(exc: BaseException) -> bool:
+    """SFTP's status FAILURE (or another without an errno): paramiko raises it as a bare
+    ``OSError("Failure")``; OpenSSH sends it for every errno it has no status for (EISDIR,
+    ENOTEMPTY, ENOTDIR, EEXIST, EROFS, ENOSPC, EXDEV...)."""
+    return isinstance(exc, OSError) and exc.errno is None
 
 
 class SFTPFiles(Transport):
@@ -57,10 +66,65 @@ class SFTPFiles(Transport):
 
     #: Set once a host's find cannot list for us; its listings then walk over SFTP.
     _without_find = False
+    #: The login's home, asked once (SFTP starts there).
+    _home: str | None = None
 
     @abstractmethod
     def sftp(self) -> paramiko.SFTPClient:
         """The connection's SFTP session, opened on first use (provided by the transport)."""
+
+    @abstractmethod
+    def session_lost(self) -> bool:
+        """True once the connection (or this thread's SFTP session) is gone."""
+
+    def failure(
+        self, what: str, exc: BaseException, path: str | None = None, target: str | None = None
+    ) -> HostError:
+        """An SFTP (or local) error of this host as its HostError, in one place: a lost
+        connection is ``unreachable``, as it is for every command and transport; a refused
+        operation on ``path`` (renamed to ``target``) is ``failed``, and SFTP's bare
+        "Failure" is said with what the host shows of the likely reason."""
+        if isinstance(exc, (EOFError, paramiko.SSHException)) or self.session_lost():
+            return UnreachableError(f"{what}: connection lost ({describe(exc)})")
+        reason = describe(exc)
+        if path is not None and _untyped(exc):
+            reason += f" ({self._explain(path, target)})"
+        return TransferError(f"{what}: {reason}")
+
+    def _explain(self, path: str, target: str | None) -> str:
+        """What the host shows about ``path`` (and the ``target`` it was to be renamed to)
+        that explains a bare SFTP failure; a best guess, said as one."""
+
+        def kind(name: str) -> str | None:
+            try:
+                mode = self.sftp().lstat(host_bytes(name)).st_mode or 0
+            except (OSError, paramiko.SSHException, EOFError):
+                return None
+            return "folder" if stat.S_ISDIR(mode) else "symlink" if stat.S_ISLNK(mode) else "file"
+
+        source = kind(path)
+        if target is not None:
+            found = kind(target)
+            if found == "folder" and source == "folder":
+                return (
+                    f"{target} exists and is a folder that is not empty "
+                    "(another transfer may have made it meanwhile)"
+                )
+            if found is not None and (found == "folder") != (source == "folder"):
+                return f"{target} exists and is a {found}"
+            path = target
+        elif source is not None:
+            return f"{path} exists and is a {source}"
+        parent = path.rstrip("/").rpartition("/")[0] or ("/" if path.startswith("/") else ".")
+        above = kind(parent)
+        if above is None:
+            return f"its folder {parent} does not exist"
+        if above != "folder":
+            return f"{parent} is a {above}, not a folder"
+        return (
+            "the host gives no reason: a read-only file system, a full disk, "
+            "or a name the file system refuses?"
+        )
 
     def prepare_sftp(self) -> None:
         """Start opening the session :meth:`sftp` will return, if that can overlap other work."""
@@ -78,7 +142,7 @@ class SFTPFiles(Transport):
             return entries
         quoted = shlex.quote(cd_target(root))
         listing = self._shell(
-            f"cd -- {quoted} && find . -mindepth 1 -type f -exec sha256sum -z -- {{}} +",
+            f"cd -P -- {quoted} && find . -mindepth 1 -type f -exec sha256sum -z -- {{}} +",
             f"cannot checksum {root}",
         )
         return with_digests(entries, parse_sums(listing).get)
@@ -120,8 +184,8 @@ class SFTPFiles(Transport):
             if missing_ok:
                 return []
             raise TransferError(f"cannot read {path}: no such file or directory") from None
-        except (OSError, paramiko.SSHException) as exc:
-            raise fail(f"cannot read {path}", exc) from exc
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise self.failure(f"cannot read {path}", exc, path) from exc
         mode = found.st_mode or 0
         top = Entry(name, Kind.FILE, found.st_size or 0, int(found.st_mtime or 0), mode & 0o7777)
         if stat.S_ISLNK(mode):
@@ -140,32 +204,69 @@ class SFTPFiles(Transport):
             found = self.sftp().stat(host_bytes(path))
         except FileNotFoundError:
             return None
-        except (OSError, paramiko.SSHException) as exc:
-            raise fail(f"cannot read {path}", exc) from exc
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise self.failure(f"cannot read {path}", exc, path) from exc
         return Kind.DIR if stat.S_ISDIR(found.st_mode or 0) else Kind.FILE
 
-    def get_file(self, path: str, local: Path, entry: Entry) -> int:
+    def get_file(self, path: str, local: Path, entry: Entry) -> Received:
         try:
             return receive_atomically(path, local, entry, self._fetch(path, entry))
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise fail(f"cannot fetch {path}", exc) from exc
+            raise self.failure(f"cannot fetch {path}", exc, path) from exc
 
-    def _fetch(self, path: str, entry: Entry) -> Callable[[Path, int], int]:
-        """Read ``path`` from ``offset`` on into the temporary, with paramiko's prefetch
-        (many reads in flight, as ``SFTPClient.get`` does)."""
+    def _fetch(self, path: str, entry: Entry) -> Fetch:
+        """Read ``path`` from ``offset`` up to its listed size into the temporary, many reads
+        in flight (see :func:`read_range`), and learn whether the file grew meanwhile."""
 
-        def fetch(temporary: Path, offset: int) -> int:
+        def fetch(temporary: Path, offset: int) -> tuple[int, str | None]:
+            sftp = self.sftp()
             with (
-                self.sftp().open(host_bytes(path), "rb") as source,
+                sftp.open(host_bytes(path), "rb") as source,
                 open_partial(temporary, offset) as target,
             ):
-                source.seek(offset)
-                source.prefetch(entry.size)
-                while chunk := source.read(_READ_CHUNK):
-                    target.write(chunk)
-            return offset
+                handle = cast(bytes, source.handle)  # the raw SFTP handle (stubs say otherwise)
+                _, more = read_range(sftp, handle, offset, entry.size, target.write)
+                grown = f"grew to {source.stat().st_size} bytes" if more else None
+            return offset, grown
 
         return fetch
+
+    def home_dir(self) -> str:
+        if self._home is None:
+            try:
+                self._home = self.sftp().normalize(".")
+            except (OSError, paramiko.SSHException, EOFError) as exc:
+                raise self.failure("cannot learn the home folder", exc) from exc
+        return self._home
+
+    def real_path(self, path: str) -> str | None:
+        if path in (".", ""):
+            return self.home_dir()  # SFTP starts in the login's home, as commands do
+        try:
+            return os.fsdecode(self.sftp().normalize(host_bytes(path)))
+        except FileNotFoundError:
+            return None
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            if _untyped(exc) and not self.session_lost():
+                return None  # ENOTDIR: a file on the way, so nothing there either
+            raise self.failure(f"cannot resolve {path}", exc) from exc
+
+    def list_children(self, folder: str, pattern: str = "*") -> list[Entry]:
+        if not self._without_find:
+            outcome = self.run(CommandSpec(children_command(folder, pattern)))
+            if outcome.exit_code == 0:
+                return parse_find_output(outcome.stdout)
+            reason = outcome.stderr.decode(errors="replace").strip()
+            if outcome.exit_code != _COMMAND_NOT_FOUND and "printf" not in reason.lower():
+                raise TransferError(f"cannot list {folder}: {reason or outcome.exit_code}")
+            self._without_find = True
+        try:
+            found = walk_tree(self.sftp(), folder, max_depth=1)
+        except TransferError:
+            if self.path_kind(folder) is not Kind.DIR:
+                return []
+            raise
+        return [e for e in found if fnmatch.fnmatchcase(e.path, pattern)]
 
     def make_dir(self, path: str, mode: int | None = None) -> None:
         sftp = self.sftp()
@@ -173,8 +274,8 @@ class SFTPFiles(Transport):
             existing = sftp.stat(host_bytes(path))
         except FileNotFoundError:
             existing = None
-        except OSError as exc:
-            raise fail(f"cannot create {path}", exc) from exc
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise self.failure(f"cannot create {path}", exc, path) from exc
         if existing is not None and not stat.S_ISDIR(existing.st_mode or 0):
             raise TransferError(f"{path} exists and is not a directory")
         try:
@@ -185,8 +286,8 @@ class SFTPFiles(Transport):
                 sftp.mkdir(host_bytes(path))
             if mode is not None:
                 sftp.chmod(host_bytes(path), mode)
-        except OSError as exc:
-            raise fail(f"cannot create {path}", exc) from exc
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise self.failure(f"cannot create {path}", exc, path) from exc
 
     def put_file(self, local: Path, path: str, entry: Entry) -> int:
         sftp = self.sftp()
@@ -205,10 +306,12 @@ class SFTPFiles(Transport):
             sftp.utime(host_bytes(temporary), (entry.mtime, entry.mtime))
             sftp.posix_rename(host_bytes(temporary), host_bytes(path))
         except (OSError, paramiko.SSHException, EOFError, HostError, UnicodeError) as exc:
-            self.discard(temporary)
             if isinstance(exc, HostError):
+                self.discard(temporary)
                 raise
-            raise fail(f"cannot write {path}", exc) from exc
+            failure = self.failure(f"cannot write {path}", exc, temporary, path)
+            self.discard(temporary)
+            raise failure from exc
         return sent
 
     def discard(self, temporary: str) -> None:
@@ -220,7 +323,7 @@ class SFTPFiles(Transport):
         try:
             self.sftp().posix_rename(host_bytes(old), host_bytes(new))
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise fail(f"cannot rename {old} to {new}", exc) from exc
+            raise self.failure(f"cannot rename {old} to {new}", exc, old, new) from exc
 
     def make_symlink(self, target: str, path: str) -> None:
         sftp = self.sftp()
@@ -228,9 +331,10 @@ class SFTPFiles(Transport):
         try:
             sftp.symlink(host_bytes(target), host_bytes(temporary))
             sftp.posix_rename(host_bytes(temporary), host_bytes(path))
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            failure = self.failure(f"cannot link {path}", exc, path)
             self.discard(temporary)
-            raise fail(f"cannot link {path}", exc) from exc
+            raise failure from exc
 
     def set_attributes(
         self, path: str, *, mode: int | None = None, mtime: int | None = None
@@ -241,8 +345,8 @@ class SFTPFiles(Transport):
                 sftp.chmod(host_bytes(path), mode)
             if mtime is not None:
                 sftp.utime(host_bytes(path), (mtime, mtime))
-        except (OSError, paramiko.SSHException) as exc:
-            raise fail(f"cannot set attributes of {path}", exc) from exc
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise self.failure(f"cannot set attributes of {path}", exc, path) from exc
 
     def remove(self, path: str, kind: Kind) -> None:
         if kind is Kind.DIR:  # one round trip for a whole tree, read-only folders included
@@ -256,8 +360,8 @@ class SFTPFiles(Transport):
             self.sftp().remove(host_bytes(path))
         except FileNotFoundError:
             pass
-        except (OSError, paramiko.SSHException) as exc:
-            raise fail(f"cannot remove {path}", exc) from exc
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise self.failure(f"cannot remove {path}", exc, path) from exc
 
 
 def parse_sums(output: bytes) -> dict[str, str]:

@@ -14,20 +14,25 @@ from __future__ import annotations
 import os
 import stat
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paramiko
 from paramiko.sftp import (
+    CMD_ATTRS,
     CMD_CLOSE,
+    CMD_DATA,
     CMD_HANDLE,
+    CMD_LSTAT,
     CMD_NAME,
     CMD_OPENDIR,
+    CMD_READ,
     CMD_READDIR,
     CMD_READLINK,
     CMD_STATUS,
     SFTP_EOF,
     SFTP_OK,
+    int64,
 )
 
 from remoteops.errors import TransferError, first_of
@@ -86,12 +91,108 @@ def expect_ok(failures: list[str], what: str) -> Reply:
     return on_reply
 
 
+#: Bytes per read request. paramiko's prefetch asks 32 KiB; 128 KiB fetched a 200 MiB file
+#: 2-2.8x faster here (1.5-2.1 s against 4.2 s; OpenSSH serves up to 255 KiB). A server that
+#: serves less answers short, and the rest is asked for on its own.
+_READ_SIZE = 128 * 1024
+
+
+def read_range(
+    sftp: paramiko.SFTPClient, handle: bytes, start: int, end: int, write: Callable[[bytes], None]
+) -> tuple[int, bool]:
+    """Bytes ``start`` to ``end`` of the open file ``handle``, handed to ``write`` in order,
+    up to 256 reads in flight on the calling thread (paramiko's prefetch runs a thread per
+    file, whose traceback a dropped connection printed); then one byte past ``end``, asked
+    once every read is out, says whether the file goes on.
+
+    Returns where the data stopped (``end``, or less if the file ended first) and whether
+    there was more past ``end``. A read the server refuses raises OSError with its text.
+    """
+    pipeline = Pipeline(sftp)
+    arrived: dict[int, bytes] = {}  # replies may come out of order: kept until their turn
+    written, asked = start, start
+    ended = end  # lowered where the server said EOF
+    more = False
+    failures: list[str] = []
+
+    def ask() -> None:
+        """One more read (or, once all are out, the probe past the end)."""
+        nonlocal asked
+        if asked < end:
+            length = min(_READ_SIZE, end - asked)
+            pipeline.send(CMD_READ, handle, int64(asked), length, on_reply=got(asked, length))
+            asked += length
+        elif asked == end:
+            pipeline.send(CMD_READ, handle, int64(end), 1, on_reply=probed)
+            asked += 1
+
+    def got(offset: int, length: int) -> Reply:
+        def on_reply(kind: int, message: paramiko.Message) -> None:
+            nonlocal written, ended
+            if kind == CMD_DATA and (data := message.get_string()):
+                arrived[offset] = data
+                if len(data) < length:  # a short read: the rest is asked for on its own
+                    rest = offset + len(data)
+                    pipeline.send(
+                        CMD_READ, handle, int64(rest), length - len(data),
+                        on_reply=got(rest, length - len(data)),
+                    )  # fmt: skip
+                while written in arrived:
+                    chunk = arrived.pop(written)
+                    write(chunk)
+                    written += len(chunk)
+            else:
+                code, text = status_of(kind, message)
+                if kind == CMD_DATA or code == SFTP_EOF:
+                    ended = min(ended, offset)
+                else:
+                    failures.append(text)
+            ask()
+
+        return on_reply
+
+    def probed(kind: int, message: paramiko.Message) -> None:
+        nonlocal more
+        more = kind == CMD_DATA and bool(message.get_string())
+
+    for _ in range(min(_IN_FLIGHT, (end - start) // _READ_SIZE + 2)):
+        ask()
+    pipeline.run()
+    if failures:
+        raise OSError(failures[0])
+    return min(written, ended), more
+
+
 _ATTRIBUTES: Any = paramiko.SFTPAttributes  # its message parser is private too
+
+
+def lstat_all(
+    sftp: paramiko.SFTPClient, paths: Sequence[str]
+) -> list[paramiko.SFTPAttributes | None]:
+    """The attributes of every path (links not followed), None where there is nothing (or
+    nothing we may see): one pipelined round of requests, whatever their number."""
+    pipeline = Pipeline(sftp)
+    found: list[paramiko.SFTPAttributes | None] = [None] * len(paths)
+
+    def keep(index: int) -> Reply:
+        def on_reply(kind: int, message: paramiko.Message) -> None:
+            if kind == CMD_ATTRS:
+                found[index] = _ATTRIBUTES._from_msg(message)
+
+        return on_reply
+
+    for index, path in enumerate(paths):
+        pipeline.send(CMD_LSTAT, os.fsencode(path), on_reply=keep(index))
+    pipeline.run()
+    return found
+
+
 _KIND_OF = {stat.S_IFDIR: Kind.DIR, stat.S_IFREG: Kind.FILE, stat.S_IFLNK: Kind.SYMLINK}
 
 
-def walk_tree(sftp: paramiko.SFTPClient, root: str) -> list[Entry]:
-    """Every entry below ``root`` (links not followed, as ``find -H``), by SFTP only.
+def walk_tree(sftp: paramiko.SFTPClient, root: str, *, max_depth: int | None = None) -> list[Entry]:
+    """Every entry below ``root`` (links not followed, as ``find -H``), by SFTP only;
+    ``max_depth`` 1 lists the folder's own entries only.
 
     Missing root: empty; a root that is not a folder, or any folder that cannot be read:
     TransferError.
@@ -156,7 +257,7 @@ def walk_tree(sftp: paramiko.SFTPClient, root: str) -> list[Entry]:
                 mode=stat.S_IMODE(mode),
             )
         )
-        if kind is Kind.DIR:
+        if kind is Kind.DIR and (max_depth is None or path.count("/") + 1 < max_depth):
             open_folder(path)
         elif kind is Kind.SYMLINK:
             links[path] = len(entries) - 1
@@ -184,4 +285,4 @@ def walk_tree(sftp: paramiko.SFTPClient, root: str) -> list[Entry]:
     return entries
 
 
-__all__ = ["Pipeline", "expect_ok", "status_of", "walk_tree"]
+__all__ = ["Pipeline", "expect_ok", "lstat_all", "read_range", "status_of", "walk_tree"]

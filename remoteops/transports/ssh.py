@@ -719,6 +719,14 @@ class SSHTransport(BatchWrites):
             self._sftp_sessions[key] = session
         return session
 
+    def session_lost(self) -> bool:
+        transport = self._transport
+        if self._closed or transport is None or not transport.is_active():
+            return True
+        with self._sftp_lock:
+            session = self._sftp_sessions.get(threading.get_ident())
+        return session is not None and session.sock.closed
+
     def prepare_sftp(self) -> None:
         """Start opening this thread's SFTP session on a helper thread: its three round trips
         then overlap other work (the tar stream) instead of adding to it."""

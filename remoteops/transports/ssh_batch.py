@@ -13,21 +13,22 @@ from __future__ import annotations
 import contextlib
 import functools
 import shlex
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import paramiko
-from paramiko.sftp import CMD_EXTENDED, CMD_SETSTAT
+from paramiko.sftp import CMD_EXTENDED, CMD_SETSTAT, SFTP_FAILURE, SFTP_OK
 
-from remoteops.errors import HostError, TransferError, first_of
+from remoteops.errors import EntriesFailedError, HostError, TransferError, first_of
 from remoteops.sync.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
 from remoteops.sync.listing import cd_target
 from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
 from remoteops.transports.base import CommandSpec
 from remoteops.transports.file_ops import run_in_parallel, stage_new_folders
-from remoteops.transports.sftp_files import SFTPFiles, fail, host_bytes, parse_sums
-from remoteops.transports.sftp_pipeline import Pipeline, expect_ok
+from remoteops.transports.sftp_files import SFTPFiles, host_bytes, parse_sums
+from remoteops.transports.sftp_pipeline import Pipeline, Reply, lstat_all, status_of
 from remoteops.transports.tar_stream import LocalReadError, Member, Write, write_tar
 
 #: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
@@ -87,9 +88,13 @@ class BatchWrites(SFTPFiles):
             reported[1] += size
             advance(files, size)
 
+        sizes: dict[str, int] = {}
         try:
-            sent = self._extract(root, members, counted)
-            self._verify(root, members)
+            sent, trouble = self._extract(root, members, counted, sizes)
+            missing = set() if trouble is None else self._unwritten(root, members, sizes)
+            if len(missing) == len(members):
+                raise TransferError(f"cannot write below {root}: {trouble}")
+            self._verify(root, [m for m in members if m.name not in missing])
         except _NoTarError:
             self._without_tar = True
             advance(-reported[0], -reported[1])  # the files go again, one by one
@@ -97,8 +102,86 @@ class BatchWrites(SFTPFiles):
         except BaseException:
             self._discard_all(root, [name for name, _ in placed])
             raise
+        if missing:
+            self._deliver_written(
+                root, members, placed=placed, missing=missing, trouble=trouble or "", sent=sent
+            )
         self._rename_all(root, placed)
         return sent
+
+    def _unwritten(
+        self, root: str, members: Sequence[Member], sizes: Mapping[str, int]
+    ) -> set[str]:
+        """Members tar did not write in full, found by looking (tar's exit status says only
+        that something failed; its messages are no interface): a file must have the size it
+        was archived with and its mtime (set once its data is in), a folder or link must be
+        there. One pipelined round of lstat requests."""
+        try:
+            found = lstat_all(self.sftp(), [join_remote(root, m.name) for m in members])
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise self.failure(f"cannot check what was written below {root}", exc) from exc
+        missing = set()
+        for member, attributes in zip(members, found, strict=True):
+            mode = 0 if attributes is None else attributes.st_mode or 0
+            entry = member.entry
+            if entry.kind is Kind.FILE:
+                complete = (
+                    attributes is not None
+                    and stat.S_ISREG(mode)
+                    and attributes.st_size == sizes.get(member.name)
+                    and int(attributes.st_mtime or 0) == entry.mtime
+                )
+            elif entry.kind is Kind.DIR:
+                complete = stat.S_ISDIR(mode)
+            else:
+                complete = stat.S_ISLNK(mode)
+            if not complete:
+                missing.add(member.name)
+        return missing
+
+    def _deliver_written(
+        self,
+        root: str,
+        members: Sequence[Member],
+        *,
+        placed: list[tuple[str, str]],
+        missing: set[str],
+        trouble: str,
+        sent: int,
+    ) -> None:
+        """Rename everything tar wrote in full and raise :class:`EntriesFailedError` for the
+        rest: one entry the host cannot take (a name too long, a folder we may not write)
+        fails alone. A new folder with a failed entry in it stays out of place whole (new
+        folders appear complete or not at all); ``placed`` keeps only what may be renamed."""
+        temporaries = dict(placed)
+        failed_temporaries: set[str] = set()
+        failed: list[str] = []
+        for member in members:
+            if member.name not in missing:
+                continue
+            failed.append(member.entry.path)
+            parts = member.name.split("/")
+            failed_temporaries.update(
+                prefix
+                for prefix in ("/".join(parts[: i + 1]) for i in range(len(parts)))
+                if prefix in temporaries
+            )
+        incomplete = sorted(temporaries[t] for t in failed_temporaries if t not in missing)
+        self._rename_all(root, [(t, real) for t, real in placed if t not in failed_temporaries])
+        self._discard_all(root, sorted(failed_temporaries))
+        shown = {m.name: m.entry.path for m in members if m.name in missing}
+        for temporary, real in shown.items():
+            trouble = trouble.replace(temporary, real)
+        reason = "; ".join(line for line in trouble.splitlines()[:5] if line.strip())
+        message = f"could not write {len(failed)} of {len(members)} entries below {root}: " + (
+            ", ".join(repr(p) for p in failed[:20]) + (" ..." if len(failed) > 20 else "")
+        )
+        if incomplete:
+            message += f"; new folders left out, incomplete: {', '.join(map(repr, incomplete))}"
+        if reason:
+            message += f" ({reason})"
+        placed.clear()
+        raise EntriesFailedError(message, failed=[*failed, *incomplete], sent=sent)
 
     def _write_delta(
         self, root: str, entry: Entry, local: Path, old: Entry, advance: Advance
@@ -158,10 +241,12 @@ class BatchWrites(SFTPFiles):
                 self._verify(root, [Member(staged, entry, local)])
             sftp.posix_rename(host_bytes(temporary), host_bytes(path))
         except (OSError, paramiko.SSHException, EOFError, HostError) as exc:
-            self.discard(temporary)
             if isinstance(exc, HostError):
+                self.discard(temporary)
                 raise
-            raise fail(f"cannot write {path}", exc) from exc
+            failure = self.failure(f"cannot write {path}", exc, temporary, path)
+            self.discard(temporary)
+            raise failure from exc
         advance(1, entry.size)  # the bar counts files done, not the bytes a delta saved
         return sent
 
@@ -174,7 +259,8 @@ class BatchWrites(SFTPFiles):
         listing = b"".join(host_bytes(name) + b"\0" for name in expected)
         outcome = self.run(
             CommandSpec(
-                f"cd -- {shlex.quote(cd_target(root))} && xargs -0 sha256sum -z --", stdin=listing
+                f"cd -P -- {shlex.quote(cd_target(root))} && xargs -0 sha256sum -z --",
+                stdin=listing,
             )
         )
         if outcome.exit_code != 0:
@@ -189,21 +275,25 @@ class BatchWrites(SFTPFiles):
         if wrong:
             raise TransferError(f"content differs after writing: {', '.join(wrong[:5])}")
 
-    def _extract(self, root: str, members: Sequence[Member], advance: Advance) -> int:
-        """Stream ``members`` into ``tar -x`` in ``root``; tar's exit status vouches that every
-        member was written in full (it fails on a short write or a truncated archive)."""
+    def _extract(
+        self, root: str, members: Sequence[Member], advance: Advance, sizes: dict[str, int]
+    ) -> tuple[int, str | None]:
+        """Stream ``members`` into ``tar -x`` in ``root``: the bytes sent, and None when tar's
+        exit status vouches that every member was written in full (it fails on a short write
+        or a truncated archive), else what tar said. GNU tar goes on after a member it cannot
+        write and exits 2 at the end, so a failure may concern a few members only."""
         failure: list[BaseException] = []
         sent: int | None = None  # set only once the whole archive went out
 
         def produce(write: Write) -> None:
             nonlocal sent
             try:
-                sent = write_tar(members, write, advance)
+                sent = write_tar(members, write, advance, sizes)
             except BaseException as exc:  # handed to the caller below, whatever it is
                 failure.append(exc)
 
         quoted = shlex.quote(cd_target(root))
-        command = f"mkdir -p -- {quoted} && cd -- {quoted} && {_TAR_EXTRACT}"
+        command = f"mkdir -p -- {quoted} && cd -P -- {quoted} && {_TAR_EXTRACT}"
         outcome = self.run(CommandSpec(command, stdin=produce))
         if failure and isinstance(failure[0], LocalReadError):
             raise TransferError(f"cannot read {failure[0]}")
@@ -211,31 +301,45 @@ class BatchWrites(SFTPFiles):
             raise _NoTarError()
         if outcome.exit_code != 0:
             reason = outcome.stderr.decode(errors="replace").strip()
-            raise TransferError(f"cannot write below {root}: {reason or outcome.exit_code}")
+            return sum(sizes.values()), reason or f"exit code {outcome.exit_code}"
         if sent is None:
             # tar accepts an archive cut at a member boundary: exit 0 is only trusted when
             # the whole archive, end marker included, was written.
             cause = failure[0] if failure else None
             raise TransferError(f"the stream to {root} stopped early: {cause!r}") from cause
-        return sent
+        return sent, None
 
     def _rename_all(self, root: str, placed: Sequence[tuple[str, str]]) -> None:
         """posix-rename every temporary over its real name, many requests in flight."""
         pipeline = Pipeline(self.sftp())
-        failures: list[str] = []
+        refused: list[tuple[str, str, int, str]] = []  # temporary, real, status, its text
+
+        def check(temporary: str, real: str) -> Reply:
+            def on_reply(kind: int, message: paramiko.Message) -> None:
+                code, text = status_of(kind, message)
+                if code != SFTP_OK:
+                    refused.append((temporary, real, code, text))
+
+            return on_reply
+
         for temporary, real in placed:
             pipeline.send(
                 CMD_EXTENDED,
                 "posix-rename@openssh.com",
                 host_bytes(join_remote(root, temporary)),
                 host_bytes(join_remote(root, real)),
-                on_reply=expect_ok(failures, real),
+                on_reply=check(temporary, real),
             )
         try:
             pipeline.run()
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise fail(f"cannot rename into {root}", exc) from exc
-        if failures:
+            raise self.failure(f"cannot rename into {root}", exc) from exc
+        if refused:
+            failures = [f"{real}: {text}" for _, real, _, text in refused]
+            temporary, real, code, _ = refused[0]
+            if code == SFTP_FAILURE:  # SFTP's bare "Failure": say what is in the way
+                why = self._explain(join_remote(root, temporary), join_remote(root, real))
+                failures[0] += f" ({why})"
             self._discard_all(root, [name for name, _ in placed])
             raise TransferError(f"cannot rename {first_of(failures)}")
 
@@ -247,7 +351,7 @@ class BatchWrites(SFTPFiles):
         with contextlib.suppress(HostError):
             self.run(
                 CommandSpec(
-                    f"cd -- {shlex.quote(cd_target(root))} && xargs -0 rm -rf --",
+                    f"cd -P -- {shlex.quote(cd_target(root))} && xargs -0 rm -rf --",
                     stdin=listing,
                     timeout=60,
                 )

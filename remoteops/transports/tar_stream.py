@@ -176,9 +176,16 @@ def _send_file(sink: _Sink, member: Member, local: Path, advance: Advance) -> in
     return size
 
 
-def write_tar(members: Sequence[Member], write: Write, advance: Advance = no_progress) -> int:
+def write_tar(
+    members: Sequence[Member],
+    write: Write,
+    advance: Advance = no_progress,
+    sizes: dict[str, int] | None = None,
+) -> int:
     """Write a tar archive of ``members`` through ``write``; returns the file bytes sent.
 
+    ``sizes``, if given, receives each file member's size as archived (taken when the file
+    was opened: it may differ from the scan's), by member name, as it goes.
     Raises :class:`LocalReadError` for local trouble, and whatever ``write`` raises when the
     receiving end goes away.
     """
@@ -188,7 +195,10 @@ def write_tar(members: Sequence[Member], write: Write, advance: Advance = no_pro
         if member.entry.kind is Kind.FILE:
             if member.local is None:
                 raise ValueError(f"{member.name}: a file member needs its local path")
-            sent += _send_file(sink, member, member.local, advance)
+            size = _send_file(sink, member, member.local, advance)
+            if sizes is not None:
+                sizes[member.name] = size
+            sent += size
         else:
             sink.add(_header(member, 0))
     sink.add(bytes(2 * _BLOCK))  # end-of-archive marker

@@ -12,7 +12,7 @@ from cli_support import cli_env, remoteops, run_on_terminal
 
 TRANSFER_KEYS = {
     "host", "ok", "status", "files_created", "files_updated", "files_deleted",
-    "files_unchanged", "bytes_sent", "error", "duration_s",
+    "files_unchanged", "bytes_sent", "bytes_received", "notes", "error", "duration_s",
 }  # fmt: skip
 
 
@@ -60,17 +60,57 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     assert not dest.exists()
 
 
-def test_risky_destination_needs_force_and_bad_source_is_exit_2(
+def test_risky_destination_fails_the_host_unless_forced_and_bad_input_is_exit_2(
     inventory: str, names: list[str], tmp_path: Path
 ) -> None:
     source = _source(tmp_path)
-    for dest in ("/", "/etc/", ""):
-        run = remoteops("sync", str(source), dest, "-i", inventory, "-H", names[0])
-        assert run.returncode == 2
-        assert b"--force" in run.stderr
+    for dest in ("/", "/etc/.", "//usr", "~"):  # dry runs: nothing is written, even if let in
+        run = remoteops("sync", str(source), dest, "-i", inventory, "-H", names[0], "-N")
+        assert run.returncode == 1, (dest, run.stderr)
+        assert b"use --force" in run.stderr, run.stderr
+        assert b"upload" not in run.stdout  # refused before any plan
+    for dest in ("/etc/.", "~"):  # (not / itself: its listing would read the whole disk)
+        forced = remoteops("sync", str(source), dest, "-i", inventory, "-H", names[0], "-N",
+                           "--force")  # fmt: skip
+        assert forced.returncode == 0, (dest, forced.stderr)
+        assert b"upload index.html" in forced.stdout
+    for dest, said in (("", b"empty"), ("~nobody/x", b"not expanded")):
+        refused = remoteops("sync", str(source), dest, "-i", inventory, "-H", names[0])
+        assert refused.returncode == 2
+        assert said in refused.stderr
     missing = remoteops("sync", str(tmp_path / "nope"), "/tmp/x", "-i", inventory, "-H", names[0])
     assert missing.returncode == 2
     assert b"cannot be read" in missing.stderr
+
+
+def test_every_line_of_a_transfer_command_has_the_same_keys_whatever_the_outcome(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    """ok, failed and unreachable lines of sync, put and get: one shape per command."""
+    source = _source(tmp_path)
+    extra = tmp_path / "extra.yml"
+    extra.write_text("all:\n  hosts:\n    gone:\n      address: 127.0.0.1\n      port: 1\n")
+    common = ["-i", inventory, "-i", str(extra), "-o", "json"]
+    (tmp_path / "dest").mkdir()
+    runs = {
+        "sync ok": ["sync", str(source), str(tmp_path / "dest" / "a"), "-H", names[0]],
+        "sync failed": ["sync", str(source), "/etc/.", "-N", "-H", names[0]],
+        "put ok": ["put", "-r", str(source), str(tmp_path / "dest" / "b"), "-H", names[0]],
+        "put failed": ["put", str(source / "index.html"), str(tmp_path / "no" / "x"),
+                       "-H", names[0]],
+        "get ok": ["get", str(source), str(tmp_path / "got"), "-H", names[0]],
+        "get failed": ["get", str(tmp_path / "missing"), str(tmp_path / "got"), "-H", names[0]],
+        "get unreachable": ["get", str(source), str(tmp_path / "got"), "-H", "gone"],
+    }  # fmt: skip
+    keys: dict[str, set[str]] = {}
+    for label, argv in runs.items():
+        run = remoteops(*argv, *common)
+        (line,) = [json.loads(x) for x in run.stdout.decode().splitlines()]
+        assert line["status"] == label.split()[1], (label, line)
+        assert line["notes"] == []
+        keys[label] = set(line)
+    for label, found in keys.items():
+        assert found == TRANSFER_KEYS, label
 
 
 def test_max_delete_refusal_is_a_failed_host(

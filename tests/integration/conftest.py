@@ -67,6 +67,20 @@ def ssh_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Agent
         agent.wait()
 
 
+@pytest.fixture
+def reachable() -> Iterator[Path]:
+    """A folder every user can reach (pytest's own temp folders are root-only, 0700)."""
+    base = Path(tempfile.mkdtemp(prefix="remoteops-test-", dir="/var/tmp"))
+    base.chmod(0o777)
+    try:
+        yield base
+    finally:
+        for folder, dirs, _ in os.walk(base):
+            for name in dirs:
+                Path(folder, name).chmod(0o755)
+        shutil.rmtree(base)
+
+
 def assert_no_process_left(pattern: str, within_s: float = 5.0) -> None:
     """Wait for every process matching ``pattern`` to go (hosts share our process table)."""
     deadline = time.monotonic() + within_s

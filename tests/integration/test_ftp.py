@@ -476,7 +476,7 @@ def test_a_server_without_rest_starts_a_cut_off_download_over(tmp_path: Path) ->
         transport = TransportFactory().create(ftp_inventory_host("norest", port))
         transport.connect()
         try:
-            received = transport.get_file(str(tmp_path / "remote"), local, entry)
+            received = transport.get_file(str(tmp_path / "remote"), local, entry).received
         finally:
             transport.close()
     assert received == len(content)  # counted from where it really started

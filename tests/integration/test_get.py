@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
+import subprocess
+import threading
+import time
 from pathlib import Path
 
+import pytest
+
+from remoteops.executor import run_command
 from remoteops.inventory.model import Host
+from remoteops.output.live import LiveLines
+from remoteops.playground import PlaygroundState
 from remoteops.results import Status
 from remoteops.sync.fetch import fetch_hosts
+from remoteops.transports import CommandSpec
+from tests.integration.conftest import with_vars
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -151,3 +162,89 @@ def test_a_remote_path_that_is_a_link_to_a_folder_is_followed(
     assert copy.is_dir()
     assert not copy.is_symlink()
     assert (copy / "run.sh").read_text() == "#!/bin/sh\n"
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_one_entry_that_cannot_be_fetched_is_named_and_every_other_arrives(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path, reachable: Path
+) -> None:
+    """One file the login may not read on the host, one folder this machine will not let
+    us write in (immutable): each fails alone, by name; the host ends failed."""
+    assert playground.sudo_user is not None
+    remote = reachable / "tree"
+    for folder in ("a", "m", "z"):
+        (remote / folder).mkdir(parents=True)
+        (remote / folder).chmod(0o755)
+        for number in range(5):
+            (remote / folder / f"ok{number}").write_text(f"{folder}{number}")
+            (remote / folder / f"ok{number}").chmod(0o644)
+    (remote / "m" / "secret").write_text("root's only")
+    (remote / "m" / "secret").chmod(0o600)
+    os.symlink("a/ok1", remote / "link")
+    remote.chmod(0o755)
+    as_user = with_vars(ssh_hosts[0], user=playground.sudo_user)
+    local = tmp_path / "collected"
+    frozen = local / as_user.name / "tree" / "z"
+    frozen.mkdir(parents=True)
+    subprocess.run(["chattr", "+i", str(frozen)], check=True)
+    try:
+        result = fetch_hosts([as_user], str(remote), local).results[0]
+    finally:
+        subprocess.run(["chattr", "-i", str(frozen)], check=True)
+    assert result.status is Status.FAILED, result
+    error = result.error or ""
+    assert "could not fetch 6 entries" in error, error
+    assert "'tree/m/secret': cannot fetch" in error
+    assert "Permission denied" in error
+    assert "'tree/z/ok0': cannot write in" in error
+    assert "Operation not permitted" in error
+    copy = local / as_user.name / "tree"
+    arrived = {str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file() or p.is_symlink()}
+    assert arrived == {f"{f}/ok{n}" for f in ("a", "m") for n in range(5)} | {"link"}
+    assert result.transfer is not None
+    assert result.transfer["files_created"] == 11
+
+
+@pytest.mark.parametrize("protocol", ["ssh", "local", "ftp"])
+def test_a_file_being_appended_to_arrives_as_listed_with_a_note(
+    request: pytest.FixtureRequest, ssh_hosts: list[Host], tmp_path: Path, protocol: str
+) -> None:
+    """A live log: a writer on the host appends all through the get. The copy is the file
+    as it was listed (as scp and rsync give), and the growth is a note, not a failure."""
+    local_host = Host("localhost", {"protocol": "local"})
+    host = {"ssh": ssh_hosts[0], "local": local_host}.get(protocol) or request.getfixturevalue(
+        "ftp_host"
+    )
+    writer_host = ssh_hosts[0] if protocol == "ssh" else local_host
+    log = tmp_path / "app.log"
+    log.write_bytes(os.urandom(30_000_000))
+    stop = tmp_path / "stop"
+    writer = threading.Thread(
+        target=run_command,
+        args=([writer_host], CommandSpec(
+            f"cd {tmp_path} && while [ ! -e stop ]; do echo 'GET /index.html 200' >> app.log; done"
+        )),
+    )  # fmt: skip
+    writer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while log.stat().st_size == 30_000_000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        err = io.StringIO()
+        listener = LiveLines([host.name], out=io.StringIO(), err=err)
+        result = fetch_hosts([host], str(log), tmp_path / "got", listener=listener).results[0]
+    finally:
+        stop.touch()
+        writer.join()
+    assert result.ok, result.error
+    (note,) = result.notes
+    assert "app.log grew" in note
+    assert "while being fetched" in note
+    assert f"{host.name} ! note: {note}" in err.getvalue()
+    copy = (tmp_path / "got" / host.name / "app.log").read_bytes()
+    assert len(copy) > 30_000_000
+    with open(log, "rb") as final:
+        assert final.read(len(copy)) == copy  # exactly the bytes there when it was listed
+    assert log.stat().st_size > len(copy)
+    assert result.transfer is not None
+    assert result.transfer["bytes_received"] == len(copy)

@@ -12,9 +12,10 @@ import pytest
 
 from remoteops.errors import ConfigurationError
 from remoteops.inventory.model import Host
+from remoteops.playground import Playground
 from remoteops.results import Status
 from remoteops.sync.put import put_hosts
-from tests.integration.test_sync import snapshot
+from tests.integration.test_sync import kill_sessions, snapshot, sparse_file, temporaries_in, when
 
 
 @pytest.fixture
@@ -134,3 +135,37 @@ def test_put_refuses_to_replace_a_host_symlink_and_leaves_it(
     assert "--delete" not in (result.error or "").split(";")[0]
     assert os.readlink(tmp_path / "tool.sh") == "real.sh"
     assert target.read_text() == "real"
+
+
+@pytest.mark.parametrize("folder", [False, True])
+def test_an_interrupted_put_leaves_a_temporary_that_the_next_put_removes(
+    ssh_hosts: list[Host], playground_manager: Playground, tmp_path: Path, folder: bool
+) -> None:
+    """A file has its own temporary beside its real name; a new folder is staged whole
+    under one. Either is put's own leftover, and the next put of that name removes it."""
+    target = ssh_hosts[0]
+    big = sparse_file(tmp_path / "local" / "site" / "big")
+    sent = big.parent if folder else big
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    someone_elses = dest / ".other.remoteops-0badc0de.tmp"  # not one of the names put writes
+    someone_elses.write_text("not put's")
+    killer = when(
+        lambda: any(n != someone_elses.name for n in temporaries_in(dest)),
+        lambda: kill_sessions(playground_manager, target.name),
+    )
+    try:
+        cut = put_hosts([target], [sent], str(dest), recursive=folder).results[0]
+    finally:
+        killer.join()
+    assert cut.status is Status.UNREACHABLE, cut
+    left = [n for n in temporaries_in(dest) if n != someone_elses.name]
+    assert len(left) == 1, left
+    assert left[0].startswith(f".{sent.name}.remoteops-"), left  # the leftover
+    again = put_hosts([target], [sent], str(dest), recursive=folder).results[0]
+    assert again.ok, again.error
+    assert again.transfer is not None
+    assert again.transfer["files_deleted"] == 1  # the leftover, nothing else
+    assert sorted(temporaries_in(dest)) == [someone_elses.name]  # ours gone, theirs kept
+    assert (dest / sent.name).exists()
+    assert (dest / "site" / "big" if folder else dest / "big").stat().st_size == big.stat().st_size

@@ -128,3 +128,28 @@ def test_put_and_get_work_on_a_host_whose_find_cannot_printf(
         assert snapshot(tmp_path / "back" / target.name / "source") == snapshot(source)
         missing = fetch_hosts([target], str(dest / "nope"), tmp_path / "back").results[0]
         assert "no such file or directory" in (missing.error or "")
+
+
+@pytest.mark.parametrize("request_size", [1000, 1_000_000])
+def test_pipelined_reads_deliver_every_byte_in_order_even_when_answered_short(
+    transport: SSHTransport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request_size: int
+) -> None:
+    """1 MB requests are more than OpenSSH serves at once (it answers short, and the rest is
+    asked for); 1000-byte requests put many replies in flight at once."""
+    from remoteops.transports import sftp_pipeline
+
+    monkeypatch.setattr(sftp_pipeline, "_READ_SIZE", request_size)
+    content = os.urandom(5_000_123)
+    (tmp_path / "remote").write_bytes(content)
+    got = bytearray()
+    sftp = transport.sftp()
+    with sftp.open(str(tmp_path / "remote"), "rb") as source:
+        handle = source.handle
+        assert isinstance(handle, bytes)
+        ended, more = sftp_pipeline.read_range(sftp, handle, 1000, 4_000_000, got.extend)
+        assert (ended, more) == (4_000_000, True)
+        tail = bytearray()
+        ended, more = sftp_pipeline.read_range(sftp, handle, 4_000_000, 6_000_000, tail.extend)
+        assert (ended, more) == (5_000_123, False)  # the file ends first
+    assert bytes(got) == content[1000:4_000_000]
+    assert bytes(tail) == content[4_000_000:]

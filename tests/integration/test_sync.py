@@ -9,13 +9,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,8 +24,10 @@ from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
 from remoteops.results import Status
 from remoteops.sync import SyncOptions
+from remoteops.sync.fetch import fetch_hosts
 from remoteops.sync.local_tree import scan_tree
 from remoteops.sync.model import Entry, Kind
+from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts, sync_work
 from remoteops.transports import CommandSpec, TransportFactory
 from tests.integration.conftest import with_vars
@@ -185,7 +185,7 @@ def test_an_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_comp
     finally:
         killer.join()
         playground_manager.start_host(target.name)
-    assert broken.status is Status.UNREACHABLE or broken.status is Status.FAILED, broken
+    assert broken.status is Status.UNREACHABLE, broken  # one status for a lost connection
     top = where.split("/", maxsplit=1)[0]
     assert not (dest / top).exists()  # no truncated file, no half folder, under a real name
     assert [p.name for p in dest.iterdir() if p.name.endswith(".tmp")]  # the leftover is there
@@ -193,20 +193,6 @@ def test_an_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_comp
     assert fixed.ok, fixed.error
     assert sorted(p.name for p in dest.iterdir()) == [top]  # the leftover is gone
     assert (dest / where).stat().st_size == 300_000_000
-
-
-@pytest.fixture
-def reachable() -> Iterator[Path]:
-    """A folder every user can reach (pytest's own temp folders are root-only, 0700)."""
-    base = Path(tempfile.mkdtemp(prefix="remoteops-test-", dir="/var/tmp"))
-    base.chmod(0o777)
-    try:
-        yield base
-    finally:
-        for folder, dirs, _ in os.walk(base):
-            for name in dirs:
-                Path(folder, name).chmod(0o755)
-        shutil.rmtree(base)
 
 
 @pytest.mark.usefixtures("requires_root")
@@ -598,3 +584,354 @@ def test_a_relative_destination_is_not_redirected_by_cdpath(
         assert home.results[0].stdout.split()[0].decode() == expected
     finally:
         run_command([target], CommandSpec(f"rm -rf /root/.bashrc ~/{name}"))
+
+
+def kill_sessions(manager: Playground, host: str) -> None:
+    """Kill every sshd session process of ``host`` (not its listener): each connection to it
+    drops mid-word, as when a session's sshd is killed or crashes."""
+    from remoteops.playground._system import descendants, processes
+
+    state = manager.status()
+    assert state is not None
+    listener = state.host(host).pid
+    assert listener is not None
+    for pid in descendants([listener], processes()) - {listener}:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def when(condition: Callable[[], bool], then: Callable[[], None]) -> threading.Thread:
+    """A started thread that runs ``then`` once ``condition()`` holds (or after 30 s)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not condition():
+            time.sleep(0.01)
+        then()
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    return thread
+
+
+SYSTEM_SPELLINGS = ["/etc/.", "//etc", "/./etc", "/usr/../etc", "/etc/./", "/boot/.", "/.",
+                    "/tmp/..", "/var/lib/..", "/sbin", "/lib64", "/opt", "/srv", "/usr/local",
+                    "/var/log", "/home", "/root", "~", ".", "~/"]  # fmt: skip
+
+
+@pytest.mark.parametrize("dest", SYSTEM_SPELLINGS)
+def test_every_spelling_of_a_system_or_home_folder_is_refused_on_the_host(
+    ssh_hosts: list[Host], tmp_path: Path, dest: str
+) -> None:
+    """A dry run with --delete from an empty source: let in, it would plan to delete the
+    folder's contents (as `sync --delete EMPTY /etc/.` planned 1,345 deletions)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    options = SyncOptions(delete=True)
+    result = sync_hosts(ssh_hosts[:1], empty, dest, options, dry_run=True).results[0]
+    assert result.status is Status.FAILED, result
+    assert "use --force" in (result.error or "")
+    assert result.stdout == b""  # refused before the listing: no plan at all
+
+
+@pytest.mark.parametrize("spelled", ["{link}", "{link}/", "{link}/.", "~/{name}", "{link}/../etc"])
+def test_a_link_on_the_host_to_a_system_folder_is_refused_and_nothing_is_written(
+    ssh_hosts: list[Host], tmp_path: Path, spelled: str
+) -> None:
+    target = ssh_hosts[0]
+    name = f"etc-link-{os.getpid()}"
+    made = run_command([target], CommandSpec(f"ln -sfn /etc ~/{name} && echo ~/{name}"))
+    link = made.results[0].stdout.decode().strip()
+    assert made.exit_code == 0, made.results[0]
+    assert link
+    source = tmp_path / "source"
+    source.mkdir()
+    marker = f"remoteops-guard-test-{os.getpid()}"
+    (source / marker).write_text("must not land in /etc")
+    try:
+        dest = spelled.format(link=link, name=name)
+        result = sync_hosts([target], source, dest).results[0]
+        assert result.status is Status.FAILED, result
+        assert "/etc" in (result.error or "")
+        assert "use --force" in (result.error or "")
+    finally:
+        run_command([target], CommandSpec(f"rm -f ~/{name} /etc/{marker}"))
+    assert not Path("/etc", marker).exists()  # the hosts share this machine's /etc
+
+
+def test_a_harmless_destination_is_accepted_and_force_lets_a_system_folder_through(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "a").write_text("a")
+    inside = sync_hosts(ssh_hosts[:1], source, str(tmp_path / "dest" / "..") + "/dest2")
+    assert inside.results[0].ok, inside.results[0].error
+    assert (tmp_path / "dest2" / "a").read_text() == "a"
+    forced = sync_hosts(ssh_hosts[:1], source, "/etc/.", dry_run=True, force=True).results[0]
+    assert forced.ok, forced.error
+    assert b"upload a: new" in forced.stdout
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_the_login_users_home_is_protected_for_that_user(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """roplay's home is not under /home: it is protected because it is the login's home."""
+    assert playground.sudo_user is not None
+    as_user = with_vars(ssh_hosts[0], user=playground.sudo_user)
+    home = run_command([as_user], CommandSpec("echo ~")).results[0].stdout.decode().strip()
+    assert home.startswith("/")
+    assert not home.startswith("/home/")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for dest in (home, home + "/.", "~", ".", str(Path(home).parent)):
+        result = sync_hosts([as_user], empty, dest, SyncOptions(delete=True), dry_run=True)
+        assert result.results[0].status is Status.FAILED, dest
+        assert "home" in (result.results[0].error or ""), dest
+
+
+def test_names_of_255_bytes_sync_completely(ssh_hosts: list[Host], tmp_path: Path) -> None:
+    """NAME_MAX names (ext4, tmpfs): the temporaries next to them must fit too."""
+    source = tmp_path / "source"
+    source.mkdir()
+    long_file, long_folder, multibyte = "f" * 255, "d" * 255, "é" * 127 + "x"
+    (source / long_file).write_text("long file")
+    (source / long_folder / "inner").mkdir(parents=True)
+    (source / long_folder / "inner" / multibyte).write_text("long multibyte")
+    (source / multibyte).write_text("top multibyte")
+    (source / "short").write_text("short")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / long_folder).mkdir()  # an existing folder: its new files get temporaries of their own
+    first = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert first.ok, first.error
+    assert snapshot(dest) == snapshot(source)
+    (source / long_file).write_text("long file, changed")  # replaced through a temporary
+    (source / ("n" * 255) / "x").mkdir(parents=True)  # a new folder, staged whole
+    (source / ("n" * 255) / "x" / long_file).write_text("deep")
+    again = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert again.ok, again.error
+    assert snapshot(dest) == snapshot(source)
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_an_entry_the_host_refuses_fails_alone_and_everything_else_arrives(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path, reachable: Path
+) -> None:
+    """As a normal user, one new file goes into a folder of root's: tar cannot write it,
+    goes on and exits 2; every other entry must still take its real name."""
+    assert playground.sudo_user is not None
+    source = tmp_path / "source"
+    for folder in ("rootonly", "a", "fresh/deep"):
+        (source / folder).mkdir(parents=True)
+        (source / folder).chmod(0o755)
+    (source / "rootonly" / "new.txt").write_text("refused")
+    (source / "a" / "1.txt").write_text("one")
+    (source / "a" / "2.txt").write_bytes(os.urandom(300_000))
+    (source / "fresh" / "deep" / "x.txt").write_text("deep")
+    (source / "top.txt").write_text("top")
+    dest = reachable / "dest"
+    (dest / "rootonly").mkdir(parents=True)
+    dest.chmod(0o777)
+    (dest / "rootonly").chmod(0o755)  # root's: the sync user may not write in it
+    (dest / "rootonly" / "kept").write_text("root's")
+    as_user = with_vars(ssh_hosts[0], user=playground.sudo_user)
+    result = sync_hosts([as_user], source, str(dest)).results[0]
+    assert result.status is Status.FAILED, result
+    assert "could not write 1 of" in (result.error or "")
+    assert "'rootonly/new.txt'" in (result.error or "")
+    assert "Permission denied" in (result.error or "")
+    delivered = snapshot(dest)
+    expected = snapshot(source)
+    del expected["rootonly/new.txt"]
+    expected["rootonly/kept"] = delivered["rootonly/kept"]
+    assert delivered == expected  # every other entry, with modes and mtimes
+    assert result.transfer is not None
+    assert result.transfer["files_created"] == 7
+    assert not [p for p in dest.rglob("*") if ".remoteops-" in p.name]  # no temporary left
+
+
+def sparse_file(path: Path, size: int = 300_000_000) -> Path:
+    """A big file that costs no disk and no time to make (zeros still travel in full)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+    return path
+
+
+def temporaries_in(folder: Path) -> list[str]:
+    try:
+        return [p.name for p in folder.iterdir() if ".remoteops-" in p.name]
+    except FileNotFoundError:
+        return []
+
+
+@pytest.mark.parametrize("command", ["sync", "put", "get"])
+def test_a_session_killed_mid_transfer_is_unreachable_for_sync_put_and_get(
+    ssh_hosts: list[Host], playground_manager: Playground, tmp_path: Path, command: str
+) -> None:
+    """One cause, one status: the connection was lost, whichever command was running."""
+    target = ssh_hosts[0]
+    big = sparse_file(tmp_path / "source" / "big")
+    dest, local = tmp_path / "dest", tmp_path / "local"
+    dest.mkdir()
+    if command == "get":
+        landing = local / target.name
+        killer = when(lambda: bool(temporaries_in(landing)), lambda: kill_sessions(
+            playground_manager, target.name))  # fmt: skip
+    else:
+        killer = when(lambda: bool(temporaries_in(dest)), lambda: kill_sessions(
+            playground_manager, target.name))  # fmt: skip
+    try:
+        if command == "sync":
+            result = sync_hosts([target], big.parent, str(dest)).results[0]
+        elif command == "put":
+            result = put_hosts([target], [big], str(dest)).results[0]
+        else:
+            result = fetch_hosts([target], str(big), local).results[0]
+    finally:
+        killer.join()
+    assert result.status is Status.UNREACHABLE, result
+    assert not (dest / "big").exists()
+    assert not (local / target.name / "big").exists()
+
+
+@pytest.mark.parametrize("login", ["playground user", "sudo user"])
+def test_tilde_is_the_login_home_for_put_sync_and_get(
+    request: pytest.FixtureRequest,
+    ssh_hosts: list[Host],
+    playground: PlaygroundState,
+    tmp_path: Path,
+    login: str,
+) -> None:
+    target = ssh_hosts[0]
+    if login == "sudo user":
+        request.getfixturevalue("requires_root")
+        assert playground.sudo_user is not None
+        target = with_vars(target, user=playground.sudo_user)
+    home = run_command([target], CommandSpec("echo ~")).results[0].stdout.decode().strip()
+    assert home.startswith("/")
+    name = f"tilde-test-{os.getpid()}"
+    (tmp_path / "app.conf").write_text("conf")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("hi")
+    try:
+        put = put_hosts([target], [tmp_path / "app.conf"], f"~/{name}/x/app.conf", parents=True)
+        assert put.results[0].ok, put.results[0].error
+        synced = sync_hosts([target], tmp_path / "site", f"~/{name}/site")
+        assert synced.results[0].ok, synced.results[0].error
+        got = fetch_hosts([target], f"~/{name}", tmp_path / "got").results[0]
+        assert got.ok, got.error
+        copy = tmp_path / "got" / target.name / name
+        assert (copy / "x" / "app.conf").read_text() == "conf"
+        assert (copy / "site" / "index.html").read_text() == "hi"
+        shown = run_command([target], CommandSpec(f"cd ~/{name} && find . | sort"))
+        assert shown.results[0].stdout.decode().split() == [
+            ".", "./site", "./site/index.html", "./x", "./x/app.conf",
+        ]  # fmt: skip
+        literal = run_command([target], CommandSpec("ls -d ./~ ~/~ 2>/dev/null"))
+        assert literal.results[0].stdout == b""  # no folder named ~ anywhere
+    finally:  # (./~ is where a literal ~ went)
+        run_command([target], CommandSpec(f"rm -rf ~/{name} ./~/{name}; rmdir ./~ 2>/dev/null"))
+
+
+def test_tilde_user_forms_are_refused_before_any_host(tmp_path: Path) -> None:
+    from remoteops.errors import ConfigurationError
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigurationError, match="not expanded"):
+        put_hosts([], [tmp_path / "f"], "~root/f")
+    with pytest.raises(ConfigurationError, match="not expanded"):
+        fetch_hosts([], "~root/f", tmp_path)
+    with pytest.raises(ConfigurationError, match="not expanded"):
+        sync_hosts([], tmp_path, "~root/x")
+
+
+def test_sftps_bare_failure_says_what_is_in_the_way(ssh_hosts: list[Host], tmp_path: Path) -> None:
+    """OpenSSH answers FAILURE (paramiko: "Failure") for every errno it has no status for;
+    the message must say what the host shows instead."""
+    (tmp_path / "full" / "x").mkdir(parents=True)
+    (tmp_path / "staged" / "y").mkdir(parents=True)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "local").write_text("content")
+    transport = TransportFactory().create(ssh_hosts[0])
+    transport.connect()
+    try:
+        with pytest.raises(TransferError) as renamed:
+            transport.rename_path(str(tmp_path / "staged"), str(tmp_path / "full"))
+        entry = Entry("folder", Kind.FILE, 7, 1_600_000_000, 0o644)
+        with pytest.raises(TransferError) as written:
+            transport.put_file(tmp_path / "local", str(tmp_path / "folder"), entry)
+        with pytest.raises(TransferError) as linked:
+            transport.make_symlink("elsewhere", str(tmp_path / "folder"))
+    finally:
+        transport.close()
+    assert f"{tmp_path}/full exists and is a folder that is not empty" in str(renamed.value)
+    assert f"{tmp_path}/folder exists and is a folder" in str(written.value)
+    assert f"cannot link {tmp_path}/folder: Failure ({tmp_path}/folder exists and is a folder" in (
+        str(linked.value)
+    )
+    assert sorted(os.listdir(tmp_path)) == ["file", "folder", "full", "local", "staged"]
+
+
+def test_a_new_folder_made_by_another_transfer_meanwhile_is_said_as_such(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    """Five hosts sharing /tmp each put site/ there: all but the first find site/ made and
+    filled when they rename their staged copy ("cannot rename site: Failure" before)."""
+    source = tmp_path / "source"
+    (source / "site").mkdir(parents=True)
+    (source / "site" / "index.html").write_text("hi")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+
+    def another_transfer_wins(files: int, size: int) -> None:
+        (dest / "site").mkdir(exist_ok=True)
+        (dest / "site" / "index.html").write_text("theirs")
+
+    items = [
+        (Entry("site", Kind.DIR, mode=0o755), None),
+        (Entry("site/index.html", Kind.FILE, 2, 1_600_000_000), source / "site" / "index.html"),
+    ]
+    transport = TransportFactory().create(ssh_hosts[0])
+    transport.connect()
+    try:
+        with pytest.raises(TransferError) as lost:
+            transport.write_entries(str(dest), items, another_transfer_wins)
+    finally:
+        transport.close()
+    assert "cannot rename site: Failure" in str(lost.value)
+    assert "exists and is a folder that is not empty (another transfer" in str(lost.value)
+    assert os.listdir(dest) == ["site"]  # our staged copy was removed
+
+
+@pytest.mark.parametrize("protocol", ["local", "ftp"])
+def test_local_and_ftp_hosts_judge_destinations_the_same_way(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
+) -> None:
+    host = (
+        Host("localhost", {"protocol": "local"})
+        if protocol == "local"
+        else request.getfixturevalue("ftp_host")
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # the local host's ~ (the FTP one is its login folder)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "real").mkdir()
+    os.symlink("/etc", tmp_path / "etc-link")
+    refused = ["/etc/.", "//usr/../etc", "/var/lib/..", "~"]
+    if protocol == "local":  # pyftpdlib names a link as entered (PWD): only the spelling counts
+        refused.append(str(tmp_path / "etc-link" / "."))
+    for dest in refused:
+        result = sync_hosts([host], empty, dest, SyncOptions(delete=True), dry_run=True)
+        assert result.results[0].status is Status.FAILED, dest
+        assert "use --force" in (result.results[0].error or ""), dest
+    fine = sync_hosts([host], empty, f"{tmp_path}//real/./sub", dry_run=True).results[0]
+    assert fine.ok, fine.error

@@ -19,7 +19,7 @@ from remoteops.sync.local_tree import scan_tree
 from remoteops.sync.model import Entry, Kind, SyncOptions
 from remoteops.sync.run import sync_work
 from remoteops.transports import Transport, TransportFactory
-from remoteops.transports.file_ops import partial_name
+from remoteops.transports.file_ops import Received, partial_name
 
 #: "ftp-list" is an FTP server without MLSD/MLST: listings come from LIST and MDTM.
 PROTOCOLS = ["local", "ssh", "ftp", "ftp-list"]
@@ -161,8 +161,6 @@ def test_make_dir_refuses_a_file_in_the_way(transport: Transport, tmp_path: Path
 def test_get_file_resumes_a_partial_download_of_the_same_file(
     transport: Transport, tmp_path: Path
 ) -> None:
-    if transport.protocol == "local":
-        pytest.skip("a local copy has nothing to resume")
     content = os.urandom(3 * 1024 * 1024)
     (tmp_path / "remote").write_bytes(content)
     local = tmp_path / "got"
@@ -170,7 +168,8 @@ def test_get_file_resumes_a_partial_download_of_the_same_file(
     partial = partial_name(local, str(tmp_path / "remote"), entry)
     # What an earlier, cut-off get left, marked: bytes fetched again would not be these.
     partial.write_bytes(b"R" * 1_234_567)
-    assert transport.get_file(str(tmp_path / "remote"), local, entry) == len(content) - 1_234_567
+    got = transport.get_file(str(tmp_path / "remote"), local, entry)
+    assert got == Received(len(content) - 1_234_567)
     assert local.read_bytes() == b"R" * 1_234_567 + content[1_234_567:]
     assert sorted(os.listdir(tmp_path)) == ["got", "remote"]
 
@@ -179,7 +178,7 @@ def test_get_file_is_atomic_with_mode_and_mtime(transport: Transport, tmp_path: 
     (tmp_path / "remote").write_bytes(b"y" * 3000)
     local = tmp_path / "got"
     entry = _file("remote", b"y" * 3000, 0o604, 1_111_111_111)
-    assert transport.get_file(str(tmp_path / "remote"), local, entry) == 3000
+    assert transport.get_file(str(tmp_path / "remote"), local, entry) == Received(3000)
     assert local.read_bytes() == b"y" * 3000
     assert (local.stat().st_mode & 0o777, int(local.stat().st_mtime)) == (0o604, 1_111_111_111)
     assert sorted(os.listdir(tmp_path)) == ["got", "remote"]
@@ -207,3 +206,63 @@ def test_a_sync_failing_inside_a_new_folder_shows_nothing_of_it_under_its_name(
     assert sorted(os.listdir(tmp_path)) == (["dest", "source"] if dest_exists else ["source"])
     if dest_exists:
         assert os.listdir(dest) == []
+
+
+def test_a_file_shorter_than_listed_is_an_error_and_leaves_nothing(
+    transport: Transport, tmp_path: Path
+) -> None:
+    """It shrank between the listing and the fetch: the listed bytes are not all there."""
+    (tmp_path / "remote").write_bytes(b"z" * 1000)
+    entry = _file("remote", b"z" * 1500)
+    with pytest.raises(TransferError, match=r"received 1000 bytes of 1500 \(the file shrank"):
+        transport.get_file(str(tmp_path / "remote"), tmp_path / "got", entry)
+    assert sorted(os.listdir(tmp_path)) == ["remote"]
+
+
+def test_a_file_longer_than_listed_arrives_as_listed_with_a_note(
+    transport: Transport, tmp_path: Path
+) -> None:
+    (tmp_path / "remote").write_bytes(b"a" * 1000 + b"b" * 500)  # 500 bytes added since
+    got = transport.get_file(str(tmp_path / "remote"), tmp_path / "got", _file("r", b"a" * 1000))
+    assert got.received == 1000
+    assert got.note is not None
+    assert "grew" in got.note
+    assert (tmp_path / "got").read_bytes() == b"a" * 1000
+    assert sorted(os.listdir(tmp_path)) == ["got", "remote"]
+
+
+def test_the_home_folder_and_real_paths_as_the_host_resolves_them(
+    transport: Transport, tmp_path: Path
+) -> None:
+    home = transport.home_dir()
+    assert home.startswith("/")
+    assert transport.path_kind(home) is Kind.DIR
+    if transport.protocol != "local":  # local paths start at this process's folder
+        assert transport.real_path(".") == home
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "real" / "file").write_text("x")
+    real = os.path.realpath(tmp_path / "real")
+    assert transport.real_path(f"/{tmp_path}/./real/sub/../") == real
+    assert transport.real_path(f"{tmp_path}//real/file") == f"{real}/file"
+    missing = os.path.join(os.path.dirname(real), "missing")
+    assert transport.real_path(str(tmp_path / "missing")) in (None, missing)
+    assert transport.real_path(str(tmp_path / "missing" / "deeper")) is None
+    assert transport.real_path(str(tmp_path / "real" / "file" / "below")) is None
+    if transport.protocol in ("ssh", "local"):  # an FTP server may name a link as entered
+        os.symlink(real, tmp_path / "link")
+        assert transport.real_path(str(tmp_path / "link" / ".")) == real
+
+
+def test_the_children_of_a_folder_match_a_pattern(transport: Transport, tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    (folder / ".site.remoteops-0badc0de.tmp" / "inner").mkdir(parents=True)
+    (folder / ".app.conf.remoteops-0123abcd.tmp").write_text("part")
+    (folder / "app.conf").write_text("whole")
+    (folder / ".app.conf.remoteops-0123abcd.tmp.not").write_text("x")
+    found = transport.list_children(str(folder), ".*.remoteops-*.tmp")
+    assert sorted((e.path, e.kind) for e in found) == [
+        (".app.conf.remoteops-0123abcd.tmp", Kind.FILE),
+        (".site.remoteops-0badc0de.tmp", Kind.DIR),
+    ]
+    assert len(transport.list_children(str(folder))) == 4
+    assert transport.list_children(str(tmp_path / "missing")) == []

@@ -1,0 +1,114 @@
+"""Remote paths as each host sees them: ``~`` expanded, and destinations that are a system or
+home folder refused (without ``force``) however they are spelled.
+
+A destination is judged twice: as written, made absolute and normalised (``/etc/.``,
+``//etc``, ``/usr/../etc`` are ``/etc``), and as the host resolves it (a symlink to ``/etc``
+is ``/etc``, and so is ``current/..`` where ``current`` is a link into it). Either being a
+protected folder refuses the host before anything is listed or written.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from remoteops.errors import ConfigurationError, TransferError
+from remoteops.sync.model import join_remote
+from remoteops.transports.base import Transport
+
+#: Top-level folders of the Filesystem Hierarchy Standard, and the usual extras: a sync there
+#: (with --delete, above all) replaces part of the system. Every /lib* counts too.
+_SYSTEM = frozenset(
+    {"bin", "boot", "dev", "etc", "home", "media", "mnt", "opt", "proc", "root", "run",
+     "sbin", "srv", "sys", "tmp", "usr", "var", "lost+found", "snap"}
+)  # fmt: skip
+#: Folders whose direct children are system folders as well (/usr/bin, /var/lib, /usr/local/bin).
+_SYSTEM_PARENTS = frozenset({"/usr", "/var", "/usr/local"})
+
+
+def refuse_user_home(path: str) -> None:
+    """``~user`` forms are refused, not expanded: which user's home a name means can differ
+    from host to host (and FTP cannot ask), so the folder is to be written out."""
+    if path.startswith("~") and path != "~" and not path.startswith("~/"):
+        user = path[1:].partition("/")[0]
+        raise ConfigurationError(
+            f"{path!r}: ~{user} is not expanded (only ~ and ~/..., the login's home, are); "
+            f"write the folder out, or ./{path} for a name that begins with ~"
+        )
+
+
+def expand_home(transport: Transport, path: str) -> str:
+    """``~`` and ``~/...`` as the login's home on this host (asked once per transport);
+    any other path as it is. A trailing ``/`` is kept."""
+    refuse_user_home(path)
+    if path != "~" and not path.startswith("~/"):
+        return path
+    home = transport.home_dir()
+    return home if path == "~" else join_remote(home, path[2:])
+
+
+def normalise(path: str, base: str = "/") -> str:
+    """``path`` made absolute from ``base`` without asking the host: no ``.``, ``..``,
+    doubled or trailing ``/`` (a leading ``//`` too, which POSIX leaves open)."""
+    joined = posixpath.normpath(posixpath.join(base, path))
+    return "/" + joined.lstrip("/")
+
+
+def protected(path: str, home: str | None = None) -> str | None:
+    """What makes the absolute, normalised ``path`` a destination that needs force: the
+    root, a system folder, a home folder's root, or ``home`` (the login's) or a folder
+    holding it; None for anything else."""
+    if path == "/":
+        return "the root folder"
+    parent, name = posixpath.split(path)
+    if parent == "/" and (name in _SYSTEM or name.startswith("lib")):
+        return "a system folder"
+    if parent in _SYSTEM_PARENTS:
+        return "a system folder"
+    if parent == "/home" or path == "/root":
+        return "a home folder"
+    if home is not None:
+        own = normalise(home)
+        if path == own:
+            return "the login's home folder"
+        if own.startswith(path + "/"):
+            return f"a folder holding the login's home folder ({own})"
+    return None
+
+
+def resolve(transport: Transport, path: str) -> str:
+    """``path`` as the host resolves it: its longest part that exists, links followed, and
+    the rest (not made yet) joined to that, as ``mkdir -p`` would follow it."""
+    rest: list[str] = []
+    current = path
+    while True:
+        real = transport.real_path(current)
+        if real is not None:
+            return normalise(posixpath.join(real, *reversed(rest)))
+        head, tail = posixpath.split(current.rstrip("/"))
+        if not tail:  # not even the root resolves: judge the spelling alone
+            return normalise(path)
+        rest.append(tail)
+        current = head or "."
+
+
+def checked_destination(transport: Transport, dest: str, *, force: bool) -> str:
+    """``dest`` with ``~`` expanded, once this host showed it is not a protected folder
+    (see :func:`protected`); TransferError (the host ends ``failed``) if it is, unless
+    ``force``."""
+    path = expand_home(transport, dest)
+    if force:
+        return path
+    home = transport.home_dir()
+    spelled = normalise(path, transport.real_path(".") or home)
+    real = resolve(transport, path)
+    for shown in dict.fromkeys((spelled, real)):
+        why = protected(shown, home)
+        if why is not None:
+            said = shown if shown == dest else f"{shown} (which {dest!r} is on this host)"
+            raise TransferError(
+                f"refusing to sync into {said}: {why}; use --force if that is really meant"
+            )
+    return path
+
+
+__all__ = ["checked_destination", "expand_home", "normalise", "protected", "refuse_user_home"]
