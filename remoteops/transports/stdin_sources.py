@@ -135,8 +135,8 @@ class BroadcastStdin:
         """A host ended, whether or not it read the input: it holds nothing back any more."""
         with self._arrived:
             self._connecting.discard(threading.get_ident())
-            if self._release():
-                self._room.notify()
+            self._release()
+            self._room.notify()
 
     def open(self) -> StdinStream:
         with self._arrived:
@@ -163,7 +163,11 @@ class BroadcastStdin:
         while True:
             with self._room:
                 while self._held >= self._window and not self._release():
+                    if self._nobody_left():
+                        return
                     self._room.wait()
+                if self._nobody_left():  # every host ended: no more input is needed
+                    return
             try:
                 data = os.read(self._fd, CHUNK)
             except OSError as exc:
@@ -179,6 +183,11 @@ class BroadcastStdin:
                 self._arrived.notify_all()
             if not data:
                 return
+
+    def _nobody_left(self) -> bool:
+        """No host is reading, connecting or still to start: the input is read no further,
+        so the descriptor is never read again after the run (its number may be reused)."""
+        return self._readers_left <= 0 and not self._positions and not self._connecting
 
     def _release(self) -> bool:
         """Drop the chunks every open stream has read, unless a connecting host still needs
@@ -215,8 +224,8 @@ class BroadcastStdin:
     def _forget(self, stream: _BroadcastStream) -> None:
         with self._arrived:
             if self._positions.pop(id(stream), None) is not None:
-                if self._release():
-                    self._room.notify()
+                self._release()
+                self._room.notify()
                 self._arrived.notify_all()  # wakes the stream's own read, if blocked
 
 

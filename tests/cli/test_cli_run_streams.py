@@ -129,13 +129,17 @@ def test_endless_stdin_costs_a_bounded_window_and_the_timeout_holds(
     read_end, write_end = os.pipe()
     stop = threading.Event()
 
+    own_end = os.dup(write_end)  # the writer's own: the test's may be closed and reused
+
     def flood() -> None:
         block = b"y\n" * 32768
         try:
             while not stop.is_set():
-                os.write(write_end, block)
-        except OSError:
+                os.write(own_end, block)
+        except OSError:  # the read end closed: EPIPE
             pass
+        finally:
+            os.close(own_end)
 
     writer = threading.Thread(target=flood, daemon=True)
     writer.start()

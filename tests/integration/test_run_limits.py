@@ -112,13 +112,17 @@ def test_endless_stdin_is_streamed_in_a_bounded_window_and_timeouts_hold(
     read_end, write_end = pipe
     stop = threading.Event()
 
+    own_end = os.dup(write_end)  # the writer's own: the test's may be closed and reused
+
     def flood() -> None:
         block = b"y\n" * 32768
         try:
             while not stop.is_set():
-                os.write(write_end, block)
-        except OSError:
+                os.write(own_end, block)
+        except OSError:  # the read end closed: EPIPE
             pass
+        finally:
+            os.close(own_end)
 
     writer = threading.Thread(target=flood, daemon=True)
     writer.start()
@@ -131,6 +135,10 @@ def test_endless_stdin_is_streamed_in_a_bounded_window_and_timeouts_hold(
     assert [r.status for r in report.results] == [Status.TIMEOUT] * 2
     assert all(r.duration_s < 2 + 1.0 for r in report.results)
     assert source._held <= window + 64 * 1024  # the window, never the whole input
+    reader = source._reader
+    assert reader is not None
+    reader.join(5)
+    assert not reader.is_alive()  # every host ended: the input is read no further
 
 
 def test_hosts_started_after_a_large_input_moved_on_fail_with_a_clear_reason(
@@ -151,7 +159,7 @@ def test_hosts_started_after_a_large_input_moved_on_fail_with_a_clear_reason(
     report = run_command(ssh_hosts[:2], CommandSpec("sha256sum", stdin=source), forks=1)
     writer.join()
     first, second = report.results
-    assert first.status is Status.OK
+    assert first.status is Status.OK, first
     assert first.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
     assert second.status is Status.FAILED
     assert "--forks" in (second.error or "")
