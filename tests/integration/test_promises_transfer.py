@@ -174,11 +174,10 @@ def test_a_dry_run_with_delete_deletes_nothing_and_plans_every_deletion(
     assert as_json.returncode == 0, as_json.stderr
     result = json.loads(as_json.stdout)
     assert (result["status"], result["files_created"]) == ("ok", 1)
-    assert result["files_deleted"] >= 3  # the folder, and what it holds
-    plan_lines = result["plan"].splitlines()
-    assert [ln for ln in plan_lines if ln.startswith("delete ")] == [
-        ln.removeprefix(f"{host} | ") for ln in planned.splitlines() if " | delete " in ln
-    ]
+    deletions = [ln.removeprefix(f"{host} | ") for ln in planned.splitlines() if "| delete " in ln]
+    assert len(deletions) == 5  # the two files, the folder and the two entries it holds
+    assert result["files_deleted"] == len(deletions)
+    assert [ln for ln in result["plan"].splitlines() if ln.startswith("delete ")] == deletions
     assert _tree(dest) == before
 
 
