@@ -9,7 +9,9 @@ that break a host on purpose (pause, stop, blackhole, new host key) go through
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,27 @@ from remoteops.playground import Playground, PlaygroundState
 
 #: Enough hosts for fan-out and for one host per destructive test, few enough to start fast.
 PLAYGROUND_HOSTS = 4
+
+
+#: Where pytest's temporary folders go when the system's is /tmp (see pytest_configure).
+SHARED_TEMP_ROOT = Path("/var/tmp")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep ``tmp_path`` on a file system the playground hosts share with the tests.
+
+    netns playground hosts each have a private /tmp (as real hosts do), while the rest of the
+    file system is the machine's: tests write a tree under ``tmp_path``, sync or fetch it
+    through a host, and look at the result locally, so ``tmp_path`` must not be under /tmp.
+    ``PYTEST_DEBUG_TEMPROOT`` moves only pytest's own folders (still one numbered folder per
+    session, so concurrent sessions do not clash); an explicit ``--basetemp`` or temp root
+    is left alone.
+    """
+    if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
+        return
+    system = Path(tempfile.gettempdir()).resolve()
+    if (system == Path("/tmp") or Path("/tmp") in system.parents) and SHARED_TEMP_ROOT.is_dir():
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(SHARED_TEMP_ROOT)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -35,10 +35,18 @@ def print_summary(report: RunReport, err: TextIO | None = None) -> None:
     def paint(text: str, code: str) -> str:
         return f"{code}{text}{RESET}" if colour else text
 
+    def count_of(status: Status) -> str:
+        """``3 failed`` in the status's colour; a zero in none (a red "0 failed" alarms)."""
+        count = counts[status]
+        text = f"{count} {status.value}"
+        if count == 0:
+            return text
+        return paint(text, _COLOUR[status])
+
     counts = report.counts()
     total = len(report.results)
     parts = [
-        paint(f"{counts[status]} {status.value}", _COLOUR[status])
+        count_of(status)
         for status in Status
         if counts[status] or status in (Status.OK, Status.FAILED)
     ]

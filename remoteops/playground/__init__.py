@@ -2,10 +2,11 @@
 
 ``Playground(state_dir).up(n)`` starts ``n`` sshd hosts and writes an inventory, a known_hosts
 file and a client key that reach them; ``down()`` removes all of it. As root the hosts are
-network namespaces on a private bridge (own address, hostname and /root each, plus a sudo test
-user); otherwise they are sshds on 127.0.0.1 ports. Hosts can be paused, stopped, blackholed
-or given a new host key, to exercise every way a real fleet fails. The CLI's
-``remoteops playground`` commands are a thin layer over this module.
+network namespaces on a private bridge (own address, hostname, /root and /tmp each, the rest
+of the file system shared, plus a sudo test user); otherwise they are sshds on 127.0.0.1
+ports. Hosts can be paused, stopped, blackholed or given a new host key, to exercise every
+way a real fleet fails. The CLI's ``remoteops playground`` commands are a thin layer over
+this module.
 """
 
 from __future__ import annotations

@@ -150,8 +150,8 @@ class Playground:
     also cleans up after an ``up`` that died half-way.
 
     Modes: *netns* (root) gives each host a network namespace ``ropg-<name>`` on the bridge
-    ``ropg0`` with its own 10.203.x.y address, hostname and /root; *loopback* runs one sshd per
-    host on 127.0.0.1 with its own port, logging in as the invoking user.
+    ``ropg0`` with its own 10.203.x.y address, hostname, /root and /tmp; *loopback* runs one
+    sshd per host on 127.0.0.1 with its own port, logging in as the invoking user.
     """
 
     def __init__(self, state_dir: Path | None = None) -> None:

@@ -23,11 +23,13 @@ _BASHRC = """\
 if [ -n "$PS1" ]; then PS1='\\u@\\h:\\w\\$ '; fi
 """
 
-#: Run inside the host's own mount and UTS namespaces: own hostname, own /root, and an
-#: /etc/hosts that resolves every playground name (else sudo and others ask DNS for them).
+#: Run inside the host's own mount and UTS namespaces: own hostname (and /etc/hostname, where
+#: the machine has one), own /root and /tmp, and an /etc/hosts that resolves every playground
+#: name (else sudo and others ask DNS for them). The rest of the file system is the machine's.
 _PRIVATE_SCRIPT = (
     'hostname "$1" && mount --bind "$2" /root && mount --bind "$3" /etc/hosts '
-    '&& exec "$4" -D -e -f "$5"'
+    '&& mount --bind "$4" /tmp && { [ ! -e /etc/hostname ] || mount --bind "$5" /etc/hostname; } '
+    '&& exec "$6" -D -e -f "$7"'
 )
 
 
@@ -64,6 +66,16 @@ class HostFiles:
     @property
     def home(self) -> Path:
         return self.directory / "home"
+
+    @property
+    def tmp(self) -> Path:
+        """The host's own /tmp (as root): bind-mounted there inside its mount namespace."""
+        return self.directory / "tmp"
+
+    @property
+    def hostname_file(self) -> Path:
+        """What the host's /etc/hostname says (as root)."""
+        return self.directory / "hostname"
 
     @property
     def etc_hosts(self) -> Path:
@@ -123,9 +135,13 @@ def render_config(host: HostFiles, authorized_keys: Path) -> str:
 
 
 def prepare(host: HostFiles, authorized_keys: Path, *, new_key: bool) -> None:
-    """Write the host's directory: config, private home and (if asked) a new host key."""
+    """Write the host's directory: config, private home and /tmp, its /etc/hostname and (if
+    asked) a new host key. /tmp keeps what it held when a stopped host is started again."""
     host.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     (host.home / ".bashrc").write_text(_BASHRC)
+    host.tmp.mkdir(parents=True, exist_ok=True)
+    host.tmp.chmod(0o1777)  # every user's, sticky, as /tmp is
+    host.hostname_file.write_text(host.name + "\n")
     if new_key or not host.host_key.exists():
         keygen(host.host_key, f"root@{host.name}")
     host.config.write_text(render_config(host, authorized_keys))
@@ -138,7 +154,7 @@ def command(host: HostFiles, sshd: str, *, private: bool) -> list[str]:
         argv = [
             "unshare", "--mount", "--uts", "--propagation", "private",
             "sh", "-c", _PRIVATE_SCRIPT, "ropg-host", host.name, str(host.home),
-            str(host.etc_hosts), sshd, str(host.config),
+            str(host.etc_hosts), str(host.tmp), str(host.hostname_file), sshd, str(host.config),
         ]  # fmt: skip
     if host.netns is not None:
         argv = ["ip", "netns", "exec", host.netns, *argv]

@@ -11,11 +11,15 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
+import time
 
 from remoteops.transports.base import STDERR, STDOUT, RunningCommand, Transport
 from remoteops.transports.local_files import LocalFiles
 
 _READ_SIZE = 64 * 1024
+#: Seconds between the TERM and the KILL that stop a command: the same as over SSH.
+KILL_GRACE_S = 2.0
 
 
 class _LocalCommand:
@@ -36,6 +40,10 @@ class _LocalCommand:
         self._selector.register(stdout, selectors.EVENT_READ, STDOUT)
         self._selector.register(stderr, selectors.EVENT_READ, STDERR)
         self._open_streams = 2
+        self._lock = threading.Lock()
+        self._stopping = False  # TERM sent: the KILL thread reaps the command
+        self._reaped = False  # ... and has done so
+        self._released = False  # the caller is done with the pipes (kill was called)
 
     def poll(self, timeout: float) -> list[tuple[str, bytes]]:
         if self._open_streams == 0:
@@ -70,24 +78,74 @@ class _LocalCommand:
                 self._proc.stdin.close()
 
     def terminate(self) -> None:
-        """Kill the whole process group unless the command ended on its own.
+        """Stop the whole process group unless the command ended on its own: TERM now, KILL
+        :data:`KILL_GRACE_S` later to whatever is left (as over SSH). Returns at once; a
+        helper thread sends the KILL, reaps the command and closes its pipes.
 
         Background children count too (``sleep 60 & exit``): they hold the output pipes, so the
         command is not done until they go. After a normal end, anything left in the group was
         detached on purpose and is not ours to kill. Safe from another thread.
         """
-        if not self.done():
+        with self._lock:
+            if self._stopping or self.done():
+                return
+            self._stopping = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGTERM)
+        # Not a daemon: the KILL must still be sent when the program ends within the grace.
+        threading.Thread(target=self._kill_after_grace, name="remoteops-local-kill").start()
+
+    def _kill_after_grace(self) -> None:
+        """Wait until the group is empty or the grace is over, then KILL what is left.
+
+        The leader is reaped as soon as it exits: a zombie leader would keep the group
+        looking alive. Its pid cannot be reused while other members of its group live, and
+        an empty group gets no KILL, so the KILL never reaches a stranger's group.
+        """
+        deadline = time.monotonic() + KILL_GRACE_S
+        alive = self._group_alive()
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.02)
+            alive = self._group_alive()
+        if alive:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
-
-    def kill(self) -> None:
-        self.terminate()
         self._proc.wait()
-        self._selector.close()
+        with self._lock:
+            self._reaped = True
+            released = self._released
+        if released:  # else the caller still reads them, and kill() closes them
+            self._close_pipes()
+
+    def _group_alive(self) -> bool:
+        self._proc.poll()
+        try:
+            os.killpg(self._proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # members we may not signal (sudo): only KILL can tell
+            return True
+        return True
+
+    def _close_pipes(self) -> None:
         for pipe in (self._proc.stdout, self._proc.stderr):
             if pipe is not None:
-                pipe.close()
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+    def kill(self) -> None:
+        """Stop the command (see :meth:`terminate`) and release what the caller holds. Does
+        not wait out a command that ignores TERM: its pipes stay open (a TERM handler may
+        still print) until the KILL thread has reaped it."""
+        self.terminate()
+        self._selector.close()
         self.close_stdin()
+        with self._lock:
+            self._released = True
+            close_now = not self._stopping or self._reaped
+        if close_now:
+            self._proc.wait()  # at once: it ended on its own, or was reaped
+            self._close_pipes()
 
 
 class LocalTransport(LocalFiles, Transport):

@@ -25,7 +25,8 @@ def inventory(playground: PlaygroundState) -> str:
 def gate(tmp_path: Path) -> Iterator[Path]:
     """A folder where commands record that they started and wait for a ``release`` file.
 
-    Every host (local or playground, which shares this machine's /tmp) can reach it. The
+    Every host (local or playground, which shares this machine's files outside /tmp and
+    /root; tmp_path is kept off /tmp by tests/conftest.py) can reach it. The
     release file is always created at the end, so no remote loop outlives the test.
     """
     folder = tmp_path / "gate"

@@ -3,7 +3,9 @@
 It behaves as the devices remoteops meets over Telnet: ``Username:``/``Password:`` login,
 a ``NAME>`` prompt, ``enable`` with its own password to ``NAME#``, a ``--More--`` pager
 that ``terminal length 0`` switches off, and ``% Invalid input`` for unknown commands.
-Passwords come from the environment: TELNET_TEST_PASSWORD, TELNET_TEST_ENABLE.
+Passwords come from the environment: TELNET_TEST_PASSWORD, TELNET_TEST_ENABLE. Optional:
+TELNET_TEST_PROMPT_END replaces the ``>`` of the unprivileged prompt (a prompt the default
+pattern does not know), TELNET_TEST_LOG names a file each command line is appended to.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import tty
 from telnet_terminal import ask, say
 
 NAME = os.environ.get("TELNET_TEST_DEVICE", "switch1")
+PROMPT_END = os.environ.get("TELNET_TEST_PROMPT_END", ">")
+LOG = os.environ.get("TELNET_TEST_LOG")
 PAGE = 10
 VERSION = [f"Line {n:02d} of the version report" for n in range(1, 31)]
 COMMANDS = {
@@ -59,10 +63,13 @@ def main() -> None:
         return
     enabled, paging, mode = False, True, ""
     while True:
-        line = ask(f"{NAME}{mode}{'#' if enabled else '>'}")
+        line = ask(f"{NAME}{mode}{'#' if enabled else PROMPT_END}")
         if line is None or line.strip() in ("exit", "quit", "logout"):
             return
         command = line.strip()
+        if LOG:
+            with open(LOG, "a") as log:
+                log.write(command + "\n")
         if not command:
             continue
         if enabled and command in ("configure terminal", "conf t"):
