@@ -18,7 +18,7 @@ MASK = "********"
 #: One variable per secret word of remoteops/inventory/secrets.py, each with a value, in
 #: the spellings inventories use; and what must stay visible next to them.
 SECRETS = {
-    "snmp_pass": "value-of-pass",
+    "snmp_passkey": "value-of-pass",
     "App_Secret": "value-of-secret",
     "deploy_token": "value-of-token",
     "cloud_credential": "value-of-credential",
