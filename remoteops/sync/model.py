@@ -47,9 +47,9 @@ def is_temporary_of(temporary: str, names: Collection[str]) -> bool:
 
 def temporary_name(path: str) -> str:
     """A hidden sibling of ``path`` to write to before renaming over the real name."""
-    folder, _, name = path.rpartition("/")
+    folder, slash, name = path.rpartition("/")
     hidden = hidden_name(name, secrets.token_hex(4))
-    return f"{folder}/{hidden}" if folder else hidden
+    return f"{folder}{slash}{hidden}"  # "/x" keeps its "/": a file of the root folder
 
 
 def join_remote(root: str, path: str) -> str:

@@ -113,3 +113,9 @@ def test_a_leftover_with_a_cut_name_is_removed_like_any_other() -> None:
     remote = [Entry("d", Kind.DIR, mode=0o755), Entry(cut, Kind.FILE), Entry(old, Kind.FILE)]
     plan = plan_sync([Entry("d", Kind.DIR, mode=0o755)], remote, SyncOptions())
     assert sorted(a.path for a in plan.actions if a.kind is ActionKind.DELETE) == sorted([cut, old])
+
+
+def test_a_temporary_beside_a_file_of_the_root_folder_stays_in_the_root_folder() -> None:
+    """``/x`` gave a relative ``.x....tmp``: written to the login's folder, renamed across."""
+    assert temporary_name("/x").startswith("/.x.remoteops-")
+    assert temporary_name("x").startswith(".x.remoteops-")
