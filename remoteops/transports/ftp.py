@@ -39,7 +39,12 @@ from remoteops.inventory.model import Host
 from remoteops.sync.model import Entry, Fidelity, Kind, Times, join_remote, temporary_name
 from remoteops.transports.base import ConnectionOverrides, Transport, secret_from_env
 from remoteops.transports.connection_pool import ConnectionPool, TooManyConnectionsError
-from remoteops.transports.file_ops import Received, open_partial, receive_atomically
+from remoteops.transports.file_ops import (
+    LocalWriteError,
+    Received,
+    open_partial,
+    receive_atomically,
+)
 from remoteops.transports.ftp_listing import Listed, parse_listing
 from remoteops.transports.ftp_protocol import (
     ENCODING,
@@ -60,6 +65,17 @@ _CONNECTIONS = 4
 _DEFAULT_MODES = {Kind.FILE: 0o644, Kind.DIR: 0o755, Kind.SYMLINK: 0o777}
 #: Links followed one after the other to what a REMOTE_PATH link names, at most.
 _LINK_HOPS = 8
+
+
+class _LocalWriteFailedError(Exception):
+    """A download's local write failed mid-transfer. Carried out of the connection's
+    operation as neither a HostError (the pool would lend the connection again, in the middle
+    of a RETR) nor an OSError (taken for a lost connection); :meth:`FTPTransport.get_file`
+    raises the :class:`LocalWriteError` it holds."""
+
+    def __init__(self, cause: LocalWriteError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class FTPTransport(Transport):
@@ -541,8 +557,14 @@ class FTPTransport(Transport):
                             raise
                 return 0, self._retrieve(path, temporary, 0, entry.size)
 
+        def fetch_here(temporary: Path, offset: int) -> tuple[int, str | None]:
+            try:
+                return fetch(temporary, offset)
+            except _LocalWriteFailedError as exc:  # our disk, not the host: the host is fine
+                raise exc.cause from None
+
         exact = self.fidelity.times is not Times.NONE  # else two versions may look alike
-        return receive_atomically(path, local, entry, fetch, resume=exact)
+        return receive_atomically(path, local, entry, fetch_here, resume=exact)
 
     def _retrieve(self, path: str, temporary: Path, offset: int, size: int) -> str | None:
         """RETR into the temporary, from ``offset`` on with REST (RFC 3659 restart), up to
@@ -550,6 +572,14 @@ class FTPTransport(Transport):
         connection closed, and the server's 426 for that is the transfer's expected end.
         Returns "grew" then, else None."""
         ftp = self.ftp
+        try:
+            return self._retrieve_into(ftp, path, temporary, offset, size)
+        except LocalWriteError as exc:
+            raise _LocalWriteFailedError(exc) from exc
+
+    def _retrieve_into(
+        self, ftp: ftplib.FTP, path: str, temporary: Path, offset: int, size: int
+    ) -> str | None:
         grown = False
         with open_partial(temporary, offset) as target:
             ftp.voidcmd("TYPE I")

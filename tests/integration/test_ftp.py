@@ -699,3 +699,35 @@ def _untimed(root: Path) -> dict[str, tuple[str, int, str]]:
         path: (kind, mode, data.partition(":")[0])
         for path, (kind, mode, data) in snapshot(root).items()
     }
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs: needs root")
+def test_a_full_local_disk_fails_that_file_and_the_connection_is_not_lent_again_mid_retr(
+    ftp_host: Host, tmp_path: Path
+) -> None:
+    """The disk here fills up during a RETR: that file fails as our write error, not the
+    host's. The connection was in the middle of the RETR; lent again as it was, the next
+    file read the server's "426 Transfer aborted" as its answer and failed as a lost
+    connection."""
+    from remoteops.sync.model import Entry, Kind
+    from remoteops.transports.file_ops import LocalWriteError
+    from remoteops.transports.ftp import FTPTransport
+
+    size = 64 * 1024 * 1024  # still being sent when the disk is full
+    (tmp_path / "big.bin").write_bytes(os.urandom(size))
+    (tmp_path / "small.txt").write_text("small\n")
+    local = tmp_path / "local"
+    local.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(local)], check=True)
+    transport = FTPTransport(with_vars(ftp_host, ftp_connections=1), None, tls=False)
+    try:
+        transport.connect()
+        big = Entry("big.bin", Kind.FILE, size)
+        with pytest.raises(LocalWriteError, match="No space left"):
+            transport.get_file(str(tmp_path / "big.bin"), local / "big.bin", big)
+        small = Entry("small.txt", Kind.FILE, 6)
+        transport.get_file(str(tmp_path / "small.txt"), local / "small.txt", small)
+        assert (local / "small.txt").read_text() == "small\n"
+    finally:
+        transport.close()
+        subprocess.run(["umount", str(local)], check=True)
