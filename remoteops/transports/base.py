@@ -354,25 +354,49 @@ class WrappedCommand:
     stdin_prefix: bytes = field(default=b"", repr=False)
 
 
+#: Bytes an encoded environment value keeps as they are; every other byte is ``\0ooo``.
+_PLAIN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,-./:=@_")
+
+
+def encode_value(value: str) -> str:
+    """``value`` as printable ASCII for ``printf '%b'``: its bytes (non-UTF-8 ones kept,
+    as surrogate escapes carry them) with everything but letters, digits and ``+,-./:=@_``
+    as an octal escape. No quote, backslash, line end or control byte is left to be read by
+    a shell or a terminal as anything but data."""
+    raw = value.encode("utf-8", "surrogateescape")
+    return "".join(chr(b) if b in _PLAIN_BYTES else f"\\0{b:03o}" for b in raw)
+
+
+def _decoded(name: str, source: str) -> str:
+    """Shell code that sets and exports ``name`` from the encoded value held in ``source``
+    (a variable reference or a quoted word). ``printf`` is a builtin in every POSIX shell
+    we know of (dash, bash, BusyBox ash, ksh, zsh), so the value is in no process's
+    arguments; the ``x`` keeps trailing line ends, which ``$(...)`` would drop."""
+    return f'{name}=$(printf "%bx" {source}) && export {name}="${{{name}%x}}"'
+
+
 def shell_exports(env: Mapping[str, str]) -> str:
-    """``export NAME='value'; ...`` for a POSIX shell, in name order."""
-    return "".join(f"export {name}={shlex.quote(value)}; " for name, value in sorted(env.items()))
+    """Exports of ``env`` to type into a POSIX shell, one statement per name, in name order:
+    every value encoded (see :func:`encode_value`)."""
+    return "".join(
+        _decoded(name, f"'{encode_value(value)}'") + "; " for name, value in sorted(env.items())
+    )
 
 
-def _read_environment(exports: str) -> str:
-    """Shell code that reads ``exports`` (sent first on stdin) and runs it, so no value is
-    ever in an argument list (``/proc/PID/cmdline`` is readable by every user of the host).
+def _read_environment(names: Sequence[str]) -> str:
+    """Shell code that reads one encoded value per name from stdin (sent ahead of the
+    command's own input) and exports it, so no value is ever in an argument list
+    (``/proc/PID/cmdline`` is readable by every user of the host).
 
     ``read`` takes its input a byte at a time from a pipe, so exactly these lines are taken
-    and the command's own input is left as it was; a value with line breaks spans lines.
+    and the command's own input is left as it was; each value is one line whatever it holds,
+    and each is read into its own variable: no helper variable can clash with the user's.
     """
-    lines = exports.count("\n") + 1
-    return (
-        f"__ro_env=; __ro_n={lines}; while [ $__ro_n -gt 0 ]; do "
-        "IFS= read -r __ro_line || { echo 'remoteops: the environment did not arrive' >&2; "
-        "exit 126; }; "
-        '__ro_env="$__ro_env$__ro_line\n"; __ro_n=$((__ro_n - 1)); done; '
-        'eval "$__ro_env"; unset __ro_env __ro_n __ro_line; '
+    missing = "{ echo 'remoteops: the environment did not arrive' >&2; exit 126; }"
+    return "".join(
+        f"{{ IFS= read -r {name} && {_decoded(name, chr(34) + '$' + name + chr(34))}; }} "
+        f"|| {missing}; "
+        for name in names
     )
 
 
@@ -385,9 +409,9 @@ def wrap_command(spec: CommandSpec) -> WrappedCommand:
     asked" apart from the command's own output, so stdin meant for the command is held until
     sudo is done with it.
     """
-    exports = shell_exports(spec.env)
-    prefix = (exports + "\n").encode("utf-8", "surrogateescape") if exports else b""
-    inner = (_read_environment(exports) if exports else "") + spec.command
+    names = sorted(spec.env)
+    prefix = "".join(encode_value(spec.env[name]) + "\n" for name in names).encode("ascii")
+    inner = _read_environment(names) + spec.command
     if not spec.sudo:
         return WrappedCommand(inner, stdin_prefix=prefix)
     token = secrets.token_hex(8)
