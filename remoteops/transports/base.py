@@ -619,5 +619,5 @@ def drive(
         if feeder is not None:
             feeder.stop()
         running.kill()
-        if feeder is not None:
-            feeder.join(timeout=_FEEDER_JOIN_S)
+        if feeder is not None and running.done():  # ended on its own: its input soon stops
+            feeder.join(timeout=_FEEDER_JOIN_S)  # (killed: a blocked write waits for the kill)

@@ -26,13 +26,25 @@ class _LocalCommand:
     """A subprocess seen through the :class:`RunningCommand` primitives."""
 
     def __init__(self, command: str) -> None:
-        self._proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, so a timeout kills the whole tree
-        )
+        # stdin is a pipe of our own, written unbuffered under our lock: a buffered writer's
+        # close waits for a write blocked on a command that reads nothing (until the KILL)
+        stdin_read, self._stdin_fd = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                stdin=stdin_read,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group: a timeout kills the whole tree
+            )
+        except BaseException:
+            os.close(self._stdin_fd)
+            raise
+        finally:
+            os.close(stdin_read)
+        self._stdin_lock = threading.Lock()
+        self._stdin_closed = False
+        self._stdin_close_asked = False
         stdout, stderr = self._proc.stdout, self._proc.stderr
         if stdout is None or stderr is None:  # cannot happen with PIPE; keeps mypy honest
             raise RuntimeError("subprocess pipes were not created")
@@ -68,14 +80,34 @@ class _LocalCommand:
         return 128 - code if code < 0 else code  # killed by a signal: report like a shell
 
     def write_stdin(self, data: bytes | memoryview) -> None:
-        assert self._proc.stdin is not None  # noqa: S101
-        self._proc.stdin.write(data)
-        self._proc.stdin.flush()
+        with self._stdin_lock:
+            try:
+                if self._stdin_closed or self._stdin_close_asked:
+                    raise BrokenPipeError("stdin is closed")
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._stdin_fd, view) :]
+            finally:
+                if self._stdin_close_asked:
+                    self._close_stdin_locked()
 
     def close_stdin(self) -> None:
-        if self._proc.stdin is not None and not self._proc.stdin.closed:
+        """Close now, or, while a write is blocked (from another thread), as soon as it
+        returns: the descriptor is only ever closed under the writers' lock, so its number
+        can never be reused under a write."""
+        if self._stdin_lock.acquire(blocking=False):
+            try:
+                self._close_stdin_locked()
+            finally:
+                self._stdin_lock.release()
+        else:
+            self._stdin_close_asked = True
+
+    def _close_stdin_locked(self) -> None:
+        if not self._stdin_closed:
+            self._stdin_closed = True
             with contextlib.suppress(OSError):
-                self._proc.stdin.close()
+                os.close(self._stdin_fd)
 
     def terminate(self) -> None:
         """Stop the whole process group unless the command ended on its own: TERM now, KILL
@@ -92,8 +124,11 @@ class _LocalCommand:
             self._stopping = True
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signal.SIGTERM)
-        # Not a daemon: the KILL must still be sent when the program ends within the grace.
-        threading.Thread(target=self._kill_after_grace, name="remoteops-local-kill").start()
+        # Not a daemon (a worker thread's children would inherit that): the KILL must still be
+        # sent when the program ends within the grace.
+        threading.Thread(
+            target=self._kill_after_grace, name="remoteops-local-kill", daemon=False
+        ).start()
 
     def _kill_after_grace(self) -> None:
         """Wait until the group is empty or the grace is over, then KILL what is left.

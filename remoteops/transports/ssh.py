@@ -59,8 +59,8 @@ _PID_MARK = b"REMOTEOPS-PID="
 _HEAD_LIMIT = 4096
 #: How long the channel that kills a timed-out command may take to open.
 _KILL_OPEN_TIMEOUT_S = 2.0
-#: How long the end of a run waits for those kills to be sent (healthy hosts take a round
-#: trip; on a host that stopped answering they never will).
+#: How long the end of a run waits at least for those kills to be sent (healthy hosts take
+#: two round trips, so a slow link gets more; on a host that stopped answering they never go).
 _KILL_GRACE_S = 0.5
 #: How long opening a session and starting a command may take when the run has no --timeout.
 _START_TIMEOUT_S = 60.0
@@ -137,7 +137,7 @@ class SSHContext:
         self._key_lock = threading.Lock()
         self._jumps: dict[str, _JumpSlot] = {}
         self._jump_lock = threading.Lock()  # guards the dict only; each chain has its own lock
-        self._closing: list[threading.Thread] = []
+        self._closing: list[tuple[threading.Thread, float]] = []
 
     @staticmethod
     def _load_ssh_config(path: Path) -> paramiko.SSHConfig | None:
@@ -342,20 +342,23 @@ class SSHContext:
                 raise slot.error from exc
             return slot.transport
 
-    def closing(self, thread: threading.Thread) -> None:
-        """A connection closing in the background (after killing its commands): the run's
-        end waits a little for it, so the kill reaches a healthy host before we exit."""
+    def closing(self, thread: threading.Thread, within_s: float) -> None:
+        """A connection closing in the background after killing its commands: the run's end
+        waits for it up to ``within_s`` (what sending the kill takes on that connection), so
+        the kill reaches a host that answers before we exit, and one that stopped answering
+        costs little."""
         with self._jump_lock:
-            self._closing = [t for t in self._closing if t.is_alive()] + [thread]
+            self._closing = [(t, s) for t, s in self._closing if t.is_alive()]
+            self._closing.append((thread, min(within_s, _KILL_OPEN_TIMEOUT_S)))
 
     def close(self) -> None:
-        """Give background closes up to half a second, then close the jump connections;
-        never waits for a handshake still in progress."""
+        """Give background closes the time their kills take (half a second, more on slow
+        links), then close the jump connections; never waits for a handshake in progress."""
         with self._jump_lock:
             closing, self._closing = self._closing, []
-        deadline = time.monotonic() + _KILL_GRACE_S
-        for thread in closing:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        started = time.monotonic()
+        for thread, within_s in closing:
+            thread.join(max(0.0, started + within_s - time.monotonic()))
         with self._jump_lock:
             slots = list(self._jumps.values())
             self._jumps.clear()
@@ -664,9 +667,15 @@ class _SSHCommand:
             return
         with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
             killer = transport.open_session(timeout=_KILL_OPEN_TIMEOUT_S)
-            killer.exec_command(
-                f"kill -TERM -- -{pid} 2>/dev/null; sleep 2; kill -KILL -- -{pid} 2>/dev/null"
-            )
+            # exec_command waits for its reply without a timeout of its own
+            watchdog = threading.Timer(_KILL_OPEN_TIMEOUT_S, killer.close)
+            watchdog.start()
+            try:
+                killer.exec_command(
+                    f"kill -TERM -- -{pid} 2>/dev/null; sleep 2; kill -KILL -- -{pid} 2>/dev/null"
+                )
+            finally:
+                watchdog.cancel()
 
 
 def _start_failure(exc: Exception, limit: float) -> HostError:
@@ -698,6 +707,8 @@ class SSHTransport(BatchWrites):
         self._transport: paramiko.Transport | None = None
         self._closed = False
         self._commands: list[_SSHCommand] = []
+        #: The slowest channel open seen (one round trip): how long a kill takes to send.
+        self._round_trip_s = 0.0
         self._sftp_sessions: dict[int, paramiko.SFTPClient] = {}
         self._sftp_opening: dict[int, Future[paramiko.SFTPClient]] = {}
         self._sftp_lock = threading.Lock()
@@ -770,6 +781,7 @@ class SSHTransport(BatchWrites):
         if transport is None or not transport.is_active():
             raise UnreachableError("connection is not open")
         limit = timeout if timeout is not None else _START_TIMEOUT_S
+        asked = time.monotonic()
         try:
             channel = transport.open_session(window_size=_WINDOW_SIZE, timeout=limit)
         except (paramiko.SSHException, EOFError, OSError) as exc:
@@ -793,6 +805,7 @@ class SSHTransport(BatchWrites):
         finally:
             watchdog.cancel()
         command_handle = _SSHCommand(channel)
+        self._round_trip_s = max(self._round_trip_s, time.monotonic() - asked)
         self._commands = [c for c in self._commands if c.killer is not None or not c.done()]
         self._commands.append(command_handle)
         return command_handle
@@ -824,7 +837,8 @@ class SSHTransport(BatchWrites):
             target=close_after_kills, name="remoteops-ssh-cancel", daemon=True
         )
         closer.start()
-        self.context.closing(closer)
+        # the kill is a channel open and an exec: two round trips, and some slack
+        self.context.closing(closer, max(_KILL_GRACE_S, 4 * self._round_trip_s))
 
 
 __all__ = [

@@ -166,3 +166,100 @@ def test_env_taken_by_name_from_this_shell(inventory: str, names: list[str]) -> 
     unset = remoteops("run", "-i", inventory, "-H", names[0], "-e", "ROP_NOT_SET_ANYWHERE", "true")
     assert unset.returncode == 2
     assert b"ROP_NOT_SET_ANYWHERE is not set" in unset.stderr
+
+
+def test_a_timeout_still_kills_the_command_over_a_slow_link(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    """0.3 s each way: sending the kill takes two round trips (1.2 s). The run's end waited
+    a fixed half second, the process exited first, and the command ran on on the host."""
+    from cli_support import write_inventory
+
+    from bench.relay import start_relay, stop_relay
+    from remoteops.inventory import load_inventory
+
+    host = load_inventory([inventory]).hosts[names[0]]
+    relay, (port,) = start_relay(0.3, [(str(host.vars.get("address", host.name)), host.port or 22)])
+    marker = str(170 + os.getpid() % 800)  # a sleep nobody else runs: `sleep 1xx.5`
+    try:
+        slow = {**host.vars, "address": "127.0.0.1", "port": port, "connect_timeout": 20,
+                "known_hosts_file": str(tmp_path / "known_hosts")}  # fmt: skip
+        slow_inventory = write_inventory(tmp_path / "slow.yml", {"all": {"hosts": {"slow": slow}}})
+        done = remoteops("run", "-i", str(slow_inventory), "--accept-new-host-keys", "-t", "3",
+                         f"sleep {marker}.5")  # fmt: skip
+        assert done.returncode == 3, done.stderr
+        assert b"TIMEOUT" in done.stderr
+        deadline = time.monotonic() + 5  # TERM ends sleep at once; KILL would 2 s later
+        while time.monotonic() < deadline and _running(f"sleep {marker}.5"):
+            time.sleep(0.1)
+        assert not _running(f"sleep {marker}.5")
+    finally:
+        stop_relay(relay)
+        subprocess.run(["pkill", "-f", f"^sleep {marker}.5$"], check=False)
+
+
+def _running(command: str) -> bool:
+    found = subprocess.run(["pgrep", "-f", f"^{command}$"], capture_output=True, check=False)
+    return found.returncode == 0
+
+
+def test_a_local_command_that_ignores_term_is_killed_after_the_run_exits(
+    tmp_path: Path,
+) -> None:
+    """The KILL two seconds after the TERM came from a thread that inherited the worker's
+    daemon flag: the program exited first and the command ran on."""
+    from cli_support import local_inventory
+
+    inventory = local_inventory(tmp_path / "local.yml", ["here"])
+    marker = str(300 + os.getpid() % 800)
+    try:
+        done = remoteops("run", "-i", str(inventory), "-t", "1",
+                         f"trap '' TERM; sleep {marker}.5; true")  # fmt: skip
+        assert done.returncode == 3
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _running(f"sleep {marker}.5"):
+            time.sleep(0.1)
+        assert not _running(f"sleep {marker}.5")
+    finally:
+        subprocess.run(["pkill", "-f", f"^sleep {marker}.5$"], check=False)
+
+
+def test_a_host_result_is_on_time_while_its_input_is_still_being_written(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    """`yes | run -t 2 ...` on a command that stops reading: the stdin thread sits in a write
+    that only the kill ends, and waiting for it added a second (ssh) or two (local)."""
+    from cli_support import local_inventory
+
+    local = local_inventory(tmp_path / "local.yml", ["here"])
+    command = "trap '' TERM; sleep 0.5; kill -STOP $$; sleep 60"
+    for sources in (["-i", inventory, "-H", names[0]], ["-i", str(local)]):
+        read_end, write_end = os.pipe()
+        stop = threading.Event()
+        own_end = os.dup(write_end)
+
+        def flood(fd: int = own_end, stop: threading.Event = stop) -> None:
+            try:
+                while not stop.is_set():
+                    os.write(fd, b"y\n" * 32768)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+        writer = threading.Thread(target=flood, daemon=True)
+        writer.start()
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "remoteops", "run", *sources, "-t", "2", "-o", "json",
+                 command],
+                stdin=read_end, capture_output=True, env=cli_env(), timeout=60, check=False,
+            )  # fmt: skip
+        finally:
+            stop.set()
+            os.close(read_end)
+            os.close(write_end)
+            writer.join(5)
+        (result,) = [json.loads(line) for line in done.stdout.splitlines()]
+        assert result["status"] == "timeout"
+        assert result["duration_s"] < 2 + 0.8, sources
