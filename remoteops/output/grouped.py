@@ -17,7 +17,15 @@ def group_results(results: Sequence[HostResult]) -> list[tuple[list[str], HostRe
     """Hosts that share status, exit code, output and error, in first-seen order."""
     groups: dict[tuple[object, ...], tuple[list[str], HostResult]] = {}
     for result in results:
-        key = (result.status, result.exit_code, result.stdout, result.stderr, result.error)
+        key = (
+            result.status,
+            result.exit_code,
+            result.stdout,
+            result.stderr,
+            result.error,
+            result.stdout_bytes,
+            result.stderr_bytes,
+        )  # fmt: skip  (cut output may differ)
         groups.setdefault(key, ([], result))[0].append(result.host)
     return list(groups.values())
 
@@ -45,7 +53,17 @@ class GroupedOutput(NullListener):
                 title = f"{colour}{title}{RESET}"
             write(self.out, f"{rule}\n{title}\n{rule}\n")
             body = result.stdout + result.stderr
+            if result.truncated:
+                body += _truncation_note(result).encode()
             if result.error:
                 body += f"{result.error}\n".encode()
             text = body.decode("utf-8", errors="replace")
             write(self.out, text if text.endswith("\n") or not text else text + "\n")
+
+
+def _truncation_note(result: HostResult) -> str:
+    kept = len(result.stdout) + len(result.stderr)
+    wrote = (result.stdout_bytes or len(result.stdout)) + (
+        result.stderr_bytes or len(result.stderr)
+    )
+    return f"\n[output cut: {kept} of {wrote} bytes kept]\n"

@@ -5,14 +5,32 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
 
 from remoteops.executor import NullListener
 from remoteops.output.notices import write, write_interrupted
 from remoteops.results import HostResult
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
+#: Characters of a long string escaped at a time.
+_SLICE = 1024 * 1024
+
+
+def _pieces(obj: dict[str, Any]) -> Iterator[str]:
+    """The JSON line of ``obj`` in pieces: a value may be 64 MiB of output, whose escaped
+    form (``\\u0000`` is six characters) would otherwise be built whole, then encoded whole."""
+    yield "{"
+    for index, (key, value) in enumerate(obj.items()):
+        yield (", " if index else "") + _ENCODER.encode(key) + ": "
+        if isinstance(value, str) and len(value) > _SLICE:
+            yield '"'
+            for start in range(0, len(value), _SLICE):
+                yield _ENCODER.encode(value[start : start + _SLICE])[1:-1]
+            yield '"'
+        else:
+            yield _ENCODER.encode(value)
+    yield "}"
 
 
 class JsonLines(NullListener):
@@ -30,10 +48,9 @@ class JsonLines(NullListener):
         self._lock = threading.Lock()
 
     def host_finished(self, result: HostResult) -> None:
-        # In pieces: a line may hold 64 MiB of output, not worth one more copy of it whole.
-        pieces = _ENCODER.iterencode(result.to_json(transfer=self.transfer))
+        obj = result.to_json(transfer=self.transfer)
         with self._lock:
-            for piece in pieces:
+            for piece in _pieces(obj):
                 write(self.out, piece, flush=False)
             write(self.out, "\n")
 

@@ -16,6 +16,7 @@ from remoteops.output.notices import write, write_interrupted
 from remoteops.output.style import RED, RESET, host_colour, use_colour
 from remoteops.results import HostResult, Status
 from remoteops.transports.base import STDERR
+from remoteops.utf8 import whole_characters
 
 #: Bytes of an unfinished line held per host and stream; a longer line is printed in pieces
 #: of this size, so output without line ends cannot grow without bound.
@@ -72,9 +73,10 @@ class LiveLines:
             key = (host, stream)
             buffered = self._partial.get(key, b"") + data
             *complete, rest = buffered.split(b"\n")
-            while len(rest) >= _LINE_LIMIT:  # a flood without line ends: shown in pieces
-                complete.append(rest[:_LINE_LIMIT])
-                rest = rest[_LINE_LIMIT:]
+            while len(rest) >= _LINE_LIMIT:  # a flood without line ends: shown in pieces,
+                cut = whole_characters(rest, _LINE_LIMIT) or _LINE_LIMIT  # whole characters
+                complete.append(rest[:cut])
+                rest = rest[cut:]
             self._partial[key] = rest
             if complete:
                 self._emit(host, stream, complete)

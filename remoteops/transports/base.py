@@ -42,6 +42,7 @@ from remoteops.sync.model import (
 )
 from remoteops.transports.file_ops import Received, run_in_parallel, stage_new_folders
 from remoteops.transports.stdin_sources import StdinSource, StdinStream
+from remoteops.utf8 import whole_characters
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -487,8 +488,12 @@ class OutputCapture:
     def add(self, chunk: bytes) -> None:
         self.total += len(chunk)
         room = len(chunk) if self._limit is None else self._limit - len(self.kept)
-        if room > 0:
-            self.kept += chunk[:room]
+        if room <= 0:
+            return
+        if room < len(chunk):  # the cut: never inside a character (JSON would call it binary)
+            room = whole_characters(chunk, room)
+            self._limit = len(self.kept) + room  # nothing more after the cut
+        self.kept += chunk[:room]
 
 
 class _SudoExchange:
