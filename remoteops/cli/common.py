@@ -131,7 +131,9 @@ def stdin_source(stdin_file: Path | None, readers: int) -> StdinSource | None:
     try:
         fd = sys.stdin.fileno()
         mode = os.fstat(fd).st_mode
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # closed (`<&-`: sys.stdin is None)
+        if stdin_file is not None:
+            fail("--stdin -: there is no standard input (it is closed)")
         return None
     if stat.S_ISREG(mode):
         return FileStdin(fd=fd)

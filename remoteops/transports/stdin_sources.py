@@ -140,6 +140,11 @@ class BroadcastStdin:
 
     def open(self) -> StdinStream:
         with self._arrived:
+            if self._readers_left <= 0 and threading.get_ident() not in self._connecting:
+                raise TransferError(
+                    "this input was already given to every host it was made for (a "
+                    "BroadcastStdin serves one run, its readers hosts)"
+                )
             if self._first > 0:
                 raise TransferError(
                     f"the input was streamed to the first hosts and is over {self._window} "

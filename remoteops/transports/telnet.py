@@ -93,6 +93,8 @@ _LINE_MAX = 3500
 #: Bytes of a command's output that, with more behind them, are handed on at once (with what
 #: arrived before pexpect's 8 KiB search window): an endless output never piles up.
 _PIECE = 4096
+#: Bytes of an unfinished line held back at most before it is handed on anyway.
+_CARRY_LIMIT = 256 * 1024
 _QUIET_S = 0.3
 _EVERYTHING = re.compile(rb".+\Z", re.DOTALL)
 #: What devices send after the pager text once answered, to erase it from the screen.
@@ -544,21 +546,27 @@ class TelnetTransport(Transport):
 
         child = self._spawn()
         piece = rb"(?s)\A(?:(?!" + end_start + rb").){%d}(?=.{128})" % _PIECE
+        carry = b""  # the end of a line not yet complete: cleaned with the rest of its line
         try:
             while True:
                 index = self._expect([end, piece], deadline, expected)
                 before = child.before if isinstance(child.before, bytes) else b""
                 if index == 0:
-                    output(_clean(before, keep_blank=True))
+                    output(_clean(carry + before, keep_blank=True))
                     return
                 after = child.after if isinstance(child.after, bytes) else b""
-                output(_clean(before + after, keep_blank=True))
+                data = carry + before + after
+                # whole lines only, so no escape sequence or backspace is cut in two
+                cut = data.rfind(b"\n") + 1 if len(data) < _CARRY_LIMIT else len(data)
+                carry = data[cut:]
+                output(_clean(data[:cut], keep_blank=True))
         except HostError:
             # after a TIMEOUT or EOF pexpect's before holds all it read since the last
             # match; after a match (our own deadline hit between two waits), its buffer does
             ended = child.after in (pexpect.TIMEOUT, pexpect.EOF)
             pending = child.before if ended else child.buffer
-            output(_clean(pending if isinstance(pending, bytes) else b"", keep_blank=True))
+            pending = pending if isinstance(pending, bytes) else b""
+            output(_clean(carry + pending, keep_blank=True))
             raise
 
     def _run_device(

@@ -263,3 +263,19 @@ def test_a_host_result_is_on_time_while_its_input_is_still_being_written(
         (result,) = [json.loads(line) for line in done.stdout.splitlines()]
         assert result["status"] == "timeout"
         assert result["duration_s"] < 2 + 0.8, sources
+
+
+def test_a_closed_stdin_is_no_input_not_a_crash(tmp_path: Path) -> None:
+    from cli_support import local_inventory
+
+    inventory = str(local_inventory(tmp_path / "local.yml", ["here"]))
+    argv = [sys.executable, "-m", "remoteops", "run", "-i", inventory, "cat; echo end"]
+    closed = subprocess.run(argv, capture_output=True, env=cli_env(), timeout=60, check=False,
+                            preexec_fn=lambda: os.close(0))  # fmt: skip
+    assert closed.returncode == 0, closed.stderr
+    assert closed.stdout == b"here | end\n"
+    asked = subprocess.run([*argv[:-1], "--stdin", "-", "true"], capture_output=True,
+                           env=cli_env(), timeout=60, check=False,
+                           preexec_fn=lambda: os.close(0))  # fmt: skip
+    assert asked.returncode == 2
+    assert b"no standard input" in asked.stderr

@@ -453,3 +453,16 @@ def test_endless_output_is_streamed_in_pieces_and_only_the_capture_limit_kept(
     assert len(result.stdout) == limit
     assert result.stdout_bytes == sum(pieces)
     assert set(result.stdout.split(b"\n")[:-1]) == {b"y"}
+
+
+def test_colour_codes_are_cleaned_wherever_the_output_is_cut_into_pieces(
+    shell_host: Host,
+) -> None:
+    """Streamed pieces were cleaned one by one: an escape sequence cut between two of them
+    stayed in the output."""
+    script = (
+        'i=0; while [ $i -lt 3000 ]; do printf "\\033[31mred%05d\\033[0m\\n" $i; i=$((i+1)); done'
+    )
+    status, code, out, _ = _run(shell_host, script, timeout=60)
+    assert (status, code) == (Status.OK, 0)
+    assert out == "".join(f"red{i:05d}\n" for i in range(3000))

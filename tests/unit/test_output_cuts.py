@@ -67,3 +67,23 @@ def test_a_json_line_written_in_pieces_is_the_same_json() -> None:
     assert line.endswith("}\n")
     assert line.count("\n") == 1
     assert json.loads(line) == HostResult("h", Status.OK, 0, raw, b"err").to_json()
+
+
+def test_a_broadcast_input_serves_the_hosts_it_was_made_for_and_says_so_after() -> None:
+    import os
+
+    import pytest
+
+    from remoteops.errors import TransferError
+    from remoteops.transports.stdin_sources import BroadcastStdin
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"six b\n")
+    os.close(write_end)
+    source = BroadcastStdin(read_end, readers=1)
+    stream = source.open()
+    assert stream.read() == b"six b\n"
+    stream.close()
+    with pytest.raises(TransferError, match="already given to every host"):
+        source.open()
+    os.close(read_end)
