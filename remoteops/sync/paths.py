@@ -10,10 +10,15 @@ protected folder refuses the host before anything is listed or written.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from remoteops.errors import ConfigurationError, TransferError
 from remoteops.sync.model import join_remote
 from remoteops.transports.base import Transport
+
+_Listing = TypeVar("_Listing")
 
 #: Top-level folders of the Filesystem Hierarchy Standard, and the usual extras: a sync there
 #: (with --delete, above all) replaces part of the system. Every /lib* counts too.
@@ -102,13 +107,47 @@ def checked_destination(transport: Transport, dest: str, *, force: bool) -> str:
     spelled = normalise(path, transport.real_path(".") or home)
     real = resolve(transport, path)
     for shown in dict.fromkeys((spelled, real)):
-        why = protected(shown, home)
-        if why is not None:
-            said = shown if shown == dest else f"{shown} (which {dest!r} is on this host)"
-            raise TransferError(
-                f"refusing to sync into {said}: {why}; use --force if that is really meant"
-            )
+        _refuse_if_protected(shown, dest, home)
     return path
 
 
-__all__ = ["checked_destination", "expand_home", "normalise", "protected", "refuse_user_home"]
+def checked_listing(
+    transport: Transport, dest: str, list_it: Callable[[str], _Listing], *, force: bool
+) -> tuple[str, _Listing]:
+    """:func:`checked_destination`, and ``list_it(path)`` of the checked path, the two at
+    once: asking the host where the path leads costs round trips (an SFTP session and its
+    requests: 0.2 s at 25 ms), which the listing, read-only, need not wait for. A spelling
+    that is protected on its face is refused before anything is asked; if the host then
+    shows the path protected, the listing is abandoned (the host's connection is closed with
+    it) and its result never used."""
+    path = expand_home(transport, dest)
+    if force:
+        return path, list_it(path)
+    if path.startswith("/"):
+        _refuse_if_protected(normalise(path), dest, None)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="remoteops-listing")
+    listing = pool.submit(list_it, path)
+    try:
+        checked_destination(transport, path, force=False)
+        return path, listing.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _refuse_if_protected(shown: str, dest: str, home: str | None) -> None:
+    why = protected(shown, home)
+    if why is not None:
+        said = shown if shown == dest else f"{shown} (which {dest!r} is on this host)"
+        raise TransferError(
+            f"refusing to sync into {said}: {why}; use --force if that is really meant"
+        )
+
+
+__all__ = [
+    "checked_destination",
+    "checked_listing",
+    "expand_home",
+    "normalise",
+    "protected",
+    "refuse_user_home",
+]

@@ -18,7 +18,7 @@ from remoteops.results import HostResult, RunReport, Status
 from remoteops.sync.apply import apply_plan, apply_to_new_folder, plan_stats, start_progress
 from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import Plan, ProgressSink, SyncOptions
-from remoteops.sync.paths import checked_destination, refuse_user_home
+from remoteops.sync.paths import checked_listing, refuse_user_home
 from remoteops.sync.plan import plan_sync, prepare_local
 from remoteops.transports import Transport, TransportFactory
 
@@ -56,9 +56,14 @@ def sync_work(
     side = prepare_local(tree.entries, options)
 
     def apply_here(
-        host: Host, transport: Transport, listener: Listener, folder: str, started: float
+        host: Host, transport: Transport, listener: Listener, started: float
     ) -> HostResult:
-        remote = transport.list_tree(folder, checksum=options.checksum)
+        folder, remote = checked_listing(
+            transport,
+            dest,
+            lambda path: transport.list_tree(path, checksum=options.checksum),
+            force=force,
+        )
         plan = plan_sync(side, remote, options, transport.fidelity)
         shown = describe(plan) if dry_run else b""
         if shown:
@@ -88,9 +93,8 @@ def sync_work(
 
     def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
         started = time.monotonic()
-        folder = checked_destination(transport, dest, force=force)
         try:
-            return apply_here(host, transport, listener, folder, started)
+            return apply_here(host, transport, listener, started)
         except EntriesFailedError as exc:  # the rest arrived: say what did, and what did not
             return HostResult(
                 host.name,
