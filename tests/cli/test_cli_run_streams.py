@@ -7,11 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from cli_support import cli_env, remoteops
+
+from tests.streams import endless_pipe
 
 MiB = 1024 * 1024
 
@@ -126,33 +127,11 @@ def test_endless_stdin_costs_a_bounded_window_and_the_timeout_holds(
     inventory: str, names: list[str]
 ) -> None:
     """`yes | remoteops run -t 3 'wc -c'` grew to 2.2 GB before connecting to anything."""
-    read_end, write_end = os.pipe()
-    stop = threading.Event()
-
-    own_end = os.dup(write_end)  # the writer's own: the test's may be closed and reused
-
-    def flood() -> None:
-        block = b"y\n" * 32768
-        try:
-            while not stop.is_set():
-                os.write(own_end, block)
-        except OSError:  # the read end closed: EPIPE
-            pass
-        finally:
-            os.close(own_end)
-
-    writer = threading.Thread(target=flood, daemon=True)
-    writer.start()
-    try:
+    with endless_pipe() as stdin:
         _, out, peak_mib, _ = _measured(
             "run", "-i", inventory, "-H", ":".join(names[:2]), "-t", "3", "-o", "json", "wc -c",
-            stdin=read_end,
+            stdin=stdin,
         )  # fmt: skip
-    finally:
-        stop.set()
-        os.close(read_end)
-        os.close(write_end)
-        writer.join(5)
     results = [json.loads(line) for line in out.splitlines()]
     assert [r["status"] for r in results] == ["timeout"] * 2
     assert all(r["duration_s"] < 3 + 1.5 for r in results)
@@ -234,32 +213,12 @@ def test_a_host_result_is_on_time_while_its_input_is_still_being_written(
     local = local_inventory(tmp_path / "local.yml", ["here"])
     command = "trap '' TERM; sleep 0.5; kill -STOP $$; sleep 60"
     for sources in (["-i", inventory, "-H", names[0]], ["-i", str(local)]):
-        read_end, write_end = os.pipe()
-        stop = threading.Event()
-        own_end = os.dup(write_end)
-
-        def flood(fd: int = own_end, stop: threading.Event = stop) -> None:
-            try:
-                while not stop.is_set():
-                    os.write(fd, b"y\n" * 32768)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-
-        writer = threading.Thread(target=flood, daemon=True)
-        writer.start()
-        try:
+        with endless_pipe() as stdin:
             done = subprocess.run(
                 [sys.executable, "-m", "remoteops", "run", *sources, "-t", "2", "-o", "json",
                  command],
-                stdin=read_end, capture_output=True, env=cli_env(), timeout=60, check=False,
+                stdin=stdin, capture_output=True, env=cli_env(), timeout=60, check=False,
             )  # fmt: skip
-        finally:
-            stop.set()
-            os.close(read_end)
-            os.close(write_end)
-            writer.join(5)
         (result,) = [json.loads(line) for line in done.stdout.splitlines()]
         assert result["status"] == "timeout"
         assert result["duration_s"] < 2 + 0.8, sources

@@ -22,6 +22,7 @@ from remoteops.transports import CommandSpec
 from remoteops.transports.stdin_sources import BroadcastStdin, FileStdin
 from tests.integration.conftest import with_vars
 from tests.integration.process_table import command_lines_showing
+from tests.streams import endless_pipe
 
 
 class _SeesOutput(NullListener):
@@ -105,40 +106,22 @@ def test_a_command_that_reads_no_input_ends_while_the_pipe_stays_open(
 
 
 def test_endless_stdin_is_streamed_in_a_bounded_window_and_timeouts_hold(
-    ssh_hosts: list[Host], pipe: tuple[int, int]
+    ssh_hosts: list[Host],
 ) -> None:
     """`yes | remoteops run -t 2 'wc -c'`: the hosts read for two seconds, then time out; the
-    input is never held whole (the window bounds it), and the writer is never blocked for ever."""
-    read_end, write_end = pipe
-    stop = threading.Event()
-
-    own_end = os.dup(write_end)  # the writer's own: the test's may be closed and reused
-
-    def flood() -> None:
-        block = b"y\n" * 32768
-        try:
-            while not stop.is_set():
-                os.write(own_end, block)
-        except OSError:  # the read end closed: EPIPE
-            pass
-        finally:
-            os.close(own_end)
-
-    writer = threading.Thread(target=flood, daemon=True)
-    writer.start()
+    input is never held whole (the window bounds it), and once every host ended it is read
+    no further."""
     window = 4 * 1024 * 1024
-    source = BroadcastStdin(read_end, readers=2, window=window)
-    try:
+    with endless_pipe() as stdin:
+        source = BroadcastStdin(stdin, readers=2, window=window)
         report = run_command(ssh_hosts[:2], CommandSpec("wc -c", stdin=source, timeout=2))
-    finally:
-        stop.set()
+        reader = source._reader
+        assert reader is not None
+        reader.join(5)
+        assert not reader.is_alive()  # every host ended: the input is read no further
     assert [r.status for r in report.results] == [Status.TIMEOUT] * 2
     assert all(r.duration_s < 2 + 1.0 for r in report.results)
     assert source._held <= window + 64 * 1024  # the window, never the whole input
-    reader = source._reader
-    assert reader is not None
-    reader.join(5)
-    assert not reader.is_alive()  # every host ended: the input is read no further
 
 
 def test_hosts_started_after_a_large_input_moved_on_fail_with_a_clear_reason(
