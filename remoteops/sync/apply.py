@@ -11,11 +11,13 @@ import contextlib
 import dataclasses
 import hashlib
 import posixpath
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from remoteops.errors import EntriesFailedError, HostError, TransferError
+from remoteops.results import HostResult, Status
 from remoteops.sync.model import (
     Action,
     ActionKind,
@@ -268,4 +270,23 @@ def plan_stats(plan: Plan, bytes_sent: int = 0, *, failed: set[str] | None = Non
     )
 
 
-__all__ = ["SyncStats", "apply_plan", "apply_to_new_folder", "plan_stats", "start_progress"]
+def partly_applied(host: str, exc: EntriesFailedError, started: float) -> HostResult:
+    """A host where some entries could not be written and the rest arrived: ``failed``,
+    naming those entries, with the counts of what did arrive."""
+    return HostResult(
+        host,
+        Status.FAILED,
+        error=str(exc),
+        duration_s=time.monotonic() - started,
+        transfer=exc.transfer,
+    )
+
+
+__all__ = [
+    "SyncStats",
+    "apply_plan",
+    "apply_to_new_folder",
+    "partly_applied",
+    "plan_stats",
+    "start_progress",
+]

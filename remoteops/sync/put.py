@@ -20,7 +20,7 @@ from remoteops.errors import ConfigurationError, EntriesFailedError, TransferErr
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
-from remoteops.sync.apply import apply_plan, start_progress
+from remoteops.sync.apply import apply_plan, partly_applied, start_progress
 from remoteops.sync.local_tree import scan_tree
 from remoteops.sync.model import (
     Entry,
@@ -177,13 +177,7 @@ def put_work(
                 plan, transport, origin.__getitem__, folder, advance, ensure_dest=False
             )
         except EntriesFailedError as exc:  # the rest arrived: say what did, and what did not
-            return HostResult(
-                host.name,
-                Status.FAILED,
-                error=str(exc),
-                duration_s=time.monotonic() - started,
-                transfer=exc.transfer,
-            )
+            return partly_applied(host.name, exc, started)
         return HostResult(
             host.name,
             Status.OK,

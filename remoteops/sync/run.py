@@ -15,7 +15,13 @@ from remoteops.errors import ConfigurationError, EntriesFailedError
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
-from remoteops.sync.apply import apply_plan, apply_to_new_folder, plan_stats, start_progress
+from remoteops.sync.apply import (
+    apply_plan,
+    apply_to_new_folder,
+    partly_applied,
+    plan_stats,
+    start_progress,
+)
 from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import Plan, ProgressSink, SyncOptions
 from remoteops.sync.paths import checked_listing, refuse_user_home
@@ -96,13 +102,7 @@ def sync_work(
         try:
             return apply_here(host, transport, listener, started)
         except EntriesFailedError as exc:  # the rest arrived: say what did, and what did not
-            return HostResult(
-                host.name,
-                Status.FAILED,
-                error=str(exc),
-                duration_s=time.monotonic() - started,
-                transfer=exc.transfer,
-            )
+            return partly_applied(host.name, exc, started)
 
     return work
 

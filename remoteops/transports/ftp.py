@@ -505,16 +505,20 @@ class FTPTransport(Transport):
                 return self._link_kind(path)
         return Kind.DIR if facts.get("type", "").lower() in ("dir", "cdir") else Kind.FILE
 
+    def _enters(self, path: str) -> bool:
+        """Whether CWD enters ``path`` (a folder, or a link to one); back home after."""
+        try:
+            self.ftp.cwd(path)
+        except ftplib.error_perm:
+            return False
+        self.ftp.cwd(self._home)
+        return True
+
     def _link_kind(self, path: str) -> Kind | None:
         """What the link ``path`` leads to: a folder if CWD enters it, a file if MDTM (which
         follows links) dates it, nothing if neither (a dangling link)."""
         ftp = self.ftp
-        try:
-            ftp.cwd(path)
-        except ftplib.error_perm:
-            pass
-        else:
-            ftp.cwd(self._home)
+        if self._enters(path):
             return Kind.DIR
         if not (self._features or Features()).mdtm:
             return Kind.FILE
@@ -527,13 +531,7 @@ class FTPTransport(Transport):
     def _listed_kind(self, path: str) -> Kind | None:
         """Without MLST: a folder is what CWD enters; a file is what LIST shows alone, under
         its own name. A LIST showing anything else is a folder CWD may not enter."""
-        ftp = self.ftp
-        try:
-            ftp.cwd(path)
-        except ftplib.error_perm:
-            pass
-        else:
-            ftp.cwd(self._home)
+        if self._enters(path):
             return Kind.DIR
         try:
             listed = self._list_path(path)
