@@ -26,6 +26,7 @@ from remoteops.sync.model import (
     Kind,
     Plan,
     ProgressSink,
+    hidden_name,
     join_remote,
     no_progress,
 )
@@ -130,7 +131,7 @@ def apply_to_new_folder(
     real = dest.rstrip("/") or dest
     folder, name = posixpath.split(real)
     digest = hashlib.sha256(real.encode(errors="surrogateescape")).hexdigest()[:8]
-    staged = posixpath.join(folder, f".{name}.remoteops-{digest}.tmp")
+    staged = posixpath.join(folder, hidden_name(name, digest))  # within NAME_MAX, too
     left = transport.list_path(staged, missing_ok=True)  # links not followed
     if left:
         transport.remove(staged, left[0].kind)

@@ -713,6 +713,10 @@ def test_names_of_255_bytes_sync_completely(ssh_hosts: list[Host], tmp_path: Pat
     again = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
     assert again.ok, again.error
     assert snapshot(dest) == snapshot(source)
+    new_dest = tmp_path / ("D" * 255)  # a new destination is staged beside it under a cut name
+    into_new = sync_hosts(ssh_hosts[:1], source, str(new_dest)).results[0]
+    assert into_new.ok, into_new.error
+    assert snapshot(new_dest) == snapshot(source)
 
 
 @pytest.mark.usefixtures("requires_root")
