@@ -137,7 +137,7 @@ class SFTPFiles(Transport):
         return outcome.stdout
 
     def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
-        entries = self._walk(root) if self._without_find else self._find(root)
+        entries = self._find(root)
         if not checksum or not any(e.kind is Kind.FILE for e in entries):
             return entries
         quoted = shlex.quote(cd_target(root))
@@ -148,14 +148,23 @@ class SFTPFiles(Transport):
         return with_digests(entries, parse_sums(listing).get)
 
     def _find(self, root: str) -> list[Entry]:
-        outcome = self.run(CommandSpec(find_command(root)))
+        found = self._found(find_command(root), f"cannot list {root}")
+        return self._walk(root) if found is None else found
+
+    def _found(self, command: str, what: str) -> list[Entry] | None:
+        """The entries a ``find -printf`` command lists; None once this host's find cannot
+        (BusyBox or BSD find, or none), and from then on for every listing: the caller walks
+        over SFTP instead."""
+        if self._without_find:
+            return None
+        outcome = self.run(CommandSpec(command))
         if outcome.exit_code == 0:
             return parse_find_output(outcome.stdout)
         reason = outcome.stderr.decode(errors="replace").strip()
         if outcome.exit_code == _COMMAND_NOT_FOUND or "printf" in reason.lower():
-            self._without_find = True  # BusyBox or BSD find, or none: walk over SFTP
-            return self._walk(root)
-        raise TransferError(f"cannot list {root}: {reason or outcome.exit_code}")
+            self._without_find = True
+            return None
+        raise TransferError(f"{what}: {reason or outcome.exit_code}")
 
     def _walk(self, root: str) -> list[Entry]:
         return walk_tree(self.sftp(), root)
@@ -163,15 +172,10 @@ class SFTPFiles(Transport):
     def list_path(
         self, path: str, *, missing_ok: bool = False, follow: bool = False
     ) -> list[Entry]:
-        if not self._without_find:
-            command = path_command(path, missing_ok=missing_ok, follow=follow)
-            outcome = self.run(CommandSpec(command))
-            if outcome.exit_code == 0:
-                return parse_find_output(outcome.stdout)
-            reason = outcome.stderr.decode(errors="replace").strip()
-            if outcome.exit_code != _COMMAND_NOT_FOUND and "printf" not in reason.lower():
-                raise TransferError(f"cannot read {path}: {reason or outcome.exit_code}")
-            self._without_find = True
+        command = path_command(path, missing_ok=missing_ok, follow=follow)
+        found = self._found(command, f"cannot read {path}")
+        if found is not None:
+            return found
         return self._walk_path(path, missing_ok=missing_ok, follow=follow)
 
     def _walk_path(self, path: str, *, missing_ok: bool, follow: bool) -> list[Entry]:
@@ -252,14 +256,9 @@ class SFTPFiles(Transport):
             raise self.failure(f"cannot resolve {path}", exc) from exc
 
     def list_children(self, folder: str, pattern: str = "*") -> list[Entry]:
-        if not self._without_find:
-            outcome = self.run(CommandSpec(children_command(folder, pattern)))
-            if outcome.exit_code == 0:
-                return parse_find_output(outcome.stdout)
-            reason = outcome.stderr.decode(errors="replace").strip()
-            if outcome.exit_code != _COMMAND_NOT_FOUND and "printf" not in reason.lower():
-                raise TransferError(f"cannot list {folder}: {reason or outcome.exit_code}")
-            self._without_find = True
+        found = self._found(children_command(folder, pattern), f"cannot list {folder}")
+        if found is not None:
+            return found
         try:
             found = walk_tree(self.sftp(), folder, max_depth=1)
         except TransferError:
