@@ -665,17 +665,35 @@ class _SSHCommand:
         transport = self._channel.get_transport()
         if transport is None or not transport.is_active():
             return
-        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError, HostError):
             killer = transport.open_session(timeout=_KILL_OPEN_TIMEOUT_S)
-            # exec_command waits for its reply without a timeout of its own
-            watchdog = threading.Timer(_KILL_OPEN_TIMEOUT_S, killer.close)
-            watchdog.start()
-            try:
-                killer.exec_command(
-                    f"kill -TERM -- -{pid} 2>/dev/null; sleep 2; kill -KILL -- -{pid} 2>/dev/null"
-                )
-            finally:
-                watchdog.cancel()
+            _exec_within(
+                killer,
+                f"kill -TERM -- -{pid} 2>/dev/null; sleep 2; kill -KILL -- -{pid} 2>/dev/null",
+                _KILL_OPEN_TIMEOUT_S,
+            )
+
+
+def _exec_within(channel: paramiko.Channel, command: str, limit: float) -> None:
+    """``exec_command``, whose wait for the server's reply has no timeout of its own, given
+    ``limit`` seconds: then the channel is closed under it (HostTimeoutError). A closed channel
+    afterwards proves nothing: a quick command may already have finished."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        channel.close()
+
+    watchdog = threading.Timer(limit, expire)
+    watchdog.start()
+    try:
+        channel.exec_command(command)
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        if expired.is_set():
+            raise HostTimeoutError(f"the command did not start within {limit:g} s") from exc
+        raise
+    finally:
+        watchdog.cancel()
 
 
 def _start_failure(exc: Exception, limit: float) -> HostError:
@@ -786,24 +804,10 @@ class SSHTransport(BatchWrites):
             channel = transport.open_session(window_size=_WINDOW_SIZE, timeout=limit)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise _start_failure(exc, limit) from exc
-        # exec_command waits for the server's reply with no timeout of its own. (A closed
-        # channel afterwards proves nothing: a quick command may already have finished.)
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            channel.close()
-
-        watchdog = threading.Timer(limit, expire)
-        watchdog.start()
         try:
-            channel.exec_command(f"echo {_PID_MARK.decode()}$$ >&2; {command}")
+            _exec_within(channel, f"echo {_PID_MARK.decode()}$$ >&2; {command}", limit)
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            if expired.is_set():
-                raise HostTimeoutError(f"the command did not start within {limit:g} s") from exc
             raise _start_failure(exc, limit) from exc
-        finally:
-            watchdog.cancel()
         command_handle = _SSHCommand(channel)
         self._round_trip_s = max(self._round_trip_s, time.monotonic() - asked)
         self._commands = [c for c in self._commands if c.killer is not None or not c.done()]
