@@ -21,7 +21,7 @@ import pytest
 
 from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
-from remoteops.playground import PlaygroundState
+from remoteops.playground import Playground, PlaygroundState
 
 
 @pytest.fixture(scope="session")
@@ -137,15 +137,17 @@ def running(process: subprocess.Popen[Any]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def killed_when(process: subprocess.Popen[Any], ready: Callable[[], bool]) -> Iterator[None]:
-    """While the block runs, kill ``process`` (SIGKILL: no goodbye) once ``ready()`` holds,
-    or after 30 s: a server dying in the middle of a transfer."""
+def done_when(
+    action: Callable[[], None], ready: Callable[[], bool], within_s: float = 30
+) -> Iterator[None]:
+    """While the block runs, call ``action`` once ``ready()`` holds, or after ``within_s``
+    (say, a server dying in the middle of a transfer); the block's end waits for it."""
 
     def watch() -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + within_s
         while time.monotonic() < deadline and not ready():
-            time.sleep(0.01)
-        process.kill()
+            time.sleep(0.005)
+        action()
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -153,6 +155,25 @@ def killed_when(process: subprocess.Popen[Any], ready: Callable[[], bool]) -> It
         yield
     finally:
         watcher.join()
+
+
+def killed_when(process: subprocess.Popen[Any], ready: Callable[[], bool]) -> Any:
+    """:func:`done_when` that kills ``process`` (SIGKILL: no goodbye)."""
+    return done_when(process.kill, ready)
+
+
+def kill_sessions(manager: Playground, host: str) -> None:
+    """Kill every sshd session process of ``host`` (not its listener): each connection to it
+    drops mid-word, as when a session's sshd is killed or crashes."""
+    from remoteops.playground._system import descendants, processes
+
+    state = manager.status()
+    assert state is not None
+    listener = state.host(host).pid
+    assert listener is not None
+    for pid in descendants([listener], processes()) - {listener}:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def ftp_inventory_host(name: str, port: int, **extra: object) -> Host:

@@ -11,14 +11,11 @@ docs/reliability.md, "Deliberate breaks"), against the session's real sshd hosts
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,53 +24,13 @@ from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
 from remoteops.results import Status
 from remoteops.sync.fetch import fetch_hosts
+from tests.integration.conftest import done_when, kill_sessions
 
 #: Large enough that a get is still running when the session is killed (sparse: no disk).
 BIG_FILE_BYTES = 768 * 1024 * 1024
 
 
-def _children(pid: int) -> list[int]:
-    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, check=False)
-    return [int(child) for child in found.stdout.split()]
-
-
-def _sessions_of(listener: int) -> list[int]:
-    """Every process below a host's sshd listener: the sessions it serves, not itself."""
-    pending, found = _children(listener), []
-    while pending:
-        pid = pending.pop()
-        found.append(pid)
-        pending += _children(pid)
-    return found
-
-
-@contextlib.contextmanager
-def _sessions_killed_when(listener: int, ready: Callable[[], bool]) -> Iterator[None]:
-    """While the block runs, SIGKILL the host's SSH sessions (its listener lives on) once
-    ``ready()`` holds: a connection lost in the middle of a transfer."""
-    killed = threading.Event()
-
-    def watch() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not ready():
-            time.sleep(0.005)
-        for pid in _sessions_of(listener):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        killed.set()
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        yield
-    finally:
-        watcher.join()
-    assert killed.is_set()
-
-
 @pytest.mark.parametrize("older_copy", [True, False], ids=["older-copy", "first-copy"])
-# paramiko's prefetch thread raises EOFError when its session dies: that is the point here
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_get_cut_off_over_ssh_leaves_no_truncated_file_under_the_real_name(
     older_copy: bool,
     ssh_hosts: list[Host],
@@ -81,10 +38,6 @@ def test_a_get_cut_off_over_ssh_leaves_no_truncated_file_under_the_real_name(
     tmp_path: Path,
 ) -> None:
     target = ssh_hosts[0]
-    state = playground_manager.status()  # now: an earlier test may have restarted the host
-    assert state is not None
-    listener = state.host(target.name).pid
-    assert listener is not None
     remote = tmp_path / "remote" / "big.img"
     remote.parent.mkdir()
     with open(remote, "wb") as handle:
@@ -106,11 +59,9 @@ def test_a_get_cut_off_over_ssh_leaves_no_truncated_file_under_the_real_name(
                     return True
         return False
 
-    with _sessions_killed_when(listener, arriving):
+    kill = functools.partial(kill_sessions, playground_manager, target.name)
+    with done_when(kill, arriving, within_s=60):
         result = fetch_hosts([target], str(remote), local).results[0]
-    for thread in threading.enumerate():  # its EOFError belongs to this test, not the next
-        if "_prefetch_thread" in thread.name:
-            thread.join(10)
     assert result.status is not Status.OK, result
     if older_copy:
         assert copy.read_bytes() == old  # never opened for writing, let alone truncated

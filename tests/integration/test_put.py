@@ -15,7 +15,8 @@ from remoteops.inventory.model import Host
 from remoteops.playground import Playground
 from remoteops.results import Status
 from remoteops.sync.put import put_hosts
-from tests.integration.test_sync import kill_sessions, snapshot, sparse_file, temporaries_in, when
+from tests.integration.conftest import done_when, kill_sessions
+from tests.integration.test_sync import snapshot, sparse_file, temporaries_in
 
 
 @pytest.fixture
@@ -150,14 +151,11 @@ def test_an_interrupted_put_leaves_a_temporary_that_the_next_put_removes(
     dest.mkdir()
     someone_elses = dest / ".other.remoteops-0badc0de.tmp"  # not one of the names put writes
     someone_elses.write_text("not put's")
-    killer = when(
-        lambda: any(n != someone_elses.name for n in temporaries_in(dest)),
+    with done_when(
         lambda: kill_sessions(playground_manager, target.name),
-    )
-    try:
+        lambda: any(n != someone_elses.name for n in temporaries_in(dest)),
+    ):
         cut = put_hosts([target], [sent], str(dest), recursive=folder).results[0]
-    finally:
-        killer.join()
     assert cut.status is Status.UNREACHABLE, cut
     left = [n for n in temporaries_in(dest) if n != someone_elses.name]
     assert len(left) == 1, left

@@ -30,7 +30,7 @@ from remoteops.sync.model import Entry, Kind
 from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts, sync_work
 from remoteops.transports import CommandSpec, TransportFactory
-from tests.integration.conftest import with_vars
+from tests.integration.conftest import done_when, kill_sessions, with_vars
 
 ODD = ["with space", "quote'single", 'quote"double', "new\nline", "ünïcode", "tab\there"]
 
@@ -586,34 +586,6 @@ def test_a_relative_destination_is_not_redirected_by_cdpath(
         run_command([target], CommandSpec(f"rm -rf /root/.bashrc ~/{name}"))
 
 
-def kill_sessions(manager: Playground, host: str) -> None:
-    """Kill every sshd session process of ``host`` (not its listener): each connection to it
-    drops mid-word, as when a session's sshd is killed or crashes."""
-    from remoteops.playground._system import descendants, processes
-
-    state = manager.status()
-    assert state is not None
-    listener = state.host(host).pid
-    assert listener is not None
-    for pid in descendants([listener], processes()) - {listener}:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def when(condition: Callable[[], bool], then: Callable[[], None]) -> threading.Thread:
-    """A started thread that runs ``then`` once ``condition()`` holds (or after 30 s)."""
-
-    def watch() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not condition():
-            time.sleep(0.01)
-        then()
-
-    thread = threading.Thread(target=watch)
-    thread.start()
-    return thread
-
-
 SYSTEM_SPELLINGS = ["/etc/.", "//etc", "/./etc", "/usr/../etc", "/etc/./", "/boot/.", "/.",
                     "/tmp/..", "/var/lib/..", "/sbin", "/lib64", "/opt", "/srv", "/usr/local",
                     "/var/log", "/home", "/root", "~", ".", "~/"]  # fmt: skip
@@ -780,22 +752,17 @@ def test_a_session_killed_mid_transfer_is_unreachable_for_sync_put_and_get(
     big = sparse_file(tmp_path / "source" / "big")
     dest, local = tmp_path / "dest", tmp_path / "local"
     dest.mkdir()
-    if command == "get":
-        landing = local / target.name
-        killer = when(lambda: bool(temporaries_in(landing)), lambda: kill_sessions(
-            playground_manager, target.name))  # fmt: skip
-    else:
-        killer = when(lambda: bool(temporaries_in(dest)), lambda: kill_sessions(
-            playground_manager, target.name))  # fmt: skip
-    try:
+    landing = local / target.name if command == "get" else dest
+    with done_when(
+        lambda: kill_sessions(playground_manager, target.name),
+        lambda: bool(temporaries_in(landing)),
+    ):
         if command == "sync":
             result = sync_hosts([target], big.parent, str(dest)).results[0]
         elif command == "put":
             result = put_hosts([target], [big], str(dest)).results[0]
         else:
             result = fetch_hosts([target], str(big), local).results[0]
-    finally:
-        killer.join()
     assert result.status is Status.UNREACHABLE, result
     assert not (dest / "big").exists()
     assert not (local / target.name / "big").exists()
