@@ -8,7 +8,11 @@ from pathlib import Path
 
 
 def command_lines_showing(secret: bytes) -> list[str]:
-    """The command lines of every process (ours excluded) that contain ``secret``."""
+    """The command lines of every process (ours excluded) that contain ``secret``, as it is
+    or as remoteops encodes an environment value (octal escapes are no disguise)."""
+    from remoteops.transports.base import encode_value
+
+    forms = (secret, encode_value(secret.decode("utf-8", "surrogateescape")).encode())
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -17,6 +21,6 @@ def command_lines_showing(secret: bytes) -> list[str]:
             argv = (entry / "cmdline").read_bytes()
         except OSError:  # gone meanwhile
             continue
-        if secret in argv:
+        if any(form in argv for form in forms):
             found.append(argv.replace(b"\0", b" ").decode(errors="replace"))
     return found
