@@ -114,31 +114,24 @@ def stdin_source(stdin_file: Path | None, readers: int) -> StdinSource | None:
     """
     from remoteops.transports.stdin_sources import BroadcastStdin, FileStdin
 
-    if stdin_file is not None and str(stdin_file) != "-":
-        try:
-            info = stdin_file.stat()
-        except OSError as exc:
-            fail(f"cannot read {stdin_file}: {exc.strerror}")
-        if stat.S_ISDIR(info.st_mode):
-            fail(f"cannot read {stdin_file}: it is a folder")
-        if stat.S_ISREG(info.st_mode):
-            return FileStdin(stdin_file)
-        try:  # a pipe, a process substitution, a device: read once, streamed
-            fd = os.open(stdin_file, os.O_RDONLY)
-        except OSError as exc:
-            fail(f"cannot read {stdin_file}: {exc.strerror}")
-        return BroadcastStdin(fd, readers)
     try:
-        fd = sys.stdin.fileno()
+        if stdin_file is not None and str(stdin_file) != "-":
+            fd = os.open(stdin_file, os.O_RDONLY)
+        else:
+            fd = sys.stdin.fileno()
         mode = os.fstat(fd).st_mode
-    except (OSError, ValueError, AttributeError):  # closed (`<&-`: sys.stdin is None)
-        if stdin_file is not None:
+    except (OSError, ValueError, AttributeError) as exc:  # `<&-`: sys.stdin is None
+        if stdin_file is None:
+            return None
+        if str(stdin_file) == "-":
             fail("--stdin -: there is no standard input (it is closed)")
-        return None
-    if stat.S_ISREG(mode):
+        fail(f"cannot read {stdin_file}: {getattr(exc, 'strerror', None) or exc}")
+    if stat.S_ISDIR(mode) and stdin_file is not None:
+        fail(f"cannot read {stdin_file}: it is a folder")
+    if stat.S_ISREG(mode):  # each host reads it on its own
         return FileStdin(fd=fd)
     if stdin_file is not None or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-        return BroadcastStdin(fd, readers)
+        return BroadcastStdin(fd, readers)  # read once, streamed
     return None
 
 
