@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import queue
 import signal
 import threading
@@ -27,6 +28,8 @@ from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
 from remoteops.transports import CommandSpec, Transport, TransportFactory
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
+
+log = logging.getLogger(__name__)
 
 #: Default number of hosts worked on at once: 200 hosts finish in one round.
 DEFAULT_FORKS = 256
@@ -64,17 +67,65 @@ class NullListener:
         return None
 
 
+class _GuardedListener:
+    """A listener whose failure is reported once, then detached: a bug in what watches the
+    run must neither hang it nor change any host's result."""
+
+    def __init__(self, inner: Listener) -> None:
+        self.inner = inner
+        self._detached = False
+
+    def _call(self, event: str, *args: object) -> None:
+        if self._detached:
+            return
+        try:
+            getattr(self.inner, event)(*args)
+        except Exception:
+            self._detached = True
+            log.error(
+                "listener %s failed in %s and was detached; the run goes on",
+                type(self.inner).__name__,
+                event,
+                exc_info=True,
+            )
+
+    def host_started(self, host: str) -> None:
+        self._call("host_started", host)
+
+    def host_output(self, host: str, stream: str, data: bytes) -> None:
+        self._call("host_output", host, stream, data)
+
+    def host_finished(self, result: HostResult) -> None:
+        self._call("host_finished", result)
+
+    def interrupted(self, running: Sequence[str]) -> None:
+        self._call("interrupted", running)
+
+
 def _watchdog(seconds: float, transport: Transport, expired: threading.Event) -> threading.Timer:
     """Close ``transport`` after ``seconds``: whatever the host's work waits on then fails."""
 
     def expire() -> None:
         expired.set()
-        transport.close()
+        _close_quietly("?", transport)
 
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
     timer.start()
     return timer
+
+
+def _described(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _close_quietly(name: str, transport: Transport) -> None:
+    """Closing is the last thing done for a host: its failure must not take the host's
+    result (or the worker thread that carries it) with it."""
+    try:
+        transport.close()
+    except Exception:
+        log.warning("host %s: error while closing its connection", name, exc_info=True)
 
 
 def _is_connection_trouble(exc: Exception) -> bool:
@@ -120,7 +171,7 @@ class Executor:
         #: Seconds each host may take in all (connect and work); then its connection is
         #: closed under it and it ends ``timeout``, so a stalled host cannot hold up the run.
         self.host_timeout = host_timeout
-        self.listener: Listener = listener or NullListener()
+        self.listener: Listener = _GuardedListener(listener) if listener else NullListener()
         self._open: dict[str, Transport] = {}
         self._lock = threading.Lock()
         self._stop_starting = threading.Event()
@@ -152,7 +203,14 @@ class Executor:
                     return
                 with self._lock:
                     running[host.name] = None
-                finished.put(_Finished(self._run_one(host, work)))
+                try:
+                    result = self._run_one(host, work)
+                except BaseException as exc:  # a worker must always answer
+                    log.error("host %s: internal error", host.name, exc_info=True)
+                    result = HostResult(
+                        host.name, Status.FAILED, error=f"internal error: {_described(exc)}"
+                    )
+                finished.put(_Finished(result))
 
         threads = [
             threading.Thread(target=worker, name=f"remoteops-worker-{i}", daemon=True)
@@ -318,7 +376,7 @@ class Executor:
             with self._lock:
                 self._open.pop(host.name, None)
             if transport is not None:
-                transport.close()
+                _close_quietly(host.name, transport)
 
     def _expired(self, host: Host, started: float) -> HostResult:
         return HostResult(
@@ -333,7 +391,7 @@ class Executor:
         with self._lock:
             open_now = list(self._open.values())
         for transport in open_now:
-            transport.close()
+            _close_quietly("?", transport)
 
 
 class _CommandWork:

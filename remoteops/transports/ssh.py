@@ -646,19 +646,25 @@ class _SSHCommand:
                 return
             pid = self.pid
             if pid is None or self.done():
-                self._channel.close()
+                self._close_channel()
                 return
 
             def kill_then_close() -> None:
                 try:
                     self.kill_remote_group(pid)
                 finally:
-                    self._channel.close()
+                    self._close_channel()
 
             self.killer = threading.Thread(
                 target=kill_then_close, name="remoteops-ssh-kill", daemon=True
             )
             self.killer.start()
+
+    def _close_channel(self) -> None:
+        """Closing sends a message: on a connection already gone that raises, and there is
+        nothing left to close."""
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+            self._channel.close()
 
     def kill_remote_group(self, pid: int) -> None:
         """Best effort on a second channel: TERM now, KILL two seconds later (not waited for)."""

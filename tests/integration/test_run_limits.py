@@ -3,7 +3,6 @@ sessions, and environment values that must stay out of every command line."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import secrets
@@ -44,13 +43,29 @@ def _in_background(target: object) -> tuple[threading.Thread, list[object]]:
     return thread, box
 
 
+class _Pipe:
+    """A pipe whose write end a test may close early: the teardown closes only what is still
+    open (closing a number twice can close whatever reused it, e.g. a live SSH socket)."""
+
+    def __init__(self) -> None:
+        self.read_end, self.write_end = os.pipe()
+        self._write_open = True
+
+    def close_write(self) -> None:
+        if self._write_open:
+            self._write_open = False
+            os.close(self.write_end)
+
+    def close(self) -> None:
+        self.close_write()
+        os.close(self.read_end)
+
+
 @pytest.fixture
-def pipe() -> Iterator[tuple[int, int]]:
-    read_end, write_end = os.pipe()
-    yield read_end, write_end
-    for fd in (read_end, write_end):
-        with contextlib.suppress(OSError):
-            os.close(fd)
+def pipe() -> Iterator[_Pipe]:
+    opened = _Pipe()
+    yield opened
+    opened.close()
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -82,11 +97,9 @@ def test_output_within_the_limit_is_kept_whole_and_not_marked(ssh_hosts: list[Ho
 # -- stdin ----------------------------------------------------------------------------------
 
 
-def test_piped_stdin_reaches_the_hosts_as_it_arrives(
-    ssh_hosts: list[Host], pipe: tuple[int, int]
-) -> None:
+def test_piped_stdin_reaches_the_hosts_as_it_arrives(ssh_hosts: list[Host], pipe: _Pipe) -> None:
     """The pipe stays open: a host that needs one line answers without waiting for its end."""
-    read_end, write_end = pipe
+    read_end, write_end = pipe.read_end, pipe.write_end
     os.write(write_end, b"first line\n")
     source = BroadcastStdin(read_end, readers=2)
     report = run_command(ssh_hosts[:2], CommandSpec("head -n 1", stdin=source, timeout=20))
@@ -94,9 +107,9 @@ def test_piped_stdin_reaches_the_hosts_as_it_arrives(
 
 
 def test_a_command_that_reads_no_input_ends_while_the_pipe_stays_open(
-    ssh_hosts: list[Host], pipe: tuple[int, int]
+    ssh_hosts: list[Host], pipe: _Pipe
 ) -> None:
-    read_end, _ = pipe
+    read_end = pipe.read_end
     started = time.monotonic()
     report = run_command(
         ssh_hosts[:2], CommandSpec("echo done", stdin=BroadcastStdin(read_end, 2), timeout=20)
@@ -125,16 +138,16 @@ def test_endless_stdin_is_streamed_in_a_bounded_window_and_timeouts_hold(
 
 
 def test_hosts_started_after_a_large_input_moved_on_fail_with_a_clear_reason(
-    ssh_hosts: list[Host], pipe: tuple[int, int]
+    ssh_hosts: list[Host], pipe: _Pipe
 ) -> None:
     """With fewer forks than hosts, the input's start is kept for the hosts still to come, up
     to the window; past it, those hosts fail saying why instead of reading from the middle."""
-    read_end, write_end = pipe
+    read_end, write_end = pipe.read_end, pipe.write_end
     data = os.urandom(1024 * 1024)
 
     def write_all() -> None:
         os.write(write_end, data)
-        os.close(write_end)
+        pipe.close_write()
 
     writer = threading.Thread(target=write_all)
     writer.start()
@@ -149,11 +162,11 @@ def test_hosts_started_after_a_large_input_moved_on_fail_with_a_clear_reason(
 
 
 def test_small_input_is_kept_for_every_host_whatever_the_forks(
-    ssh_hosts: list[Host], pipe: tuple[int, int]
+    ssh_hosts: list[Host], pipe: _Pipe
 ) -> None:
-    read_end, write_end = pipe
+    read_end, write_end = pipe.read_end, pipe.write_end
     os.write(write_end, b"hello hosts\n")
-    os.close(write_end)
+    pipe.close_write()
     source = BroadcastStdin(read_end, readers=3)
     report = run_command(ssh_hosts[:3], CommandSpec("cat", stdin=source), forks=1)
     assert [(r.status, r.stdout) for r in report.results] == [(Status.OK, b"hello hosts\n")] * 3

@@ -550,3 +550,22 @@ def test_ask_pass_password_is_typed_once_at_the_terminal(
     assert seen.count(b"SSH password:") == 1
     assert seen.count(f'"stdout": "{playground.sudo_user}\\n"'.encode()) == 2
     assert password.encode() not in seen.split(b"SSH password:", 1)[1]  # never echoed
+
+
+@pytest.mark.timeout(60)
+def test_a_connection_whose_socket_died_under_it_still_closes_and_reports(
+    ssh_hosts: list[Host],
+) -> None:
+    """Closing a command's channel sends a message: on a socket that is gone that raised
+    EOFError out of close(), killed the worker thread, and the run waited forever (CI)."""
+    import socket
+
+    def work(host: Host, transport: object, listener: object) -> HostResult:
+        done = transport.run(CommandSpec("echo started"))  # type: ignore[attr-defined]
+        transport.start("sleep 5")  # type: ignore[attr-defined]  # never read: its pid unknown
+        paramiko_transport = transport._transport  # type: ignore[attr-defined]
+        paramiko_transport.sock.shutdown(socket.SHUT_RDWR)  # the connection dies under it
+        return HostResult(host.name, Status.OK, 0, done.stdout)
+
+    report = Executor().run(ssh_hosts[:2], work)  # type: ignore[arg-type]
+    assert [r.stdout for r in report.results] == [b"started\n"] * 2
