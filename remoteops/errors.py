@@ -11,6 +11,7 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
     ├── ConfigurationError          usage or configuration the run cannot start with (exit 2)
     │   ├── InventoryError          malformed inventory: names file and line or key path
     │   └── PatternError            a host pattern that matches nothing or does not parse
+    ├── HostsFailedError            raised on request (RunReport.raise_for_status)
     └── HostError                   one host failed; carries the status it maps to
         ├── UnreachableError        refused, no route, name not resolved, connection lost
         ├── AuthenticationError     every credential was refused
@@ -24,6 +25,10 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from remoteops.results import RunReport, TransferStats
 
 
 class RemoteOpsError(Exception):
@@ -123,13 +128,27 @@ class EntriesFailedError(TransferError):
         super().__init__(message)
         self.failed = tuple(failed)
         self.sent = sent
-        self.transfer: dict[str, int] | None = None
+        self.transfer: TransferStats | None = None
 
 
 class UnsupportedError(HostError):
     """The host's protocol cannot do what was asked (e.g. run a command on an FTP host)."""
 
     status = "unsupported"
+
+
+class HostsFailedError(RemoteOpsError):
+    """Raised by :meth:`RunReport.raise_for_status`: some hosts did not end ``ok``."""
+
+    def __init__(self, report: RunReport) -> None:
+        self.report = report
+        failed = report.failed
+        shown = ", ".join(
+            f"{r.host} ({r.status.value}: {r.error or 'exit ' + str(r.exit_code)})"
+            for r in failed[:5]
+        )
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        super().__init__(f"{len(failed)} of {len(report.results)} hosts failed: {shown}{more}")
 
 
 def first_of(problems: Sequence[str]) -> str:

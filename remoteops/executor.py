@@ -18,7 +18,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Protocol, runtime_checkable
@@ -26,8 +26,13 @@ from typing import Protocol, runtime_checkable
 from remoteops.errors import HostError
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
+from remoteops.sessions import HostSessions, RunSessions, close_quietly
 from remoteops.transports import CommandSpec, Transport, TransportFactory
-from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
+from remoteops.transports.base import (
+    DEFAULT_CAPTURE_LIMIT,
+    PROTOCOL_CAPABILITIES,
+    Capability,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +112,7 @@ def _watchdog(seconds: float, transport: Transport, expired: threading.Event) ->
 
     def expire() -> None:
         expired.set()
-        _close_quietly("?", transport)
+        close_quietly("?", transport)
 
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
@@ -119,15 +124,6 @@ def _described(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _close_quietly(name: str, transport: Transport) -> None:
-    """Closing is the last thing done for a host: its failure must not take the host's
-    result (or the worker thread that carries it) with it."""
-    try:
-        transport.close()
-    except Exception:
-        log.warning("host %s: error while closing its connection", name, exc_info=True)
-
-
 def _is_connection_trouble(exc: Exception) -> bool:
     """An untranslated socket or SSH library error, as opposed to a bug in remoteops."""
     return isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("paramiko")
@@ -135,6 +131,38 @@ def _is_connection_trouble(exc: Exception) -> bool:
 
 #: The work for one host, given its open transport; returns the host's result.
 HostWork = Callable[[Host, Transport, "Listener"], HostResult]
+
+
+class _NeedingWork:
+    """Work that says what the host must be able to do (see :func:`needing`)."""
+
+    def __init__(self, needs: frozenset[Capability], work: HostWork) -> None:
+        self.needs = needs
+        self.work = work
+
+    def __call__(self, host: Host, transport: Transport, listener: Listener) -> HostResult:
+        return self.work(host, transport, listener)
+
+
+def needing(needs: Iterable[Capability], work: HostWork) -> HostWork:
+    """``work`` that only hosts able to do ``needs`` are given: the others end
+    ``unsupported`` before any connection is made (no password sent, no packet)."""
+    return _NeedingWork(frozenset(needs), work)
+
+
+_DOING = {Capability.COMMANDS: "run commands", Capability.FILES: "transfer files"}
+
+
+def _missing_capability(factory: TransportFactory, host: Host, work: HostWork) -> str | None:
+    needs: frozenset[Capability] = getattr(work, "needs", frozenset())
+    missing = needs - factory.capabilities(host)
+    if not missing:
+        return None
+    able = sorted(p for p, caps in PROTOCOL_CAPABILITIES.items() if needs <= caps)
+    return (
+        f"{host.protocol} hosts cannot {' or '.join(_DOING[c] for c in sorted(missing))} "
+        f"(protocols that can: {', '.join(able)}); nothing was sent to the host"
+    )
 
 
 @runtime_checkable
@@ -163,10 +191,13 @@ class Executor:
         forks: int = DEFAULT_FORKS,
         listener: Listener | None = None,
         host_timeout: float | None = None,
+        sessions: HostSessions | None = None,
     ) -> None:
         if forks < 1:
             raise ValueError("forks must be at least 1")
-        self.factory = factory or TransportFactory()
+        #: Where each host's connection comes from; by default one per host for this run.
+        self.sessions: HostSessions = sessions or RunSessions(factory or TransportFactory())
+        self.factory = self.sessions.factory
         self.forks = forks
         #: Seconds each host may take in all (connect and work); then its connection is
         #: closed under it and it ends ``timeout``, so a stalled host cannot hold up the run.
@@ -278,7 +309,7 @@ class Executor:
                 if result.host not in results:
                     results[result.host] = result
                     self.listener.host_finished(result)
-        self.factory.close()
+        self.sessions.run_ended()
         ordered = [results[h.name] for h in hosts]
         return RunReport(ordered, time.monotonic() - started_at, interrupted=interrupts > 0)
 
@@ -322,14 +353,21 @@ class Executor:
         transport: Transport | None = None
         expired = threading.Event()
         watchdog: threading.Timer | None = None
+        reusable = False
         try:
-            transport = self.factory.create(host)
+            missing = _missing_capability(self.factory, host, work)
+            if missing is not None:
+                return HostResult(host.name, Status.UNSUPPORTED, error=missing)
+            transport = self.sessions.acquire(host)
             with self._lock:
                 self._open[host.name] = transport
             if self.host_timeout is not None:
                 watchdog = _watchdog(self.host_timeout, transport, expired)
-            transport.connect()
+            self.sessions.connect(host, transport)
             result = work(host, transport, self.listener)
+            reusable = not (expired.is_set() or self._cancelled.is_set()) and (
+                result.status in (Status.OK, Status.FAILED)
+            )
             if expired.is_set():
                 return self._expired(host, started)
             if self._cancelled.is_set():  # killed by the second Ctrl-C, e.g. exit 137 locally
@@ -376,7 +414,9 @@ class Executor:
             with self._lock:
                 self._open.pop(host.name, None)
             if transport is not None:
-                _close_quietly(host.name, transport)
+                if expired.is_set() or self._cancelled.is_set():
+                    self.sessions.forget_failure(host)  # it was our doing, not the host's
+                self.sessions.release(host, transport, reusable=reusable)
 
     def _expired(self, host: Host, started: float) -> HostResult:
         return HostResult(
@@ -391,11 +431,13 @@ class Executor:
         with self._lock:
             open_now = list(self._open.values())
         for transport in open_now:
-            _close_quietly("?", transport)
+            close_quietly("?", transport)
 
 
 class _CommandWork:
     """The work of ``remoteops run``: one command, its output streamed to the listener."""
+
+    needs = frozenset({Capability.COMMANDS})
 
     def __init__(self, spec: CommandSpec) -> None:
         self.spec = spec

@@ -9,7 +9,7 @@ import base64
 import enum
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -31,16 +31,38 @@ class Status(str, enum.Enum):
         return self not in (Status.OK, Status.FAILED)
 
 
-#: Counters of a file transfer, in JSON order: every line of sync, put and get has them all
-#: (zero where they do not apply), whatever the host's outcome.
-TRANSFER_FIELDS = (
-    "files_created",
-    "files_updated",
-    "files_deleted",
-    "files_unchanged",
-    "bytes_sent",
-    "bytes_received",
-)
+@dataclass(frozen=True)
+class TransferStats:
+    """What a file transfer did on one host (``sync``, ``put``, ``get``); in JSON, these
+    fields in this order, on every line of a transfer, whatever the host's outcome."""
+
+    files_created: int = 0
+    files_updated: int = 0
+    files_deleted: int = 0
+    files_unchanged: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+#: The :class:`TransferStats` fields, in JSON order.
+TRANSFER_FIELDS = tuple(f.name for f in fields(TransferStats))
+
+
+def shown_path(path: str) -> str:
+    """A path on one line: newlines, tabs and other control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One change a dry run found to make (``upload``, ``delete``, ``mkdir``...)."""
+
+    action: str
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.action} {shown_path(self.path)}: {self.reason}"
 
 
 class ExitCode(enum.IntEnum):
@@ -73,9 +95,9 @@ class HostResult:
     stderr: bytes = b""
     error: str | None = None
     duration_s: float = 0.0
-    #: For file transfers: the :data:`TRANSFER_FIELDS` counters. Its presence switches the
-    #: JSON object to the transfer schema.
-    transfer: Mapping[str, int] | None = None
+    #: For file transfers: what was done. Its presence switches the JSON object to the
+    #: transfer schema.
+    transfer: TransferStats | None = None
     #: Bytes the command wrote to each stream, kept or not (None: what ``stdout`` holds);
     #: more than was kept means the output outgrew the capture limit.
     stdout_bytes: int | None = None
@@ -83,6 +105,8 @@ class HostResult:
     #: For file transfers: what went differently from the listing without failing (a file
     #: that grew while ``get`` fetched it); the transfer schema's ``notes``.
     notes: tuple[str, ...] = ()
+    #: For a dry run: the changes the transfer would make (None: not a dry run).
+    plan: tuple[PlannedChange, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -106,12 +130,11 @@ class HostResult:
                 "host": self.host,
                 "ok": self.ok,
                 "status": self.status.value,
-                **dict.fromkeys(TRANSFER_FIELDS, 0),
-                **(self.transfer or {}),
+                **asdict(self.transfer or TransferStats()),
                 "notes": list(self.notes),
                 "error": self.error,
                 "duration_s": round(self.duration_s, 3),
-                **({"plan": self.stdout.decode("utf-8", "replace")} if self.stdout else {}),
+                **({"plan": "".join(f"{c}\n" for c in self.plan)} if self.plan else {}),
             }
         stdout, stdout_b64 = _text_and_raw(self.stdout)
         stderr, stderr_b64 = _text_and_raw(self.stderr)
@@ -149,6 +172,24 @@ class RunReport:
 
     def counts(self) -> Counter[Status]:
         return Counter(r.status for r in self.results)
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(r.ok for r in self.results)
+
+    @property
+    def failed(self) -> list[HostResult]:
+        """Every host that did not end ``ok``, in inventory order."""
+        return [r for r in self.results if not r.ok]
+
+    def raise_for_status(self) -> RunReport:
+        """Raise :class:`~remoteops.errors.HostsFailedError` unless every host ended ``ok``
+        (as httpx's ``Response.raise_for_status``); returns the report when they did."""
+        if not self.ok:
+            from remoteops.errors import HostsFailedError
+
+            raise HostsFailedError(self)
+        return self
 
     @property
     def exit_code(self) -> ExitCode:

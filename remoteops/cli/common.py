@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from remoteops.errors import ConfigurationError
-from remoteops.executor import Executor, HostWork, Listener
+from remoteops.executor import Listener
 from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.output.style import stderr_console
@@ -25,6 +25,7 @@ from remoteops.sync.model import ProgressSink
 from remoteops.transports import ConnectionOverrides, TransportFactory
 
 if TYPE_CHECKING:
+    from remoteops.fleet import Fleet
     from remoteops.transports.stdin_sources import StdinSource
 
 InventoryOption = Annotated[
@@ -232,48 +233,63 @@ def make_factory(
     )
 
 
-def run_transfer(
+def make_fleet(
     inventory: Inventory,
     hosts: list[Host],
-    work_for: Callable[[ProgressSink | None], HostWork],
     *,
     overrides: ConnectionOverrides,
     accept_new_host_keys: bool,
     ask_pass: bool,
     forks: int,
+    host_timeout: float | None = None,
+) -> Fleet:
+    """The selected hosts as a one-off fleet: each host's connection closes when it is done."""
+    from remoteops.fleet import Fleet
+
+    factory = make_factory(inventory, overrides, accept_new_host_keys, ask_pass)
+    return Fleet(
+        hosts,
+        inventory=inventory,
+        forks=forks,
+        host_timeout=host_timeout,
+        factory=factory,
+        keep_open=False,
+    )
+
+
+def run_transfer(
+    fleet: Fleet,
+    call: Callable[[Fleet, Listener, ProgressSink | None], RunReport],
+    *,
     output: OutputMode,
     progress: bool = False,
-    host_timeout: float | None = None,
 ) -> NoReturn:
-    """Fan a file-transfer work out and exit: live lines, or JSON in the transfer schema.
+    """Make a file-transfer call and exit: live lines, or JSON in the transfer schema.
 
-    ``work_for`` makes the work, given where to report progress: progress bars on stderr
-    when asked for, in text mode, and only on a terminal.
+    ``call`` is given where to report progress: progress bars on stderr when asked for, in
+    text mode, and only on a terminal.
     """
     from remoteops.output import JsonLines, LiveLines
 
-    factory = make_factory(inventory, overrides, accept_new_host_keys, ask_pass)
+    names = [h.name for h in fleet.hosts]
     if output is OutputMode.json:
         listener: Listener = JsonLines(transfer=True)
     elif not (progress and sys.stderr.isatty()):
-        listener = LiveLines([h.name for h in hosts])
+        listener = LiveLines(names)
     else:
         from remoteops.output.progress import TransferBars
 
         with TransferBars() as bars:  # live lines made inside: they print above the bars
-            bars.inner = LiveLines([h.name for h in hosts])
-            executor = Executor(factory, forks=forks, listener=bars, host_timeout=host_timeout)
-            report = execute(executor, hosts, work_for(bars))
+            bars.inner = LiveLines(names)
+            report = execute(lambda: call(fleet, bars, bars))
         finish(report, output)
-    executor = Executor(factory, forks=forks, listener=listener, host_timeout=host_timeout)
-    report = execute(executor, hosts, work_for(None))
-    finish(report, output)
+    finish(execute(lambda: call(fleet, listener, None)), output)
 
 
-def execute(executor: Executor, hosts: list[Host], work: HostWork) -> RunReport:
-    """Run the work; a configuration error found before any host started is exit 2."""
+def execute(call: Callable[[], RunReport]) -> RunReport:
+    """Make the call; a configuration error found before any host started is exit 2."""
     try:
-        return executor.run(hosts, work)
+        return call()
     except ConfigurationError as exc:  # e.g. an unparsable ~/.ssh/config: nothing ran
         fail(str(exc))
 

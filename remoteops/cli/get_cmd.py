@@ -21,6 +21,7 @@ from remoteops.cli.common import (
     UserOption,
     fail,
     load_and_select,
+    make_fleet,
     run_transfer,
 )
 from remoteops.errors import ConfigurationError
@@ -46,18 +47,21 @@ def get(
     from remoteops.sync.fetch import fetch_work
 
     try:
-        work = fetch_work(remote_path, local_dir)
+        fetch_work(remote_path, local_dir)  # refuses bad arguments before any host
     except ConfigurationError as exc:
         fail(str(exc))
     loaded, selected = load_and_select(inventory, hosts)
-    run_transfer(
+    fleet = make_fleet(
         loaded,
         selected,
-        lambda progress: work,
         overrides=ConnectionOverrides(user, port, connect_timeout),
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,
-        output=output,
         host_timeout=timeout,
+    )
+    run_transfer(
+        fleet,
+        lambda fleet, listener, progress: fleet.get(remote_path, local_dir, listener=listener),
+        output=output,
     )

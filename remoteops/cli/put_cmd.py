@@ -21,6 +21,7 @@ from remoteops.cli.common import (
     UserOption,
     fail,
     load_and_select,
+    make_fleet,
     run_transfer,
 )
 from remoteops.errors import ConfigurationError
@@ -72,15 +73,20 @@ def put(
     except ConfigurationError as exc:
         fail(str(exc))
     loaded, selected = load_and_select(inventory, hosts)
-    run_transfer(
+    fleet = make_fleet(
         loaded,
         selected,
-        lambda progress: put_work(sources, remote, parents=parents, progress=progress),
         overrides=ConnectionOverrides(user, port, connect_timeout),
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,
-        output=output,
         host_timeout=timeout,
+    )
+    run_transfer(
+        fleet,
+        lambda fleet, listener, progress: fleet.put(
+            sources, remote, parents=parents, listener=listener, progress=progress
+        ),
+        output=output,
         progress=True,
     )

@@ -24,12 +24,12 @@ from remoteops.cli.common import (
     fail,
     finish,
     load_and_select,
-    make_factory,
+    make_fleet,
     positive_seconds,
     read_secret_from,
     stdin_source,
 )
-from remoteops.executor import DEFAULT_FORKS, Executor, Listener, command_work
+from remoteops.executor import DEFAULT_FORKS, Listener
 from remoteops.output import GroupedOutput, JsonLines, LiveLines
 from remoteops.transports import CommandSpec, ConnectionOverrides
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
@@ -115,8 +115,13 @@ def run(
         # live lines print output as it comes and need none kept: a flood costs no memory
         capture_limit=0 if live else DEFAULT_CAPTURE_LIMIT,
     )
-    factory = make_factory(
-        loaded, ConnectionOverrides(user, port, connect_timeout), accept_new_host_keys, ask_pass
+    fleet = make_fleet(
+        loaded,
+        selected,
+        overrides=ConnectionOverrides(user, port, connect_timeout),
+        accept_new_host_keys=accept_new_host_keys,
+        ask_pass=ask_pass,
+        forks=forks,
     )
     grouped = GroupedOutput() if group and output is OutputMode.text else None
     listener: Listener
@@ -126,9 +131,7 @@ def run(
         listener = grouped
     else:
         listener = LiveLines([h.name for h in selected])
-    report = execute(
-        Executor(factory, forks=forks, listener=listener), selected, command_work(spec)
-    )
+    report = execute(lambda: fleet.run(spec, listener=listener))
     if grouped is not None:
         grouped.render(report.results)
     finish(report, output)

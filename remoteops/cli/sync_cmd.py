@@ -21,6 +21,7 @@ from remoteops.cli.common import (
     UserOption,
     fail,
     load_and_select,
+    make_fleet,
     run_transfer,
 )
 from remoteops.errors import ConfigurationError
@@ -85,7 +86,6 @@ def sync(
     from remoteops.sync import SyncOptions
     from remoteops.sync.local_tree import scan_tree
     from remoteops.sync.paths import refuse_user_home
-    from remoteops.sync.run import sync_work
 
     try:  # bad spellings before any host; whether DEST is a protected folder, each host says
         if not dest:
@@ -106,17 +106,29 @@ def sync(
         fail(str(exc))
     for skipped in tree.skipped:
         typer.echo(f"skipped {skipped}", err=True)
-    run_transfer(
+    fleet = make_fleet(
         loaded,
         selected,
-        lambda progress: sync_work(
-            tree, dest, options, dry_run=dry_run, progress=progress, force=force
-        ),
         overrides=ConnectionOverrides(user, port, connect_timeout),
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,
-        output=output,
         host_timeout=timeout,
+    )
+    run_transfer(
+        fleet,
+        lambda fleet, listener, progress: fleet.sync(
+            tree,
+            dest,
+            delete=delete,
+            checksum=checksum,
+            exclude=options.excludes,
+            max_delete=max_delete,
+            dry_run=dry_run,
+            force=force,
+            listener=listener,
+            progress=progress,
+        ),
+        output=output,
         progress=not dry_run,
     )

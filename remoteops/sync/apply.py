@@ -13,11 +13,10 @@ import hashlib
 import posixpath
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from remoteops.errors import EntriesFailedError, HostError, TransferError
-from remoteops.results import HostResult, Status
+from remoteops.results import HostResult, Status, TransferStats
 from remoteops.sync.model import (
     Action,
     ActionKind,
@@ -34,17 +33,6 @@ from remoteops.transports.base import Transport
 from remoteops.transports.file_ops import run_in_parallel
 
 
-@dataclass(frozen=True)
-class SyncStats:
-    """What one host's sync changed (the JSON fields of ``remoteops sync``)."""
-
-    files_created: int = 0
-    files_updated: int = 0
-    files_deleted: int = 0
-    files_unchanged: int = 0
-    bytes_sent: int = 0
-
-
 def apply_plan(
     plan: Plan,
     transport: Transport,
@@ -53,7 +41,7 @@ def apply_plan(
     advance: Advance = no_progress,
     *,
     ensure_dest: bool = True,
-) -> SyncStats:
+) -> TransferStats:
     """Apply ``plan`` (from :func:`~remoteops.sync.plan.plan_sync`) to ``dest`` on the host.
 
     ``source`` is the local folder the plan's paths are relative to, or a function giving
@@ -110,7 +98,7 @@ def apply_plan(
         _set_modes(
             transport, dest, {p: m for p, m in final_modes.items() if not _removed(p, failed)}
         )
-    partial.transfer = dataclasses.asdict(plan_stats(plan, sent, failed=failed))
+    partial.transfer = plan_stats(plan, sent, failed=failed)
     raise partial
 
 
@@ -120,7 +108,7 @@ def apply_to_new_folder(
     source: Path | Callable[[str], Path],
     dest: str,
     advance: Advance = no_progress,
-) -> SyncStats:
+) -> TransferStats:
     """:func:`apply_plan` for a ``dest`` that does not exist yet: filled under a hidden name
     beside it and renamed once complete, as every new folder below a destination is (see
     :func:`~remoteops.transports.file_ops.stage_new_folders`), so a sync that fails midway
@@ -251,7 +239,7 @@ def start_progress(plan: Plan, host: str, progress: ProgressSink | None) -> Adva
     return progress.planned(host, plan.count(ActionKind.UPLOAD), plan.bytes_to_send)
 
 
-def plan_stats(plan: Plan, bytes_sent: int = 0, *, failed: set[str] | None = None) -> SyncStats:
+def plan_stats(plan: Plan, bytes_sent: int = 0, *, failed: set[str] | None = None) -> TransferStats:
     """What a plan changes, counted per path (``--dry-run`` reports it without applying);
     with ``failed``, what it changed when those paths (and what is in them) failed and the
     deletions were left out."""
@@ -262,7 +250,7 @@ def plan_stats(plan: Plan, bytes_sent: int = 0, *, failed: set[str] | None = Non
         for a in done
         if a.kind not in (ActionKind.DELETE, ActionKind.REPLACE) and a.reason != "new"
     }
-    return SyncStats(
+    return TransferStats(
         files_created=len(created),
         files_updated=len(touched - created),
         files_deleted=0 if failed else sum(a.kind is ActionKind.DELETE for a in plan.actions),
@@ -284,7 +272,6 @@ def partly_applied(host: str, exc: EntriesFailedError, started: float) -> HostRe
 
 
 __all__ = [
-    "SyncStats",
     "apply_plan",
     "apply_to_new_folder",
     "partly_applied",

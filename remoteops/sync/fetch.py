@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from remoteops.errors import ConfigurationError, TransferError
-from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
+from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener, needing
 from remoteops.inventory.model import Host
-from remoteops.results import HostResult, RunReport, Status
+from remoteops.results import HostResult, RunReport, Status, TransferStats
 from remoteops.sync.model import Entry, Kind, temporary_name
 from remoteops.sync.paths import expand_home, refuse_user_home
-from remoteops.transports import Transport, TransportFactory
+from remoteops.transports import Capability, Transport, TransportFactory
 from remoteops.transports.file_ops import remove_stale_partials
 
 
@@ -178,11 +178,11 @@ def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
             Status.FAILED if problems else Status.OK,
             error="; ".join(problems) or None,
             duration_s=time.monotonic() - started,
-            transfer={"files_created": fetched, "bytes_received": received},
+            transfer=TransferStats(files_created=fetched, bytes_received=received),
             notes=tuple(notes),
         )
 
-    return work
+    return needing({Capability.FILES}, work)
 
 
 def _inside(path: str, folders: set[str]) -> bool:

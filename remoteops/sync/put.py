@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from remoteops.errors import ConfigurationError, EntriesFailedError, TransferError, first_of
-from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
+from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener, needing
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
 from remoteops.sync.apply import apply_plan, partly_applied, start_progress
@@ -32,7 +32,7 @@ from remoteops.sync.model import (
 )
 from remoteops.sync.paths import expand_home, refuse_user_home
 from remoteops.sync.plan import plan_sync
-from remoteops.transports import Transport, TransportFactory
+from remoteops.transports import Capability, Transport, TransportFactory
 
 
 @dataclass(frozen=True)
@@ -182,10 +182,10 @@ def put_work(
             host.name,
             Status.OK,
             duration_s=time.monotonic() - started,
-            transfer=dataclasses.asdict(stats),
+            transfer=stats,
         )
 
-    return work
+    return needing({Capability.FILES}, work)
 
 
 def put_hosts(

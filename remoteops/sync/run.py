@@ -6,15 +6,14 @@ parallel, one connection each, like ``run``.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from remoteops.errors import ConfigurationError, EntriesFailedError
-from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener
+from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener, needing
 from remoteops.inventory.model import Host
-from remoteops.results import HostResult, RunReport, Status
+from remoteops.results import HostResult, PlannedChange, RunReport, Status
 from remoteops.sync.apply import (
     apply_plan,
     apply_to_new_folder,
@@ -26,17 +25,17 @@ from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import Plan, ProgressSink, SyncOptions
 from remoteops.sync.paths import checked_listing, refuse_user_home
 from remoteops.sync.plan import plan_sync, prepare_local
-from remoteops.transports import Transport, TransportFactory
+from remoteops.transports import Capability, Transport, TransportFactory
 
 
-def _shown(path: str) -> str:
-    """A path on one line: newlines, tabs and other control characters escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
+def planned_changes(plan: Plan) -> tuple[PlannedChange, ...]:
+    """The plan as the dry run reports it, one change per action."""
+    return tuple(PlannedChange(a.kind.value, a.path, a.reason) for a in plan.actions)
 
 
 def describe(plan: Plan) -> bytes:
     """The itemized plan, one action per line, as ``--dry-run`` shows it."""
-    lines = [f"{a.kind.value} {_shown(a.path)}: {a.reason}" for a in plan.actions]
+    lines = [str(change) for change in planned_changes(plan)]
     lines += [f"refused: {problem}" for problem in plan.problems]
     return "".join(line + "\n" for line in lines).encode()
 
@@ -91,10 +90,10 @@ def sync_work(
         return HostResult(
             host.name,
             status,
-            stdout=shown,
             error=error,
             duration_s=time.monotonic() - started,
-            transfer=dataclasses.asdict(stats),
+            transfer=stats,
+            plan=planned_changes(plan) if dry_run else None,
         )
 
     def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
@@ -104,7 +103,7 @@ def sync_work(
         except EntriesFailedError as exc:  # the rest arrived: say what did, and what did not
             return partly_applied(host.name, exc, started)
 
-    return work
+    return needing({Capability.FILES}, work)
 
 
 def sync_hosts(

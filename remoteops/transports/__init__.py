@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from remoteops.errors import UnsupportedError
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
+    PROTOCOL_CAPABILITIES,
+    Capability,
     CommandOutcome,
     CommandSpec,
     ConnectionOverrides,
@@ -94,7 +96,17 @@ class TransportFactory:
             return TelnetTransport(host, self.overrides)
         raise UnsupportedError(f"the {host.protocol} transport is not available yet")
 
+    def capabilities(self, host: Host) -> frozenset[Capability]:
+        """What the host's protocol can do, known without connecting (or importing it)."""
+        return PROTOCOL_CAPABILITIES.get(host.protocol, frozenset())
+
+    def settle(self) -> None:
+        """Give connections closing in the background the time their kills take."""
+        if self._ssh_context is not None:
+            self._ssh_context.settle()
+
     def close(self) -> None:
+        """Settle, then close what is shared between hosts (jump host connections)."""
         if self._ssh_context is not None:
             self._ssh_context.close()
 
@@ -143,6 +155,8 @@ def exposure_warnings(hosts: Sequence[Host]) -> list[str]:
 
 
 __all__ = [
+    "PROTOCOL_CAPABILITIES",
+    "Capability",
     "CommandOutcome",
     "CommandSpec",
     "ConnectionOverrides",

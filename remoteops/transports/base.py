@@ -13,6 +13,7 @@ from another thread to cancel work in progress.
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
 import os
 import secrets
@@ -153,11 +154,29 @@ class RunningCommand(Protocol):
         """Stop the command and release its resources; safe to call twice."""
 
 
+class Capability(str, enum.Enum):
+    """What a protocol can do; work declares what it needs, and a host whose protocol lacks
+    it ends ``unsupported`` before anything is sent to it."""
+
+    COMMANDS = "commands"  # run shell commands
+    FILES = "files"  # list, read and write files
+
+
+#: Each protocol's capabilities, known without importing (or connecting) its transport.
+PROTOCOL_CAPABILITIES: Mapping[str, frozenset[Capability]] = {
+    "local": frozenset({Capability.COMMANDS, Capability.FILES}),
+    "ssh": frozenset({Capability.COMMANDS, Capability.FILES}),
+    "ftp": frozenset({Capability.FILES}),
+    "ftps": frozenset({Capability.FILES}),
+    "telnet": frozenset({Capability.COMMANDS}),
+}
+
+
 class Transport(ABC):
     """One connection to one host. See the module docstring for the lifecycle."""
 
-    #: What this protocol can do: "exec" (run commands), "files" (transfer files).
-    capabilities: frozenset[str] = frozenset()
+    #: What this protocol can do (see :data:`PROTOCOL_CAPABILITIES`).
+    capabilities: frozenset[Capability] = frozenset()
     protocol: str = ""
     #: How many file operations the sync engine may have in flight on this host at once.
     parallel_transfers: int = 1
@@ -179,7 +198,7 @@ class Transport(ABC):
         """Start a shell command within ``timeout``; exec-capable transports override this."""
         raise UnsupportedError(f"{self.protocol.upper()} hosts cannot run commands")
 
-    # -- file operations (capability "files"); paths on the host are POSIX strings --------------
+    # -- file operations (Capability.FILES); paths on the host are POSIX strings --------------
 
     def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
         """Every entry below ``root`` in one round trip; empty if ``root`` does not exist."""

@@ -37,7 +37,12 @@ from remoteops.errors import (
 )
 from remoteops.inventory.model import Host
 from remoteops.sync.model import Entry, Fidelity, Kind, Times, join_remote, temporary_name
-from remoteops.transports.base import ConnectionOverrides, Transport, secret_from_env
+from remoteops.transports.base import (
+    PROTOCOL_CAPABILITIES,
+    ConnectionOverrides,
+    Transport,
+    secret_from_env,
+)
 from remoteops.transports.connection_pool import ConnectionPool, TooManyConnectionsError
 from remoteops.transports.file_ops import (
     LocalWriteError,
@@ -81,7 +86,7 @@ class _LocalWriteFailedError(Exception):
 class FTPTransport(Transport):
     """One control connection to one FTP or FTPS host."""
 
-    capabilities = frozenset({"files"})
+    capabilities = PROTOCOL_CAPABILITIES["ftp"]
     protocol = "ftp"
 
     def __init__(

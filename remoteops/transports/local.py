@@ -14,7 +14,13 @@ import subprocess
 import threading
 import time
 
-from remoteops.transports.base import STDERR, STDOUT, RunningCommand, Transport
+from remoteops.transports.base import (
+    PROTOCOL_CAPABILITIES,
+    STDERR,
+    STDOUT,
+    RunningCommand,
+    Transport,
+)
 from remoteops.transports.local_files import LocalFiles
 
 _READ_SIZE = 64 * 1024
@@ -186,7 +192,7 @@ class _LocalCommand:
 class LocalTransport(LocalFiles, Transport):
     """Runs commands and syncs files on this machine; there is no connection to open."""
 
-    capabilities = frozenset({"exec", "files"})
+    capabilities = PROTOCOL_CAPABILITIES["local"]
     protocol = "local"
 
     def __init__(self) -> None:

@@ -38,6 +38,7 @@ from remoteops.errors import (
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
     DEFAULT_CONNECT_TIMEOUT_S,
+    PROTOCOL_CAPABILITIES,
     STDERR,
     STDOUT,
     ConnectionOverrides,
@@ -351,14 +352,18 @@ class SSHContext:
             self._closing = [(t, s) for t, s in self._closing if t.is_alive()]
             self._closing.append((thread, min(within_s, _KILL_OPEN_TIMEOUT_S)))
 
-    def close(self) -> None:
+    def settle(self) -> None:
         """Give background closes the time their kills take (half a second, more on slow
-        links), then close the jump connections; never waits for a handshake in progress."""
+        links); never waits for a handshake in progress."""
         with self._jump_lock:
             closing, self._closing = self._closing, []
         started = time.monotonic()
         for thread, within_s in closing:
             thread.join(max(0.0, started + within_s - time.monotonic()))
+
+    def close(self) -> None:
+        """Settle, then close the jump connections."""
+        self.settle()
         with self._jump_lock:
             slots = list(self._jumps.values())
             self._jumps.clear()
@@ -720,7 +725,7 @@ def _is_timeout(exc: BaseException) -> bool:
 class SSHTransport(BatchWrites):
     """One SSH connection to one host; every command and transfer of the run reuses it."""
 
-    capabilities = frozenset({"exec", "files"})
+    capabilities = PROTOCOL_CAPABILITIES["ssh"]
     protocol = "ssh"
     #: Files in flight per host during a sync: each costs several round trips.
     parallel_transfers = 8

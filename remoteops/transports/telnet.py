@@ -43,6 +43,7 @@ from remoteops.errors import (
 )
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
+    PROTOCOL_CAPABILITIES,
     CommandOutcome,
     CommandSpec,
     ConnectionOverrides,
@@ -150,7 +151,7 @@ def telnet_client() -> list[str]:
 class TelnetTransport(Transport):
     """One Telnet session to one host; commands run one after the other in it."""
 
-    capabilities = frozenset({"exec"})
+    capabilities = PROTOCOL_CAPABILITIES["telnet"]
     protocol = "telnet"
 
     def __init__(self, host: Host, overrides: ConnectionOverrides | None = None) -> None:

@@ -76,14 +76,14 @@ def test_sync_to_an_ftp_host_is_exact_and_a_second_sync_sends_nothing(
     again = sync_hosts([ftp_host], tree, str(dest)).results[0]
     assert again.ok, again.error
     assert again.transfer is not None
-    assert again.transfer["bytes_sent"] == 0
-    assert again.transfer["files_unchanged"] == len(snapshot(tree))
+    assert again.transfer.bytes_sent == 0
+    assert again.transfer.files_unchanged == len(snapshot(tree))
     (tree / "css" / "f03.css").write_bytes(b"changed")
     (tree / "run.sh").unlink()
     changed = sync_hosts([ftp_host], tree, str(dest), SyncOptions(delete=True)).results[0]
     assert changed.ok, changed.error
     assert changed.transfer is not None
-    assert (changed.transfer["files_updated"], changed.transfer["files_deleted"]) == (1, 1)
+    assert (changed.transfer.files_updated, changed.transfer.files_deleted) == (1, 1)
     assert snapshot(dest) == snapshot(tree)
 
 
@@ -130,14 +130,14 @@ def test_a_server_that_keeps_no_modes_nor_times_is_synced_by_size_and_age(
         again = sync_hosts([host], tree, str(dest)).results[0]
         assert again.ok, again.error
         assert again.transfer is not None
-        assert (again.transfer["bytes_sent"], again.transfer["files_updated"]) == (0, 0)
+        assert (again.transfer.bytes_sent, again.transfer.files_updated) == (0, 0)
         edited = tree / "css" / "f01.css"
         edited.write_bytes(os.urandom(200))
         os.utime(edited, (time.time() + 60, time.time() + 60))  # later than the upload
         third = sync_hosts([host], tree, str(dest)).results[0]
         assert third.ok, third.error
         assert third.transfer is not None
-        assert third.transfer["files_updated"] == 1
+        assert third.transfer.files_updated == 1
         assert (dest / "css" / "f01.css").read_bytes() == edited.read_bytes()
 
 
@@ -172,7 +172,7 @@ def test_a_server_whose_clock_runs_ahead_still_gets_edits_made_after_the_upload(
         again = sync_hosts([host], tree, str(dest)).results[0]
         assert again.ok, again.error
         assert again.transfer is not None
-        assert again.transfer["files_updated"] == 1
+        assert again.transfer.files_updated == 1
         assert (dest / "css" / "f01.css").read_bytes() == edited.read_bytes()
         assert not list(dest.rglob("*.tmp"))  # the clock probe is gone
 
@@ -187,7 +187,7 @@ def test_a_server_refusing_list_options_is_read_with_a_plain_list(
         again = sync_hosts([host], tree, str(dest)).results[0]
         assert again.ok, again.error
         assert again.transfer is not None
-        assert again.transfer["bytes_sent"] == 0
+        assert again.transfer.bytes_sent == 0
         assert snapshot(dest) == snapshot(tree)
 
 
@@ -251,7 +251,7 @@ def test_what_the_run_would_refuse_the_dry_run_refuses_and_the_run_writes_nothin
     existing.mkdir()
     dry = sync_hosts([any_ftp_host], tree, str(existing), dry_run=True).results[0]
     assert dry.status is Status.FAILED
-    assert b"refused: this host cannot make symlinks: www3/latest" in dry.stdout
+    assert "this host cannot make symlinks: www3/latest" in (dry.error or "")
     for dest in (new, existing):
         real = sync_hosts([any_ftp_host], tree, str(dest)).results[0]
         assert (real.status, real.error) == (dry.status, dry.error)
@@ -403,7 +403,7 @@ def test_a_download_cut_off_resumes_where_it_stopped(tmp_path: Path) -> None:
     result = again.results[0]
     assert result.ok, result.error
     assert result.transfer is not None
-    assert result.transfer["bytes_received"] == len(content) - kept
+    assert result.transfer.bytes_received == len(content) - kept
     assert (back / "slow" / "big.iso").read_bytes() == b"R" * kept + content[kept:]
     assert partials() == []
 
@@ -418,7 +418,7 @@ def test_names_that_are_not_utf8_travel_as_their_bytes(any_ftp_host: Host, tmp_p
     assert os.listdir(os.fsencode(dest / os.fsdecode(b"d\xe9j\xe0"))) == [b"caf\xe9.txt"]
     again = sync_hosts([any_ftp_host], source, str(dest)).results[0]
     assert again.transfer is not None
-    assert (again.transfer["bytes_sent"], again.transfer["files_unchanged"]) == (0, 2)
+    assert (again.transfer.bytes_sent, again.transfer.files_unchanged) == (0, 2)
 
 
 def test_a_server_allowing_fewer_connections_than_asked_is_shared_not_failed(
@@ -680,14 +680,14 @@ def test_sync_put_and_get_with_vsftpd(vsftpd: Daemon, tree: Path, tmp_path: Path
     again = sync_hosts([vsftpd.host], tree, str(dest)).results[0]
     assert again.ok, again.error
     assert again.transfer is not None
-    assert (again.transfer["bytes_sent"], again.transfer["files_updated"]) == (0, 0)
+    assert (again.transfer.bytes_sent, again.transfer.files_updated) == (0, 0)
     edited = tree / "css" / "f01.css"
     edited.write_bytes(os.urandom(200))
     os.utime(edited, (time.time() + 60, time.time() + 60))  # later than the upload
     third = sync_hosts([vsftpd.host], tree, str(dest)).results[0]
     assert third.ok, third.error
     assert third.transfer is not None
-    assert third.transfer["files_updated"] == 1
+    assert third.transfer.files_updated == 1
     got = fetch_hosts([vsftpd.host], str(dest), tmp_path / "back").results[0]
     assert got.ok, got.error
     assert _untimed(tmp_path / "back" / vsftpd.host.name / "site") == _untimed(tree)

@@ -56,8 +56,8 @@ def test_each_host_lands_in_its_own_folder_exactly(ssh_hosts: list[Host], tmp_pa
         assert os.readlink(copy / "latest") == "app/app.log"
     first = report.results[0].transfer
     assert first is not None
-    assert first["files_created"] == 4
-    assert first["bytes_received"] == sum(
+    assert first.files_created == 4
+    assert first.bytes_received == sum(
         p.stat().st_size for p in remote.rglob("*") if p.is_file() and not p.is_symlink()
     )
 
@@ -202,7 +202,7 @@ def test_one_entry_that_cannot_be_fetched_is_named_and_every_other_arrives(
     arrived = {str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file() or p.is_symlink()}
     assert arrived == {f"{f}/ok{n}" for f in ("a", "m") for n in range(5)} | {"link"}
     assert result.transfer is not None
-    assert result.transfer["files_created"] == 11
+    assert result.transfer.files_created == 11
 
 
 @pytest.mark.parametrize("protocol", ["ssh", "local", "ftp"])
@@ -247,4 +247,4 @@ def test_a_file_being_appended_to_arrives_as_listed_with_a_note(
         assert final.read(len(copy)) == copy  # exactly the bytes there when it was listed
     assert log.stat().st_size > len(copy)
     assert result.transfer is not None
-    assert result.transfer["bytes_received"] == len(copy)
+    assert result.transfer.bytes_received == len(copy)

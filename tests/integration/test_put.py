@@ -47,8 +47,8 @@ def test_a_file_into_an_existing_folder_keeps_its_name_mode_and_mtime(
     assert int(copied.stat().st_mtime) == 1_500_000_000
     again = put_hosts(ssh_hosts[:1], [local / "tool.sh"], str(dest)).results[0]
     assert again.transfer is not None
-    assert again.transfer["files_unchanged"] == 1
-    assert again.transfer["bytes_sent"] == 0
+    assert again.transfer.files_unchanged == 1
+    assert again.transfer.bytes_sent == 0
 
 
 def test_a_single_file_is_copied_as_a_new_name(
@@ -163,7 +163,7 @@ def test_an_interrupted_put_leaves_a_temporary_that_the_next_put_removes(
     again = put_hosts([target], [sent], str(dest), recursive=folder).results[0]
     assert again.ok, again.error
     assert again.transfer is not None
-    assert again.transfer["files_deleted"] == 1  # the leftover, nothing else
+    assert again.transfer.files_deleted == 1  # the leftover, nothing else
     assert sorted(temporaries_in(dest)) == [someone_elses.name]  # ours gone, theirs kept
     assert (dest / sent.name).exists()
     assert (dest / "site" / "big" if folder else dest / "big").stat().st_size == big.stat().st_size

@@ -104,8 +104,8 @@ def test_a_host_whose_find_cannot_printf_is_walked_and_synced_exactly(
         second = sync_hosts([target], source, str(dest)).results[0]
         assert second.ok, second.error
         assert second.transfer is not None
-        assert second.transfer["bytes_sent"] == 0
-        assert second.transfer["files_created"] + second.transfer["files_updated"] == 0
+        assert second.transfer.bytes_sent == 0
+        assert second.transfer.files_created + second.transfer.files_updated == 0
 
 
 @pytest.mark.usefixtures("requires_root")
@@ -122,7 +122,7 @@ def test_put_and_get_work_on_a_host_whose_find_cannot_printf(
         assert snapshot(dest / "source") == snapshot(source)
         again = put_hosts([target], [source], str(dest), recursive=True).results[0]
         assert again.transfer is not None
-        assert again.transfer["bytes_sent"] == 0  # the walk saw everything already there
+        assert again.transfer.bytes_sent == 0  # the walk saw everything already there
         got = fetch_hosts([target], str(dest / "source"), tmp_path / "back").results[0]
         assert got.ok, got.error
         assert snapshot(tmp_path / "back" / target.name / "source") == snapshot(source)

@@ -1,0 +1,227 @@
+"""The library's front door: a :class:`Fleet` of hosts that keeps their connections open.
+
+::
+
+    from remoteops import Fleet
+
+    with Fleet.from_inventory("inventory/", hosts="web:!web03", forks=50) as fleet:
+        report = fleet.run("uptime", timeout=30)
+        fleet.sync("./site", "/srv/site", delete=True).raise_for_status()
+
+Each host connects once, on its first call, and every later call reuses that connection (one
+SSH connection, one FTP connection pool, one Telnet session per host) until the fleet is
+closed. The CLI runs every verb through a fleet too, with ``keep_open=False``: a one-off run
+closes each host's connection as soon as the host is done.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from remoteops.errors import PatternError
+from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener, command_work
+from remoteops.inventory import Inventory, load_inventory
+from remoteops.inventory.model import Host
+from remoteops.results import RunReport
+from remoteops.sessions import HostSessions, KeptSessions, RunSessions
+from remoteops.sync.fetch import fetch_work
+from remoteops.sync.local_tree import LocalTree, scan_tree
+from remoteops.sync.model import ProgressSink, SyncOptions
+from remoteops.sync.put import PutSource, put_work, read_source
+from remoteops.sync.run import sync_work
+from remoteops.transports import CommandSpec, TransportFactory
+from remoteops.transports.stdin_sources import StdinSource
+
+PathLike = str | os.PathLike[str]
+
+
+class Fleet:
+    """Hosts to work on in parallel, ``forks`` at a time; thread-safe.
+
+    A host that failed to connect stays failed, with its status, for the fleet's life (no
+    retry storm against a host that is down); a connection broken under its work (timeout,
+    Ctrl-C, lost) is opened again by the next call. Calls on the same host from several
+    threads take turns.
+    """
+
+    def __init__(
+        self,
+        hosts: Iterable[Host],
+        *,
+        inventory: Inventory | None = None,
+        forks: int = DEFAULT_FORKS,
+        listener: Listener | None = None,
+        host_timeout: float | None = None,
+        factory: TransportFactory | None = None,
+        keep_open: bool = True,
+    ) -> None:
+        if forks < 1:
+            raise ValueError("forks must be at least 1")
+        self.hosts: tuple[Host, ...] = tuple(hosts)
+        self.inventory = inventory
+        self.forks = forks
+        self.listener = listener
+        #: Seconds each host may take per call, connecting included (see Executor).
+        self.host_timeout = host_timeout
+        factory = factory or TransportFactory(
+            inventory=inventory.hosts if inventory is not None else None
+        )
+        self._sessions: HostSessions = KeptSessions(factory) if keep_open else RunSessions(factory)
+
+    @classmethod
+    def from_inventory(
+        cls,
+        sources: PathLike | Sequence[PathLike] | None = None,
+        hosts: str = "all",
+        **options: object,
+    ) -> Fleet:
+        """The hosts that ``hosts`` (a pattern: ``web:!web03``, ``db*``, ``all``) selects in
+        the inventory ``sources`` (files, folders or comma lists; None: the default one).
+        ``options`` are those of :class:`Fleet`."""
+        if sources is None or isinstance(sources, (str, os.PathLike)):
+            names = None if sources is None else [os.fspath(sources)]
+        else:
+            names = [os.fspath(s) for s in sources]
+        inventory = load_inventory(names)
+        return cls(inventory.select(hosts), inventory=inventory, **options)  # type: ignore[arg-type]
+
+    # -- the verbs --------------------------------------------------------------------------
+
+    def run(
+        self,
+        command: str | CommandSpec,
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | StdinSource | None = None,
+        sudo: bool = False,
+        sudo_password: str | None = None,
+        hosts: str | None = None,
+        listener: Listener | None = None,
+    ) -> RunReport:
+        """Run a shell command on every host (or a prepared :class:`CommandSpec`)."""
+        if isinstance(command, CommandSpec):
+            spec = command
+        else:
+            spec = CommandSpec(
+                command,
+                stdin=stdin,
+                env=dict(env or {}),
+                timeout=timeout,
+                sudo=sudo,
+                sudo_password=sudo_password,
+            )
+        return self.execute(command_work(spec), hosts=hosts, listener=listener)
+
+    def put(
+        self,
+        local: PathLike | Sequence[PathLike | PutSource],
+        remote: str,
+        *,
+        recursive: bool = False,
+        parents: bool = False,
+        hosts: str | None = None,
+        listener: Listener | None = None,
+        progress: ProgressSink | None = None,
+    ) -> RunReport:
+        """Copy local files (folders with ``recursive``) to ``remote`` on every host; a
+        source may also be one already read (:func:`~remoteops.sync.put.read_source`)."""
+        paths = [local] if isinstance(local, (str, os.PathLike)) else list(local)
+        sources = [
+            p if isinstance(p, PutSource) else read_source(Path(p), recursive=recursive)
+            for p in paths
+        ]
+        work = put_work(sources, remote, parents=parents, progress=progress)
+        return self.execute(work, hosts=hosts, listener=listener)
+
+    def get(
+        self,
+        remote: str,
+        local_dir: PathLike,
+        *,
+        hosts: str | None = None,
+        listener: Listener | None = None,
+    ) -> RunReport:
+        """Copy ``remote`` (a file or folder) from every host into ``local_dir/<host>/``."""
+        work = fetch_work(remote, Path(local_dir))
+        return self.execute(work, hosts=hosts, listener=listener)
+
+    def sync(
+        self,
+        source: PathLike | LocalTree,
+        dest: str,
+        *,
+        delete: bool = False,
+        checksum: bool = False,
+        exclude: Sequence[str] = (),
+        max_delete: int | None = None,
+        dry_run: bool = False,
+        copy_links: bool = False,
+        force: bool = False,
+        hosts: str | None = None,
+        listener: Listener | None = None,
+        progress: ProgressSink | None = None,
+    ) -> RunReport:
+        """Make ``dest`` on every host match the local folder ``source`` (as ``rsync -a``,
+        with ``delete`` as ``--delete``). ``force`` allows a destination that is a system
+        or home folder. ``source`` may be a tree already scanned (:func:`scan_tree`)."""
+        options = SyncOptions(
+            delete=delete, checksum=checksum, excludes=tuple(exclude), max_delete=max_delete
+        )
+        tree = (
+            source
+            if isinstance(source, LocalTree)
+            else scan_tree(Path(source), copy_links=copy_links, checksum=checksum)
+        )
+        work = sync_work(tree, dest, options, dry_run=dry_run, progress=progress, force=force)
+        return self.execute(work, hosts=hosts, listener=listener)
+
+    def execute(
+        self, work: HostWork, *, hosts: str | None = None, listener: Listener | None = None
+    ) -> RunReport:
+        """Do any per-host ``work`` (see :data:`~remoteops.executor.HostWork`) on the hosts,
+        on their kept connections: the one door every verb goes through."""
+        executor = Executor(
+            forks=self.forks,
+            listener=listener or self.listener,
+            host_timeout=self.host_timeout,
+            sessions=self._sessions,
+        )
+        return executor.run(self.select(hosts), work)
+
+    def select(self, pattern: str | None) -> list[Host]:
+        """The fleet's hosts that ``pattern`` selects (None: all of them), in fleet order."""
+        if pattern is None:
+            return list(self.hosts)
+        inventory = self.inventory or Inventory(self.hosts)
+        chosen = {host.name for host in inventory.select(pattern)}
+        selected = [host for host in self.hosts if host.name in chosen]
+        if not selected:
+            raise PatternError(f"{pattern!r} matches none of this fleet's {len(self.hosts)} hosts")
+        return selected
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every host's connection (commands still running are killed)."""
+        self._sessions.close()
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Fleet({len(self.hosts)} hosts, forks={self.forks})"
+
+
+__all__ = ["Fleet"]

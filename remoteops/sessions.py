@@ -1,0 +1,186 @@
+"""Host sessions: how the executor gets a host's connection, and what happens to it afterwards.
+
+A one-off run (:class:`RunSessions`) connects each host when its turn comes and closes the
+connection as soon as the host is done, so a run over thousands of hosts holds no more than
+``forks`` connections. A :class:`~remoteops.fleet.Fleet` keeps them (:class:`KeptSessions`):
+each host connects once, on first use, and every later call reuses that connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from remoteops.errors import HostError
+from remoteops.inventory.model import Host
+from remoteops.transports import Transport, TransportFactory
+
+log = logging.getLogger(__name__)
+
+
+class HostSessions(Protocol):
+    """What the executor asks for each host; thread-safe."""
+
+    factory: TransportFactory
+
+    def acquire(self, host: Host) -> Transport:
+        """The host's transport, connected or not yet; raises the host's remembered failure."""
+        ...
+
+    def connect(self, host: Host, transport: Transport) -> None:
+        """Connect ``transport`` unless it is already connected."""
+        ...
+
+    def release(self, host: Host, transport: Transport, *, reusable: bool) -> None:
+        """The host's work is over; ``reusable`` is False when its connection may be broken."""
+        ...
+
+    def forget_failure(self, host: Host) -> None:
+        """The host's last failure was ours (cancelled, timed out): the next call may retry."""
+        ...
+
+    def run_ended(self) -> None:
+        """One run is over: what it left closing gets the time to finish."""
+        ...
+
+    def close(self) -> None:
+        """Close every connection still open."""
+        ...
+
+
+def close_quietly(name: str, transport: Transport) -> None:
+    """Closing is the last thing done for a host: its failure must not take the host's
+    result (or the worker thread that carries it) with it."""
+    try:
+        transport.close()
+    except Exception:
+        log.warning("host %s: error while closing its connection", name, exc_info=True)
+
+
+def remembered(failure: HostError) -> HostError:
+    """The failure again, for a later call: the same kind (and status), said to be old."""
+    try:
+        again = type(failure)(f"{failure} (remembered from its first connection)")
+    except TypeError:  # a kind with other constructor arguments
+        return failure
+    return again
+
+
+class RunSessions:
+    """One connection per host for one run: opened when the host starts, closed when it ends."""
+
+    def __init__(self, factory: TransportFactory) -> None:
+        self.factory = factory
+
+    def acquire(self, host: Host) -> Transport:
+        return self.factory.create(host)
+
+    def connect(self, host: Host, transport: Transport) -> None:
+        transport.connect()
+
+    def release(self, host: Host, transport: Transport, *, reusable: bool) -> None:
+        close_quietly(host.name, transport)
+
+    def forget_failure(self, host: Host) -> None:
+        return None
+
+    def run_ended(self) -> None:
+        self.factory.close()
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class _Kept:
+    """One host's session: its transport once made, whether it connected, or why not."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    transport: Transport | None = None
+    connected: bool = False
+    failure: HostError | None = None
+
+
+class KeptSessions:
+    """Connections kept across calls. A host is worked on by one call at a time (a second
+    call waits for the first: a Telnet session, for one, is a single conversation).
+
+    A host that failed to connect keeps that failure for the sessions' life: every later call
+    reports it at once, without trying again (no storm of retries against a host that is
+    down). A connection that broke or was closed under its work (timeout, Ctrl-C) is dropped,
+    and the next call connects afresh.
+    """
+
+    def __init__(self, factory: TransportFactory) -> None:
+        self.factory = factory
+        self._hosts: dict[str, _Kept] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _kept(self, host: Host) -> _Kept:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("these sessions are closed")
+            return self._hosts.setdefault(host.name, _Kept())
+
+    def acquire(self, host: Host) -> Transport:
+        kept = self._kept(host)
+        kept.lock.acquire()
+        if kept.failure is not None:
+            failure = kept.failure
+            kept.lock.release()
+            raise remembered(failure)
+        if kept.transport is None:
+            try:
+                kept.transport = self.factory.create(host)
+            except BaseException:
+                kept.lock.release()
+                raise
+            kept.connected = False
+        return kept.transport
+
+    def connect(self, host: Host, transport: Transport) -> None:
+        kept = self._hosts[host.name]
+        if kept.connected:
+            return
+        try:
+            transport.connect()
+        except HostError as exc:
+            kept.failure = exc
+            raise
+        kept.connected = True
+
+    def forget_failure(self, host: Host) -> None:
+        """Let the next call try ``host`` again (after the failure was cancellation)."""
+        with self._lock:
+            kept = self._hosts.get(host.name)
+        if kept is not None:
+            kept.failure = None
+
+    def release(self, host: Host, transport: Transport, *, reusable: bool) -> None:
+        kept = self._hosts[host.name]
+        try:
+            if not reusable or not kept.connected:
+                kept.transport, kept.connected = None, False
+                close_quietly(host.name, transport)
+        finally:
+            kept.lock.release()
+
+    def run_ended(self) -> None:
+        self.factory.settle()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            hosts, self._hosts = self._hosts, {}
+        for name, kept in hosts.items():
+            with kept.lock:  # a call still working on the host finishes first
+                if kept.transport is not None:
+                    close_quietly(name, kept.transport)
+                    kept.transport = None
+        self.factory.close()
+
+
+__all__ = ["HostSessions", "KeptSessions", "RunSessions", "close_quietly"]
