@@ -69,6 +69,7 @@ class Fleet:
         factory = factory or TransportFactory(
             inventory=inventory.hosts if inventory is not None else None
         )
+        self._closed = False
         self._sessions: HostSessions = KeptSessions(factory) if keep_open else RunSessions(factory)
 
     @classmethod
@@ -184,6 +185,8 @@ class Fleet:
     ) -> RunReport:
         """Do any per-host ``work`` (see :data:`~remoteops.executor.HostWork`) on the hosts,
         on their kept connections: the one door every verb goes through."""
+        if self._closed:
+            raise RuntimeError("this fleet is closed")
         executor = Executor(
             forks=self.forks,
             listener=listener or self.listener,
@@ -207,6 +210,7 @@ class Fleet:
 
     def close(self) -> None:
         """Close every host's connection (commands still running are killed)."""
+        self._closed = True
         self._sessions.close()
 
     def __enter__(self) -> Fleet:

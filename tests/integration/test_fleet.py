@@ -1,0 +1,269 @@
+"""The library's Fleet against real hosts: connections kept across calls, failures remembered,
+capabilities refused before any packet, and the README's example as written."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from remoteops import (
+    Capability,
+    CommandSpec,
+    Fleet,
+    HostResult,
+    HostsFailedError,
+    PatternError,
+    RunReport,
+    Status,
+    TransferStats,
+    Transport,
+    needing,
+)
+from remoteops.inventory.model import Host
+from remoteops.playground import PlaygroundState
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+class CountingListener:
+    """A TCP port that accepts connections and counts them; it never says anything."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.accepted = 0
+        self._open: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self._open.append(conn)
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self._open:
+            conn.close()
+
+
+@pytest.fixture
+def counting_port() -> Iterator[CountingListener]:
+    listener = CountingListener()
+    yield listener
+    listener.close()
+
+
+def _client_ports(report: RunReport) -> list[str]:
+    """The client side of each host's connection, as the host saw it ($SSH_CONNECTION)."""
+    return [r.stdout.decode().split()[1] for r in report.results]
+
+
+def test_a_fleet_keeps_one_connection_per_host_across_calls(ssh_hosts: list[Host]) -> None:
+    hosts = ssh_hosts[:2]
+    with Fleet(hosts) as fleet:
+        seen = [_client_ports(fleet.run("echo $SSH_CONNECTION")) for _ in range(3)]
+        assert all(r.ok for r in fleet.run("true").results)
+        port = hosts[0].vars.get("port", 22)
+        established = fleet.run(
+            f"ss -Htn state established '( sport = :{port} )' | wc -l", hosts=hosts[0].name
+        )
+    assert seen[0] == seen[1] == seen[2], seen  # the same client port every time
+    assert len(set(seen[0])) == 2
+    assert established.results[0].stdout.strip() == b"1"  # sshd sees one connection from us
+
+
+def test_a_one_off_fleet_connects_afresh_for_every_call(ssh_hosts: list[Host]) -> None:
+    """keep_open=False is what the CLI uses: nothing outlives a call."""
+    fleet = Fleet(ssh_hosts[:1], keep_open=False)
+    first = _client_ports(fleet.run("echo $SSH_CONNECTION"))
+    second = _client_ports(fleet.run("echo $SSH_CONNECTION"))
+    fleet.close()
+    assert first != second
+
+
+def test_files_and_commands_share_the_kept_connection(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    source = tmp_path / "site"
+    source.mkdir()
+    (source / "index.html").write_text("hello")
+    dest = tmp_path / "dest"
+    with Fleet(ssh_hosts[:1]) as fleet:
+        before = _client_ports(fleet.run("echo $SSH_CONNECTION"))
+        synced = fleet.sync(source, str(dest), delete=True).raise_for_status()
+        put = fleet.put(source / "index.html", str(tmp_path / "copy.html")).raise_for_status()
+        got = fleet.get(str(dest / "index.html"), tmp_path / "got").raise_for_status()
+        after = _client_ports(fleet.run("echo $SSH_CONNECTION"))
+    assert before == after
+    assert synced.results[0].transfer == TransferStats(files_created=1, bytes_sent=5)
+    assert put.results[0].transfer is not None
+    assert put.results[0].transfer.bytes_sent == 5
+    assert got.results[0].transfer == TransferStats(files_created=1, bytes_received=5)
+    assert (dest / "index.html").read_text() == "hello"
+
+
+def test_a_host_that_failed_to_connect_stays_failed_without_trying_again(
+    ssh_hosts: list[Host], counting_port: CountingListener
+) -> None:
+    """No retry storm: the second call is answered from memory, not by a new connection."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    down = Host("down1", {"address": "127.0.0.1", "port": port, "connect_timeout": 2})
+    with Fleet([ssh_hosts[0], down]) as fleet:
+        first = fleet.run("echo up")
+        assert [r.status for r in first.results] == [Status.OK, Status.UNREACHABLE]
+        listener_now = socket.create_server(("127.0.0.1", port))  # it would answer now
+        try:
+            second = fleet.run("echo up")
+        finally:
+            listener_now.settimeout(0)
+            with pytest.raises(BlockingIOError):
+                listener_now.accept()  # nobody knocked
+            listener_now.close()
+    assert [r.status for r in second.results] == [Status.OK, Status.UNREACHABLE]
+    assert "remembered" in (second.results[1].error or "")
+
+
+def test_a_connection_closed_under_a_timeout_is_opened_again(ssh_hosts: list[Host]) -> None:
+    with Fleet(ssh_hosts[:1], host_timeout=1) as fleet:
+        before = _client_ports(fleet.run("echo $SSH_CONNECTION"))
+        stalled = fleet.run("sleep 5")
+        assert stalled.results[0].status is Status.TIMEOUT
+        after = fleet.run("echo $SSH_CONNECTION")
+    assert after.results[0].ok, after.results[0].error
+    assert _client_ports(after) != before  # a new connection, not the closed one
+
+
+@pytest.mark.parametrize(
+    ("protocol", "verb"),
+    [("telnet", "put"), ("telnet", "sync"), ("ftp", "run"), ("ftps", "run")],
+)
+def test_work_the_protocol_cannot_do_is_unsupported_before_any_packet(
+    counting_port: CountingListener, tmp_path: Path, protocol: str, verb: str
+) -> None:
+    """A Telnet put once logged in with a plaintext password before being refused, and one
+    to a closed port ended unreachable; an FTP run logged in first."""
+    (tmp_path / "file").write_text("x")
+    host = Host(
+        f"{protocol}1",
+        {"protocol": protocol, "address": "127.0.0.1", "port": counting_port.port, "user": "u"},
+    )
+    with Fleet([host]) as fleet:
+        if verb == "put":
+            report = fleet.put(tmp_path / "file", "/tmp/file")
+        elif verb == "sync":
+            report = fleet.sync(tmp_path, "/tmp/somewhere")
+        else:
+            report = fleet.run("uptime")
+    result = report.results[0]
+    assert result.status is Status.UNSUPPORTED, result
+    assert "nothing was sent" in (result.error or "")
+    assert counting_port.accepted == 0
+
+
+def test_unsupported_even_when_the_port_is_closed() -> None:
+    host = Host("telnet-closed", {"protocol": "telnet", "address": "127.0.0.1", "port": 1})
+    with Fleet([host]) as fleet:
+        assert fleet.get("/etc/hostname", Path("/nonexistent")).results[0].status is (
+            Status.UNSUPPORTED
+        )
+
+
+def test_custom_work_declares_what_it_needs(ssh_hosts: list[Host]) -> None:
+    def two_steps(host: Host, transport: Transport, listener: object) -> HostResult:
+        first = transport.run(CommandSpec("echo one"))
+        second = transport.run(CommandSpec("echo two"))
+        return HostResult(host.name, Status.OK, 0, first.stdout + second.stdout)
+
+    ftp_like = Host("ftp-x", {"protocol": "ftp", "address": "127.0.0.1", "port": 1})
+    with Fleet([ssh_hosts[0], ftp_like]) as fleet:
+        report = fleet.execute(needing({Capability.COMMANDS}, two_steps))  # type: ignore[arg-type]
+    assert report.results[0].stdout == b"one\ntwo\n"
+    assert report.results[1].status is Status.UNSUPPORTED
+
+
+def test_calls_from_several_threads_take_turns_on_each_host(ssh_hosts: list[Host]) -> None:
+    hosts = ssh_hosts[:2]
+    reports: list[RunReport] = []
+    with Fleet(hosts) as fleet:
+        threads = [
+            threading.Thread(target=lambda i=i: reports.append(fleet.run(f"echo {i}")))
+            for i in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        ports = _client_ports(fleet.run("echo $SSH_CONNECTION"))
+        again = _client_ports(fleet.run("echo $SSH_CONNECTION"))
+    assert len(reports) == 6
+    assert all(r.ok for report in reports for r in report.results)
+    assert sorted(report.results[0].stdout for report in reports) == [
+        f"{i}\n".encode() for i in range(6)
+    ]
+    assert ports == again
+
+
+def test_raise_for_status_names_the_failed_hosts(ssh_hosts: list[Host]) -> None:
+    with Fleet(ssh_hosts[:2]) as fleet:
+        report = fleet.run("exit 3", hosts=ssh_hosts[1].name)
+        with pytest.raises(HostsFailedError) as raised:
+            report.raise_for_status()
+        assert fleet.run("true").raise_for_status().ok
+    assert raised.value.report is report
+    assert f"{ssh_hosts[1].name} (failed: exit 3)" in str(raised.value)
+    assert report.failed == [report.results[0]]
+    assert int(report.exit_code) == 1
+
+
+def test_a_sub_pattern_must_match_the_fleet(ssh_hosts: list[Host]) -> None:
+    with Fleet(ssh_hosts[:1]) as fleet, pytest.raises(PatternError):
+        fleet.run("true", hosts="no-such-host")
+
+
+def test_a_closed_fleet_refuses_more_work(ssh_hosts: list[Host]) -> None:
+    fleet = Fleet(ssh_hosts[:1])
+    assert fleet.run("true").ok
+    fleet.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        fleet.run("true")
+
+
+def test_the_readme_python_example_runs_as_written(
+    playground: PlaygroundState,
+    ssh_hosts: list[Host],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The README's "Python API" example, with the playground's inventory and hosts."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("hello")
+    text = README.read_text()
+    section = text[text.index("## Python API") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block is not None
+    code = block.group(1)
+    assert 'Fleet.from_inventory("inventory/", hosts="web:!web03"' in code
+    others = ",".join(h.name for h in ssh_hosts[1:])
+    code = code.replace('"inventory/"', repr(str(playground.inventory_path))).replace(
+        '"web:!web03"', repr(f"all:!{ssh_hosts[0].name}")
+    )
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    report = namespace["report"]
+    assert isinstance(report, RunReport)
+    assert [r.host for r in report.results] == others.split(",")
+    assert report.ok
