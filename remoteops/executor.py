@@ -160,7 +160,7 @@ def _missing_capability(factory: TransportFactory, host: Host, work: HostWork) -
         return None
     able = sorted(p for p, caps in PROTOCOL_CAPABILITIES.items() if needs <= caps)
     return (
-        f"{host.protocol} hosts cannot {' or '.join(_DOING[c] for c in sorted(missing))} "
+        f"{host.protocol.upper()} hosts cannot {' or '.join(_DOING[c] for c in sorted(missing))} "
         f"(protocols that can: {', '.join(able)}); nothing was sent to the host"
     )
 
