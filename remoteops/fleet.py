@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from remoteops.errors import PatternError
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener, command_work
@@ -27,13 +28,13 @@ from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.results import RunReport
 from remoteops.sessions import HostSessions, KeptSessions, RunSessions
-from remoteops.sync.fetch import fetch_work
-from remoteops.sync.local_tree import LocalTree, scan_tree
-from remoteops.sync.model import ProgressSink, SyncOptions
-from remoteops.sync.put import PutSource, put_work, read_source
-from remoteops.sync.run import sync_work
 from remoteops.transports import CommandSpec, TransportFactory
-from remoteops.transports.stdin_sources import StdinSource
+
+if TYPE_CHECKING:  # the file verbs' modules are imported when used: `run` starts quicker
+    from remoteops.sync.local_tree import LocalTree
+    from remoteops.sync.model import ProgressSink
+    from remoteops.sync.put import PutSource
+    from remoteops.transports.stdin_sources import StdinSource
 
 PathLike = str | os.PathLike[str]
 
@@ -130,6 +131,8 @@ class Fleet:
     ) -> RunReport:
         """Copy local files (folders with ``recursive``) to ``remote`` on every host; a
         source may also be one already read (:func:`~remoteops.sync.put.read_source`)."""
+        from remoteops.sync.put import PutSource, put_work, read_source
+
         paths = [local] if isinstance(local, (str, os.PathLike)) else list(local)
         sources = [
             p if isinstance(p, PutSource) else read_source(Path(p), recursive=recursive)
@@ -147,6 +150,8 @@ class Fleet:
         listener: Listener | None = None,
     ) -> RunReport:
         """Copy ``remote`` (a file or folder) from every host into ``local_dir/<host>/``."""
+        from remoteops.sync.fetch import fetch_work
+
         work = fetch_work(remote, Path(local_dir))
         return self.execute(work, hosts=hosts, listener=listener)
 
@@ -169,6 +174,10 @@ class Fleet:
         """Make ``dest`` on every host match the local folder ``source`` (as ``rsync -a``,
         with ``delete`` as ``--delete``). ``force`` allows a destination that is a system
         or home folder. ``source`` may be a tree already scanned (:func:`scan_tree`)."""
+        from remoteops.sync.local_tree import LocalTree, scan_tree
+        from remoteops.sync.model import SyncOptions
+        from remoteops.sync.run import sync_work
+
         options = SyncOptions(
             delete=delete, checksum=checksum, excludes=tuple(exclude), max_delete=max_delete
         )
