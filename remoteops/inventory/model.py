@@ -124,18 +124,6 @@ class Host:
         value = self.vars.get("jump_host")
         return None if value is None else str(value)
 
-    def flag(self, name: str, default: bool = True) -> bool:
-        """A yes/no variable: only an explicit false/no/0 (any case) turns a default on off."""
-        value = self.vars.get(name)
-        if value is None:
-            return default
-        return str(value).strip().lower() not in ("false", "no", "0")
-
-    @property
-    def tls_verify(self) -> bool:
-        """FTPS certificate checks; only an explicit false/no/0 turns them off."""
-        return self.flag("tls_verify")
-
     @property
     def known_hosts_file(self) -> str | None:
         value = self.vars.get("known_hosts_file")

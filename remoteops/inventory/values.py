@@ -128,6 +128,8 @@ class Text:
         return "a string" if self.empty_ok else "a non-empty string"
 
     def parse(self, value: Any) -> str:
+        if value is None and self.empty_ok:  # YAML's empty value
+            return ""
         if not isinstance(value, str) or not (value or self.empty_ok):
             raise _refused(self)
         return value
