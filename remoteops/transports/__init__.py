@@ -27,6 +27,7 @@ from remoteops.transports.settings import (
     HostSettings,
     TelnetSettings,
     check_hosts,
+    read_settings,
     settings_for,
 )
 
@@ -138,7 +139,8 @@ def exposure_warnings(hosts: Sequence[Host]) -> list[str]:
     from remoteops.inventory.ranges import fold_hosts
 
     warnings = []
-    settings = [(h, settings_for(h)) for h in hosts]
+    found_for = read_settings(hosts)
+    settings = [(h, found_for[h.name]) for h in hosts]
     unverified = [
         h.name
         for h, found in settings

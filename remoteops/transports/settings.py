@@ -98,7 +98,7 @@ class HostSettings:
             try:
                 values[field_name] = declared.kind.parse(raw)
             except ValueError as exc:
-                raise _bad_value(host, declared.name, raw, str(exc)) from None
+                raise _BadSettingError(host, declared.name, raw, str(exc)) from None
         return cls(**values)
 
 
@@ -248,10 +248,14 @@ SETTINGS: Mapping[str, type[HostSettings]] = {
     "local": LocalSettings,
 }
 
+_DECLARED_BY = {
+    protocol: frozenset(declared.name for _, declared in kind.declared())
+    for protocol, kind in SETTINGS.items()
+}
+_UNSET = object()
+
 #: Every variable some protocol reads: a name close to one of these is likely a typo.
-KNOWN_VARIABLES = frozenset(
-    declared.name for kind in SETTINGS.values() for _, declared in kind.declared()
-)
+KNOWN_VARIABLES = frozenset().union(*_DECLARED_BY.values())
 
 
 def settings_for(host: Host) -> HostSettings:
@@ -259,17 +263,56 @@ def settings_for(host: Host) -> HostSettings:
     return SETTINGS.get(host.protocol, HostSettings).of(host)
 
 
-def check_hosts(hosts: Iterable[Host]) -> dict[str, HostSettings]:
-    """Every host's settings by name, checked before anything connects.
+class _BadSettingError(InventoryError):
+    """A setting's value is not one it takes; where it was written, if known."""
 
-    A bad value raises :class:`InventoryError` for the first host with one (naming the others
-    with the same value). Unknown variables spelled like a known one are logged as warnings,
-    one per name and place.
+    def __init__(self, host: Host, name: str, value: Any, reason: str, shared: str = "") -> None:
+        self.host, self.name, self.value, self.explained = host, name, value, reason
+        message = f"{shared or 'host ' + host.name}: {name} {reason}, not {value!r}"
+        where = host.origins.get(name)
+        if where is None:
+            super().__init__(message)
+        else:
+            super().__init__(message, source=where.source, line=where.line, key_path=where.key_path)
+
+    def shared_by(self, hosts: Sequence[Host]) -> _BadSettingError:
+        """The same error naming every host the same written value reached."""
+        where = self.host.origins.get(self.name)
+        names = [
+            host.name
+            for host in hosts
+            if host.vars.get(self.name, _UNSET) is self.value
+            and host.origins.get(self.name) == where
+            and self.name in _DECLARED_BY.get(host.protocol, ())
+        ]
+        if len(names) < 2:
+            return self
+        return _BadSettingError(self.host, self.name, self.value, self.explained, _fold(names))
+
+
+def read_settings(hosts: Iterable[Host]) -> dict[str, HostSettings]:
+    """Every host's settings by name, checked.
+
+    A bad value raises :class:`InventoryError` for the first host with one, naming every
+    host the same written value reached.
     """
+    hosts = list(hosts)
     checked: dict[str, HostSettings] = {}
+    for host in hosts:
+        try:
+            checked[host.name] = settings_for(host)
+        except _BadSettingError as exc:
+            raise exc.shared_by(hosts) from None
+    return checked
+
+
+def check_hosts(hosts: Iterable[Host]) -> dict[str, HostSettings]:
+    """:func:`read_settings`, and a warning for each unknown variable spelled like a known
+    one (one per name and place, naming the hosts): what a run does before connecting."""
+    hosts = list(hosts)
+    checked = read_settings(hosts)
     suspects: dict[tuple[str, str, str], list[str]] = {}
     for host in hosts:
-        checked[host.name] = settings_for(host)
         for name in host.vars:
             if name not in KNOWN_VARIABLES and (guess := likely_meant(name)) is not None:
                 suspects.setdefault((name, guess, _where(host, name)), []).append(host.name)
@@ -313,12 +356,6 @@ def _slips(a: str, b: str, limit: int) -> int:
             current.append(cost)
         before, row = row, current
     return row[-1]
-
-
-def _bad_value(host: Host, name: str, value: Any, reason: str) -> InventoryError:
-    message = f"host {host.name}: {name} {reason}, not {value!r}"
-    where = host.origins.get(name)
-    return where.error(message) if where is not None else InventoryError(message)
 
 
 def _where(host: Host, name: str) -> str:
@@ -379,6 +416,7 @@ __all__ = [
     "TelnetSettings",
     "check_hosts",
     "likely_meant",
+    "read_settings",
     "reference_table",
     "setting",
     "settings_for",
