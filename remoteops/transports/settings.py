@@ -78,7 +78,11 @@ class HostSettings:
     """What every host has, whatever its protocol."""
 
     protocol: str = setting(
-        "protocol", Choice(PROTOCOLS), "ssh", "how to reach the host (Ansible: ansible_connection)"
+        "protocol",
+        Choice(PROTOCOLS),
+        "ssh",
+        "how to reach the host (Ansible: ansible_connection); ftp/ftps transfer files only, "
+        "telnet runs commands only",
     )
 
     @classmethod
@@ -112,12 +116,18 @@ class ConnectionSettings(HostSettings):
     """What every networked protocol shares."""
 
     address: str | None = setting(
-        "address", Text(), None, "name or IP to connect to (Ansible: ansible_host)", "host name"
+        "address",
+        Text(),
+        None,
+        "name or IP to connect to (Ansible: ansible_host)",
+        "the host name (ssh: HostName of ~/.ssh/config)",
     )
     port: int | None = setting(
-        "port", PORT, None, "TCP port (Ansible: ansible_port)", "protocol's own"
+        "port", PORT, None, "TCP port (Ansible: ansible_port)", "22 ssh, 21 ftp/ftps, 23 telnet"
     )
-    user: str | None = setting("user", Text(), None, "login user (Ansible: ansible_user)")
+    user: str | None = setting(
+        "user", Text(), None, "login user (Ansible: ansible_user)", "your user name; ftp: anonymous"
+    )
     password_env: str | None = setting(
         "password_env", EnvName(), None, "environment variable holding the login password"
     )
@@ -138,7 +148,8 @@ class SSHSettings(ConnectionSettings):
         "identity_file",
         Text(),
         None,
-        "private key file (Ansible: ansible_ssh_private_key_file)",
+        "private key (Ansible: ansible_ssh_private_key_file); an encrypted one asks for its "
+        "passphrase once",
     )
     jump_host: str | None = setting(
         "jump_host",
