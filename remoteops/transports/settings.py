@@ -14,6 +14,7 @@ library (paramiko, pexpect), so checking an inventory costs nothing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,9 +87,9 @@ class HostSettings:
     )
 
     @classmethod
-    def declared(cls) -> list[tuple[str, Setting]]:
+    def declared(cls) -> tuple[tuple[str, Setting], ...]:
         """(field, declaration) of every setting, in declaration order."""
-        return [(f.name, f.metadata["setting"]) for f in dataclasses.fields(cls)]
+        return _declared(cls)
 
     @classmethod
     def of(cls: type[_Settings], host: Host) -> _Settings:
@@ -104,6 +105,18 @@ class HostSettings:
             except ValueError as exc:
                 raise _BadSettingError(host, declared.name, raw, str(exc)) from None
         return cls(**values)
+
+
+_DECLARATIONS: dict[type[HostSettings], tuple[tuple[str, Setting], ...]] = {}
+
+
+def _declared(kind: type[HostSettings]) -> tuple[tuple[str, Setting], ...]:
+    """Read for every host of a run: the fields are looked at once per class."""
+    found = _DECLARATIONS.get(kind)
+    if found is None:
+        found = tuple((f.name, f.metadata["setting"]) for f in dataclasses.fields(kind))
+        _DECLARATIONS[kind] = found
+    return found
 
 
 @dataclass(frozen=True)
@@ -334,6 +347,7 @@ def check_hosts(hosts: Iterable[Host]) -> dict[str, HostSettings]:
     return checked
 
 
+@functools.lru_cache(maxsize=4096)  # the same few names on every host of a big inventory
 def likely_meant(name: str) -> str | None:
     """The known variable ``name`` is one or two typing slips away from, if any.
 
