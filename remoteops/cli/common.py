@@ -54,13 +54,18 @@ def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:
 
 
 def load_and_select(inventory: list[str] | None, pattern: str) -> tuple[Inventory, list[Host]]:
-    """Load the inventory and apply the pattern, turning configuration errors into exit 2."""
+    """Load the inventory and apply the pattern, turning configuration errors into exit 2.
+
+    The selected hosts' settings are read here (for the exposure warnings), so a bad one
+    stops the run before any prompt; the run's :meth:`TransportFactory.prepare` checks them
+    again, for library callers, and warns about likely typos.
+    """
     try:
         loaded = load_inventory(inventory)
         selected = loaded.select(pattern)
+        _warn_about_plaintext(selected)
     except ConfigurationError as exc:
         fail(str(exc))
-    _warn_about_plaintext(selected)
     return loaded, selected
 
 

@@ -16,7 +16,8 @@ import shlex
 import warnings
 from typing import Any
 
-from remoteops.inventory.loaders import InventoryBuilder, Location, VarDecl, split_host_entry
+from remoteops.inventory.loaders import InventoryBuilder, VarDecl, split_host_entry
+from remoteops.inventory.model import Location
 
 _SECTION = re.compile(r"\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?")
 _GROUP_NAME = re.compile(r"([^:\]\s]+)\s*(?:[#;].*)?")

@@ -20,7 +20,7 @@ deep merge of dicts (Ansible's default ``hash_behaviour = replace``).
 from __future__ import annotations
 
 import os
-from collections import deque
+from collections import ChainMap, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -30,12 +30,11 @@ from remoteops.errors import InventoryError
 from remoteops.inventory.ini_loader import load_ini_inventory
 from remoteops.inventory.loaders import (
     InventoryBuilder,
-    Location,
     VarDecl,
     address_problem,
     split_host_entry,
 )
-from remoteops.inventory.model import LOCALHOST_NAMES, MAX_NESTING, Group, Host
+from remoteops.inventory.model import LOCALHOST_NAMES, MAX_NESTING, Group, Host, Location
 from remoteops.inventory.patterns import select_hosts
 from remoteops.inventory.ranges import split_hosts
 from remoteops.inventory.yaml_loader import (
@@ -196,22 +195,27 @@ def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
         direct[name].discard("ungrouped")
     for name in ungrouped:
         direct[name].add("ungrouped")
-    merged: dict[frozenset[str], dict[str, Any]] = {}
+    merged: dict[frozenset[str], tuple[dict[str, Any], dict[str, Location]]] = {}
     hosts: list[Host] = []
     for name, own_vars in builder.hosts.items():
         member = direct[name]
         every = frozenset({"all"}).union(member, *(lineage[group] for group in member))
         if every not in merged:
             ordered = sorted(every, key=lambda group: (depth[group], decls[group].priority, group))
-            merged[every] = {
-                key: value
-                for layer in ("vars", "file_vars")  # every group_vars file beats inventory files
-                for group in ordered
-                for key, value in getattr(decls[group], layer).items()
-            }
-        variables = MappingProxyType({**merged[every], **own_vars})
+            layers = [  # every group_vars file beats inventory files
+                *((decls[group].vars, decls[group].origins) for group in ordered),
+                *((decls[group].file_vars, decls[group].file_origins) for group in ordered),
+            ]
+            merged[every] = (
+                {key: value for values, _ in layers for key, value in values.items()},
+                {key: where for _, origins in layers for key, where in origins.items()},
+            )
+        group_vars, group_origins = merged[every]
+        variables = MappingProxyType({**group_vars, **own_vars})
         _check_reachable_name(builder, name, variables)
-        hosts.append(Host(name, variables, tuple(sorted(every))))
+        # Shared with the other hosts of the same groups, not copied: one lookup in two maps.
+        origins = ChainMap(builder.host_origins.get(name, {}), group_origins)
+        hosts.append(Host(name, variables, tuple(sorted(every)), origins))
     top_level = [name for name, group in decls.items() if name != "all" and not group.parents]
     groups = [
         Group(

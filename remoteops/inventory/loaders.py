@@ -9,17 +9,22 @@ line and the key path.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from remoteops.errors import InventoryError
-from remoteops.inventory.model import CONNECTION_VARS, MAX_HOSTS, MAX_NESTING, PROTOCOLS
+from remoteops.inventory.model import (
+    CONNECTION_VARS,
+    MAX_HOSTS,
+    MAX_NESTING,
+    PROTOCOLS,
+    Location,
+)
 from remoteops.inventory.ranges import expand_range
 from remoteops.inventory.secrets import looks_like_password
+from remoteops.inventory.values import PORT, EnvName, Kind, Seconds, Text
 
 #: Ansible's per-group ordering knob: at the same depth, a higher priority group wins.
 GROUP_PRIORITY_VAR = "ansible_group_priority"
@@ -39,23 +44,17 @@ _ANSIBLE_CONNECTIONS = {
     "ansible.builtin.local": "local",
 }
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_STRING_VARS = ("address", "user", "identity_file", "jump_host", "known_hosts_file")
+#: How each connection variable is checked when read (``protocol`` maps Ansible's plugins).
+_CONNECTION_KINDS: dict[str, Kind] = {
+    "port": PORT,
+    "connect_timeout": Seconds(),
+    "password_env": EnvName(),
+    **{name: Text() for name in ("address", "user", "identity_file", "jump_host")},
+    "known_hosts_file": Text(),
+}
 _NOT_STORED_HERE = (
     "passwords are never stored in the inventory; set password_env: VAR_NAME and export VAR_NAME"
 )
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where a declaration was read, so an error can point at it."""
-
-    source: str
-    line: int | None = None
-    key_path: str | None = None
-
-    def error(self, message: str) -> InventoryError:
-        return InventoryError(message, source=self.source, line=self.line, key_path=self.key_path)
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,9 @@ class GroupDecl:
     vars: dict[str, Any] = field(default_factory=dict)
     #: From group_vars files: Ansible ranks these above every group var of inventory files.
     file_vars: dict[str, Any] = field(default_factory=dict)
+    #: Where each of ``vars`` and of ``file_vars`` was written.
+    origins: dict[str, Location] = field(default_factory=dict)
+    file_origins: dict[str, Location] = field(default_factory=dict)
     priority: int = 1
 
 
@@ -86,6 +88,8 @@ class InventoryBuilder:
 
     def __init__(self) -> None:
         self.hosts: dict[str, dict[str, Any]] = {}
+        #: Where each host variable was written, by host.
+        self.host_origins: dict[str, dict[str, Location]] = {}
         #: Where each host was first declared, for errors found once everything is merged.
         self.declared: dict[str, Location] = {}
         #: Where each parent -> child link was first declared, in declaration order.
@@ -127,7 +131,8 @@ class InventoryBuilder:
         self.links.setdefault((parent, child), where)
 
     def set_host_vars(self, name: str, decls: Iterable[VarDecl]) -> None:
-        self.hosts.setdefault(name, {}).update(normalize_vars(decls))
+        origins = self.host_origins.setdefault(name, {})
+        self.hosts.setdefault(name, {}).update(normalize_vars(decls, origins))
 
     def set_group_vars(
         self, name: str, decls: Iterable[VarDecl], *, from_vars_file: bool = False
@@ -139,14 +144,20 @@ class InventoryBuilder:
                 group.priority = _check_priority(decl)
             elif decl.name != GROUP_PRIORITY_VAR:
                 plain.append(decl)
-        (group.file_vars if from_vars_file else group.vars).update(normalize_vars(plain))
+        if from_vars_file:
+            group.file_vars.update(normalize_vars(plain, group.file_origins))
+        else:
+            group.vars.update(normalize_vars(plain, group.origins))
 
 
-def normalize_vars(decls: Iterable[VarDecl]) -> dict[str, Any]:
+def normalize_vars(
+    decls: Iterable[VarDecl], origins: dict[str, Location] | None = None
+) -> dict[str, Any]:
     """Translate Ansible names to canonical ones and check connection variables.
 
     Unknown names are user variables and pass unchanged. Two spellings of one canonical name
     in the same mapping (``ansible_host`` and ``address``) are an error, not a silent pick.
+    ``origins``, when given, gets where each canonical name was written.
     """
     result: dict[str, Any] = {}
     spelled: dict[str, str] = {}
@@ -157,6 +168,8 @@ def normalize_vars(decls: Iterable[VarDecl]) -> dict[str, Any]:
         if previous != decl.name:
             raise decl.where.error(f"{previous!r} and {decl.name!r} both set {name!r}; keep one")
         result[name] = _check_value(name, decl)
+        if origins is not None:
+            origins[name] = decl.where
     return result
 
 
@@ -257,12 +270,7 @@ def _check_priority(decl: VarDecl) -> int:
 def _check_value(name: str, decl: VarDecl) -> Any:
     """Check one canonical connection variable; return it in its canonical type."""
     value = decl.value
-    if name == "port":
-        if isinstance(value, str) and _is_port(value.strip()):
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-            raise decl.where.error(f"port must be an integer from 1 to 65535, not {value!r}")
-        return value
+    kind = _CONNECTION_KINDS.get(name)
     if name == "protocol":
         protocol = value
         if decl.name != "protocol" and isinstance(value, str):
@@ -272,25 +280,19 @@ def _check_value(name: str, decl: VarDecl) -> Any:
                 f"{decl.name} {value!r} is not supported; use one of {', '.join(PROTOCOLS)}"
             )
         return protocol
-    if name == "connect_timeout":
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise decl.where.error(f"connect_timeout must be a positive number, not {value!r}")
-        return value
-    if name == "password_env":
-        if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
-            raise decl.where.error(
-                f"password_env must name an environment variable (like DEPLOY_PASSWORD), "
-                f"not {value!r}"
-            )
-        return value
-    if name in _STRING_VARS and (not isinstance(value, str) or not value):
-        raise decl.where.error(f"{decl.name} must be a non-empty string, not {value!r}")
+    if kind is not None:
+        try:
+            value = kind.parse(value)
+        except ValueError as exc:
+            raise decl.where.error(f"{_shown_name(name, decl)} {exc}, not {value!r}") from None
     if name == "address" and (problem := address_problem(value)) is not None:
         raise decl.where.error(f"{decl.name} {value!r} cannot be connected to: {problem}")
     return value
+
+
+def _shown_name(name: str, decl: VarDecl) -> str:
+    """The name as written, except where the canonical one has always been said."""
+    return name if name in ("port", "connect_timeout", "password_env") else decl.name
 
 
 def address_problem(address: str) -> str | None:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from remoteops.errors import InventoryError
+
 #: Canonical connection variables and the Ansible names accepted for each.
 CONNECTION_VARS: Mapping[str, tuple[str, ...]] = {
     "address": ("ansible_host", "ansible_ssh_host"),
@@ -59,12 +61,30 @@ SECRET_VARS = (
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where a declaration was read, so an error can point at it."""
+
+    source: str
+    line: int | None = None
+    key_path: str | None = None
+
+    def error(self, message: str) -> InventoryError:
+        return InventoryError(message, source=self.source, line=self.line, key_path=self.key_path)
+
+
+@dataclass(frozen=True)
 class Host:
-    """One inventory host with its variables already merged (host > child > parent > all)."""
+    """One inventory host with its variables already merged (host > child > parent > all).
+
+    ``origins`` says where each variable's winning value was written (loaded inventories
+    only), so a value found wrong later (a setting checked for the host's protocol) is
+    reported at its file and line.
+    """
 
     name: str
     vars: Mapping[str, Any] = field(default_factory=dict)
     groups: tuple[str, ...] = ()
+    origins: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def address(self) -> str:
@@ -103,18 +123,6 @@ class Host:
     def jump_host(self) -> str | None:
         value = self.vars.get("jump_host")
         return None if value is None else str(value)
-
-    def flag(self, name: str, default: bool = True) -> bool:
-        """A yes/no variable: only an explicit false/no/0 (any case) turns a default on off."""
-        value = self.vars.get(name)
-        if value is None:
-            return default
-        return str(value).strip().lower() not in ("false", "no", "0")
-
-    @property
-    def tls_verify(self) -> bool:
-        """FTPS certificate checks; only an explicit false/no/0 turns them off."""
-        return self.flag("tls_verify")
 
     @property
     def known_hosts_file(self) -> str | None:

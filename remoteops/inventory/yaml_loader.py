@@ -22,8 +22,8 @@ from yaml.events import MappingStartEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from remoteops.errors import InventoryError
-from remoteops.inventory.loaders import InventoryBuilder, Location, VarDecl, split_host_entry
-from remoteops.inventory.model import ALIAS_FACTOR, MAX_ALIAS_NODES, MAX_NESTING
+from remoteops.inventory.loaders import InventoryBuilder, VarDecl, split_host_entry
+from remoteops.inventory.model import ALIAS_FACTOR, MAX_ALIAS_NODES, MAX_NESTING, Location
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _GROUP_KEYS = ("hosts", "vars", "children")

@@ -24,6 +24,14 @@ from remoteops.transports.base import (
     RunningCommand,
     Transport,
 )
+from remoteops.transports.settings import (
+    FTPSettings,
+    HostSettings,
+    TelnetSettings,
+    check_hosts,
+    read_settings,
+    settings_for,
+)
 
 if TYPE_CHECKING:
     from remoteops.transports.ssh import PassphraseCallback, SSHContext
@@ -44,6 +52,8 @@ class TransportFactory:
     inventory: Mapping[str, Host] | None = None
     _ssh_context: SSHContext | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Each prepared host (the object checked) and its settings, by name.
+    _settings: dict[str, tuple[Host, HostSettings]] = field(default_factory=dict)
 
     def ssh_context(self) -> SSHContext:
         with self._lock:
@@ -69,15 +79,31 @@ class TransportFactory:
     def prepare(self, hosts: Sequence[Host]) -> None:
         """Per-run set-up before the fan-out, on the calling thread.
 
-        Configuration errors (an unparsable ``~/.ssh/config``) surface here as exceptions, once,
-        instead of failing every host; key passphrases are asked for here, not in a worker.
+        Configuration errors (a bad inventory setting, an unparsable ``~/.ssh/config``) surface
+        here as exceptions, once, before anything connects, instead of failing every host; a
+        variable that looks like a mistyped setting is logged as a warning; key passphrases
+        are asked for here, not in a worker.
         """
+        with self._lock:
+            new = [h for h in hosts if self._settings.get(h.name, (None,))[0] is not h]
+        checked = check_hosts(new)
+        with self._lock:
+            self._settings.update({h.name: (h, checked[h.name]) for h in new})
         ssh_hosts = [h for h in hosts if h.protocol == "ssh"]
         if ssh_hosts:
             self.ssh_context().prepare(ssh_hosts)
 
+    def settings(self, host: Host) -> HostSettings:
+        """The host's checked settings: as :meth:`prepare` found them, else read now."""
+        with self._lock:
+            prepared, settings = self._settings.get(host.name, (None, None))
+        if prepared is host and settings is not None:
+            return settings
+        return settings_for(host)
+
     def create(self, host: Host) -> Transport:
         """A transport for the host, not yet connected."""
+        settings = self.settings(host)
         if host.protocol == "local":
             from remoteops.transports.local import LocalTransport
 
@@ -86,14 +112,15 @@ class TransportFactory:
             from remoteops.transports.ssh import SSHTransport
 
             return SSHTransport(host, self.ssh_context())
-        if host.protocol in ("ftp", "ftps"):
+        if isinstance(settings, FTPSettings):
             from remoteops.transports.ftp import FTPTransport
 
-            return FTPTransport(host, self.overrides, tls=host.protocol == "ftps")
-        if host.protocol == "telnet":
+            tls = host.protocol == "ftps"
+            return FTPTransport(host, self.overrides, tls=tls, settings=settings)
+        if isinstance(settings, TelnetSettings):
             from remoteops.transports.telnet import TelnetTransport
 
-            return TelnetTransport(host, self.overrides)
+            return TelnetTransport(host, self.overrides, settings)
         raise UnsupportedError(f"the {host.protocol} transport is not available yet")
 
     def capabilities(self, host: Host) -> frozenset[Capability]:
@@ -117,11 +144,20 @@ def exposure_warnings(hosts: Sequence[Host]) -> list[str]:
     plaintext unless a host says ``telnet_plaintext_ok: true``, and plain FTP's with a
     password unless it says ``ftp_plaintext_ok: true``. Anonymous FTP (no ``password_env``)
     sends no secret and is not warned about: public mirrors are its everyday use, and a
-    warning on every run of those would teach to ignore warnings."""
+    warning on every run of those would teach to ignore warnings.
+
+    The settings are read checked: a bad one is an :class:`~remoteops.errors.InventoryError`.
+    """
     from remoteops.inventory.ranges import fold_hosts
 
     warnings = []
-    unverified = [h.name for h in hosts if h.protocol == "ftps" and not h.tls_verify]
+    found_for = read_settings(hosts)
+    settings = [(h, found_for[h.name]) for h in hosts]
+    unverified = [
+        h.name
+        for h, found in settings
+        if h.protocol == "ftps" and isinstance(found, FTPSettings) and not found.tls_verify
+    ]
     if unverified:
         warnings.append(
             f"TLS certificates are NOT verified for {fold_hosts(unverified)} "
@@ -130,8 +166,8 @@ def exposure_warnings(hosts: Sequence[Host]) -> list[str]:
         )
     telnet = [
         h.name
-        for h in hosts
-        if h.protocol == "telnet" and not h.flag("telnet_plaintext_ok", default=False)
+        for h, found in settings
+        if isinstance(found, TelnetSettings) and not found.plaintext_ok
     ]
     if telnet:
         warnings.append(
@@ -140,10 +176,11 @@ def exposure_warnings(hosts: Sequence[Host]) -> list[str]:
         )
     plain_ftp = [
         h.name
-        for h in hosts
+        for h, found in settings
         if h.protocol == "ftp"
-        and h.password_env is not None
-        and not h.flag("ftp_plaintext_ok", default=False)
+        and isinstance(found, FTPSettings)
+        and found.password_env is not None
+        and not found.ftp_plaintext_ok
     ]
     if plain_ftp:
         warnings.append(

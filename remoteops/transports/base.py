@@ -32,7 +32,6 @@ from remoteops.errors import (
     HostTimeoutError,
     UnsupportedError,
 )
-from remoteops.inventory.model import Host
 from remoteops.sync.model import (
     Advance,
     Entry,
@@ -42,6 +41,7 @@ from remoteops.sync.model import (
     no_progress,
 )
 from remoteops.transports.file_ops import Received, run_in_parallel, stage_new_folders
+from remoteops.transports.settings import ConnectionSettings
 from remoteops.transports.stdin_sources import StdinSource, StdinStream
 from remoteops.utf8 import whole_characters
 
@@ -77,14 +77,14 @@ class ConnectionOverrides:
     port: int | None = None
     connect_timeout: float | None = None
 
-    def port_for(self, host: Host, default: int) -> int:
-        return self.port or host.port or default
+    def port_for(self, settings: ConnectionSettings, default: int) -> int:
+        return self.port or settings.port or default
 
-    def user_for(self, host: Host) -> str | None:
-        return self.user or host.user
+    def user_for(self, settings: ConnectionSettings) -> str | None:
+        return self.user or settings.user
 
-    def timeout_for(self, host: Host) -> float:
-        return self.connect_timeout or host.connect_timeout or DEFAULT_CONNECT_TIMEOUT_S
+    def timeout_for(self, settings: ConnectionSettings) -> float:
+        return self.connect_timeout or settings.connect_timeout or DEFAULT_CONNECT_TIMEOUT_S
 
 
 def secret_from_env(

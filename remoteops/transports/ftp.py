@@ -62,10 +62,10 @@ from remoteops.transports.ftp_protocol import (
     reason,
     too_many_connections,
 )
+from remoteops.transports.settings import FTPSettings
 
 _BLOCK = 256 * 1024
 _FACTS = "type;size;modify;unix.mode;"
-_CONNECTIONS = 4
 #: Modes of entries whose listing shows none (Windows LIST, MLSD without unix.mode).
 _DEFAULT_MODES = {Kind.FILE: 0o644, Kind.DIR: 0o755, Kind.SYMLINK: 0o777}
 #: Links followed one after the other to what a REMOTE_PATH link names, at most.
@@ -90,7 +90,12 @@ class FTPTransport(Transport):
     protocol = "ftp"
 
     def __init__(
-        self, host: Host, overrides: ConnectionOverrides | None = None, *, tls: bool = False
+        self,
+        host: Host,
+        overrides: ConnectionOverrides | None = None,
+        *,
+        tls: bool = False,
+        settings: FTPSettings | None = None,
     ) -> None:
         self.host = host
         self.protocol = "ftps" if tls else "ftp"
@@ -99,7 +104,8 @@ class FTPTransport(Transport):
         # FTP needs a data connection and a round trip or more per file, and a control
         # connection does one thing at a time: like `lftp mirror --parallel`, files go over
         # several connections, lent per operation, opened as the work needs them.
-        self.parallel_transfers = max(1, int(host.vars.get("ftp_connections", _CONNECTIONS)))
+        self.settings = settings or FTPSettings.of(host)
+        self.parallel_transfers = self.settings.ftp_connections
         self.pool: ConnectionPool[ftplib.FTP] = ConnectionPool(
             self._open, self.parallel_transfers, alive=answers_noop
         )
@@ -125,7 +131,7 @@ class FTPTransport(Transport):
     def _open(self) -> ftplib.FTP:
         """A logged-in control connection; the errors say which step failed. :meth:`close`
         cuts one still being opened too (a server may stall its banner or the login)."""
-        timeout = self._overrides.timeout_for(self.host)
+        timeout = self._overrides.timeout_for(self.settings)
         ftp: ftplib.FTP = (
             TLSControl(context=self._tls_context(), timeout=timeout, encoding=ENCODING)
             if self._tls
@@ -148,8 +154,8 @@ class FTPTransport(Transport):
 
     def _log_in(self, ftp: ftplib.FTP, timeout: float) -> None:
         host, overrides = self.host, self._overrides
-        port = overrides.port_for(host, 21)
-        user = overrides.user_for(host) or "anonymous"
+        port = overrides.port_for(self.settings, 21)
+        user = overrides.user_for(self.settings) or "anonymous"
         password = self._password()
         try:
             ftp.connect(host.address, port)
@@ -178,7 +184,7 @@ class FTPTransport(Transport):
             raise UnreachableError(
                 f"cannot reach FTP at {host.address}:{port}: {reason(exc)}"
             ) from exc
-        ftp.set_pasv(host.flag("ftp_passive"))
+        ftp.set_pasv(self.settings.ftp_passive)
         with contextlib.suppress(ftplib.Error, OSError):
             ftp.sendcmd("OPTS UTF8 ON")
         if self._learn(ftp).mlst:
@@ -221,12 +227,12 @@ class FTPTransport(Transport):
     def _password(self) -> str:
         """From ``password_env``; none means an empty one (ftplib makes it ``anonymous@``
         for the anonymous user)."""
-        name = self.host.password_env
+        name = self.settings.password_env
         return "" if name is None else secret_from_env(name)
 
     def _tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=self.host.vars.get("tls_ca_file"))
-        if not self.host.tls_verify:  # the CLI warns about it on every run
+        context = ssl.create_default_context(cafile=self.settings.tls_ca_file)
+        if not self.settings.tls_verify:  # the CLI warns about it on every run
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context

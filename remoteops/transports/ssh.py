@@ -46,6 +46,7 @@ from remoteops.transports.base import (
     secret_from_env,
 )
 from remoteops.transports.known_hosts import KnownHosts, host_key_name
+from remoteops.transports.settings import SSHSettings
 from remoteops.transports.ssh_batch import BatchWrites
 
 # paramiko logs tracebacks from its transport threads, which Python's last-resort handler
@@ -158,34 +159,34 @@ class SSHContext:
         if self._ssh_config is not None:
             config = dict(self._ssh_config.lookup(host.name))
         overrides = ConnectionOverrides() if as_jump else self.overrides
-        explicit_address = host.vars.get("address")
-        address = str(explicit_address or config.get("hostname") or host.name)
-        port = overrides.port or host.port or int(config.get("port", 22))
-        user = overrides.user or host.user or config.get("user") or getpass.getuser()
+        settings = SSHSettings.of(host)
+        address = settings.address or str(config.get("hostname") or host.name)
+        port = overrides.port or settings.port or int(config.get("port", 22))
+        user = overrides.user or settings.user or config.get("user") or getpass.getuser()
         identities: tuple[str, ...] = ()
-        if host.identity_file:
-            identities = (host.identity_file,)
+        if settings.identity_file:
+            identities = (settings.identity_file,)
         elif config.get("identityfile"):
             identities = tuple(config["identityfile"])
         timeout = (
             overrides.connect_timeout
-            or host.connect_timeout
+            or settings.connect_timeout
             or float(config.get("connecttimeout", DEFAULT_CONNECT_TIMEOUT_S))
         )
-        jump = host.jump_host or config.get("proxyjump")
+        jump = settings.jump_host or config.get("proxyjump")
         if jump is not None and jump.lower() == "none":
             jump = None
         proxy_command = None
-        if not host.jump_host and config.get("proxycommand"):
+        if not settings.jump_host and config.get("proxycommand"):
             proxy_command = self._proxy_command(host.name, address, int(port), str(user))
-        known = host.known_hosts_file
+        known = settings.known_hosts_file
         return SSHTarget(
             name=host.name,
             address=address,
             port=int(port),
             user=str(user),
             identity_files=tuple(str(Path(p).expanduser()) for p in identities),
-            password_env=host.password_env,
+            password_env=settings.password_env,
             connect_timeout=float(timeout),
             jump=jump,
             known_hosts_file=Path(known).expanduser() if known else None,

@@ -31,7 +31,6 @@ import shlex
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from remoteops.errors import (
@@ -53,6 +52,7 @@ from remoteops.transports.base import (
     secret_from_env,
     shell_exports,
 )
+from remoteops.transports.settings import TelnetSettings
 
 if TYPE_CHECKING:
     import pexpect
@@ -67,27 +67,12 @@ if TYPE_CHECKING:
         | type[pexpect.TIMEOUT]
     )
 
-_LOGIN = r"(?i)(?:login|username|user name|user)\s*:\s*$"
-_PASSWORD = r"(?i)password\s*:\s*$"  # noqa: S105 - the prompt, not a password
-_PROMPT = r"[^\r\n]*[#>$%]\s*$"
 _LOGIN_FAILED = (
     r"(?i)(?:login incorrect|authentication failed|access denied|bad password"
     r"|invalid (?:login|password|user))"
 )
 #: A device's pager, at the end of what it sent: it waits for a key there.
 _PAGER = r"(?i)[ \t]*(?:-+ ?more ?-+|<--- more --->|--more--|press any key to continue)[ \t]*$"
-_DEVICE_ERRORS = (
-    r"% Invalid input",
-    r"% Unknown command",
-    r"% Incomplete command",
-    r"% Ambiguous command",
-    r"% Bad IP address",
-    r"(?m)^\s*Error:",
-    r"(?m)^\s*error:",
-    r"Invalid command",
-    r"Syntax error",
-)
-_IDLE_S = 60.0
 #: A terminal keeps at most 4095 bytes of one input line (Linux N_TTY); longer ones are cut
 #: short and what is left would run as if complete.
 _LINE_MAX = 3500
@@ -101,39 +86,6 @@ _EVERYTHING = re.compile(rb".+\Z", re.DOTALL)
 #: What devices send after the pager text once answered, to erase it from the screen.
 _ERASURE = re.compile(rb"\A *(?:\x08+ *\x08*|\r +\r|\r?\x1b\[K)")
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|[^\n\x08]\x08|\x08")
-
-
-@dataclass(frozen=True)
-class TelnetSettings:
-    """The inventory's Telnet settings, each with a default that works on Linux ``login``
-    and the common device CLIs (Cisco IOS style) without any setting."""
-
-    login_prompt: str = _LOGIN
-    password_prompt: str = _PASSWORD
-    shell_prompt: str = _PROMPT
-    custom_prompt: bool = False  # telnet_prompt given: it, not the learned one, ends output
-    shell: str = "auto"  # auto | posix | device
-    paging_command: str | None = "terminal length 0"
-    enable_password_env: str | None = None
-    error_patterns: tuple[str, ...] = _DEVICE_ERRORS
-    idle_timeout: float = _IDLE_S
-
-    @classmethod
-    def of(cls, host: Host) -> TelnetSettings:
-        found = host.vars
-        errors = found.get("telnet_error_patterns")
-        paging = found.get("telnet_paging_command", "terminal length 0")
-        return cls(
-            login_prompt=str(found.get("telnet_login_prompt", _LOGIN)),
-            password_prompt=str(found.get("telnet_password_prompt", _PASSWORD)),
-            shell_prompt=str(found.get("telnet_prompt", _PROMPT)),
-            custom_prompt="telnet_prompt" in found,
-            shell=str(found.get("telnet_shell", "auto")).lower(),
-            paging_command=str(paging) if paging else None,
-            enable_password_env=found.get("enable_password_env"),
-            error_patterns=tuple(str(p) for p in errors) if errors else _DEVICE_ERRORS,
-            idle_timeout=float(found.get("telnet_idle_timeout", _IDLE_S)),
-        )
 
 
 def telnet_client() -> list[str]:
@@ -154,10 +106,15 @@ class TelnetTransport(Transport):
     capabilities = PROTOCOL_CAPABILITIES["telnet"]
     protocol = "telnet"
 
-    def __init__(self, host: Host, overrides: ConnectionOverrides | None = None) -> None:
+    def __init__(
+        self,
+        host: Host,
+        overrides: ConnectionOverrides | None = None,
+        settings: TelnetSettings | None = None,
+    ) -> None:
         self.host = host
         self._overrides = overrides or ConnectionOverrides()
-        self.settings = TelnetSettings.of(host)
+        self.settings = settings or TelnetSettings.of(host)
         self._child: pexpect.spawn[bytes] | None = None  # pexpect imported when connecting
         self._secrets: list[bytes] = []
         self.prompt = b""
@@ -171,8 +128,8 @@ class TelnetTransport(Transport):
         import pexpect
 
         host, overrides = self.host, self._overrides
-        port = overrides.port_for(host, 23)
-        timeout = overrides.timeout_for(host)
+        port = overrides.port_for(self.settings, 23)
+        timeout = overrides.timeout_for(self.settings)
         argv = [*telnet_client(), host.address, str(port)]
         # pexpect searches its whole buffer on every read; our patterns end at the end of it,
         # so a window keeps a megabyte of output linear (25 s before, 0.5 s with it).
@@ -203,7 +160,7 @@ class TelnetTransport(Transport):
         """Answer the login and password prompts, each once: a prompt asked again is a
         refusal (answering again could lock the account)."""
         child = self._spawn()
-        user = self._overrides.user_for(self.host)
+        user = self._overrides.user_for(self.settings)
         settings = self.settings
         sent_user = sent_password = False
         deadline = time.monotonic() + timeout
@@ -241,7 +198,7 @@ class TelnetTransport(Transport):
                 return  # a prompt: logged in (with or without a password, or no login at all)
 
     def _password(self) -> str:
-        name = self.host.password_env
+        name = self.settings.password_env
         if name is None:
             raise AuthenticationError("the host asks for a password: set password_env")
         value = secret_from_env(name)

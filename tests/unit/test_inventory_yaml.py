@@ -359,7 +359,7 @@ _WEB = "all.children.web"
             "all:\n  vars:\n    password_env: my password\n",
             3,
             "all.vars.password_env",
-            "password_env must name an environment variable",
+            "password_env must be the name of an environment variable",
             id="password-env",
         ),
         pytest.param(
