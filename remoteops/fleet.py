@@ -70,6 +70,7 @@ class Fleet:
         factory = factory or TransportFactory(
             inventory=inventory.hosts if inventory is not None else None
         )
+        factory.check_settings(self.hosts)  # a bad setting is an error now, not at first use
         self._closed = False
         self._sessions: HostSessions = KeptSessions(factory) if keep_open else RunSessions(factory)
 

@@ -84,14 +84,19 @@ class TransportFactory:
         variable that looks like a mistyped setting is logged as a warning; key passphrases
         are asked for here, not in a worker.
         """
+        self.check_settings(hosts)
+        ssh_hosts = [h for h in hosts if h.protocol == "ssh"]
+        if ssh_hosts:
+            self.ssh_context().prepare(ssh_hosts)
+
+    def check_settings(self, hosts: Sequence[Host]) -> None:
+        """Check the hosts' inventory settings (InventoryError naming file, host and
+        variable); each host once, however many runs it takes part in."""
         with self._lock:
             new = [h for h in hosts if self._settings.get(h.name, (None,))[0] is not h]
         checked = check_hosts(new)
         with self._lock:
             self._settings.update({h.name: (h, checked[h.name]) for h in new})
-        ssh_hosts = [h for h in hosts if h.protocol == "ssh"]
-        if ssh_hosts:
-            self.ssh_context().prepare(ssh_hosts)
 
     def settings(self, host: Host) -> HostSettings:
         """The host's checked settings: as :meth:`prepare` found them, else read now."""
