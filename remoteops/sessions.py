@@ -132,6 +132,10 @@ class KeptSessions:
             failure = kept.failure
             kept.lock.release()
             raise remembered(failure)
+        if kept.transport is not None and kept.connected and kept.transport.connection_lost():
+            log.info("host %s: its kept connection was lost; connecting again", host.name)
+            close_quietly(host.name, kept.transport)
+            kept.transport, kept.connected = None, False
         if kept.transport is None:
             try:
                 kept.transport = self.factory.create(host)

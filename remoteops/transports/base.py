@@ -194,6 +194,11 @@ class Transport(ABC):
     def close(self) -> None:
         """Close the connection; idempotent and safe from another thread."""
 
+    def connection_lost(self) -> bool:
+        """True once a connection that was open is known to be gone (the server closed it
+        while idle, say): a kept session then connects afresh instead of failing the call."""
+        return False
+
     def start(self, command: str, timeout: float | None = None) -> RunningCommand:
         """Start a shell command within ``timeout``; exec-capable transports override this."""
         raise UnsupportedError(f"{self.protocol.upper()} hosts cannot run commands")

@@ -760,6 +760,10 @@ class SSHTransport(BatchWrites):
             self._sftp_sessions[key] = session
         return session
 
+    def connection_lost(self) -> bool:
+        transport = self._transport
+        return transport is not None and not transport.is_active()
+
     def session_lost(self) -> bool:
         transport = self._transport
         if self._closed or transport is None or not transport.is_active():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -267,3 +268,21 @@ def test_the_readme_python_example_runs_as_written(
     assert isinstance(report, RunReport)
     assert [r.host for r in report.results] == others.split(",")
     assert report.ok
+
+
+def test_a_kept_connection_the_server_dropped_while_idle_is_opened_again(
+    ssh_hosts: list[Host],
+) -> None:
+    """The host's sshd ends our session between two calls (as ClientAliveInterval or a
+    restart would): the next call connects afresh instead of failing as unreachable."""
+    with Fleet(ssh_hosts[:1]) as fleet:
+        before = _client_ports(fleet.run("echo $SSH_CONNECTION"))
+        shown = fleet.run("ps -o pid=,comm= -p $(ps -o ppid= -p $$)").results[0].stdout.split()
+        assert shown[1] == b"sshd", shown  # our session's own sshd process, nothing else
+        session = shown[0].decode()
+        dropped = fleet.run(f"(sleep 0.5; kill -9 {session}) >/dev/null 2>&1 </dev/null &")
+        assert dropped.results[0].ok, dropped.results[0]
+        time.sleep(2)
+        after = fleet.run("echo $SSH_CONNECTION")
+    assert after.results[0].ok, after.results[0].error
+    assert _client_ports(after) != before
