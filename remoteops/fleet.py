@@ -32,9 +32,9 @@ from remoteops.transports import CommandSpec, TransportFactory
 
 if TYPE_CHECKING:  # the file verbs' modules are imported when used: `run` starts quicker
     from remoteops.sync.local_tree import LocalTree
-    from remoteops.sync.model import ProgressSink
     from remoteops.sync.put import PutSource
     from remoteops.transports.stdin_sources import StdinSource
+    from remoteops.tree import ProgressSink
 
 PathLike = str | os.PathLike[str]
 

@@ -21,8 +21,8 @@ from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.output.style import stderr_console
 from remoteops.results import ExitCode, RunReport
-from remoteops.sync.model import ProgressSink
 from remoteops.transports import ConnectionOverrides, TransportFactory
+from remoteops.tree import ProgressSink
 
 if TYPE_CHECKING:
     from remoteops.fleet import Fleet

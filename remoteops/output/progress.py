@@ -20,13 +20,13 @@ if TYPE_CHECKING:
 
 from remoteops.executor import Listener
 from remoteops.results import HostResult
-from remoteops.sync.model import Advance, no_progress
+from remoteops.tree import Advance, no_progress
 
 VISIBLE_HOSTS = 8
 
 
 class TransferBars:
-    """A :class:`~remoteops.sync.model.ProgressSink` and a listener wrapping ``inner``."""
+    """A :class:`~remoteops.tree.ProgressSink` and a listener wrapping ``inner``."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.inner: Listener | None = None

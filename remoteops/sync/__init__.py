@@ -5,17 +5,9 @@ host's remote listing go in, an ordered list of actions with reasons comes out. 
 ``--dry-run`` exact and lets every protocol (SFTP, FTP, local) share one engine.
 """
 
-from remoteops.sync.model import (
-    Action,
-    ActionKind,
-    Entry,
-    Fidelity,
-    Kind,
-    Plan,
-    SyncOptions,
-    Times,
-)
+from remoteops.sync.model import Action, ActionKind, Plan, SyncOptions
 from remoteops.sync.plan import plan_sync
+from remoteops.tree import Entry, Fidelity, Kind, Times
 
 __all__ = [
     "Action",

@@ -17,20 +17,10 @@ from pathlib import Path
 
 from remoteops.errors import EntriesFailedError, HostError, TransferError
 from remoteops.results import HostResult, Status, TransferStats
-from remoteops.sync.model import (
-    Action,
-    ActionKind,
-    Advance,
-    Entry,
-    Kind,
-    Plan,
-    ProgressSink,
-    hidden_name,
-    join_remote,
-    no_progress,
-)
+from remoteops.sync.model import Action, ActionKind, Plan
 from remoteops.transports.base import Transport
 from remoteops.transports.file_ops import run_in_parallel
+from remoteops.tree import Advance, Entry, Kind, ProgressSink, hidden_name, join_remote, no_progress
 
 
 def apply_plan(

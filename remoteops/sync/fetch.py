@@ -19,10 +19,10 @@ from remoteops.errors import ConfigurationError, TransferError
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener, needing
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status, TransferStats
-from remoteops.sync.model import Entry, Kind, temporary_name
 from remoteops.sync.paths import expand_home, refuse_user_home
 from remoteops.transports import Capability, Transport, TransportFactory
 from remoteops.transports.file_ops import remove_stale_partials
+from remoteops.tree import Entry, Kind, temporary_name
 
 
 def escape_reason(entry: Entry) -> str | None:

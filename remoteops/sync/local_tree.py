@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from remoteops.errors import ConfigurationError
-from remoteops.sync.model import Entry, Kind
-
-_HASH_CHUNK = 1024 * 1024
+from remoteops.tree import Entry, Kind, file_digest
 
 
 @dataclass(frozen=True)
@@ -21,15 +18,6 @@ class LocalTree:
     root: Path
     entries: tuple[Entry, ...]
     skipped: tuple[str, ...] = field(default=())
-
-
-def file_digest(path: Path | str) -> str:
-    """SHA-256 of a file's content, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def scan_tree(root: Path, *, copy_links: bool = False, checksum: bool = False) -> LocalTree:

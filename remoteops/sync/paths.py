@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from remoteops.errors import ConfigurationError, TransferError
-from remoteops.sync.model import join_remote
 from remoteops.transports.base import Transport
+from remoteops.tree import join_remote
 
 _Listing = TypeVar("_Listing")
 

@@ -12,17 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from remoteops.errors import first_of
-from remoteops.sync.model import (
-    TEMPORARY_NAME,
-    Action,
-    ActionKind,
-    Entry,
-    Fidelity,
-    Kind,
-    Plan,
-    SyncOptions,
-    Times,
-)
+from remoteops.sync.model import Action, ActionKind, Plan, SyncOptions
+from remoteops.tree import TEMPORARY_NAME, Entry, Fidelity, Kind, Times
 
 #: The fidelity of SSH and local hosts: everything is compared.
 KEEPS_ALL = Fidelity()

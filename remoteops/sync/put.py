@@ -22,17 +22,11 @@ from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
 from remoteops.sync.apply import apply_plan, partly_applied, start_progress
 from remoteops.sync.local_tree import scan_tree
-from remoteops.sync.model import (
-    Entry,
-    Kind,
-    ProgressSink,
-    SyncOptions,
-    is_temporary_of,
-    join_remote,
-)
+from remoteops.sync.model import SyncOptions
 from remoteops.sync.paths import expand_home, refuse_user_home
 from remoteops.sync.plan import plan_sync
 from remoteops.transports import Capability, Transport, TransportFactory
+from remoteops.tree import Entry, Kind, ProgressSink, is_temporary_of, join_remote
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,11 @@ from remoteops.sync.apply import (
     start_progress,
 )
 from remoteops.sync.local_tree import LocalTree, scan_tree
-from remoteops.sync.model import Plan, ProgressSink, SyncOptions
+from remoteops.sync.model import Plan, SyncOptions
 from remoteops.sync.paths import checked_listing, refuse_user_home
 from remoteops.sync.plan import plan_sync, prepare_local
 from remoteops.transports import Capability, Transport, TransportFactory
+from remoteops.tree import ProgressSink
 
 
 def planned_changes(plan: Plan) -> tuple[PlannedChange, ...]:

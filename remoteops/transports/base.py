@@ -32,17 +32,10 @@ from remoteops.errors import (
     HostTimeoutError,
     UnsupportedError,
 )
-from remoteops.sync.model import (
-    Advance,
-    Entry,
-    Fidelity,
-    Kind,
-    join_remote,
-    no_progress,
-)
 from remoteops.transports.file_ops import Received, run_in_parallel, stage_new_folders
 from remoteops.transports.settings import ConnectionSettings
 from remoteops.transports.stdin_sources import StdinSource, StdinStream
+from remoteops.tree import Advance, Entry, Fidelity, Kind, join_remote, no_progress
 from remoteops.utf8 import whole_characters
 
 STDOUT = "stdout"

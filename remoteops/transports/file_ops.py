@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from remoteops.errors import TransferError
-from remoteops.sync.model import Entry, Kind, hidden_name, is_temporary_of, temporary_name
+from remoteops.tree import Entry, Kind, hidden_name, is_temporary_of, temporary_name
 
 #: A cut-off download keeps its partial file from this size on, for the next get to resume.
 RESUME_FROM_BYTES = 1024 * 1024
@@ -93,7 +93,7 @@ def open_partial(temporary: Path, offset: int) -> Partial:
 
 def partial_name(local: Path, path: str, entry: Entry) -> Path:
     """The temporary a download of ``path`` writes to: hidden beside ``local`` (shaped as
-    :data:`~remoteops.sync.model.TEMPORARY_NAME`) and named after the host file's path, size
+    :data:`~remoteops.tree.TEMPORARY_NAME`) and named after the host file's path, size
     and mtime, so only the same, unchanged file ever resumes it."""
     version = hashlib.sha256(
         f"{path}\0{entry.size}\0{entry.mtime}".encode(errors="surrogateescape")

@@ -36,7 +36,6 @@ from remoteops.errors import (
     UnreachableError,
 )
 from remoteops.inventory.model import Host
-from remoteops.sync.model import Entry, Fidelity, Kind, Times, join_remote, temporary_name
 from remoteops.transports.base import (
     PROTOCOL_CAPABILITIES,
     ConnectionOverrides,
@@ -63,6 +62,7 @@ from remoteops.transports.ftp_protocol import (
     too_many_connections,
 )
 from remoteops.transports.settings import FTPSettings
+from remoteops.tree import Entry, Fidelity, Kind, Times, join_remote, temporary_name
 
 _BLOCK = 256 * 1024
 _FACTS = "type;size;modify;unix.mode;"

@@ -13,7 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from remoteops.sync.model import Kind
+from remoteops.tree import Kind
 
 _MONTHS = {
     name: number

@@ -13,7 +13,7 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from remoteops.sync.model import Kind
+from remoteops.tree import Kind
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

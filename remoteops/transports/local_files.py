@@ -15,10 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from remoteops.errors import TransferError
-from remoteops.sync.listing import find_command, parse_find_output, path_command, with_digests
-from remoteops.sync.local_tree import file_digest
-from remoteops.sync.model import Entry, Kind, temporary_name
 from remoteops.transports.file_ops import Received, open_partial, receive_atomically
+from remoteops.transports.listing import find_command, parse_find_output, path_command, with_digests
+from remoteops.tree import Entry, Kind, file_digest, temporary_name
 
 _COPY_CHUNK = 1024 * 1024
 _KINDS = {stat.S_IFDIR: Kind.DIR, stat.S_IFREG: Kind.FILE, stat.S_IFLNK: Kind.SYMLINK}

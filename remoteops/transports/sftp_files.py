@@ -21,7 +21,9 @@ from typing import cast
 import paramiko
 
 from remoteops.errors import HostError, TransferError, UnreachableError
-from remoteops.sync.listing import (
+from remoteops.transports.base import CommandSpec, Transport
+from remoteops.transports.file_ops import Fetch, Received, open_partial, receive_atomically
+from remoteops.transports.listing import (
     cd_target,
     children_command,
     find_command,
@@ -29,10 +31,8 @@ from remoteops.sync.listing import (
     path_command,
     with_digests,
 )
-from remoteops.sync.model import Entry, Kind, temporary_name
-from remoteops.transports.base import CommandSpec, Transport
-from remoteops.transports.file_ops import Fetch, Received, open_partial, receive_atomically
 from remoteops.transports.sftp_pipeline import read_range, walk_tree
+from remoteops.tree import Entry, Kind, temporary_name
 
 _WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
 #: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is

@@ -36,7 +36,7 @@ from paramiko.sftp import (
 )
 
 from remoteops.errors import TransferError, first_of
-from remoteops.sync.model import Entry, Kind, join_remote
+from remoteops.tree import Entry, Kind, join_remote
 
 #: Called with the reply's type and message.
 Reply = Callable[[int, paramiko.Message], None]

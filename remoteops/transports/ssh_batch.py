@@ -22,14 +22,14 @@ import paramiko
 from paramiko.sftp import CMD_EXTENDED, CMD_SETSTAT, SFTP_FAILURE, SFTP_OK
 
 from remoteops.errors import EntriesFailedError, HostError, TransferError, first_of
-from remoteops.sync.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
-from remoteops.sync.listing import cd_target
-from remoteops.sync.model import Advance, Entry, Kind, join_remote, no_progress, temporary_name
 from remoteops.transports.base import CommandSpec
+from remoteops.transports.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
 from remoteops.transports.file_ops import run_in_parallel, stage_new_folders
+from remoteops.transports.listing import cd_target
 from remoteops.transports.sftp_files import SFTPFiles, host_bytes, parse_sums
 from remoteops.transports.sftp_pipeline import Pipeline, Reply, lstat_all, status_of
 from remoteops.transports.tar_stream import LocalReadError, Member, Write, write_tar
+from remoteops.tree import Advance, Entry, Kind, join_remote, no_progress, temporary_name
 
 #: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
 #: --no-same-owner for GNU, BSD and BusyBox tar alike.

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from remoteops.sync.model import Advance, Entry, Kind, no_progress
+from remoteops.tree import Advance, Entry, Kind, no_progress
 
 _BLOCK = 512
 _RECORD = 20 * _BLOCK  # GNU tar's default record: the archive ends on a whole one

@@ -463,9 +463,9 @@ def test_one_connection_per_host_is_enough_for_every_operation(
 
 
 def test_a_server_without_rest_starts_a_cut_off_download_over(tmp_path: Path) -> None:
-    from remoteops.sync.model import Entry, Kind
     from remoteops.transports import TransportFactory
     from remoteops.transports.file_ops import partial_name
+    from remoteops.tree import Entry, Kind
 
     content = os.urandom(2 * 1024 * 1024)
     (tmp_path / "remote").write_bytes(content)
@@ -709,9 +709,9 @@ def test_a_full_local_disk_fails_that_file_and_the_connection_is_not_lent_again_
     host's. The connection was in the middle of the RETR; lent again as it was, the next
     file read the server's "426 Transfer aborted" as its answer and failed as a lost
     connection."""
-    from remoteops.sync.model import Entry, Kind
     from remoteops.transports.file_ops import LocalWriteError
     from remoteops.transports.ftp import FTPTransport
+    from remoteops.tree import Entry, Kind
 
     size = 64 * 1024 * 1024  # still being sent when the disk is full
     (tmp_path / "big.bin").write_bytes(os.urandom(size))

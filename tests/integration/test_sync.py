@@ -26,10 +26,10 @@ from remoteops.results import Status, TransferStats
 from remoteops.sync import SyncOptions
 from remoteops.sync.fetch import fetch_hosts
 from remoteops.sync.local_tree import scan_tree
-from remoteops.sync.model import Entry, Kind
 from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts, sync_work
 from remoteops.transports import CommandSpec, TransportFactory
+from remoteops.tree import Entry, Kind
 from tests.integration.conftest import done_when, kill_sessions, with_vars
 
 ODD = ["with space", "quote'single", 'quote"double', "new\nline", "ünïcode", "tab\there"]

@@ -16,10 +16,11 @@ from remoteops.errors import HostError, TransferError
 from remoteops.executor import NullListener
 from remoteops.inventory.model import Host
 from remoteops.sync.local_tree import scan_tree
-from remoteops.sync.model import Entry, Kind, SyncOptions
+from remoteops.sync.model import SyncOptions
 from remoteops.sync.run import sync_work
 from remoteops.transports import Transport, TransportFactory
 from remoteops.transports.file_ops import Received, partial_name
+from remoteops.tree import Entry, Kind
 
 #: "ftp-list" is an FTP server without MLSD/MLST: listings come from LIST and MDTM.
 PROTOCOLS = ["local", "ssh", "ftp", "ftp-list"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from remoteops.sync.blocks import block_digests, block_size, changed_blocks
+from remoteops.transports.blocks import block_digests, block_size, changed_blocks
 
 MIB = 1024 * 1024
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from remoteops.sync.model import Kind
 from remoteops.transports.ftp_listing import Listed, parse_line, parse_listing
+from remoteops.tree import Kind
 
 DATA = Path(__file__).parent / "data" / "ftp_listings"
 #: 2026-11-27 12:00 UTC: yearless stamps are read relative to it.

@@ -6,7 +6,6 @@ import calendar
 
 import pytest
 
-from remoteops.sync.model import Kind
 from remoteops.transports.ftp_protocol import (
     ENCODING,
     Features,
@@ -14,6 +13,7 @@ from remoteops.transports.ftp_protocol import (
     ftp_time,
     too_many_connections,
 )
+from remoteops.tree import Kind
 
 PYFTPDLIB_FEAT = (
     "211-Features supported:\n EPRT\n EPSV\n MDTM\n MFMT\n"

@@ -9,7 +9,7 @@ from rich.console import Console
 from remoteops.output.live import LiveLines
 from remoteops.output.progress import TransferBars
 from remoteops.results import HostResult, Status
-from remoteops.sync.model import no_progress
+from remoteops.tree import no_progress
 
 
 def console() -> tuple[Console, io.StringIO]:

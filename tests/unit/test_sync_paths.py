@@ -8,7 +8,8 @@ import os
 import pytest
 
 from remoteops.errors import ConfigurationError
-from remoteops.sync.model import (
+from remoteops.sync.paths import normalise, protected, refuse_user_home
+from remoteops.tree import (
     NAME_MAX,
     TEMPORARY_NAME,
     VISIBLE_MAX,
@@ -16,7 +17,6 @@ from remoteops.sync.model import (
     is_temporary_of,
     temporary_name,
 )
-from remoteops.sync.paths import normalise, protected, refuse_user_home
 
 LONGEST = ["a" * 255, "é" * 127 + "x", "日本" * 42 + "abc", "x" * 231, "x" * 232]
 
@@ -105,8 +105,9 @@ def test_the_login_home_and_literal_tildes_pass(path: str) -> None:
 
 def test_a_leftover_with_a_cut_name_is_removed_like_any_other() -> None:
     """The planner's leftover rule matches the old shape and the cut one alike."""
-    from remoteops.sync.model import ActionKind, Entry, Kind, SyncOptions
+    from remoteops.sync.model import ActionKind, SyncOptions
     from remoteops.sync.plan import plan_sync
+    from remoteops.tree import Entry, Kind
 
     cut = "d/" + hidden_name("n" * 255, "0badc0de")
     old = "d/.app.conf.remoteops-0123abcd.tmp"

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remoteops.sync import ActionKind, Entry, Kind, Plan, SyncOptions, plan_sync
-from remoteops.sync.model import Fidelity, Times
+from remoteops.tree import Fidelity, Times
 
 
 def f(path: str, size: int = 10, mtime: int = 1000, mode: int = 0o644, digest: str = "d") -> Entry:

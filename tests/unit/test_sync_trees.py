@@ -14,8 +14,9 @@ import pytest
 
 from remoteops.errors import ConfigurationError
 from remoteops.sync import Entry, Kind, SyncOptions, plan_sync
-from remoteops.sync.listing import find_command, parse_find_output, path_command
-from remoteops.sync.local_tree import file_digest, scan_tree
+from remoteops.sync.local_tree import scan_tree
+from remoteops.transports.listing import find_command, parse_find_output, path_command
+from remoteops.tree import file_digest
 
 ODD_NAMES = [
     "plain.txt",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from remoteops.sync.model import Entry, Kind
 from remoteops.transports.tar_stream import LocalReadError, Member, write_tar
+from remoteops.tree import Entry, Kind
 
 LONG = "d/" + "n" * 180  # beyond the 100 bytes of a plain ustar name
 

@@ -11,7 +11,7 @@ import dataclasses
 import shlex
 from collections.abc import Callable
 
-from remoteops.sync.model import Entry, Kind
+from remoteops.tree import Entry, Kind
 
 #: Fields per entry: type letter, size, mtime, octal mode, path below the root, link target.
 _FIELDS = 6
