@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from remoteops.errors import LocalReadError
 from remoteops.sync.model import Entry, Kind
-from remoteops.transports.tar_stream import LocalReadError, Member, write_tar
+from remoteops.transports.tar_stream import Member, write_tar
 
 LONG = "d/" + "n" * 180  # beyond the 100 bytes of a plain ustar name
 
