@@ -108,6 +108,10 @@ class ConnectTimeoutError(UnreachableError):
     def __init__(self, seconds: float, detail: str) -> None:
         super().__init__(f"connect timed out after {seconds:g} s ({detail})")
         self.seconds = seconds
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[ConnectTimeoutError], tuple[float, str]]:
+        return type(self), (self.seconds, self.detail)  # copies and pickles as built
 
 
 class AuthenticationError(HostError):

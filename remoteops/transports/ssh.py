@@ -11,6 +11,7 @@ import alone costs 0.1-0.4 s of CPU depending on the machine.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import getpass
 import logging
@@ -297,7 +298,7 @@ class SSHContext:
             slot = self._jumps.setdefault(chain, _JumpSlot())
         with slot.lock:
             if slot.error is not None:
-                raise type(slot.error)(str(slot.error))
+                raise copy.copy(slot.error)  # each host its own, tracebacks not shared
             if slot.transport is not None and slot.transport.is_active():
                 return slot.transport
             *earlier, last = [hop.strip() for hop in chain.split(",")]
@@ -351,7 +352,7 @@ class SSHContext:
 def _on_jump_host(hop: str, exc: HostError) -> HostError:
     """The failure of the jump host ``hop``, as every host behind it reports it."""
     if isinstance(exc, ConnectTimeoutError):
-        return ConnectTimeoutError(exc.seconds, f"jump host {hop}: {exc}")
+        return ConnectTimeoutError(exc.seconds, f"jump host {hop}: {exc.detail}")
     return type(exc)(f"jump host {hop}: {exc}")
 
 

@@ -6,11 +6,12 @@ error translator decides it, never a guess from the exception's type.
 - a local file that cannot be read (put, sync) or written (get) fails the host (``failed``)
   naming the LOCAL path: the host and the connection are fine;
 - what a protocol cannot do is ``unsupported``.
+
+An error no translator knows is an internal error: see tests/unit/test_executor_errors.py.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -180,23 +181,3 @@ def test_a_symlink_on_an_ftp_host_is_unsupported(ftp_host: Host, tmp_path: Path)
     finally:
         transport.close()
     assert os.listdir(tmp_path) == []
-
-
-# -- what no translator knows -------------------------------------------------------------------
-
-
-def test_an_untranslated_error_is_an_internal_failure_with_its_traceback_logged(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """An OSError no transport translated is a bug of ours, not a network failure."""
-
-    def work(host: Host, transport: object, listener: object) -> HostResult:
-        raise ConnectionResetError(104, "reset by a bug")
-
-    local = Host("localhost", {"protocol": "local"})
-    with caplog.at_level(logging.DEBUG, logger="remoteops"):
-        [result] = Executor().run([local], work).results
-    assert result.status is Status.FAILED, result
-    assert (result.error or "").startswith("internal error: ConnectionResetError"), result
-    logged = [r for r in caplog.records if r.exc_info and "localhost" in r.getMessage()]
-    assert logged, caplog.records
