@@ -187,14 +187,20 @@ def receive_atomically(
     """
     temporary = partial_name(local, path, entry)
     offset = 0
-    with contextlib.suppress(FileNotFoundError):
-        offset = temporary.stat().st_size
-    if offset >= entry.size or not resume:  # nothing to resume (or not ours): start over
-        temporary.unlink(missing_ok=True)
-        offset = 0
+    try:  # our disk: its errors name the local path, whatever transport calls
+        with contextlib.suppress(FileNotFoundError):
+            offset = temporary.stat().st_size
+        if offset >= entry.size or not resume:  # nothing to resume (or not ours): start over
+            temporary.unlink(missing_ok=True)
+            offset = 0
+    except OSError as exc:  # something else under the partial's name
+        raise LocalWriteError(f"cannot replace {temporary}: {exc.strerror or exc}") from exc
     try:
         offset, grown = fetch(temporary, offset)
-        received = temporary.stat().st_size
+        try:
+            received = temporary.stat().st_size
+        except OSError as exc:
+            raise _local_failure(temporary, exc) from exc
         if received < entry.size:
             raise _IncompleteError(
                 f"{path}: received {received} bytes of {entry.size} "

@@ -28,9 +28,11 @@ from remoteops.results import HostResult, Status
 from remoteops.sync import SyncOptions
 from remoteops.sync.fetch import fetch_hosts
 from remoteops.sync.local_tree import scan_tree
+from remoteops.sync.model import Entry, Kind
 from remoteops.sync.put import put_work, read_source
 from remoteops.sync.run import sync_hosts, sync_work
 from remoteops.transports import TransportFactory
+from remoteops.transports.file_ops import partial_name
 
 _CONNECT_TIMEOUT_S = 1.5
 _PROTOCOLS = ["ssh", "ftp", "telnet"]
@@ -146,16 +148,26 @@ def test_a_local_file_that_cannot_be_read_fails_the_host_naming_it(
     assert str(lost) in (result.error or ""), result
 
 
+@pytest.mark.parametrize("blocked", ["host-folder", "partial"])
 def test_a_get_whose_local_destination_cannot_be_written_fails_naming_it(
-    file_host: Host, tmp_path: Path
+    blocked: str, file_host: Host, tmp_path: Path
 ) -> None:
-    """The host's folder under the destination is a file here: nothing can go below it."""
-    (tmp_path / "remote").write_text("data")
+    """Nothing can be written where the copy goes: the host's folder under the destination
+    is a file here, or a folder sits under the name of the download's partial file."""
+    remote = tmp_path / "remote"
+    remote.write_text("data")
     local_dir = tmp_path / "back"
-    local_dir.mkdir()
-    blocking = local_dir / file_host.name
-    blocking.write_text("in the way")
-    [result] = fetch_hosts([file_host], str(tmp_path / "remote"), local_dir).results
+    (local_dir / file_host.name).mkdir(parents=True)
+    if blocked == "host-folder":
+        blocking = local_dir / file_host.name
+        blocking.rmdir()
+        blocking.write_text("in the way")
+    else:
+        found = remote.stat()
+        listed = Entry("remote", Kind.FILE, found.st_size, int(found.st_mtime), 0o644)
+        blocking = partial_name(local_dir / file_host.name / "remote", str(remote), listed)
+        (blocking / "inside").mkdir(parents=True)
+    [result] = fetch_hosts([file_host], str(remote), local_dir).results
     assert result.status is Status.FAILED, result
     assert str(blocking) in (result.error or ""), result
 
