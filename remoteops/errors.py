@@ -12,20 +12,29 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
     │   ├── InventoryError          malformed inventory: names file and line or key path
     │   └── PatternError            a host pattern that matches nothing or does not parse
     ├── HostsFailedError            raised on request (RunReport.raise_for_status)
-    └── HostError                   one host failed; carries the status it maps to
+    └── HostError                   one host failed; its class carries the Status it maps to
         ├── UnreachableError        refused, no route, name not resolved, connection lost
+        │   └── ConnectTimeoutError no answer within connect_timeout (TCP, banner, login)
         ├── AuthenticationError     every credential was refused
         ├── HostKeyError            unknown or changed host key
-        ├── HostTimeoutError        connect, banner or command timeout fired
+        ├── HostTimeoutError        the command's time (or the host's overall time) ran out
         ├── TransferError           a file operation failed (permission, disk full, not a dir)
-        │   └── EntriesFailedError  some entries of a transfer failed, every other one arrived
+        │   ├── EntriesFailedError  some entries of a transfer failed, every other one arrived
+        │   ├── LocalReadError      a local source file (put, sync) could not be read
+        │   └── LocalWriteError     a download could not be written on this machine
         └── UnsupportedError        the host's protocol cannot do what was asked
+
+Each transport translates its library's exceptions in one place (its translator); an
+exception that reaches the executor untranslated is a bug of ours: ``failed``, "internal
+error", with its traceback logged, never guessed to be the network's fault.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
+
+from remoteops.status import Status
 
 if TYPE_CHECKING:
     from remoteops.results import RunReport, TransferStats
@@ -73,13 +82,13 @@ class PatternError(ConfigurationError):
 
 
 class HostError(RemoteOpsError):
-    """One host failed; ``status`` is the :class:`~remoteops.results.Status` value it maps to.
+    """One host failed; ``status`` is the :class:`~remoteops.status.Status` it maps to.
 
     ``stdout``/``stderr`` hold what a command had printed before the failure, if one was running
     (up to its capture limit; ``stdout_bytes``/``stderr_bytes`` count all of it, None: as kept).
     """
 
-    status = "unreachable"
+    status: ClassVar[Status] = Status.FAILED
 
     def __init__(self, message: str, *, stdout: bytes = b"", stderr: bytes = b"") -> None:
         super().__init__(message)
@@ -92,31 +101,45 @@ class HostError(RemoteOpsError):
 class UnreachableError(HostError):
     """The host could not be reached or the connection was lost."""
 
-    status = "unreachable"
+    status = Status.UNREACHABLE
+
+
+class ConnectTimeoutError(UnreachableError):
+    """The host did not answer within ``connect_timeout``: the TCP connect, the SSH banner
+    or handshake, the FTP greeting or login, the Telnet login prompt. The host is as good as
+    unreachable; ``timeout`` is kept for a command (or the host's overall time) running out."""
+
+    def __init__(self, seconds: float, detail: str) -> None:
+        super().__init__(f"connect timed out after {seconds:g} s ({detail})")
+        self.seconds = seconds
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[ConnectTimeoutError], tuple[float, str]]:
+        return type(self), (self.seconds, self.detail)  # copies and pickles as built
 
 
 class AuthenticationError(HostError):
     """Every credential offered was refused."""
 
-    status = "auth"
+    status = Status.AUTH
 
 
 class HostKeyError(HostError):
     """The host key is unknown or differs from the known one."""
 
-    status = "hostkey"
+    status = Status.HOSTKEY
 
 
 class HostTimeoutError(HostError):
-    """A connect, banner, authentication or command timeout fired."""
+    """The command's timeout (or the host's overall ``--timeout``) ran out."""
 
-    status = "timeout"
+    status = Status.TIMEOUT
 
 
 class TransferError(HostError):
     """A file operation on the host failed; the connection itself is fine."""
 
-    status = "failed"
+    status = Status.FAILED
 
 
 class EntriesFailedError(TransferError):
@@ -131,10 +154,25 @@ class EntriesFailedError(TransferError):
         self.transfer: TransferStats | None = None
 
 
+class LocalReadError(TransferError):
+    """A local file to send (the source of a put or sync) could not be read: this machine's
+    trouble, said with the local path; the host and its connection are fine."""
+
+    def __init__(self, local: object, exc: OSError | str) -> None:
+        reason = exc if isinstance(exc, str) else exc.strerror or str(exc)
+        super().__init__(f"cannot read {local}: {reason}")
+        self.local = local
+
+
+class LocalWriteError(TransferError):
+    """A download could not be written on this machine (a folder we may not write in, no
+    room): said as such, with the local path, so the host is not blamed; never resumed."""
+
+
 class UnsupportedError(HostError):
     """The host's protocol cannot do what was asked (e.g. run a command on an FTP host)."""
 
-    status = "unsupported"
+    status = Status.UNSUPPORTED
 
 
 class HostsFailedError(RemoteOpsError):

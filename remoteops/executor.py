@@ -124,11 +124,6 @@ def _described(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _is_connection_trouble(exc: Exception) -> bool:
-    """An untranslated socket or SSH library error, as opposed to a bug in remoteops."""
-    return isinstance(exc, (OSError, EOFError)) or type(exc).__module__.startswith("paramiko")
-
-
 #: The work for one host, given its open transport; returns the host's result.
 HostWork = Callable[[Host, Transport, "Listener"], HostResult]
 
@@ -385,7 +380,7 @@ class Executor:
             cancelled = self._cancelled.is_set()
             return HostResult(
                 host.name,
-                Status.CANCELLED if cancelled else Status(exc.status),
+                Status.CANCELLED if cancelled else exc.status,
                 stdout=exc.stdout,
                 stderr=exc.stderr,
                 error="interrupted" if cancelled else str(exc),
@@ -393,7 +388,7 @@ class Executor:
                 stdout_bytes=exc.stdout_bytes,
                 stderr_bytes=exc.stderr_bytes,
             )
-        except Exception as exc:  # a bug or an untranslated library error: still only this host
+        except Exception as exc:  # no translator knew it: a bug of ours, still only this host
             if expired.is_set():
                 return self._expired(host, started)
             if self._cancelled.is_set():
@@ -403,11 +398,13 @@ class Executor:
                     error="interrupted",
                     duration_s=time.monotonic() - started,
                 )
-            if _is_connection_trouble(exc):
-                status, error = Status.UNREACHABLE, f"{type(exc).__name__}: {exc}"
-            else:  # say it is ours, not the network's
-                status, error = Status.FAILED, f"internal error: {type(exc).__name__}: {exc}"
-            return HostResult(host.name, status, error=error, duration_s=time.monotonic() - started)
+            log.error("host %s: internal error", host.name, exc_info=True)  # shown with -v
+            return HostResult(
+                host.name,
+                Status.FAILED,
+                error=f"internal error: {_described(exc)}",
+                duration_s=time.monotonic() - started,
+            )
         finally:
             if watchdog is not None:
                 watchdog.cancel()

@@ -12,23 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-
-class Status(str, enum.Enum):
-    """How one host ended. The string values are part of the JSON output contract."""
-
-    OK = "ok"
-    FAILED = "failed"
-    UNREACHABLE = "unreachable"
-    AUTH = "auth"
-    HOSTKEY = "hostkey"
-    TIMEOUT = "timeout"
-    UNSUPPORTED = "unsupported"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_connection_failure(self) -> bool:
-        """True for the kinds that mean the work never ran or never finished on the host."""
-        return self not in (Status.OK, Status.FAILED)
+from remoteops.status import Status
 
 
 @dataclass(frozen=True)
@@ -205,3 +189,6 @@ class RunReport:
         if host_failed:
             return ExitCode.HOST_FAILED
         return ExitCode.OK
+
+
+__all__ = ["TRANSFER_FIELDS", "ExitCode", "HostResult", "RunReport", "Status"]

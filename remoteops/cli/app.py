@@ -39,8 +39,18 @@ def main(
             "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
         ),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show the traceback of an internal error (for a bug report)."
+        ),
+    ] = False,
 ) -> None:
     """Run commands across fleets of hosts in parallel, over SSH or locally."""
+    if verbose:
+        from remoteops.cli.common import be_verbose
+
+        be_verbose()
 
 
 def create_app(argv: Sequence[str] | None = None) -> typer.Typer:

@@ -9,6 +9,7 @@ import os
 import stat
 import sys
 import threading
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -200,8 +201,19 @@ OutputOption = Annotated[
 ]
 
 
+#: Set by the root ``--verbose``: library errors are shown with their tracebacks.
+_verbose = False
+
+
+def be_verbose() -> None:
+    """Show the traceback of every error the library logs (an internal error's, say)."""
+    global _verbose
+    _verbose = True
+
+
 class _LibraryWarnings(logging.Handler):
-    """What the library logs as a warning (a known_hosts line skipped), as a line on stderr.
+    """What the library logs as a warning or error (a known_hosts line skipped, a host's
+    internal error), as a line on stderr; with ``--verbose``, with its traceback.
 
     ``sys.stderr`` is looked up at each line, so progress bars that redirect it keep them above.
     """
@@ -209,7 +221,10 @@ class _LibraryWarnings(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         from remoteops.output.notices import write
 
-        write(sys.stderr, f"WARNING: {record.getMessage()}\n")
+        line = f"{record.levelname}: {record.getMessage()}\n"
+        if _verbose and record.exc_info:
+            line += "".join(traceback.format_exception(*record.exc_info))
+        write(sys.stderr, line)
 
 
 def show_library_warnings() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from remoteops.errors import TransferError
+from remoteops.errors import LocalReadError, LocalWriteError, TransferError
 from remoteops.tree import Entry, Kind, hidden_name, is_temporary_of, temporary_name
 
 #: A cut-off download keeps its partial file from this size on, for the next get to resume.
@@ -41,11 +41,6 @@ class Received:
 #: it really started from and, if the file held more than listed, how it grew ("grew to N
 #: bytes", or "grew" where the size is not known), else None.
 Fetch = Callable[[Path, int], tuple[int, str | None]]
-
-
-class LocalWriteError(TransferError):
-    """A download could not be written on this machine (a folder we may not write in, no
-    room): said as such, so the host is not blamed; never worth resuming."""
 
 
 class Partial:
@@ -74,6 +69,43 @@ class Partial:
 
 def _local_failure(temporary: Path, exc: OSError) -> LocalWriteError:
     return LocalWriteError(f"cannot write in {temporary.parent}: {exc.strerror or exc}")
+
+
+class LocalSource:
+    """A local file being sent (put, sync), read in chunks; its failures are
+    :class:`LocalReadError` naming ``path``, so no transport's translator can take them for
+    the host's or the connection's."""
+
+    def __init__(self, handle: BinaryIO, path: Path) -> None:
+        self._handle = handle
+        self.path = path
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self._handle.read(size)
+        except OSError as exc:
+            raise LocalReadError(self.path, exc) from exc
+
+    def seek(self, offset: int) -> None:
+        try:
+            self._handle.seek(offset)
+        except OSError as exc:
+            raise LocalReadError(self.path, exc) from exc
+
+    def __enter__(self) -> LocalSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._handle.close()
+
+
+def open_source(local: Path) -> LocalSource:
+    """Open a local file to send; one that cannot be opened (gone, a folder, a dangling
+    link) is a :class:`LocalReadError` naming it."""
+    try:
+        return LocalSource(open(local, "rb"), local)
+    except OSError as exc:
+        raise LocalReadError(local, exc) from exc
 
 
 def open_partial(temporary: Path, offset: int) -> Partial:
@@ -155,14 +187,20 @@ def receive_atomically(
     """
     temporary = partial_name(local, path, entry)
     offset = 0
-    with contextlib.suppress(FileNotFoundError):
-        offset = temporary.stat().st_size
-    if offset >= entry.size or not resume:  # nothing to resume (or not ours): start over
-        temporary.unlink(missing_ok=True)
-        offset = 0
+    try:  # our disk: its errors name the local path, whatever transport calls
+        with contextlib.suppress(FileNotFoundError):
+            offset = temporary.stat().st_size
+        if offset >= entry.size or not resume:  # nothing to resume (or not ours): start over
+            temporary.unlink(missing_ok=True)
+            offset = 0
+    except OSError as exc:  # something else under the partial's name
+        raise LocalWriteError(f"cannot replace {temporary}: {exc.strerror or exc}") from exc
     try:
         offset, grown = fetch(temporary, offset)
-        received = temporary.stat().st_size
+        try:
+            received = temporary.stat().st_size
+        except OSError as exc:
+            raise _local_failure(temporary, exc) from exc
         if received < entry.size:
             raise _IncompleteError(
                 f"{path}: received {received} bytes of {entry.size} "
@@ -227,10 +265,13 @@ def run_in_parallel(jobs: Sequence[Callable[[], int]], workers: int) -> int:
 __all__ = [
     "RESUME_FROM_BYTES",
     "Fetch",
+    "LocalReadError",
+    "LocalSource",
     "LocalWriteError",
     "Partial",
     "Received",
     "open_partial",
+    "open_source",
     "partial_name",
     "receive_atomically",
     "remove_stale_partials",

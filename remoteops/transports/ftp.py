@@ -25,15 +25,16 @@ import weakref
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import BinaryIO
 
 from remoteops.errors import (
     AuthenticationError,
+    ConnectTimeoutError,
     HostError,
     HostKeyError,
-    HostTimeoutError,
+    LocalReadError,
     TransferError,
     UnreachableError,
+    UnsupportedError,
 )
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
@@ -44,9 +45,11 @@ from remoteops.transports.base import (
 )
 from remoteops.transports.connection_pool import ConnectionPool, TooManyConnectionsError
 from remoteops.transports.file_ops import (
+    LocalSource,
     LocalWriteError,
     Received,
     open_partial,
+    open_source,
     receive_atomically,
 )
 from remoteops.transports.ftp_listing import Listed, parse_listing
@@ -143,10 +146,6 @@ class FTPTransport(Transport):
             self._opening.add(ftp)
         try:
             self._log_in(ftp, timeout)
-        except (AttributeError, ValueError) as exc:  # ftplib's objects after close()
-            if not self.pool.closed:
-                raise
-            raise UnreachableError("cancelled") from exc
         finally:
             with self._opening_lock:
                 self._opening.discard(ftp)
@@ -158,49 +157,30 @@ class FTPTransport(Transport):
         user = overrides.user_for(self.settings) or "anonymous"
         password = self._password()
         try:
-            ftp.connect(host.address, port)
-            if isinstance(ftp, ftplib.FTP_TLS):
-                ftp.auth()
-            ftp.login(user, password)
-            if isinstance(ftp, ftplib.FTP_TLS):
-                ftp.prot_p()  # data connections encrypted too
-        except ssl.SSLCertVerificationError as exc:
+            with self._translated(f"FTP at {host.address}:{port}", connecting=(timeout, user)):
+                ftp.connect(host.address, port)
+                if isinstance(ftp, ftplib.FTP_TLS):
+                    ftp.auth()
+                ftp.login(user, password)
+                if isinstance(ftp, ftplib.FTP_TLS):
+                    ftp.prot_p()  # data connections encrypted too
+                ftp.set_pasv(self.settings.ftp_passive)
+                with contextlib.suppress(ftplib.Error, OSError):
+                    ftp.sendcmd("OPTS UTF8 ON")
+                if self._learn(ftp).mlst:
+                    with contextlib.suppress(ftplib.Error, OSError):
+                        ftp.sendcmd(f"OPTS MLST {_FACTS}")
+        except BaseException:
             ftp.close()
-            raise HostKeyError(f"TLS certificate of {host.address} not trusted: {exc}") from exc
-        except (ftplib.error_perm, ftplib.error_temp) as exc:
-            ftp.close()
-            if too_many_connections(str(exc)):
-                raise TooManyConnectionsError(f"FTP server refused a connection: {exc}") from exc
-            if str(exc).startswith("530"):
-                raise AuthenticationError(f"login refused for {user}: {reason(exc)}") from exc
-            raise UnreachableError(f"FTP server refused us: {reason(exc)}") from exc
-        except TimeoutError as exc:
-            ftp.close()
-            raise HostTimeoutError(
-                f"no FTP answer from {host.address}:{port} within {timeout:g} s"
-            ) from exc
-        except (OSError, EOFError, ftplib.Error) as exc:
-            ftp.close()
-            raise UnreachableError(
-                f"cannot reach FTP at {host.address}:{port}: {reason(exc)}"
-            ) from exc
-        ftp.set_pasv(self.settings.ftp_passive)
-        with contextlib.suppress(ftplib.Error, OSError):
-            ftp.sendcmd("OPTS UTF8 ON")
-        if self._learn(ftp).mlst:
-            with contextlib.suppress(ftplib.Error, OSError):
-                ftp.sendcmd(f"OPTS MLST {_FACTS}")
+            raise
 
     def _learn(self, ftp: ftplib.FTP) -> Features:
         """FEAT and the login folder, asked on the host's first connection only."""
         if self._features is None:
-            try:
+            try:  # errors: the caller's (logging in) translator's
                 features = Features.parse(ftp.sendcmd("FEAT"))
             except ftplib.error_perm:  # a server older than FEAT (RFC 2389)
                 features = Features()
-            except (ftplib.Error, OSError, EOFError) as exc:
-                ftp.close()
-                raise UnreachableError(f"FTP server stopped answering: {reason(exc)}") from exc
             with contextlib.suppress(ftplib.Error, OSError, EOFError):
                 self._home = ftp.pwd() or "/"  # where CWD returns to, after a LIST
             if not features.mlst:
@@ -255,19 +235,44 @@ class FTPTransport(Transport):
     def _errors(self, what: str) -> Iterator[None]:
         """A connection for the operation (see :class:`ConnectionPool`), and ftplib's
         exceptions as this host's errors: a lost connection is unreachable."""
-        with self.pool.session():
-            yield from self._translated(what)
+        with self.pool.session(), self._translated(what):
+            yield
 
-    def _translated(self, what: str) -> Iterator[None]:
+    @contextlib.contextmanager
+    def _translated(
+        self, what: str, *, connecting: tuple[float, str] | None = None
+    ) -> Iterator[None]:
+        """The FTP transport's one error translator: ftplib's and the sockets' exceptions
+        as this host's errors. ``connecting``: (connect timeout, user) while logging in,
+        where a timeout is a connect timeout (unreachable) and a refusal says who."""
         try:
             yield
         except HostError:
             raise
-        except ftplib.error_perm as exc:
-            raise TransferError(f"{what}: {reason(exc)}") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise HostKeyError(
+                f"TLS certificate of {self.host.address} not trusted: {exc}"
+            ) from exc
+        except (ftplib.error_perm, ftplib.error_temp) as exc:
+            if connecting is None and isinstance(exc, ftplib.error_perm):
+                raise TransferError(f"{what}: {reason(exc)}") from exc
+            if too_many_connections(str(exc)):
+                raise TooManyConnectionsError(f"FTP server refused a connection: {exc}") from exc
+            if connecting is not None and str(exc).startswith("530"):
+                raise AuthenticationError(
+                    f"login refused for {connecting[1]}: {reason(exc)}"
+                ) from exc
+            raise UnreachableError(f"{what}: the FTP server refused us: {reason(exc)}") from exc
         except TimeoutError as exc:
-            raise HostTimeoutError(f"{what}: the FTP server stopped answering") from exc
+            if connecting is not None:
+                raise ConnectTimeoutError(connecting[0], f"no answer from {what}") from exc
+            seconds = self._overrides.timeout_for(self.settings)
+            raise UnreachableError(
+                f"{what}: the FTP server stopped answering (nothing for {seconds:g} s)"
+            ) from exc
         except (OSError, EOFError, ftplib.Error) as exc:
+            if connecting is not None:
+                raise UnreachableError(f"cannot reach {what}: {reason(exc)}") from exc
             raise UnreachableError(f"{what}: FTP connection lost ({reason(exc)})") from exc
         except (AttributeError, ValueError) as exc:  # ftplib's objects after close()
             if not self.pool.closed:
@@ -369,7 +374,7 @@ class FTPTransport(Transport):
 
     def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
         if checksum:
-            raise TransferError("--checksum needs a host that can hash files; FTP cannot")
+            raise UnsupportedError("--checksum needs a host that can hash files; FTP cannot")
         with self._errors(f"cannot list {root}"):
             kind = self.path_kind(root)
         if kind is None:
@@ -677,7 +682,7 @@ class FTPTransport(Transport):
     def _put(self, local: Path, path: str, entry: Entry, *, atomic: bool) -> int:
         target = temporary_name(path) if atomic else path
         try:
-            with _read(local) as source, self._errors(f"cannot write {path}"):
+            with open_source(local) as source, self._errors(f"cannot write {path}"):
                 sent = self._store(target, source)
             if not self._learned_upload:
                 self._learn_upload(target, path, sent)
@@ -710,7 +715,7 @@ class FTPTransport(Transport):
         self._created_mode = stored.mode
         self._learned_upload = True
 
-    def _store(self, name: str, source: BinaryIO) -> int:
+    def _store(self, name: str, source: LocalSource | io.BytesIO) -> int:
         """STOR without ftplib's storbinary, which sends TYPE I before every file: that is a
         round trip per file, and an eighth of what the server is asked in a sync."""
         ftp = self.ftp
@@ -718,12 +723,12 @@ class FTPTransport(Transport):
             ftp.voidcmd("TYPE I")
             self._binary.add(ftp)
         sent = 0
-        unreadable: OSError | None = None
+        unreadable: LocalReadError | None = None
         with ftp.transfercmd(f"STOR {name}") as data:
             while True:
                 try:
                     chunk = source.read(_BLOCK)
-                except OSError as exc:  # our file, not the connection: the upload stops
+                except LocalReadError as exc:  # our file, not the connection: the upload stops
                     unreadable = exc
                     break
                 if not chunk:
@@ -735,7 +740,7 @@ class FTPTransport(Transport):
         if unreadable is not None:
             with contextlib.suppress(ftplib.Error):  # its reply, so the connection stays in step
                 ftp.voidresp()
-            raise TransferError(f"cannot read {source.name}: {unreadable.strerror}")
+            raise unreadable
         ftp.voidresp()
         return sent
 
@@ -745,7 +750,7 @@ class FTPTransport(Transport):
             self.ftp.delete(temporary)
 
     def make_symlink(self, target: str, path: str) -> None:
-        raise TransferError(f"{path}: FTP cannot make symlinks (copy what it points to: -L)")
+        raise UnsupportedError(f"{path}: FTP cannot make symlinks (copy what it points to: -L)")
 
     def set_attributes(
         self, path: str, *, mode: int | None = None, mtime: int | None = None
@@ -777,15 +782,6 @@ class FTPTransport(Transport):
                 else:
                     self.ftp.delete(target)
             self.ftp.rmd(path)
-
-
-def _read(local: Path) -> BinaryIO:
-    """A local file to upload; one that cannot be opened fails that file, as a TransferError
-    (it is not the connection's fault)."""
-    try:
-        return open(local, "rb")
-    except OSError as exc:
-        raise TransferError(f"cannot read {local}: {exc.strerror or exc}") from exc
 
 
 __all__ = ["FTPTransport"]

@@ -21,7 +21,7 @@ from remoteops.transports.base import (
     RunningCommand,
     Transport,
 )
-from remoteops.transports.local_files import LocalFiles
+from remoteops.transports.local_files import LocalFiles, translate
 
 _READ_SIZE = 64 * 1024
 #: Seconds between the TERM and the KILL that stop a command: the same as over SSH.
@@ -203,7 +203,10 @@ class LocalTransport(LocalFiles, Transport):
         self._closed = False
 
     def start(self, command: str, timeout: float | None = None) -> RunningCommand:
-        running = _LocalCommand(command)
+        try:
+            running = _LocalCommand(command)
+        except OSError as exc:  # no /bin/sh, no processes or descriptors left
+            raise translate(exc, "cannot start the command") from exc
         self._running.append(running)
         return running
 

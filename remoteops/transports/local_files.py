@@ -14,8 +14,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from remoteops.errors import TransferError
-from remoteops.transports.file_ops import Received, open_partial, receive_atomically
+from remoteops.errors import LocalReadError, TransferError
+from remoteops.transports.file_ops import Received, open_partial, open_source, receive_atomically
 from remoteops.transports.listing import find_command, parse_find_output, path_command, with_digests
 from remoteops.tree import Entry, Kind, file_digest, temporary_name
 
@@ -24,7 +24,8 @@ _KINDS = {stat.S_IFDIR: Kind.DIR, stat.S_IFREG: Kind.FILE, stat.S_IFLNK: Kind.SY
 
 
 def translate(exc: OSError, what: str) -> TransferError:
-    """One message shape for disk errors: permission, full disk, not a directory."""
+    """The local transport's error translator: the host is this machine, so every error is
+    a disk's or a process's (permission, full disk, not a directory): ``failed``."""
     return TransferError(f"{what}: {exc.strerror or exc}")
 
 
@@ -134,15 +135,18 @@ class LocalFiles:
     def put_file(self, local: Path, path: str, entry: Entry) -> int:
         temporary = temporary_name(path)
         try:
-            with open(local, "rb") as source, open(temporary, "wb") as target:
-                shutil.copyfileobj(source, target, _COPY_CHUNK)
+            with open_source(local) as source, open(temporary, "wb") as target:
+                while chunk := source.read(_COPY_CHUNK):  # its errors name the source
+                    target.write(chunk)
                 target.flush()
                 os.fsync(target.fileno())
             os.chmod(temporary, entry.mode)
             os.utime(temporary, (entry.mtime, entry.mtime))
             os.replace(temporary, path)
-        except OSError as exc:
+        except (OSError, LocalReadError) as exc:
             Path(temporary).unlink(missing_ok=True)
+            if isinstance(exc, LocalReadError):
+                raise
             raise translate(exc, f"cannot write {path}") from exc
         return entry.size
 

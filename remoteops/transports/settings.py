@@ -148,7 +148,8 @@ class ConnectionSettings(HostSettings):
         "connect_timeout",
         Seconds(),
         None,
-        "seconds for each connection step: TCP, negotiation, login (Ansible: ansible_timeout)",
+        "seconds for each connection step: TCP, negotiation, login; no answer in it is "
+        "unreachable, connect timed out (Ansible: ansible_timeout)",
         "10",
     )
 

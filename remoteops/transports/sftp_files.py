@@ -20,9 +20,15 @@ from typing import cast
 
 import paramiko
 
-from remoteops.errors import HostError, TransferError, UnreachableError
+from remoteops.errors import HostError, TransferError
 from remoteops.transports.base import CommandSpec, Transport
-from remoteops.transports.file_ops import Fetch, Received, open_partial, receive_atomically
+from remoteops.transports.file_ops import (
+    Fetch,
+    Received,
+    open_partial,
+    open_source,
+    receive_atomically,
+)
 from remoteops.transports.listing import (
     cd_target,
     children_command,
@@ -32,6 +38,7 @@ from remoteops.transports.listing import (
     with_digests,
 )
 from remoteops.transports.sftp_pipeline import read_range, walk_tree
+from remoteops.transports.ssh_errors import LIBRARY_ERRORS, ssh_failure
 from remoteops.tree import Entry, Kind, temporary_name
 
 _WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
@@ -46,12 +53,6 @@ def host_bytes(path: str) -> bytes:
     """Paths as the host's bytes: names that are not UTF-8 arrive with surrogate escapes,
     which paramiko would refuse to encode."""
     return os.fsencode(path)
-
-
-def describe(exc: BaseException) -> str:
-    """An exception's reason as the host gave it (``strerror`` where there is one)."""
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return reason or type(exc).__name__
 
 
 def _untyped(exc: BaseException) -> bool:
@@ -80,16 +81,15 @@ class SFTPFiles(Transport):
     def failure(
         self, what: str, exc: BaseException, path: str | None = None, target: str | None = None
     ) -> HostError:
-        """An SFTP (or local) error of this host as its HostError, in one place: a lost
-        connection is ``unreachable``, as it is for every command and transport; a refused
-        operation on ``path`` (renamed to ``target``) is ``failed``, and SFTP's bare
-        "Failure" is said with what the host shows of the likely reason."""
-        if isinstance(exc, (EOFError, paramiko.SSHException)) or self.session_lost():
-            return UnreachableError(f"{what}: connection lost ({describe(exc)})")
-        reason = describe(exc)
-        if path is not None and _untyped(exc):
-            reason += f" ({self._explain(path, target)})"
-        return TransferError(f"{what}: {reason}")
+        """An SFTP error of this host, through the transport's translator
+        (:func:`~remoteops.transports.ssh_errors.ssh_failure`): a lost connection is
+        ``unreachable``; a refused operation on ``path`` (renamed to ``target``) is
+        ``failed``, and SFTP's bare "Failure" is said with what the host shows of the
+        likely reason."""
+        failure = ssh_failure(what, exc, lost=self.session_lost())
+        if type(failure) is TransferError and path is not None and _untyped(exc):
+            return TransferError(f"{failure} ({self._explain(path, target)})")
+        return failure
 
     def _explain(self, path: str, target: str | None) -> str:
         """What the host shows about ``path`` (and the ``target`` it was to be renamed to)
@@ -98,7 +98,7 @@ class SFTPFiles(Transport):
         def kind(name: str) -> str | None:
             try:
                 mode = self.sftp().lstat(host_bytes(name)).st_mode or 0
-            except (OSError, paramiko.SSHException, EOFError):
+            except LIBRARY_ERRORS:
                 return None
             return "folder" if stat.S_ISDIR(mode) else "symlink" if stat.S_ISLNK(mode) else "file"
 
@@ -188,7 +188,7 @@ class SFTPFiles(Transport):
             if missing_ok:
                 return []
             raise TransferError(f"cannot read {path}: no such file or directory") from None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot read {path}", exc, path) from exc
         mode = found.st_mode or 0
         top = Entry(name, Kind.FILE, found.st_size or 0, int(found.st_mtime or 0), mode & 0o7777)
@@ -208,14 +208,14 @@ class SFTPFiles(Transport):
             found = self.sftp().stat(host_bytes(path))
         except FileNotFoundError:
             return None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot read {path}", exc, path) from exc
         return Kind.DIR if stat.S_ISDIR(found.st_mode or 0) else Kind.FILE
 
     def get_file(self, path: str, local: Path, entry: Entry) -> Received:
         try:
             return receive_atomically(path, local, entry, self._fetch(path, entry))
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot fetch {path}", exc, path) from exc
 
     def _fetch(self, path: str, entry: Entry) -> Fetch:
@@ -239,7 +239,7 @@ class SFTPFiles(Transport):
         if self._home is None:
             try:
                 self._home = self.sftp().normalize(".")
-            except (OSError, paramiko.SSHException, EOFError) as exc:
+            except LIBRARY_ERRORS as exc:
                 raise self.failure("cannot learn the home folder", exc) from exc
         return self._home
 
@@ -250,7 +250,7 @@ class SFTPFiles(Transport):
             return os.fsdecode(self.sftp().normalize(host_bytes(path)))
         except FileNotFoundError:
             return None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             if _untyped(exc) and not self.session_lost():
                 return None  # ENOTDIR: a file on the way, so nothing there either
             raise self.failure(f"cannot resolve {path}", exc) from exc
@@ -273,7 +273,7 @@ class SFTPFiles(Transport):
             existing = sftp.stat(host_bytes(path))
         except FileNotFoundError:
             existing = None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot create {path}", exc, path) from exc
         if existing is not None and not stat.S_ISDIR(existing.st_mode or 0):
             raise TransferError(f"{path} exists and is not a directory")
@@ -285,7 +285,7 @@ class SFTPFiles(Transport):
                 sftp.mkdir(host_bytes(path))
             if mode is not None:
                 sftp.chmod(host_bytes(path), mode)
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot create {path}", exc, path) from exc
 
     def put_file(self, local: Path, path: str, entry: Entry) -> int:
@@ -293,7 +293,7 @@ class SFTPFiles(Transport):
         temporary = temporary_name(path)
         sent = 0
         try:
-            with open(local, "rb") as source, sftp.open(host_bytes(temporary), "wb") as target:
+            with open_source(local) as source, sftp.open(host_bytes(temporary), "wb") as target:
                 target.set_pipelined(True)
                 while chunk := source.read(_WRITE_CHUNK):
                     target.write(chunk)
@@ -304,7 +304,7 @@ class SFTPFiles(Transport):
             sftp.chmod(host_bytes(temporary), entry.mode)
             sftp.utime(host_bytes(temporary), (entry.mtime, entry.mtime))
             sftp.posix_rename(host_bytes(temporary), host_bytes(path))
-        except (OSError, paramiko.SSHException, EOFError, HostError, UnicodeError) as exc:
+        except (*LIBRARY_ERRORS, HostError) as exc:
             if isinstance(exc, HostError):
                 self.discard(temporary)
                 raise
@@ -321,7 +321,7 @@ class SFTPFiles(Transport):
     def rename_path(self, old: str, new: str) -> None:
         try:
             self.sftp().posix_rename(host_bytes(old), host_bytes(new))
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot rename {old} to {new}", exc, old, new) from exc
 
     def make_symlink(self, target: str, path: str) -> None:
@@ -330,7 +330,7 @@ class SFTPFiles(Transport):
         try:
             sftp.symlink(host_bytes(target), host_bytes(temporary))
             sftp.posix_rename(host_bytes(temporary), host_bytes(path))
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             failure = self.failure(f"cannot link {path}", exc, path)
             self.discard(temporary)
             raise failure from exc
@@ -344,7 +344,7 @@ class SFTPFiles(Transport):
                 sftp.chmod(host_bytes(path), mode)
             if mtime is not None:
                 sftp.utime(host_bytes(path), (mtime, mtime))
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot set attributes of {path}", exc, path) from exc
 
     def remove(self, path: str, kind: Kind) -> None:
@@ -359,7 +359,7 @@ class SFTPFiles(Transport):
             self.sftp().remove(host_bytes(path))
         except FileNotFoundError:
             pass
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot remove {path}", exc, path) from exc
 
 

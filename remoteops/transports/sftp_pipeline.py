@@ -36,6 +36,7 @@ from paramiko.sftp import (
 )
 
 from remoteops.errors import TransferError, first_of
+from remoteops.transports.ssh_errors import LIBRARY_ERRORS, ssh_failure
 from remoteops.tree import Entry, Kind, join_remote
 
 #: Called with the reply's type and message.
@@ -201,8 +202,8 @@ def walk_tree(sftp: paramiko.SFTPClient, root: str, *, max_depth: int | None = N
         top = sftp.stat(os.fsencode(root))
     except FileNotFoundError:
         return []
-    except OSError as exc:
-        raise TransferError(f"cannot list {root}: {exc.strerror or exc}") from exc
+    except LIBRARY_ERRORS as exc:
+        raise ssh_failure(f"cannot list {root}", exc) from exc
     if not stat.S_ISDIR(top.st_mode or 0):
         raise TransferError(f"cannot list {root}: not a directory")
     pipeline = Pipeline(sftp)
@@ -278,8 +279,8 @@ def walk_tree(sftp: paramiko.SFTPClient, root: str, *, max_depth: int | None = N
     open_folder("")
     try:
         pipeline.run()
-    except (OSError, paramiko.SSHException, EOFError) as exc:
-        raise TransferError(f"cannot list {root}: {exc}") from exc
+    except LIBRARY_ERRORS as exc:
+        raise ssh_failure(f"cannot list {root}", exc) from exc
     if failures:
         raise TransferError(f"cannot list {root}: {first_of(failures)}")
     return entries

@@ -11,6 +11,7 @@ import alone costs 0.1-0.4 s of CPU depending on the machine.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import getpass
 import logging
@@ -24,13 +25,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import paramiko
 
 from remoteops.errors import (
     AuthenticationError,
     ConfigurationError,
+    ConnectTimeoutError,
     HostError,
     HostTimeoutError,
     UnreachableError,
@@ -48,6 +50,7 @@ from remoteops.transports.base import (
 from remoteops.transports.known_hosts import KnownHosts, host_key_name
 from remoteops.transports.settings import SSHSettings
 from remoteops.transports.ssh_batch import BatchWrites
+from remoteops.transports.ssh_errors import is_timeout, ssh_errors
 
 # paramiko logs tracebacks from its transport threads, which Python's last-resort handler
 # would print; the errors reach us as exceptions anyway. Configured logging still sees them.
@@ -267,41 +270,20 @@ class SSHContext:
         self, target: SSHTarget
     ) -> socket.socket | paramiko.Channel | paramiko.ProxyCommand:
         """A connection to the target: direct, through its jump host, or a ProxyCommand."""
+        seconds, where = target.connect_timeout, f"{target.address}:{target.port}"
         if target.proxy_command is not None:
-            try:
+            with ssh_errors(f"ProxyCommand {target.proxy_command!r} failed", connecting=seconds):
                 return paramiko.ProxyCommand(target.proxy_command)
-            except (paramiko.SSHException, OSError) as exc:
-                raise UnreachableError(
-                    f"ProxyCommand {target.proxy_command!r} failed: {exc}"
-                ) from exc
         if target.jump is None:
-            try:
-                sock = socket.create_connection(
-                    (target.address, target.port), timeout=target.connect_timeout
-                )
-            except TimeoutError as exc:
-                raise HostTimeoutError(
-                    f"connect to {target.address}:{target.port} timed out after "
-                    f"{target.connect_timeout:g} s"
-                ) from exc
-            except OSError as exc:
-                raise UnreachableError(
-                    f"cannot connect to {target.address}:{target.port}: {exc.strerror or exc}"
-                ) from exc
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with ssh_errors(f"cannot connect to {where}", connecting=seconds):
+                sock = socket.create_connection((target.address, target.port), timeout=seconds)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return sock
         jump = self._jump_transport(target)
-        try:
+        with ssh_errors(f"jump host {target.jump} cannot reach {where}", connecting=seconds):
             return jump.open_channel(
-                "direct-tcpip",
-                (target.address, target.port),
-                ("127.0.0.1", 0),
-                timeout=target.connect_timeout,
+                "direct-tcpip", (target.address, target.port), ("127.0.0.1", 0), timeout=seconds
             )
-        except (paramiko.SSHException, OSError) as exc:
-            raise UnreachableError(
-                f"jump host {target.jump} cannot reach {target.address}:{target.port}: {exc}"
-            ) from exc
 
     def _jump_transport(self, target: SSHTarget) -> paramiko.Transport:
         """One shared connection per jump chain, opened by the first host that needs it.
@@ -318,7 +300,7 @@ class SSHContext:
             slot = self._jumps.setdefault(chain, _JumpSlot())
         with slot.lock:
             if slot.error is not None:
-                raise type(slot.error)(str(slot.error))
+                raise copy.copy(slot.error)  # each host its own, tracebacks not shared
             if slot.transport is not None and slot.transport.is_active():
                 return slot.transport
             *earlier, last = [hop.strip() for hop in chain.split(",")]
@@ -340,7 +322,7 @@ class SSHContext:
                 )
                 slot.transport = _handshake(self, jump_target)
             except HostError as exc:
-                slot.error = type(exc)(f"jump host {last}: {exc}")
+                slot.error = _on_jump_host(last, exc)
                 raise slot.error from exc
             return slot.transport
 
@@ -373,6 +355,13 @@ class SSHContext:
                 slot.transport.close()
 
 
+def _on_jump_host(hop: str, exc: HostError) -> HostError:
+    """The failure of the jump host ``hop``, as every host behind it reports it."""
+    if isinstance(exc, ConnectTimeoutError):
+        return ConnectTimeoutError(exc.seconds, f"jump host {hop}: {exc.detail}")
+    return type(exc)(f"jump host {hop}: {exc}")
+
+
 @dataclass
 class _JumpSlot:
     """The shared connection (or the remembered failure) of one jump chain."""
@@ -397,7 +386,8 @@ def _prefer_aead(options: paramiko.SecurityOptions) -> None:
 
 
 def _handshake(context: SSHContext, target: SSHTarget) -> paramiko.Transport:
-    """Connect, negotiate, check the host key and authenticate; translate paramiko errors."""
+    """Connect, negotiate, check the host key and authenticate; paramiko's errors translated
+    (see :mod:`~remoteops.transports.ssh_errors`)."""
     sock = context.open_socket(target)
     transport = paramiko.Transport(sock, default_window_size=_WINDOW_SIZE)
     transport.banner_timeout = target.connect_timeout
@@ -410,38 +400,28 @@ def _handshake(context: SSHContext, target: SSHTarget) -> paramiko.Transport:
         options = transport.get_security_options()
         preferred = [t for t in options.key_types if t in verifiable]
         options.key_types = preferred + [t for t in options.key_types if t not in verifiable]
+    seconds, where = target.connect_timeout, f"{target.address}:{target.port}"
     try:
         negotiated = threading.Event()
-        try:
+        with ssh_errors(f"no SSH answer from {where}", connecting=seconds):
             transport.start_client(event=negotiated)  # returns at once; we wait below
-            finished = negotiated.wait(target.connect_timeout)
+            finished = negotiated.wait(seconds)
             failure = transport.get_exception()
             if failure is not None:
                 raise failure
             if not finished:
-                raise HostTimeoutError(
-                    f"no SSH answer from {target.address}:{target.port} within "
-                    f"{target.connect_timeout:g} s"
-                )
+                raise ConnectTimeoutError(seconds, f"no SSH answer from {where}")
             if not transport.is_active():
-                raise UnreachableError(f"SSH negotiation with {target.address} failed")
-        except paramiko.SSHException as exc:
-            if _is_timeout(exc):
-                raise HostTimeoutError(
-                    f"no SSH answer from {target.address}:{target.port} within "
-                    f"{target.connect_timeout:g} s ({exc})"
-                ) from exc
-            raise UnreachableError(f"SSH negotiation with {target.address} failed: {exc}") from exc
-        except (EOFError, OSError) as exc:
-            raise UnreachableError(f"connection to {target.address} lost: {exc}") from exc
-        server_key = transport.get_remote_server_key()
+                raise UnreachableError(f"SSH negotiation with {where} failed")
+            server_key = transport.get_remote_server_key()
         context.known_hosts.verify(
             target.key_name,
             server_key.get_name(),
             server_key.get_base64(),
             target.known_hosts_file,
         )
-        _authenticate(context, transport, target)
+        with ssh_errors(f"authentication to {where}", connecting=seconds):
+            _authenticate(context, transport, target)
     except BaseException:
         transport.close()
         raise
@@ -526,16 +506,16 @@ def _password_for(context: SSHContext, target: SSHTarget) -> tuple[str | None, s
     return context.password, "the password asked for at start"
 
 
-def _raise_lost(target: SSHTarget, exc: Exception, tried: list[str]) -> None:
-    if _is_timeout(exc):
-        raise HostTimeoutError(f"authentication to {target.address} timed out") from exc
-    if tried:  # sshd hangs up after MaxAuthTries refusals: that is an auth failure
+def _raise_lost(target: SSHTarget, exc: Exception, tried: list[str]) -> NoReturn:
+    if tried and not is_timeout(
+        exc
+    ):  # sshd hangs up after MaxAuthTries refusals: that is an auth failure
         raise AuthenticationError(
             f"authentication failed for {target.user}@{target.address}: the server closed the "
             f"connection after {len(tried)} refused attempts ({', '.join(tried)}); "
             "too many keys for its MaxAuthTries? set identity_file"
         ) from exc
-    raise UnreachableError(f"connection to {target.address} lost: {exc}") from exc
+    raise exc  # the caller's translator says what it is
 
 
 class _SSHCommand:
@@ -708,21 +688,6 @@ def _exec_within(channel: paramiko.Channel, command: str, limit: float) -> None:
         watchdog.cancel()
 
 
-def _start_failure(exc: Exception, limit: float) -> HostError:
-    if _is_timeout(exc):
-        return HostTimeoutError(f"the command did not start within {limit:g} s")
-    return UnreachableError(f"cannot start the command: {exc}")
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    """paramiko reports timeouts as SSHException text or with a socket timeout as context."""
-    return (
-        isinstance(exc, TimeoutError)
-        or isinstance(exc.__context__, TimeoutError)
-        or ("timeout" in str(exc).lower() or "timed out" in str(exc).lower())
-    )
-
-
 class SSHTransport(BatchWrites):
     """One SSH connection to one host; every command and transfer of the run reuses it."""
 
@@ -794,10 +759,8 @@ class SSHTransport(BatchWrites):
         transport = self._transport
         if transport is None or not transport.is_active():
             raise UnreachableError("connection is not open")
-        try:
+        with ssh_errors("cannot open SFTP", lost=lambda: True):
             session = paramiko.SFTPClient.from_transport(transport, window_size=_WINDOW_SIZE)
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise UnreachableError(f"cannot open SFTP: {exc}") from exc
         if session is None:
             raise UnreachableError("the server refused the SFTP subsystem")
         return session
@@ -816,14 +779,13 @@ class SSHTransport(BatchWrites):
             raise UnreachableError("connection is not open")
         limit = timeout if timeout is not None else _START_TIMEOUT_S
         asked = time.monotonic()
-        try:
+        with ssh_errors(
+            "cannot start the command",
+            lost=lambda: True,  # the connection could not open a channel: it is gone
+            timed_out=lambda: HostTimeoutError(f"the command did not start within {limit:g} s"),
+        ):
             channel = transport.open_session(window_size=_WINDOW_SIZE, timeout=limit)
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise _start_failure(exc, limit) from exc
-        try:
             _exec_within(channel, f"echo {_PID_MARK.decode()}$$ >&2; {command}", limit)
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise _start_failure(exc, limit) from exc
         command_handle = _SSHCommand(channel)
         self._round_trip_s = max(self._round_trip_s, time.monotonic() - asked)
         self._commands = [c for c in self._commands if c.killer is not None or not c.done()]

@@ -21,14 +21,15 @@ from typing import Any
 import paramiko
 from paramiko.sftp import CMD_EXTENDED, CMD_SETSTAT, SFTP_FAILURE, SFTP_OK
 
-from remoteops.errors import EntriesFailedError, HostError, TransferError, first_of
+from remoteops.errors import EntriesFailedError, HostError, LocalReadError, TransferError, first_of
 from remoteops.transports.base import CommandSpec
 from remoteops.transports.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
-from remoteops.transports.file_ops import run_in_parallel, stage_new_folders
+from remoteops.transports.file_ops import open_source, run_in_parallel, stage_new_folders
 from remoteops.transports.listing import cd_target
 from remoteops.transports.sftp_files import SFTPFiles, host_bytes, parse_sums
 from remoteops.transports.sftp_pipeline import Pipeline, Reply, lstat_all, status_of
-from remoteops.transports.tar_stream import LocalReadError, Member, Write, write_tar
+from remoteops.transports.ssh_errors import LIBRARY_ERRORS
+from remoteops.transports.tar_stream import Member, Write, write_tar
 from remoteops.tree import Advance, Entry, Kind, join_remote, no_progress, temporary_name
 
 #: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
@@ -118,7 +119,7 @@ class BatchWrites(SFTPFiles):
         there. One pipelined round of lstat requests."""
         try:
             found = lstat_all(self.sftp(), [join_remote(root, m.name) for m in members])
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot check what was written below {root}", exc) from exc
         missing = set()
         for member, attributes in zip(members, found, strict=True):
@@ -218,11 +219,11 @@ class BatchWrites(SFTPFiles):
             ours = block_digests(local, block)
         except OSError as exc:
             self._discard_all(root, [staged])
-            raise TransferError(f"cannot read {local}: {exc.strerror or exc}") from exc
+            raise LocalReadError(local, exc) from exc
         sftp = self.sftp()
         sent = 0
         try:
-            with open(local, "rb") as source, sftp.open(host_bytes(temporary), "r+b") as target:
+            with open_source(local) as source, sftp.open(host_bytes(temporary), "r+b") as target:
                 target.set_pipelined(True)
                 for index in changed_blocks(ours, remote):
                     source.seek(index * block)
@@ -240,7 +241,7 @@ class BatchWrites(SFTPFiles):
             if entry.digest is not None:
                 self._verify(root, [Member(staged, entry, local)])
             sftp.posix_rename(host_bytes(temporary), host_bytes(path))
-        except (OSError, paramiko.SSHException, EOFError, HostError) as exc:
+        except (*LIBRARY_ERRORS, HostError) as exc:
             if isinstance(exc, HostError):
                 self.discard(temporary)
                 raise
@@ -296,7 +297,7 @@ class BatchWrites(SFTPFiles):
         command = f"mkdir -p -- {quoted} && cd -P -- {quoted} && {_TAR_EXTRACT}"
         outcome = self.run(CommandSpec(command, stdin=produce))
         if failure and isinstance(failure[0], LocalReadError):
-            raise TransferError(f"cannot read {failure[0]}")
+            raise failure[0]
         if outcome.exit_code == _COMMAND_NOT_FOUND:
             raise _NoTarError()
         if outcome.exit_code != 0:
@@ -332,7 +333,7 @@ class BatchWrites(SFTPFiles):
             )
         try:
             pipeline.run()
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot rename into {root}", exc) from exc
         if refused:
             failures = [f"{real}: {text}" for _, real, _, text in refused]

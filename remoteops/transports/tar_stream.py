@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from remoteops.errors import LocalReadError
 from remoteops.tree import Advance, Entry, Kind, no_progress
 
 _BLOCK = 512
@@ -24,10 +25,6 @@ _BUFFER = 256 * 1024
 #: Receives the archive piece by piece. The piece is a view of a reused buffer: it must be
 #: consumed (sent or copied) before the call returns.
 Write = Callable[[memoryview], None]
-
-
-class LocalReadError(OSError):
-    """A local file could not be read while streaming (as opposed to the remote end failing)."""
 
 
 @dataclass(frozen=True)
@@ -146,12 +143,12 @@ def _send_file(sink: _Sink, member: Member, local: Path, advance: Advance) -> in
     try:  # os-level calls: a Python file object per small file costs more than its read
         descriptor = os.open(local, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
-        raise LocalReadError(f"{local}: {exc.strerror or exc}") from exc
+        raise LocalReadError(local, exc) from exc
     try:
         try:
             size = os.fstat(descriptor).st_size
         except OSError as exc:
-            raise LocalReadError(f"{local}: {exc.strerror or exc}") from exc
+            raise LocalReadError(local, exc) from exc
         sink.add(_header(member, size))
         left = size
         reported = 0
@@ -160,9 +157,9 @@ def _send_file(sink: _Sink, member: Member, local: Path, advance: Advance) -> in
             try:
                 count = sink.read_from(descriptor, left)
             except OSError as exc:
-                raise LocalReadError(f"{local}: {exc.strerror or exc}") from exc
+                raise LocalReadError(local, exc) from exc
             if not count:
-                raise LocalReadError(f"{local}: shrank while being sent")
+                raise LocalReadError(local, "shrank while being sent")
             left -= count
             if size - left - reported >= _BUFFER:  # big files report as they go
                 advance(0, size - left - reported)
@@ -207,4 +204,4 @@ def write_tar(
     return sent
 
 
-__all__ = ["LocalReadError", "Member", "write_tar"]
+__all__ = ["Member", "write_tar"]

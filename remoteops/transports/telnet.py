@@ -30,11 +30,12 @@ import secrets
 import shlex
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from remoteops.errors import (
     AuthenticationError,
+    ConnectTimeoutError,
     HostError,
     HostTimeoutError,
     UnreachableError,
@@ -131,24 +132,25 @@ class TelnetTransport(Transport):
         port = overrides.port_for(self.settings, 23)
         timeout = overrides.timeout_for(self.settings)
         argv = [*telnet_client(), host.address, str(port)]
-        # pexpect searches its whole buffer on every read; our patterns end at the end of it,
-        # so a window keeps a megabyte of output linear (25 s before, 0.5 s with it).
-        self._child = pexpect.spawn(
-            argv[0],
-            argv[1:],
-            timeout=timeout,
-            echo=False,
-            env={**os.environ, "TERM": "vt100"},
-            maxread=65536,
-            searchwindowsize=8192,
-        )
-        self._login(timeout)
-        self.prompt = self._learn_prompt(timeout)
-        self.posix = self._is_posix(timeout)
-        if self.posix:
-            self._own_prompt(timeout)
-        else:
-            self._prepare_device(timeout)
+        with _translated(f"Telnet to {host.address}:{port}", connecting=timeout):
+            # pexpect searches its whole buffer on every read; our patterns end at the end of
+            # it, so a window keeps a megabyte of output linear (25 s before, 0.5 s with it).
+            self._child = pexpect.spawn(
+                argv[0],
+                argv[1:],
+                timeout=timeout,
+                echo=False,
+                env={**os.environ, "TERM": "vt100"},
+                maxread=65536,
+                searchwindowsize=8192,
+            )
+            self._login(timeout)
+            self.prompt = self._learn_prompt(timeout)
+            self.posix = self._is_posix(timeout)
+            if self.posix:
+                self._own_prompt(timeout)
+            else:
+                self._prepare_device(timeout)
         self._ready = True
 
     def _spawn(self) -> pexpect.spawn[bytes]:
@@ -555,6 +557,29 @@ class TelnetTransport(Transport):
         if line.encode() in first:  # the device echoes what we typed
             seen = rest if newline else b""
         return seen
+
+
+@contextlib.contextmanager
+def _translated(what: str, *, connecting: float | None = None) -> Iterator[None]:
+    """The Telnet transport's error translator: pexpect's and the terminal's exceptions as
+    this host's errors. While ``connecting`` (the connect timeout), a wait that ran out is
+    a connect timeout (unreachable, with what was awaited), not a command's timeout."""
+    import pexpect
+
+    try:
+        yield
+    except HostTimeoutError as exc:
+        if connecting is None:
+            raise
+        raise ConnectTimeoutError(connecting, str(exc)) from exc
+    except HostError:
+        raise
+    except pexpect.TIMEOUT as exc:
+        if connecting is not None:
+            raise ConnectTimeoutError(connecting, what) from exc
+        raise HostTimeoutError(f"{what}: timed out") from exc
+    except (pexpect.ExceptionPexpect, OSError) as exc:  # EOF, a client that would not start
+        raise UnreachableError(f"{what}: {exc}") from exc
 
 
 def _check_line_length(line: str) -> None:

@@ -525,17 +525,18 @@ def test_a_host_timeout_cuts_a_data_connection_that_trickles(
     assert other.ok, other.error
 
 
-def test_a_stalled_data_connection_without_a_timeout_ends_after_connect_timeout(
+def test_a_stalled_data_connection_without_a_timeout_is_unreachable_after_connect_timeout(
     tmp_path: Path,
 ) -> None:
     """No ``-t``: a data connection on which nothing moves is given up after the host's
-    ``connect_timeout`` (ftplib's socket timeout), not waited on for ever."""
+    ``connect_timeout`` (ftplib's socket timeout), not waited on for ever: the server
+    stopped answering, so the host is unreachable (``timeout`` is only for ``-t``)."""
     (tmp_path / "file").write_bytes(os.urandom(10_000))
     with served_ftp("--trickle=3600", without="-") as (_, port):
         host = ftp_inventory_host("stalled", port, connect_timeout=2)
         run = functools.partial(fetch_hosts, [host], str(tmp_path / "file"), tmp_path / "back")
         [result] = _ended_within(30, lambda: run().results)
-    assert result.status is Status.TIMEOUT, result
+    assert result.status is Status.UNREACHABLE, result
     assert "stopped answering" in str(result.error)
     assert result.duration_s < 2 + 7
 

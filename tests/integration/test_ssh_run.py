@@ -78,7 +78,7 @@ def test_closed_port_is_unreachable_and_does_not_hide_others(ssh_hosts: list[Hos
 
 
 @pytest.mark.usefixtures("requires_root")
-def test_blackholed_host_times_out_at_connect_timeout(
+def test_blackholed_host_is_unreachable_at_connect_timeout(
     ssh_hosts: list[Host], playground_manager: Playground
 ) -> None:
     target = ssh_hosts[0]
@@ -91,12 +91,13 @@ def test_blackholed_host_times_out_at_connect_timeout(
         elapsed = time.monotonic() - started
     finally:
         playground_manager.unblackhole(target.name)
-    assert report.results[0].status is Status.TIMEOUT
+    assert report.results[0].status is Status.UNREACHABLE
+    assert "connect timed out after 1.5 s" in (report.results[0].error or "")
     assert report.results[1].status is Status.OK
     assert 1.4 < elapsed < 6
 
 
-def test_host_that_accepts_but_never_answers_times_out(
+def test_host_that_accepts_but_never_answers_is_unreachable_at_connect_timeout(
     ssh_hosts: list[Host], playground_manager: Playground
 ) -> None:
     target = ssh_hosts[0]
@@ -107,8 +108,8 @@ def test_host_that_accepts_but_never_answers_times_out(
         )
     finally:
         playground_manager.resume(target.name)
-    assert report.results[0].status is Status.TIMEOUT
-    assert "no SSH answer" in (report.results[0].error or "")
+    assert report.results[0].status is Status.UNREACHABLE
+    assert "connect timed out after 1 s" in (report.results[0].error or "")
     assert report.results[1].status is Status.OK
 
 
@@ -496,8 +497,9 @@ def test_hosts_behind_a_dead_jump_host_fail_together_not_in_turn(
         elapsed = time.monotonic() - started
     finally:
         playground_manager.resume(jump.name)
-    assert {r.status for r in report.results} == {Status.TIMEOUT}
+    assert {r.status for r in report.results} == {Status.UNREACHABLE}
     assert all("jump host" in (r.error or "") for r in report.results)
+    assert all("connect timed out after 1 s" in (r.error or "") for r in report.results)
     assert elapsed < len(targets) * 1.0  # one timeout for all, not one per host in turn
 
 

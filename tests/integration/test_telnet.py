@@ -327,10 +327,13 @@ def test_a_wrong_password_is_an_auth_failure(
     assert "not-the-password" not in error
 
 
-def test_a_wrong_prompt_setting_times_out_naming_what_was_expected(device_host: Host) -> None:
+def test_a_wrong_prompt_setting_is_a_connect_timeout_naming_what_was_expected(
+    device_host: Host,
+) -> None:
     wrong = with_vars(device_host, telnet_login_prompt="Login please:", connect_timeout=2)
     status, _, _, error = _run(wrong, "show clock")
-    assert status is Status.TIMEOUT
+    assert status is Status.UNREACHABLE
+    assert "connect timed out after 2 s" in error
     assert "waiting for a login or password prompt" in error
     assert "Username:" in error  # the last bytes seen
 

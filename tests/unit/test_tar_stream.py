@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from remoteops.transports.tar_stream import LocalReadError, Member, write_tar
+from remoteops.errors import LocalReadError
+from remoteops.transports.tar_stream import Member, write_tar
 from remoteops.tree import Entry, Kind
 
 LONG = "d/" + "n" * 180  # beyond the 100 bytes of a plain ustar name
