@@ -8,6 +8,7 @@ each host connects once, on first use, and every later call reuses that connecti
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -61,10 +62,8 @@ def close_quietly(name: str, transport: Transport) -> None:
 
 def remembered(failure: HostError) -> HostError:
     """The failure again, for a later call: the same kind (and status), said to be old."""
-    try:
-        again = type(failure)(f"{failure} (remembered from its first connection)")
-    except TypeError:  # a kind with other constructor arguments
-        return failure
+    again = copy.copy(failure)
+    again.args = (f"{failure} (remembered from its first connection)",)
     return again
 
 
