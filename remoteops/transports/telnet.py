@@ -494,14 +494,15 @@ class TelnetTransport(Transport):
 
 
 #: Shell code that turns the lines :meth:`_ShellCommand.write_stdin` types into the command's
-#: stdin: ``:`` and a chunk of it (printable ASCII, see :func:`_stdin_line`), ``.`` at its end.
-#: A terminal passes control bytes, long lines and a byte 255 on as anything but data, so
-#: the bytes travel encoded; ``printf`` is a builtin, so this costs no process per line. It
-#: reads up to the end line even after the command stopped reading (its pipe broken, SIGPIPE
-#: ignored): no line of the input can ever reach the login shell as a command.
+#: stdin: ``#`` and a chunk of it (printable ASCII, see :func:`_stdin_line`), ``#`` alone at
+#: its end. A terminal takes control bytes, long lines and a byte 255 for anything but data,
+#: so the bytes travel encoded; ``printf`` is a builtin, so this costs no process per line.
+#: It reads up to the end line even after the command stopped reading (its pipe broken,
+#: SIGPIPE ignored), so no line of the input is left for the login shell; and were one left,
+#: it would be a comment there.
 _STDIN_DECODER = (
     "trap '' PIPE; while IFS= read -r l; do case $l in "
-    ':*) printf %b "${l#:}" 2>/dev/null;; .) break;; esac; done'
+    "'#') break;; '#'*) printf %b \"${l#?}\" 2>/dev/null;; esac; done"
 )
 #: Input bytes per line typed: encoded (at most five bytes each) well under _LINE_MAX.
 _STDIN_CHUNK = 600
@@ -512,7 +513,7 @@ _SEEN_KEPT = 512
 
 
 def _stdin_line(chunk: bytes) -> bytes:
-    return b":" + b"".join(bytes((b,)) if b in _TYPABLE else b"\\0%03o" % b for b in chunk) + b"\n"
+    return b"#" + b"".join(bytes((b,)) if b in _TYPABLE else b"\\0%03o" % b for b in chunk) + b"\n"
 
 
 class _SessionCommand:
@@ -663,7 +664,7 @@ class _ShellCommand(_SessionCommand):
         if not self._stdin_closed:
             self._stdin_closed = True
             with contextlib.suppress(OSError, ValueError):
-                self._send(b".\n")
+                self._send(b"#\n")
 
 
 class _DeviceCommand(_SessionCommand):

@@ -22,7 +22,7 @@ from remoteops.executor import Executor, run_command
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, Status
 from remoteops.sync.fetch import fetch_work
-from remoteops.transports import CommandSpec
+from remoteops.transports import CommandSpec, TransportFactory
 from remoteops.transports.stdin_sources import FileStdin
 from tests.integration.conftest import running
 from tests.integration.test_telnet import HERE, _host, _telnetd
@@ -118,11 +118,22 @@ def test_a_streamed_stdin_source_reaches_the_command_whole(host: Host, tmp_path:
     assert (result.status, result.stdout) == (Status.OK, digest.encode() + b"\n"), result
 
 
-def test_a_command_that_reads_no_input_ends_and_leaves_the_session_usable(host: Host) -> None:
-    """Input the command never reads is dropped, not left for whatever reads next (on
-    Telnet, the login shell would have run it as commands)."""
-    result = _run(host, "echo done", stdin=b"echo INJECTED\n" * 2000, timeout=60)
-    assert (result.status, result.stdout) == (Status.OK, b"done\n"), result
+def test_input_a_command_never_reads_is_dropped_not_run(host: Host, tmp_path: Path) -> None:
+    """The next command in the same session sees none of it; on Telnet, where the input is
+    typed into the session's terminal, none of it reaches the login shell as a command."""
+    planted = tmp_path / "planted"
+    transport = TransportFactory().create(host)
+    transport.connect()
+    try:
+        unread = transport.run(
+            CommandSpec("echo done", stdin=f" ;touch {planted};\n".encode() * 8000, timeout=60)
+        )
+        after = transport.run(CommandSpec("cat; echo next", timeout=30))
+    finally:
+        transport.close()
+    assert (unread.exit_code, unread.stdout) == (0, b"done\n")
+    assert (after.exit_code, after.stdout) == (0, b"next\n")
+    assert not planted.exists()
 
 
 def test_env_values_reach_the_command_whatever_they_hold(host: Host) -> None:
@@ -169,6 +180,4 @@ def test_a_file_operation_is_unsupported_where_the_transport_has_no_files(
 
 
 def _capabilities(host: Host) -> frozenset[str]:
-    from remoteops.transports import TransportFactory
-
     return TransportFactory().create(host).capabilities
