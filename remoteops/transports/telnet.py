@@ -11,10 +11,13 @@ would use it. The dialogue, the same one Netmiko and Exscript hold:
    prompt, no echo, no history, no pagers); anything else is a device CLI, whose paging is
    switched off (``terminal length 0``) and whose ``--More--`` is answered anyway, with
    ``enable`` entered when an enable password is set;
-4. run each command: on a shell as ``sh -c '...' </dev/null`` between two markers, the
-   second carrying ``$?``; on a device line by line, the output being what came before the
-   prompt came back, without the echoed command. A device has no exit code
-   (``exit_code: null``) and fails only on its error patterns (``% Invalid input`` ...).
+4. run each command through the shared :func:`~remoteops.transports.base.drive` (timeout,
+   stdin, environment, sudo, capture limit: all as over SSH), the session read as output
+   arrives: on a shell as ``sh -c '...'`` between two markers, the second carrying ``$?``,
+   its stdin typed encoded for a reader on the host; on a device line by line, the output
+   being what came before the prompt came back, without the echoed command. A device has
+   no exit code (``exit_code: null``) and fails only on its error patterns
+   (``% Invalid input`` ...).
 
 Every wait has a deadline (idle and overall); a wait that ends says what it expected and
 the last bytes seen, with any password masked. Passwords go to the terminal only, at its
