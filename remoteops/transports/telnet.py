@@ -590,7 +590,12 @@ class _SessionCommand:
         return self._transport._mask(self._seen)[-120:]
 
     def _send(self, data: bytes) -> None:
-        self._child.send(data)
+        """Type ``data`` whole (a terminal may take a long write in parts). Traffic our way
+        counts as the session being alive, as output does: a command reading a long input
+        in silence is no quiet session."""
+        while data:
+            data = data[self._child.send(data) :]
+        self._heard = time.monotonic()
 
     def _handed(self, raw: bytes) -> list[tuple[str, bytes]]:
         text = self._transport._mask(_clean(raw, keep_blank=True))
@@ -646,8 +651,13 @@ class _ShellCommand(_SessionCommand):
                 if self._stdin_closed or self._stdin_close_asked:
                     raise BrokenPipeError("the command's input is closed")
                 view = bytes(data)
-                for at in range(0, len(view), _STDIN_CHUNK):
-                    self._send(_stdin_line(view[at : at + _STDIN_CHUNK]))
+                # one write for all the lines: pexpect sleeps 50 ms before each send
+                self._send(
+                    b"".join(
+                        _stdin_line(view[at : at + _STDIN_CHUNK])
+                        for at in range(0, len(view), _STDIN_CHUNK)
+                    )
+                )
             finally:
                 if self._stdin_close_asked:
                     self._close_stdin_locked()
