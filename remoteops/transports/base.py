@@ -134,8 +134,13 @@ class RunningCommand(Protocol):
     def done(self) -> bool:
         """True once all output was read and the exit code is known."""
 
-    def exit_code(self) -> int:
-        """The exit code; only valid once :meth:`done` is true."""
+    def exit_code(self) -> int | None:
+        """The exit code; only valid once :meth:`done` is true. None: the host has no exit
+        codes (a network device's CLI), :meth:`refusal` says whether it failed."""
+
+    def refusal(self) -> str | None:
+        """Why a host without exit codes refused the command (a device's ``% Invalid
+        input``); None otherwise. Only valid once :meth:`done` is true."""
 
     def write_stdin(self, data: bytes | memoryview) -> None:
         """Write to the command's stdin, blocking as needed."""
@@ -532,12 +537,11 @@ class _SudoExchange:
             return [(stream, data)]
         if stream == STDERR:
             self._stderr_head += data
-            if self.prompt in self._stderr_head:
-                before, _, after = self._stderr_head.partition(self.prompt)
-                self._stderr_head = before + after
-                self._answer_prompt(running)
+            self._stderr_head = self._answered_in(running, self._stderr_head)
             return []
         self._stdout_head += data
+        # a terminal (Telnet) has one stream: sudo's prompt arrives with the output there
+        self._stdout_head = self._answered_in(running, self._stdout_head)
         if self.success not in self._stdout_head:
             return []
         before, _, after = self._stdout_head.partition(self.success)
@@ -550,6 +554,14 @@ class _SudoExchange:
         held = [(STDERR, self._stderr_head), (STDOUT, self._stdout_head)]
         self._stdout_head = self._stderr_head = b""
         return [(stream, data) for stream, data in held if data]
+
+    def _answered_in(self, running: RunningCommand, head: bytes) -> bytes:
+        """``head`` without sudo's prompt, which is answered if it is there."""
+        if self.prompt is None or self.prompt not in head:
+            return head
+        before, _, after = head.partition(self.prompt)
+        self._answer_prompt(running)
+        return before + after
 
     def _answer_prompt(self, running: RunningCommand) -> None:
         if self.password is None:
@@ -630,7 +642,7 @@ def drive(
         emit(sudo.release())  # sudo itself failed (e.g. not installed): show what it said
         if feeder is not None and isinstance(feeder.error, HostError):
             raise feeder.error
-        return outcome(running.exit_code())
+        return outcome(running.exit_code(), running.refusal())
     except HostError as exc:  # keep what the command printed before it was lost
         if not (exc.stdout or exc.stderr):
             kept = outcome(None)

@@ -85,6 +85,9 @@ class _LocalCommand:
         code = self._proc.returncode
         return 128 - code if code < 0 else code  # killed by a signal: report like a shell
 
+    def refusal(self) -> None:
+        return None  # the exit code says it all
+
     def write_stdin(self, data: bytes | memoryview) -> None:
         with self._stdin_lock:
             try:

@@ -609,6 +609,9 @@ class _SSHCommand:
             raise UnreachableError("connection lost before the command finished")
         return 255  # no exit status: killed by a signal (OpenSSH's client also says 255)
 
+    def refusal(self) -> None:
+        return None  # the exit code says it all
+
     def write_stdin(self, data: bytes | memoryview) -> None:
         # One packet's worth per call: Channel.sendall re-slices what is left after every
         # packet (s = s[sent:]), which copies a 1 MiB write 32 times; measured, that doubled

@@ -11,10 +11,13 @@ would use it. The dialogue, the same one Netmiko and Exscript hold:
    prompt, no echo, no history, no pagers); anything else is a device CLI, whose paging is
    switched off (``terminal length 0``) and whose ``--More--`` is answered anyway, with
    ``enable`` entered when an enable password is set;
-4. run each command: on a shell as ``sh -c '...' </dev/null`` between two markers, the
-   second carrying ``$?``; on a device line by line, the output being what came before the
-   prompt came back, without the echoed command. A device has no exit code
-   (``exit_code: null``) and fails only on its error patterns (``% Invalid input`` ...).
+4. run each command through the shared :func:`~remoteops.transports.base.drive` (timeout,
+   stdin, environment, sudo, capture limit: all as over SSH), the session read as output
+   arrives: on a shell as ``sh -c '...'`` between two markers, the second carrying ``$?``,
+   its stdin typed encoded for a reader on the host; on a device line by line, the output
+   being what came before the prompt came back, without the echoed command. A device has
+   no exit code (``exit_code: null``) and fails only on its error patterns
+   (``% Invalid input`` ...).
 
 Every wait has a deadline (idle and overall); a wait that ends says what it expected and
 the last bytes seen, with any password masked. Passwords go to the terminal only, at its
@@ -29,8 +32,9 @@ import re
 import secrets
 import shlex
 import shutil
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from remoteops.errors import (
@@ -44,16 +48,17 @@ from remoteops.errors import (
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
     PROTOCOL_CAPABILITIES,
+    STDOUT,
     CommandOutcome,
     CommandSpec,
     ConnectionOverrides,
     OutputCallback,
-    OutputCapture,
+    RunningCommand,
     Transport,
     secret_from_env,
-    shell_exports,
 )
 from remoteops.transports.settings import TelnetSettings
+from remoteops.utf8 import whole_characters
 
 if TYPE_CHECKING:
     import pexpect
@@ -406,6 +411,10 @@ class TelnetTransport(Transport):
             data = data.replace(secret, b"****")
         return data
 
+    def connection_lost(self) -> bool:
+        child = self._child
+        return child is not None and not child.isalive()
+
     def close(self) -> None:
         """Log out with ``exit`` when the session is idle and ready (the shell then ends
         as a person's would); hang up at once otherwise (a timeout, Ctrl-C, another thread)."""
@@ -424,139 +433,337 @@ class TelnetTransport(Transport):
     # -- commands -------------------------------------------------------------------------------
 
     def run(self, spec: CommandSpec, on_output: OutputCallback | None = None) -> CommandOutcome:
-        if spec.stdin is not None:
-            raise UnsupportedError("Telnet hosts take no stdin for a command")
-        if spec.sudo:
-            raise UnsupportedError("Telnet hosts cannot run commands with sudo")
-        if not self.posix and spec.env:
-            raise UnsupportedError("device CLIs take no environment variables")
-        deadline = time.monotonic() + (spec.timeout or 24 * 3600.0)
-        capture = OutputCapture(spec.capture_limit)
+        """As every exec transport runs (:func:`~remoteops.transports.base.drive`), once a
+        device CLI was refused what it cannot take: it has no stdin, environment or sudo."""
+        if not self.posix and (spec.stdin is not None or spec.env or spec.sudo):
+            raise UnsupportedError("device CLIs take no stdin, environment variables or sudo")
+        return super().run(spec, on_output)
 
-        def output(data: bytes) -> None:
-            if data:
-                capture.add(data)
-                if on_output is not None:
-                    on_output("stdout", data)
-
-        self._busy = True
-        try:
-            if self.posix:
-                code = self._run_posix(spec.command, shell_exports(spec.env), deadline, output)
-                error = None
-            else:
-                code, error = None, self._run_device(spec.command, deadline, output)
-        except HostError as exc:
-            if isinstance(exc, HostTimeoutError):
-                self.close()  # what the host does with our next line is anyone's guess
-            if self.posix or not exc.stdout:
-                exc.stdout, exc.stdout_bytes = self._mask(bytes(capture.kept)), capture.total
-            raise
-        finally:
-            self._busy = False
-        return CommandOutcome(code, bytes(capture.kept), b"", error, capture.total, 0)
-
-    def _run_posix(
-        self, command: str, exports: str, deadline: float, output: Callable[[bytes], None]
-    ) -> int:
-        """``sh -c`` with no input, as an SSH exec runs it: its own syntax errors, exit,
-        cd and exports stay in it, and nothing it reads can eat what we type next. The
-        environment is exported by the login shell in a subshell around it, so no value is
-        in ``sh``'s arguments (which the host's process list shows).
-
-        The output is what lies between a start marker and an end marker carrying ``$?``
-        (bash's readline still sends a line end for what we typed, with echo off), and the
-        end marker is awaited before the prompt: the output may contain either. It goes to
-        ``output`` as it arrives; returns the exit code.
-        """
+    def start(self, command: str, timeout: float | None = None) -> RunningCommand:
+        deadline = time.monotonic() + (timeout or 24 * 3600.0)
+        if not self.posix:
+            return _DeviceCommand(self, command)
         token = secrets.token_hex(6)
         line = (
-            f"printf '__RO_GO_{token}\\n'; ( {exports}sh -c {shlex.quote(command)} </dev/null ); "
-            f"printf '\\n__RO_RC_%s_{token}\\n' \"$?\""
+            f"printf '__RO_GO_{token}\\n'; ( {_STDIN_DECODER} ) | "
+            f"{{ sh -c {shlex.quote(command)}; printf '__RO_RC_%s_{token}\\n' \"$?\"; }}"
         )
         _check_line_length(line)
-        child = self._spawn()
-        child.sendline(line)
-        self._until(deadline, "the command to start", end=rb"__RO_GO_" + token.encode() + rb"\r?\n")
-        marker = rb"\r?\n__RO_RC_(\d+)_" + token.encode() + rb"\r?\n"
-        self._stream_until(deadline, "the end of the command", marker, rb"\r?\n__RO_RC_", output)
-        found = re.search(
-            rb"__RO_RC_(\d+)_", child.after if isinstance(child.after, bytes) else b""
-        )
-        self._until(deadline, "the prompt after the command")
-        if found is None:
-            raise HostTimeoutError("the exit status never came back")
-        return int(found.group(1))
+        self._busy = True
+        self._spawn().sendline(line)
+        try:
+            go = rb"__RO_GO_" + token.encode() + rb"\r?\n"
+            self._until(deadline, "the command to start", end=go)
+        except HostError:
+            self.close()  # what the host does with our next line is anyone's guess
+            raise
+        return _ShellCommand(self, token.encode())
 
-    def _stream_until(
-        self,
-        deadline: float,
-        expected: str,
-        end: bytes,
-        end_start: bytes,
-        output: Callable[[bytes], None],
-    ) -> None:
-        """What arrives before ``end``, handed to ``output`` in pieces as it comes: a
-        command's output may be endless, and pexpect holds all it reads until a pattern
-        matches. So a second pattern matches whenever enough has come: a piece at the start
-        of pexpect's search window, cut only where ``end_start`` (how ``end`` begins) does
-        not start and with enough after it to see a whole ``end``, so the end is never split.
-        """
+
+#: Shell code that turns the lines :meth:`_ShellCommand.write_stdin` types into the command's
+#: stdin: ``#`` and a chunk of it (printable ASCII, see :func:`_stdin_line`), ``#`` alone at
+#: its end. A terminal takes control bytes, long lines and a byte 255 for anything but data,
+#: so the bytes travel encoded; ``printf`` is a builtin, so this costs no process per line.
+#: It reads up to the end line even after the command stopped reading (its pipe broken,
+#: SIGPIPE ignored), so no line of the input is left for the login shell; and were one left,
+#: it would be a comment there.
+_STDIN_DECODER = (
+    "trap '' PIPE; while IFS= read -r l; do case $l in "
+    "'#') break;; '#'*) printf %b \"${l#?}\" 2>/dev/null;; esac; done"
+)
+#: Input bytes per line typed: encoded (at most five bytes each) well under _LINE_MAX.
+_STDIN_CHUNK = 600
+#: Input bytes kept as they are when typed; the rest are octal escapes (``\\0ooo``).
+_TYPABLE = frozenset(range(0x20, 0x7F)) - {ord("\\")}
+#: Bytes of what the session sent last, for the message of a wait that ends.
+_SEEN_KEPT = 512
+
+
+def _stdin_line(chunk: bytes) -> bytes:
+    return b"#" + b"".join(bytes((b,)) if b in _TYPABLE else b"\\0%03o" % b for b in chunk) + b"\n"
+
+
+class _SessionCommand:
+    """What a command in a Telnet session shares, shell or device: the session is read as
+    output arrives, with the idle deadline (``telnet_idle_timeout``: a session that goes
+    quiet is given up on, whatever the command's own timeout); what goes on is cleaned of
+    terminal codes and has the passwords masked. Everything else (the command's timeout,
+    its input, capture limit, environment, sudo) is :func:`drive`'s, as for SSH."""
+
+    expected = "the end of the command"
+
+    def __init__(self, transport: TelnetTransport) -> None:
+        self._transport = transport
+        self._child = transport._spawn()
+        self._raw = transport._take_pending()  # read, not handed on yet
+        self._seen = self._raw[-_SEEN_KEPT:]
+        self._heard = time.monotonic()
+        self._finished = False
+        transport._busy = True
+
+    def poll(self, timeout: float) -> list[tuple[str, bytes]]:
+        chunks = self._take(quiet=False)
+        if chunks or self._finished:
+            return chunks
+        return self._take(quiet=not self._read(timeout))
+
+    def done(self) -> bool:
+        return self._finished
+
+    def kill(self) -> None:
+        """Nothing once the prompt is back; before, hang up: a command that ran out of time
+        is stopped as a dropped terminal stops it, and what the host makes of our next line
+        would be anyone's guess."""
+        if not self._finished:
+            self._transport.close()
+
+    def _take(self, *, quiet: bool) -> list[tuple[str, bytes]]:
+        """The output complete in what was read; ``quiet``: nothing arrived in the last wait."""
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._transport._busy = False
+
+    def _read(self, timeout: float) -> bool:
+        """Add what arrives within ``timeout`` to what was read; False if nothing did."""
         import pexpect
 
-        child = self._spawn()
-        piece = rb"(?s)\A(?:(?!" + end_start + rb").){%d}(?=.{128})" % _PIECE
-        carry = b""  # the end of a line not yet complete: cleaned with the rest of its line
+        idle = self._transport.settings.idle_timeout
+        wait = max(0.0, min(timeout, self._heard + idle - time.monotonic()))
         try:
-            while True:
-                index = self._expect([end, piece], deadline, expected)
-                before = child.before if isinstance(child.before, bytes) else b""
-                if index == 0:
-                    output(_clean(carry + before, keep_blank=True))
-                    return
-                after = child.after if isinstance(child.after, bytes) else b""
-                data = carry + before + after
-                # whole lines only, so no escape sequence or backspace is cut in two
-                cut = data.rfind(b"\n") + 1 if len(data) < _CARRY_LIMIT else len(data)
-                carry = data[cut:]
-                output(_clean(data[:cut], keep_blank=True))
-        except HostError:
-            # after a TIMEOUT or EOF pexpect's before holds all it read since the last
-            # match; after a match (our own deadline hit between two waits), its buffer does
-            ended = child.after in (pexpect.TIMEOUT, pexpect.EOF)
-            pending = child.before if ended else child.buffer
-            pending = pending if isinstance(pending, bytes) else b""
-            output(_clean(carry + pending, keep_blank=True))
-            raise
+            data = self._child.read_nonblocking(65536, timeout=wait)
+        except pexpect.TIMEOUT:
+            if time.monotonic() - self._heard >= idle:
+                raise HostTimeoutError(
+                    f"no output for {idle:g} s while waiting for {self.expected}; "
+                    f"last bytes seen: {self._last_seen()!r}"
+                ) from None
+            return False
+        except (pexpect.EOF, OSError, ValueError) as exc:  # ValueError: closed meanwhile
+            raise UnreachableError(
+                f"the host closed the Telnet session while waiting for {self.expected}; "
+                f"last bytes seen: {self._last_seen()!r}"
+            ) from exc
+        self._heard = time.monotonic()
+        self._raw += data
+        self._seen = (self._seen + data)[-_SEEN_KEPT:]
+        return True
 
-    def _run_device(
-        self, command: str, deadline: float, output: Callable[[bytes], None]
-    ) -> str | None:
-        """Each line of ``command`` in turn (a configuration snippet is several), their
-        outputs joined; a line matching an error pattern fails the whole, and the lines
-        after it are not sent (they may depend on it). Returns that failure, if any."""
-        for line in (ln.strip() for ln in command.splitlines()):
-            if not line:
-                continue
+    def _last_seen(self) -> bytes:
+        return self._transport._mask(self._seen)[-120:]
+
+    def _send(self, data: bytes) -> None:
+        """Type ``data`` whole (a terminal may take a long write in parts). Traffic our way
+        counts as the session being alive, as output does: a command reading a long input
+        in silence is no quiet session."""
+        while data:
+            data = data[self._child.send(data) :]
+        self._heard = time.monotonic()
+
+    def _handed(self, raw: bytes) -> list[tuple[str, bytes]]:
+        text = self._transport._mask(_clean(raw, keep_blank=True))
+        return [(STDOUT, text)] if text else []
+
+
+class _ShellCommand(_SessionCommand):
+    """A command on a POSIX shell: its output lies between the start marker (already read)
+    and an end marker carrying ``$?``; the prompt after it ends the command. Output goes on
+    in whole lines (an escape sequence or a character is never cut), a line that stays
+    unfinished once the session is quiet as it is (what a prompt for input or a partial
+    line before a timeout needs), and it is stdout: a terminal has one stream."""
+
+    def __init__(self, transport: TelnetTransport, token: bytes) -> None:
+        super().__init__(transport)
+        self._end = re.compile(rb"__RO_RC_(\d+)_" + token + rb"\r?\n")
+        self._prompt = re.compile(re.escape(transport.prompt) + rb"\s*$")
+        self._code: int | None = None
+        self._stdin_lock = threading.Lock()
+        self._stdin_closed = False
+        self._stdin_close_asked = False
+
+    def _take(self, *, quiet: bool) -> list[tuple[str, bytes]]:
+        if self._code is not None:
+            if self._prompt.search(self._raw):
+                self._raw = b""
+                self._finish()
+            return []
+        ended = self._end.search(self._raw)
+        if ended is not None:
+            output, self._raw = self._raw[: ended.start()], self._raw[ended.end() :]
+            self._code = int(ended.group(1))
+            self.close_stdin()  # the input's reader ends only on its end line
+            return self._handed(output) + self._take(quiet=quiet)
+        raw = self._raw
+        cut = raw.rfind(b"\n") + 1
+        if quiet or len(raw) - cut > _CARRY_LIMIT:
+            cut = _unfinished_start(raw)
+        self._raw = raw[cut:]
+        return self._handed(raw[:cut])
+
+    def exit_code(self) -> int | None:
+        return self._code
+
+    def refusal(self) -> None:
+        return None  # the exit code says it all
+
+    def write_stdin(self, data: bytes | memoryview) -> None:
+        """Type ``data`` as encoded lines for the command's input reader. Blocks while the
+        terminal's line buffer is full (the command reads slower than we type)."""
+        with self._stdin_lock:
+            try:
+                if self._stdin_closed or self._stdin_close_asked:
+                    raise BrokenPipeError("the command's input is closed")
+                view = bytes(data)
+                # one write for all the lines: pexpect sleeps 50 ms before each send
+                self._send(
+                    b"".join(
+                        _stdin_line(view[at : at + _STDIN_CHUNK])
+                        for at in range(0, len(view), _STDIN_CHUNK)
+                    )
+                )
+            finally:
+                if self._stdin_close_asked:
+                    self._close_stdin_locked()
+
+    def close_stdin(self) -> None:
+        """End the input now, or, while a write is under way on another thread, as soon as
+        it is done: the end line never lands in the middle of a chunk."""
+        if self._stdin_lock.acquire(blocking=False):
+            try:
+                self._close_stdin_locked()
+            finally:
+                self._stdin_lock.release()
+        else:
+            self._stdin_close_asked = True
+
+    def _close_stdin_locked(self) -> None:
+        if not self._stdin_closed:
+            self._stdin_closed = True
+            with contextlib.suppress(OSError, ValueError):
+                self._send(b"#\n")
+
+
+class _DeviceCommand(_SessionCommand):
+    """A device CLI's command: each line typed in turn (a configuration snippet is several),
+    the output of each being what came before the prompt, without the echoed line; pagers
+    are answered on the way and their erasure dropped. A line matching an error pattern
+    refuses the whole, and the lines after it are not sent (they may depend on it). Output
+    goes on as each line of it is complete."""
+
+    def __init__(self, transport: TelnetTransport, command: str) -> None:
+        super().__init__(transport)
+        self._lines = [ln.strip() for ln in command.splitlines() if ln.strip()]
+        for line in self._lines:
             _check_line_length(line)
-            seen = self._device_line(line, deadline)
-            output(seen)
-            error = next(
-                (p for p in self.settings.error_patterns if re.search(p.encode(), seen)), None
-            )
-            if error is not None:
-                said = next((ln for ln in seen.splitlines() if re.search(error.encode(), ln)), b"")
-                return f"the device refused {line!r}: " + said.decode(errors="replace").strip()
-        return None
+        self._prompt = re.compile(_as_bytes(transport._prompt_pattern()), re.DOTALL)
+        self._refusal: str | None = None
+        self._paged = False
+        self._next_line()
 
-    def _device_line(self, line: str, deadline: float) -> bytes:
-        child = self._spawn()
-        child.sendline(line)
-        seen = _clean(self._until(deadline, f"the prompt after {line!r}"))
-        first, newline, rest = seen.partition(b"\n")
-        if line.encode() in first:  # the device echoes what we typed
-            seen = rest if newline else b""
-        return seen
+    def _next_line(self) -> None:
+        if not self._lines:
+            self._finish()
+            return
+        self._line = self._lines.pop(0)
+        self.expected = f"the prompt after {self._line!r}"
+        self._output = b""  # this line's output so far, cleaned
+        self._handed_on = 0  # ... of which this much went on
+        self._echo_known = False
+        self._send(self._line.encode() + b"\n")
+
+    def _take(self, *, quiet: bool) -> list[tuple[str, bytes]]:
+        chunks: list[tuple[str, bytes]] = []
+        while not self._finished:
+            raw = self._raw
+            pager = re.search(_PAGER.encode(), raw)
+            prompt = self._prompt.search(raw)
+            if pager is not None:
+                self._raw = b""
+                self._absorb(raw[: pager.start()])
+                self._send(b" ")
+                self._paged = True
+            elif prompt is not None:
+                self._raw = b""
+                self._absorb(raw[: prompt.start()])
+                chunks += self._line_done()
+                continue
+            else:
+                cut = raw.rfind(b"\n") + 1
+                self._raw = raw[cut:]
+                self._absorb(raw[:cut])
+            return chunks + self._complete_lines()
+        return chunks
+
+    def _absorb(self, raw: bytes) -> None:
+        if raw and self._paged:
+            raw, self._paged = _ERASURE.sub(b"", raw, count=1), False
+        self._output += _clean(raw, keep_blank=True)
+        if not self._echo_known:
+            seen = self._output.lstrip(b"\n")
+            first, newline, rest = seen.partition(b"\n")
+            if newline:
+                self._echo_known = True
+                self._output = rest if self._line.encode() in first else seen
+
+    def _complete_lines(self) -> list[tuple[str, bytes]]:
+        if not self._echo_known:
+            return []
+        end = self._output.rfind(b"\n") + 1
+        piece, self._handed_on = self._output[self._handed_on : end], max(end, self._handed_on)
+        masked = self._transport._mask(piece)
+        return [(STDOUT, masked)] if masked else []
+
+    def _line_done(self) -> list[tuple[str, bytes]]:
+        if not self._echo_known:  # no line end: all of it is the echo, or none
+            seen = self._output.lstrip(b"\n")
+            self._output = b"" if self._line.encode() in seen else seen
+            self._echo_known = True
+        rest = self._transport._mask(self._output[self._handed_on :])
+        output = self._output
+        for pattern in self._transport.settings.error_patterns:
+            if re.search(pattern.encode(), output):
+                said = next(ln for ln in output.splitlines() if re.search(pattern.encode(), ln))
+                self._refusal = (
+                    f"the device refused {self._line!r}: " + said.decode(errors="replace").strip()
+                )
+                self._finish()
+                break
+        else:
+            self._next_line()
+        return [(STDOUT, rest)] if rest else []
+
+    def exit_code(self) -> None:
+        return None  # a device CLI has none
+
+    def refusal(self) -> str | None:
+        return self._refusal
+
+    def write_stdin(self, data: bytes | memoryview) -> None:
+        raise UnsupportedError("device CLIs take no stdin")
+
+    def close_stdin(self) -> None:
+        """Nothing to close: a device line is all its input."""
+
+
+def _as_bytes(pattern: bytes | str) -> bytes:
+    return pattern if isinstance(pattern, bytes) else pattern.encode()
+
+
+#: The start of an escape sequence at the end of what was read: it waits for its end.
+_UNFINISHED = re.compile(rb"\x1b[\[()]?[0-9;?]*\Z")
+
+
+def _unfinished_start(raw: bytes) -> int:
+    """Where the end of ``raw`` that cannot go on yet starts: an escape sequence or a UTF-8
+    character that may be cut, or our end marker. (A marker is written at once, so one
+    that a read cut is complete in the next.)"""
+    marker = raw.rfind(b"__RO_RC_")
+    if marker >= 0:
+        return marker
+    held = _UNFINISHED.search(raw)
+    end = held.start() if held is not None else len(raw)
+    return whole_characters(raw, end)
 
 
 @contextlib.contextmanager

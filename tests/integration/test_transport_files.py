@@ -22,8 +22,9 @@ from remoteops.transports import Transport, TransportFactory
 from remoteops.transports.file_ops import Received, partial_name
 from remoteops.tree import Entry, Kind
 
-#: "ftp-list" is an FTP server without MLSD/MLST: listings come from LIST and MDTM.
-PROTOCOLS = ["local", "ssh", "ftp", "ftp-list"]
+#: "ftp-list" is an FTP server without MLSD/MLST: listings come from LIST and MDTM;
+#: "ftps" the same server as "ftp" behind explicit TLS (control and data channels).
+PROTOCOLS = ["local", "ssh", "ftp", "ftp-list", "ftps"]
 
 
 @pytest.fixture(params=PROTOCOLS)
@@ -34,6 +35,8 @@ def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
         host = request.getfixturevalue("ftp_host")
     elif request.param == "ftp-list":
         host = request.getfixturevalue("ftp_list_host")
+    elif request.param == "ftps":
+        host = request.getfixturevalue("ftps_host")
     else:
         host = request.getfixturevalue("ssh_hosts")[0]
     opened = TransportFactory().create(host)
