@@ -181,3 +181,22 @@ def test_a_file_operation_is_unsupported_where_the_transport_has_no_files(
 
 def _capabilities(host: Host) -> frozenset[str]:
     return TransportFactory().create(host).capabilities
+
+
+#: The session id of the command's shell: the pid of the login shell that leads the session.
+_SESSION = "awk '{print $6}' /proc/$$/stat"
+
+
+def test_a_fleet_keeps_one_telnet_session_across_calls(telnet_host: Host) -> None:
+    """One login per host for the fleet's life: every command runs in the same login
+    session; a one-off fleet logs in each time."""
+    from remoteops import Fleet
+
+    with Fleet([telnet_host]) as fleet:
+        kept = [fleet.run(_SESSION).results[0] for _ in range(3)]
+    assert all(r.ok for r in kept), kept
+    assert len({r.stdout for r in kept}) == 1
+    one_off = Fleet([telnet_host], keep_open=False)
+    fresh = [one_off.run(_SESSION).results[0].stdout for _ in range(2)]
+    one_off.close()
+    assert len(set(fresh)) == 2
