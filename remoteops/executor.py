@@ -32,6 +32,7 @@ from remoteops.transports.base import (
     DEFAULT_CAPTURE_LIMIT,
     PROTOCOL_CAPABILITIES,
     Capability,
+    commands_of,
 )
 
 log = logging.getLogger(__name__)
@@ -445,7 +446,7 @@ class _CommandWork:
         def on_output(stream: str, data: bytes) -> None:
             listener.host_output(host.name, stream, data)
 
-        outcome = transport.run(self.spec, on_output)  # a HostError keeps partial output
+        outcome = commands_of(transport).run(self.spec, on_output)  # errors keep partial output
         if outcome.error is not None:
             status = Status.FAILED
         else:

@@ -18,14 +18,14 @@ from pathlib import Path
 from remoteops.errors import EntriesFailedError, HostError, TransferError
 from remoteops.results import HostResult, Status, TransferStats
 from remoteops.sync.model import Action, ActionKind, Plan
-from remoteops.transports.base import Transport
+from remoteops.transports.base import FileTransport
 from remoteops.transports.file_ops import run_in_parallel
 from remoteops.tree import Advance, Entry, Kind, ProgressSink, hidden_name, join_remote, no_progress
 
 
 def apply_plan(
     plan: Plan,
-    transport: Transport,
+    transport: FileTransport,
     source: Path | Callable[[str], Path],
     dest: str,
     advance: Advance = no_progress,
@@ -94,7 +94,7 @@ def apply_plan(
 
 def apply_to_new_folder(
     plan: Plan,
-    transport: Transport,
+    transport: FileTransport,
     source: Path | Callable[[str], Path],
     dest: str,
     advance: Advance = no_progress,
@@ -128,7 +128,7 @@ _WRITES = (ActionKind.MKDIR, ActionKind.UPLOAD, ActionKind.SYMLINK)
 
 def _apply_phases(
     plan: Plan,
-    transport: Transport,
+    transport: FileTransport,
     *,
     locate: Callable[[str], Path],
     dest: str,
@@ -185,7 +185,7 @@ def _removed(path: str, removed: set[str]) -> bool:
     return any("/".join(parts[: i + 1]) in removed for i in range(len(parts)))
 
 
-def _set_modes(transport: Transport, dest: str, modes: dict[str, int]) -> None:
+def _set_modes(transport: FileTransport, dest: str, modes: dict[str, int]) -> None:
     """Folder modes, deepest first: a parent locked first would refuse its children's."""
     for path in sorted(modes, key=lambda p: p.count("/"), reverse=True):
         transport.set_attributes(join_remote(dest, path), mode=modes[path])
@@ -205,11 +205,11 @@ def _writable(action: Action) -> Entry:
     return entry
 
 
-def _remove(action: Action, transport: Transport, dest: str) -> None:
+def _remove(action: Action, transport: FileTransport, dest: str) -> None:
     transport.remove(join_remote(dest, action.path), _entry(action).kind)
 
 
-def _attribute_fix(action: Action, transport: Transport, dest: str) -> Callable[[], int]:
+def _attribute_fix(action: Action, transport: FileTransport, dest: str) -> Callable[[], int]:
     entry, remote = _entry(action), join_remote(dest, action.path)
 
     def fix() -> int:

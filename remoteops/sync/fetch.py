@@ -21,6 +21,7 @@ from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status, TransferStats
 from remoteops.sync.paths import expand_home, refuse_user_home
 from remoteops.transports import Capability, Transport, TransportFactory
+from remoteops.transports.base import files_of
 from remoteops.transports.file_ops import remove_stale_partials
 from remoteops.tree import Entry, Kind, temporary_name
 
@@ -115,7 +116,8 @@ def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
         raise ConfigurationError(f"cannot get {remote_path!r}: name a file or folder")
     refuse_user_home(remote_path)
 
-    def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
+    def work(host: Host, connection: Transport, listener: Listener) -> HostResult:
+        transport = files_of(connection)
         started = time.monotonic()
         folder = _host_folder(local_dir, host.name)
         path = expand_home(transport, remote_path)

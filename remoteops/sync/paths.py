@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from remoteops.errors import ConfigurationError, TransferError
-from remoteops.transports.base import Transport
+from remoteops.transports.base import FileTransport
 from remoteops.tree import join_remote
 
 _Listing = TypeVar("_Listing")
@@ -41,7 +41,7 @@ def refuse_user_home(path: str) -> None:
         )
 
 
-def expand_home(transport: Transport, path: str) -> str:
+def expand_home(transport: FileTransport, path: str) -> str:
     """``~`` and ``~/...`` as the login's home on this host (asked once per transport);
     any other path as it is. A trailing ``/`` is kept."""
     refuse_user_home(path)
@@ -80,7 +80,7 @@ def protected(path: str, home: str | None = None) -> str | None:
     return None
 
 
-def resolve(transport: Transport, path: str) -> str:
+def resolve(transport: FileTransport, path: str) -> str:
     """``path`` as the host resolves it: its longest part that exists, links followed, and
     the rest (not made yet) joined to that, as ``mkdir -p`` would follow it."""
     rest: list[str] = []
@@ -96,7 +96,7 @@ def resolve(transport: Transport, path: str) -> str:
         current = head or "."
 
 
-def checked_destination(transport: Transport, dest: str, *, force: bool) -> str:
+def checked_destination(transport: FileTransport, dest: str, *, force: bool) -> str:
     """``dest`` with ``~`` expanded, once this host showed it is not a protected folder
     (see :func:`protected`); TransferError (the host ends ``failed``) if it is, unless
     ``force``."""
@@ -112,7 +112,7 @@ def checked_destination(transport: Transport, dest: str, *, force: bool) -> str:
 
 
 def checked_listing(
-    transport: Transport, dest: str, list_it: Callable[[str], _Listing], *, force: bool
+    transport: FileTransport, dest: str, list_it: Callable[[str], _Listing], *, force: bool
 ) -> tuple[str, _Listing]:
     """:func:`checked_destination`, and ``list_it(path)`` of the checked path, the two at
     once: asking the host where the path leads costs round trips (an SFTP session and its

@@ -26,6 +26,7 @@ from remoteops.sync.model import SyncOptions
 from remoteops.sync.paths import expand_home, refuse_user_home
 from remoteops.sync.plan import plan_sync
 from remoteops.transports import Capability, Transport, TransportFactory
+from remoteops.transports.base import FileTransport, files_of
 from remoteops.tree import Entry, Kind, ProgressSink, is_temporary_of, join_remote
 
 
@@ -75,7 +76,7 @@ def read_source(path: Path, *, recursive: bool) -> PutSource:
 
 
 def _placement(
-    transport: Transport, sources: Sequence[PutSource], remote: str, *, parents: bool
+    transport: FileTransport, sources: Sequence[PutSource], remote: str, *, parents: bool
 ) -> tuple[str, list[str]]:
     """The host folder the copies go into, and the name each source gets there."""
     stripped = remote.rstrip("/") or "/"
@@ -118,7 +119,7 @@ def _refuse_other_kinds(wanted: Sequence[Entry], present: Sequence[Entry]) -> No
         )
 
 
-def _leftovers(transport: Transport, folder: str, names: Sequence[str]) -> list[Entry]:
+def _leftovers(transport: FileTransport, folder: str, names: Sequence[str]) -> list[Entry]:
     """put's own temporaries left in ``folder`` by an interrupted put of one of ``names`` (a
     file's, or a new folder's staged whole): listed so that the plan removes them, as sync
     removes its own. Leftovers further down are in the listings of the names themselves."""
@@ -148,7 +149,8 @@ def put_work(
 
     refuse_user_home(remote)
 
-    def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
+    def work(host: Host, connection: Transport, listener: Listener) -> HostResult:
+        transport = files_of(connection)
         started = time.monotonic()
         target = expand_home(transport, remote)
         folder, names = _placement(transport, sources, target, parents=parents)

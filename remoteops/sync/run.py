@@ -26,6 +26,7 @@ from remoteops.sync.model import Plan, SyncOptions
 from remoteops.sync.paths import checked_listing, refuse_user_home
 from remoteops.sync.plan import plan_sync, prepare_local
 from remoteops.transports import Capability, Transport, TransportFactory
+from remoteops.transports.base import FileTransport, files_of
 from remoteops.tree import ProgressSink
 
 
@@ -62,7 +63,7 @@ def sync_work(
     side = prepare_local(tree.entries, options)
 
     def apply_here(
-        host: Host, transport: Transport, listener: Listener, started: float
+        host: Host, transport: FileTransport, listener: Listener, started: float
     ) -> HostResult:
         folder, remote = checked_listing(
             transport,
@@ -97,7 +98,8 @@ def sync_work(
             plan=planned_changes(plan) if dry_run else None,
         )
 
-    def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
+    def work(host: Host, connection: Transport, listener: Listener) -> HostResult:
+        transport = files_of(connection)
         started = time.monotonic()
         try:
             return apply_here(host, transport, listener, started)

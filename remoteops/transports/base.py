@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from remoteops.errors import (
     AuthenticationError,
@@ -171,18 +171,22 @@ PROTOCOL_CAPABILITIES: Mapping[str, frozenset[Capability]] = {
 
 
 class Transport(ABC):
-    """One connection to one host. See the module docstring for the lifecycle."""
+    """One connection to one host. See the module docstring for the lifecycle.
 
-    #: What this protocol can do (see :data:`PROTOCOL_CAPABILITIES`).
-    capabilities: frozenset[Capability] = frozenset()
+    What it can do is what it derives from: :class:`CommandTransport` (run commands) and
+    :class:`FileTransport` (transfer files); :attr:`capabilities` says the same as a value.
+    """
+
+    #: What this transport can do: set from the kinds it derives from.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: The capability a kind of transport adds (set by the two kinds below).
+    _adds: ClassVar[Capability | None] = None
     protocol: str = ""
-    #: How many file operations the sync engine may have in flight on this host at once.
-    parallel_transfers: int = 1
 
-    @property
-    def fidelity(self) -> Fidelity:
-        """What the host keeps of modes and times; known for sure once it was listed."""
-        return Fidelity()
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        added = (vars(base).get("_adds") for base in cls.__mro__)
+        cls.capabilities = frozenset(c for c in added if c is not None)
 
     @abstractmethod
     def connect(self) -> None:
@@ -197,16 +201,60 @@ class Transport(ABC):
         while idle, say): a kept session then connects afresh instead of failing the call."""
         return False
 
+
+class CommandTransport(Transport):
+    """A transport that runs shell commands (SSH, Telnet, local)."""
+
+    _adds = Capability.COMMANDS
+
+    @abstractmethod
     def start(self, command: str, timeout: float | None = None) -> RunningCommand:
-        """Start a shell command within ``timeout``; exec-capable transports override this."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot run commands")
+        """Start a shell command within ``timeout``; :meth:`run` drives it to its end."""
+
+    def run(self, spec: CommandSpec, on_output: OutputCallback | None = None) -> CommandOutcome:
+        """Run one command to completion on the open connection; the timeout covers it all."""
+        deadline = None if spec.timeout is None else time.monotonic() + spec.timeout
+        wrapped = wrap_command(spec)
+        running = self.start(wrapped.command, spec.timeout)
+        return drive(running, spec, wrapped, on_output, deadline=deadline)
+
+
+def commands_of(transport: Transport) -> CommandTransport:
+    """``transport`` as one that runs commands, or ``unsupported`` for the host."""
+    if not isinstance(transport, CommandTransport):
+        raise UnsupportedError(f"{transport.protocol.upper()} hosts cannot run commands")
+    return transport
+
+
+def files_of(transport: Transport) -> FileTransport:
+    """``transport`` as one that transfers files, or ``unsupported`` for the host."""
+    if not isinstance(transport, FileTransport):
+        raise UnsupportedError(f"{transport.protocol.upper()} hosts cannot transfer files")
+    return transport
+
+
+class FileTransport(Transport):
+    """A transport that lists, reads and writes files (SSH/SFTP, FTP/FTPS, local).
+
+    The operations a protocol lacks (FTP makes no symlinks) say ``unsupported``.
+    """
+
+    _adds = Capability.FILES
+    #: How many file operations the sync engine may have in flight on this host at once.
+    parallel_transfers: int = 1
+
+    @property
+    def fidelity(self) -> Fidelity:
+        """What the host keeps of modes and times; known for sure once it was listed."""
+        return Fidelity()
 
     # -- file operations (Capability.FILES); paths on the host are POSIX strings --------------
 
+    @abstractmethod
     def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
         """Every entry below ``root`` in one round trip; empty if ``root`` does not exist."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
+    @abstractmethod
     def list_path(
         self, path: str, *, missing_ok: bool = False, follow: bool = False
     ) -> list[Entry]:
@@ -214,44 +262,43 @@ class Transport(ABC):
 
         A missing path is an error, or an empty list with ``missing_ok``. With ``follow`` a
         ``path`` that is a symlink is listed as what it points to."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
+    @abstractmethod
     def get_file(self, path: str, local: Path, entry: Entry) -> Received:
         """Copy the host's ``path`` to ``local`` atomically with its mode and mtime: the
         ``entry.size`` bytes it had when listed, no more (a file still growing, a live log,
         arrives as it was then, with a note); fewer is an error."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     # -- paths as the host sees them: ``~``, links, ``.`` and ``..`` ----------------------------
 
+    @abstractmethod
     def home_dir(self) -> str:
         """The login's home folder, absolute: what ``~`` means on this host."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
+    @abstractmethod
     def real_path(self, path: str) -> str | None:
         """``path`` as the host resolves it: absolute, every link followed, no ``.``, ``..``
         or doubled ``/``; a relative path starts at the login folder. None if its folder is
         missing; a missing last name may come back joined to its folder's real path (as
         OpenSSH's realpath does) or as None."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
+    @abstractmethod
     def list_children(self, folder: str, pattern: str = "*") -> list[Entry]:
         """The entries directly in ``folder`` whose names match the glob ``pattern``, named
         as in the folder (not recursive; links not followed); empty if there is no folder."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
+    @abstractmethod
     def make_dir(self, path: str, mode: int | None = None) -> None:
         """Create a directory (parents included); an existing one is fine; ``mode`` if given."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
+    @abstractmethod
     def put_file(self, local: Path, path: str, entry: Entry) -> int:
         """Write ``local`` to ``path`` atomically (temporary name, then rename) with the entry's
         mode and mtime; returns the bytes sent. The real name never holds a partial file."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
+    @abstractmethod
     def make_symlink(self, target: str, path: str) -> None:
         """Create or replace the symlink ``path`` -> ``target``."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
     def write_entries(
         self,
@@ -340,29 +387,23 @@ class Transport(ABC):
         no temporary name needed. Transports where that saves work override it."""
         return self.put_file(local, path, entry)
 
+    @abstractmethod
     def rename_path(self, old: str, new: str) -> None:
         """Rename ``old`` to ``new`` (a staged folder to its real name)."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
+    @abstractmethod
     def path_kind(self, path: str) -> Kind | None:
         """What ``path`` is, links followed (as cp and scp see a destination); None: nothing."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
 
+    @abstractmethod
     def set_attributes(
         self, path: str, *, mode: int | None = None, mtime: int | None = None
     ) -> None:
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
+        """Set the mode and/or the mtime of ``path`` (links not followed where possible)."""
 
+    @abstractmethod
     def remove(self, path: str, kind: Kind) -> None:
         """Remove a file, a symlink, or a directory with everything in it."""
-        raise UnsupportedError(f"{self.protocol.upper()} hosts cannot transfer files")
-
-    def run(self, spec: CommandSpec, on_output: OutputCallback | None = None) -> CommandOutcome:
-        """Run one command to completion on the open connection; the timeout covers it all."""
-        deadline = None if spec.timeout is None else time.monotonic() + spec.timeout
-        wrapped = wrap_command(spec)
-        running = self.start(wrapped.command, spec.timeout)
-        return drive(running, spec, wrapped, on_output, deadline=deadline)
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,8 @@ from remoteops.errors import (
 )
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
-    PROTOCOL_CAPABILITIES,
     ConnectionOverrides,
-    Transport,
+    FileTransport,
     secret_from_env,
 )
 from remoteops.transports.connection_pool import ConnectionPool, TooManyConnectionsError
@@ -86,10 +85,9 @@ class _LocalWriteFailedError(Exception):
         self.cause = cause
 
 
-class FTPTransport(Transport):
+class FTPTransport(FileTransport):
     """One control connection to one FTP or FTPS host."""
 
-    capabilities = PROTOCOL_CAPABILITIES["ftp"]
     protocol = "ftp"
 
     def __init__(

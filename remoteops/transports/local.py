@@ -15,11 +15,11 @@ import threading
 import time
 
 from remoteops.transports.base import (
-    PROTOCOL_CAPABILITIES,
     STDERR,
     STDOUT,
+    CommandTransport,
+    FileTransport,
     RunningCommand,
-    Transport,
 )
 from remoteops.transports.local_files import LocalFiles, translate
 
@@ -192,10 +192,9 @@ class _LocalCommand:
             self._close_pipes()
 
 
-class LocalTransport(LocalFiles, Transport):
+class LocalTransport(LocalFiles, FileTransport, CommandTransport):
     """Runs commands and syncs files on this machine; there is no connection to open."""
 
-    capabilities = PROTOCOL_CAPABILITIES["local"]
     protocol = "local"
 
     def __init__(self) -> None:

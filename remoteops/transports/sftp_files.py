@@ -21,7 +21,7 @@ from typing import cast
 import paramiko
 
 from remoteops.errors import HostError, TransferError
-from remoteops.transports.base import CommandSpec, Transport
+from remoteops.transports.base import CommandSpec, CommandTransport, FileTransport
 from remoteops.transports.file_ops import (
     Fetch,
     Received,
@@ -62,7 +62,7 @@ def _untyped(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno is None
 
 
-class SFTPFiles(Transport):
+class SFTPFiles(FileTransport, CommandTransport):
     """The files capability for the SSH transport: commands for listings, SFTP for writes."""
 
     #: Set once a host's find cannot list for us; its listings then walk over SFTP.

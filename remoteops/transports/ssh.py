@@ -40,7 +40,6 @@ from remoteops.errors import (
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
     DEFAULT_CONNECT_TIMEOUT_S,
-    PROTOCOL_CAPABILITIES,
     STDERR,
     STDOUT,
     ConnectionOverrides,
@@ -694,7 +693,6 @@ def _exec_within(channel: paramiko.Channel, command: str, limit: float) -> None:
 class SSHTransport(BatchWrites):
     """One SSH connection to one host; every command and transfer of the run reuses it."""
 
-    capabilities = PROTOCOL_CAPABILITIES["ssh"]
     protocol = "ssh"
     #: Files in flight per host during a sync: each costs several round trips.
     parallel_transfers = 8

@@ -47,14 +47,13 @@ from remoteops.errors import (
 )
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
-    PROTOCOL_CAPABILITIES,
     STDOUT,
     CommandOutcome,
     CommandSpec,
+    CommandTransport,
     ConnectionOverrides,
     OutputCallback,
     RunningCommand,
-    Transport,
     secret_from_env,
 )
 from remoteops.transports.settings import TelnetSettings
@@ -106,10 +105,9 @@ def telnet_client() -> list[str]:
     )
 
 
-class TelnetTransport(Transport):
+class TelnetTransport(CommandTransport):
     """One Telnet session to one host; commands run one after the other in it."""
 
-    capabilities = PROTOCOL_CAPABILITIES["telnet"]
     protocol = "telnet"
 
     def __init__(

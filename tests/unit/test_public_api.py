@@ -35,3 +35,23 @@ def test_a_fleet_with_a_bad_setting_is_refused_when_made() -> None:
 def test_forks_must_be_positive() -> None:
     with pytest.raises(ValueError, match="forks"):
         Fleet([], forks=0)
+
+
+def test_what_each_protocol_can_do_is_known_before_its_module_is_imported() -> None:
+    """The table the executor reads before connecting matches the transport classes."""
+    from remoteops.transports import PROTOCOL_CAPABILITIES, Capability, CommandTransport
+    from remoteops.transports.ftp import FTPTransport
+    from remoteops.transports.local import LocalTransport
+    from remoteops.transports.ssh import SSHTransport
+    from remoteops.transports.telnet import TelnetTransport
+
+    classes = {
+        "local": LocalTransport,
+        "ssh": SSHTransport,
+        "ftp": FTPTransport,
+        "ftps": FTPTransport,
+        "telnet": TelnetTransport,
+    }
+    assert {p: c.capabilities for p, c in classes.items()} == dict(PROTOCOL_CAPABILITIES)
+    assert TelnetTransport.capabilities == {Capability.COMMANDS}
+    assert not issubclass(FTPTransport, CommandTransport)
