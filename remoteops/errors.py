@@ -22,6 +22,7 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
         │   ├── EntriesFailedError  some entries of a transfer failed, every other one arrived
         │   ├── LocalReadError      a local source file (put, sync) could not be read
         │   └── LocalWriteError     a download could not be written on this machine
+        ├── LocalResourceError      this machine ran out of descriptors or memory (failed)
         └── UnsupportedError        the host's protocol cannot do what was asked
 
 Each transport translates its library's exceptions in one place (its translator); an
@@ -31,6 +32,7 @@ error", with its traceback logged, never guessed to be the network's fault.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -167,6 +169,36 @@ class LocalReadError(TransferError):
 class LocalWriteError(TransferError):
     """A download could not be written on this machine (a folder we may not write in, no
     room): said as such, with the local path, so the host is not blamed; never resumed."""
+
+
+class LocalResourceError(HostError):
+    """This machine ran out of something a connection needs (file descriptors, memory,
+    ptys): ``failed``, said as ours, and never remembered against the host."""
+
+    status = Status.FAILED
+
+
+#: errno values that mean this machine, not the host, is out of something.
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+
+
+def local_exhaustion(exc: BaseException) -> LocalResourceError | None:
+    """``exc`` as :class:`LocalResourceError` when it says this machine ran out of a
+    resource (an OSError of that kind, raised by us or found in its causes)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and seen.errno in _EXHAUSTED:
+            what = seen.strerror or str(seen)
+            hint = (
+                " (raise ulimit -n or lower --forks)"
+                if seen.errno in (errno.EMFILE, errno.ENFILE)
+                else ""
+            )
+            return LocalResourceError(f"this machine ran out: {what}{hint}")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class UnsupportedError(HostError):

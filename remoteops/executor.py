@@ -18,12 +18,13 @@ import queue
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Protocol, runtime_checkable
 
-from remoteops.errors import HostError
+from remoteops.errors import HostError, local_exhaustion
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
 from remoteops.sessions import HostSessions, RunSessions, close_quietly
@@ -129,6 +130,15 @@ def _described(exc: BaseException) -> str:
 HostWork = Callable[[Host, Transport, "Listener"], HostResult]
 
 
+def refuse_duplicates(hosts: Sequence[Host]) -> None:
+    """Results are kept by host name: a name given twice would leave the run waiting for a
+    result that never comes."""
+    counts = Counter(host.name for host in hosts)
+    twice = sorted(name for name, count in counts.items() if count > 1)
+    if twice:
+        raise ValueError(f"hosts given more than once: {', '.join(twice)}")
+
+
 class _NeedingWork:
     """Work that says what the host must be able to do (see :func:`needing`)."""
 
@@ -212,6 +222,7 @@ class Executor:
         is raised before any host starts.
         """
         started_at = time.monotonic()
+        refuse_duplicates(hosts)
         self.factory.prepare(hosts)
         self._stop_starting.clear()
         self._cancelled.clear()
@@ -269,7 +280,8 @@ class Executor:
                     try:
                         item = finished.get(timeout=_WAIT_S)
                     except queue.Empty:
-                        if interrupts and not any(t.is_alive() for t in threads):
+                        stopping = interrupts or self._cancelled.is_set()
+                        if stopping and not any(t.is_alive() for t in threads):
                             break
                         continue
                     results[item.result.host] = item.result
@@ -281,7 +293,8 @@ class Executor:
                     if interrupt():
                         break
 
-        if interrupts:  # collect whatever finished while cancelling, then mark the rest
+        stopped = interrupts > 0 or self._cancelled.is_set()
+        if stopped:  # collect whatever finished while cancelling, then mark the rest
             deadline = time.monotonic() + _CANCEL_GRACE_S
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -307,7 +320,7 @@ class Executor:
                     self.listener.host_finished(result)
         self.sessions.run_ended()
         ordered = [results[h.name] for h in hosts]
-        return RunReport(ordered, time.monotonic() - started_at, interrupted=interrupts > 0)
+        return RunReport(ordered, time.monotonic() - started_at, interrupted=stopped)
 
     @contextlib.contextmanager
     def _sigint_as_count(self) -> Iterator[None]:
@@ -399,6 +412,14 @@ class Executor:
                     error="interrupted",
                     duration_s=time.monotonic() - started,
                 )
+            exhausted = local_exhaustion(exc)
+            if exhausted is not None:  # this machine's limits, not a bug and not the host
+                return HostResult(
+                    host.name,
+                    Status.FAILED,
+                    error=str(exhausted),
+                    duration_s=time.monotonic() - started,
+                )
             log.error("host %s: internal error", host.name, exc_info=True)  # shown with -v
             return HostResult(
                 host.name,
@@ -423,6 +444,13 @@ class Executor:
             error=f"gave up after {self.host_timeout:g} s (--timeout)",
             duration_s=time.monotonic() - started,
         )
+
+    def cancel(self) -> None:
+        """Stop the run from another thread, as a second Ctrl-C does: no host starts any
+        more, open connections are closed (ending their work), the run returns with every
+        host that did not finish ``cancelled``."""
+        self._stop_starting.set()
+        self._cancel_all()
 
     def _cancel_all(self) -> None:
         self._cancelled.set()

@@ -17,13 +17,21 @@ closes each host's connection as soon as the host is done.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from remoteops.errors import PatternError
-from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener, command_work
+from remoteops.executor import (
+    DEFAULT_FORKS,
+    Executor,
+    HostWork,
+    Listener,
+    command_work,
+    refuse_duplicates,
+)
 from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.results import RunReport
@@ -62,6 +70,7 @@ class Fleet:
         if forks < 1:
             raise ValueError("forks must be at least 1")
         self.hosts: tuple[Host, ...] = tuple(hosts)
+        refuse_duplicates(self.hosts)
         self.inventory = inventory
         self.forks = forks
         self.listener = listener
@@ -72,6 +81,8 @@ class Fleet:
         )
         factory.check_settings(self.hosts)  # a bad setting is an error now, not at first use
         self._closed = False
+        self._running: set[Executor] = set()
+        self._lock = threading.Lock()
         self._sessions: HostSessions = KeptSessions(factory) if keep_open else RunSessions(factory)
 
     @classmethod
@@ -197,13 +208,20 @@ class Fleet:
         on their kept connections: the one door every verb goes through."""
         if self._closed:
             raise RuntimeError("this fleet is closed")
+        hosts_now = self.select(hosts)
         executor = Executor(
             forks=self.forks,
             listener=listener or self.listener,
             host_timeout=self.host_timeout,
             sessions=self._sessions,
         )
-        return executor.run(self.select(hosts), work)
+        with self._lock:
+            self._running.add(executor)
+        try:
+            return executor.run(hosts_now, work)
+        finally:
+            with self._lock:
+                self._running.discard(executor)
 
     def select(self, pattern: str | None) -> list[Host]:
         """The fleet's hosts that ``pattern`` selects (None: all of them), in fleet order."""
@@ -219,8 +237,13 @@ class Fleet:
     # -- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close every host's connection (commands still running are killed)."""
-        self._closed = True
+        """Close every host's connection. Calls still running (from other threads) are
+        cancelled: their commands are killed and their unfinished hosts end ``cancelled``."""
+        with self._lock:
+            self._closed = True
+            running = list(self._running)
+        for executor in running:
+            executor.cancel()
         self._sessions.close()
 
     def __enter__(self) -> Fleet:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from remoteops.errors import HostError
+from remoteops.errors import HostError, UnreachableError
 from remoteops.inventory.model import Host
+from remoteops.results import Status
 from remoteops.transports import Transport, TransportFactory
 
 log = logging.getLogger(__name__)
@@ -106,11 +108,16 @@ class KeptSessions:
     """Connections kept across calls. A host is worked on by one call at a time (a second
     call waits for the first: a Telnet session, for one, is a single conversation).
 
-    A host that failed to connect keeps that failure for the sessions' life: every later call
-    reports it at once, without trying again (no storm of retries against a host that is
-    down). A connection that broke or was closed under its work (timeout, Ctrl-C) is dropped,
-    and the next call connects afresh.
+    A host that could not be reached (refused, no answer, credentials or host key refused)
+    keeps that failure for the sessions' life: every later call reports it at once, without
+    trying again (no storm of retries against a host that is down). Trouble on this machine
+    (out of file descriptors, say) is not remembered. A connection that broke or was closed
+    under its work (timeout, Ctrl-C) is dropped, and the next call connects afresh.
     """
+
+    #: How long :meth:`close` waits for a call still working on a host (it is cancelled
+    #: first by the Fleet) before closing that host's connection under it.
+    CLOSE_WAIT_S = 5.0
 
     def __init__(self, factory: TransportFactory) -> None:
         self.factory = factory
@@ -118,42 +125,51 @@ class KeptSessions:
         self._lock = threading.Lock()
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def _kept(self, host: Host) -> _Kept:
         with self._lock:
             if self._closed:
-                raise RuntimeError("these sessions are closed")
+                raise UnreachableError("not started: the fleet was closed")
             return self._hosts.setdefault(host.name, _Kept())
 
     def acquire(self, host: Host) -> Transport:
         kept = self._kept(host)
         kept.lock.acquire()
-        if kept.failure is not None:
-            failure = kept.failure
-            kept.lock.release()
-            raise remembered(failure)
-        if kept.transport is not None and kept.connected and kept.transport.connection_lost():
-            log.info("host %s: its kept connection was lost; connecting again", host.name)
-            close_quietly(host.name, kept.transport)
-            kept.transport, kept.connected = None, False
-        if kept.transport is None:
-            try:
+        try:
+            if self._closed:
+                raise UnreachableError("not started: the fleet was closed")
+            if kept.failure is not None:
+                raise remembered(kept.failure)
+            if kept.transport is not None and kept.connected and kept.transport.connection_lost():
+                log.info("host %s: its kept connection was lost; connecting again", host.name)
+                close_quietly(host.name, kept.transport)
+                kept.transport, kept.connected = None, False
+            if kept.transport is None:
                 kept.transport = self.factory.create(host)
-            except BaseException:
-                kept.lock.release()
-                raise
-            kept.connected = False
-        return kept.transport
+                kept.connected = False
+            return kept.transport
+        except BaseException:
+            kept.lock.release()
+            raise
 
     def connect(self, host: Host, transport: Transport) -> None:
-        kept = self._hosts[host.name]
+        kept = self._entry(host)
         if kept.connected:
             return
         try:
             transport.connect()
         except HostError as exc:
-            kept.failure = exc
+            if exc.status in _REMEMBERED:
+                kept.failure = exc
             raise
         kept.connected = True
+
+    def _entry(self, host: Host) -> _Kept:
+        with self._lock:
+            return self._hosts[host.name]  # made by acquire(), never removed
 
     def forget_failure(self, host: Host) -> None:
         """Let the next call try ``host`` again (after the failure was cancellation)."""
@@ -163,9 +179,9 @@ class KeptSessions:
             kept.failure = None
 
     def release(self, host: Host, transport: Transport, *, reusable: bool) -> None:
-        kept = self._hosts[host.name]
+        kept = self._entry(host)
         try:
-            if not reusable or not kept.connected:
+            if self._closed or not reusable or not kept.connected:
                 kept.transport, kept.connected = None, False
                 close_quietly(host.name, transport)
         finally:
@@ -175,15 +191,26 @@ class KeptSessions:
         self.factory.settle()
 
     def close(self) -> None:
+        """Close every kept connection; a call still working on a host gets
+        :data:`CLOSE_WAIT_S` to let go of it, then its connection is closed under it."""
         with self._lock:
             self._closed = True
-            hosts, self._hosts = self._hosts, {}
-        for name, kept in hosts.items():
-            with kept.lock:  # a call still working on the host finishes first
-                if kept.transport is not None:
-                    close_quietly(name, kept.transport)
-                    kept.transport = None
+            hosts = list(self._hosts.items())
+        deadline = time.monotonic() + self.CLOSE_WAIT_S
+        for name, kept in hosts:
+            held = kept.lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+            try:
+                transport, kept.transport, kept.connected = kept.transport, None, False
+                if transport is not None:
+                    close_quietly(name, transport)
+            finally:
+                if held:
+                    kept.lock.release()
         self.factory.close()
+
+
+#: The failures a kept session remembers: the host's own answer (or silence), not ours.
+_REMEMBERED = frozenset({Status.UNREACHABLE, Status.AUTH, Status.HOSTKEY})
 
 
 __all__ = ["HostSessions", "KeptSessions", "RunSessions", "close_quietly"]

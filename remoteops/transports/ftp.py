@@ -35,6 +35,7 @@ from remoteops.errors import (
     TransferError,
     UnreachableError,
     UnsupportedError,
+    local_exhaustion,
 )
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
@@ -269,6 +270,9 @@ class FTPTransport(FileTransport):
                 f"{what}: the FTP server stopped answering (nothing for {seconds:g} s)"
             ) from exc
         except (OSError, EOFError, ftplib.Error) as exc:
+            exhausted = local_exhaustion(exc)
+            if exhausted is not None:
+                raise exhausted from exc
             if connecting is not None:
                 raise UnreachableError(f"cannot reach {what}: {reason(exc)}") from exc
             raise UnreachableError(f"{what}: FTP connection lost ({reason(exc)})") from exc

@@ -26,7 +26,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from remoteops.errors import HostKeyError
+from remoteops.errors import HostKeyError, local_exhaustion
 
 _log = logging.getLogger(__name__)
 _log.addHandler(logging.NullHandler())  # no "last resort" printing for library users
@@ -69,7 +69,9 @@ class _KnownHostsFile:
         except FileNotFoundError:
             return loaded
         except OSError as exc:
-            raise HostKeyError(f"cannot read known hosts file {path}: {exc}") from exc
+            raise local_exhaustion(exc) or HostKeyError(
+                f"cannot read known hosts file {path}: {exc}"
+            ) from exc
         for number, line in enumerate(text.splitlines(), start=1):
             problem = loaded._add_line(line)
             if problem is not None:

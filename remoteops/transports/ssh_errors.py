@@ -18,7 +18,13 @@ from collections.abc import Callable, Iterator
 
 import paramiko
 
-from remoteops.errors import ConnectTimeoutError, HostError, TransferError, UnreachableError
+from remoteops.errors import (
+    ConnectTimeoutError,
+    HostError,
+    TransferError,
+    UnreachableError,
+    local_exhaustion,
+)
 
 #: What paramiko, sockets and SFTP raise: the errors the translator knows.
 LIBRARY_ERRORS = (OSError, EOFError, paramiko.SSHException, UnicodeError)
@@ -56,6 +62,9 @@ def ssh_failure(
     """
     if isinstance(exc, HostError):
         return exc
+    exhausted = local_exhaustion(exc)
+    if exhausted is not None:
+        return exhausted
     if connecting is not None and is_timeout(exc):
         return ConnectTimeoutError(connecting, what)
     if timed_out is not None and is_timeout(exc):

@@ -44,6 +44,7 @@ from remoteops.errors import (
     HostTimeoutError,
     UnreachableError,
     UnsupportedError,
+    local_exhaustion,
 )
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
@@ -784,6 +785,9 @@ def _translated(what: str, *, connecting: float | None = None) -> Iterator[None]
             raise ConnectTimeoutError(connecting, what) from exc
         raise HostTimeoutError(f"{what}: timed out") from exc
     except (pexpect.ExceptionPexpect, OSError) as exc:  # EOF, a client that would not start
+        exhausted = local_exhaustion(exc)
+        if exhausted is not None:
+            raise exhausted from exc
         raise UnreachableError(f"{what}: {exc}") from exc
 
 

@@ -286,3 +286,59 @@ def test_a_kept_connection_the_server_dropped_while_idle_is_opened_again(
         after = fleet.run("echo $SSH_CONNECTION")
     assert after.results[0].ok, after.results[0].error
     assert _client_ports(after) != before
+
+
+@pytest.mark.timeout(60)
+def test_closing_a_fleet_while_a_call_runs_cancels_it_and_returns(ssh_hosts: list[Host]) -> None:
+    """close() from another thread once waited for ever (the call's host lock was never let
+    go) and turned the call's result into an internal error."""
+    fleet = Fleet(ssh_hosts[:2])
+    assert fleet.run("true").ok
+    reports: list[RunReport] = []
+    call = threading.Thread(target=lambda: reports.append(fleet.run("sleep 30; echo done")))
+    call.start()
+    time.sleep(1.5)
+    started = time.monotonic()
+    fleet.close()
+    closed_in = time.monotonic() - started
+    call.join(10)
+    assert not call.is_alive()
+    assert closed_in < 8, closed_in
+    assert [r.status for r in reports[0].results] == [Status.CANCELLED] * 2, reports[0]
+    with Fleet(fleet.hosts[:1]) as checking:  # (3[0]: the pattern does not match itself)
+        check = checking.run("pgrep -f 'sleep 3[0]; echo done' || true")
+    assert check.results[0].stdout == b"", check.results[0]  # the commands were killed
+
+
+def test_a_host_given_twice_is_refused_not_waited_for(ssh_hosts: list[Host]) -> None:
+    """The run keeps results by host name: a name given twice once left it waiting for ever."""
+    with pytest.raises(ValueError, match="more than once"):
+        Fleet([ssh_hosts[0], ssh_hosts[0]])
+
+
+def test_running_out_of_descriptors_is_ours_and_not_remembered(ssh_hosts: list[Host]) -> None:
+    """With no file descriptor left, a connection cannot even start: that is this machine's
+    trouble (failed), not the host's (unreachable), and the next call tries again."""
+    import subprocess
+    import sys
+
+    script = f"""
+import os, resource, paramiko
+from remoteops import Fleet, Host
+host = Host({ssh_hosts[0].name!r}, {dict(ssh_hosts[0].vars)!r})
+fleet = Fleet([host])
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")), hard))
+starved = fleet.run("true").results[0]
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+again = fleet.run("echo fine").results[0]
+print(starved.status.value, "|", starved.error, "|", again.status.value, again.stdout)
+"""
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert shown.returncode == 0, shown.stderr
+    status, error, again = (part.strip() for part in shown.stdout.split("|"))
+    assert status == "failed", shown.stdout
+    assert "this machine ran out" in error
+    assert again == "ok b'fine\\n'", shown.stdout
