@@ -62,10 +62,13 @@ class Plan:
     #: Host folders (as listed) that lack owner write permission and must be unlocked while
     #: the plan is applied, parents first.
     locked: tuple[Entry, ...] = field(default=())
+    #: What the plan needs that the host cannot do at all (FTP and symlinks): the host is
+    #: ``unsupported`` for this transfer, in the dry run too.
+    unsupported: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.unsupported
 
     def count(self, kind: ActionKind) -> int:
         return Counter(a.kind for a in self.actions)[kind]

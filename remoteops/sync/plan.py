@@ -181,8 +181,9 @@ def plan_sync(
     )
     actions.extend(sorted(leftovers, key=lambda a: a.path))
     links = [a.path for a in actions if a.kind is ActionKind.SYMLINK]
+    unsupported: list[str] = []
     if links and not fidelity.links:  # refused here, not at the first link of the real run
-        problems.append(
+        unsupported.append(
             f"this host cannot make symlinks: {first_of(links)} (-L copies what they point to)"
         )
     if options.max_delete is not None and deletions > options.max_delete:
@@ -190,7 +191,13 @@ def plan_sync(
             f"would delete {deletions} entries, more than --max-delete {options.max_delete}"
         )
     ordered = sorted(actions, key=lambda a: _ORDER[a.kind])  # stable: path order kept inside
-    return Plan(tuple(ordered), unchanged, tuple(problems), _locked_folders(ordered, present))
+    return Plan(
+        tuple(ordered),
+        unchanged,
+        tuple(problems),
+        _locked_folders(ordered, present),
+        unsupported=tuple(unsupported),
+    )
 
 
 def _locked_folders(actions: Iterable[Action], present: dict[str, Entry]) -> tuple[Entry, ...]:

@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from remoteops.errors import ConfigurationError, EntriesFailedError, TransferError, first_of
+from remoteops.errors import (
+    ConfigurationError,
+    EntriesFailedError,
+    TransferError,
+    UnsupportedError,
+    first_of,
+)
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener, needing
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
@@ -165,6 +171,8 @@ def put_work(
                 origin[placed] = source.local_file(entry.path)
         _refuse_other_kinds(wanted, present)
         plan = plan_sync(wanted, present, SyncOptions(), transport.fidelity)
+        if plan.unsupported:
+            raise UnsupportedError("; ".join(plan.unsupported))
         if not plan.ok:
             raise TransferError("; ".join(plan.problems))
         advance = start_progress(plan, host.name, progress)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from remoteops.errors import ConfigurationError, EntriesFailedError
+from remoteops.errors import ConfigurationError, EntriesFailedError, UnsupportedError
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener, needing
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, PlannedChange, RunReport, Status
@@ -72,6 +72,8 @@ def sync_work(
             force=force,
         )
         plan = plan_sync(side, remote, options, transport.fidelity)
+        if plan.unsupported:
+            raise UnsupportedError("; ".join(plan.unsupported))
         shown = describe(plan) if dry_run else b""
         if shown:
             listener.host_output(host.name, "stdout", shown)

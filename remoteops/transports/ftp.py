@@ -210,7 +210,12 @@ class FTPTransport(FileTransport):
         return "" if name is None else secret_from_env(name)
 
     def _tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=self.settings.tls_ca_file)
+        cafile = self.settings.tls_ca_file
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:  # tls_ca_file missing, unreadable, not PEM
+            reason = exc if isinstance(exc, OSError) else f"not a PEM bundle ({exc.reason})"
+            raise LocalReadError(f"tls_ca_file {cafile}", reason) from exc
         if not self.settings.tls_verify:  # the CLI warns about it on every run
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE

@@ -176,16 +176,17 @@ class TelnetTransport(CommandTransport):
                     settings.login_prompt,
                     settings.password_prompt,
                     _LOGIN_FAILED,
-                    r"(?i)(?:unable to connect|connection refused|no route to host"
-                    r"|name or service not known|could not resolve)",
+                    # the client's own complaint, on a line of its own: never a banner's words
+                    r"(?im)^telnet: [^\r\n]*(?:unable to connect|connection refused"
+                    r"|no route to host|name or service not known|could not resolve)[^\r\n]*",
                     settings.shell_prompt,
                 ],
                 deadline,
                 "a login or password prompt",
             )
-            if index == 3:
-                said = self._last(child).decode(errors="replace").strip()
-                raise UnreachableError(f"telnet: {said}")
+            if index == 3:  # what the client said, whole
+                said = child.after if isinstance(child.after, bytes) else b""
+                raise UnreachableError(said.decode(errors="replace").strip())
             if index == 2:
                 if not (sent_user or sent_password):
                     continue  # a banner ("access denied to unauthorized users"), not an answer

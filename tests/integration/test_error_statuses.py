@@ -189,7 +189,37 @@ def test_a_symlink_on_an_ftp_host_is_unsupported(ftp_host: Host, tmp_path: Path)
     transport.connect()
     try:
         with pytest.raises(UnsupportedError, match="cannot make symlinks"):
-            transport.make_symlink("target", str(tmp_path / "link"))
+            transport.make_symlink("target", str(tmp_path / "link"))  # type: ignore[attr-defined]
     finally:
         transport.close()
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_sync_that_needs_a_symlink_on_an_ftp_host_is_unsupported(
+    ftp_host: Host, tmp_path: Path, dry_run: bool
+) -> None:
+    """Through the sync engine, not only the transport: it said failed, exit 1."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "file").write_text("x")
+    os.symlink("file", source / "link")
+    result = sync_hosts([ftp_host], source, str(tmp_path / "dest"), dry_run=dry_run).results[0]
+    assert result.status is Status.UNSUPPORTED, result
+    assert "cannot make symlinks: link" in (result.error or "")
+    assert not (tmp_path / "dest").exists()
+
+
+@pytest.mark.parametrize("ca", ["missing", "not-pem"])
+def test_an_ftps_ca_bundle_that_cannot_be_read_fails_naming_it(
+    ftps_host: Host, tmp_path: Path, ca: str
+) -> None:
+    """It was an internal error without the path (ssl's FileNotFoundError untranslated)."""
+    bundle = tmp_path / "ca.pem"
+    if ca == "not-pem":
+        bundle.write_text("this is no certificate")
+    host = Host(ftps_host.name, {**ftps_host.vars, "tls_ca_file": str(bundle)})
+    result = fetch_hosts([host], "/etc/hostname", tmp_path / "got").results[0]
+    assert result.status is Status.FAILED, result
+    assert f"tls_ca_file {bundle}" in (result.error or "")
+    assert "internal error" not in (result.error or "")

@@ -234,7 +234,7 @@ def test_a_mixed_run_does_per_host_what_each_protocol_can(
     assert commands.by_host[ssh_hosts[0].name].ok
     os.symlink("run.sh", tree / "link")
     synced = sync_hosts([ftp_host], tree, str(tmp_path / "dest")).results[0]
-    assert synced.status is Status.FAILED
+    assert synced.status is Status.UNSUPPORTED  # what the protocol cannot do, not a failure
     assert "this host cannot make symlinks: link (-L copies" in (synced.error or "")
 
 
@@ -250,7 +250,7 @@ def test_what_the_run_would_refuse_the_dry_run_refuses_and_the_run_writes_nothin
     new, existing = tmp_path / "new", tmp_path / "existing"
     existing.mkdir()
     dry = sync_hosts([any_ftp_host], tree, str(existing), dry_run=True).results[0]
-    assert dry.status is Status.FAILED
+    assert dry.status is Status.UNSUPPORTED
     assert "this host cannot make symlinks: www3/latest" in (dry.error or "")
     for dest in (new, existing):
         real = sync_hosts([any_ftp_host], tree, str(dest)).results[0]

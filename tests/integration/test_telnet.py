@@ -368,6 +368,19 @@ def test_a_missing_telnet_client_names_the_package(
 def test_a_closed_port_is_unreachable() -> None:
     status, _, _, error = _run(_host("nowhere", _free_port(), "tester"), "true")
     assert status is Status.UNREACHABLE, error
+    assert error == "telnet: Unable to connect to remote host: Connection refused"
+
+
+def test_a_banner_that_speaks_of_refused_connections_is_only_a_banner() -> None:
+    """The client's own complaint ends a host; the same words in the host's banner do not."""
+    daemon, port = _telnetd(
+        HERE / "telnet_login.py",
+        TELNET_TEST_BANNER="Unable to connect to the license server: connection refused\r\n",
+    )
+    with running(daemon):
+        status, _, stdout, error = _run(_host("banner1", port, "tester"), "echo in")
+    assert status is Status.OK, error
+    assert stdout == "in\n"
 
 
 def test_passwords_never_reach_argv_or_output(shell_host: Host) -> None:
