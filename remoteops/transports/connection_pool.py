@@ -39,6 +39,7 @@ class ConnectionPool(Generic[C]):
         *,
         alive: Callable[[C], bool] | None = None,
         stale_after_s: float = 30.0,
+        hung_up: Callable[[C], bool] | None = None,
     ) -> None:
         self._open = open_connection
         self.size = max(1, size)
@@ -46,6 +47,9 @@ class ConnectionPool(Generic[C]):
         #: idle ones (pyftpdlib after 300 s, vsftpd's idle_session_timeout), and the first
         #: request of an operation on a dropped one would fail it.
         self._alive = alive
+        #: Asked of every idle connection before lending it, without a round trip: whether
+        #: the server already closed it (a restart between two calls of a kept session).
+        self._hung_up = hung_up
         self._stale_after_s = stale_after_s
         self._all: list[C] = []
         self._idle: list[C] = []
@@ -151,13 +155,14 @@ class ConnectionPool(Generic[C]):
     def _usable(self, connection: C, idle_s: float) -> bool:
         """A connection idle for long is asked first (without the lock: a dead server may
         take its timeout to say so); one the server dropped is closed and forgotten."""
-        if self._alive is None or idle_s < self._stale_after_s:
-            return True
-        alive = False
-        with contextlib.suppress(Exception):  # any failure means: not usable
-            alive = self._alive(connection)
-        if alive:
-            return True
+        if not self._closed_by_peer(connection):
+            if self._alive is None or idle_s < self._stale_after_s:
+                return True
+            alive = False
+            with contextlib.suppress(Exception):  # any failure means: not usable
+                alive = self._alive(connection)
+            if alive:
+                return True
         with self._changed:
             with contextlib.suppress(ValueError):
                 self._all.remove(connection)
@@ -165,6 +170,14 @@ class ConnectionPool(Generic[C]):
         with contextlib.suppress(Exception):
             connection.close()
         return False
+
+    def _closed_by_peer(self, connection: C) -> bool:
+        if self._hung_up is None:
+            return False
+        try:
+            return self._hung_up(connection)
+        except Exception:
+            return True
 
     def _give_back(self, connection: C, broken: bool) -> None:
         with self._changed:

@@ -61,6 +61,7 @@ from remoteops.transports.ftp_protocol import (
     answers_noop,
     fact_kind,
     ftp_time,
+    hung_up,
     reason,
     too_many_connections,
 )
@@ -109,7 +110,7 @@ class FTPTransport(FileTransport):
         self.settings = settings or FTPSettings.of(host)
         self.parallel_transfers = self.settings.ftp_connections
         self.pool: ConnectionPool[ftplib.FTP] = ConnectionPool(
-            self._open, self.parallel_transfers, alive=answers_noop
+            self._open, self.parallel_transfers, alive=answers_noop, hung_up=hung_up
         )
         #: Connections known to be in TYPE I (weak: a new connection never inherits it).
         self._binary: weakref.WeakSet[ftplib.FTP] = weakref.WeakSet()

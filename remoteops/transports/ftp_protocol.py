@@ -9,6 +9,7 @@ import calendar
 import codecs
 import contextlib
 import ftplib
+import select
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -158,6 +159,17 @@ def answers_noop(ftp: ftplib.FTP) -> bool:
     return True
 
 
+def hung_up(ftp: ftplib.FTP) -> bool:
+    """True if an idle control connection has something to read: the server closed it
+    (a restart, an idle timeout) or said "421" before doing so. Costs no round trip."""
+    sock = ftp.sock
+    if sock is None:
+        return True
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(0))
+
+
 def reason(exc: BaseException) -> str:
     return str(exc).strip() or type(exc).__name__
 
@@ -170,6 +182,7 @@ __all__ = [
     "answers_noop",
     "fact_kind",
     "ftp_time",
+    "hung_up",
     "reason",
     "too_many_connections",
 ]

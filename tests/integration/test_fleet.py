@@ -342,3 +342,22 @@ print(starved.status.value, "|", starved.error, "|", again.status.value, again.s
     assert status == "failed", shown.stdout
     assert "this machine ran out" in error
     assert again == "ok b'fine\\n'", shown.stdout
+
+
+def test_a_kept_ftp_pool_outlives_a_server_restart_between_calls(tmp_path: Path) -> None:
+    """The server restarted (or dropped idle connections) between two calls: the pool sees
+    the hang-up without a round trip and opens new connections, instead of failing once."""
+    from tests.integration.conftest import ftp_inventory_host, running, serve_ftp
+
+    server, port = serve_ftp()
+    host = ftp_inventory_host("ftp-restart", port)
+    (tmp_path / "one").write_text("1")
+    with Fleet([host]) as fleet:
+        with running(server):
+            first = fleet.put(tmp_path / "one", str(tmp_path / "copy1"))
+        assert first.results[0].ok, first.results[0].error
+        again, _ = serve_ftp("--port", str(port))
+        with running(again):
+            second = fleet.put(tmp_path / "one", str(tmp_path / "copy2"))
+    assert second.results[0].ok, second.results[0].error
+    assert (tmp_path / "copy2").read_text() == "1"
