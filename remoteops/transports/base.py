@@ -152,6 +152,46 @@ class RunningCommand(Protocol):
         """Stop the command and release its resources; safe to call twice."""
 
 
+class StdinGate:
+    """Writes to a command's input and its one close, for commands whose writes may block
+    (a pipe, a terminal): the close never lands in the middle of a write. A close asked for
+    while a write is under way (from another thread) happens as soon as that write returns;
+    writes after it fail with BrokenPipeError."""
+
+    def __init__(
+        self, write: Callable[[bytes | memoryview], None], end: Callable[[], None]
+    ) -> None:
+        self._write = write
+        self._end = end
+        self._lock = threading.Lock()
+        self._closed = False
+        self._close_asked = False
+
+    def write(self, data: bytes | memoryview) -> None:
+        with self._lock:
+            try:
+                if self._closed or self._close_asked:
+                    raise BrokenPipeError("the command's input is closed")
+                self._write(data)
+            finally:
+                if self._close_asked:
+                    self._close_locked()
+
+    def close(self) -> None:
+        if self._lock.acquire(blocking=False):
+            try:
+                self._close_locked()
+            finally:
+                self._lock.release()
+        else:
+            self._close_asked = True
+
+    def _close_locked(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._end()
+
+
 class Capability(str, enum.Enum):
     """What a protocol can do; work declares what it needs, and a host whose protocol lacks
     it ends ``unsupported`` before anything is sent to it."""

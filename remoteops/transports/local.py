@@ -20,6 +20,7 @@ from remoteops.transports.base import (
     CommandTransport,
     FileTransport,
     RunningCommand,
+    StdinGate,
 )
 from remoteops.transports.local_files import LocalFiles, translate
 
@@ -48,9 +49,7 @@ class _LocalCommand:
             raise
         finally:
             os.close(stdin_read)
-        self._stdin_lock = threading.Lock()
-        self._stdin_closed = False
-        self._stdin_close_asked = False
+        self._stdin = StdinGate(self._write_all, self._close_descriptor)
         stdout, stderr = self._proc.stdout, self._proc.stderr
         if stdout is None or stderr is None:  # cannot happen with PIPE; keeps mypy honest
             raise RuntimeError("subprocess pipes were not created")
@@ -89,34 +88,22 @@ class _LocalCommand:
         return None  # the exit code says it all
 
     def write_stdin(self, data: bytes | memoryview) -> None:
-        with self._stdin_lock:
-            try:
-                if self._stdin_closed or self._stdin_close_asked:
-                    raise BrokenPipeError("stdin is closed")
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(self._stdin_fd, view) :]
-            finally:
-                if self._stdin_close_asked:
-                    self._close_stdin_locked()
+        self._stdin.write(data)
 
     def close_stdin(self) -> None:
         """Close now, or, while a write is blocked (from another thread), as soon as it
         returns: the descriptor is only ever closed under the writers' lock, so its number
         can never be reused under a write."""
-        if self._stdin_lock.acquire(blocking=False):
-            try:
-                self._close_stdin_locked()
-            finally:
-                self._stdin_lock.release()
-        else:
-            self._stdin_close_asked = True
+        self._stdin.close()
 
-    def _close_stdin_locked(self) -> None:
-        if not self._stdin_closed:
-            self._stdin_closed = True
-            with contextlib.suppress(OSError):
-                os.close(self._stdin_fd)
+    def _write_all(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._stdin_fd, view) :]
+
+    def _close_descriptor(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._stdin_fd)
 
     def terminate(self) -> None:
         """Stop the whole process group unless the command ended on its own: TERM now, KILL

@@ -32,7 +32,6 @@ import re
 import secrets
 import shlex
 import shutil
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -55,6 +54,7 @@ from remoteops.transports.base import (
     ConnectionOverrides,
     OutputCallback,
     RunningCommand,
+    StdinGate,
     secret_from_env,
 )
 from remoteops.transports.settings import TelnetSettings
@@ -578,9 +578,7 @@ class _ShellCommand(_SessionCommand):
         self._end = re.compile(rb"__RO_RC_(\d+)_" + token + rb"\r?\n")
         self._prompt = re.compile(re.escape(transport.prompt) + rb"\s*$")
         self._code: int | None = None
-        self._stdin_lock = threading.Lock()
-        self._stdin_closed = False
-        self._stdin_close_asked = False
+        self._stdin = StdinGate(self._type_lines, self._type_end)
 
     def _take(self, *, quiet: bool) -> list[tuple[str, bytes]]:
         if self._code is not None:
@@ -610,38 +608,26 @@ class _ShellCommand(_SessionCommand):
     def write_stdin(self, data: bytes | memoryview) -> None:
         """Type ``data`` as encoded lines for the command's input reader. Blocks while the
         terminal's line buffer is full (the command reads slower than we type)."""
-        with self._stdin_lock:
-            try:
-                if self._stdin_closed or self._stdin_close_asked:
-                    raise BrokenPipeError("the command's input is closed")
-                view = bytes(data)
-                # one write for all the lines: pexpect sleeps 50 ms before each send
-                self._send(
-                    b"".join(
-                        _stdin_line(view[at : at + _STDIN_CHUNK])
-                        for at in range(0, len(view), _STDIN_CHUNK)
-                    )
-                )
-            finally:
-                if self._stdin_close_asked:
-                    self._close_stdin_locked()
+        self._stdin.write(data)
 
     def close_stdin(self) -> None:
         """End the input now, or, while a write is under way on another thread, as soon as
         it is done: the end line never lands in the middle of a chunk."""
-        if self._stdin_lock.acquire(blocking=False):
-            try:
-                self._close_stdin_locked()
-            finally:
-                self._stdin_lock.release()
-        else:
-            self._stdin_close_asked = True
+        self._stdin.close()
 
-    def _close_stdin_locked(self) -> None:
-        if not self._stdin_closed:
-            self._stdin_closed = True
-            with contextlib.suppress(OSError, ValueError):
-                self._send(b"#\n")
+    def _type_lines(self, data: bytes | memoryview) -> None:
+        view = bytes(data)
+        # one write for all the lines: pexpect sleeps 50 ms before each send
+        self._send(
+            b"".join(
+                _stdin_line(view[at : at + _STDIN_CHUNK])
+                for at in range(0, len(view), _STDIN_CHUNK)
+            )
+        )
+
+    def _type_end(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._send(b"#\n")
 
 
 class _DeviceCommand(_SessionCommand):
