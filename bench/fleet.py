@@ -77,6 +77,7 @@ def check_outputs(outputs: dict[str, str], command: str, count: int) -> None:
 def fleet_worker(
     state: PlaygroundState, count: int, command: str, steps: int, keep: bool
 ) -> Sample:
+    import remoteops.transports.ssh  # noqa: F401  (paramiko: Fabric imports it before timing too)
     from remoteops import Fleet
 
     names = ",".join(h.name for h in state.hosts[:count])
