@@ -39,10 +39,10 @@ WORKER_TIMEOUT = 600.0
 
 @dataclass(frozen=True)
 class Sample:
-    """One repeat of one tool: each step's wall seconds, and the client CPU over all steps."""
+    """One repeat of one tool: each step's wall seconds and client CPU seconds."""
 
     steps: list[float]
-    cpu: float
+    cpus: list[float]
 
 
 # -- the workers: one per library, each in a process of its own ----------------------------------
@@ -56,13 +56,13 @@ def self_cpu() -> float:
 
 
 def timed_steps(steps: int, step: Callable[[], None]) -> Sample:
-    cpu0 = self_cpu()
-    walls = []
+    walls, cpus = [], []
     for _ in range(steps):
-        wall0 = time.perf_counter()
+        cpu0, wall0 = self_cpu(), time.perf_counter()
         step()
         walls.append(time.perf_counter() - wall0)
-    return Sample(walls, self_cpu() - cpu0)
+        cpus.append(self_cpu() - cpu0)
+    return Sample(walls, cpus)
 
 
 def check_outputs(outputs: dict[str, str], command: str, count: int) -> None:
@@ -140,18 +140,17 @@ def asyncssh_worker(state: PlaygroundState, count: int, command: str, steps: int
                 )
             return str((await connection.run(command, check=True)).stdout)
 
-        cpu0 = self_cpu()
-        walls = []
+        walls, cpus = [], []
         for _ in range(steps):
-            wall0 = time.perf_counter()
+            cpu0, wall0 = self_cpu(), time.perf_counter()
             outs = await asyncio.gather(*(one(index) for index in range(count)))
             walls.append(time.perf_counter() - wall0)
+            cpus.append(self_cpu() - cpu0)
             check_outputs({h.name: o for h, o in zip(hosts, outs, strict=True)}, command, count)
-        cpu = self_cpu() - cpu0
         for connection in connections:
             if connection is not None:
                 connection.close()
-        return Sample(walls, cpu)
+        return Sample(walls, cpus)
 
     return asyncio.run(main())
 
@@ -169,7 +168,7 @@ def worker(args: argparse.Namespace) -> None:
         "asyncssh": lambda: asyncssh_worker(state, count, command, steps),
     }
     sample = workers[args.worker]()
-    print(json.dumps({"steps": sample.steps, "cpu": sample.cpu}))
+    print(json.dumps({"steps": sample.steps, "cpus": sample.cpus}))
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -189,7 +188,7 @@ def tools(
         def run() -> Sample:
             _, _, out = measure(argv, timeout=WORKER_TIMEOUT)
             got = json.loads(out.splitlines()[-1])
-            return Sample(got["steps"], got["cpu"])
+            return Sample(got["steps"], got["cpus"])
 
         return run
 
@@ -210,20 +209,41 @@ def tools(
 
         def pssh() -> Sample:
             timed = [measure(argv) for _ in range(args.steps)]
-            return Sample([wall for wall, _, _ in timed], sum(cpu for _, cpu, _ in timed))
+            return Sample([wall for wall, _, _ in timed], [cpu for _, cpu, _ in timed])
 
         run["parallel-ssh per step"] = pssh
     return run
 
 
-def median_row(samples: list[Sample]) -> tuple[float, float, float, float]:
-    """Medians over the repeats: all steps' wall, the first step, a later step, and CPU."""
-    return (
-        statistics.median(sum(s.steps) for s in samples),
-        statistics.median(s.steps[0] for s in samples),
-        statistics.median(statistics.median(s.steps[1:] or s.steps) for s in samples),
-        statistics.median(s.cpu for s in samples),
-    )
+@dataclass(frozen=True)
+class Row:
+    """Medians over the repeats of one tool: all steps, step 1 and a later step (the median of
+    steps 2..S), wall and client CPU each."""
+
+    wall: float
+    first_wall: float
+    later_wall: float
+    cpu: float
+    first_cpu: float
+    later_cpu: float
+
+    @classmethod
+    def of(cls, samples: list[Sample]) -> Row:
+        def median(pick: Callable[[Sample], float]) -> float:
+            return statistics.median(pick(s) for s in samples)
+
+        return cls(
+            wall=median(lambda s: sum(s.steps)),
+            first_wall=median(lambda s: s.steps[0]),
+            later_wall=median(lambda s: statistics.median(s.steps[1:] or s.steps)),
+            cpu=median(lambda s: sum(s.cpus)),
+            first_cpu=median(lambda s: s.cpus[0]),
+            later_cpu=median(lambda s: statistics.median(s.cpus[1:] or s.cpus)),
+        )
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
 
 
 def main() -> None:
@@ -260,9 +280,9 @@ def main() -> None:
         "",
         f"Machine: {machine_description()}; playground mode: {state.mode}.",
         "",
-        "| hosts | tool | all steps | step 1 (connect) | later step | client CPU |"
-        " wall vs Fleet | CPU vs Fleet |",
-        "|---|---|---|---|---|---|---|---|",
+        "| hosts | tool | all steps | step 1 (connect) | later step | client CPU, all steps |"
+        " CPU step 1 | CPU later step | wall vs Fleet | CPU vs Fleet |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     try:
         workdir = Path(tempfile.mkdtemp(prefix="remoteops-bench-work-"))
@@ -272,15 +292,16 @@ def main() -> None:
             for _ in range(args.repeat):  # interleaved, so drift hits every tool alike
                 for name, runner in runners.items():
                     samples[name].append(runner())
-            medians = {name: median_row(got) for name, got in samples.items()}
-            base_wall, _, _, base_cpu = medians["remoteops Fleet (kept)"]
-            for name, (wall, first, later, cpu) in medians.items():
+            rows = {name: Row.of(got) for name, got in samples.items()}
+            base = rows["remoteops Fleet (kept)"]
+            for name, row in rows.items():
                 lines.append(
-                    f"| {count} | {name} | {wall:.2f} s | {first * 1000:.0f} ms |"
-                    f" {later * 1000:.0f} ms | {cpu:.2f} s | {wall / base_wall:.2f}x |"
-                    f" {cpu / base_cpu:.2f}x |"
+                    f"| {count} | {name} | {row.wall:.2f} s | {ms(row.first_wall)} |"
+                    f" {ms(row.later_wall)} | {row.cpu:.2f} s | {ms(row.first_cpu)} |"
+                    f" {ms(row.later_cpu)} | {row.wall / base.wall:.2f}x |"
+                    f" {row.cpu / base.cpu:.2f}x |"
                 )
-            print("\n".join(lines[-len(medians) :]), flush=True)
+            print("\n".join(lines[-len(rows) :]), flush=True)
     finally:
         if not args.keep:
             playground.down()
