@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import errno
 import getpass
 import logging
 import os
@@ -266,16 +267,17 @@ class SSHContext:
                 self.load_key(path, required=False)
 
     def open_socket(
-        self, target: SSHTarget
+        self, target: SSHTarget, cancelled: threading.Event | None = None
     ) -> socket.socket | paramiko.Channel | paramiko.ProxyCommand:
-        """A connection to the target: direct, through its jump host, or a ProxyCommand."""
+        """A connection to the target: direct, through its jump host, or a ProxyCommand.
+        A direct connect gives up as soon as ``cancelled`` is set."""
         seconds, where = target.connect_timeout, f"{target.address}:{target.port}"
         if target.proxy_command is not None:
             with ssh_errors(f"ProxyCommand {target.proxy_command!r} failed", connecting=seconds):
                 return paramiko.ProxyCommand(target.proxy_command)
         if target.jump is None:
             with ssh_errors(f"cannot connect to {where}", connecting=seconds):
-                sock = socket.create_connection((target.address, target.port), timeout=seconds)
+                sock = _connect_tcp(target.address, target.port, seconds, cancelled)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return sock
         jump = self._jump_transport(target)
@@ -384,11 +386,74 @@ def _prefer_aead(options: paramiko.SecurityOptions) -> None:
     options.ciphers = tuple(aead + [c for c in options.ciphers if c not in aead])
 
 
-def _handshake(context: SSHContext, target: SSHTarget) -> paramiko.Transport:
+def _wait_unless(event: threading.Event, seconds: float, cancelled: threading.Event | None) -> bool:
+    """``event.wait(seconds)`` that raises as soon as ``cancelled`` is set."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if event.wait(min(_CANCEL_POLL_S, max(0.0, deadline - time.monotonic()))):
+            return True
+        if cancelled is not None and cancelled.is_set():
+            raise UnreachableError("cancelled while connecting")
+        if time.monotonic() >= deadline:
+            return False
+
+
+#: How often a connection being made looks whether it was cancelled (a host's --timeout,
+#: a second Ctrl-C, Fleet.close()).
+_CANCEL_POLL_S = 0.1
+
+
+def _connect_tcp(
+    address: str, port: int, seconds: float, cancelled: threading.Event | None
+) -> socket.socket:
+    """``socket.create_connection`` that gives up when ``cancelled`` is set: a blocking
+    connect to a black-holed address cannot be woken from another thread."""
+    deadline = time.monotonic() + seconds
+    last: OSError | None = None
+    for family, kind, proto, _, address_tuple in socket.getaddrinfo(
+        address, port, type=socket.SOCK_STREAM
+    ):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            code = sock.connect_ex(address_tuple)
+            if code not in (0, errno.EINPROGRESS):
+                raise OSError(code, os.strerror(code))
+            poller = select.poll()
+            poller.register(sock, select.POLLOUT)
+            while not poller.poll(_CANCEL_POLL_S * 1000):
+                if cancelled is not None and cancelled.is_set():
+                    raise UnreachableError("cancelled while connecting")
+                if time.monotonic() >= deadline:
+                    raise TimeoutError("timed out")
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            return sock
+        except OSError as exc:
+            sock.close()
+            if isinstance(exc, TimeoutError):
+                raise
+            last = exc
+        except BaseException:
+            sock.close()
+            raise
+    raise last or OSError(f"no address for {address}")
+
+
+def _handshake(
+    context: SSHContext,
+    target: SSHTarget,
+    cancelled: threading.Event | None = None,
+    started: Callable[[paramiko.Transport], None] = lambda transport: None,
+) -> paramiko.Transport:
     """Connect, negotiate, check the host key and authenticate; paramiko's errors translated
-    (see :mod:`~remoteops.transports.ssh_errors`)."""
-    sock = context.open_socket(target)
+    (see :mod:`~remoteops.transports.ssh_errors`). ``started`` is given the connection as
+    soon as it exists, so that closing it (after setting ``cancelled``) ends the wait."""
+    sock = context.open_socket(target, cancelled)
     transport = paramiko.Transport(sock, default_window_size=_WINDOW_SIZE)
+    started(transport)
     transport.banner_timeout = target.connect_timeout
     transport.handshake_timeout = target.connect_timeout
     transport.auth_timeout = target.connect_timeout
@@ -404,7 +469,7 @@ def _handshake(context: SSHContext, target: SSHTarget) -> paramiko.Transport:
         negotiated = threading.Event()
         with ssh_errors(f"no SSH answer from {where}", connecting=seconds):
             transport.start_client(event=negotiated)  # returns at once; we wait below
-            finished = negotiated.wait(seconds)
+            finished = _wait_unless(negotiated, seconds, cancelled)
             failure = transport.get_exception()
             if failure is not None:
                 raise failure
@@ -702,6 +767,9 @@ class SSHTransport(BatchWrites):
         self.context = context
         self._transport: paramiko.Transport | None = None
         self._closed = False
+        #: Set by close(): a connect still in progress gives up.
+        self._cancelled = threading.Event()
+        self._connecting: paramiko.Transport | None = None
         self._commands: list[_SSHCommand] = []
         #: The slowest channel open seen (one round trip): how long a kill takes to send.
         self._round_trip_s = 0.0
@@ -768,7 +836,16 @@ class SSHTransport(BatchWrites):
 
     def connect(self) -> None:
         target = self.context.resolve(self.host)
-        transport = _handshake(self.context, target)
+
+        def started(transport: paramiko.Transport) -> None:
+            self._connecting = transport
+            if self._cancelled.is_set():  # closed before it existed
+                transport.close()
+
+        try:
+            transport = _handshake(self.context, target, self._cancelled, started)
+        finally:
+            self._connecting = None
         if self._closed:  # cancelled while connecting
             transport.close()
             raise UnreachableError("cancelled")
@@ -801,6 +878,10 @@ class SSHTransport(BatchWrites):
         a little for those threads at its end (:meth:`SSHContext.close`).
         """
         self._closed = True
+        self._cancelled.set()  # a connect in progress gives up within _CANCEL_POLL_S
+        connecting = self._connecting
+        if connecting is not None:
+            connecting.close()  # and an authentication in progress with it
         transport = self._transport
         if transport is None:
             return

@@ -184,6 +184,14 @@ def ftp_inventory_host(name: str, port: int, **extra: object) -> Host:
     )  # fmt: skip
 
 
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port whose connections the kernel accepts and nobody ever answers (a frozen
+    daemon): the handshake's wait, not the TCP connect, is what times out."""
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as silent:
+        yield silent.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def ftp_host() -> Iterator[Host]:
     """A real FTP server (``remoteops serve ftp``, pyftpdlib) on a loopback port serving the

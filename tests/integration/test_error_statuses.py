@@ -13,9 +13,8 @@ An error no translator knows is an internal error: see tests/unit/test_executor_
 from __future__ import annotations
 
 import os
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,13 +52,6 @@ def _connect_only(host: Host) -> HostResult:
     return report.results[0]
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port whose connections the kernel accepts and nobody ever answers."""
-    with socket.create_server(("127.0.0.1", 0), backlog=16) as silent:
-        yield silent.getsockname()[1]
-
-
 @pytest.mark.parametrize("protocol", _PROTOCOLS)
 def test_a_host_that_accepts_but_never_answers_is_unreachable_at_connect_timeout(
     protocol: str, silent_port: int
@@ -86,6 +78,27 @@ def test_a_black_holed_host_is_unreachable_at_connect_timeout(
         playground_manager.unblackhole(victim.name)
     assert result.status is Status.UNREACHABLE, result
     assert f"connect timed out after {_CONNECT_TIMEOUT_S:g} s" in (result.error or ""), result
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_a_host_timeout_ends_a_tcp_connect_to_a_black_holed_host_on_time(
+    ssh_hosts: list[Host], playground_manager: Playground
+) -> None:
+    """A blocking connect cannot be woken from another thread: it is made in slices that
+    look whether the host's --timeout closed the connection (it waited connect_timeout)."""
+    victim = ssh_hosts[0]
+    host = Host(victim.name, {**victim.vars, "connect_timeout": 8})
+    playground_manager.blackhole(victim.name)
+    try:
+        started = time.monotonic()
+        report = Executor(host_timeout=1).run(
+            [host], lambda h, transport, listener: HostResult(h.name, Status.OK)
+        )
+        took = time.monotonic() - started
+    finally:
+        playground_manager.unblackhole(victim.name)
+    assert report.results[0].status is Status.TIMEOUT, report.results[0]
+    assert took < 4, took
 
 
 # -- local files --------------------------------------------------------------------------------

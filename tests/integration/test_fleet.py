@@ -361,3 +361,35 @@ def test_a_kept_ftp_pool_outlives_a_server_restart_between_calls(tmp_path: Path)
             second = fleet.put(tmp_path / "one", str(tmp_path / "copy2"))
     assert second.results[0].ok, second.results[0].error
     assert (tmp_path / "copy2").read_text() == "1"
+
+
+@pytest.mark.timeout(60)
+def test_a_host_timeout_shorter_than_connect_timeout_ends_the_ssh_handshake_on_time(
+    silent_port: int,
+) -> None:
+    """--timeout covers connecting: closing a connection still in its banner wait used to
+    change nothing until connect_timeout ran out."""
+    host = Host("frozen1", {"address": "127.0.0.1", "port": silent_port, "connect_timeout": 8})
+    started = time.monotonic()
+    with Fleet([host], host_timeout=1) as fleet:
+        result = fleet.run("true").results[0]
+    took = time.monotonic() - started
+    assert result.status is Status.TIMEOUT, result
+    assert took < 4, took
+
+
+@pytest.mark.timeout(60)
+def test_closing_a_fleet_ends_a_connect_in_progress_at_once(silent_port: int) -> None:
+    host = Host("frozen2", {"address": "127.0.0.1", "port": silent_port, "connect_timeout": 30})
+    fleet = Fleet([host])
+    reports: list[RunReport] = []
+    call = threading.Thread(target=lambda: reports.append(fleet.run("true")))
+    call.start()
+    time.sleep(1)
+    started = time.monotonic()
+    fleet.close()
+    call.join(10)
+    took = time.monotonic() - started
+    assert not call.is_alive()
+    assert took < 3, took
+    assert reports[0].results[0].status is Status.CANCELLED
