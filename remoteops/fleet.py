@@ -50,10 +50,10 @@ PathLike = str | os.PathLike[str]
 class Fleet:
     """Hosts to work on in parallel, ``forks`` at a time; thread-safe.
 
-    A host that failed to connect stays failed, with its status, for the fleet's life (no
-    retry storm against a host that is down); a connection broken under its work (timeout,
-    Ctrl-C, lost) is opened again by the next call. Calls on the same host from several
-    threads take turns.
+    A host that could not be reached (unreachable, auth, hostkey) stays failed for the fleet's
+    life (no retry storm against a host that is down); a connection broken under its work
+    (timeout, Ctrl-C, lost) or closed by the server while idle is opened again by the next
+    call. Calls on the same host from several threads take turns.
     """
 
     def __init__(
@@ -90,17 +90,30 @@ class Fleet:
         cls,
         sources: PathLike | Sequence[PathLike] | None = None,
         hosts: str = "all",
-        **options: object,
+        *,
+        forks: int = DEFAULT_FORKS,
+        listener: Listener | None = None,
+        host_timeout: float | None = None,
+        factory: TransportFactory | None = None,
+        keep_open: bool = True,
     ) -> Fleet:
         """The hosts that ``hosts`` (a pattern: ``web:!web03``, ``db*``, ``all``) selects in
-        the inventory ``sources`` (files, folders or comma lists; None: the default one).
-        ``options`` are those of :class:`Fleet`."""
+        the inventory ``sources`` (files, folders or comma lists; None: the default one);
+        the other arguments are those of :class:`Fleet`."""
         if sources is None or isinstance(sources, (str, os.PathLike)):
             names = None if sources is None else [os.fspath(sources)]
         else:
             names = [os.fspath(s) for s in sources]
         inventory = load_inventory(names)
-        return cls(inventory.select(hosts), inventory=inventory, **options)  # type: ignore[arg-type]
+        return cls(
+            inventory.select(hosts),
+            inventory=inventory,
+            forks=forks,
+            listener=listener,
+            host_timeout=host_timeout,
+            factory=factory,
+            keep_open=keep_open,
+        )
 
     # -- the verbs --------------------------------------------------------------------------
 
@@ -116,8 +129,11 @@ class Fleet:
         hosts: str | None = None,
         listener: Listener | None = None,
     ) -> RunReport:
-        """Run a shell command on every host (or a prepared :class:`CommandSpec`)."""
+        """Run a shell command on every host (or a prepared :class:`CommandSpec`, which
+        then says everything: the other command arguments must stay unset)."""
         if isinstance(command, CommandSpec):
+            if timeout is not None or env or stdin is not None or sudo or sudo_password:
+                raise ValueError("give the command's options in its CommandSpec, not beside it")
             spec = command
         else:
             spec = CommandSpec(
