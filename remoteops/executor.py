@@ -35,6 +35,7 @@ from remoteops.transports.base import (
     Capability,
     commands_of,
 )
+from remoteops.transports.deadlines import Deadline, after
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +110,14 @@ class _GuardedListener:
         self._call("interrupted", running)
 
 
-def _watchdog(seconds: float, transport: Transport, expired: threading.Event) -> threading.Timer:
+def _watchdog(seconds: float, transport: Transport, expired: threading.Event) -> Deadline:
     """Close ``transport`` after ``seconds``: whatever the host's work waits on then fails."""
 
     def expire() -> None:
         expired.set()
         close_quietly("?", transport)
 
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
-    return timer
+    return after(seconds, expire)
 
 
 def _described(exc: BaseException) -> str:
@@ -362,7 +360,7 @@ class Executor:
         self.listener.host_started(host.name)
         transport: Transport | None = None
         expired = threading.Event()
-        watchdog: threading.Timer | None = None
+        watchdog: Deadline | None = None
         reusable = False
         try:
             missing = _missing_capability(self.factory, host, work)

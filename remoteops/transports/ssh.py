@@ -47,6 +47,7 @@ from remoteops.transports.base import (
     RunningCommand,
     secret_from_env,
 )
+from remoteops.transports.deadlines import after
 from remoteops.transports.known_hosts import KnownHosts, host_key_name
 from remoteops.transports.settings import SSHSettings
 from remoteops.transports.ssh_batch import BatchWrites
@@ -743,8 +744,7 @@ def _exec_within(channel: paramiko.Channel, command: str, limit: float) -> None:
         expired.set()
         channel.close()
 
-    watchdog = threading.Timer(limit, expire)
-    watchdog.start()
+    watchdog = after(limit, expire)
     try:
         channel.exec_command(command)
     except (paramiko.SSHException, EOFError, OSError) as exc:
