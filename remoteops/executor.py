@@ -222,8 +222,6 @@ class Executor:
         started_at = time.monotonic()
         refuse_duplicates(hosts)
         self.factory.prepare(hosts)
-        self._stop_starting.clear()
-        self._cancelled.clear()
         pending: queue.SimpleQueue[Host] = queue.SimpleQueue()
         for host in hosts:
             pending.put(host)
@@ -320,6 +318,9 @@ class Executor:
                     self.listener.host_finished(result)
         self.sessions.run_ended()
         ordered = [results[h.name] for h in hosts]
+        # ready for another run; a cancel() that came before this run began was honoured
+        self._stop_starting.clear()
+        self._cancelled.clear()
         return RunReport(ordered, time.monotonic() - started_at, interrupted=stopped)
 
     @contextlib.contextmanager

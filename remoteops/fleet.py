@@ -222,8 +222,6 @@ class Fleet:
     ) -> RunReport:
         """Do any per-host ``work`` (see :data:`~remoteops.executor.HostWork`) on the hosts,
         on their kept connections: the one door every verb goes through."""
-        if self._closed:
-            raise RuntimeError("this fleet is closed")
         hosts_now = self.select(hosts)
         executor = Executor(
             forks=self.forks,
@@ -231,7 +229,9 @@ class Fleet:
             host_timeout=self.host_timeout,
             sessions=self._sessions,
         )
-        with self._lock:
+        with self._lock:  # closed, or registered before close() can look: never between
+            if self._closed:
+                raise RuntimeError("this fleet is closed")
             self._running.add(executor)
         try:
             return executor.run(hosts_now, work)

@@ -98,7 +98,9 @@ class RunSessions:
 class _Kept:
     """One host's session: its transport once made, whether it connected, or why not."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Held by the call working on the host. Re-entrant: a listener of that call may close
+    #: the fleet from the call's own thread without waiting for itself.
+    lock: threading.RLock = field(default_factory=threading.RLock)
     transport: Transport | None = None
     connected: bool = False
     failure: HostError | None = None

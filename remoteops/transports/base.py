@@ -168,28 +168,32 @@ class StdinGate:
         self._close_asked = False
 
     def write(self, data: bytes | memoryview) -> None:
-        with self._lock:
-            try:
+        wrote = False
+        try:
+            with self._lock:
                 if self._closed or self._close_asked:
                     raise BrokenPipeError("the command's input is closed")
                 self._write(data)
-            finally:
-                if self._close_asked:
-                    self._close_locked()
+                wrote = True
+        finally:
+            if self._close_asked:  # asked while we wrote: the close is ours to make
+                if wrote:
+                    self.close()
+                else:  # the write's own error is the one to report
+                    with contextlib.suppress(Exception):
+                        self.close()
 
     def close(self) -> None:
+        # The flag goes up before the lock is tried, and a writer looks at it after letting
+        # go of the lock: one of the two always sees the other, so no close is lost.
+        self._close_asked = True
         if self._lock.acquire(blocking=False):
             try:
-                self._close_locked()
+                if not self._closed:
+                    self._closed = True
+                    self._end()
             finally:
                 self._lock.release()
-        else:
-            self._close_asked = True
-
-    def _close_locked(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._end()
 
 
 class Capability(str, enum.Enum):

@@ -408,39 +408,47 @@ def _connect_tcp(
     address: str, port: int, seconds: float, cancelled: threading.Event | None
 ) -> socket.socket:
     """``socket.create_connection`` that gives up when ``cancelled`` is set: a blocking
-    connect to a black-holed address cannot be woken from another thread."""
-    deadline = time.monotonic() + seconds
+    connect to a black-holed address cannot be woken from another thread. As there (and as
+    OpenSSH), each address gets the whole ``seconds``, and a failed one moves on to the next."""
     last: OSError | None = None
     for family, kind, proto, _, address_tuple in socket.getaddrinfo(
         address, port, type=socket.SOCK_STREAM
     ):
         sock = socket.socket(family, kind, proto)
         try:
-            sock.setblocking(False)
-            code = sock.connect_ex(address_tuple)
-            if code not in (0, errno.EINPROGRESS):
-                raise OSError(code, os.strerror(code))
-            poller = select.poll()
-            poller.register(sock, select.POLLOUT)
-            while not poller.poll(_CANCEL_POLL_S * 1000):
-                if cancelled is not None and cancelled.is_set():
-                    raise UnreachableError("cancelled while connecting")
-                if time.monotonic() >= deadline:
-                    raise TimeoutError("timed out")
-            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if code:
-                raise OSError(code, os.strerror(code))
-            sock.settimeout(max(0.001, deadline - time.monotonic()))
-            return sock
+            _connect_cancellably(sock, address_tuple, seconds, cancelled)
         except OSError as exc:
             sock.close()
-            if isinstance(exc, TimeoutError):
-                raise
             last = exc
+            continue
         except BaseException:
             sock.close()
             raise
+        return sock
     raise last or OSError(f"no address for {address}")
+
+
+def _connect_cancellably(
+    sock: socket.socket, to: Any, seconds: float, cancelled: threading.Event | None
+) -> None:
+    deadline = time.monotonic() + seconds
+    if cancelled is not None and cancelled.is_set():
+        raise UnreachableError("cancelled while connecting")
+    sock.setblocking(False)
+    code = sock.connect_ex(to)
+    if code not in (0, errno.EINPROGRESS):
+        raise OSError(code, os.strerror(code))
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    while not poller.poll(_CANCEL_POLL_S * 1000):
+        if cancelled is not None and cancelled.is_set():
+            raise UnreachableError("cancelled while connecting")
+        if time.monotonic() >= deadline:
+            raise TimeoutError("timed out")
+    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if code:
+        raise OSError(code, os.strerror(code))
+    sock.settimeout(max(0.001, deadline - time.monotonic()))
 
 
 def _handshake(
@@ -453,18 +461,19 @@ def _handshake(
     (see :mod:`~remoteops.transports.ssh_errors`). ``started`` is given the connection as
     soon as it exists, so that closing it (after setting ``cancelled``) ends the wait."""
     sock = context.open_socket(target, cancelled)
-    transport = paramiko.Transport(sock, default_window_size=_WINDOW_SIZE)
-    started(transport)
-    transport.banner_timeout = target.connect_timeout
-    transport.handshake_timeout = target.connect_timeout
-    transport.auth_timeout = target.connect_timeout
-    _prefer_aead(transport.get_security_options())
-    known = context.known_hosts.known_types(target.key_name, target.known_hosts_file)
-    if known:  # ask for a key type we can verify, as OpenSSH and SSHClient do
-        verifiable = {alg for key_type in known for alg in _ALGORITHMS.get(key_type, (key_type,))}
-        options = transport.get_security_options()
-        preferred = [t for t in options.key_types if t in verifiable]
-        options.key_types = preferred + [t for t in options.key_types if t not in verifiable]
+    try:  # paramiko's close() does nothing before start_client: the socket is ours to close
+        transport = paramiko.Transport(sock, default_window_size=_WINDOW_SIZE)
+        started(transport)
+        if cancelled is not None and cancelled.is_set():
+            raise UnreachableError("cancelled while connecting")
+        transport.banner_timeout = target.connect_timeout
+        transport.handshake_timeout = target.connect_timeout
+        transport.auth_timeout = target.connect_timeout
+        _prefer_aead(transport.get_security_options())
+        _prefer_known_key_types(context, target, transport)  # reads known_hosts: may raise
+    except BaseException:
+        sock.close()
+        raise
     seconds, where = target.connect_timeout, f"{target.address}:{target.port}"
     try:
         negotiated = threading.Event()
@@ -489,8 +498,21 @@ def _handshake(
             _authenticate(context, transport, target)
     except BaseException:
         transport.close()
+        sock.close()  # (a no-op once the transport closed it; not if it never started)
         raise
     return transport
+
+
+def _prefer_known_key_types(
+    context: SSHContext, target: SSHTarget, transport: paramiko.Transport
+) -> None:
+    """Ask for a host key type we can verify first, as OpenSSH and SSHClient do."""
+    known = context.known_hosts.known_types(target.key_name, target.known_hosts_file)
+    if known:
+        verifiable = {alg for key_type in known for alg in _ALGORITHMS.get(key_type, (key_type,))}
+        options = transport.get_security_options()
+        preferred = [t for t in options.key_types if t in verifiable]
+        options.key_types = preferred + [t for t in options.key_types if t not in verifiable]
 
 
 def _authenticate(context: SSHContext, transport: paramiko.Transport, target: SSHTarget) -> None:

@@ -13,6 +13,7 @@ An error no translator knows is an internal error: see tests/unit/test_executor_
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -236,3 +237,30 @@ def test_an_ftps_ca_bundle_that_cannot_be_read_fails_naming_it(
     assert result.status is Status.FAILED, result
     assert f"tls_ca_file {bundle}" in (result.error or "")
     assert "internal error" not in (result.error or "")
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_a_black_holed_first_address_moves_on_to_the_next(
+    ssh_hosts: list[Host], playground_manager: Playground, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name with two addresses, the first dropping every packet: as socket.create_connection
+    and OpenSSH do, the second is tried (a broken IPv6 route must not fail a working host)."""
+    from remoteops.transports import ssh
+
+    dead, alive = ssh_hosts[0], ssh_hosts[1]
+    dead_address = str(dead.vars.get("address", dead.name))
+    live_address = str(alive.vars.get("address", alive.name))
+    both = [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", (dead_address, dead.port or 22)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", (live_address, alive.port or 22)),
+    ]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: both)
+    playground_manager.blackhole(dead.name)
+    try:
+        sock = ssh._connect_tcp("two-addresses", 22, 1.0, None)
+    finally:
+        playground_manager.unblackhole(dead.name)
+    try:
+        assert sock.getpeername()[0] == live_address
+    finally:
+        sock.close()

@@ -3,6 +3,7 @@ capabilities refused before any packet, and the README's example as written."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -393,3 +394,59 @@ def test_closing_a_fleet_ends_a_connect_in_progress_at_once(silent_port: int) ->
     assert not call.is_alive()
     assert took < 3, took
     assert reports[0].results[0].status is Status.CANCELLED
+
+
+def test_a_cancel_that_comes_before_the_run_begins_is_honoured(ssh_hosts: list[Host]) -> None:
+    """close() landing between a call's start and its run was wiped by the run's start: the
+    hosts then said unreachable and the report was not interrupted."""
+    from remoteops.executor import Executor, command_work
+
+    executor = Executor()
+    executor.cancel()
+    report = executor.run(ssh_hosts[:2], command_work(CommandSpec("true")))
+    assert report.interrupted
+    assert [r.status for r in report.results] == [Status.CANCELLED] * 2
+
+
+@pytest.mark.timeout(60)
+def test_a_listener_may_close_the_fleet_from_a_hosts_own_thread(ssh_hosts: list[Host]) -> None:
+    """host_output runs on the thread that holds the host: close() waited 5 s for itself."""
+
+    class CloseOnOutput:
+        def __init__(self) -> None:
+            self.fleet: Fleet | None = None
+
+        def host_started(self, host: str) -> None: ...
+
+        def host_output(self, host: str, stream: str, data: bytes) -> None:
+            if self.fleet is not None:
+                self.fleet.close()
+
+        def host_finished(self, result: HostResult) -> None: ...
+
+        def interrupted(self, running: object) -> None: ...
+
+    listener = CloseOnOutput()
+    fleet = Fleet(ssh_hosts[:1], listener=listener)  # type: ignore[arg-type]
+    listener.fleet = fleet
+    started = time.monotonic()
+    report = fleet.run("echo out; sleep 20")
+    assert time.monotonic() - started < 4
+    assert report.results[0].status is Status.CANCELLED
+
+
+def test_failed_handshakes_leave_no_descriptor_open(ssh_hosts: list[Host], tmp_path: Path) -> None:
+    """A known_hosts that cannot be read fails before paramiko starts: its close() then does
+    nothing, and the socket stayed open (kept by the remembered failure in a Fleet)."""
+    unreadable = tmp_path / "known_hosts"
+    unreadable.mkdir()  # a folder: reading it fails
+    hosts = [
+        Host(f"kh{i}", {**ssh_hosts[0].vars, "known_hosts_file": str(unreadable)})
+        for i in range(20)
+    ]
+    before = len(os.listdir("/proc/self/fd"))
+    with Fleet(hosts) as fleet:
+        report = fleet.run("true")
+        during = len(os.listdir("/proc/self/fd"))
+    assert {r.status for r in report.results} == {Status.HOSTKEY}
+    assert during - before < 5, (before, during)
