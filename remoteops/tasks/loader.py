@@ -41,6 +41,7 @@ from remoteops.tasks.model import (
 )
 
 _NULL_TAG = "tag:yaml.org,2002:null"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _STRATEGIES: tuple[Strategy, ...] = ("linear", "free")
 _FILE_KEYS = ("hosts", "vars", "serial", "max_fail", "max_fail_percentage", "strategy", "steps")
 _STEP_KEYS = (
@@ -127,7 +128,13 @@ class _Reader:
         )
 
     def pairs(self, node: MappingNode, what: str, known: tuple[str, ...]) -> dict[str, Node]:
-        """The mapping's values by key, each key known and given once."""
+        """The mapping's values by key, each key known; a key written twice is refused, one
+        written over a merged one (``<<: *base``) wins, as YAML says."""
+        own: set[str] = set()
+        for key, _ in node.value:
+            if key.tag != _MERGE_TAG and key.value in own:
+                raise self.error(key, f"{key.value!r} is given twice in {what}")
+            own.add(key.value)
         try:
             self.loader.flatten_mapping(node)
         except yaml.MarkedYAMLError as exc:
@@ -139,8 +146,6 @@ class _Reader:
                 raise self.error(key, f"expected a key name in {what}, found {_kind(key)}")
             if name not in known:
                 raise self.error(key, f"unknown key {name!r} in {what}{_did_you_mean(name, known)}")
-            if name in found:
-                raise self.error(key, f"{name!r} is given twice in {what}")
             found[name] = value
         return found
 
