@@ -132,7 +132,9 @@ class _Reader:
         written over a merged one (``<<: *base``) wins, as YAML says."""
         own: set[str] = set()
         for key, _ in node.value:
-            if key.tag != _MERGE_TAG and key.value in own:
+            if not isinstance(key, ScalarNode) or key.tag == _MERGE_TAG:
+                continue
+            if key.value in own:
                 raise self.error(key, f"{key.value!r} is given twice in {what}")
             own.add(key.value)
         try:

@@ -215,6 +215,8 @@ def test_the_error_names_file_line_and_step_number_and_name(tmp_path: Path) -> N
         ("vars: [a]\nsteps: [run: ls]\n", "t.yml:1: vars must be a mapping of names to values"),
         ("vars: {a b: 1}\nsteps: [run: ls]\n", "t.yml:1: vars: 'a b' is not a variable name"),
         ("steps:\n  - run: ls\n  - run: [\n", "t.yml:4: invalid YAML"),
+        ("steps:\n  - {[a]: 1}\n", "t.yml:2 (step 1): expected a key name in a step, found a list"),
+        ("? [a]\n: 1\nsteps: [run: ls]\n", "t.yml:1: expected a key name in the task file"),
     ],
 )
 def test_each_malformed_file_is_refused_at_its_line(text: str, expected: str) -> None:
