@@ -10,7 +10,8 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
     RemoteOpsError
     ├── ConfigurationError          usage or configuration the run cannot start with (exit 2)
     │   ├── InventoryError          malformed inventory: names file and line or key path
-    │   └── PatternError            a host pattern that matches nothing or does not parse
+    │   ├── PatternError            a host pattern that matches nothing or does not parse
+    │   └── TaskFileError           malformed task file: names file, line and step
     ├── HostsFailedError            raised on request (RunReport.raise_for_status)
     └── HostError                   one host failed; its class carries the Status it maps to
         ├── UnreachableError        refused, no route, name not resolved, connection lost
@@ -23,6 +24,7 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
         │   ├── LocalReadError      a local source file (put, sync) could not be read
         │   └── LocalWriteError     a download could not be written on this machine
         ├── LocalResourceError      this machine ran out of descriptors or memory (failed)
+        ├── TemplateError           a template or expression failed for this host (failed)
         └── UnsupportedError        the host's protocol cannot do what was asked
 
 Each transport translates its library's exceptions in one place (its translator); an
@@ -81,6 +83,32 @@ class PatternError(ConfigurationError):
         if suggestions:
             message += "; did you mean: " + ", ".join(suggestions) + "?"
         super().__init__(message)
+
+
+class TaskFileError(ConfigurationError):
+    """A malformed task file; the message names the file, the line and the step
+    (``deploy.yml:14 (step 3 'copy config'): ...``). ``step`` counts from 1."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        step: int | None = None,
+        step_name: str | None = None,
+    ) -> None:
+        self.source = source
+        self.line = line
+        self.step = step
+        self.step_name = step_name
+        self.reason = message
+        where = source or "<task file>"
+        if line is not None:
+            where += f":{line}"
+        if step is not None:
+            where += f" (step {step}" + (f" {step_name!r})" if step_name else ")")
+        super().__init__(f"{where}: {message}")
 
 
 class HostError(RemoteOpsError):
@@ -199,6 +227,18 @@ def local_exhaustion(exc: BaseException) -> LocalResourceError | None:
             return LocalResourceError(f"this machine ran out: {what}{hint}")
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+class TemplateError(HostError):
+    """A template or a ``when:`` expression could not be rendered for one host: an undefined
+    variable (``variable`` names it), a syntax error, a filter that raised. Only that host
+    fails; the same file may render on every other one."""
+
+    status = Status.FAILED
+
+    def __init__(self, message: str, *, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable
 
 
 class UnsupportedError(HostError):

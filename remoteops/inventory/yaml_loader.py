@@ -15,13 +15,13 @@ that walks the values, such as ``hosts --vars``, would visit each copy).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from yaml.events import MappingStartEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from remoteops.errors import InventoryError
+from remoteops.errors import ConfigurationError, InventoryError
 from remoteops.inventory.loaders import InventoryBuilder, VarDecl, split_host_entry
 from remoteops.inventory.model import ALIAS_FACTOR, MAX_ALIAS_NODES, MAX_NESTING, Location
 
@@ -33,9 +33,19 @@ class _TooDeep(yaml.composer.ComposerError):
     """Nesting past :data:`MAX_NESTING`: the document is YAML, just not one we will read."""
 
 
-class _Loader(yaml.SafeLoader):
+class LocatedErrorType(Protocol):
+    """How :func:`compose` builds its errors: the caller's own kind (an inventory's, a task
+    file's), given the message, the file and the line."""
+
+    def __call__(
+        self, message: str, *, source: str | None = None, line: int | None = None
+    ) -> ConfigurationError: ...
+
+
+class SafeLineLoader(yaml.SafeLoader):
     """A safe loader that also accepts the tags Ansible inventories carry, and stops composing
-    past :data:`MAX_NESTING` levels of mappings and lists."""
+    past :data:`MAX_NESTING` levels of mappings and lists. Other YAML files (task files) use it
+    through :func:`compose`, for the same lines and limits."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -63,13 +73,13 @@ def _construct_tagged_text(loader: yaml.SafeLoader, node: Node) -> str:
     return loader.construct_scalar(node)
 
 
-_Loader.add_constructor("!unsafe", _construct_tagged_text)
-_Loader.add_constructor("!vault", _construct_tagged_text)
+SafeLineLoader.add_constructor("!unsafe", _construct_tagged_text)
+SafeLineLoader.add_constructor("!vault", _construct_tagged_text)
 
 
 def looks_like_yaml_inventory(text: str) -> bool:
     """Whether a file without extension holds a YAML mapping (Ansible tries YAML first too)."""
-    loader = _Loader(text)
+    loader = SafeLineLoader(text)
     try:
         return isinstance(loader.get_single_node(), MappingNode)
     except _TooDeep:
@@ -82,9 +92,9 @@ def looks_like_yaml_inventory(text: str) -> bool:
 
 def load_yaml_inventory(builder: InventoryBuilder, text: str, source: str) -> None:
     """Add the groups, hosts and variables of one YAML inventory document to ``builder``."""
-    loader = _Loader(text)
+    loader = SafeLineLoader(text)
     try:
-        root = _compose(loader, source)
+        root = compose(loader, source)
         if root is None or _is_null(root):
             return
         walker = _Walker(loader, builder, source)
@@ -107,9 +117,9 @@ def load_yaml_inventory(builder: InventoryBuilder, text: str, source: str) -> No
 
 def load_vars_file(text: str, source: str) -> list[VarDecl]:
     """Read a group_vars/host_vars file: a mapping of variable names to values, maybe empty."""
-    loader = _Loader(text)
+    loader = SafeLineLoader(text)
     try:
-        root = _compose(loader, source)
+        root = compose(loader, source)
         if root is None or _is_null(root):
             return []
         walker = _Walker(loader, InventoryBuilder(), source)
@@ -120,22 +130,26 @@ def load_vars_file(text: str, source: str) -> list[VarDecl]:
         loader.dispose()
 
 
-def _compose(loader: _Loader, source: str) -> Node | None:
+def compose(
+    loader: SafeLineLoader, source: str, error: LocatedErrorType = InventoryError
+) -> Node | None:
+    """The document's root node (None when empty), its nesting and aliases checked; a
+    syntax error or a file past the limits is an ``error`` naming ``source`` and the line."""
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = None if mark is None else mark.line + 1
         problem = ", ".join(part for part in (exc.context, exc.problem) if part) or "syntax error"
-        raise InventoryError(f"invalid YAML: {problem}", source=source, line=line) from None
+        raise error(f"invalid YAML: {problem}", source=source, line=line) from None
     except yaml.YAMLError as exc:
-        raise InventoryError(f"invalid YAML: {exc}", source=source) from None
+        raise error(f"invalid YAML: {exc}", source=source) from None
     if root is not None:
-        _check_aliases(root, source)
+        _check_aliases(root, source, error)
     return root
 
 
-def _check_aliases(root: Node, source: str) -> None:
+def _check_aliases(root: Node, source: str, error: LocatedErrorType) -> None:
     """Refuse a document whose aliases add more than the allowance (see MAX_ALIAS_NODES).
 
     Sizes are counted once per node, so the check is linear in the document even when the
@@ -155,7 +169,7 @@ def _check_aliases(root: Node, source: str) -> None:
             continue
         if key in open_nodes:
             line = None if node.start_mark is None else node.start_mark.line + 1
-            raise InventoryError(
+            raise error(
                 "invalid YAML: an alias refers to the node it is inside", source=source, line=line
             )
         open_nodes.add(key)
@@ -168,7 +182,7 @@ def _check_aliases(root: Node, source: str) -> None:
         node = root  # point at the smallest node that expands past the allowance on its own
         while bigger := [c for c in _children(node) if size[id(c)] > allowed]:
             node = max(bigger, key=lambda child: size[id(child)])
-        raise InventoryError(
+        raise error(
             f"YAML aliases expand this file by {added:,} nodes, more than the {allowed:,} "
             "allowed (anchors and aliases used as a 'billion laughs' bomb?)",
             source=source,
@@ -207,7 +221,7 @@ def _join(path: str, key: str) -> str:
 class _Walker:
     """Walks one composed document, turning nodes into builder calls with their locations."""
 
-    def __init__(self, loader: _Loader, builder: InventoryBuilder, source: str) -> None:
+    def __init__(self, loader: SafeLineLoader, builder: InventoryBuilder, source: str) -> None:
         self.loader = loader
         self.builder = builder
         self.source = source

@@ -1,0 +1,49 @@
+"""Task files: several steps on every host, in order, with per-host values and rolling batches.
+
+What is here is the pure foundation, no I/O on hosts:
+
+- :mod:`.model`: the frozen :class:`TaskFile` and :class:`Step` (one :class:`Action` each, with
+  typed arguments), holding values as written: strings stay Jinja2 templates.
+- :mod:`.loader`: :func:`load_task_file`, which checks everything it can before a run and
+  reports :class:`~remoteops.errors.TaskFileError` at file, line and step.
+- :mod:`.templating`: strict Jinja2 (``render``, ``evaluate`` for ``when:``); the only module
+  that imports Jinja2.
+- :mod:`.variables`: :func:`host_variables` (precedence) and :func:`parse_extra_vars` (``-e``).
+- :mod:`.batches`: ``serial:`` batches and the ``max_fail`` / ``max_fail_percentage`` brake.
+
+Not yet: the runner that executes steps on hosts (strategies, guards, ``register``, check
+mode), the ``remoteops task`` command and its output.
+"""
+
+from remoteops.tasks.batches import batches, should_stop
+from remoteops.tasks.loader import load_task_file, parse_task_file
+from remoteops.tasks.model import (
+    Action,
+    GetArgs,
+    LocalArgs,
+    PutArgs,
+    RunArgs,
+    Step,
+    SyncArgs,
+    TaskFile,
+    TemplateArgs,
+)
+from remoteops.tasks.variables import host_variables, parse_extra_vars
+
+__all__ = [
+    "Action",
+    "GetArgs",
+    "LocalArgs",
+    "PutArgs",
+    "RunArgs",
+    "Step",
+    "SyncArgs",
+    "TaskFile",
+    "TemplateArgs",
+    "batches",
+    "host_variables",
+    "load_task_file",
+    "parse_extra_vars",
+    "parse_task_file",
+    "should_stop",
+]
