@@ -218,11 +218,19 @@ class Fleet:
         return self.execute(work, hosts=hosts, listener=listener)
 
     def execute(
-        self, work: HostWork, *, hosts: str | None = None, listener: Listener | None = None
+        self,
+        work: HostWork,
+        *,
+        hosts: str | Sequence[Host] | None = None,
+        listener: Listener | None = None,
     ) -> RunReport:
         """Do any per-host ``work`` (see :data:`~remoteops.executor.HostWork`) on the hosts,
-        on their kept connections: the one door every verb goes through."""
-        hosts_now = self.select(hosts)
+        on their kept connections: the one door every verb goes through. ``hosts`` is a
+        pattern, or some of the fleet's own hosts (a task's step picks them one by one)."""
+        hosts_now = self.select(hosts) if hosts is None or isinstance(hosts, str) else [*hosts]
+        strangers = sorted({h.name for h in hosts_now} - {h.name for h in self.hosts})
+        if strangers:
+            raise ValueError(f"not hosts of this fleet: {', '.join(strangers)}")
         executor = Executor(
             forks=self.forks,
             listener=listener or self.listener,

@@ -62,7 +62,7 @@ def check_expression(expression: str) -> None:
     _compile_expression(expression)
 
 
-def _to_bool(value: object) -> bool:
+def to_bool(value: object) -> bool:
     """Ansible's ``| bool``: yes/on/true/1 (any case) are true, other strings false."""
     if isinstance(value, str):
         return value.strip().lower() in _TRUE_WORDS
@@ -76,7 +76,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 (shell commands and config files, not HTML)
     )
-    environment.filters["bool"] = _to_bool
+    environment.filters["bool"] = to_bool
     return environment
 
 
