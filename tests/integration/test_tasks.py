@@ -1,0 +1,229 @@
+"""Task files run on the real playground hosts: every step kind, per-host values, guards,
+one connection per host for the whole file, rolling batches and the max-fail brake.
+
+The playground's hosts share this machine's file system, so every path a step writes names
+its host (``{{ inventory_hostname }}``).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remoteops import Fleet, Status
+from remoteops.inventory import Inventory
+from remoteops.inventory.model import Host
+from remoteops.results import ExitCode
+from remoteops.tasks import load_task_file
+from remoteops.tasks.runner import TaskReport, run_task_file
+from tests.integration.conftest import with_vars
+
+
+@pytest.fixture
+def hosts(ssh_hosts: list[Host]) -> list[Host]:
+    return ssh_hosts[:3]
+
+
+@pytest.fixture
+def connected(hosts: list[Host], fleet: Inventory) -> Iterator[Fleet]:
+    with Fleet(hosts, inventory=fleet) as kept:
+        yield kept
+
+
+def run_text(
+    fleet_: Fleet,
+    inventory: Inventory,
+    folder: Path,
+    text: str,
+    extra_vars: dict[str, Any] | None = None,
+) -> TaskReport:
+    """Write ``text`` as ``folder/task.yml``, load it and run it on the fleet."""
+    path = folder / "task.yml"
+    path.write_text(textwrap.dedent(text))
+    task = load_task_file(path)
+    return run_task_file(fleet_, task, inventory=inventory, extra_vars=extra_vars or {})
+
+
+def step_statuses(report: TaskReport, host: str) -> list[str]:
+    return [s.status for s in report.by_host[host].steps]
+
+
+def test_every_step_kind_runs_in_order_on_every_host(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("site\n")
+    (tmp_path / "motd.txt").write_text("hello\n")
+    (tmp_path / "app.conf.j2").write_text("name={{ inventory_hostname }} port={{ port }}\n")
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        vars: {{out: "{tmp_path}/out"}}
+        steps:
+          - name: local marker
+            local: echo local >> {tmp_path}/local.log
+          - name: folder
+            run: mkdir -p {{{{ out }}}}/{{{{ inventory_hostname }}}}
+          - name: put
+            put: {{src: motd.txt, dest: "{{{{ out }}}}/{{{{ inventory_hostname }}}}/motd.txt"}}
+          - name: sync
+            sync: {{src: site, dest: "{{{{ out }}}}/{{{{ inventory_hostname }}}}/site"}}
+          - name: template
+            template:
+              src: app.conf.j2
+              dest: "{{{{ out }}}}/{{{{ inventory_hostname }}}}/app.conf"
+          - name: get
+            get: {{src: "{{{{ out }}}}/{{{{ inventory_hostname }}}}/app.conf", dest: fetched}}
+        """,
+        extra_vars={"port": "8080"},
+    )
+    assert report.exit_code == ExitCode.OK, report
+    assert (tmp_path / "local.log").read_text() == "local\n"  # once, not once per host
+    for host in hosts:
+        out = tmp_path / "out" / host.name
+        assert (out / "motd.txt").read_text() == "hello\n"
+        assert (out / "site" / "index.html").read_text() == "site\n"
+        assert (out / "app.conf").read_text() == f"name={host.name} port=8080\n"
+        assert (tmp_path / "fetched" / host.name / "app.conf").read_text() == (
+            f"name={host.name} port=8080\n"
+        )
+        assert step_statuses(report, host.name) == ["changed"] * 6
+        recap = report.by_host[host.name]
+        assert (recap.status, recap.ok, recap.changed, recap.failed) == (Status.OK, 6, 6, 0)
+
+
+def test_one_connection_per_host_for_the_whole_file(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    (tmp_path / "f.txt").write_text("x")
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - {{name: first, run: echo $SSH_CONNECTION, register: first}}
+          - name: a file step between
+            put: {{src: f.txt, dest: "{tmp_path}/f-{{{{ inventory_hostname }}}}.txt"}}
+          - {{name: second, run: echo $SSH_CONNECTION, register: second}}
+          - name: compare
+            run: "test '{{{{ first.stdout }}}}' = '{{{{ second.stdout }}}}'"
+        """,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    ports = {
+        host.name: [
+            s.result.stdout.split()[1] for s in report.by_host[host.name].steps if s.result.stdout
+        ]
+        for host in hosts
+    }
+    for seen in ports.values():
+        assert len(seen) == 2, ports
+        assert seen[0] == seen[1], ports
+    assert len({seen[0] for seen in ports.values()}) == len(hosts)
+
+
+def test_register_and_when_choose_per_host(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    first = hosts[0].name
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - name: probe
+            run: "test {{{{ inventory_hostname }}}} = {first} && echo yes || echo no"
+            register: probe
+          - name: only where yes
+            run: echo picked {{{{ probe.stdout | trim }}}} rc={{{{ probe.rc }}}}
+            when: probe.stdout.strip() == 'yes'
+            register: picked
+          - name: sees the skip
+            run: echo skipped={{{{ picked.skipped }}}}
+        """,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    for host in hosts:
+        steps = report.by_host[host.name].steps
+        if host.name == first:
+            assert steps[1].status == "changed"
+            assert steps[1].result.stdout == b"picked yes rc=0\n"
+            assert steps[2].result.stdout == b"skipped=False\n"
+        else:
+            assert steps[1].status == "skipped"
+            assert steps[2].result.stdout == b"skipped=True\n"
+    assert report.by_host[hosts[1].name].skipped == 1
+
+
+def test_guards_make_a_second_run_change_nothing(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    (tmp_path / "conf.j2").write_text("host={{ inventory_hostname }}\n")
+    text = f"""
+        steps:
+          - name: create once
+            run: echo made >> {tmp_path}/made-{{{{ inventory_hostname }}}}
+            creates: "{tmp_path}/made-{{{{ inventory_hostname }}}}"
+          - name: unless already there
+            run: echo line >> {tmp_path}/lines-{{{{ inventory_hostname }}}}
+            unless: grep -q line {tmp_path}/lines-{{{{ inventory_hostname }}}}
+          - name: remove only what exists
+            run: rm {tmp_path}/made-{{{{ inventory_hostname }}}}.old
+            removes: "{tmp_path}/made-{{{{ inventory_hostname }}}}.old"
+          - name: template
+            template: {{src: conf.j2, dest: "{tmp_path}/conf-{{{{ inventory_hostname }}}}"}}
+        """
+    first = run_text(connected, fleet, tmp_path, text)
+    second = run_text(connected, fleet, tmp_path, text)
+    assert first.exit_code == second.exit_code == ExitCode.OK, (first, second)
+    for host in hosts:
+        assert step_statuses(first, host.name) == ["changed", "changed", "skipped", "changed"]
+        assert step_statuses(second, host.name) == ["skipped", "skipped", "skipped", "ok"]
+        assert second.by_host[host.name].changed == 0
+        assert (tmp_path / f"made-{host.name}").read_text() == "made\n"
+        assert (tmp_path / f"lines-{host.name}").read_text() == "line\n"
+    changed_conf = tmp_path / f"conf-{hosts[0].name}"
+    changed_conf.write_text("edited by hand\n")
+    third = run_text(connected, fleet, tmp_path, text)
+    assert step_statuses(third, hosts[0].name)[3] == "changed"
+    assert step_statuses(third, hosts[1].name)[3] == "ok"
+    assert changed_conf.read_text() == f"host={hosts[0].name}\n"
+
+
+def test_an_undefined_variable_fails_only_the_host_lacking_it(
+    fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    lacking = hosts[1].name
+    given = [h if h.name == lacking else with_vars(h, app_dir="/srv/app") for h in hosts]
+    with Fleet(given, inventory=fleet) as some_defined:
+        report = run_text(
+            some_defined,
+            fleet,
+            tmp_path,
+            f"""
+            steps:
+              - name: uses it
+                run: echo {{{{ app_dir }}}} > {tmp_path}/app-{{{{ inventory_hostname }}}}
+              - name: after
+                run: echo after
+            """,
+        )
+    recap = report.by_host[lacking]
+    assert recap.status is Status.FAILED
+    assert "'app_dir'" in (recap.error or ""), recap.error
+    assert "uses it" in (recap.error or "")
+    assert step_statuses(report, lacking) == ["failed"]  # no step after the failure
+    assert not (tmp_path / f"app-{lacking}").exists()
+    for host in hosts:
+        if host.name != lacking:
+            assert step_statuses(report, host.name) == ["changed", "changed"]
+            assert (tmp_path / f"app-{host.name}").read_text() == "/srv/app\n"
+    assert report.exit_code == ExitCode.COMMAND_FAILED
