@@ -7,6 +7,7 @@ its host (``{{ inventory_hostname }}``).
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -227,3 +228,182 @@ def test_an_undefined_variable_fails_only_the_host_lacking_it(
             assert step_statuses(report, host.name) == ["changed", "changed"]
             assert (tmp_path / f"app-{host.name}").read_text() == "/srv/app\n"
     assert report.exit_code == ExitCode.COMMAND_FAILED
+
+
+def stamps(folder: Path, pattern: str) -> dict[str, float]:
+    """The times hosts wrote into files matching ``pattern`` (``date +%s.%N``), by file name."""
+    return {path.name: float(path.read_text()) for path in folder.glob(pattern)}
+
+
+def test_linear_every_host_ends_a_step_before_any_starts_the_next(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - name: slow for one host
+            run: >-
+              {{% if inventory_hostname == '{hosts[0].name}' %}}sleep 0.5;{{% endif %}}
+              date +%s.%N > {tmp_path}/one-{{{{ inventory_hostname }}}}
+          - name: two
+            run: date +%s.%N > {tmp_path}/two-{{{{ inventory_hostname }}}}
+        """,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    ones, twos = stamps(tmp_path, "one-*"), stamps(tmp_path, "two-*")
+    assert len(ones) == len(twos) == len(hosts)
+    assert max(ones.values()) <= min(twos.values()), (ones, twos)
+
+
+def test_serial_runs_batches_one_after_another(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        serial: 1
+        steps:
+          - {{name: start, run: "date +%s.%N > {tmp_path}/start-{{{{ inventory_hostname }}}}"}}
+          - {{name: work, run: sleep 0.2}}
+          - {{name: end, run: "date +%s.%N > {tmp_path}/end-{{{{ inventory_hostname }}}}"}}
+        """,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    starts, ends = stamps(tmp_path, "start-*"), stamps(tmp_path, "end-*")
+    order = [h.name for h in hosts]
+    for before, after in itertools.pairwise(order):
+        assert ends[f"end-{before}"] <= starts[f"start-{after}"], (starts, ends)
+
+
+def test_max_fail_stops_before_the_next_batch_and_cancels_the_rest(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    first = hosts[0].name
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        serial: 1
+        max_fail: 1
+        steps:
+          - name: the canary fails
+            run: test {{{{ inventory_hostname }}}} != {first}
+          - name: mark
+            run: touch {tmp_path}/ran-{{{{ inventory_hostname }}}}
+        """,
+    )
+    assert report.by_host[first].status is Status.FAILED
+    for host in hosts[1:]:
+        recap = report.by_host[host.name]
+        assert recap.status is Status.CANCELLED
+        assert "max_fail" in (recap.error or ""), recap.error
+        assert recap.steps == ()
+    assert list(tmp_path.glob("ran-*")) == []
+    assert report.stopped is not None
+    assert report.exit_code == ExitCode.COMMAND_FAILED
+
+
+def test_a_batch_whose_every_host_failed_ends_the_run(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        serial: 2
+        steps:
+          - {{name: fails, run: "test {{{{ inventory_hostname }}}} = {hosts[2].name}"}}
+        """,
+    )
+    assert [report.by_host[h.name].status for h in hosts] == [
+        Status.FAILED,
+        Status.FAILED,
+        Status.CANCELLED,
+    ]
+    assert "every host of batch 1 failed" in (report.by_host[hosts[2].name].error or "")
+
+
+def test_failed_when_changed_when_and_ignore_errors(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        """
+        steps:
+          - name: exit 3 is fine here
+            run: echo hi; exit 3
+            failed_when: result.rc not in [0, 3]
+            changed_when: false
+            register: three
+          - name: a real failure, ignored
+            run: echo {{ three.rc }} >&2; exit 1
+            ignore_errors: true
+          - name: output decides
+            run: echo same
+            failed_when: "'same' not in result.stdout"
+            changed_when: three.rc == 4
+          - name: fails on output
+            run: echo broken
+            failed_when: "'broken' in result.stdout"
+        """,
+    )
+    for host in hosts:
+        recap = report.by_host[host.name]
+        assert step_statuses(report, host.name) == ["ok", "ignored", "ok", "failed"]
+        assert recap.steps[1].result.stderr == b"3\n"
+        assert (recap.ok, recap.changed, recap.ignored, recap.failed) == (2, 0, 1, 1)
+        assert recap.status is Status.FAILED
+        assert "failed_when" in (recap.error or "")
+    assert report.exit_code == ExitCode.COMMAND_FAILED
+
+
+def test_a_failed_local_step_fails_every_host_of_the_step(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - {{name: ok first, run: "true"}}
+          - {{name: build here, local: "echo no compiler >&2; exit 4"}}
+          - {{name: never, run: "touch {tmp_path}/never-{{{{ inventory_hostname }}}}"}}
+        """,
+    )
+    for host in hosts:
+        assert step_statuses(report, host.name) == ["changed", "failed"]
+        assert report.by_host[host.name].steps[1].result.exit_code == 4
+    assert list(tmp_path.glob("never-*")) == []
+    assert report.exit_code == ExitCode.COMMAND_FAILED
+
+
+def test_an_unreachable_host_stops_and_the_others_go_on(
+    ssh_hosts: list[Host], fleet: Inventory, tmp_path: Path, silent_port: int
+) -> None:
+    down = Host("down1", {"address": "127.0.0.1", "port": silent_port, "connect_timeout": 1})
+    with Fleet([ssh_hosts[0], down], inventory=fleet) as some_down:
+        report = run_text(
+            some_down,
+            fleet,
+            tmp_path,
+            """
+            steps:
+              - {name: one, run: echo one}
+              - {name: two, run: echo two}
+            """,
+        )
+    assert step_statuses(report, ssh_hosts[0].name) == ["changed", "changed"]
+    recap = report.by_host["down1"]
+    assert recap.status.is_connection_failure
+    assert (recap.unreachable, len(recap.steps)) == (1, 1)
+    assert report.exit_code == ExitCode.HOST_FAILED
