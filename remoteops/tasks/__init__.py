@@ -10,9 +10,11 @@ What is here is the pure foundation, no I/O on hosts:
   that imports Jinja2.
 - :mod:`.variables`: :func:`host_variables` (precedence) and :func:`parse_extra_vars` (``-e``).
 - :mod:`.batches`: ``serial:`` batches and the ``max_fail`` / ``max_fail_percentage`` brake.
+- :mod:`.runner`: :func:`run_task_file`, the ``linear`` strategy on a :class:`Fleet`'s kept
+  connections, with guards, ``register`` and a :class:`TaskReport` of per-host recaps.
 
-Not yet: the runner that executes steps on hosts (strategies, guards, ``register``, check
-mode), the ``remoteops task`` command and its output.
+Not yet: the ``free`` strategy, check mode, ``sudo`` on file steps, the ``remoteops task``
+command and its output.
 """
 
 from remoteops.tasks.batches import batches, should_stop
@@ -28,22 +30,27 @@ from remoteops.tasks.model import (
     TaskFile,
     TemplateArgs,
 )
+from remoteops.tasks.runner import HostRecap, StepResult, TaskReport, run_task_file
 from remoteops.tasks.variables import host_variables, parse_extra_vars
 
 __all__ = [
     "Action",
     "GetArgs",
+    "HostRecap",
     "LocalArgs",
     "PutArgs",
     "RunArgs",
     "Step",
+    "StepResult",
     "SyncArgs",
     "TaskFile",
+    "TaskReport",
     "TemplateArgs",
     "batches",
     "host_variables",
     "load_task_file",
     "parse_extra_vars",
     "parse_task_file",
+    "run_task_file",
     "should_stop",
 ]
