@@ -230,6 +230,10 @@ def test_an_undefined_variable_fails_only_the_host_lacking_it(
     assert report.exit_code == ExitCode.COMMAND_FAILED
 
 
+#: A path's part that names the host the step runs on.
+NAME = "{{ inventory_hostname }}"
+
+
 def stamps(folder: Path, pattern: str) -> dict[str, float]:
     """The times hosts wrote into files matching ``pattern`` (``date +%s.%N``), by file name."""
     return {path.name: float(path.read_text()) for path in folder.glob(pattern)}
@@ -407,3 +411,28 @@ def test_an_unreachable_host_stops_and_the_others_go_on(
     assert recap.status.is_connection_failure
     assert (recap.unreachable, len(recap.steps)) == (1, 1)
     assert report.exit_code == ExitCode.HOST_FAILED
+
+
+def test_put_and_template_set_the_mode_asked_and_a_new_mode_is_a_change(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    (tmp_path / "secret.txt").write_text("s\n")
+    (tmp_path / "key.j2").write_text("key for {{ inventory_hostname }}\n")
+    text = """
+        steps:
+          - name: put
+            put: {{src: secret.txt, dest: "{here}/secret-{name}", mode: "0600"}}
+          - name: template
+            template: {{src: key.j2, dest: "{here}/key-{name}", mode: "{mode}"}}
+        """
+    first = run_text(connected, fleet, tmp_path, text.format(here=tmp_path, name=NAME, mode="0640"))
+    again = run_text(connected, fleet, tmp_path, text.format(here=tmp_path, name=NAME, mode="0640"))
+    other = run_text(connected, fleet, tmp_path, text.format(here=tmp_path, name=NAME, mode="0600"))
+    for host in hosts:
+        assert step_statuses(first, host.name) == ["changed", "changed"]
+        assert step_statuses(again, host.name) == ["ok", "ok"]
+        assert step_statuses(other, host.name) == ["ok", "changed"]
+        assert (tmp_path / f"secret-{host.name}").stat().st_mode & 0o777 == 0o600
+        key = tmp_path / f"key-{host.name}"
+        assert key.stat().st_mode & 0o777 == 0o600
+        assert key.read_text() == f"key for {host.name}\n"
