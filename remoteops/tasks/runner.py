@@ -245,6 +245,9 @@ class _TaskRun:
         self.stopped_on: dict[str, HostResult] = {}  # hosts that take no further step
         self.started: set[str] = set()
         self.interrupted = False
+        #: Local trees scanned for the current step: a source the hosts share is read once
+        #: a step, not once a host (a ``local:`` step may change it before the next one).
+        self._scans: dict[tuple[Path, bool], LocalTree] = {}
 
     def host_failed(self, name: str) -> bool:
         return name in self.stopped_on
@@ -281,6 +284,7 @@ class _TaskRun:
         return [h for h in going if h.name in names]
 
     def _run_step(self, index: int, step: Step, hosts: Sequence[Host]) -> None:
+        self._scans.clear()
         prepared: dict[str, _Prepared] = {}
         for host in hosts:
             variables = self.variables[host.name]
@@ -440,7 +444,7 @@ class _TaskRun:
                 excludes=tuple(text(e) for e in args.exclude),
                 max_delete=None if max_delete is None else int(_scalar(max_delete, variables)),
             )
-            do = _sync_doing(self._local(text(args.src)), text(args.dest), options)
+            do = _sync_doing(self._tree(text(args.src), options.checksum), text(args.dest), options)
         elif isinstance(args, GetArgs):
             do = _get_doing(text(args.src), self._local(text(args.dest)))
         elif isinstance(args, TemplateArgs):
@@ -455,6 +459,12 @@ class _TaskRun:
         else:
             raise TypeError(f"no runner for {type(args).__name__}")
         return _Prepared(do, timeout=timeout, env=env, command=local_command, **guards)
+
+    def _tree(self, source: str, checksum: bool) -> LocalTree:
+        key = (self._local(source), checksum)
+        if key not in self._scans:
+            self._scans[key] = scan_tree(key[0], checksum=checksum)
+        return self._scans[key]
 
     def _local(self, path: str) -> Path:
         """A local path of the task file: relative to the file's folder."""
@@ -498,8 +508,7 @@ def _put_doing(
     return do
 
 
-def _sync_doing(source: Path, dest: str, options: SyncOptions) -> _Doing:
-    tree: LocalTree = scan_tree(source, checksum=options.checksum)
+def _sync_doing(tree: LocalTree, dest: str, options: SyncOptions) -> _Doing:
     work = sync_work(tree, dest, options, dry_run=False)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
