@@ -21,6 +21,7 @@ _COMMANDS = {
     "put": ("put_cmd", "put", True),
     "get": ("get_cmd", "get", True),
     "hosts": ("hosts_cmd", "hosts", False),
+    "task": ("task_cmd", "task", True),
 }
 #: name -> module in remoteops.cli whose ``app`` holds the group's commands
 _GROUPS = {"playground": "playground_cmd", "serve": "serve_cmd"}

@@ -262,8 +262,10 @@ def make_fleet(
     ask_pass: bool,
     forks: int,
     host_timeout: float | None = None,
+    keep_open: bool = False,
 ) -> Fleet:
-    """The selected hosts as a one-off fleet: each host's connection closes when it is done."""
+    """The selected hosts as a fleet: one-off (each connection closes when its host is
+    done) unless ``keep_open`` (a task's steps share each host's connection)."""
     from remoteops.fleet import Fleet
 
     factory = make_factory(inventory, overrides, accept_new_host_keys, ask_pass)
@@ -273,7 +275,7 @@ def make_fleet(
         forks=forks,
         host_timeout=host_timeout,
         factory=factory,
-        keep_open=False,
+        keep_open=keep_open,
     )
 
 

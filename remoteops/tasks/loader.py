@@ -483,6 +483,10 @@ def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
     known = _KNOWN_AS.get(word)
     if known in choices:
         return f"; did you mean {known!r}?"
+    # a slip in another tool's name counts too (shel -> shell -> run)
+    for other in difflib.get_close_matches(word, list(_KNOWN_AS), n=1):
+        if _KNOWN_AS[other] in choices:
+            return f"; did you mean {_KNOWN_AS[other]!r}?"
     close = difflib.get_close_matches(word, choices, n=3)
     if not close:
         return f"; expected one of {', '.join(choices)}"

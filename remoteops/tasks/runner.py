@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from remoteops.errors import PatternError, RemoteOpsError, TemplateError
+from remoteops.errors import ConfigurationError, PatternError, RemoteOpsError, TemplateError
 from remoteops.executor import Listener, NullListener, command_work
 from remoteops.fleet import Fleet
 from remoteops.inventory import Host, Inventory
@@ -55,6 +55,9 @@ from remoteops.transports.base import FileTransport, commands_of, files_of
 from remoteops.tree import Kind
 
 _Value = TypeVar("_Value", int, float, bool)
+
+#: Told of each step as it starts: its index, the step, the hosts it runs on.
+StepStarted = Callable[[int, Step, Sequence[Host]], None]
 
 #: What one step did on one host; ``skipped`` is not a :class:`Status` of a run.
 StepStatus = Literal["ok", "changed", "failed", "ignored", "skipped"]
@@ -169,12 +172,16 @@ def run_task_file(
     inventory: Inventory,
     extra_vars: Mapping[str, Any],
     listener: Listener | None = None,
+    on_step: StepStarted = lambda index, step, hosts: None,
 ) -> TaskReport:
-    """Run ``task`` on the fleet's hosts (``linear``): see the module docs."""
+    """Run ``task`` on the fleet's hosts (``linear``): see the module docs. ``on_step`` is
+    told of each step as it starts, with the hosts it runs on (the CLI prints a header)."""
     if task.strategy != "linear":
-        raise NotImplementedError(f"strategy {task.strategy!r}: only 'linear' runs yet")
+        raise ConfigurationError(
+            f"{task.path}: strategy {task.strategy!r} is not supported yet; use linear"
+        )
     started = time.monotonic()
-    run = _TaskRun(fleet, task, inventory, extra_vars, listener or NullListener())
+    run = _TaskRun(fleet, task, inventory, extra_vars, listener or NullListener(), on_step=on_step)
     hosts = list(fleet.hosts)
     cut = batches(hosts, task.serial)
     done: list[Host] = []
@@ -227,7 +234,10 @@ class _TaskRun:
         inventory: Inventory,
         extra_vars: Mapping[str, Any],
         listener: Listener,
+        *,
+        on_step: StepStarted,
     ) -> None:
+        self.on_step = on_step
         self.fleet = fleet
         self.task = task
         self.inventory = inventory
@@ -270,6 +280,7 @@ class _TaskRun:
             going = [h for h in batch if h.name not in self.stopped_on]
             chosen = self._step_hosts(step, going)
             if chosen:
+                self.on_step(index, step, chosen)
                 self._run_step(index, step, chosen)
             if self.interrupted or not any(h.name not in self.stopped_on for h in batch):
                 return
@@ -415,6 +426,9 @@ class _TaskRun:
             "unless": None if step.unless is None else text(step.unless),
         }
         args = step.args
+        if (sudo or step.sudo_user is not None) and not isinstance(args, RunArgs):
+            # never silently as the login user: the file would land with the wrong owner
+            raise ValueError(f"sudo on a {step.action.value} step is not supported yet")
         do: _Doing
         local_command = ""
         if isinstance(args, RunArgs):

@@ -436,3 +436,27 @@ def test_put_and_template_set_the_mode_asked_and_a_new_mode_is_a_change(
         key = tmp_path / f"key-{host.name}"
         assert key.stat().st_mode & 0o777 == 0o600
         assert key.read_text() == f"key for {host.name}\n"
+
+
+def test_sudo_on_a_file_step_is_refused_not_ignored(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    """Until file steps can write as root, a sudo on one fails the host saying so, rather
+    than writing as the login user."""
+    (tmp_path / "f").write_text("x")
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - name: copy as root
+            put: {{src: f, dest: "{tmp_path}/{{{{ inventory_hostname }}}}-copy"}}
+            sudo: true
+        """,
+    )
+    for host in hosts:
+        recap = report.by_host[host.name]
+        assert recap.status is Status.FAILED
+        assert "sudo on a put step is not supported yet" in (recap.error or "")
+        assert not (tmp_path / f"{host.name}-copy").exists()

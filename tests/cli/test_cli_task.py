@@ -1,0 +1,57 @@
+"""`remoteops task`: the README's example file run as a user runs it, its recap and JSON, and
+a malformed file refused with its file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.cli_support import json_lines, remoteops
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "deploy-site.yml"
+
+
+def test_the_example_deploys_then_changes_nothing_the_second_time(
+    inventory: str, names: list[str]
+) -> None:
+    """The hosts' /tmp is their own: each gets its page, rendered with its own name."""
+    common = ["task", str(EXAMPLE), "-i", inventory, "-e", "site_root=/tmp/example-site"]
+    first = remoteops(*common)
+    assert first.returncode == 0, first.stderr.decode()
+    out = first.stdout.decode()
+    for name in names:
+        assert f"{name} | 1" in out  # the page holds the host's own name
+    recap = first.stderr.decode()
+    assert "RECAP" in recap
+    assert "STEP 2 the home page, rendered per host" in recap
+    second = remoteops(*common, "-o", "json")
+    assert second.returncode == 0, second.stderr.decode()
+    objects = json_lines(second.stdout)
+    finals = [o for o in objects if o["step"] is None]
+    assert sorted(o["host"] for o in finals) == sorted(names)
+    assert all(o["status"] == "ok" and o["failed"] == 0 for o in finals)
+    pages = [o for o in objects if o.get("name") == "the home page, rendered per host"]
+    assert pages
+    assert all(not o["changed"] for o in pages)  # the same bytes: nothing uploaded again
+    guarded = [o for o in objects if o.get("name") == "make the site folder"]
+    assert all(o["step_status"] == "skipped" for o in guarded)  # creates: it exists
+
+
+def test_a_malformed_task_file_is_exit_2_naming_file_and_line(
+    inventory: str, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("steps:\n  - name: one\n    run: 'true'\n  - name: two\n    shel: ls\n")
+    result = remoteops("task", str(broken), "-i", inventory)
+    assert result.returncode == 2
+    error = result.stderr.decode()
+    assert f"{broken}:4" in error or f"{broken}:5" in error, error
+    assert "two" in error
+    assert "did you mean" in error
+
+
+def test_an_unsupported_strategy_is_exit_2(inventory: str, tmp_path: Path) -> None:
+    free = tmp_path / "free.yml"
+    free.write_text("strategy: free\nsteps:\n  - run: 'true'\n")
+    result = remoteops("task", str(free), "-i", inventory)
+    assert result.returncode == 2
+    assert "strategy 'free' is not supported yet" in result.stderr.decode()
