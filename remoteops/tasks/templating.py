@@ -13,6 +13,7 @@ hundred hosts parses its command once.
 from __future__ import annotations
 
 import functools
+import shlex
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -77,6 +78,8 @@ def _environment() -> jinja2.Environment:
         autoescape=False,  # noqa: S701 (shell commands and config files, not HTML)
     )
     environment.filters["bool"] = to_bool
+    # values go into shell commands as written: `{{ path | quote }}` makes one a single word
+    environment.filters["quote"] = lambda value: shlex.quote(str(value))
     return environment
 
 

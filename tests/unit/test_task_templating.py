@@ -202,3 +202,11 @@ def test_a_missing_extra_vars_file_or_a_bad_pair_is_a_configuration_error(
         parse_extra_vars(["novalue"])
     with pytest.raises(ConfigurationError, match="expected NAME=VALUE"):
         parse_extra_vars(["bad-name=1"])
+
+
+def test_the_quote_filter_makes_a_value_one_shell_word() -> None:
+    """Values are rendered as written (like Ansible): quoting is asked for, as there."""
+    from remoteops.tasks.templating import render
+
+    rendered = render("rm -f {{ path | quote }}", {"path": "a b; rm -rf /"})
+    assert rendered == "rm -f 'a b; rm -rf /'"
