@@ -13,8 +13,8 @@ hundred hosts parses its command once.
 from __future__ import annotations
 
 import functools
-import shlex
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
