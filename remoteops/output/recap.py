@@ -42,7 +42,7 @@ def print_recap(report: TaskReport, err: TextIO | None = None) -> None:
         why = f": {recap.error}" if recap.error and recap.status is not Status.OK else ""
         lines.append(f"{recap.host.ljust(width)} : {counts}{ended}{why}")
     if report.stopped:
-        lines.append(f"stopped before the last batch: {report.stopped}")
+        lines.append(f"stopped early: {report.stopped}")
     lines.append(f"{len(report.hosts)} hosts in {report.duration_s:.2f} s")
     write(err, "".join(line + "\n" for line in lines))
 
@@ -60,7 +60,8 @@ def recap_json(recap: HostRecap) -> list[dict[str, Any]]:
             "step": None,
             "ok": recap.status is Status.OK,
             "status": recap.status.value,
-            **{name: getattr(recap, name) for name, _ in _COUNTS},
+            # step counts; "ok" is taken by the host's outcome, as in every other object
+            **{f"{name}_steps": getattr(recap, name) for name, _ in _COUNTS},
             "error": recap.error,
         }
     )

@@ -15,6 +15,7 @@ with the reason.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import posixpath
 import shlex
@@ -52,7 +53,9 @@ from remoteops.tasks.templating import evaluate, render, to_bool
 from remoteops.tasks.variables import host_variables
 from remoteops.transports import CommandSpec, Transport
 from remoteops.transports.base import FileTransport, commands_of, files_of
-from remoteops.tree import Kind
+from remoteops.tree import Entry, Kind
+
+log = logging.getLogger(__name__)
 
 _Value = TypeVar("_Value", int, float, bool)
 
@@ -255,6 +258,9 @@ class _TaskRun:
         self.stopped_on: dict[str, HostResult] = {}  # hosts that take no further step
         self.started: set[str] = set()
         self.interrupted = False
+        #: Steps every host of a batch reached (an interrupted host stopped before the rest).
+        self.reached: dict[int, bool] = {}
+        self._warned: set[int] = set()
         #: Local trees scanned for the current step: a source the hosts share is read once
         #: a step, not once a host (a ``local:`` step may change it before the next one).
         self._scans: dict[tuple[Path, bool], LocalTree] = {}
@@ -270,6 +276,9 @@ class _TaskRun:
         if name not in self.started:
             reason = f"not started: {stopped}" if stopped else "not started"
             return HostRecap(name, Status.CANCELLED, steps, reason)
+        if self.interrupted and len({s.step for s in steps}) < len(self.task.steps):
+            last = max((s.step + 1 for s in steps), default=0)
+            return HostRecap(name, Status.CANCELLED, steps, f"interrupted after step {last}")
         return HostRecap(name, Status.OK, steps)
 
     # -- a batch, step by step ---------------------------------------------------------------
@@ -279,9 +288,14 @@ class _TaskRun:
         for index, step in enumerate(self.task.steps):
             going = [h for h in batch if h.name not in self.stopped_on]
             chosen = self._step_hosts(step, going)
+            for host in going:  # left out by the step's hosts: skipped, as by a when:
+                if host not in chosen:
+                    result = HostResult(host.name, Status.OK, notes=("not in the step's hosts",))
+                    self._record(index, step, host, result, skipped=True)
             if chosen:
                 self.on_step(index, step, chosen)
                 self._run_step(index, step, chosen)
+            self.reached[index] = True
             if self.interrupted or not any(h.name not in self.stopped_on for h in batch):
                 return
 
@@ -290,7 +304,10 @@ class _TaskRun:
             return list(going)
         try:
             names = {h.name for h in self.inventory.select(step.hosts)}
-        except PatternError:
+        except PatternError as exc:  # said once a step, never silently
+            if step.line not in self._warned:
+                self._warned.add(step.line)
+                log.warning("%s: hosts: %s; skipped on every host", _step_label(step), exc)
             return []
         return [h for h in going if h.name in names]
 
@@ -359,6 +376,11 @@ class _TaskRun:
                 cwd=self.base_dir,
                 check=False,
             )
+        except KeyboardInterrupt:  # the run ends as an interrupted one, with its recap
+            self.interrupted = True
+            shared = HostResult(
+                "", Status.CANCELLED, error="interrupted", duration_s=time.monotonic() - started
+            )
         except subprocess.TimeoutExpired as exc:
             shared = _failure("", f"timed out after {exc.timeout:g} s", started)
         except OSError as exc:
@@ -409,7 +431,12 @@ class _TaskRun:
         if result.status is Status.CANCELLED:
             self.interrupted = True
         if not skipped and not result.ok and not ignored:
-            self.stopped_on[host.name] = result
+            label = _step_label(step)
+            why = result.error or (
+                f"exit code {result.exit_code}" if result.exit_code is not None else "failed"
+            )
+            said = why if why.startswith(label) else f"{label}: {why}"
+            self.stopped_on[host.name] = dataclasses.replace(result, error=said)
 
     # -- rendering a step's arguments for one host ------------------------------------------
 
@@ -551,31 +578,33 @@ def _template_doing(rendered: bytes, dest: str, mode: int | None) -> _Doing:
         started = time.monotonic()
         if transport.path_kind(dest) is Kind.DIR:
             return _failure(host.name, f"{dest} is a folder, not a file", started), False
-        if _same_file(transport, dest, rendered, mode):
+        present = transport.list_path(dest, missing_ok=True, follow=True)
+        current = present[0] if present and present[0].kind is Kind.FILE else None
+        if current is not None and _same_file(transport, dest, current, rendered, mode):
             stats = TransferStats(files_unchanged=1)
             return HostResult(host.name, Status.OK, transfer=stats), False
+        # no mode asked for: an existing file keeps its own (a 0600 secret stays 0600)
+        kept = mode if mode is not None else (current.mode & 0o7777 if current else 0o644)
         with tempfile.TemporaryDirectory(prefix="remoteops-template-") as folder:
             local = Path(folder) / (posixpath.basename(dest.rstrip("/")) or "file")
             local.write_bytes(rendered)
-            entry = dataclasses.replace(
-                read_source(local, recursive=False).entries[0],
-                mode=0o644 if mode is None else mode,
-            )
+            entry = dataclasses.replace(read_source(local, recursive=False).entries[0], mode=kept)
             result = put_work([PutSource(local, (entry,))], dest)(host, connection, listener)
         return result, result.ok
 
     return do
 
 
-def _same_file(transport: FileTransport, dest: str, rendered: bytes, mode: int | None) -> bool:
-    entries = transport.list_path(dest, missing_ok=True, follow=True)
-    if not entries or entries[0].kind is not Kind.FILE or entries[0].size != len(rendered):
+def _same_file(
+    transport: FileTransport, dest: str, current: Entry, rendered: bytes, mode: int | None
+) -> bool:
+    if current.size != len(rendered):
         return False
-    if mode is not None and entries[0].mode & 0o7777 != mode:
+    if mode is not None and current.mode & 0o7777 != mode:
         return False
     with tempfile.TemporaryDirectory(prefix="remoteops-template-") as folder:
         local = Path(folder) / "current"
-        transport.get_file(dest, local, entries[0])
+        transport.get_file(dest, local, current)
         return local.read_bytes() == rendered
 
 

@@ -28,7 +28,7 @@ def test_the_example_deploys_then_changes_nothing_the_second_time(
     objects = json_lines(second.stdout)
     finals = [o for o in objects if o["step"] is None]
     assert sorted(o["host"] for o in finals) == sorted(names)
-    assert all(o["status"] == "ok" and o["failed"] == 0 for o in finals)
+    assert all(o["ok"] is True and o["failed_steps"] == 0 for o in finals)
     pages = [o for o in objects if o.get("name") == "the home page, rendered per host"]
     assert pages
     assert all(not o["changed"] for o in pages)  # the same bytes: nothing uploaded again
@@ -55,3 +55,59 @@ def test_an_unsupported_strategy_is_exit_2(inventory: str, tmp_path: Path) -> No
     result = remoteops("task", str(free), "-i", inventory)
     assert result.returncode == 2
     assert "strategy 'free' is not supported yet" in result.stderr.decode()
+
+
+def _interrupted(
+    inventory: str, task_text: str, folder: Path
+) -> tuple[int, list[dict[str, object]]]:
+    """Run the task with -o json, press Ctrl-C once a second in, return the exit code and
+    what was printed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.cli.cli_support import cli_env
+
+    path = folder / "task.yml"
+    path.write_text(task_text)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "remoteops", "task", str(path), "-i", inventory, "-o", "json"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(None),
+    )
+    time.sleep(1.5)
+    os.kill(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    return process.returncode, json_lines(out)
+
+
+def test_ctrl_c_between_steps_ends_the_unfinished_hosts_cancelled(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    """Hosts whose later steps never ran were reported ok."""
+    code, objects = _interrupted(
+        inventory,
+        "steps:\n  - run: sleep 3\n  - run: 'true'\n",
+        tmp_path,
+    )
+    assert code == 130
+    finals = {o["host"]: o for o in objects if o["step"] is None}
+    assert sorted(finals) == sorted(names)
+    assert all(o["status"] == "cancelled" for o in finals.values()), finals
+
+
+def test_ctrl_c_in_a_local_step_still_prints_every_hosts_end(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    """The KeyboardInterrupt escaped from the local command: nothing was printed at all."""
+    code, objects = _interrupted(
+        inventory, "steps:\n  - local: sleep 10\n  - run: 'true'\n", tmp_path
+    )
+    assert code == 130
+    finals = [o for o in objects if o["step"] is None]
+    assert sorted(o["host"] for o in finals) == sorted(names)
+    assert all(o["status"] == "cancelled" for o in finals)

@@ -460,3 +460,61 @@ def test_sudo_on_a_file_step_is_refused_not_ignored(
         assert recap.status is Status.FAILED
         assert "sudo on a put step is not supported yet" in (recap.error or "")
         assert not (tmp_path / f"{host.name}-copy").exists()
+
+
+def test_a_template_without_mode_keeps_the_mode_of_the_file_it_replaces(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    """A 0600 file holding a secret was made 0644 (world-readable) by its next render."""
+    (tmp_path / "secret.j2").write_text("secret={{ inventory_hostname }}\n")
+    for host in hosts:
+        existing = tmp_path / f"{host.name}.conf"
+        existing.write_text("old\n")
+        existing.chmod(0o600)
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - template: {{src: secret.j2, dest: "{tmp_path}/{{{{ inventory_hostname }}}}.conf"}}
+        """,
+    )
+    assert report.ok
+    for host in hosts:
+        written = tmp_path / f"{host.name}.conf"
+        assert written.read_text() == f"secret={host.name}\n"
+        assert written.stat().st_mode & 0o777 == 0o600
+
+
+def test_hosts_left_out_of_a_step_are_skipped_and_registered_so(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, caplog: Any
+) -> None:
+    """A host outside a step's hosts: had no record and no register (a later step failed on
+    the undefined name); a pattern that matches nothing was skipped without a word."""
+    first = hosts[0].name
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - name: only the first
+            hosts: {first}
+            run: echo picked
+            register: picked
+          - name: a typo in a group name
+            hosts: no-such-group
+            run: echo never
+          - name: everyone reads the register
+            run: echo "{{{{ picked.skipped }}}}"
+        """,
+    )
+    assert report.ok, [r.error for r in report.hosts]
+    for host in hosts:
+        statuses = step_statuses(report, host.name)
+        assert statuses[1] == "skipped"
+        assert statuses[0] == ("changed" if host.name == first else "skipped")
+        last = report.by_host[host.name].steps[2].result.stdout
+        assert last == (b"False\n" if host.name == first else b"True\n")
+    assert any("no-such-group" in r.getMessage() for r in caplog.records)
