@@ -94,6 +94,15 @@ def run(
     group: Annotated[
         bool, typer.Option("--group", "-b", help="Show identical outputs once per host group.")
     ] = False,
+    template: Annotated[
+        bool,
+        typer.Option(
+            "--template",
+            "-T",
+            help="Render COMMAND per host with Jinja2 and the host's variables "
+            "({{ inventory_hostname }}, inventory vars); without it the command is sent as typed.",
+        ),
+    ] = False,
     output: OutputOption = OutputMode.text,
 ) -> None:
     """Run COMMAND on every host matching --hosts; exit 0/1/3/4 (see README)."""
@@ -131,7 +140,17 @@ def run(
         listener = grouped
     else:
         listener = LiveLines([h.name for h in selected])
-    report = execute(lambda: fleet.run(spec, listener=listener))
+    if template:
+        from remoteops.errors import TemplateError
+        from remoteops.tasks.adhoc import templated_command_work
+
+        try:
+            work = templated_command_work(spec, loaded)
+        except TemplateError as exc:
+            fail(str(exc))
+        report = execute(lambda: fleet.execute(work, listener=listener))
+    else:
+        report = execute(lambda: fleet.run(spec, listener=listener))
     if grouped is not None:
         grouped.render(report.results)
     finish(report, output)
