@@ -110,12 +110,14 @@ class _GuardedListener:
         self._call("interrupted", running)
 
 
-def _watchdog(seconds: float, transport: Transport, expired: threading.Event) -> Deadline:
+def _watchdog(
+    seconds: float, name: str, transport: Transport, expired: threading.Event
+) -> Deadline:
     """Close ``transport`` after ``seconds``: whatever the host's work waits on then fails."""
 
     def expire() -> None:
         expired.set()
-        close_quietly("?", transport)
+        close_quietly(name, transport)
 
     return after(seconds, expire)
 
@@ -371,7 +373,7 @@ class Executor:
             with self._lock:
                 self._open[host.name] = transport
             if self.host_timeout is not None:
-                watchdog = _watchdog(self.host_timeout, transport, expired)
+                watchdog = _watchdog(self.host_timeout, host.name, transport, expired)
             self.sessions.connect(host, transport)
             result = work(host, transport, self.listener)
             reusable = not (expired.is_set() or self._cancelled.is_set()) and (
@@ -455,9 +457,9 @@ class Executor:
     def _cancel_all(self) -> None:
         self._cancelled.set()
         with self._lock:
-            open_now = list(self._open.values())
-        for transport in open_now:
-            close_quietly("?", transport)
+            open_now = list(self._open.items())
+        for name, transport in open_now:
+            close_quietly(name, transport)
 
 
 class _CommandWork:

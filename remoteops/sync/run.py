@@ -35,10 +35,10 @@ def planned_changes(plan: Plan) -> tuple[PlannedChange, ...]:
     return tuple(PlannedChange(a.kind.value, a.path, a.reason) for a in plan.actions)
 
 
-def describe(plan: Plan) -> bytes:
+def describe(changes: tuple[PlannedChange, ...], problems: tuple[str, ...]) -> bytes:
     """The itemized plan, one action per line, as ``--dry-run`` shows it."""
-    lines = [str(change) for change in planned_changes(plan)]
-    lines += [f"refused: {problem}" for problem in plan.problems]
+    lines = [str(change) for change in changes]
+    lines += [f"refused: {problem}" for problem in problems]
     return "".join(line + "\n" for line in lines).encode()
 
 
@@ -74,7 +74,8 @@ def sync_work(
         plan = plan_sync(side, remote, options, transport.fidelity)
         if plan.unsupported:
             raise UnsupportedError("; ".join(plan.unsupported))
-        shown = describe(plan) if dry_run else b""
+        changes = planned_changes(plan) if dry_run else None
+        shown = describe(changes, plan.problems) if changes is not None else b""
         if shown:
             listener.host_output(host.name, "stdout", shown)
         if dry_run:
@@ -97,7 +98,7 @@ def sync_work(
             error=error,
             duration_s=time.monotonic() - started,
             transfer=stats,
-            plan=planned_changes(plan) if dry_run else None,
+            plan=changes,
         )
 
     def work(host: Host, connection: Transport, listener: Listener) -> HostResult:
