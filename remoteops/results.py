@@ -91,6 +91,8 @@ class HostResult:
     notes: tuple[str, ...] = ()
     #: For a dry run: the changes the transfer would make (None: not a dry run).
     plan: tuple[PlannedChange, ...] | None = None
+    #: With ``--diff``: the unified diff of the files the transfer changes (or would).
+    diff: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -119,6 +121,7 @@ class HostResult:
                 "error": self.error,
                 "duration_s": round(self.duration_s, 3),
                 **({"plan": "".join(f"{c}\n" for c in self.plan)} if self.plan else {}),
+                **({"diff": self.diff} if self.diff else {}),
             }
         stdout, stdout_b64 = _text_and_raw(self.stdout)
         stderr, stderr_b64 = _text_and_raw(self.stderr)

@@ -18,8 +18,9 @@ from pathlib import Path
 from remoteops.errors import ConfigurationError, TransferError
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener, needing
 from remoteops.inventory.model import Host
-from remoteops.results import HostResult, RunReport, Status, TransferStats
+from remoteops.results import HostResult, PlannedChange, RunReport, Status, TransferStats
 from remoteops.sync.paths import expand_home, refuse_user_home
+from remoteops.sync.run import describe
 from remoteops.transports import Capability, Transport, TransportFactory
 from remoteops.transports.base import files_of
 from remoteops.transports.file_ops import remove_stale_partials
@@ -105,13 +106,32 @@ def _parent(path: str) -> str:
     return path.rstrip("/").rpartition("/")[0] or ("/" if path.startswith("/") else ".")
 
 
-def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
+def _fetch_plan(host: str, listed: list[Entry], folder: Path, started: float) -> HostResult:
+    """What fetching ``listed`` would write into ``folder`` (a dry run): nothing is written
+    here, not even the host's folder; names that would escape it are refused as a real
+    ``get`` refuses them."""
+    refused = [f"{e.path!r}: {why}" for e in listed if (why := escape_reason(e)) is not None]
+    fetched = [e for e in listed if e.kind is not Kind.DIR and escape_reason(e) is None]
+    changes = tuple(PlannedChange("fetch", e.path, f"into {folder}") for e in fetched)
+    error = f"would refuse {len(refused)} entries: {_listed(refused)}" if refused else None
+    return HostResult(
+        host,
+        Status.FAILED if refused else Status.OK,
+        error=error,
+        duration_s=time.monotonic() - started,
+        transfer=TransferStats(files_created=len(fetched)),
+        plan=changes,
+    )
+
+
+def fetch_work(remote_path: str, local_dir: Path, *, dry_run: bool = False) -> HostWork:
     """The work of ``remoteops get`` on one host; a path naming nothing is refused here.
 
     Entries are fetched one by one, and one that cannot be (a file that vanished, a name this
     machine refuses, a link it cannot make) is reported by name while the others still
     arrive; the host then ends ``failed``. A lost connection ends the host at once
-    (``unreachable``). Files growing while fetched arrive as listed, with a note."""
+    (``unreachable``). Files growing while fetched arrive as listed, with a note.
+    ``dry_run`` lists the host's path and says what would be fetched, writing nothing."""
     if remote_path.rstrip("/") in ("", "."):
         raise ConfigurationError(f"cannot get {remote_path!r}: name a file or folder")
     refuse_user_home(remote_path)
@@ -121,6 +141,13 @@ def fetch_work(remote_path: str, local_dir: Path) -> HostWork:
         started = time.monotonic()
         folder = _host_folder(local_dir, host.name)
         path = expand_home(transport, remote_path)
+        if dry_run:
+            planned = _fetch_plan(
+                host.name, transport.list_path(path, follow=True), folder, started
+            )
+            if planned.plan:
+                listener.host_output(host.name, "stdout", describe(planned.plan, ()))
+            return planned
         parent = _parent(path)
         refused: list[str] = []
         failed: list[str] = []

@@ -26,11 +26,13 @@ from remoteops.errors import (
 from remoteops.executor import DEFAULT_FORKS, Executor, HostWork, Listener, needing
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status
-from remoteops.sync.apply import apply_plan, partly_applied, start_progress
+from remoteops.sync.apply import apply_plan, partly_applied, plan_stats, start_progress
+from remoteops.sync.diff import plan_diff
 from remoteops.sync.local_tree import scan_tree
 from remoteops.sync.model import SyncOptions
 from remoteops.sync.paths import expand_home, refuse_user_home
 from remoteops.sync.plan import plan_sync
+from remoteops.sync.run import describe, planned_changes
 from remoteops.transports import Capability, Transport, TransportFactory
 from remoteops.transports.base import FileTransport, files_of
 from remoteops.tree import Entry, Kind, ProgressSink, is_temporary_of, join_remote
@@ -142,8 +144,16 @@ def put_work(
     *,
     parents: bool = False,
     progress: ProgressSink | None = None,
+    dry_run: bool = False,
+    diff: bool = False,
 ) -> HostWork:
-    """The work of ``remoteops put`` on one host: where to, one listing, a plan, apply."""
+    """The work of ``remoteops put`` on one host: where to, one listing, a plan, apply.
+
+    ``dry_run`` stops at the plan: the host's result carries it (``plan``, and counts of
+    what it would do) and nothing is written. ``diff`` adds the unified diff of each file
+    uploaded (:mod:`remoteops.sync.diff`), taken before anything is written. Both are
+    shown on the listener's stdout, as ``sync --dry-run`` shows its plan.
+    """
     if not sources:
         raise ConfigurationError("nothing to put")
     if not remote:
@@ -175,6 +185,20 @@ def put_work(
             raise UnsupportedError("; ".join(plan.unsupported))
         if not plan.ok:
             raise TransferError("; ".join(plan.problems))
+        changes = planned_changes(plan) if dry_run else None
+        shown = plan_diff(transport, plan, origin.__getitem__, folder) if diff else None
+        said = (describe(changes, ()) if changes else b"") + (shown or "").encode()
+        if said:
+            listener.host_output(host.name, "stdout", said)
+        if dry_run:
+            return HostResult(
+                host.name,
+                Status.OK,
+                duration_s=time.monotonic() - started,
+                transfer=plan_stats(plan),
+                plan=changes,
+                diff=shown,
+            )
         advance = start_progress(plan, host.name, progress)
         try:
             stats = apply_plan(
@@ -187,6 +211,7 @@ def put_work(
             Status.OK,
             duration_s=time.monotonic() - started,
             transfer=stats,
+            diff=shown,
         )
 
     return needing({Capability.FILES}, work)

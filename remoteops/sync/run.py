@@ -21,6 +21,7 @@ from remoteops.sync.apply import (
     plan_stats,
     start_progress,
 )
+from remoteops.sync.diff import plan_diff
 from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import Plan, SyncOptions
 from remoteops.sync.paths import checked_listing, refuse_user_home
@@ -50,6 +51,7 @@ def sync_work(
     dry_run: bool,
     progress: ProgressSink | None = None,
     force: bool = False,
+    diff: bool = False,
 ) -> HostWork:
     """The work of ``remoteops sync`` on one host: one listing, a plan, then apply it.
 
@@ -76,8 +78,9 @@ def sync_work(
             raise UnsupportedError("; ".join(plan.unsupported))
         changes = planned_changes(plan) if dry_run else None
         shown = describe(changes, plan.problems) if changes is not None else b""
-        if shown:
-            listener.host_output(host.name, "stdout", shown)
+        diffs = plan_diff(transport, plan, tree.root.joinpath, folder) if diff else None
+        if shown or diffs:
+            listener.host_output(host.name, "stdout", shown + (diffs or "").encode())
         if dry_run:
             stats = plan_stats(plan)
             status, error = (
@@ -99,6 +102,7 @@ def sync_work(
             duration_s=time.monotonic() - started,
             transfer=stats,
             plan=changes,
+            diff=diffs,
         )
 
     def work(host: Host, connection: Transport, listener: Listener) -> HostResult:

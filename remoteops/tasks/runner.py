@@ -31,12 +31,20 @@ from remoteops.errors import ConfigurationError, PatternError, RemoteOpsError, T
 from remoteops.executor import Listener, NullListener, command_work
 from remoteops.fleet import Fleet
 from remoteops.inventory import Host, Inventory
-from remoteops.results import ExitCode, HostResult, RunReport, Status, TransferStats
+from remoteops.results import (
+    ExitCode,
+    HostResult,
+    PlannedChange,
+    RunReport,
+    Status,
+    TransferStats,
+)
+from remoteops.sync.diff import file_diff, read_remote, text_diff
 from remoteops.sync.fetch import fetch_work
 from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import SyncOptions
 from remoteops.sync.put import PutSource, put_work, read_source
-from remoteops.sync.run import sync_work
+from remoteops.sync.run import describe, sync_work
 from remoteops.tasks.batches import batches, should_stop
 from remoteops.tasks.model import (
     Action,
@@ -147,6 +155,8 @@ class TaskReport:
     duration_s: float = 0.0
     interrupted: bool = False
     stopped: str | None = None
+    #: A check run (``--check``): nothing was changed, ``changed`` says what would be.
+    check: bool = False
     by_host: Mapping[str, HostRecap] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -176,15 +186,31 @@ def run_task_file(
     extra_vars: Mapping[str, Any],
     listener: Listener | None = None,
     on_step: StepStarted = lambda index, step, hosts: None,
+    check: bool = False,
+    diff: bool = False,
 ) -> TaskReport:
     """Run ``task`` on the fleet's hosts (``linear``): see the module docs. ``on_step`` is
-    told of each step as it starts, with the hosts it runs on (the CLI prints a header)."""
+    told of each step as it starts, with the hosts it runs on (the CLI prints a header).
+
+    ``check`` (Ansible's check mode) changes nothing: file steps plan and report what they
+    would change, ``run`` and ``local`` steps are skipped unless ``check_safe``, guards are
+    still evaluated (``unless`` runs). ``diff`` keeps (and shows on the listener) a unified
+    diff of the text files that ``put``, ``sync`` and ``template`` change or would change.
+    """
     if task.strategy != "linear":
         raise ConfigurationError(
             f"{task.path}: strategy {task.strategy!r} is not supported yet; use linear"
         )
     started = time.monotonic()
-    run = _TaskRun(fleet, task, inventory, extra_vars, listener or NullListener(), on_step=on_step)
+    run = _TaskRun(
+        fleet,
+        task,
+        inventory,
+        extra_vars,
+        listener or NullListener(),
+        on_step=on_step,
+        mode=_Mode(check=check, diff=diff),
+    )
     hosts = list(fleet.hosts)
     cut = batches(hosts, task.serial)
     done: list[Host] = []
@@ -205,13 +231,25 @@ def run_task_file(
             stopped = f"every host of batch {number + 1} failed"
             break
     recaps = tuple(run.recap(host.name, stopped) for host in hosts)
-    return TaskReport(recaps, time.monotonic() - started, run.interrupted, stopped)
+    return TaskReport(recaps, time.monotonic() - started, run.interrupted, stopped, check)
 
 
 # -- one host's step, prepared here before the host is asked ---------------------------------
 
 #: The action on one host: its result, and whether it changed anything there.
 _Doing = Callable[[Host, Transport, Listener], tuple[HostResult, bool]]
+
+#: The note of a step that check mode does not run.
+CHECK_SKIPPED = "skipped in check mode"
+
+
+@dataclass(frozen=True)
+class _Mode:
+    """How the run treats its steps: ``check`` plans instead of changing; ``diff`` keeps
+    the unified diff of each file changed."""
+
+    check: bool = False
+    diff: bool = False
 
 
 @dataclass(frozen=True)
@@ -225,6 +263,7 @@ class _Prepared:
     timeout: float | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     command: str = ""  # a local step's, rendered
+    check_skipped: bool = False  # a command check mode does not run (guards still do)
 
 
 class _TaskRun:
@@ -239,8 +278,10 @@ class _TaskRun:
         listener: Listener,
         *,
         on_step: StepStarted,
+        mode: _Mode,
     ) -> None:
         self.on_step = on_step
+        self.mode = mode
         self.fleet = fleet
         self.task = task
         self.inventory = inventory
@@ -326,6 +367,11 @@ class _TaskRun:
         if not prepared:
             return
         runners = [h for h in hosts if h.name in prepared]
+        if step.action is Action.LOCAL and prepared[runners[0].name].check_skipped:
+            for host in runners:
+                result = HostResult(host.name, Status.OK, notes=(CHECK_SKIPPED,))
+                self._record(index, step, host, result, skipped=True)
+            return
         if step.action is Action.LOCAL:
             results = self._run_local(step, runners, prepared)
         else:
@@ -346,6 +392,9 @@ class _TaskRun:
             if guard is not None:
                 flags[host.name] = (False, True)
                 return HostResult(host.name, Status.OK, notes=(guard,))
+            if plan.check_skipped:
+                flags[host.name] = (False, True)
+                return HostResult(host.name, Status.OK, notes=(CHECK_SKIPPED,))
             try:
                 result, changed = plan.do(host, transport, listener)
             except (RemoteOpsError, OSError) as exc:
@@ -453,6 +502,7 @@ class _TaskRun:
             "unless": None if step.unless is None else text(step.unless),
         }
         args = step.args
+        check, diff = self.mode.check, self.mode.diff
         if (sudo or step.sudo_user is not None) and not isinstance(args, RunArgs):
             # never silently as the login user: the file would land with the wrong owner
             raise ValueError(f"sudo on a {step.action.value} step is not supported yet")
@@ -476,6 +526,8 @@ class _TaskRun:
                 recursive=_flag(args.recursive, variables),
                 parents=_flag(args.parents, variables),
                 mode=mode,
+                check=check,
+                diff=diff,
             )
         elif isinstance(args, SyncArgs):
             max_delete = args.max_delete
@@ -485,9 +537,10 @@ class _TaskRun:
                 excludes=tuple(text(e) for e in args.exclude),
                 max_delete=None if max_delete is None else int(_scalar(max_delete, variables)),
             )
-            do = _sync_doing(self._tree(text(args.src), options.checksum), text(args.dest), options)
+            tree = self._tree(text(args.src), options.checksum)
+            do = _sync_doing(tree, text(args.dest), options, check=check, diff=diff)
         elif isinstance(args, GetArgs):
-            do = _get_doing(text(args.src), self._local(text(args.dest)))
+            do = _get_doing(text(args.src), self._local(text(args.dest)), check=check)
         elif isinstance(args, TemplateArgs):
             source = self._local(text(args.src))
             try:
@@ -496,10 +549,18 @@ class _TaskRun:
                 raise TemplateError(f"cannot read the template {source}: {exc}") from None
             rendered = render(written, variables).encode("utf-8")
             mode = None if args.mode is None else _mode(args.mode, variables)
-            do = _template_doing(rendered, text(args.dest), mode)
+            do = _template_doing(rendered, text(args.dest), mode, check=check, diff=diff)
         else:
             raise TypeError(f"no runner for {type(args).__name__}")
-        return _Prepared(do, timeout=timeout, env=env, command=local_command, **guards)
+        check_skipped = check and not step.check_safe and step.action in (Action.RUN, Action.LOCAL)
+        return _Prepared(
+            do,
+            timeout=timeout,
+            env=env,
+            command=local_command,
+            check_skipped=check_skipped,
+            **guards,
+        )
 
     def _tree(self, source: str, checksum: bool) -> LocalTree:
         key = (self._local(source), checksum)
@@ -535,12 +596,19 @@ def _transfer_changed(result: HostResult) -> bool:
 
 
 def _put_doing(
-    source: Path, dest: str, *, recursive: bool, parents: bool, mode: int | None
+    source: Path,
+    dest: str,
+    *,
+    recursive: bool,
+    parents: bool,
+    mode: int | None,
+    check: bool,
+    diff: bool,
 ) -> _Doing:
     read = read_source(source, recursive=recursive)
     if mode is not None and not read.is_dir:
         read = PutSource(read.path, (dataclasses.replace(read.entries[0], mode=mode),))
-    work = put_work([read], dest, parents=parents)
+    work = put_work([read], dest, parents=parents, dry_run=check, diff=diff)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         result = work(host, transport, listener)
@@ -549,8 +617,10 @@ def _put_doing(
     return do
 
 
-def _sync_doing(tree: LocalTree, dest: str, options: SyncOptions) -> _Doing:
-    work = sync_work(tree, dest, options, dry_run=False)
+def _sync_doing(
+    tree: LocalTree, dest: str, options: SyncOptions, *, check: bool, diff: bool
+) -> _Doing:
+    work = sync_work(tree, dest, options, dry_run=check, diff=diff)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         result = work(host, transport, listener)
@@ -559,8 +629,10 @@ def _sync_doing(tree: LocalTree, dest: str, options: SyncOptions) -> _Doing:
     return do
 
 
-def _get_doing(remote: str, local_dir: Path) -> _Doing:
-    work = fetch_work(remote, local_dir)
+def _get_doing(remote: str, local_dir: Path, *, check: bool) -> _Doing:
+    """In check mode, what would be fetched: the host's path listed, nothing written here
+    (Ansible's ``fetch`` writes nothing in check mode either)."""
+    work = fetch_work(remote, local_dir, dry_run=check)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         result = work(host, transport, listener)
@@ -569,9 +641,12 @@ def _get_doing(remote: str, local_dir: Path) -> _Doing:
     return do
 
 
-def _template_doing(rendered: bytes, dest: str, mode: int | None) -> _Doing:
+def _template_doing(
+    rendered: bytes, dest: str, mode: int | None, *, check: bool, diff: bool
+) -> _Doing:
     """Upload ``rendered`` to ``dest`` only when the host's bytes (or its mode) differ; the
-    upload is a ``put`` of a temporary file, so it is atomic as ``put`` is."""
+    upload is a ``put`` of a temporary file, so it is atomic as ``put`` is. ``check`` says
+    what would change and writes nothing; ``diff`` keeps the unified diff of the content."""
 
     def do(host: Host, connection: Transport, listener: Listener) -> tuple[HostResult, bool]:
         transport = files_of(connection)
@@ -580,32 +655,58 @@ def _template_doing(rendered: bytes, dest: str, mode: int | None) -> _Doing:
             return _failure(host.name, f"{dest} is a folder, not a file", started), False
         present = transport.list_path(dest, missing_ok=True, follow=True)
         current = present[0] if present and present[0].kind is Kind.FILE else None
-        if current is not None and _same_file(transport, dest, current, rendered, mode):
-            stats = TransferStats(files_unchanged=1)
-            return HostResult(host.name, Status.OK, transfer=stats), False
         # no mode asked for: an existing file keeps its own (a 0600 secret stays 0600)
         kept = mode if mode is not None else (current.mode & 0o7777 if current else 0o644)
+        same_size = current is not None and current.size == len(rendered)
+        before = read_remote(transport, dest, current) if current and same_size else None
+        change = _template_change(dest, current, before == rendered, kept)
+        shown = None
+        if diff:
+            known = before is not None
+            shown = text_diff(dest, before, rendered) if known else None
+            shown = file_diff(transport, dest, current, rendered) if shown is None else shown
+        said = (describe((change,), ()) if check and change else b"") + (shown or "").encode()
+        if said:
+            listener.host_output(host.name, "stdout", said)
+        if change is None:
+            stats = TransferStats(files_unchanged=1)
+            return HostResult(host.name, Status.OK, transfer=stats, diff=shown), False
+        if check:
+            new = current is None
+            stats = TransferStats(files_created=int(new), files_updated=int(not new))
+            planned = HostResult(
+                host.name,
+                Status.OK,
+                duration_s=time.monotonic() - started,
+                transfer=stats,
+                plan=(change,),
+                diff=shown,
+            )
+            return planned, True
         with tempfile.TemporaryDirectory(prefix="remoteops-template-") as folder:
             local = Path(folder) / (posixpath.basename(dest.rstrip("/")) or "file")
             local.write_bytes(rendered)
             entry = dataclasses.replace(read_source(local, recursive=False).entries[0], mode=kept)
             result = put_work([PutSource(local, (entry,))], dest)(host, connection, listener)
-        return result, result.ok
+        return dataclasses.replace(result, diff=shown), result.ok
 
     return do
 
 
-def _same_file(
-    transport: FileTransport, dest: str, current: Entry, rendered: bytes, mode: int | None
-) -> bool:
-    if current.size != len(rendered):
-        return False
-    if mode is not None and current.mode & 0o7777 != mode:
-        return False
-    with tempfile.TemporaryDirectory(prefix="remoteops-template-") as folder:
-        local = Path(folder) / "current"
-        transport.get_file(dest, local, current)
-        return local.read_bytes() == rendered
+def _template_change(
+    dest: str, current: Entry | None, same_content: bool, mode: int
+) -> PlannedChange | None:
+    """What a template does to the host's file ``current`` (None: there is none), or None:
+    the same bytes and mode are there already."""
+    if current is None:
+        return PlannedChange("upload", dest, "new")
+    if not same_content:
+        return PlannedChange("upload", dest, "content differs")
+    if current.mode & 0o7777 != mode:
+        return PlannedChange(
+            "chmod", dest, f"mode differs ({current.mode & 0o7777:04o} -> {mode:04o})"
+        )
+    return None
 
 
 # -- guards -----------------------------------------------------------------------------------
