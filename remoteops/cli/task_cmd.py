@@ -54,6 +54,24 @@ def task(
     ask_pass: AskPassOption = False,
     accept_new_host_keys: AcceptNewOption = False,
     output: OutputOption = OutputMode.text,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            "-C",
+            help="Change nothing: file steps say what they would change; run and local "
+            "steps are skipped unless check_safe: true; guards are still evaluated.",
+        ),
+    ] = False,
+    diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff",
+            "-D",
+            help="Show a unified diff of each text file that put, sync or template change "
+            "(or would, with --check). It shows the files' content, secrets included.",
+        ),
+    ] = False,
 ) -> None:
     """Run FILE's steps on every host, in order, on one connection per host; exit 0/1/3/4."""
     from remoteops.output import LiveLines
@@ -94,6 +112,8 @@ def task(
                 extra_vars=variables,
                 listener=listener,
                 on_step=announce,
+                check=check,
+                diff=diff,
             )
     except ConfigurationError as exc:
         fail(str(exc))

@@ -43,16 +43,20 @@ def print_recap(report: TaskReport, err: TextIO | None = None) -> None:
         lines.append(f"{recap.host.ljust(width)} : {counts}{ended}{why}")
     if report.stopped:
         lines.append(f"stopped early: {report.stopped}")
+    if report.check:
+        lines.append("check mode: nothing was changed; changed counts what would change")
     lines.append(f"{len(report.hosts)} hosts in {report.duration_s:.2f} s")
     write(err, "".join(line + "\n" for line in lines))
 
 
-def recap_json(recap: HostRecap) -> list[dict[str, Any]]:
-    """One object per step the host took, then the host's recap (``"step": null``)."""
+def recap_json(recap: HostRecap, *, check: bool = False) -> list[dict[str, Any]]:
+    """One object per step the host took, then the host's recap (``"step": null``), which
+    says whether the run was a check (``--check``)."""
     objects: list[dict[str, Any]] = []
     for step in recap.steps:
         obj = step.result.to_json()
         obj.update(step=step.step, name=step.name, step_status=step.status, changed=step.changed)
+        obj.setdefault("notes", list(step.result.notes))  # why a step was skipped, too
         objects.append(obj)
     objects.append(
         {
@@ -63,6 +67,7 @@ def recap_json(recap: HostRecap) -> list[dict[str, Any]]:
             # step counts; "ok" is taken by the host's outcome, as in every other object
             **{f"{name}_steps": getattr(recap, name) for name, _ in _COUNTS},
             "error": recap.error,
+            "check": check,
         }
     )
     return objects
@@ -73,7 +78,7 @@ def print_json(report: TaskReport, out: TextIO | None = None) -> None:
     text = "".join(
         json.dumps(obj, ensure_ascii=False) + "\n"
         for recap in report.hosts
-        for obj in recap_json(recap)
+        for obj in recap_json(recap, check=report.check)
     )
     write(out, text)
 
