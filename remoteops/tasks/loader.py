@@ -279,6 +279,12 @@ class _Reader:
                 "split it into two steps",
             )
         action = Action(actions[0])
+        if "check_safe" in keys and action not in (Action.RUN, Action.LOCAL):
+            raise self.error(
+                keys["check_safe"],
+                f"check_safe is for run and local steps; a {action.value} step never writes "
+                "in check mode, it says what it would change",
+            )
         args = self.arguments(action, keys[action.value])
         name_node = keys.get("name")
         name = self.text(name_node, "name") if name_node is not None else _default_name(args)

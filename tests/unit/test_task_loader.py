@@ -180,6 +180,10 @@ def test_the_error_names_file_line_and_step_number_and_name(tmp_path: Path) -> N
         ("steps:\n  - run: ls\n    timeout: true\n", "t.yml:3 (step 1): timeout must be"),
         ("steps:\n  - run: ls\n    sudo: maybe\n", "t.yml:3 (step 1): sudo must be true, false"),
         ("steps:\n  - run: ls\n    check_safe: '{{ x }}'\n", "t.yml:3 (step 1): check_safe must"),
+        (
+            "steps:\n  - put: {src: a, dest: b}\n    check_safe: true\n",
+            "t.yml:3 (step 1): check_safe is for run and local steps; a put step never writes",
+        ),
         ("steps:\n  - run: ls\n    register: my-result\n", "t.yml:3 (step 1): register must be"),
         ("steps:\n  - run: ls\n    env: [A=1]\n", "t.yml:3 (step 1): env must be a mapping"),
         ("steps:\n  - run: ls\n    env: {A: [1]}\n", "t.yml:3 (step 1): env: A must be a string"),
