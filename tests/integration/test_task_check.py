@@ -206,3 +206,32 @@ def test_diff_of_a_binary_or_large_file_says_so_and_never_dumps_it(
         assert big.startswith("file differs, too large to show:"), big
         assert len(big.splitlines()) == 1, big
     assert not any(name.startswith(".") for name in os.listdir(tmp_path))  # no temporaries
+
+
+def test_diff_of_a_sync_shows_each_changed_text_file(
+    connected: Fleet,  # noqa: F811
+    fleet: Inventory,
+    hosts: list[Host],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("<h1>new</h1>\n")
+    (tmp_path / "site" / "same.html").write_text("same\n")
+    for host in hosts:
+        copy = tmp_path / "out" / host.name
+        copy.mkdir(parents=True)
+        (copy / "index.html").write_text("<h1>the old one</h1>\n")
+        shutil.copy2(tmp_path / "site" / "same.html", copy / "same.html")
+    task = tmp_path / "task.yml"
+    task.write_text(
+        f'steps:\n  - name: site\n    sync: {{src: site, dest: "{tmp_path}/out/{NAME}"}}\n'
+    )
+    before = tree_state(tmp_path / "out")
+    report = run_file(connected, fleet, task, check=True, diff=True)
+    assert tree_state(tmp_path / "out") == before
+    for host in hosts:
+        index = f"{tmp_path}/out/{host.name}/index.html"
+        assert report.by_host[host.name].steps[0].result.diff == (
+            f"--- {index} (on the host)\n+++ {index} (new)\n@@ -1 +1 @@\n"
+            "-<h1>the old one</h1>\n+<h1>new</h1>\n"
+        )
