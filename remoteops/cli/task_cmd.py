@@ -55,11 +55,17 @@ def task(
     accept_new_host_keys: AcceptNewOption = False,
     output: OutputOption = OutputMode.text,
 ) -> None:
-    """Run FILE's steps on every host, in order, on one connection per host; exit 0/1/3/4."""
+    """Run FILE's steps on every host, in order, on one connection per host; exit 0/1/3/4.
+
+    Text: each host's lines as they come, under a header per step (``linear``) or with a
+    ``host > step`` line as each step ends on a host (``free``: steps have no common start);
+    then the recap. JSON: one line per host per step as it ends there, then one per host.
+    """
     from remoteops.output import LiveLines
-    from remoteops.output.recap import print_json, print_recap
+    from remoteops.output.recap import JsonSteps, print_json, print_recap
     from remoteops.tasks import load_task_file, parse_extra_vars, run_task_file
     from remoteops.tasks.model import Step
+    from remoteops.tasks.runner import StepEnded, StepResult
 
     try:
         loaded_task = load_task_file(file)
@@ -77,13 +83,20 @@ def task(
         keep_open=True,
     )
     text = output is OutputMode.text
-    listener: Listener | None = LiveLines([h.name for h in selected]) if text else None
+    lines = LiveLines([h.name for h in selected]) if text else None
+    listener: Listener | None = lines
 
     def announce(index: int, step: Step, chosen: Sequence[Host]) -> None:
         if text:
             sys.stdout.flush()
             count = f"{len(chosen)} host{'' if len(chosen) == 1 else 's'}"
             typer.echo(f"STEP {index + 1} {step.name} ({count})", err=True)
+
+    def step_line(outcome: StepResult, host: Host) -> None:
+        if lines is not None and loaded_task.strategy == "free":
+            lines.note(host.name, f"step {outcome.step + 1} {outcome.name}: {outcome.status}")
+
+    ended: StepEnded = step_line if text else JsonSteps()
 
     try:
         with fleet:
@@ -94,6 +107,7 @@ def task(
                 extra_vars=variables,
                 listener=listener,
                 on_step=announce,
+                on_result=ended,
             )
     except ConfigurationError as exc:
         fail(str(exc))
@@ -101,5 +115,5 @@ def task(
         sys.stdout.flush()
         print_recap(report)
     else:
-        print_json(report)
+        print_json(report, steps=False)
     raise typer.Exit(int(report.exit_code))
