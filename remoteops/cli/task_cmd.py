@@ -73,11 +73,17 @@ def task(
         ),
     ] = False,
 ) -> None:
-    """Run FILE's steps on every host, in order, on one connection per host; exit 0/1/3/4."""
+    """Run FILE's steps on every host, in order, on one connection per host; exit 0/1/3/4.
+
+    Text: each host's lines as they come, under a header per step (``linear``) or with a
+    ``host > step`` line as each step ends on a host (``free``: steps have no common start);
+    then the recap. JSON: one line per host per step as it ends there, then one per host.
+    """
     from remoteops.output import LiveLines
-    from remoteops.output.recap import print_json, print_recap
+    from remoteops.output.recap import JsonSteps, print_json, print_recap
     from remoteops.tasks import load_task_file, parse_extra_vars, run_task_file
     from remoteops.tasks.model import Step
+    from remoteops.tasks.runner import StepEnded, StepResult
 
     try:
         loaded_task = load_task_file(file)
@@ -95,13 +101,20 @@ def task(
         keep_open=True,
     )
     text = output is OutputMode.text
-    listener: Listener | None = LiveLines([h.name for h in selected]) if text else None
+    lines = LiveLines([h.name for h in selected]) if text else None
+    listener: Listener | None = lines
 
     def announce(index: int, step: Step, chosen: Sequence[Host]) -> None:
         if text:
             sys.stdout.flush()
             count = f"{len(chosen)} host{'' if len(chosen) == 1 else 's'}"
             typer.echo(f"STEP {index + 1} {step.name} ({count})", err=True)
+
+    def step_line(outcome: StepResult, host: Host) -> None:
+        if lines is not None and loaded_task.strategy == "free":
+            lines.note(host.name, f"step {outcome.step + 1} {outcome.name}: {outcome.status}")
+
+    ended: StepEnded = step_line if text else JsonSteps()
 
     try:
         with fleet:
@@ -114,6 +127,7 @@ def task(
                 on_step=announce,
                 check=check,
                 diff=diff,
+                on_result=ended,
             )
     except ConfigurationError as exc:
         fail(str(exc))
@@ -121,5 +135,5 @@ def task(
         sys.stdout.flush()
         print_recap(report)
     else:
-        print_json(report)
+        print_json(report, steps=False)
     raise typer.Exit(int(report.exit_code))

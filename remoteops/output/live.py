@@ -96,3 +96,9 @@ class LiveLines:
     def interrupted(self, running: Sequence[str]) -> None:
         with self._lock:
             write_interrupted(self.err, running)
+
+    def note(self, host: str, text: str) -> None:
+        """A line about ``host`` that is not its output (``host > ...``, to stderr): e.g. a
+        task step that ended, under a strategy where steps have no common header."""
+        with self._lock:
+            write(self.err, self._prefix(host, ">", self._colour_err) + text + "\n")

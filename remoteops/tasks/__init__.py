@@ -10,11 +10,11 @@ What is here is the pure foundation, no I/O on hosts:
   that imports Jinja2.
 - :mod:`.variables`: :func:`host_variables` (precedence) and :func:`parse_extra_vars` (``-e``).
 - :mod:`.batches`: ``serial:`` batches and the ``max_fail`` / ``max_fail_percentage`` brake.
-- :mod:`.runner`: :func:`run_task_file`, the ``linear`` strategy on a :class:`Fleet`'s kept
-  connections, with guards, ``register`` and a :class:`TaskReport` of per-host recaps.
+- :mod:`.runner`: :func:`run_task_file`, the ``linear`` and ``free`` strategies on a
+  :class:`Fleet`'s kept connections, with guards, ``register`` and a :class:`TaskReport` of
+  per-host recaps.
 
-Not yet: the ``free`` strategy, check mode, ``sudo`` on file steps, the ``remoteops task``
-command and its output.
+Not yet: check mode, ``sudo`` on file steps.
 """
 
 from remoteops.tasks.batches import batches, should_stop

@@ -1,10 +1,20 @@
-"""Run a task file on a fleet: its steps in order on every host, batch by batch (``linear``).
+"""Run a task file on a fleet: its steps in order on every host, batch by batch.
 
-Every host of a batch finishes step *k* before any host starts step *k+1*: each step is one
-:meth:`Fleet.execute <remoteops.fleet.Fleet.execute>` over the hosts still going, so a host
-keeps its one connection for the whole file. What needs no host (``when:``, rendering the
-step's arguments) is done here, on this machine, before the step's call; a template error
-fails only the host whose variables lack the name.
+Two strategies, as Ansible's, with the same step semantics (one code path per host and step:
+:meth:`_TaskRun._prepare_host`, :func:`_carried_out`, :meth:`_TaskRun._record`):
+
+- ``linear`` (the default): every host of a batch finishes step *k* before any host starts
+  step *k+1*: each step is one :meth:`Fleet.execute <remoteops.fleet.Fleet.execute>` over the
+  hosts still going. What needs no host (``when:``, rendering the step's arguments) is done
+  here, on this machine, before the step's call; a template error fails only the host whose
+  variables lack the name.
+- ``free``: each host of a batch runs its whole step list as fast as it can, never waiting
+  for the others: the batch is one ``Fleet.execute`` whose work for a host is all its steps
+  in turn, so a slow host delays no other. A ``local:`` step runs once, when the first host
+  reaches it (and its ``when:`` holds); hosts reaching it meanwhile wait for that one run and
+  share its result. The first Ctrl-C lets each host end the step it is in and start no other.
+
+Either way a host keeps its one connection for the whole file.
 
 A host that fails (and does not ``ignore_errors``) or cannot be reached takes no further step.
 After each batch the ``max_fail`` brake is asked (:func:`~remoteops.tasks.batches.should_stop`),
@@ -15,12 +25,14 @@ with the reason.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import posixpath
 import shlex
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,8 +79,15 @@ log = logging.getLogger(__name__)
 
 _Value = TypeVar("_Value", int, float, bool)
 
-#: Told of each step as it starts: its index, the step, the hosts it runs on.
+#: How often a running ``local:`` step looks at its timeout and at Ctrl-C under ``free``.
+_LOCAL_POLL_S = 0.1
+
+#: Told of each step as it starts: its index, the step, the hosts it runs on (``linear``).
 StepStarted = Callable[[int, Step, Sequence[Host]], None]
+
+#: Told of each step as it ends on a host (skipped ones too), on the host's own thread under
+#: ``free``: what streamed output (``-o json``) prints at once.
+StepEnded = Callable[["StepResult", Host], None]
 
 #: What one step did on one host; ``skipped`` is not a :class:`Status` of a run.
 StepStatus = Literal["ok", "changed", "failed", "ignored", "skipped"]
@@ -186,21 +205,24 @@ def run_task_file(
     extra_vars: Mapping[str, Any],
     listener: Listener | None = None,
     on_step: StepStarted = lambda index, step, hosts: None,
+    on_result: StepEnded = lambda outcome, host: None,
     check: bool = False,
     diff: bool = False,
 ) -> TaskReport:
-    """Run ``task`` on the fleet's hosts (``linear``): see the module docs. ``on_step`` is
-    told of each step as it starts, with the hosts it runs on (the CLI prints a header).
+    """Run ``task`` on the fleet's hosts with its strategy: see the module docs.
+
+    ``on_step`` is told of each step as it starts, with the hosts it runs on (the CLI prints a
+    header); under ``free`` steps have no common start and it is never called. ``on_result``
+    is told of each step as it ends on a host (under ``free`` from the hosts' threads, so it
+    must be thread-safe).
 
     ``check`` (Ansible's check mode) changes nothing: file steps plan and report what they
     would change, ``run`` and ``local`` steps are skipped unless ``check_safe``, guards are
     still evaluated (``unless`` runs). ``diff`` keeps (and shows on the listener) a unified
     diff of the text files that ``put``, ``sync`` and ``template`` change or would change.
     """
-    if task.strategy != "linear":
-        raise ConfigurationError(
-            f"{task.path}: strategy {task.strategy!r} is not supported yet; use linear"
-        )
+    if task.strategy not in ("linear", "free"):
+        raise ConfigurationError(f"{task.path}: unknown strategy {task.strategy!r}")
     started = time.monotonic()
     run = _TaskRun(
         fleet,
@@ -209,6 +231,7 @@ def run_task_file(
         extra_vars,
         listener or NullListener(),
         on_step=on_step,
+        on_result=on_result,
         mode=_Mode(check=check, diff=diff),
     )
     hosts = list(fleet.hosts)
@@ -278,9 +301,11 @@ class _TaskRun:
         listener: Listener,
         *,
         on_step: StepStarted,
+        on_result: StepEnded,
         mode: _Mode,
     ) -> None:
         self.on_step = on_step
+        self.on_result = on_result
         self.mode = mode
         self.fleet = fleet
         self.task = task
@@ -302,9 +327,13 @@ class _TaskRun:
         #: Steps every host of a batch reached (an interrupted host stopped before the rest).
         self.reached: dict[int, bool] = {}
         self._warned: set[int] = set()
-        #: Local trees scanned for the current step: a source the hosts share is read once
-        #: a step, not once a host (a ``local:`` step may change it before the next one).
-        self._scans: dict[tuple[Path, bool], LocalTree] = {}
+        #: Local trees scanned, by step: a source the hosts share is read once a step and
+        #: batch, not once a host (a ``local:`` step may change it before the next one).
+        self._scans: dict[tuple[int, Path, bool], LocalTree] = {}
+        #: Under ``free``, host threads record, register and scan at once: one lock for the
+        #: shared state (a host's own variables are only touched by its own thread).
+        self._lock = threading.RLock()
+        self._free = _FreeState()
 
     def host_failed(self, name: str) -> bool:
         return name in self.stopped_on
@@ -326,13 +355,16 @@ class _TaskRun:
 
     def run_batch(self, batch: Sequence[Host]) -> None:
         self.started.update(h.name for h in batch)
+        self._scans.clear()
+        if self.task.strategy == "free":
+            self._run_batch_free(batch)
+            return
         for index, step in enumerate(self.task.steps):
             going = [h for h in batch if h.name not in self.stopped_on]
             chosen = self._step_hosts(step, going)
             for host in going:  # left out by the step's hosts: skipped, as by a when:
                 if host not in chosen:
-                    result = HostResult(host.name, Status.OK, notes=("not in the step's hosts",))
-                    self._record(index, step, host, result, skipped=True)
+                    self._left_out(index, step, host)
             if chosen:
                 self.on_step(index, step, chosen)
                 self._run_step(index, step, chosen)
@@ -346,31 +378,43 @@ class _TaskRun:
         try:
             names = {h.name for h in self.inventory.select(step.hosts)}
         except PatternError as exc:  # said once a step, never silently
-            if step.line not in self._warned:
-                self._warned.add(step.line)
-                log.warning("%s: hosts: %s; skipped on every host", _step_label(step), exc)
+            with self._lock:
+                if step.line not in self._warned:
+                    self._warned.add(step.line)
+                    log.warning("%s: hosts: %s; skipped on every host", _step_label(step), exc)
             return []
         return [h for h in going if h.name in names]
 
+    def _left_out(self, index: int, step: Step, host: Host) -> None:
+        """A host the step's ``hosts:`` leaves out: skipped, as by a ``when:``."""
+        result = HostResult(host.name, Status.OK, notes=("not in the step's hosts",))
+        self._record(index, step, host, result, skipped=True)
+
+    def _prepare_host(self, index: int, step: Step, host: Host) -> _Prepared | None:
+        """The step rendered for ``host``, or None when it ends here, recorded: skipped by its
+        ``when:``, or failed rendering (a template error fails only this host)."""
+        variables = self.variables[host.name]
+        try:
+            if not all(evaluate(condition, variables) for condition in step.when):
+                self._record(index, step, host, HostResult(host.name, Status.OK), skipped=True)
+                return None
+            return self._prepare(step, variables)
+        except (TemplateError, RemoteOpsError, ValueError) as exc:
+            self._record(index, step, host, _failure(host.name, f"{_step_label(step)}: {exc}"))
+            return None
+
     def _run_step(self, index: int, step: Step, hosts: Sequence[Host]) -> None:
-        self._scans.clear()
         prepared: dict[str, _Prepared] = {}
         for host in hosts:
-            variables = self.variables[host.name]
-            try:
-                if not all(evaluate(condition, variables) for condition in step.when):
-                    self._record(index, step, host, HostResult(host.name, Status.OK), skipped=True)
-                    continue
-                prepared[host.name] = self._prepare(step, variables)
-            except (TemplateError, RemoteOpsError, ValueError) as exc:
-                self._record(index, step, host, _failure(host.name, f"{_step_label(step)}: {exc}"))
+            plan = self._prepare_host(index, step, host)
+            if plan is not None:
+                prepared[host.name] = plan
         if not prepared:
             return
         runners = [h for h in hosts if h.name in prepared]
         if step.action is Action.LOCAL and prepared[runners[0].name].check_skipped:
             for host in runners:
-                result = HostResult(host.name, Status.OK, notes=(CHECK_SKIPPED,))
-                self._record(index, step, host, result, skipped=True)
+                self._record(index, step, host, _skipped_by_check(host), skipped=True)
             return
         if step.action is Action.LOCAL:
             results = self._run_local(step, runners, prepared)
@@ -386,22 +430,8 @@ class _TaskRun:
         flags: dict[str, tuple[bool, bool]] = {}  # host -> (changed, skipped by a guard)
 
         def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
-            plan = prepared[host.name]
-            started = time.monotonic()
-            guard = _guard_skips(plan, transport)
-            if guard is not None:
-                flags[host.name] = (False, True)
-                return HostResult(host.name, Status.OK, notes=(guard,))
-            if plan.check_skipped:
-                flags[host.name] = (False, True)
-                return HostResult(host.name, Status.OK, notes=(CHECK_SKIPPED,))
-            try:
-                result, changed = plan.do(host, transport, listener)
-            except (RemoteOpsError, OSError) as exc:
-                if getattr(exc, "status", Status.FAILED) is not Status.FAILED:
-                    raise  # a connection's failure: the executor names its kind
-                result, changed = _failure(host.name, str(exc), started), False
-            flags[host.name] = (changed, False)
+            result, changed, skipped = _carried_out(prepared[host.name], host, transport, listener)
+            flags[host.name] = (changed, skipped)
             return result
 
         report = self.fleet.execute(work, hosts=hosts, listener=self.listener)
@@ -413,41 +443,123 @@ class _TaskRun:
         self, step: Step, hosts: Sequence[Host], prepared: Mapping[str, _Prepared]
     ) -> dict[str, tuple[HostResult, bool, bool]]:
         """The step's command once here; its result is each host's (a failure fails all)."""
-        first = prepared[hosts[0].name]
-        started = time.monotonic()
-        try:
-            done = subprocess.run(  # noqa: S602 (a shell command the task file asks for)
-                first.command,
-                shell=True,
-                capture_output=True,
-                timeout=first.timeout,
-                env={**os.environ, **first.env},
-                cwd=self.base_dir,
-                check=False,
-            )
-        except KeyboardInterrupt:  # the run ends as an interrupted one, with its recap
+        shared = self._local_command(prepared[hosts[0].name])
+        if shared.status is Status.CANCELLED:  # the run ends as an interrupted one
             self.interrupted = True
-            shared = HostResult(
-                "", Status.CANCELLED, error="interrupted", duration_s=time.monotonic() - started
-            )
-        except subprocess.TimeoutExpired as exc:
-            shared = _failure("", f"timed out after {exc.timeout:g} s", started)
-        except OSError as exc:
-            shared = _failure("", f"cannot run: {exc}", started)
-        else:
-            shared = HostResult(
-                "",
-                Status.OK if done.returncode == 0 else Status.FAILED,
-                exit_code=done.returncode,
-                stdout=done.stdout,
-                stderr=done.stderr,
-                duration_s=time.monotonic() - started,
-            )
-        for stream, data in (("stdout", shared.stdout), ("stderr", shared.stderr)):
-            if data:
-                self.listener.host_output("localhost", stream, data)
         changed = shared.ok
         return {h.name: (dataclasses.replace(shared, host=h.name), changed, False) for h in hosts}
+
+    def _local_command(self, plan: _Prepared) -> HostResult:
+        """A ``local:`` step's command, run here; its output goes to the listener as
+        ``localhost``'s. Ctrl-C (here, or the first one under ``free``) ends it ``cancelled``."""
+        started = time.monotonic()
+        try:
+            process = subprocess.Popen(  # noqa: S602 (a shell command the task file asks for)
+                plan.command,
+                shell=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={**os.environ, **plan.env},
+                cwd=self.base_dir,
+            )
+        except OSError as exc:
+            return _failure("", f"cannot run: {exc}", started)
+        deadline = None if plan.timeout is None else started + plan.timeout
+        try:
+            while True:
+                try:  # asked again after a timeout, communicate() loses no output
+                    stdout, stderr = process.communicate(timeout=_LOCAL_POLL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    if self._free.halt.is_set():
+                        raise KeyboardInterrupt from None
+                    if deadline is not None and time.monotonic() >= deadline:
+                        _end(process)
+                        return _failure("", f"timed out after {plan.timeout:g} s", started)
+        except KeyboardInterrupt:
+            _end(process)
+            return HostResult(
+                "", Status.CANCELLED, error="interrupted", duration_s=time.monotonic() - started
+            )
+        for stream, data in (("stdout", stdout), ("stderr", stderr)):
+            if data:
+                self.listener.host_output("localhost", stream, data)
+        return HostResult(
+            "",
+            Status.OK if process.returncode == 0 else Status.FAILED,
+            exit_code=process.returncode,
+            stdout=stdout,
+            stderr=stderr,
+            duration_s=time.monotonic() - started,
+        )
+
+    # -- the free strategy: each host its whole step list, as fast as it can ------------------
+
+    def _run_batch_free(self, batch: Sequence[Host]) -> None:
+        """One executor call over the batch; each host's work is all its steps in turn. The
+        executor's own end for a host (unreachable, timed out, cancelled) is recorded after,
+        on the step the host was in."""
+        self._free = _FreeState()
+        events = _FreeEvents(self.listener, self._free)
+        report = self.fleet.execute(self._free_work, hosts=batch, listener=events)
+        if report.interrupted:
+            self.interrupted = True
+        by_name = {h.name: h for h in batch}
+        for result in report.results:
+            self._settle_free(by_name[result.host], result)
+
+    def _free_work(self, host: Host, transport: Transport, listener: Listener) -> HostResult:
+        """One host's steps, in order, on its connection; its end is what it stopped on."""
+        for index, step in enumerate(self.task.steps):
+            if self._free.halt.is_set() or self.interrupted:
+                break
+            if not self._step_hosts(step, [host]):
+                self._left_out(index, step, host)
+                continue
+            with self._lock:
+                self._free.current[host.name] = index
+            plan = self._prepare_host(index, step, host)
+            if plan is not None:
+                if step.action is Action.LOCAL and plan.check_skipped:
+                    result, changed, skipped = _skipped_by_check(host), False, True
+                elif step.action is Action.LOCAL:
+                    shared = self._free.local_result(
+                        index, functools.partial(self._local_command, plan)
+                    )
+                    result, changed, skipped = (
+                        dataclasses.replace(shared, host=host.name),
+                        shared.ok,
+                        False,
+                    )
+                else:
+                    result, changed, skipped = _carried_out(plan, host, transport, listener)
+                    listener.host_finished(result)  # as linear's executor does after each step
+                self._record(index, step, host, result, changed=changed, skipped=skipped)
+            if host.name in self.stopped_on:
+                break
+        with self._lock:
+            end = self.stopped_on.get(host.name)
+            if end is None and (self._free.halt.is_set() or self.interrupted):
+                end = HostResult(host.name, Status.CANCELLED, error="interrupted")
+            end = end or HostResult(host.name, Status.OK)
+            self._free.ended[host.name] = end.status
+        return end
+
+    def _settle_free(self, host: Host, result: HostResult) -> None:
+        """The executor's end for ``host``: recorded when it is not the one the host's work
+        returned (a connection lost, a timeout, Ctrl-C); then the host takes no more records
+        (a worker the executor gave up on may still be winding down)."""
+        with self._lock:
+            if self._free.ended.get(host.name) is not result.status:
+                index = self._free.current.get(
+                    host.name, len({s.step for s in self.steps[host.name]})
+                )
+                if index < len(self.task.steps):
+                    self._record(index, self.task.steps[index], host, result)
+                elif result.status is not Status.OK:
+                    self.stopped_on[host.name] = result
+            self._free.sealed.add(host.name)
 
     # -- results: changed_when, failed_when, register --------------------------------------
 
@@ -461,6 +573,24 @@ class _TaskRun:
         changed: bool = False,
         skipped: bool = False,
     ) -> None:
+        with self._lock:
+            if host.name in self._free.sealed:
+                return
+            outcome = self._recorded(index, step, host, result, changed=changed, skipped=skipped)
+        self.on_result(outcome, host)
+
+    def _recorded(
+        self,
+        index: int,
+        step: Step,
+        host: Host,
+        result: HostResult,
+        *,
+        changed: bool,
+        skipped: bool,
+    ) -> StepResult:
+        if self._free.current.get(host.name) == index:
+            del self._free.current[host.name]
         variables = self.variables[host.name]
         ignored = False
         if not skipped and result.status in (Status.OK, Status.FAILED):
@@ -486,6 +616,7 @@ class _TaskRun:
             )
             said = why if why.startswith(label) else f"{label}: {why}"
             self.stopped_on[host.name] = dataclasses.replace(result, error=said)
+        return outcome
 
     # -- rendering a step's arguments for one host ------------------------------------------
 
@@ -537,7 +668,7 @@ class _TaskRun:
                 excludes=tuple(text(e) for e in args.exclude),
                 max_delete=None if max_delete is None else int(_scalar(max_delete, variables)),
             )
-            tree = self._tree(text(args.src), options.checksum)
+            tree = self._tree(step, text(args.src), options.checksum)
             do = _sync_doing(tree, text(args.dest), options, check=check, diff=diff)
         elif isinstance(args, GetArgs):
             do = _get_doing(text(args.src), self._local(text(args.dest)), check=check)
@@ -562,18 +693,98 @@ class _TaskRun:
             **guards,
         )
 
-    def _tree(self, source: str, checksum: bool) -> LocalTree:
-        key = (self._local(source), checksum)
-        if key not in self._scans:
-            self._scans[key] = scan_tree(key[0], checksum=checksum)
-        return self._scans[key]
+    def _tree(self, step: Step, source: str, checksum: bool) -> LocalTree:
+        key = (step.line, self._local(source), checksum)
+        with self._lock:  # hosts reaching the step at once wait for the one scan
+            if key not in self._scans:
+                self._scans[key] = scan_tree(key[1], checksum=checksum)
+            return self._scans[key]
 
     def _local(self, path: str) -> Path:
         """A local path of the task file: relative to the file's folder."""
         return self.base_dir / os.path.expanduser(path)
 
 
+class _FreeState:
+    """What the hosts of one ``free`` batch share: the first Ctrl-C, the step each host is in,
+    how each host's work ended, and each ``local:`` step's one run."""
+
+    def __init__(self) -> None:
+        self.halt = threading.Event()
+        self.current: dict[str, int] = {}
+        self.ended: dict[str, Status] = {}
+        self.sealed: set[str] = set()
+        self._locals: dict[int, HostResult] = {}
+        self._local_locks: dict[int, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def local_result(self, index: int, run: Callable[[], HostResult]) -> HostResult:
+        """Step ``index``'s local command, run by the first host to ask; the others wait for
+        it and get the same result."""
+        with self._lock:
+            step_lock = self._local_locks.setdefault(index, threading.Lock())
+        with step_lock:
+            if index not in self._locals:
+                self._locals[index] = run()
+            return self._locals[index]
+
+
+class _FreeEvents:
+    """The listener a ``free`` batch gives the executor: a host's end that its work already
+    reported step by step is not said again, and the first Ctrl-C tells every host to start
+    no further step."""
+
+    def __init__(self, inner: Listener, state: _FreeState) -> None:
+        self.inner = inner
+        self.state = state
+
+    def host_started(self, host: str) -> None:
+        self.inner.host_started(host)
+
+    def host_output(self, host: str, stream: str, data: bytes) -> None:
+        self.inner.host_output(host, stream, data)
+
+    def host_finished(self, result: HostResult) -> None:
+        if self.state.ended.get(result.host) is not result.status:
+            self.inner.host_finished(result)
+
+    def interrupted(self, running: Sequence[str]) -> None:
+        self.state.halt.set()
+        self.inner.interrupted(running)
+
+
 # -- the actions ------------------------------------------------------------------------------
+
+
+def _carried_out(
+    plan: _Prepared, host: Host, transport: Transport, listener: Listener
+) -> tuple[HostResult, bool, bool]:
+    """A prepared step on one host: its guards, then its action. Returns the result, whether
+    it changed the host, and whether a guard skipped it. A connection's failure is raised:
+    the executor names its kind."""
+    started = time.monotonic()
+    guard = _guard_skips(plan, transport)
+    if guard is not None:
+        return HostResult(host.name, Status.OK, notes=(guard,)), False, True
+    if plan.check_skipped:
+        return _skipped_by_check(host), False, True
+    try:
+        result, changed = plan.do(host, transport, listener)
+    except (RemoteOpsError, OSError) as exc:
+        if getattr(exc, "status", Status.FAILED) is not Status.FAILED:
+            raise
+        return _failure(host.name, str(exc), started), False, False
+    return result, changed, False
+
+
+def _skipped_by_check(host: Host) -> HostResult:
+    return HostResult(host.name, Status.OK, notes=(CHECK_SKIPPED,))
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    """Kill a local step's shell and reap it (a child it left may keep its pipes open)."""
+    process.kill()
+    process.wait()
 
 
 def _never(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:

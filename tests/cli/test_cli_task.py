@@ -3,9 +3,18 @@ a malformed file refused with its file and line."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from tests.cli.cli_support import json_lines, remoteops
+import pytest
+
+from tests.cli.cli_support import cli_env, json_lines, remoteops
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "deploy-site.yml"
 
@@ -49,12 +58,61 @@ def test_a_malformed_task_file_is_exit_2_naming_file_and_line(
     assert "did you mean" in error
 
 
-def test_an_unsupported_strategy_is_exit_2(inventory: str, tmp_path: Path) -> None:
+def test_free_prints_each_hosts_step_ends_instead_of_step_headers(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    """Under free, steps have no common start: each host says each step as it ends there."""
     free = tmp_path / "free.yml"
-    free.write_text("strategy: free\nsteps:\n  - run: 'true'\n")
+    free.write_text(
+        "strategy: free\nsteps:\n  - {name: hello, run: echo hi}\n"
+        "  - {name: quiet, run: 'true', when: false}\n"
+    )
     result = remoteops("task", str(free), "-i", inventory)
-    assert result.returncode == 2
-    assert "strategy 'free' is not supported yet" in result.stderr.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    err = result.stderr.decode()
+    assert "STEP 1" not in err
+    for name in names:
+        assert re.search(rf"^{name} +> step 1 hello: changed$", err, re.MULTILINE), err
+        assert re.search(rf"^{name} +> step 2 quiet: skipped$", err, re.MULTILINE), err
+        assert re.search(rf"^{name} +\| hi$", result.stdout.decode(), re.MULTILINE)
+
+
+@pytest.mark.parametrize("strategy", ["linear", "free"])
+def test_json_prints_each_step_on_each_host_as_it_ends(
+    inventory: str, names: list[str], gate: Path, tmp_path: Path, strategy: str
+) -> None:
+    """Step 2 waits for a file this test creates only once it has read every host's step 1
+    object: printed at the end (as before), they came after step 2 had timed out waiting."""
+    path = tmp_path / "task.yml"
+    release = gate / "release"
+    path.write_text(
+        f"strategy: {strategy}\n"
+        "steps:\n"
+        "  - {name: first, run: echo one}\n"
+        f"  - name: waits for the reader\n"
+        f"    run: while [ ! -e {release} ]; do sleep 0.05; done; echo two\n"
+        "    timeout: 20\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "remoteops", "task", str(path), "-i", inventory, "-o", "json"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(None),
+    )
+    assert process.stdout is not None
+    firsts = [json.loads(process.stdout.readline()) for _ in names]
+    release.touch()
+    rest = json_lines(process.stdout.read())
+    assert process.wait(timeout=30) == 0
+    assert [(o["step"], o["step_status"]) for o in firsts] == [(0, "changed")] * len(names)
+    assert sorted(o["host"] for o in firsts) == sorted(names)
+    seconds = [o for o in rest if o["step"] == 1]
+    assert sorted(o["host"] for o in seconds) == sorted(names)
+    assert all(o["stdout"] == "two\n" and o["step_status"] == "changed" for o in seconds)
+    finals = [o for o in rest if o["step"] is None]
+    assert sorted(o["host"] for o in finals) == sorted(names)
+    assert rest[-len(names) :] == finals  # the hosts' ends come last
 
 
 def _interrupted(
@@ -62,14 +120,6 @@ def _interrupted(
 ) -> tuple[int, list[dict[str, object]]]:
     """Run the task with -o json, press Ctrl-C once a second in, return the exit code and
     what was printed."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from tests.cli.cli_support import cli_env
-
     path = folder / "task.yml"
     path.write_text(task_text)
     process = subprocess.Popen(
@@ -85,13 +135,15 @@ def _interrupted(
     return process.returncode, json_lines(out)
 
 
+@pytest.mark.parametrize("strategy", ["linear", "free"])
 def test_ctrl_c_between_steps_ends_the_unfinished_hosts_cancelled(
-    inventory: str, names: list[str], tmp_path: Path
+    inventory: str, names: list[str], tmp_path: Path, strategy: str
 ) -> None:
-    """Hosts whose later steps never ran were reported ok."""
+    """Hosts whose later steps never ran were reported ok; under free, each host ends the
+    step it is in and starts no other."""
     code, objects = _interrupted(
         inventory,
-        "steps:\n  - run: sleep 3\n  - run: 'true'\n",
+        f"strategy: {strategy}\nsteps:\n  - run: sleep 3\n  - run: 'true'\n",
         tmp_path,
     )
     assert code == 130
@@ -100,17 +152,22 @@ def test_ctrl_c_between_steps_ends_the_unfinished_hosts_cancelled(
     assert all(o["status"] == "cancelled" for o in finals.values()), finals
 
 
+@pytest.mark.parametrize("strategy", ["linear", "free"])
 def test_ctrl_c_in_a_local_step_still_prints_every_hosts_end(
-    inventory: str, names: list[str], tmp_path: Path
+    inventory: str, names: list[str], tmp_path: Path, strategy: str
 ) -> None:
-    """The KeyboardInterrupt escaped from the local command: nothing was printed at all."""
+    """The KeyboardInterrupt escaped from the local command: nothing was printed at all.
+    Under free the local step runs on a host's thread: the first Ctrl-C ends it there."""
     code, objects = _interrupted(
-        inventory, "steps:\n  - local: sleep 10\n  - run: 'true'\n", tmp_path
+        inventory, f"strategy: {strategy}\nsteps:\n  - local: sleep 10\n  - run: 'true'\n", tmp_path
     )
     assert code == 130
     finals = [o for o in objects if o["step"] is None]
     assert sorted(o["host"] for o in finals) == sorted(names)
     assert all(o["status"] == "cancelled" for o in finals)
+    ended = [o for o in objects if o["step"] == 0]  # the local command itself was stopped
+    assert sorted(o["host"] for o in ended) == sorted(names)
+    assert all(o["status"] == "cancelled" for o in ended), ended
 
 
 def test_run_renders_a_command_per_host_only_when_asked(inventory: str, names: list[str]) -> None:

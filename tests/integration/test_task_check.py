@@ -7,6 +7,7 @@ its host, and one hash of ``out/`` covers every host's tree.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -21,7 +22,7 @@ from remoteops.sync.diff import DIFF_LIMIT
 from remoteops.tasks import load_task_file
 from remoteops.tasks.runner import TaskReport, run_task_file
 from tests.integration.conftest import with_vars
-from tests.integration.test_tasks import connected, hosts  # noqa: F401 (fixtures)
+from tests.integration.test_tasks import connected, hosts, strategy  # noqa: F401 (fixtures)
 
 NAME = "{{ inventory_hostname }}"
 
@@ -38,9 +39,15 @@ def tree_state(folder: Path) -> str:
 
 
 def run_file(
-    fleet_: Fleet, inventory: Inventory, path: Path, *, check: bool = False, diff: bool = False
+    fleet_: Fleet,
+    inventory: Inventory,
+    path: Path,
+    *,
+    check: bool = False,
+    diff: bool = False,
+    strategy: str = "linear",  # noqa: F811 (the fixture's name, as a plain argument here)
 ) -> TaskReport:
-    task = load_task_file(path)
+    task = dataclasses.replace(load_task_file(path), strategy=strategy)
     return run_task_file(fleet_, task, inventory=inventory, extra_vars={}, check=check, diff=diff)
 
 
@@ -59,6 +66,7 @@ def test_check_changes_nothing_and_says_what_a_real_run_then_changes(
     fleet: Inventory,
     hosts: list[Host],  # noqa: F811
     tmp_path: Path,
+    strategy: str,  # noqa: F811
 ) -> None:
     out = tmp_path / "out"
     (tmp_path / "site").mkdir()
@@ -103,7 +111,7 @@ def test_check_changes_nothing_and_says_what_a_real_run_then_changes(
     )
     before = tree_state(out)
 
-    checked = run_file(connected, fleet, task, check=True)
+    checked = run_file(connected, fleet, task, check=True, strategy=strategy)
 
     assert checked.exit_code == ExitCode.OK, checked
     assert checked.check
@@ -128,7 +136,7 @@ def test_check_changes_nothing_and_says_what_a_real_run_then_changes(
     said = file_steps_changed(checked, file_steps)
     assert {key for key, changed in said.items() if not changed} == expected_unchanged
 
-    done = run_file(connected, fleet, task)
+    done = run_file(connected, fleet, task, strategy=strategy)
 
     assert done.exit_code == ExitCode.OK, done
     assert file_steps_changed(done, file_steps) == said  # the check told the truth
@@ -136,7 +144,7 @@ def test_check_changes_nothing_and_says_what_a_real_run_then_changes(
     assert not (out / second / "site" / "stale.html").exists()
     after_real = tree_state(out)
 
-    again = run_file(connected, fleet, task, check=True)
+    again = run_file(connected, fleet, task, check=True, strategy=strategy)
 
     assert tree_state(out) == after_real
     again_said = file_steps_changed(again, ["put", "sync", "template"])

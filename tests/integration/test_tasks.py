@@ -7,6 +7,7 @@ its host (``{{ inventory_hostname }}``).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import textwrap
 from collections.abc import Iterator
@@ -35,17 +36,29 @@ def connected(hosts: list[Host], fleet: Inventory) -> Iterator[Fleet]:
         yield kept
 
 
+@pytest.fixture(params=["linear", "free"])
+def strategy(request: pytest.FixtureRequest) -> str:
+    """The semantics of a step are the same under both strategies: tests taking this run
+    under each."""
+    return str(request.param)
+
+
 def run_text(
     fleet_: Fleet,
     inventory: Inventory,
     folder: Path,
     text: str,
+    *,
     extra_vars: dict[str, Any] | None = None,
+    strategy: str | None = None,
 ) -> TaskReport:
-    """Write ``text`` as ``folder/task.yml``, load it and run it on the fleet."""
+    """Write ``text`` as ``folder/task.yml``, load it and run it on the fleet (with
+    ``strategy`` instead of the file's, when given)."""
     path = folder / "task.yml"
     path.write_text(textwrap.dedent(text))
     task = load_task_file(path)
+    if strategy is not None:
+        task = dataclasses.replace(task, strategy=strategy)
     return run_task_file(fleet_, task, inventory=inventory, extra_vars=extra_vars or {})
 
 
@@ -54,7 +67,7 @@ def step_statuses(report: TaskReport, host: str) -> list[str]:
 
 
 def test_every_step_kind_runs_in_order_on_every_host(
-    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("site\n")
@@ -83,6 +96,7 @@ def test_every_step_kind_runs_in_order_on_every_host(
             get: {{src: "{{{{ out }}}}/{{{{ inventory_hostname }}}}/app.conf", dest: fetched}}
         """,
         extra_vars={"port": "8080"},
+        strategy=strategy,
     )
     assert report.exit_code == ExitCode.OK, report
     assert (tmp_path / "local.log").read_text() == "local\n"  # once, not once per host
@@ -100,7 +114,7 @@ def test_every_step_kind_runs_in_order_on_every_host(
 
 
 def test_one_connection_per_host_for_the_whole_file(
-    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     (tmp_path / "f.txt").write_text("x")
     report = run_text(
@@ -116,6 +130,7 @@ def test_one_connection_per_host_for_the_whole_file(
           - name: compare
             run: "test '{{{{ first.stdout }}}}' = '{{{{ second.stdout }}}}'"
         """,
+        strategy=strategy,
     )
     assert report.exit_code == ExitCode.OK, report
     ports = {
@@ -131,7 +146,7 @@ def test_one_connection_per_host_for_the_whole_file(
 
 
 def test_register_and_when_choose_per_host(
-    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     first = hosts[0].name
     report = run_text(
@@ -150,6 +165,7 @@ def test_register_and_when_choose_per_host(
           - name: sees the skip
             run: echo skipped={{{{ picked.skipped }}}}
         """,
+        strategy=strategy,
     )
     assert report.exit_code == ExitCode.OK, report
     for host in hosts:
@@ -165,7 +181,7 @@ def test_register_and_when_choose_per_host(
 
 
 def test_guards_make_a_second_run_change_nothing(
-    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     (tmp_path / "conf.j2").write_text("host={{ inventory_hostname }}\n")
     text = f"""
@@ -182,8 +198,8 @@ def test_guards_make_a_second_run_change_nothing(
           - name: template
             template: {{src: conf.j2, dest: "{tmp_path}/conf-{{{{ inventory_hostname }}}}"}}
         """
-    first = run_text(connected, fleet, tmp_path, text)
-    second = run_text(connected, fleet, tmp_path, text)
+    first = run_text(connected, fleet, tmp_path, text, strategy=strategy)
+    second = run_text(connected, fleet, tmp_path, text, strategy=strategy)
     assert first.exit_code == second.exit_code == ExitCode.OK, (first, second)
     for host in hosts:
         assert step_statuses(first, host.name) == ["changed", "changed", "skipped", "changed"]
@@ -193,14 +209,14 @@ def test_guards_make_a_second_run_change_nothing(
         assert (tmp_path / f"lines-{host.name}").read_text() == "line\n"
     changed_conf = tmp_path / f"conf-{hosts[0].name}"
     changed_conf.write_text("edited by hand\n")
-    third = run_text(connected, fleet, tmp_path, text)
+    third = run_text(connected, fleet, tmp_path, text, strategy=strategy)
     assert step_statuses(third, hosts[0].name)[3] == "changed"
     assert step_statuses(third, hosts[1].name)[3] == "ok"
     assert changed_conf.read_text() == f"host={hosts[0].name}\n"
 
 
 def test_an_undefined_variable_fails_only_the_host_lacking_it(
-    fleet: Inventory, hosts: list[Host], tmp_path: Path
+    fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     lacking = hosts[1].name
     given = [h if h.name == lacking else with_vars(h, app_dir="/srv/app") for h in hosts]
@@ -216,6 +232,7 @@ def test_an_undefined_variable_fails_only_the_host_lacking_it(
               - name: after
                 run: echo after
             """,
+            strategy=strategy,
         )
     recap = report.by_host[lacking]
     assert recap.status is Status.FAILED
@@ -262,8 +279,93 @@ def test_linear_every_host_ends_a_step_before_any_starts_the_next(
     assert max(ones.values()) <= min(twos.values()), (ones, twos)
 
 
-def test_serial_runs_batches_one_after_another(
+def test_free_a_slow_host_does_not_delay_the_others_later_steps(
     connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    """Under free, the fast hosts finish both steps before the slow one ends its first."""
+    slow = hosts[0].name
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        strategy: free
+        steps:
+          - name: slow for one host
+            run: sleep 1
+            when: inventory_hostname == '{slow}'
+          - name: one
+            run: date +%s.%N > {tmp_path}/one-{NAME}
+          - name: two
+            run: date +%s.%N > {tmp_path}/two-{NAME}
+        """,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    ones, twos = stamps(tmp_path, "one-*"), stamps(tmp_path, "two-*")
+    assert len(ones) == len(twos) == len(hosts)
+    fast_twos = [stamp for name, stamp in twos.items() if name != f"two-{slow}"]
+    assert max(fast_twos) < ones[f"one-{slow}"], (ones, twos)
+    for host in hosts:
+        expected = ["changed"] * 3 if host.name == slow else ["skipped", "changed", "changed"]
+        assert step_statuses(report, host.name) == expected
+
+
+def test_free_a_local_step_runs_once_and_every_host_waits_for_it(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    """The first host to reach the local step runs it; the others, reaching it meanwhile,
+    take its result once it has ended, never before."""
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        strategy: free
+        steps:
+          - name: build here
+            local: sleep 0.5; echo built >> {tmp_path}/built.log; date +%s.%N > {tmp_path}/built
+          - name: after the build
+            run: date +%s.%N > {tmp_path}/after-{NAME}
+        """,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    assert (tmp_path / "built.log").read_text() == "built\n"
+    built = float((tmp_path / "built").read_text())
+    afters = stamps(tmp_path, "after-*")
+    assert len(afters) == len(hosts)
+    assert built <= min(afters.values()), (built, afters)
+    for host in hosts:
+        assert step_statuses(report, host.name) == ["changed", "changed"]
+
+
+def test_a_step_timeout_fails_the_host_and_it_takes_no_further_step(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    slow = hosts[0].name
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - name: too slow on one
+            run: "{{% if inventory_hostname == '{slow}' %}}sleep 5{{% else %}}true{{% endif %}}"
+            timeout: 0.5
+          - {{name: after, run: "touch {tmp_path}/after-{NAME}"}}
+        """,
+        strategy=strategy,
+    )
+    recap = report.by_host[slow]
+    assert recap.status is Status.TIMEOUT
+    assert "timed out after 0.5 s" in (recap.error or ""), recap.error
+    assert step_statuses(report, slow) == ["failed"]
+    assert sorted(p.name for p in tmp_path.glob("after-*")) == sorted(
+        f"after-{h.name}" for h in hosts[1:]
+    )
+
+
+def test_serial_runs_batches_one_after_another(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     report = run_text(
         connected,
@@ -276,6 +378,7 @@ def test_serial_runs_batches_one_after_another(
           - {{name: work, run: sleep 0.2}}
           - {{name: end, run: "date +%s.%N > {tmp_path}/end-{{{{ inventory_hostname }}}}"}}
         """,
+        strategy=strategy,
     )
     assert report.exit_code == ExitCode.OK, report
     starts, ends = stamps(tmp_path, "start-*"), stamps(tmp_path, "end-*")
@@ -285,7 +388,7 @@ def test_serial_runs_batches_one_after_another(
 
 
 def test_max_fail_stops_before_the_next_batch_and_cancels_the_rest(
-    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     first = hosts[0].name
     report = run_text(
@@ -301,6 +404,7 @@ def test_max_fail_stops_before_the_next_batch_and_cancels_the_rest(
           - name: mark
             run: touch {tmp_path}/ran-{{{{ inventory_hostname }}}}
         """,
+        strategy=strategy,
     )
     assert report.by_host[first].status is Status.FAILED
     for host in hosts[1:]:
@@ -314,7 +418,7 @@ def test_max_fail_stops_before_the_next_batch_and_cancels_the_rest(
 
 
 def test_a_batch_whose_every_host_failed_ends_the_run(
-    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     report = run_text(
         connected,
@@ -325,6 +429,7 @@ def test_a_batch_whose_every_host_failed_ends_the_run(
         steps:
           - {{name: fails, run: "test {{{{ inventory_hostname }}}} = {hosts[2].name}"}}
         """,
+        strategy=strategy,
     )
     assert [report.by_host[h.name].status for h in hosts] == [
         Status.FAILED,
@@ -335,7 +440,7 @@ def test_a_batch_whose_every_host_failed_ends_the_run(
 
 
 def test_failed_when_changed_when_and_ignore_errors(
-    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     report = run_text(
         connected,
@@ -359,6 +464,7 @@ def test_failed_when_changed_when_and_ignore_errors(
             run: echo broken
             failed_when: "'broken' in result.stdout"
         """,
+        strategy=strategy,
     )
     for host in hosts:
         recap = report.by_host[host.name]
@@ -371,7 +477,7 @@ def test_failed_when_changed_when_and_ignore_errors(
 
 
 def test_a_failed_local_step_fails_every_host_of_the_step(
-    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     report = run_text(
         connected,
@@ -383,6 +489,7 @@ def test_a_failed_local_step_fails_every_host_of_the_step(
           - {{name: build here, local: "echo no compiler >&2; exit 4"}}
           - {{name: never, run: "touch {tmp_path}/never-{{{{ inventory_hostname }}}}"}}
         """,
+        strategy=strategy,
     )
     for host in hosts:
         assert step_statuses(report, host.name) == ["changed", "failed"]
@@ -392,7 +499,7 @@ def test_a_failed_local_step_fails_every_host_of_the_step(
 
 
 def test_an_unreachable_host_stops_and_the_others_go_on(
-    ssh_hosts: list[Host], fleet: Inventory, tmp_path: Path, silent_port: int
+    ssh_hosts: list[Host], fleet: Inventory, tmp_path: Path, silent_port: int, strategy: str
 ) -> None:
     down = Host("down1", {"address": "127.0.0.1", "port": silent_port, "connect_timeout": 1})
     with Fleet([ssh_hosts[0], down], inventory=fleet) as some_down:
@@ -405,6 +512,7 @@ def test_an_unreachable_host_stops_and_the_others_go_on(
               - {name: one, run: echo one}
               - {name: two, run: echo two}
             """,
+            strategy=strategy,
         )
     assert step_statuses(report, ssh_hosts[0].name) == ["changed", "changed"]
     recap = report.by_host["down1"]
@@ -488,7 +596,13 @@ def test_a_template_without_mode_keeps_the_mode_of_the_file_it_replaces(
 
 
 def test_hosts_left_out_of_a_step_are_skipped_and_registered_so(
-    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, caplog: Any
+    connected: Fleet,
+    fleet: Inventory,
+    hosts: list[Host],
+    tmp_path: Path,
+    caplog: Any,
+    *,
+    strategy: str,
 ) -> None:
     """A host outside a step's hosts: had no record and no register (a later step failed on
     the undefined name); a pattern that matches nothing was skipped without a word."""
@@ -509,6 +623,7 @@ def test_hosts_left_out_of_a_step_are_skipped_and_registered_so(
           - name: everyone reads the register
             run: echo "{{{{ picked.skipped }}}}"
         """,
+        strategy=strategy,
     )
     assert report.ok, [r.error for r in report.hosts]
     for host in hosts:
