@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,14 +51,17 @@ def task_output(report: TaskReport, host: str) -> list[str]:
 
 
 @pytest.fixture
-def five_hosts(playground: PlaygroundState, reachable: Path) -> Iterator[tuple[Path, list[str]]]:
+def five_hosts(playground: PlaygroundState, reachable: Path) -> tuple[Path, list[str]]:
     """An inventory of five names over the playground's hosts, logging in as its sudo user."""
     assert playground.sudo_user is not None
     loaded = load_inventory([str(playground.inventory_path)])
     hosts = loaded.select("all")[:4]
     chosen = [*hosts, hosts[0]]
     names = [h.name for h in hosts] + [f"{hosts[0].name}-again"]
-    entries = {name: {"address": h.address, "port": h.port or 22} for name, h in zip(names, chosen)}
+    entries = {
+        name: {"address": h.address, "port": h.port or 22}
+        for name, h in zip(names, chosen, strict=True)
+    }
     common = {k: v for k, v in hosts[0].vars.items() if k not in ("address", "port")}
     inventory = reachable / "inventory.yml"
     inventory.write_text(
@@ -67,7 +69,7 @@ def five_hosts(playground: PlaygroundState, reachable: Path) -> Iterator[tuple[P
             {"all": {"vars": {**common, "user": playground.sudo_user}, "hosts": entries}}
         )
     )
-    yield inventory, names
+    return inventory, names
 
 
 def fab_ssh_config(folder: Path, inventory: Path, playground: PlaygroundState) -> Path:
