@@ -12,6 +12,8 @@ What is here is the pure foundation, no I/O on hosts:
 - :mod:`.batches`: ``serial:`` batches and the ``max_fail`` / ``max_fail_percentage`` brake.
 - :mod:`.runner`: :func:`run_task_file`, the ``linear`` strategy on a :class:`Fleet`'s kept
   connections, with guards, ``register`` and a :class:`TaskReport` of per-host recaps.
+- :mod:`.fabfile`: users' Fabric fabfiles run on the same connections, as steps with the same
+  report. Not imported here: it imports Fabric, which only ``remoteops fab`` pays for.
 
 Not yet: the ``free`` strategy, check mode, ``sudo`` on file steps, the ``remoteops task``
 command and its output.
