@@ -29,6 +29,17 @@ def _skip_unneeded_invoke_import() -> None:
         sys.modules["invoke"] = None  # type: ignore[assignment]
 
 
+def named_command(argv: list[str]) -> str | None:
+    """The sub-command ``argv`` names: its first word that is not an option (the root has
+    no option taking a value); None before ``--help`` or when there is none."""
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
 def _raise_open_files_limit() -> None:
     """Each host in flight holds a socket and a pipe pair; 1024 (a common soft limit) is tight."""
     try:
@@ -49,7 +60,8 @@ def main() -> None:
 
         sys.stdout.write(f"remoteops {__version__}\n")
         return
-    _skip_unneeded_invoke_import()
+    if named_command(sys.argv[1:]) != "fab":  # Fabric is built on invoke
+        _skip_unneeded_invoke_import()
     _raise_open_files_limit()
     try:
         from remoteops.cli.app import create_app  # Ctrl-C while importing is interrupted too

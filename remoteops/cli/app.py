@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from remoteops import __version__
+from remoteops.cli import named_command
 
 #: name -> (module in remoteops.cli, function, no_args_is_help)
 _COMMANDS = {
@@ -22,6 +23,7 @@ _COMMANDS = {
     "get": ("get_cmd", "get", True),
     "hosts": ("hosts_cmd", "hosts", False),
     "task": ("task_cmd", "task", True),
+    "fab": ("fab_cmd", "fab", True),
 }
 #: name -> module in remoteops.cli whose ``app`` holds the group's commands
 _GROUPS = {"playground": "playground_cmd", "serve": "serve_cmd"}
@@ -67,13 +69,7 @@ def create_app(argv: Sequence[str] | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(main)
-    named = None
-    for arg in argv or ():
-        if arg in ("-h", "--help"):  # the root's help, which lists every command
-            break
-        if not arg.startswith("-"):
-            named = arg
-            break
+    named = named_command(list(argv or ()))
     wanted = [named] if named in _COMMANDS or named in _GROUPS else [*_COMMANDS, *_GROUPS]
     for name in wanted:
         if name in _GROUPS:
@@ -81,8 +77,11 @@ def create_app(argv: Sequence[str] | None = None) -> typer.Typer:
             app.add_typer(group.app, name=name)
             continue
         module, function, no_args_is_help = _COMMANDS[name]
-        command = getattr(importlib.import_module(f"remoteops.cli.{module}"), function)
-        app.command(name, no_args_is_help=no_args_is_help)(command)
+        loaded = importlib.import_module(f"remoteops.cli.{module}")
+        settings = getattr(loaded, "CONTEXT_SETTINGS", None)  # e.g. fab's own arguments
+        app.command(name, no_args_is_help=no_args_is_help, context_settings=settings)(
+            getattr(loaded, function)
+        )
     return app
 
 

@@ -205,6 +205,11 @@ OutputOption = Annotated[
 _verbose = False
 
 
+def is_verbose() -> bool:
+    """Whether the root ``--verbose`` was given."""
+    return _verbose
+
+
 def be_verbose() -> None:
     """Show the traceback of every error the library logs (an internal error's, say)."""
     global _verbose

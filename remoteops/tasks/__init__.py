@@ -11,10 +11,12 @@ What is here is the pure foundation, no I/O on hosts:
 - :mod:`.variables`: :func:`host_variables` (precedence) and :func:`parse_extra_vars` (``-e``).
 - :mod:`.batches`: ``serial:`` batches and the ``max_fail`` / ``max_fail_percentage`` brake.
 - :mod:`.runner`: :func:`run_task_file`, the ``linear`` and ``free`` strategies on a
-  :class:`Fleet`'s kept connections, with guards, ``register`` and a :class:`TaskReport` of
-  per-host recaps.
+  :class:`Fleet`'s kept connections, with guards, ``register``, check mode and a
+  :class:`TaskReport` of per-host recaps.
+- :mod:`.fabfile`: users' Fabric fabfiles run on the same connections, as steps with the same
+  report. Not imported here: it imports Fabric, which only ``remoteops fab`` pays for.
 
-Not yet: check mode, ``sudo`` on file steps.
+Not yet: ``sudo`` on file steps.
 """
 
 from remoteops.tasks.batches import batches, should_stop

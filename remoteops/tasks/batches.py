@@ -15,12 +15,26 @@ Both follow Ansible, so a playbook's ``serial`` and ``max_fail_percentage`` mean
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from remoteops.tasks.model import BatchSize
 
 _Item = TypeVar("_Item")
+
+
+def parse_batch_size(text: str) -> BatchSize:
+    """A ``serial`` entry as typed on a command line: ``5`` hosts or ``20%`` of them.
+
+    ValueError says what is accepted.
+    """
+    digits = text.strip().removesuffix("%").strip()
+    if digits.isascii() and digits.isdigit() and int(digits) > 0:
+        if not text.strip().endswith("%"):
+            return int(digits)
+        if int(digits) <= 100:
+            return f"{int(digits)}%"
+    raise ValueError(f"a batch is a positive number of hosts or a percentage 'N%', not {text!r}")
 
 
 def batch_size(entry: BatchSize, total: int) -> int:
@@ -68,3 +82,35 @@ def should_stop(
     if max_fail_percentage is not None and total > 0:
         return failed_so_far * 100 > max_fail_percentage * total
     return False
+
+
+def run_batches(
+    hosts: Sequence[_Item],
+    serial: Sequence[BatchSize],
+    run_batch: Callable[[list[_Item]], bool],
+    failed: Callable[[_Item], bool],
+    *,
+    max_fail: int | None = None,
+    max_fail_percentage: float | None = None,
+) -> str | None:
+    """Run ``hosts`` batch by batch (``run_batch`` returns True when it was interrupted),
+    asking the brake after each; returns why the run stopped before its last batch, or None.
+
+    Besides the brake, a batch whose every host failed ends the run (as in Ansible), and an
+    interrupted batch does. Task files and fabfiles both run through here.
+    """
+    cut = batches(hosts, serial)
+    done: list[_Item] = []
+    for number, batch in enumerate(cut):
+        interrupted = run_batch(batch)
+        done += batch
+        if interrupted:
+            return "interrupted"
+        if number + 1 == len(cut):
+            break
+        failed_so_far = sum(1 for item in done if failed(item))
+        if should_stop(failed_so_far, len(done), max_fail, max_fail_percentage):
+            return f"{failed_so_far} of {len(done)} hosts failed (the max_fail brake)"
+        if all(failed(item) for item in batch):
+            return f"every host of batch {number + 1} failed"
+    return None

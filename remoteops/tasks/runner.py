@@ -57,7 +57,7 @@ from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import SyncOptions
 from remoteops.sync.put import PutSource, put_work, read_source
 from remoteops.sync.run import describe, sync_work
-from remoteops.tasks.batches import batches, should_stop
+from remoteops.tasks.batches import run_batches
 from remoteops.tasks.model import (
     Action,
     GetArgs,
@@ -235,24 +235,19 @@ def run_task_file(
         mode=_Mode(check=check, diff=diff),
     )
     hosts = list(fleet.hosts)
-    cut = batches(hosts, task.serial)
-    done: list[Host] = []
-    stopped: str | None = None
-    for number, batch in enumerate(cut):
+
+    def run_batch(batch: list[Host]) -> bool:
         run.run_batch(batch)
-        done += batch
-        if run.interrupted:
-            stopped = "interrupted"
-            break
-        failed = sum(1 for h in done if run.host_failed(h.name))
-        if number + 1 == len(cut):
-            break
-        if should_stop(failed, len(done), task.max_fail, task.max_fail_percentage):
-            stopped = f"{failed} of {len(done)} hosts failed (the max_fail brake)"
-            break
-        if all(run.host_failed(h.name) for h in batch):
-            stopped = f"every host of batch {number + 1} failed"
-            break
+        return run.interrupted
+
+    stopped = run_batches(
+        hosts,
+        task.serial,
+        run_batch,
+        lambda host: run.host_failed(host.name),
+        max_fail=task.max_fail,
+        max_fail_percentage=task.max_fail_percentage,
+    )
     recaps = tuple(run.recap(host.name, stopped) for host in hosts)
     return TaskReport(recaps, time.monotonic() - started, run.interrupted, stopped, check)
 

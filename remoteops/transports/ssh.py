@@ -788,6 +788,8 @@ class SSHTransport(BatchWrites):
         self.host = host
         self.context = context
         self._transport: paramiko.Transport | None = None
+        #: Where the connection went (address, port, user), once connected.
+        self.target: SSHTarget | None = None
         self._closed = False
         #: Set by close(): a connect still in progress gives up.
         self._cancelled = threading.Event()
@@ -815,6 +817,15 @@ class SSHTransport(BatchWrites):
         with self._sftp_lock:
             self._sftp_sessions[key] = session
         return session
+
+    def paramiko_transport(self) -> paramiko.Transport:
+        """The open, host-key-checked paramiko connection, for code that speaks paramiko
+        itself (a Fabric ``Connection`` bound to it). This transport still owns it: whoever
+        borrows it must not close it."""
+        transport = self._transport
+        if transport is None or not transport.is_active():
+            raise UnreachableError("connection is not open")
+        return transport
 
     def connection_lost(self) -> bool:
         transport = self._transport
@@ -872,6 +883,7 @@ class SSHTransport(BatchWrites):
             transport.close()
             raise UnreachableError("cancelled")
         self._transport = transport
+        self.target = target
 
     def start(self, command: str, timeout: float | None = None) -> RunningCommand:
         transport = self._transport

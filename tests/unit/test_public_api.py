@@ -18,10 +18,11 @@ def test_every_exported_name_resolves_and_is_listed() -> None:
 
 
 def test_importing_the_package_loads_nothing_heavy() -> None:
-    """`import remoteops` is on every CLI start: paramiko, pexpect and the sync engine wait."""
+    """`import remoteops` is on every CLI start: paramiko, pexpect, fabric (and its invoke)
+    and the sync engine wait."""
     code = (
-        "import sys, remoteops; print(sorted(m for m in sys.modules"
-        " if m.split('.')[0] in ('paramiko', 'pexpect') or m.startswith('remoteops.')))"
+        "import sys, remoteops; print(sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('paramiko', 'pexpect', 'fabric', 'invoke') or m.startswith('remoteops.')))"
     )
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert shown.stdout.strip() == "[]"

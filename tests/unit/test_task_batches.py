@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from remoteops.tasks import batches, should_stop
+from remoteops.tasks.batches import parse_batch_size, run_batches
 from remoteops.tasks.model import BatchSize
 
 HOSTS = [f"h{number:02}" for number in range(1, 21)]
@@ -79,3 +80,39 @@ def test_either_limit_stops_and_none_never_does() -> None:
     assert should_stop(10, 10) is False
     assert should_stop(2, 100, max_fail=2, max_fail_percentage=50) is True
     assert should_stop(1, 2, max_fail=5, max_fail_percentage=49) is True
+
+
+@pytest.mark.parametrize(
+    ("typed", "entry"), [("5", 5), ("1", 1), ("20%", "20%"), (" 100% ", "100%"), ("050%", "50%")]
+)
+def test_a_serial_entry_typed_on_the_command_line_reads_as_in_a_file(
+    typed: str, entry: BatchSize
+) -> None:
+    assert parse_batch_size(typed) == entry
+
+
+@pytest.mark.parametrize("typed", ["0", "0%", "101%", "-1", "five", "%", "1.5", "²"])
+def test_a_bad_serial_entry_says_what_is_accepted(typed: str) -> None:
+    with pytest.raises(ValueError, match="positive number of hosts or a percentage"):
+        parse_batch_size(typed)
+
+
+def test_batches_stop_at_the_brake_after_a_failed_canary_and_say_why() -> None:
+    failing = {"h01"}
+    ran: list[list[str]] = []
+
+    def run(batch: list[str]) -> bool:
+        ran.append(batch)
+        return False
+
+    stopped = run_batches(HOSTS[:6], [1, 5], run, failing.__contains__, max_fail=1)
+    assert ran == [["h01"]]
+    assert stopped == "1 of 1 hosts failed (the max_fail brake)"
+    ran.clear()
+    assert run_batches(HOSTS[:6], [1, 5], run, failing.__contains__) == (
+        "every host of batch 1 failed"
+    )
+    ran.clear()
+    assert run_batches(HOSTS[:6], [2], run, lambda host: False) is None
+    assert ran == [HOSTS[:2], HOSTS[2:4], HOSTS[4:6]]
+    assert run_batches(HOSTS[:6], [2], lambda batch: True, lambda host: False) == "interrupted"

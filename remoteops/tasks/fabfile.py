@@ -1,0 +1,422 @@
+"""Fabric tasks: a user's unchanged fabfile run on a :class:`~remoteops.fleet.Fleet`'s hosts.
+
+Each task call gets a real ``fabric.Connection``, bound to the connection remoteops already
+opened to the host (host key checked against known_hosts, authenticated as remoteops does):
+``c.run``, ``c.sudo``, ``c.put``, ``c.get``, ``c.sftp()``, ``c.cd()`` and ``c.prefix()``
+all go through Fabric's own code, on that one paramiko ``Transport``. No second TCP
+connection is made and no host key is ever added (Fabric's default is ``AutoAddPolicy``):
+
+- the Connection's ``client`` is an ``SSHClient`` holding the Fleet's transport, so Fabric's
+  ``open()`` finds it connected and does nothing; if the connection is gone, ``open()``
+  fails the host as unreachable instead of connecting again;
+- ``c.close()`` (or ``with Connection``) closes the call's SFTP session only: the Fleet
+  owns the connection, and the next task on the host reuses it.
+
+What Invoke would print goes to the run's :class:`~remoteops.executor.Listener` instead, per
+host (``run.out_stream`` / ``run.err_stream``, and ``echo``); Invoke never reads this
+process's stdin (``run.in_stream`` is off: many hosts cannot share one terminal).
+
+The tasks named on the command line (``deploy --tag v2 restart``) are parsed by Invoke's own
+parser against the fabfile's collection, and run as steps of a task file are (``linear``):
+every host of a batch finishes one task before any starts the next, and a host whose task
+failed takes no further one. Pre- and post-tasks run on each host, around their task.
+Results are the task files' :class:`~remoteops.tasks.runner.TaskReport`, so the recap, JSON
+and exit codes are theirs.
+
+Fabric and Invoke are imported by this module only, and this module only by ``remoteops
+fab`` (and library users): the other commands do not pay for them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.util
+import io
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+from fabric import Config, Connection
+from fabric.runners import Remote
+from invoke.collection import Collection
+from invoke.exceptions import CommandTimedOut, Failure, ParseError, UnexpectedExit
+from invoke.executor import Executor
+from invoke.parser.context import ParserContext
+from invoke.parser.parser import Parser
+from invoke.runners import Local
+from invoke.tasks import Call
+
+from remoteops.errors import ConfigurationError, HostError, UnreachableError
+from remoteops.executor import Listener, NullListener
+from remoteops.fleet import Fleet
+from remoteops.inventory import Host
+from remoteops.results import HostResult, Status
+from remoteops.tasks.batches import run_batches
+from remoteops.tasks.model import BatchSize
+from remoteops.tasks.runner import HostRecap, StepResult, TaskReport
+from remoteops.transports import Transport
+from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
+from remoteops.transports.ssh import SSHTransport
+
+#: Told of each task as it starts: its index, its name, the hosts it runs on.
+TaskStarted = Callable[[int, str, Sequence[Host]], None]
+
+
+@dataclass(frozen=True)
+class Fabfile:
+    """A loaded fabfile: its tasks (Invoke's ``Collection``) and where it was read from."""
+
+    path: Path
+    collection: Collection
+
+    @property
+    def task_names(self) -> list[str]:
+        return sorted(self.collection.task_names)
+
+    def calls(self, argv: Sequence[str]) -> list[Call]:
+        """The task calls ``argv`` names (``deploy --tag v2 restart``), parsed as ``fab``
+        parses them, with their pre- and post-tasks; ConfigurationError names what is wrong."""
+        parser = Parser(contexts=self.collection.to_contexts(), initial=ParserContext())
+        try:
+            parsed = parser.parse_argv(list(argv))
+        except ParseError as exc:
+            raise ConfigurationError(f"{self.path}: {exc}{self._suggestion(argv)}") from None
+        if parsed.remainder:
+            raise ConfigurationError(f"{self.path}: no command after '--' (name a task instead)")
+        named = [context for context in parsed if context.name]
+        executor = Executor(self.collection)
+        calls = executor.normalize(tuple(named))
+        if not calls:
+            raise ConfigurationError(
+                f"{self.path}: name a task to run (tasks: {', '.join(self.task_names)})"
+            )
+        return executor.dedupe(executor.expand_calls(calls))
+
+    def _suggestion(self, argv: Sequence[str]) -> str:
+        words = [word for word in argv if not word.startswith("-")]
+        close = difflib.get_close_matches(words[0], self.task_names, n=1) if words else []
+        known = f" (tasks: {', '.join(self.task_names)})"
+        return f"; did you mean {close[0]!r}?{known}" if close else known
+
+
+def load_fabfile(path: Path) -> Fabfile:
+    """Import the fabfile at ``path`` (a ``.py`` file or a package folder) as ``fab`` does:
+    its folder goes first on ``sys.path`` so it can import its neighbours."""
+    source = path / "__init__.py" if path.is_dir() else path
+    if not source.is_file():
+        raise ConfigurationError(f"no fabfile at {path} (give one with -f FABFILE)")
+    folder = source.parent.parent if path.is_dir() else source.parent
+    name = path.name if path.is_dir() else source.stem
+    spec = importlib.util.spec_from_file_location(
+        name, source, submodule_search_locations=[str(path)] if path.is_dir() else None
+    )
+    if spec is None or spec.loader is None:
+        raise ConfigurationError(f"cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: any error is theirs to fix, said as such
+        sys.modules.pop(name, None)
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        raise ConfigurationError(
+            f"cannot load {path}: {type(exc).__name__}: {exc} ({where.filename}:{where.lineno})"
+        ) from None
+    collection = Collection.from_module(module, loaded_from=str(source.parent))
+    if not collection.task_names:
+        raise ConfigurationError(f"{path} defines no tasks (decorate them with @task)")
+    return Fabfile(path, collection)
+
+
+# -- binding a Connection to the Fleet's connection ----------------------------------------
+
+
+class _BorrowedClient(paramiko.SSHClient):
+    """An ``SSHClient`` over a connection the Fleet owns: connected from the start, never
+    connecting again, and left open when Fabric closes it."""
+
+    def __init__(self, transport: paramiko.Transport) -> None:
+        super().__init__()
+        self.set_missing_host_key_policy(paramiko.RejectPolicy())
+        self._transport = transport
+
+    def connect(self, *args: Any, **kwargs: Any) -> None:
+        raise UnreachableError("the connection to the host was lost during the task")
+
+    def close(self) -> None:
+        """The Fleet closes the connection when the run ends, not the task."""
+
+
+class _EchoToStream:
+    """Invoke's ``echo`` prints the command with ``print``; here it goes where the command's
+    output goes (the host's lines), not to this process's stdout."""
+
+    opts: dict[str, Any]
+    streams: dict[str, Any]
+
+    def echo(self, command: str) -> None:
+        self.streams["out"].write(self.opts["echo_format"].format(command=command) + "\n")
+
+
+class _RemoteRunner(_EchoToStream, Remote):  # type: ignore[misc]  # fabric has no types
+    pass
+
+
+class _LocalRunner(_EchoToStream, Local):
+    pass
+
+
+class _HostStream(io.TextIOBase):
+    """A text stream Invoke writes one host's output to: forwarded to the listener as it
+    comes, and the first ``limit`` bytes kept for the host's result."""
+
+    def __init__(self, host: str, stream: str, listener: Listener, limit: int) -> None:
+        super().__init__()
+        self.host, self.stream, self.listener, self.limit = host, stream, listener, limit
+        self.kept = bytearray()
+        self.total = 0
+
+    def write(self, text: str) -> int:
+        data = text.encode("utf-8", errors="replace")
+        self.listener.host_output(self.host, self.stream, data)
+        self.total += len(data)
+        if len(self.kept) < self.limit:
+            self.kept += data[: self.limit - len(self.kept)]
+        return len(text)
+
+    def isatty(self) -> bool:
+        return False
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _HostStream:
+        return self  # a task cloning its config must not copy the listener
+
+
+def fabric_config(fabfile: Fabfile, *, sudo_password: str | None = None) -> Config:
+    """The configuration every Connection starts from, loaded as ``fab`` loads it (system,
+    user and project files, ``FABRIC_*`` variables, the collection's own), but no SSH config
+    files: remoteops made the connection already. ``sudo_password`` becomes
+    ``sudo.password``, which ``c.sudo`` answers sudo's prompt with (on stdin only)."""
+    overrides: dict[str, Any] = {
+        "run": {"in_stream": False},
+        "runners": {"remote": _RemoteRunner, "local": _LocalRunner},
+    }
+    if sudo_password is not None:
+        overrides["sudo"] = {"password": sudo_password}
+    config = Config(ssh_config=paramiko.SSHConfig(), overrides=overrides)
+    config.set_project_location(str(fabfile.path.parent))
+    config.load_project()
+    config.load_collection(fabfile.collection.configuration())
+    config.load_shell_env()
+    return config
+
+
+def bound_connection(
+    name: str, transport: SSHTransport, config: Config, streams: Mapping[str, io.TextIOBase]
+) -> Connection:
+    """A ``fabric.Connection`` on ``transport``'s open connection (see the module docs).
+
+    ``c.host``, ``c.user`` and ``c.port`` are where remoteops connected (the inventory's
+    address, not its name), ``c.original_host`` the inventory name (as with an alias in
+    ``~/.ssh/config`` under ``fab``); Invoke writes the output to ``streams``.
+    """
+    opened = transport.paramiko_transport()
+    target = transport.target
+    if target is None:  # connected, so resolved: only a transport never connected lacks it
+        raise UnreachableError("connection is not open")
+    config = config.clone()
+    config.run.out_stream = streams["stdout"]
+    config.run.err_stream = streams["stderr"]
+    connection = Connection(target.address, user=target.user, port=target.port, config=config)
+    connection.original_host = name
+    connection.client = _BorrowedClient(opened)
+    connection.transport = opened
+    return connection
+
+
+# -- running the calls on the fleet --------------------------------------------------------
+
+
+def run_fabfile(
+    fleet: Fleet,
+    fabfile: Fabfile,
+    calls: Sequence[Call],
+    *,
+    config: Config | None = None,
+    serial: Sequence[BatchSize] = (),
+    max_fail: int | None = None,
+    max_fail_percentage: float | None = None,
+    listener: Listener | None = None,
+    on_task: TaskStarted = lambda index, name, hosts: None,
+    tracebacks: bool = False,
+) -> TaskReport:
+    """Run ``calls`` (from :meth:`Fabfile.calls`) on the fleet's hosts, batch by batch, as a
+    task file's steps (see the module docs). A task that raises fails its host with the
+    exception's message (``tracebacks``: with its traceback); an ``UnexpectedExit`` with the
+    command's exit code. Hosts that do not speak SSH end ``unsupported`` untouched."""
+    started = time.monotonic()
+    run = _FabRun(
+        fleet,
+        calls=calls,
+        config=config or fabric_config(fabfile),
+        listener=listener,
+        on_task=on_task,
+        tracebacks=tracebacks,
+    )
+
+    def run_batch(batch: list[Host]) -> bool:
+        run.run_batch(batch)
+        return run.interrupted
+
+    hosts = list(fleet.hosts)
+    stopped = run_batches(
+        hosts,
+        serial,
+        run_batch,
+        lambda host: host.name in run.stopped_on,
+        max_fail=max_fail,
+        max_fail_percentage=max_fail_percentage,
+    )
+    recaps = tuple(run.recap(host.name, stopped) for host in hosts)
+    return TaskReport(recaps, time.monotonic() - started, run.interrupted, stopped)
+
+
+def call_name(call: Call) -> str:
+    """``deploy`` or ``deploy(tag='v2')``: the task as the recap and JSON name it."""
+    name = call.called_as or call.task.name
+    given = ", ".join(f"{key}={value!r}" for key, value in call.kwargs.items())
+    return f"{name}({given})" if given else str(name)
+
+
+class _FabRun:
+    """The state of one run: each host's task results and whether it goes on."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        *,
+        calls: Sequence[Call],
+        config: Config,
+        listener: Listener | None,
+        on_task: TaskStarted,
+        tracebacks: bool,
+    ) -> None:
+        self.fleet = fleet
+        self.calls = list(calls)
+        self.config = config
+        self.listener = listener or NullListener()
+        self.on_task = on_task
+        self.tracebacks = tracebacks
+        self.steps: dict[str, list[StepResult]] = {h.name: [] for h in fleet.hosts}
+        self.stopped_on: dict[str, HostResult] = {}
+        self.started: set[str] = set()
+        self.interrupted = False
+
+    def run_batch(self, batch: Sequence[Host]) -> None:
+        self.started.update(h.name for h in batch)
+        for host in batch:
+            if host.protocol != "ssh":
+                self.stopped_on[host.name] = HostResult(
+                    host.name,
+                    Status.UNSUPPORTED,
+                    error=f"Fabric tasks run over SSH; this host speaks {host.protocol} "
+                    "(nothing was sent to it)",
+                )
+        for index, call in enumerate(self.calls):
+            going = [h for h in batch if h.name not in self.stopped_on]
+            if not going:
+                return
+            name = call_name(call)
+            self.on_task(index, name, going)
+            report = self.fleet.execute(self._work(call), hosts=going, listener=self.listener)
+            for result in report.results:
+                self._record(index, name, result)
+            if report.interrupted:
+                self.interrupted = True
+                return
+
+    def _record(self, index: int, name: str, result: HostResult) -> None:
+        self.steps[result.host].append(StepResult(index, name, result, changed=result.ok))
+        if result.status is Status.CANCELLED:
+            self.interrupted = True
+        if not result.ok:
+            why = result.error or f"exit code {result.exit_code}"
+            self.stopped_on[result.host] = dataclasses.replace(result, error=f"task {name}: {why}")
+
+    def recap(self, name: str, stopped: str | None) -> HostRecap:
+        steps = tuple(self.steps[name])
+        if name in self.stopped_on:
+            end = self.stopped_on[name]
+            return HostRecap(name, end.status, steps, end.error)
+        if name not in self.started:
+            reason = f"not started: {stopped}" if stopped else "not started"
+            return HostRecap(name, Status.CANCELLED, steps, reason)
+        if self.interrupted and len(steps) < len(self.calls):
+            return HostRecap(name, Status.CANCELLED, steps, f"interrupted after task {len(steps)}")
+        return HostRecap(name, Status.OK, steps)
+
+    def _work(self, call: Call) -> Callable[[Host, Transport, Listener], HostResult]:
+        def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
+            if not isinstance(transport, SSHTransport):
+                return HostResult(host.name, Status.UNSUPPORTED, error="not an SSH host")
+            started = time.monotonic()
+            streams = {
+                stream: _HostStream(host.name, stream, listener, DEFAULT_CAPTURE_LIMIT)
+                for stream in ("stdout", "stderr")
+            }
+            connection = bound_connection(host.name, transport, self.config, streams)
+            status, exit_code, error = Status.OK, None, None
+            try:
+                call.task(connection, *call.args, **call.kwargs)
+            except HostError:
+                raise  # the connection's own failure: the executor names its kind
+            except UnexpectedExit as exc:
+                status, exit_code = Status.FAILED, exc.result.exited
+                error = f"`{exc.result.command}` exited with {exit_code}"
+            except (CommandTimedOut, Failure, Exception) as exc:
+                if transport.connection_lost():
+                    raise UnreachableError(f"connection lost during the task: {exc}") from exc
+                status, error = Status.FAILED, _described(exc, self.tracebacks)
+            finally:
+                connection.close()  # its SFTP session only (see _BorrowedClient)
+            out, err = streams["stdout"], streams["stderr"]
+            return HostResult(
+                host.name,
+                status,
+                exit_code=exit_code,
+                stdout=bytes(out.kept),
+                stderr=bytes(err.kept),
+                error=error,
+                duration_s=time.monotonic() - started,
+                stdout_bytes=out.total,
+                stderr_bytes=err.total,
+            )
+
+        return work
+
+
+def _described(exc: BaseException, tracebacks: bool) -> str:
+    said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, Failure) and exc.result is not None:  # e.g. sudo's password refused
+        said = str(exc).strip() or said
+    if tracebacks:
+        said += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+    return said
+
+
+__all__ = [
+    "Fabfile",
+    "TaskStarted",
+    "bound_connection",
+    "call_name",
+    "fabric_config",
+    "load_fabfile",
+    "run_fabfile",
+]

@@ -1,0 +1,146 @@
+"""`remoteops fab`: a fabfile's tasks run as a user runs them, their output as live host lines,
+the recap and JSON, rolling batches with the brake, and mistakes refused with exit 2."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.cli.cli_support import cli_env, json_lines, local_inventory, remoteops
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "fabfile.py"
+
+
+def write_fabfile(folder: Path, body: str) -> Path:
+    path = folder / "fabfile.py"
+    path.write_text("from fabric import task\n\n" + textwrap.dedent(body))
+    return path
+
+
+def test_task_output_is_each_hosts_lines_and_nothing_else_reaches_stdout(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    fabfile = write_fabfile(
+        tmp_path,
+        """
+        @task
+        def loud(c, word="hi"):
+            c.run(f"echo {word}; echo oops >&2", echo=True)
+        """,
+    )
+    result = remoteops("fab", "-f", str(fabfile), "-i", inventory, "loud", "--word", "hello")
+    assert result.returncode == 0, result.stderr.decode()
+    out, err = result.stdout.decode(), result.stderr.decode()
+    width = max(len(n) for n in names)
+    for name in names:
+        assert f"{name.ljust(width)} | hello\n" in out
+        assert f"{name.ljust(width)} | \x1b[1;37mecho hello; echo oops >&2\x1b[0m\n" in out
+        assert f"{name.ljust(width)} ! oops\n" in err
+    assert all(re.match(r"\S+ +\| ", line) for line in out.splitlines()), out
+    assert "TASK 1 loud(word='hello')" in err
+    assert "RECAP" in err
+
+
+def test_json_has_one_object_per_host_per_task_then_the_hosts_end(
+    inventory: str, names: list[str]
+) -> None:
+    result = remoteops("fab", "-f", str(EXAMPLE), "-i", inventory, "-o", "json", "whoami")
+    assert result.returncode == 0, result.stderr.decode()
+    objects = json_lines(result.stdout)
+    steps = [o for o in objects if o["step"] is not None]
+    assert sorted(o["host"] for o in steps) == sorted(names)
+    assert all(o["name"] == "whoami" and o["stdout"].startswith("user=") for o in steps)
+    finals = [o for o in objects if o["step"] is None]
+    assert all(o["ok"] is True and o["status"] == "ok" for o in finals)
+
+
+def test_serial_batches_stop_at_max_fail_and_leave_the_rest_cancelled(
+    inventory: str, names: list[str]
+) -> None:
+    result = remoteops(
+        "fab", "-f", str(EXAMPLE), "-i", inventory, "-o", "json",
+        "--serial", "1", "--max-fail", "1", "fail", "--code", "5",
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr.decode()
+    finals = {o["host"]: o for o in json_lines(result.stdout) if o["step"] is None}
+    first, *rest = names
+    assert finals[first]["status"] == "failed"
+    assert "exited with 5" in finals[first]["error"]
+    for name in rest:
+        assert finals[name]["status"] == "cancelled"
+        assert "max_fail brake" in finals[name]["error"]
+
+
+def test_a_raising_task_says_its_message_and_a_traceback_only_with_verbose(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    fabfile = write_fabfile(
+        tmp_path,
+        """
+        @task
+        def boom(c):
+            raise RuntimeError("no luck")
+        """,
+    )
+    plain = remoteops("fab", "-f", str(fabfile), "-i", inventory, "-H", names[0], "boom")
+    assert plain.returncode == 1
+    assert "task boom: RuntimeError: no luck" in plain.stderr.decode()
+    assert "Traceback" not in plain.stderr.decode()
+    verbose = remoteops("-v", "fab", "-f", str(fabfile), "-i", inventory, "-H", names[0], "boom")
+    assert verbose.returncode == 1
+    assert "Traceback" in verbose.stderr.decode()
+    assert 'raise RuntimeError("no luck")' in verbose.stderr.decode()
+
+
+def test_a_missing_fabfile_or_an_unknown_task_is_exit_2_before_any_host(
+    inventory: str, tmp_path: Path
+) -> None:
+    missing = remoteops("fab", "-f", str(tmp_path / "nope.py"), "-i", inventory, "deploy")
+    assert missing.returncode == 2
+    assert f"no fabfile at {tmp_path / 'nope.py'}" in missing.stderr.decode()
+    unknown = remoteops("fab", "-f", str(EXAMPLE), "-i", inventory, "deplyo", "--tag", "v2")
+    assert unknown.returncode == 2
+    assert "did you mean 'deploy'?" in unknown.stderr.decode()
+    bad_flag = remoteops("fab", "-f", str(EXAMPLE), "-i", inventory, "deploy", "--tga", "v2")
+    assert bad_flag.returncode == 2
+    assert "--tga" in bad_flag.stderr.decode()
+    broken = write_fabfile(tmp_path, "@task\ndef deploy(c):\n    c.run(\n")
+    syntax = remoteops("fab", "-f", str(broken), "-i", inventory, "deploy")
+    assert syntax.returncode == 2
+    assert f"cannot load {broken}: SyntaxError" in syntax.stderr.decode()
+
+
+_MODULES_AFTER = """
+import sys
+from remoteops.cli import main
+sys.argv = ["remoteops", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+loaded = [m for m, module in sys.modules.items() if module is not None]
+print(sorted({m.split(".")[0] for m in loaded} & {"fabric", "invoke"}), file=sys.stderr)
+"""
+
+
+def test_only_the_fab_command_imports_fabric_and_invoke(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    """Fabric is a dependency for `fab`; every other command starts as fast as before."""
+    local = str(local_inventory(tmp_path / "local.yml", ["here"]))
+
+    def imported(*argv: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _MODULES_AFTER, *argv],
+            capture_output=True, stdin=subprocess.DEVNULL, env=cli_env(), timeout=60,
+            check=False,
+        )  # fmt: skip
+        return done.stderr.decode().splitlines()[-1]
+
+    assert imported("run", "-i", local, "true") == "[]"
+    assert imported("hosts", "-i", inventory) == "[]"
+    assert imported("run", "-i", inventory, "-H", names[0], "true") == "[]"
+    assert imported("fab", "-f", str(EXAMPLE), "-i", local, "whoami") == "['fabric', 'invoke']"
