@@ -31,8 +31,8 @@ from remoteops.sync.local_tree import scan_tree
 from remoteops.sync.model import SyncOptions
 from remoteops.sync.paths import expand_home, refuse_user_home
 from remoteops.sync.plan import plan_sync
-from remoteops.transports import Capability, Transport, TransportFactory
-from remoteops.transports.base import FileTransport, files_of
+from remoteops.transports import Transport, TransportFactory
+from remoteops.transports.base import FileTransport, Privilege, file_needs, files_of
 from remoteops.tree import Entry, Kind, ProgressSink, is_temporary_of, join_remote
 
 
@@ -142,8 +142,10 @@ def put_work(
     *,
     parents: bool = False,
     progress: ProgressSink | None = None,
+    privilege: Privilege | None = None,
 ) -> HostWork:
-    """The work of ``remoteops put`` on one host: where to, one listing, a plan, apply."""
+    """The work of ``remoteops put`` on one host: where to, one listing, a plan, apply;
+    with ``privilege``, all of it as root (or its user) through sudo."""
     if not sources:
         raise ConfigurationError("nothing to put")
     if not remote:
@@ -156,7 +158,7 @@ def put_work(
     refuse_user_home(remote)
 
     def work(host: Host, connection: Transport, listener: Listener) -> HostResult:
-        transport = files_of(connection)
+        transport = files_of(connection, privilege)
         started = time.monotonic()
         target = expand_home(transport, remote)
         folder, names = _placement(transport, sources, target, parents=parents)
@@ -189,7 +191,7 @@ def put_work(
             transfer=stats,
         )
 
-    return needing({Capability.FILES}, work)
+    return needing(file_needs(privilege), work)
 
 
 def put_hosts(
