@@ -51,7 +51,7 @@ from remoteops.tasks.model import (
 )
 from remoteops.tasks.templating import evaluate, render, to_bool
 from remoteops.tasks.variables import host_variables
-from remoteops.transports import CommandSpec, Transport
+from remoteops.transports import CommandSpec, Privilege, Transport
 from remoteops.transports.base import FileTransport, commands_of, files_of
 from remoteops.tree import Entry, Kind
 
@@ -176,15 +176,19 @@ def run_task_file(
     extra_vars: Mapping[str, Any],
     listener: Listener | None = None,
     on_step: StepStarted = lambda index, step, hosts: None,
+    sudo_password: str | None = None,
 ) -> TaskReport:
     """Run ``task`` on the fleet's hosts (``linear``): see the module docs. ``on_step`` is
-    told of each step as it starts, with the hosts it runs on (the CLI prints a header)."""
+    told of each step as it starts, with the hosts it runs on (the CLI prints a header).
+    ``sudo_password`` answers sudo's prompt for the steps with ``sudo:`` / ``sudo_user:``,
+    commands and file steps alike (only when sudo asks)."""
     if task.strategy != "linear":
         raise ConfigurationError(
             f"{task.path}: strategy {task.strategy!r} is not supported yet; use linear"
         )
     started = time.monotonic()
     run = _TaskRun(fleet, task, inventory, extra_vars, listener or NullListener(), on_step=on_step)
+    run.sudo_password = sudo_password
     hosts = list(fleet.hosts)
     cut = batches(hosts, task.serial)
     done: list[Host] = []
@@ -264,6 +268,8 @@ class _TaskRun:
         #: Local trees scanned for the current step: a source the hosts share is read once
         #: a step, not once a host (a ``local:`` step may change it before the next one).
         self._scans: dict[tuple[Path, bool], LocalTree] = {}
+        #: What sudo's prompt is answered with, for every step with sudo.
+        self.sudo_password: str | None = None
 
     def host_failed(self, name: str) -> bool:
         return name in self.stopped_on
@@ -446,25 +452,23 @@ class _TaskRun:
 
         timeout = None if step.timeout is None else float(_scalar(step.timeout, variables))
         env = {name: text(value) for name, value in step.env.items()}
-        sudo = _flag(step.sudo, variables)
+        sudo_user = None if step.sudo_user is None else text(step.sudo_user)
+        privilege = (
+            Privilege(sudo_user, self.sudo_password)
+            if _flag(step.sudo, variables) or sudo_user is not None
+            else None
+        )
         guards = {
             "creates": None if step.creates is None else text(step.creates),
             "removes": None if step.removes is None else text(step.removes),
             "unless": None if step.unless is None else text(step.unless),
         }
         args = step.args
-        if (sudo or step.sudo_user is not None) and not isinstance(args, RunArgs):
-            # never silently as the login user: the file would land with the wrong owner
-            raise ValueError(f"sudo on a {step.action.value} step is not supported yet")
         do: _Doing
         local_command = ""
         if isinstance(args, RunArgs):
-            command = text(args.cmd)
-            if step.sudo_user is not None:
-                user = shlex.quote(text(step.sudo_user))
-                command = f"sudo -n -H -u {user} -- /bin/sh -c {shlex.quote(command)}"
-            spec = CommandSpec(command, env=env, timeout=timeout, sudo=sudo)
-            do = _run_doing(spec)
+            spec = CommandSpec(text(args.cmd), env=env, timeout=timeout)
+            do = _run_doing(spec if privilege is None else privilege.applied_to(spec))
         elif isinstance(args, LocalArgs):  # once for all, with no host's own variables
             do, local_command = _never, render(args.cmd, self.shared_vars)
         elif isinstance(args, PutArgs):
@@ -476,6 +480,7 @@ class _TaskRun:
                 recursive=_flag(args.recursive, variables),
                 parents=_flag(args.parents, variables),
                 mode=mode,
+                privilege=privilege,
             )
         elif isinstance(args, SyncArgs):
             max_delete = args.max_delete
@@ -485,9 +490,10 @@ class _TaskRun:
                 excludes=tuple(text(e) for e in args.exclude),
                 max_delete=None if max_delete is None else int(_scalar(max_delete, variables)),
             )
-            do = _sync_doing(self._tree(text(args.src), options.checksum), text(args.dest), options)
+            tree = self._tree(text(args.src), options.checksum)
+            do = _sync_doing(tree, text(args.dest), options, privilege)
         elif isinstance(args, GetArgs):
-            do = _get_doing(text(args.src), self._local(text(args.dest)))
+            do = _get_doing(text(args.src), self._local(text(args.dest)), privilege)
         elif isinstance(args, TemplateArgs):
             source = self._local(text(args.src))
             try:
@@ -496,7 +502,7 @@ class _TaskRun:
                 raise TemplateError(f"cannot read the template {source}: {exc}") from None
             rendered = render(written, variables).encode("utf-8")
             mode = None if args.mode is None else _mode(args.mode, variables)
-            do = _template_doing(rendered, text(args.dest), mode)
+            do = _template_doing(rendered, text(args.dest), mode, privilege)
         else:
             raise TypeError(f"no runner for {type(args).__name__}")
         return _Prepared(do, timeout=timeout, env=env, command=local_command, **guards)
@@ -535,12 +541,18 @@ def _transfer_changed(result: HostResult) -> bool:
 
 
 def _put_doing(
-    source: Path, dest: str, *, recursive: bool, parents: bool, mode: int | None
+    source: Path,
+    dest: str,
+    *,
+    recursive: bool,
+    parents: bool,
+    mode: int | None,
+    privilege: Privilege | None,
 ) -> _Doing:
     read = read_source(source, recursive=recursive)
     if mode is not None and not read.is_dir:
         read = PutSource(read.path, (dataclasses.replace(read.entries[0], mode=mode),))
-    work = put_work([read], dest, parents=parents)
+    work = put_work([read], dest, parents=parents, privilege=privilege)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         result = work(host, transport, listener)
@@ -549,8 +561,10 @@ def _put_doing(
     return do
 
 
-def _sync_doing(tree: LocalTree, dest: str, options: SyncOptions) -> _Doing:
-    work = sync_work(tree, dest, options, dry_run=False)
+def _sync_doing(
+    tree: LocalTree, dest: str, options: SyncOptions, privilege: Privilege | None
+) -> _Doing:
+    work = sync_work(tree, dest, options, dry_run=False, privilege=privilege)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         result = work(host, transport, listener)
@@ -559,8 +573,8 @@ def _sync_doing(tree: LocalTree, dest: str, options: SyncOptions) -> _Doing:
     return do
 
 
-def _get_doing(remote: str, local_dir: Path) -> _Doing:
-    work = fetch_work(remote, local_dir)
+def _get_doing(remote: str, local_dir: Path, privilege: Privilege | None) -> _Doing:
+    work = fetch_work(remote, local_dir, privilege=privilege)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         result = work(host, transport, listener)
@@ -569,12 +583,15 @@ def _get_doing(remote: str, local_dir: Path) -> _Doing:
     return do
 
 
-def _template_doing(rendered: bytes, dest: str, mode: int | None) -> _Doing:
+def _template_doing(
+    rendered: bytes, dest: str, mode: int | None, privilege: Privilege | None
+) -> _Doing:
     """Upload ``rendered`` to ``dest`` only when the host's bytes (or its mode) differ; the
-    upload is a ``put`` of a temporary file, so it is atomic as ``put`` is."""
+    upload is a ``put`` of a temporary file, so it is atomic as ``put`` is. With
+    ``privilege`` the host's file is read, and written, through sudo."""
 
     def do(host: Host, connection: Transport, listener: Listener) -> tuple[HostResult, bool]:
-        transport = files_of(connection)
+        transport = files_of(connection, privilege)
         started = time.monotonic()
         if transport.path_kind(dest) is Kind.DIR:
             return _failure(host.name, f"{dest} is a folder, not a file", started), False
@@ -589,7 +606,8 @@ def _template_doing(rendered: bytes, dest: str, mode: int | None) -> _Doing:
             local = Path(folder) / (posixpath.basename(dest.rstrip("/")) or "file")
             local.write_bytes(rendered)
             entry = dataclasses.replace(read_source(local, recursive=False).entries[0], mode=kept)
-            result = put_work([PutSource(local, (entry,))], dest)(host, connection, listener)
+            work = put_work([PutSource(local, (entry,))], dest, privilege=privilege)
+            result = work(host, connection, listener)
         return result, result.ok
 
     return do
