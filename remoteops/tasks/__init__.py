@@ -13,8 +13,7 @@ What is here is the pure foundation, no I/O on hosts:
 - :mod:`.runner`: :func:`run_task_file`, the ``linear`` strategy on a :class:`Fleet`'s kept
   connections, with guards, ``register`` and a :class:`TaskReport` of per-host recaps.
 
-Not yet: the ``free`` strategy, check mode, ``sudo`` on file steps, the ``remoteops task``
-command and its output.
+Not yet: the ``free`` strategy, check mode.
 """
 
 from remoteops.tasks.batches import batches, should_stop
