@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         HostTimeoutError,
         InventoryError,
         PatternError,
+        PrivilegeError,
         RemoteOpsError,
         TransferError,
         UnreachableError,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
         Status,
         TransferStats,
     )
-    from remoteops.transports import Capability, CommandSpec, Transport
+    from remoteops.transports import Capability, CommandSpec, Privilege, Transport
 
 #: Where each public name lives.
 _HOMES = {
@@ -64,6 +65,7 @@ _HOMES = {
     "TransferStats": "remoteops.results",
     "Capability": "remoteops.transports",
     "CommandSpec": "remoteops.transports",
+    "Privilege": "remoteops.transports",
     "Transport": "remoteops.transports",
     **dict.fromkeys(
         (
@@ -76,6 +78,7 @@ _HOMES = {
             "HostsFailedError",
             "InventoryError",
             "PatternError",
+            "PrivilegeError",
             "RemoteOpsError",
             "TransferError",
             "UnreachableError",
@@ -106,6 +109,8 @@ __all__ = [
     "NullListener",
     "PatternError",
     "PlannedChange",
+    "Privilege",
+    "PrivilegeError",
     "RemoteOpsError",
     "RunReport",
     "Status",

@@ -24,6 +24,7 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
         │   ├── LocalReadError      a local source file (put, sync) could not be read
         │   └── LocalWriteError     a download could not be written on this machine
         ├── LocalResourceError      this machine ran out of descriptors or memory (failed)
+        ├── PrivilegeError          sudo refused (wrong or no password, not allowed) (failed)
         ├── TemplateError           a template or expression failed for this host (failed)
         └── UnsupportedError        the host's protocol cannot do what was asked
 
@@ -239,6 +240,13 @@ class TemplateError(HostError):
     def __init__(self, message: str, *, variable: str | None = None) -> None:
         super().__init__(message)
         self.variable = variable
+
+
+class PrivilegeError(HostError):
+    """sudo would not run what was asked: a wrong or missing password, a user it does not
+    allow, or no sftp-server to start. It ends the host, not one file of a transfer."""
+
+    status = Status.FAILED
 
 
 class UnsupportedError(HostError):

@@ -156,7 +156,11 @@ def needing(needs: Iterable[Capability], work: HostWork) -> HostWork:
     return _NeedingWork(frozenset(needs), work)
 
 
-_DOING = {Capability.COMMANDS: "run commands", Capability.FILES: "transfer files"}
+_DOING = {
+    Capability.COMMANDS: "run commands",
+    Capability.FILES: "transfer files",
+    Capability.SUDO_FILES: "transfer files with sudo",
+}
 
 
 def _missing_capability(factory: TransportFactory, host: Host, work: HostWork) -> str | None:
@@ -165,6 +169,8 @@ def _missing_capability(factory: TransportFactory, host: Host, work: HostWork) -
     if not missing:
         return None
     able = sorted(p for p, caps in PROTOCOL_CAPABILITIES.items() if needs <= caps)
+    if Capability.FILES in missing:  # "cannot transfer files" says it all
+        missing -= {Capability.SUDO_FILES}
     return (
         f"{host.protocol.upper()} hosts cannot {' or '.join(_DOING[c] for c in sorted(missing))} "
         f"(protocols that can: {', '.join(able)}); nothing was sent to the host"

@@ -36,7 +36,7 @@ from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.results import RunReport
 from remoteops.sessions import HostSessions, KeptSessions, RunSessions
-from remoteops.transports import CommandSpec, TransportFactory
+from remoteops.transports import CommandSpec, Privilege, TransportFactory
 
 if TYPE_CHECKING:  # the file verbs' modules are imported when used: `run` starts quicker
     from remoteops.sync.local_tree import LocalTree
@@ -153,12 +153,14 @@ class Fleet:
         *,
         recursive: bool = False,
         parents: bool = False,
+        sudo: bool | Privilege = False,
         hosts: str | None = None,
         listener: Listener | None = None,
         progress: ProgressSink | None = None,
     ) -> RunReport:
         """Copy local files (folders with ``recursive``) to ``remote`` on every host; a
-        source may also be one already read (:func:`~remoteops.sync.put.read_source`)."""
+        source may also be one already read (:func:`~remoteops.sync.put.read_source`).
+        ``sudo``: write as root, or as a :class:`Privilege` says (its user, its password)."""
         from remoteops.sync.put import PutSource, put_work, read_source
 
         paths = [local] if isinstance(local, (str, os.PathLike)) else list(local)
@@ -166,7 +168,9 @@ class Fleet:
             p if isinstance(p, PutSource) else read_source(Path(p), recursive=recursive)
             for p in paths
         ]
-        work = put_work(sources, remote, parents=parents, progress=progress)
+        work = put_work(
+            sources, remote, parents=parents, progress=progress, privilege=_privilege(sudo)
+        )
         return self.execute(work, hosts=hosts, listener=listener)
 
     def get(
@@ -174,13 +178,15 @@ class Fleet:
         remote: str,
         local_dir: PathLike,
         *,
+        sudo: bool | Privilege = False,
         hosts: str | None = None,
         listener: Listener | None = None,
     ) -> RunReport:
-        """Copy ``remote`` (a file or folder) from every host into ``local_dir/<host>/``."""
+        """Copy ``remote`` (a file or folder) from every host into ``local_dir/<host>/``;
+        ``sudo`` reads as root, or as a :class:`Privilege` says."""
         from remoteops.sync.fetch import fetch_work
 
-        work = fetch_work(remote, Path(local_dir))
+        work = fetch_work(remote, Path(local_dir), privilege=_privilege(sudo))
         return self.execute(work, hosts=hosts, listener=listener)
 
     def sync(
@@ -195,13 +201,15 @@ class Fleet:
         dry_run: bool = False,
         copy_links: bool = False,
         force: bool = False,
+        sudo: bool | Privilege = False,
         hosts: str | None = None,
         listener: Listener | None = None,
         progress: ProgressSink | None = None,
     ) -> RunReport:
         """Make ``dest`` on every host match the local folder ``source`` (as ``rsync -a``,
         with ``delete`` as ``--delete``). ``force`` allows a destination that is a system
-        or home folder. ``source`` may be a tree already scanned (:func:`scan_tree`)."""
+        or home folder. ``source`` may be a tree already scanned (:func:`scan_tree`).
+        ``sudo`` lists and writes as root, or as a :class:`Privilege` says."""
         from remoteops.sync.local_tree import LocalTree, scan_tree
         from remoteops.sync.model import SyncOptions
         from remoteops.sync.run import sync_work
@@ -214,7 +222,15 @@ class Fleet:
             if isinstance(source, LocalTree)
             else scan_tree(Path(source), copy_links=copy_links, checksum=checksum)
         )
-        work = sync_work(tree, dest, options, dry_run=dry_run, progress=progress, force=force)
+        work = sync_work(
+            tree,
+            dest,
+            options,
+            dry_run=dry_run,
+            progress=progress,
+            force=force,
+            privilege=_privilege(sudo),
+        )
         return self.execute(work, hosts=hosts, listener=listener)
 
     def execute(
@@ -283,6 +299,13 @@ class Fleet:
 
     def __repr__(self) -> str:
         return f"Fleet({len(self.hosts)} hosts, forks={self.forks})"
+
+
+def _privilege(sudo: bool | Privilege) -> Privilege | None:
+    """A file verb's ``sudo`` argument: False, True (root, no password), or the details."""
+    if isinstance(sudo, Privilege):
+        return sudo
+    return Privilege() if sudo else None
 
 
 __all__ = ["Fleet"]

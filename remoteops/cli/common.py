@@ -22,7 +22,7 @@ from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.output.style import stderr_console
 from remoteops.results import ExitCode, RunReport
-from remoteops.transports import ConnectionOverrides, TransportFactory
+from remoteops.transports import ConnectionOverrides, Privilege, TransportFactory
 from remoteops.tree import ProgressSink
 
 if TYPE_CHECKING:
@@ -196,6 +196,37 @@ AcceptNewOption = Annotated[
         help="Add unknown host keys (OpenSSH accept-new); changed keys still fail.",
     ),
 ]
+SudoOption = Annotated[
+    bool, typer.Option("--sudo", help="Work as root through sudo on the hosts (SSH; --sudo-user).")
+]
+SudoUserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sudo-user", help="Work as this user through sudo (implies --sudo).", callback=non_empty
+    ),
+]
+SudoPasswordEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sudo-password-env",
+        help="Env var holding the sudo password (else prompted on a terminal); sent only "
+        "when sudo asks.",
+    ),
+]
+
+
+def privilege_from(
+    sudo: bool, sudo_user: str | None, sudo_password_env: str | None
+) -> Privilege | None:
+    """The sudo options of a command as the library takes them; the password is read here
+    (from the environment, or asked on a terminal), never from the command line."""
+    if not (sudo or sudo_user):
+        if sudo_password_env:
+            fail("--sudo-password-env needs --sudo")
+        return None
+    return Privilege(sudo_user, read_secret_from(sudo_password_env, "sudo password: "))
+
+
 OutputOption = Annotated[
     OutputMode, typer.Option("--output", "-o", help="text (live lines) or json (JSON Lines).")
 ]

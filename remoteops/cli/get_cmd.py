@@ -18,10 +18,14 @@ from remoteops.cli.common import (
     OutputMode,
     OutputOption,
     PortOption,
+    SudoOption,
+    SudoPasswordEnvOption,
+    SudoUserOption,
     UserOption,
     fail,
     load_and_select,
     make_fleet,
+    privilege_from,
     run_transfer,
 )
 from remoteops.errors import ConfigurationError
@@ -40,6 +44,9 @@ def get(
     user: UserOption = None,
     port: PortOption = None,
     ask_pass: AskPassOption = False,
+    sudo: SudoOption = False,
+    sudo_user: SudoUserOption = None,
+    sudo_password_env: SudoPasswordEnvOption = None,
     accept_new_host_keys: AcceptNewOption = False,
     output: OutputOption = OutputMode.text,
 ) -> None:
@@ -51,6 +58,7 @@ def get(
     except ConfigurationError as exc:
         fail(str(exc))
     loaded, selected = load_and_select(inventory, hosts)
+    privilege = privilege_from(sudo, sudo_user, sudo_password_env)
     fleet = make_fleet(
         loaded,
         selected,
@@ -62,6 +70,8 @@ def get(
     )
     run_transfer(
         fleet,
-        lambda fleet, listener, progress: fleet.get(remote_path, local_dir, listener=listener),
+        lambda fleet, listener, progress: fleet.get(
+            remote_path, local_dir, sudo=privilege or False, listener=listener
+        ),
         output=output,
     )

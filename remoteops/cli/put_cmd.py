@@ -18,10 +18,14 @@ from remoteops.cli.common import (
     OutputMode,
     OutputOption,
     PortOption,
+    SudoOption,
+    SudoPasswordEnvOption,
+    SudoUserOption,
     UserOption,
     fail,
     load_and_select,
     make_fleet,
+    privilege_from,
     run_transfer,
 )
 from remoteops.errors import ConfigurationError
@@ -51,6 +55,9 @@ def put(
     user: UserOption = None,
     port: PortOption = None,
     ask_pass: AskPassOption = False,
+    sudo: SudoOption = False,
+    sudo_user: SudoUserOption = None,
+    sudo_password_env: SudoPasswordEnvOption = None,
     accept_new_host_keys: AcceptNewOption = False,
     output: OutputOption = OutputMode.text,
 ) -> None:
@@ -73,6 +80,7 @@ def put(
     except ConfigurationError as exc:
         fail(str(exc))
     loaded, selected = load_and_select(inventory, hosts)
+    privilege = privilege_from(sudo, sudo_user, sudo_password_env)
     fleet = make_fleet(
         loaded,
         selected,
@@ -85,7 +93,12 @@ def put(
     run_transfer(
         fleet,
         lambda fleet, listener, progress: fleet.put(
-            sources, remote, parents=parents, listener=listener, progress=progress
+            sources,
+            remote,
+            parents=parents,
+            sudo=privilege or False,
+            listener=listener,
+            progress=progress,
         ),
         output=output,
         progress=True,

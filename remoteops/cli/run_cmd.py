@@ -19,6 +19,9 @@ from remoteops.cli.common import (
     OutputMode,
     OutputOption,
     PortOption,
+    SudoOption,
+    SudoPasswordEnvOption,
+    SudoUserOption,
     UserOption,
     execute,
     fail,
@@ -26,7 +29,7 @@ from remoteops.cli.common import (
     load_and_select,
     make_fleet,
     positive_seconds,
-    read_secret_from,
+    privilege_from,
     stdin_source,
 )
 from remoteops.executor import DEFAULT_FORKS, Listener
@@ -78,11 +81,9 @@ def run(
         ),
     ] = None,
     ask_pass: AskPassOption = False,
-    sudo: Annotated[bool, typer.Option("--sudo", help="Run the command with sudo.")] = False,
-    sudo_password_env: Annotated[
-        str | None,
-        typer.Option(help="Env var holding the sudo password (else prompted on a terminal)."),
-    ] = None,
+    sudo: SudoOption = False,
+    sudo_user: SudoUserOption = None,
+    sudo_password_env: SudoPasswordEnvOption = None,
     stdin_file: Annotated[
         Path | None,
         typer.Option("--stdin", help="Send this file ('-' = stdin) to every command's stdin."),
@@ -109,9 +110,7 @@ def run(
     if no_stdin and stdin_file is not None:
         fail("--stdin and --no-stdin contradict each other; keep one")
     loaded, selected = load_and_select(inventory, hosts)
-    if sudo_password_env and not sudo:
-        fail("--sudo-password-env needs --sudo")
-    sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if sudo else None
+    privilege = privilege_from(sudo, sudo_user, sudo_password_env)
     payload = None if no_stdin else stdin_source(stdin_file, len(selected))
     live = output is OutputMode.text and not group
     spec = CommandSpec(
@@ -119,11 +118,11 @@ def run(
         stdin=payload,
         env=_parse_env(env or []),
         timeout=timeout,
-        sudo=sudo,
-        sudo_password=sudo_password,
         # live lines print output as it comes and need none kept: a flood costs no memory
         capture_limit=0 if live else DEFAULT_CAPTURE_LIMIT,
     )
+    if privilege is not None:
+        spec = privilege.applied_to(spec)
     fleet = make_fleet(
         loaded,
         selected,

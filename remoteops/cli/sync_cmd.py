@@ -18,10 +18,14 @@ from remoteops.cli.common import (
     OutputMode,
     OutputOption,
     PortOption,
+    SudoOption,
+    SudoPasswordEnvOption,
+    SudoUserOption,
     UserOption,
     fail,
     load_and_select,
     make_fleet,
+    privilege_from,
     run_transfer,
 )
 from remoteops.errors import ConfigurationError
@@ -79,6 +83,9 @@ def sync(
     user: UserOption = None,
     port: PortOption = None,
     ask_pass: AskPassOption = False,
+    sudo: SudoOption = False,
+    sudo_user: SudoUserOption = None,
+    sudo_password_env: SudoPasswordEnvOption = None,
     accept_new_host_keys: AcceptNewOption = False,
     output: OutputOption = OutputMode.text,
 ) -> None:
@@ -100,6 +107,7 @@ def sync(
         max_delete=max_delete,
     )
     loaded, selected = load_and_select(inventory, hosts)
+    privilege = privilege_from(sudo, sudo_user, sudo_password_env)
     try:
         tree = scan_tree(source, copy_links=copy_links, checksum=checksum)
     except ConfigurationError as exc:
@@ -126,6 +134,7 @@ def sync(
             max_delete=max_delete,
             dry_run=dry_run,
             force=force,
+            sudo=privilege or False,
             listener=listener,
             progress=progress,
         ),

@@ -18,10 +18,12 @@ from remoteops.cli.common import (
     OutputMode,
     OutputOption,
     PortOption,
+    SudoPasswordEnvOption,
     UserOption,
     fail,
     load_and_select,
     make_fleet,
+    read_secret_from,
 )
 from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS, Listener
@@ -52,6 +54,7 @@ def task(
     user: UserOption = None,
     port: PortOption = None,
     ask_pass: AskPassOption = False,
+    sudo_password_env: SudoPasswordEnvOption = None,
     accept_new_host_keys: AcceptNewOption = False,
     output: OutputOption = OutputMode.text,
     check: Annotated[
@@ -91,6 +94,11 @@ def task(
     except ConfigurationError as exc:
         fail(str(exc))
     loaded, selected = load_and_select(inventory, hosts or loaded_task.hosts or "all")
+    # asked only for a file that uses sudo, and sent only when sudo asks for it
+    with_sudo = any(s.sudo is not False or s.sudo_user is not None for s in loaded_task.steps)
+    if sudo_password_env and not with_sudo:
+        fail(f"--sudo-password-env: no step of {file} uses sudo")
+    sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if with_sudo else None
     fleet = make_fleet(
         loaded,
         selected,
@@ -128,6 +136,7 @@ def task(
                 check=check,
                 diff=diff,
                 on_result=ended,
+                sudo_password=sudo_password,
             )
     except ConfigurationError as exc:
         fail(str(exc))

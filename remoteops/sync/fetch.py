@@ -21,8 +21,8 @@ from remoteops.inventory.model import Host
 from remoteops.results import HostResult, PlannedChange, RunReport, Status, TransferStats
 from remoteops.sync.paths import expand_home, refuse_user_home
 from remoteops.sync.run import describe
-from remoteops.transports import Capability, Transport, TransportFactory
-from remoteops.transports.base import files_of
+from remoteops.transports import Transport, TransportFactory
+from remoteops.transports.base import Privilege, file_needs, files_of
 from remoteops.transports.file_ops import remove_stale_partials
 from remoteops.tree import Entry, Kind, temporary_name
 
@@ -124,8 +124,15 @@ def _fetch_plan(host: str, listed: list[Entry], folder: Path, started: float) ->
     )
 
 
-def fetch_work(remote_path: str, local_dir: Path, *, dry_run: bool = False) -> HostWork:
+def fetch_work(
+    remote_path: str,
+    local_dir: Path,
+    *,
+    dry_run: bool = False,
+    privilege: Privilege | None = None,
+) -> HostWork:
     """The work of ``remoteops get`` on one host; a path naming nothing is refused here.
+    With ``privilege`` the host's files are read as root (or its user) through sudo.
 
     Entries are fetched one by one, and one that cannot be (a file that vanished, a name this
     machine refuses, a link it cannot make) is reported by name while the others still
@@ -137,7 +144,7 @@ def fetch_work(remote_path: str, local_dir: Path, *, dry_run: bool = False) -> H
     refuse_user_home(remote_path)
 
     def work(host: Host, connection: Transport, listener: Listener) -> HostResult:
-        transport = files_of(connection)
+        transport = files_of(connection, privilege)
         started = time.monotonic()
         folder = _host_folder(local_dir, host.name)
         path = expand_home(transport, remote_path)
@@ -211,7 +218,7 @@ def fetch_work(remote_path: str, local_dir: Path, *, dry_run: bool = False) -> H
             notes=tuple(notes),
         )
 
-    return needing({Capability.FILES}, work)
+    return needing(file_needs(privilege), work)
 
 
 def _inside(path: str, folders: set[str]) -> bool:

@@ -33,8 +33,8 @@ from remoteops.sync.model import SyncOptions
 from remoteops.sync.paths import expand_home, refuse_user_home
 from remoteops.sync.plan import plan_sync
 from remoteops.sync.run import describe, planned_changes
-from remoteops.transports import Capability, Transport, TransportFactory
-from remoteops.transports.base import FileTransport, files_of
+from remoteops.transports import Transport, TransportFactory
+from remoteops.transports.base import FileTransport, Privilege, file_needs, files_of
 from remoteops.tree import Entry, Kind, ProgressSink, is_temporary_of, join_remote
 
 
@@ -146,8 +146,10 @@ def put_work(
     progress: ProgressSink | None = None,
     dry_run: bool = False,
     diff: bool = False,
+    privilege: Privilege | None = None,
 ) -> HostWork:
-    """The work of ``remoteops put`` on one host: where to, one listing, a plan, apply.
+    """The work of ``remoteops put`` on one host: where to, one listing, a plan, apply;
+    with ``privilege``, all of it as root (or its user) through sudo.
 
     ``dry_run`` stops at the plan: the host's result carries it (``plan``, and counts of
     what it would do) and nothing is written. ``diff`` adds the unified diff of each file
@@ -166,7 +168,7 @@ def put_work(
     refuse_user_home(remote)
 
     def work(host: Host, connection: Transport, listener: Listener) -> HostResult:
-        transport = files_of(connection)
+        transport = files_of(connection, privilege)
         started = time.monotonic()
         target = expand_home(transport, remote)
         folder, names = _placement(transport, sources, target, parents=parents)
@@ -214,7 +216,7 @@ def put_work(
             diff=shown,
         )
 
-    return needing({Capability.FILES}, work)
+    return needing(file_needs(privilege), work)
 
 
 def put_hosts(

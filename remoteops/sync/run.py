@@ -26,8 +26,8 @@ from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import Plan, SyncOptions
 from remoteops.sync.paths import checked_listing, refuse_user_home
 from remoteops.sync.plan import plan_sync, prepare_local
-from remoteops.transports import Capability, Transport, TransportFactory
-from remoteops.transports.base import FileTransport, files_of
+from remoteops.transports import Transport, TransportFactory
+from remoteops.transports.base import FileTransport, Privilege, file_needs, files_of
 from remoteops.tree import ProgressSink
 
 
@@ -52,8 +52,10 @@ def sync_work(
     progress: ProgressSink | None = None,
     force: bool = False,
     diff: bool = False,
+    privilege: Privilege | None = None,
 ) -> HostWork:
-    """The work of ``remoteops sync`` on one host: one listing, a plan, then apply it.
+    """The work of ``remoteops sync`` on one host: one listing, a plan, then apply it;
+    with ``privilege``, both as root (or its user) through sudo.
 
     ``dest`` may start with ``~`` (the login's home). Unless ``force``, a host where ``dest``
     is a system or home folder (as spelled, or as the host resolves it: see
@@ -106,14 +108,14 @@ def sync_work(
         )
 
     def work(host: Host, connection: Transport, listener: Listener) -> HostResult:
-        transport = files_of(connection)
+        transport = files_of(connection, privilege)
         started = time.monotonic()
         try:
             return apply_here(host, transport, listener, started)
         except EntriesFailedError as exc:  # the rest arrived: say what did, and what did not
             return partly_applied(host.name, exc, started)
 
-    return needing({Capability.FILES}, work)
+    return needing(file_needs(privilege), work)
 
 
 def sync_hosts(

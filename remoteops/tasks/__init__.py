@@ -16,7 +16,6 @@ What is here is the pure foundation, no I/O on hosts:
 - :mod:`.fabfile`: users' Fabric fabfiles run on the same connections, as steps with the same
   report. Not imported here: it imports Fabric, which only ``remoteops fab`` pays for.
 
-Not yet: ``sudo`` on file steps.
 """
 
 from remoteops.tasks.batches import batches, should_stop

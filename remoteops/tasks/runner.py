@@ -71,7 +71,7 @@ from remoteops.tasks.model import (
 )
 from remoteops.tasks.templating import evaluate, render, to_bool
 from remoteops.tasks.variables import host_variables
-from remoteops.transports import CommandSpec, Transport
+from remoteops.transports import CommandSpec, Privilege, Transport
 from remoteops.transports.base import FileTransport, commands_of, files_of
 from remoteops.tree import Entry, Kind
 
@@ -208,6 +208,7 @@ def run_task_file(
     on_result: StepEnded = lambda outcome, host: None,
     check: bool = False,
     diff: bool = False,
+    sudo_password: str | None = None,
 ) -> TaskReport:
     """Run ``task`` on the fleet's hosts with its strategy: see the module docs.
 
@@ -220,6 +221,8 @@ def run_task_file(
     would change, ``run`` and ``local`` steps are skipped unless ``check_safe``, guards are
     still evaluated (``unless`` runs). ``diff`` keeps (and shows on the listener) a unified
     diff of the text files that ``put``, ``sync`` and ``template`` change or would change.
+    ``sudo_password`` answers sudo's prompt for the steps with ``sudo:`` / ``sudo_user:``,
+    commands and file steps alike (only when sudo asks).
     """
     if task.strategy not in ("linear", "free"):
         raise ConfigurationError(f"{task.path}: unknown strategy {task.strategy!r}")
@@ -234,6 +237,7 @@ def run_task_file(
         on_result=on_result,
         mode=_Mode(check=check, diff=diff),
     )
+    run.sudo_password = sudo_password
     hosts = list(fleet.hosts)
 
     def run_batch(batch: list[Host]) -> bool:
@@ -329,6 +333,8 @@ class _TaskRun:
         #: shared state (a host's own variables are only touched by its own thread).
         self._lock = threading.RLock()
         self._free = _FreeState()
+        #: What sudo's prompt is answered with, for every step with sudo.
+        self.sudo_password: str | None = None
 
     def host_failed(self, name: str) -> bool:
         return name in self.stopped_on
@@ -621,7 +627,12 @@ class _TaskRun:
 
         timeout = None if step.timeout is None else float(_scalar(step.timeout, variables))
         env = {name: text(value) for name, value in step.env.items()}
-        sudo = _flag(step.sudo, variables)
+        sudo_user = None if step.sudo_user is None else text(step.sudo_user)
+        privilege = (
+            Privilege(sudo_user, self.sudo_password)
+            if _flag(step.sudo, variables) or sudo_user is not None
+            else None
+        )
         guards = {
             "creates": None if step.creates is None else text(step.creates),
             "removes": None if step.removes is None else text(step.removes),
@@ -629,18 +640,11 @@ class _TaskRun:
         }
         args = step.args
         check, diff = self.mode.check, self.mode.diff
-        if (sudo or step.sudo_user is not None) and not isinstance(args, RunArgs):
-            # never silently as the login user: the file would land with the wrong owner
-            raise ValueError(f"sudo on a {step.action.value} step is not supported yet")
         do: _Doing
         local_command = ""
         if isinstance(args, RunArgs):
-            command = text(args.cmd)
-            if step.sudo_user is not None:
-                user = shlex.quote(text(step.sudo_user))
-                command = f"sudo -n -H -u {user} -- /bin/sh -c {shlex.quote(command)}"
-            spec = CommandSpec(command, env=env, timeout=timeout, sudo=sudo)
-            do = _run_doing(spec)
+            spec = CommandSpec(text(args.cmd), env=env, timeout=timeout)
+            do = _run_doing(spec if privilege is None else privilege.applied_to(spec))
         elif isinstance(args, LocalArgs):  # once for all, with no host's own variables
             do, local_command = _never, render(args.cmd, self.shared_vars)
         elif isinstance(args, PutArgs):
@@ -654,6 +658,7 @@ class _TaskRun:
                 mode=mode,
                 check=check,
                 diff=diff,
+                privilege=privilege,
             )
         elif isinstance(args, SyncArgs):
             max_delete = args.max_delete
@@ -664,9 +669,9 @@ class _TaskRun:
                 max_delete=None if max_delete is None else int(_scalar(max_delete, variables)),
             )
             tree = self._tree(step, text(args.src), options.checksum)
-            do = _sync_doing(tree, text(args.dest), options, check=check, diff=diff)
+            do = _sync_doing(tree, text(args.dest), options, privilege, check=check, diff=diff)
         elif isinstance(args, GetArgs):
-            do = _get_doing(text(args.src), self._local(text(args.dest)), check=check)
+            do = _get_doing(text(args.src), self._local(text(args.dest)), privilege, check=check)
         elif isinstance(args, TemplateArgs):
             source = self._local(text(args.src))
             try:
@@ -675,7 +680,7 @@ class _TaskRun:
                 raise TemplateError(f"cannot read the template {source}: {exc}") from None
             rendered = render(written, variables).encode("utf-8")
             mode = None if args.mode is None else _mode(args.mode, variables)
-            do = _template_doing(rendered, text(args.dest), mode, check=check, diff=diff)
+            do = _template_doing(rendered, text(args.dest), mode, privilege, check=check, diff=diff)
         else:
             raise TypeError(f"no runner for {type(args).__name__}")
         check_skipped = check and not step.check_safe and step.action in (Action.RUN, Action.LOCAL)
@@ -808,13 +813,14 @@ def _put_doing(
     recursive: bool,
     parents: bool,
     mode: int | None,
+    privilege: Privilege | None,
     check: bool,
     diff: bool,
 ) -> _Doing:
     read = read_source(source, recursive=recursive)
     if mode is not None and not read.is_dir:
         read = PutSource(read.path, (dataclasses.replace(read.entries[0], mode=mode),))
-    work = put_work([read], dest, parents=parents, dry_run=check, diff=diff)
+    work = put_work([read], dest, parents=parents, dry_run=check, diff=diff, privilege=privilege)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         result = work(host, transport, listener)
@@ -824,9 +830,15 @@ def _put_doing(
 
 
 def _sync_doing(
-    tree: LocalTree, dest: str, options: SyncOptions, *, check: bool, diff: bool
+    tree: LocalTree,
+    dest: str,
+    options: SyncOptions,
+    privilege: Privilege | None,
+    *,
+    check: bool,
+    diff: bool,
 ) -> _Doing:
-    work = sync_work(tree, dest, options, dry_run=check, diff=diff)
+    work = sync_work(tree, dest, options, dry_run=check, diff=diff, privilege=privilege)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         result = work(host, transport, listener)
@@ -835,10 +847,10 @@ def _sync_doing(
     return do
 
 
-def _get_doing(remote: str, local_dir: Path, *, check: bool) -> _Doing:
+def _get_doing(remote: str, local_dir: Path, privilege: Privilege | None, *, check: bool) -> _Doing:
     """In check mode, what would be fetched: the host's path listed, nothing written here
     (Ansible's ``fetch`` writes nothing in check mode either)."""
-    work = fetch_work(remote, local_dir, dry_run=check)
+    work = fetch_work(remote, local_dir, dry_run=check, privilege=privilege)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         result = work(host, transport, listener)
@@ -848,14 +860,21 @@ def _get_doing(remote: str, local_dir: Path, *, check: bool) -> _Doing:
 
 
 def _template_doing(
-    rendered: bytes, dest: str, mode: int | None, *, check: bool, diff: bool
+    rendered: bytes,
+    dest: str,
+    mode: int | None,
+    privilege: Privilege | None,
+    *,
+    check: bool,
+    diff: bool,
 ) -> _Doing:
     """Upload ``rendered`` to ``dest`` only when the host's bytes (or its mode) differ; the
     upload is a ``put`` of a temporary file, so it is atomic as ``put`` is. ``check`` says
-    what would change and writes nothing; ``diff`` keeps the unified diff of the content."""
+    what would change and writes nothing; ``diff`` keeps the unified diff of the content.
+    With ``privilege`` the host's file is read, and written, through sudo."""
 
     def do(host: Host, connection: Transport, listener: Listener) -> tuple[HostResult, bool]:
-        transport = files_of(connection)
+        transport = files_of(connection, privilege)
         started = time.monotonic()
         if transport.path_kind(dest) is Kind.DIR:
             return _failure(host.name, f"{dest} is a folder, not a file", started), False
@@ -893,7 +912,8 @@ def _template_doing(
             local = Path(folder) / (posixpath.basename(dest.rstrip("/")) or "file")
             local.write_bytes(rendered)
             entry = dataclasses.replace(read_source(local, recursive=False).entries[0], mode=kept)
-            result = put_work([PutSource(local, (entry,))], dest)(host, connection, listener)
+            work = put_work([PutSource(local, (entry,))], dest, privilege=privilege)
+            result = work(host, connection, listener)
         return dataclasses.replace(result, diff=shown), result.ok
 
     return do

@@ -13,6 +13,7 @@ from another thread to cancel work in progress.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import functools
 import os
@@ -30,6 +31,7 @@ from remoteops.errors import (
     AuthenticationError,
     HostError,
     HostTimeoutError,
+    PrivilegeError,
     UnsupportedError,
 )
 from remoteops.transports.file_ops import Received, run_in_parallel, stage_new_folders
@@ -109,6 +111,8 @@ class CommandSpec:
     sudo: bool = False
     sudo_password: str | None = field(default=None, repr=False)
     capture_limit: int | None = None
+    #: With ``sudo``: the user to run as (``sudo -u``); None is root.
+    sudo_user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,12 +206,13 @@ class Capability(str, enum.Enum):
 
     COMMANDS = "commands"  # run shell commands
     FILES = "files"  # list, read and write files
+    SUDO_FILES = "sudo_files"  # list, read and write files as root (or another user), via sudo
 
 
 #: Each protocol's capabilities, known without importing (or connecting) its transport.
 PROTOCOL_CAPABILITIES: Mapping[str, frozenset[Capability]] = {
-    "local": frozenset({Capability.COMMANDS, Capability.FILES}),
-    "ssh": frozenset({Capability.COMMANDS, Capability.FILES}),
+    "local": frozenset({Capability.COMMANDS, Capability.FILES, Capability.SUDO_FILES}),
+    "ssh": frozenset({Capability.COMMANDS, Capability.FILES, Capability.SUDO_FILES}),
     "ftp": frozenset({Capability.FILES}),
     "ftps": frozenset({Capability.FILES}),
     "telnet": frozenset({Capability.COMMANDS}),
@@ -270,11 +275,46 @@ def commands_of(transport: Transport) -> CommandTransport:
     return transport
 
 
-def files_of(transport: Transport) -> FileTransport:
-    """``transport`` as one that transfers files, or ``unsupported`` for the host."""
+def files_of(transport: Transport, privilege: Privilege | None = None) -> FileTransport:
+    """``transport`` as one that transfers files (as ``privilege`` says, if given: see
+    :class:`ElevatingFiles`), or ``unsupported`` for the host."""
     if not isinstance(transport, FileTransport):
         raise UnsupportedError(f"{transport.protocol.upper()} hosts cannot transfer files")
-    return transport
+    if privilege is None:
+        return transport
+    if not isinstance(transport, ElevatingFiles):
+        raise UnsupportedError(
+            f"{transport.protocol.upper()} hosts cannot transfer files with sudo "
+            "(only SSH hosts can); nothing was sent to the host"
+        )
+    return transport.elevated(privilege)
+
+
+def file_needs(privilege: Privilege | None) -> frozenset[Capability]:
+    """What file work asks of a host: files, and doing them with sudo if ``privilege``."""
+    if privilege is None:
+        return frozenset({Capability.FILES})
+    return frozenset({Capability.FILES, Capability.SUDO_FILES})
+
+
+@dataclass(frozen=True)
+class Privilege:
+    """File operations done as root, or as ``user``, through sudo on the host.
+
+    ``password`` answers sudo's prompt if it asks (only then, on stdin: never in a command
+    line, a log or the output); None suits hosts whose sudo asks for none (NOPASSWD)."""
+
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def applied_to(self, spec: CommandSpec) -> CommandSpec:
+        """``spec`` run with this privilege."""
+        return dataclasses.replace(
+            spec, sudo=True, sudo_user=self.user, sudo_password=self.password
+        )
+
+    def __str__(self) -> str:
+        return f"as {self.user or 'root'} (sudo)"
 
 
 class FileTransport(Transport):
@@ -450,6 +490,19 @@ class FileTransport(Transport):
         """Remove a file, a symlink, or a directory with everything in it."""
 
 
+class ElevatingFiles(FileTransport):
+    """A file transport that can also work with sudo's privilege on the host
+    (:attr:`Capability.SUDO_FILES`)."""
+
+    _adds = Capability.SUDO_FILES
+
+    @abstractmethod
+    def elevated(self, privilege: Privilege) -> FileTransport:
+        """This host's files as ``privilege`` sees them, on the open connection: a view
+        kept (and closed) with the transport, so many calls pay for sudo once. Raises the
+        host's failure (sudo refused, no password given...) if sudo will not let it."""
+
+
 @dataclass(frozen=True)
 class WrappedCommand:
     """The shell command actually sent, and the markers the sudo exchange looks for.
@@ -525,8 +578,9 @@ def wrap_command(spec: CommandSpec) -> WrappedCommand:
     token = secrets.token_hex(8)
     prompt = f"[remoteops-sudo-{token}] password:"
     success = f"REMOTEOPS-SUDO-OK-{token}"
+    as_user = f"-u {shlex.quote(spec.sudo_user)} " if spec.sudo_user else ""
     command = (
-        f"sudo -H -S -p {shlex.quote(prompt)} -- /bin/sh -c "
+        f"sudo -H -S -p {shlex.quote(prompt)} {as_user}-- /bin/sh -c "
         f"{shlex.quote(f'echo {success}; ' + inner)}"
     )
     return WrappedCommand(command, prompt.encode(), success.encode(), prefix)
@@ -612,14 +666,19 @@ class _SudoExchange:
         self.password = password
         self.done = wrapped.success_marker is None
         self.refused: str | None = None
+        #: The success marker came without its line end, which is still to be taken out.
+        self.line_open = False
         self._answered = False
         self._stdout_head = b""
         self._stderr_head = b""
 
     def feed(self, running: RunningCommand, stream: str, data: bytes) -> list[tuple[str, bytes]]:
         """Consume sudo's own bytes; return the chunks that belong to the command's output."""
+        if self.line_open and stream == STDOUT and data:
+            self.line_open = False
+            data = data.removeprefix(b"\n")
         if self.done or self.prompt is None or self.success is None:
-            return [(stream, data)]
+            return [(stream, data)] if data else []
         if stream == STDERR:
             self._stderr_head += data
             self._stderr_head = self._answered_in(running, self._stderr_head)
@@ -631,6 +690,7 @@ class _SudoExchange:
             return []
         before, _, after = self._stdout_head.partition(self.success)
         self.done = True
+        self.line_open = not after
         self._stdout_head = before + after.removeprefix(b"\n")
         return self.release()
 
@@ -740,3 +800,36 @@ def drive(
         running.kill()
         if feeder is not None and running.done():  # ended on its own: its input soon stops
             feeder.join(timeout=_FEEDER_JOIN_S)  # (killed: a blocked write waits for the kill)
+
+
+def await_sudo(
+    running: RunningCommand, wrapped: WrappedCommand, password: str | None, *, deadline: float
+) -> None:
+    """Answer sudo's prompt and wait until it lets the command start, for a command whose
+    input and output are a protocol the caller takes over (sftp-server): on return not one
+    byte of the command's own output has been read, sudo's marker line is consumed whole.
+
+    Raises :class:`~remoteops.errors.PrivilegeError` when sudo refuses (wrong or no
+    password, not allowed) or ends before the command starts, saying what sudo said;
+    :class:`HostTimeoutError` past ``deadline`` (monotonic). The command is left running
+    either way: the caller kills it on failure.
+    """
+    sudo = _SudoExchange(wrapped, password)
+    said = bytearray()  # what sudo wrote on stderr: the reason, if it gives up
+    while not sudo.done or sudo.line_open:
+        if running.done():
+            reason = bytes(said).decode(errors="replace").strip().splitlines()
+            raise PrivilegeError(
+                f"sudo ended before the command started (exit code {running.exit_code()})"
+                + (f": {reason[-1]}" if reason else "")
+            )
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            raise HostTimeoutError("sudo did not answer in time")
+        for stream, received in running.poll(min(wait, _POLL_CEILING_S)):
+            for kind, chunk in sudo.feed(running, stream, received):
+                if kind == STDOUT:  # the protocol spoke first: not what was started
+                    raise PrivilegeError(f"unexpected output under sudo: {chunk[:80]!r}")
+                said += chunk
+            if sudo.refused:
+                raise PrivilegeError(sudo.refused)

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import selectors
 import signal
 import subprocess
 import threading
 import time
 
+from remoteops.errors import UnsupportedError
 from remoteops.transports.base import (
     STDERR,
     STDOUT,
     CommandTransport,
+    ElevatingFiles,
     FileTransport,
+    Privilege,
     RunningCommand,
     StdinGate,
 )
@@ -179,7 +183,7 @@ class _LocalCommand:
             self._close_pipes()
 
 
-class LocalTransport(LocalFiles, FileTransport, CommandTransport):
+class LocalTransport(LocalFiles, ElevatingFiles, CommandTransport):
     """Runs commands and syncs files on this machine; there is no connection to open."""
 
     protocol = "local"
@@ -198,6 +202,22 @@ class LocalTransport(LocalFiles, FileTransport, CommandTransport):
             raise translate(exc, "cannot start the command") from exc
         self._running.append(running)
         return running
+
+    def elevated(self, privilege: Privilege) -> FileTransport:
+        """This transport itself when remoteops already runs as the user asked for (root,
+        or ``privilege.user``); otherwise ``unsupported``: this process cannot become
+        another user, and a local sudo would need a terminal of its own to ask on."""
+        wanted = privilege.user or "root"
+        try:
+            running_as = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:
+            running_as = str(os.geteuid())
+        if running_as != wanted:
+            raise UnsupportedError(
+                f"sudo on local file operations: remoteops runs as {running_as}, not "
+                f"{wanted}; run it as {wanted} (e.g. `sudo remoteops ...`) for local hosts"
+            )
+        return self
 
     def close(self) -> None:
         """Stop running commands; their own ``drive`` loop then releases pipes and selector."""

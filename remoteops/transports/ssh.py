@@ -23,7 +23,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -44,14 +43,19 @@ from remoteops.transports.base import (
     STDERR,
     STDOUT,
     ConnectionOverrides,
+    ElevatingFiles,
+    FileTransport,
+    Privilege,
     RunningCommand,
     secret_from_env,
 )
 from remoteops.transports.deadlines import after
 from remoteops.transports.known_hosts import KnownHosts, host_key_name
 from remoteops.transports.settings import SSHSettings
+from remoteops.transports.sftp_sessions import SFTPSessions
 from remoteops.transports.ssh_batch import BatchWrites
 from remoteops.transports.ssh_errors import is_timeout, ssh_errors
+from remoteops.transports.ssh_sudo import ElevatedFiles
 
 # paramiko logs tracebacks from its transport threads, which Python's last-resort handler
 # would print; the errors reach us as exceptions anyway. Configured logging still sees them.
@@ -59,7 +63,7 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 #: Host-key algorithms that prove a key of each known_hosts type (RSA keys sign with SHA-2).
 _ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
-#: Marks the line that reports the remote shell's PID (see _SSHCommand).
+#: Marks the line that reports the remote shell's PID (see SSHCommand).
 _PID_MARK = b"REMOTEOPS-PID="
 #: stderr bytes held while waiting for that line before giving up on it.
 _HEAD_LIMIT = 4096
@@ -605,7 +609,7 @@ def _raise_lost(target: SSHTarget, exc: Exception, tried: list[str]) -> NoReturn
     raise exc  # the caller's translator says what it is
 
 
-class _SSHCommand:
+class SSHCommand:
     """A paramiko exec channel seen through the :class:`RunningCommand` primitives.
 
     ``Channel.fileno()`` is one pipe that fires for stdout, stderr, EOF and close alike, so a
@@ -627,6 +631,10 @@ class _SSHCommand:
         #: The thread killing the remote command, once :meth:`kill` found it running.
         self.killer: threading.Thread | None = None
         self._kill_lock = threading.Lock()
+
+    @property
+    def channel(self) -> paramiko.Channel:
+        return self._channel
 
     def poll(self, timeout: float) -> list[tuple[str, bytes]]:
         channel = self._channel
@@ -777,7 +785,7 @@ def _exec_within(channel: paramiko.Channel, command: str, limit: float) -> None:
         watchdog.cancel()
 
 
-class SSHTransport(BatchWrites):
+class SSHTransport(BatchWrites, ElevatingFiles):
     """One SSH connection to one host; every command and transfer of the run reuses it."""
 
     protocol = "ssh"
@@ -794,12 +802,13 @@ class SSHTransport(BatchWrites):
         #: Set by close(): a connect still in progress gives up.
         self._cancelled = threading.Event()
         self._connecting: paramiko.Transport | None = None
-        self._commands: list[_SSHCommand] = []
+        self._commands: list[SSHCommand] = []
         #: The slowest channel open seen (one round trip): how long a kill takes to send.
         self._round_trip_s = 0.0
-        self._sftp_sessions: dict[int, paramiko.SFTPClient] = {}
-        self._sftp_opening: dict[int, Future[paramiko.SFTPClient]] = {}
-        self._sftp_lock = threading.Lock()
+        self._sftp = SFTPSessions(self._open_sftp)
+        #: File views under sudo, by privilege: kept with the connection (see elevated()).
+        self._elevated: dict[Privilege, ElevatedFiles] = {}
+        self._elevated_lock = threading.Lock()
 
     def sftp(self) -> paramiko.SFTPClient:
         """This thread's SFTP session on the connection, opened on first use.
@@ -807,16 +816,10 @@ class SSHTransport(BatchWrites):
         One session per thread lets the sync engine keep several files in flight on the one
         connection (:attr:`parallel_transfers`) without sharing a session between threads.
         """
-        key = threading.get_ident()
-        with self._sftp_lock:
-            session = self._sftp_sessions.get(key)
-            opening = self._sftp_opening.pop(key, None)
-        if session is not None:
-            return session
-        session = opening.result() if opening is not None else self._open_sftp()
-        with self._sftp_lock:
-            self._sftp_sessions[key] = session
-        return session
+        return self._sftp.get()
+
+    def prepare_sftp(self) -> None:
+        self._sftp.prepare()
 
     def paramiko_transport(self) -> paramiko.Transport:
         """The open, host-key-checked paramiko connection, for code that speaks paramiko
@@ -832,30 +835,23 @@ class SSHTransport(BatchWrites):
         return transport is not None and not transport.is_active()
 
     def session_lost(self) -> bool:
+        return self.gone() or self._sftp.lost_here()
+
+    def gone(self) -> bool:
+        """True once the connection is closed (by us or the server) or was never opened."""
         transport = self._transport
-        if self._closed or transport is None or not transport.is_active():
-            return True
-        with self._sftp_lock:
-            session = self._sftp_sessions.get(threading.get_ident())
-        return session is not None and session.sock.closed
+        return self._closed or transport is None or not transport.is_active()
 
-    def prepare_sftp(self) -> None:
-        """Start opening this thread's SFTP session on a helper thread: its three round trips
-        then overlap other work (the tar stream) instead of adding to it."""
-        key = threading.get_ident()
-        with self._sftp_lock:
-            if key in self._sftp_sessions or key in self._sftp_opening:
-                return
-            opening: Future[paramiko.SFTPClient] = Future()
-            self._sftp_opening[key] = opening
-
-        def open_session() -> None:
-            try:
-                opening.set_result(self._open_sftp())
-            except BaseException as exc:  # handed to the thread that asked, by sftp()
-                opening.set_exception(exc)
-
-        threading.Thread(target=open_session, name="remoteops-sftp", daemon=True).start()
+    def elevated(self, privilege: Privilege) -> FileTransport:
+        """The host's files through sftp-server under sudo, on this connection: made (and
+        sudo's answer checked) on first use, then kept until the connection closes."""
+        with self._elevated_lock:
+            view = self._elevated.get(privilege)
+            if view is None:
+                view = ElevatedFiles(self, privilege)
+                view.sftp()  # sudo's refusal, said now, before any work starts
+                self._elevated[privilege] = view
+        return view
 
     def _open_sftp(self) -> paramiko.SFTPClient:
         transport = self._transport
@@ -886,6 +882,14 @@ class SSHTransport(BatchWrites):
         self.target = target
 
     def start(self, command: str, timeout: float | None = None) -> RunningCommand:
+        command_handle = self.open_command(command, timeout)
+        self._commands = [c for c in self._commands if c.killer is not None or not c.done()]
+        self._commands.append(command_handle)
+        return command_handle
+
+    def open_command(self, command: str, timeout: float | None = None) -> SSHCommand:
+        """Start ``command`` on a channel of its own; unlike :meth:`start`, a :meth:`close`
+        leaves it to the connection's end (a session channel, not a command to kill)."""
         transport = self._transport
         if transport is None or not transport.is_active():
             raise UnreachableError("connection is not open")
@@ -898,11 +902,8 @@ class SSHTransport(BatchWrites):
         ):
             channel = transport.open_session(window_size=_WINDOW_SIZE, timeout=limit)
             _exec_within(channel, f"echo {_PID_MARK.decode()}$$ >&2; {command}", limit)
-        command_handle = _SSHCommand(channel)
         self._round_trip_s = max(self._round_trip_s, time.monotonic() - asked)
-        self._commands = [c for c in self._commands if c.killer is not None or not c.done()]
-        self._commands.append(command_handle)
-        return command_handle
+        return SSHCommand(channel)
 
     def close(self) -> None:
         """Close the connection; commands still running get their process group killed first.
@@ -941,6 +942,7 @@ class SSHTransport(BatchWrites):
 
 __all__ = [
     "ConnectionOverrides",
+    "SSHCommand",
     "SSHContext",
     "SSHTarget",
     "SSHTransport",

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
+import pytest
 from cli_support import cli_env, remoteops, run_on_terminal
+
+from remoteops.playground import PlaygroundState
 
 TRANSFER_KEYS = {
     "host", "ok", "status", "files_created", "files_updated", "files_deleted",
@@ -185,3 +190,36 @@ def test_transfer_timeout_must_be_positive(inventory: str, tmp_path: Path) -> No
         run = remoteops(*command, "-i", inventory, "--timeout", "0")
         assert run.returncode == 2, (command, run.stderr)
         assert b"positive" in run.stderr
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_put_with_sudo_writes_into_a_root_folder_and_never_shows_the_password(
+    inventory: str, names: list[str], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    assert playground.sudo_user is not None
+    assert playground.sudo_password_file is not None
+    password = playground.sudo_password_file.read_text().strip()
+    source = _source(tmp_path)
+    base = Path(tempfile.mkdtemp(prefix="remoteops-test-", dir="/var/tmp"))
+    try:
+        base.chmod(0o755)  # root's, and the login user may look in but not write
+        argv = ["put", "-r", str(source), str(base), "-i", inventory, "-H", names[0],
+                "-u", playground.sudo_user, "-o", "json"]  # fmt: skip
+        refused = remoteops(*argv)
+        assert refused.returncode == 1, refused.stderr
+        assert not (base / "site").exists()
+        run = remoteops(
+            *argv, "--sudo", "--sudo-password-env", "ROPTEST_SUDO_PW",
+            env={"ROPTEST_SUDO_PW": password},
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert password.encode() not in run.stdout + run.stderr
+        (line,) = [json.loads(line) for line in run.stdout.decode().splitlines()]
+        assert (line["status"], line["files_created"]) == ("ok", 4)
+        assert (base / "site" / "css" / "site.css").read_text() == "body {}\n"
+        assert {p.stat().st_uid for p in (base / "site").rglob("*")} == {0}
+        lonely = remoteops(*argv, "--sudo-password-env", "ROPTEST_SUDO_PW")
+        assert lonely.returncode == 2
+        assert b"--sudo-password-env needs --sudo" in lonely.stderr
+    finally:
+        shutil.rmtree(base)

@@ -19,6 +19,7 @@ import pytest
 from remoteops import Fleet, Status
 from remoteops.inventory import Inventory
 from remoteops.inventory.model import Host
+from remoteops.playground import PlaygroundState
 from remoteops.results import ExitCode
 from remoteops.tasks import load_task_file
 from remoteops.tasks.runner import TaskReport, run_task_file
@@ -546,28 +547,59 @@ def test_put_and_template_set_the_mode_asked_and_a_new_mode_is_a_change(
         assert key.read_text() == f"key for {host.name}\n"
 
 
-def test_sudo_on_a_file_step_is_refused_not_ignored(
-    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
-) -> None:
-    """Until file steps can write as root, a sudo on one fails the host saying so, rather
-    than writing as the login user."""
-    (tmp_path / "f").write_text("x")
-    report = run_text(
-        connected,
-        fleet,
-        tmp_path,
-        f"""
+@pytest.mark.usefixtures("requires_root")
+def test_sudo_file_steps_write_and_read_as_root_on_the_hosts_one_connection(
+    hosts: list[Host], fleet: Inventory, playground: PlaygroundState, reachable: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Logged in as a user whose sudo asks for a password: put, sync, template (twice: the
+    second reads the 0600 root file to find it unchanged) and get as root, on one connection."""
+    assert playground.sudo_user is not None
+    assert playground.sudo_password_file is not None
+    password = playground.sudo_password_file.read_text().strip()
+    as_user = [with_vars(h, user=playground.sudo_user) for h in hosts[:2]]
+    root = reachable / "root-only"
+    root.mkdir()
+    root.chmod(0o755)
+    (tmp_path / "motd").write_text("welcome\n")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("home\n")
+    (tmp_path / "app.j2").write_text("host={{ inventory_hostname }}\n")
+    dest = f"{root}/{{{{ inventory_hostname }}}}"
+    template = f"{{src: app.j2, dest: '{dest}.conf', mode: '0600'}}"
+    path = tmp_path / "task.yml"
+    path.write_text(textwrap.dedent(f"""
         steps:
-          - name: copy as root
-            put: {{src: f, dest: "{tmp_path}/{{{{ inventory_hostname }}}}-copy"}}
-            sudo: true
-        """,
-    )
-    for host in hosts:
-        recap = report.by_host[host.name]
-        assert recap.status is Status.FAILED
-        assert "sudo on a put step is not supported yet" in (recap.error or "")
-        assert not (tmp_path / f"{host.name}-copy").exists()
+          - {{name: first, run: echo $SSH_CONNECTION, register: first}}
+          - {{name: put, put: {{src: motd, dest: "{dest}-motd"}}, sudo: true}}
+          - {{name: sync, sync: {{src: site, dest: "{dest}-site"}}, sudo: true}}
+          - {{name: template, template: {template}, sudo: true}}
+          - {{name: template again, template: {template}, sudo: true}}
+          - {{name: get, get: {{src: "{dest}.conf", dest: fetched}}, sudo: true}}
+          - {{name: whoami, run: id -un, sudo: true}}
+          - {{name: second, run: echo $SSH_CONNECTION, register: second}}
+        """))  # fmt: skip
+    with Fleet(as_user, inventory=fleet) as kept:
+        report = run_task_file(
+            kept, load_task_file(path), inventory=fleet, extra_vars={}, sudo_password=password
+        )
+    assert report.exit_code == ExitCode.OK, report
+    for host in as_user:
+        steps = report.by_host[host.name].steps
+        assert [s.status for s in steps] == [
+            "changed", "changed", "changed", "changed", "ok", "changed", "changed", "changed",
+        ]  # fmt: skip
+        assert steps[6].result.stdout == b"root\n"
+        assert steps[0].result.stdout.split()[1] == steps[7].result.stdout.split()[1]
+        written = [
+            root / f"{host.name}-motd", root / f"{host.name}-site" / "index.html",
+            root / f"{host.name}.conf",
+        ]  # fmt: skip
+        assert {p.stat().st_uid for p in written} == {0}
+        assert (root / f"{host.name}.conf").stat().st_mode & 0o777 == 0o600
+        copy = tmp_path / "fetched" / host.name / f"{host.name}.conf"
+        assert copy.read_text() == f"host={host.name}\n"
+        assert password.encode() not in b"".join(s.result.stdout + s.result.stderr for s in steps)
 
 
 def test_a_template_without_mode_keeps_the_mode_of_the_file_it_replaces(

@@ -1,0 +1,235 @@
+"""File operations with sudo on the real playground hosts, logged in as the playground's
+non-root sudo user (whose sudo asks for a password): put, sync and get as root or as another
+user, on the host's one connection, atomic as without sudo; refusals end the host cleanly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import pwd
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from remoteops import Fleet, Status
+from remoteops.inventory.model import Host
+from remoteops.playground import Playground, PlaygroundState
+from remoteops.transports import Privilege
+from tests.integration.conftest import done_when, kill_sessions, with_vars
+
+pytestmark = pytest.mark.usefixtures("requires_root")
+
+#: Large enough that a put is still running when the session is killed (sparse: no disk).
+BIG_FILE_BYTES = 768 * 1024 * 1024
+
+
+@pytest.fixture
+def as_user(ssh_hosts: list[Host], playground: PlaygroundState) -> Host:
+    """The first host, logged in as the non-root user whose sudo asks for a password."""
+    assert playground.sudo_user is not None
+    return with_vars(ssh_hosts[0], user=playground.sudo_user)
+
+
+@pytest.fixture
+def password(playground: PlaygroundState) -> str:
+    assert playground.sudo_password_file is not None
+    return playground.sudo_password_file.read_text().strip()
+
+
+@pytest.fixture
+def root_folder(reachable: Path) -> Path:
+    """A folder only root may write in (0755, root's), which the login user can reach."""
+    folder = reachable / "root-only"
+    folder.mkdir()
+    folder.chmod(0o755)
+    assert folder.stat().st_uid == 0
+    return folder
+
+
+@pytest.fixture
+def kept(as_user: Host) -> Iterator[Fleet]:
+    with Fleet([as_user]) as fleet:
+        yield fleet
+
+
+def _source(tmp_path: Path) -> Path:
+    site = tmp_path / "site"
+    (site / "css").mkdir(parents=True)
+    (site / "index.html").write_text("home\n")
+    (site / "css" / "main.css").write_text("body {}\n")
+    for path in (site, site / "css"):
+        path.chmod(0o755)
+    return site
+
+
+def test_put_and_sync_with_sudo_write_into_a_root_folder_as_root(
+    kept: Fleet, password: str, root_folder: Path, tmp_path: Path
+) -> None:
+    site = _source(tmp_path)
+    motd = tmp_path / "motd"
+    motd.write_text("welcome\n")
+    refused = kept.put(motd, str(root_folder / "motd")).results[0]
+    assert refused.status is Status.FAILED, refused
+    assert "Permission denied" in (refused.error or ""), refused.error
+    assert not (root_folder / "motd").exists()
+
+    sudo = Privilege(password=password)
+    put = kept.put(motd, str(root_folder / "motd"), sudo=sudo).results[0]
+    assert put.status is Status.OK, put.error
+    synced = kept.sync(site, str(root_folder / "site"), sudo=sudo).results[0]
+    assert synced.status is Status.OK, synced.error
+    assert (root_folder / "motd").read_text() == "welcome\n"
+    assert (root_folder / "site" / "css" / "main.css").read_text() == "body {}\n"
+    written = [root_folder / "motd", *(root_folder / "site").rglob("*")]
+    assert {p.stat().st_uid for p in written} == {0}, "not root's"
+    assert not [p for p in root_folder.rglob("*") if p.name.endswith(".tmp")]  # no leftovers
+    again = kept.sync(site, str(root_folder / "site"), sudo=sudo).results[0]
+    assert again.transfer is not None
+    assert again.transfer.files_created + again.transfer.files_updated == 0, again.transfer
+
+
+def test_get_with_sudo_reads_a_root_only_file(
+    kept: Fleet, password: str, root_folder: Path, tmp_path: Path
+) -> None:
+    secret = root_folder / "secret.key"
+    secret.write_text("root's eyes only\n")
+    secret.chmod(0o600)
+    refused = kept.get(str(secret), tmp_path / "plain").results[0]
+    assert refused.status is Status.FAILED, refused
+    got = kept.get(str(secret), tmp_path / "fetched", sudo=Privilege(password=password))
+    result = got.results[0]
+    assert result.status is Status.OK, result.error
+    copy = tmp_path / "fetched" / result.host / "secret.key"
+    assert copy.read_text() == "root's eyes only\n"
+    assert copy.stat().st_mode & 0o777 == 0o600
+
+
+def test_sudo_user_writes_as_that_user(
+    kept: Fleet, password: str, reachable: Path, tmp_path: Path
+) -> None:
+    nobody = pwd.getpwnam("nobody")
+    folder = reachable / "nobodys"
+    folder.mkdir()
+    folder.chmod(0o755)
+    os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+    source = tmp_path / "note"
+    source.write_text("from nobody\n")
+    result = kept.put(
+        source, str(folder / "note"), sudo=Privilege(user="nobody", password=password)
+    ).results[0]
+    assert result.status is Status.OK, result.error
+    assert (folder / "note").stat().st_uid == nobody.pw_uid
+    assert (folder / "note").read_text() == "from nobody\n"
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [("wrong-" + "x" * 12, "sudo refused the password"), (None, "none was given")],
+    ids=["wrong-password", "no-password"],
+)
+def test_a_refused_sudo_fails_the_host_saying_why_and_never_shows_the_password(
+    kept: Fleet, root_folder: Path, tmp_path: Path, given: str | None, said: str
+) -> None:
+    source = tmp_path / "f"
+    source.write_text("x\n")
+    report = kept.put(source, str(root_folder / "f"), sudo=Privilege(password=given))
+    result = report.results[0]
+    assert result.status is Status.FAILED, result
+    error = result.error or ""
+    assert said in error, error
+    assert "as root" in error, error
+    if given is not None:
+        shown = error.encode() + result.stdout + result.stderr
+        assert given.encode() not in shown
+    assert not (root_folder / "f").exists()
+    follow = kept.run("true").results[0]  # the connection is still fine for what follows
+    assert follow.status is Status.OK, follow.error
+
+
+def _elevated_channels(client_port: str) -> set[str]:
+    """The sudo'd sftp-servers of the connection from ``client_port``: each is a sudo
+    process (its login's $SSH_CONNECTION in its environment) with its own prompt token."""
+    tokens = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            command = (proc / "cmdline").read_bytes()
+            if not command.startswith(b"sudo\0") or b"sftp-server" not in command:
+                continue
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            connection = [v for v in environ if v.startswith(b"SSH_CONNECTION=")]
+            if connection and connection[0].split()[1].decode() == client_port:
+                found = re.search(rb"remoteops-sudo-([0-9a-f]+)", command)
+                if found:
+                    tokens.add(found.group(1).decode())
+    return tokens
+
+
+def test_the_elevated_channel_rides_on_the_hosts_one_connection_and_is_kept(
+    kept: Fleet, password: str, root_folder: Path, tmp_path: Path, as_user: Host
+) -> None:
+    """Three sudo calls: one sftp-server under sudo, on the connection commands use."""
+    seen = kept.run("echo $SSH_CONNECTION").results[0]
+    client_port = seen.stdout.split()[1].decode()
+    sudo = Privilege(password=password)
+    source = tmp_path / "f"
+    source.write_text("x\n")
+    for name in ("a", "b"):
+        assert kept.put(source, str(root_folder / name), sudo=sudo).results[0].ok
+    assert kept.get(str(root_folder / "a"), tmp_path / "back", sudo=sudo).results[0].ok
+    assert len(_elevated_channels(client_port)) == 1
+    port = as_user.vars.get("port", 22)
+    established = kept.run(f"ss -Htn state established '( sport = :{port} )' | wc -l")
+    assert established.results[0].stdout.strip() == b"1"  # sshd sees one connection from us
+    again = kept.run("echo $SSH_CONNECTION").results[0]
+    assert again.stdout.split()[1].decode() == client_port
+
+
+def test_a_put_with_sudo_cut_off_leaves_the_old_file_whole_under_its_name(
+    as_user: Host,
+    password: str,
+    root_folder: Path,
+    tmp_path: Path,
+    playground_manager: Playground,
+) -> None:
+    old = b"the older, complete copy\n" * 1000
+    (root_folder / "big.img").write_bytes(old)
+    source = tmp_path / "big.img"
+    with open(source, "wb") as handle:
+        handle.truncate(BIG_FILE_BYTES)
+
+    def arriving() -> bool:
+        """A temporary beside the real name already holds 4 MiB."""
+        for path in root_folder.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if path.name != "big.img" and path.stat().st_size >= 4 * 1024 * 1024:
+                    return True
+        return False
+
+    kill = functools.partial(kill_sessions, playground_manager, as_user.name)
+    with Fleet([as_user]) as fleet, done_when(kill, arriving, within_s=60):
+        result = fleet.put(
+            source, str(root_folder / "big.img"), sudo=Privilege(password=password)
+        ).results[0]
+    assert result.status is not Status.OK, result
+    assert (root_folder / "big.img").read_bytes() == old
+
+
+def test_ftp_and_telnet_hosts_say_sudo_on_files_is_unsupported(
+    ftp_host: Host, tmp_path: Path
+) -> None:
+    telnet = Host("device", {"protocol": "telnet", "address": "127.0.0.1", "port": 9})
+    source = tmp_path / "f"
+    source.write_text("x\n")
+    with Fleet([ftp_host, telnet]) as fleet:
+        report = fleet.put(source, "/f", sudo=True)
+    ftp, device = report.results
+    assert ftp.status is Status.UNSUPPORTED, ftp
+    assert "cannot transfer files with sudo" in (ftp.error or ""), ftp.error
+    assert device.status is Status.UNSUPPORTED, device
+    assert "cannot transfer files" in (device.error or ""), device.error
