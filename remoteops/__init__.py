@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         PatternError,
         PrivilegeError,
         RemoteOpsError,
+        StepFailedError,
         TransferError,
         UnreachableError,
         UnsupportedError,
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
         Status,
         TransferStats,
     )
+    from remoteops.tasks.python import HostSession, run_python_task
+    from remoteops.tasks.runner import TaskReport
     from remoteops.transports import Capability, CommandSpec, Privilege, Transport
 
 #: Where each public name lives.
@@ -67,6 +70,9 @@ _HOMES = {
     "CommandSpec": "remoteops.transports",
     "Privilege": "remoteops.transports",
     "Transport": "remoteops.transports",
+    "HostSession": "remoteops.tasks.python",
+    "run_python_task": "remoteops.tasks.python",
+    "TaskReport": "remoteops.tasks.runner",
     **dict.fromkeys(
         (
             "AuthenticationError",
@@ -80,6 +86,7 @@ _HOMES = {
             "PatternError",
             "PrivilegeError",
             "RemoteOpsError",
+            "StepFailedError",
             "TransferError",
             "UnreachableError",
             "UnsupportedError",
@@ -100,6 +107,7 @@ __all__ = [
     "HostError",
     "HostKeyError",
     "HostResult",
+    "HostSession",
     "HostTimeoutError",
     "HostWork",
     "HostsFailedError",
@@ -114,6 +122,8 @@ __all__ = [
     "RemoteOpsError",
     "RunReport",
     "Status",
+    "StepFailedError",
+    "TaskReport",
     "TransferError",
     "TransferStats",
     "Transport",
@@ -121,6 +131,7 @@ __all__ = [
     "UnsupportedError",
     "load_inventory",
     "needing",
+    "run_python_task",
 ]
 
 

@@ -13,6 +13,7 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
     │   ├── PatternError            a host pattern that matches nothing or does not parse
     │   └── TaskFileError           malformed task file: names file, line and step
     ├── HostsFailedError            raised on request (RunReport.raise_for_status)
+    ├── StepFailedError             in a Python task: one host's command or transfer failed
     └── HostError                   one host failed; its class carries the Status it maps to
         ├── UnreachableError        refused, no route, name not resolved, connection lost
         │   └── ConnectTimeoutError no answer within connect_timeout (TCP, banner, login)
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, ClassVar
 from remoteops.status import Status
 
 if TYPE_CHECKING:
-    from remoteops.results import RunReport, TransferStats
+    from remoteops.results import HostResult, RunReport, TransferStats
 
 
 class RemoteOpsError(Exception):
@@ -267,6 +268,24 @@ class HostsFailedError(RemoteOpsError):
         )
         more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         super().__init__(f"{len(failed)} of {len(report.results)} hosts failed: {shown}{more}")
+
+
+class StepFailedError(RemoteOpsError):
+    """Raised inside a Python task's function (:mod:`remoteops.tasks.python`) when a session
+    call failed on its host: a command's non-zero exit (as Fabric's ``UnexpectedExit``), a
+    transfer that failed. ``result`` is the host's result for that call (exit code, output,
+    error); uncaught, it fails the host with this message."""
+
+    def __init__(self, step: str, result: HostResult) -> None:
+        self.step = step
+        self.result = result
+        if result.error is not None:
+            why = result.error
+        elif result.exit_code is not None:
+            why = f"exit code {result.exit_code}"
+        else:
+            why = result.status.value
+        super().__init__(f"{step}: {why}")
 
 
 def first_of(problems: Sequence[str]) -> str:

@@ -13,6 +13,9 @@ What is here is the pure foundation, no I/O on hosts:
 - :mod:`.runner`: :func:`run_task_file`, the ``linear`` and ``free`` strategies on a
   :class:`Fleet`'s kept connections, with guards, ``register``, check mode and a
   :class:`TaskReport` of per-host recaps.
+- :mod:`.python`: :func:`run_python_task`, a Python function run on every host with a
+  :class:`HostSession` (run, put, get, sync, template) on its kept connection, batched and
+  reported as a task file is.
 - :mod:`.fabfile`: users' Fabric fabfiles run on the same connections, as steps with the same
   report. Not imported here: it imports Fabric, which only ``remoteops fab`` pays for.
 
@@ -31,6 +34,7 @@ from remoteops.tasks.model import (
     TaskFile,
     TemplateArgs,
 )
+from remoteops.tasks.python import HostSession, run_python_task
 from remoteops.tasks.runner import HostRecap, StepResult, TaskReport, run_task_file
 from remoteops.tasks.variables import host_variables, parse_extra_vars
 
@@ -38,6 +42,7 @@ __all__ = [
     "Action",
     "GetArgs",
     "HostRecap",
+    "HostSession",
     "LocalArgs",
     "PutArgs",
     "RunArgs",
@@ -52,6 +57,7 @@ __all__ = [
     "load_task_file",
     "parse_extra_vars",
     "parse_task_file",
+    "run_python_task",
     "run_task_file",
     "should_stop",
 ]

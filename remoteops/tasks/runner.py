@@ -259,7 +259,7 @@ def run_task_file(
 # -- one host's step, prepared here before the host is asked ---------------------------------
 
 #: The action on one host: its result, and whether it changed anything there.
-_Doing = Callable[[Host, Transport, Listener], tuple[HostResult, bool]]
+Doing = Callable[[Host, Transport, Listener], tuple[HostResult, bool]]
 
 #: The note of a step that check mode does not run.
 CHECK_SKIPPED = "skipped in check mode"
@@ -278,7 +278,7 @@ class _Mode:
 class _Prepared:
     """A step for one host with everything rendered: the guards and the action to take."""
 
-    do: _Doing
+    do: Doing
     creates: str | None = None
     removes: str | None = None
     unless: str | None = None
@@ -640,17 +640,17 @@ class _TaskRun:
         }
         args = step.args
         check, diff = self.mode.check, self.mode.diff
-        do: _Doing
+        do: Doing
         local_command = ""
         if isinstance(args, RunArgs):
             spec = CommandSpec(text(args.cmd), env=env, timeout=timeout)
-            do = _run_doing(spec if privilege is None else privilege.applied_to(spec))
+            do = run_doing(spec if privilege is None else privilege.applied_to(spec))
         elif isinstance(args, LocalArgs):  # once for all, with no host's own variables
             do, local_command = _never, render(args.cmd, self.shared_vars)
         elif isinstance(args, PutArgs):
             mode = None if args.mode is None else _mode(args.mode, variables)
             source = self._local(text(args.src))
-            do = _put_doing(
+            do = put_doing(
                 source,
                 text(args.dest),
                 recursive=_flag(args.recursive, variables),
@@ -669,18 +669,14 @@ class _TaskRun:
                 max_delete=None if max_delete is None else int(_scalar(max_delete, variables)),
             )
             tree = self._tree(step, text(args.src), options.checksum)
-            do = _sync_doing(tree, text(args.dest), options, privilege, check=check, diff=diff)
+            do = sync_doing(tree, text(args.dest), options, privilege, check=check, diff=diff)
         elif isinstance(args, GetArgs):
-            do = _get_doing(text(args.src), self._local(text(args.dest)), privilege, check=check)
+            do = get_doing(text(args.src), self._local(text(args.dest)), privilege, check=check)
         elif isinstance(args, TemplateArgs):
-            source = self._local(text(args.src))
-            try:
-                written = source.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise TemplateError(f"cannot read the template {source}: {exc}") from None
+            written = read_template(self._local(text(args.src)))
             rendered = render(written, variables).encode("utf-8")
             mode = None if args.mode is None else _mode(args.mode, variables)
-            do = _template_doing(rendered, text(args.dest), mode, privilege, check=check, diff=diff)
+            do = template_doing(rendered, text(args.dest), mode, privilege, check=check, diff=diff)
         else:
             raise TypeError(f"no runner for {type(args).__name__}")
         check_skipped = check and not step.check_safe and step.action in (Action.RUN, Action.LOCAL)
@@ -768,13 +764,22 @@ def _carried_out(
         return HostResult(host.name, Status.OK, notes=(guard,)), False, True
     if plan.check_skipped:
         return _skipped_by_check(host), False, True
+    result, changed = attempted(plan.do, host, transport, listener, started)
+    return result, changed, False
+
+
+def attempted(
+    do: Doing, host: Host, transport: Transport, listener: Listener, started: float
+) -> tuple[HostResult, bool]:
+    """``do`` on one host: a failure of the step alone (a local file unreadable, a host
+    path refused) is a ``failed`` result; a connection's failure is raised, for the
+    executor to name its kind."""
     try:
-        result, changed = plan.do(host, transport, listener)
+        return do(host, transport, listener)
     except (RemoteOpsError, OSError) as exc:
         if getattr(exc, "status", Status.FAILED) is not Status.FAILED:
             raise
-        return _failure(host.name, str(exc), started), False, False
-    return result, changed, False
+        return _failure(host.name, str(exc), started), False
 
 
 def _skipped_by_check(host: Host) -> HostResult:
@@ -791,7 +796,7 @@ def _never(host: Host, transport: Transport, listener: Listener) -> tuple[HostRe
     raise AssertionError("a local step runs here, not on a host")
 
 
-def _run_doing(spec: CommandSpec) -> _Doing:
+def run_doing(spec: CommandSpec) -> Doing:
     work = command_work(spec)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
@@ -806,7 +811,7 @@ def _transfer_changed(result: HostResult) -> bool:
     return bool(stats.files_created or stats.files_updated or stats.files_deleted)
 
 
-def _put_doing(
+def put_doing(
     source: Path,
     dest: str,
     *,
@@ -816,7 +821,7 @@ def _put_doing(
     privilege: Privilege | None,
     check: bool,
     diff: bool,
-) -> _Doing:
+) -> Doing:
     read = read_source(source, recursive=recursive)
     if mode is not None and not read.is_dir:
         read = PutSource(read.path, (dataclasses.replace(read.entries[0], mode=mode),))
@@ -829,7 +834,7 @@ def _put_doing(
     return do
 
 
-def _sync_doing(
+def sync_doing(
     tree: LocalTree,
     dest: str,
     options: SyncOptions,
@@ -837,7 +842,7 @@ def _sync_doing(
     *,
     check: bool,
     diff: bool,
-) -> _Doing:
+) -> Doing:
     work = sync_work(tree, dest, options, dry_run=check, diff=diff, privilege=privilege)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
@@ -847,7 +852,7 @@ def _sync_doing(
     return do
 
 
-def _get_doing(remote: str, local_dir: Path, privilege: Privilege | None, *, check: bool) -> _Doing:
+def get_doing(remote: str, local_dir: Path, privilege: Privilege | None, *, check: bool) -> Doing:
     """In check mode, what would be fetched: the host's path listed, nothing written here
     (Ansible's ``fetch`` writes nothing in check mode either)."""
     work = fetch_work(remote, local_dir, dry_run=check, privilege=privilege)
@@ -859,7 +864,15 @@ def _get_doing(remote: str, local_dir: Path, privilege: Privilege | None, *, che
     return do
 
 
-def _template_doing(
+def read_template(source: Path) -> str:
+    """A local template's text; unreadable is the host's :class:`TemplateError`."""
+    try:
+        return source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"cannot read the template {source}: {exc}") from None
+
+
+def template_doing(
     rendered: bytes,
     dest: str,
     mode: int | None,
@@ -867,7 +880,7 @@ def _template_doing(
     *,
     check: bool,
     diff: bool,
-) -> _Doing:
+) -> Doing:
     """Upload ``rendered`` to ``dest`` only when the host's bytes (or its mode) differ; the
     upload is a ``put`` of a temporary file, so it is atomic as ``put`` is. ``check`` says
     what would change and writes nothing; ``diff`` keeps the unified diff of the content.
