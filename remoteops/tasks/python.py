@@ -284,10 +284,13 @@ class HostSession:
         self._record(name, result)
         return result
 
-    def went_on(self) -> None:
-        """The function returned: a call that failed and whose error it caught is ignored."""
+    def settle_failures(self, ending: HostResult | None) -> None:
+        """Every failed call but the one whose error ended the host (None: the function
+        returned) was caught by the function, which went on: it is ``ignored``."""
         self.steps[:] = [
-            dataclasses.replace(step, ignored=True) if step.status == "failed" else step
+            dataclasses.replace(step, ignored=True)
+            if step.status == "failed" and step.result is not ending
+            else step
             for step in self.steps
         ]
 
@@ -391,7 +394,7 @@ class _PythonRun:
         except StepFailedError as exc:
             if session.ended is not None:
                 raise session.ended from exc
-            # the failed call is the host's last step already
+            session.settle_failures(exc.result)  # the call is one of the host's steps
             end = HostResult(
                 host.name,
                 Status.FAILED,
@@ -410,10 +413,11 @@ class _PythonRun:
             log.debug("host %s: %s raised", host.name, self.name, exc_info=True)
             said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             end = session.failed_outside_calls(self.name, said)
+            session.settle_failures(end)
         else:
             if session.ended is not None:
                 raise session.ended  # caught by the function, but the host is still lost
-            session.went_on()
+            session.settle_failures(None)
             end = HostResult(host.name, Status.OK)
         end = dataclasses.replace(end, duration_s=time.monotonic() - started)
         self.returned[host.name] = end
