@@ -54,7 +54,7 @@ from typing import Any
 
 from remoteops.errors import HostError, StepFailedError, UnreachableError
 from remoteops.executor import Listener
-from remoteops.fleet import Fleet
+from remoteops.fleet import Fleet, PathLike
 from remoteops.inventory import Host, Inventory
 from remoteops.results import HostResult, Status
 from remoteops.sync.local_tree import LocalTree, scan_tree
@@ -80,8 +80,6 @@ from remoteops.transports import CommandSpec, Privilege, Transport
 from remoteops.transports.stdin_sources import StdinSource
 
 log = logging.getLogger(__name__)
-
-PathLike = str | os.PathLike[str]
 
 #: A Python task: called once per host with that host's session.
 TaskFunction = Callable[["HostSession"], object]
@@ -116,6 +114,7 @@ class HostSession:
         self._transport = transport
         self._listener = listener
         self._run = run
+        #: The calls so far, each a step of the host's recap.
         self.steps: list[StepResult] = []
         #: The connection's failure that ends this host, once one happened.
         self.ended: HostError | None = None
@@ -404,7 +403,7 @@ class _PythonRun:
                 error=str(exc),
             )
         except Exception as exc:  # the user's code: any error fails this host, said as such
-            if session.ended is not None:
+            if session.ended is not None and exc is not session.ended:
                 raise session.ended from exc  # the connection went first: that is the end
             if isinstance(exc, HostError) and exc.status is not Status.FAILED:
                 raise

@@ -8,6 +8,7 @@ its host.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import threading
@@ -20,6 +21,7 @@ import pytest
 from remoteops import (
     ExitCode,
     Fleet,
+    HostError,
     HostSession,
     Status,
     StepFailedError,
@@ -286,6 +288,30 @@ def test_an_unreachable_host_keeps_its_status_and_the_others_go_on(
     assert recap.status.is_connection_failure
     assert (recap.unreachable, [s.name for s in recap.steps]) == (1, ["task"])
     assert report.by_host[ssh_hosts[0].name].status is Status.OK
+    assert report.exit_code == ExitCode.HOST_FAILED
+
+
+def test_a_host_timing_out_ends_timeout_even_when_the_function_catches_it(
+    hosts: list[Host], fleet: Inventory, tmp_path: Path
+) -> None:
+    slow = hosts[0].name
+
+    def task(host: HostSession) -> None:
+        if host.host.name == slow:
+            with contextlib.suppress(HostError):  # the function goes on, the connection not
+                host.run("sleep 30")
+            with contextlib.suppress(HostError):
+                host.run(f"touch {tmp_path}/after-{slow}")
+        host.run("true")
+
+    with Fleet(hosts[:2], inventory=fleet, host_timeout=1) as timed:
+        report = run_python_task(timed, task)
+
+    recap = report.by_host[slow]
+    assert recap.status is Status.TIMEOUT
+    assert [(s.name, s.result.status) for s in recap.steps] == [("run: sleep 30", Status.TIMEOUT)]
+    assert not (tmp_path / f"after-{slow}").exists()
+    assert report.by_host[hosts[1].name].status is Status.OK
     assert report.exit_code == ExitCode.HOST_FAILED
 
 
