@@ -39,7 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from remoteops.errors import ConfigurationError, PatternError, RemoteOpsError, TemplateError
+from remoteops.errors import (
+    ConfigurationError,
+    PatternError,
+    RemoteOpsError,
+    TemplateError,
+    UnreachableError,
+)
 from remoteops.executor import Listener, NullListener, command_work
 from remoteops.fleet import Fleet
 from remoteops.inventory import Host, Inventory
@@ -773,13 +779,18 @@ def attempted(
 ) -> tuple[HostResult, bool]:
     """``do`` on one host: a failure of the step alone (a local file unreadable, a host
     path refused) is a ``failed`` result; a connection's failure is raised, for the
-    executor to name its kind."""
+    executor to name its kind. A step that failed because its connection was closed under
+    it (the host's time ran out, the fleet was closed) is that connection's failure too, not
+    the step's: the caller must not go on as if only the step had failed."""
     try:
-        return do(host, transport, listener)
+        result, changed = do(host, transport, listener)
     except (RemoteOpsError, OSError) as exc:
         if getattr(exc, "status", Status.FAILED) is not Status.FAILED:
             raise
-        return _failure(host.name, str(exc), started), False
+        result, changed = _failure(host.name, str(exc), started), False
+    if not result.ok and transport.cut_off():
+        raise UnreachableError(f"the connection was lost: {result.error or 'step cut short'}")
+    return result, changed
 
 
 def _skipped_by_check(host: Host) -> HostResult:

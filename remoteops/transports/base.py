@@ -250,6 +250,12 @@ class Transport(ABC):
         while idle, say): a kept session then connects afresh instead of failing the call."""
         return False
 
+    def cut_off(self) -> bool:
+        """True once the connection was closed under its work (:meth:`close` from another
+        thread: the host's time ran out, the fleet was closed) or lost: work that failed
+        then failed because of it, not on its own."""
+        return self.connection_lost()
+
 
 class CommandTransport(Transport):
     """A transport that runs shell commands (SSH, Telnet, local)."""

@@ -222,6 +222,9 @@ class FTPTransport(FileTransport):
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    def cut_off(self) -> bool:
+        return self.pool.closed
+
     def close(self) -> None:
         """Close every connection, data connections and those being opened included; safe
         from another thread (it then unblocks the workers)."""

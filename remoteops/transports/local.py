@@ -219,6 +219,9 @@ class LocalTransport(LocalFiles, ElevatingFiles, CommandTransport):
             )
         return self
 
+    def cut_off(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Stop running commands; their own ``drive`` loop then releases pipes and selector."""
         self._closed = True

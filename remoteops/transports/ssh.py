@@ -837,6 +837,9 @@ class SSHTransport(BatchWrites, ElevatingFiles):
     def session_lost(self) -> bool:
         return self.gone() or self._sftp.lost_here()
 
+    def cut_off(self) -> bool:
+        return self.gone()
+
     def gone(self) -> bool:
         """True once the connection is closed (by us or the server) or was never opened."""
         transport = self._transport

@@ -415,6 +415,10 @@ class TelnetTransport(CommandTransport):
         child = self._child
         return child is not None and not child.isalive()
 
+    def cut_off(self) -> bool:
+        child = self._child
+        return child is None or not child.isalive()
+
     def close(self) -> None:
         """Log out with ``exit`` when the session is idle and ready (the shell then ends
         as a person's would); hang up at once otherwise (a timeout, Ctrl-C, another thread)."""
