@@ -414,7 +414,8 @@ class TelnetTransport(CommandTransport, DialogueTransport):
         return self._mask(seen)[-120:]
 
     def _mask(self, data: bytes) -> bytes:
-        for secret in self._secrets:
+        # longest first: a secret line holding a shorter secret is masked whole
+        for secret in sorted(self._secrets, key=len, reverse=True):
             data = data.replace(secret, b"****")
         return data
 
@@ -868,7 +869,7 @@ class _Dialogue:
 
 
 def _awaited(pattern: str | None) -> str:
-    return "the prompt" if pattern is None else repr(pattern)
+    return "the prompt" if pattern is None else f"'{pattern}'"  # as written: no repr escapes
 
 
 def _text(data: bytes) -> str:

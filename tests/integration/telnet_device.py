@@ -81,7 +81,7 @@ def main() -> None:
             mode = "(config-if)"
         elif mode and command == "end":
             mode = ""
-        elif mode and command.startswith("description "):
+        elif mode and command.startswith(("description ", "username ")):
             pass
         elif command == "enable":
             secret = ask("Password: ", secret=True)
