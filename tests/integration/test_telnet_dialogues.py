@@ -64,8 +64,18 @@ def _task(
     task = tmp_path / "task.yml"
     task.write_text("hosts: all\nsteps:\n" + textwrap.indent(textwrap.dedent(steps), "  "))
     run = subprocess.run(
-        [sys.executable, "-m", "remoteops", "task", str(task), "-i", str(inventory)]
-        + ["-o", "json", *args],
+        [
+            sys.executable,
+            "-m",
+            "remoteops",
+            "task",
+            str(task),
+            "-i",
+            str(inventory),
+            "-o",
+            "json",
+            *args,
+        ],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         env={**os.environ, "NO_COLOR": "1"},
@@ -140,7 +150,8 @@ def test_a_device_dialogue_enables_pages_configures_and_saves_on_the_one_session
     transcript = dialogue["stdout"]
     version = [f"Line {n:02d} of the version report" for n in range(1, 31)]
     assert [ln for ln in transcript.splitlines() if ln.startswith("Line ")] == version
-    assert "More" not in transcript and "\b" not in transcript
+    assert "More" not in transcript
+    assert "\b" not in transcript
     assert "switch1(config)#" in transcript
     assert "username admin secret" not in transcript  # the secret line's echo is masked whole
     assert "****" in transcript
@@ -194,7 +205,7 @@ def test_an_expect_that_never_matches_fails_only_its_host_in_its_time_with_the_t
     assert failed["duration_s"] < 10
     assert "% Access denied" in failed["stdout"]
     assert not [o for o in objects if o["host"] == "switch2" and o.get("name") == "session after"]
-    final = [o for o in objects if o["host"] == "switch2" and o["step"] is None][0]
+    final = next(o for o in objects if o["host"] == "switch2" and o["step"] is None)
     assert final["status"] == "failed"
     assert final["error"] == f"step 'enable' (line 4): {error}"
     ignored = _step(objects, "switch3", "enable")
@@ -253,7 +264,7 @@ def test_hosts_that_cannot_hold_a_dialogue_are_unsupported_before_connecting(
         tmp_path, [Host("here", {"protocol": "local"})], "- send: enable\n  expect: 'x'\n"
     )
     assert code != 0, said
-    step = [o for o in objects if o["host"] == "here" and o["step"] == 0][0]
+    step = next(o for o in objects if o["host"] == "here" and o["step"] == 0)
     assert step["status"] == "unsupported", step
     assert "LOCAL hosts cannot hold send/expect dialogues" in step["error"]
     assert "protocols that can: telnet" in step["error"]

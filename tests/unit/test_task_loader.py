@@ -321,7 +321,8 @@ def test_a_dialogue_is_read_exchange_by_exchange_and_the_send_expect_pair_is_one
     """A line alone is sent and the prompt awaited; a step's own send/expect is a dialogue
     of one exchange; a secret is never part of the step's default name."""
     first, second, third = parse_task_file(DIALOGUE, "t.yml").steps
-    assert first.action is Action.DIALOGUE and first.check_safe
+    assert first.action is Action.DIALOGUE
+    assert first.check_safe
     assert first.args == DialogueArgs(
         (
             ExchangeArgs("enable", "Password: ?$", 5, line=4),
