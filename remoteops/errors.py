@@ -27,6 +27,7 @@ they wrap (paramiko, ftplib, pexpect, subprocess), and the executor turns them i
         ├── LocalResourceError      this machine ran out of descriptors or memory (failed)
         ├── PrivilegeError          sudo refused (wrong or no password, not allowed) (failed)
         ├── TemplateError           a template or expression failed for this host (failed)
+        ├── DialogueError           a send/expect exchange got no awaited answer (failed)
         └── UnsupportedError        the host's protocol cannot do what was asked
 
 Each transport translates its library's exceptions in one place (its translator); an
@@ -246,6 +247,14 @@ class TemplateError(HostError):
 class PrivilegeError(HostError):
     """sudo would not run what was asked: a wrong or missing password, a user it does not
     allow, or no sftp-server to start. It ends the host, not one file of a transfer."""
+
+    status = Status.FAILED
+
+
+class DialogueError(HostError):
+    """A dialogue (``send``/``expect`` exchanges) did not go as written: an exchange's
+    pattern was not seen within its time, or the device refused a line. ``stdout`` holds
+    what was received, secrets masked. The session is hung up: its state is unknown."""
 
     status = Status.FAILED
 

@@ -160,6 +160,7 @@ _DOING = {
     Capability.COMMANDS: "run commands",
     Capability.FILES: "transfer files",
     Capability.SUDO_FILES: "transfer files with sudo",
+    Capability.DIALOGUES: "hold send/expect dialogues",
 }
 
 

@@ -69,6 +69,20 @@ def _text_and_raw(data: bytes) -> tuple[str, str | None]:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """What one exchange of a dialogue received: ``output`` before the awaited pattern,
+    ``matched`` the text it matched, ``groups`` its groups (terminal codes removed, secrets
+    masked)."""
+
+    output: str
+    matched: str
+    groups: tuple[str | None, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"output": self.output, "matched": self.matched, "groups": list(self.groups)}
+
+
+@dataclass(frozen=True)
 class HostResult:
     """What happened on one host: its status, the command's exit code and output."""
 
@@ -93,6 +107,8 @@ class HostResult:
     plan: tuple[PlannedChange, ...] | None = None
     #: With ``--diff``: the unified diff of the files the transfer changes (or would).
     diff: str | None = None
+    #: For a dialogue: what each exchange received, in order (the JSON's ``exchanges``).
+    replies: tuple[Reply, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -142,6 +158,8 @@ class HostResult:
             obj["stdout_base64"] = stdout_b64
         if stderr_b64 is not None:
             obj["stderr_base64"] = stderr_b64
+        if self.replies:
+            obj["exchanges"] = [reply.to_json() for reply in self.replies]
         return obj
 
 
@@ -194,4 +212,4 @@ class RunReport:
         return ExitCode.OK
 
 
-__all__ = ["TRANSFER_FIELDS", "ExitCode", "HostResult", "RunReport", "Status"]
+__all__ = ["TRANSFER_FIELDS", "ExitCode", "HostResult", "Reply", "RunReport", "Status"]

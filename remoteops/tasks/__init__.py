@@ -25,6 +25,8 @@ from remoteops.tasks.batches import batches, should_stop
 from remoteops.tasks.loader import load_task_file, parse_task_file
 from remoteops.tasks.model import (
     Action,
+    DialogueArgs,
+    ExchangeArgs,
     GetArgs,
     LocalArgs,
     PutArgs,
@@ -40,6 +42,8 @@ from remoteops.tasks.variables import host_variables, parse_extra_vars
 
 __all__ = [
     "Action",
+    "DialogueArgs",
+    "ExchangeArgs",
     "GetArgs",
     "HostRecap",
     "HostSession",

@@ -26,8 +26,11 @@ from remoteops.errors import TaskFileError, TemplateError
 from remoteops.inventory.yaml_loader import SafeLineLoader, compose
 from remoteops.tasks import templating
 from remoteops.tasks.model import (
+    SKIPPED_IN_CHECK,
     Action,
     BatchSize,
+    DialogueArgs,
+    ExchangeArgs,
     GetArgs,
     LocalArgs,
     PutArgs,
@@ -39,6 +42,7 @@ from remoteops.tasks.model import (
     TaskFile,
     TemplateArgs,
 )
+from remoteops.transports.dialogue import pattern_problem
 
 _NULL_TAG = "tag:yaml.org,2002:null"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -62,6 +66,9 @@ _STEP_KEYS = (
     "check_safe",
 )
 _ACTIONS = tuple(action.value for action in Action)
+#: A step's own ``send:``/``expect:``: a dialogue of that one exchange (the issue's pair).
+_SHORTHAND = ("send", "send_secret", "expect")
+_EXCHANGE_KEYS = (*_SHORTHAND, "timeout")
 
 #: What people write out of habit (Ansible, Fabric), and what it is called here.
 _KNOWN_AS = {
@@ -78,6 +85,10 @@ _KNOWN_AS = {
     "local_action": "local",
     "check_mode": "check_safe",
     "max_fail_percent": "max_fail_percentage",
+    "cli_command": "dialogue",
+    "prompt": "expect",
+    "answer": "send",
+    "responses": "dialogue",
 }
 
 
@@ -268,8 +279,11 @@ class _Reader:
             raise self.error(
                 node, f"a step must be a mapping with a name and an action, not {_kind(node)}"
             )
-        keys = self.pairs(node, "a step", (*_STEP_KEYS, *_ACTIONS))
-        actions = [key for key in keys if key in _ACTIONS]
+        keys = self.pairs(node, "a step", (*_STEP_KEYS, *_ACTIONS, *_SHORTHAND))
+        actions: list[str] = []
+        for key in keys:  # a send: with its expect: is one action
+            if key in _ACTIONS or (key in _SHORTHAND and not set(actions) & set(_SHORTHAND)):
+                actions.append(key)
         if not actions:
             raise self.error(node, f"no action: a step needs one of {', '.join(_ACTIONS)}")
         if len(actions) > 1:
@@ -278,14 +292,19 @@ class _Reader:
                 f"two actions ({actions[0]} and {actions[1]}): a step has exactly one; "
                 "split it into two steps",
             )
-        action = Action(actions[0])
-        if "check_safe" in keys and action not in (Action.RUN, Action.LOCAL):
+        shorthand = actions[0] in _SHORTHAND
+        action = Action.DIALOGUE if shorthand else Action(actions[0])
+        if "check_safe" in keys and action not in SKIPPED_IN_CHECK:
             raise self.error(
                 keys["check_safe"],
-                f"check_safe is for run and local steps; a {action.value} step never writes "
-                "in check mode, it says what it would change",
+                f"check_safe is for run, local and dialogue steps; a {action.value} step never "
+                "writes in check mode, it says what it would change",
             )
-        args = self.arguments(action, keys[action.value])
+        if shorthand:
+            own = {key: keys[key] for key in _SHORTHAND if key in keys}
+            args: StepArgs = DialogueArgs((self.exchange(own, node),))
+        else:
+            args = self.arguments(action, keys[action.value])
         name_node = keys.get("name")
         name = self.text(name_node, "name") if name_node is not None else _default_name(args)
         options = {
@@ -318,6 +337,8 @@ class _Reader:
         }
 
     def arguments(self, action: Action, node: Node) -> StepArgs:
+        if action is Action.DIALOGUE:
+            return self.dialogue(node)
         if action in (Action.RUN, Action.LOCAL):
             value = self.value(node)
             if not isinstance(value, str) or not value.strip():
@@ -341,6 +362,75 @@ class _Reader:
             raise self.error(node, f"{action.value} needs {' and '.join(missing)}")
         values = {key: readers[key](self, keys[key], key) for key in keys}
         return _ARGS_CLASS[action](**values)
+
+    # -- dialogues -----------------------------------------------------------------------
+
+    def dialogue(self, node: Node) -> DialogueArgs:
+        if not isinstance(node, SequenceNode) or not node.value:
+            raise self.error(
+                node,
+                "dialogue takes a list of exchanges such as "
+                f"{{send: enable, expect: 'Password:'}}, not {_kind(node)}",
+            )
+        exchanges = []
+        for item in node.value:
+            if isinstance(item, MappingNode):
+                keys = self.pairs(item, "an exchange", _EXCHANGE_KEYS)
+            elif isinstance(item, ScalarNode) and not _is_null(item):
+                keys = {"send": item}  # a line alone: sent, then the prompt awaited
+            else:
+                raise self.error(
+                    item,
+                    f"an exchange is a mapping ({', '.join(_EXCHANGE_KEYS)}) or a line to "
+                    f"send, not {_kind(item)}",
+                )
+            exchanges.append(self.exchange(keys, item))
+        return DialogueArgs(tuple(exchanges))
+
+    def exchange(self, keys: Mapping[str, Node], node: Node) -> ExchangeArgs:
+        if "send" in keys and "send_secret" in keys:
+            raise self.error(
+                keys["send_secret"], "send and send_secret: an exchange sends one line"
+            )
+        if not set(keys) & set(_SHORTHAND):
+            raise self.error(node, "an exchange needs send, send_secret or expect")
+        secret = "send_secret" in keys
+        sent = keys.get("send_secret" if secret else "send")
+        expect = keys.get("expect")
+        return ExchangeArgs(
+            send=None if sent is None else self.sent_line(sent, secret=secret),
+            expect=None if expect is None else self.regex(expect, "expect"),
+            timeout=self.optional(keys, "timeout", self.timeout),
+            secret=secret,
+            line=node.start_mark.line + 1,
+        )
+
+    def sent_line(self, node: Node, *, secret: bool) -> str:
+        """A line to type: any string, empty too (Enter alone). Numbers are refused rather
+        than guessed at (YAML reads ``0123`` as 83)."""
+        key = "send_secret" if secret else "send"
+        value = self.value(node)
+        if not isinstance(value, str):
+            shown = "a number" if secret and not isinstance(value, (list, dict)) else _shown(value)
+            raise self.error(node, f'{key} must be a string (quote it: {key}: "..."), not {shown}')
+        if "\n" in value or "\r" in value:
+            raise self.error(node, f"{key} types one line: write one exchange per line")
+        self.check_template(node, value)
+        return value
+
+    def regex(self, node: Node, key: str) -> str:
+        value = self.value(node)
+        if not isinstance(value, str) or not value:
+            raise self.error(
+                node, f"{key} must be a regular expression as a string, not {_shown(value)}"
+            )
+        if templating.is_template(value):  # checked once rendered, for each host
+            self.check_template(node, value)
+            return value
+        problem = pattern_problem(value)
+        if problem is not None:
+            raise self.error(node, f"{key}: {problem}")
+        return value
 
     # -- values --------------------------------------------------------------------------
 
@@ -457,6 +547,7 @@ class _Reader:
 
 _Read = Callable[[_Reader, Node, str], Any]
 
+
 #: For each file action, its keys and how each one is read.
 _FILE_ARGS: Mapping[Action, Mapping[str, _Read]] = {
     Action.PUT: {
@@ -515,6 +606,12 @@ def _default_name(args: StepArgs) -> str:
         kind = "run" if isinstance(args, RunArgs) else "local"
         first = args.cmd.strip().splitlines()[0]
         return f"{kind}: {first if len(first) <= 60 else first[:57] + '...'}"
+    if isinstance(args, DialogueArgs):
+        said = "; ".join(
+            "****" if e.secret else ("<Enter>" if e.send == "" else e.send or f"/{e.expect}/")
+            for e in args.exchanges
+        )
+        return f"dialogue: {said if len(said) <= 60 else said[:57] + '...'}"
     kind = {PutArgs: "put", GetArgs: "get", SyncArgs: "sync", TemplateArgs: "template"}[type(args)]
     return f"{kind}: {args.src} -> {args.dest}"
 

@@ -36,6 +36,11 @@ class Action(str, enum.Enum):
     SYNC = "sync"
     TEMPLATE = "template"
     LOCAL = "local"
+    DIALOGUE = "dialogue"
+
+
+#: The actions check mode skips unless the step is ``check_safe``: they may change anything.
+SKIPPED_IN_CHECK = frozenset({Action.RUN, Action.LOCAL, Action.DIALOGUE})
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,30 @@ class TemplateArgs:
     mode: int | Templated | None = None
 
 
-StepArgs: TypeAlias = RunArgs | LocalArgs | PutArgs | GetArgs | SyncArgs | TemplateArgs
+@dataclass(frozen=True)
+class ExchangeArgs:
+    """One exchange of a dialogue: ``send`` a line (``secret``: written ``send_secret:``,
+    masked everywhere), then wait up to ``timeout`` seconds for ``expect``, a regular
+    expression (None: the host's prompt). ``line`` is where it is written."""
+
+    send: Templated | None = field(default=None, repr=False)
+    expect: Templated | None = None
+    timeout: float | Templated | None = None
+    secret: bool = False
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class DialogueArgs:
+    """``dialogue: [...]`` (or a step's own ``send:``/``expect:``): exchanges held in turn
+    on a Telnet host's session, which is back at its prompt after the last one."""
+
+    exchanges: tuple[ExchangeArgs, ...]
+
+
+StepArgs: TypeAlias = (
+    RunArgs | LocalArgs | PutArgs | GetArgs | SyncArgs | TemplateArgs | DialogueArgs
+)
 
 #: The arguments' class of each action.
 ARGS_OF: Mapping[Action, type[StepArgs]] = MappingProxyType(
@@ -106,6 +134,7 @@ ARGS_OF: Mapping[Action, type[StepArgs]] = MappingProxyType(
         Action.GET: GetArgs,
         Action.SYNC: SyncArgs,
         Action.TEMPLATE: TemplateArgs,
+        Action.DIALOGUE: DialogueArgs,
     }
 )
 

@@ -41,12 +41,13 @@ from typing import Any, Literal, TypeVar
 
 from remoteops.errors import (
     ConfigurationError,
+    DialogueError,
     PatternError,
     RemoteOpsError,
     TemplateError,
     UnreachableError,
 )
-from remoteops.executor import Listener, NullListener, command_work
+from remoteops.executor import Listener, NullListener, command_work, needing
 from remoteops.fleet import Fleet
 from remoteops.inventory import Host, Inventory
 from remoteops.results import (
@@ -65,7 +66,10 @@ from remoteops.sync.put import PutSource, put_work, read_source
 from remoteops.sync.run import describe, sync_work
 from remoteops.tasks.batches import run_batches
 from remoteops.tasks.model import (
+    SKIPPED_IN_CHECK,
     Action,
+    DialogueArgs,
+    ExchangeArgs,
     GetArgs,
     LocalArgs,
     PutArgs,
@@ -77,8 +81,14 @@ from remoteops.tasks.model import (
 )
 from remoteops.tasks.templating import evaluate, render, to_bool
 from remoteops.tasks.variables import host_variables
-from remoteops.transports import CommandSpec, Privilege, Transport
+from remoteops.transports import Capability, CommandSpec, Privilege, Transport
 from remoteops.transports.base import FileTransport, commands_of, files_of
+from remoteops.transports.dialogue import (
+    DEFAULT_EXCHANGE_TIMEOUT_S,
+    Exchange,
+    dialogues_of,
+    pattern_problem,
+)
 from remoteops.tree import Entry, Kind
 
 log = logging.getLogger(__name__)
@@ -271,6 +281,13 @@ Doing = Callable[[Host, Transport, Listener], tuple[HostResult, bool]]
 CHECK_SKIPPED = "skipped in check mode"
 
 
+#: What a step's action asks of a host beyond what every protocol's session gives (the
+#: others find out on the host: a file step on Telnet says ``unsupported`` there).
+_NEEDS: Mapping[Action, frozenset[Capability]] = {
+    Action.DIALOGUE: frozenset({Capability.DIALOGUES}),
+}
+
+
 @dataclass(frozen=True)
 class _Mode:
     """How the run treats its steps: ``check`` plans instead of changing; ``diff`` keeps
@@ -441,7 +458,9 @@ class _TaskRun:
             flags[host.name] = (changed, skipped)
             return result
 
-        report = self.fleet.execute(work, hosts=hosts, listener=self.listener)
+        needs = _NEEDS.get(step.action)  # a host that cannot is refused before connecting
+        chosen = work if needs is None else needing(needs, work)
+        report = self.fleet.execute(chosen, hosts=hosts, listener=self.listener)
         if report.interrupted:
             self.interrupted = True
         return {r.host: (r, *flags.get(r.host, (False, False))) for r in report.results}
@@ -651,6 +670,9 @@ class _TaskRun:
         if isinstance(args, RunArgs):
             spec = CommandSpec(text(args.cmd), env=env, timeout=timeout)
             do = run_doing(spec if privilege is None else privilege.applied_to(spec))
+        elif isinstance(args, DialogueArgs):
+            exchanges = tuple(_exchange(e, timeout, variables) for e in args.exchanges)
+            do = _dialogue_doing(exchanges, timeout)
         elif isinstance(args, LocalArgs):  # once for all, with no host's own variables
             do, local_command = _never, render(args.cmd, self.shared_vars)
         elif isinstance(args, PutArgs):
@@ -685,7 +707,7 @@ class _TaskRun:
             do = template_doing(rendered, text(args.dest), mode, privilege, check=check, diff=diff)
         else:
             raise TypeError(f"no runner for {type(args).__name__}")
-        check_skipped = check and not step.check_safe and step.action in (Action.RUN, Action.LOCAL)
+        check_skipped = check and not step.check_safe and step.action in SKIPPED_IN_CHECK
         return _Prepared(
             do,
             timeout=timeout,
@@ -813,6 +835,53 @@ def run_doing(spec: CommandSpec) -> Doing:
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         result = work(host, transport, listener)
         return result, result.status is Status.OK
+
+    return do
+
+
+def _exchange(
+    exchange: ExchangeArgs, step_timeout: float | None, variables: Mapping[str, Any]
+) -> Exchange:
+    """An exchange rendered for one host; without its own ``timeout`` it waits the step's,
+    else the default. A pattern that renders to no regular expression fails this host."""
+    expect = None if exchange.expect is None else render(exchange.expect, variables)
+    problem = None if expect is None else pattern_problem(expect)
+    if problem is not None:
+        raise TemplateError(f"expect (line {exchange.line}): {problem}")
+    own = exchange.timeout
+    timeout = (
+        float(_scalar(own, variables))
+        if own is not None
+        else (step_timeout or DEFAULT_EXCHANGE_TIMEOUT_S)
+    )
+    send = None if exchange.send is None else render(exchange.send, variables)
+    return Exchange(send, expect, timeout, exchange.secret)
+
+
+def _dialogue_doing(exchanges: tuple[Exchange, ...], timeout: float | None) -> Doing:
+    """The exchanges on the host's session; a dialogue that went astray keeps what was
+    received as the step's output (a dialogue changes the host, as ``run`` does)."""
+
+    def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
+        started = time.monotonic()
+
+        def on_output(stream: str, data: bytes) -> None:
+            listener.host_output(host.name, stream, data)
+
+        try:
+            outcome = dialogues_of(transport).converse(exchanges, on_output, timeout)
+        except DialogueError as exc:
+            failed = _failure(host.name, str(exc), started)
+            return dataclasses.replace(failed, stdout=exc.stdout), False
+        took = time.monotonic() - started
+        done = HostResult(
+            host.name,
+            Status.OK,
+            stdout=outcome.transcript,
+            duration_s=took,
+            replies=outcome.replies,
+        )
+        return done, True
 
     return do
 
@@ -1033,6 +1102,8 @@ def _registered(outcome: StepResult) -> dict[str, Any]:
         "skipped": outcome.skipped,
         "status": result.status.value,
         "error": result.error,
+        # a dialogue's exchanges: what each received before its pattern, the match, groups
+        "exchanges": [reply.to_json() for reply in result.replies],
     }
 
 

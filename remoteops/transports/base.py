@@ -207,6 +207,7 @@ class Capability(str, enum.Enum):
     COMMANDS = "commands"  # run shell commands
     FILES = "files"  # list, read and write files
     SUDO_FILES = "sudo_files"  # list, read and write files as root (or another user), via sudo
+    DIALOGUES = "dialogues"  # hold send/expect dialogues on the session (a device's CLI)
 
 
 #: Each protocol's capabilities, known without importing (or connecting) its transport.
@@ -215,7 +216,7 @@ PROTOCOL_CAPABILITIES: Mapping[str, frozenset[Capability]] = {
     "ssh": frozenset({Capability.COMMANDS, Capability.FILES, Capability.SUDO_FILES}),
     "ftp": frozenset({Capability.FILES}),
     "ftps": frozenset({Capability.FILES}),
-    "telnet": frozenset({Capability.COMMANDS}),
+    "telnet": frozenset({Capability.COMMANDS, Capability.DIALOGUES}),
 }
 
 

@@ -19,6 +19,9 @@ would use it. The dialogue, the same one Netmiko and Exscript hold:
    no exit code (``exit_code: null``) and fails only on its error patterns
    (``% Invalid input`` ...).
 
+A dialogue (:meth:`TelnetTransport.converse`, the ``send``/``expect`` exchanges of a task
+step) is held on the same session between commands: see :mod:`remoteops.transports.dialogue`.
+
 Every wait has a deadline (idle and overall); a wait that ends says what it expected and
 the last bytes seen, with any password masked. Passwords go to the terminal only, at its
 prompts: never into argv, logs or captured output.
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING
 from remoteops.errors import (
     AuthenticationError,
     ConnectTimeoutError,
+    DialogueError,
     HostError,
     HostTimeoutError,
     UnreachableError,
@@ -46,6 +50,7 @@ from remoteops.errors import (
     local_exhaustion,
 )
 from remoteops.inventory.model import Host
+from remoteops.results import Reply
 from remoteops.transports.base import (
     STDOUT,
     CommandOutcome,
@@ -57,6 +62,7 @@ from remoteops.transports.base import (
     StdinGate,
     secret_from_env,
 )
+from remoteops.transports.dialogue import DialogueOutcome, DialogueTransport, Exchange
 from remoteops.transports.settings import TelnetSettings
 from remoteops.utf8 import whole_characters
 
@@ -106,8 +112,8 @@ def telnet_client() -> list[str]:
     )
 
 
-class TelnetTransport(CommandTransport):
-    """One Telnet session to one host; commands run one after the other in it."""
+class TelnetTransport(CommandTransport, DialogueTransport):
+    """One Telnet session to one host; commands and dialogues run one after the other in it."""
 
     protocol = "telnet"
 
@@ -126,6 +132,7 @@ class TelnetTransport(CommandTransport):
         self.posix = False
         self._ready = False  # logged in and set up: a command may be typed
         self._busy = False  # a command is running
+        self._lost = False  # hung up after a dialogue that went astray: connect afresh
 
     # -- the session ----------------------------------------------------------------------------
 
@@ -407,17 +414,20 @@ class TelnetTransport(CommandTransport):
         return self._mask(seen)[-120:]
 
     def _mask(self, data: bytes) -> bytes:
-        for secret in self._secrets:
+        # longest first: a secret line holding a shorter secret is masked whole
+        for secret in sorted(self._secrets, key=len, reverse=True):
             data = data.replace(secret, b"****")
         return data
 
     def connection_lost(self) -> bool:
         child = self._child
-        return child is not None and not child.isalive()
+        return self._lost or (child is not None and not child.isalive())
 
     def cut_off(self) -> bool:
+        """Not after our own hang-up of a dialogue that went astray: that is the step's
+        failure, and only the next step needs a new session."""
         child = self._child
-        return child is None or not child.isalive()
+        return not self._lost and (child is None or not child.isalive())
 
     def close(self) -> None:
         """Log out with ``exit`` when the session is idle and ready (the shell then ends
@@ -433,6 +443,56 @@ class TelnetTransport(CommandTransport):
                 child.expect([pexpect.EOF], timeout=1)
         with contextlib.suppress(Exception):  # best effort, from any thread
             child.close(force=True)
+
+    # -- dialogues ------------------------------------------------------------------------------
+
+    def converse(
+        self,
+        exchanges: Sequence[Exchange],
+        on_output: OutputCallback | None = None,
+        timeout: float | None = None,
+    ) -> DialogueOutcome:
+        """Each exchange in turn, then the prompt: see :mod:`remoteops.transports.dialogue`.
+        On a device, an exchange whose output holds an error pattern (``% Invalid input``)
+        fails the dialogue as it fails a command; the lines after it are not sent."""
+        if not self._ready:
+            raise UnreachableError("the Telnet session is not logged in")
+        self._secrets.extend(e.send.encode() for e in exchanges if e.secret and e.send)
+        overall = time.monotonic() + (24 * 3600.0 if timeout is None else timeout)
+        talk = _Dialogue(self, on_output)
+        self._busy = True
+        try:
+            replies: list[Reply] = []
+            for number, exchange in enumerate(exchanges, 1):
+                where = f"exchange {number} of {len(exchanges)}"
+                if exchange.send is not None:
+                    _check_line_length(exchange.send)
+                    talk.send(exchange.send)
+                deadline = min(overall, time.monotonic() + exchange.timeout)
+                awaited = exchange.expect
+                reply = talk.wait(awaited, deadline, f"{where}: {_awaited(awaited)}")
+                self._refuse_errors(reply.output, where)
+                replies.append(reply)
+            if exchanges and not talk.at_prompt:
+                deadline = min(overall, time.monotonic() + exchanges[-1].timeout)
+                talk.wait(None, deadline, "the prompt after the last exchange")
+        except HostError as exc:
+            exc.stdout = talk.transcript + exc.stdout
+            self._lost = True
+            self.close()  # what the session does with our next line is anyone's guess
+            raise
+        self._busy = False
+        return DialogueOutcome(talk.transcript, tuple(replies))
+
+    def _refuse_errors(self, output: str, where: str) -> None:
+        """A device's error line in what an exchange received fails the dialogue."""
+        if self.posix:
+            return
+        for pattern in self.settings.error_patterns:
+            found = re.search(pattern, output, re.MULTILINE)
+            if found is not None:
+                line = next(ln for ln in output.splitlines() if re.search(pattern, ln))
+                raise DialogueError(f"{where}: the device refused it: {line.strip()}")
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -481,6 +541,8 @@ _STDIN_CHUNK = 600
 _TYPABLE = frozenset(range(0x20, 0x7F)) - {ord("\\")}
 #: Bytes of what the session sent last, for the message of a wait that ends.
 _SEEN_KEPT = 512
+#: Characters of a dialogue's transcript a failed exchange shows.
+_TAIL = 200
 
 
 def _stdin_line(chunk: bytes) -> bytes:
@@ -734,6 +796,90 @@ class _DeviceCommand(_SessionCommand):
 
     def close_stdin(self) -> None:
         """Nothing to close: a device line is all its input."""
+
+
+class _Dialogue:
+    """The state of one dialogue: what was received (cleaned, masked) and whether it ends at
+    the prompt. A pager is answered while waiting, unless the awaited pattern matches it."""
+
+    def __init__(self, transport: TelnetTransport, on_output: OutputCallback | None) -> None:
+        self._transport = transport
+        self._child = transport._spawn()
+        self._on_output = on_output
+        self._prompt = re.compile(_as_bytes(transport._prompt_pattern()), re.DOTALL)
+        self._pager = re.compile(_PAGER.encode())
+        self._paged = False
+        self.transcript = b""
+        self.at_prompt = False
+        transport._take_pending()  # what came before the dialogue is no answer to it
+
+    def send(self, line: str) -> None:
+        data = line.encode() + b"\n"
+        while data:
+            data = data[self._child.send(data) :]
+
+    def wait(self, pattern: str | None, deadline: float, what: str) -> Reply:
+        """Read until ``pattern`` (None: the prompt) is found; its reply."""
+        import pexpect
+
+        awaited = self._prompt if pattern is None else re.compile(pattern.encode())
+        patterns: list[_Pattern] = [awaited] if self._transport.posix else [awaited, self._pager]
+        child = self._child
+        output = b""
+        waited = round(max(0.0, deadline - time.monotonic()), 1)
+        while True:
+            try:
+                # the whole buffer is searched: a pattern may sit anywhere in what arrived
+                index = child.expect(
+                    patterns, timeout=max(0.0, deadline - time.monotonic()), searchwindowsize=None
+                )
+            except pexpect.TIMEOUT:
+                self._hand(child.buffer if isinstance(child.buffer, bytes) else b"")
+                raise DialogueError(
+                    f"{what} was not seen within {waited:g} s; last received: "
+                    f"{_text(self.transcript[-_TAIL:])!r}"
+                ) from None
+            except pexpect.EOF as exc:
+                raise UnreachableError(
+                    f"the host closed the Telnet session while waiting for {what}; "
+                    f"last received: {_text(self.transcript[-_TAIL:])!r}"
+                ) from exc
+            before = child.before if isinstance(child.before, bytes) else b""
+            if index == 1:  # a pager: answered, its text and erasure dropped
+                output += self._hand(before)
+                child.send(b" ")
+                self._paged = True
+                continue
+            after = child.after if isinstance(child.after, bytes) else b""
+            output += self._hand(before)
+            matched = self._hand(after)
+            self.at_prompt = pattern is None or self._prompt.search(before + after) is not None
+            found = child.match
+            groups = found.groups() if isinstance(found, re.Match) else ()
+            mask = self._transport._mask
+            return Reply(
+                output=_text(output),
+                matched=_text(matched),
+                groups=tuple(None if g is None else _text(mask(_clean(g))) for g in groups),
+            )
+
+    def _hand(self, raw: bytes) -> bytes:
+        """``raw`` cleaned and masked, added to the transcript and passed on."""
+        if raw and self._paged:
+            raw, self._paged = _ERASURE.sub(b"", raw, count=1), False
+        text = self._transport._mask(_clean(raw, keep_blank=True))
+        self.transcript += text
+        if text and self._on_output is not None:
+            self._on_output(STDOUT, text)
+        return text
+
+
+def _awaited(pattern: str | None) -> str:
+    return "the prompt" if pattern is None else f"'{pattern}'"  # as written: no repr escapes
+
+
+def _text(data: bytes) -> str:
+    return data.decode(errors="replace")
 
 
 def _as_bytes(pattern: bytes | str) -> bytes:

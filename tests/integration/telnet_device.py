@@ -2,7 +2,10 @@
 
 It behaves as the devices remoteops meets over Telnet: ``Username:``/``Password:`` login,
 a ``NAME>`` prompt, ``enable`` with its own password to ``NAME#``, a ``--More--`` pager
-that ``terminal length 0`` switches off, and ``% Invalid input`` for unknown commands.
+that ``terminal length 0`` switches off, and ``% Invalid input`` for unknown commands;
+``copy running-config startup-config`` asks for its destination as IOS does (Enter takes
+the default in brackets), and ``show sessions`` names the login session (its process id,
+so a test can tell one session from the next).
 Passwords come from the environment: TELNET_TEST_PASSWORD, TELNET_TEST_ENABLE. Optional:
 TELNET_TEST_PROMPT_END replaces the ``>`` of the unprivileged prompt (a prompt the default
 pattern does not know), TELNET_TEST_LOG names a file each command line is appended to.
@@ -78,7 +81,7 @@ def main() -> None:
             mode = "(config-if)"
         elif mode and command == "end":
             mode = ""
-        elif mode and command.startswith("description "):
+        elif mode and command.startswith(("description ", "username ")):
             pass
         elif command == "enable":
             secret = ask("Password: ", secret=True)
@@ -93,6 +96,13 @@ def main() -> None:
                 page([f"hostname {NAME}", "interface Gi0/1", " description uplink"], paging)
             else:
                 say("% Invalid input detected at '^' marker.\r\n")
+        elif enabled and command == "copy running-config startup-config":
+            destination = ask("Destination filename [startup-config]? ")
+            if destination is None:
+                return
+            say(f"Building configuration...\r\n[OK] saved to {destination or 'startup-config'}\r\n")
+        elif command == "show sessions":
+            say(f"* {os.getpid()} admin vty 0 idle 00:00:00\r\n")
         elif command == "show tech-support":  # a slow device: one line, then nothing
             say("Collecting...\r\n")
             time.sleep(30)

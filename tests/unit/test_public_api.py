@@ -54,5 +54,5 @@ def test_what_each_protocol_can_do_is_known_before_its_module_is_imported() -> N
         "telnet": TelnetTransport,
     }
     assert {p: c.capabilities for p, c in classes.items()} == dict(PROTOCOL_CAPABILITIES)
-    assert TelnetTransport.capabilities == {Capability.COMMANDS}
+    assert TelnetTransport.capabilities == {Capability.COMMANDS, Capability.DIALOGUES}
     assert not issubclass(FTPTransport, CommandTransport)

@@ -10,6 +10,8 @@ import pytest
 from remoteops.errors import ConfigurationError, TaskFileError
 from remoteops.tasks import (
     Action,
+    DialogueArgs,
+    ExchangeArgs,
     GetArgs,
     LocalArgs,
     PutArgs,
@@ -82,7 +84,7 @@ def test_a_whole_task_file_is_read_with_every_value_as_written(tmp_path: Path) -
         "get",
         "local",
     ]
-    assert set(Action) == {step.action for step in task.steps}
+    assert set(Action) == {step.action for step in task.steps} | {Action.DIALOGUE}  # see DIALOGUE
     assert run.args == RunArgs("echo {{ inventory_hostname }} {% raw %}{{.Name}}{% endraw %}")
     assert (run.name, run.line, run.register, run.timeout) == ("say where", 10, "where", 2.5)
     assert dict(run.env) == {"APP": "{{ app }}", "PORT": "8080"}
@@ -182,7 +184,7 @@ def test_the_error_names_file_line_and_step_number_and_name(tmp_path: Path) -> N
         ("steps:\n  - run: ls\n    check_safe: '{{ x }}'\n", "t.yml:3 (step 1): check_safe must"),
         (
             "steps:\n  - put: {src: a, dest: b}\n    check_safe: true\n",
-            "t.yml:3 (step 1): check_safe is for run and local steps; a put step never writes",
+            "t.yml:3 (step 1): check_safe is for run, local and dialogue steps; a put step never",
         ),
         ("steps:\n  - run: ls\n    register: my-result\n", "t.yml:3 (step 1): register must be"),
         ("steps:\n  - run: ls\n    env: [A=1]\n", "t.yml:3 (step 1): env must be a mapping"),
@@ -295,3 +297,108 @@ def test_merge_keys_work_in_steps() -> None:
         (RunArgs("ls"), True, 5),
         (RunArgs("pwd"), True, 5),
     ]
+
+
+DIALOGUE = """\
+steps:
+  - name: save the configuration
+    dialogue:
+      - {send: enable, expect: 'Password: ?$', timeout: 5}
+      - send_secret: "{{ enable_password }}"
+        expect: "#"
+      - show version
+      - {send: "", expect: '\\[OK\\]'}
+      - expect: "{{ banner }}"
+    check_safe: true
+  - send: reload
+    expect: 'Proceed with reload\\? \\[confirm\\]'
+    timeout: 9
+  - send_secret: "{{ pin }}"
+"""
+
+
+def test_a_dialogue_is_read_exchange_by_exchange_and_the_send_expect_pair_is_one() -> None:
+    """A line alone is sent and the prompt awaited; a step's own send/expect is a dialogue
+    of one exchange; a secret is never part of the step's default name."""
+    first, second, third = parse_task_file(DIALOGUE, "t.yml").steps
+    assert first.action is Action.DIALOGUE
+    assert first.check_safe
+    assert first.args == DialogueArgs(
+        (
+            ExchangeArgs("enable", "Password: ?$", 5, line=4),
+            ExchangeArgs("{{ enable_password }}", "#", secret=True, line=5),
+            ExchangeArgs("show version", line=7),
+            ExchangeArgs("", r"\[OK\]", line=8),
+            ExchangeArgs(None, "{{ banner }}", line=9),
+        )
+    )
+    assert second.action is Action.DIALOGUE
+    assert second.args == DialogueArgs(
+        (ExchangeArgs("reload", r"Proceed with reload\? \[confirm\]", line=11),)
+    )
+    assert second.timeout == 9
+    assert second.name == r"dialogue: reload"
+    assert third.args == DialogueArgs((ExchangeArgs("{{ pin }}", secret=True, line=14),))
+    assert third.name == "dialogue: ****"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "steps:\n  - name: both\n    run: ls\n    send: enable\n",
+            "t.yml:4 (step 1 'both'): two actions (run and send): a step has exactly one",
+        ),
+        (
+            "steps:\n  - dialogue: [enable]\n    expect: '#'\n",
+            "t.yml:3 (step 1): two actions (dialogue and expect)",
+        ),
+        (
+            "steps:\n  - dialogue:\n      - send: enable\n        expect: 'Pass(word'\n",
+            "t.yml:4 (step 1): expect: 'Pass(word' is not a regular expression: missing ),",
+        ),
+        (
+            "steps:\n  - send: enable\n    expect: '.*'\n",
+            "t.yml:3 (step 1): expect: '.*' matches an empty text, so it would end the wait",
+        ),
+        ("steps:\n  - dialogue: enable\n", "t.yml:2 (step 1): dialogue takes a list of exchanges"),
+        ("steps:\n  - dialogue: []\n", "t.yml:2 (step 1): dialogue takes a list of exchanges"),
+        (
+            "steps:\n  - dialogue:\n      - [enable]\n",
+            "t.yml:3 (step 1): an exchange is a mapping (send, send_secret, expect, timeout) or",
+        ),
+        (
+            "steps:\n  - dialogue:\n      - {timeout: 3}\n",
+            "t.yml:3 (step 1): an exchange needs send, send_secret or expect",
+        ),
+        (
+            "steps:\n  - dialogue:\n      - {send: a, send_secret: b}\n",
+            "t.yml:3 (step 1): send and send_secret: an exchange sends one line",
+        ),
+        (
+            "steps:\n  - dialogue:\n      - {send_secret: 1234}\n",
+            't.yml:3 (step 1): send_secret must be a string (quote it: send_secret: "..."), '
+            "not a number",
+        ),
+        (
+            'steps:\n  - send: "a\\nb"\n',
+            "t.yml:2 (step 1): send types one line: write one exchange per line",
+        ),
+        (
+            "steps:\n  - dialogue:\n      - {send: a, timeout: 0}\n",
+            "t.yml:3 (step 1): timeout must be a positive number of seconds, not 0",
+        ),
+        (
+            "steps:\n  - dialogue:\n      - {send: a, secret: true}\n",
+            "unknown key 'secret' in an exchange; did you mean 'send_secret'?",
+        ),
+        (
+            "steps:\n  - dialogue:\n      - {send: a, prompt: x}\n",
+            "unknown key 'prompt' in an exchange; did you mean 'expect'?",
+        ),
+    ],
+)
+def test_a_malformed_dialogue_is_refused_at_its_line(text: str, expected: str) -> None:
+    with pytest.raises(TaskFileError) as caught:
+        parse_task_file(text, "t.yml")
+    assert expected in str(caught.value)
