@@ -21,6 +21,7 @@ here; they are ended and reaped after each ansible run and their CPU counts for 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -48,8 +49,11 @@ TREE_FOLDERS = 20
 BASE_MTIME = 1_700_000_000
 TOOLS = ("remoteops", "ansible-playbook", "pyinfra", "fab", "remoteops fab")
 #: Goals of issue 12 at 100 hosts: remoteops / other, wall time.
-GOALS = {("first", "ansible-playbook"): 0.25, ("first", "pyinfra"): 0.5,
-         ("second", "ansible-playbook"): 0.2}  # fmt: skip
+GOALS = {
+    ("first", "ansible-playbook"): 0.25,
+    ("first", "pyinfra"): 0.5,
+    ("second", "ansible-playbook"): 0.2,
+}
 VENV_BIN = Path(sys.executable).parent
 
 TEMPLATE = """\
@@ -114,8 +118,11 @@ TREE_DIGEST_SCRIPT = (
 
 def tree_digest_here(root: Path) -> str:
     script = TREE_DIGEST_SCRIPT.format(root=root)
-    return " ".join(subprocess.run(["sh", "-c", script], capture_output=True, text=True,
-                                   check=True).stdout.split())  # fmt: skip
+    return " ".join(
+        subprocess.run(
+            ["sh", "-c", script], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
 
 
 def role_of(index: int) -> str:
@@ -139,29 +146,40 @@ def write_remoteops(state: PlaygroundState, fx: Fixture, hosts: int) -> list[str
         "hosts": "all",
         "steps": [
             {"name": "a command", "run": f"mkdir -p {TARGET} && uptime"},
-            {"name": "config file", "template": {"src": "app.conf.j2",
-                                                 "dest": f"{TARGET}/app.conf", "mode": "0644"}},
+            {
+                "name": "config file",
+                "template": {"src": "app.conf.j2", "dest": f"{TARGET}/app.conf", "mode": "0644"},
+            },
             {"name": "the tree", "sync": {"src": str(fx.tree), "dest": f"{TARGET}/tree"}},
             {"name": "a sudo command", "run": f"id -u > {TARGET}/sudo-uid", "sudo": True},
             {"name": "fetch", "get": {"src": f"{TARGET}/app.conf", "dest": str(fx.fetch)}},
         ],
-    }  # fmt: skip
+    }
     (folder / "task.yml").write_text(yaml.safe_dump(task, sort_keys=False))
-    return [str(VENV_BIN / "remoteops"), "task", str(folder / "task.yml"),
-            "-i", str(folder / "inventory.yml")]  # fmt: skip
+    return [
+        str(VENV_BIN / "remoteops"),
+        "task",
+        str(folder / "task.yml"),
+        "-i",
+        str(folder / "inventory.yml"),
+    ]
 
 
 def write_ansible(state: PlaygroundState, fx: Fixture, hosts: int) -> list[str]:
     folder = fx.tool_dir("ansible")
     lines = ["[bench]"]
     for index, host in enumerate(state.hosts[:hosts]):
-        lines.append(f"{host.name} ansible_host={host.address} ansible_port={host.port} "
-                     f"bench_role={role_of(index)}")  # fmt: skip
+        lines.append(
+            f"{host.name} ansible_host={host.address} ansible_port={host.port} "
+            f"bench_role={role_of(index)}"
+        )
     lines += [
-        "", "[bench:vars]", f"ansible_user={state.user}",
+        "",
+        "[bench:vars]",
+        f"ansible_user={state.user}",
         f"ansible_ssh_private_key_file={state.client_key_path}",
         "ansible_python_interpreter=/usr/bin/python3",
-    ]  # fmt: skip
+    ]
     (folder / "hosts.ini").write_text("\n".join(lines) + "\n")
     control = folder / "cp"
     control.mkdir(exist_ok=True)
@@ -182,30 +200,56 @@ def write_ansible(state: PlaygroundState, fx: Fixture, hosts: int) -> list[str]:
         f"control_path_dir = {control}\n"
     )
     (folder / "app.conf.j2").write_text(TEMPLATE)
-    play = [{
-        "hosts": "bench",
-        "gather_facts": False,
-        "tasks": [
-            {"name": "a command", "ansible.builtin.shell": f"mkdir -p {TARGET} && uptime"},
-            {"name": "config file", "ansible.builtin.template": {
-                "src": "app.conf.j2", "dest": f"{TARGET}/app.conf", "mode": "0644"}},
-            {"name": "the tree", "ansible.posix.synchronize": {
-                "src": f"{fx.tree}/", "dest": f"{TARGET}/tree/", "use_ssh_args": True}},
-            {"name": "a sudo command", "ansible.builtin.shell": f"id -u > {TARGET}/sudo-uid",
-             "become": True},
-            {"name": "fetch", "ansible.builtin.fetch": {
-                "src": f"{TARGET}/app.conf", "dest": f"{fx.fetch}/{{{{ inventory_hostname }}}}/",
-                "flat": True}},
-        ],
-    }]  # fmt: skip
+    play = [
+        {
+            "hosts": "bench",
+            "gather_facts": False,
+            "tasks": [
+                {"name": "a command", "ansible.builtin.shell": f"mkdir -p {TARGET} && uptime"},
+                {
+                    "name": "config file",
+                    "ansible.builtin.template": {
+                        "src": "app.conf.j2",
+                        "dest": f"{TARGET}/app.conf",
+                        "mode": "0644",
+                    },
+                },
+                {
+                    "name": "the tree",
+                    "ansible.posix.synchronize": {
+                        "src": f"{fx.tree}/",
+                        "dest": f"{TARGET}/tree/",
+                        "use_ssh_args": True,
+                    },
+                },
+                {
+                    "name": "a sudo command",
+                    "ansible.builtin.shell": f"id -u > {TARGET}/sudo-uid",
+                    "become": True,
+                },
+                {
+                    "name": "fetch",
+                    "ansible.builtin.fetch": {
+                        "src": f"{TARGET}/app.conf",
+                        "dest": f"{fx.fetch}/{{{{ inventory_hostname }}}}/",
+                        "flat": True,
+                    },
+                },
+            ],
+        }
+    ]
     (folder / "playbook.yml").write_text(yaml.safe_dump(play, sort_keys=False))
     return [str(VENV_BIN / "ansible-playbook"), str(folder / "playbook.yml")]
 
 
 def ansible_env(fx: Fixture) -> dict[str, str]:
     folder = fx.tool_dir("ansible")
-    return {**os.environ, "ANSIBLE_CONFIG": str(folder / "ansible.cfg"),
-            "ANSIBLE_HOME": str(folder / "home"), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}  # fmt: skip
+    return {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(folder / "ansible.cfg"),
+        "ANSIBLE_HOME": str(folder / "home"),
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+    }
 
 
 PYINFRA_DEPLOY = """\
@@ -239,21 +283,34 @@ def write_pyinfra(state: PlaygroundState, fx: Fixture, hosts: int) -> list[str]:
     template = folder / "app.conf.j2"
     template.write_text(TEMPLATE)
     entries = [
-        (host.name, {"ssh_hostname": host.address, "ssh_port": host.port,
-                     "bench_role": role_of(index)})
+        (
+            host.name,
+            {"ssh_hostname": host.address, "ssh_port": host.port, "bench_role": role_of(index)},
+        )
         for index, host in enumerate(state.hosts[:hosts])
-    ]  # fmt: skip
+    ]
     (folder / "inventory.py").write_text(
         f"bench = ({entries!r}, {{'ssh_user': {state.user!r}, "
         f"'ssh_key': {str(state.client_key_path)!r}, "
         f"'ssh_known_hosts_file': {str(state.known_hosts_path)!r}, "
         "'ssh_strict_host_key_checking': 'yes'})\n"
     )
-    (folder / "deploy.py").write_text(PYINFRA_DEPLOY.format(
-        target=TARGET, template=str(template), fetch=str(fx.fetch),
-        sync_step=PYINFRA_SYNC[pyinfra_sync].format(tree=str(fx.tree), target=TARGET)))  # fmt: skip
-    return [str(VENV_BIN / "pyinfra"), str(folder / "inventory.py"), str(folder / "deploy.py"),
-            "--parallel", str(hosts), "-y"]  # fmt: skip
+    (folder / "deploy.py").write_text(
+        PYINFRA_DEPLOY.format(
+            target=TARGET,
+            template=str(template),
+            fetch=str(fx.fetch),
+            sync_step=PYINFRA_SYNC[pyinfra_sync].format(tree=str(fx.tree), target=TARGET),
+        )
+    )
+    return [
+        str(VENV_BIN / "pyinfra"),
+        str(folder / "inventory.py"),
+        str(folder / "deploy.py"),
+        "--parallel",
+        str(hosts),
+        "-y",
+    ]
 
 
 FABFILE = """\
@@ -298,32 +355,53 @@ def write_fab(state: PlaygroundState, fx: Fixture, hosts: int) -> list[str]:
     folder = fx.tool_dir("fab")
     (folder / "app.conf.j2").write_text(TEMPLATE)
     (folder / "fabfile.py").write_text(
-        FABFILE.format(target=TARGET, tree=str(fx.tree), fetch=str(fx.fetch)))  # fmt: skip
+        FABFILE.format(target=TARGET, tree=str(fx.tree), fetch=str(fx.fetch))
+    )
     selected = state.hosts[:hosts]
-    (folder / "hostvars.json").write_text(json.dumps(
-        {h.name: {"bench_role": role_of(i)} for i, h in enumerate(selected)}))  # fmt: skip
-    (folder / "ssh_config").write_text("".join(
-        f"Host {h.name}\n  HostName {h.address}\n  Port {h.port}\n  User {state.user}\n"
-        f"  IdentityFile {state.client_key_path}\n" for h in selected))  # fmt: skip
+    (folder / "hostvars.json").write_text(
+        json.dumps({h.name: {"bench_role": role_of(i)} for i, h in enumerate(selected)})
+    )
+    (folder / "ssh_config").write_text(
+        "".join(
+            f"Host {h.name}\n  HostName {h.address}\n  Port {h.port}\n  User {state.user}\n"
+            f"  IdentityFile {state.client_key_path}\n"
+            for h in selected
+        )
+    )
     (folder / "tree.tar").unlink(missing_ok=True)
-    return [str(VENV_BIN / "fab"), "-r", str(folder), "-S", str(folder / "ssh_config"),
-            "-H", ",".join(h.name for h in selected), "deploy"]  # fmt: skip
+    return [
+        str(VENV_BIN / "fab"),
+        "-r",
+        str(folder),
+        "-S",
+        str(folder / "ssh_config"),
+        "-H",
+        ",".join(h.name for h in selected),
+        "deploy",
+    ]
 
 
 def write_remoteops_fab(state: PlaygroundState, fx: Fixture, hosts: int) -> list[str] | None:
     """THE "remoteops fab" ROW: the unchanged fabfile above, run by ``remoteops fab`` across the
     inventory in parallel (issue 12, section 2). Enabled by itself once ``remoteops fab`` exists;
     if its options differ from the issue's (``-i INV -f FABFILE TASK``), change the argv here."""
-    probe = subprocess.run([str(VENV_BIN / "remoteops"), "fab", "--help"],
-                           capture_output=True, check=False)  # fmt: skip
+    probe = subprocess.run(
+        [str(VENV_BIN / "remoteops"), "fab", "--help"], capture_output=True, check=False
+    )
     if probe.returncode != 0:
         return None
     fab_argv = write_fab(state, fx, hosts)  # the same fabfile, host vars and template
     write_remoteops(state, fx, hosts)  # the same inventory as the remoteops task row
     folder = fx.tool_dir("fab")
-    return [str(VENV_BIN / "remoteops"), "fab", "-i",
-            str(fx.tool_dir("remoteops") / "inventory.yml"),
-            "-f", str(folder / "fabfile.py"), fab_argv[-1]]  # fmt: skip
+    return [
+        str(VENV_BIN / "remoteops"),
+        "fab",
+        "-i",
+        str(fx.tool_dir("remoteops") / "inventory.yml"),
+        "-f",
+        str(folder / "fabfile.py"),
+        fab_argv[-1],
+    ]
 
 
 WRITERS: dict[str, Callable[[PlaygroundState, Fixture, int], list[str] | None]] = {
@@ -364,15 +442,11 @@ def end_leftovers(before: set[int]) -> int:
     reaped already): ssh masters left behind. Returns how many there were."""
     leftovers = our_children() - before
     for pid in leftovers:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     for pid in leftovers:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
     return len(leftovers)
 
 
@@ -381,8 +455,14 @@ def run_tool(argv: list[str], env: dict[str, str] | None, timeout: float, log: P
     before = our_children()
     cpu0, wall0 = children_cpu(), time.perf_counter()
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -395,15 +475,29 @@ def run_tool(argv: list[str], env: dict[str, str] | None, timeout: float, log: P
     if code is None:
         return Sample(None, cpu, f"killed after {timeout:.0f} s")
     if code != 0:
-        tail = log.read_text(errors="replace")[-3000:]
-        raise SystemExit(f"{argv[0]} failed (exit {code}); log {log}:\n{tail}")
+        # A failed run is a value, reported as such (a flaky host must not lose the whole
+        # benchmark); its lines that say why go to the output.
+        why = [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if any(word in line for word in ("UNREACHABLE", "FAILED", "fatal:", "Error", "error"))
+        ]
+        print(f"FAILED RUN: {argv[0]} exit {code} after {wall:.1f} s; log {log}", flush=True)
+        print("\n".join(why[:10]), flush=True)
+        return Sample(None, cpu, f"failed (exit {code})")
     return Sample(wall, cpu)
 
 
 def ssh_host(state: PlaygroundState, index: int, script: str) -> str:
     host = state.hosts[index]
-    argv = ["ssh", *ssh_options(state), "-p", str(host.port), f"{state.user}@{host.address}",
-            script]  # fmt: skip
+    argv = [
+        "ssh",
+        *ssh_options(state),
+        "-p",
+        str(host.port),
+        f"{state.user}@{host.address}",
+        script,
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"ssh to {host.name} failed: {done.stderr[-1000:]}")
@@ -415,7 +509,9 @@ def reset(state: PlaygroundState, fx: Fixture, hosts: int) -> None:
     inventory = fx.tool_dir("remoteops") / "inventory.yml"
     done = subprocess.run(
         [str(VENV_BIN / "remoteops"), "run", "-i", str(inventory), f"rm -rf {TARGET}"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"reset failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -497,8 +593,11 @@ def runs(
                 sample = run_tool(argv, envs.get(tool), args.tool_timeout, log)
                 results.samples.setdefault((hosts, tool, run), []).append(sample)
                 shown = "killed" if sample.wall is None else f"{sample.wall:.2f} s"
-                print(f"{hosts} hosts, repeat {r + 1}, {tool}, {run} run: {shown}, "
-                      f"CPU {sample.cpu:.2f} s", flush=True)  # fmt: skip
+                print(
+                    f"{hosts} hosts, repeat {r + 1}, {tool}, {run} run: {shown}, "
+                    f"CPU {sample.cpu:.2f} s",
+                    flush=True,
+                )
                 if sample.wall is None:
                     break
                 verify(state, fx, hosts, check, tool)
@@ -506,10 +605,12 @@ def runs(
 
 
 def median_or_none(samples: list[Sample]) -> Sample:
+    """Medians over the runs that finished; the note says how many did not (and why)."""
     finished = [s.wall for s in samples if s.wall is not None]
-    if len(finished) < len(samples):
-        return Sample(None, statistics.median(s.cpu for s in samples), samples[0].note)
-    return Sample(statistics.median(finished), statistics.median(s.cpu for s in samples))
+    cpu = statistics.median(s.cpu for s in samples)
+    lost = [s.note for s in samples if s.wall is None]
+    note = f"{len(lost)} of {len(samples)} runs {lost[0]}" if lost else ""
+    return Sample(statistics.median(finished) if finished else None, cpu, note)
 
 
 def table(args: argparse.Namespace, results: Results) -> list[str]:
@@ -525,18 +626,24 @@ def table(args: argparse.Namespace, results: Results) -> list[str]:
             got = {run: results.samples.get((hosts, tool, run)) for run in ("first", "second")}
             if not got["first"]:
                 if tool == "fab" and hosts > args.fab_max_hosts:
-                    at = [s for n in args.hosts if n <= args.fab_max_hosts
-                          for s in results.samples.get((n, "fab", "first"), [])]  # fmt: skip
+                    at = [
+                        s
+                        for n in args.hosts
+                        if n <= args.fab_max_hosts
+                        for s in results.samples.get((n, "fab", "first"), [])
+                    ]
                     first = median_or_none(at).wall if at else None
                     seen = f"{first:.1f} s at {args.fab_max_hosts}" if first else "not run"
-                    lines.append(f"| {hosts} | fab | not run at {hosts} (sequential: {seen}) "
-                                 "| | | | | |")  # fmt: skip
+                    lines.append(
+                        f"| {hosts} | fab | not run at {hosts} (sequential: {seen}) | | | | | |"
+                    )
                 continue
             cells, ratios = [], []
             for run in ("first", "second"):
                 samples = got[run] or [Sample(None, 0.0, "not run")]
                 row = median_or_none(samples)
-                cells.append(f"{row.wall:.2f} s" if row.wall is not None else row.note)
+                shown = f"{row.wall:.2f} s" if row.wall is not None else ""
+                cells.append(f"{shown} ({row.note})" if row.note else shown)
                 mine = median_or_none(base[run]).wall if base[run] else None
                 if row.wall and mine is not None:
                     ratio = mine / row.wall
@@ -550,24 +657,42 @@ def table(args: argparse.Namespace, results: Results) -> list[str]:
                         )
                 else:
                     ratios.append("-")
-            cpus = [f"{median_or_none(got[r] or []).cpu:.2f} s" if got[r] else "-"
-                    for r in ("first", "second")]  # fmt: skip
-            lines.append(f"| {hosts} | {tool} | {cells[0]} | {cells[1]} | {cpus[0]} | {cpus[1]} |"
-                         f" {ratios[0]} | {ratios[1]} |")  # fmt: skip
-    return lines + ([""] + goal_lines if goal_lines else [])
+            cpus = [
+                f"{median_or_none(got[r] or []).cpu:.2f} s" if got[r] else "-"
+                for r in ("first", "second")
+            ]
+            lines.append(
+                f"| {hosts} | {tool} | {cells[0]} | {cells[1]} | {cpus[0]} | {cpus[1]} |"
+                f" {ratios[0]} | {ratios[1]} |"
+            )
+    return lines + (["", *goal_lines] if goal_lines else [])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", default="10,100", help="comma list of fleet sizes")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--tools", default=",".join(TOOLS), help="comma list of " + ", ".join(TOOLS))
-    parser.add_argument("--fab-max-hosts", type=int, default=10,
-                        help="fab runs hosts one after another: not run on bigger fleets")  # fmt: skip
-    parser.add_argument("--tool-timeout", type=float, default=900.0,
-                        help="seconds before a run is killed and reported as such")  # fmt: skip
-    parser.add_argument("--pyinfra-sync", choices=sorted(PYINFRA_SYNC), default="rsync",
-                        help="the pyinfra operation that copies the tree")  # fmt: skip
+    parser.add_argument(
+        "--tools", default=",".join(TOOLS), help="comma list of " + ", ".join(TOOLS)
+    )
+    parser.add_argument(
+        "--fab-max-hosts",
+        type=int,
+        default=10,
+        help="fab runs hosts one after another: not run on bigger fleets",
+    )
+    parser.add_argument(
+        "--tool-timeout",
+        type=float,
+        default=900.0,
+        help="seconds before a run is killed and reported as such",
+    )
+    parser.add_argument(
+        "--pyinfra-sync",
+        choices=sorted(PYINFRA_SYNC),
+        default="rsync",
+        help="the pyinfra operation that copies the tree",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     args = parser.parse_args()
     args.hosts = [int(n) for n in args.hosts.split(",")]
@@ -593,7 +718,9 @@ def main() -> None:
     minutes = (time.perf_counter() - started) / 60
     versions = subprocess.run(
         [str(VENV_BIN / "python"), "-m", "pip", "list", "--format", "json"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     wanted = {"ansible", "ansible-core", "pyinfra", "fabric", "paramiko", "remoteops"}
     found = {p["name"].lower(): p["version"] for p in json.loads(versions or "[]")}
@@ -602,7 +729,8 @@ def main() -> None:
         "",
         f"`python bench/tasks.py --hosts {','.join(map(str, args.hosts))} --repeat {args.repeat}`"
         f" (medians of {args.repeat}, tools interleaved, {minutes:.1f} minutes in all). Versions: "
-        + ", ".join(f"{n} {found[n]}" for n in sorted(wanted) if n in found) + ".",
+        + ", ".join(f"{n} {found[n]}" for n in sorted(wanted) if n in found)
+        + ".",
         "",
         f"Machine: {machine_description()}; playground mode: netns.",
         "",
