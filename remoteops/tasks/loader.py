@@ -26,6 +26,7 @@ from remoteops.errors import TaskFileError, TemplateError
 from remoteops.inventory.yaml_loader import SafeLineLoader, compose
 from remoteops.tasks import templating
 from remoteops.tasks.model import (
+    MODE_HINT,
     SKIPPED_IN_CHECK,
     Action,
     BatchSize,
@@ -41,6 +42,7 @@ from remoteops.tasks.model import (
     SyncArgs,
     TaskFile,
     TemplateArgs,
+    octal_mode,
 )
 from remoteops.transports.dialogue import pattern_problem
 
@@ -510,13 +512,26 @@ class _Reader:
         raise self.error(node, f"{key} must be a whole number, 0 or more, not {_shown(value)}")
 
     def mode(self, node: Node, key: str) -> int | str:
+        """A mode as :func:`octal_mode` reads it, or a template checked once rendered. An
+        unquoted number counts only when written with its leading 0 (``0644``, which YAML 1.1
+        reads as octal): ``644`` is the decimal 644, mode 1204, never what was meant."""
         value = self.value(node)
-        if _is_int(value) and 0 <= value <= 0o7777:
-            return int(value)
-        if isinstance(value, str) and (_is_octal(value) or templating.is_template(value)):
+        if isinstance(value, str) and templating.is_template(value):
             self.check_template(node, value)
             return value
-        raise self.error(node, f"{key} must be an octal mode such as '0644', not {_shown(value)}")
+        if isinstance(value, str) and octal_mode(value) is not None:
+            return value
+        if _is_int(value) and isinstance(node, ScalarNode):
+            written = node.value.strip()
+            if written.startswith("0") and octal_mode(written) == value:
+                return int(value)
+            if written.isdigit() and octal_mode(written) is not None:
+                raise self.error(
+                    node,
+                    f"{key}: {written} unquoted is the decimal number {value} (mode "
+                    f'{value:o}); write {key}: "{written.zfill(4)}" (quoted)',
+                )
+        raise self.error(node, f"{key} must be {MODE_HINT}, not {_shown(value)}")
 
     def patterns(self, node: Node, key: str) -> tuple[str, ...]:
         value = self.value(node)
@@ -566,7 +581,12 @@ _FILE_ARGS: Mapping[Action, Mapping[str, _Read]] = {
         "exclude": _Reader.patterns,
         "max_delete": _Reader.count,
     },
-    Action.TEMPLATE: {"src": _Reader.text, "dest": _Reader.text, "mode": _Reader.mode},
+    Action.TEMPLATE: {
+        "src": _Reader.text,
+        "dest": _Reader.text,
+        "mode": _Reader.mode,
+        "parents": _Reader.flag,
+    },
 }
 _ARGS_CLASS: Mapping[Action, Callable[..., StepArgs]] = {
     Action.PUT: PutArgs,
@@ -646,10 +666,6 @@ def _is_int(value: object) -> bool:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-
-
-def _is_octal(text: str) -> bool:
-    return 3 <= len(text) <= 5 and all(char in "01234567" for char in text)
 
 
 def _is_batch_size(entry: object) -> bool:

@@ -201,7 +201,7 @@ def test_the_error_names_file_line_and_step_number_and_name(tmp_path: Path) -> N
         ("steps:\n  - run: echo {{ x\n", "t.yml:2 (step 1): template syntax error"),
         (
             "steps:\n  - put: {src: a, dest: b, mode: rw}\n",
-            "t.yml:2 (step 1): mode must be an octal mode such as '0644', not 'rw'",
+            't.yml:2 (step 1): mode must be an octal mode of 3 or 4 digits such as "0644"',
         ),
         (
             "steps:\n  - sync: {src: a, dest: b, max_delete: -1}\n",
@@ -402,3 +402,54 @@ def test_a_malformed_dialogue_is_refused_at_its_line(text: str, expected: str) -
     with pytest.raises(TaskFileError) as caught:
         parse_task_file(text, "t.yml")
     assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("0644", 0o644),  # unquoted: YAML 1.1 reads the leading 0 as octal
+        ("00644", 0o644),
+        ("07777", 0o7777),
+        ('"0644"', "0644"),
+        ('"644"', "644"),
+        ('"0o755"', "0o755"),
+        ('"4755"', "4755"),
+        ('"{{ file_mode }}"', "{{ file_mode }}"),
+    ],
+)
+def test_a_mode_is_three_or_four_octal_digits_quoted_or_with_its_leading_zero(
+    written: str, kept: int | str
+) -> None:
+    for action in ("put", "template"):
+        task = parse_task_file(f"steps:\n  - {action}: {{src: a, dest: b, mode: {written}}}\n")
+        args = task.steps[0].args
+        assert isinstance(args, (PutArgs, TemplateArgs))
+        assert args.mode == kept
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        # decimal 644 is mode 1204 (sticky, owner write only): never what was meant
+        ("644", 'mode: 644 unquoted is the decimal number 644 (mode 1204); write mode: "0644"'),
+        ("755", 'write mode: "0755" (quoted)'),
+        ('"77777"', "not '77777'"),  # masked to 7777: setuid, setgid, world-writable
+        ('"0o77777"', "not '0o77777'"),
+        ('"12"', "not '12'"),
+        ('"0x1ff"', "not '0x1ff'"),
+        ('"-1"', "not '-1'"),
+        ("0", "not 0"),
+        ("0_644", "not 420"),
+        ("99999", "not 99999"),
+        ("-1", "not -1"),
+        ("6.44", "not 6.44"),
+        ("true", "not True"),
+    ],
+)
+def test_a_mode_that_is_no_mode_is_refused_at_its_line(written: str, expected: str) -> None:
+    for action in ("put", "template"):
+        text = f"steps:\n  - name: conf\n    {action}:\n      src: a\n      dest: b\n"
+        with pytest.raises(TaskFileError) as caught:
+            parse_task_file(f"{text}      mode: {written}\n", "t.yml")
+        assert str(caught.value).startswith("t.yml:6 (step 1 'conf'): mode"), caught.value
+        assert expected in str(caught.value)
