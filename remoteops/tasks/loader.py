@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from remoteops.errors import TaskFileError, TemplateError
+from remoteops.errors import ConfigurationError, TaskFileError, TemplateError
 from remoteops.inventory.yaml_loader import SafeLineLoader, compose
 from remoteops.tasks import templating
 from remoteops.tasks.model import (
@@ -44,6 +44,7 @@ from remoteops.tasks.model import (
     TemplateArgs,
     octal_mode,
 )
+from remoteops.tasks.variables import refuse_built_in
 from remoteops.transports.dialogue import pattern_problem
 
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -221,6 +222,8 @@ class _Reader:
         bad = [name for name in values if not isinstance(name, str) or not name.isidentifier()]
         if bad:
             raise self.error(node, f"{key}: {bad[0]!r} is not a variable name")
+        for name in values:
+            self.refuse_built_in(_key_node(node, name) or node, name, key)
         return MappingProxyType(values)
 
     def serial(self, node: Node, key: str) -> tuple[BatchSize, ...]:
@@ -455,7 +458,14 @@ class _Reader:
             raise self.error(
                 node, f"{key} must be a variable name such as 'result', not {_shown(value)}"
             )
+        self.refuse_built_in(node, value, key)
         return value
+
+    def refuse_built_in(self, node: Node, name: str, key: str) -> None:
+        try:
+            refuse_built_in(name, key)
+        except ConfigurationError as exc:
+            raise self.error(node, str(exc)) from None
 
     def expressions(self, node: Node, key: str) -> tuple[str, ...]:
         value = self.value(node)
@@ -634,6 +644,14 @@ def _default_name(args: StepArgs) -> str:
         return f"dialogue: {said if len(said) <= 60 else said[:57] + '...'}"
     kind = {PutArgs: "put", GetArgs: "get", SyncArgs: "sync", TemplateArgs: "template"}[type(args)]
     return f"{kind}: {args.src} -> {args.dest}"
+
+
+def _key_node(node: MappingNode, name: str) -> Node | None:
+    """Where ``name`` is written as a key of ``node`` (None: it came from a merge)."""
+    for key, _ in node.value:
+        if isinstance(key, ScalarNode) and key.value == name:
+            return key
+    return None
 
 
 def _is_null(node: Node) -> bool:

@@ -19,6 +19,7 @@ from remoteops.tasks import (
     SyncArgs,
     TemplateArgs,
     load_task_file,
+    parse_extra_vars,
     parse_task_file,
 )
 
@@ -453,3 +454,31 @@ def test_a_mode_that_is_no_mode_is_refused_at_its_line(written: str, expected: s
             parse_task_file(f"{text}      mode: {written}\n", "t.yml")
         assert str(caught.value).startswith("t.yml:6 (step 1 'conf'): mode"), caught.value
         assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("steps:\n  - run: ls\n    register: groups\n", "t.yml:3 (step 1): register: 'groups'"),
+        (
+            "steps:\n  - run: ls\n    register: inventory_hostname\n",
+            "t.yml:3 (step 1): register: 'inventory_hostname' is set by remoteops",
+        ),
+        ("vars:\n  a: 1\n  groups: []\nsteps: [run: ls]\n", "t.yml:3: vars: 'groups' is set by"),
+        (
+            "vars:\n  <<: {inventory_hostname: x}\nsteps: [run: ls]\n",
+            "'inventory_hostname' is set by remoteops",
+        ),
+    ],
+)
+def test_no_task_file_variable_may_hide_a_built_in(text: str, expected: str) -> None:
+    with pytest.raises(TaskFileError) as caught:
+        parse_task_file(text, "t.yml")
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize("given", ["groups=web", "{inventory_hostname: x}", "@{file}"])
+def test_no_extra_variable_may_hide_a_built_in(tmp_path: Path, given: str) -> None:
+    (tmp_path / "vars.yml").write_text("app: shop\ngroups: {web: [a]}\n")
+    with pytest.raises(ConfigurationError, match="is set by remoteops for each host"):
+        parse_extra_vars(["app=x", given.replace("{file}", str(tmp_path / "vars.yml"))])
