@@ -350,8 +350,8 @@ class _TaskRun:
         self.interrupted = False
         #: Steps every host of a batch reached (an interrupted host stopped before the rest).
         self.reached: dict[int, bool] = {}
-        self._warned: set[int] = set()
-        #: Local trees scanned, by step: a source the hosts share is read once a step and
+        self._warned: set[int] = set()  # step indexes (two steps may share a line)
+        #: Local trees scanned, by step index: a source the hosts share is read once a step and
         #: batch, not once a host (a ``local:`` step may change it before the next one).
         self._scans: dict[tuple[int, Path, bool], LocalTree] = {}
         #: Under ``free``, host threads record, register and scan at once: one lock for the
@@ -387,7 +387,7 @@ class _TaskRun:
             return
         for index, step in enumerate(self.task.steps):
             going = [h for h in batch if h.name not in self.stopped_on]
-            chosen = self._step_hosts(step, going)
+            chosen = self._step_hosts(index, step, going)
             for host in going:  # left out by the step's hosts: skipped, as by a when:
                 if host not in chosen:
                     self._left_out(index, step, host)
@@ -398,15 +398,15 @@ class _TaskRun:
             if self.interrupted or not any(h.name not in self.stopped_on for h in batch):
                 return
 
-    def _step_hosts(self, step: Step, going: Sequence[Host]) -> list[Host]:
+    def _step_hosts(self, index: int, step: Step, going: Sequence[Host]) -> list[Host]:
         if step.hosts is None:
             return list(going)
         try:
             names = {h.name for h in self.inventory.select(step.hosts)}
         except PatternError as exc:  # said once a step, never silently
             with self._lock:
-                if step.line not in self._warned:
-                    self._warned.add(step.line)
+                if index not in self._warned:
+                    self._warned.add(index)
                     log.warning("%s: hosts: %s; skipped on every host", _step_label(step), exc)
             return []
         return [h for h in going if h.name in names]
@@ -424,7 +424,7 @@ class _TaskRun:
             if not all(evaluate(condition, variables) for condition in step.when):
                 self._record(index, step, host, HostResult(host.name, Status.OK), skipped=True)
                 return None
-            return self._prepare(step, variables)
+            return self._prepare(index, step, variables)
         except (TemplateError, RemoteOpsError, ValueError) as exc:
             self._record(index, step, host, _failure(host.name, f"{_step_label(step)}: {exc}"))
             return None
@@ -542,7 +542,7 @@ class _TaskRun:
         for index, step in enumerate(self.task.steps):
             if self._free.halt.is_set() or self.interrupted:
                 break
-            if not self._step_hosts(step, [host]):
+            if not self._step_hosts(index, step, [host]):
                 self._left_out(index, step, host)
                 continue
             with self._lock:
@@ -648,7 +648,7 @@ class _TaskRun:
 
     # -- rendering a step's arguments for one host ------------------------------------------
 
-    def _prepare(self, step: Step, variables: Mapping[str, Any]) -> _Prepared:
+    def _prepare(self, index: int, step: Step, variables: Mapping[str, Any]) -> _Prepared:
         def text(value: str) -> str:
             return render(value, variables)
 
@@ -701,7 +701,7 @@ class _TaskRun:
                 excludes=tuple(text(e) for e in args.exclude),
                 max_delete=None if max_delete is None else int(_scalar(max_delete, variables)),
             )
-            tree = self._tree(step, text(args.src), options.checksum)
+            tree = self._tree(index, text(args.src), options.checksum)
             do = sync_doing(tree, text(args.dest), options, privilege, check=check, diff=diff)
         elif isinstance(args, GetArgs):
             do = get_doing(text(args.src), self._local(text(args.dest)), privilege, check=check)
@@ -730,8 +730,11 @@ class _TaskRun:
             **guards,
         )
 
-    def _tree(self, step: Step, source: str, checksum: bool) -> LocalTree:
-        key = (step.line, self._local(source), checksum)
+    def _tree(self, index: int, source: str, checksum: bool) -> LocalTree:
+        """Step ``index``'s source tree, scanned once for all hosts (keyed by the step's
+        index, not its line: steps written on one line, or one step aliased twice, share a
+        line, and a later one must not send the tree as an earlier one saw it)."""
+        key = (index, self._local(source), checksum)
         with self._lock:  # hosts reaching the step at once wait for the one scan
             if key not in self._scans:
                 self._scans[key] = scan_tree(key[1], checksum=checksum)

@@ -735,3 +735,23 @@ def test_tilde_is_the_login_home_in_template_dest_and_in_creates_and_removes(
             ]
     finally:
         run_command(hosts, CommandSpec(f"rm -rf ~/{folder}"))
+
+
+def test_two_syncs_written_on_one_line_each_send_the_tree_as_it_is_then(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "f").write_text("f\n")
+    first = f'{{sync: {{src: site, dest: "{tmp_path}/a-{NAME}"}}}}'
+    second = f'{{sync: {{src: site, dest: "{tmp_path}/b-{NAME}"}}}}'
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f'steps: [{first}, {{local: "echo g > site/g"}}, {second}]\n',
+        strategy=strategy,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    for host in hosts:
+        assert sorted(p.name for p in (tmp_path / f"a-{host.name}").iterdir()) == ["f"]
+        assert sorted(p.name for p in (tmp_path / f"b-{host.name}").iterdir()) == ["f", "g"]
