@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from remoteops.errors import ConfigurationError, TaskFileError, TemplateError
+from remoteops.errors import ConfigurationError, PatternError, TaskFileError, TemplateError
+from remoteops.inventory.patterns import check_pattern
 from remoteops.inventory.yaml_loader import SafeLineLoader, compose
 from remoteops.tasks import templating
 from remoteops.tasks.model import (
@@ -211,6 +212,10 @@ class _Reader:
             raise self.error(
                 node, f"{key} must be a host pattern such as 'web:!web03', not {_shown(value)}"
             )
+        try:  # its syntax here; the names it uses are the inventory's to know, when run
+            check_pattern(value)
+        except PatternError as exc:
+            raise self.error(node, f"{key}: {exc}") from None
         return value
 
     def variables(self, node: Node, key: str) -> Mapping[str, Any]:

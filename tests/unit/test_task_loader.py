@@ -482,3 +482,34 @@ def test_no_extra_variable_may_hide_a_built_in(tmp_path: Path, given: str) -> No
     (tmp_path / "vars.yml").write_text("app: shop\ngroups: {web: [a]}\n")
     with pytest.raises(ConfigurationError, match="is set by remoteops for each host"):
         parse_extra_vars(["app=x", given.replace("{file}", str(tmp_path / "vars.yml"))])
+
+
+@pytest.mark.parametrize(
+    ("hosts", "expected"),
+    [
+        ('"web[[["', "unbalanced bracket"),
+        ('"web[1:"', "unbalanced bracket"),
+        ('"web:!"', "has no name after its operator"),
+        ('"~web(("', "is not a valid regex"),
+        ('"web[1:10:0]"', "web[1:10:0]"),
+    ],
+)
+def test_a_malformed_hosts_pattern_is_refused_at_its_line(hosts: str, expected: str) -> None:
+    for text, where in (
+        (f"hosts: {hosts}\nsteps: [run: ls]\n", "t.yml:1: hosts: "),
+        (
+            f"steps:\n  - name: s\n    run: ls\n    hosts: {hosts}\n",
+            "t.yml:4 (step 1 's'): hosts: ",
+        ),
+    ):
+        with pytest.raises(TaskFileError) as caught:
+            parse_task_file(text, "t.yml")
+        assert str(caught.value).startswith(where), caught.value
+        assert expected in str(caught.value)
+
+
+def test_a_hosts_pattern_naming_what_may_not_exist_is_the_inventorys_to_judge() -> None:
+    task = parse_task_file(
+        "hosts: nosuch:&db[0]:!web[01-03]\nsteps:\n  - run: ls\n    hosts: 'w*,~^db'\n"
+    )
+    assert (task.hosts, task.steps[0].hosts) == ("nosuch:&db[0]:!web[01-03]", "w*,~^db")
