@@ -24,7 +24,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from remoteops.errors import ConfigurationError, PatternError, TaskFileError, TemplateError
 from remoteops.inventory.patterns import check_pattern
-from remoteops.inventory.yaml_loader import SafeLineLoader, compose
+from remoteops.inventory.yaml_loader import SafeLineLoader, compose, repeated_key
 from remoteops.tasks import templating
 from remoteops.tasks.model import (
     MODE_HINT,
@@ -49,7 +49,6 @@ from remoteops.tasks.variables import refuse_built_in
 from remoteops.transports.dialogue import pattern_problem
 
 _NULL_TAG = "tag:yaml.org,2002:null"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 _STRATEGIES: tuple[Strategy, ...] = ("linear", "free")
 _FILE_KEYS = ("hosts", "vars", "serial", "max_fail", "max_fail_percentage", "strategy", "steps")
 _STEP_KEYS = (
@@ -145,13 +144,7 @@ class _Reader:
     def pairs(self, node: MappingNode, what: str, known: tuple[str, ...]) -> dict[str, Node]:
         """The mapping's values by key, each key known; a key written twice is refused, one
         written over a merged one (``<<: *base``) wins, as YAML says."""
-        own: set[str] = set()
-        for key, _ in node.value:
-            if not isinstance(key, ScalarNode) or key.tag == _MERGE_TAG:
-                continue
-            if key.value in own:
-                raise self.error(key, f"{key.value!r} is given twice in {what}")
-            own.add(key.value)
+        self.refuse_repeated_keys(node, what)
         try:
             self.loader.flatten_mapping(node)
         except yaml.MarkedYAMLError as exc:
@@ -165,6 +158,11 @@ class _Reader:
                 raise self.error(key, f"unknown key {name!r} in {what}{_did_you_mean(name, known)}")
             found[name] = value
         return found
+
+    def refuse_repeated_keys(self, node: Node, what: str, *, deep: bool = False) -> None:
+        repeated = repeated_key(node, deep=deep)
+        if repeated is not None:
+            raise self.error(repeated, f"{repeated.value!r} is given twice in {what}")
 
     def value(self, node: Node) -> Any:
         try:
@@ -223,6 +221,7 @@ class _Reader:
             return MappingProxyType({})
         if not isinstance(node, MappingNode):
             raise self.error(node, f"{key} must be a mapping of names to values, not {_kind(node)}")
+        self.refuse_repeated_keys(node, key, deep=True)
         values = self.value(node)
         bad = [name for name in values if not isinstance(name, str) or not name.isidentifier()]
         if bad:
@@ -560,6 +559,7 @@ class _Reader:
     def env(self, node: Node, key: str) -> Mapping[str, str]:
         if not isinstance(node, MappingNode):
             raise self.error(node, f"{key} must be a mapping of names to values, not {_kind(node)}")
+        self.refuse_repeated_keys(node, key)
         values = self.value(node)
         found = {}
         for name, value in values.items():

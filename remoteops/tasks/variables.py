@@ -20,7 +20,7 @@ from yaml.nodes import MappingNode
 
 from remoteops.errors import ConfigurationError
 from remoteops.inventory import Host, Inventory
-from remoteops.inventory.yaml_loader import SafeLineLoader, compose
+from remoteops.inventory.yaml_loader import SafeLineLoader, compose, repeated_key
 
 #: The names the run sets itself, over any variable's.
 BUILT_IN_NAMES = ("inventory_hostname", "groups")
@@ -108,6 +108,13 @@ def _mapping(text: str, source: str) -> dict[str, Any]:
         if not isinstance(root, MappingNode):
             raise _located_error(
                 "extra variables must be a mapping of names to values", source=source, line=line
+            )
+        repeated = repeated_key(root, deep=True)
+        if repeated is not None:
+            raise _located_error(
+                f"{repeated.value!r} is given twice",
+                source=source,
+                line=repeated.start_mark.line + 1,
             )
         try:
             values = loader.construct_document(root)

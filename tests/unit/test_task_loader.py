@@ -513,3 +513,35 @@ def test_a_hosts_pattern_naming_what_may_not_exist_is_the_inventorys_to_judge() 
         "hosts: nosuch:&db[0]:!web[01-03]\nsteps:\n  - run: ls\n    hosts: 'w*,~^db'\n"
     )
     assert (task.hosts, task.steps[0].hosts) == ("nosuch:&db[0]:!web[01-03]", "w*,~^db")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("vars:\n  app: a\n  app: b\nsteps: [run: ls]\n", "t.yml:3: 'app' is given twice in vars"),
+        (
+            "vars:\n  db: {host: a,\n       host: b}\nsteps: [run: ls]\n",
+            "t.yml:3: 'host' is given twice in vars",
+        ),
+        (
+            "steps:\n  - run: ls\n    env:\n      A: 1\n      A: 2\n",
+            "t.yml:5 (step 1): 'A' is given twice in env",
+        ),
+    ],
+)
+def test_a_variable_written_twice_is_refused_at_its_second_line(text: str, expected: str) -> None:
+    with pytest.raises(TaskFileError) as caught:
+        parse_task_file(text, "t.yml")
+    assert expected in str(caught.value)
+
+
+def test_a_variable_written_over_a_merged_one_wins_as_yaml_says() -> None:
+    task = parse_task_file("vars:\n  <<: {app: a, port: 1}\n  app: b\nsteps: [run: ls]\n")
+    assert dict(task.vars) == {"app": "b", "port": 1}
+
+
+def test_an_extra_variables_file_with_a_name_written_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "vars.yml"
+    path.write_text("app: a\ndb:\n  host: x\n  host: y\n")
+    with pytest.raises(ConfigurationError, match=rf"^{path}:4: 'host' is given twice$"):
+        parse_extra_vars([f"@{path}"])
