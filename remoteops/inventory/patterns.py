@@ -61,6 +61,27 @@ def split_pattern(pattern: str) -> list[str]:
     return [term.strip() for term in terms if term.strip()]
 
 
+def check_pattern(pattern: str) -> None:
+    """Raise :class:`PatternError` for a pattern no inventory could read: empty, a bracket
+    left open, an operator without a name, a regex that does not compile, a malformed host
+    range. Names are not looked up (which exist is the inventory's to say): a file that
+    holds patterns is checked when it is read, before any inventory."""
+    terms = split_pattern(pattern)
+    if not terms:
+        raise PatternError("empty host pattern: use 'all' to select every host")
+    for term in terms:
+        expr = term[1:] if term[0] in "&!" else term
+        if not expr:
+            raise PatternError(f"pattern term {term!r} has no name after its operator")
+        if expr.startswith("~"):
+            try:
+                re.compile(expr[1:])
+            except re.error as exc:
+                raise PatternError(f"pattern {expr!r} is not a valid regex: {exc}") from None
+        elif not _SUBSCRIPT.fullmatch(expr):  # a subscript's group is the inventory's
+            _expand(expr)
+
+
 def select_hosts(inventory: Inventory, pattern: str) -> list[Host]:
     """Hosts the pattern selects, in inventory order, each once.
 

@@ -26,6 +26,7 @@ from remoteops.inventory.loaders import InventoryBuilder, VarDecl, split_host_en
 from remoteops.inventory.model import ALIAS_FACTOR, MAX_ALIAS_NODES, MAX_NESTING, Location
 
 _NULL_TAG = "tag:yaml.org,2002:null"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _GROUP_KEYS = ("hosts", "vars", "children")
 
 
@@ -188,6 +189,30 @@ def _check_aliases(root: Node, source: str, error: LocatedErrorType) -> None:
             source=source,
             line=None if node.start_mark is None else node.start_mark.line + 1,
         )
+
+
+def repeated_key(node: Node, *, deep: bool = False) -> ScalarNode | None:
+    """The first key written a second time in the mapping ``node`` (in any mapping below it
+    too, when ``deep``), or None. A key over a merged one (``<<: *base``) is no repeat: YAML
+    says it wins. Each node is looked at once, aliases or not."""
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, MappingNode):
+            own: set[str] = set()
+            for key, _ in current.value:
+                if not isinstance(key, ScalarNode) or key.tag == _MERGE_TAG:
+                    continue
+                if key.value in own:
+                    return key
+                own.add(key.value)
+        if deep:
+            stack.extend(reversed(_children(current)))
+    return None
 
 
 def _children(node: Node) -> list[Node]:

@@ -10,6 +10,7 @@ protected folder refuses the host before anything is listed or written.
 from __future__ import annotations
 
 import posixpath
+import shlex
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -49,6 +50,18 @@ def expand_home(transport: FileTransport, path: str) -> str:
         return path
     home = transport.home_dir()
     return home if path == "~" else join_remote(home, path[2:])
+
+
+def shell_word(path: str) -> str:
+    """``path`` as one word of a shell command, quoted, with a leading ``~`` left outside the
+    quotes for the host's shell to expand (as :func:`expand_home` does over a file protocol):
+    where no file protocol can ask the host for its home."""
+    refuse_user_home(path)
+    if path == "~":
+        return "~"
+    if path.startswith("~/"):
+        return "~/" + shlex.quote(path[2:]) if path[2:] else "~/"
+    return shlex.quote(path)
 
 
 def normalise(path: str, base: str = "/") -> str:
@@ -150,4 +163,5 @@ __all__ = [
     "normalise",
     "protected",
     "refuse_user_home",
+    "shell_word",
 ]

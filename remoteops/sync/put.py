@@ -77,7 +77,9 @@ def read_source(path: Path, *, recursive: bool) -> PutSource:
             raise ConfigurationError(f"{path}: not a regular file or folder")
         return PutSource(path, (top,))
     if not recursive:
-        raise ConfigurationError(f"{path} is a folder: use -r to copy it")
+        raise ConfigurationError(
+            f"{path} is a folder: use -r to copy it (recursive: true in a task file)"
+        )
     tree = scan_tree(path)
     below = (dataclasses.replace(e, path=f"{name}/{e.path}") for e in tree.entries)
     return PutSource(path, (dataclasses.replace(top, size=0), *below))
@@ -91,22 +93,26 @@ def _placement(
     kind = transport.path_kind(stripped)
     into = kind is Kind.DIR or remote.endswith("/") or len(sources) > 1
     if into:
-        if kind is Kind.FILE:
-            raise TransferError(f"{stripped} is a file, not a folder")
-        if kind is None and not parents:
-            raise TransferError(f"{stripped}: no such folder (--parents creates it)")
+        require_folder(stripped, kind, parents=parents)
         return stripped, [s.name for s in sources]
     (source,) = sources
     if kind is Kind.FILE and source.is_dir:
         raise TransferError(f"{stripped} is a file; cannot copy the folder {source.path} over it")
     folder, name = posixpath.split(stripped)
     folder = folder or "."
-    folder_kind = transport.path_kind(folder)
-    if folder_kind is Kind.FILE:
-        raise TransferError(f"{folder} is a file, not a folder")
-    if folder_kind is None and not parents:
-        raise TransferError(f"{folder}: no such folder (--parents creates it)")
+    require_folder(folder, transport.path_kind(folder), parents=parents)
     return folder, [name]
+
+
+def require_folder(folder: str, kind: Kind | None, *, parents: bool) -> None:
+    """Refuse to write into ``folder`` (what the host says it is: ``kind``) unless it is one,
+    or is missing and ``parents`` creates it: the check of a real copy and of its dry run."""
+    if kind is Kind.FILE:
+        raise TransferError(f"{folder} is a file, not a folder")
+    if kind is None and not parents:
+        raise TransferError(
+            f"{folder}: no such folder (--parents, or parents: true in a task file, creates it)"
+        )
 
 
 def _refuse_other_kinds(wanted: Sequence[Entry], present: Sequence[Entry]) -> None:
@@ -237,4 +243,4 @@ def put_hosts(
     return executor.run(hosts, put_work(sources, remote, parents=parents))
 
 
-__all__ = ["PutSource", "put_hosts", "put_work", "read_source"]
+__all__ = ["PutSource", "put_hosts", "put_work", "read_source", "require_folder"]

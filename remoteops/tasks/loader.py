@@ -22,10 +22,12 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from remoteops.errors import TaskFileError, TemplateError
-from remoteops.inventory.yaml_loader import SafeLineLoader, compose
+from remoteops.errors import ConfigurationError, PatternError, TaskFileError, TemplateError
+from remoteops.inventory.patterns import check_pattern
+from remoteops.inventory.yaml_loader import SafeLineLoader, compose, repeated_key
 from remoteops.tasks import templating
 from remoteops.tasks.model import (
+    MODE_HINT,
     SKIPPED_IN_CHECK,
     Action,
     BatchSize,
@@ -41,11 +43,12 @@ from remoteops.tasks.model import (
     SyncArgs,
     TaskFile,
     TemplateArgs,
+    octal_mode,
 )
+from remoteops.tasks.variables import refuse_built_in
 from remoteops.transports.dialogue import pattern_problem
 
 _NULL_TAG = "tag:yaml.org,2002:null"
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 _STRATEGIES: tuple[Strategy, ...] = ("linear", "free")
 _FILE_KEYS = ("hosts", "vars", "serial", "max_fail", "max_fail_percentage", "strategy", "steps")
 _STEP_KEYS = (
@@ -141,13 +144,7 @@ class _Reader:
     def pairs(self, node: MappingNode, what: str, known: tuple[str, ...]) -> dict[str, Node]:
         """The mapping's values by key, each key known; a key written twice is refused, one
         written over a merged one (``<<: *base``) wins, as YAML says."""
-        own: set[str] = set()
-        for key, _ in node.value:
-            if not isinstance(key, ScalarNode) or key.tag == _MERGE_TAG:
-                continue
-            if key.value in own:
-                raise self.error(key, f"{key.value!r} is given twice in {what}")
-            own.add(key.value)
+        self.refuse_repeated_keys(node, what)
         try:
             self.loader.flatten_mapping(node)
         except yaml.MarkedYAMLError as exc:
@@ -161,6 +158,11 @@ class _Reader:
                 raise self.error(key, f"unknown key {name!r} in {what}{_did_you_mean(name, known)}")
             found[name] = value
         return found
+
+    def refuse_repeated_keys(self, node: Node, what: str, *, deep: bool = False) -> None:
+        repeated = repeated_key(node, deep=deep)
+        if repeated is not None:
+            raise self.error(repeated, f"{repeated.value!r} is given twice in {what}")
 
     def value(self, node: Node) -> Any:
         try:
@@ -208,6 +210,10 @@ class _Reader:
             raise self.error(
                 node, f"{key} must be a host pattern such as 'web:!web03', not {_shown(value)}"
             )
+        try:  # its syntax here; the names it uses are the inventory's to know, when run
+            check_pattern(value)
+        except PatternError as exc:
+            raise self.error(node, f"{key}: {exc}") from None
         return value
 
     def variables(self, node: Node, key: str) -> Mapping[str, Any]:
@@ -215,10 +221,13 @@ class _Reader:
             return MappingProxyType({})
         if not isinstance(node, MappingNode):
             raise self.error(node, f"{key} must be a mapping of names to values, not {_kind(node)}")
+        self.refuse_repeated_keys(node, key, deep=True)
         values = self.value(node)
         bad = [name for name in values if not isinstance(name, str) or not name.isidentifier()]
         if bad:
             raise self.error(node, f"{key}: {bad[0]!r} is not a variable name")
+        for name in values:
+            self.refuse_built_in(_key_node(node, name) or node, name, key)
         return MappingProxyType(values)
 
     def serial(self, node: Node, key: str) -> tuple[BatchSize, ...]:
@@ -453,7 +462,14 @@ class _Reader:
             raise self.error(
                 node, f"{key} must be a variable name such as 'result', not {_shown(value)}"
             )
+        self.refuse_built_in(node, value, key)
         return value
+
+    def refuse_built_in(self, node: Node, name: str, key: str) -> None:
+        try:
+            refuse_built_in(name, key)
+        except ConfigurationError as exc:
+            raise self.error(node, str(exc)) from None
 
     def expressions(self, node: Node, key: str) -> tuple[str, ...]:
         value = self.value(node)
@@ -510,13 +526,26 @@ class _Reader:
         raise self.error(node, f"{key} must be a whole number, 0 or more, not {_shown(value)}")
 
     def mode(self, node: Node, key: str) -> int | str:
+        """A mode as :func:`octal_mode` reads it, or a template checked once rendered. An
+        unquoted number counts only when written with its leading 0 (``0644``, which YAML 1.1
+        reads as octal): ``644`` is the decimal 644, mode 1204, never what was meant."""
         value = self.value(node)
-        if _is_int(value) and 0 <= value <= 0o7777:
-            return int(value)
-        if isinstance(value, str) and (_is_octal(value) or templating.is_template(value)):
+        if isinstance(value, str) and templating.is_template(value):
             self.check_template(node, value)
             return value
-        raise self.error(node, f"{key} must be an octal mode such as '0644', not {_shown(value)}")
+        if isinstance(value, str) and octal_mode(value) is not None:
+            return value
+        if _is_int(value) and isinstance(node, ScalarNode):
+            written = node.value.strip()
+            if written.startswith("0") and octal_mode(written) == value:
+                return int(value)
+            if written.isdigit() and octal_mode(written) is not None:
+                raise self.error(
+                    node,
+                    f"{key}: {written} unquoted is the decimal number {value} (mode "
+                    f'{value:o}); write {key}: "{written.zfill(4)}" (quoted)',
+                )
+        raise self.error(node, f"{key} must be {MODE_HINT}, not {_shown(value)}")
 
     def patterns(self, node: Node, key: str) -> tuple[str, ...]:
         value = self.value(node)
@@ -530,6 +559,7 @@ class _Reader:
     def env(self, node: Node, key: str) -> Mapping[str, str]:
         if not isinstance(node, MappingNode):
             raise self.error(node, f"{key} must be a mapping of names to values, not {_kind(node)}")
+        self.refuse_repeated_keys(node, key)
         values = self.value(node)
         found = {}
         for name, value in values.items():
@@ -566,7 +596,12 @@ _FILE_ARGS: Mapping[Action, Mapping[str, _Read]] = {
         "exclude": _Reader.patterns,
         "max_delete": _Reader.count,
     },
-    Action.TEMPLATE: {"src": _Reader.text, "dest": _Reader.text, "mode": _Reader.mode},
+    Action.TEMPLATE: {
+        "src": _Reader.text,
+        "dest": _Reader.text,
+        "mode": _Reader.mode,
+        "parents": _Reader.flag,
+    },
 }
 _ARGS_CLASS: Mapping[Action, Callable[..., StepArgs]] = {
     Action.PUT: PutArgs,
@@ -616,6 +651,14 @@ def _default_name(args: StepArgs) -> str:
     return f"{kind}: {args.src} -> {args.dest}"
 
 
+def _key_node(node: MappingNode, name: str) -> Node | None:
+    """Where ``name`` is written as a key of ``node`` (None: it came from a merge)."""
+    for key, _ in node.value:
+        if isinstance(key, ScalarNode) and key.value == name:
+            return key
+    return None
+
+
 def _is_null(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag == _NULL_TAG
 
@@ -646,10 +689,6 @@ def _is_int(value: object) -> bool:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-
-
-def _is_octal(text: str) -> bool:
-    return 3 <= len(text) <= 5 and all(char in "01234567" for char in text)
 
 
 def _is_batch_size(entry: object) -> bool:

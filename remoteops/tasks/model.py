@@ -9,6 +9,7 @@ a template for one (:data:`Templated`); any other string there is refused by the
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -21,6 +22,20 @@ Templated: TypeAlias = str
 BatchSize: TypeAlias = int | str
 
 Strategy: TypeAlias = Literal["linear", "free"]
+
+#: How a file mode is written: 3 or 4 octal digits, maybe after ``0o`` or one more ``0``.
+#: Five digits are refused (``"77777"`` would be masked to a setuid, world-writable 7777).
+_OCTAL_MODE = re.compile(r"(?:0o|0)?([0-7]{3,4})")
+
+#: How to write a mode, for messages.
+MODE_HINT = 'an octal mode of 3 or 4 digits such as "0644" (quoted), at most "07777"'
+
+
+def octal_mode(text: str) -> int | None:
+    """The permission bits ``text`` spells (``"0644"``, ``"644"``, ``"0o644"``), or None when
+    it is no mode: the only reading of a mode, at load time and once a template renders."""
+    found = _OCTAL_MODE.fullmatch(text.strip())
+    return None if found is None else int(found.group(1), 8)
 
 
 def _empty() -> Mapping[str, Any]:
@@ -92,12 +107,14 @@ class SyncArgs:
 
 @dataclass(frozen=True)
 class TemplateArgs:
-    """``template: {src, dest, mode}``: render the local Jinja2 file ``src`` per host and
-    upload it to ``dest`` when the rendered bytes differ."""
+    """``template: {src, dest, mode, parents}``: render the local Jinja2 file ``src`` per
+    host and upload it to ``dest`` when the rendered bytes differ (``parents``: creating the
+    folders missing, as ``put``'s)."""
 
     src: Templated
     dest: Templated
     mode: int | Templated | None = None
+    parents: bool | Templated = False
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,9 @@ class HostSession:
         def doing() -> Doing:
             text = source if isinstance(source, str) else read_template(Path(source))
             rendered = render(text, {**self.vars, **variables}).encode("utf-8")
-            return template_doing(rendered, dest, mode, privilege, check=False, diff=False)
+            return template_doing(
+                rendered, dest, mode, privilege, parents=False, check=False, diff=False
+            )
 
         return self._call(f"template: {dest}", doing)
 

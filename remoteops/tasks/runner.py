@@ -29,7 +29,6 @@ import functools
 import logging
 import os
 import posixpath
-import shlex
 import subprocess
 import tempfile
 import threading
@@ -62,10 +61,12 @@ from remoteops.sync.diff import file_diff, read_remote, text_diff
 from remoteops.sync.fetch import fetch_work
 from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import SyncOptions
-from remoteops.sync.put import PutSource, put_work, read_source
+from remoteops.sync.paths import expand_home, refuse_user_home, shell_word
+from remoteops.sync.put import PutSource, put_work, read_source, require_folder
 from remoteops.sync.run import describe, sync_work
 from remoteops.tasks.batches import run_batches
 from remoteops.tasks.model import (
+    MODE_HINT,
     SKIPPED_IN_CHECK,
     Action,
     DialogueArgs,
@@ -78,6 +79,7 @@ from remoteops.tasks.model import (
     SyncArgs,
     TaskFile,
     TemplateArgs,
+    octal_mode,
 )
 from remoteops.tasks.templating import evaluate, render, to_bool
 from remoteops.tasks.variables import host_variables
@@ -348,8 +350,8 @@ class _TaskRun:
         self.interrupted = False
         #: Steps every host of a batch reached (an interrupted host stopped before the rest).
         self.reached: dict[int, bool] = {}
-        self._warned: set[int] = set()
-        #: Local trees scanned, by step: a source the hosts share is read once a step and
+        self._warned: set[int] = set()  # step indexes (two steps may share a line)
+        #: Local trees scanned, by step index: a source the hosts share is read once a step and
         #: batch, not once a host (a ``local:`` step may change it before the next one).
         self._scans: dict[tuple[int, Path, bool], LocalTree] = {}
         #: Under ``free``, host threads record, register and scan at once: one lock for the
@@ -385,7 +387,7 @@ class _TaskRun:
             return
         for index, step in enumerate(self.task.steps):
             going = [h for h in batch if h.name not in self.stopped_on]
-            chosen = self._step_hosts(step, going)
+            chosen = self._step_hosts(index, step, going)
             for host in going:  # left out by the step's hosts: skipped, as by a when:
                 if host not in chosen:
                     self._left_out(index, step, host)
@@ -396,15 +398,15 @@ class _TaskRun:
             if self.interrupted or not any(h.name not in self.stopped_on for h in batch):
                 return
 
-    def _step_hosts(self, step: Step, going: Sequence[Host]) -> list[Host]:
+    def _step_hosts(self, index: int, step: Step, going: Sequence[Host]) -> list[Host]:
         if step.hosts is None:
             return list(going)
         try:
             names = {h.name for h in self.inventory.select(step.hosts)}
         except PatternError as exc:  # said once a step, never silently
             with self._lock:
-                if step.line not in self._warned:
-                    self._warned.add(step.line)
+                if index not in self._warned:
+                    self._warned.add(index)
                     log.warning("%s: hosts: %s; skipped on every host", _step_label(step), exc)
             return []
         return [h for h in going if h.name in names]
@@ -422,7 +424,7 @@ class _TaskRun:
             if not all(evaluate(condition, variables) for condition in step.when):
                 self._record(index, step, host, HostResult(host.name, Status.OK), skipped=True)
                 return None
-            return self._prepare(step, variables)
+            return self._prepare(index, step, variables)
         except (TemplateError, RemoteOpsError, ValueError) as exc:
             self._record(index, step, host, _failure(host.name, f"{_step_label(step)}: {exc}"))
             return None
@@ -540,7 +542,7 @@ class _TaskRun:
         for index, step in enumerate(self.task.steps):
             if self._free.halt.is_set() or self.interrupted:
                 break
-            if not self._step_hosts(step, [host]):
+            if not self._step_hosts(index, step, [host]):
                 self._left_out(index, step, host)
                 continue
             with self._lock:
@@ -646,7 +648,7 @@ class _TaskRun:
 
     # -- rendering a step's arguments for one host ------------------------------------------
 
-    def _prepare(self, step: Step, variables: Mapping[str, Any]) -> _Prepared:
+    def _prepare(self, index: int, step: Step, variables: Mapping[str, Any]) -> _Prepared:
         def text(value: str) -> str:
             return render(value, variables)
 
@@ -663,6 +665,9 @@ class _TaskRun:
             "removes": None if step.removes is None else text(step.removes),
             "unless": None if step.unless is None else text(step.unless),
         }
+        for path in (guards["creates"], guards["removes"]):
+            if path is not None:  # ~user fails this host here, not its guard on the host
+                refuse_user_home(path)
         args = step.args
         check, diff = self.mode.check, self.mode.diff
         do: Doing
@@ -696,7 +701,7 @@ class _TaskRun:
                 excludes=tuple(text(e) for e in args.exclude),
                 max_delete=None if max_delete is None else int(_scalar(max_delete, variables)),
             )
-            tree = self._tree(step, text(args.src), options.checksum)
+            tree = self._tree(index, text(args.src), options.checksum)
             do = sync_doing(tree, text(args.dest), options, privilege, check=check, diff=diff)
         elif isinstance(args, GetArgs):
             do = get_doing(text(args.src), self._local(text(args.dest)), privilege, check=check)
@@ -704,7 +709,15 @@ class _TaskRun:
             written = read_template(self._local(text(args.src)))
             rendered = render(written, variables).encode("utf-8")
             mode = None if args.mode is None else _mode(args.mode, variables)
-            do = template_doing(rendered, text(args.dest), mode, privilege, check=check, diff=diff)
+            do = template_doing(
+                rendered,
+                text(args.dest),
+                mode,
+                privilege,
+                parents=_flag(args.parents, variables),
+                check=check,
+                diff=diff,
+            )
         else:
             raise TypeError(f"no runner for {type(args).__name__}")
         check_skipped = check and not step.check_safe and step.action in SKIPPED_IN_CHECK
@@ -717,8 +730,11 @@ class _TaskRun:
             **guards,
         )
 
-    def _tree(self, step: Step, source: str, checksum: bool) -> LocalTree:
-        key = (step.line, self._local(source), checksum)
+    def _tree(self, index: int, source: str, checksum: bool) -> LocalTree:
+        """Step ``index``'s source tree, scanned once for all hosts (keyed by the step's
+        index, not its line: steps written on one line, or one step aliased twice, share a
+        line, and a later one must not send the tree as an earlier one saw it)."""
+        key = (index, self._local(source), checksum)
         with self._lock:  # hosts reaching the step at once wait for the one scan
             if key not in self._scans:
                 self._scans[key] = scan_tree(key[1], checksum=checksum)
@@ -958,31 +974,40 @@ def template_doing(
     mode: int | None,
     privilege: Privilege | None,
     *,
+    parents: bool,
     check: bool,
     diff: bool,
 ) -> Doing:
-    """Upload ``rendered`` to ``dest`` only when the host's bytes (or its mode) differ; the
-    upload is a ``put`` of a temporary file, so it is atomic as ``put`` is. ``check`` says
-    what would change and writes nothing; ``diff`` keeps the unified diff of the content.
-    With ``privilege`` the host's file is read, and written, through sudo."""
+    """Upload ``rendered`` to ``dest`` (``~`` the login's home) only when the host's bytes
+    (or its mode) differ; the upload is a ``put`` of a temporary file, so it is atomic as
+    ``put`` is, and a missing folder fails it unless ``parents``. ``check`` says what would
+    change and writes nothing, and fails where the upload would; ``diff`` keeps the unified
+    diff of the content. With ``privilege`` the host's file is read, and written, through
+    sudo."""
+    refuse_user_home(dest)
 
     def do(host: Host, connection: Transport, listener: Listener) -> tuple[HostResult, bool]:
         transport = files_of(connection, privilege)
         started = time.monotonic()
-        if transport.path_kind(dest) is Kind.DIR:
-            return _failure(host.name, f"{dest} is a folder, not a file", started), False
-        present = transport.list_path(dest, missing_ok=True, follow=True)
+        path = expand_home(transport, dest)
+        kind = transport.path_kind(path)
+        if kind is Kind.DIR:
+            return _failure(host.name, f"{path} is a folder, not a file", started), False
+        if kind is None:  # where the upload would fail, check mode fails too
+            parent = posixpath.dirname(path.rstrip("/")) or "."
+            require_folder(parent, transport.path_kind(parent), parents=parents)
+        present = transport.list_path(path, missing_ok=True, follow=True)
         current = present[0] if present and present[0].kind is Kind.FILE else None
         # no mode asked for: an existing file keeps its own (a 0600 secret stays 0600)
         kept = mode if mode is not None else (current.mode & 0o7777 if current else 0o644)
         same_size = current is not None and current.size == len(rendered)
-        before = read_remote(transport, dest, current) if current and same_size else None
-        change = _template_change(dest, current, before == rendered, kept)
+        before = read_remote(transport, path, current) if current and same_size else None
+        change = _template_change(path, current, before == rendered, kept)
         shown = None
         if diff:
             known = before is not None
-            shown = text_diff(dest, before, rendered) if known else None
-            shown = file_diff(transport, dest, current, rendered) if shown is None else shown
+            shown = text_diff(path, before, rendered) if known else None
+            shown = file_diff(transport, path, current, rendered) if shown is None else shown
         said = (describe((change,), ()) if check and change else b"") + (shown or "").encode()
         if said:
             listener.host_output(host.name, "stdout", said)
@@ -1002,10 +1027,12 @@ def template_doing(
             )
             return planned, True
         with tempfile.TemporaryDirectory(prefix="remoteops-template-") as folder:
-            local = Path(folder) / (posixpath.basename(dest.rstrip("/")) or "file")
+            local = Path(folder) / (posixpath.basename(path.rstrip("/")) or "file")
             local.write_bytes(rendered)
             entry = dataclasses.replace(read_source(local, recursive=False).entries[0], mode=kept)
-            work = put_work([PutSource(local, (entry,))], dest, privilege=privilege)
+            work = put_work(
+                [PutSource(local, (entry,))], path, parents=parents, privilege=privilege
+            )
             result = work(host, connection, listener)
         return dataclasses.replace(result, diff=shown), result.ok
 
@@ -1045,9 +1072,11 @@ def _guard_skips(plan: _Prepared, transport: Transport) -> str | None:
 
 
 def _exists(transport: Transport, path: str) -> bool:
+    """Whether ``path`` is on the host, ``~`` being the login's home as for ``put`` (only
+    ``~``: ``$HOME`` is a name like any other)."""
     if isinstance(transport, FileTransport):
-        return transport.path_kind(path) is not None
-    probe = CommandSpec(f"test -e {shlex.quote(path)}", capture_limit=0)
+        return transport.path_kind(expand_home(transport, path)) is not None
+    probe = CommandSpec(f"test -e {shell_word(path)}", capture_limit=0)
     return commands_of(transport).run(probe).exit_code == 0
 
 
@@ -1073,14 +1102,13 @@ def _flag(value: bool | str, variables: Mapping[str, Any]) -> bool:
 
 
 def _mode(value: int | str, variables: Mapping[str, Any]) -> int:
-    """``0644`` as written (an octal string) or as YAML read it unquoted (an int)."""
+    """A mode as the loader kept it (an int it checked, or text), its template rendered and
+    read as at load time: what renders to no mode fails the host."""
     rendered = _scalar(value, variables)
-    if isinstance(rendered, int):
-        return rendered
-    try:
-        return int(str(rendered), 8)
-    except ValueError:
-        raise TemplateError(f"mode {rendered!r} is not an octal number") from None
+    mode = rendered if isinstance(rendered, int) else octal_mode(str(rendered))
+    if mode is None or not 0 <= mode <= 0o7777:
+        raise TemplateError(f"mode {rendered!r} is not {MODE_HINT}")
+    return mode
 
 
 def _as_text(data: bytes) -> str:

@@ -3,7 +3,8 @@
 Precedence, lowest first: the inventory's host and group variables (already merged on
 :attr:`Host.vars <remoteops.inventory.Host.vars>`), the task file's ``vars:``, then extra
 variables (``-e``). ``inventory_hostname`` and ``groups`` (group name -> host names) describe
-the inventory and are set last: no variable can hide them.
+the inventory and are set last: no variable can hide them (an inventory's variable of that
+name is unseen; the task file's ``vars:`` and ``register:`` and ``-e`` are refused).
 """
 
 from __future__ import annotations
@@ -19,7 +20,19 @@ from yaml.nodes import MappingNode
 
 from remoteops.errors import ConfigurationError
 from remoteops.inventory import Host, Inventory
-from remoteops.inventory.yaml_loader import SafeLineLoader, compose
+from remoteops.inventory.yaml_loader import SafeLineLoader, compose, repeated_key
+
+#: The names the run sets itself, over any variable's.
+BUILT_IN_NAMES = ("inventory_hostname", "groups")
+
+
+def refuse_built_in(name: str, where: str) -> None:
+    """ConfigurationError when ``name`` (given at ``where``) would hide a built-in."""
+    if name in BUILT_IN_NAMES:
+        raise ConfigurationError(
+            f"{where}: {name!r} is set by remoteops for each host and cannot be given "
+            "another value; choose another name"
+        )
 
 
 def host_variables(
@@ -51,16 +64,19 @@ def parse_extra_vars(items: Iterable[str]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for item in items:
         if item.startswith("@"):
-            merged.update(_vars_file(item[1:]))
+            given = _vars_file(item[1:])
         elif item.lstrip().startswith("{"):
-            merged.update(_mapping(item, f"-e {item!r}"))
+            given = _mapping(item, f"-e {item!r}")
         else:
             name, equals, value = item.partition("=")
             if not equals or not name.isidentifier():
                 raise ConfigurationError(
                     f"-e {item!r}: expected NAME=VALUE, @FILE or a {{...}} mapping"
                 )
-            merged[name] = value
+            given = {name: value}
+        for name in given:
+            refuse_built_in(name, f"-e {item!r}")
+        merged.update(given)
     return merged
 
 
@@ -92,6 +108,13 @@ def _mapping(text: str, source: str) -> dict[str, Any]:
         if not isinstance(root, MappingNode):
             raise _located_error(
                 "extra variables must be a mapping of names to values", source=source, line=line
+            )
+        repeated = repeated_key(root, deep=True)
+        if repeated is not None:
+            raise _located_error(
+                f"{repeated.value!r} is given twice",
+                source=source,
+                line=repeated.start_mark.line + 1,
             )
         try:
             values = loader.construct_document(root)

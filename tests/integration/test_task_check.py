@@ -243,3 +243,31 @@ def test_diff_of_a_sync_shows_each_changed_text_file(
             f"--- {index} (on the host)\n+++ {index} (new)\n@@ -1 +1 @@\n"
             "-<h1>the old one</h1>\n+<h1>new</h1>\n"
         )
+
+
+def test_check_fails_a_template_into_a_missing_folder_as_the_real_run_does(
+    connected: Fleet,  # noqa: F811 (fixture)
+    fleet: Inventory,
+    hosts: list[Host],  # noqa: F811 (fixture)
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "conf.j2").write_text("host={{ inventory_hostname }}\n")
+    path = tmp_path / "task.yml"
+    step = f'template: {{src: conf.j2, dest: "{tmp_path}/missing-{NAME}/conf"'
+    path.write_text(f"steps:\n  - name: conf\n    {step}}}\n")
+    checked = run_file(connected, fleet, path, check=True)
+    real = run_file(connected, fleet, path)
+    for report in (checked, real):
+        assert report.exit_code == ExitCode.COMMAND_FAILED, report
+        for host in hosts:
+            error = report.by_host[host.name].error or ""
+            assert f"missing-{host.name}: no such folder (" in error, error
+            assert "parents: true" in error
+            assert not (tmp_path / f"missing-{host.name}").exists()
+    path.write_text(f"steps:\n  - name: conf\n    {step}, parents: true}}\n")
+    planned = run_file(connected, fleet, path, check=True)
+    made = run_file(connected, fleet, path)
+    assert planned.exit_code == made.exit_code == ExitCode.OK, (planned, made)
+    for host in hosts:
+        assert [s.status for s in planned.by_host[host.name].steps] == ["changed"]
+        assert (tmp_path / f"missing-{host.name}" / "conf").read_text() == f"host={host.name}\n"

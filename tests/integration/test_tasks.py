@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +18,14 @@ from typing import Any
 import pytest
 
 from remoteops import Fleet, Status
+from remoteops.executor import run_command
 from remoteops.inventory import Inventory
 from remoteops.inventory.model import Host
 from remoteops.playground import PlaygroundState
 from remoteops.results import ExitCode
 from remoteops.tasks import load_task_file
 from remoteops.tasks.runner import TaskReport, run_task_file
+from remoteops.transports import CommandSpec
 from tests.integration.conftest import with_vars
 
 
@@ -665,3 +668,90 @@ def test_hosts_left_out_of_a_step_are_skipped_and_registered_so(
         last = report.by_host[host.name].steps[2].result.stdout
         assert last == (b"False\n" if host.name == first else b"True\n")
     assert any("no-such-group" in r.getMessage() for r in caplog.records)
+
+
+def test_a_mode_rendered_to_no_mode_fails_the_host_naming_the_step(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    (tmp_path / "f.txt").write_text("f\n")
+    (tmp_path / "f.j2").write_text("f\n")
+    for mode in ("-1", "77777", "rw"):
+        report = run_text(
+            connected,
+            fleet,
+            tmp_path,
+            f"""
+            vars: {{wanted: "{mode}"}}
+            steps:
+              - name: loose put
+                put: {{src: f.txt, dest: "{tmp_path}/put-{NAME}", mode: "{{{{ wanted }}}}"}}
+                ignore_errors: true
+              - name: loose template
+                template: {{src: f.j2, dest: "{tmp_path}/tpl-{NAME}", mode: "{{{{ wanted }}}}"}}
+            """,
+        )
+        assert report.exit_code == ExitCode.COMMAND_FAILED, report
+        for host in hosts:
+            put, template = report.by_host[host.name].steps
+            assert put.status == "ignored"
+            assert template.status == "failed"
+            assert "step 'loose template' (line 7): mode" in (template.result.error or "")
+            assert f"{mode!r} is not an octal mode" in (template.result.error or "")
+            assert not (tmp_path / f"put-{host.name}").exists()
+            assert not (tmp_path / f"tpl-{host.name}").exists()
+
+
+def test_tilde_is_the_login_home_in_template_dest_and_in_creates_and_removes(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    folder = f"task-tilde-{os.getpid()}"
+    (tmp_path / "conf.j2").write_text("host={{ inventory_hostname }}\n")
+    text = f"""
+        steps:
+          - name: marker
+            run: mkdir -p ~/{folder} && touch ~/{folder}/marker
+          - name: template
+            template: {{src: conf.j2, dest: "~/{folder}/conf"}}
+          - name: creates
+            run: echo ran >> ~/{folder}/creates-ran
+            creates: "~/{folder}/marker"
+          - name: removes
+            run: echo ran >> ~/{folder}/removes-ran
+            removes: "~/{folder}/marker"
+        """
+    try:
+        first = run_text(connected, fleet, tmp_path, text, strategy=strategy)
+        second = run_text(connected, fleet, tmp_path, text, strategy=strategy)
+        assert first.exit_code == second.exit_code == ExitCode.OK, (first, second)
+        shown = run_command(hosts, CommandSpec(f"cd ~/{folder} && cat conf && ls"))
+        for host in hosts:
+            assert step_statuses(first, host.name) == ["changed", "changed", "skipped", "changed"]
+            assert step_statuses(second, host.name) == ["changed", "ok", "skipped", "changed"]
+            assert shown.by_host[host.name].stdout.decode().split() == [
+                f"host={host.name}",
+                "conf",
+                "marker",
+                "removes-ran",
+            ]
+    finally:
+        run_command(hosts, CommandSpec(f"rm -rf ~/{folder}"))
+
+
+def test_two_syncs_written_on_one_line_each_send_the_tree_as_it_is_then(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "f").write_text("f\n")
+    first = f'{{sync: {{src: site, dest: "{tmp_path}/a-{NAME}"}}}}'
+    second = f'{{sync: {{src: site, dest: "{tmp_path}/b-{NAME}"}}}}'
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f'steps: [{first}, {{local: "echo g > site/g"}}, {second}]\n',
+        strategy=strategy,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    for host in hosts:
+        assert sorted(p.name for p in (tmp_path / f"a-{host.name}").iterdir()) == ["f"]
+        assert sorted(p.name for p in (tmp_path / f"b-{host.name}").iterdir()) == ["f", "g"]

@@ -4,11 +4,13 @@ destinations, normalising spellings, and the ``~user`` refusal."""
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from remoteops.errors import ConfigurationError
-from remoteops.sync.paths import normalise, protected, refuse_user_home
+from remoteops.sync.paths import normalise, protected, refuse_user_home, shell_word
 from remoteops.tree import (
     NAME_MAX,
     TEMPORARY_NAME,
@@ -120,3 +122,32 @@ def test_a_temporary_beside_a_file_of_the_root_folder_stays_in_the_root_folder()
     """``/x`` gave a relative ``.x....tmp``: written to the login's folder, renamed across."""
     assert temporary_name("/x").startswith("/.x.remoteops-")
     assert temporary_name("x").startswith(".x.remoteops-")
+
+
+@pytest.mark.parametrize(
+    ("path", "word"),
+    [
+        ("~", "~"),
+        ("~/", "~/"),
+        ("~/a b", "~/'a b'"),
+        ("/x/$HOME", "'/x/$HOME'"),
+        ("./~x", "'./~x'"),
+    ],
+)
+def test_a_shell_word_leaves_only_a_leading_tilde_unquoted(path: str, word: str) -> None:
+    assert shell_word(path) == word
+
+
+def test_the_shell_expands_the_tilde_of_a_shell_word(tmp_path: Path) -> None:
+    """What a guard's ``test -e`` asks a host with no file protocol (Telnet)."""
+    (tmp_path / "a b").write_text("")
+    for path, found in (("~/a b", 0), ("~/a", 1)):
+        probe = subprocess.run(
+            ["sh", "-c", f"test -e {shell_word(path)}"], env={"HOME": str(tmp_path)}, check=False
+        )
+        assert probe.returncode == found
+
+
+def test_a_shell_word_refuses_another_users_home() -> None:
+    with pytest.raises(ConfigurationError, match="~root is not expanded"):
+        shell_word("~root/x")

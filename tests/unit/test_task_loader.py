@@ -19,6 +19,7 @@ from remoteops.tasks import (
     SyncArgs,
     TemplateArgs,
     load_task_file,
+    parse_extra_vars,
     parse_task_file,
 )
 
@@ -201,7 +202,7 @@ def test_the_error_names_file_line_and_step_number_and_name(tmp_path: Path) -> N
         ("steps:\n  - run: echo {{ x\n", "t.yml:2 (step 1): template syntax error"),
         (
             "steps:\n  - put: {src: a, dest: b, mode: rw}\n",
-            "t.yml:2 (step 1): mode must be an octal mode such as '0644', not 'rw'",
+            't.yml:2 (step 1): mode must be an octal mode of 3 or 4 digits such as "0644"',
         ),
         (
             "steps:\n  - sync: {src: a, dest: b, max_delete: -1}\n",
@@ -402,3 +403,145 @@ def test_a_malformed_dialogue_is_refused_at_its_line(text: str, expected: str) -
     with pytest.raises(TaskFileError) as caught:
         parse_task_file(text, "t.yml")
     assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("0644", 0o644),  # unquoted: YAML 1.1 reads the leading 0 as octal
+        ("00644", 0o644),
+        ("07777", 0o7777),
+        ('"0644"', "0644"),
+        ('"644"', "644"),
+        ('"0o755"', "0o755"),
+        ('"4755"', "4755"),
+        ('"{{ file_mode }}"', "{{ file_mode }}"),
+    ],
+)
+def test_a_mode_is_three_or_four_octal_digits_quoted_or_with_its_leading_zero(
+    written: str, kept: int | str
+) -> None:
+    for action in ("put", "template"):
+        task = parse_task_file(f"steps:\n  - {action}: {{src: a, dest: b, mode: {written}}}\n")
+        args = task.steps[0].args
+        assert isinstance(args, (PutArgs, TemplateArgs))
+        assert args.mode == kept
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        # decimal 644 is mode 1204 (sticky, owner write only): never what was meant
+        ("644", 'mode: 644 unquoted is the decimal number 644 (mode 1204); write mode: "0644"'),
+        ("755", 'write mode: "0755" (quoted)'),
+        ('"77777"', "not '77777'"),  # masked to 7777: setuid, setgid, world-writable
+        ('"0o77777"', "not '0o77777'"),
+        ('"12"', "not '12'"),
+        ('"0x1ff"', "not '0x1ff'"),
+        ('"-1"', "not '-1'"),
+        ("0", "not 0"),
+        ("0_644", "not 420"),
+        ("99999", "not 99999"),
+        ("-1", "not -1"),
+        ("6.44", "not 6.44"),
+        ("true", "not True"),
+    ],
+)
+def test_a_mode_that_is_no_mode_is_refused_at_its_line(written: str, expected: str) -> None:
+    for action in ("put", "template"):
+        text = f"steps:\n  - name: conf\n    {action}:\n      src: a\n      dest: b\n"
+        with pytest.raises(TaskFileError) as caught:
+            parse_task_file(f"{text}      mode: {written}\n", "t.yml")
+        assert str(caught.value).startswith("t.yml:6 (step 1 'conf'): mode"), caught.value
+        assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("steps:\n  - run: ls\n    register: groups\n", "t.yml:3 (step 1): register: 'groups'"),
+        (
+            "steps:\n  - run: ls\n    register: inventory_hostname\n",
+            "t.yml:3 (step 1): register: 'inventory_hostname' is set by remoteops",
+        ),
+        ("vars:\n  a: 1\n  groups: []\nsteps: [run: ls]\n", "t.yml:3: vars: 'groups' is set by"),
+        (
+            "vars:\n  <<: {inventory_hostname: x}\nsteps: [run: ls]\n",
+            "'inventory_hostname' is set by remoteops",
+        ),
+    ],
+)
+def test_no_task_file_variable_may_hide_a_built_in(text: str, expected: str) -> None:
+    with pytest.raises(TaskFileError) as caught:
+        parse_task_file(text, "t.yml")
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize("given", ["groups=web", "{inventory_hostname: x}", "@{file}"])
+def test_no_extra_variable_may_hide_a_built_in(tmp_path: Path, given: str) -> None:
+    (tmp_path / "vars.yml").write_text("app: shop\ngroups: {web: [a]}\n")
+    with pytest.raises(ConfigurationError, match="is set by remoteops for each host"):
+        parse_extra_vars(["app=x", given.replace("{file}", str(tmp_path / "vars.yml"))])
+
+
+@pytest.mark.parametrize(
+    ("hosts", "expected"),
+    [
+        ('"web[[["', "unbalanced bracket"),
+        ('"web[1:"', "unbalanced bracket"),
+        ('"web:!"', "has no name after its operator"),
+        ('"~web(("', "is not a valid regex"),
+        ('"web[1:10:0]"', "web[1:10:0]"),
+    ],
+)
+def test_a_malformed_hosts_pattern_is_refused_at_its_line(hosts: str, expected: str) -> None:
+    for text, where in (
+        (f"hosts: {hosts}\nsteps: [run: ls]\n", "t.yml:1: hosts: "),
+        (
+            f"steps:\n  - name: s\n    run: ls\n    hosts: {hosts}\n",
+            "t.yml:4 (step 1 's'): hosts: ",
+        ),
+    ):
+        with pytest.raises(TaskFileError) as caught:
+            parse_task_file(text, "t.yml")
+        assert str(caught.value).startswith(where), caught.value
+        assert expected in str(caught.value)
+
+
+def test_a_hosts_pattern_naming_what_may_not_exist_is_the_inventorys_to_judge() -> None:
+    task = parse_task_file(
+        "hosts: nosuch:&db[0]:!web[01-03]\nsteps:\n  - run: ls\n    hosts: 'w*,~^db'\n"
+    )
+    assert (task.hosts, task.steps[0].hosts) == ("nosuch:&db[0]:!web[01-03]", "w*,~^db")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("vars:\n  app: a\n  app: b\nsteps: [run: ls]\n", "t.yml:3: 'app' is given twice in vars"),
+        (
+            "vars:\n  db: {host: a,\n       host: b}\nsteps: [run: ls]\n",
+            "t.yml:3: 'host' is given twice in vars",
+        ),
+        (
+            "steps:\n  - run: ls\n    env:\n      A: 1\n      A: 2\n",
+            "t.yml:5 (step 1): 'A' is given twice in env",
+        ),
+    ],
+)
+def test_a_variable_written_twice_is_refused_at_its_second_line(text: str, expected: str) -> None:
+    with pytest.raises(TaskFileError) as caught:
+        parse_task_file(text, "t.yml")
+    assert expected in str(caught.value)
+
+
+def test_a_variable_written_over_a_merged_one_wins_as_yaml_says() -> None:
+    task = parse_task_file("vars:\n  <<: {app: a, port: 1}\n  app: b\nsteps: [run: ls]\n")
+    assert dict(task.vars) == {"app": "b", "port": 1}
+
+
+def test_an_extra_variables_file_with_a_name_written_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "vars.yml"
+    path.write_text("app: a\ndb:\n  host: x\n  host: y\n")
+    with pytest.raises(ConfigurationError, match=rf"^{path}:4: 'host' is given twice$"):
+        parse_extra_vars([f"@{path}"])
