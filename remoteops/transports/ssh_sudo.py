@@ -125,12 +125,13 @@ class ElevatedFiles(BatchWrites):
         server = self._connection.open_command(wrapped.command, _SUDO_ANSWER_S)
         try:
             try:
-                await_sudo(
-                    server,
-                    wrapped,
-                    spec.sudo_password,
-                    deadline=time.monotonic() + _SUDO_ANSWER_S,
-                )
+                with self._connection.killed_on_close(server):
+                    await_sudo(
+                        server,
+                        wrapped,
+                        spec.sudo_password,
+                        deadline=time.monotonic() + _SUDO_ANSWER_S,
+                    )
             except PrivilegeError as exc:
                 raise PrivilegeError(f"cannot work on files {self.privilege}: {exc}") from None
             try:

@@ -6,6 +6,7 @@ user, on the host's one connection, atomic as without sudo; refusals end the hos
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import pwd
@@ -23,8 +24,14 @@ from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
 from remoteops.tasks import load_task_file
 from remoteops.tasks.runner import run_task_file
-from remoteops.transports import Privilege
-from tests.integration.conftest import done_when, kill_sessions, with_vars
+from remoteops.transports import CommandSpec, Privilege, ssh_sudo
+from remoteops.transports.base import WrappedCommand, wrap_command
+from tests.integration.conftest import (
+    assert_no_process_left,
+    done_when,
+    kill_sessions,
+    with_vars,
+)
 
 pytestmark = pytest.mark.usefixtures("requires_root")
 
@@ -303,3 +310,25 @@ def test_sync_delete_with_sudo_user_refuses_that_users_home(
         assert "--force" in (result.error or ""), result.error
     assert (home / ".ssh" / "authorized_keys").read_text() == "ssh-ed25519 AAAA kept\n"
     assert not (home / "index.html").exists()
+
+
+def test_a_sudo_that_never_answers_is_killed_when_the_hosts_time_runs_out(
+    as_user: Host, password: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sudo stuck before its marker (a PAM module waiting on a network): the host's timeout
+    ends the run, and the stuck process with it, not left on the host after remoteops.
+
+    The stuck sudo is a real process on the host that never prints the marker: the wrapped
+    command is replaced by one, with the markers of a real wrap."""
+    stuck = f"sleep {3000 + os.getpid() % 1000}.5"
+
+    def never_answering(spec: CommandSpec) -> WrappedCommand:
+        return dataclasses.replace(wrap_command(spec), command=f"exec {stuck}")
+
+    monkeypatch.setattr(ssh_sudo, "wrap_command", never_answering)
+    source = tmp_path / "f"
+    source.write_text("x\n")
+    with Fleet([as_user], host_timeout=3) as fleet:
+        result = fleet.put(source, "/var/tmp/never", sudo=Privilege(password=password))
+        assert result.results[0].status is Status.TIMEOUT, result.results[0]
+    assert_no_process_left(stuck, within_s=8)
