@@ -22,7 +22,12 @@ from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.output.style import stderr_console
 from remoteops.results import ExitCode, RunReport
-from remoteops.transports import ConnectionOverrides, Privilege, TransportFactory
+from remoteops.transports import (
+    ConnectionOverrides,
+    Privilege,
+    TransportFactory,
+    check_sudo_password,
+)
 from remoteops.tree import ProgressSink
 
 if TYPE_CHECKING:
@@ -78,11 +83,20 @@ def _warn_about_plaintext(selected: list[Host]) -> None:
 
 
 def read_secret_from(env_var: str | None, prompt: str) -> str | None:
-    """A secret from the named environment variable, else a no-echo prompt on a terminal."""
+    """A secret from the named environment variable, else a no-echo prompt on a terminal.
+
+    One trailing line end is dropped (CI secret variables and ``$(cat file)`` often carry
+    one); a line break left inside is refused before anything is sent (exit 2): sudo would
+    read only the first line and pass the rest to the command's input."""
     if env_var:
         value = os.environ.get(env_var)
         if value is None:
             fail(f"environment variable {env_var} is not set")
+        value = value.removesuffix("\r\n") if value.endswith("\r\n") else value.removesuffix("\n")
+        try:
+            check_sudo_password(value)
+        except ConfigurationError as exc:
+            fail(f"{env_var}: {exc}")
         return value
     if sys.stdin.isatty():
         return getpass.getpass(prompt)

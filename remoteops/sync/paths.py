@@ -71,10 +71,10 @@ def normalise(path: str, base: str = "/") -> str:
     return "/" + joined.lstrip("/")
 
 
-def protected(path: str, home: str | None = None) -> str | None:
+def protected(path: str, home: str | None = None, whose: str = "the login's") -> str | None:
     """What makes the absolute, normalised ``path`` a destination that needs force: the
-    root, a system folder, a home folder's root, or ``home`` (the login's) or a folder
-    holding it; None for anything else."""
+    root, a system folder, a home folder's root, or ``home`` (``whose``: the login's, or
+    sudo's target user's) or a folder holding it; None for anything else."""
     if path == "/":
         return "the root folder"
     parent, name = posixpath.split(path)
@@ -87,9 +87,9 @@ def protected(path: str, home: str | None = None) -> str | None:
     if home is not None:
         own = normalise(home)
         if path == own:
-            return "the login's home folder"
+            return f"{whose} home folder"
         if own.startswith(path + "/"):
-            return f"a folder holding the login's home folder ({own})"
+            return f"a folder holding {whose} home folder ({own})"
     return None
 
 
@@ -121,6 +121,7 @@ def checked_destination(transport: FileTransport, dest: str, *, force: bool) -> 
     real = resolve(transport, path)
     for shown in dict.fromkeys((spelled, real)):
         _refuse_if_protected(shown, dest, home)
+        _refuse_if_protected(shown, dest, transport.acting_home(), "sudo's target user's")
     return path
 
 
@@ -147,8 +148,10 @@ def checked_listing(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _refuse_if_protected(shown: str, dest: str, home: str | None) -> None:
-    why = protected(shown, home)
+def _refuse_if_protected(
+    shown: str, dest: str, home: str | None, whose: str = "the login's"
+) -> None:
+    why = protected(shown, home, whose)
     if why is not None:
         said = shown if shown == dest else f"{shown} (which {dest!r} is on this host)"
         raise TransferError(

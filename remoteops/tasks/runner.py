@@ -84,7 +84,7 @@ from remoteops.tasks.model import (
 from remoteops.tasks.templating import evaluate, render, to_bool
 from remoteops.tasks.variables import host_variables
 from remoteops.transports import Capability, CommandSpec, Privilege, Transport
-from remoteops.transports.base import FileTransport, commands_of, files_of
+from remoteops.transports.base import ElevatingFiles, FileTransport, commands_of, files_of
 from remoteops.transports.dialogue import (
     DEFAULT_EXCHANGE_TIMEOUT_S,
     Exchange,
@@ -311,6 +311,7 @@ class _Prepared:
     env: Mapping[str, str] = field(default_factory=dict)
     command: str = ""  # a local step's, rendered
     check_skipped: bool = False  # a command check mode does not run (guards still do)
+    privilege: Privilege | None = None  # the step's sudo: its guards look as that user
 
 
 class _TaskRun:
@@ -727,6 +728,7 @@ class _TaskRun:
             env=env,
             command=local_command,
             check_skipped=check_skipped,
+            privilege=privilege,
             **guards,
         )
 
@@ -1060,23 +1062,28 @@ def _template_change(
 
 def _guard_skips(plan: _Prepared, transport: Transport) -> str | None:
     """Why a guard skips the step on this host (``creates``, ``removes``, ``unless``), or
-    None: the step runs."""
+    None: the step runs. A ``sudo:`` step's guards look as its sudo user (as Ansible's do)."""
     for path, wanted in ((plan.creates, True), (plan.removes, False)):
-        if path is not None and _exists(transport, path) is wanted:
+        if path is not None and _exists(transport, path, plan.privilege) is wanted:
             return f"skipped: {path} {'exists' if wanted else 'is missing'}"
     if plan.unless is not None:
         spec = CommandSpec(plan.unless, env=dict(plan.env), timeout=plan.timeout)
+        if plan.privilege is not None:
+            spec = plan.privilege.applied_to(spec)
         if commands_of(transport).run(spec).exit_code == 0:
             return f"skipped: `{plan.unless}` succeeded"
     return None
 
 
-def _exists(transport: Transport, path: str) -> bool:
-    """Whether ``path`` is on the host, ``~`` being the login's home as for ``put`` (only
-    ``~``: ``$HOME`` is a name like any other)."""
-    if isinstance(transport, FileTransport):
-        return transport.path_kind(expand_home(transport, path)) is not None
+def _exists(transport: Transport, path: str, privilege: Privilege | None) -> bool:
+    """Whether ``path`` is on the host (as the step's sudo user, if it has one), ``~`` being
+    the login's home as for ``put`` (only ``~``: ``$HOME`` is a name like any other)."""
+    if isinstance(transport, ElevatingFiles if privilege else FileTransport):
+        files = files_of(transport, privilege)
+        return files.path_kind(expand_home(files, path)) is not None
     probe = CommandSpec(f"test -e {shell_word(path)}", capture_limit=0)
+    if privilege is not None:
+        probe = privilege.applied_to(probe)
     return commands_of(transport).run(probe).exit_code == 0
 
 

@@ -27,6 +27,7 @@ from remoteops.transports.base import (
     Privilege,
     RunningCommand,
     Transport,
+    check_sudo_password,
     commands_of,
     files_of,
 )
@@ -216,6 +217,7 @@ __all__ = [
     "RunningCommand",
     "Transport",
     "TransportFactory",
+    "check_sudo_password",
     "commands_of",
     "exposure_warnings",
     "files_of",

@@ -29,6 +29,7 @@ from typing import ClassVar, Protocol
 
 from remoteops.errors import (
     AuthenticationError,
+    ConfigurationError,
     HostError,
     HostTimeoutError,
     PrivilegeError,
@@ -93,6 +94,16 @@ def secret_from_env(
     return value
 
 
+def check_sudo_password(password: str | None) -> None:
+    """Refuse a sudo password holding a line end: sudo reads one line, and the rest would go
+    to the command's input (shown in its output) instead. Raised before anything is sent."""
+    if password is not None and ("\n" in password or "\r" in password):
+        raise ConfigurationError(
+            "the sudo password holds a line break: sudo reads only its first line "
+            "(and the rest would reach the command's input); nothing was sent"
+        )
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     """What to run on a host. ``sudo_password`` is only ever sent on stdin, on sudo's prompt,
@@ -113,6 +124,9 @@ class CommandSpec:
     capture_limit: int | None = None
     #: With ``sudo``: the user to run as (``sudo -u``); None is root.
     sudo_user: str | None = None
+
+    def __post_init__(self) -> None:
+        check_sudo_password(self.sudo_password)
 
 
 @dataclass(frozen=True)
@@ -314,6 +328,9 @@ class Privilege:
     user: str | None = None
     password: str | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        check_sudo_password(self.password)
+
     def applied_to(self, spec: CommandSpec) -> CommandSpec:
         """``spec`` run with this privilege."""
         return dataclasses.replace(
@@ -365,6 +382,12 @@ class FileTransport(Transport):
     @abstractmethod
     def home_dir(self) -> str:
         """The login's home folder, absolute: what ``~`` means on this host."""
+
+    def acting_home(self) -> str | None:
+        """The home folder of the user the files are worked as when that is not the login
+        (sudo's target user), which a destructive sync must spare as it spares the login's;
+        None when the login works on them itself."""
+        return None
 
     @abstractmethod
     def real_path(self, path: str) -> str | None:
@@ -678,6 +701,9 @@ class _SudoExchange:
         self._answered = False
         self._stdout_head = b""
         self._stderr_head = b""
+        #: What sudo or PAM printed on stdout before the success marker (a password expiry
+        #: warning): not the command's output, though ``run`` shows it as such.
+        self.chatter = b""
 
     def feed(self, running: RunningCommand, stream: str, data: bytes) -> list[tuple[str, bytes]]:
         """Consume sudo's own bytes; return the chunks that belong to the command's output."""
@@ -697,6 +723,7 @@ class _SudoExchange:
             return []
         before, _, after = self._stdout_head.partition(self.success)
         self.done = True
+        self.chatter = before
         self.line_open = not after
         self._stdout_head = before + after.removeprefix(b"\n")
         return self.release()
@@ -706,6 +733,22 @@ class _SudoExchange:
         held = [(STDERR, self._stderr_head), (STDOUT, self._stdout_head)]
         self._stdout_head = self._stderr_head = b""
         return [(stream, data) for stream, data in held if data]
+
+    def held_stderr(self) -> bytes:
+        """What sudo wrote on stderr so far while the command had not started (its reason,
+        when it gives up: ``unknown user``, ``you must have a tty``)."""
+        return self._stderr_head
+
+    def waiting_on(self) -> str:
+        """Why sudo has not let the command start, for a timeout's message: the last line of
+        an unanswered question (a second prompt: ``Verification code:``), if it asked one."""
+        if self.done:
+            return ""
+        held = (self._stderr_head + b"\n" + self._stdout_head).decode(errors="replace")
+        lines = [line.strip() for line in held.splitlines() if line.strip()]
+        if not lines:
+            return ""
+        return f"sudo asked something remoteops cannot answer: {lines[-1]!r}"
 
     def _answered_in(self, running: RunningCommand, head: bytes) -> bytes:
         """``head`` without sudo's prompt, which is answered if it is there."""
@@ -780,7 +823,11 @@ def drive(
             if deadline is not None:
                 wait = deadline - time.monotonic()
                 if wait <= 0:
-                    raise HostTimeoutError(f"command timed out after {spec.timeout:g} s")
+                    asked = sudo.waiting_on()
+                    raise HostTimeoutError(
+                        f"command timed out after {spec.timeout:g} s"
+                        + (f" ({asked})" if asked else "")
+                    )
                 wait = min(wait, _POLL_CEILING_S)
             for stream, received in running.poll(wait):
                 was_done = sudo.done
@@ -825,18 +872,23 @@ def await_sudo(
     said = bytearray()  # what sudo wrote on stderr: the reason, if it gives up
     while not sudo.done or sudo.line_open:
         if running.done():
-            reason = bytes(said).decode(errors="replace").strip().splitlines()
+            said += sudo.held_stderr()  # sudo gave up before its marker: all of it is held
+            lines = bytes(said).decode(errors="replace").splitlines()
+            reason = "; ".join(line.strip() for line in lines if line.strip())
             raise PrivilegeError(
                 f"sudo ended before the command started (exit code {running.exit_code()})"
-                + (f": {reason[-1]}" if reason else "")
+                + (f": {reason}" if reason else "")
             )
         wait = deadline - time.monotonic()
         if wait <= 0:
-            raise HostTimeoutError("sudo did not answer in time")
+            raise HostTimeoutError(sudo.waiting_on() or "sudo did not answer in time")
         for stream, received in running.poll(min(wait, _POLL_CEILING_S)):
             for kind, chunk in sudo.feed(running, stream, received):
-                if kind == STDOUT:  # the protocol spoke first: not what was started
-                    raise PrivilegeError(f"unexpected output under sudo: {chunk[:80]!r}")
-                said += chunk
+                # sudo's or PAM's chatter before the marker is dropped; anything after it
+                # is the protocol speaking first: not what was started
+                if kind == STDERR:
+                    said += chunk
+                elif spoken := chunk.removeprefix(sudo.chatter):
+                    raise PrivilegeError(f"unexpected output under sudo: {spoken[:80]!r}")
             if sudo.refused:
                 raise PrivilegeError(sudo.refused)

@@ -22,7 +22,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, cast
@@ -907,6 +907,20 @@ class SSHTransport(BatchWrites, ElevatingFiles):
             _exec_within(channel, f"echo {_PID_MARK.decode()}$$ >&2; {command}", limit)
         self._round_trip_s = max(self._round_trip_s, time.monotonic() - asked)
         return SSHCommand(channel)
+
+    @contextlib.contextmanager
+    def killed_on_close(self, command: SSHCommand) -> Iterator[None]:
+        """``command`` (from :meth:`open_command`) is killed by :meth:`close` while the block
+        runs, as :meth:`start`'s commands are: a sudo that never answers must not outlive
+        the host's timeout or a Ctrl-C (its channel's close alone does not end it)."""
+        self._commands.append(command)
+        try:
+            if self._closed:  # closed before it was listed: the kill is ours to make
+                command.kill()
+            yield
+        finally:
+            with contextlib.suppress(ValueError):
+                self._commands.remove(command)
 
     def close(self) -> None:
         """Close the connection; commands still running get their process group killed first.

@@ -79,6 +79,7 @@ class ElevatedFiles(BatchWrites):
         self._connection = connection
         self.privilege = privilege
         self._sessions = SFTPSessions(self._open_sftp)
+        self._acting_home: str | None = None
 
     def connect(self) -> None:
         return None
@@ -108,6 +109,14 @@ class ElevatedFiles(BatchWrites):
             raise PrivilegeError(f"cannot work on files {self.privilege}: {outcome.error}")
         return outcome
 
+    def acting_home(self) -> str | None:
+        """sudo's target user's home, as the host's sudo sets it (``sudo -H``), asked once."""
+        if self._acting_home is None:
+            said = self.run(CommandSpec('printf %s "$HOME"', timeout=_SUDO_ANSWER_S))
+            home = said.stdout.decode(errors="replace")
+            self._acting_home = home if said.exit_code == 0 and home.startswith("/") else ""
+        return self._acting_home or None
+
     def _open_sftp(self) -> paramiko.SFTPClient:
         """sftp-server under sudo on a new channel, handed to ``SFTPClient`` once sudo let
         it start (and not one byte of its output was read)."""
@@ -116,12 +125,13 @@ class ElevatedFiles(BatchWrites):
         server = self._connection.open_command(wrapped.command, _SUDO_ANSWER_S)
         try:
             try:
-                await_sudo(
-                    server,
-                    wrapped,
-                    spec.sudo_password,
-                    deadline=time.monotonic() + _SUDO_ANSWER_S,
-                )
+                with self._connection.killed_on_close(server):
+                    await_sudo(
+                        server,
+                        wrapped,
+                        spec.sudo_password,
+                        deadline=time.monotonic() + _SUDO_ANSWER_S,
+                    )
             except PrivilegeError as exc:
                 raise PrivilegeError(f"cannot work on files {self.privilege}: {exc}") from None
             try:

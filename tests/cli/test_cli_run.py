@@ -459,6 +459,53 @@ def test_sudo_password_from_env_never_shows(
     assert b"sudo asked for a password and none was given" in unset.stderr
 
 
+@pytest.mark.usefixtures("requires_root")
+def test_a_sudo_password_with_a_line_break_is_refused_before_sending_and_one_line_end_dropped(
+    inventory: str, names: list[str], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """sudo reads one line: the rest of a password would reach the command's input (and its
+    output); a trailing line end (CI secret variables) is the password's end, not a break."""
+    assert playground.sudo_user is not None
+    assert playground.sudo_password_file is not None
+    password = playground.sudo_password_file.read_text().strip()
+    login = ["-i", inventory, "-H", names[0], "-u", playground.sudo_user]
+    sudo = ["--sudo", "--sudo-password-env", "ROPTEST_SUDO_PW"]
+    broken = remoteops(
+        "run", *login, *sudo, "cat", env={"ROPTEST_SUDO_PW": f"{password}\nSECRETTAIL"}
+    )
+    assert broken.returncode == 2, broken.stderr
+    assert b"line break" in broken.stderr, broken.stderr
+    assert b"SECRETTAIL" not in broken.stdout + broken.stderr
+
+    source = tmp_path / "motd"
+    source.write_text("hello\n")
+    for ending in ("\n", "\r\n"):
+        put = remoteops(
+            "put", *login, *sudo, str(source), f"/tmp/remoteops-{tmp_path.name}-motd",
+            env={"ROPTEST_SUDO_PW": password + ending},
+        )  # fmt: skip
+        assert put.returncode == 0, put.stderr
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_sudo_refusing_a_file_operation_says_sudos_own_reason(
+    inventory: str, names: list[str], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    assert playground.sudo_user is not None
+    assert playground.sudo_password_file is not None
+    password = playground.sudo_password_file.read_text().strip()
+    source = tmp_path / "f"
+    source.write_text("x\n")
+    put = remoteops(
+        "put", "-i", inventory, "-H", names[0], "-u", playground.sudo_user,
+        "--sudo-user", "nosuchuser", "--sudo-password-env", "ROPTEST_SUDO_PW",
+        str(source), "/var/tmp/never-written",
+        env={"ROPTEST_SUDO_PW": password},
+    )  # fmt: skip
+    assert put.returncode == 1, put.stderr
+    assert b"unknown user nosuchuser" in put.stdout + put.stderr, put.stdout + put.stderr
+
+
 def test_accept_new_host_keys_records_keys_in_a_fresh_known_hosts(
     playground: PlaygroundState, names: list[str], tmp_path: Path
 ) -> None:

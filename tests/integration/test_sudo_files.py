@@ -6,20 +6,32 @@ user, on the host's one connection, atomic as without sudo; refusals end the hos
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import pwd
 import re
+import subprocess
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from remoteops import Fleet, Status
+from remoteops.inventory import Inventory
 from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
-from remoteops.transports import Privilege
-from tests.integration.conftest import done_when, kill_sessions, with_vars
+from remoteops.tasks import load_task_file
+from remoteops.tasks.runner import run_task_file
+from remoteops.transports import CommandSpec, Privilege, ssh_sudo
+from remoteops.transports.base import WrappedCommand, wrap_command
+from tests.integration.conftest import (
+    assert_no_process_left,
+    done_when,
+    kill_sessions,
+    with_vars,
+)
 
 pytestmark = pytest.mark.usefixtures("requires_root")
 
@@ -233,3 +245,90 @@ def test_ftp_and_telnet_hosts_say_sudo_on_files_is_unsupported(
     assert "cannot transfer files with sudo" in (ftp.error or ""), ftp.error
     assert device.status is Status.UNSUPPORTED, device
     assert "cannot transfer files" in (device.error or ""), device.error
+
+
+def test_a_sudo_steps_guards_look_as_its_sudo_user(
+    kept: Fleet, password: str, root_folder: Path, fleet: Inventory, tmp_path: Path
+) -> None:
+    """``creates``/``removes``/``unless`` of a ``sudo:`` step are checked as root (as
+    Ansible's become does): a root-only folder is seen, not "Permission denied"."""
+    private = root_folder / "private"
+    private.mkdir(mode=0o700)
+    (private / "marker").touch()
+    path = tmp_path / "task.yml"
+    path.write_text(textwrap.dedent(f"""
+        steps:
+          - {{name: made, run: echo ran, sudo: true, creates: "{private}/marker"}}
+          - {{name: gone, run: echo ran, sudo: true, removes: "{private}/absent"}}
+          - {{name: unless, run: echo ran, sudo: true, unless: "test -e {private}/marker"}}
+          - {{name: runs, run: id -un, sudo: true, creates: "{private}/absent"}}
+        """))  # fmt: skip
+    report = run_task_file(
+        kept, load_task_file(path), inventory=fleet, extra_vars={}, sudo_password=password
+    )
+    (recap,) = report.hosts
+    shown = [(s.status, s.result.error, s.result.notes) for s in recap.steps]
+    assert [s.status for s in recap.steps] == ["skipped", "skipped", "skipped", "changed"], shown
+    for step in recap.steps[:3]:
+        assert any(note.startswith("skipped:") for note in step.result.notes), shown
+    assert recap.steps[3].result.stdout == b"root\n"
+
+
+@pytest.fixture
+def service_user(reachable: Path) -> Iterator[tuple[str, Path]]:
+    """A user whose home is outside /home (as a service account's is), holding a file."""
+    name = f"ropt{os.getpid() % 100000}"
+    home = reachable / "svc-home"
+    home.mkdir()
+    subprocess.run(
+        ["useradd", "-M", "-d", str(home), "-s", "/usr/sbin/nologin", name],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        account = pwd.getpwnam(name)
+        os.chown(home, account.pw_uid, account.pw_gid)
+        (home / ".ssh").mkdir()
+        (home / ".ssh" / "authorized_keys").write_text("ssh-ed25519 AAAA kept\n")
+        yield name, home
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True)
+
+
+def test_sync_delete_with_sudo_user_refuses_that_users_home(
+    kept: Fleet, password: str, service_user: tuple[str, Path], tmp_path: Path
+) -> None:
+    """The target user's home is spared as the login's is: a sync --delete into it (or a
+    folder holding it) is refused, and its files stay."""
+    name, home = service_user
+    site = _source(tmp_path)
+    sudo = Privilege(user=name, password=password)
+    for dest in (str(home), str(home.parent)):
+        result = kept.sync(site, dest, delete=True, sudo=sudo).results[0]
+        assert result.status is Status.FAILED, result
+        assert "sudo's target user's home folder" in (result.error or ""), result.error
+        assert "--force" in (result.error or ""), result.error
+    assert (home / ".ssh" / "authorized_keys").read_text() == "ssh-ed25519 AAAA kept\n"
+    assert not (home / "index.html").exists()
+
+
+def test_a_sudo_that_never_answers_is_killed_when_the_hosts_time_runs_out(
+    as_user: Host, password: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sudo stuck before its marker (a PAM module waiting on a network): the host's timeout
+    ends the run, and the stuck process with it, not left on the host after remoteops.
+
+    The stuck sudo is a real process on the host that never prints the marker: the wrapped
+    command is replaced by one, with the markers of a real wrap."""
+    stuck = f"sleep {3000 + os.getpid() % 1000}.5"
+
+    def never_answering(spec: CommandSpec) -> WrappedCommand:
+        return dataclasses.replace(wrap_command(spec), command=f"exec {stuck}")
+
+    monkeypatch.setattr(ssh_sudo, "wrap_command", never_answering)
+    source = tmp_path / "f"
+    source.write_text("x\n")
+    with Fleet([as_user], host_timeout=3) as fleet:
+        result = fleet.put(source, "/var/tmp/never", sudo=Privilege(password=password))
+        assert result.results[0].status is Status.TIMEOUT, result.results[0]
+    assert_no_process_left(stuck, within_s=8)
