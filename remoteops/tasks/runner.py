@@ -17,9 +17,11 @@ Two strategies, as Ansible's, with the same step semantics (one code path per ho
 Either way a host keeps its one connection for the whole file.
 
 A host that fails (and does not ``ignore_errors``) or cannot be reached takes no further step.
-After each batch the ``max_fail`` brake is asked (:func:`~remoteops.tasks.batches.should_stop`),
-and a batch whose every host failed ends the run too; hosts not started then end ``cancelled``
-with the reason.
+The ``max_fail`` brake (:func:`~remoteops.tasks.batches.brake_reason`) is asked after every
+step under ``linear`` and as each host fails under ``free``: once it holds, the hosts of the
+batch still going take no further step (``cancelled``, "stopped by the max_fail brake after
+step K") and no further batch starts; a batch whose every host failed ends the run too. Hosts
+not started then end ``cancelled`` with the reason.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from remoteops.sync.local_tree import LocalTree, scan_tree
 from remoteops.sync.model import SyncOptions
 from remoteops.sync.put import PutSource, put_work, read_source
 from remoteops.sync.run import describe, sync_work
-from remoteops.tasks.batches import run_batches
+from remoteops.tasks.batches import brake_reason, run_batches
 from remoteops.tasks.model import (
     SKIPPED_IN_CHECK,
     Action,
@@ -203,12 +205,13 @@ class TaskReport:
 
     @property
     def exit_code(self) -> ExitCode:
-        """As :attr:`RunReport.exit_code` over each host's end; hosts the brake never started
-        add nothing (the failures that pulled it are counted already)."""
+        """As :attr:`RunReport.exit_code` over each host's end; hosts the brake stopped or
+        never started add nothing (the failures that pulled it are counted already): outside
+        an interruption only the brake cancels."""
         ended = [
             HostResult(r.host, r.status, error=r.error)
             for r in self.hosts
-            if r.steps or r.status is not Status.CANCELLED
+            if r.status is not Status.CANCELLED or (self.interrupted and r.steps)
         ]
         return RunReport(ended, interrupted=self.interrupted).exit_code
 
@@ -345,6 +348,9 @@ class _TaskRun:
         self.steps: dict[str, list[StepResult]] = {h.name: [] for h in fleet.hosts}
         self.stopped_on: dict[str, HostResult] = {}  # hosts that take no further step
         self.started: set[str] = set()
+        #: Hosts the brake stopped: ``cancelled``, not counted as failed by the brake.
+        self.braked: set[str] = set()
+        self._batch: Sequence[Host] = ()
         self.interrupted = False
         #: Steps every host of a batch reached (an interrupted host stopped before the rest).
         self.reached: dict[int, bool] = {}
@@ -360,7 +366,27 @@ class _TaskRun:
         self.sudo_password: str | None = None
 
     def host_failed(self, name: str) -> bool:
-        return name in self.stopped_on
+        stopped = name in self.stopped_on and name not in self.braked
+        return stopped or name in self._free.lost
+
+    def _brake(self) -> str | None:
+        """Why the brake holds over the current batch and the run so far, or None."""
+        return brake_reason(
+            self._batch,
+            [h for h in self.fleet.hosts if h.name in self.started],
+            lambda host: self.host_failed(host.name),
+            max_fail=self.task.max_fail,
+            max_fail_percentage=self.task.max_fail_percentage,
+        )
+
+    def _braked(self, host: Host, why: str) -> HostResult:
+        """``host`` stopped by the brake after the steps it did (under the lock)."""
+        done = max((s.step + 1 for s in self.steps[host.name]), default=0)
+        said = f"stopped by the max_fail brake after step {done} ({why})"
+        end = HostResult(host.name, Status.CANCELLED, error=said)
+        self.braked.add(host.name)
+        self.stopped_on[host.name] = end
+        return end
 
     def recap(self, name: str, stopped: str | None) -> HostRecap:
         steps = tuple(self.steps[name])
@@ -379,6 +405,7 @@ class _TaskRun:
 
     def run_batch(self, batch: Sequence[Host]) -> None:
         self.started.update(h.name for h in batch)
+        self._batch = batch
         self._scans.clear()
         if self.task.strategy == "free":
             self._run_batch_free(batch)
@@ -394,6 +421,12 @@ class _TaskRun:
                 self._run_step(index, step, chosen)
             self.reached[index] = True
             if self.interrupted or not any(h.name not in self.stopped_on for h in batch):
+                return
+            why = self._brake() if index + 1 < len(self.task.steps) else None
+            if why is not None:
+                for host in batch:
+                    if host.name not in self.stopped_on:
+                        self._braked(host, why)
                 return
 
     def _step_hosts(self, step: Step, going: Sequence[Host]) -> list[Host]:
@@ -537,8 +570,12 @@ class _TaskRun:
 
     def _free_work(self, host: Host, transport: Transport, listener: Listener) -> HostResult:
         """One host's steps, in order, on its connection; its end is what it stopped on."""
+        braked_by: str | None = None
         for index, step in enumerate(self.task.steps):
             if self._free.halt.is_set() or self.interrupted:
+                break
+            if self._free.brake is not None:
+                braked_by = self._free.brake
                 break
             if not self._step_hosts(step, [host]):
                 self._left_out(index, step, host)
@@ -559,18 +596,33 @@ class _TaskRun:
                         False,
                     )
                 else:
-                    result, changed, skipped = _carried_out(plan, host, transport, listener)
+                    try:
+                        result, changed, skipped = _carried_out(plan, host, transport, listener)
+                    except Exception:  # the connection's failure: the executor names it
+                        self._free_failed(host, lost=True)
+                        raise
                     listener.host_finished(result)  # as linear's executor does after each step
                 self._record(index, step, host, result, changed=changed, skipped=skipped)
             if host.name in self.stopped_on:
+                self._free_failed(host)
                 break
         with self._lock:
             end = self.stopped_on.get(host.name)
+            if end is None and braked_by is not None:
+                end = self._braked(host, braked_by)
             if end is None and (self._free.halt.is_set() or self.interrupted):
                 end = HostResult(host.name, Status.CANCELLED, error="interrupted")
             end = end or HostResult(host.name, Status.OK)
             self._free.ended[host.name] = end.status
         return end
+
+    def _free_failed(self, host: Host, *, lost: bool = False) -> None:
+        """Under ``free`` the brake is asked as each host fails (``lost``: its connection)."""
+        with self._lock:
+            if lost:
+                self._free.lost.add(host.name)
+            if self._free.brake is None:
+                self._free.brake = self._brake()
 
     def _settle_free(self, host: Host, result: HostResult) -> None:
         """The executor's end for ``host``: recorded when it is not the one the host's work
@@ -738,6 +790,10 @@ class _FreeState:
         self.current: dict[str, int] = {}
         self.ended: dict[str, Status] = {}
         self.sealed: set[str] = set()
+        #: Why the brake holds (the hosts start no further step), once it does.
+        self.brake: str | None = None
+        #: Hosts whose connection failed under a step (the executor records their end).
+        self.lost: set[str] = set()
         self._locals: dict[int, HostResult] = {}
         self._local_locks: dict[int, threading.Lock] = {}
         self._lock = threading.Lock()

@@ -418,6 +418,38 @@ def test_max_fail_stops_before_the_next_batch_and_cancels_the_rest(
     assert report.exit_code == ExitCode.COMMAND_FAILED
 
 
+def test_max_fail_percentage_without_serial_stops_every_host_after_the_failing_step(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    first = hosts[0].name
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        max_fail_percentage: 0
+        steps:
+          - name: one host fails at once, the others a second later still ok
+            run: "{{% if inventory_hostname == '{first}' %}}false{{% else %}}sleep 1{{% endif %}}"
+          - name: mark
+            run: touch {tmp_path}/ran-{{{{ inventory_hostname }}}}
+        """,
+        strategy=strategy,
+    )
+    assert list(tmp_path.glob("ran-*")) == []
+    assert report.by_host[first].status is Status.FAILED
+    for host in hosts[1:]:
+        recap = report.by_host[host.name]
+        assert recap.status is Status.CANCELLED, recap
+        done = step_statuses(report, host.name)
+        # under free a host still connecting when the other failed starts no step at all
+        assert done == ["changed"] or (strategy == "free" and done == []), done
+        said = f"stopped by the max_fail brake after step {len(done)}"
+        assert said in (recap.error or ""), recap.error
+    assert "max_fail_percentage" in (report.stopped or "")
+    assert report.exit_code == ExitCode.COMMAND_FAILED
+
+
 def test_a_batch_whose_every_host_failed_ends_the_run(
     connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
