@@ -97,6 +97,12 @@ log = logging.getLogger(__name__)
 
 _Value = TypeVar("_Value", int, float, bool)
 
+#: What a step's kept result holds of each output stream once ``on_result`` (``-o json``),
+#: ``failed_when``/``changed_when`` and ``register`` have had it whole: its last 64 KiB (the
+#: end of a failing command's output says why). Without it a run held every step's output,
+#: up to 64 MiB a stream and host, to its end: 10 steps of 10 MB on 4 hosts kept 540 MB.
+KEPT_OUTPUT_TAIL = 64 * 1024
+
 #: How often a running ``local:`` step looks at its timeout and at Ctrl-C under ``free``.
 _LOCAL_POLL_S = 0.1
 
@@ -656,6 +662,12 @@ class _TaskRun:
                 return
             outcome = self._recorded(index, step, host, result, changed=changed, skipped=skipped)
         self.on_result(outcome, host)
+        kept = _output_tail(outcome.result)
+        if kept is not outcome.result:
+            with self._lock:
+                steps = self.steps[host.name]
+                at = next(i for i in range(len(steps) - 1, -1, -1) if steps[i] is outcome)
+                steps[at] = dataclasses.replace(outcome, result=kept)
 
     def _recorded(
         self,
@@ -1094,7 +1106,7 @@ def _guard_skips(plan: _Prepared, transport: Transport) -> str | None:
         if path is not None and _exists(transport, path) is wanted:
             return f"skipped: {path} {'exists' if wanted else 'is missing'}"
     if plan.unless is not None:
-        spec = CommandSpec(plan.unless, env=dict(plan.env), timeout=plan.timeout)
+        spec = CommandSpec(plan.unless, env=dict(plan.env), timeout=plan.timeout, capture_limit=0)
         if commands_of(transport).run(spec).exit_code == 0:
             return f"skipped: `{plan.unless}` succeeded"
     return None
@@ -1139,18 +1151,42 @@ def _mode(value: int | str, variables: Mapping[str, Any]) -> int:
         raise TemplateError(f"mode {rendered!r} is not an octal number") from None
 
 
+def _output_tail(result: HostResult) -> HostResult:
+    """``result`` keeping only the last :data:`KEPT_OUTPUT_TAIL` bytes of each stream (the
+    byte counts still say how much was written); itself when it is that small already."""
+    if max(len(result.stdout), len(result.stderr)) <= KEPT_OUTPUT_TAIL:
+        return result
+
+    def tail(data: bytes) -> bytes:
+        start = max(0, len(data) - KEPT_OUTPUT_TAIL)
+        for _ in range(3):  # never from inside a character (JSON would call it binary)
+            if start < len(data) and data[start] & 0xC0 == 0x80:
+                start += 1
+        return data[start:]
+
+    return dataclasses.replace(
+        result,
+        stdout=tail(result.stdout),
+        stderr=tail(result.stderr),
+        stdout_bytes=len(result.stdout) if result.stdout_bytes is None else result.stdout_bytes,
+        stderr_bytes=len(result.stderr) if result.stderr_bytes is None else result.stderr_bytes,
+    )
+
+
 def _as_text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
 def _registered(outcome: StepResult) -> dict[str, Any]:
-    """What ``register:`` keeps of a step, for later ``when:`` and templates."""
+    """What ``register:`` keeps of a step, for later ``when:`` and templates: as Ansible's,
+    ``stdout`` and ``stderr`` without their trailing line ends (``echo out=[{{ r.stdout }}]``
+    stays on one line)."""
     result = outcome.result
     stdout = _as_text(result.stdout)
     return {
-        "stdout": stdout,
+        "stdout": stdout.rstrip("\r\n"),
         "stdout_lines": stdout.splitlines(),
-        "stderr": _as_text(result.stderr),
+        "stderr": _as_text(result.stderr).rstrip("\r\n"),
         "exit_code": result.exit_code,
         "rc": result.exit_code,
         "changed": outcome.changed,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import textwrap
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from remoteops.inventory.model import Host
 from remoteops.playground import PlaygroundState
 from remoteops.results import ExitCode
 from remoteops.tasks import load_task_file
-from remoteops.tasks.runner import TaskReport, run_task_file
+from remoteops.tasks.runner import KEPT_OUTPUT_TAIL, StepResult, TaskReport, run_task_file
 from tests.integration.conftest import with_vars
 
 
@@ -363,6 +364,85 @@ def test_a_step_timeout_fails_the_host_and_it_takes_no_further_step(
     assert sorted(p.name for p in tmp_path.glob("after-*")) == sorted(
         f"after-{h.name}" for h in hosts[1:]
     )
+
+
+def test_a_large_output_is_whole_for_register_and_on_result_and_only_its_tail_is_kept(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    size = 3_000_000
+    seen: dict[str, int] = {}
+    path = tmp_path / "task.yml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            steps:
+              - name: a large output
+                run: head -c {size} /dev/zero | tr '\\0' x; echo the end
+                register: big
+              - name: register kept it whole
+                run: touch {tmp_path}/whole-{{{{ inventory_hostname }}}}
+                when: big.stdout | length == {size + len("the end")}
+            """
+        )
+    )
+    task = dataclasses.replace(load_task_file(path), strategy=strategy)
+
+    def on_result(outcome: StepResult, host: Host) -> None:
+        if outcome.step == 0:
+            seen[host.name] = len(outcome.result.stdout)
+
+    report = run_task_file(connected, task, inventory=fleet, extra_vars={}, on_result=on_result)
+    assert report.exit_code == ExitCode.OK, report
+    for host in hosts:
+        assert seen[host.name] == size + len("the end\n")
+        assert (tmp_path / f"whole-{host.name}").exists()
+        kept = report.by_host[host.name].steps[0].result
+        assert len(kept.stdout) == KEPT_OUTPUT_TAIL
+        assert kept.stdout.endswith(b"x" * 100 + b"the end\n")
+        assert kept.stdout_bytes == size + len("the end\n")
+        assert kept.truncated
+
+
+def test_registered_output_loses_its_trailing_newlines_as_in_ansible(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - {{name: two lines, run: "printf 'a\\nb\\n\\n'", register: r}}
+          - name: used on one line
+            run: echo "out=[{{{{ r.stdout }}}}] {{{{ r.stdout_lines }}}}" > {tmp_path}/{NAME}
+        """,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    for host in hosts:
+        assert (tmp_path / host.name).read_text() == "out=[a\nb] ['a', 'b', '']\n"
+
+
+def test_an_unless_guard_keeps_none_of_its_output(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    tracemalloc.start()
+    try:
+        report = run_text(
+            connected,
+            fleet,
+            tmp_path,
+            """
+            steps:
+              - name: guarded by a chatty check
+                run: "true"
+                unless: head -c 40000000 /dev/zero; false
+            """,
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.exit_code == ExitCode.OK, report
+    assert peak < 20_000_000, peak  # 40 MB of output on each of three hosts was all kept
 
 
 def test_serial_runs_batches_one_after_another(
