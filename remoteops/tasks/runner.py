@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import math
 import os
 import posixpath
 import shlex
@@ -44,6 +45,7 @@ from typing import Any, Literal, TypeVar
 from remoteops.errors import (
     ConfigurationError,
     DialogueError,
+    HostTimeoutError,
     PatternError,
     RemoteOpsError,
     TemplateError,
@@ -463,7 +465,8 @@ class _TaskRun:
                 return None
             return self._prepare(step, variables)
         except (TemplateError, RemoteOpsError, ValueError) as exc:
-            self._record(index, step, host, _failure(host.name, f"{_step_label(step)}: {exc}"))
+            failed = _failure(host.name, f"{_step_label(step)}: {exc}")
+            self._record(index, step, host, failed, judged=False)  # nothing ran to judge
             return None
 
     def _run_step(self, index: int, step: Step, hosts: Sequence[Host]) -> None:
@@ -656,11 +659,16 @@ class _TaskRun:
         *,
         changed: bool = False,
         skipped: bool = False,
+        judged: bool = True,
     ) -> None:
+        """``judged``: ``failed_when``/``changed_when`` apply (not to a step that failed
+        before running: a ``failed_when: false`` must not hide a template error)."""
         with self._lock:
             if host.name in self._free.sealed:
                 return
-            outcome = self._recorded(index, step, host, result, changed=changed, skipped=skipped)
+            outcome = self._recorded(
+                index, step, host, result, changed=changed, skipped=skipped, judged=judged
+            )
         self.on_result(outcome, host)
         kept = _output_tail(outcome.result)
         if kept is not outcome.result:
@@ -678,12 +686,13 @@ class _TaskRun:
         *,
         changed: bool,
         skipped: bool,
+        judged: bool,
     ) -> StepResult:
         if self._free.current.get(host.name) == index:
             del self._free.current[host.name]
         variables = self.variables[host.name]
         ignored = False
-        if not skipped and result.status in (Status.OK, Status.FAILED):
+        if judged and not skipped and result.status in (Status.OK, Status.FAILED):
             try:
                 result, changed = _judged(step, result, changed, variables)
             except TemplateError as exc:
@@ -714,7 +723,7 @@ class _TaskRun:
         def text(value: str) -> str:
             return render(value, variables)
 
-        timeout = None if step.timeout is None else float(_scalar(step.timeout, variables))
+        timeout = None if step.timeout is None else _seconds(step.timeout, variables)
         env = {name: text(value) for name, value in step.env.items()}
         sudo_user = None if step.sudo_user is None else text(step.sudo_user)
         privilege = (
@@ -898,10 +907,20 @@ def _never(host: Host, transport: Transport, listener: Listener) -> tuple[HostRe
 
 
 def run_doing(spec: CommandSpec) -> Doing:
+    """The command on the host. Its own ``timeout`` running out is the step's failure (as an
+    Ansible task timeout, ``ignore_errors`` covers it): the command was killed and the
+    connection is fine. A connection closed under it (the host's time ran out) is not."""
     work = command_work(spec)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
-        result = work(host, transport, listener)
+        started = time.monotonic()
+        try:
+            result = work(host, transport, listener)
+        except HostTimeoutError as exc:
+            if spec.timeout is None or transport.cut_off():
+                raise
+            failed = _failure(host.name, str(exc), started)
+            return dataclasses.replace(failed, stdout=exc.stdout, stderr=exc.stderr), False
         return result, result.status is Status.OK
 
     return do
@@ -918,7 +937,7 @@ def _exchange(
         raise TemplateError(f"expect (line {exchange.line}): {problem}")
     own = exchange.timeout
     timeout = (
-        float(_scalar(own, variables))
+        _seconds(own, variables)
         if own is not None
         else (step_timeout or DEFAULT_EXCHANGE_TIMEOUT_S)
     )
@@ -1134,6 +1153,19 @@ def _step_label(step: Step) -> str:
 def _scalar(value: _Value | str, variables: Mapping[str, Any]) -> _Value | str:
     """A number or yes/no as written, or the text its template renders to."""
     return render(value, variables) if isinstance(value, str) else value
+
+
+def _seconds(value: float | str, variables: Mapping[str, Any]) -> float:
+    """A ``timeout`` as written or rendered: a positive finite number of seconds, or the
+    host's :class:`TemplateError` naming the value (``{{ -1 }}``, ``nan``)."""
+    rendered = _scalar(value, variables)
+    try:
+        seconds = float(rendered)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise TemplateError(f"timeout {rendered!r} is not a positive number of seconds")
+    return seconds
 
 
 def _flag(value: bool | str, variables: Mapping[str, Any]) -> bool:

@@ -340,7 +340,7 @@ def test_free_a_local_step_runs_once_and_every_host_waits_for_it(
         assert step_statuses(report, host.name) == ["changed", "changed"]
 
 
-def test_a_step_timeout_fails_the_host_and_it_takes_no_further_step(
+def test_a_step_timeout_fails_the_step_and_the_host_takes_no_further_step(
     connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     slow = hosts[0].name
@@ -358,7 +358,7 @@ def test_a_step_timeout_fails_the_host_and_it_takes_no_further_step(
         strategy=strategy,
     )
     recap = report.by_host[slow]
-    assert recap.status is Status.TIMEOUT
+    assert recap.status is Status.FAILED  # the step's failure: the connection is fine
     assert "timed out after 0.5 s" in (recap.error or ""), recap.error
     assert step_statuses(report, slow) == ["failed"]
     assert sorted(p.name for p in tmp_path.glob("after-*")) == sorted(
@@ -443,6 +443,70 @@ def test_an_unless_guard_keeps_none_of_its_output(
         tracemalloc.stop()
     assert report.exit_code == ExitCode.OK, report
     assert peak < 20_000_000, peak  # 40 MB of output on each of three hosts was all kept
+
+
+def test_ignore_errors_covers_a_step_timeout_and_the_connection_goes_on(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - {{name: too slow, run: sleep 5, timeout: 0.5, ignore_errors: true}}
+          - {{name: after, run: "touch {tmp_path}/after-{NAME}"}}
+        """,
+        strategy=strategy,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    for host in hosts:
+        recap = report.by_host[host.name]
+        assert (recap.status, recap.ignored, recap.unreachable) == (Status.OK, 1, 0), recap
+        assert "timed out after 0.5 s" in (recap.steps[0].result.error or "")
+        assert (tmp_path / f"after-{host.name}").exists()
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"), [('"{{ -1 }}"', "'-1'"), ("'{{ \"nan\" }}'", "'nan'")]
+)
+def test_a_rendered_timeout_that_is_no_positive_number_fails_the_host_before_running(
+    connected: Fleet, fleet: Inventory, tmp_path: Path, written: str, shown: str
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - {{name: odd timeout, run: "touch {tmp_path}/ran-{NAME}", timeout: {written}}}
+        """,
+    )
+    assert list(tmp_path.glob("ran-*")) == []
+    assert report.exit_code == ExitCode.COMMAND_FAILED
+    for recap in report.hosts:
+        error = recap.error or ""
+        assert "odd timeout" in error, error
+        assert f"timeout {shown} is not a positive number of seconds" in error, error
+
+
+def test_failed_when_false_does_not_hide_a_template_error(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        """
+        steps:
+          - {name: never rendered, run: "rm -rf /tmp/{{ nosuchvar }}", failed_when: false}
+        """,
+        strategy=strategy,
+    )
+    for host in hosts:
+        recap = report.by_host[host.name]
+        assert recap.status is Status.FAILED, recap
+        assert "nosuchvar" in (recap.error or ""), recap.error
 
 
 def test_serial_runs_batches_one_after_another(
