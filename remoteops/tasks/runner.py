@@ -144,6 +144,10 @@ class StepResult:
         return "changed" if self.changed else "ok"
 
 
+#: The ends the recap counts as ``unreachable``: the connection could not be made or was lost.
+_UNREACHED = frozenset({Status.UNREACHABLE, Status.AUTH, Status.HOSTKEY})
+
+
 @dataclass(frozen=True)
 class HostRecap:
     """A host at the end of a task file (Ansible's recap line), with its steps in order.
@@ -172,8 +176,10 @@ class HostRecap:
 
     @property
     def failed(self) -> int:
+        """Failed steps that are not the connection's: a command that failed, timed out,
+        was unsupported or cancelled (the host's end, after the counts, says which)."""
         return sum(
-            1 for s in self.steps if s.status == "failed" and s.result.status is Status.FAILED
+            1 for s in self.steps if s.status == "failed" and s.result.status not in _UNREACHED
         )
 
     @property
@@ -186,9 +192,9 @@ class HostRecap:
 
     @property
     def unreachable(self) -> int:
-        return sum(
-            1 for s in self.steps if s.status == "failed" and s.result.status.is_connection_failure
-        )
+        """Steps the connection failed (Ansible's ``unreachable``): refused or lost, login or
+        host key refused; never a timeout or a cancelled step."""
+        return sum(1 for s in self.steps if s.status == "failed" and s.result.status in _UNREACHED)
 
 
 @dataclass(frozen=True)
