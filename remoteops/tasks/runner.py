@@ -622,6 +622,7 @@ class _TaskRun:
                 self._free_failed(host)
                 break
         with self._lock:
+            self._free.current.pop(host.name, None)  # between steps no more: its work is done
             end = self.stopped_on.get(host.name)
             if end is None and braked_by is not None:
                 end = self._braked(host, braked_by)
@@ -645,10 +646,10 @@ class _TaskRun:
         (a worker the executor gave up on may still be winding down)."""
         with self._lock:
             if self._free.ended.get(host.name) is not result.status:
-                index = self._free.current.get(
-                    host.name, len({s.step for s in self.steps[host.name]})
-                )
-                if index < len(self.task.steps):
+                # the step the host is in, until its work ends; None or already recorded: the
+                # host was between steps, and no step it never reached takes the result
+                index = self._free.current.get(host.name)
+                if index is not None and all(s.step != index for s in self.steps[host.name]):
                     self._record(index, self.task.steps[index], host, result)
                 elif result.status is not Status.OK:
                     self.stopped_on[host.name] = result
@@ -694,8 +695,6 @@ class _TaskRun:
         skipped: bool,
         judged: bool,
     ) -> StepResult:
-        if self._free.current.get(host.name) == index:
-            del self._free.current[host.name]
         variables = self.variables[host.name]
         ignored = False
         if judged and not skipped and result.status in (Status.OK, Status.FAILED):
