@@ -646,10 +646,12 @@ class _TaskRun:
         (a worker the executor gave up on may still be winding down)."""
         with self._lock:
             if self._free.ended.get(host.name) is not result.status:
-                # the step the host is in, until its work ends; None or already recorded: the
-                # host was between steps, and no step it never reached takes the result
-                index = self._free.current.get(host.name)
-                if index is not None and all(s.step != index for s in self.steps[host.name]):
+                # the step the host is in, until its work ends (none yet: the connection for its
+                # first step); already recorded: the host was between steps, and no step it
+                # never reached takes the result
+                done = self.steps[host.name]
+                index = self._free.current.get(host.name, None if done else 0)
+                if index is not None and all(s.step != index for s in done):
                     self._record(index, self.task.steps[index], host, result)
                 elif result.status is not Status.OK:
                     self.stopped_on[host.name] = result
