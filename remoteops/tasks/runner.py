@@ -62,6 +62,7 @@ from remoteops.results import (
     Status,
     TransferStats,
 )
+from remoteops.sessions import close_quietly
 from remoteops.sync.diff import file_diff, read_remote, text_diff
 from remoteops.sync.fetch import fetch_work
 from remoteops.sync.local_tree import LocalTree, scan_tree
@@ -87,6 +88,7 @@ from remoteops.tasks.templating import evaluate, render, to_bool
 from remoteops.tasks.variables import host_variables
 from remoteops.transports import Capability, CommandSpec, Privilege, Transport
 from remoteops.transports.base import FileTransport, commands_of, files_of
+from remoteops.transports.deadlines import after
 from remoteops.transports.dialogue import (
     DEFAULT_EXCHANGE_TIMEOUT_S,
     Exchange,
@@ -787,6 +789,8 @@ class _TaskRun:
             do = template_doing(rendered, text(args.dest), mode, privilege, check=check, diff=diff)
         else:
             raise TypeError(f"no runner for {type(args).__name__}")
+        if timeout is not None and isinstance(args, _FILE_ARGS):
+            do = _within(do, timeout)
         check_skipped = check and not step.check_safe and step.action in SKIPPED_IN_CHECK
         return _Prepared(
             do,
@@ -978,6 +982,39 @@ def _dialogue_doing(exchanges: tuple[Exchange, ...], timeout: float | None) -> D
         return done, True
 
     return do
+
+
+#: The file steps: a transfer has no deadline of its own, so ``timeout:`` is :func:`_within`.
+_FILE_ARGS = (PutArgs, SyncArgs, GetArgs, TemplateArgs)
+
+
+def _within(do: Doing, seconds: float) -> Doing:
+    """A file step given ``seconds``: then its connection is closed under it (as the host's
+    ``--timeout`` does: a transfer has no cheaper way to stop) and the host ends ``timeout``
+    naming the step; it takes no further step, its connection being gone."""
+
+    def do_within(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            close_quietly(host.name, transport)
+
+        said = f"timed out after {seconds:g} s (the step's timeout)"
+        deadline = after(seconds, expire)
+        try:
+            done = do(host, transport, listener)
+        except (RemoteOpsError, OSError):
+            if expired.is_set():
+                raise HostTimeoutError(said) from None
+            raise
+        finally:
+            deadline.cancel()
+        if expired.is_set():
+            raise HostTimeoutError(said)
+        return done
+
+    return do_within
 
 
 def _transfer_changed(result: HostResult) -> bool:

@@ -509,6 +509,30 @@ def test_failed_when_false_does_not_hide_a_template_error(
         assert "nosuchvar" in (recap.error or ""), recap.error
 
 
+def test_a_file_step_timeout_closes_its_connection_and_ends_the_host_timeout(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    with (tmp_path / "big.bin").open("wb") as big:
+        big.truncate(400 * 1024 * 1024)  # sparse here, 400 MB on the wire
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - {{name: slow upload, put: {{src: big.bin, dest: "{tmp_path}/up-{NAME}"}}, timeout: 0.2}}
+          - {{name: after, run: "touch {tmp_path}/after-{NAME}"}}
+        """,
+        strategy=strategy,
+    )
+    assert list(tmp_path.glob("after-*")) == []
+    for host in hosts:
+        recap = report.by_host[host.name]
+        assert recap.status is Status.TIMEOUT, recap
+        assert "slow upload" in (recap.error or ""), recap.error
+        assert "timed out after 0.2 s (the step's timeout)" in (recap.error or ""), recap.error
+
+
 def test_serial_runs_batches_one_after_another(
     connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
