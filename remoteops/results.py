@@ -116,7 +116,8 @@ class HostResult:
 
     @property
     def truncated(self) -> bool:
-        """True if only the start of the output was kept (see ``capture_limit``)."""
+        """True if only part of the output was kept: its start (``capture_limit``), or a task
+        step's end (:data:`~remoteops.tasks.runner.KEPT_OUTPUT_TAIL`)."""
         return (self.stdout_bytes or 0) > len(self.stdout) or (self.stderr_bytes or 0) > len(
             self.stderr
         )

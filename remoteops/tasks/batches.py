@@ -5,12 +5,18 @@ Both follow Ansible, so a playbook's ``serial`` and ``max_fail_percentage`` mean
 - ``serial: 5`` runs five hosts at a time; ``"20%"`` takes 20 % of *all* the selected hosts,
   rounded down but at least one; a list applies its entries in turn and repeats the last
   (``[1, 5, "50%"]``: one canary, then five, then halves). Empty: all hosts in one batch.
-- ``max_fail_percentage: P`` stops the run before the next batch when the hosts failed so far
-  are *more than* P % of the hosts run so far (Ansible: "must be exceeded, not equaled"; 0 stops
-  at the first failure). Counting only the hosts run so far is what makes a canary work: one
-  failed canary is 100 %, whatever the size of the fleet.
-- ``max_fail: N`` (ours; Ansible has none) stops the run before the next batch once N hosts have
-  failed: ``max_fail: 1`` stops at the first failure.
+- ``max_fail_percentage: P``: the brake holds when the hosts of the *current batch* that
+  failed are *more than* P % of that batch (Ansible: "must be exceeded, not equaled"; 0 holds
+  at the first failure). Without ``serial`` the whole run is one batch; a failed canary of a
+  batch of one is 100 %, whatever the size of the fleet.
+- ``max_fail: N`` (ours; Ansible has none): the brake holds once N hosts have failed in the
+  whole run so far: ``max_fail: 1`` holds at the first failure.
+
+The brake is asked (:func:`brake_reason`) as Ansible's strategies ask it: by the task-file
+runner after every step of a ``linear`` batch and as each host fails under ``free`` (then
+the hosts of the batch still going take no further step and end ``cancelled``), and by
+:func:`run_batches` after every batch (then no further batch starts). Failed means any end
+but ok: failed, unreachable, timed out.
 """
 
 from __future__ import annotations
@@ -69,19 +75,44 @@ def should_stop(
     max_fail: int | None = None,
     max_fail_percentage: float | None = None,
 ) -> bool:
-    """Whether to start no further batch, asked after each batch.
+    """Whether the brake holds for ``failed_so_far`` failed hosts out of ``total``
+    (:func:`brake_reason` says which hosts each limit counts).
 
-    ``failed_so_far`` counts the hosts that did not end well in every batch run so far
-    (failed, unreachable, timed out: not those skipped), ``total`` the hosts of those batches.
-    Stops once ``max_fail`` hosts have failed, or when the failed share *exceeds*
-    ``max_fail_percentage``. Neither set: never. (Ansible also ends a play when every host of
-    one batch failed; that is the runner's call, with the batch in hand.)
+    Failed: did not end well (failed, unreachable, timed out: not those skipped). Holds once
+    ``max_fail`` hosts have failed, or when the failed share *exceeds* ``max_fail_percentage``.
+    Neither set: never. (Ansible also ends a play when every host of one batch failed; that
+    is the runner's call, with the batch in hand.)
     """
     if max_fail is not None and failed_so_far >= max_fail:
         return True
     if max_fail_percentage is not None and total > 0:
         return failed_so_far * 100 > max_fail_percentage * total
     return False
+
+
+def brake_reason(
+    batch: Sequence[_Item],
+    run_so_far: Sequence[_Item],
+    failed: Callable[[_Item], bool],
+    *,
+    max_fail: int | None = None,
+    max_fail_percentage: float | None = None,
+) -> str | None:
+    """Why the brake holds now (see the module docs), or None: ``max_fail`` counts the failed
+    hosts of ``run_so_far`` (every batch started, this one included), ``max_fail_percentage``
+    those of ``batch``."""
+    if max_fail is not None:
+        failed_so_far = sum(1 for item in run_so_far if failed(item))
+        if should_stop(failed_so_far, len(run_so_far), max_fail=max_fail):
+            return f"{failed_so_far} of {len(run_so_far)} hosts failed (the max_fail brake)"
+    if max_fail_percentage is not None:
+        failed_here = sum(1 for item in batch if failed(item))
+        if should_stop(failed_here, len(batch), max_fail_percentage=max_fail_percentage):
+            return (
+                f"{failed_here} of the {len(batch)} hosts of the batch failed, more than "
+                f"{max_fail_percentage:g} % (the max_fail_percentage brake)"
+            )
+    return None
 
 
 def run_batches(
@@ -94,7 +125,8 @@ def run_batches(
     max_fail_percentage: float | None = None,
 ) -> str | None:
     """Run ``hosts`` batch by batch (``run_batch`` returns True when it was interrupted),
-    asking the brake after each; returns why the run stopped before its last batch, or None.
+    asking the brake after each, the last one too; returns why the run stopped (the brake,
+    an interruption), or None.
 
     Besides the brake, a batch whose every host failed ends the run (as in Ansible), and an
     interrupted batch does. Task files and fabfiles both run through here.
@@ -106,11 +138,11 @@ def run_batches(
         done += batch
         if interrupted:
             return "interrupted"
-        if number + 1 == len(cut):
-            break
-        failed_so_far = sum(1 for item in done if failed(item))
-        if should_stop(failed_so_far, len(done), max_fail, max_fail_percentage):
-            return f"{failed_so_far} of {len(done)} hosts failed (the max_fail brake)"
-        if all(failed(item) for item in batch):
+        why = brake_reason(
+            batch, done, failed, max_fail=max_fail, max_fail_percentage=max_fail_percentage
+        )
+        if why is not None:
+            return why
+        if number + 1 < len(cut) and all(failed(item) for item in batch):
             return f"every host of batch {number + 1} failed"
     return None

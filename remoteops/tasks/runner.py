@@ -17,9 +17,11 @@ Two strategies, as Ansible's, with the same step semantics (one code path per ho
 Either way a host keeps its one connection for the whole file.
 
 A host that fails (and does not ``ignore_errors``) or cannot be reached takes no further step.
-After each batch the ``max_fail`` brake is asked (:func:`~remoteops.tasks.batches.should_stop`),
-and a batch whose every host failed ends the run too; hosts not started then end ``cancelled``
-with the reason.
+The ``max_fail`` brake (:func:`~remoteops.tasks.batches.brake_reason`) is asked after every
+step under ``linear`` and as each host fails under ``free``: once it holds, the hosts of the
+batch still going take no further step (``cancelled``, "stopped by the max_fail brake after
+step K") and no further batch starts; a batch whose every host failed ends the run too. Hosts
+not started then end ``cancelled`` with the reason.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import math
 import os
 import posixpath
 import subprocess
@@ -41,6 +44,7 @@ from typing import Any, Literal, TypeVar
 from remoteops.errors import (
     ConfigurationError,
     DialogueError,
+    HostTimeoutError,
     PatternError,
     RemoteOpsError,
     TemplateError,
@@ -57,6 +61,7 @@ from remoteops.results import (
     Status,
     TransferStats,
 )
+from remoteops.sessions import close_quietly
 from remoteops.sync.diff import file_diff, read_remote, text_diff
 from remoteops.sync.fetch import fetch_work
 from remoteops.sync.local_tree import LocalTree, scan_tree
@@ -64,7 +69,7 @@ from remoteops.sync.model import SyncOptions
 from remoteops.sync.paths import expand_home, refuse_user_home, shell_word
 from remoteops.sync.put import PutSource, put_work, read_source, require_folder
 from remoteops.sync.run import describe, sync_work
-from remoteops.tasks.batches import run_batches
+from remoteops.tasks.batches import brake_reason, run_batches
 from remoteops.tasks.model import (
     MODE_HINT,
     SKIPPED_IN_CHECK,
@@ -85,6 +90,7 @@ from remoteops.tasks.templating import evaluate, render, to_bool
 from remoteops.tasks.variables import host_variables
 from remoteops.transports import Capability, CommandSpec, Privilege, Transport
 from remoteops.transports.base import ElevatingFiles, FileTransport, commands_of, files_of
+from remoteops.transports.deadlines import after
 from remoteops.transports.dialogue import (
     DEFAULT_EXCHANGE_TIMEOUT_S,
     Exchange,
@@ -96,6 +102,12 @@ from remoteops.tree import Entry, Kind
 log = logging.getLogger(__name__)
 
 _Value = TypeVar("_Value", int, float, bool)
+
+#: What a step's kept result holds of each output stream once ``on_result`` (``-o json``),
+#: ``failed_when``/``changed_when`` and ``register`` have had it whole: its last 64 KiB (the
+#: end of a failing command's output says why). Without it a run held every step's output,
+#: up to 64 MiB a stream and host, to its end: 10 steps of 10 MB on 4 hosts kept 540 MB.
+KEPT_OUTPUT_TAIL = 64 * 1024
 
 #: How often a running ``local:`` step looks at its timeout and at Ctrl-C under ``free``.
 _LOCAL_POLL_S = 0.1
@@ -136,6 +148,10 @@ class StepResult:
         return "changed" if self.changed else "ok"
 
 
+#: The ends the recap counts as ``unreachable``: the connection could not be made or was lost.
+_UNREACHED = frozenset({Status.UNREACHABLE, Status.AUTH, Status.HOSTKEY})
+
+
 @dataclass(frozen=True)
 class HostRecap:
     """A host at the end of a task file (Ansible's recap line), with its steps in order.
@@ -164,8 +180,10 @@ class HostRecap:
 
     @property
     def failed(self) -> int:
+        """Failed steps that are not the connection's: a command that failed, timed out,
+        was unsupported or cancelled (the host's end, after the counts, says which)."""
         return sum(
-            1 for s in self.steps if s.status == "failed" and s.result.status is Status.FAILED
+            1 for s in self.steps if s.status == "failed" and s.result.status not in _UNREACHED
         )
 
     @property
@@ -178,9 +196,9 @@ class HostRecap:
 
     @property
     def unreachable(self) -> int:
-        return sum(
-            1 for s in self.steps if s.status == "failed" and s.result.status.is_connection_failure
-        )
+        """Steps the connection failed (Ansible's ``unreachable``): refused or lost, login or
+        host key refused; never a timeout or a cancelled step."""
+        return sum(1 for s in self.steps if s.status == "failed" and s.result.status in _UNREACHED)
 
 
 @dataclass(frozen=True)
@@ -205,12 +223,13 @@ class TaskReport:
 
     @property
     def exit_code(self) -> ExitCode:
-        """As :attr:`RunReport.exit_code` over each host's end; hosts the brake never started
-        add nothing (the failures that pulled it are counted already)."""
+        """As :attr:`RunReport.exit_code` over each host's end; hosts the brake stopped or
+        never started add nothing (the failures that pulled it are counted already): outside
+        an interruption only the brake cancels."""
         ended = [
             HostResult(r.host, r.status, error=r.error)
             for r in self.hosts
-            if r.steps or r.status is not Status.CANCELLED
+            if r.status is not Status.CANCELLED or (self.interrupted and r.steps)
         ]
         return RunReport(ended, interrupted=self.interrupted).exit_code
 
@@ -348,6 +367,9 @@ class _TaskRun:
         self.steps: dict[str, list[StepResult]] = {h.name: [] for h in fleet.hosts}
         self.stopped_on: dict[str, HostResult] = {}  # hosts that take no further step
         self.started: set[str] = set()
+        #: Hosts the brake stopped: ``cancelled``, not counted as failed by the brake.
+        self.braked: set[str] = set()
+        self._batch: Sequence[Host] = ()
         self.interrupted = False
         #: Steps every host of a batch reached (an interrupted host stopped before the rest).
         self.reached: dict[int, bool] = {}
@@ -363,7 +385,27 @@ class _TaskRun:
         self.sudo_password: str | None = None
 
     def host_failed(self, name: str) -> bool:
-        return name in self.stopped_on
+        stopped = name in self.stopped_on and name not in self.braked
+        return stopped or name in self._free.lost
+
+    def _brake(self) -> str | None:
+        """Why the brake holds over the current batch and the run so far, or None."""
+        return brake_reason(
+            self._batch,
+            [h for h in self.fleet.hosts if h.name in self.started],
+            lambda host: self.host_failed(host.name),
+            max_fail=self.task.max_fail,
+            max_fail_percentage=self.task.max_fail_percentage,
+        )
+
+    def _braked(self, host: Host, why: str) -> HostResult:
+        """``host`` stopped by the brake after the steps it did (under the lock)."""
+        done = max((s.step + 1 for s in self.steps[host.name]), default=0)
+        said = f"stopped by the max_fail brake after step {done} ({why})"
+        end = HostResult(host.name, Status.CANCELLED, error=said)
+        self.braked.add(host.name)
+        self.stopped_on[host.name] = end
+        return end
 
     def recap(self, name: str, stopped: str | None) -> HostRecap:
         steps = tuple(self.steps[name])
@@ -382,6 +424,7 @@ class _TaskRun:
 
     def run_batch(self, batch: Sequence[Host]) -> None:
         self.started.update(h.name for h in batch)
+        self._batch = batch
         self._scans.clear()
         if self.task.strategy == "free":
             self._run_batch_free(batch)
@@ -397,6 +440,12 @@ class _TaskRun:
                 self._run_step(index, step, chosen)
             self.reached[index] = True
             if self.interrupted or not any(h.name not in self.stopped_on for h in batch):
+                return
+            why = self._brake() if index + 1 < len(self.task.steps) else None
+            if why is not None:
+                for host in batch:
+                    if host.name not in self.stopped_on:
+                        self._braked(host, why)
                 return
 
     def _step_hosts(self, index: int, step: Step, going: Sequence[Host]) -> list[Host]:
@@ -427,7 +476,8 @@ class _TaskRun:
                 return None
             return self._prepare(index, step, variables)
         except (TemplateError, RemoteOpsError, ValueError) as exc:
-            self._record(index, step, host, _failure(host.name, f"{_step_label(step)}: {exc}"))
+            failed = _failure(host.name, f"{_step_label(step)}: {exc}")
+            self._record(index, step, host, failed, judged=False)  # nothing ran to judge
             return None
 
     def _run_step(self, index: int, step: Step, hosts: Sequence[Host]) -> None:
@@ -540,8 +590,12 @@ class _TaskRun:
 
     def _free_work(self, host: Host, transport: Transport, listener: Listener) -> HostResult:
         """One host's steps, in order, on its connection; its end is what it stopped on."""
+        braked_by: str | None = None
         for index, step in enumerate(self.task.steps):
             if self._free.halt.is_set() or self.interrupted:
+                break
+            if self._free.brake is not None:
+                braked_by = self._free.brake
                 break
             if not self._step_hosts(index, step, [host]):
                 self._left_out(index, step, host)
@@ -562,18 +616,34 @@ class _TaskRun:
                         False,
                     )
                 else:
-                    result, changed, skipped = _carried_out(plan, host, transport, listener)
+                    try:
+                        result, changed, skipped = _carried_out(plan, host, transport, listener)
+                    except Exception:  # the connection's failure: the executor names it
+                        self._free_failed(host, lost=True)
+                        raise
                     listener.host_finished(result)  # as linear's executor does after each step
                 self._record(index, step, host, result, changed=changed, skipped=skipped)
             if host.name in self.stopped_on:
+                self._free_failed(host)
                 break
         with self._lock:
+            self._free.current.pop(host.name, None)  # between steps no more: its work is done
             end = self.stopped_on.get(host.name)
+            if end is None and braked_by is not None:
+                end = self._braked(host, braked_by)
             if end is None and (self._free.halt.is_set() or self.interrupted):
                 end = HostResult(host.name, Status.CANCELLED, error="interrupted")
             end = end or HostResult(host.name, Status.OK)
             self._free.ended[host.name] = end.status
         return end
+
+    def _free_failed(self, host: Host, *, lost: bool = False) -> None:
+        """Under ``free`` the brake is asked as each host fails (``lost``: its connection)."""
+        with self._lock:
+            if lost:
+                self._free.lost.add(host.name)
+            if self._free.brake is None:
+                self._free.brake = self._brake()
 
     def _settle_free(self, host: Host, result: HostResult) -> None:
         """The executor's end for ``host``: recorded when it is not the one the host's work
@@ -581,10 +651,12 @@ class _TaskRun:
         (a worker the executor gave up on may still be winding down)."""
         with self._lock:
             if self._free.ended.get(host.name) is not result.status:
-                index = self._free.current.get(
-                    host.name, len({s.step for s in self.steps[host.name]})
-                )
-                if index < len(self.task.steps):
+                # the step the host is in, until its work ends (none yet: the connection for its
+                # first step); already recorded: the host was between steps, and no step it
+                # never reached takes the result
+                done = self.steps[host.name]
+                index = self._free.current.get(host.name, None if done else 0)
+                if index is not None and all(s.step != index for s in done):
                     self._record(index, self.task.steps[index], host, result)
                 elif result.status is not Status.OK:
                     self.stopped_on[host.name] = result
@@ -601,12 +673,23 @@ class _TaskRun:
         *,
         changed: bool = False,
         skipped: bool = False,
+        judged: bool = True,
     ) -> None:
+        """``judged``: ``failed_when``/``changed_when`` apply (not to a step that failed
+        before running: a ``failed_when: false`` must not hide a template error)."""
         with self._lock:
             if host.name in self._free.sealed:
                 return
-            outcome = self._recorded(index, step, host, result, changed=changed, skipped=skipped)
+            outcome = self._recorded(
+                index, step, host, result, changed=changed, skipped=skipped, judged=judged
+            )
         self.on_result(outcome, host)
+        kept = _output_tail(outcome.result)
+        if kept is not outcome.result:
+            with self._lock:
+                steps = self.steps[host.name]
+                at = next(i for i in range(len(steps) - 1, -1, -1) if steps[i] is outcome)
+                steps[at] = dataclasses.replace(outcome, result=kept)
 
     def _recorded(
         self,
@@ -617,12 +700,11 @@ class _TaskRun:
         *,
         changed: bool,
         skipped: bool,
+        judged: bool,
     ) -> StepResult:
-        if self._free.current.get(host.name) == index:
-            del self._free.current[host.name]
         variables = self.variables[host.name]
         ignored = False
-        if not skipped and result.status in (Status.OK, Status.FAILED):
+        if judged and not skipped and result.status in (Status.OK, Status.FAILED):
             try:
                 result, changed = _judged(step, result, changed, variables)
             except TemplateError as exc:
@@ -653,7 +735,7 @@ class _TaskRun:
         def text(value: str) -> str:
             return render(value, variables)
 
-        timeout = None if step.timeout is None else float(_scalar(step.timeout, variables))
+        timeout = None if step.timeout is None else _seconds(step.timeout, variables)
         env = {name: text(value) for name, value in step.env.items()}
         sudo_user = None if step.sudo_user is None else text(step.sudo_user)
         privilege = (
@@ -721,6 +803,8 @@ class _TaskRun:
             )
         else:
             raise TypeError(f"no runner for {type(args).__name__}")
+        if timeout is not None and isinstance(args, _FILE_ARGS):
+            do = _within(do, timeout)
         check_skipped = check and not step.check_safe and step.action in SKIPPED_IN_CHECK
         return _Prepared(
             do,
@@ -756,6 +840,10 @@ class _FreeState:
         self.current: dict[str, int] = {}
         self.ended: dict[str, Status] = {}
         self.sealed: set[str] = set()
+        #: Why the brake holds (the hosts start no further step), once it does.
+        self.brake: str | None = None
+        #: Hosts whose connection failed under a step (the executor records their end).
+        self.lost: set[str] = set()
         self._locals: dict[int, HostResult] = {}
         self._local_locks: dict[int, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -848,10 +936,20 @@ def _never(host: Host, transport: Transport, listener: Listener) -> tuple[HostRe
 
 
 def run_doing(spec: CommandSpec) -> Doing:
+    """The command on the host. Its own ``timeout`` running out is the step's failure (as an
+    Ansible task timeout, ``ignore_errors`` covers it): the command was killed and the
+    connection is fine. A connection closed under it (the host's time ran out) is not."""
     work = command_work(spec)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
-        result = work(host, transport, listener)
+        started = time.monotonic()
+        try:
+            result = work(host, transport, listener)
+        except HostTimeoutError as exc:
+            if spec.timeout is None or transport.cut_off():
+                raise
+            failed = _failure(host.name, str(exc), started)
+            return dataclasses.replace(failed, stdout=exc.stdout, stderr=exc.stderr), False
         return result, result.status is Status.OK
 
     return do
@@ -868,7 +966,7 @@ def _exchange(
         raise TemplateError(f"expect (line {exchange.line}): {problem}")
     own = exchange.timeout
     timeout = (
-        float(_scalar(own, variables))
+        _seconds(own, variables)
         if own is not None
         else (step_timeout or DEFAULT_EXCHANGE_TIMEOUT_S)
     )
@@ -902,6 +1000,39 @@ def _dialogue_doing(exchanges: tuple[Exchange, ...], timeout: float | None) -> D
         return done, True
 
     return do
+
+
+#: The file steps: a transfer has no deadline of its own, so ``timeout:`` is :func:`_within`.
+_FILE_ARGS = (PutArgs, SyncArgs, GetArgs, TemplateArgs)
+
+
+def _within(do: Doing, seconds: float) -> Doing:
+    """A file step given ``seconds``: then its connection is closed under it (as the host's
+    ``--timeout`` does: a transfer has no cheaper way to stop) and the host ends ``timeout``
+    naming the step; it takes no further step, its connection being gone."""
+
+    def do_within(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            close_quietly(host.name, transport)
+
+        said = f"timed out after {seconds:g} s (the step's timeout)"
+        deadline = after(seconds, expire)
+        try:
+            done = do(host, transport, listener)
+        except (RemoteOpsError, OSError):
+            if expired.is_set():
+                raise HostTimeoutError(said) from None
+            raise
+        finally:
+            deadline.cancel()
+        if expired.is_set():
+            raise HostTimeoutError(said)
+        return done
+
+    return do_within
 
 
 def _transfer_changed(result: HostResult) -> bool:
@@ -1067,7 +1198,7 @@ def _guard_skips(plan: _Prepared, transport: Transport) -> str | None:
         if path is not None and _exists(transport, path, plan.privilege) is wanted:
             return f"skipped: {path} {'exists' if wanted else 'is missing'}"
     if plan.unless is not None:
-        spec = CommandSpec(plan.unless, env=dict(plan.env), timeout=plan.timeout)
+        spec = CommandSpec(plan.unless, env=dict(plan.env), timeout=plan.timeout, capture_limit=0)
         if plan.privilege is not None:
             spec = plan.privilege.applied_to(spec)
         if commands_of(transport).run(spec).exit_code == 0:
@@ -1104,6 +1235,19 @@ def _scalar(value: _Value | str, variables: Mapping[str, Any]) -> _Value | str:
     return render(value, variables) if isinstance(value, str) else value
 
 
+def _seconds(value: float | str, variables: Mapping[str, Any]) -> float:
+    """A ``timeout`` as written or rendered: a positive finite number of seconds, or the
+    host's :class:`TemplateError` naming the value (``{{ -1 }}``, ``nan``)."""
+    rendered = _scalar(value, variables)
+    try:
+        seconds = float(rendered)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise TemplateError(f"timeout {rendered!r} is not a positive number of seconds")
+    return seconds
+
+
 def _flag(value: bool | str, variables: Mapping[str, Any]) -> bool:
     return to_bool(_scalar(value, variables))
 
@@ -1118,18 +1262,42 @@ def _mode(value: int | str, variables: Mapping[str, Any]) -> int:
     return mode
 
 
+def _output_tail(result: HostResult) -> HostResult:
+    """``result`` keeping only the last :data:`KEPT_OUTPUT_TAIL` bytes of each stream (the
+    byte counts still say how much was written); itself when it is that small already."""
+    if max(len(result.stdout), len(result.stderr)) <= KEPT_OUTPUT_TAIL:
+        return result
+
+    def tail(data: bytes) -> bytes:
+        start = max(0, len(data) - KEPT_OUTPUT_TAIL)
+        for _ in range(3):  # never from inside a character (JSON would call it binary)
+            if start < len(data) and data[start] & 0xC0 == 0x80:
+                start += 1
+        return data[start:]
+
+    return dataclasses.replace(
+        result,
+        stdout=tail(result.stdout),
+        stderr=tail(result.stderr),
+        stdout_bytes=len(result.stdout) if result.stdout_bytes is None else result.stdout_bytes,
+        stderr_bytes=len(result.stderr) if result.stderr_bytes is None else result.stderr_bytes,
+    )
+
+
 def _as_text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
 def _registered(outcome: StepResult) -> dict[str, Any]:
-    """What ``register:`` keeps of a step, for later ``when:`` and templates."""
+    """What ``register:`` keeps of a step, for later ``when:`` and templates: as Ansible's,
+    ``stdout`` and ``stderr`` without their trailing line ends (``echo out=[{{ r.stdout }}]``
+    stays on one line)."""
     result = outcome.result
     stdout = _as_text(result.stdout)
     return {
-        "stdout": stdout,
+        "stdout": stdout.rstrip("\r\n"),
         "stdout_lines": stdout.splitlines(),
-        "stderr": _as_text(result.stderr),
+        "stderr": _as_text(result.stderr).rstrip("\r\n"),
         "exit_code": result.exit_code,
         "rc": result.exit_code,
         "changed": outcome.changed,

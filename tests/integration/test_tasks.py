@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import os
 import textwrap
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from remoteops.inventory.model import Host
 from remoteops.playground import PlaygroundState
 from remoteops.results import ExitCode
 from remoteops.tasks import load_task_file
-from remoteops.tasks.runner import TaskReport, run_task_file
+from remoteops.tasks.runner import KEPT_OUTPUT_TAIL, StepResult, TaskReport, run_task_file
 from remoteops.transports import CommandSpec
 from tests.integration.conftest import with_vars
 
@@ -342,7 +343,7 @@ def test_free_a_local_step_runs_once_and_every_host_waits_for_it(
         assert step_statuses(report, host.name) == ["changed", "changed"]
 
 
-def test_a_step_timeout_fails_the_host_and_it_takes_no_further_step(
+def test_a_step_timeout_fails_the_step_and_the_host_takes_no_further_step(
     connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
 ) -> None:
     slow = hosts[0].name
@@ -360,12 +361,179 @@ def test_a_step_timeout_fails_the_host_and_it_takes_no_further_step(
         strategy=strategy,
     )
     recap = report.by_host[slow]
-    assert recap.status is Status.TIMEOUT
+    assert recap.status is Status.FAILED  # the step's failure: the connection is fine
     assert "timed out after 0.5 s" in (recap.error or ""), recap.error
     assert step_statuses(report, slow) == ["failed"]
     assert sorted(p.name for p in tmp_path.glob("after-*")) == sorted(
         f"after-{h.name}" for h in hosts[1:]
     )
+
+
+def test_a_large_output_is_whole_for_register_and_on_result_and_only_its_tail_is_kept(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    size = 3_000_000
+    seen: dict[str, int] = {}
+    path = tmp_path / "task.yml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            steps:
+              - name: a large output
+                run: head -c {size} /dev/zero | tr '\\0' x; echo the end
+                register: big
+              - name: register kept it whole
+                run: touch {tmp_path}/whole-{{{{ inventory_hostname }}}}
+                when: big.stdout | length == {size + len("the end")}
+            """
+        )
+    )
+    task = dataclasses.replace(load_task_file(path), strategy=strategy)
+
+    def on_result(outcome: StepResult, host: Host) -> None:
+        if outcome.step == 0:
+            seen[host.name] = len(outcome.result.stdout)
+
+    report = run_task_file(connected, task, inventory=fleet, extra_vars={}, on_result=on_result)
+    assert report.exit_code == ExitCode.OK, report
+    for host in hosts:
+        assert seen[host.name] == size + len("the end\n")
+        assert (tmp_path / f"whole-{host.name}").exists()
+        kept = report.by_host[host.name].steps[0].result
+        assert len(kept.stdout) == KEPT_OUTPUT_TAIL
+        assert kept.stdout.endswith(b"x" * 100 + b"the end\n")
+        assert kept.stdout_bytes == size + len("the end\n")
+        assert kept.truncated
+
+
+def test_registered_output_loses_its_trailing_newlines_as_in_ansible(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - {{name: two lines, run: "printf 'a\\nb\\n\\n'", register: r}}
+          - name: used on one line
+            run: echo "out=[{{{{ r.stdout }}}}] {{{{ r.stdout_lines }}}}" > {tmp_path}/{NAME}
+        """,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    for host in hosts:
+        assert (tmp_path / host.name).read_text() == "out=[a\nb] ['a', 'b', '']\n"
+
+
+def test_an_unless_guard_keeps_none_of_its_output(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
+) -> None:
+    tracemalloc.start()
+    try:
+        report = run_text(
+            connected,
+            fleet,
+            tmp_path,
+            """
+            steps:
+              - name: guarded by a chatty check
+                run: "true"
+                unless: head -c 40000000 /dev/zero; false
+            """,
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.exit_code == ExitCode.OK, report
+    assert peak < 20_000_000, peak  # 40 MB of output on each of three hosts was all kept
+
+
+def test_ignore_errors_covers_a_step_timeout_and_the_connection_goes_on(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - {{name: too slow, run: sleep 5, timeout: 0.5, ignore_errors: true}}
+          - {{name: after, run: "touch {tmp_path}/after-{NAME}"}}
+        """,
+        strategy=strategy,
+    )
+    assert report.exit_code == ExitCode.OK, report
+    for host in hosts:
+        recap = report.by_host[host.name]
+        assert (recap.status, recap.ignored, recap.unreachable) == (Status.OK, 1, 0), recap
+        assert "timed out after 0.5 s" in (recap.steps[0].result.error or "")
+        assert (tmp_path / f"after-{host.name}").exists()
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"), [('"{{ -1 }}"', "'-1'"), ("'{{ \"nan\" }}'", "'nan'")]
+)
+def test_a_rendered_timeout_that_is_no_positive_number_fails_the_host_before_running(
+    connected: Fleet, fleet: Inventory, tmp_path: Path, written: str, shown: str
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - {{name: odd timeout, run: "touch {tmp_path}/ran-{NAME}", timeout: {written}}}
+        """,
+    )
+    assert list(tmp_path.glob("ran-*")) == []
+    assert report.exit_code == ExitCode.COMMAND_FAILED
+    for recap in report.hosts:
+        error = recap.error or ""
+        assert "odd timeout" in error, error
+        assert f"timeout {shown} is not a positive number of seconds" in error, error
+
+
+def test_failed_when_false_does_not_hide_a_template_error(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        """
+        steps:
+          - {name: never rendered, run: "rm -rf /tmp/{{ nosuchvar }}", failed_when: false}
+        """,
+        strategy=strategy,
+    )
+    for host in hosts:
+        recap = report.by_host[host.name]
+        assert recap.status is Status.FAILED, recap
+        assert "nosuchvar" in (recap.error or ""), recap.error
+
+
+def test_a_file_step_timeout_closes_its_connection_and_ends_the_host_timeout(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    with (tmp_path / "big.bin").open("wb") as big:
+        big.truncate(400 * 1024 * 1024)  # sparse here, 400 MB on the wire
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        steps:
+          - {{name: slow upload, put: {{src: big.bin, dest: "{tmp_path}/up-{NAME}"}}, timeout: 0.2}}
+          - {{name: after, run: "touch {tmp_path}/after-{NAME}"}}
+        """,
+        strategy=strategy,
+    )
+    assert list(tmp_path.glob("after-*")) == []
+    for host in hosts:
+        recap = report.by_host[host.name]
+        assert recap.status is Status.TIMEOUT, recap
+        assert "slow upload" in (recap.error or ""), recap.error
+        assert "timed out after 0.2 s (the step's timeout)" in (recap.error or ""), recap.error
 
 
 def test_serial_runs_batches_one_after_another(
@@ -418,6 +586,38 @@ def test_max_fail_stops_before_the_next_batch_and_cancels_the_rest(
         assert recap.steps == ()
     assert list(tmp_path.glob("ran-*")) == []
     assert report.stopped is not None
+    assert report.exit_code == ExitCode.COMMAND_FAILED
+
+
+def test_max_fail_percentage_without_serial_stops_every_host_after_the_failing_step(
+    connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path, strategy: str
+) -> None:
+    first = hosts[0].name
+    report = run_text(
+        connected,
+        fleet,
+        tmp_path,
+        f"""
+        max_fail_percentage: 0
+        steps:
+          - name: one host fails at once, the others a second later still ok
+            run: "{{% if inventory_hostname == '{first}' %}}false{{% else %}}sleep 1{{% endif %}}"
+          - name: mark
+            run: touch {tmp_path}/ran-{{{{ inventory_hostname }}}}
+        """,
+        strategy=strategy,
+    )
+    assert list(tmp_path.glob("ran-*")) == []
+    assert report.by_host[first].status is Status.FAILED
+    for host in hosts[1:]:
+        recap = report.by_host[host.name]
+        assert recap.status is Status.CANCELLED, recap
+        done = step_statuses(report, host.name)
+        # under free a host still connecting when the other failed starts no step at all
+        assert done == ["changed"] or (strategy == "free" and done == []), done
+        said = f"stopped by the max_fail brake after step {len(done)}"
+        assert said in (recap.error or ""), recap.error
+    assert "max_fail_percentage" in (report.stopped or "")
     assert report.exit_code == ExitCode.COMMAND_FAILED
 
 
