@@ -13,8 +13,15 @@ connection is made and no host key is ever added (Fabric's default is ``AutoAddP
   owns the connection, and the next task on the host reuses it.
 
 What Invoke would print goes to the run's :class:`~remoteops.executor.Listener` instead, per
-host (``run.out_stream`` / ``run.err_stream``, and ``echo``); Invoke never reads this
-process's stdin (``run.in_stream`` is off: many hosts cannot share one terminal).
+host (``run.out_stream`` / ``run.err_stream``, and ``echo``); so does what the task prints
+itself: each task runs on a thread of its own, and while tasks run ``sys.stdout`` and
+``sys.stderr`` send a task thread's writes to its host (:class:`_ThreadRoutedStream`). Invoke
+never reads this process's stdin (``run.in_stream`` is off: many hosts cannot share one
+terminal). Commands Fabric starts on the bound connection are marked with their PID and
+tracked by the :class:`~remoteops.transports.ssh.SSHTransport`, so the host's timeout or a
+second Ctrl-C kills them as it kills ``remoteops run``'s; a task stuck in Python is left
+behind on its thread, and the host ends then all the same. A ``Connection`` the task makes
+itself checks host keys against remoteops' known_hosts (:class:`_KnownHostsPolicy`).
 
 The tasks named on the command line (``deploy --tag v2 restart``) are parsed by Invoke's own
 parser against the fabfile's collection, and run as steps of a task file are (``linear``):
