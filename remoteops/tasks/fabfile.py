@@ -59,7 +59,7 @@ from invoke.exceptions import CommandTimedOut, Failure, ParseError, UnexpectedEx
 from invoke.executor import Executor
 from invoke.parser.context import ParserContext
 from invoke.parser.parser import Parser
-from invoke.runners import Local
+from invoke.runners import Local, normalize_hide
 from invoke.tasks import Call
 from invoke.util import ExceptionHandlingThread
 from invoke.watchers import StreamWatcher
@@ -228,10 +228,27 @@ class _NoSudoPassword(StreamWatcher):
 
 class _EchoToStream:
     """Invoke's ``echo`` prints the command with ``print``; here it goes where the command's
-    output goes (the host's lines), not to this process's stdout, and without colours."""
+    output goes (the host's lines), not to this process's stdout, and without colours. And
+    ``hide=True`` hides: Invoke ignores ``hide`` for a stream given in the config
+    (``run.out_stream``), as the host's streams are, so ``fab`` would hide what we showed."""
 
     opts: dict[str, Any]
     streams: dict[str, Any]
+    context: Any
+    _asynchronous: bool
+
+    def _unify_kwargs_with_config(self, kwargs: dict[str, Any]) -> None:
+        asked = kwargs.get("hide")
+        if asked is None:
+            asked = self.context.config.run.hide
+        super()._unify_kwargs_with_config(kwargs)  # type: ignore[misc]  # a mixin of Runner
+        hidden = normalize_hide(True if self._asynchronous else asked)
+        ours = {"stdout": self.streams["out"], "stderr": self.streams["err"]}
+        self.opts["hide"] = tuple(
+            name
+            for name in ("stdout", "stderr")
+            if (name in hidden if _is_host(ours[name]) else name in self.opts["hide"])
+        )
 
     def echo(self, command: str) -> None:
         self.streams["out"].write(self.opts["echo_format"].format(command=command) + "\n")
@@ -294,6 +311,10 @@ class _RemoteRunner(_EchoToStream, Remote):  # type: ignore[misc]  # fabric has 
                 kept += len(data)
             if self.watchers:
                 self.respond(buffer_)
+
+
+def _is_host(stream: Any) -> bool:
+    return isinstance(stream, _HostStream)
 
 
 class _LocalRunner(_EchoToStream, Local):

@@ -366,3 +366,24 @@ def test_sudo_without_a_password_fails_at_the_prompt_and_sends_nothing(
     assert result.status is Status.FAILED
     assert "sudo asked for a password and none was given" in (result.error or "")
     assert "rejected" not in (result.error or "")  # Invoke's answer "None" never went out
+
+
+def test_hide_hides_a_commands_output_from_the_hosts_lines_as_under_fab(
+    ssh_hosts: list[Host], fleet: Inventory, tmp_path: Path
+) -> None:
+    fabfile = write_fabfile(
+        tmp_path,
+        """
+        @task
+        def quiet(c):
+            kept = c.run("echo hidden; echo hidden too >&2", hide=True)
+            c.run("echo err only hidden >&2; echo shown", hide="err")
+            print("the Result still has", kept.stdout.strip(), kept.stderr.strip())
+        """,
+    )
+    host = ssh_hosts[0]
+    report = run_on([host], fleet, fabfile, "quiet")
+    assert report.exit_code == ExitCode.OK, report.hosts[0].error
+    step = report.hosts[0].steps[0].result
+    assert step.stdout.decode() == "shown\nthe Result still has hidden hidden too\n"
+    assert step.stderr.decode() == ""
