@@ -140,7 +140,8 @@ def load_fabfile(path: Path) -> Fabfile:
         sys.path.insert(0, str(folder))
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with contextlib.redirect_stdout(sys.stderr):  # a print at import: not our results
+            spec.loader.exec_module(module)
     except Exception as exc:  # the user's code: any error is theirs to fix, said as such
         sys.modules.pop(name, None)
         where = traceback.extract_tb(exc.__traceback__)[-1]

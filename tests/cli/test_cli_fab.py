@@ -154,6 +154,8 @@ def test_a_tasks_own_print_is_its_hosts_line_and_json_stays_json(
         """
         import sys
 
+        print("the fabfile is loading")
+
         @task
         def hello(c):
             print("hello from", c.original_host)
@@ -172,6 +174,7 @@ def test_a_tasks_own_print_is_its_hosts_line_and_json_stays_json(
     steps = [o for o in json_lines(as_json.stdout) if o["step"] is not None]
     assert sorted(o["stdout"] for o in steps) == sorted(f"hello from {n}\n" for n in names)
     assert all(o["stderr"] == "to stderr\n" for o in steps)
+    assert "the fabfile is loading" in as_json.stderr.decode()
 
 
 def test_the_host_timeout_kills_a_fabric_command_and_ends_a_task_stuck_in_python(
