@@ -80,6 +80,8 @@ class Fleet:
             inventory=inventory.hosts if inventory is not None else None
         )
         factory.check_settings(self.hosts)  # a bad setting is an error now, not at first use
+        #: Builds the transports; its SSH context holds the known_hosts every connection checks.
+        self.factory = factory
         self._closed = False
         self._running: set[Executor] = set()
         self._lock = threading.Lock()

@@ -13,8 +13,15 @@ connection is made and no host key is ever added (Fabric's default is ``AutoAddP
   owns the connection, and the next task on the host reuses it.
 
 What Invoke would print goes to the run's :class:`~remoteops.executor.Listener` instead, per
-host (``run.out_stream`` / ``run.err_stream``, and ``echo``); Invoke never reads this
-process's stdin (``run.in_stream`` is off: many hosts cannot share one terminal).
+host (``run.out_stream`` / ``run.err_stream``, and ``echo``); so does what the task prints
+itself: each task runs on a thread of its own, and while tasks run ``sys.stdout`` and
+``sys.stderr`` send a task thread's writes to its host (:class:`_ThreadRoutedStream`). Invoke
+never reads this process's stdin (``run.in_stream`` is off: many hosts cannot share one
+terminal). Commands Fabric starts on the bound connection are marked with their PID and
+tracked by the :class:`~remoteops.transports.ssh.SSHTransport`, so the host's timeout or a
+second Ctrl-C kills them as it kills ``remoteops run``'s; a task stuck in Python is left
+behind on its thread, and the host ends then all the same. A ``Connection`` the task makes
+itself checks host keys against remoteops' known_hosts (:class:`_KnownHostsPolicy`).
 
 The tasks named on the command line (``deploy --tag v2 restart``) are parsed by Invoke's own
 parser against the fabfile's collection, and run as steps of a task file are (``linear``):
@@ -29,28 +36,33 @@ fab`` (and library users): the other commands do not pay for them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib.util
 import io
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import paramiko
 from fabric import Config, Connection
+from fabric import connection as fabric_connection
 from fabric.runners import Remote
 from invoke.collection import Collection
-from invoke.exceptions import CommandTimedOut, Failure, ParseError, UnexpectedExit
+from invoke.exceptions import CommandTimedOut, Failure, ParseError, UnexpectedExit, WatcherError
 from invoke.executor import Executor
 from invoke.parser.context import ParserContext
 from invoke.parser.parser import Parser
-from invoke.runners import Local
+from invoke.runners import Local, normalize_hide
 from invoke.tasks import Call
+from invoke.util import ExceptionHandlingThread
+from invoke.watchers import StreamWatcher
 
 from remoteops.errors import ConfigurationError, HostError, UnreachableError
 from remoteops.executor import Listener, NullListener
@@ -62,7 +74,11 @@ from remoteops.tasks.model import BatchSize
 from remoteops.tasks.runner import HostRecap, StepResult, TaskReport
 from remoteops.transports import Transport
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
-from remoteops.transports.ssh import SSHTransport
+from remoteops.transports.known_hosts import KnownHosts
+from remoteops.transports.ssh import SSHCommand, SSHTransport, marked
+
+#: How often a host's worker looks whether its task's connection was closed under it.
+_TASK_POLL_S = 0.1
 
 #: Told of each task as it starts: its index, its name, the hosts it runs on.
 TaskStarted = Callable[[int, str, Sequence[Host]], None]
@@ -100,7 +116,8 @@ class Fabfile:
 
     def _suggestion(self, argv: Sequence[str]) -> str:
         words = [word for word in argv if not word.startswith("-")]
-        close = difflib.get_close_matches(words[0], self.task_names, n=1) if words else []
+        named = words[0] if words and words[0] not in self.collection.task_names else None
+        close = difflib.get_close_matches(named, self.task_names, n=1) if named else []
         known = f" (tasks: {', '.join(self.task_names)})"
         return f"; did you mean {close[0]!r}?{known}" if close else known
 
@@ -123,7 +140,8 @@ def load_fabfile(path: Path) -> Fabfile:
         sys.path.insert(0, str(folder))
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with contextlib.redirect_stdout(sys.stderr):  # a print at import: not our results
+            spec.loader.exec_module(module)
     except Exception as exc:  # the user's code: any error is theirs to fix, said as such
         sys.modules.pop(name, None)
         where = traceback.extract_tb(exc.__traceback__)[-1]
@@ -143,50 +161,193 @@ class _BorrowedClient(paramiko.SSHClient):
     """An ``SSHClient`` over a connection the Fleet owns: connected from the start, never
     connecting again, and left open when Fabric closes it."""
 
-    def __init__(self, transport: paramiko.Transport) -> None:
+    def __init__(self, transport: paramiko.Transport, address: str) -> None:
         super().__init__()
         self.set_missing_host_key_policy(paramiko.RejectPolicy())
         self._transport = transport
+        self._address = address
 
-    def connect(self, *args: Any, **kwargs: Any) -> None:
-        raise UnreachableError("the connection to the host was lost during the task")
+    def connect(self, hostname: str, *args: Any, **kwargs: Any) -> None:
+        """Already connected: to the same host a no-op (Fabric's ``open()`` and a task's own
+        ``c.client.connect()`` alike); elsewhere refused, as the connection is the Fleet's."""
+        if not self._transport.is_active():
+            raise UnreachableError("the connection to the host was lost during the task")
+        if hostname != self._address:
+            raise _ReconnectRefusedError(
+                f"a fabfile may not reconnect c.client (to {hostname}); make a Connection"
+            )
 
     def close(self) -> None:
         """The Fleet closes the connection when the run ends, not the task."""
 
 
+class _ReconnectRefusedError(RuntimeError):
+    """A task asked the borrowed connection for something only its owner may do."""
+
+
+class _KnownHostsPolicy(paramiko.MissingHostKeyPolicy):
+    """For a ``Connection`` a task makes itself: the host key is checked against remoteops'
+    known_hosts (and ``--accept-new-host-keys``) instead of Fabric's ``AutoAddPolicy``."""
+
+    def __init__(self, known_hosts: KnownHosts, files: Sequence[Path]) -> None:
+        self.known_hosts, self.files = known_hosts, files
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
+        """Known in the default files or in one the inventory names (``known_hosts_file``)."""
+        refused: HostError | None = None
+        for extra in [None, *self.files]:
+            try:
+                self.known_hosts.verify(hostname, key.get_name(), key.get_base64(), extra)
+            except HostError as exc:
+                refused = refused or exc
+            else:
+                return
+        if refused is not None:  # the task's failure (its host's own key is fine): not HOSTKEY
+            raise paramiko.SSHException(str(refused)) from None
+
+
+class _SudoPasswordMissingError(WatcherError):
+    """Said as the task's failure, instead of Invoke's generic "watcher error"."""
+
+
+class _NoSudoPassword(StreamWatcher):
+    """Put before Invoke's own sudo responder when no password was given: that one would
+    answer sudo's prompt with the text ``None`` (a failed attempt in the host's log, and
+    pam_faillock counts them); this one ends the command first, sending nothing."""
+
+    def __init__(self, prompt: str) -> None:
+        super().__init__()
+        self.prompt = prompt
+
+    def submit(self, stream: str) -> list[str]:
+        if self.prompt in stream:
+            raise _SudoPasswordMissingError(
+                "sudo asked for a password and none was given (see --sudo-password-env)"
+            )
+        return []
+
+
 class _EchoToStream:
     """Invoke's ``echo`` prints the command with ``print``; here it goes where the command's
-    output goes (the host's lines), not to this process's stdout."""
+    output goes (the host's lines), not to this process's stdout, and without colours. And
+    ``hide=True`` hides: Invoke ignores ``hide`` for a stream given in the config
+    (``run.out_stream``), as the host's streams are, so ``fab`` would hide what we showed."""
 
     opts: dict[str, Any]
     streams: dict[str, Any]
+    context: Any
+    _asynchronous: bool
+
+    def _unify_kwargs_with_config(self, kwargs: dict[str, Any]) -> None:
+        asked = kwargs.get("hide")
+        if asked is None:
+            asked = self.context.config.run.hide
+        super()._unify_kwargs_with_config(kwargs)  # type: ignore[misc]  # a mixin of Runner
+        hidden = normalize_hide(True if self._asynchronous else asked)
+        ours = {"stdout": self.streams["out"], "stderr": self.streams["err"]}
+        self.opts["hide"] = tuple(
+            name
+            for name in ("stdout", "stderr")
+            if (name in hidden if _is_host(ours[name]) else name in self.opts["hide"])
+        )
 
     def echo(self, command: str) -> None:
         self.streams["out"].write(self.opts["echo_format"].format(command=command) + "\n")
 
 
+#: Invoke reads 1000 bytes at a time; a command printing megabytes wants bigger reads.
+_READ_CHUNK = 64 * 1024
+
+
 class _RemoteRunner(_EchoToStream, Remote):  # type: ignore[misc]  # fabric has no types
-    pass
+    """Fabric's runner on the Fleet's connection, with what ``remoteops run`` gives its own
+    commands: the remote process group is killed on the host's timeout or Ctrl-C (the
+    command is started marked with its PID and tracked by the transport), the output is
+    read in big chunks and kept up to the capture limit, and Invoke's watchers scan it only
+    when there are any (their scan joins the whole output on every read: quadratic)."""
+
+    read_chunk_size = _READ_CHUNK
+    tracked: SSHCommand | None = None
+
+    def send_start_message(self, command: str) -> None:
+        transport = getattr(self.context, "remoteops_transport", None)
+        if not isinstance(transport, SSHTransport):  # a Connection the task made itself
+            super().send_start_message(command)
+            return
+        self.channel.exec_command(marked(command))
+        self.tracked = transport.track(SSHCommand(self.channel))
+
+    def read_proc_stdout(self, num_bytes: int) -> bytes:
+        return self._read(self.channel.recv, num_bytes, marked_here=self.using_pty)
+
+    def read_proc_stderr(self, num_bytes: int) -> bytes:
+        return self._read(self.channel.recv_stderr, num_bytes, marked_here=not self.using_pty)
+
+    def _read(self, recv: Callable[[int], bytes], num_bytes: int, *, marked_here: bool) -> bytes:
+        tracked = self.tracked
+        while True:
+            data: bytes = recv(num_bytes)
+            if tracked is None or not marked_here:
+                return data
+            kept = tracked.without_pid(data)
+            if kept or not data:  # b"" is the end of the stream to Invoke: only at the end
+                return kept
+
+    def kill(self) -> None:
+        """Invoke's own ``timeout=``: the remote process group too, not only the channel."""
+        if self.tracked is not None:
+            self.tracked.kill()
+        else:
+            super().kill()
+
+    def _handle_output(
+        self, buffer_: list[str], hide: bool, output: Any, reader: Callable[[int], bytes]
+    ) -> None:
+        kept = 0
+        for data in self.read_proc_output(reader):
+            if not hide:
+                self.write_our_output(stream=output, string=data)
+            if kept < DEFAULT_CAPTURE_LIMIT:  # the Result's text, bounded as remoteops run's
+                buffer_.append(data[: DEFAULT_CAPTURE_LIMIT - kept])
+                kept += len(data)
+            if self.watchers:
+                self.respond(buffer_)
+
+
+def _is_host(stream: Any) -> bool:
+    return isinstance(stream, _HostStream)
 
 
 class _LocalRunner(_EchoToStream, Local):
     pass
 
 
+#: Set on a thread while a :class:`_HostStream` hands output to the listener: what the
+#: listener prints then is remoteops' own output, for the real stdout (not the host's again).
+_forwarding = threading.local()
+
+
 class _HostStream(io.TextIOBase):
     """A text stream Invoke writes one host's output to: forwarded to the listener as it
-    comes, and the first ``limit`` bytes kept for the host's result."""
+    comes, and the first ``limit`` bytes kept for the host's result. Once the host's time
+    ran out (its task abandoned), it drops what a still-running task writes."""
 
     def __init__(self, host: str, stream: str, listener: Listener, limit: int) -> None:
         super().__init__()
         self.host, self.stream, self.listener, self.limit = host, stream, listener, limit
         self.kept = bytearray()
         self.total = 0
+        self.muted = False
 
     def write(self, text: str) -> int:
+        if self.muted:
+            return len(text)
         data = text.encode("utf-8", errors="replace")
-        self.listener.host_output(self.host, self.stream, data)
+        _forwarding.active = True
+        try:
+            self.listener.host_output(self.host, self.stream, data)
+        finally:
+            _forwarding.active = False
         self.total += len(data)
         if len(self.kept) < self.limit:
             self.kept += data[: self.limit - len(self.kept)]
@@ -199,13 +360,86 @@ class _HostStream(io.TextIOBase):
         return self  # a task cloning its config must not copy the listener
 
 
+class _ThreadRoutedStream(io.TextIOBase):
+    """``sys.stdout``, ``sys.stderr`` or ``sys.stdin`` while tasks run: a task thread's writes
+    (a plain ``print``, a Connection the task made itself) go to its host's stream, every
+    other thread's (remoteops' own output) to the real stream; a task reads an empty stdin
+    (many hosts cannot share one terminal). Invoke's reader threads write for
+    the thread that started their command (see :func:`_routed_output`)."""
+
+    def __init__(self, real: Any, routes: dict[int, Mapping[str, io.TextIOBase]], name: str):
+        super().__init__()
+        self.real, self.routes, self.name = real, routes, name
+
+    def _target(self) -> Any:
+        if getattr(_forwarding, "active", False):
+            return self.real  # the listener printing the host's line: remoteops' own output
+        thread = threading.current_thread()
+        route = self.routes.get(getattr(thread, "remoteops_route", thread.ident) or 0)
+        return self.real if route is None else route[self.name]
+
+    def write(self, text: str) -> int:
+        return int(self._target().write(text))
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        return bool(self._target().isatty())
+
+    def read(self, size: int | None = -1) -> str:
+        return str(self._target().read(size))
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        return str(self._target().readline(size))
+
+    def fileno(self) -> int:
+        return int(self._target().fileno())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.real, "encoding", None) or "utf-8")
+
+
+@contextlib.contextmanager
+def _routed_output(
+    policy: _KnownHostsPolicy, routes: dict[int, Mapping[str, io.TextIOBase]]
+) -> Iterator[None]:
+    """While tasks run: ``sys.stdout``/``sys.stderr`` routed per task thread, Invoke's reader
+    threads routed as the thread that made them, and a Connection a task makes itself
+    checking host keys with ``policy``. All restored at the end; the streams stay
+    routed while a task abandoned at its host's timeout is still running (its writes are
+    dropped, and must not land in our JSON)."""
+    real_out, real_err, real_in = sys.stdout, sys.stderr, sys.stdin
+    sys.stdout = _ThreadRoutedStream(real_out, routes, "stdout")
+    sys.stderr = _ThreadRoutedStream(real_err, routes, "stderr")
+    sys.stdin = _ThreadRoutedStream(real_in, routes, "stdin")
+    original_init = ExceptionHandlingThread.__init__
+    original_policy = fabric_connection.AutoAddPolicy
+
+    def init_routed(thread: ExceptionHandlingThread, **kwargs: Any) -> None:
+        original_init(thread, **kwargs)
+        setattr(thread, "remoteops_route", threading.get_ident())  # noqa: B010
+
+    ExceptionHandlingThread.__init__ = init_routed  # type: ignore[method-assign,assignment]
+    fabric_connection.AutoAddPolicy = lambda: policy
+    try:
+        yield
+    finally:
+        ExceptionHandlingThread.__init__ = original_init  # type: ignore[method-assign]
+        fabric_connection.AutoAddPolicy = original_policy
+        if not routes:
+            sys.stdout, sys.stderr, sys.stdin = real_out, real_err, real_in
+
+
 def fabric_config(fabfile: Fabfile, *, sudo_password: str | None = None) -> Config:
     """The configuration every Connection starts from, loaded as ``fab`` loads it (system,
     user and project files, ``FABRIC_*`` variables, the collection's own), but no SSH config
     files: remoteops made the connection already. ``sudo_password`` becomes
     ``sudo.password``, which ``c.sudo`` answers sudo's prompt with (on stdin only)."""
     overrides: dict[str, Any] = {
-        "run": {"in_stream": False},
+        # no colours: the echoed command is a line of the host's output (and of its JSON)
+        "run": {"in_stream": False, "echo_format": "{command}"},
         "runners": {"remote": _RemoteRunner, "local": _LocalRunner},
     }
     if sudo_password is not None:
@@ -234,11 +468,28 @@ def bound_connection(
     config = config.clone()
     config.run.out_stream = streams["stdout"]
     config.run.err_stream = streams["stderr"]
-    connection = Connection(target.address, user=target.user, port=target.port, config=config)
+    connection = _BoundConnection(target.address, user=target.user, port=target.port, config=config)
     connection.original_host = name
-    connection.client = _BorrowedClient(opened)
+    connection.client = _BorrowedClient(opened, target.address)
     connection.transport = opened
+    connection.remoteops_transport = transport
     return connection
+
+
+class _BoundConnection(Connection):  # type: ignore[misc]  # fabric has no types
+    """A Connection on the Fleet's connection (see :func:`bound_connection`)."""
+
+    #: A real class attribute: Invoke's DataProxy stores an attribute it does not find on
+    #: the class in the config, which is deep-copied (the transport with it) on every clone.
+    remoteops_transport: SSHTransport | None = None
+
+    def sudo(self, command: str, **kwargs: Any) -> Any:
+        """Fabric's ``sudo``, except that with no password given sudo's prompt fails the
+        command instead of being answered ``None`` (see :class:`_NoSudoPassword`)."""
+        if kwargs.get("password", self.config.sudo.password) is None:
+            given = kwargs.get("watchers", self.config.run.watchers)
+            kwargs["watchers"] = [_NoSudoPassword(self.config.sudo.prompt), *given]
+        return super().sudo(command, **kwargs)
 
 
 # -- running the calls on the fleet --------------------------------------------------------
@@ -276,14 +527,20 @@ def run_fabfile(
         return run.interrupted
 
     hosts = list(fleet.hosts)
-    stopped = run_batches(
-        hosts,
-        serial,
-        run_batch,
-        lambda host: host.name in run.stopped_on,
-        max_fail=max_fail,
-        max_fail_percentage=max_fail_percentage,
+    files = {h.vars["known_hosts_file"] for h in hosts if h.vars.get("known_hosts_file")}
+    policy = _KnownHostsPolicy(
+        fleet.factory.ssh_context().known_hosts,
+        [Path(str(f)).expanduser() for f in sorted(files, key=str)],
     )
+    with _routed_output(policy, run.routes):
+        stopped = run_batches(
+            hosts,
+            serial,
+            run_batch,
+            lambda host: host.name in run.stopped_on,
+            max_fail=max_fail,
+            max_fail_percentage=max_fail_percentage,
+        )
     recaps = tuple(run.recap(host.name, stopped) for host in hosts)
     return TaskReport(recaps, time.monotonic() - started, run.interrupted, stopped)
 
@@ -318,6 +575,8 @@ class _FabRun:
         self.stopped_on: dict[str, HostResult] = {}
         self.started: set[str] = set()
         self.interrupted = False
+        #: Each task thread's streams, for ``print`` (see :func:`_routed_output`).
+        self.routes: dict[int, Mapping[str, io.TextIOBase]] = {}
 
     def run_batch(self, batch: Sequence[Host]) -> None:
         self.started.update(h.name for h in batch)
@@ -374,7 +633,9 @@ class _FabRun:
             connection = bound_connection(host.name, transport, self.config, streams)
             status, exit_code, error = Status.OK, None, None
             try:
-                call.task(connection, *call.args, **call.kwargs)
+                raised = self._in_task_thread(call, connection, streams, transport)
+                if raised is not None:
+                    raise raised
             except HostError:
                 raise  # the connection's own failure: the executor names its kind
             except UnexpectedExit as exc:
@@ -383,6 +644,12 @@ class _FabRun:
             except (CommandTimedOut, Failure, Exception) as exc:
                 if transport.connection_lost():
                     raise UnreachableError(f"connection lost during the task: {exc}") from exc
+                status, error = Status.FAILED, _described(exc, self.tracebacks)
+            except SystemExit as exc:
+                status, error = Status.FAILED, f"the task called sys.exit({exc.code!r})"
+            except KeyboardInterrupt:
+                status, error = Status.CANCELLED, "interrupted (the task raised KeyboardInterrupt)"
+            except BaseException as exc:  # the user's own BaseException: still only this host
                 status, error = Status.FAILED, _described(exc, self.tracebacks)
             finally:
                 connection.close()  # its SFTP session only (see _BorrowedClient)
@@ -401,11 +668,47 @@ class _FabRun:
 
         return work
 
+    def _in_task_thread(
+        self,
+        call: Call,
+        connection: Connection,
+        streams: Mapping[str, _HostStream],
+        transport: SSHTransport,
+    ) -> BaseException | None:
+        """Run the task on a thread of its own, its ``print`` routed to the host's streams;
+        return what it raised. If the connection is closed under it (the host's time ran
+        out, a second Ctrl-C) its remote commands were killed with it; a task stuck in
+        Python cannot be, so it is left behind (a daemon thread, its output dropped) and the
+        host ends now, as the executor then says (timeout, cancelled)."""
+        outcome: list[BaseException | None] = []
+
+        def task() -> None:
+            self.routes[threading.get_ident()] = {**streams, "stdin": io.StringIO()}
+            try:
+                call.task(connection, *call.args, **call.kwargs)
+                outcome.append(None)
+            except BaseException as exc:  # judged by the host's worker
+                outcome.append(exc)
+            finally:
+                self.routes.pop(threading.get_ident(), None)
+
+        thread = threading.Thread(target=task, name="remoteops-fab-task", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            thread.join(_TASK_POLL_S)
+            if thread.is_alive() and transport.gone():
+                for stream in streams.values():
+                    stream.muted = True
+                raise UnreachableError("the task was left running: its connection was closed")
+        return outcome[0] if outcome else None
+
 
 def _described(exc: BaseException, tracebacks: bool) -> str:
     said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, Failure) and exc.result is not None:  # e.g. sudo's password refused
         said = str(exc).strip() or said
+    if isinstance(getattr(exc, "reason", None), _SudoPasswordMissingError):
+        said = str(getattr(exc, "reason", said))
     if tracebacks:
         said += "\n" + "".join(traceback.format_exception(exc)).rstrip()
     return said

@@ -675,11 +675,22 @@ class SSHCommand:
         end = self._head.find(b"\n", at)
         if end < 0:
             return b""  # the rest of the line is still on its way
-        digits = self._head[at + len(_PID_MARK) : end]
+        digits = self._head[at + len(_PID_MARK) : end].strip()  # a pty ends it with \r\n
         self.pid = int(digits) if digits.isdigit() else None
         rest = self._head[:at] + self._head[end + 1 :]
         self._head, self._pid_pending = b"", False
         return rest
+
+    def without_pid(self, data: bytes) -> bytes:
+        """What the command wrote in ``data``, read from the stream our PID line comes on
+        (stderr; stdout under a pty), for code that reads the channel itself (Invoke): the
+        line is held back until whole, and ``b""`` (end of stream) gives back what was held."""
+        if not self._pid_pending:
+            return data
+        if not data:
+            head, self._head, self._pid_pending = self._head, b"", False
+            return head
+        return self._take_pid(data)
 
     def _release_head(self) -> list[tuple[str, bytes]]:
         head, self._head, self._pid_pending = self._head, b"", False
@@ -762,6 +773,11 @@ class SSHCommand:
                 f"kill -TERM -- -{pid} 2>/dev/null; sleep 2; kill -KILL -- -{pid} 2>/dev/null",
                 _KILL_OPEN_TIMEOUT_S,
             )
+
+
+def marked(command: str) -> str:
+    """``command`` preceded by the line that tells :class:`SSHCommand` its remote PID."""
+    return f"echo {_PID_MARK.decode()}$$ >&2; {command}"
 
 
 def _exec_within(channel: paramiko.Channel, command: str, limit: float) -> None:
@@ -885,10 +901,14 @@ class SSHTransport(BatchWrites, ElevatingFiles):
         self.target = target
 
     def start(self, command: str, timeout: float | None = None) -> RunningCommand:
-        command_handle = self.open_command(command, timeout)
+        return self.track(self.open_command(command, timeout))
+
+    def track(self, command: SSHCommand) -> SSHCommand:
+        """Count ``command`` among those :meth:`close` kills (a timeout, Ctrl-C): every
+        command started with :func:`marked` on this connection belongs here."""
         self._commands = [c for c in self._commands if c.killer is not None or not c.done()]
-        self._commands.append(command_handle)
-        return command_handle
+        self._commands.append(command)
+        return command
 
     def open_command(self, command: str, timeout: float | None = None) -> SSHCommand:
         """Start ``command`` on a channel of its own; unlike :meth:`start`, a :meth:`close`
@@ -904,7 +924,7 @@ class SSHTransport(BatchWrites, ElevatingFiles):
             timed_out=lambda: HostTimeoutError(f"the command did not start within {limit:g} s"),
         ):
             channel = transport.open_session(window_size=_WINDOW_SIZE, timeout=limit)
-            _exec_within(channel, f"echo {_PID_MARK.decode()}$$ >&2; {command}", limit)
+            _exec_within(channel, marked(command), limit)
         self._round_trip_s = max(self._round_trip_s, time.monotonic() - asked)
         return SSHCommand(channel)
 
@@ -963,4 +983,5 @@ __all__ = [
     "SSHContext",
     "SSHTarget",
     "SSHTransport",
+    "marked",
 ]

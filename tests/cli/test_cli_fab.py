@@ -37,7 +37,7 @@ def test_task_output_is_each_hosts_lines_and_nothing_else_reaches_stdout(
     width = max(len(n) for n in names)
     for name in names:
         assert f"{name.ljust(width)} | hello\n" in out
-        assert f"{name.ljust(width)} | \x1b[1;37mecho hello; echo oops >&2\x1b[0m\n" in out
+        assert f"{name.ljust(width)} | echo hello; echo oops >&2\n" in out
         assert f"{name.ljust(width)} ! oops\n" in err
     assert all(re.match(r"\S+ +\| ", line) for line in out.splitlines()), out
     assert "TASK 1 loud(word='hello')" in err
@@ -144,3 +144,102 @@ def test_only_the_fab_command_imports_fabric_and_invoke(
     assert imported("hosts", "-i", inventory) == "[]"
     assert imported("run", "-i", inventory, "-H", names[0], "true") == "[]"
     assert imported("fab", "-f", str(EXAMPLE), "-i", local, "whoami") == "['fabric', 'invoke']"
+
+
+def test_a_tasks_own_print_is_its_hosts_line_and_json_stays_json(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    fabfile = write_fabfile(
+        tmp_path,
+        """
+        import sys
+
+        print("the fabfile is loading")
+
+        @task
+        def hello(c):
+            print("hello from", c.original_host)
+            print("to stderr", file=sys.stderr)
+        """,
+    )
+    text = remoteops("fab", "-f", str(fabfile), "-i", inventory, "hello")
+    assert text.returncode == 0, text.stderr.decode()
+    out, err = text.stdout.decode(), text.stderr.decode()
+    width = max(len(n) for n in names)
+    for name in names:
+        assert f"{name.ljust(width)} | hello from {name}\n" in out
+        assert f"{name.ljust(width)} ! to stderr\n" in err
+    as_json = remoteops("fab", "-f", str(fabfile), "-i", inventory, "-o", "json", "hello")
+    assert as_json.returncode == 0, as_json.stderr.decode()
+    steps = [o for o in json_lines(as_json.stdout) if o["step"] is not None]
+    assert sorted(o["stdout"] for o in steps) == sorted(f"hello from {n}\n" for n in names)
+    assert all(o["stderr"] == "to stderr\n" for o in steps)
+    assert "the fabfile is loading" in as_json.stderr.decode()
+
+
+def test_the_host_timeout_kills_a_fabric_command_and_ends_a_task_stuck_in_python(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    """`sleep 60` is killed on its host at 3 s; a `time.sleep(60)` cannot be, but the run
+    still ends then (its thread left behind), both hosts `timeout`."""
+    remote, stuck = names[:2]
+    pid_file = tmp_path / "pid"
+    fabfile = write_fabfile(
+        tmp_path,
+        f"""
+        import time
+
+        @task
+        def slow(c):
+            if c.original_host == {remote!r}:
+                c.run("echo $$ > {pid_file}; exec sleep 60")
+            else:
+                time.sleep(60)
+        """,
+    )
+    result = remoteops(
+        "fab", "-f", str(fabfile), "-i", inventory, "-H", f"{remote},{stuck}", "-o", "json",
+        "-t", "3", "slow", timeout=40,
+    )  # fmt: skip
+    finals = {o["host"]: o for o in json_lines(result.stdout) if o["step"] is None}
+    assert finals[remote]["status"] == "timeout", result.stderr.decode()
+    assert finals[stuck]["status"] == "timeout"
+    pid = int(pid_file.read_text())  # in the host's own PID namespace: ask the host
+    gone = remoteops(
+        "run", "-i", inventory, "-H", remote,
+        f"for i in $(seq 50); do kill -0 {pid} 2>/dev/null || exit 0; sleep 0.1; done; exit 1",
+    )  # fmt: skip
+    assert gone.returncode == 0, "sleep 60 still runs on its host"
+
+
+def test_twenty_megabytes_of_command_output_are_kept_whole(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    """Invoke scans the whole output on every 1000-byte read: quadratic, minutes for this."""
+    fabfile = write_fabfile(
+        tmp_path,
+        """
+        @task
+        def big(c):
+            out = c.run("head -c 20000000 /dev/zero | tr '\\\\0' x | fold -w 99")
+            print(len(out.stdout), out.stdout.count("\\n"))
+        """,
+    )
+    result = remoteops(
+        "fab", "-f", str(fabfile), "-i", inventory, "-H", names[0], "-o", "json", "big",
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    steps = [o for o in json_lines(result.stdout) if o["step"] is not None]
+    (step,) = steps  # the output as it came, then what the task counted in its Result
+    assert step["stdout"].endswith("\n" + "x" * 20 + "20202020 202020\n")
+
+
+def test_a_task_named_right_with_a_wrong_flag_is_not_offered_itself(
+    inventory: str, tmp_path: Path
+) -> None:
+    fabfile = write_fabfile(tmp_path, "@task\ndef pos(c, count=1):\n    pass\n")
+    result = remoteops("fab", "-f", str(fabfile), "-i", inventory, "pos", "--nope", "1")
+    assert result.returncode == 2
+    assert "--nope" in result.stderr.decode()
+    assert "did you mean" not in result.stderr.decode()

@@ -173,7 +173,7 @@ def test_one_connection_per_host_across_commands_tasks_and_a_close(
     )
     hosts = ssh_hosts[:3]
     report = run_on(hosts, fleet, fabfile, "twice", "again")
-    assert report.exit_code == ExitCode.OK, report
+    assert report.exit_code == ExitCode.OK, report.hosts[0].error
     first_ports = set()
     for host in hosts:
         seen = "".join(task_output(report, host.name)).split()
@@ -248,3 +248,142 @@ def test_sudo_answers_with_the_given_password_and_a_wrong_one_fails_the_host(
     assert wrong.hosts[0].status is Status.FAILED
     assert "was rejected" in (wrong.hosts[0].error or "")
     assert password not in (wrong.hosts[0].error or "")
+
+
+# -- what a task may do to the process and the connection --------------------------------------
+
+
+def test_sys_exit_keyboard_interrupt_and_a_base_exception_fail_only_their_host(
+    ssh_hosts: list[Host], fleet: Inventory, tmp_path: Path
+) -> None:
+    exiter, interrupter, odd = ssh_hosts[:3]
+    fabfile = write_fabfile(
+        tmp_path,
+        f"""
+        import sys
+
+        class Odd(BaseException):
+            pass
+
+        @task
+        def step(c):
+            if c.original_host == {exiter.name!r}:
+                sys.exit(3)
+            if c.original_host == {interrupter.name!r}:
+                raise KeyboardInterrupt
+            raise Odd("strange")
+        """,
+    )
+    report = run_on([exiter, interrupter, odd], fleet, fabfile, "step")
+    by = report.by_host
+    assert by[exiter.name].status is Status.FAILED
+    assert by[exiter.name].error == "task step: the task called sys.exit(3)"
+    assert by[interrupter.name].status is Status.CANCELLED
+    assert "KeyboardInterrupt" in (by[interrupter.name].error or "")
+    assert by[odd.name].status is Status.FAILED
+    assert by[odd.name].error == "task step: Odd: strange"
+    assert "internal error" not in str([by[h.name].error for h in (exiter, interrupter, odd)])
+
+
+def test_reconnecting_the_bound_client_to_its_host_is_a_no_op_and_elsewhere_a_failure(
+    ssh_hosts: list[Host], fleet: Inventory, tmp_path: Path
+) -> None:
+    same, other = ssh_hosts[:2]
+    fabfile = write_fabfile(
+        tmp_path,
+        f"""
+        @task
+        def again(c):
+            if c.original_host == {same.name!r}:
+                c.client.connect(c.host, port=c.port, username=c.user)
+            else:
+                c.client.connect("192.0.2.1")
+            c.run("echo still here")
+        """,
+    )
+    report = run_on([same, other], fleet, fabfile, "again")
+    assert report.by_host[same.name].status is Status.OK, report
+    assert task_output(report, same.name) == ["still here\n"]
+    assert report.by_host[other.name].status is Status.FAILED
+    assert "may not reconnect" in (report.by_host[other.name].error or "")
+
+
+def test_a_connection_the_task_makes_checks_host_keys_and_its_output_is_the_hosts(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """The task's host knows its own key but not the other's (Fabric would add it)."""
+    runner, stranger = ssh_hosts[:2]
+    known = tmp_path / "known_hosts"
+    original = Path(str(runner.vars["known_hosts_file"])).read_text().splitlines()
+    known.write_text(
+        "\n".join(line for line in original if not line.startswith(stranger.address + " ")) + "\n"
+    )
+    host = with_vars(runner, known_hosts_file=str(known))
+    fabfile = write_fabfile(
+        tmp_path,
+        f"""
+        from fabric import Connection
+
+        KEY = {{"key_filename": {str(playground.client_key_path)!r}}}
+
+        @task
+        def mine(c):
+            with Connection(c.host, user=c.user, connect_kwargs=KEY) as own:
+                own.run("echo from my own connection")
+
+        @task
+        def theirs(c):
+            with Connection({stranger.address!r}, user=c.user, connect_kwargs=KEY) as own:
+                own.run("echo should not run")
+        """,
+    )
+    inventory = Inventory([host])
+    report = run_on([host], inventory, fabfile, "mine")
+    assert report.exit_code == ExitCode.OK, report.hosts[0].error
+    assert task_output(report, host.name) == ["from my own connection\n"]
+    refused = run_on([host], inventory, fabfile, "theirs")
+    assert refused.hosts[0].status is Status.FAILED
+    assert "unknown host key" in (refused.hosts[0].error or "")
+    assert task_output(refused, host.name) == [""]
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_sudo_without_a_password_fails_at_the_prompt_and_sends_nothing(
+    ssh_hosts: list[Host], fleet: Inventory, playground: PlaygroundState, tmp_path: Path
+) -> None:
+    assert playground.sudo_user is not None
+    fabfile = write_fabfile(
+        tmp_path,
+        """
+        @task
+        def root(c):
+            c.sudo("id -un")
+        """,
+    )
+    host = with_vars(ssh_hosts[0], user=playground.sudo_user)
+    report = run_on([host], fleet, fabfile, "root")
+    result = report.hosts[0]
+    assert result.status is Status.FAILED
+    assert "sudo asked for a password and none was given" in (result.error or "")
+    assert "rejected" not in (result.error or "")  # Invoke's answer "None" never went out
+
+
+def test_hide_hides_a_commands_output_from_the_hosts_lines_as_under_fab(
+    ssh_hosts: list[Host], fleet: Inventory, tmp_path: Path
+) -> None:
+    fabfile = write_fabfile(
+        tmp_path,
+        """
+        @task
+        def quiet(c):
+            kept = c.run("echo hidden; echo hidden too >&2", hide=True)
+            c.run("echo err only hidden >&2; echo shown", hide="err")
+            print("the Result still has", kept.stdout.strip(), kept.stderr.strip())
+        """,
+    )
+    host = ssh_hosts[0]
+    report = run_on([host], fleet, fabfile, "quiet")
+    assert report.exit_code == ExitCode.OK, report.hosts[0].error
+    step = report.hosts[0].steps[0].result
+    assert step.stdout.decode() == "shown\nthe Result still has hidden hidden too\n"
+    assert step.stderr.decode() == ""
