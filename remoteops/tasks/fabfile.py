@@ -75,6 +75,7 @@ from remoteops.tasks.runner import HostRecap, StepResult, TaskReport
 from remoteops.transports import Transport
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
 from remoteops.transports.known_hosts import KnownHosts
+from remoteops.transports.settings import SSHSettings
 from remoteops.transports.ssh import SSHCommand, SSHTransport, marked
 
 #: How often a host's worker looks whether its task's connection was closed under it.
@@ -527,7 +528,10 @@ def run_fabfile(
         return run.interrupted
 
     hosts = list(fleet.hosts)
-    files = {h.vars["known_hosts_file"] for h in hosts if h.vars.get("known_hosts_file")}
+    settings = (fleet.factory.settings(h) for h in hosts)
+    files = {
+        s.known_hosts_file for s in settings if isinstance(s, SSHSettings) and s.known_hosts_file
+    }
     policy = _KnownHostsPolicy(
         fleet.factory.ssh_context().known_hosts,
         [Path(str(f)).expanduser() for f in sorted(files, key=str)],
