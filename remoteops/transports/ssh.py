@@ -623,8 +623,10 @@ class SSHCommand:
 
     def __init__(self, channel: paramiko.Channel) -> None:
         self._channel = channel
-        self._poller = select.poll()
-        self._poller.register(channel.fileno(), select.POLLIN)
+        #: Made on the first :meth:`poll`: ``fileno()`` gives the channel one pipe that every
+        #: reader clears, so code reading stdout and stderr on two threads of its own (Invoke,
+        #: under ``remoteops fab``) could block one of them for ever if it existed.
+        self._poller: select.poll | None = None
         self._head = b""  # the start of stderr, until our PID line has been seen
         self._pid_pending = True
         self.pid: int | None = None
@@ -644,6 +646,9 @@ class SSHCommand:
                     return self._release_head()
                 channel.status_event.wait(timeout)
                 return []
+            if self._poller is None:
+                self._poller = select.poll()
+                self._poller.register(channel.fileno(), select.POLLIN)
             self._poller.poll(max(0.0, timeout) * 1000)
         chunks: list[tuple[str, bytes]] = []
         budget = _POLL_BYTES  # a flood must not keep the caller from its deadline
