@@ -315,7 +315,7 @@ def write_pyinfra(state: PlaygroundState, fx: Fixture, hosts: int) -> list[str]:
 
 FABFILE = """\
 \"\"\"The benchmark's task as a Fabric user writes it: render locally, put, tar+put+untar.\"\"\"
-import io, json, os, subprocess
+import io, json, os, subprocess, threading
 from fabric import task
 from jinja2 import Template
 
@@ -336,8 +336,10 @@ def deploy(c):
     c.put(io.BytesIO(text.encode()), f"{{TARGET}}/app.conf")
     c.run(f"chmod 644 {{TARGET}}/app.conf")
     if not os.path.exists(TARBALL):  # once per `fab` process, as a user's local() would be
-        subprocess.run(["tar", "-cf", TARBALL + ".tmp", "-C", TREE, "."], check=True)
-        os.replace(TARBALL + ".tmp", TARBALL)
+        # hosts run in parallel under `remoteops fab`: each builds under a name of its own
+        partial = f"{{TARBALL}}.{{os.getpid()}}.{{threading.get_ident()}}.tmp"
+        subprocess.run(["tar", "-cf", partial, "-C", TREE, "."], check=True)
+        os.replace(partial, TARBALL)
     c.put(TARBALL, "/tmp/bench-tree.tar")
     c.run(f"mkdir -p {{TARGET}}/tree && tar -xf /tmp/bench-tree.tar -C {{TARGET}}/tree "
           "&& rm /tmp/bench-tree.tar")
