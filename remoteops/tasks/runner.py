@@ -50,7 +50,7 @@ from remoteops.errors import (
     TemplateError,
     UnreachableError,
 )
-from remoteops.executor import Listener, NullListener, command_work, needing
+from remoteops.executor import HostWork, Listener, NullListener, command_work, needing
 from remoteops.fleet import Fleet
 from remoteops.inventory import Host, Inventory
 from remoteops.results import (
@@ -1040,6 +1040,16 @@ def _transfer_changed(result: HostResult) -> bool:
     return bool(stats.files_created or stats.files_updated or stats.files_deleted)
 
 
+def _transfer_doing(work: HostWork) -> Doing:
+    """A transfer's work as a step: it changed the host when it created, updated or deleted."""
+
+    def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
+        result = work(host, transport, listener)
+        return result, _transfer_changed(result)
+
+    return do
+
+
 def put_doing(
     source: Path,
     dest: str,
@@ -1054,13 +1064,9 @@ def put_doing(
     read = read_source(source, recursive=recursive)
     if mode is not None and not read.is_dir:
         read = PutSource(read.path, (dataclasses.replace(read.entries[0], mode=mode),))
-    work = put_work([read], dest, parents=parents, dry_run=check, diff=diff, privilege=privilege)
-
-    def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
-        result = work(host, transport, listener)
-        return result, _transfer_changed(result)
-
-    return do
+    return _transfer_doing(
+        put_work([read], dest, parents=parents, dry_run=check, diff=diff, privilege=privilege)
+    )
 
 
 def sync_doing(
@@ -1072,25 +1078,15 @@ def sync_doing(
     check: bool,
     diff: bool,
 ) -> Doing:
-    work = sync_work(tree, dest, options, dry_run=check, diff=diff, privilege=privilege)
-
-    def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
-        result = work(host, transport, listener)
-        return result, _transfer_changed(result)
-
-    return do
+    return _transfer_doing(
+        sync_work(tree, dest, options, dry_run=check, diff=diff, privilege=privilege)
+    )
 
 
 def get_doing(remote: str, local_dir: Path, privilege: Privilege | None, *, check: bool) -> Doing:
     """In check mode, what would be fetched: the host's path listed, nothing written here
     (Ansible's ``fetch`` writes nothing in check mode either)."""
-    work = fetch_work(remote, local_dir, dry_run=check, privilege=privilege)
-
-    def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
-        result = work(host, transport, listener)
-        return result, _transfer_changed(result)
-
-    return do
+    return _transfer_doing(fetch_work(remote, local_dir, dry_run=check, privilege=privilege))
 
 
 def read_template(source: Path) -> str:
