@@ -54,6 +54,7 @@ from remoteops.transports.known_hosts import KnownHosts, host_key_name
 from remoteops.transports.settings import SSHSettings
 from remoteops.transports.sftp_sessions import SFTPSessions
 from remoteops.transports.ssh_batch import BatchWrites
+from remoteops.transports.ssh_eof import send_eof
 from remoteops.transports.ssh_errors import is_timeout, ssh_errors
 from remoteops.transports.ssh_sudo import ElevatedFiles
 
@@ -733,8 +734,7 @@ class SSHCommand:
             channel.sendall(cast(bytes, view[offset : offset + step]))  # paramiko takes views
 
     def close_stdin(self) -> None:
-        if not self._channel.closed:
-            self._channel.shutdown_write()
+        send_eof(self._channel)
 
     def kill(self) -> None:
         """End the command without waiting. If it is still running, its remote process group

@@ -361,7 +361,9 @@ def test_sshd_killed_mid_command_is_unreachable_for_that_host_only(
     try:
         report = run_command(
             [target, ssh_hosts[1]],
-            CommandSpec("echo started; sleep 5; echo never", timeout=20),
+            # exec: the host's processes are signalled one by one, so a shell that outlived
+            # its sleep by a moment could still print a line after it
+            CommandSpec("echo started; exec sleep 5", timeout=20),
             listener=Started(),
         )
     finally:
@@ -571,3 +573,35 @@ def test_a_connection_whose_socket_died_under_it_still_closes_and_reports(
 
     report = Executor().run(ssh_hosts[:2], work)  # type: ignore[arg-type]
     assert [r.stdout for r in report.results] == [b"started\n"] * 2
+
+
+def test_quick_commands_in_parallel_on_one_connection_never_lose_it(
+    ssh_hosts: list[Host],
+) -> None:
+    """Each command's stdin is closed as it starts; a quick command's channel may be closed
+    by then. paramiko sends its EOF after releasing the channel's lock, so the server could
+    get it after the close: OpenSSH then drops the whole connection ("ieof packet referred to
+    nonexistent channel"), which lost a task's SFTP session in CI."""
+    transport = TransportFactory().create(ssh_hosts[0])
+    transport.connect()
+    failures: list[str] = []
+
+    def commands() -> None:
+        try:
+            for _ in range(100):
+                outcome = transport.run(CommandSpec(":"))  # type: ignore[attr-defined]
+                if outcome.exit_code != 0:
+                    failures.append(repr(outcome))
+        except Exception as exc:  # the connection dropped under the command
+            failures.append(repr(exc))
+
+    try:
+        threads = [threading.Thread(target=commands) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not transport.connection_lost()
+    finally:
+        transport.close()
+    assert failures == []
