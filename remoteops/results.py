@@ -27,6 +27,11 @@ class TransferStats:
     bytes_sent: int = 0
     bytes_received: int = 0
 
+    @property
+    def changed(self) -> bool:
+        """Whether any file was created, updated or deleted (a task step is ``changed``)."""
+        return bool(self.files_created or self.files_updated or self.files_deleted)
+
 
 #: The :class:`TransferStats` fields, in JSON order.
 TRANSFER_FIELDS = tuple(f.name for f in fields(TransferStats))

@@ -336,23 +336,25 @@ def run_transfer(
     output: OutputMode,
     progress: bool = False,
 ) -> NoReturn:
-    """Make a file-transfer call and exit: live lines, or JSON in the transfer schema.
+    """Make a file-transfer call and exit: live lines ending with one line of what each host
+    changed (:mod:`remoteops.output.transfers`), or JSON in the transfer schema.
 
     ``call`` is given where to report progress: progress bars on stderr when asked for, in
     text mode, and only on a terminal.
     """
-    from remoteops.output import JsonLines, LiveLines
+    from remoteops.output import JsonLines
+    from remoteops.output.transfers import TransferLines
 
     names = [h.name for h in fleet.hosts]
     if output is OutputMode.json:
         listener: Listener = JsonLines(transfer=True)
     elif not (progress and sys.stderr.isatty()):
-        listener = LiveLines(names)
+        listener = TransferLines(names)
     else:
         from remoteops.output.progress import TransferBars
 
         with TransferBars() as bars:  # live lines made inside: they print above the bars
-            bars.inner = LiveLines(names)
+            bars.inner = TransferLines(names)
             report = execute(lambda: call(fleet, bars, bars))
         finish(report, output)
     finish(execute(lambda: call(fleet, listener, None)), output)

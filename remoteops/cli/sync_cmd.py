@@ -53,7 +53,13 @@ def sync(
         bool, typer.Option("--delete", help="Remove files on the hosts that the source lacks.")
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", "-N", help="Show the plan per host; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            "-n",
+            "-N",
+            help="Show the plan per host; change nothing (-n as in rsync; -N as before).",
+        ),
     ] = False,
     checksum: Annotated[
         bool, typer.Option("--checksum", "-c", help="Compare content, not size and mtime.")

@@ -114,15 +114,20 @@ def checked_destination(transport: FileTransport, dest: str, *, force: bool) -> 
     (see :func:`protected`); TransferError (the host ends ``failed``) if it is, unless
     ``force``."""
     path = expand_home(transport, dest)
-    if force:
-        return path
+    if not force:
+        _refuse_where_protected(transport, path, dest)
+    return path
+
+
+def _refuse_where_protected(transport: FileTransport, path: str, dest: str) -> None:
+    """Refuse ``path`` (``dest`` with ``~`` expanded) if this host shows it protected; the
+    refusal names ``dest`` as the user spelled it."""
     home = transport.home_dir()
     spelled = normalise(path, transport.real_path(".") or home)
     real = resolve(transport, path)
     for shown in dict.fromkeys((spelled, real)):
         _refuse_if_protected(shown, dest, home)
         _refuse_if_protected(shown, dest, transport.acting_home(), "sudo's target user's")
-    return path
 
 
 def checked_listing(
@@ -142,7 +147,7 @@ def checked_listing(
     pool = ThreadPoolExecutor(1, thread_name_prefix="remoteops-listing")
     listing = pool.submit(list_it, path)
     try:
-        checked_destination(transport, path, force=False)
+        _refuse_where_protected(transport, path, dest)
         return path, listing.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

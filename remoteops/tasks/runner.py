@@ -1036,8 +1036,7 @@ def _within(do: Doing, seconds: float) -> Doing:
 
 
 def _transfer_changed(result: HostResult) -> bool:
-    stats = result.transfer or TransferStats()
-    return bool(stats.files_created or stats.files_updated or stats.files_deleted)
+    return (result.transfer or TransferStats()).changed
 
 
 def _transfer_doing(work: HostWork) -> Doing:
