@@ -65,6 +65,65 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     assert not dest.exists()
 
 
+def _said(stdout: bytes, host: str) -> list[str]:
+    """What text mode said about ``host`` on stdout, its name and mark taken off."""
+    found = (
+        re.match(rf"{re.escape(host)} +\| (.*)", line) for line in stdout.decode().splitlines()
+    )
+    return [match.group(1) for match in found if match]
+
+
+def test_text_mode_ends_each_host_with_one_line_of_what_its_transfer_changed(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    """sync (dry run, first run, an update with --delete, a run that changes nothing), put
+    and get each say per host what changed; an unreachable host says its error only."""
+    source, dest = _source(tmp_path), tmp_path / "dest"
+    extra = tmp_path / "extra.yml"
+    extra.write_text("all:\n  hosts:\n    gone:\n      address: 127.0.0.1\n      port: 1\n")
+    hosts = ["-i", inventory, "-i", str(extra), "-H", f"{names[0]}:gone"]
+    changes = "{} created, {} updated, {} deleted, {} unchanged"
+
+    def sync(*extra_args: str) -> list[str]:
+        run = remoteops("sync", str(source), str(dest), *hosts, *extra_args)
+        assert run.returncode == 3, run.stderr
+        assert _said(run.stdout, "gone") == []
+        assert re.search(rb"^gone +! UNREACHABLE: ", run.stderr, re.MULTILINE), run.stderr
+        return _said(run.stdout, names[0])
+
+    assert sync("-n")[-1] == "would change (dry run): " + changes.format(3, 0, 0, 0)
+    assert not dest.exists()
+    assert sync() == ["changed: " + changes.format(3, 0, 0, 0) + "; 20 B sent, 0 B received"]
+    (source / "css" / "site.css").unlink()
+    (source / "index.html").write_text("<h1>hello</h1>\n")
+    assert sync("--delete") == [
+        "changed: " + changes.format(0, 1, 1, 1) + "; 15 B sent, 0 B received"
+    ]
+    assert sync() == ["unchanged: " + changes.format(0, 0, 0, 2) + "; 0 B sent, 0 B received"]
+    put = remoteops("put", str(source / "index.html"), str(tmp_path / "put.html"), *hosts)
+    assert _said(put.stdout, names[0]) == [
+        "changed: " + changes.format(1, 0, 0, 0) + "; 15 B sent, 0 B received"
+    ]
+    got = remoteops("get", str(dest), str(tmp_path / "got"), *hosts)
+    assert _said(got.stdout, names[0]) == [
+        "changed: " + changes.format(1, 0, 0, 0) + "; 0 B sent, 15 B received"
+    ]
+    assert (put.returncode, got.returncode) == (3, 3)
+
+
+def test_dash_n_is_the_dry_run_as_in_rsync_and_dash_capital_n_still_is(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    source, dest = _source(tmp_path), tmp_path / "dest"
+    for flag in ("-n", "-N", "--dry-run"):
+        run = remoteops("sync", flag, str(source), str(dest), "-i", inventory, "-H", names[0])
+        assert run.returncode == 0, (flag, run.stderr)
+        assert f"{names[0]} | upload index.html: new" in run.stdout.decode()
+        assert not dest.exists()
+    shown = remoteops("sync", "--help", env={"COLUMNS": "200"}).stdout.decode()
+    assert re.search(r"--dry-run\s+-n,-N\b.*rsync", shown), shown
+
+
 def test_risky_destination_fails_the_host_unless_forced_and_bad_input_is_exit_2(
     inventory: str, names: list[str], tmp_path: Path
 ) -> None:

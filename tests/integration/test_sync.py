@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -20,6 +21,7 @@ import pytest
 
 from remoteops.errors import TransferError
 from remoteops.executor import Executor, run_command
+from remoteops.fleet import Fleet
 from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
 from remoteops.results import Status, TransferStats
@@ -30,7 +32,7 @@ from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts, sync_work
 from remoteops.transports import CommandSpec, TransportFactory
 from remoteops.tree import Entry, Kind
-from tests.integration.conftest import done_when, kill_sessions, with_vars
+from tests.integration.conftest import Daemon, done_when, kill_sessions, with_vars
 
 ODD = ["with space", "quote'single", 'quote"double', "new\nline", "ünïcode", "tab\there"]
 
@@ -803,6 +805,57 @@ def test_tilde_is_the_login_home_for_put_sync_and_get(
         assert literal.results[0].stdout == b""  # no folder named ~ anywhere
     finally:  # (./~ is where a literal ~ went)
         run_command([target], CommandSpec(f"rm -rf ~/{name} ./~/{name}; rmdir ./~ 2>/dev/null"))
+
+
+@pytest.fixture(params=["local", "vsftpd"])
+def home_host(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Host, Path]:
+    """A host whose home is a folder of the test's: a local host (``$HOME``, as the shell's
+    ``~``), or vsftpd (the FTP login folder, which is what ``~`` means over FTP)."""
+    if request.param == "local":
+        home = tmp_path / "home"
+        home.mkdir()
+        monkeypatch.setenv("HOME", str(home))
+        return Host("local1", {"protocol": "local"}), home
+    daemon: Daemon = request.getfixturevalue("vsftpd")
+    return daemon.host, daemon.home
+
+
+def test_tilde_is_the_local_home_and_the_ftp_login_folder_and_guarded_as_such(
+    home_host: tuple[Host, Path], tmp_path: Path
+) -> None:
+    """Fleet.put/sync/get with ~ land in the home; sync --delete of an empty folder into the
+    home itself (however ~ spells it) is refused, naming the spelling, and deletes nothing."""
+    host, home = home_host
+    name = f"tilde-{os.getpid()}"
+    (tmp_path / "app.conf").write_text("conf")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("hi")
+    (tmp_path / "empty").mkdir()
+    try:
+        with Fleet([host]) as fleet:
+            put = fleet.put(tmp_path / "app.conf", f"~/{name}/x/app.conf", parents=True)
+            assert put.results[0].ok, put.results[0].error
+            synced = fleet.sync(tmp_path / "site", f"~/{name}/site")
+            assert synced.results[0].ok, synced.results[0].error
+            got = fleet.get(f"~/{name}", tmp_path / "got").results[0]
+            assert got.ok, got.error
+            for dest in ("~", "~/", f"~/{name}/.."):
+                refused = fleet.sync(tmp_path / "empty", dest, delete=True).results[0]
+                assert refused.status is Status.FAILED, dest
+                assert (
+                    f"refusing to sync into {home} (which {dest!r} is on this host): "
+                    "the login's home folder" in (refused.error or "")
+                ), refused.error
+        assert (home / name / "x" / "app.conf").read_text() == "conf"
+        assert (home / name / "site" / "index.html").read_text() == "hi"
+        copy = tmp_path / "got" / host.name / name
+        assert (copy / "x" / "app.conf").read_text() == "conf"
+        assert (copy / "site" / "index.html").read_text() == "hi"
+        assert not (home / "~").exists()
+    finally:
+        shutil.rmtree(home / name, ignore_errors=True)
 
 
 def test_tilde_user_forms_are_refused_before_any_host(tmp_path: Path) -> None:
