@@ -244,7 +244,8 @@ def connection_overrides(
     try:
         for text in ssh_options or []:
             key, value = parse_ssh_option(text)
-            options.setdefault(key, value)  # as in ssh: the first one given wins
+            if key.lower() not in {k.lower() for k in options}:  # ssh: the first one wins
+                options[key] = value
         return ConnectionOverrides(user, port, connect_timeout, options)
     except ConfigurationError as exc:
         fail(f"-O {exc}")

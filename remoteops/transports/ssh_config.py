@@ -284,7 +284,7 @@ def _included_paths(value: str, base: Path, where: str) -> list[Path]:
 
 
 def parse_ssh_option(text: str) -> tuple[str, str]:
-    """``Key=Value`` or ``Key Value`` (ssh's ``-o``) -> (lower-case key, value).
+    """``Key=Value`` or ``Key Value`` (ssh's ``-o``) -> (key as written, value).
 
     :class:`ConfigurationError` for an unknown key (ssh: "Bad configuration option"),
     ``Host``/``Match``/``Include``, or a missing value.
@@ -292,7 +292,9 @@ def parse_ssh_option(text: str) -> tuple[str, str]:
     match = _LINE.match(text.strip())
     if match is None:
         raise ConfigurationError(f"ssh option {text!r}: expected Key=Value")
-    return _known_option(match.group(1), match.group(2).strip())
+    key, value = match.group(1), match.group(2).strip()
+    _known_option(key, value)
+    return key, value
 
 
 def _known_option(key: str, value: str) -> tuple[str, str]:

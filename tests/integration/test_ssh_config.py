@@ -180,8 +180,9 @@ def test_include_globs_relative_paths_and_includes_inside_host_blocks_as_openssh
            "Host other-*\n    Include extra/wrong.conf\n")  # fmt: skip
     _write(ssh / "conf.d/10-where.conf", f"Host alias-inc\n{_where(ssh_hosts[0])}")
     _write(ssh / "conf.d/20-who.conf", f"Host alias-*\n    User {playground.user}\n")
+    known = playground.known_hosts_path
     _write(ssh / "extra/keys.conf", f"IdentityFile {playground.client_key_path}\n"
-           f"UserKnownHostsFile {playground.known_hosts_path}\nInclude extra/deeper.conf\n")  # fmt: skip
+           f"UserKnownHostsFile {known}\nInclude extra/deeper.conf\n")  # fmt: skip
     _write(ssh / "extra/deeper.conf", "ConnectTimeout 3\n")
     _write(ssh / "extra/wrong.conf", "Port 1\nUser nobody\nConnectTimeout 1\nHost *\n  Port 2\n")
     factory = TransportFactory()
@@ -261,7 +262,8 @@ def test_strict_host_key_checking_no_lets_a_changed_key_through_loudly(
     before = (tmp_path / "known").read_text()
     strict = _policy_config(tmp_path, playground, ssh_hosts[0], "yes")
     status, error = _run("alias-policy", TransportFactory(ssh_config_path=strict))
-    assert status is Status.HOSTKEY and "HOST KEY CHANGED" in error
+    assert status is Status.HOSTKEY
+    assert "HOST KEY CHANGED" in error
     loose = _policy_config(tmp_path, playground, ssh_hosts[0], "no")
     with caplog.at_level("WARNING", logger="remoteops"):
         assert _run("alias-policy", TransportFactory(ssh_config_path=loose)) == (Status.OK, "")
