@@ -210,6 +210,47 @@ AcceptNewOption = Annotated[
         help="Add unknown host keys (OpenSSH accept-new); changed keys still fail.",
     ),
 ]
+SSHConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ssh-config",
+        "-F",
+        metavar="FILE",
+        help="Read this ssh_config instead of ~/.ssh/config and /etc/ssh/ssh_config (ssh -F).",
+        show_default=False,
+    ),
+]
+SSHOptionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ssh-option",
+        "-O",
+        metavar="KEY=VALUE",
+        help="An ssh_config option for every SSH host, over the inventory and the config files "
+        "(repeatable; ssh spells it -o, which is --output here; pssh -O).",
+        show_default=False,
+    ),
+]
+
+
+def connection_overrides(
+    user: str | None, port: int | None, connect_timeout: float | None, ssh_options: list[str] | None
+) -> ConnectionOverrides:
+    """The command line's connection settings; a bad ``-O`` is exit 2, naming it."""
+    from remoteops.transports.ssh_config import parse_ssh_option
+
+    show_library_warnings()  # an -O key remoteops does not use is warned about
+    options: dict[str, str] = {}
+    try:
+        for text in ssh_options or []:
+            key, value = parse_ssh_option(text)
+            if key.lower() not in {k.lower() for k in options}:  # ssh: the first one wins
+                options[key] = value
+        return ConnectionOverrides(user, port, connect_timeout, options)
+    except ConfigurationError as exc:
+        fail(f"-O {exc}")
+
+
 SudoOption = Annotated[
     bool, typer.Option("--sudo", help="Work as root through sudo on the hosts (SSH; --sudo-user).")
 ]
@@ -290,6 +331,7 @@ def make_factory(
     overrides: ConnectionOverrides,
     accept_new_host_keys: bool,
     ask_pass: bool,
+    ssh_config: Path | None = None,
 ) -> TransportFactory:
     """The run's transports: inventory for jump hosts, prompts on this terminal."""
     show_library_warnings()
@@ -300,6 +342,7 @@ def make_factory(
         passphrase_callback=PassphrasePrompt(),
         password=password,
         inventory=inventory.hosts,
+        ssh_config_path=ssh_config,
     )
 
 
@@ -313,12 +356,15 @@ def make_fleet(
     forks: int,
     host_timeout: float | None = None,
     keep_open: bool = False,
+    ssh_config: Path | None = None,
 ) -> Fleet:
     """The selected hosts as a fleet: one-off (each connection closes when its host is
     done) unless ``keep_open`` (a task's steps share each host's connection)."""
     from remoteops.fleet import Fleet
 
-    factory = make_factory(inventory, overrides, accept_new_host_keys, ask_pass)
+    if ssh_config is not None and not ssh_config.is_file():
+        fail(f"--ssh-config {ssh_config}: no such file")
+    factory = make_factory(inventory, overrides, accept_new_host_keys, ask_pass, ssh_config)
     return Fleet(
         hosts,
         inventory=inventory,

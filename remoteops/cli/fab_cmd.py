@@ -24,8 +24,11 @@ from remoteops.cli.common import (
     OutputMode,
     OutputOption,
     PortOption,
+    SSHConfigOption,
+    SSHOptionOption,
     UserOption,
     ask_terminal,
+    connection_overrides,
     fail,
     is_verbose,
     load_and_select,
@@ -35,7 +38,6 @@ from remoteops.cli.common import (
 from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS, Listener
 from remoteops.inventory import Host
-from remoteops.transports import ConnectionOverrides
 
 #: The task's words after its name are its own, even those that look like our options.
 CONTEXT_SETTINGS = {"allow_interspersed_args": False}
@@ -89,6 +91,8 @@ def fab(
         typer.Option(help="Ask once, on the terminal, for the password c.sudo() answers with."),
     ] = False,
     accept_new_host_keys: AcceptNewOption = False,
+    ssh_config: SSHConfigOption = None,
+    ssh_option: SSHOptionOption = None,
     output: OutputOption = OutputMode.text,
 ) -> None:
     """Run a fabfile's tasks on every host, in parallel, on remoteops' own SSH connections;
@@ -119,7 +123,8 @@ def fab(
     fleet = make_fleet(
         loaded,
         selected,
-        overrides=ConnectionOverrides(user, port, connect_timeout),
+        overrides=connection_overrides(user, port, connect_timeout, ssh_option),
+        ssh_config=ssh_config,
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,

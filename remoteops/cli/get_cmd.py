@@ -18,10 +18,13 @@ from remoteops.cli.common import (
     OutputMode,
     OutputOption,
     PortOption,
+    SSHConfigOption,
+    SSHOptionOption,
     SudoOption,
     SudoPasswordEnvOption,
     SudoUserOption,
     UserOption,
+    connection_overrides,
     fail,
     load_and_select,
     make_fleet,
@@ -30,7 +33,6 @@ from remoteops.cli.common import (
 )
 from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS
-from remoteops.transports import ConnectionOverrides
 
 
 def get(
@@ -48,6 +50,8 @@ def get(
     sudo_user: SudoUserOption = None,
     sudo_password_env: SudoPasswordEnvOption = None,
     accept_new_host_keys: AcceptNewOption = False,
+    ssh_config: SSHConfigOption = None,
+    ssh_option: SSHOptionOption = None,
     output: OutputOption = OutputMode.text,
 ) -> None:
     """Fetch REMOTE_PATH from every host matching --hosts; exit 0/1/3/4 (see README)."""
@@ -62,7 +66,8 @@ def get(
     fleet = make_fleet(
         loaded,
         selected,
-        overrides=ConnectionOverrides(user, port, connect_timeout),
+        overrides=connection_overrides(user, port, connect_timeout, ssh_option),
+        ssh_config=ssh_config,
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,

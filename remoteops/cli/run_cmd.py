@@ -19,10 +19,13 @@ from remoteops.cli.common import (
     OutputMode,
     OutputOption,
     PortOption,
+    SSHConfigOption,
+    SSHOptionOption,
     SudoOption,
     SudoPasswordEnvOption,
     SudoUserOption,
     UserOption,
+    connection_overrides,
     execute,
     fail,
     finish,
@@ -34,7 +37,7 @@ from remoteops.cli.common import (
 )
 from remoteops.executor import DEFAULT_FORKS, Listener
 from remoteops.output import GroupedOutput, JsonLines, LiveLines
-from remoteops.transports import CommandSpec, ConnectionOverrides
+from remoteops.transports import CommandSpec
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
 
 #: What a POSIX shell accepts after ``export``: ASCII letters, digits and ``_``.
@@ -92,6 +95,8 @@ def run(
         bool, typer.Option("--no-stdin", "-n", help="Never forward piped stdin.")
     ] = False,
     accept_new_host_keys: AcceptNewOption = False,
+    ssh_config: SSHConfigOption = None,
+    ssh_option: SSHOptionOption = None,
     group: Annotated[
         bool, typer.Option("--group", "-b", help="Show identical outputs once per host group.")
     ] = False,
@@ -126,7 +131,8 @@ def run(
     fleet = make_fleet(
         loaded,
         selected,
-        overrides=ConnectionOverrides(user, port, connect_timeout),
+        overrides=connection_overrides(user, port, connect_timeout, ssh_option),
+        ssh_config=ssh_config,
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,

@@ -18,10 +18,13 @@ from remoteops.cli.common import (
     OutputMode,
     OutputOption,
     PortOption,
+    SSHConfigOption,
+    SSHOptionOption,
     SudoOption,
     SudoPasswordEnvOption,
     SudoUserOption,
     UserOption,
+    connection_overrides,
     fail,
     load_and_select,
     make_fleet,
@@ -30,7 +33,6 @@ from remoteops.cli.common import (
 )
 from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS
-from remoteops.transports import ConnectionOverrides
 
 
 def _excludes(patterns: list[str], files: list[Path]) -> tuple[str, ...]:
@@ -93,6 +95,8 @@ def sync(
     sudo_user: SudoUserOption = None,
     sudo_password_env: SudoPasswordEnvOption = None,
     accept_new_host_keys: AcceptNewOption = False,
+    ssh_config: SSHConfigOption = None,
+    ssh_option: SSHOptionOption = None,
     output: OutputOption = OutputMode.text,
 ) -> None:
     """Sync SOURCE's contents to DEST on every host matching --hosts; exit 0/1/3/4."""
@@ -123,7 +127,8 @@ def sync(
     fleet = make_fleet(
         loaded,
         selected,
-        overrides=ConnectionOverrides(user, port, connect_timeout),
+        overrides=connection_overrides(user, port, connect_timeout, ssh_option),
+        ssh_config=ssh_config,
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,

@@ -18,8 +18,11 @@ from remoteops.cli.common import (
     OutputMode,
     OutputOption,
     PortOption,
+    SSHConfigOption,
+    SSHOptionOption,
     SudoPasswordEnvOption,
     UserOption,
+    connection_overrides,
     fail,
     load_and_select,
     make_fleet,
@@ -28,7 +31,6 @@ from remoteops.cli.common import (
 from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS, Listener
 from remoteops.inventory import Host
-from remoteops.transports import ConnectionOverrides
 
 
 def task(
@@ -56,6 +58,8 @@ def task(
     ask_pass: AskPassOption = False,
     sudo_password_env: SudoPasswordEnvOption = None,
     accept_new_host_keys: AcceptNewOption = False,
+    ssh_config: SSHConfigOption = None,
+    ssh_option: SSHOptionOption = None,
     output: OutputOption = OutputMode.text,
     check: Annotated[
         bool,
@@ -102,7 +106,8 @@ def task(
     fleet = make_fleet(
         loaded,
         selected,
-        overrides=ConnectionOverrides(user, port, connect_timeout),
+        overrides=connection_overrides(user, port, connect_timeout, ssh_option),
+        ssh_config=ssh_config,
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,

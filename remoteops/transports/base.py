@@ -72,6 +72,16 @@ class ConnectionOverrides:
     user: str | None = None
     port: int | None = None
     connect_timeout: float | None = None
+    #: ssh_config options for every SSH target (ssh's ``-o Key=Value``), winning over the
+    #: inventory and the config files; not for jump hosts (ssh does not pass ``-o`` on either).
+    #: Keys are checked: one that is no ssh_config keyword is a ConfigurationError.
+    ssh_options: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        from remoteops.transports.ssh_config import checked_ssh_option
+
+        checked = dict(checked_ssh_option(k, v) for k, v in self.ssh_options.items())
+        object.__setattr__(self, "ssh_options", checked)
 
     def port_for(self, settings: ConnectionSettings, default: int) -> int:
         return self.port or settings.port or default

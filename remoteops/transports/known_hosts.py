@@ -23,6 +23,7 @@ import os
 import struct
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,28 +174,50 @@ class KnownHosts:
                 loaded = self._files[path] = _KnownHostsFile.load(path)
             return loaded
 
-    def known_types(self, name: str, extra_file: Path | None = None) -> dict[str, set[str]]:
+    def known_types(
+        self, name: str, extra_file: Path | None = None, files: Sequence[Path] | None = None
+    ) -> dict[str, set[str]]:
         """Every known key for ``name`` in every file searched: key type -> base64 keys."""
         found: dict[str, set[str]] = {}
-        for path in self._search_path(extra_file):
+        for path in self._search_path(extra_file, files):
             for key_type, keys in self._file(path).lookup(name).items():
                 found.setdefault(key_type, set()).update(keys)
         return found
 
-    def _search_path(self, extra_file: Path | None) -> list[Path]:
-        return ([extra_file] if extra_file is not None else []) + self._default_files
+    def _search_path(self, extra_file: Path | None, files: Sequence[Path] | None) -> list[Path]:
+        """The inventory's file, then the host's own list (ssh_config), else the run's."""
+        chosen = self._default_files if files is None else list(files)
+        return ([extra_file] if extra_file is not None else []) + chosen
 
-    def verify(self, name: str, key_type: str, key_b64: str, extra_file: Path | None) -> None:
-        """Accept a known key, record a new one under accept-new, refuse everything else."""
-        for path in self._search_path(extra_file):
+    def verify(
+        self,
+        name: str,
+        key_type: str,
+        key_b64: str,
+        extra_file: Path | None,
+        *,
+        files: Sequence[Path] | None = None,
+        policy: str | None = None,
+    ) -> bool:
+        """Accept a known key, record a new one when the policy allows, refuse the rest.
+
+        ``files`` replaces the run's files for this host (UserKnownHostsFile and
+        GlobalKnownHostsFile); ``policy`` is StrictHostKeyChecking (``yes``, ``ask``,
+        ``accept-new``, ``no``), else the run's (``accept_new``). Returns False only when
+        ``no`` let a CHANGED key through (as OpenSSH does, warned loudly): the caller must
+        then not send a password.
+        """
+        search = self._search_path(extra_file, files)
+        policy = policy or ("accept-new" if self.accept_new else "yes")
+        for path in search:
             if key_b64 in self._file(path).revoked:
                 raise HostKeyError(
                     f"host key for {name} is revoked in {path} ({key_type} {fingerprint(key_b64)})"
                 )
         with self._lock:  # look-up and accept-new write as one step: one key wins per host
-            known = self.known_types(name, extra_file)
+            known = self.known_types(name, extra_file, files)
             if key_b64 in known.get(key_type, set()):
-                return
+                return True
             shown = f"{key_type} {fingerprint(key_b64)}"
             if known:
                 listed = ", ".join(
@@ -202,16 +225,36 @@ class KnownHosts:
                     for t, keys in sorted(known.items())
                     for k in sorted(keys)
                 )
+                if policy == "no":
+                    _log.warning(
+                        "HOST KEY CHANGED for %s: offered %s, known %s; connecting anyway "
+                        "because StrictHostKeyChecking is no, with password authentication "
+                        "disabled (someone may be intercepting this connection)",
+                        name,
+                        shown,
+                        listed,
+                    )
+                    return False
                 raise HostKeyError(
                     f"HOST KEY CHANGED for {name}: offered {shown}, known {listed}; "
                     "refusing to connect (remove the old key if the change is expected)"
                 )
-            if not self.accept_new:
+            if policy in ("yes", "ask"):
+                note = (
+                    " (StrictHostKeyChecking ask cannot ask during a fan-out: taken as yes)"
+                    if policy == "ask"
+                    else ""
+                )
                 raise HostKeyError(
                     f"unknown host key for {name}: {shown}; verify it and add it to known_hosts, "
-                    "or use --accept-new-host-keys"
+                    f"or use --accept-new-host-keys{note}"
                 )
-            self._record(extra_file or self._default_files[0], name, key_type, key_b64)
+            if not search:
+                raise HostKeyError(
+                    f"unknown host key for {name}: {shown}; no known_hosts file to add it to"
+                )
+            self._record(search[0], name, key_type, key_b64)
+            return True
 
     def _record(self, path: Path, name: str, key_type: str, key_b64: str) -> None:
         """Append one line atomically, under a thread lock and a file lock for other processes."""

@@ -54,6 +54,13 @@ from remoteops.transports.known_hosts import KnownHosts, host_key_name
 from remoteops.transports.settings import SSHSettings
 from remoteops.transports.sftp_sessions import SFTPSessions
 from remoteops.transports.ssh_batch import BatchWrites
+from remoteops.transports.ssh_config import (
+    config_files,
+    flattened_config,
+    host_key_policy,
+    path_list,
+    yes_no,
+)
 from remoteops.transports.ssh_eof import send_eof
 from remoteops.transports.ssh_errors import is_timeout, ssh_errors
 from remoteops.transports.ssh_sudo import ElevatedFiles
@@ -75,6 +82,9 @@ _KILL_OPEN_TIMEOUT_S = 2.0
 _KILL_GRACE_S = 0.5
 #: How long opening a session and starting a command may take when the run has no --timeout.
 _START_TIMEOUT_S = 60.0
+#: OpenSSH's defaults for UserKnownHostsFile and GlobalKnownHostsFile.
+_DEFAULT_USER_KNOWN_HOSTS = "~/.ssh/known_hosts ~/.ssh/known_hosts2"
+_DEFAULT_GLOBAL_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2"
 _DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 _READ_SIZE = 64 * 1024
 #: Bytes of each stream one poll returns at most, so a command that floods its output still
@@ -100,10 +110,30 @@ class SSHTarget:
     jump: str | None
     known_hosts_file: Path | None
     proxy_command: str | None = None
+    #: The known_hosts files to search (UserKnownHostsFile then GlobalKnownHostsFile), when
+    #: ssh_config names either; None: the run's.
+    known_hosts_files: tuple[Path, ...] | None = None
+    #: StrictHostKeyChecking (yes, ask, accept-new, no); None: the run's.
+    host_key_policy: str | None = None
+    #: IdentitiesOnly: never the agent's keys.
+    identities_only: bool = False
 
     @property
     def key_name(self) -> str:
         return host_key_name(self.address, self.port)
+
+
+def _known_hosts_files(
+    config: Mapping[str, Any], tokens: Mapping[str, str]
+) -> tuple[Path, ...] | None:
+    """UserKnownHostsFile then GlobalKnownHostsFile, each its default when the other is
+    given; None when ssh_config names neither (the run's files then)."""
+    user, system = config.get("userknownhostsfile"), config.get("globalknownhostsfile")
+    if user is None and system is None:
+        return None
+    return path_list(user or _DEFAULT_USER_KNOWN_HOSTS, tokens) + path_list(
+        system or _DEFAULT_GLOBAL_KNOWN_HOSTS, tokens
+    )
 
 
 def _parse_jump(hop: str) -> tuple[str | None, str, int | None]:
@@ -141,9 +171,7 @@ class SSHContext:
         self._passphrase_callback = passphrase_callback
         #: A login password for hosts without password_env (``--ask-pass``); never shown.
         self.password = password
-        self._ssh_config = self._load_ssh_config(
-            ssh_config_path or Path("~/.ssh/config").expanduser()
-        )
+        self._ssh_config = self._load_ssh_config(ssh_config_path)
         self._keys: dict[str, paramiko.PKey | AuthenticationError] = {}
         self._key_lock = threading.Lock()
         self._jumps: dict[str, _JumpSlot] = {}
@@ -151,13 +179,18 @@ class SSHContext:
         self._closing: list[tuple[threading.Thread, float]] = []
 
     @staticmethod
-    def _load_ssh_config(path: Path) -> paramiko.SSHConfig | None:
-        if not path.is_file():
+    def _load_ssh_config(path: Path | None) -> paramiko.SSHConfig | None:
+        """The given file (``-F``), else ``~/.ssh/config`` then ``/etc/ssh/ssh_config``,
+        includes expanded (see :mod:`~remoteops.transports.ssh_config`)."""
+        files = config_files(path)
+        text = flattened_config(files)
+        if text is None:
             return None
         try:
-            return paramiko.SSHConfig.from_path(str(path))
+            return paramiko.SSHConfig.from_text(text)
         except Exception as exc:
-            raise ConfigurationError(f"cannot parse SSH config {path}: {exc}") from exc
+            shown = " and ".join(str(f.path) for f in files if f.path.is_file())
+            raise ConfigurationError(f"cannot parse SSH config {shown}: {exc}") from exc
 
     def resolve(self, host: Host, *, as_jump: bool = False) -> SSHTarget:
         """Merge the layers field by field: overrides > inventory > ssh_config > defaults.
@@ -168,27 +201,46 @@ class SSHContext:
         if self._ssh_config is not None:
             config = dict(self._ssh_config.lookup(host.name))
         overrides = ConnectionOverrides() if as_jump else self.overrides
+        forced: dict[str, Any] = dict(overrides.ssh_options)
+        if "identityfile" in forced:
+            forced["identityfile"] = [forced["identityfile"]]
+        config.update(forced)  # -o wins over the files, and (below) over the inventory
         settings = SSHSettings.of(host)
-        address = settings.address or str(config.get("hostname") or host.name)
-        port = overrides.port or settings.port or int(config.get("port", 22))
-        user = overrides.user or settings.user or config.get("user") or getpass.getuser()
+
+        def inventory(key: str, value: Any) -> Any:
+            return None if key in forced else value
+
+        address = inventory("hostname", settings.address) or str(
+            config.get("hostname") or host.name
+        )
+        port = overrides.port or inventory("port", settings.port) or int(config.get("port", 22))
+        user = (
+            overrides.user
+            or inventory("user", settings.user)
+            or config.get("user")
+            or getpass.getuser()
+        )
         identities: tuple[str, ...] = ()
-        if settings.identity_file:
-            identities = (settings.identity_file,)
+        if inventory("identityfile", settings.identity_file):
+            identities = (str(settings.identity_file),)
         elif config.get("identityfile"):
             identities = tuple(config["identityfile"])
         timeout = (
             overrides.connect_timeout
-            or settings.connect_timeout
+            or inventory("connecttimeout", settings.connect_timeout)
             or float(config.get("connecttimeout", DEFAULT_CONNECT_TIMEOUT_S))
         )
-        jump = settings.jump_host or config.get("proxyjump")
+        jump_host = inventory("proxyjump", settings.jump_host)
+        jump = jump_host or config.get("proxyjump")
         if jump is not None and jump.lower() == "none":
             jump = None
         proxy_command = None
-        if not settings.jump_host and config.get("proxycommand"):
-            proxy_command = self._proxy_command(host.name, address, int(port), str(user))
+        if not jump_host and config.get("proxycommand"):
+            proxy_command = self._proxy_command(
+                host.name, address, int(port), str(user), forced.get("proxycommand")
+            )
         known = settings.known_hosts_file
+        tokens = {"h": address, "n": host.name, "p": str(port), "r": str(user)}
         return SSHTarget(
             name=host.name,
             address=address,
@@ -200,9 +252,18 @@ class SSHContext:
             jump=jump,
             known_hosts_file=Path(known).expanduser() if known else None,
             proxy_command=proxy_command if jump is None else None,
+            known_hosts_files=_known_hosts_files(config, tokens),
+            host_key_policy=(
+                None
+                if self.known_hosts.accept_new
+                else host_key_policy(config.get("stricthostkeychecking"))
+            ),
+            identities_only=bool(yes_no("IdentitiesOnly", config.get("identitiesonly"))),
         )
 
-    def _proxy_command(self, name: str, address: str, port: int, user: str) -> str | None:
+    def _proxy_command(
+        self, name: str, address: str, port: int, user: str, forced: str | None = None
+    ) -> str | None:
         """ProxyCommand with %h/%p/%r/%n for the address we really connect to.
 
         paramiko expands the tokens from ssh_config alone, so an inventory ``address`` or
@@ -210,14 +271,13 @@ class SSHContext:
         raw value comes from paramiko's first lookup pass (private; paramiko's own expansion is
         the fallback if that ever changes).
         """
-        if self._ssh_config is None:
-            return None
-        first_pass = getattr(self._ssh_config, "_lookup", None)
-        raw: str | None = None
-        with contextlib.suppress(TypeError, ValueError):
-            raw = first_pass(name).get("proxycommand") if first_pass else None
-        if raw is None:
-            raw = self._ssh_config.lookup(name).get("proxycommand")
+        raw: str | None = forced
+        if raw is None and self._ssh_config is not None:
+            first_pass = getattr(self._ssh_config, "_lookup", None)
+            with contextlib.suppress(TypeError, ValueError):
+                raw = first_pass(name).get("proxycommand") if first_pass else None
+            if raw is None:
+                raw = self._ssh_config.lookup(name).get("proxycommand")
         if raw is None or raw.lower() == "none":
             return None
         tokens = {"%h": address, "%p": str(port), "%r": user, "%n": name, "%%": "%"}
@@ -493,14 +553,16 @@ def _handshake(
             if not transport.is_active():
                 raise UnreachableError(f"SSH negotiation with {where} failed")
             server_key = transport.get_remote_server_key()
-        context.known_hosts.verify(
+        trusted = context.known_hosts.verify(
             target.key_name,
             server_key.get_name(),
             server_key.get_base64(),
             target.known_hosts_file,
+            files=target.known_hosts_files,
+            policy=target.host_key_policy,
         )
         with ssh_errors(f"authentication to {where}", connecting=seconds):
-            _authenticate(context, transport, target)
+            _authenticate(context, transport, target, password_ok=trusted)
     except BaseException:
         transport.close()
         sock.close()  # (a no-op once the transport closed it; not if it never started)
@@ -512,7 +574,9 @@ def _prefer_known_key_types(
     context: SSHContext, target: SSHTarget, transport: paramiko.Transport
 ) -> None:
     """Ask for a host key type we can verify first, as OpenSSH and SSHClient do."""
-    known = context.known_hosts.known_types(target.key_name, target.known_hosts_file)
+    known = context.known_hosts.known_types(
+        target.key_name, target.known_hosts_file, target.known_hosts_files
+    )
     if known:
         verifiable = {alg for key_type in known for alg in _ALGORITHMS.get(key_type, (key_type,))}
         options = transport.get_security_options()
@@ -520,15 +584,20 @@ def _prefer_known_key_types(
         options.key_types = preferred + [t for t in options.key_types if t not in verifiable]
 
 
-def _authenticate(context: SSHContext, transport: paramiko.Transport, target: SSHTarget) -> None:
-    """Try explicit identities, the agent, default key files, then a password from the env."""
+def _authenticate(
+    context: SSHContext, transport: paramiko.Transport, target: SSHTarget, *, password_ok: bool
+) -> None:
+    """Try explicit identities, the agent, default key files, then a password from the env
+    (not after a changed host key let through by StrictHostKeyChecking no, as OpenSSH)."""
     agent = (
         paramiko.Agent()
-        if not target.identity_files and context.environ.get("SSH_AUTH_SOCK")
+        if not (target.identity_files or target.identities_only)
+        and context.environ.get("SSH_AUTH_SOCK")
         else None
     )
     try:
-        _try_credentials(context, transport, target, _candidate_keys(context, target, agent))
+        keys = _candidate_keys(context, target, agent)
+        _try_credentials(context, transport, target, keys, password_ok=password_ok)
     finally:
         if agent is not None:
             agent.close()
@@ -560,6 +629,8 @@ def _try_credentials(
     transport: paramiko.Transport,
     target: SSHTarget,
     keys: list[tuple[str, paramiko.PKey]],
+    *,
+    password_ok: bool = True,
 ) -> None:
     tried: list[str] = []
     allowed: list[str] | None = None
@@ -577,6 +648,9 @@ def _try_credentials(
         if transport.is_authenticated():
             return
     password, source = _password_for(context, target)
+    if password is not None and not password_ok:
+        tried.append(f"{source} (not sent: the host key changed)")
+        password = None
     if password is not None and (allowed is None or "password" in allowed):
         try:
             transport.auth_password(target.user, password)

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from remoteops.errors import ConfigurationError
 from remoteops.executor import run_command
 from remoteops.inventory.model import Host
 from remoteops.playground import PlaygroundState
 from remoteops.results import Status
-from remoteops.transports import CommandSpec, TransportFactory
-from tests.integration.conftest import with_vars
+from remoteops.transports import CommandSpec, ConnectionOverrides, TransportFactory
+from remoteops.transports.known_hosts import host_key_name
+from tests.integration.conftest import Agent, with_vars
 
 
 def _ssh_config(tmp_path: Path, playground: PlaygroundState, host: Host) -> Path:
@@ -137,3 +139,176 @@ def test_proxy_command_tokens_use_the_inventory_address_and_port(
     result = run_command([alias], CommandSpec("hostname"), factory=factory).results[0]
     assert result.status is Status.OK, result.error
     assert result.stdout == f"{target.name}\n".encode()
+
+
+# -- Include, known_hosts files and host-key policy, IdentitiesOnly, -O ----------------------
+
+
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty home (no keys, no known_hosts) with ``~/.ssh``: what ``~`` means from now on."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _where(host: Host) -> str:
+    return f"    HostName {host.address}\n    Port {host.port}\n"
+
+
+def _run(alias: str, factory: TransportFactory) -> tuple[Status, str]:
+    result = run_command([Host(alias)], CommandSpec("true"), factory=factory).results[0]
+    return result.status, result.error or ""
+
+
+def test_include_globs_relative_paths_and_includes_inside_host_blocks_as_openssh(
+    ssh_hosts: list[Host],
+    playground: PlaygroundState,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Relative to ~/.ssh, globs sorted, nested, and an Include in a Host block applies only
+    to that host (the block in ``other-*`` would break the alias if it leaked)."""
+    ssh = _home(tmp_path, monkeypatch) / ".ssh"
+    _write(ssh / "config", "Include conf.d/*.conf\nHost alias-*\n    Include extra/keys.conf\n"
+           "Host other-*\n    Include extra/wrong.conf\n")  # fmt: skip
+    _write(ssh / "conf.d/10-where.conf", f"Host alias-inc\n{_where(ssh_hosts[0])}")
+    _write(ssh / "conf.d/20-who.conf", f"Host alias-*\n    User {playground.user}\n")
+    known = playground.known_hosts_path
+    _write(ssh / "extra/keys.conf", f"IdentityFile {playground.client_key_path}\n"
+           f"UserKnownHostsFile {known}\nInclude extra/deeper.conf\n")  # fmt: skip
+    _write(ssh / "extra/deeper.conf", "ConnectTimeout 3\n")
+    _write(ssh / "extra/wrong.conf", "Port 1\nUser nobody\nConnectTimeout 1\nHost *\n  Port 2\n")
+    factory = TransportFactory()
+    target = factory.ssh_context().resolve(Host("alias-inc"))
+    assert (target.address, target.port, target.user, target.connect_timeout) == (
+        ssh_hosts[0].address,
+        ssh_hosts[0].port,
+        playground.user,
+        3,
+    )
+    assert target.identity_files == (str(playground.client_key_path),)
+    assert _run("alias-inc", factory) == (Status.OK, "")
+
+
+def test_user_known_hosts_file_of_ssh_config_is_searched_with_its_tokens(
+    ssh_hosts: list[Host],
+    playground: PlaygroundState,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home = _home(tmp_path, monkeypatch)
+    _write(home / "kh" / ssh_hosts[0].address, playground.known_hosts_path.read_text())
+    config = _write(tmp_path / "ssh_config", f"Host alias-kh\n{_where(ssh_hosts[0])}"
+                    f"    User {playground.user}\n    IdentityFile {playground.client_key_path}\n"
+                    "    UserKnownHostsFile ~/kh/none-here %d/kh/%h\n")  # fmt: skip
+    assert _run("alias-kh", TransportFactory(ssh_config_path=config)) == (Status.OK, "")
+
+
+def _policy_config(tmp_path: Path, playground: PlaygroundState, host: Host, policy: str) -> Path:
+    return _write(tmp_path / "ssh_config", f"Host alias-policy\n{_where(host)}"
+                  f"    User {playground.user}\n    IdentityFile {playground.client_key_path}\n"
+                  f"    UserKnownHostsFile {tmp_path / 'known'}\n"
+                  f"    GlobalKnownHostsFile {tmp_path / 'global'}\n"
+                  f"    StrictHostKeyChecking {policy}\n")  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", ["accept-new", "no"])
+def test_strict_host_key_checking_accept_new_and_no_record_an_unknown_key(
+    policy: str, ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    config = _policy_config(tmp_path, playground, ssh_hosts[0], policy)
+    assert _run("alias-policy", TransportFactory(ssh_config_path=config)) == (Status.OK, "")
+    recorded = (tmp_path / "known").read_text()
+    assert recorded.startswith(host_key_name(ssh_hosts[0].address, int(ssh_hosts[0].port)) + " ")
+    # the next run trusts it even under the strictest policy
+    strict = _policy_config(tmp_path, playground, ssh_hosts[0], "yes")
+    assert _run("alias-policy", TransportFactory(ssh_config_path=strict)) == (Status.OK, "")
+
+
+def test_strict_host_key_checking_ask_is_taken_as_yes_and_says_so(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    config = _policy_config(tmp_path, playground, ssh_hosts[0], "ask")
+    status, error = _run("alias-policy", TransportFactory(ssh_config_path=config))
+    assert status is Status.HOSTKEY
+    assert "StrictHostKeyChecking ask" in error
+    assert not (tmp_path / "known").exists()
+
+
+def _changed_key(tmp_path: Path, playground: PlaygroundState, host: Host) -> None:
+    """known_hosts listing another host's key under ``host``'s name: a changed key."""
+    name = host_key_name(host.address, int(host.port))
+    lines = playground.known_hosts_path.read_text().splitlines()
+    other = next(line for line in lines if not line.startswith(name + " "))
+    _write(tmp_path / "known", f"{name} {other.split(' ', 1)[1]}\n")
+
+
+def test_strict_host_key_checking_no_lets_a_changed_key_through_loudly(
+    ssh_hosts: list[Host],
+    playground: PlaygroundState,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """OpenSSH's ``no``: a changed key connects (keys only, no password), with a warning;
+    ``yes`` refuses it; the old key stays."""
+    _changed_key(tmp_path, playground, ssh_hosts[0])
+    before = (tmp_path / "known").read_text()
+    strict = _policy_config(tmp_path, playground, ssh_hosts[0], "yes")
+    status, error = _run("alias-policy", TransportFactory(ssh_config_path=strict))
+    assert status is Status.HOSTKEY
+    assert "HOST KEY CHANGED" in error
+    loose = _policy_config(tmp_path, playground, ssh_hosts[0], "no")
+    with caplog.at_level("WARNING", logger="remoteops"):
+        assert _run("alias-policy", TransportFactory(ssh_config_path=loose)) == (Status.OK, "")
+    assert any("HOST KEY CHANGED" in r.getMessage() for r in caplog.records)
+    assert (tmp_path / "known").read_text() == before
+
+
+def test_identities_only_keeps_the_agent_keys_out(
+    ssh_hosts: list[Host],
+    playground: PlaygroundState,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ssh_agent: Agent,
+) -> None:
+    _home(tmp_path, monkeypatch)  # no default key files: only the agent holds the key
+    ssh_agent.add(playground.client_key_path)
+    text = (f"Host alias-agent\n{_where(ssh_hosts[0])}    User {playground.user}\n"
+            f"    UserKnownHostsFile {playground.known_hosts_path}\n")  # fmt: skip
+    with_agent = _write(tmp_path / "agent_config", text)
+    assert _run("alias-agent", TransportFactory(ssh_config_path=with_agent)) == (Status.OK, "")
+    only = _write(tmp_path / "only_config", text + "    IdentitiesOnly yes\n")
+    status, _ = _run("alias-agent", TransportFactory(ssh_config_path=only))
+    assert status is Status.AUTH
+
+
+def test_ssh_options_win_over_inventory_and_files_but_not_for_jump_hosts(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    config = _ssh_config(tmp_path, playground, ssh_hosts[0])
+    alias = Host("alias-one", {"port": ssh_hosts[0].port})
+    forced = ConnectionOverrides(
+        ssh_options={"UserKnownHostsFile": str(playground.known_hosts_path), "Port": "1"}
+    )
+    factory = TransportFactory(ssh_config_path=config, overrides=forced)
+    assert factory.ssh_context().resolve(alias).port == 1
+    assert factory.ssh_context().resolve(alias, as_jump=True).port == ssh_hosts[0].port
+    forced = ConnectionOverrides(
+        ssh_options={"userknownhostsfile": str(playground.known_hosts_path)}
+    )
+    assert _run("alias-one", TransportFactory(ssh_config_path=config, overrides=forced)) == (
+        Status.OK,
+        "",
+    )
+
+
+def test_an_unknown_ssh_option_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="'Bogus'"):
+        ConnectionOverrides(ssh_options={"Bogus": "1"})
