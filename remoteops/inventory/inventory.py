@@ -310,16 +310,13 @@ def _load_source(builder: InventoryBuilder, source: str, base: Path) -> tuple[st
 
 
 def _load_host_list(builder: InventoryBuilder, source: str) -> None:
-    """``host1,web[01:03]:2222,`` as with ``ansible -i``: ungrouped hosts, ranges allowed."""
+    """``host1,web[01:03]:2222,root@db1,`` as with ``ansible -i`` (and ``user@`` as with pssh
+    ``-H``): ungrouped hosts, ranges allowed."""
     for item in split_hosts(source):
         if not item.strip():
             continue
         where = Location(source, None, item.strip())
-        names, port = split_host_entry(item, where)
-        for name in names:
-            builder.add_host(name, None, where)
-            if port is not None:
-                builder.set_host_vars(name, [VarDecl("port", port, where)])
+        builder.add_entry(split_host_entry(item, where), None, where)
 
 
 def _inventory_files(directory: Path) -> list[Path]:

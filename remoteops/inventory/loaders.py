@@ -116,6 +116,20 @@ class InventoryBuilder:
             self.declared.setdefault(name, where)
         self.add_group(group or "ungrouped").hosts[name] = None
 
+    def add_entry(
+        self,
+        entry: HostEntry,
+        group: str | None,
+        where: Location,
+        decls: Iterable[VarDecl] = (),
+    ) -> None:
+        """Add every host an entry names, with what the entry sets and then ``decls``."""
+        decls = list(decls)
+        for host in entry.names:
+            self.add_host(host, group, where)
+            self.set_host_vars(host, entry.declared(where))
+            self.set_host_vars(host, decls)
+
     def add_child(self, parent: str, child: str, where: Location) -> None:
         """Make ``child`` a child of ``parent``; cycles are found once all sources are read.
 
@@ -202,22 +216,52 @@ def _check_value_tree(decl: VarDecl) -> None:
         pending.extend((item, inner_path, depth + 1) for inner_path, _, item in reversed(items))
 
 
-def split_host_entry(entry: str, where: Location) -> tuple[list[str], int | None]:
-    """Split ``name[:port]`` (or ``[ipv6]:port``) and expand ranges in the name, as Ansible does.
+@dataclass(frozen=True)
+class HostEntry:
+    """A host as a line or key names it: ``[user@]name[:port]``, the name maybe a range."""
 
-    A bare IPv6 address has several colons and no port; a colon inside brackets belongs to a
-    range (``web[01:20]``), not to a port.
+    names: list[str]
+    port: int | None = None
+    user: str | None = None
+
+    def declared(self, where: Location) -> list[VarDecl]:
+        """The variables the entry itself sets (``port``, ``user``), as written at ``where``.
+
+        Set before the variables written after the name on the same line, which therefore
+        win: ``root@web1:2222 ansible_user=deploy`` logs in as deploy (as ``ansible_port``
+        already beat ``:port``).
+        """
+        decls = [] if self.port is None else [VarDecl("port", self.port, where)]
+        return decls if self.user is None else [*decls, VarDecl("user", self.user, where)]
+
+
+def split_host_entry(entry: str, where: Location) -> HostEntry:
+    """Split ``[user@]name[:port]`` (or ``[ipv6]:port``) and expand ranges in the name.
+
+    The port and the ranges are Ansible's; ``user@`` is ssh's and pssh's (the last ``@``
+    ends the user, as in ssh). A bare IPv6 address has several colons and no port; a colon
+    inside brackets belongs to a range (``web[01:20]``), not to a port.
     """
     text = entry.strip()
+    user: str | None = None
+    if "@" in text:
+        user, _, text = text.rpartition("@")
+        if not user:
+            raise where.error(f"{entry.strip()!r}: no user before '@' (write user@host)")
     if not text:
         raise where.error("empty host name")
+    names, port = _split_name_port(text, where)
+    return HostEntry(names, port, user)
+
+
+def _split_name_port(text: str, where: Location) -> tuple[list[str], int | None]:
     if text.startswith("["):
         inner, _, rest = text[1:].partition("]")
-        if _is_ip(inner) and (not rest or rest.startswith(":")):
+        if is_ip(inner) and (not rest or rest.startswith(":")):
             return [inner], _port(rest[1:], where) if rest else None
     colons = _colons_outside_brackets(text)
     name, port = text, None
-    if len(colons) == 1 and _is_port(text[colons[0] + 1 :]):
+    if len(colons) == 1:  # ``web1:abc`` is a bad port, not a host named so (Ansible agrees)
         name, port = text[: colons[0]], _port(text[colons[0] + 1 :], where)
     if len(colons) > 1 and "[" not in text:
         return [name], port
@@ -240,7 +284,8 @@ def _colons_outside_brackets(text: str) -> list[int]:
     return found
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address (not a name)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -302,7 +347,7 @@ def address_problem(address: str) -> str | None:
     ``UnicodeError`` on an empty or over-long label (``..``, ``web..example``): said here, in
     the inventory's words, rather than as an internal error of the host at connect time.
     """
-    if _is_ip(address):
+    if is_ip(address):
         return None
     name = address[:-1] if address.endswith(".") else address
     labels = name.split(".")
