@@ -24,7 +24,7 @@ from remoteops.inventory.model import (
 )
 from remoteops.inventory.ranges import expand_range
 from remoteops.inventory.secrets import looks_like_password
-from remoteops.inventory.values import PORT, EnvName, Kind, Seconds, Text
+from remoteops.inventory.values import PORT, EnvName, Flag, Kind, Seconds, Text
 
 #: Ansible's per-group ordering knob: at the same depth, a higher priority group wins.
 GROUP_PRIORITY_VAR = "ansible_group_priority"
@@ -51,10 +51,24 @@ _CONNECTION_KINDS: dict[str, Kind] = {
     "password_env": EnvName(),
     **{name: Text() for name in ("address", "user", "identity_file", "jump_host")},
     "known_hosts_file": Text(),
+    "sudo": Flag(),
+    "sudo_user": Text(),
+    "sudo_password_env": EnvName(),
 }
 _NOT_STORED_HERE = (
     "passwords are never stored in the inventory; set password_env: VAR_NAME and export VAR_NAME"
 )
+_SUDO_NOT_STORED_HERE = (
+    "passwords are never stored in the inventory; set sudo_password_env (or "
+    "ansible_become_password_env): VAR_NAME and export VAR_NAME"
+)
+
+
+def _not_stored_here(name: object) -> str:
+    """Which ``*_env`` variable to use instead of a password: sudo's or the login's."""
+    lowered = str(name).lower()
+    sudo = "become" in lowered or lowered.startswith("ansible_sudo")
+    return _SUDO_NOT_STORED_HERE if sudo else _NOT_STORED_HERE
 
 
 @dataclass(frozen=True)
@@ -193,7 +207,7 @@ def _check_value_tree(decl: VarDecl) -> None:
     to 200). Shared containers (YAML aliases) are looked into once.
     """
     if looks_like_password(decl.name, decl.value):
-        raise decl.where.error(f"{decl.name!r}: {_NOT_STORED_HERE}")
+        raise decl.where.error(f"{decl.name!r}: {_not_stored_here(decl.name)}")
     base = decl.where.key_path or decl.name
     pending: list[tuple[Any, str, int]] = [(decl.value, base, 1)]
     seen: set[int] = set()
@@ -212,7 +226,7 @@ def _check_value_tree(decl: VarDecl) -> None:
         for inner_path, key, item in items:
             if key is not None and looks_like_password(key, item):
                 where = Location(decl.where.source, decl.where.line, inner_path)
-                raise where.error(f"{str(key)!r}: {_NOT_STORED_HERE}")
+                raise where.error(f"{str(key)!r}: {_not_stored_here(key)}")
         pending.extend((item, inner_path, depth + 1) for inner_path, _, item in reversed(items))
 
 
@@ -337,7 +351,8 @@ def _check_value(name: str, decl: VarDecl) -> Any:
 
 def _shown_name(name: str, decl: VarDecl) -> str:
     """The name as written, except where the canonical one has always been said."""
-    return name if name in ("port", "connect_timeout", "password_env") else decl.name
+    said = ("port", "connect_timeout", "password_env", "sudo_password_env")
+    return name if name in said else decl.name
 
 
 def address_problem(address: str) -> str | None:
