@@ -24,7 +24,7 @@ from remoteops.inventory.model import (
 )
 from remoteops.inventory.ranges import expand_range
 from remoteops.inventory.secrets import looks_like_password
-from remoteops.inventory.values import PORT, EnvName, Flag, Kind, Seconds, Text
+from remoteops.inventory.values import PORT, Choice, EnvName, Flag, Kind, Seconds, Text
 
 #: Ansible's per-group ordering knob: at the same depth, a higher priority group wins.
 GROUP_PRIORITY_VAR = "ansible_group_priority"
@@ -54,6 +54,7 @@ _CONNECTION_KINDS: dict[str, Kind] = {
     "sudo": Flag(),
     "sudo_user": Text(),
     "sudo_password_env": EnvName(),
+    "ansible_become_method": Choice(("sudo",)),  # remoteops becomes through sudo only
 }
 _NOT_STORED_HERE = (
     "passwords are never stored in the inventory; set password_env: VAR_NAME and export VAR_NAME"
@@ -195,7 +196,7 @@ def normalize_vars(
         previous = spelled.setdefault(name, decl.name)
         if previous != decl.name:
             raise decl.where.error(f"{previous!r} and {decl.name!r} both set {name!r}; keep one")
-        result[name] = _check_value(name, decl)
+        result[name] = check_connection_value(name, decl)
         if origins is not None:
             origins[name] = decl.where
     return result
@@ -326,7 +327,7 @@ def _check_priority(decl: VarDecl) -> int:
     return value
 
 
-def _check_value(name: str, decl: VarDecl) -> Any:
+def check_connection_value(name: str, decl: VarDecl) -> Any:
     """Check one canonical connection variable; return it in its canonical type."""
     value = decl.value
     kind = _CONNECTION_KINDS.get(name)
@@ -352,6 +353,8 @@ def _check_value(name: str, decl: VarDecl) -> Any:
 def _shown_name(name: str, decl: VarDecl) -> str:
     """The name as written, except where the canonical one has always been said."""
     said = ("port", "connect_timeout", "password_env", "sudo_password_env")
+    if " " in decl.name:  # a part of ssh arguments: ``ansible_ssh_extra_args -p 0``
+        return f"{decl.name}: {name}"
     return name if name in said else decl.name
 
 
