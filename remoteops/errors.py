@@ -81,10 +81,12 @@ class InventoryError(ConfigurationError):
 class PatternError(ConfigurationError):
     """A host pattern that selects nothing or cannot be parsed."""
 
-    def __init__(self, message: str, *, suggestions: tuple[str, ...] = ()) -> None:
+    def __init__(self, message: str, *, suggestions: tuple[str, ...] = (), hint: str = "") -> None:
         self.suggestions = suggestions
         if suggestions:
             message += "; did you mean: " + ", ".join(suggestions) + "?"
+        if hint:
+            message += "; " + hint
         super().__init__(message)
 
 

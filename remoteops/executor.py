@@ -34,8 +34,10 @@ from remoteops.transports.base import (
     PROTOCOL_CAPABILITIES,
     Capability,
     commands_of,
+    with_host_sudo,
 )
 from remoteops.transports.deadlines import Deadline, after
+from remoteops.transports.settings import settings_for
 
 log = logging.getLogger(__name__)
 
@@ -486,7 +488,8 @@ class _CommandWork:
         def on_output(stream: str, data: bytes) -> None:
             listener.host_output(host.name, stream, data)
 
-        outcome = commands_of(transport).run(self.spec, on_output)  # errors keep partial output
+        spec = with_host_sudo(self.spec, settings_for(host))  # the inventory's become
+        outcome = commands_of(transport).run(spec, on_output)  # errors keep partial output
         if outcome.error is not None:
             status = Status.FAILED
         else:

@@ -66,6 +66,7 @@ def load_and_select(inventory: list[str] | None, pattern: str) -> tuple[Inventor
     stops the run before any prompt; the run's :meth:`TransportFactory.prepare` checks them
     again, for library callers, and warns about likely typos.
     """
+    show_library_warnings()  # what the inventory ignores (Ansible variables) is said on load
     try:
         loaded = load_inventory(inventory)
         selected = loaded.select(pattern)

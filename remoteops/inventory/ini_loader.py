@@ -16,7 +16,7 @@ import shlex
 import warnings
 from typing import Any
 
-from remoteops.inventory.loaders import InventoryBuilder, VarDecl, split_host_entry
+from remoteops.inventory.loaders import InventoryBuilder, VarDecl, is_ip, split_host_entry
 from remoteops.inventory.model import Location
 
 _SECTION = re.compile(r"\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?")
@@ -58,7 +58,7 @@ def load_ini_inventory(builder: InventoryBuilder, text: str, source: str) -> Non
                 pending.pop(group, None)
             builder.add_group(group)
             continue
-        if line.startswith("[") and re.split(r"\s[#;]", line)[0].rstrip().endswith("]"):
+        if _looks_like_header(line):
             raise here.error(
                 f"invalid section header {line!r}: write [group], [group:children] or "
                 "[group:vars] with no spaces inside the brackets"
@@ -81,6 +81,12 @@ def load_ini_inventory(builder: InventoryBuilder, text: str, source: str) -> Non
         raise where.error(message)
 
 
+def _looks_like_header(line: str) -> bool:
+    """A bracketed line that is no valid section header; ``[2001:db8::1]`` is a host."""
+    head = re.split(r"\s[#;]", line)[0].rstrip()
+    return head.startswith("[") and head.endswith("]") and not is_ip(head[1:-1])
+
+
 def _host_line(builder: InventoryBuilder, group: str, line: str, here: Location) -> None:
     try:
         tokens = shlex.split(line, comments=True)
@@ -90,21 +96,20 @@ def _host_line(builder: InventoryBuilder, group: str, line: str, here: Location)
         return
     entry = tokens[0]
     path = f"{group}.hosts.{entry}"
-    names, port = split_host_entry(entry, Location(here.source, here.line, path))
+    host_entry = split_host_entry(entry, Location(here.source, here.line, path))
     decls: list[VarDecl] = []
     for token in tokens[1:]:
         key, equals, value = token.partition("=")
         if not equals or not key:
+            hint = ""
+            if not equals and len(tokens) == 2 and "@" not in entry + token:  # pssh: host user
+                hint = f" (for a login user write {token}@{entry}, as in ssh and pssh)"
             raise Location(here.source, here.line, path).error(
-                f"expected key=value after the host name, got {token!r}"
+                f"expected key=value after the host name, got {token!r}{hint}"
             )
         where = Location(here.source, here.line, f"{path}.{key}")
         decls.append(VarDecl(key, parse_value(value), where))
-    for host in names:
-        builder.add_host(host, group, Location(here.source, here.line, path))
-        if port is not None:
-            builder.set_host_vars(host, [VarDecl("port", port, here)])
-        builder.set_host_vars(host, decls)
+    builder.add_entry(host_entry, group, Location(here.source, here.line, path), decls)
 
 
 def _vars_line(builder: InventoryBuilder, group: str, line: str, here: Location) -> None:

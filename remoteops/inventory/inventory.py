@@ -19,6 +19,7 @@ deep merge of dicts (Ansible's default ``hash_behaviour = replace``).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import ChainMap, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,11 +28,13 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from remoteops.errors import InventoryError
+from remoteops.inventory.ansible_vars import ssh_args_of, ssh_args_settings, unread_ansible_vars
 from remoteops.inventory.ini_loader import load_ini_inventory
 from remoteops.inventory.loaders import (
     InventoryBuilder,
     VarDecl,
     address_problem,
+    check_connection_value,
     split_host_entry,
 )
 from remoteops.inventory.model import LOCALHOST_NAMES, MAX_NESTING, Group, Host, Location
@@ -42,6 +45,11 @@ from remoteops.inventory.yaml_loader import (
     load_yaml_inventory,
     looks_like_yaml_inventory,
 )
+
+log = logging.getLogger(__name__)
+
+#: Ignored parts of an inventory: what is ignored -> where it was written (in order, once).
+Notes = dict[str, dict[str, None]]
 
 #: Environment variable naming the inventory sources, separated by ``os.pathsep``.
 INVENTORY_ENV = "REMOTEOPS_INVENTORY"
@@ -165,10 +173,18 @@ def load_inventory(
             vars_dirs[vars_dir] = None
     for directory in vars_dirs:
         _apply_vars_dir(builder, directory)
-    return _resolve(builder, labels)
+    notes: Notes = {}
+    inventory = _resolve(builder, labels, notes)
+    for what, places in notes.items():
+        shown = list(places)
+        more = f" (and {len(shown) - 3} more places)" if len(shown) > 3 else ""
+        log.warning("%s: %s%s", ", ".join(shown[:3]), what, more)
+    return inventory
 
 
-def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
+def _resolve(
+    builder: InventoryBuilder, sources: Iterable[str], notes: Notes | None = None
+) -> Inventory:
     """Turn what the loaders declared into an :class:`Inventory`, merging variables by depth."""
     decls = builder.groups
     parents = {name: list(group.parents) or ["all"] for name, group in decls.items()}
@@ -211,10 +227,13 @@ def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
                 {key: where for _, origins in layers for key, where in origins.items()},
             )
         group_vars, group_origins = merged[every]
-        variables = MappingProxyType({**group_vars, **own_vars})
-        _check_reachable_name(builder, name, variables)
         # Shared with the other hosts of the same groups, not copied: one lookup in two maps.
         origins = ChainMap(builder.host_origins.get(name, {}), group_origins)
+        own = {**group_vars, **own_vars}
+        if notes is not None:
+            _note_ansible_vars(own, origins, notes)
+        variables = MappingProxyType(_with_ssh_args(own, origins))
+        _check_reachable_name(builder, name, variables)
         hosts.append(Host(name, variables, tuple(sorted(every)), origins))
     top_level = [name for name, group in decls.items() if name != "all" and not group.parents]
     groups = [
@@ -228,6 +247,48 @@ def _resolve(builder: InventoryBuilder, sources: Iterable[str]) -> Inventory:
         for name, group in decls.items()
     ]
     return Inventory(hosts, groups, sources)
+
+
+def _with_ssh_args(variables: dict[str, Any], origins: ChainMap[str, Location]) -> dict[str, Any]:
+    """The settings the host's ssh arguments give (``-o ProxyJump=``...) where its variables
+    leave them unset; see :mod:`.ansible_vars`. ``origins`` learns where each came from."""
+    derived: dict[str, Location] = {}
+    for var, text in ssh_args_of(variables):
+        where = origins.get(var, Location("<inventory>"))
+        for setting, written, value in ssh_args_settings(text)[0]:
+            if setting in variables:
+                continue
+            decl = VarDecl(f"{var} {written}", value, where)
+            variables[setting] = check_connection_value(setting, decl)
+            derived[setting] = where
+    if derived:
+        origins.maps.insert(0, derived)
+    return variables
+
+
+def _note_ansible_vars(
+    variables: Mapping[str, Any], origins: Mapping[str, Location], notes: Notes
+) -> None:
+    """Note the ``ansible_*`` variables remoteops does not read and the ignored parts of ssh
+    arguments, with where each was written."""
+    for var in unread_ansible_vars(variables):
+        place = _place(origins.get(var))
+        notes.setdefault(f"{var} is not read by remoteops (ignored)", {})[place] = None
+    for var, text in ssh_args_of(variables):
+        found, ignored = ssh_args_settings(text)
+        place = _place(origins.get(var))
+        for part in ignored:
+            notes.setdefault(f"{var}: {part}", {})[place] = None
+        for setting, written, _ in found:
+            if setting in variables:
+                what = f"{var}: {written} is ignored: {setting} is set as itself"
+                notes.setdefault(what, {})[place] = None
+
+
+def _place(where: Location | None) -> str:
+    if where is None:
+        return "<inventory>"
+    return where.source if where.line is None else f"{where.source}:{where.line}"
 
 
 def _parents_first(builder: InventoryBuilder, parents: Mapping[str, list[str]]) -> list[str]:
@@ -310,16 +371,13 @@ def _load_source(builder: InventoryBuilder, source: str, base: Path) -> tuple[st
 
 
 def _load_host_list(builder: InventoryBuilder, source: str) -> None:
-    """``host1,web[01:03]:2222,`` as with ``ansible -i``: ungrouped hosts, ranges allowed."""
+    """``host1,web[01:03]:2222,root@db1,`` as with ``ansible -i`` (and ``user@`` as with pssh
+    ``-H``): ungrouped hosts, ranges allowed."""
     for item in split_hosts(source):
         if not item.strip():
             continue
         where = Location(source, None, item.strip())
-        names, port = split_host_entry(item, where)
-        for name in names:
-            builder.add_host(name, None, where)
-            if port is not None:
-                builder.set_host_vars(name, [VarDecl("port", port, where)])
+        builder.add_entry(split_host_entry(item, where), None, where)
 
 
 def _inventory_files(directory: Path) -> list[Path]:

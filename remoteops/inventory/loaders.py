@@ -24,7 +24,7 @@ from remoteops.inventory.model import (
 )
 from remoteops.inventory.ranges import expand_range
 from remoteops.inventory.secrets import looks_like_password
-from remoteops.inventory.values import PORT, EnvName, Kind, Seconds, Text
+from remoteops.inventory.values import PORT, Choice, EnvName, Flag, Kind, Seconds, Text
 
 #: Ansible's per-group ordering knob: at the same depth, a higher priority group wins.
 GROUP_PRIORITY_VAR = "ansible_group_priority"
@@ -51,10 +51,25 @@ _CONNECTION_KINDS: dict[str, Kind] = {
     "password_env": EnvName(),
     **{name: Text() for name in ("address", "user", "identity_file", "jump_host")},
     "known_hosts_file": Text(),
+    "sudo": Flag(),
+    "sudo_user": Text(),
+    "sudo_password_env": EnvName(),
+    "ansible_become_method": Choice(("sudo",)),  # remoteops becomes through sudo only
 }
 _NOT_STORED_HERE = (
     "passwords are never stored in the inventory; set password_env: VAR_NAME and export VAR_NAME"
 )
+_SUDO_NOT_STORED_HERE = (
+    "passwords are never stored in the inventory; set sudo_password_env (or "
+    "ansible_become_password_env): VAR_NAME and export VAR_NAME"
+)
+
+
+def _not_stored_here(name: object) -> str:
+    """Which ``*_env`` variable to use instead of a password: sudo's or the login's."""
+    lowered = str(name).lower()
+    sudo = "become" in lowered or lowered.startswith("ansible_sudo")
+    return _SUDO_NOT_STORED_HERE if sudo else _NOT_STORED_HERE
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,20 @@ class InventoryBuilder:
             self.declared.setdefault(name, where)
         self.add_group(group or "ungrouped").hosts[name] = None
 
+    def add_entry(
+        self,
+        entry: HostEntry,
+        group: str | None,
+        where: Location,
+        decls: Iterable[VarDecl] = (),
+    ) -> None:
+        """Add every host an entry names, with what the entry sets and then ``decls``."""
+        decls = list(decls)
+        for host in entry.names:
+            self.add_host(host, group, where)
+            self.set_host_vars(host, entry.declared(where))
+            self.set_host_vars(host, decls)
+
     def add_child(self, parent: str, child: str, where: Location) -> None:
         """Make ``child`` a child of ``parent``; cycles are found once all sources are read.
 
@@ -167,7 +196,7 @@ def normalize_vars(
         previous = spelled.setdefault(name, decl.name)
         if previous != decl.name:
             raise decl.where.error(f"{previous!r} and {decl.name!r} both set {name!r}; keep one")
-        result[name] = _check_value(name, decl)
+        result[name] = check_connection_value(name, decl)
         if origins is not None:
             origins[name] = decl.where
     return result
@@ -179,7 +208,7 @@ def _check_value_tree(decl: VarDecl) -> None:
     to 200). Shared containers (YAML aliases) are looked into once.
     """
     if looks_like_password(decl.name, decl.value):
-        raise decl.where.error(f"{decl.name!r}: {_NOT_STORED_HERE}")
+        raise decl.where.error(f"{decl.name!r}: {_not_stored_here(decl.name)}")
     base = decl.where.key_path or decl.name
     pending: list[tuple[Any, str, int]] = [(decl.value, base, 1)]
     seen: set[int] = set()
@@ -198,26 +227,56 @@ def _check_value_tree(decl: VarDecl) -> None:
         for inner_path, key, item in items:
             if key is not None and looks_like_password(key, item):
                 where = Location(decl.where.source, decl.where.line, inner_path)
-                raise where.error(f"{str(key)!r}: {_NOT_STORED_HERE}")
+                raise where.error(f"{str(key)!r}: {_not_stored_here(key)}")
         pending.extend((item, inner_path, depth + 1) for inner_path, _, item in reversed(items))
 
 
-def split_host_entry(entry: str, where: Location) -> tuple[list[str], int | None]:
-    """Split ``name[:port]`` (or ``[ipv6]:port``) and expand ranges in the name, as Ansible does.
+@dataclass(frozen=True)
+class HostEntry:
+    """A host as a line or key names it: ``[user@]name[:port]``, the name maybe a range."""
 
-    A bare IPv6 address has several colons and no port; a colon inside brackets belongs to a
-    range (``web[01:20]``), not to a port.
+    names: list[str]
+    port: int | None = None
+    user: str | None = None
+
+    def declared(self, where: Location) -> list[VarDecl]:
+        """The variables the entry itself sets (``port``, ``user``), as written at ``where``.
+
+        Set before the variables written after the name on the same line, which therefore
+        win: ``root@web1:2222 ansible_user=deploy`` logs in as deploy (as ``ansible_port``
+        already beat ``:port``).
+        """
+        decls = [] if self.port is None else [VarDecl("port", self.port, where)]
+        return decls if self.user is None else [*decls, VarDecl("user", self.user, where)]
+
+
+def split_host_entry(entry: str, where: Location) -> HostEntry:
+    """Split ``[user@]name[:port]`` (or ``[ipv6]:port``) and expand ranges in the name.
+
+    The port and the ranges are Ansible's; ``user@`` is ssh's and pssh's (the last ``@``
+    ends the user, as in ssh). A bare IPv6 address has several colons and no port; a colon
+    inside brackets belongs to a range (``web[01:20]``), not to a port.
     """
     text = entry.strip()
+    user: str | None = None
+    if "@" in text:
+        user, _, text = text.rpartition("@")
+        if not user:
+            raise where.error(f"{entry.strip()!r}: no user before '@' (write user@host)")
     if not text:
         raise where.error("empty host name")
+    names, port = _split_name_port(text, where)
+    return HostEntry(names, port, user)
+
+
+def _split_name_port(text: str, where: Location) -> tuple[list[str], int | None]:
     if text.startswith("["):
         inner, _, rest = text[1:].partition("]")
-        if _is_ip(inner) and (not rest or rest.startswith(":")):
+        if is_ip(inner) and (not rest or rest.startswith(":")):
             return [inner], _port(rest[1:], where) if rest else None
     colons = _colons_outside_brackets(text)
     name, port = text, None
-    if len(colons) == 1 and _is_port(text[colons[0] + 1 :]):
+    if len(colons) == 1:  # ``web1:abc`` is a bad port, not a host named so (Ansible agrees)
         name, port = text[: colons[0]], _port(text[colons[0] + 1 :], where)
     if len(colons) > 1 and "[" not in text:
         return [name], port
@@ -240,7 +299,8 @@ def _colons_outside_brackets(text: str) -> list[int]:
     return found
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address (not a name)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -267,7 +327,7 @@ def _check_priority(decl: VarDecl) -> int:
     return value
 
 
-def _check_value(name: str, decl: VarDecl) -> Any:
+def check_connection_value(name: str, decl: VarDecl) -> Any:
     """Check one canonical connection variable; return it in its canonical type."""
     value = decl.value
     kind = _CONNECTION_KINDS.get(name)
@@ -292,7 +352,10 @@ def _check_value(name: str, decl: VarDecl) -> Any:
 
 def _shown_name(name: str, decl: VarDecl) -> str:
     """The name as written, except where the canonical one has always been said."""
-    return name if name in ("port", "connect_timeout", "password_env") else decl.name
+    said = ("port", "connect_timeout", "password_env", "sudo_password_env")
+    if " " in decl.name:  # a part of ssh arguments: ``ansible_ssh_extra_args -p 0``
+        return f"{decl.name}: {name}"
+    return name if name in said else decl.name
 
 
 def address_problem(address: str) -> str | None:
@@ -302,7 +365,7 @@ def address_problem(address: str) -> str | None:
     ``UnicodeError`` on an empty or over-long label (``..``, ``web..example``): said here, in
     the inventory's words, rather than as an internal error of the host at connect time.
     """
-    if _is_ip(address):
+    if is_ip(address):
         return None
     name = address[:-1] if address.endswith(".") else address
     labels = name.split(".")

@@ -23,6 +23,9 @@ CONNECTION_VARS: Mapping[str, tuple[str, ...]] = {
     "connect_timeout": ("ansible_timeout",),
     "jump_host": (),
     "known_hosts_file": (),
+    "sudo": ("ansible_become", "ansible_sudo"),
+    "sudo_user": ("ansible_become_user", "ansible_sudo_user"),
+    "sudo_password_env": ("ansible_become_password_env",),
 }
 
 #: Protocols a host may declare; later issues add transports for the others.

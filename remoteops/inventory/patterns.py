@@ -40,6 +40,8 @@ _RANGE_BODY = re.compile(r"[0-9A-Za-z:,/\s-]*")
 _COLON_TERMS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 _BRACKETED = re.compile(r"\[[^\]]*\]")
 _GLOB_CHARS = ("*", "?")
+#: A term that could be a DNS name (letters, digits, ``-``, ``_`` and dots).
+_HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 # Ansible also looks for hosts when a group matched if the term has any of these.
 _HOST_HINTS = (".", "?", "*", "[")
 
@@ -159,8 +161,26 @@ def _match_term(inventory: Inventory, expr: str, term: str | None = None) -> dic
             return {name: inventory.localhost(name) for name in localhost}
         candidates = list(dict.fromkeys([*inventory.hosts, *inventory.groups]))
         suggestions = tuple(difflib.get_close_matches(expr.lstrip("~"), candidates, n=3))
-        raise PatternError(f"pattern {expr!r} matches no host or group", suggestions=suggestions)
+        raise PatternError(
+            f"pattern {expr!r} matches no host or group",
+            suggestions=suggestions,
+            hint=_ad_hoc_hint(expr),
+        )
     return result
+
+
+def _ad_hoc_hint(expr: str) -> str:
+    """How to reach a host the inventory lacks, for a term shaped like a host name.
+
+    Still an error, never a connection: a typo in a pattern must not reach whatever the
+    misspelt name resolves to. Globs, regexes and ranges get no hint (they are no name).
+    """
+    if not (_HOST_NAME.fullmatch(expr) or _is_ip(expr)):
+        return ""
+    return (
+        f"a host not in the inventory is given as a list, as with ansible: -i '{expr},' "
+        "(the comma makes it a list; user@host:port works there too)"
+    )
 
 
 def _expand(expr: str, subscript_shaped: bool = False) -> list[str] | None:

@@ -310,13 +310,9 @@ class _Walker:
         for key, value in self.pairs(node, key_path):
             entry = self.name(key, key_path)
             path = _join(key_path, entry)
-            names, port = split_host_entry(entry, self.where(key, path))
-            decls = self.vars(value, path)
-            for host in names:
-                self.builder.add_host(host, group, self.where(key, path))
-                if port is not None:
-                    self.builder.set_host_vars(host, [VarDecl("port", port, self.where(key, path))])
-                self.builder.set_host_vars(host, decls)
+            where = self.where(key, path)
+            host_entry = split_host_entry(entry, where)
+            self.builder.add_entry(host_entry, group, where, self.vars(value, path))
 
     def children(self, parent: str, node: Node, key_path: str) -> None:
         if _is_null(node):

@@ -36,7 +36,7 @@ from remoteops.errors import (
     UnsupportedError,
 )
 from remoteops.transports.file_ops import Received, run_in_parallel, stage_new_folders
-from remoteops.transports.settings import ConnectionSettings
+from remoteops.transports.settings import ConnectionSettings, HostSettings
 from remoteops.transports.stdin_sources import StdinSource, StdinStream
 from remoteops.tree import Advance, Entry, Fidelity, Kind, join_remote, no_progress
 from remoteops.utf8 import whole_characters
@@ -349,6 +349,29 @@ class Privilege:
 
     def __str__(self) -> str:
         return f"as {self.user or 'root'} (sudo)"
+
+
+def with_host_sudo(
+    spec: CommandSpec, settings: HostSettings, environ: Mapping[str, str] | None = None
+) -> CommandSpec:
+    """``spec`` with the sudo the host's inventory asks for (``sudo: true``, Ansible's
+    ``ansible_become``), as Ansible's inventory become applies to every task of the host.
+
+    The run's own sudo (``--sudo``, a step's ``sudo:``) is never turned off here, and its
+    user and password win; the host fills only what they leave unsaid: the user
+    (``sudo_user``, Ansible's ``ansible_become_user``, which alone turns nothing on, as in
+    Ansible) and the password (from ``sudo_password_env``; unset there is the host's ``auth``
+    failure, as for ``password_env``).
+    """
+    if not (spec.sudo or settings.sudo):
+        return spec
+    password = spec.sudo_password
+    if password is None and settings.sudo_password_env is not None:
+        password = secret_from_env(settings.sudo_password_env, "sudo_password_env", environ)
+    user = spec.sudo_user if spec.sudo_user is not None else settings.sudo_user
+    if spec.sudo and (user, password) == (spec.sudo_user, spec.sudo_password):
+        return spec
+    return Privilege(user, password).applied_to(spec)
 
 
 class FileTransport(Transport):

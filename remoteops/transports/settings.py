@@ -85,6 +85,27 @@ class HostSettings:
         "how to reach the host (Ansible: ansible_connection); ftp/ftps transfer files only, "
         "telnet runs commands only",
     )
+    sudo: bool = setting(
+        "sudo",
+        Flag(),
+        False,
+        "run's commands and task steps go through sudo, as --sudo does (Ansible: "
+        "ansible_become); put/get/sync only with --sudo",
+    )
+    sudo_user: str | None = setting(
+        "sudo_user",
+        Text(),
+        None,
+        "whom sudo runs as when sudo is on (Ansible: ansible_become_user)",
+        "root",
+    )
+    sudo_password_env: str | None = setting(
+        "sudo_password_env",
+        EnvName(),
+        None,
+        "environment variable holding the sudo password (Ansible: ansible_become_password_env)",
+        "--sudo-password-env",
+    )
 
     @classmethod
     def declared(cls) -> tuple[tuple[str, Setting], ...]:

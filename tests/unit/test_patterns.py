@@ -195,7 +195,26 @@ def test_pattern_errors(
         inventory.select(pattern)
     assert caught.value.suggestions == suggestions
     expected = message + (f"; did you mean: {', '.join(suggestions)}?" if suggestions else "")
-    assert str(caught.value) == expected
+    assert str(caught.value).partition("; a host not in the inventory")[0] == expected
+
+
+@pytest.mark.parametrize("name", ["web1", "db-2.example.com", "10.0.0.5", "fe80::1"])
+def test_a_name_not_in_the_inventory_is_refused_with_how_to_give_ad_hoc_hosts(
+    inventory: Inventory, name: str
+) -> None:
+    with pytest.raises(PatternError) as caught:
+        inventory.select(name)
+    assert str(caught.value).startswith(f"pattern {name!r} matches no host or group")
+    assert f"a host not in the inventory is given as a list, as with ansible: -i '{name},'" in (
+        str(caught.value)
+    )
+
+
+@pytest.mark.parametrize("pattern", ["nodes*", "~^xyz", "web[05-09]", "web:&db"])
+def test_globs_regexes_and_ranges_get_no_ad_hoc_hint(inventory: Inventory, pattern: str) -> None:
+    with pytest.raises(PatternError) as caught:
+        inventory.select(pattern)
+    assert "-i '" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
