@@ -52,7 +52,8 @@ def label(hosts: Sequence[str], *, cut: bool = False) -> str:
 
 def unified_diff(reference: bytes, other: bytes, from_label: str, to_label: str) -> str:
     """A unified diff of two outputs, as ``diff -u`` writes it: ``\\ No newline at end of
-    file`` after a last line without one; bytes that are not UTF-8 shown as U+FFFD."""
+    file`` after a last line without one; bytes that are not UTF-8 shown escaped (``\\xff``):
+    two outputs that differ only there must still show a difference."""
     lines = difflib.unified_diff(_lines(reference), _lines(other), from_label, to_label)
     return "".join(line if line.endswith("\n") else line + "\n" + _NO_NEWLINE for line in lines)
 
@@ -61,7 +62,7 @@ def _lines(output: bytes) -> list[str]:
     """Lines as ``diff`` sees them: split at ``\n`` only (a ``\r`` or form feed is text)."""
     parts = output.split(b"\n")
     lines = [part + b"\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-    return [line.decode("utf-8", errors="replace") for line in lines]
+    return [line.decode("utf-8", errors="backslashreplace") for line in lines]
 
 
 def diff_outputs(results: Sequence[HostResult], against: str | None = None) -> OutputDiff:

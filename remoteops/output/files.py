@@ -101,7 +101,9 @@ class _PendingFile:
             raise
 
     def write(self, data: bytes) -> None:
+        """Straight to the file (chunks arrive 32 KiB at a time): nothing waits in memory."""
         self.file.write(data)
+        self.file.flush()
 
     def commit(self) -> None:
         """Flush to disk, then rename over the real name: all of it or none of it."""
