@@ -106,12 +106,13 @@ class _PendingFile:
         self.file.flush()
 
     def commit(self) -> None:
-        """Flush to disk, then rename over the real name: all of it or none of it."""
-        try:
-            self.file.flush()
-            os.fsync(self.file.fileno())
-        finally:
-            self.file.close()
+        """Rename over the real name: all of it or none of it, whatever happens to this process.
+
+        No fsync: it made 100 local hosts with --outdir, --errdir and --json-results take
+        1.9-2.4 s instead of 0.5-0.8 s (300 fsyncs, one after another on the thread that
+        collects results). A power cut may lose the newest files; no crash or Ctrl-C can
+        leave half of one under its real name."""
+        self.file.close()
         os.replace(self.temp, self.final)
 
     def discard(self) -> None:
