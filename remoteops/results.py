@@ -120,6 +120,12 @@ class HostResult:
         return self.status is Status.OK
 
     @property
+    def output_complete(self) -> bool:
+        """True if the command ran to its end (an exit code came back): its output is all there
+        is, not what arrived before a timeout, an interruption or a lost connection."""
+        return self.exit_code is not None and self.status in (Status.OK, Status.FAILED)
+
+    @property
     def truncated(self) -> bool:
         """True if only part of the output was kept: its start (``capture_limit``), or a task
         step's end (:data:`~remoteops.tasks.runner.KEPT_OUTPUT_TAIL`)."""

@@ -35,8 +35,12 @@ from remoteops.cli.common import (
     privilege_from,
     stdin_source,
 )
+from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS, Listener
 from remoteops.output import GroupedOutput, JsonLines, LiveLines
+from remoteops.output.diff import DiffOutput
+from remoteops.output.files import OutputFiles, check_file_names
+from remoteops.output.tee import Tee
 from remoteops.transports import CommandSpec
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
 
@@ -110,21 +114,69 @@ def run(
         ),
     ] = False,
     output: OutputOption = OutputMode.text,
+    outdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--outdir",
+            metavar="DIR",
+            help="Write each host's stdout to DIR/HOST, whole and as received (pssh -o, clush "
+            "--outdir; our -o is --output). DIR is created if missing; a file is replaced only "
+            "once its command has ended.",
+        ),
+    ] = None,
+    errdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--errdir",
+            metavar="DIR",
+            help="Write each host's stderr to DIR/HOST (pssh -e, clush --errdir; our -e is --env).",
+        ),
+    ] = None,
+    json_results: Annotated[
+        bool,
+        typer.Option(
+            "--json-results",
+            help="With --outdir (else --errdir): also write each host's JSON result to "
+            "DIR/HOST.json, for every host, failed ones included.",
+        ),
+    ] = False,
+    diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff",
+            help="Show each host's stdout as a unified diff against the most common output, "
+            "hosts with the same diff together (clush --diff); text output only.",
+        ),
+    ] = False,
+    diff_against: Annotated[
+        str | None,
+        typer.Option(
+            "--diff-against", metavar="HOST", help="With --diff: compare with HOST's output."
+        ),
+    ] = None,
 ) -> None:
     """Run COMMAND on every host matching --hosts; exit 0/1/3/4 (see README)."""
     if no_stdin and stdin_file is not None:
         fail("--stdin and --no-stdin contradict each other; keep one")
+    if diff_against is not None:
+        diff = True
+    if diff and output is OutputMode.json:
+        fail("--diff shows text; JSON lines already hold each host's stdout (drop -o json)")
     loaded, selected = load_and_select(inventory, hosts)
+    names = [h.name for h in selected]
+    if diff_against is not None and diff_against not in names:
+        fail(f"--diff-against {diff_against}: not among the selected hosts")
+    files = _output_files(names, outdir, errdir, json_results)
     privilege = privilege_from(sudo, sudo_user, sudo_password_env)
     payload = None if no_stdin else stdin_source(stdin_file, len(selected))
-    live = output is OutputMode.text and not group
+    live = output is OutputMode.text and not group and not diff
     spec = CommandSpec(
         command,
         stdin=payload,
         env=_parse_env(env or []),
         timeout=timeout,
         # live lines print output as it comes and need none kept: a flood costs no memory
-        capture_limit=0 if live else DEFAULT_CAPTURE_LIMIT,
+        capture_limit=0 if live and not json_results else DEFAULT_CAPTURE_LIMIT,
     )
     if privilege is not None:
         spec = privilege.applied_to(spec)
@@ -137,14 +189,19 @@ def run(
         ask_pass=ask_pass,
         forks=forks,
     )
-    grouped = GroupedOutput() if group and output is OutputMode.text else None
+    differ = DiffOutput(names, diff_against) if diff else None
+    grouped = GroupedOutput() if group and output is OutputMode.text and not diff else None
     listener: Listener
     if output is OutputMode.json:
         listener = JsonLines()
+    elif differ is not None:
+        listener = differ
     elif grouped is not None:
         listener = grouped
     else:
-        listener = LiveLines([h.name for h in selected])
+        listener = LiveLines(names)
+    if files is not None:
+        listener = Tee(listener, files)
     if template:
         from remoteops.errors import TemplateError
         from remoteops.tasks.adhoc import templated_command_work
@@ -158,4 +215,25 @@ def run(
         report = execute(lambda: fleet.run(spec, listener=listener))
     if grouped is not None:
         grouped.render(report.results)
+    if differ is not None:
+        differ.render(report.results)
+    if files is not None:
+        for host, why in files.failures.items():
+            typer.echo(f"error: {host}: output file not written: {why}", err=True)
+        report = files.applied_to(report)
     finish(report, output)
+
+
+def _output_files(
+    names: list[str], outdir: Path | None, errdir: Path | None, json_results: bool
+) -> OutputFiles | None:
+    """The --outdir/--errdir writer, its host names and folders checked before any host starts."""
+    if outdir is None and errdir is None:
+        if json_results:
+            fail("--json-results writes beside --outdir or --errdir: give one")
+        return None
+    try:
+        check_file_names(names, json_results=json_results)
+        return OutputFiles(outdir, errdir, json_results=json_results)
+    except ConfigurationError as exc:
+        fail(str(exc))
