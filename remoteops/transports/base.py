@@ -72,6 +72,8 @@ class ConnectionOverrides:
     user: str | None = None
     port: int | None = None
     connect_timeout: float | None = None
+    #: ``-A``: forward the local ssh-agent to every SSH host's commands.
+    forward_agent: bool = False
 
     def port_for(self, settings: ConnectionSettings, default: int) -> int:
         return self.port or settings.port or default

@@ -61,6 +61,8 @@ from remoteops.transports.ssh_sudo import ElevatedFiles
 # paramiko logs tracebacks from its transport threads, which Python's last-resort handler
 # would print; the errors reach us as exceptions anyway. Configured logging still sees them.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
+_log = logging.getLogger(__name__)
+_log.addHandler(logging.NullHandler())  # no "last resort" printing for library users
 
 #: Host-key algorithms that prove a key of each known_hosts type (RSA keys sign with SHA-2).
 _ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
@@ -100,6 +102,10 @@ class SSHTarget:
     jump: str | None
     known_hosts_file: Path | None
     proxy_command: str | None = None
+    #: An explicit user certificate (``certificate_file`` / ``CertificateFile``).
+    certificate_file: str | None = None
+    #: Forward the local ssh-agent to this host's commands (``-A``, ``forward_agent``).
+    forward_agent: bool = False
 
     @property
     def key_name(self) -> str:
@@ -145,6 +151,7 @@ class SSHContext:
             ssh_config_path or Path("~/.ssh/config").expanduser()
         )
         self._keys: dict[str, paramiko.PKey | AuthenticationError] = {}
+        self._certified: dict[tuple[str, str], paramiko.PKey | AuthenticationError | None] = {}
         self._key_lock = threading.Lock()
         self._jumps: dict[str, _JumpSlot] = {}
         self._jump_lock = threading.Lock()  # guards the dict only; each chain has its own lock
@@ -189,6 +196,9 @@ class SSHContext:
         if not settings.jump_host and config.get("proxycommand"):
             proxy_command = self._proxy_command(host.name, address, int(port), str(user))
         known = settings.known_hosts_file
+        certificate = settings.certificate_file or config.get("certificatefile")
+        if isinstance(certificate, list):  # paramiko keeps a repeated keyword as a list
+            certificate = certificate[0]
         return SSHTarget(
             name=host.name,
             address=address,
@@ -200,6 +210,8 @@ class SSHContext:
             jump=jump,
             known_hosts_file=Path(known).expanduser() if known else None,
             proxy_command=proxy_command if jump is None else None,
+            certificate_file=str(Path(certificate).expanduser()) if certificate else None,
+            forward_agent=_forwards_agent(overrides, settings, config),
         )
 
     def _proxy_command(self, name: str, address: str, port: int, user: str) -> str | None:
@@ -231,12 +243,35 @@ class SSHContext:
         """
         with self._key_lock:
             if path not in self._keys:
-                self._keys[path] = self._parse_key(path)
+                parsed = self._parse_key(path)
+                if isinstance(parsed, paramiko.PKey):  # from_path takes <key>-cert.pub along:
+                    parsed.public_blob = None  # the plain key, the certificate comes apart
+                self._keys[path] = parsed
             loaded = self._keys[path]
         if isinstance(loaded, AuthenticationError):
             if required:
                 raise AuthenticationError(str(loaded))
             return None
+        return loaded
+
+    def certified(
+        self, path: str, key: paramiko.PKey, certificate: str | None
+    ) -> paramiko.PKey | None:
+        """``key`` carrying its user certificate: ``certificate`` when given (an error if it
+        cannot be used), else OpenSSH's ``<key>-cert.pub`` when it exists; None without one.
+
+        A copy: the plain key stays as it was, to be offered after the certificate (as ssh
+        does). Read once per run, like the key.
+        """
+        cert_path = certificate or path + "-cert.pub"
+        with self._key_lock:
+            if (path, cert_path) not in self._certified:
+                self._certified[path, cert_path] = _load_certificate(
+                    key, cert_path, required=bool(certificate)
+                )
+            loaded = self._certified[path, cert_path]
+        if isinstance(loaded, AuthenticationError):
+            raise AuthenticationError(str(loaded))
         return loaded
 
     def _parse_key(self, path: str) -> paramiko.PKey | AuthenticationError:
@@ -376,6 +411,48 @@ class _JumpSlot:
     lock: threading.Lock = field(default_factory=threading.Lock)
     transport: paramiko.Transport | None = None
     error: HostError | None = None
+
+
+def _load_certificate(
+    key: paramiko.PKey, cert_path: str, *, required: bool
+) -> paramiko.PKey | AuthenticationError | None:
+    """A copy of ``key`` that offers the certificate in ``cert_path``, which must certify this
+    very key (paramiko only compares the type). A ``required`` file that is missing or cannot
+    be read is an error; a certificate of another key (of another identity tried) is skipped."""
+    if not os.path.isfile(cert_path):
+        if required:
+            return AuthenticationError(f"certificate file {cert_path} does not exist")
+        return None
+    certified = copy.copy(key)
+    try:
+        certified.load_certificate(cert_path)
+        blob = certified.public_blob
+        if blob is None or not blob.key_type.endswith("-cert-v01@openssh.com"):
+            return AuthenticationError(f"{cert_path} is not an OpenSSH certificate")
+        subject = type(key)(msg=paramiko.Message(blob.key_blob))
+    except ValueError:  # paramiko's type check: a certificate of another type of key
+        return None
+    except (OSError, paramiko.SSHException) as exc:
+        return AuthenticationError(f"cannot read certificate file {cert_path}: {exc}")
+    if subject.asbytes() != key.asbytes():
+        _log.info("certificate %s certifies another key than this one: not offered", cert_path)
+        return None
+    return certified
+
+
+def _forwards_agent(
+    overrides: ConnectionOverrides, settings: SSHSettings, config: Mapping[str, Any]
+) -> bool:
+    """``-A`` > the inventory's ``forward_agent`` > ssh_config ``ForwardAgent`` > off.
+
+    ssh_config's ForwardAgent may name a socket instead of yes/no: only ``yes`` forwards the
+    agent of ``SSH_AUTH_SOCK`` here; another socket is not supported and forwards nothing.
+    """
+    if overrides.forward_agent:
+        return True
+    if settings.forward_agent is not None:
+        return settings.forward_agent
+    return str(config.get("forwardagent", "no")).lower() == "yes"
 
 
 def _needs_passphrase(exc: Exception) -> bool:
@@ -537,12 +614,20 @@ def _authenticate(context: SSHContext, transport: paramiko.Transport, target: SS
 def _candidate_keys(
     context: SSHContext, target: SSHTarget, agent: paramiko.Agent | None
 ) -> list[tuple[str, paramiko.PKey]]:
-    """Explicit identities only, when given (like IdentitiesOnly); else agent then defaults."""
+    """Explicit identities only, when given (like IdentitiesOnly); else agent then defaults.
+    A key with a user certificate offers the certificate first, then itself (as ssh does)."""
     keys: list[tuple[str, paramiko.PKey]] = []
+
+    def offer(path: str, key: paramiko.PKey) -> None:
+        certified = context.certified(path, key, target.certificate_file)
+        if certified is not None:
+            keys.append((f"{path} with its certificate", certified))
+        keys.append((path, key))
+
     for path in target.identity_files:
         key = context.load_key(path, required=True)
         if key is not None:
-            keys.append((path, key))
+            offer(path, key)
     if target.identity_files:
         return keys
     if agent is not None:
@@ -551,7 +636,7 @@ def _candidate_keys(
         path = str(Path(default).expanduser())
         key = context.load_key(path, required=False)
         if key is not None:
-            keys.append((path, key))
+            offer(path, key)
     return keys
 
 
