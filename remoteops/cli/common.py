@@ -181,6 +181,15 @@ ConnectTimeoutOption = Annotated[
         callback=positive_seconds,
     ),
 ]
+ForwardAgentOption = Annotated[
+    bool,
+    typer.Option(
+        "--forward-agent",
+        "-A",
+        help="Forward your ssh-agent to the commands on SSH hosts (ssh -A), e.g. for git "
+        "pull there. Off by default: root on a host can use your keys while a command runs.",
+    ),
+]
 HostTimeoutOption = Annotated[
     float | None,
     typer.Option(

@@ -14,6 +14,7 @@ from remoteops.cli.common import (
     AskPassOption,
     ConnectTimeoutOption,
     ForksOption,
+    ForwardAgentOption,
     HostsOption,
     InventoryOption,
     OutputMode,
@@ -63,6 +64,7 @@ def run(
     inventory: InventoryOption = None,
     forks: ForksOption = DEFAULT_FORKS,
     connect_timeout: ConnectTimeoutOption = None,
+    forward_agent: ForwardAgentOption = False,
     timeout: Annotated[
         float | None,
         typer.Option(
@@ -126,7 +128,7 @@ def run(
     fleet = make_fleet(
         loaded,
         selected,
-        overrides=ConnectionOverrides(user, port, connect_timeout),
+        overrides=ConnectionOverrides(user, port, connect_timeout, forward_agent),
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,

@@ -53,6 +53,7 @@ from remoteops.transports.deadlines import after
 from remoteops.transports.known_hosts import KnownHosts, host_key_name
 from remoteops.transports.settings import SSHSettings
 from remoteops.transports.sftp_sessions import SFTPSessions
+from remoteops.transports.ssh_agent_forward import forward_agent
 from remoteops.transports.ssh_batch import BatchWrites
 from remoteops.transports.ssh_eof import send_eof
 from remoteops.transports.ssh_errors import is_timeout, ssh_errors
@@ -153,6 +154,7 @@ class SSHContext:
         self._keys: dict[str, paramiko.PKey | AuthenticationError] = {}
         self._certified: dict[tuple[str, str], paramiko.PKey | AuthenticationError | None] = {}
         self._key_lock = threading.Lock()
+        self._warned_no_agent = False
         self._jumps: dict[str, _JumpSlot] = {}
         self._jump_lock = threading.Lock()  # guards the dict only; each chain has its own lock
         self._closing: list[tuple[threading.Thread, float]] = []
@@ -273,6 +275,17 @@ class SSHContext:
         if isinstance(loaded, AuthenticationError):
             raise AuthenticationError(str(loaded))
         return loaded
+
+    def forward_agent(self, channel: paramiko.Channel) -> None:
+        """Forward the run's ssh-agent on ``channel``; without one, say so once per run."""
+        agent_socket = self.environ.get("SSH_AUTH_SOCK")
+        if agent_socket:
+            forward_agent(channel, agent_socket)
+            return
+        with self._key_lock:
+            warned, self._warned_no_agent = self._warned_no_agent, True
+        if not warned:
+            _log.warning("agent forwarding asked for, but SSH_AUTH_SOCK is not set: no agent")
 
     def _parse_key(self, path: str) -> paramiko.PKey | AuthenticationError:
         try:
@@ -1014,6 +1027,8 @@ class SSHTransport(BatchWrites, ElevatingFiles):
             timed_out=lambda: HostTimeoutError(f"the command did not start within {limit:g} s"),
         ):
             channel = transport.open_session(window_size=_WINDOW_SIZE, timeout=limit)
+            if self.target is not None and self.target.forward_agent:
+                self.context.forward_agent(channel)
             _exec_within(channel, marked(command), limit)
         self._round_trip_s = max(self._round_trip_s, time.monotonic() - asked)
         return SSHCommand(channel)
