@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import struct
 import tempfile
 import threading
@@ -54,12 +55,46 @@ class _HashedEntry:
     key_b64: str
 
 
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """An ``@cert-authority`` line: host certificates it signs are trusted for the hosts its
+    patterns match (``*``, ``?``, ``!`` negation, hashed names; as OpenSSH matches them)."""
+
+    patterns: tuple[str, ...]
+    key_type: str
+    key_b64: str
+
+    def covers(self, name: str) -> bool:
+        """A negated pattern that matches wins over every other: the host is left out."""
+        name = name.lower()
+        matched = False
+        for pattern in self.patterns:
+            negated = pattern.startswith("!")
+            if _pattern_matches(pattern[1:] if negated else pattern, name):
+                if negated:
+                    return False
+                matched = True
+        return matched
+
+
+def _pattern_matches(pattern: str, name: str) -> bool:
+    if pattern.startswith("|"):
+        entry = _hashed_entry(pattern, "", "")
+        mac = hmac.new(entry.salt, name.encode(), hashlib.sha1).digest() if entry else b""
+        return entry is not None and hmac.compare_digest(mac, entry.digest)
+    wildcards = "".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower()
+    )  # not fnmatch: "[host]:port" is no character class here
+    return re.fullmatch(wildcards, name) is not None
+
+
 @dataclass
 class _KnownHostsFile:
     path: Path
     keys: dict[str, dict[str, set[str]]] = field(default_factory=dict)
     revoked: set[str] = field(default_factory=set)
     hashed: list[_HashedEntry] = field(default_factory=list)
+    authorities: list[CertificateAuthority] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> _KnownHostsFile:
@@ -104,7 +139,10 @@ class _KnownHostsFile:
         if marker == "@revoked":
             self.revoked.add(key_b64)
             return None
-        if marker is not None:  # @cert-authority: host certificates are not supported yet
+        if marker == "@cert-authority":
+            self.authorities.append(
+                CertificateAuthority(tuple(names.split(",")), key_type, key_b64)
+            )
             return None
         self.hashed.extend(hashed)
         for name in names.split(","):
@@ -181,16 +219,37 @@ class KnownHosts:
                 found.setdefault(key_type, set()).update(keys)
         return found
 
+    def authorities(self, name: str, extra_file: Path | None = None) -> list[CertificateAuthority]:
+        """The ``@cert-authority`` lines whose host patterns match ``name``, in every file."""
+        return [
+            authority
+            for path in self._search_path(extra_file)
+            for authority in self._file(path).authorities
+            if authority.covers(name)
+        ]
+
+    def revoked_in(self, key_b64: str, extra_file: Path | None = None) -> Path | None:
+        """The file that revokes this key (``@revoked``), if one does."""
+        for path in self._search_path(extra_file):
+            if key_b64 in self._file(path).revoked:
+                return path
+        return None
+
+    def verify_not_revoked(
+        self, name: str, key_type: str, key_b64: str, extra_file: Path | None
+    ) -> None:
+        revoked = self.revoked_in(key_b64, extra_file)
+        if revoked is not None:
+            raise HostKeyError(
+                f"host key for {name} is revoked in {revoked} ({key_type} {fingerprint(key_b64)})"
+            )
+
     def _search_path(self, extra_file: Path | None) -> list[Path]:
         return ([extra_file] if extra_file is not None else []) + self._default_files
 
     def verify(self, name: str, key_type: str, key_b64: str, extra_file: Path | None) -> None:
         """Accept a known key, record a new one under accept-new, refuse everything else."""
-        for path in self._search_path(extra_file):
-            if key_b64 in self._file(path).revoked:
-                raise HostKeyError(
-                    f"host key for {name} is revoked in {path} ({key_type} {fingerprint(key_b64)})"
-                )
+        self.verify_not_revoked(name, key_type, key_b64, extra_file)
         with self._lock:  # look-up and accept-new write as one step: one key wins per host
             known = self.known_types(name, extra_file)
             if key_b64 in known.get(key_type, set()):

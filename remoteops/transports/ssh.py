@@ -34,6 +34,7 @@ from remoteops.errors import (
     ConfigurationError,
     ConnectTimeoutError,
     HostError,
+    HostKeyError,
     HostTimeoutError,
     UnreachableError,
 )
@@ -55,6 +56,7 @@ from remoteops.transports.settings import SSHSettings
 from remoteops.transports.sftp_sessions import SFTPSessions
 from remoteops.transports.ssh_agent_forward import forward_agent
 from remoteops.transports.ssh_batch import BatchWrites
+from remoteops.transports.ssh_certificates import CERT_SUFFIX, check_host_certificate
 from remoteops.transports.ssh_eof import send_eof
 from remoteops.transports.ssh_errors import is_timeout, ssh_errors
 from remoteops.transports.ssh_sudo import ElevatedFiles
@@ -583,12 +585,7 @@ def _handshake(
             if not transport.is_active():
                 raise UnreachableError(f"SSH negotiation with {where} failed")
             server_key = transport.get_remote_server_key()
-        context.known_hosts.verify(
-            target.key_name,
-            server_key.get_name(),
-            server_key.get_base64(),
-            target.known_hosts_file,
-        )
+        _verify_host_key(context, target, server_key)
         with ssh_errors(f"authentication to {where}", connecting=seconds):
             _authenticate(context, transport, target)
     except BaseException:
@@ -598,16 +595,51 @@ def _handshake(
     return transport
 
 
+def _verify_host_key(context: SSHContext, target: SSHTarget, server_key: paramiko.PKey) -> None:
+    """A host certificate a CA of known_hosts signed for this host, or else the plain key
+    (also the one inside a certificate that is not accepted, as ssh falls back to it)."""
+    known_hosts, key_b64 = context.known_hosts, server_key.get_base64()
+    certificate = server_key.public_blob
+    cert_problem = None
+    if certificate is not None and certificate.key_type.endswith(CERT_SUFFIX):
+        cert_problem = check_host_certificate(
+            known_hosts,
+            target.key_name,
+            target.address,
+            certificate.key_blob,
+            extra_file=target.known_hosts_file,
+        )
+        if cert_problem is None:
+            known_hosts.verify_not_revoked(
+                target.key_name, server_key.get_name(), key_b64, target.known_hosts_file
+            )
+            return
+    try:
+        known_hosts.verify(target.key_name, server_key.get_name(), key_b64, target.known_hosts_file)
+    except HostKeyError as exc:
+        if cert_problem is None:
+            raise
+        raise HostKeyError(f"{exc}; the host offered a certificate, but {cert_problem}") from None
+
+
 def _prefer_known_key_types(
     context: SSHContext, target: SSHTarget, transport: paramiko.Transport
 ) -> None:
-    """Ask for a host key type we can verify first, as OpenSSH and SSHClient do."""
+    """Ask for a host key type we can verify first, as OpenSSH and SSHClient do: a host
+    certificate when a CA is listed for the host (paramiko asks for them last), then the
+    types of the host's known keys."""
     known = context.known_hosts.known_types(target.key_name, target.known_hosts_file)
-    if known:
-        verifiable = {alg for key_type in known for alg in _ALGORITHMS.get(key_type, (key_type,))}
-        options = transport.get_security_options()
-        preferred = [t for t in options.key_types if t in verifiable]
-        options.key_types = preferred + [t for t in options.key_types if t not in verifiable]
+    signed = context.known_hosts.authorities(target.key_name, target.known_hosts_file)
+    if not known and not signed:
+        return
+    options = transport.get_security_options()
+    offered = transport.preferred_keys  # plain types, then their certificate types
+    preferred = [t + CERT_SUFFIX for t in options.key_types if t + CERT_SUFFIX in offered]
+    if not signed:
+        preferred = []
+    verifiable = {alg for key_type in known for alg in _ALGORITHMS.get(key_type, (key_type,))}
+    preferred += [t for t in options.key_types if t in verifiable]
+    options.key_types = preferred + [t for t in options.key_types if t not in preferred]
 
 
 def _authenticate(context: SSHContext, transport: paramiko.Transport, target: SSHTarget) -> None:

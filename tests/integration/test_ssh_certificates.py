@@ -4,7 +4,11 @@ checked against ``@cert-authority`` lines of known_hosts. Keys are signed with `
 
 from __future__ import annotations
 
+import base64
 import getpass
+import hashlib
+import hmac
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -56,6 +60,11 @@ class CertHost:
     def known_hosts(self, path: Path, line: str) -> Path:
         path.write_text(line + "\n")
         return path
+
+    @property
+    def revoked_ca_line(self) -> str:
+        key_type, key = self.host_ca.with_name(self.host_ca.name + ".pub").read_text().split()[:2]
+        return f"@revoked * {key_type} {key}\n"
 
     @property
     def plain_key_line(self) -> str:
@@ -146,3 +155,51 @@ def test_a_certificate_for_another_principal_is_refused(
     status, error = run_true(host, tmp_path)
     assert status is Status.AUTH
     assert "with its certificate" in (error or "")  # it was offered, and the server said no
+
+
+def authority_line(ca: Path, patterns: str) -> str:
+    key_type, key = (ca.with_name(ca.name + ".pub")).read_text().split()[:2]
+    return f"@cert-authority {patterns} {key_type} {key}"
+
+
+@pytest.mark.parametrize("patterns", ["[127.0.0.1]:*", "*,!other", "|hashed|"])
+def test_a_host_certificate_signed_by_a_listed_ca_is_trusted(
+    cert_host: CertHost, tmp_path: Path, patterns: str
+) -> None:
+    """known_hosts holds no key of the host at all: only the CA that signed its certificate."""
+    key = keygen(tmp_path / "id_ed25519")
+    sign(cert_host.user_ca, key.with_suffix(".pub"), "-n", getpass.getuser())
+    known = tmp_path / "known_hosts"
+    if patterns == "|hashed|":  # as HashKnownHosts writes names (ssh-keygen -H skips markers)
+        salt = os.urandom(20)
+        name = f"[127.0.0.1]:{cert_host.files.port}".encode()
+        digest = hmac.new(salt, name, hashlib.sha1).digest()
+        patterns = f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
+    known.write_text(authority_line(cert_host.host_ca, patterns) + "\n")
+    host = cert_host.host(identity_file=str(key), known_hosts_file=str(known))
+    assert run_true(host, tmp_path) == (Status.OK, None)
+
+
+def test_a_host_certificate_of_an_unlisted_ca_is_refused_and_says_why(
+    cert_host: CertHost, tmp_path: Path
+) -> None:
+    """Refused unless the plain key inside is known: as in ssh, it is then checked as any
+    host key is; a revoked CA is refused outright."""
+    key = keygen(tmp_path / "id_ed25519")
+    sign(cert_host.user_ca, key.with_suffix(".pub"), "-n", getpass.getuser())
+    known = tmp_path / "known_hosts"
+    lines = [
+        authority_line(cert_host.user_ca, "*"),  # a CA, but not the one that signed the host
+        authority_line(cert_host.host_ca, "!127.0.0.1,!*:*,*"),  # the signer, not for this host
+    ]
+    known.write_text("\n".join(lines) + "\n")
+    host = cert_host.host(identity_file=str(key), known_hosts_file=str(known))
+    status, error = run_true(host, tmp_path)
+    assert status is Status.HOSTKEY
+    assert "signed by a CA not listed for [127.0.0.1]" in (error or ""), error
+    known.write_text(authority_line(cert_host.host_ca, "*") + "\n" + cert_host.revoked_ca_line)
+    status, error = run_true(host, tmp_path)
+    assert status is Status.HOSTKEY
+    assert "is revoked in" in (error or ""), error
+    known.write_text("\n".join([*lines, cert_host.plain_key_line]) + "\n")
+    assert run_true(host, tmp_path) == (Status.OK, None)
