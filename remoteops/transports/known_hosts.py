@@ -4,6 +4,8 @@ Parsing known_hosts per connection is quadratic in fleet size (see FACTS.md), so
 once into an index of ``name -> {key type: base64 key}``; hashed entries (``|1|salt|hash``) are
 kept aside and matched with HMAC. Keys are compared as base64 text: no key object is built.
 New keys (``accept-new``) are appended under a lock and written atomically (temp file + rename).
+``@cert-authority`` lines are kept as :class:`CertificateAuthority` entries matched by pattern
+(:mod:`~remoteops.transports.ssh_certificates` checks the certificates they sign).
 
 A line that cannot be read (bad base64, a key whose blob names another type, a truncated line,
 a malformed hashed name, an unknown marker) is skipped, as OpenSSH skips it, and the rest of the
