@@ -433,22 +433,30 @@ def _load_certificate(
 ) -> paramiko.PKey | AuthenticationError | None:
     """A copy of ``key`` that offers the certificate in ``cert_path``, which must certify this
     very key (paramiko only compares the type). A ``required`` file that is missing or cannot
-    be read is an error; a certificate of another key (of another identity tried) is skipped."""
+    be read is an error (else a warning); a certificate of another key (of another identity
+    tried) is skipped."""
     if not os.path.isfile(cert_path):
         if required:
             return AuthenticationError(f"certificate file {cert_path} does not exist")
         return None
     certified = copy.copy(key)
+    problem = None
     try:
         certified.load_certificate(cert_path)
         blob = certified.public_blob
-        if blob is None or not blob.key_type.endswith("-cert-v01@openssh.com"):
-            return AuthenticationError(f"{cert_path} is not an OpenSSH certificate")
-        subject = type(key)(msg=paramiko.Message(blob.key_blob))
+        if blob is None or not blob.key_type.endswith(CERT_SUFFIX):
+            problem = AuthenticationError(f"{cert_path} is not an OpenSSH certificate")
+        else:
+            subject = type(key)(msg=paramiko.Message(blob.key_blob))
     except ValueError:  # paramiko's type check: a certificate of another type of key
         return None
     except (OSError, paramiko.SSHException) as exc:
-        return AuthenticationError(f"cannot read certificate file {cert_path}: {exc}")
+        problem = AuthenticationError(f"cannot read certificate file {cert_path}: {exc}")
+    if problem is not None:
+        if required:
+            return problem
+        _log.warning("%s; the key is offered without it", problem)
+        return None
     if subject.asbytes() != key.asbytes():
         _log.info("certificate %s certifies another key than this one: not offered", cert_path)
         return None
@@ -635,8 +643,7 @@ def _prefer_known_key_types(
     options = transport.get_security_options()
     offered = transport.preferred_keys  # plain types, then their certificate types
     preferred = [t + CERT_SUFFIX for t in options.key_types if t + CERT_SUFFIX in offered]
-    if not signed:
-        preferred = []
+    preferred = preferred if signed else []
     verifiable = {alg for key_type in known for alg in _ALGORITHMS.get(key_type, (key_type,))}
     preferred += [t for t in options.key_types if t in verifiable]
     options.key_types = preferred + [t for t in options.key_types if t not in preferred]
