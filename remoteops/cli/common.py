@@ -182,6 +182,15 @@ ConnectTimeoutOption = Annotated[
         callback=positive_seconds,
     ),
 ]
+ForwardAgentOption = Annotated[
+    bool,
+    typer.Option(
+        "--forward-agent",
+        "-A",
+        help="Forward your ssh-agent to the commands on SSH hosts (ssh -A), e.g. for git "
+        "pull there. Off by default: root on a host can use your keys while a command runs.",
+    ),
+]
 HostTimeoutOption = Annotated[
     float | None,
     typer.Option(
@@ -235,7 +244,12 @@ SSHOptionOption = Annotated[
 
 
 def connection_overrides(
-    user: str | None, port: int | None, connect_timeout: float | None, ssh_options: list[str] | None
+    user: str | None,
+    port: int | None,
+    connect_timeout: float | None,
+    ssh_options: list[str] | None,
+    *,
+    forward_agent: bool = False,
 ) -> ConnectionOverrides:
     """The command line's connection settings; a bad ``-O`` is exit 2, naming it."""
     from remoteops.transports.ssh_config import parse_ssh_option
@@ -247,7 +261,7 @@ def connection_overrides(
             key, value = parse_ssh_option(text)
             if key.lower() not in {k.lower() for k in options}:  # ssh: the first one wins
                 options[key] = value
-        return ConnectionOverrides(user, port, connect_timeout, options)
+        return ConnectionOverrides(user, port, connect_timeout, options, forward_agent)
     except ConfigurationError as exc:
         fail(f"-O {exc}")
 

@@ -18,6 +18,7 @@ from remoteops.cli.common import (
     AcceptNewOption,
     AskPassOption,
     ConnectTimeoutOption,
+    ForwardAgentOption,
     HostsOption,
     HostTimeoutOption,
     InventoryOption,
@@ -79,6 +80,7 @@ def fab(
     ] = DEFAULT_FORKS,
     timeout: HostTimeoutOption = None,
     connect_timeout: ConnectTimeoutOption = None,
+    forward_agent: ForwardAgentOption = False,
     user: UserOption = None,
     port: PortOption = None,
     ask_pass: AskPassOption = False,
@@ -123,7 +125,9 @@ def fab(
     fleet = make_fleet(
         loaded,
         selected,
-        overrides=connection_overrides(user, port, connect_timeout, ssh_option),
+        overrides=connection_overrides(
+            user, port, connect_timeout, ssh_option, forward_agent=forward_agent
+        ),
         ssh_config=ssh_config,
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,

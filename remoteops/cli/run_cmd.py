@@ -14,6 +14,7 @@ from remoteops.cli.common import (
     AskPassOption,
     ConnectTimeoutOption,
     ForksOption,
+    ForwardAgentOption,
     HostsOption,
     InventoryOption,
     OutputMode,
@@ -70,6 +71,7 @@ def run(
     inventory: InventoryOption = None,
     forks: ForksOption = DEFAULT_FORKS,
     connect_timeout: ConnectTimeoutOption = None,
+    forward_agent: ForwardAgentOption = False,
     timeout: Annotated[
         float | None,
         typer.Option(
@@ -183,7 +185,9 @@ def run(
     fleet = make_fleet(
         loaded,
         selected,
-        overrides=connection_overrides(user, port, connect_timeout, ssh_option),
+        overrides=connection_overrides(
+            user, port, connect_timeout, ssh_option, forward_agent=forward_agent
+        ),
         ssh_config=ssh_config,
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,

@@ -14,6 +14,7 @@ from remoteops.cli.common import (
     AskPassOption,
     ConnectTimeoutOption,
     ForksOption,
+    ForwardAgentOption,
     InventoryOption,
     OutputMode,
     OutputOption,
@@ -53,6 +54,7 @@ def task(
     ] = None,
     forks: ForksOption = DEFAULT_FORKS,
     connect_timeout: ConnectTimeoutOption = None,
+    forward_agent: ForwardAgentOption = False,
     user: UserOption = None,
     port: PortOption = None,
     ask_pass: AskPassOption = False,
@@ -106,7 +108,9 @@ def task(
     fleet = make_fleet(
         loaded,
         selected,
-        overrides=connection_overrides(user, port, connect_timeout, ssh_option),
+        overrides=connection_overrides(
+            user, port, connect_timeout, ssh_option, forward_agent=forward_agent
+        ),
         ssh_config=ssh_config,
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,

@@ -76,6 +76,8 @@ class ConnectionOverrides:
     #: inventory and the config files; not for jump hosts (ssh does not pass ``-o`` on either).
     #: Keys are checked: one that is no ssh_config keyword is a ConfigurationError.
     ssh_options: Mapping[str, str] = field(default_factory=dict, hash=False)
+    #: ``-A``: forward the local ssh-agent to every SSH host's commands.
+    forward_agent: bool = False
 
     def __post_init__(self) -> None:
         from remoteops.transports.ssh_config import checked_ssh_option

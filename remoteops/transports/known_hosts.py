@@ -4,6 +4,8 @@ Parsing known_hosts per connection is quadratic in fleet size (see FACTS.md), so
 once into an index of ``name -> {key type: base64 key}``; hashed entries (``|1|salt|hash``) are
 kept aside and matched with HMAC. Keys are compared as base64 text: no key object is built.
 New keys (``accept-new``) are appended under a lock and written atomically (temp file + rename).
+``@cert-authority`` lines are kept as :class:`CertificateAuthority` entries matched by pattern
+(:mod:`~remoteops.transports.ssh_certificates` checks the certificates they sign).
 
 A line that cannot be read (bad base64, a key whose blob names another type, a truncated line,
 a malformed hashed name, an unknown marker) is skipped, as OpenSSH skips it, and the rest of the
@@ -20,6 +22,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import struct
 import tempfile
 import threading
@@ -55,12 +58,46 @@ class _HashedEntry:
     key_b64: str
 
 
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """An ``@cert-authority`` line: host certificates it signs are trusted for the hosts its
+    patterns match (``*``, ``?``, ``!`` negation, hashed names; as OpenSSH matches them)."""
+
+    patterns: tuple[str, ...]
+    key_type: str
+    key_b64: str
+
+    def covers(self, name: str) -> bool:
+        """A negated pattern that matches wins over every other: the host is left out."""
+        name = name.lower()
+        matched = False
+        for pattern in self.patterns:
+            negated = pattern.startswith("!")
+            if _pattern_matches(pattern[1:] if negated else pattern, name):
+                if negated:
+                    return False
+                matched = True
+        return matched
+
+
+def _pattern_matches(pattern: str, name: str) -> bool:
+    if pattern.startswith("|"):
+        entry = _hashed_entry(pattern, "", "")
+        mac = hmac.new(entry.salt, name.encode(), hashlib.sha1).digest() if entry else b""
+        return entry is not None and hmac.compare_digest(mac, entry.digest)
+    wildcards = "".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower()
+    )  # not fnmatch: "[host]:port" is no character class here
+    return re.fullmatch(wildcards, name) is not None
+
+
 @dataclass
 class _KnownHostsFile:
     path: Path
     keys: dict[str, dict[str, set[str]]] = field(default_factory=dict)
     revoked: set[str] = field(default_factory=set)
     hashed: list[_HashedEntry] = field(default_factory=list)
+    authorities: list[CertificateAuthority] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> _KnownHostsFile:
@@ -105,7 +142,10 @@ class _KnownHostsFile:
         if marker == "@revoked":
             self.revoked.add(key_b64)
             return None
-        if marker is not None:  # @cert-authority: host certificates are not supported yet
+        if marker == "@cert-authority":
+            self.authorities.append(
+                CertificateAuthority(tuple(names.split(",")), key_type, key_b64)
+            )
             return None
         self.hashed.extend(hashed)
         for name in names.split(","):
@@ -184,10 +224,46 @@ class KnownHosts:
                 found.setdefault(key_type, set()).update(keys)
         return found
 
-    def _search_path(self, extra_file: Path | None, files: Sequence[Path] | None) -> list[Path]:
+    def _search_path(
+        self, extra_file: Path | None, files: Sequence[Path] | None = None
+    ) -> list[Path]:
         """The inventory's file, then the host's own list (ssh_config), else the run's."""
         chosen = self._default_files if files is None else list(files)
         return ([extra_file] if extra_file is not None else []) + chosen
+
+    def authorities(
+        self, name: str, extra_file: Path | None = None, files: Sequence[Path] | None = None
+    ) -> list[CertificateAuthority]:
+        """The ``@cert-authority`` lines whose host patterns match ``name``, in every file."""
+        return [
+            authority
+            for path in self._search_path(extra_file, files)
+            for authority in self._file(path).authorities
+            if authority.covers(name)
+        ]
+
+    def revoked_in(
+        self, key_b64: str, extra_file: Path | None = None, files: Sequence[Path] | None = None
+    ) -> Path | None:
+        """The file that revokes this key (``@revoked``), if one does."""
+        for path in self._search_path(extra_file, files):
+            if key_b64 in self._file(path).revoked:
+                return path
+        return None
+
+    def verify_not_revoked(
+        self,
+        name: str,
+        key_type: str,
+        key_b64: str,
+        extra_file: Path | None,
+        files: Sequence[Path] | None = None,
+    ) -> None:
+        revoked = self.revoked_in(key_b64, extra_file, files)
+        if revoked is not None:
+            raise HostKeyError(
+                f"host key for {name} is revoked in {revoked} ({key_type} {fingerprint(key_b64)})"
+            )
 
     def verify(
         self,
@@ -209,11 +285,7 @@ class KnownHosts:
         """
         search = self._search_path(extra_file, files)
         policy = policy or ("accept-new" if self.accept_new else "yes")
-        for path in search:
-            if key_b64 in self._file(path).revoked:
-                raise HostKeyError(
-                    f"host key for {name} is revoked in {path} ({key_type} {fingerprint(key_b64)})"
-                )
+        self.verify_not_revoked(name, key_type, key_b64, extra_file, files)
         with self._lock:  # look-up and accept-new write as one step: one key wins per host
             known = self.known_types(name, extra_file, files)
             if key_b64 in known.get(key_type, set()):

@@ -198,6 +198,21 @@ class SSHSettings(ConnectionSettings):
         None,
         "extra known_hosts file, checked first (and written by --accept-new-host-keys)",
     )
+    certificate_file: str | None = setting(
+        "certificate_file",
+        Text(),
+        None,
+        "OpenSSH user certificate for the identity key (ssh_config CertificateFile)",
+        "the key's -cert.pub, if any",
+    )
+    forward_agent: bool | None = setting(
+        "forward_agent",
+        Flag(),
+        None,
+        "forward the local ssh-agent to commands on this host (ssh -A, ssh_config "
+        "ForwardAgent): whoever is root there can use your keys while the command runs",
+        "false",
+    )
 
 
 @dataclass(frozen=True)

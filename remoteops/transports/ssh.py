@@ -22,6 +22,7 @@ import select
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from remoteops.errors import (
     ConfigurationError,
     ConnectTimeoutError,
     HostError,
+    HostKeyError,
     HostTimeoutError,
     UnreachableError,
 )
@@ -53,7 +55,9 @@ from remoteops.transports.deadlines import after
 from remoteops.transports.known_hosts import KnownHosts, host_key_name
 from remoteops.transports.settings import SSHSettings
 from remoteops.transports.sftp_sessions import SFTPSessions
+from remoteops.transports.ssh_agent_forward import forward_agent
 from remoteops.transports.ssh_batch import BatchWrites
+from remoteops.transports.ssh_certificates import CERT_SUFFIX, check_host_certificate
 from remoteops.transports.ssh_config import (
     config_files,
     flattened_config,
@@ -68,6 +72,8 @@ from remoteops.transports.ssh_sudo import ElevatedFiles
 # paramiko logs tracebacks from its transport threads, which Python's last-resort handler
 # would print; the errors reach us as exceptions anyway. Configured logging still sees them.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
+_log = logging.getLogger(__name__)
+_log.addHandler(logging.NullHandler())  # no "last resort" printing for library users
 
 #: Host-key algorithms that prove a key of each known_hosts type (RSA keys sign with SHA-2).
 _ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
@@ -117,6 +123,10 @@ class SSHTarget:
     host_key_policy: str | None = None
     #: IdentitiesOnly: never the agent's keys.
     identities_only: bool = False
+    #: An explicit user certificate (``certificate_file`` / ``CertificateFile``).
+    certificate_file: str | None = None
+    #: Forward the local ssh-agent to this host's commands (``-A``, ``forward_agent``).
+    forward_agent: bool = False
 
     @property
     def key_name(self) -> str:
@@ -173,7 +183,12 @@ class SSHContext:
         self.password = password
         self._ssh_config = self._load_ssh_config(ssh_config_path)
         self._keys: dict[str, paramiko.PKey | AuthenticationError] = {}
+        self._certified: dict[tuple[str, str], paramiko.PKey | AuthenticationError | None] = {}
         self._key_lock = threading.Lock()
+        self._warned_no_agent = False
+        #: Connections made to a CHANGED host key let through by StrictHostKeyChecking no:
+        #: as OpenSSH, no password is sent to them and no agent is forwarded.
+        self.distrusted: weakref.WeakSet[paramiko.Transport] = weakref.WeakSet()
         self._jumps: dict[str, _JumpSlot] = {}
         self._jump_lock = threading.Lock()  # guards the dict only; each chain has its own lock
         self._closing: list[tuple[threading.Thread, float]] = []
@@ -241,6 +256,11 @@ class SSHContext:
             )
         known = settings.known_hosts_file
         tokens = {"h": address, "n": host.name, "p": str(port), "r": str(user)}
+        certificate = inventory("certificatefile", settings.certificate_file) or config.get(
+            "certificatefile"
+        )
+        if isinstance(certificate, list):  # paramiko keeps a repeated keyword as a list
+            certificate = certificate[0]
         return SSHTarget(
             name=host.name,
             address=address,
@@ -259,6 +279,10 @@ class SSHContext:
                 else host_key_policy(config.get("stricthostkeychecking"))
             ),
             identities_only=bool(yes_no("IdentitiesOnly", config.get("identitiesonly"))),
+            certificate_file=str(Path(certificate).expanduser()) if certificate else None,
+            forward_agent=_forwards_agent(
+                overrides, inventory("forwardagent", settings.forward_agent), config
+            ),
         )
 
     def _proxy_command(
@@ -291,13 +315,47 @@ class SSHContext:
         """
         with self._key_lock:
             if path not in self._keys:
-                self._keys[path] = self._parse_key(path)
+                parsed = self._parse_key(path)
+                if isinstance(parsed, paramiko.PKey):  # from_path takes <key>-cert.pub along:
+                    parsed.public_blob = None  # the plain key, the certificate comes apart
+                self._keys[path] = parsed
             loaded = self._keys[path]
         if isinstance(loaded, AuthenticationError):
             if required:
                 raise AuthenticationError(str(loaded))
             return None
         return loaded
+
+    def certified(
+        self, path: str, key: paramiko.PKey, certificate: str | None
+    ) -> paramiko.PKey | None:
+        """``key`` carrying its user certificate: ``certificate`` when given (an error if it
+        cannot be used), else OpenSSH's ``<key>-cert.pub`` when it exists; None without one.
+
+        A copy: the plain key stays as it was, to be offered after the certificate (as ssh
+        does). Read once per run, like the key.
+        """
+        cert_path = certificate or path + "-cert.pub"
+        with self._key_lock:
+            if (path, cert_path) not in self._certified:
+                self._certified[path, cert_path] = _load_certificate(
+                    key, cert_path, required=bool(certificate)
+                )
+            loaded = self._certified[path, cert_path]
+        if isinstance(loaded, AuthenticationError):
+            raise AuthenticationError(str(loaded))
+        return loaded
+
+    def forward_agent(self, channel: paramiko.Channel) -> None:
+        """Forward the run's ssh-agent on ``channel``; without one, say so once per run."""
+        agent_socket = self.environ.get("SSH_AUTH_SOCK")
+        if agent_socket:
+            forward_agent(channel, agent_socket)
+            return
+        with self._key_lock:
+            warned, self._warned_no_agent = self._warned_no_agent, True
+        if not warned:
+            _log.warning("agent forwarding asked for, but SSH_AUTH_SOCK is not set: no agent")
 
     def _parse_key(self, path: str) -> paramiko.PKey | AuthenticationError:
         try:
@@ -438,6 +496,57 @@ class _JumpSlot:
     error: HostError | None = None
 
 
+def _load_certificate(
+    key: paramiko.PKey, cert_path: str, *, required: bool
+) -> paramiko.PKey | AuthenticationError | None:
+    """A copy of ``key`` that offers the certificate in ``cert_path``, which must certify this
+    very key (paramiko only compares the type). A ``required`` file that is missing or cannot
+    be read is an error (else a warning); a certificate of another key (of another identity
+    tried) is skipped."""
+    if not os.path.isfile(cert_path):
+        if required:
+            return AuthenticationError(f"certificate file {cert_path} does not exist")
+        return None
+    certified = copy.copy(key)
+    problem = None
+    try:
+        certified.load_certificate(cert_path)
+        blob = certified.public_blob
+        if blob is None or not blob.key_type.endswith(CERT_SUFFIX):
+            problem = AuthenticationError(f"{cert_path} is not an OpenSSH certificate")
+        else:
+            subject = type(key)(msg=paramiko.Message(blob.key_blob))
+    except ValueError:  # paramiko's type check: a certificate of another type of key
+        return None
+    except (OSError, paramiko.SSHException) as exc:
+        problem = AuthenticationError(f"cannot read certificate file {cert_path}: {exc}")
+    if problem is not None:
+        if required:
+            return problem
+        _log.warning("%s; the key is offered without it", problem)
+        return None
+    if subject.asbytes() != key.asbytes():
+        _log.info("certificate %s certifies another key than this one: not offered", cert_path)
+        return None
+    return certified
+
+
+def _forwards_agent(
+    overrides: ConnectionOverrides, inventory: bool | None, config: Mapping[str, Any]
+) -> bool:
+    """``-A`` > the inventory's ``forward_agent`` (unless ``-O ForwardAgent`` is given) >
+    ssh_config ``ForwardAgent`` > off.
+
+    ssh_config's ForwardAgent may name a socket instead of yes/no: only ``yes`` forwards the
+    agent of ``SSH_AUTH_SOCK`` here; another socket is not supported and forwards nothing.
+    """
+    if overrides.forward_agent:
+        return True
+    if inventory is not None:
+        return inventory
+    return str(config.get("forwardagent", "no")).lower() == "yes"
+
+
 def _needs_passphrase(exc: Exception) -> bool:
     """paramiko says so with PasswordRequiredException or, via cryptography, a TypeError."""
     return isinstance(exc, paramiko.PasswordRequiredException) or (
@@ -553,14 +662,9 @@ def _handshake(
             if not transport.is_active():
                 raise UnreachableError(f"SSH negotiation with {where} failed")
             server_key = transport.get_remote_server_key()
-        trusted = context.known_hosts.verify(
-            target.key_name,
-            server_key.get_name(),
-            server_key.get_base64(),
-            target.known_hosts_file,
-            files=target.known_hosts_files,
-            policy=target.host_key_policy,
-        )
+        trusted = _verify_host_key(context, target, server_key)
+        if not trusted:
+            context.distrusted.add(transport)
         with ssh_errors(f"authentication to {where}", connecting=seconds):
             _authenticate(context, transport, target, password_ok=trusted)
     except BaseException:
@@ -570,18 +674,64 @@ def _handshake(
     return transport
 
 
+def _verify_host_key(context: SSHContext, target: SSHTarget, server_key: paramiko.PKey) -> bool:
+    """A host certificate a CA of known_hosts signed for this host, or else the plain key
+    (also the one inside a certificate that is not accepted, as ssh falls back to it).
+    False: a changed key let through by StrictHostKeyChecking no (see KnownHosts.verify)."""
+    known_hosts, key_b64 = context.known_hosts, server_key.get_base64()
+    files = target.known_hosts_files
+    certificate = server_key.public_blob
+    cert_problem = None
+    if certificate is not None and certificate.key_type.endswith(CERT_SUFFIX):
+        cert_problem = check_host_certificate(
+            known_hosts,
+            target.key_name,
+            target.address,
+            certificate.key_blob,
+            extra_file=target.known_hosts_file,
+            files=files,
+        )
+        if cert_problem is None:
+            known_hosts.verify_not_revoked(
+                target.key_name, server_key.get_name(), key_b64, target.known_hosts_file, files
+            )
+            return True
+    try:
+        return known_hosts.verify(
+            target.key_name,
+            server_key.get_name(),
+            key_b64,
+            target.known_hosts_file,
+            files=files,
+            policy=target.host_key_policy,
+        )
+    except HostKeyError as exc:
+        if cert_problem is None:
+            raise
+        raise HostKeyError(f"{exc}; the host offered a certificate, but {cert_problem}") from None
+
+
 def _prefer_known_key_types(
     context: SSHContext, target: SSHTarget, transport: paramiko.Transport
 ) -> None:
-    """Ask for a host key type we can verify first, as OpenSSH and SSHClient do."""
+    """Ask for a host key type we can verify first, as OpenSSH and SSHClient do: a host
+    certificate when a CA is listed for the host (paramiko asks for them last), then the
+    types of the host's known keys."""
     known = context.known_hosts.known_types(
         target.key_name, target.known_hosts_file, target.known_hosts_files
     )
-    if known:
-        verifiable = {alg for key_type in known for alg in _ALGORITHMS.get(key_type, (key_type,))}
-        options = transport.get_security_options()
-        preferred = [t for t in options.key_types if t in verifiable]
-        options.key_types = preferred + [t for t in options.key_types if t not in verifiable]
+    signed = context.known_hosts.authorities(
+        target.key_name, target.known_hosts_file, target.known_hosts_files
+    )
+    if not known and not signed:
+        return
+    options = transport.get_security_options()
+    offered = transport.preferred_keys  # plain types, then their certificate types
+    preferred = [t + CERT_SUFFIX for t in options.key_types if t + CERT_SUFFIX in offered]
+    preferred = preferred if signed else []
+    verifiable = {alg for key_type in known for alg in _ALGORITHMS.get(key_type, (key_type,))}
+    preferred += [t for t in options.key_types if t in verifiable]
+    options.key_types = preferred + [t for t in options.key_types if t not in preferred]
 
 
 def _authenticate(
@@ -606,12 +756,20 @@ def _authenticate(
 def _candidate_keys(
     context: SSHContext, target: SSHTarget, agent: paramiko.Agent | None
 ) -> list[tuple[str, paramiko.PKey]]:
-    """Explicit identities only, when given (like IdentitiesOnly); else agent then defaults."""
+    """Explicit identities only, when given (like IdentitiesOnly); else agent then defaults.
+    A key with a user certificate offers the certificate first, then itself (as ssh does)."""
     keys: list[tuple[str, paramiko.PKey]] = []
+
+    def offer(path: str, key: paramiko.PKey) -> None:
+        certified = context.certified(path, key, target.certificate_file)
+        if certified is not None:
+            keys.append((f"{path} with its certificate", certified))
+        keys.append((path, key))
+
     for path in target.identity_files:
         key = context.load_key(path, required=True)
         if key is not None:
-            keys.append((path, key))
+            offer(path, key)
     if target.identity_files:
         return keys
     if agent is not None:
@@ -620,7 +778,7 @@ def _candidate_keys(
         path = str(Path(default).expanduser())
         key = context.load_key(path, required=False)
         if key is not None:
-            keys.append((path, key))
+            offer(path, key)
     return keys
 
 
@@ -1003,6 +1161,12 @@ class SSHTransport(BatchWrites, ElevatingFiles):
             timed_out=lambda: HostTimeoutError(f"the command did not start within {limit:g} s"),
         ):
             channel = transport.open_session(window_size=_WINDOW_SIZE, timeout=limit)
+            if (
+                self.target is not None
+                and self.target.forward_agent
+                and transport not in self.context.distrusted
+            ):
+                self.context.forward_agent(channel)
             _exec_within(channel, marked(command), limit)
         self._round_trip_s = max(self._round_trip_s, time.monotonic() - asked)
         return SSHCommand(channel)

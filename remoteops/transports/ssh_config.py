@@ -43,7 +43,9 @@ _BARE_CRITERIA = ("all", "canonical", "final")
 #: The ssh_config keywords remoteops acts on (lower case, as lookups return them).
 HONOURED_OPTIONS = frozenset(
     {
+        "certificatefile",
         "connecttimeout",
+        "forwardagent",
         "globalknownhostsfile",
         "hostname",
         "identitiesonly",
@@ -70,7 +72,6 @@ _OTHER_OPENSSH_OPTIONS = frozenset(
         "canonicalizemaxdots",
         "canonicalizepermittedcnames",
         "casignaturealgorithms",
-        "certificatefile",
         "channeltimeout",
         "checkhostip",
         "ciphers",
@@ -87,7 +88,6 @@ _OTHER_OPENSSH_OPTIONS = frozenset(
         "exitonforwardfailure",
         "fingerprinthash",
         "forkafterauthentication",
-        "forwardagent",
         "forwardx11",
         "forwardx11timeout",
         "forwardx11trusted",
