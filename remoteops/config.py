@@ -209,7 +209,7 @@ def _setting(path: Path, key: str, prefix: str = "") -> Setting:
     known = [*_BY_NAME, *([] if prefix else [f"[{command}]" for command in COMMANDS])]
     close = difflib.get_close_matches(key.replace("_", "-"), known, n=3)
     hint = f"; did you mean {' or '.join(close)}?" if close else f"; known keys: {', '.join(known)}"
-    raise ConfigFileError(f"{path}: unknown key {prefix}{key!r}{hint}")
+    raise ConfigFileError(f"{path}: unknown key {prefix + key!r}{hint}")
 
 
 def _checked(path: Path, key: str, setting: Setting, raw: Any) -> object:
