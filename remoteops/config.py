@@ -217,8 +217,10 @@ def _checked(path: Path, key: str, setting: Setting, raw: Any) -> object:
     value: object = raw
     if setting.kind is list:
         if isinstance(raw, str):
-            value = [raw]
-        elif not (isinstance(raw, list) and all(isinstance(item, str) for item in raw)):
+            value = [os.path.expanduser(raw)]  # no shell expands it here
+        elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+            value = [os.path.expanduser(item) for item in raw]
+        else:
             value = None
     elif setting.kind is float:
         ok = isinstance(raw, (int, float)) and not isinstance(raw, bool)

@@ -61,23 +61,42 @@ class Journal:
         self.keep = keep
 
     def record(self, report: RunReport, argv: Sequence[str]) -> Path | None:
-        """Write the run (atomically: a reader never sees half of it), then drop the oldest
-        runs beyond ``keep``; None when the journal is off (``keep`` 0). Never raises for an
-        unwritable folder: a journal must not fail a run that worked."""
+        """Journal a run of commands or transfers; see :meth:`record_results`."""
+        return self.record_results(
+            argv,
+            [result.to_json() for result in report.results],
+            exit_code=int(report.exit_code),
+            duration_s=report.duration_s,
+            interrupted=report.interrupted,
+        )
+
+    def record_results(
+        self,
+        argv: Sequence[str],
+        results: Sequence[Mapping[str, Any]],
+        *,
+        exit_code: int,
+        duration_s: float,
+        interrupted: bool = False,
+    ) -> Path | None:
+        """Write the run, each host's JSON object (with ``host`` and ``status``) a line,
+        atomically (a reader never sees half of it), then drop the oldest runs beyond
+        ``keep``; None when the journal is off (``keep`` 0). Never raises for an unwritable
+        folder: a journal must not fail a run that worked."""
         if self.keep <= 0:
             return None
-        started = time.time() - report.duration_s
+        started = time.time() - duration_s
         stamp = datetime.fromtimestamp(started, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         head = {
             "argv": [redact(arg) for arg in argv],
             "started": datetime.fromtimestamp(started, timezone.utc).isoformat(),
-            "duration_s": round(report.duration_s, 3),
-            "exit_code": int(report.exit_code),
-            "interrupted": report.interrupted,
-            "hosts": len(report.results),
+            "duration_s": round(duration_s, 3),
+            "exit_code": exit_code,
+            "interrupted": interrupted,
+            "hosts": len(results),
         }
         lines = [json.dumps({"run": head}, ensure_ascii=False)]
-        lines.extend(json.dumps(_redacted(r.to_json()), ensure_ascii=False) for r in report.results)
+        lines.extend(json.dumps(_redacted(result), ensure_ascii=False) for result in results)
         path = self.directory / f"{stamp}-{os.getpid()}{_SUFFIX}"
         partial = path.with_name(f".{path.name}.part")
         try:
@@ -122,7 +141,7 @@ class Journal:
             old.unlink(missing_ok=True)
 
 
-def _redacted(obj: dict[str, Any]) -> dict[str, Any]:
+def _redacted(obj: Mapping[str, Any]) -> dict[str, Any]:
     return {key: redact(value) if isinstance(value, str) else value for key, value in obj.items()}
 
 

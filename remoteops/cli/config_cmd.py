@@ -18,6 +18,7 @@ from remoteops.config import SETTINGS, Config, ConfigFileError, load_config
 if TYPE_CHECKING:
     from remoteops.journal import Journal
     from remoteops.results import RunReport
+    from remoteops.tasks.runner import TaskReport
 
 
 def apply_config(ctx: typer.Context) -> Config:
@@ -57,6 +58,19 @@ def journal() -> Journal:
 def journal_run(report: RunReport) -> None:
     """Journal a finished run with its command line (secrets blanked by the journal)."""
     journal().record(report, ["remoteops", *sys.argv[1:]])
+
+
+def journal_task(report: TaskReport) -> None:
+    """Journal a task file's or fabfile's run: each host's end as ``-o json`` prints it."""
+    from remoteops.output.recap import host_json
+
+    journal().record_results(
+        ["remoteops", *sys.argv[1:]],
+        [host_json(recap, check=report.check) for recap in report.hosts],
+        exit_code=int(report.exit_code),
+        duration_s=report.duration_s,
+        interrupted=report.interrupted,
+    )
 
 
 def config() -> None:

@@ -198,3 +198,17 @@ def test_the_journal_keeps_only_the_last_runs_it_is_told_to(
     kept = _runs(home)
     assert len(kept) == 2
     assert ["two" in kept[0].read_text(), "three" in kept[1].read_text()] == [True, True]
+
+
+def test_a_task_run_is_journalled_and_failed_retries_its_failed_hosts(
+    home: dict[str, str], inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    task = tmp_path / "task.yml"
+    task.write_text(
+        f"hosts: all\nsteps:\n  - name: fail one\n    run: test $(hostname) != {names[3]}\n"
+    )
+    first = remoteops("task", "-i", inventory, str(task), env=home)
+    assert first.returncode == 1, first.stderr
+    retried = remoteops("run", "-i", inventory, "-H", "@failed", "-o", "json", "true", env=home)
+    assert retried.returncode == 0, retried.stderr
+    assert list(by_host(retried.stdout)) == [names[3]]
