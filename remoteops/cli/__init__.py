@@ -29,13 +29,20 @@ def _skip_unneeded_invoke_import() -> None:
         sys.modules["invoke"] = None  # type: ignore[assignment]
 
 
+#: The root's options that take a value (in the next word unless given as ``--opt=value``).
+ROOT_VALUE_OPTIONS = ("--log-file",)
+
+
 def named_command(argv: list[str]) -> str | None:
-    """The sub-command ``argv`` names: its first word that is not an option (the root has
-    no option taking a value); None before ``--help`` or when there is none."""
-    for arg in argv:
+    """The sub-command ``argv`` names: its first word that is not an option or the value
+    of a root option; None before ``--help`` or when there is none."""
+    words = iter(argv)
+    for arg in words:
         if arg in ("-h", "--help"):
             return None
-        if not arg.startswith("-"):
+        if arg in ROOT_VALUE_OPTIONS:
+            next(words, None)
+        elif not arg.startswith("-"):
             return arg
     return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,6 +25,7 @@ _COMMANDS = {
     "hosts": ("hosts_cmd", "hosts", False),
     "task": ("task_cmd", "task", True),
     "fab": ("fab_cmd", "fab", True),
+    "config": ("config_cmd", "config", False),
 }
 #: name -> module in remoteops.cli whose ``app`` holds the group's commands
 _GROUPS = {"playground": "playground_cmd", "serve": "serve_cmd"}
@@ -36,6 +38,7 @@ def _show_version(value: bool) -> None:
 
 
 def main(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -43,23 +46,38 @@ def main(
         ),
     ] = False,
     verbose: Annotated[
-        bool,
+        int,
         typer.Option(
-            "--verbose", "-v", help="Show the traceback of an internal error (for a bug report)."
+            "--verbose",
+            "-v",
+            count=True,
+            help="-v: connection steps (negotiated algorithms, accepted key, timings) and "
+            "tracebacks of internal errors; -vv: paramiko's protocol log too. Secrets never shown.",
         ),
-    ] = False,
+    ] = 0,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file",
+            metavar="FILE",
+            help="Append the -vv log to FILE (whatever -v says); secrets never written.",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Run commands across fleets of hosts in parallel, over SSH or locally."""
-    if verbose:
+    from remoteops.cli.config_cmd import apply_config
+
+    apply_config(ctx)
+    if verbose or log_file is not None:
         from remoteops.cli.common import be_verbose
 
-        be_verbose()
+        be_verbose(verbose, log_file)
 
 
 def create_app(argv: Sequence[str] | None = None) -> typer.Typer:
     """The application; given the arguments, with only the sub-command they name (all of
-    them for ``--help``, a mistyped name or none: the root has no option taking a value,
-    so the first word that is not an option is the sub-command)."""
+    them for ``--help``, a mistyped name or none: see :func:`named_command`)."""
     app = typer.Typer(
         name="remoteops",
         help="Run commands across fleets of hosts in parallel, over SSH or locally.",

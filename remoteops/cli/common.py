@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from remoteops.diagnostics import register_secret
 from remoteops.errors import ConfigurationError
 from remoteops.executor import Listener
 from remoteops.inventory import Inventory, load_inventory
@@ -69,11 +70,20 @@ def load_and_select(inventory: list[str] | None, pattern: str) -> tuple[Inventor
     show_library_warnings()  # what the inventory ignores (Ansible variables) is said on load
     try:
         loaded = load_inventory(inventory)
-        selected = loaded.select(pattern)
+        selected = loaded.select(pattern, _journal_sets(pattern))
         _warn_about_plaintext(selected)
     except ConfigurationError as exc:
         fail(str(exc))
     return loaded, selected
+
+
+def _journal_sets(pattern: str) -> dict[str, list[str]] | None:
+    """``@failed`` and ``@last`` from the journal, read only when the pattern uses one."""
+    if "@" not in pattern:
+        return None
+    from remoteops.cli.config_cmd import journal
+
+    return journal().host_sets()
 
 
 def _warn_about_plaintext(selected: list[Host]) -> None:
@@ -94,14 +104,21 @@ def read_secret_from(env_var: str | None, prompt: str) -> str | None:
         if value is None:
             fail(f"environment variable {env_var} is not set")
         value = value.removesuffix("\r\n") if value.endswith("\r\n") else value.removesuffix("\n")
+        register_secret(value)
         try:
             check_sudo_password(value)
         except ConfigurationError as exc:
             fail(f"{env_var}: {exc}")
         return value
     if sys.stdin.isatty():
-        return getpass.getpass(prompt)
+        return _secret(getpass.getpass(prompt))
     return None
+
+
+def _secret(value: str) -> str:
+    """A secret just read: never shown in a log or the journal from now on."""
+    register_secret(value)
+    return value
 
 
 def ask_terminal(prompt: str, option: str) -> str:
@@ -111,7 +128,7 @@ def ask_terminal(prompt: str, option: str) -> str:
             pass
     except OSError:
         fail(f"{option} needs a terminal to ask on; use password_env in the inventory instead")
-    return getpass.getpass(prompt)
+    return _secret(getpass.getpass(prompt))
 
 
 class PassphrasePrompt:
@@ -124,7 +141,7 @@ class PassphrasePrompt:
         if not sys.stdin.isatty():
             return None
         with self._lock:
-            return getpass.getpass(f"Passphrase for {path}: ")
+            return _secret(getpass.getpass(f"Passphrase for {path}: "))
 
 
 def stdin_source(stdin_file: Path | None, readers: int) -> StdinSource | None:
@@ -311,10 +328,24 @@ def is_verbose() -> bool:
     return _verbose
 
 
-def be_verbose() -> None:
-    """Show the traceback of every error the library logs (an internal error's, say)."""
+def be_verbose(level: int = 1, log_file: Path | None = None) -> None:
+    """``-v``: the library's connection steps on stderr, and the traceback of every error
+    it logs; ``-vv``: paramiko's log too; ``--log-file``: all of it, at debug level."""
+    import logging
+
+    from remoteops.diagnostics import log_to
+
     global _verbose
-    _verbose = True
+    _verbose = _verbose or level > 0
+    if level > 0:
+        handler = log_to(sys.stderr, logging.INFO if level == 1 else logging.DEBUG,
+                         paramiko=level > 1, formatter="%(message)s")  # fmt: skip
+        handler.addFilter(lambda record: record.levelno < logging.WARNING)  # those: below
+    if log_file is not None:
+        try:
+            log_to(log_file, logging.DEBUG, paramiko=True)
+        except OSError as exc:
+            fail(f"--log-file {log_file}: {exc.strerror or exc}")
 
 
 class _LibraryWarnings(logging.Handler):
@@ -338,7 +369,8 @@ def show_library_warnings() -> None:
     logger = logging.getLogger("remoteops")
     if not any(isinstance(handler, _LibraryWarnings) for handler in logger.handlers):
         logger.addHandler(_LibraryWarnings(logging.WARNING))
-        logger.setLevel(logging.WARNING)
+        if logger.level == logging.NOTSET or logger.level > logging.WARNING:  # -v lowers it
+            logger.setLevel(logging.WARNING)
 
 
 def make_factory(
@@ -430,7 +462,10 @@ def execute(call: Callable[[], RunReport]) -> RunReport:
 
 
 def finish(report: RunReport, output: OutputMode) -> NoReturn:
-    """The summary (text mode) and the documented exit code."""
+    """The summary (text mode), the run's journal entry and the documented exit code."""
+    from remoteops.cli.config_cmd import journal_run
+
+    journal_run(report)
     if output is OutputMode.text:
         sys.stdout.flush()
         from remoteops.output.summary import print_summary

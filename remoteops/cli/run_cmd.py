@@ -36,6 +36,7 @@ from remoteops.cli.common import (
     privilege_from,
     stdin_source,
 )
+from remoteops.diagnostics import register_secret
 from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS, Listener
 from remoteops.output import GroupedOutput, JsonLines, LiveLines
@@ -61,6 +62,7 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
             if name not in os.environ:
                 fail(f"--env {name}: {name} is not set in this environment")
             value = os.environ[name]
+        register_secret(value)  # never in a log or the journal
         env[name] = value
     return env
 

@@ -29,6 +29,7 @@ from remoteops.cli.common import (
     make_fleet,
     read_secret_from,
 )
+from remoteops.cli.config_cmd import journal_task
 from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS, Listener
 from remoteops.inventory import Host
@@ -154,4 +155,5 @@ def task(
         print_recap(report)
     else:
         print_json(report, steps=False)
+    journal_task(report)
     raise typer.Exit(int(report.exit_code))

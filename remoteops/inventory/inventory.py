@@ -99,9 +99,10 @@ class Inventory:
         """The files, directories and host lists read; empty for the built-in fallback."""
         return self._sources
 
-    def select(self, pattern: str) -> list[Host]:
-        """Hosts an Ansible pattern selects, in inventory order; see :mod:`.patterns`."""
-        return select_hosts(self, pattern)
+    def select(self, pattern: str, named: Mapping[str, Sequence[str]] | None = None) -> list[Host]:
+        """Hosts an Ansible pattern selects, in inventory order; ``named`` gives ``@name``
+        terms their hosts (``@failed``, ``@last``); see :mod:`.patterns`."""
+        return select_hosts(self, pattern, named)
 
     def group_hosts(self, name: str) -> list[str]:
         """Names of the hosts in group ``name`` or any group below it, in inventory order."""

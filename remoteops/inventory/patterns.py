@@ -21,7 +21,7 @@ import difflib
 import fnmatch
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from remoteops.errors import PatternError
@@ -84,8 +84,14 @@ def check_pattern(pattern: str) -> None:
             _expand(expr)
 
 
-def select_hosts(inventory: Inventory, pattern: str) -> list[Host]:
+def select_hosts(
+    inventory: Inventory, pattern: str, named: Mapping[str, Sequence[str]] | None = None
+) -> list[Host]:
     """Hosts the pattern selects, in inventory order, each once.
+
+    ``named`` gives ``@name`` terms their hosts (``@failed``, ``@last``: see
+    :meth:`remoteops.journal.Journal.host_sets`); they join the others as any term does
+    (``@failed:&web``, ``@last:!db01``).
 
     Raises :class:`PatternError` for an empty pattern, a term that matches nothing (with
     suggestions) and a pattern whose terms combine to no host at all.
@@ -101,18 +107,39 @@ def select_hosts(inventory: Inventory, pattern: str) -> list[Host]:
     exclusions = [term for term in terms if term[0] == "!"]
     selected: dict[str, Host] = {}
     for term in unions:
-        for name, host in _match_term(inventory, term).items():
+        for name, host in _match_any(inventory, term, term, named).items():
             selected.setdefault(name, host)
     for term in intersections:
-        keep = _match_term(inventory, term[1:], term)
+        keep = _match_any(inventory, term[1:], term, named)
         selected = {name: host for name, host in selected.items() if name in keep}
     for term in exclusions:
-        drop = _match_term(inventory, term[1:], term)
+        drop = _match_any(inventory, term[1:], term, named)
         selected = {name: host for name, host in selected.items() if name not in drop}
     if not selected:
         raise PatternError(f"pattern {whole!r} selects no host")
     order = {name: index for index, name in enumerate(inventory.hosts)}
     return sorted(selected.values(), key=lambda host: order.get(host.name, len(order)))
+
+
+def _match_any(
+    inventory: Inventory, expr: str, term: str, named: Mapping[str, Sequence[str]] | None
+) -> dict[str, Host]:
+    """One term's hosts: a named set (``@failed``) or what :func:`_match_term` finds."""
+    if not expr.startswith("@"):
+        return _match_term(inventory, expr, term)
+    name = expr[1:]
+    if named is None or name not in named:
+        known = ", ".join(f"@{key}" for key in named or ()) or "none here"
+        raise PatternError(f"pattern term {term!r} names no host set (known: {known})")
+    if not named[name]:
+        raise PatternError(f"{expr} selects no host: no host is {name} in the previous run")
+    missing = [host for host in named[name] if host not in inventory.hosts]
+    if missing:
+        raise PatternError(
+            f"{expr}: host(s) {', '.join(missing)} of the previous run are not in this "
+            "inventory (give the inventory that run used with -i)"
+        )
+    return {host: inventory.hosts[host] for host in named[name]}
 
 
 def _match_term(inventory: Inventory, expr: str, term: str | None = None) -> dict[str, Host]:

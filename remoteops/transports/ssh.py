@@ -30,6 +30,7 @@ from typing import Any, NoReturn, cast
 
 import paramiko
 
+from remoteops.diagnostics import register_secret
 from remoteops.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -72,6 +73,7 @@ from remoteops.transports.ssh_sudo import ElevatedFiles
 # paramiko logs tracebacks from its transport threads, which Python's last-resort handler
 # would print; the errors reach us as exceptions anyway. Configured logging still sees them.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
+#: Connection steps at INFO (``-v``): what was negotiated, which credential worked, timings.
 _log = logging.getLogger(__name__)
 _log.addHandler(logging.NullHandler())  # no "last resort" printing for library users
 
@@ -634,7 +636,10 @@ def _handshake(
     """Connect, negotiate, check the host key and authenticate; paramiko's errors translated
     (see :mod:`~remoteops.transports.ssh_errors`). ``started`` is given the connection as
     soon as it exists, so that closing it (after setting ``cancelled``) ends the wait."""
+    seconds, where = target.connect_timeout, f"{target.address}:{target.port}"
+    began = time.monotonic()
     sock = context.open_socket(target, cancelled)
+    _log.info("%s: connected (%s) in %.3f s", where, _route(target), time.monotonic() - began)
     try:  # paramiko's close() does nothing before start_client: the socket is ours to close
         transport = paramiko.Transport(sock, default_window_size=_WINDOW_SIZE)
         started(transport)
@@ -648,9 +653,9 @@ def _handshake(
     except BaseException:
         sock.close()
         raise
-    seconds, where = target.connect_timeout, f"{target.address}:{target.port}"
     try:
         negotiated = threading.Event()
+        began = time.monotonic()
         with ssh_errors(f"no SSH answer from {where}", connecting=seconds):
             transport.start_client(event=negotiated)  # returns at once; we wait below
             finished = _wait_unless(negotiated, seconds, cancelled)
@@ -662,11 +667,15 @@ def _handshake(
             if not transport.is_active():
                 raise UnreachableError(f"SSH negotiation with {where} failed")
             server_key = transport.get_remote_server_key()
+        _log.info("%s: negotiated in %.3f s: %s", where, time.monotonic() - began,
+                  _negotiated(transport))  # fmt: skip
         trusted = _verify_host_key(context, target, server_key)
         if not trusted:
             context.distrusted.add(transport)
+        began = time.monotonic()
         with ssh_errors(f"authentication to {where}", connecting=seconds):
             _authenticate(context, transport, target, password_ok=trusted)
+        _log.info("%s: authentication took %.3f s", where, time.monotonic() - began)
     except BaseException:
         transport.close()
         sock.close()  # (a no-op once the transport closed it; not if it never started)
@@ -804,6 +813,7 @@ def _try_credentials(
         except paramiko.SSHException as exc:
             _raise_lost(target, exc, tried)
         if transport.is_authenticated():
+            _log_accepted(target, f"public key {key.get_name()} ({label})")
             return
     password, source = _password_for(context, target)
     if password is not None and not password_ok:
@@ -817,15 +827,37 @@ def _try_credentials(
         except paramiko.SSHException as exc:
             _raise_lost(target, exc, tried)
         if transport.is_authenticated():
+            _log_accepted(target, source)
             return
     what = ", ".join(tried) if tried else "no credentials were available"
     raise AuthenticationError(f"authentication failed for {target.user}@{target.address} ({what})")
+
+
+def _log_accepted(target: SSHTarget, credential: str) -> None:
+    _log.info("%s@%s:%s: authenticated with %s", target.user, target.address, target.port,
+              credential)  # fmt: skip
+
+
+def _route(target: SSHTarget) -> str:
+    if target.proxy_command is not None:
+        return "through ProxyCommand"
+    return f"through jump host {target.jump}" if target.jump else "TCP"
+
+
+def _negotiated(transport: paramiko.Transport) -> str:
+    """The algorithms both ends agreed on, as ``ssh -v`` lists them."""
+    kex = getattr(transport.kex_engine, "name", type(transport.kex_engine).__name__)
+    return (
+        f"server {transport.remote_version}, kex {kex}, host key {transport.host_key_type}, "
+        f"cipher {transport.local_cipher}, mac {transport.local_mac or 'implicit (AEAD)'}"
+    )
 
 
 def _password_for(context: SSHContext, target: SSHTarget) -> tuple[str | None, str]:
     """The host's password_env wins; else the run's prompted password (``--ask-pass``)."""
     if target.password_env:
         password = secret_from_env(target.password_env, environ=context.environ)
+        register_secret(password)
         return password, f"password from ${target.password_env}"
     return context.password, "the password asked for at start"
 
