@@ -65,7 +65,7 @@ def create_app(argv: Sequence[str] | None = None) -> typer.Typer:
         help="Run commands across fleets of hosts in parallel, over SSH or locally.",
         no_args_is_help=True,
         pretty_exceptions_show_locals=False,  # locals can hold passwords
-        add_completion=False,
+        add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish)
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(main)

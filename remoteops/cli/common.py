@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from remoteops.cli.completion import complete_hosts
 from remoteops.errors import ConfigurationError
 from remoteops.executor import Listener
 from remoteops.inventory import Inventory, load_inventory
@@ -172,7 +173,12 @@ def non_empty(value: str | None) -> str | None:
 
 # -- options shared by every command that connects to hosts ----------------------------------
 
-HostsOption = Annotated[str, typer.Option("--hosts", "-H", help="Host pattern (Ansible syntax).")]
+HostsOption = Annotated[
+    str,
+    typer.Option(
+        "--hosts", "-H", help="Host pattern (Ansible syntax).", autocompletion=complete_hosts
+    ),
+]
 ForksOption = Annotated[int, typer.Option("--forks", "-f", min=1, help="Hosts worked on at once.")]
 ConnectTimeoutOption = Annotated[
     float | None,
