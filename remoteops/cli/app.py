@@ -24,6 +24,7 @@ _COMMANDS = {
     "hosts": ("hosts_cmd", "hosts", False),
     "task": ("task_cmd", "task", True),
     "fab": ("fab_cmd", "fab", True),
+    "shell": ("shell_cmd", "shell", False),
 }
 #: name -> module in remoteops.cli whose ``app`` holds the group's commands
 _GROUPS = {"playground": "playground_cmd", "serve": "serve_cmd"}
