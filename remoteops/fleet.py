@@ -278,14 +278,21 @@ class Fleet:
 
     # -- lifetime ---------------------------------------------------------------------------
 
+    def cancel(self) -> None:
+        """Cancel the calls running now (from other threads) and keep the fleet open: their
+        commands are killed, their unfinished hosts end ``cancelled``, and the next call
+        connects those hosts again (an interactive shell's Ctrl-C)."""
+        with self._lock:
+            running = list(self._running)
+        for executor in running:
+            executor.cancel()
+
     def close(self) -> None:
         """Close every host's connection. Calls still running (from other threads) are
         cancelled: their commands are killed and their unfinished hosts end ``cancelled``."""
         with self._lock:
             self._closed = True
-            running = list(self._running)
-        for executor in running:
-            executor.cancel()
+        self.cancel()
         self._sessions.close()
 
     def __enter__(self) -> Fleet:

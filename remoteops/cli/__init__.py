@@ -6,6 +6,7 @@ result and exits with the documented code. No logic a library user would need li
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -47,6 +48,36 @@ def named_command(argv: list[str]) -> str | None:
     return None
 
 
+#: Set by the completion scripts typer writes (``--show-completion``): the process is
+#: asked for completions, not to run anything.
+COMPLETE_VAR = "_REMOTEOPS_COMPLETE"
+
+
+def completion_words() -> list[str] | None:
+    """While completing, the words typed before the one being completed (program name
+    left out), from the variables typer's bash, zsh and fish scripts set; else None.
+
+    Enough to find the sub-command, so completing ``remoteops run --hosts <TAB>`` imports
+    ``run`` alone, as running it would.
+    """
+    if COMPLETE_VAR not in os.environ:
+        return None
+    import shlex
+
+    if "COMP_WORDS" in os.environ:  # bash: the words, and which one is being completed
+        try:
+            words = shlex.split(os.environ["COMP_WORDS"])
+            return words[1 : int(os.environ.get("COMP_CWORD", len(words)))]
+        except ValueError:  # an unclosed quote, a bad index: complete with every command
+            return []
+    typed = os.environ.get("_TYPER_COMPLETE_ARGS", "")  # zsh and fish: the line so far
+    try:
+        words = shlex.split(typed)
+    except ValueError:
+        return []
+    return words[1:] if typed.endswith(" ") else words[1:-1]
+
+
 def _raise_open_files_limit() -> None:
     """Each host in flight holds a socket and a pipe pair; 1024 (a common soft limit) is tight."""
     try:
@@ -67,13 +98,16 @@ def main() -> None:
 
         sys.stdout.write(f"remoteops {__version__}\n")
         return
-    if named_command(sys.argv[1:]) != "fab":  # Fabric is built on invoke
+    completing = completion_words()
+    argv = sys.argv[1:] if completing is None else completing
+    if named_command(argv) != "fab":  # Fabric is built on invoke
         _skip_unneeded_invoke_import()
     _raise_open_files_limit()
     try:
         from remoteops.cli.app import create_app  # Ctrl-C while importing is interrupted too
 
-        create_app(sys.argv[1:])()
+        # the name completion scripts are written for, also under `python -m remoteops`
+        create_app(argv)(prog_name="remoteops")
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)

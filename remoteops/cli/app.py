@@ -26,6 +26,7 @@ _COMMANDS = {
     "task": ("task_cmd", "task", True),
     "fab": ("fab_cmd", "fab", True),
     "config": ("config_cmd", "config", False),
+    "shell": ("shell_cmd", "shell", False),
 }
 #: name -> module in remoteops.cli whose ``app`` holds the group's commands
 _GROUPS = {"playground": "playground_cmd", "serve": "serve_cmd"}
@@ -83,7 +84,7 @@ def create_app(argv: Sequence[str] | None = None) -> typer.Typer:
         help="Run commands across fleets of hosts in parallel, over SSH or locally.",
         no_args_is_help=True,
         pretty_exceptions_show_locals=False,  # locals can hold passwords
-        add_completion=False,
+        add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish)
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(main)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from remoteops.cli.completion import complete_hosts
 from remoteops.diagnostics import register_secret
 from remoteops.errors import ConfigurationError
 from remoteops.executor import Listener
@@ -190,7 +191,12 @@ def non_empty(value: str | None) -> str | None:
 
 # -- options shared by every command that connects to hosts ----------------------------------
 
-HostsOption = Annotated[str, typer.Option("--hosts", "-H", help="Host pattern (Ansible syntax).")]
+HostsOption = Annotated[
+    str,
+    typer.Option(
+        "--hosts", "-H", help="Host pattern (Ansible syntax).", autocompletion=complete_hosts
+    ),
+]
 ForksOption = Annotated[int, typer.Option("--forks", "-f", min=1, help="Hosts worked on at once.")]
 ConnectTimeoutOption = Annotated[
     float | None,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from remoteops.cli.common import InventoryOption, OutputMode, load_and_select
+from remoteops.cli.completion import complete_hosts
 from remoteops.inventory.model import Host
 from remoteops.inventory.secrets import mask_secrets
 
@@ -25,7 +26,10 @@ def _host_view(host: Host, with_vars: bool) -> dict[str, Any]:
 
 
 def hosts(
-    pattern: Annotated[str, typer.Argument(help="Host pattern (Ansible syntax).")] = "all",
+    pattern: Annotated[
+        str,
+        typer.Argument(help="Host pattern (Ansible syntax).", autocompletion=complete_hosts),
+    ] = "all",
     inventory: InventoryOption = None,
     show_vars: Annotated[
         bool, typer.Option("--vars", help="Show each host's resolved variables.")

@@ -34,9 +34,28 @@ class Mode(str, enum.Enum):
     loopback = "loopback"
 
 
+#: Hosts ``up`` starts unless told.
+DEFAULT_COUNT = 5
+
+
 @app.command()
 def up(
-    hosts: Annotated[int, typer.Option("--hosts", "-n", min=1, max=1000)] = 5,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count",
+            "-n",
+            min=1,
+            max=1000,
+            metavar="N",
+            help=f"How many hosts to start. [default: {DEFAULT_COUNT}]",
+            show_default=False,
+        ),
+    ] = None,
+    old_count: Annotated[
+        int | None,
+        typer.Option("--hosts", min=1, max=1000, metavar="N", hidden=True),  # before --count
+    ] = None,
     mode: Annotated[Mode, typer.Option(help="netns needs root; auto picks it when it can.")] = (
         Mode.auto
     ),
@@ -48,8 +67,17 @@ def up(
     """Start N local SSH hosts and write an inventory for them."""
     from remoteops.playground import Playground
 
+    if old_count is not None:
+        # Scripts written before --count say --hosts N, which every other command takes
+        # as a PATTERN: kept working, with a nudge.
+        if count is not None and count != old_count:
+            fail(f"--count {count} and --hosts {old_count} disagree; give --count only")
+        typer.echo("WARNING: playground up --hosts N is deprecated: use --count/-n N", err=True)
+        count = old_count
     try:
-        state = Playground(state_dir).up(hosts, mode=mode.value, prefix=prefix)
+        state = Playground(state_dir).up(
+            DEFAULT_COUNT if count is None else count, mode=mode.value, prefix=prefix
+        )
     except ConfigurationError as exc:
         fail(str(exc))
     typer.echo(f"{len(state.hosts)} playground hosts up ({state.mode})", err=True)

@@ -29,6 +29,7 @@ from remoteops.cli.common import (
     make_fleet,
     read_secret_from,
 )
+from remoteops.cli.completion import complete_hosts
 from remoteops.cli.config_cmd import journal_task
 from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS, Listener
@@ -40,7 +41,10 @@ def task(
     hosts: Annotated[
         str | None,
         typer.Option(
-            "--hosts", "-H", help="Host pattern (Ansible syntax). Default: the file's hosts:."
+            "--hosts",
+            "-H",
+            help="Host pattern (Ansible syntax). Default: the file's hosts:.",
+            autocompletion=complete_hosts,
         ),
     ] = None,
     inventory: InventoryOption = None,
