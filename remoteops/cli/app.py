@@ -28,6 +28,18 @@ _COMMANDS = {
     "config": ("config_cmd", "config", False),
     "shell": ("shell_cmd", "shell", False),
 }
+#: What every command that works on hosts ends its --help with (README "Exit codes").
+EXIT_CODES = (
+    "Exit: 0 every host ok; 1 a command failed on some host; 2 usage, inventory or "
+    "configuration error (nothing ran); 3 some host unreachable, refused auth or host key, "
+    "timed out or cancelled; 4 both 1 and 3; 130 interrupted."
+)
+#: Commands whose --help ends with EXIT_CODES.
+_ON_HOSTS = {"run", "sync", "put", "get", "task", "fab"}
+ABOUT = (
+    "Run commands, transfers and task files across fleets of hosts in parallel: SSH and SFTP, "
+    "FTP/FTPS, Telnet and local hosts, from an Ansible-style inventory."
+)
 #: name -> module in remoteops.cli whose ``app`` holds the group's commands
 _GROUPS = {"playground": "playground_cmd", "serve": "serve_cmd"}
 
@@ -66,7 +78,7 @@ def main(
         ),
     ] = None,
 ) -> None:
-    """Run commands across fleets of hosts in parallel, over SSH or locally."""
+    """Root options: the configuration files, and -v / --log-file, before any command."""
     from remoteops.cli.config_cmd import apply_config
 
     apply_config(ctx)
@@ -81,7 +93,7 @@ def create_app(argv: Sequence[str] | None = None) -> typer.Typer:
     them for ``--help``, a mistyped name or none: see :func:`named_command`)."""
     app = typer.Typer(
         name="remoteops",
-        help="Run commands across fleets of hosts in parallel, over SSH or locally.",
+        help=ABOUT,
         no_args_is_help=True,
         pretty_exceptions_show_locals=False,  # locals can hold passwords
         add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish)
@@ -98,9 +110,12 @@ def create_app(argv: Sequence[str] | None = None) -> typer.Typer:
         module, function, no_args_is_help = _COMMANDS[name]
         loaded = importlib.import_module(f"remoteops.cli.{module}")
         settings = getattr(loaded, "CONTEXT_SETTINGS", None)  # e.g. fab's own arguments
-        app.command(name, no_args_is_help=no_args_is_help, context_settings=settings)(
-            getattr(loaded, function)
-        )
+        app.command(
+            name,
+            no_args_is_help=no_args_is_help,
+            context_settings=settings,
+            epilog=EXIT_CODES if name in _ON_HOSTS else None,
+        )(getattr(loaded, function))
     return app
 
 

@@ -41,7 +41,8 @@ InventoryOption = Annotated[
     typer.Option(
         "--inventory",
         "-i",
-        help="Inventory file, folder or comma list (repeatable). "
+        metavar="FILE|DIR|LIST",
+        help="Inventory file, folder or comma list such as 'web1,root@web2:2222,' (repeatable). "
         "Default: $REMOTEOPS_INVENTORY, else ./inventory/, else localhost.",
         show_default=False,
     ),
@@ -194,13 +195,28 @@ def non_empty(value: str | None) -> str | None:
 HostsOption = Annotated[
     str,
     typer.Option(
-        "--hosts", "-H", help="Host pattern (Ansible syntax).", autocompletion=complete_hosts
+        "--hosts",
+        "-H",
+        metavar="PATTERN",
+        help="Host pattern (Ansible syntax: web, 'web:&prod:!web03', db*, @failed). "
+        "Hosts not in the inventory: -i 'host1,host2,'.",
+        autocompletion=complete_hosts,
     ),
 ]
-ForksOption = Annotated[int, typer.Option("--forks", "-f", min=1, help="Hosts worked on at once.")]
+ForksOption = Annotated[
+    int,
+    typer.Option(
+        "--forks",
+        "-f",
+        min=1,
+        metavar="N",
+        help="Hosts worked on at once (pdsh -f, Ansible -f; pssh calls it -p).",
+    ),
+]
 ConnectTimeoutOption = Annotated[
     float | None,
     typer.Option(
+        metavar="SECONDS",
         help="Seconds for each connection step (TCP, SSH negotiation, auth). [default: 10]",
         callback=positive_seconds,
     ),
@@ -219,21 +235,40 @@ HostTimeoutOption = Annotated[
     typer.Option(
         "--timeout",
         "-t",
+        metavar="SECONDS",
         help="Seconds each host may take in all (connect, listing, transfer); then it ends "
         "with status timeout and the others go on.",
         callback=positive_seconds,
     ),
 ]
 UserOption = Annotated[
-    str | None, typer.Option("--user", "-u", help="Remote user.", callback=non_empty)
+    str | None,
+    typer.Option(
+        "--user",
+        "-u",
+        metavar="NAME",
+        help="Remote login user, over the inventory (ssh -l; pssh -l).",
+        callback=non_empty,
+    ),
 ]
 PortOption = Annotated[
-    int | None, typer.Option("--port", "-p", min=1, max=65535, help="Remote port.")
+    int | None,
+    typer.Option(
+        "--port",
+        "-p",
+        min=1,
+        max=65535,
+        metavar="PORT",
+        help="Remote port, over the inventory (pssh's -p is parallelism: here -f).",
+    ),
 ]
 AskPassOption = Annotated[
     bool,
     typer.Option(
-        "--ask-pass", "-k", help="Ask once for an SSH login password (hosts without password_env)."
+        "--ask-pass",
+        "-k",
+        help="Ask once for an SSH login password (hosts without password_env); Ansible -k, "
+        "pssh -A (our -A forwards the agent, as ssh -A).",
     ),
 ]
 AcceptNewOption = Annotated[
@@ -295,13 +330,17 @@ SudoOption = Annotated[
 SudoUserOption = Annotated[
     str | None,
     typer.Option(
-        "--sudo-user", help="Work as this user through sudo (implies --sudo).", callback=non_empty
+        "--sudo-user",
+        metavar="NAME",
+        help="Work as this user through sudo (implies --sudo).",
+        callback=non_empty,
     ),
 ]
 SudoPasswordEnvOption = Annotated[
     str | None,
     typer.Option(
         "--sudo-password-env",
+        metavar="VAR",
         help="Env var holding the sudo password (else prompted on a terminal); sent only "
         "when sudo asks.",
     ),
@@ -321,7 +360,12 @@ def privilege_from(
 
 
 OutputOption = Annotated[
-    OutputMode, typer.Option("--output", "-o", help="text (live lines) or json (JSON Lines).")
+    OutputMode,
+    typer.Option(
+        "--output",
+        "-o",
+        help="text (live lines) or json (JSON Lines). Not ssh's -o: that is -O here.",
+    ),
 ]
 
 

@@ -98,8 +98,7 @@ def fab(
     ssh_option: SSHOptionOption = None,
     output: OutputOption = OutputMode.text,
 ) -> None:
-    """Run a fabfile's tasks on every host, in parallel, on remoteops' own SSH connections;
-    exit 0/1/3/4 as for task files."""
+    """Run a fabfile's tasks on every host, in parallel, on remoteops' own SSH connections."""
     from remoteops.output import LiveLines
     from remoteops.output.recap import print_json, print_recap
     from remoteops.tasks.batches import parse_batch_size

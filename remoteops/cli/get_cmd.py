@@ -36,8 +36,13 @@ from remoteops.executor import DEFAULT_FORKS
 
 
 def get(
-    remote_path: Annotated[str, typer.Argument(help="File or folder on every host.")],
-    local_dir: Annotated[Path, typer.Argument(help="Each host's copy goes to LOCAL_DIR/<host>/.")],
+    remote_path: Annotated[
+        str, typer.Argument(metavar="REMOTE_PATH", help="File or folder on every host.")
+    ],
+    local_dir: Annotated[
+        Path,
+        typer.Argument(metavar="LOCAL_DIR", help="Each host's copy goes to LOCAL_DIR/<host>/."),
+    ],
     hosts: HostsOption = "all",
     inventory: InventoryOption = None,
     forks: ForksOption = DEFAULT_FORKS,
@@ -54,7 +59,7 @@ def get(
     ssh_option: SSHOptionOption = None,
     output: OutputOption = OutputMode.text,
 ) -> None:
-    """Fetch REMOTE_PATH from every host matching --hosts; exit 0/1/3/4 (see README)."""
+    """Fetch REMOTE_PATH from every host matching --hosts."""
     from remoteops.sync.fetch import fetch_work
 
     try:

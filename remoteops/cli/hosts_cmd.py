@@ -28,7 +28,9 @@ def _host_view(host: Host, with_vars: bool) -> dict[str, Any]:
 def hosts(
     pattern: Annotated[
         str,
-        typer.Argument(help="Host pattern (Ansible syntax).", autocompletion=complete_hosts),
+        typer.Argument(
+            metavar="PATTERN", help="Host pattern (Ansible syntax).", autocompletion=complete_hosts
+        ),
     ] = "all",
     inventory: InventoryOption = None,
     show_vars: Annotated[

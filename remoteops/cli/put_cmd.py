@@ -65,7 +65,7 @@ def put(
     ssh_option: SSHOptionOption = None,
     output: OutputOption = OutputMode.text,
 ) -> None:
-    """Copy LOCAL files to REMOTE_PATH on every host matching --hosts; exit 0/1/3/4.
+    """Copy LOCAL files to REMOTE_PATH on every host matching --hosts.
 
     An existing remote folder (or a path ending in /) gets each LOCAL under its own name.
 

@@ -47,8 +47,15 @@ def _excludes(patterns: list[str], files: list[Path]) -> tuple[str, ...]:
 
 
 def sync(
-    source: Annotated[Path, typer.Argument(help="Local folder to copy (its contents).")],
-    dest: Annotated[str, typer.Argument(help="Folder on every host; created if missing.")],
+    source: Annotated[
+        Path, typer.Argument(metavar="SOURCE", help="Local folder to copy (its contents).")
+    ],
+    dest: Annotated[
+        str,
+        typer.Argument(
+            metavar="DEST", help="Folder on every host (~ is the login's home); created if missing."
+        ),
+    ],
     hosts: HostsOption = "all",
     inventory: InventoryOption = None,
     delete: Annotated[
@@ -99,7 +106,7 @@ def sync(
     ssh_option: SSHOptionOption = None,
     output: OutputOption = OutputMode.text,
 ) -> None:
-    """Sync SOURCE's contents to DEST on every host matching --hosts; exit 0/1/3/4."""
+    """Sync SOURCE's contents to DEST on every host matching --hosts."""
     from remoteops.sync import SyncOptions
     from remoteops.sync.local_tree import scan_tree
     from remoteops.sync.paths import refuse_user_home

@@ -37,7 +37,9 @@ from remoteops.inventory import Host
 
 
 def task(
-    file: Annotated[Path, typer.Argument(help="The task file (YAML).", show_default=False)],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="The task file (YAML).", show_default=False)
+    ],
     hosts: Annotated[
         str | None,
         typer.Option(
@@ -87,7 +89,7 @@ def task(
         ),
     ] = False,
 ) -> None:
-    """Run FILE's steps on every host, in order, on one connection per host; exit 0/1/3/4.
+    """Run FILE's steps on every host, in order, on one connection per host.
 
     Text: each host's lines as they come, under a header per step (``linear``) or with a
     ``host > step`` line as each step ends on a host (``free``: steps have no common start);

@@ -45,7 +45,8 @@ def bash(line: str, *, env: dict[str, str] | None = None, cwd: Path | None = Non
 
 def test_sub_commands_and_options_complete() -> None:
     assert bash("remoteops ") == [
-        "run", "sync", "put", "get", "hosts", "task", "fab", "config", "shell", "playground", "serve",
+        "run", "sync", "put", "get", "hosts", "task", "fab", "config", "shell",
+        "playground", "serve",
     ]  # fmt: skip
     assert bash("remoteops pl") == ["playground"]
     assert bash("remoteops run --ho") == ["--hosts"]

@@ -34,3 +34,26 @@ def test_help_before_a_command_is_the_roots_and_lists_every_command() -> None:
 def test_a_command_after_version_still_gets_the_version() -> None:
     run = remoteops("--version", "run")
     assert run.stdout.decode().strip() == f"remoteops {__version__}"
+
+
+def test_help_names_the_protocols_the_exit_codes_and_what_each_value_is() -> None:
+    """A newcomer from pssh or Ansible reads --help first: the protocols, the exit codes of
+    every command that works on hosts, metavars that say what is expected, and the flags
+    that mean something else in a popular peer."""
+
+    def help_of(*args: str) -> str:  # wide enough that no help line wraps inside its box
+        return " ".join(remoteops(*args, "--help", env={"COLUMNS": "400"}).stdout.decode().split())
+
+    top = help_of()
+    for protocol in ("SSH", "FTP", "Telnet", "local"):
+        assert protocol in top
+    for command in ("run", "sync", "put", "get", "task", "fab"):
+        text = help_of(command)
+        assert "Exit: 0 every host ok; 1 a command failed" in text, command
+        assert "130 interrupted" in text, command
+    sync = help_of("sync")
+    for metavar in ("{SOURCE} {DEST}", "PATTERN", "FILE|DIR|LIST", "SECONDS", " N "):
+        assert metavar in sync, metavar
+    assert "pssh calls it -p" in sync
+    assert "pssh's -p is parallelism" in sync
+    assert "Exit: 0" not in help_of("hosts")
