@@ -60,6 +60,12 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130
 
 
+def exit_code_error(exit_code: int) -> str:
+    """The ``error`` of a command that exited non-zero and had nothing else to say: the
+    live output's ``FAILED`` line and JSON's ``error`` show it even when nothing was printed."""
+    return f"exit code {exit_code}"
+
+
 def _text_and_raw(data: bytes) -> tuple[str, str | None]:
     """Decode for display; keep the exact bytes (base64) when they are not valid UTF-8."""
     try:
@@ -213,4 +219,12 @@ class RunReport:
         return ExitCode.OK
 
 
-__all__ = ["TRANSFER_FIELDS", "ExitCode", "HostResult", "Reply", "RunReport", "Status"]
+__all__ = [
+    "TRANSFER_FIELDS",
+    "ExitCode",
+    "HostResult",
+    "Reply",
+    "RunReport",
+    "Status",
+    "exit_code_error",
+]

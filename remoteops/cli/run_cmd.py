@@ -57,8 +57,23 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
+#: The command's words after its first are its own, even those that look like our options
+#: (``remoteops run -H web ls -l`` runs ``ls -l``), as with ssh, pdsh and clush.
+CONTEXT_SETTINGS = {"allow_interspersed_args": False}
+
+
 def run(
-    command: Annotated[str, typer.Argument(help="Shell command to run on every host.")],
+    command_words: Annotated[
+        list[str],
+        typer.Argument(
+            help="Shell command to run on every host: one quoted string or several words, "
+            "joined with spaces as ssh, pssh, pdsh and clush join them. Options go before it: "
+            "every word from the command's first on is the command's (ls -l runs ls -l; "
+            "'--' ends the options too).",
+            metavar="COMMAND [ARG]...",
+            show_default=False,
+        ),
+    ],
     hosts: HostsOption = "all",
     inventory: InventoryOption = None,
     forks: ForksOption = DEFAULT_FORKS,
@@ -107,6 +122,7 @@ def run(
     output: OutputOption = OutputMode.text,
 ) -> None:
     """Run COMMAND on every host matching --hosts; exit 0/1/3/4 (see README)."""
+    command = " ".join(command_words)
     if no_stdin and stdin_file is not None:
         fail("--stdin and --no-stdin contradict each other; keep one")
     loaded, selected = load_and_select(inventory, hosts)
