@@ -120,8 +120,23 @@ def run(
         ),
     ] = False,
     output: OutputOption = OutputMode.text,
+    max_exit_code: Annotated[
+        bool,
+        typer.Option(
+            "--max-exit-code",
+            "-S",
+            help="Exit with the largest exit code of the hosts' commands (pdsh/clush -S) "
+            "instead of 0/1/3/4; a host where the command could not run or finish "
+            "(unreachable, auth, hostkey, timeout) counts 255, as ssh exits then.",
+        ),
+    ] = False,
 ) -> None:
-    """Run COMMAND on every host matching --hosts; exit 0/1/3/4 (see README)."""
+    """Run COMMAND on every host matching --hosts.
+
+    Exit codes: 0 every host ok, 1 a command failed, 2 usage or inventory error, 3 a host
+    unreachable or timed out (no command failed), 4 both, 130 Ctrl-C; with -S the largest
+    remote exit code (255 for a host the command could not run on).
+    """
     command = " ".join(command_words)
     if no_stdin and stdin_file is not None:
         fail("--stdin and --no-stdin contradict each other; keep one")
@@ -168,4 +183,4 @@ def run(
         report = execute(lambda: fleet.run(spec, listener=listener))
     if grouped is not None:
         grouped.render(report.results)
-    finish(report, output)
+    finish(report, output, max_exit_code=max_exit_code)
