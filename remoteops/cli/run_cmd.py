@@ -33,7 +33,7 @@ from remoteops.cli.common import (
     stdin_source,
 )
 from remoteops.executor import DEFAULT_FORKS, Listener
-from remoteops.output import GroupedOutput, JsonLines, LiveLines
+from remoteops.output import GroupedOutput, JsonLines, LiveLines, PrefixStyle
 from remoteops.transports import CommandSpec, ConnectionOverrides
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
 
@@ -60,6 +60,22 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
 #: The command's words after its first are its own, even those that look like our options
 #: (``remoteops run -H web ls -l`` runs ``ls -l``), as with ssh, pdsh and clush.
 CONTEXT_SETTINGS = {"allow_interspersed_args": False}
+
+
+def _line_style(
+    no_prefix: bool, prefix_style: PrefixStyle, *, group: bool, output: OutputMode
+) -> PrefixStyle:
+    """How live lines name their host; refused where there are no live lines."""
+    style = PrefixStyle.NONE if no_prefix else prefix_style
+    if style is not PrefixStyle.ALIGNED:
+        flag = "-N/--no-prefix" if no_prefix else "--prefix-style"
+        if no_prefix and prefix_style is not PrefixStyle.ALIGNED:
+            fail("-N/--no-prefix and --prefix-style contradict each other; keep one")
+        if group:
+            fail(f"{flag} is for live lines; -b/--group prints each group under its hosts")
+        if output is OutputMode.json:
+            fail(f"{flag} is for text output; JSON names each host in its 'host' key")
+    return style
 
 
 def run(
@@ -120,6 +136,20 @@ def run(
         ),
     ] = False,
     output: OutputOption = OutputMode.text,
+    no_prefix: Annotated[
+        bool,
+        typer.Option(
+            "--no-prefix", "-N", help="Output lines without the host name (pdsh/clush -N)."
+        ),
+    ] = False,
+    prefix_style: Annotated[
+        PrefixStyle,
+        typer.Option(
+            "--prefix-style",
+            help="aligned: 'web01 | line' ('!' for stderr), names padded; pdsh: 'web01: line', "
+            "as pdsh and clush print it and 'dshbak -c' reads it.",
+        ),
+    ] = PrefixStyle.ALIGNED,
     max_exit_code: Annotated[
         bool,
         typer.Option(
@@ -140,6 +170,7 @@ def run(
     command = " ".join(command_words)
     if no_stdin and stdin_file is not None:
         fail("--stdin and --no-stdin contradict each other; keep one")
+    style = _line_style(no_prefix, prefix_style, group=group, output=output)
     loaded, selected = load_and_select(inventory, hosts)
     privilege = privilege_from(sudo, sudo_user, sudo_password_env)
     payload = None if no_stdin else stdin_source(stdin_file, len(selected))
@@ -169,7 +200,7 @@ def run(
     elif grouped is not None:
         listener = grouped
     else:
-        listener = LiveLines([h.name for h in selected])
+        listener = LiveLines([h.name for h in selected], style=style)
     if template:
         from remoteops.errors import TemplateError
         from remoteops.tasks.adhoc import templated_command_work
