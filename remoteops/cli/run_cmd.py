@@ -32,8 +32,9 @@ from remoteops.cli.common import (
     privilege_from,
     stdin_source,
 )
-from remoteops.executor import DEFAULT_FORKS, Listener
+from remoteops.executor import DEFAULT_FORKS, Listener, command_work
 from remoteops.output import GroupedOutput, JsonLines, LiveLines, PrefixStyle
+from remoteops.output.status_line import RunStatus, wants_status_line
 from remoteops.transports import CommandSpec, ConnectionOverrides
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
 
@@ -201,6 +202,7 @@ def run(
         listener = grouped
     else:
         listener = LiveLines([h.name for h in selected], style=style)
+    work = command_work(spec)
     if template:
         from remoteops.errors import TemplateError
         from remoteops.tasks.adhoc import templated_command_work
@@ -209,9 +211,11 @@ def run(
             work = templated_command_work(spec, loaded)
         except TemplateError as exc:
             fail(str(exc))
-        report = execute(lambda: fleet.execute(work, listener=listener))
+    if output is OutputMode.text and wants_status_line(len(selected)):
+        with RunStatus(listener, len(selected)) as status:  # wiped before the groups print
+            report = execute(lambda: fleet.execute(work, listener=status))
     else:
-        report = execute(lambda: fleet.run(spec, listener=listener))
+        report = execute(lambda: fleet.execute(work, listener=listener))
     if grouped is not None:
         grouped.render(report.results)
     finish(report, output, max_exit_code=max_exit_code)
