@@ -134,6 +134,7 @@ def test_a_prefix_option_where_there_are_no_live_lines_is_refused(
     marker = tmp_path / "ran"
     run = remoteops("run", "-H", "localhost", *options, f"touch {marker}", cwd=tmp_path)
     assert run.returncode == 2
+    assert "is for" in run.stderr.decode(), run.stderr.decode()  # says why, not "no such option"
     assert not marker.exists()
 
 
