@@ -162,12 +162,13 @@ def run(
         ),
     ] = False,
 ) -> None:
-    """Run COMMAND on every host matching --hosts.
-
-    Exit codes: 0 every host ok, 1 a command failed, 2 usage or inventory error, 3 a host
-    unreachable or timed out (no command failed), 4 both, 130 Ctrl-C; with -S the largest
-    remote exit code (255 for a host the command could not run on).
-    """
+    """Run COMMAND on every host matching --hosts. Exit codes: 0 every host ok, 1 a command
+    failed, 2 usage or inventory error, 3 a host unreachable or timed out (no command
+    failed), 4 both, 130 Ctrl-C; with -S the largest remote exit code (255 for a host the
+    command could not run on). Coming from pssh: -p is the port here (pssh's -p parallelism
+    is -f), -o the output format (not an output folder), -i the inventory (live lines, pssh's
+    -i, are the default), -e an environment variable (not an error folder); -N, -S and -b
+    are pdsh's and clush's."""
     command = " ".join(command_words)
     if no_stdin and stdin_file is not None:
         fail("--stdin and --no-stdin contradict each other; keep one")
