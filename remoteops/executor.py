@@ -26,7 +26,7 @@ from typing import Protocol, runtime_checkable
 
 from remoteops.errors import HostError, local_exhaustion
 from remoteops.inventory.model import Host
-from remoteops.results import HostResult, RunReport, Status
+from remoteops.results import HostResult, RunReport, Status, exit_code_error
 from remoteops.sessions import HostSessions, RunSessions, close_quietly
 from remoteops.transports import CommandSpec, Transport, TransportFactory
 from remoteops.transports.base import (
@@ -490,17 +490,16 @@ class _CommandWork:
 
         spec = with_host_sudo(self.spec, settings_for(host))  # the inventory's become
         outcome = commands_of(transport).run(spec, on_output)  # errors keep partial output
-        if outcome.error is not None:
-            status = Status.FAILED
-        else:
-            status = Status.OK if outcome.exit_code in (0, None) else Status.FAILED
+        error = outcome.error
+        if error is None and outcome.exit_code not in (0, None):
+            error = exit_code_error(outcome.exit_code)  # said: a silent failure still shows
         return HostResult(
             host.name,
-            status,
+            Status.OK if error is None else Status.FAILED,
             exit_code=outcome.exit_code,
             stdout=outcome.stdout,
             stderr=outcome.stderr,
-            error=outcome.error,
+            error=error,
             duration_s=time.monotonic() - started,
             stdout_bytes=outcome.stdout_bytes,
             stderr_bytes=outcome.stderr_bytes,

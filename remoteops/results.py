@@ -65,6 +65,16 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130
 
 
+#: ``-S``'s code for a host whose command never ran to its end: ssh's own exit code then.
+NO_COMMAND_EXIT_CODE = 255
+
+
+def exit_code_error(exit_code: int) -> str:
+    """The ``error`` of a command that exited non-zero and had nothing else to say: the
+    live output's ``FAILED`` line and JSON's ``error`` show it even when nothing was printed."""
+    return f"exit code {exit_code}"
+
+
 def _text_and_raw(data: bytes) -> tuple[str, str | None]:
     """Decode for display; keep the exact bytes (base64) when they are not valid UTF-8."""
     try:
@@ -208,6 +218,26 @@ class RunReport:
             raise HostsFailedError(self)
         return self
 
+    def max_exit_code(self) -> int:
+        """The largest exit code of the hosts' commands, as ``pdsh -S`` and ``clush -S`` exit.
+
+        A host whose command never ran to its end (unreachable, auth, host key, timeout,
+        cancelled, unsupported) counts 255, what ``ssh`` exits when it could not run a
+        command (and so what pdsh and clush return for it); a failure without an exit code
+        (sudo refused, a device's error pattern) counts 1. Ctrl-C is still 130.
+        """
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        codes = [0]
+        for result in self.results:
+            if result.status.is_connection_failure:
+                codes.append(NO_COMMAND_EXIT_CODE)
+            elif result.status is Status.FAILED:
+                codes.append(result.exit_code or 1)
+            elif result.exit_code is not None:
+                codes.append(result.exit_code)
+        return min(max(codes), NO_COMMAND_EXIT_CODE)
+
     @property
     def exit_code(self) -> ExitCode:
         """0 all ok; 1 a command failed; 3 a host failed to connect/finish; 4 both; 130 Ctrl-C."""
@@ -224,4 +254,13 @@ class RunReport:
         return ExitCode.OK
 
 
-__all__ = ["TRANSFER_FIELDS", "ExitCode", "HostResult", "Reply", "RunReport", "Status"]
+__all__ = [
+    "NO_COMMAND_EXIT_CODE",
+    "TRANSFER_FIELDS",
+    "ExitCode",
+    "HostResult",
+    "Reply",
+    "RunReport",
+    "Status",
+    "exit_code_error",
+]

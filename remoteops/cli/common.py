@@ -511,8 +511,9 @@ def execute(call: Callable[[], RunReport]) -> RunReport:
         fail(str(exc))
 
 
-def finish(report: RunReport, output: OutputMode) -> NoReturn:
-    """The summary (text mode), the run's journal entry and the documented exit code."""
+def finish(report: RunReport, output: OutputMode, *, max_exit_code: bool = False) -> NoReturn:
+    """The summary (text mode) and the documented exit code; with ``max_exit_code`` (``run
+    -S``) the largest remote exit code instead."""
     from remoteops.cli.config_cmd import journal_run
 
     journal_run(report)
@@ -521,4 +522,4 @@ def finish(report: RunReport, output: OutputMode) -> NoReturn:
         from remoteops.output.summary import print_summary
 
         print_summary(report)
-    raise typer.Exit(int(report.exit_code))
+    raise typer.Exit(report.max_exit_code() if max_exit_code else int(report.exit_code))

@@ -38,10 +38,11 @@ from remoteops.cli.common import (
 )
 from remoteops.diagnostics import register_secret
 from remoteops.errors import ConfigurationError
-from remoteops.executor import DEFAULT_FORKS, Listener
-from remoteops.output import GroupedOutput, JsonLines, LiveLines
+from remoteops.executor import DEFAULT_FORKS, Listener, command_work
+from remoteops.output import GroupedOutput, JsonLines, LiveLines, PrefixStyle
 from remoteops.output.diff import DiffOutput
 from remoteops.output.files import OutputFiles, check_file_names
+from remoteops.output.status_line import RunStatus, wants_status_line
 from remoteops.output.tee import Tee
 from remoteops.transports import CommandSpec
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
@@ -67,8 +68,39 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
+#: The command's words after its first are its own, even those that look like our options
+#: (``remoteops run -H web ls -l`` runs ``ls -l``), as with ssh, pdsh and clush.
+CONTEXT_SETTINGS = {"allow_interspersed_args": False}
+
+
+def _line_style(
+    no_prefix: bool, prefix_style: PrefixStyle, *, group: bool, output: OutputMode
+) -> PrefixStyle:
+    """How live lines name their host; refused where there are no live lines."""
+    style = PrefixStyle.NONE if no_prefix else prefix_style
+    if style is not PrefixStyle.ALIGNED:
+        flag = "-N/--no-prefix" if no_prefix else "--prefix-style"
+        if no_prefix and prefix_style is not PrefixStyle.ALIGNED:
+            fail("-N/--no-prefix and --prefix-style contradict each other; keep one")
+        if group:
+            fail(f"{flag} is for live lines; -b/--group prints each group under its hosts")
+        if output is OutputMode.json:
+            fail(f"{flag} is for text output; JSON names each host in its 'host' key")
+    return style
+
+
 def run(
-    command: Annotated[str, typer.Argument(help="Shell command to run on every host.")],
+    command_words: Annotated[
+        list[str],
+        typer.Argument(
+            help="Shell command to run on every host: one quoted string or several words, "
+            "joined with spaces as ssh, pssh, pdsh and clush join them. Options go before it: "
+            "every word from the command's first on is the command's (ls -l runs ls -l; "
+            "'--' ends the options too).",
+            metavar="COMMAND [ARG]...",
+            show_default=False,
+        ),
+    ],
     hosts: HostsOption = "all",
     inventory: InventoryOption = None,
     forks: ForksOption = DEFAULT_FORKS,
@@ -158,14 +190,45 @@ def run(
             "--diff-against", metavar="HOST", help="With --diff: compare with HOST's output."
         ),
     ] = None,
+    no_prefix: Annotated[
+        bool,
+        typer.Option(
+            "--no-prefix", "-N", help="Output lines without the host name (pdsh/clush -N)."
+        ),
+    ] = False,
+    prefix_style: Annotated[
+        PrefixStyle,
+        typer.Option(
+            "--prefix-style",
+            help="aligned: 'web01 | line' ('!' for stderr), names padded; pdsh: 'web01: line', "
+            "as pdsh and clush print it and 'dshbak -c' reads it.",
+        ),
+    ] = PrefixStyle.ALIGNED,
+    max_exit_code: Annotated[
+        bool,
+        typer.Option(
+            "--max-exit-code",
+            "-S",
+            help="Exit with the largest exit code of the hosts' commands (pdsh/clush -S) "
+            "instead of 0/1/3/4; a host where the command could not run or finish "
+            "(unreachable, auth, hostkey, timeout) counts 255, as ssh exits then.",
+        ),
+    ] = False,
 ) -> None:
-    """Run COMMAND on every host matching --hosts; exit 0/1/3/4 (see README)."""
+    """Run COMMAND on every host matching --hosts (the words after the options, joined).
+
+    Coming from pssh: -p is the port here (pssh's -p parallelism is -f), -o the output
+    format (pssh -o DIR is --outdir), -i the inventory (live lines, pssh's -i, are the
+    default), -e an environment variable (pssh -e DIR is --errdir); -N, -S and -b are pdsh's
+    and clush's; with -S a host the command could not run on counts 255."""
+    command = " ".join(command_words)
     if no_stdin and stdin_file is not None:
         fail("--stdin and --no-stdin contradict each other; keep one")
     if diff_against is not None:
         diff = True
     if diff and output is OutputMode.json:
         fail("--diff shows text; JSON lines already hold each host's stdout (drop -o json)")
+    style = _line_style(no_prefix, prefix_style, group=group, output=output)
     loaded, selected = load_and_select(inventory, hosts)
     names = [h.name for h in selected]
     if diff_against is not None and diff_against not in names:
@@ -205,9 +268,10 @@ def run(
     elif grouped is not None:
         listener = grouped
     else:
-        listener = LiveLines(names)
+        listener = LiveLines(names, style=style)
     if files is not None:
         listener = Tee(listener, files)
+    work = command_work(spec)
     if template:
         from remoteops.errors import TemplateError
         from remoteops.tasks.adhoc import templated_command_work
@@ -216,9 +280,11 @@ def run(
             work = templated_command_work(spec, loaded)
         except TemplateError as exc:
             fail(str(exc))
-        report = execute(lambda: fleet.execute(work, listener=listener))
+    if output is OutputMode.text and wants_status_line(len(selected)):
+        with RunStatus(listener, len(selected)) as status:  # wiped before the groups print
+            report = execute(lambda: fleet.execute(work, listener=status))
     else:
-        report = execute(lambda: fleet.run(spec, listener=listener))
+        report = execute(lambda: fleet.execute(work, listener=listener))
     if grouped is not None:
         grouped.render(report.results)
     if differ is not None:
@@ -227,7 +293,7 @@ def run(
         for host, why in files.failures.items():
             typer.echo(f"error: {host}: output file not written: {why}", err=True)
         report = files.applied_to(report)
-    finish(report, output)
+    finish(report, output, max_exit_code=max_exit_code)
 
 
 def _output_files(

@@ -6,8 +6,8 @@ never when ``NO_COLOR`` is set; JSON output is plain, one object per line.
 
 from remoteops.output.grouped import GroupedOutput
 from remoteops.output.json_lines import JsonLines
-from remoteops.output.live import LiveLines
+from remoteops.output.live import LiveLines, PrefixStyle
 
 # print_summary lives in remoteops.output.summary, imported on use: it needs rich, which JSON
 # runs never load.
-__all__ = ["GroupedOutput", "JsonLines", "LiveLines"]
+__all__ = ["GroupedOutput", "JsonLines", "LiveLines", "PrefixStyle"]

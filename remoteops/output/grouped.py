@@ -10,7 +10,7 @@ from remoteops.executor import NullListener
 from remoteops.inventory.ranges import fold_hosts
 from remoteops.output.notices import write, write_interrupted
 from remoteops.output.style import BOLD, RED, RESET, use_colour
-from remoteops.results import HostResult, Status
+from remoteops.results import HostResult, Status, exit_code_error
 
 
 def group_results(results: Sequence[HostResult]) -> list[tuple[list[str], HostResult]]:
@@ -55,7 +55,10 @@ class GroupedOutput(NullListener):
             body = result.stdout + result.stderr
             if result.truncated:
                 body += _truncation_note(result).encode()
-            if result.error:
+            said_in_title = result.exit_code is not None and result.error == exit_code_error(
+                result.exit_code
+            )
+            if result.error and not said_in_title:
                 body += f"{result.error}\n".encode()
             text = body.decode("utf-8", errors="replace")
             write(self.out, text if text.endswith("\n") or not text else text + "\n")

@@ -2,11 +2,13 @@
 
 Stdout lines go to stdout; stderr lines go to stderr marked with ``!`` instead of ``|``. A line
 is printed only once complete (or when its host finishes, or once it reaches 64 KiB), so hosts
-never interleave mid-line. Nothing is kept once printed.
+never interleave mid-line. Nothing is kept once printed. :class:`PrefixStyle` gives pdsh's
+``host: line`` (what ``dshbak -c`` reads) or no prefix at all (pdsh/clush ``-N``).
 """
 
 from __future__ import annotations
 
+import enum
 import sys
 import threading
 from collections.abc import Sequence
@@ -23,13 +25,30 @@ from remoteops.utf8 import whole_characters
 _LINE_LIMIT = 64 * 1024
 
 
+class PrefixStyle(str, enum.Enum):
+    """How an output line names its host."""
+
+    #: ``web01 | line`` (``!`` for stderr), names padded to one width: our own.
+    ALIGNED = "aligned"
+    #: ``web01: line`` on both streams, as pdsh and clush print and ``dshbak -c`` reads.
+    PDSH = "pdsh"
+    #: the line alone (pdsh/clush ``-N``); a failed host's notice still names it.
+    NONE = "none"
+
+
 class LiveLines:
     """A :class:`~remoteops.executor.Listener` that prints each host's lines as they come."""
 
     def __init__(
-        self, host_names: Sequence[str], out: TextIO | None = None, err: TextIO | None = None
+        self,
+        host_names: Sequence[str],
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        *,
+        style: PrefixStyle = PrefixStyle.ALIGNED,
     ) -> None:
         self._out, self._err = out, err
+        self._style = style
         self._width = max((len(h) for h in host_names), default=0)
         self._index = {name: i for i, name in enumerate(host_names)}
         self._colour_out = use_colour(self.out)
@@ -54,12 +73,20 @@ class LiveLines:
         marker = f"{RED}{mark}{RESET}" if mark == "!" else mark
         return f"{host_colour(self._index.get(host, 0))}{name}{RESET} {marker} "
 
+    def _line_prefix(self, host: str, is_err: bool) -> str:
+        colour = self._colour_err if is_err else self._colour_out
+        if self._style is PrefixStyle.NONE:
+            return ""
+        if self._style is PrefixStyle.PDSH:
+            if not colour:
+                return f"{host}: "
+            return f"{host_colour(self._index.get(host, 0))}{host}{RESET}: "
+        return self._prefix(host, "!" if is_err else "|", colour)
+
     def _emit(self, host: str, stream: str, lines: list[bytes]) -> None:
         is_err = stream == STDERR
         target = self.err if is_err else self.out
-        prefix = self._prefix(
-            host, "!" if is_err else "|", self._colour_err if is_err else self._colour_out
-        )
+        prefix = self._line_prefix(host, is_err)
         text = "".join(
             prefix + line.decode("utf-8", errors="replace").rstrip("\r") + "\n" for line in lines
         )
@@ -91,7 +118,11 @@ class LiveLines:
                 line = f"{result.status.value.upper()}: {result.error}"
                 if self._colour_err:
                     line = f"{RED}{line}{RESET}"
-                write(self.err, self._prefix(result.host, "!", self._colour_err) + line + "\n")
+                if self._style is PrefixStyle.PDSH:  # dshbak groups it with the host's lines
+                    prefix = self._line_prefix(result.host, is_err=True)
+                else:  # named even under -N: a failure without its host says nothing
+                    prefix = self._prefix(result.host, "!", self._colour_err)
+                write(self.err, prefix + line + "\n")
 
     def interrupted(self, running: Sequence[str]) -> None:
         with self._lock:

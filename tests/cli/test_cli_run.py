@@ -523,17 +523,17 @@ def test_accept_new_host_keys_records_keys_in_a_fresh_known_hosts(
         tmp_path / "inventory.yml",
         swap(yaml.safe_load(playground.inventory_path.read_text())),  # type: ignore[arg-type]
     )
-    args = ["run", "-i", str(copied), "-H", ":".join(names[:2]), "-o", "json", "true"]
+    args = ["run", "-i", str(copied), "-H", ":".join(names[:2]), "-o", "json"]
     env = {"HOME": str(home)}
 
-    strict = remoteops(*args, env=env)
+    strict = remoteops(*args, "true", env=env)
     assert strict.returncode == 3
     refused = by_host(strict.stdout)
     assert [r["status"] for r in refused.values()] == ["hostkey", "hostkey"]
     fingerprints = {h: re.search(r"SHA256:[A-Za-z0-9+/]+", r["error"]) for h, r in refused.items()}
     assert all(fingerprints.values()), refused
 
-    accepted = remoteops(*args, "--accept-new-host-keys", env=env)
+    accepted = remoteops(*args, "--accept-new-host-keys", "true", env=env)
     assert accepted.returncode == 0, accepted.stderr
     recorded = known.read_text().splitlines()
     assert len(recorded) == 2
@@ -546,7 +546,7 @@ def test_accept_new_host_keys_records_keys_in_a_fresh_known_hosts(
         assert "SHA256:" + digest.decode().rstrip("=") in shown  # what the refusal showed
     assert not (home / ".ssh" / "known_hosts").exists()
 
-    again = remoteops(*args, env=env)
+    again = remoteops(*args, "true", env=env)
     assert again.returncode == 0, again.stderr
     assert known.read_text().splitlines() == recorded
 

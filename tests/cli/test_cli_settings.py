@@ -73,7 +73,8 @@ def test_a_bad_setting_is_exit_2_naming_file_host_and_variable_before_any_connec
 ) -> None:
     port = listener.getsockname()[1]
     inventory = _inventory(tmp_path, port, protocol, {}, bad)
-    run = remoteops(*_command(protocol, tmp_path), "-i", str(inventory), "-H", "all")
+    name, *words = _command(protocol, tmp_path)
+    run = remoteops(name, "-i", str(inventory), "-H", "all", *words)
     error = run.stderr.decode()
     assert run.returncode == 2, error
     assert f"{inventory}:" in error
@@ -91,7 +92,7 @@ def test_a_bad_group_setting_names_the_group_line_and_the_host_it_reached(
     (its key path names the group, not the host) and says which host it made bad."""
     port = listener.getsockname()[1]
     inventory = _inventory(tmp_path, port, "telnet", {"telnet_idle_timeout": "soon"}, {})
-    run = remoteops("run", "true", "-i", str(inventory), "-H", "all")
+    run = remoteops("run", "-i", str(inventory), "-H", "all", "true")
     error = run.stderr.decode()
     assert run.returncode == 2, error
     line = next(i for i, text in enumerate(inventory.read_text().splitlines(), 1)
@@ -110,7 +111,7 @@ def test_a_bad_setting_of_a_host_left_out_stops_nothing(tmp_path: Path) -> None:
     body = {"all": {"hosts": {"here": {"protocol": "local"}, "switch": switch}}}
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump(body))
-    run = remoteops("run", "echo fine", "-i", str(inventory), "-H", "here")
+    run = remoteops("run", "-i", str(inventory), "-H", "here", "echo fine")
     assert run.returncode == 0, run.stderr.decode()
     assert b"fine" in run.stdout
 
@@ -118,7 +119,7 @@ def test_a_bad_setting_of_a_host_left_out_stops_nothing(tmp_path: Path) -> None:
 def test_a_likely_typo_warns_did_you_mean_and_the_run_goes_on(tmp_path: Path) -> None:
     inventory = tmp_path / "hosts.ini"
     inventory.write_text("[box]\nhere protocol=local connect_timout=5 http_port=8080\n")
-    run = remoteops("run", "echo fine", "-i", str(inventory), "-H", "here")
+    run = remoteops("run", "-i", str(inventory), "-H", "here", "echo fine")
     error = run.stderr.decode()
     assert run.returncode == 0, error
     assert b"fine" in run.stdout

@@ -173,22 +173,22 @@ def test_ctrl_c_in_a_local_step_still_prints_every_hosts_end(
 def test_run_renders_a_command_per_host_only_when_asked(inventory: str, names: list[str]) -> None:
     """-T: each host gets its own name; without it the braces go to the shell as typed."""
     templated = remoteops(
-        "run", "-i", inventory, "-T", "echo {{ inventory_hostname }}", "-o", "json"
+        "run", "-i", inventory, "-T", "-o", "json", "echo {{ inventory_hostname }}"
     )
     assert templated.returncode == 0, templated.stderr.decode()
     said = {o["host"]: o["stdout"] for o in json_lines(templated.stdout)}
     assert said == {name: f"{name}\n" for name in names}
-    typed = remoteops("run", "-i", inventory, "echo '{{ inventory_hostname }}'", "-o", "json")
+    typed = remoteops("run", "-i", inventory, "-o", "json", "echo '{{ inventory_hostname }}'")
     assert {o["stdout"] for o in json_lines(typed.stdout)} == {"{{ inventory_hostname }}\n"}
 
 
 def test_run_template_errors_name_the_problem(inventory: str, names: list[str]) -> None:
     """A syntax error stops the run before any host (exit 2); an undefined name fails each
     host naming it (exit 1), never renders empty."""
-    broken = remoteops("run", "-i", inventory, "-T", "echo {{ oops", "-o", "json")
+    broken = remoteops("run", "-i", inventory, "-T", "-o", "json", "echo {{ oops")
     assert broken.returncode == 2
     assert "template syntax error" in broken.stderr.decode()
-    undefined = remoteops("run", "-i", inventory, "-T", "echo {{ no_such_var }}", "-o", "json")
+    undefined = remoteops("run", "-i", inventory, "-T", "-o", "json", "echo {{ no_such_var }}")
     assert undefined.returncode == 1
     results = json_lines(undefined.stdout)
     assert len(results) == len(names)

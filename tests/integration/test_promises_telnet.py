@@ -129,7 +129,8 @@ def _cli(
     inventory: Path, *args: str, stdin: bytes | None = None, exit_code: int = 3
 ) -> dict[str, object]:
     run = subprocess.run(
-        [sys.executable, "-m", "remoteops", *args, "-i", str(inventory), "-o", "json"],
+        # run's options come before its command, whose words are its own
+        [sys.executable, "-m", "remoteops", args[0], "-i", str(inventory), "-o", "json", *args[1:]],
         input=stdin,
         stdin=None if stdin is not None else subprocess.DEVNULL,
         capture_output=True,
