@@ -31,13 +31,15 @@ def test_ssh_config_file_and_ssh_options_reach_every_connecting_command(
     config = _config(tmp_path, playground)
     args = [a.replace("OUT", str(tmp_path / "out")) for a in command]
     known = f"UserKnownHostsFile={playground.known_hosts_path}"
-    result = remoteops(*args, "-i", "alias-cli,", "-H", "alias-cli", "-o", "json",
-                       "-F", str(config), "-O", known)  # fmt: skip
+    verb, words = args[0], args[1:]  # options first: run takes every word after as the command
+    result = remoteops(verb, "-i", "alias-cli,", "-H", "alias-cli", "-o", "json",
+                       "-F", str(config), "-O", known, *words)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert by_host(result.stdout)["alias-cli"]["status"] == "ok"
     # the same run without the option: the key is not in any known_hosts file searched
-    unknown = remoteops(*args, "-i", "alias-cli,", "-H", "alias-cli", "-o", "json",
-                        "-F", str(config), "-O", "UserKnownHostsFile=/nonexistent")  # fmt: skip
+    unknown = remoteops(verb, "-i", "alias-cli,", "-H", "alias-cli", "-o", "json",
+                        "-F", str(config), "-O", "UserKnownHostsFile=/nonexistent",
+                        *words)  # fmt: skip
     assert by_host(unknown.stdout)["alias-cli"]["status"] == "hostkey"
 
 
