@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -312,3 +314,31 @@ def test_ssh_options_win_over_inventory_and_files_but_not_for_jump_hosts(
 def test_an_unknown_ssh_option_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="'Bogus'"):
         ConnectionOverrides(ssh_options={"Bogus": "1"})
+
+
+@pytest.mark.usefixtures("requires_root")  # mknod
+@pytest.mark.parametrize("policy", ["accept-new", "no"])
+def test_a_new_key_recorded_into_dev_null_or_a_symlink_keeps_the_file_what_it_is(
+    policy: str, ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """``UserKnownHostsFile /dev/null`` with ``StrictHostKeyChecking no`` is the usual "trust
+    anything, remember nothing" idiom: OpenSSH appends to the file, so the key goes nowhere.
+    Writing by temp file and rename replaced the device (as root, /dev/null itself) with a
+    regular file, and a known_hosts symlinked elsewhere with a copy. Here a null device of the
+    test's own stands for /dev/null."""
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    stored = _write(tmp_path / "dotfiles" / "known_hosts", "# kept in a dotfiles repo\n")
+    (tmp_path / "known").symlink_to(stored)
+    for user_file in (null, tmp_path / "known"):
+        config = _write(tmp_path / "ssh_config", f"Host alias-null\n{_where(ssh_hosts[0])}"
+                        f"    User {playground.user}\n"
+                        f"    IdentityFile {playground.client_key_path}\n"
+                        f"    UserKnownHostsFile {user_file}\n    GlobalKnownHostsFile none\n"
+                        f"    StrictHostKeyChecking {policy}\n")  # fmt: skip
+        assert _run("alias-null", TransportFactory(ssh_config_path=config)) == (Status.OK, "")
+    assert stat.S_ISCHR(null.stat().st_mode)
+    assert null.read_bytes() == b""
+    assert (tmp_path / "known").is_symlink()
+    name = host_key_name(ssh_hosts[0].address, int(ssh_hosts[0].port))
+    assert stored.read_text().splitlines()[1].startswith(name + " ")
