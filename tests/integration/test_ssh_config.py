@@ -17,6 +17,7 @@ from remoteops.results import Status
 from remoteops.tasks.fabfile import fabric_config, run_fabfile
 from remoteops.transports import CommandSpec, ConnectionOverrides, Privilege, TransportFactory
 from remoteops.transports.known_hosts import host_key_name
+from remoteops.transports.ssh_config import parse_ssh_option
 from tests.integration.conftest import Agent, with_vars
 from tests.integration.test_fabfile import write_fabfile
 
@@ -168,7 +169,11 @@ def _where(host: Host) -> str:
 
 
 def _run(alias: str, factory: TransportFactory) -> tuple[Status, str]:
-    result = run_command([Host(alias)], CommandSpec("true"), factory=factory).results[0]
+    return _run_host(Host(alias), factory)
+
+
+def _run_host(host: Host, factory: TransportFactory) -> tuple[Status, str]:
+    result = run_command([host], CommandSpec("true"), factory=factory).results[0]
     return result.status, result.error or ""
 
 
@@ -416,3 +421,30 @@ def test_a_new_key_recorded_into_dev_null_or_a_symlink_keeps_the_file_what_it_is
     assert (tmp_path / "known").is_symlink()
     name = host_key_name(ssh_hosts[0].address, int(ssh_hosts[0].port))
     assert stored.read_text().splitlines()[1].startswith(name + " ")
+
+
+def test_ssh_options_take_quoted_values_with_spaces_as_ssh_does(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """ssh splits an ``-o`` value as a config line, quotes taken off: ``IdentityFile="/a b"``
+    is the file ``/a b``; UserKnownHostsFile lists several, each maybe quoted. The quotes
+    were kept, part of the file name, and a quoted file with a space split in two."""
+    spaced = tmp_path / "with space"
+    spaced.mkdir()
+    key = spaced / "client key"
+    key.write_bytes(playground.client_key_path.read_bytes())
+    key.chmod(0o600)
+    known = spaced / "known hosts"
+    known.write_text(playground.known_hosts_path.read_text())
+    typed = [f'IdentityFile="{key}"', f"UserKnownHostsFile '{tmp_path}/none' \"{known}\""]
+    options = dict(parse_ssh_option(text) for text in typed)
+    factory = TransportFactory(
+        ssh_config_path=tmp_path / "none", overrides=ConnectionOverrides(ssh_options=options)
+    )
+    host = Host("spaced", {"address": ssh_hosts[0].address, "port": ssh_hosts[0].port,
+                           "user": playground.user})  # fmt: skip
+    target = factory.ssh_context().resolve(host)
+    assert target.identity_files == (str(key),)
+    assert target.known_hosts_files is not None
+    assert target.known_hosts_files[:2] == (tmp_path / "none", known)
+    assert _run_host(host, factory) == (Status.OK, "")
