@@ -212,20 +212,27 @@ class _SudoPasswordMissingError(WatcherError):
     """Said as the task's failure, instead of Invoke's generic "watcher error"."""
 
 
+_NONE_GIVEN = "sudo asked for a password and none was given (see --sudo-password-env)"
+_WITHHELD = (
+    "sudo asked for a password, not sent: the host key changed "
+    "(let through by StrictHostKeyChecking no)"
+)
+
+
 class _NoSudoPassword(StreamWatcher):
     """Put before Invoke's own sudo responder when no password was given: that one would
     answer sudo's prompt with the text ``None`` (a failed attempt in the host's log, and
-    pam_faillock counts them); this one ends the command first, sending nothing."""
+    pam_faillock counts them); this one ends the command first, sending nothing. Also when
+    the password must not be sent (the host key changed: ``why`` says so)."""
 
-    def __init__(self, prompt: str) -> None:
+    def __init__(self, prompt: str, why: str = _NONE_GIVEN) -> None:
         super().__init__()
         self.prompt = prompt
+        self.why = why
 
     def submit(self, stream: str) -> list[str]:
         if self.prompt in stream:
-            raise _SudoPasswordMissingError(
-                "sudo asked for a password and none was given (see --sudo-password-env)"
-            )
+            raise _SudoPasswordMissingError(self.why)
         return []
 
 
@@ -490,10 +497,15 @@ class _BoundConnection(Connection):  # type: ignore[misc]  # fabric has no types
 
     def sudo(self, command: str, **kwargs: Any) -> Any:
         """Fabric's ``sudo``, except that with no password given sudo's prompt fails the
-        command instead of being answered ``None`` (see :class:`_NoSudoPassword`)."""
-        if kwargs.get("password", self.config.sudo.password) is None:
-            given = kwargs.get("watchers", self.config.run.watchers)
-            kwargs["watchers"] = [_NoSudoPassword(self.config.sudo.prompt), *given]
+        command instead of being answered ``None`` (see :class:`_NoSudoPassword`), and that
+        no password is sent to a host whose changed key StrictHostKeyChecking no let through."""
+        given = kwargs.get("watchers", self.config.run.watchers)
+        prompt = self.config.sudo.prompt
+        transport = self.remoteops_transport
+        if transport is not None and transport.distrusted():
+            kwargs["watchers"] = [_NoSudoPassword(prompt, _WITHHELD), *given]
+        elif kwargs.get("password", self.config.sudo.password) is None:
+            kwargs["watchers"] = [_NoSudoPassword(prompt), *given]
         return super().sudo(command, **kwargs)
 
 

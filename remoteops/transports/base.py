@@ -181,6 +181,9 @@ class RunningCommand(Protocol):
     def kill(self) -> None:
         """Stop the command and release its resources; safe to call twice."""
 
+    def secrets_withheld(self) -> str | None:
+        """Why no secret (sudo's password) may be written to this command; None: it may."""
+
 
 class StdinGate:
     """Writes to a command's input and its one close, for commands whose writes may block
@@ -794,8 +797,11 @@ class _SudoExchange:
         return before + after
 
     def _answer_prompt(self, running: RunningCommand) -> None:
+        withheld = running.secrets_withheld()
         if self.password is None:
             self.refused = "sudo asked for a password and none was given (see --sudo)"
+        elif withheld is not None:
+            self.refused = f"sudo asked for a password, not sent: {withheld}"
         elif self._answered:
             self.refused = "sudo refused the password"
         else:

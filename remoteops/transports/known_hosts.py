@@ -329,30 +329,45 @@ class KnownHosts:
             return True
 
     def _record(self, path: Path, name: str, key_type: str, key_b64: str) -> None:
-        """Append one line atomically, under a thread lock and a file lock for other processes."""
+        """Append one line, under a thread lock and a file lock for other processes.
+
+        A regular file is rewritten atomically (temp file + rename); a symlink is written
+        through (the link stays); a file that is not a regular one (``UserKnownHostsFile
+        /dev/null``) is appended to, as OpenSSH does: a rename over /dev/null made it a
+        regular file for the whole machine.
+        """
         line = f"{name} {key_type} {key_b64}\n"
         with self._lock:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            dir_fd = os.open(path.parent, os.O_RDONLY)  # lock the folder: no stray lock file
-            try:
-                fcntl.flock(dir_fd, fcntl.LOCK_EX)
-                current = path.read_bytes() if path.exists() else b""
-                if current and not current.endswith(b"\n"):
-                    current += b"\n"
-                mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-                try:
-                    with os.fdopen(fd, "wb") as out:
-                        out.write(current + line.encode())
-                        out.flush()
-                        os.fsync(out.fileno())
-                    os.chmod(tmp, mode)
-                    os.replace(tmp, path)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
-            finally:
-                os.close(dir_fd)  # closing releases the lock
+            real = Path(os.path.realpath(path))
+            if real.exists() and not real.is_file():
+                with real.open("ab") as device:
+                    device.write(line.encode())
+            else:
+                _append_atomically(real, line.encode())
             cached = self._files.get(path)
             if cached is not None:
                 cached._add_line(line.strip())
+
+
+def _append_atomically(path: Path, line: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    dir_fd = os.open(path.parent, os.O_RDONLY)  # lock the folder: no stray lock file
+    try:
+        fcntl.flock(dir_fd, fcntl.LOCK_EX)
+        current = path.read_bytes() if path.exists() else b""
+        if current and not current.endswith(b"\n"):
+            current += b"\n"
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(current + line)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    finally:
+        os.close(dir_fd)  # closing releases the lock

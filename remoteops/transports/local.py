@@ -81,6 +81,9 @@ class _LocalCommand:
                 self._open_streams -= 1
         return chunks
 
+    def secrets_withheld(self) -> None:
+        return None
+
     def done(self) -> bool:
         return self._open_streams == 0 and self._proc.poll() is not None
 

@@ -886,8 +886,10 @@ class SSHCommand:
     as the local transport does, instead of leaving it running after the channel closes.
     """
 
-    def __init__(self, channel: paramiko.Channel) -> None:
+    def __init__(self, channel: paramiko.Channel, *, distrusted: bool = False) -> None:
         self._channel = channel
+        #: On a connection whose changed host key StrictHostKeyChecking no let through.
+        self._distrusted = distrusted
         #: Made on the first :meth:`poll`: ``fileno()`` gives the channel one pipe that every
         #: reader clears, so code reading stdout and stderr on two threads of its own (Invoke,
         #: under ``remoteops fab``) could block one of them for ever if it existed.
@@ -902,6 +904,13 @@ class SSHCommand:
     @property
     def channel(self) -> paramiko.Channel:
         return self._channel
+
+    def secrets_withheld(self) -> str | None:
+        """A changed host key let through by StrictHostKeyChecking no may be someone in the
+        middle: as the login password (see ``_authenticate``), sudo's is not sent there."""
+        if self._distrusted:
+            return "the host key changed (let through by StrictHostKeyChecking no)"
+        return None
 
     def poll(self, timeout: float) -> list[tuple[str, bytes]]:
         channel = self._channel
@@ -1115,6 +1124,11 @@ class SSHTransport(BatchWrites, ElevatingFiles):
             raise UnreachableError("connection is not open")
         return transport
 
+    def distrusted(self) -> bool:
+        """Connected to a CHANGED host key that StrictHostKeyChecking no let through: no
+        password (login or sudo) is sent and no agent forwarded here, as OpenSSH."""
+        return self._transport is not None and self._transport in self.context.distrusted
+
     def connection_lost(self) -> bool:
         transport = self._transport
         return transport is not None and not transport.is_active()
@@ -1193,15 +1207,12 @@ class SSHTransport(BatchWrites, ElevatingFiles):
             timed_out=lambda: HostTimeoutError(f"the command did not start within {limit:g} s"),
         ):
             channel = transport.open_session(window_size=_WINDOW_SIZE, timeout=limit)
-            if (
-                self.target is not None
-                and self.target.forward_agent
-                and transport not in self.context.distrusted
-            ):
+            distrusted = self.distrusted()
+            if self.target is not None and self.target.forward_agent and not distrusted:
                 self.context.forward_agent(channel)
             _exec_within(channel, marked(command), limit)
         self._round_trip_s = max(self._round_trip_s, time.monotonic() - asked)
-        return SSHCommand(channel)
+        return SSHCommand(channel, distrusted=distrusted)
 
     @contextlib.contextmanager
     def killed_on_close(self, command: SSHCommand) -> Iterator[None]:

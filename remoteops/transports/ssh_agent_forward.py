@@ -53,7 +53,7 @@ def _pipe(remote: paramiko.Channel, agent_socket: str) -> None:
             _log.warning("cannot forward the ssh-agent: its socket refused (%s)", exc.strerror)
             return
         answers = threading.Thread(
-            target=_copy, args=(local.recv, remote.sendall), name="remoteops-agent", daemon=True
+            target=_answer, args=(local, remote), name="remoteops-agent", daemon=True
         )
         answers.start()
         _copy(remote.recv, local.sendall)  # requests, until the remote program hangs up
@@ -61,8 +61,19 @@ def _pipe(remote: paramiko.Channel, agent_socket: str) -> None:
         with contextlib.suppress(OSError):
             local.shutdown(socket.SHUT_RDWR)  # wakes the answers thread
         local.close()
-        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            remote.close()  # raises once the connection itself is gone
+        _hang_up(remote)
+
+
+def _answer(local: socket.socket, remote: paramiko.Channel) -> None:
+    """The agent's answers to the host, until the agent hangs up (or dies): then so does the
+    channel, as in ssh, or a program there waiting for an answer would wait for ever."""
+    _copy(local.recv, remote.sendall)
+    _hang_up(remote)  # also ends the requests loop: its recv returns b""
+
+
+def _hang_up(remote: paramiko.Channel) -> None:
+    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+        remote.close()  # raises once the connection itself is gone
 
 
 def _copy(receive: Callable[[int], bytes], send: Callable[[bytes], object]) -> None:

@@ -58,6 +58,9 @@ HONOURED_OPTIONS = frozenset(
         "userknownhostsfile",
     }
 )
+#: Honoured keywords whose value is one word (quotes taken off, as ssh does): all but the
+#: lists of files and the command.
+_SINGLE_VALUED = HONOURED_OPTIONS - {"globalknownhostsfile", "proxycommand", "userknownhostsfile"}
 #: Every other keyword of ssh_config(5) (OpenSSH 9.x): legal, but remoteops does not use it.
 _OTHER_OPENSSH_OPTIONS = frozenset(
     {
@@ -286,6 +289,9 @@ def _included_paths(value: str, base: Path, where: str) -> list[Path]:
 def parse_ssh_option(text: str) -> tuple[str, str]:
     """``Key=Value`` or ``Key Value`` (ssh's ``-o``) -> (key as written, value).
 
+    The value is split as ssh splits a config line: quotes come off (``IdentityFile="/a b"``
+    is the file ``/a b``), and a keyword taking one value refuses more. A list of files
+    (UserKnownHostsFile) and a command (ProxyCommand) keep their text, split where used.
     :class:`ConfigurationError` for an unknown key (ssh: "Bad configuration option"),
     ``Host``/``Match``/``Include``, or a missing value.
     """
@@ -293,7 +299,12 @@ def parse_ssh_option(text: str) -> tuple[str, str]:
     if match is None:
         raise ConfigurationError(f"ssh option {text!r}: expected Key=Value")
     key, value = match.group(1), match.group(2).strip()
-    _known_option(key, value)
+    lowered, _ = _known_option(key, value)
+    if lowered in _SINGLE_VALUED:
+        words = _split(value, f"ssh option {key}")
+        if len(words) != 1:
+            raise ConfigurationError(f"ssh option {key} takes one value, not {value!r}")
+        value = words[0]
     return key, value
 
 
@@ -373,8 +384,8 @@ def expand_path_tokens(value: str, tokens: Mapping[str, str]) -> str:
 
 def path_list(value: str | Sequence[str], tokens: Mapping[str, str]) -> tuple[Path, ...]:
     """A whitespace-separated list of files (UserKnownHostsFile, GlobalKnownHostsFile),
-    each expanded; ``none`` is the empty list."""
-    words = value.split() if isinstance(value, str) else list(value)
+    each maybe quoted (``"/a b" /c``), each expanded; ``none`` is the empty list."""
+    words = _split(value, "known hosts files") if isinstance(value, str) else list(value)
     if [w.lower() for w in words] == ["none"]:
         return ()
     return tuple(Path(expand_path_tokens(word, tokens)) for word in words)

@@ -576,6 +576,9 @@ class _SessionCommand:
     def done(self) -> bool:
         return self._finished
 
+    def secrets_withheld(self) -> None:
+        return None
+
     def kill(self) -> None:
         """Nothing once the prompt is back; before, hang up: a command that ran out of time
         is stopped as a dropped terminal stops it, and what the host makes of our next line

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,58 @@ def test_each_command_of_a_connection_gets_the_agent(
             assert agent_key in output.stdout.decode()
     finally:
         transport.close()
+
+
+#: On the host: one connection to the forwarded agent, a first question answered, then a
+#: wait for whatever comes next (the local agent dies meanwhile): the end of the stream.
+_WAITS_ON_THE_AGENT = b"""
+import os, socket, struct, time
+agent = socket.socket(socket.AF_UNIX)
+agent.connect(os.environ["SSH_AUTH_SOCK"])
+agent.sendall(struct.pack(">IB", 1, 11))  # SSH_AGENTC_REQUEST_IDENTITIES
+(size,) = struct.unpack(">I", agent.recv(4))
+answer = b""
+while len(answer) < size:
+    answer += agent.recv(size - len(answer))
+print("answered", answer[0], flush=True)
+agent.settimeout(10)
+began = time.monotonic()
+try:
+    print("then", agent.recv(4) or "end of stream", round(time.monotonic() - began), flush=True)
+except OSError as exc:
+    print("then", exc, flush=True)
+"""
+
+
+def test_an_agent_that_dies_hangs_up_on_the_programs_waiting_for_it(
+    ssh_hosts: list[Host], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh closes the forwarded connection when the local agent's socket closes; a program
+    on the host waiting for an answer (a signature the agent never gives: killed, or a
+    token's touch given up on) then sees the end of its stream. It waited for ever instead,
+    and the command with it."""
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        while not socket_path.exists():
+            time.sleep(0.02)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        factory = TransportFactory(
+            ssh_config_path=tmp_path / "none", overrides=ConnectionOverrides(forward_agent=True)
+        )
+        transport = factory.create(ssh_hosts[0])
+        transport.connect()
+
+        def kill_the_agent_once_answered(stream: str, data: bytes) -> None:
+            if b"answered 12" in data:  # SSH_AGENT_IDENTITIES_ANSWER
+                agent.kill()
+
+        try:
+            spec = CommandSpec("python3 -", stdin=_WAITS_ON_THE_AGENT, timeout=30)
+            output = commands_of(transport).run(spec, kill_the_agent_once_answered)
+        finally:
+            transport.close()
+    finally:
+        agent.kill()
+        agent.wait()
+    assert output.stdout.decode().splitlines() == ["answered 12", "then end of stream 0"]

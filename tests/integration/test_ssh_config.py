@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
+from remoteops import Fleet
 from remoteops.errors import ConfigurationError
 from remoteops.executor import run_command
 from remoteops.inventory.model import Host
 from remoteops.playground import PlaygroundState
 from remoteops.results import Status
-from remoteops.transports import CommandSpec, ConnectionOverrides, TransportFactory
+from remoteops.tasks.fabfile import fabric_config, run_fabfile
+from remoteops.transports import CommandSpec, ConnectionOverrides, Privilege, TransportFactory
 from remoteops.transports.known_hosts import host_key_name
+from remoteops.transports.ssh_config import parse_ssh_option
 from tests.integration.conftest import Agent, with_vars
+from tests.integration.test_fabfile import write_fabfile
 
 
 def _ssh_config(tmp_path: Path, playground: PlaygroundState, host: Host) -> Path:
@@ -163,7 +169,11 @@ def _where(host: Host) -> str:
 
 
 def _run(alias: str, factory: TransportFactory) -> tuple[Status, str]:
-    result = run_command([Host(alias)], CommandSpec("true"), factory=factory).results[0]
+    return _run_host(Host(alias), factory)
+
+
+def _run_host(host: Host, factory: TransportFactory) -> tuple[Status, str]:
+    result = run_command([host], CommandSpec("true"), factory=factory).results[0]
     return result.status, result.error or ""
 
 
@@ -211,9 +221,12 @@ def test_user_known_hosts_file_of_ssh_config_is_searched_with_its_tokens(
     assert _run("alias-kh", TransportFactory(ssh_config_path=config)) == (Status.OK, "")
 
 
-def _policy_config(tmp_path: Path, playground: PlaygroundState, host: Host, policy: str) -> Path:
+def _policy_config(
+    tmp_path: Path, playground: PlaygroundState, host: Host, policy: str, user: str = ""
+) -> Path:
     return _write(tmp_path / "ssh_config", f"Host alias-policy\n{_where(host)}"
-                  f"    User {playground.user}\n    IdentityFile {playground.client_key_path}\n"
+                  f"    User {user or playground.user}\n"
+                  f"    IdentityFile {playground.client_key_path}\n"
                   f"    UserKnownHostsFile {tmp_path / 'known'}\n"
                   f"    GlobalKnownHostsFile {tmp_path / 'global'}\n"
                   f"    StrictHostKeyChecking {policy}\n")  # fmt: skip
@@ -271,6 +284,74 @@ def test_strict_host_key_checking_no_lets_a_changed_key_through_loudly(
     assert (tmp_path / "known").read_text() == before
 
 
+@pytest.mark.usefixtures("requires_root")
+def test_no_sudo_password_is_sent_to_a_changed_key_let_through_by_no(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """Someone in the middle who accepts any public key gets the commands, and with them
+    sudo's password, which is the login password OpenSSH refuses to send there. run --sudo,
+    file operations under sudo and a fabfile's ``c.sudo`` all fail at sudo's prompt instead;
+    the same key as known (``accept-new`` beside it) gets the password as before."""
+    assert playground.sudo_user is not None
+    assert playground.sudo_password_file is not None
+    password = playground.sudo_password_file.read_text().strip()
+    fabfile = write_fabfile(tmp_path, "@task\ndef who(c):\n    c.sudo('id -un')\n")
+    (tmp_path / "motd").write_text("hello\n")
+    _changed_key(tmp_path, playground, ssh_hosts[0])
+    outcomes = []
+    for policy in ("no", "accept-new"):
+        if policy == "accept-new":
+            (tmp_path / "known").unlink()
+        user = playground.sudo_user
+        config = _policy_config(tmp_path, playground, ssh_hosts[0], policy, user)
+        factory = TransportFactory(ssh_config_path=config)
+        with Fleet([Host("alias-policy")], factory=factory) as fleet:
+            ran = fleet.run("id -un", sudo=True, sudo_password=password).results[0]
+            put = fleet.put(tmp_path / "motd", "/root/motd", sudo=Privilege(password=password))
+            fab = run_fabfile(fleet, fabfile, fabfile.calls(["who"]),
+                              config=fabric_config(fabfile, sudo_password=password))  # fmt: skip
+        outcomes.append((ran, put.results[0], fab.hosts[0]))
+    for result in outcomes[0]:
+        assert result.status is Status.FAILED, result
+        assert "not sent: the host key changed" in (result.error or ""), result.error
+    assert [r.status for r in outcomes[1]] == [Status.OK] * 3, outcomes[1]
+    assert outcomes[1][0].stdout == b"root\n"
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_no_login_password_is_sent_to_a_changed_key_let_through_by_no(
+    ssh_hosts: list[Host],
+    playground: PlaygroundState,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Against the playground's sshd, which takes passwords: with no key to offer, the
+    password is held back (``auth``, saying so), and the same login works once the key is
+    the known one."""
+    assert playground.sudo_user is not None
+    assert playground.sudo_password_file is not None
+    _home(tmp_path, monkeypatch)  # no default key files
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("REMOTEOPS_TEST_LOGIN", playground.sudo_password_file.read_text().strip())
+    _changed_key(tmp_path, playground, ssh_hosts[0])
+    host = Host("alias-password", {"password_env": "REMOTEOPS_TEST_LOGIN"})
+    results = []
+    for policy in ("no", "accept-new"):
+        if policy == "accept-new":
+            (tmp_path / "known").unlink()
+        _write(tmp_path / "ssh_config", f"Host alias-password\n{_where(ssh_hosts[0])}"
+               f"    User {playground.sudo_user}\n    UserKnownHostsFile {tmp_path / 'known'}\n"
+               f"    StrictHostKeyChecking {policy}\n")  # fmt: skip
+        factory = TransportFactory(ssh_config_path=tmp_path / "ssh_config")
+        results.append(run_command([host], CommandSpec("id -un"), factory=factory).results[0])
+    assert results[0].status is Status.AUTH
+    assert "(not sent: the host key changed)" in (results[0].error or "")
+    assert (results[1].status, results[1].stdout) == (
+        Status.OK,
+        f"{playground.sudo_user}\n".encode(),
+    ), results[1].error
+
+
 def test_identities_only_keeps_the_agent_keys_out(
     ssh_hosts: list[Host],
     playground: PlaygroundState,
@@ -312,3 +393,58 @@ def test_ssh_options_win_over_inventory_and_files_but_not_for_jump_hosts(
 def test_an_unknown_ssh_option_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="'Bogus'"):
         ConnectionOverrides(ssh_options={"Bogus": "1"})
+
+
+@pytest.mark.usefixtures("requires_root")  # mknod
+@pytest.mark.parametrize("policy", ["accept-new", "no"])
+def test_a_new_key_recorded_into_dev_null_or_a_symlink_keeps_the_file_what_it_is(
+    policy: str, ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """``UserKnownHostsFile /dev/null`` with ``StrictHostKeyChecking no`` is the usual "trust
+    anything, remember nothing" idiom: OpenSSH appends to the file, so the key goes nowhere.
+    Writing by temp file and rename replaced the device (as root, /dev/null itself) with a
+    regular file, and a known_hosts symlinked elsewhere with a copy. Here a null device of the
+    test's own stands for /dev/null."""
+    null = tmp_path / "null"
+    os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    stored = _write(tmp_path / "dotfiles" / "known_hosts", "# kept in a dotfiles repo\n")
+    (tmp_path / "known").symlink_to(stored)
+    for user_file in (null, tmp_path / "known"):
+        config = _write(tmp_path / "ssh_config", f"Host alias-null\n{_where(ssh_hosts[0])}"
+                        f"    User {playground.user}\n"
+                        f"    IdentityFile {playground.client_key_path}\n"
+                        f"    UserKnownHostsFile {user_file}\n    GlobalKnownHostsFile none\n"
+                        f"    StrictHostKeyChecking {policy}\n")  # fmt: skip
+        assert _run("alias-null", TransportFactory(ssh_config_path=config)) == (Status.OK, "")
+    assert stat.S_ISCHR(null.stat().st_mode)
+    assert null.read_bytes() == b""
+    assert (tmp_path / "known").is_symlink()
+    name = host_key_name(ssh_hosts[0].address, int(ssh_hosts[0].port))
+    assert stored.read_text().splitlines()[1].startswith(name + " ")
+
+
+def test_ssh_options_take_quoted_values_with_spaces_as_ssh_does(
+    ssh_hosts: list[Host], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """ssh splits an ``-o`` value as a config line, quotes taken off: ``IdentityFile="/a b"``
+    is the file ``/a b``; UserKnownHostsFile lists several, each maybe quoted. The quotes
+    were kept, part of the file name, and a quoted file with a space split in two."""
+    spaced = tmp_path / "with space"
+    spaced.mkdir()
+    key = spaced / "client key"
+    key.write_bytes(playground.client_key_path.read_bytes())
+    key.chmod(0o600)
+    known = spaced / "known hosts"
+    known.write_text(playground.known_hosts_path.read_text())
+    typed = [f'IdentityFile="{key}"', f"UserKnownHostsFile '{tmp_path}/none' \"{known}\""]
+    options = dict(parse_ssh_option(text) for text in typed)
+    factory = TransportFactory(
+        ssh_config_path=tmp_path / "none", overrides=ConnectionOverrides(ssh_options=options)
+    )
+    host = Host("spaced", {"address": ssh_hosts[0].address, "port": ssh_hosts[0].port,
+                           "user": playground.user})  # fmt: skip
+    target = factory.ssh_context().resolve(host)
+    assert target.identity_files == (str(key),)
+    assert target.known_hosts_files is not None
+    assert target.known_hosts_files[:2] == (tmp_path / "none", known)
+    assert _run_host(host, factory) == (Status.OK, "")
