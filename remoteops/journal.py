@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import time
@@ -115,7 +116,8 @@ class Journal:
             partial.replace(path)
             self._prune()
         except OSError:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the folder may be what failed (a file there)
+                partial.unlink(missing_ok=True)
             return None
         return path
 

@@ -152,3 +152,17 @@ def test_put_to_hosts_whose_inventory_asks_for_sudo_says_it_works_as_the_login_u
                           target, env=home)  # fmt: skip
     assert with_sudo.returncode == 0, with_sudo.stderr
     assert b"ansible_become" not in with_sudo.stderr
+
+
+def test_a_journal_folder_that_cannot_be_written_never_fails_the_run(
+    home: dict[str, str], tmp_path: Path
+) -> None:
+    """A file where the state folder should be: the run that worked still exits 0 with its
+    output (the cleanup of the unwritten journal raised out of ``finish``, exit 1 with an
+    internal error's traceback). A read-only folder cannot be tried here: tests run as root."""
+    inventory = local_inventory(tmp_path / "hosts.yml", ["h1"])
+    Path(home["XDG_STATE_HOME"]).write_text("not a folder\n")
+    run = remoteops("run", "-i", str(inventory), "echo worked", env=home)
+    assert run.returncode == 0, run.stderr
+    assert b"worked" in run.stdout
+    assert b"Traceback" not in run.stderr
