@@ -26,8 +26,9 @@ from typing import Any
 
 from remoteops.errors import ConfigurationError
 
-#: The commands a ``[name]`` table may give defaults to.
-COMMANDS = ("run", "sync", "put", "get", "task", "hosts")
+#: The commands a ``[name]`` table may give defaults to (every command taking options the
+#: files set: a top-level key reaches each of them).
+COMMANDS = ("run", "sync", "put", "get", "task", "hosts", "fab", "shell")
 PROJECT_FILE = "remoteops.toml"
 BUILT_IN = "built-in"
 
@@ -217,9 +218,9 @@ def _checked(path: Path, key: str, setting: Setting, raw: Any) -> object:
     value: object = raw
     if setting.kind is list:
         if isinstance(raw, str):
-            value = [os.path.expanduser(raw)]  # no shell expands it here
+            value = [_path_from(path, raw)]
         elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
-            value = [os.path.expanduser(item) for item in raw]
+            value = [_path_from(path, item) for item in raw]
         else:
             value = None
     elif setting.kind is float:
@@ -232,6 +233,19 @@ def _checked(path: Path, key: str, setting: Setting, raw: Any) -> object:
     if value is None or not _in_range(setting, value):
         raise ConfigFileError(f"{path}: {key} must be {setting.expected}, not {_shown(raw)}")
     return value
+
+
+def _path_from(file: Path, text: str) -> str:
+    """A path written in ``file``, taken from the file's folder (as ansible.cfg's are): the
+    user file's ``inventory = "hosts.yml"`` means the one beside it, whatever the current
+    folder. ``~`` is expanded (no shell did); a comma list of hosts is left as written."""
+    path = Path(os.path.expanduser(text))
+    if path.is_absolute() or not text.strip():
+        return str(path)
+    beside = file.parent / path
+    if "," in text and not beside.exists():
+        return text  # a host list (``web1,web2,``), as load_inventory reads it
+    return str(beside)
 
 
 def _in_range(setting: Setting, value: object) -> bool:

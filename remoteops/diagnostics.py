@@ -41,12 +41,28 @@ def redact(text: str) -> str:
     return text
 
 
+def redact_bytes(data: bytes) -> bytes:
+    """:func:`redact` for raw bytes (output that is not UTF-8 text, kept as base64)."""
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        data = data.replace(secret.encode("utf-8", "surrogateescape"), REDACTED.encode())
+    return data
+
+
 class SecretFilter(logging.Filter):
     """Formats the record's message once, blanks the secrets in it (and in its traceback)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = redact(record.getMessage())
-        record.msg, record.args = message, None
+        try:
+            message = record.getMessage()
+        except Exception:
+            # A call whose arguments do not fit its format (a bug in some library): a handler
+            # would report it and go on, but a filter runs outside the handler's guard.
+            message = f"{record.msg} (arguments that do not fit: {record.args!r})"
+        record.msg, record.args = redact(message), None
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

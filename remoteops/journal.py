@@ -14,6 +14,9 @@ without a file to pass around).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import json
 import os
 import time
@@ -23,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from remoteops.diagnostics import redact
+from remoteops.diagnostics import redact, redact_bytes
 from remoteops.errors import PatternError
 from remoteops.results import RunReport
 from remoteops.status import Status
@@ -51,6 +54,8 @@ class JournalledRun:
     hosts: tuple[str, ...]
     failed: tuple[str, ...]
     exit_code: int | None
+    #: The inventory sources the run read (None: not journalled, by an older remoteops).
+    inventory: tuple[str, ...] | None = None
 
 
 class Journal:
@@ -60,7 +65,9 @@ class Journal:
         self.directory = directory if directory is not None else runs_dir()
         self.keep = keep
 
-    def record(self, report: RunReport, argv: Sequence[str]) -> Path | None:
+    def record(
+        self, report: RunReport, argv: Sequence[str], inventory: Sequence[str] | None = None
+    ) -> Path | None:
         """Journal a run of commands or transfers; see :meth:`record_results`."""
         return self.record_results(
             argv,
@@ -68,6 +75,7 @@ class Journal:
             exit_code=int(report.exit_code),
             duration_s=report.duration_s,
             interrupted=report.interrupted,
+            inventory=inventory,
         )
 
     def record_results(
@@ -78,11 +86,13 @@ class Journal:
         exit_code: int,
         duration_s: float,
         interrupted: bool = False,
+        inventory: Sequence[str] | None = None,
     ) -> Path | None:
         """Write the run, each host's JSON object (with ``host`` and ``status``) a line,
         atomically (a reader never sees half of it), then drop the oldest runs beyond
         ``keep``; None when the journal is off (``keep`` 0). Never raises for an unwritable
-        folder: a journal must not fail a run that worked."""
+        folder: a journal must not fail a run that worked. ``inventory``: the sources the
+        run's hosts came from (:attr:`Inventory.sources`), which ``@failed`` must match."""
         if self.keep <= 0:
             return None
         started = time.time() - duration_s
@@ -94,6 +104,7 @@ class Journal:
             "exit_code": exit_code,
             "interrupted": interrupted,
             "hosts": len(results),
+            **({} if inventory is None else {"inventory": [redact(s) for s in inventory]}),
         }
         lines = [json.dumps({"run": head}, ensure_ascii=False)]
         lines.extend(json.dumps(_redacted(result), ensure_ascii=False) for result in results)
@@ -101,12 +112,12 @@ class Journal:
         partial = path.with_name(f".{path.name}.part")
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            partial.chmod(0o600)  # outputs may be private
+            _write_private(partial, "\n".join(lines) + "\n")
             partial.replace(path)
             self._prune()
         except OSError:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the folder may be what failed (a file there)
+                partial.unlink(missing_ok=True)
             return None
         return path
 
@@ -126,14 +137,24 @@ class Journal:
                 return run
         return None
 
-    def host_sets(self) -> dict[str, list[str]]:
+    def host_sets(self, inventory: Sequence[str] | None = None) -> dict[str, list[str]]:
         """``failed`` and ``last``: the previous run's hosts that did not end ok, and all of
         them, for the ``@failed`` and ``@last`` pattern terms. Raises :class:`PatternError`
-        when there is no previous run, or ``@failed`` would select nothing."""
+        when there is no previous run, or when it read other inventory sources than
+        ``inventory`` (the sources about to be used): ``web1`` of staging's inventory is
+        not ``web1`` of production's, and a retry must not reach the wrong one."""
         run = self.last()
         if run is None:
             where = "the journal is off (keep-runs = 0)" if self.keep <= 0 else self.directory
             raise PatternError(f"@failed/@last: no previous run is journalled ({where})")
+        if inventory is not None and run.inventory is not None:
+            now = tuple(redact(source) for source in inventory)
+            if now != run.inventory:
+                raise PatternError(
+                    f"@failed/@last: the previous run used inventory {_sources(run.inventory)}, "
+                    f"not {_sources(now)}: hosts of the same name there may be other machines; "
+                    "give the inventory that run used with -i"
+                )
         return {"failed": list(run.failed), "last": list(run.hosts)}
 
     def _prune(self) -> None:
@@ -141,8 +162,35 @@ class Journal:
             old.unlink(missing_ok=True)
 
 
-def _redacted(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: redact(value) if isinstance(value, str) else value for key, value in obj.items()}
+def _sources(sources: Sequence[str]) -> str:
+    return ", ".join(sources) if sources else "(none: localhost only)"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a new file that is 0600 from its creation: outputs may be private, and a file
+    made under the umask then chmod-ed is readable by others in between."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def _redacted(value: Any, key: str = "") -> Any:
+    """``value`` with every registered secret blanked, at any depth (a dialogue's exchanges,
+    a transfer's notes), and inside base64 too: ``stdout_base64`` holds the exact bytes of an
+    output that is not UTF-8, which would give back what ``stdout`` blanks."""
+    if isinstance(value, str):
+        if key.endswith("_base64"):
+            try:
+                raw = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                return redact(value)
+            return base64.b64encode(redact_bytes(raw)).decode("ascii")
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {name: _redacted(item, str(name)) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(item) for item in value]
+    return value
 
 
 def _read(path: Path) -> JournalledRun | None:
@@ -152,7 +200,9 @@ def _read(path: Path) -> JournalledRun | None:
         results = [json.loads(line) for line in lines[1:] if line.strip()]
         hosts = tuple(str(r["host"]) for r in results)
         failed = tuple(str(r["host"]) for r in results if r.get("status") != Status.OK.value)
+        inventory = head.get("inventory")
         return JournalledRun(path, tuple(head.get("argv", ())), hosts, failed,
-                             head.get("exit_code"))  # fmt: skip
+                             head.get("exit_code"),
+                             None if inventory is None else tuple(map(str, inventory)))  # fmt: skip
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None  # a file damaged by hand: the one before it is the previous run

@@ -69,23 +69,27 @@ def load_and_select(inventory: list[str] | None, pattern: str) -> tuple[Inventor
     stops the run before any prompt; the run's :meth:`TransportFactory.prepare` checks them
     again, for library callers, and warns about likely typos.
     """
+    from remoteops.cli.config_cmd import note_inventory
+
     show_library_warnings()  # what the inventory ignores (Ansible variables) is said on load
     try:
         loaded = load_inventory(inventory)
-        selected = loaded.select(pattern, _journal_sets(pattern))
+        note_inventory(loaded.sources)  # journalled with the run, for a later @failed
+        selected = loaded.select(pattern, _journal_sets(pattern, loaded.sources))
         _warn_about_plaintext(selected)
     except ConfigurationError as exc:
         fail(str(exc))
     return loaded, selected
 
 
-def _journal_sets(pattern: str) -> dict[str, list[str]] | None:
-    """``@failed`` and ``@last`` from the journal, read only when the pattern uses one."""
+def _journal_sets(pattern: str, sources: tuple[str, ...]) -> dict[str, list[str]] | None:
+    """``@failed`` and ``@last`` from the journal, read only when the pattern uses one, and
+    only from a run of the same inventory ``sources``."""
     if "@" not in pattern:
         return None
     from remoteops.cli.config_cmd import journal
 
-    return journal().host_sets()
+    return journal().host_sets(sources)
 
 
 def _warn_about_plaintext(selected: list[Host]) -> None:
@@ -357,6 +361,29 @@ def privilege_from(
             fail("--sudo-password-env needs --sudo")
         return None
     return Privilege(sudo_user, read_secret_from(sudo_password_env, "sudo password: "))
+
+
+def transfer_privilege(
+    selected: list[Host],
+    command: str,
+    sudo: bool,
+    sudo_user: str | None,
+    sudo_password_env: str | None,
+) -> Privilege | None:
+    """:func:`privilege_from` for put/get/sync, which the inventory's become (``sudo: true``,
+    ``ansible_become``) does not put under sudo: said once, naming the hosts, rather than
+    leaving a write refused for lack of root to explain itself."""
+    privilege = privilege_from(sudo, sudo_user, sudo_password_env)
+    becoming = [host.name for host in selected if host.vars.get("sudo") is True]
+    if privilege is None and becoming:
+        from remoteops.inventory.ranges import fold_hosts
+
+        typer.echo(
+            f"WARNING: {fold_hosts(becoming)}: the inventory's sudo (ansible_become) applies to "
+            f"run and task only; {command} works as the login user (add --sudo for root)",
+            err=True,
+        )
+    return privilege
 
 
 OutputOption = Annotated[

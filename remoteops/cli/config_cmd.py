@@ -29,6 +29,7 @@ def apply_config(ctx: typer.Context) -> Config:
         config = load_config()
     except ConfigFileError as exc:
         fail(str(exc))
+    _check_command_table(ctx, config)
     ctx.default_map = {**config.default_map(), **(ctx.default_map or {})}
     global _loaded
     _loaded = config
@@ -38,8 +39,33 @@ def apply_config(ctx: typer.Context) -> Config:
     return config
 
 
+def _check_command_table(ctx: typer.Context, config: Config) -> None:
+    """Refuse a key of the running command's table (``[hosts] timeout``) that the command
+    has no option for: click ignores such a default, and the file would quietly not apply."""
+    from remoteops.cli.common import fail
+
+    name = ctx.invoked_subcommand
+    get_command = getattr(ctx.command, "get_command", None)  # typer's group (its own click)
+    command = get_command(ctx, name) if name and get_command is not None else None
+    if command is None:
+        return
+    options = {param.name for param in command.params}
+    for key, value in config.commands.get(name or "", {}).items():
+        if key.replace("-", "_") not in options:
+            fail(f"{value.source}: [{name}] {key}: remoteops {name} has no --{key} option")
+
+
 #: What the root callback loaded, for the command it runs.
 _loaded: Config | None = None
+#: The inventory sources the command's hosts came from, journalled with its run.
+_inventory_sources: tuple[str, ...] | None = None
+
+
+def note_inventory(sources: tuple[str, ...]) -> None:
+    """Remember the sources the run's hosts come from: the journal records them, so that a
+    later ``@failed`` is refused with another inventory."""
+    global _inventory_sources
+    _inventory_sources = sources
 
 
 def current_config() -> Config:
@@ -57,7 +83,7 @@ def journal() -> Journal:
 
 def journal_run(report: RunReport) -> None:
     """Journal a finished run with its command line (secrets blanked by the journal)."""
-    journal().record(report, ["remoteops", *sys.argv[1:]])
+    journal().record(report, ["remoteops", *sys.argv[1:]], _inventory_sources)
 
 
 def journal_task(report: TaskReport) -> None:
@@ -70,6 +96,7 @@ def journal_task(report: TaskReport) -> None:
         exit_code=int(report.exit_code),
         duration_s=report.duration_s,
         interrupted=report.interrupted,
+        inventory=_inventory_sources,
     )
 
 

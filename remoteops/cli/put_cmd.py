@@ -28,8 +28,8 @@ from remoteops.cli.common import (
     fail,
     load_and_select,
     make_fleet,
-    privilege_from,
     run_transfer,
+    transfer_privilege,
 )
 from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS
@@ -84,7 +84,7 @@ def put(
     except ConfigurationError as exc:
         fail(str(exc))
     loaded, selected = load_and_select(inventory, hosts)
-    privilege = privilege_from(sudo, sudo_user, sudo_password_env)
+    privilege = transfer_privilege(selected, "put", sudo, sudo_user, sudo_password_env)
     fleet = make_fleet(
         loaded,
         selected,

@@ -28,8 +28,8 @@ from remoteops.cli.common import (
     fail,
     load_and_select,
     make_fleet,
-    privilege_from,
     run_transfer,
+    transfer_privilege,
 )
 from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS
@@ -124,7 +124,7 @@ def sync(
         max_delete=max_delete,
     )
     loaded, selected = load_and_select(inventory, hosts)
-    privilege = privilege_from(sudo, sudo_user, sudo_password_env)
+    privilege = transfer_privilege(selected, "sync", sudo, sudo_user, sudo_password_env)
     try:
         tree = scan_tree(source, copy_links=copy_links, checksum=checksum)
     except ConfigurationError as exc:

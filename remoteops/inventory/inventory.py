@@ -174,7 +174,7 @@ def load_inventory(
             vars_dirs[vars_dir] = None
     for directory in vars_dirs:
         _apply_vars_dir(builder, directory)
-    notes: Notes = {}
+    notes: Notes = dict(builder.notes)
     inventory = _resolve(builder, labels, notes)
     for what, places in notes.items():
         shown = list(places)
@@ -287,9 +287,7 @@ def _note_ansible_vars(
 
 
 def _place(where: Location | None) -> str:
-    if where is None:
-        return "<inventory>"
-    return where.source if where.line is None else f"{where.source}:{where.line}"
+    return "<inventory>" if where is None else where.place
 
 
 def _parents_first(builder: InventoryBuilder, parents: Mapping[str, list[str]]) -> list[str]:

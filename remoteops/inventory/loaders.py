@@ -110,6 +110,10 @@ class InventoryBuilder:
         #: Where each parent -> child link was first declared, in declaration order.
         self.links: dict[tuple[str, str], Location] = {}
         self.groups: dict[str, GroupDecl] = {}
+        #: The login (user, port) each host's entries wrote, and where first.
+        self.logins: dict[str, tuple[str | None, int | None, Location]] = {}
+        #: What loading noticed without failing: warning -> where (in order, once each).
+        self.notes: dict[str, dict[str, None]] = {}
         self.add_group("all")
         self.add_group("ungrouped")
 
@@ -141,9 +145,32 @@ class InventoryBuilder:
         """Add every host an entry names, with what the entry sets and then ``decls``."""
         decls = list(decls)
         for host in entry.names:
+            self._note_other_login(host, entry, where)
             self.add_host(host, group, where)
             self.set_host_vars(host, entry.declared(where))
             self.set_host_vars(host, decls)
+
+    def _note_other_login(self, host: str, entry: HostEntry, where: Location) -> None:
+        """Warn when two entries give one host different logins (``user@``, ``:port``): in a
+        pssh host file ``web1:22`` and ``web1:2222`` (or ``root@web1``) are two targets, here
+        they are one host whose logins merge, the later winning. A bare name beside
+        ``root@web1`` is Ansible's usual listing of a host in a second group: no warning."""
+        if entry.user is None and entry.port is None:
+            return
+        previous = self.logins.get(host)
+        if previous is None:
+            self.logins[host] = (entry.user, entry.port, where)
+            return
+        user, port, first = previous
+        if (user, port) != (entry.user, entry.port):
+            before, now = _login(host, user, port), _login(host, entry.user, entry.port)
+            what = (
+                f"{host} is listed as {before} ({first.place}) and as {now}: "
+                "one host, whose later login wins; to reach both, give each its own name "
+                "with ansible_host"
+            )
+            self.notes.setdefault(what, {})[where.place] = None
+        self.logins[host] = (entry.user, entry.port, where)
 
     def add_child(self, parent: str, child: str, where: Location) -> None:
         """Make ``child`` a child of ``parent``; cycles are found once all sources are read.
@@ -248,6 +275,11 @@ class HostEntry:
         """
         decls = [] if self.port is None else [VarDecl("port", self.port, where)]
         return decls if self.user is None else [*decls, VarDecl("user", self.user, where)]
+
+
+def _login(host: str, user: str | None, port: int | None) -> str:
+    shown = f"[{host}]" if port is not None and ":" in host else host
+    return f"{user + '@' if user else ''}{shown}{'' if port is None else f':{port}'}"
 
 
 def split_host_entry(entry: str, where: Location) -> HostEntry:

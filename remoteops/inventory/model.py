@@ -74,6 +74,11 @@ class Location:
     def error(self, message: str) -> InventoryError:
         return InventoryError(message, source=self.source, line=self.line, key_path=self.key_path)
 
+    @property
+    def place(self) -> str:
+        """``file:line``, or the source alone (a comma list of hosts has no lines)."""
+        return self.source if self.line is None else f"{self.source}:{self.line}"
+
 
 @dataclass(frozen=True)
 class Host:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from remoteops.diagnostics import register_secret
 from remoteops.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -99,10 +100,13 @@ def secret_from_env(
     name: str, setting: str = "password_env", environ: Mapping[str, str] | None = None
 ) -> str:
     """The value of the environment variable a ``*_env`` setting names (never argv, never
-    the inventory); unset is the host's ``auth`` failure, said with the setting's name."""
+    the inventory); unset is the host's ``auth`` failure, said with the setting's name.
+    The value is a secret from here on: never in a log or the journal (sudo's, FTP's and
+    Telnet's passwords come only through here)."""
     value = (os.environ if environ is None else environ).get(name)
     if value is None:
         raise AuthenticationError(f"{setting} {name} is not set in the environment")
+    register_secret(value)
     return value
 
 

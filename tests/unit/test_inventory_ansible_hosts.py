@@ -158,3 +158,27 @@ def test_every_ansible_variable_remoteops_ignores_is_named_once_per_load(
         f"{tmp_path / 'hosts'}:4: ansible_shell_type is not read by remoteops (ignored)",
         f"{tmp_path / 'hosts'}:5: ansible_become_exe is not read by remoteops (ignored)",
     ]
+
+
+def test_one_host_given_two_logins_is_a_warning_naming_both_lines(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In a pssh host file ``web1:22`` and ``web1:2222`` are two targets; here they are one
+    host whose later login wins, which must not pass unsaid. A bare name beside a login (a
+    host listed again in another group) and a repeated identical line say nothing."""
+    caplog.set_level(logging.WARNING, "remoteops")
+    hosts = _load(
+        tmp_path,
+        "web1:22\nroot@db1\nweb1:2222\n[app]\ndb1\nroot@db1\n[web]\nweb1\n",
+        "hosts.txt",
+    )
+    assert hosts["web1"] == {"port": 2222}
+    source = tmp_path / "hosts.txt"
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{source}:3: web1 is listed as web1:22 ({source}:1) and as web1:2222: one host, whose "
+        "later login wins; to reach both, give each its own name with ansible_host"
+    ]
+    caplog.clear()
+    load_inventory(["root@[::1]:22,[::1]:23,"])
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert "::1 is listed as root@[::1]:22 (root@[::1]:22,[::1]:23,) and as [::1]:23" in warning
