@@ -7,6 +7,7 @@ whole or not at all; the diffs: clush's ``--diff`` layout, grouped by identical 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from cli_support import (
     LOCAL_MARK,
     LiveRun,
     gated_command,
+    json_lines,
     remoteops,
     started_count,
     wait_until,
@@ -142,6 +144,30 @@ def test_ctrl_c_mid_run_leaves_no_partial_file_under_the_real_name(
         code, _, _ = run.finish(timeout=30)
     assert code == 130
     assert list(out.iterdir()) == []  # neither the half output nor the earlier run's file
+
+
+def test_sigterm_mid_run_cancels_every_host_then_ends_by_it(
+    sources: list[str], names: list[str], tmp_path: Path, gate: Path
+) -> None:
+    """``timeout 60 remoteops ...``, systemd and CI runners stop a run with SIGTERM, not Ctrl-C.
+    Python's default would end the process on the spot: the commands left running on every
+    host (local ones orphaned) and each host's temporary file left in the folder."""
+    out = tmp_path / "out"
+    hosts = [names[0], "here"]
+    command = f"echo $$ > {gate}/pid.$(mktemp -u XXXXXX); " + gated_command(gate)
+    args = ["run", *sources, "-H", ":".join(hosts), "--outdir", str(out), "-o", "json"]
+    with LiveRun(*args, command) as run:
+        wait_until(lambda: started_count(gate) == 2, "both hosts to start")
+        wait_until(lambda: len(list(out.glob(".*.part"))) == 2, "both temporary files")
+        pids = [int(p.read_text()) for p in gate.glob("pid.*")]
+        run.proc.send_signal(signal.SIGTERM)
+        code, stdout, _ = run.finish(timeout=30)
+    assert code == -signal.SIGTERM
+    assert {r["host"]: r["status"] for r in json_lines(stdout)} == dict.fromkeys(hosts, "cancelled")
+    assert list(out.iterdir()) == []
+    wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), "the commands to end"
+    )
 
 
 def test_command_timeout_leaves_no_file_under_the_real_name(
