@@ -204,16 +204,15 @@ class OutputFiles(NullListener):
                     pending = files.streams[stream] = _PendingFile(folder, host, self._mode)
                 pending.write(data)
             except OSError as exc:
-                files.error = f"{exc.filename or folder}: {exc.strerror or exc}"
+                files.error = _why(exc, folder / host)
 
     def host_finished(self, result: HostResult) -> None:
         files = self._files_of(result.host)
         with files.lock:
             files.finished = True
             try:
-                self._settle(result, files)
-            except OSError as exc:
-                files.error = files.error or f"{exc.filename or ''}: {exc.strerror or exc}"
+                self._settle_outputs(result, files)
+                self._settle_json(result, files)
             finally:
                 for pending in files.streams.values():
                     pending.discard()  # committed ones are renamed away: nothing left to remove
@@ -223,21 +222,42 @@ class OutputFiles(NullListener):
         with self._lock:
             self._hosts.pop(result.host, None)
 
-    def _settle(self, result: HostResult, files: _HostFiles) -> None:
-        if self.json_folder is not None:
-            text = json.dumps(result.to_json(), ensure_ascii=False) + "\n"
-            _write_whole(self.json_folder / (result.host + JSON_SUFFIX), text.encode(), self._mode)
-        complete = result.output_complete and files.error is None
-        for stream, folder in self.folders.items():
-            pending = files.streams.pop(stream, None)
-            if not complete:
-                (folder / result.host).unlink(missing_ok=True)  # no earlier run's file left
-                if pending is not None:
-                    pending.discard()
-            elif pending is None:  # the command printed nothing on this stream
-                _write_whole(folder / result.host, b"", self._mode)
-            else:
-                pending.commit()
+    def _settle_outputs(self, result: HostResult, files: _HostFiles) -> None:
+        """Each output name of the host ends as this run's whole file, or absent: when one
+        cannot be written, none is kept (an earlier run's file would pass for this run's)."""
+        finals = {stream: folder / result.host for stream, folder in self.folders.items()}
+        target = None
+        try:
+            for stream, target in finals.items():
+                pending = files.streams.pop(stream, None)
+                if not result.output_complete or files.error is not None:
+                    if pending is not None:
+                        pending.discard()
+                    target.unlink(missing_ok=True)  # no earlier run's file left
+                elif pending is None:  # the command printed nothing on this stream
+                    _write_whole(target, b"", self._mode)
+                else:
+                    pending.commit()
+        except OSError as exc:
+            files.error = files.error or _why(exc, target)
+            for final in finals.values():
+                with contextlib.suppress(OSError):
+                    final.unlink(missing_ok=True)
+
+    def _settle_json(self, result: HostResult, files: _HostFiles) -> None:
+        """``HOST.json`` says what the run says: ``failed`` when the files were not written."""
+        if self.json_folder is None:
+            return
+        target = self.json_folder / (result.host + JSON_SUFFIX)
+        if files.error is not None:
+            result = _files_failed(result, files.error)
+        text = json.dumps(result.to_json(), ensure_ascii=False) + "\n"
+        try:
+            _write_whole(target, text.encode(), self._mode)
+        except OSError as exc:
+            files.error = files.error or _why(exc, target)
+            with contextlib.suppress(OSError):
+                target.unlink(missing_ok=True)  # an earlier run's result is not this one's
 
     def interrupted(self, running: Sequence[str]) -> None:
         return None
@@ -248,14 +268,22 @@ class OutputFiles(NullListener):
         if not self.failures:
             return report
         results = [
-            dataclasses.replace(
-                r,
-                status=Status.FAILED,
-                error=f"output file not written: {self.failures[r.host]}"
-                + (f" (and {r.error})" if r.error else ""),
-            )
-            if r.host in self.failures
-            else r
+            _files_failed(r, self.failures[r.host]) if r.host in self.failures else r
             for r in report.results
         ]
         return dataclasses.replace(report, results=results)
+
+
+def _files_failed(result: HostResult, why: str) -> HostResult:
+    """``result`` failed because its files could not be written, its own error kept."""
+    return dataclasses.replace(
+        result,
+        status=Status.FAILED,
+        error=f"output file not written: {why}"
+        + (f" (and {result.error})" if result.error else ""),
+    )
+
+
+def _why(exc: OSError, target: Path | None) -> str:
+    """The file that could not be written (its real name, not the temporary one) and why."""
+    return f"{target or exc.filename}: {exc.strerror or exc}"

@@ -6,8 +6,12 @@ whole or not at all; the diffs: clush's ``--diff`` layout, grouped by identical 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -168,6 +172,62 @@ def test_sigterm_mid_run_cancels_every_host_then_ends_by_it(
     wait_until(
         lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), "the commands to end"
     )
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 1 MiB tmpfs filled to the last byte: every write there fails ENOSPC."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "full"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        (mount / "out").mkdir()
+        with (mount / "filler").open("wb") as filler, contextlib.suppress(OSError):
+            filler.write(b"\0" * (2 << 20))
+        yield mount / "out"
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_stream_that_cannot_be_written_makes_the_json_result_say_failed(
+    inventory: str, names: list[str], tmp_path: Path, full_disk: Path
+) -> None:
+    """stderr's folder is full, stdout's and the JSON's is not: the run says the host failed,
+    so must its JSON result (it said ``ok`` beside the run's exit 1)."""
+    out = tmp_path / "out"
+    run = remoteops(
+        "run", "-i", inventory, "-H", names[0], "--outdir", str(out), "--errdir",
+        str(full_disk), "--json-results", "echo out; echo err >&2",
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert f"error: {names[0]}: output file not written".encode() in run.stderr
+    saved = json.loads((out / f"{names[0]}.json").read_text())
+    assert saved["status"] == "failed"
+    assert saved["error"].startswith("output file not written:")
+    assert "No space left on device" in saved["error"]
+    assert sorted(p.name for p in out.iterdir()) == [f"{names[0]}.json"]
+    assert list(full_disk.iterdir()) == []
+
+
+def test_a_full_disk_leaves_no_earlier_runs_file_that_looks_current(
+    inventory: str, names: list[str], full_disk: Path
+) -> None:
+    """The earlier run's ``HOST`` and ``HOST.json`` (``ok``) stayed when this run's JSON could
+    not be written either: a script reading them after a failed run saw the old success."""
+    host = names[0]
+    (full_disk / host).write_bytes(b"")  # fits: an empty file takes no block
+    (full_disk / f"{host}.json").write_bytes(b"")
+    run = remoteops(
+        "run", "-i", inventory, "-H", host, "--outdir", str(full_disk), "--json-results",
+        "echo this run",
+    )  # fmt: skip
+    assert run.returncode == 1
+    message = f"error: {host}: output file not written: {full_disk}"
+    assert message.encode() in run.stderr
+    assert b"No space left on device" in run.stderr
+    assert list(full_disk.iterdir()) == []
 
 
 def test_command_timeout_leaves_no_file_under_the_real_name(
