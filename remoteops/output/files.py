@@ -78,6 +78,23 @@ def _unusable(name: str, suffix_bytes: int) -> str | None:
     return None
 
 
+def _usable_folder(folder: Path) -> None:
+    """``folder`` made if missing, and shown to take a new file: a read-only or foreign folder
+    is refused before any host runs, not found out by each host after its command ran."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(f"{folder} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create {folder}: {exc.strerror}") from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".remoteops.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write in {folder}: {exc.strerror}") from exc
+    os.close(fd)
+    os.unlink(probe)
+
+
 def _creation_mode() -> int:
     """What ``open(path, "w")`` would give a new file: 0666 less the umask."""
     mask = os.umask(0o022)
@@ -160,22 +177,16 @@ class OutputFiles(NullListener):
     ) -> None:
         if outdir is None and errdir is None:
             raise ValueError("OutputFiles needs an outdir, an errdir or both")
-        if outdir is not None and errdir is not None and outdir.resolve() == errdir.resolve():
-            raise ConfigurationError(
+        self.folders: dict[str, Path] = {}
+        for stream, folder in ((STDOUT, outdir), (STDERR, errdir)):
+            if folder is not None:
+                _usable_folder(folder)
+                self.folders[stream] = folder
+        if outdir is not None and errdir is not None and os.path.samefile(outdir, errdir):
+            raise ConfigurationError(  # by inode: a symlink, '..' or a bind mount all count
                 f"--outdir and --errdir are the same folder ({outdir}): a host's stdout and "
                 "stderr would need the same file name; give two folders"
             )
-        self.folders: dict[str, Path] = {}
-        for stream, folder in ((STDOUT, outdir), (STDERR, errdir)):
-            if folder is None:
-                continue
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigurationError(f"cannot create {folder}: {exc.strerror}") from exc
-            if not folder.is_dir():
-                raise ConfigurationError(f"{folder} is not a folder")
-            self.folders[stream] = folder
         self.json_folder = (outdir or errdir) if json_results else None
         #: Host name -> why its files could not be written.
         self.failures: dict[str, str] = {}

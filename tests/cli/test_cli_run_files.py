@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -278,6 +278,62 @@ def test_same_outdir_and_errdir_is_refused(tmp_path: Path) -> None:
     )
     assert run.returncode == 2
     assert b"are the same folder" in run.stderr
+
+
+@pytest.fixture
+def mounted(tmp_path: Path) -> Iterator[Callable[..., None]]:
+    """``mount(*args)`` as root, every mount undone at the end (last first)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    targets: list[str] = []
+
+    def mount(*args: str) -> None:
+        subprocess.run(["mount", *args], check=True)
+        targets.append(args[-1])
+
+    yield mount
+    for target in reversed(targets):
+        subprocess.run(["umount", target], check=True)
+
+
+def test_a_folder_that_cannot_be_written_is_refused_before_any_host_runs(
+    tmp_path: Path, mounted: Callable[..., None]
+) -> None:
+    """The folder exists but is read-only: the command ran on every host and each output was
+    then lost; now exit 2 before anything runs, as for a folder that cannot be made."""
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    mounted("-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(readonly))
+    run = remoteops("run", "-H", "localhost", "--outdir", str(readonly), f"touch {tmp_path}/ran")
+    assert run.returncode == 2
+    assert f"cannot write in {readonly}: Read-only file system".encode() in run.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+def test_outdir_and_errdir_that_are_one_folder_under_two_paths_are_refused(
+    tmp_path: Path, mounted: Callable[..., None]
+) -> None:
+    """A bind mount is the same folder under another path that no path arithmetic sees: each
+    host's stderr silently replaced its stdout."""
+    out, err = tmp_path / "out", tmp_path / "err"
+    out.mkdir()
+    err.mkdir()
+    mounted("--bind", str(out), str(err))
+    run = remoteops(
+        "run", "-H", "localhost", "--outdir", str(out), "--errdir", str(err),
+        f"touch {tmp_path}/ran",
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert b"are the same folder" in run.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_file_given_as_the_folder_is_named_as_not_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes").write_text("keep me")
+    run = remoteops("run", "-H", "localhost", "--outdir", str(tmp_path / "notes"), "echo")
+    assert run.returncode == 2
+    assert f"{tmp_path / 'notes'} is not a folder".encode() in run.stderr
+    assert (tmp_path / "notes").read_text() == "keep me"
 
 
 def test_output_past_the_capture_limit_reaches_the_file_whole(
