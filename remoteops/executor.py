@@ -223,6 +223,7 @@ class Executor:
         self._stop_starting = threading.Event()
         self._cancelled = threading.Event()
         self._sigints = 0
+        self._terminated = False
 
     def run(self, hosts: Sequence[Host], work: HostWork) -> RunReport:
         """Do ``work`` on every host; never raises for a host's failure.
@@ -284,6 +285,10 @@ class Executor:
         with self._sigint_as_count():
             while len(results) < len(hosts):
                 try:
+                    if self._terminated:  # SIGTERM: cancel at once, as a second Ctrl-C
+                        self._stop_starting.set()
+                        self._cancel_all()
+                        break
                     if self._sigints > interrupts and interrupt():
                         break
                     try:
@@ -328,6 +333,8 @@ class Executor:
                     results[result.host] = result
                     self.listener.host_finished(result)
         self.sessions.run_ended()
+        if self._terminated:  # every host reported, every command cancelled: now end as asked
+            signal.raise_signal(signal.SIGTERM)  # the default handler is back in place
         ordered = [results[h.name] for h in hosts]
         # ready for another run; a cancel() that came before this run began was honoured
         self._stop_starting.clear()
@@ -336,27 +343,38 @@ class Executor:
 
     @contextlib.contextmanager
     def _sigint_as_count(self) -> Iterator[None]:
-        """Ctrl-C becomes a count the wait loop reads, not an exception landing anywhere.
+        """Ctrl-C becomes a count the wait loop reads, not an exception landing anywhere; SIGTERM
+        a flag it reads, ending the run as a second Ctrl-C does.
 
-        Only where Python's default handler is in place and we are the main thread; elsewhere
-        ``KeyboardInterrupt`` is still caught around each step of the loop.
+        Each only where Python's default handler is in place and we are the main thread;
+        elsewhere ``KeyboardInterrupt`` is still caught around each step of the loop. SIGTERM
+        is what ``timeout``, systemd and CI runners send: left to its default, the process
+        died on the spot, its commands still running on every host (local ones orphaned) and
+        ``--outdir``'s temporary files left behind. Once every host has ended, the SIGTERM is
+        raised again under the default handler: the process still ends by it (status 143).
         """
         self._sigints = 0
-        if (
-            threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-        ):
+        self._terminated = False
+        if threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def count(signum: int, frame: FrameType | None) -> None:
             self._sigints += 1
 
-        previous = signal.signal(signal.SIGINT, count)
+        def terminate(signum: int, frame: FrameType | None) -> None:
+            self._terminated = True
+
+        previous: dict[int, signal._HANDLER] = {}
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, count)
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, terminate)
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def _run_one(self, host: Host, work: HostWork, lifecycle: HostLifecycle | None) -> HostResult:
         if lifecycle is not None:

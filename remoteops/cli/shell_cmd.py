@@ -6,7 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -56,16 +57,31 @@ def _line_history() -> Iterator[None]:
         yield
         return
     path = history_path()
-    with contextlib.suppress(OSError):
-        readline.read_history_file(path)
+    if not path.is_symlink():  # a planted link must not feed another file into the history
+        with contextlib.suppress(OSError):
+            readline.read_history_file(path)
     readline.set_history_length(_HISTORY_LINES)
     try:
         yield
     finally:
         with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600, exist_ok=True)
-            readline.write_history_file(path)
+            _save_history(readline.write_history_file, path)
+
+
+def _save_history(write_to: Callable[[str], None], path: Path) -> None:
+    """Written to a new private file, then renamed over ``path``: never opened through a
+    symlink there, which as root (``sudo -E`` keeps the user's state folder) would truncate
+    and overwrite whatever file the link named."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
+    os.close(fd)
+    try:
+        write_to(temp)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def _say(text: str) -> None:

@@ -78,6 +78,23 @@ def _unusable(name: str, suffix_bytes: int) -> str | None:
     return None
 
 
+def _usable_folder(folder: Path) -> None:
+    """``folder`` made if missing, and shown to take a new file: a read-only or foreign folder
+    is refused before any host runs, not found out by each host after its command ran."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(f"{folder} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create {folder}: {exc.strerror}") from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".remoteops.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write in {folder}: {exc.strerror}") from exc
+    os.close(fd)
+    os.unlink(probe)
+
+
 def _creation_mode() -> int:
     """What ``open(path, "w")`` would give a new file: 0666 less the umask."""
     mask = os.umask(0o022)
@@ -160,22 +177,16 @@ class OutputFiles(NullListener):
     ) -> None:
         if outdir is None and errdir is None:
             raise ValueError("OutputFiles needs an outdir, an errdir or both")
-        if outdir is not None and errdir is not None and outdir.resolve() == errdir.resolve():
-            raise ConfigurationError(
+        self.folders: dict[str, Path] = {}
+        for stream, folder in ((STDOUT, outdir), (STDERR, errdir)):
+            if folder is not None:
+                _usable_folder(folder)
+                self.folders[stream] = folder
+        if outdir is not None and errdir is not None and os.path.samefile(outdir, errdir):
+            raise ConfigurationError(  # by inode: a symlink, '..' or a bind mount all count
                 f"--outdir and --errdir are the same folder ({outdir}): a host's stdout and "
                 "stderr would need the same file name; give two folders"
             )
-        self.folders: dict[str, Path] = {}
-        for stream, folder in ((STDOUT, outdir), (STDERR, errdir)):
-            if folder is None:
-                continue
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigurationError(f"cannot create {folder}: {exc.strerror}") from exc
-            if not folder.is_dir():
-                raise ConfigurationError(f"{folder} is not a folder")
-            self.folders[stream] = folder
         self.json_folder = (outdir or errdir) if json_results else None
         #: Host name -> why its files could not be written.
         self.failures: dict[str, str] = {}
@@ -204,16 +215,15 @@ class OutputFiles(NullListener):
                     pending = files.streams[stream] = _PendingFile(folder, host, self._mode)
                 pending.write(data)
             except OSError as exc:
-                files.error = f"{exc.filename or folder}: {exc.strerror or exc}"
+                files.error = _why(exc, folder / host)
 
     def host_finished(self, result: HostResult) -> None:
         files = self._files_of(result.host)
         with files.lock:
             files.finished = True
             try:
-                self._settle(result, files)
-            except OSError as exc:
-                files.error = files.error or f"{exc.filename or ''}: {exc.strerror or exc}"
+                self._settle_outputs(result, files)
+                self._settle_json(result, files)
             finally:
                 for pending in files.streams.values():
                     pending.discard()  # committed ones are renamed away: nothing left to remove
@@ -223,21 +233,42 @@ class OutputFiles(NullListener):
         with self._lock:
             self._hosts.pop(result.host, None)
 
-    def _settle(self, result: HostResult, files: _HostFiles) -> None:
-        if self.json_folder is not None:
-            text = json.dumps(result.to_json(), ensure_ascii=False) + "\n"
-            _write_whole(self.json_folder / (result.host + JSON_SUFFIX), text.encode(), self._mode)
-        complete = result.output_complete and files.error is None
-        for stream, folder in self.folders.items():
-            pending = files.streams.pop(stream, None)
-            if not complete:
-                (folder / result.host).unlink(missing_ok=True)  # no earlier run's file left
-                if pending is not None:
-                    pending.discard()
-            elif pending is None:  # the command printed nothing on this stream
-                _write_whole(folder / result.host, b"", self._mode)
-            else:
-                pending.commit()
+    def _settle_outputs(self, result: HostResult, files: _HostFiles) -> None:
+        """Each output name of the host ends as this run's whole file, or absent: when one
+        cannot be written, none is kept (an earlier run's file would pass for this run's)."""
+        finals = {stream: folder / result.host for stream, folder in self.folders.items()}
+        target = None
+        try:
+            for stream, target in finals.items():
+                pending = files.streams.pop(stream, None)
+                if not result.output_complete or files.error is not None:
+                    if pending is not None:
+                        pending.discard()
+                    target.unlink(missing_ok=True)  # no earlier run's file left
+                elif pending is None:  # the command printed nothing on this stream
+                    _write_whole(target, b"", self._mode)
+                else:
+                    pending.commit()
+        except OSError as exc:
+            files.error = files.error or _why(exc, target)
+            for final in finals.values():
+                with contextlib.suppress(OSError):
+                    final.unlink(missing_ok=True)
+
+    def _settle_json(self, result: HostResult, files: _HostFiles) -> None:
+        """``HOST.json`` says what the run says: ``failed`` when the files were not written."""
+        if self.json_folder is None:
+            return
+        target = self.json_folder / (result.host + JSON_SUFFIX)
+        if files.error is not None:
+            result = _files_failed(result, files.error)
+        text = json.dumps(result.to_json(), ensure_ascii=False) + "\n"
+        try:
+            _write_whole(target, text.encode(), self._mode)
+        except OSError as exc:
+            files.error = files.error or _why(exc, target)
+            with contextlib.suppress(OSError):
+                target.unlink(missing_ok=True)  # an earlier run's result is not this one's
 
     def interrupted(self, running: Sequence[str]) -> None:
         return None
@@ -248,14 +279,22 @@ class OutputFiles(NullListener):
         if not self.failures:
             return report
         results = [
-            dataclasses.replace(
-                r,
-                status=Status.FAILED,
-                error=f"output file not written: {self.failures[r.host]}"
-                + (f" (and {r.error})" if r.error else ""),
-            )
-            if r.host in self.failures
-            else r
+            _files_failed(r, self.failures[r.host]) if r.host in self.failures else r
             for r in report.results
         ]
         return dataclasses.replace(report, results=results)
+
+
+def _files_failed(result: HostResult, why: str) -> HostResult:
+    """``result`` failed because its files could not be written, its own error kept."""
+    return dataclasses.replace(
+        result,
+        status=Status.FAILED,
+        error=f"output file not written: {why}"
+        + (f" (and {result.error})" if result.error else ""),
+    )
+
+
+def _why(exc: OSError, target: Path | None) -> str:
+    """The file that could not be written (its real name, not the temporary one) and why."""
+    return f"{target or exc.filename}: {exc.strerror or exc}"

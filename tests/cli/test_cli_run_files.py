@@ -6,7 +6,12 @@ whole or not at all; the diffs: clush's ``--diff`` layout, grouped by identical 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,7 @@ from cli_support import (
     LOCAL_MARK,
     LiveRun,
     gated_command,
+    json_lines,
     remoteops,
     started_count,
     wait_until,
@@ -144,6 +150,86 @@ def test_ctrl_c_mid_run_leaves_no_partial_file_under_the_real_name(
     assert list(out.iterdir()) == []  # neither the half output nor the earlier run's file
 
 
+def test_sigterm_mid_run_cancels_every_host_then_ends_by_it(
+    sources: list[str], names: list[str], tmp_path: Path, gate: Path
+) -> None:
+    """``timeout 60 remoteops ...``, systemd and CI runners stop a run with SIGTERM, not Ctrl-C.
+    Python's default would end the process on the spot: the commands left running on every
+    host (local ones orphaned) and each host's temporary file left in the folder."""
+    out = tmp_path / "out"
+    hosts = [names[0], "here"]
+    command = f"echo $$ > {gate}/pid.$(mktemp -u XXXXXX); " + gated_command(gate)
+    args = ["run", *sources, "-H", ":".join(hosts), "--outdir", str(out), "-o", "json"]
+    with LiveRun(*args, command) as run:
+        wait_until(lambda: started_count(gate) == 2, "both hosts to start")
+        wait_until(lambda: len(list(out.glob(".*.part"))) == 2, "both temporary files")
+        pids = [int(p.read_text()) for p in gate.glob("pid.*")]
+        run.proc.send_signal(signal.SIGTERM)
+        code, stdout, _ = run.finish(timeout=30)
+    assert code == -signal.SIGTERM
+    assert {r["host"]: r["status"] for r in json_lines(stdout)} == dict.fromkeys(hosts, "cancelled")
+    assert list(out.iterdir()) == []
+    wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), "the commands to end"
+    )
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 1 MiB tmpfs filled to the last byte: every write there fails ENOSPC."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "full"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        (mount / "out").mkdir()
+        with (mount / "filler").open("wb") as filler, contextlib.suppress(OSError):
+            filler.write(b"\0" * (2 << 20))
+        yield mount / "out"
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_stream_that_cannot_be_written_makes_the_json_result_say_failed(
+    inventory: str, names: list[str], tmp_path: Path, full_disk: Path
+) -> None:
+    """stderr's folder is full, stdout's and the JSON's is not: the run says the host failed,
+    so must its JSON result (it said ``ok`` beside the run's exit 1)."""
+    out = tmp_path / "out"
+    run = remoteops(
+        "run", "-i", inventory, "-H", names[0], "--outdir", str(out), "--errdir",
+        str(full_disk), "--json-results", "echo out; echo err >&2",
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert f"error: {names[0]}: output file not written".encode() in run.stderr
+    saved = json.loads((out / f"{names[0]}.json").read_text())
+    assert saved["status"] == "failed"
+    assert saved["error"].startswith("output file not written:")
+    assert "No space left on device" in saved["error"]
+    assert sorted(p.name for p in out.iterdir()) == [f"{names[0]}.json"]
+    assert list(full_disk.iterdir()) == []
+
+
+def test_a_full_disk_leaves_no_earlier_runs_file_that_looks_current(
+    inventory: str, names: list[str], full_disk: Path
+) -> None:
+    """The earlier run's ``HOST`` and ``HOST.json`` (``ok``) stayed when this run's JSON could
+    not be written either: a script reading them after a failed run saw the old success."""
+    host = names[0]
+    (full_disk / host).write_bytes(b"")  # fits: an empty file takes no block
+    (full_disk / f"{host}.json").write_bytes(b"")
+    run = remoteops(
+        "run", "-i", inventory, "-H", host, "--outdir", str(full_disk), "--json-results",
+        "echo this run",
+    )  # fmt: skip
+    assert run.returncode == 1
+    message = f"error: {host}: output file not written: {full_disk}"
+    assert message.encode() in run.stderr
+    assert b"No space left on device" in run.stderr
+    assert list(full_disk.iterdir()) == []
+
+
 def test_command_timeout_leaves_no_file_under_the_real_name(
     sources: list[str], names: list[str], tmp_path: Path
 ) -> None:
@@ -192,6 +278,62 @@ def test_same_outdir_and_errdir_is_refused(tmp_path: Path) -> None:
     )
     assert run.returncode == 2
     assert b"are the same folder" in run.stderr
+
+
+@pytest.fixture
+def mounted(tmp_path: Path) -> Iterator[Callable[..., None]]:
+    """``mount(*args)`` as root, every mount undone at the end (last first)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    targets: list[str] = []
+
+    def mount(*args: str) -> None:
+        subprocess.run(["mount", *args], check=True)
+        targets.append(args[-1])
+
+    yield mount
+    for target in reversed(targets):
+        subprocess.run(["umount", target], check=True)
+
+
+def test_a_folder_that_cannot_be_written_is_refused_before_any_host_runs(
+    tmp_path: Path, mounted: Callable[..., None]
+) -> None:
+    """The folder exists but is read-only: the command ran on every host and each output was
+    then lost; now exit 2 before anything runs, as for a folder that cannot be made."""
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    mounted("-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(readonly))
+    run = remoteops("run", "-H", "localhost", "--outdir", str(readonly), f"touch {tmp_path}/ran")
+    assert run.returncode == 2
+    assert f"cannot write in {readonly}: Read-only file system".encode() in run.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+def test_outdir_and_errdir_that_are_one_folder_under_two_paths_are_refused(
+    tmp_path: Path, mounted: Callable[..., None]
+) -> None:
+    """A bind mount is the same folder under another path that no path arithmetic sees: each
+    host's stderr silently replaced its stdout."""
+    out, err = tmp_path / "out", tmp_path / "err"
+    out.mkdir()
+    err.mkdir()
+    mounted("--bind", str(out), str(err))
+    run = remoteops(
+        "run", "-H", "localhost", "--outdir", str(out), "--errdir", str(err),
+        f"touch {tmp_path}/ran",
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert b"are the same folder" in run.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_file_given_as_the_folder_is_named_as_not_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes").write_text("keep me")
+    run = remoteops("run", "-H", "localhost", "--outdir", str(tmp_path / "notes"), "echo")
+    assert run.returncode == 2
+    assert f"{tmp_path / 'notes'} is not a folder".encode() in run.stderr
+    assert (tmp_path / "notes").read_text() == "keep me"
 
 
 def test_output_past_the_capture_limit_reaches_the_file_whole(

@@ -154,3 +154,31 @@ def test_lines_piped_in_run_without_a_prompt(inventory: str, names: list[str]) -
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.decode().splitlines() == [f"{names[0]} | one", f"{names[1]} | two"]
+
+
+def test_a_history_file_that_is_a_symlink_is_replaced_never_written_through(
+    state_home: Path, shell_on: list[pexpect.spawn], tmp_path: Path
+) -> None:
+    """Run as root (``sudo -E`` keeps the user's XDG_STATE_HOME), the shell wrote its history
+    through a symlink the user planted: any file could be truncated and overwritten. Now the
+    link itself is replaced by a private file, and the file it pointed to is left alone."""
+    victim = tmp_path / "victim"
+    victim.write_text("not history\n")
+    victim.chmod(0o644)
+    history = state_home / "remoteops" / "shell_history"
+    history.parent.mkdir(parents=True)
+    history.symlink_to(victim)
+    child = start_shell("-H", "localhost", state_home=state_home)
+    shell_on.append(child)
+    child.expect_exact(prompt("localhost", 1))
+    child.sendline("echo typed-line")
+    child.expect_exact(prompt("localhost", 1))
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert victim.read_text() == "not history\n"
+    assert oct(victim.stat().st_mode & 0o777) == "0o644"
+    assert not history.is_symlink()
+    assert "echo typed-line" in history.read_text()
+    assert oct(history.stat().st_mode & 0o777) == "0o600"
