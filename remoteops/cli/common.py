@@ -374,7 +374,9 @@ def transfer_privilege(
     ``ansible_become``) does not put under sudo: said once, naming the hosts, rather than
     leaving a write refused for lack of root to explain itself."""
     privilege = privilege_from(sudo, sudo_user, sudo_password_env)
-    becoming = [host.name for host in selected if host.vars.get("sudo") is True]
+    from remoteops.transports.settings import settings_for
+
+    becoming = [host.name for host in selected if settings_for(host).sudo]
     if privilege is None and becoming:
         from remoteops.inventory.ranges import fold_hosts
 

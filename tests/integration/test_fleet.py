@@ -225,7 +225,7 @@ def test_raise_for_status_names_the_failed_hosts(ssh_hosts: list[Host]) -> None:
             report.raise_for_status()
         assert fleet.run("true").raise_for_status().ok
     assert raised.value.report is report
-    assert f"{ssh_hosts[1].name} (failed: exit 3)" in str(raised.value)
+    assert f"{ssh_hosts[1].name} (failed: exit code 3)" in str(raised.value)
     assert report.failed == [report.results[0]]
     assert int(report.exit_code) == 1
 
