@@ -51,6 +51,8 @@ class Setting:
     minimum: float | None = None
     maximum: float | None = None
     positive: bool = False
+    #: A path (or list of paths): relative ones are taken from the file's folder.
+    paths: bool = False
 
     @property
     def param(self) -> str:
@@ -77,7 +79,11 @@ class Setting:
 #: The keys the files may hold, in the order ``remoteops config`` shows them.
 SETTINGS: tuple[Setting, ...] = (
     Setting(
-        "inventory", list, "inventory files, folders or comma lists", env="REMOTEOPS_INVENTORY"
+        "inventory",
+        list,
+        "inventory files, folders or comma lists",
+        env="REMOTEOPS_INVENTORY",
+        paths=True,
     ),
     Setting("forks", int, "hosts worked on at once", builtin=256, minimum=1),
     Setting("connect-timeout", float, "seconds per connection step", builtin=10.0, positive=True),
@@ -87,6 +93,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("user", str, "remote user"),
     Setting("port", int, "remote port", minimum=1, maximum=65535),
     Setting("accept-new-host-keys", bool, "add unknown host keys (OpenSSH accept-new)", False),
+    Setting(
+        "ssh-config", str, "the ssh_config file read instead of ~/.ssh/config (-F)", paths=True
+    ),
+    Setting("ssh-option", list, "ssh_config options as KEY=VALUE over the inventory (-O)"),
+    Setting("forward-agent", bool, "forward the local ssh-agent to the hosts' commands (-A)"),
     Setting("output", str, "text or json", builtin="text", choices=("text", "json")),
     Setting(
         "color", str, "colour on a terminal", "auto", env="NO_COLOR", choices=("auto", "never")
@@ -216,11 +227,12 @@ def _setting(path: Path, key: str, prefix: str = "") -> Setting:
 def _checked(path: Path, key: str, setting: Setting, raw: Any) -> object:
     """The value as the option takes it; a ConfigFileError naming file, key and type if not."""
     value: object = raw
+    place = (lambda text: _path_from(path, text)) if setting.paths else (lambda text: text)
     if setting.kind is list:
         if isinstance(raw, str):
-            value = [_path_from(path, raw)]
+            value = [place(raw)]
         elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
-            value = [_path_from(path, item) for item in raw]
+            value = [place(item) for item in raw]
         else:
             value = None
     elif setting.kind is float:
@@ -230,6 +242,8 @@ def _checked(path: Path, key: str, setting: Setting, raw: Any) -> object:
         value = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
     elif not isinstance(raw, setting.kind):
         value = None
+    elif setting.paths and isinstance(raw, str):
+        value = place(raw)
     if value is None or not _in_range(setting, value):
         raise ConfigFileError(f"{path}: {key} must be {setting.expected}, not {_shown(raw)}")
     return value

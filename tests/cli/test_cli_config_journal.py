@@ -212,3 +212,36 @@ def test_a_task_run_is_journalled_and_failed_retries_its_failed_hosts(
     retried = remoteops("run", "-i", inventory, "-H", "@failed", "-o", "json", "true", env=home)
     assert retried.returncode == 0, retried.stderr
     assert list(by_host(retried.stdout)) == [names[3]]
+
+
+def test_ssh_config_and_ssh_options_come_from_the_config_file_too(
+    home: dict[str, str], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """``ssh-config`` (a path, beside the file when relative) and ``ssh-option`` (a list, as
+    text) are keys like the others: an alias only that ssh_config names, whose host key is
+    only in the known_hosts file an -O option names, is reached with no flag given."""
+    host = playground.hosts[0]
+    (tmp_path / "config" / "remoteops" / "ssh_config").write_text(
+        f"Host alias-cfg\n    HostName {host.address}\n    Port {host.port}\n"
+        f"    User {playground.user}\n    IdentityFile {playground.client_key_path}\n"
+    )
+    _user_file(home).write_text(
+        'ssh-config = "ssh_config"\n'
+        f'ssh-option = ["UserKnownHostsFile={playground.known_hosts_path}"]\n'
+    )
+    args = ("run", "-i", "alias-cfg,", "-H", "alias-cfg", "-o", "json", "true")
+    ran = remoteops(*args, env=home, cwd=tmp_path / "project")
+    assert ran.returncode == 0, ran.stderr
+    assert by_host(ran.stdout)["alias-cfg"]["status"] == "ok"
+    shown = remoteops("config", env=home, cwd=tmp_path / "project").stdout.decode()
+    assert str(tmp_path / "config" / "remoteops" / "ssh_config") in shown
+    # a flag still wins: the key is then in no file searched
+    refused = remoteops(
+        "run",
+        "-O",
+        "UserKnownHostsFile=/nonexistent",
+        *args[1:],
+        env=home,
+        cwd=tmp_path / "project",
+    )
+    assert by_host(refused.stdout)["alias-cfg"]["status"] == "hostkey"
