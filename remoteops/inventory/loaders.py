@@ -290,13 +290,19 @@ def split_host_entry(entry: str, where: Location) -> HostEntry:
     inside brackets belongs to a range (``web[01:20]``), not to a port.
     """
     text = entry.strip()
+    if any(char.isspace() for char in text):
+        raise where.error(f"{text!r}: a host entry holds no spaces (write user@host:port)")
     user: str | None = None
     if "@" in text:
         user, _, text = text.rpartition("@")
         if not user:
             raise where.error(f"{entry.strip()!r}: no user before '@' (write user@host)")
+        if user.startswith("-"):  # read as an option by whatever tool it is handed to
+            raise where.error(f"{entry.strip()!r}: a user name cannot start with '-'")
     if not text:
         raise where.error("empty host name")
+    if text.startswith("-"):
+        raise where.error(f"{entry.strip()!r}: a host name cannot start with '-'")
     names, port = _split_name_port(text, where)
     return HostEntry(names, port, user)
 

@@ -71,6 +71,23 @@ def test_a_malformed_host_file_line_is_named_by_file_and_line(
     assert caught.value.reason == message
 
 
+@pytest.mark.parametrize(
+    ("listed", "message"),
+    [
+        ("root @web1,", "a host entry holds no spaces"),
+        ("root@ web1,", "a host entry holds no spaces"),
+        ("-oProxyCommand=x,", "a host name cannot start with '-'"),
+        ("-l@web1,", "a user name cannot start with '-'"),
+    ],
+)
+def test_a_comma_list_entry_with_spaces_or_a_leading_dash_is_refused(
+    listed: str, message: str
+) -> None:
+    """``root @web1`` gave the user ``'root '``; a name read as an option is refused too."""
+    with pytest.raises(InventoryError, match=message):
+        load_inventory([listed])
+
+
 def test_become_variables_map_onto_sudo(tmp_path: Path) -> None:
     hosts = _load(
         tmp_path,
