@@ -11,6 +11,10 @@ compared; the others have no whole output to compare and are reported as failure
 from __future__ import annotations
 
 import difflib
+import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
@@ -53,9 +57,36 @@ def label(hosts: Sequence[str], *, cut: bool = False) -> str:
 def unified_diff(reference: bytes, other: bytes, from_label: str, to_label: str) -> str:
     """A unified diff of two outputs, as ``diff -u`` writes it: ``\\ No newline at end of
     file`` after a last line without one; bytes that are not UTF-8 shown escaped (``\\xff``):
-    two outputs that differ only there must still show a difference."""
+    two outputs that differ only there must still show a difference.
+
+    GNU diff does the work when it is installed: difflib took minutes of CPU on two outputs
+    of 100,000 lines that differ on half of them, which ``diff`` compares in a blink.
+    """
+    tool = shutil.which("diff")
+    if tool is not None:
+        return _gnu_diff(tool, reference, other, from_label, to_label)
+    return _python_diff(reference, other, from_label, to_label)
+
+
+def _python_diff(reference: bytes, other: bytes, from_label: str, to_label: str) -> str:
     lines = difflib.unified_diff(_lines(reference), _lines(other), from_label, to_label)
     return "".join(line if line.endswith("\n") else line + "\n" + _NO_NEWLINE for line in lines)
+
+
+def _gnu_diff(tool: str, reference: bytes, other: bytes, from_label: str, to_label: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="remoteops-diff-") as folder:
+        paths = [os.path.join(folder, name) for name in ("a", "b")]
+        for path, data in zip(paths, (reference, other), strict=True):
+            with open(path, "wb") as file:
+                file.write(data)
+        done = subprocess.run(
+            [tool, "-u", "--text", "--label", from_label, "--label", to_label, *paths],
+            capture_output=True,
+            check=False,
+        )
+    if done.returncode > 1:  # 0: the same, 1: different, 2: trouble
+        raise OSError(f"diff failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout.decode("utf-8", errors="backslashreplace")
 
 
 def _lines(output: bytes) -> list[str]:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 import pytest
 
 from remoteops.errors import ConfigurationError
-from remoteops.output.diff import DiffOutput, diff_outputs, unified_diff
+from remoteops.output.diff import (
+    DiffOutput,
+    _gnu_diff,
+    _python_diff,
+    diff_outputs,
+    unified_diff,
+)
 from remoteops.output.files import check_file_names
 from remoteops.results import HostResult, Status
 
@@ -107,3 +114,26 @@ def test_json_results_need_room_for_their_suffix() -> None:
     check_file_names(["n" * 255])
     with pytest.raises(ConfigurationError, match="longer than 250 bytes"):
         check_file_names(["n" * 255], json_results=True)
+
+
+@pytest.mark.parametrize(
+    ("reference", "other"),
+    [
+        (b"a\nb\nc\n", b"a\nB\nc\n"),
+        (b"a\nb", b"a\nb\n"),  # a last line without its newline, on either side
+        (b"same\n" * 20 + b"x\n" + b"same\n" * 20, b"same\n" * 20 + b"y\n" + b"same\n" * 20),
+        (b"\xff\xfe\n", b"\xff\xfd\n"),  # not UTF-8: escaped, still different
+        (b"cr\r\nff\x0c\n", b"cr\n"),
+        (b"", b"new\n"),
+    ],
+)
+def test_gnu_diff_and_the_python_fallback_write_the_same_diff(
+    reference: bytes, other: bytes
+) -> None:
+    """diff is used when installed (difflib took minutes on big outputs); a machine without
+    it gets the same text from difflib."""
+    tool = shutil.which("diff")
+    assert tool is not None  # diffutils is Essential on Debian
+    gnu = _gnu_diff(tool, reference, other, "web01", "web[02-03] (2)")
+    assert gnu == _python_diff(reference, other, "web01", "web[02-03] (2)")
+    assert gnu.startswith("--- web01\n+++ web[02-03] (2)\n@@ ")
