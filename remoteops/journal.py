@@ -130,12 +130,19 @@ class Journal:
             return []
 
     def last(self) -> JournalledRun | None:
-        """The previous run, or None when none was journalled."""
-        for path in reversed(self.runs()):
-            run = _read(path)
-            if run is not None:
-                return run
-        return None
+        """The previous run, or None when none was journalled. A newest file that cannot be
+        read is a :class:`PatternError`: falling back to the run before it would retry the
+        hosts of another run without a word."""
+        runs = self.runs()
+        if not runs:
+            return None
+        run = _read(runs[-1])
+        if run is None:
+            raise PatternError(
+                f"@failed/@last: the newest journalled run, {runs[-1]}, cannot be read "
+                "(damaged?); remove it to use the run before it"
+            )
+        return run
 
     def host_sets(self, inventory: Sequence[str] | None = None) -> dict[str, list[str]]:
         """``failed`` and ``last``: the previous run's hosts that did not end ok, and all of
@@ -205,4 +212,4 @@ def _read(path: Path) -> JournalledRun | None:
                              head.get("exit_code"),
                              None if inventory is None else tuple(map(str, inventory)))  # fmt: skip
     except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return None  # a file damaged by hand: the one before it is the previous run
+        return None  # a file damaged by hand (writes are atomic): said by Journal.last
