@@ -11,6 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+import click
 import typer
 
 from remoteops.config import SETTINGS, Config, ConfigFileError, load_config
@@ -21,15 +22,15 @@ if TYPE_CHECKING:
     from remoteops.tasks.runner import TaskReport
 
 
-def apply_config(ctx: typer.Context) -> Config:
-    """Load the files (a bad one is exit 2), make them the commands' defaults, apply colour."""
-    from remoteops.cli.common import fail
-
+def apply_config(ctx: typer.Context) -> Config | None:
+    """Load the files, make them the commands' defaults, apply colour. A bad file stops the
+    command with exit 2 when it runs, not before: its ``--help`` still works (None then)."""
     try:
         config = load_config()
+        _check_command_table(ctx, config)
     except ConfigFileError as exc:
-        fail(str(exc))
-    _check_command_table(ctx, config)
+        _fail_when_run(ctx, str(exc))
+        return None
     ctx.default_map = {**config.default_map(), **(ctx.default_map or {})}
     global _loaded
     _loaded = config
@@ -39,20 +40,40 @@ def apply_config(ctx: typer.Context) -> Config:
     return config
 
 
+def _subcommand(ctx: typer.Context) -> click.Command | None:
+    name = ctx.invoked_subcommand
+    get_command = getattr(ctx.command, "get_command", None)  # typer's group (its own click)
+    return get_command(ctx, name) if name and get_command is not None else None
+
+
+def _fail_when_run(ctx: typer.Context, message: str) -> None:
+    """Exit 2 with ``message`` once the sub-command is invoked: after click has parsed its
+    arguments, so that ``--help`` (handled while parsing) still shows."""
+    from remoteops.cli.common import fail
+
+    command = _subcommand(ctx)
+    if command is None:
+        fail(message)
+
+    def refuse(_: click.Context) -> None:
+        fail(message)
+
+    command.invoke = refuse  # type: ignore[method-assign,assignment]  # this run's only command
+
+
 def _check_command_table(ctx: typer.Context, config: Config) -> None:
     """Refuse a key of the running command's table (``[hosts] timeout``) that the command
     has no option for: click ignores such a default, and the file would quietly not apply."""
-    from remoteops.cli.common import fail
-
-    name = ctx.invoked_subcommand
-    get_command = getattr(ctx.command, "get_command", None)  # typer's group (its own click)
-    command = get_command(ctx, name) if name and get_command is not None else None
+    command = _subcommand(ctx)
     if command is None:
         return
+    name = command.name
     options = {param.name for param in command.params}
     for key, value in config.commands.get(name or "", {}).items():
         if key.replace("-", "_") not in options:
-            fail(f"{value.source}: [{name}] {key}: remoteops {name} has no --{key} option")
+            raise ConfigFileError(
+                f"{value.source}: [{name}] {key}: remoteops {name} has no --{key} option"
+            )
 
 
 #: What the root callback loaded, for the command it runs.

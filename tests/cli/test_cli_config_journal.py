@@ -101,6 +101,10 @@ def test_a_bad_config_file_stops_every_command_naming_file_and_key(
         message = result.stderr.decode()
         assert str(project / "remoteops.toml") in message
         assert expected in message
+    # --help still shows, with the file as it is: it is how one finds the right key
+    helped = remoteops("run", "--help", env=home, cwd=project)
+    assert helped.returncode == 0, helped.stderr
+    assert b"Usage" in helped.stdout
 
 
 # -- verbose logs without secrets -------------------------------------------------------------
