@@ -32,7 +32,8 @@ _COMMANDS = {
 EXIT_CODES = (
     "Exit: 0 every host ok; 1 a command failed on some host; 2 usage, inventory or "
     "configuration error (nothing ran); 3 some host unreachable, refused auth or host key, "
-    "timed out or cancelled; 4 both 1 and 3; 130 interrupted."
+    "timed out, cancelled or unsupported; 4 both 1 and 3; 130 interrupted (Ctrl-C); 143 "
+    "terminated (SIGTERM)."
 )
 #: Commands whose --help ends with EXIT_CODES.
 _ON_HOSTS = {"run", "sync", "put", "get", "task", "fab"}

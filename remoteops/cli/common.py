@@ -221,7 +221,8 @@ ConnectTimeoutOption = Annotated[
     float | None,
     typer.Option(
         metavar="SECONDS",
-        help="Seconds for each connection step (TCP, SSH negotiation, auth). [default: 10]",
+        # no "[default: 10]": rich would read the brackets as markup and drop them
+        help="Seconds for each connection step (TCP, SSH negotiation, auth). Default: 10.",
         callback=positive_seconds,
     ),
 ]

@@ -48,7 +48,7 @@ def up(
             min=1,
             max=1000,
             metavar="N",
-            help=f"How many hosts to start. [default: {DEFAULT_COUNT}]",
+            help=f"How many hosts to start. Default: {DEFAULT_COUNT}.",
             show_default=False,
         ),
     ] = None,

@@ -180,8 +180,9 @@ def run(
         bool,
         typer.Option(
             "--diff",
-            help="Show each host's stdout as a unified diff against the most common output, "
-            "hosts with the same diff together (clush --diff); text output only.",
+            help="Show each host's stdout as a unified diff against the reference output (the "
+            "group with the lowest exit code, then the most hosts), hosts with the same diff "
+            "together (clush --diff); text output only.",
         ),
     ] = False,
     diff_against: Annotated[
@@ -201,7 +202,7 @@ def run(
         typer.Option(
             "--prefix-style",
             help="aligned: 'web01 | line' ('!' for stderr), names padded; pdsh: 'web01: line', "
-            "as pdsh and clush print it and 'dshbak -c' reads it.",
+            "as pdsh and clush print it and 'dshbak -c' reads it; none: as -N.",
         ),
     ] = PrefixStyle.ALIGNED,
     max_exit_code: Annotated[
@@ -211,7 +212,8 @@ def run(
             "-S",
             help="Exit with the largest exit code of the hosts' commands (pdsh/clush -S) "
             "instead of 0/1/3/4; a host where the command could not run or finish "
-            "(unreachable, auth, hostkey, timeout) counts 255, as ssh exits then.",
+            "(unreachable, auth, hostkey, timeout, cancelled, unsupported) counts 255, as ssh "
+            "exits then; Ctrl-C is still 130.",
         ),
     ] = False,
 ) -> None:

@@ -47,8 +47,9 @@ _OPTIONS = {
 #: ssh's own flags taking a value, and the setting each fills.
 _FLAGS = {"-J": "jump_host", "-p": "port", "-l": "user", "-i": "identity_file"}
 _WHY_IGNORED = {
-    "stricthostkeychecking": "remoteops always checks host keys (--accept-new-host-keys "
-    "trusts and records new ones)",
+    "stricthostkeychecking": "the inventory never relaxes host key checks (-O "
+    "StrictHostKeyChecking=... or ~/.ssh/config can; --accept-new-host-keys trusts and records "
+    "new ones)",
     "controlmaster": "remoteops keeps one connection per host itself",
     "controlpersist": "remoteops keeps one connection per host itself",
     "controlpath": "remoteops keeps one connection per host itself",

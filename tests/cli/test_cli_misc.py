@@ -51,6 +51,9 @@ def test_help_names_the_protocols_the_exit_codes_and_what_each_value_is() -> Non
         text = help_of(command)
         assert "Exit: 0 every host ok; 1 a command failed" in text, command
         assert "130 interrupted" in text, command
+        assert "143 terminated (SIGTERM)" in text, command  # README "Exit codes"
+        assert "Default: 10." in text, command  # --connect-timeout's, which rich once ate
+    assert "How many hosts to start. Default: 5." in help_of("playground", "up")
     sync = help_of("sync")
     for metavar in ("{SOURCE} {DEST}", "PATTERN", "FILE|DIR|LIST", "SECONDS", " N "):
         assert metavar in sync, metavar

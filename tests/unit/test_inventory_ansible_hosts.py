@@ -150,8 +150,9 @@ def test_ssh_arguments_fill_settings_left_unset_and_warn_about_the_rest(
     where = f"{tmp_path / 'hosts'}:6"
     assert sorted(warned) == sorted(
         [
-            f"{where}: ansible_ssh_common_args: -o StrictHostKeyChecking=no is ignored: remoteops "
-            "always checks host keys (--accept-new-host-keys trusts and records new ones)",
+            f"{where}: ansible_ssh_common_args: -o StrictHostKeyChecking=no is ignored: the "
+            "inventory never relaxes host key checks (-O StrictHostKeyChecking=... or "
+            "~/.ssh/config can; --accept-new-host-keys trusts and records new ones)",
             f"{where}: ansible_ssh_common_args: -C is ignored: remoteops has no equivalent setting",
             f"{where}: ansible_ssh_common_args: -o ProxyJump=bastion is ignored: jump_host is "
             "set as itself",
