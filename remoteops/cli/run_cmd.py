@@ -38,7 +38,7 @@ from remoteops.cli.common import (
 )
 from remoteops.diagnostics import register_secret
 from remoteops.errors import ConfigurationError
-from remoteops.executor import DEFAULT_FORKS, Listener, command_work
+from remoteops.executor import DEFAULT_FORKS, Listener, command_work, sigterm_deferred
 from remoteops.output import GroupedOutput, JsonLines, LiveLines, PrefixStyle
 from remoteops.output.diff import DiffOutput
 from remoteops.output.files import OutputFiles, check_file_names
@@ -280,20 +280,21 @@ def run(
             work = templated_command_work(spec, loaded)
         except TemplateError as exc:
             fail(str(exc))
-    if output is OutputMode.text and wants_status_line(len(selected)):
-        with RunStatus(listener, len(selected)) as status:  # wiped before the groups print
-            report = execute(lambda: fleet.execute(work, listener=status))
-    else:
-        report = execute(lambda: fleet.execute(work, listener=listener))
-    if grouped is not None:
-        grouped.render(report.results)
-    if differ is not None:
-        differ.render(report.results)
-    if files is not None:
-        for host, why in files.failures.items():
-            typer.echo(f"error: {host}: output file not written: {why}", err=True)
-        report = files.applied_to(report)
-    finish(report, output, max_exit_code=max_exit_code)
+    with sigterm_deferred():  # a SIGTERM ends the process once the run is shown and journalled
+        if output is OutputMode.text and wants_status_line(len(selected)):
+            with RunStatus(listener, len(selected)) as status:  # wiped before the groups print
+                report = execute(lambda: fleet.execute(work, listener=status))
+        else:
+            report = execute(lambda: fleet.execute(work, listener=listener))
+        if grouped is not None:
+            grouped.render(report.results)
+        if differ is not None:
+            differ.render(report.results)
+        if files is not None:
+            for host, why in files.failures.items():
+                typer.echo(f"error: {host}: output file not written: {why}", err=True)
+            report = files.applied_to(report)
+        finish(report, output, max_exit_code=max_exit_code)
 
 
 def _output_files(

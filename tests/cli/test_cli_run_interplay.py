@@ -1,0 +1,66 @@
+"""``remoteops run``'s features built apart and merged, tried together: SIGTERM with ``-b``,
+the journal and ``-S``; config-file defaults with the text-only flags; the status line with
+prompts; ``--diff`` with ``-N``.
+
+Hosts are ``protocol: local`` (no server needed) unless a test is about SSH.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from cli_support import (
+    LiveRun,
+    gated_command,
+    local_inventory,
+    remoteops,
+    started_count,
+    wait_until,
+)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> dict[str, str]:
+    """Config and journal folders of this test only."""
+    return {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state")}
+
+
+def _journalled(home: dict[str, str]) -> list[dict[str, object]]:
+    """The newest journalled run: its head, then one object per host."""
+    runs = sorted((Path(home["XDG_STATE_HOME"]) / "remoteops" / "runs").glob("*.jsonl"))
+    assert runs, "no run journalled"
+    return [json.loads(line) for line in runs[-1].read_text().splitlines()]
+
+
+def test_sigterm_still_prints_the_groups_the_summary_and_journals_the_run_for_failed(
+    tmp_path: Path, gate: Path, home: dict[str, str]
+) -> None:
+    """``timeout 60 remoteops run -b ...``: the SIGTERM was re-raised inside the executor, so
+    the process ended before ``-b`` printed the output it had, before the summary and before
+    the journal; ``-H @failed`` then retried the hosts of the run before this one."""
+    inventory = str(local_inventory(tmp_path / "hosts.yml", ["fast", "slow"]))
+    remoteops("run", "-i", inventory, "-H", "fast", "true", env=home)  # the run before: all ok
+    command = (
+        "{% if inventory_hostname == 'fast' %}echo fast-output; touch "
+        + str(gate / "fast")
+        + "{% else %}"
+        + gated_command(gate)
+        + "{% endif %}"
+    )
+    with LiveRun("run", "-i", inventory, "-b", "-T", command, env=home) as run:
+        wait_until(lambda: started_count(gate) == 1, "the slow host to start")
+        wait_until((gate / "fast").exists, "the fast host's command to end")
+        run.proc.send_signal(signal.SIGTERM)
+        code, stdout, stderr = run.finish(timeout=30)
+    assert code == -signal.SIGTERM  # still ends by the signal
+    assert "fast-output" in stdout.decode()
+    assert "2 hosts: 1 ok, 0 failed, 1 cancelled" in stderr.decode()
+    head, *hosts = _journalled(home)
+    assert head["run"]["exit_code"] == 128 + signal.SIGTERM  # type: ignore[index]
+    assert {h["host"]: h["status"] for h in hosts} == {"fast": "ok", "slow": "cancelled"}
+    retry = remoteops("run", "-i", inventory, "-H", "@failed", "echo retried", env=home)
+    assert retry.returncode == 0, retry.stderr
+    assert retry.stdout.decode().split() == ["slow", "|", "retried"]
