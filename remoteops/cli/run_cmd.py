@@ -89,7 +89,19 @@ def _line_style(
     return style
 
 
+def _text_only_flags_outrank_a_file(
+    ctx: typer.Context, output: OutputMode, *given: bool
+) -> OutputMode:
+    """Text when a text-only flag (``--diff``, ``-N``, ``--prefix-style``, ``-b``) was typed and
+    JSON came from a config file: flags outrank the files, and a default the user did not type
+    must not make the flag a usage error ("drop -o json"). Typed together, they still are one."""
+    source = ctx.get_parameter_source("output")  # an enum of typer's own copy of click
+    from_file = source is not None and source.name == "DEFAULT_MAP"
+    return OutputMode.text if from_file and any(given) else output
+
+
 def run(
+    ctx: typer.Context,
     command_words: Annotated[
         list[str],
         typer.Argument(
@@ -226,6 +238,9 @@ def run(
         fail("--stdin and --no-stdin contradict each other; keep one")
     if diff_against is not None:
         diff = True
+    output = _text_only_flags_outrank_a_file(
+        ctx, output, diff, no_prefix, prefix_style is not PrefixStyle.ALIGNED, group
+    )
     if diff and output is OutputMode.json:
         fail("--diff shows text; JSON lines already hold each host's stdout (drop -o json)")
     style = _line_style(no_prefix, prefix_style, group=group, output=output)

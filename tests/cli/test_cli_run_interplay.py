@@ -64,3 +64,24 @@ def test_sigterm_still_prints_the_groups_the_summary_and_journals_the_run_for_fa
     retry = remoteops("run", "-i", inventory, "-H", "@failed", "echo retried", env=home)
     assert retry.returncode == 0, retry.stderr
     assert retry.stdout.decode().split() == ["slow", "|", "retried"]
+
+
+@pytest.mark.parametrize(
+    "flag", [["--diff"], ["-N"], ["--prefix-style", "pdsh"]], ids=["diff", "N", "pdsh"]
+)
+def test_a_text_only_flag_outranks_a_config_file_output_json(
+    tmp_path: Path, home: dict[str, str], flag: list[str]
+) -> None:
+    """``output = "json"`` in a config file made ``run --diff`` (or ``-N``) exit 2 with
+    "drop -o json", an option the user never typed: flags outrank the files."""
+    inventory = str(local_inventory(tmp_path / "hosts.yml", ["web1", "web2"]))
+    config = Path(home["XDG_CONFIG_HOME"]) / "remoteops" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('output = "json"\n')
+    result = remoteops("run", "-i", inventory, *flag, "echo same", env=home)
+    assert result.returncode == 0, result.stderr
+    assert not result.stdout.startswith(b"{")  # text, not JSON lines
+    assert b"same" in result.stdout or flag == ["--diff"]  # --diff shows no identical output
+    assert b"2 hosts: 2 ok" in result.stderr  # text mode's summary
+    explicit = remoteops("run", "-i", inventory, "-o", "json", *flag, "echo same", env=home)
+    assert explicit.returncode == 2  # typed together, they still contradict each other
