@@ -74,7 +74,7 @@ CONTEXT_SETTINGS = {"allow_interspersed_args": False}
 
 
 def _line_style(
-    no_prefix: bool, prefix_style: PrefixStyle, *, group: bool, output: OutputMode
+    no_prefix: bool, prefix_style: PrefixStyle, *, group: bool, diff: bool, output: OutputMode
 ) -> PrefixStyle:
     """How live lines name their host; refused where there are no live lines."""
     style = PrefixStyle.NONE if no_prefix else prefix_style
@@ -82,8 +82,9 @@ def _line_style(
         flag = "-N/--no-prefix" if no_prefix else "--prefix-style"
         if no_prefix and prefix_style is not PrefixStyle.ALIGNED:
             fail("-N/--no-prefix and --prefix-style contradict each other; keep one")
-        if group:
-            fail(f"{flag} is for live lines; -b/--group prints each group under its hosts")
+        if group or diff:
+            grouping = "--diff" if diff else "-b/--group"
+            fail(f"{flag} is for live lines; {grouping} prints each group under its hosts")
         if output is OutputMode.json:
             fail(f"{flag} is for text output; JSON names each host in its 'host' key")
     return style
@@ -243,7 +244,7 @@ def run(
     )
     if diff and output is OutputMode.json:
         fail("--diff shows text; JSON lines already hold each host's stdout (drop -o json)")
-    style = _line_style(no_prefix, prefix_style, group=group, output=output)
+    style = _line_style(no_prefix, prefix_style, group=group, diff=diff, output=output)
     loaded, selected = load_and_select(inventory, hosts)
     names = [h.name for h in selected]
     if diff_against is not None and diff_against not in names:

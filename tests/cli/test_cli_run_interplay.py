@@ -85,3 +85,13 @@ def test_a_text_only_flag_outranks_a_config_file_output_json(
     assert b"2 hosts: 2 ok" in result.stderr  # text mode's summary
     explicit = remoteops("run", "-i", inventory, "-o", "json", *flag, "echo same", env=home)
     assert explicit.returncode == 2  # typed together, they still contradict each other
+
+
+@pytest.mark.parametrize("flag", [["-N"], ["--prefix-style", "pdsh"]], ids=["N", "pdsh"])
+def test_a_prefix_flag_with_diff_is_refused_as_with_group(tmp_path: Path, flag: list[str]) -> None:
+    """``--diff -N`` printed the diff with its host headers and dropped ``-N`` without a word,
+    where ``-b -N`` is refused: neither has live lines for a prefix to apply to."""
+    inventory = str(local_inventory(tmp_path / "hosts.yml", ["web1", "web2"]))
+    result = remoteops("run", "-i", inventory, "--diff", *flag, "echo same")
+    assert result.returncode == 2
+    assert b"is for live lines; --diff" in result.stderr
