@@ -147,7 +147,9 @@ class PassphrasePrompt:
     def __call__(self, path: str) -> str | None:
         if not sys.stdin.isatty():
             return None
-        with self._lock:
+        from remoteops.output.status_line import hidden
+
+        with self._lock, hidden():  # asked while run's status line is drawn
             return _secret(getpass.getpass(f"Passphrase for {path}: "))
 
 

@@ -8,18 +8,26 @@ Hosts are ``protocol: local`` (no server needed) unless a test is about SSH.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import pexpect
 import pytest
 from cli_support import (
     LiveRun,
+    cli_env,
     gated_command,
     local_inventory,
     remoteops,
     started_count,
     wait_until,
 )
+
+from remoteops.output.status_line import REDRAW_INTERVAL
+from remoteops.playground import PlaygroundState
 
 
 @pytest.fixture
@@ -95,3 +103,33 @@ def test_a_prefix_flag_with_diff_is_refused_as_with_group(tmp_path: Path, flag: 
     result = remoteops("run", "-i", inventory, "--diff", *flag, "echo same")
     assert result.returncode == 2
     assert b"is for live lines; --diff" in result.stderr
+
+
+def test_the_status_line_is_not_drawn_over_a_passphrase_prompt(
+    inventory: str, names: list[str], playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """The prompt for an encrypted key comes while the status line runs (getpass writes it to
+    /dev/tty, not through sys.stderr): the ticker's redraws wrote the line over the prompt,
+    and the user typed a passphrase under ``[0/2 done] 0 running, 2 waiting``."""
+    key = tmp_path / "encrypted_key"
+    shutil.copy(playground.client_key_path, key)
+    key.chmod(0o600)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-p", "-N", "s3cret phrase", "-f", str(key)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    env = {k: v for k, v in cli_env({"TERM": "xterm"}).items() if k != "SSH_AUTH_SOCK"}
+    argv = ["-m", "remoteops", "run", "-i", inventory, "-H", ":".join(names[:2]),
+            "-O", f"IdentityFile={key}", "-O", "IdentitiesOnly=yes", "echo logged-in"]  # fmt: skip
+    child = pexpect.spawn(sys.executable, argv, env=env, timeout=30)
+    try:
+        child.expect("Passphrase for ")
+        # 20 redraw intervals: the old ticker drew within the first
+        drawn = child.expect(["done]", pexpect.TIMEOUT], timeout=20 * REDRAW_INTERVAL)
+        assert drawn == 1, child.before + child.after
+        child.sendline("s3cret phrase")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+    assert child.before.count(b"| logged-in") == 2
