@@ -133,3 +133,15 @@ def test_the_status_line_is_not_drawn_over_a_passphrase_prompt(
         child.close(force=True)
     assert child.exitstatus == 0, child.before
     assert child.before.count(b"| logged-in") == 2
+
+
+def test_the_journal_records_the_exit_status_of_a_max_exit_code_run(
+    tmp_path: Path, home: dict[str, str]
+) -> None:
+    """``run -S`` exits with the largest remote exit code; its journal said 1 (the 0/1/3/4
+    code it did not exit with)."""
+    inventory = str(local_inventory(tmp_path / "hosts.yml", ["web1", "web2"]))
+    result = remoteops("run", "-i", inventory, "-S", "exit 7", env=home)
+    assert result.returncode == 7, result.stderr
+    head, *_ = _journalled(home)
+    assert head["run"]["exit_code"] == 7  # type: ignore[index]
