@@ -49,6 +49,40 @@ _WAIT_S = 0.1
 _CANCEL_GRACE_S = 2.0
 
 
+class _Termination:
+    """Whether a SIGTERM that stopped a run is to be re-raised by the caller, and has come."""
+
+    deferring = 0
+    pending = False
+
+
+_termination = _Termination()
+
+
+@contextlib.contextmanager
+def sigterm_deferred() -> Iterator[None]:
+    """Within this block a run stopped by SIGTERM returns its report instead of ending the
+    process at once; the process ends by the SIGTERM when the block is left, however it is.
+
+    For the CLI: re-raised inside :meth:`Executor.run`, the SIGTERM ended the process before
+    ``run -b``/``--diff`` printed anything, before the summary and before the journal, so
+    ``-H @failed`` then retried the hosts of the run before (``timeout 60 remoteops run``).
+    """
+    _termination.deferring += 1
+    try:
+        yield
+    finally:
+        _termination.deferring -= 1
+        if not _termination.deferring and _termination.pending:
+            _termination.pending = False
+            signal.raise_signal(signal.SIGTERM)
+
+
+def sigterm_pending() -> bool:
+    """A SIGTERM stopped a run inside :func:`sigterm_deferred` and ends the process at its end."""
+    return _termination.pending
+
+
 class Listener(Protocol):
     """Receives run events; called from worker threads, so implementations must be thread-safe."""
 
@@ -334,7 +368,10 @@ class Executor:
                     self.listener.host_finished(result)
         self.sessions.run_ended()
         if self._terminated:  # every host reported, every command cancelled: now end as asked
-            signal.raise_signal(signal.SIGTERM)  # the default handler is back in place
+            if _termination.deferring:  # once the caller has shown and journalled the run
+                _termination.pending = True
+            else:
+                signal.raise_signal(signal.SIGTERM)  # the default handler is back in place
         ordered = [results[h.name] for h in hosts]
         # ready for another run; a cancel() that came before this run began was honoured
         self._stop_starting.clear()

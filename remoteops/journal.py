@@ -66,13 +66,18 @@ class Journal:
         self.keep = keep
 
     def record(
-        self, report: RunReport, argv: Sequence[str], inventory: Sequence[str] | None = None
+        self,
+        report: RunReport,
+        argv: Sequence[str],
+        inventory: Sequence[str] | None = None,
+        exit_code: int | None = None,
     ) -> Path | None:
-        """Journal a run of commands or transfers; see :meth:`record_results`."""
+        """Journal a run of commands or transfers; see :meth:`record_results`. ``exit_code``:
+        the status the process ended with, when not the report's own."""
         return self.record_results(
             argv,
             [result.to_json() for result in report.results],
-            exit_code=int(report.exit_code),
+            exit_code=int(report.exit_code) if exit_code is None else exit_code,
             duration_s=report.duration_s,
             interrupted=report.interrupted,
             inventory=inventory,

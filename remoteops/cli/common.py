@@ -6,6 +6,7 @@ import enum
 import getpass
 import logging
 import os
+import signal
 import stat
 import sys
 import threading
@@ -19,7 +20,7 @@ import typer
 from remoteops.cli.completion import complete_hosts
 from remoteops.diagnostics import register_secret
 from remoteops.errors import ConfigurationError
-from remoteops.executor import Listener
+from remoteops.executor import Listener, sigterm_deferred
 from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.output.style import stderr_console
@@ -146,7 +147,9 @@ class PassphrasePrompt:
     def __call__(self, path: str) -> str | None:
         if not sys.stdin.isatty():
             return None
-        with self._lock:
+        from remoteops.output.status_line import hidden
+
+        with self._lock, hidden():  # asked while run's status line is drawn
             return _secret(getpass.getpass(f"Passphrase for {path}: "))
 
 
@@ -519,18 +522,19 @@ def run_transfer(
     from remoteops.output.transfers import TransferLines
 
     names = [h.name for h in fleet.hosts]
-    if output is OutputMode.json:
-        listener: Listener = JsonLines(transfer=True)
-    elif not (progress and sys.stderr.isatty()):
-        listener = TransferLines(names)
-    else:
-        from remoteops.output.progress import TransferBars
+    with sigterm_deferred():  # a SIGTERM ends the process once the run is shown and journalled
+        if output is OutputMode.json:
+            listener: Listener = JsonLines(transfer=True)
+        elif not (progress and sys.stderr.isatty()):
+            listener = TransferLines(names)
+        else:
+            from remoteops.output.progress import TransferBars
 
-        with TransferBars() as bars:  # live lines made inside: they print above the bars
-            bars.inner = TransferLines(names)
-            report = execute(lambda: call(fleet, bars, bars))
-        finish(report, output)
-    finish(execute(lambda: call(fleet, listener, None)), output)
+            with TransferBars() as bars:  # live lines made inside: they print above the bars
+                bars.inner = TransferLines(names)
+                report = execute(lambda: call(fleet, bars, bars))
+            finish(report, output)
+        finish(execute(lambda: call(fleet, listener, None)), output)
 
 
 def execute(call: Callable[[], RunReport]) -> RunReport:
@@ -543,13 +547,16 @@ def execute(call: Callable[[], RunReport]) -> RunReport:
 
 def finish(report: RunReport, output: OutputMode, *, max_exit_code: bool = False) -> NoReturn:
     """The summary (text mode) and the documented exit code; with ``max_exit_code`` (``run
-    -S``) the largest remote exit code instead."""
+    -S``) the largest remote exit code instead. The journal records the status the process
+    ends with: that code, or 143 when a SIGTERM ends it (:func:`sigterm_deferred`)."""
     from remoteops.cli.config_cmd import journal_run
+    from remoteops.executor import sigterm_pending
 
-    journal_run(report)
+    code = report.max_exit_code() if max_exit_code else int(report.exit_code)
+    journal_run(report, 128 + signal.SIGTERM if sigterm_pending() else code)
     if output is OutputMode.text:
         sys.stdout.flush()
         from remoteops.output.summary import print_summary
 
         print_summary(report)
-    raise typer.Exit(report.max_exit_code() if max_exit_code else int(report.exit_code))
+    raise typer.Exit(code)

@@ -102,9 +102,10 @@ def journal() -> Journal:
     return Journal(keep=keep if isinstance(keep, int) else 0)
 
 
-def journal_run(report: RunReport) -> None:
-    """Journal a finished run with its command line (secrets blanked by the journal)."""
-    journal().record(report, ["remoteops", *sys.argv[1:]], _inventory_sources)
+def journal_run(report: RunReport, exit_code: int) -> None:
+    """Journal a finished run with its command line (secrets blanked by the journal) and the
+    status the process exits with (``run -S``'s largest remote exit code, for one)."""
+    journal().record(report, ["remoteops", *sys.argv[1:]], _inventory_sources, exit_code)
 
 
 def journal_task(report: TaskReport) -> None:

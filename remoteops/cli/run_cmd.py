@@ -38,7 +38,7 @@ from remoteops.cli.common import (
 )
 from remoteops.diagnostics import register_secret
 from remoteops.errors import ConfigurationError
-from remoteops.executor import DEFAULT_FORKS, Listener, command_work
+from remoteops.executor import DEFAULT_FORKS, Listener, command_work, sigterm_deferred
 from remoteops.output import GroupedOutput, JsonLines, LiveLines, PrefixStyle
 from remoteops.output.diff import DiffOutput
 from remoteops.output.files import OutputFiles, check_file_names
@@ -74,7 +74,7 @@ CONTEXT_SETTINGS = {"allow_interspersed_args": False}
 
 
 def _line_style(
-    no_prefix: bool, prefix_style: PrefixStyle, *, group: bool, output: OutputMode
+    no_prefix: bool, prefix_style: PrefixStyle, *, group: bool, diff: bool, output: OutputMode
 ) -> PrefixStyle:
     """How live lines name their host; refused where there are no live lines."""
     style = PrefixStyle.NONE if no_prefix else prefix_style
@@ -82,14 +82,27 @@ def _line_style(
         flag = "-N/--no-prefix" if no_prefix else "--prefix-style"
         if no_prefix and prefix_style is not PrefixStyle.ALIGNED:
             fail("-N/--no-prefix and --prefix-style contradict each other; keep one")
-        if group:
-            fail(f"{flag} is for live lines; -b/--group prints each group under its hosts")
+        if group or diff:
+            grouping = "--diff" if diff else "-b/--group"
+            fail(f"{flag} is for live lines; {grouping} prints each group under its hosts")
         if output is OutputMode.json:
             fail(f"{flag} is for text output; JSON names each host in its 'host' key")
     return style
 
 
+def _text_only_flags_outrank_a_file(
+    ctx: typer.Context, output: OutputMode, *given: bool
+) -> OutputMode:
+    """Text when a text-only flag (``--diff``, ``-N``, ``--prefix-style``, ``-b``) was typed and
+    JSON came from a config file: flags outrank the files, and a default the user did not type
+    must not make the flag a usage error ("drop -o json"). Typed together, they still are one."""
+    source = ctx.get_parameter_source("output")  # an enum of typer's own copy of click
+    from_file = source is not None and source.name == "DEFAULT_MAP"
+    return OutputMode.text if from_file and any(given) else output
+
+
 def run(
+    ctx: typer.Context,
     command_words: Annotated[
         list[str],
         typer.Argument(
@@ -228,9 +241,12 @@ def run(
         fail("--stdin and --no-stdin contradict each other; keep one")
     if diff_against is not None:
         diff = True
+    output = _text_only_flags_outrank_a_file(
+        ctx, output, diff, no_prefix, prefix_style is not PrefixStyle.ALIGNED, group
+    )
     if diff and output is OutputMode.json:
         fail("--diff shows text; JSON lines already hold each host's stdout (drop -o json)")
-    style = _line_style(no_prefix, prefix_style, group=group, output=output)
+    style = _line_style(no_prefix, prefix_style, group=group, diff=diff, output=output)
     loaded, selected = load_and_select(inventory, hosts)
     names = [h.name for h in selected]
     if diff_against is not None and diff_against not in names:
@@ -282,20 +298,21 @@ def run(
             work = templated_command_work(spec, loaded)
         except TemplateError as exc:
             fail(str(exc))
-    if output is OutputMode.text and wants_status_line(len(selected)):
-        with RunStatus(listener, len(selected)) as status:  # wiped before the groups print
-            report = execute(lambda: fleet.execute(work, listener=status))
-    else:
-        report = execute(lambda: fleet.execute(work, listener=listener))
-    if grouped is not None:
-        grouped.render(report.results)
-    if differ is not None:
-        differ.render(report.results)
-    if files is not None:
-        for host, why in files.failures.items():
-            typer.echo(f"error: {host}: output file not written: {why}", err=True)
-        report = files.applied_to(report)
-    finish(report, output, max_exit_code=max_exit_code)
+    with sigterm_deferred():  # a SIGTERM ends the process once the run is shown and journalled
+        if output is OutputMode.text and wants_status_line(len(selected)):
+            with RunStatus(listener, len(selected)) as status:  # wiped before the groups print
+                report = execute(lambda: fleet.execute(work, listener=status))
+        else:
+            report = execute(lambda: fleet.execute(work, listener=listener))
+        if grouped is not None:
+            grouped.render(report.results)
+        if differ is not None:
+            differ.render(report.results)
+        if files is not None:
+            for host, why in files.failures.items():
+                typer.echo(f"error: {host}: output file not written: {why}", err=True)
+            report = files.applied_to(report)
+        finish(report, output, max_exit_code=max_exit_code)
 
 
 def _output_files(

@@ -13,11 +13,12 @@ Only for a terminal: piped or redirected stderr gets nothing extra.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import TextIO, cast
 
@@ -33,6 +34,20 @@ def wants_status_line(hosts: int, err: TextIO | None = None) -> bool:
     err = err or sys.stderr
     isatty = getattr(err, "isatty", None)
     return hosts > 1 and bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+#: The status line on screen now, if any (one run at a time draws one).
+_shown: RunStatus | None = None
+
+
+@contextlib.contextmanager
+def hidden() -> Iterator[None]:
+    """The status line wiped and not drawn inside this block: for a prompt that waits on the
+    terminal (a key's passphrase, asked while the line runs). getpass writes its prompt to
+    /dev/tty, around the wiping sys.stderr, and the next redraw wrote the line over it."""
+    status = _shown
+    with status.paused() if status is not None else contextlib.nullcontext():
+        yield
 
 
 class RunStatus:
@@ -54,6 +69,7 @@ class RunStatus:
         self._started = time.monotonic()
         self._drawn = 0  # characters of the line now on the terminal (0: none)
         self._at_line_start = True  # a line left unfinished by a write is not drawn over
+        self._paused = 0  # prompts waiting on the terminal (:func:`hidden`)
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="status-line", daemon=True)
         self._saved: tuple[TextIO, TextIO] | None = None
@@ -88,7 +104,7 @@ class RunStatus:
     def _draw(self) -> None:
         """Draw the line anew (lock held); never wider than the terminal, which would wrap
         it onto a second line that a carriage return cannot wipe."""
-        if not self._at_line_start or self._stop.is_set():
+        if not self._at_line_start or self._paused or self._stop.is_set():
             return
         line = self.text()[: max(self._width() - 1, 0)]
         previous = self._drawn
@@ -119,6 +135,18 @@ class RunStatus:
                 self._at_line_start = text.endswith("\n")
             return count
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The line wiped, and not drawn again until the block ends."""
+        with self._lock:
+            self._wipe()
+            self._paused += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._paused -= 1
+
     # -- context ----------------------------------------------------------------------------
 
     def __enter__(self) -> RunStatus:
@@ -128,6 +156,8 @@ class RunStatus:
         if getattr(out, "isatty", lambda: False)():
             sys.stdout = cast(TextIO, _WipingStream(out, self))
         self._started = time.monotonic()
+        global _shown
+        _shown = self
         self._ticker.start()
         return self
 
@@ -137,6 +167,8 @@ class RunStatus:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        global _shown
+        _shown = None
         self._stop.set()
         self._ticker.join(timeout=5)
         with self._lock:
@@ -181,4 +213,4 @@ class _WipingStream:
         return getattr(self._stream, name)
 
 
-__all__ = ["REDRAW_INTERVAL", "RunStatus", "wants_status_line"]
+__all__ = ["REDRAW_INTERVAL", "RunStatus", "hidden", "wants_status_line"]
