@@ -845,10 +845,12 @@ def _route(target: SSHTarget) -> str:
 
 
 def _negotiated(transport: paramiko.Transport) -> str:
-    """The algorithms both ends agreed on, as ``ssh -v`` lists them."""
-    kex = getattr(transport.kex_engine, "name", type(transport.kex_engine).__name__)
+    """The algorithms both ends agreed on, as ``ssh -v`` lists them. paramiko keeps no name
+    of the key exchange once it is done (its engine may be gone): then it is left out."""
+    engine = transport.kex_engine
+    kex = "" if engine is None else f", kex {getattr(engine, 'name', type(engine).__name__)}"
     return (
-        f"server {transport.remote_version}, kex {kex}, host key {transport.host_key_type}, "
+        f"server {transport.remote_version}{kex}, host key {transport.host_key_type}, "
         f"cipher {transport.local_cipher}, mac {transport.local_mac or 'implicit (AEAD)'}"
     )
 
