@@ -219,3 +219,28 @@ def test_ctrl_c_while_grouped_output_prints_ends_the_printing_not_the_shell(
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_ctrl_c_during_a_live_flood_drops_the_output_still_in_flight(
+    inventory: str, names: list[str], state_home: Path, shell_on: list[pexpect.spawn]
+) -> None:
+    """``-L``: once Ctrl-C cancelled a line that floods its output, what the hosts had sent
+    but the terminal had not shown yet (up to the SSH window, 8 MiB a host: some 4 million
+    ``host | y`` lines) was all printed before the prompt came back, other Ctrl-C presses
+    ignored meanwhile. Now at most the chunk being printed at that moment is shown."""
+    host = names[0]
+    child = start_shell("-i", inventory, "-H", host, "-L", state_home=state_home)
+    shell_on.append(child)
+    child.expect_exact(prompt(host, 1))
+    child.sendline("yes | head -c 200M")
+    child.expect_exact(f"{host} | y\r\n")
+    time.sleep(3)  # nobody reads: the terminal fills, and behind it the SSH window
+    child.sendintr()
+    child.expect_exact(prompt(host, 1), timeout=120, searchwindowsize=200)
+    shown_after = child.before.split("^C", 1)[-1]
+    assert f"interrupted: cancelled on {host}" in shown_after
+    assert shown_after.count(f"{host} | y") < 500_000, "the window's worth was printed"
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
