@@ -433,9 +433,19 @@ class Executor:
             missing = _missing_capability(self.factory, host, work)
             if missing is not None:
                 return HostResult(host.name, Status.UNSUPPORTED, error=missing)
-            transport = self.sessions.acquire(host)
-            with self._lock:
-                self._open[host.name] = transport
+            transport = self.sessions.acquire(host)  # may wait for another call's turn
+            with self._lock:  # cancelled before, or registered for cancel() to close: no gap
+                cancelled = self._cancelled.is_set()
+                if not cancelled:
+                    self._open[host.name] = transport
+            if cancelled:  # while it waited: nothing was sent, the connection is as it was
+                reusable = True
+                return HostResult(
+                    host.name,
+                    Status.CANCELLED,
+                    error="interrupted before it started",
+                    duration_s=time.monotonic() - started,
+                )
             if self.host_timeout is not None:
                 watchdog = _watchdog(self.host_timeout, host.name, transport, expired)
             self.sessions.connect(host, transport)

@@ -70,6 +70,29 @@ def parse_line(line: str) -> ShellLine:
     return ShellLine(kind, rest.strip() if kind is not LineKind.UNKNOWN else word)
 
 
+class _OutputUntil:
+    """A line's listener that gets no more output once ``cancelled`` is set: what the hosts
+    sent before their commands were killed but was not shown yet (up to the SSH window, 8 MiB
+    a host, for a command that floods) would keep the prompt away long after Ctrl-C."""
+
+    def __init__(self, cancelled: threading.Event, inner: Listener) -> None:
+        self.cancelled = cancelled
+        self.inner = inner
+
+    def host_started(self, host: str) -> None:
+        self.inner.host_started(host)
+
+    def host_output(self, host: str, stream: str, data: bytes) -> None:
+        if not self.cancelled.is_set():
+            self.inner.host_output(host, stream, data)
+
+    def host_finished(self, result: HostResult) -> None:
+        self.inner.host_finished(result)
+
+    def interrupted(self, running: Sequence[str]) -> None:
+        self.inner.interrupted(running)
+
+
 class ShellSession:
     """The selected hosts of an interactive session and their kept connections.
 
@@ -119,8 +142,9 @@ class ShellSession:
 
     def run(self, spec: CommandSpec, listener: Listener | None = None) -> RunReport:
         """Run ``spec`` on :attr:`hosts`. Ctrl-C (``KeyboardInterrupt`` in this thread)
-        cancels this line: its commands are killed on the hosts, its unfinished hosts end
-        ``cancelled`` and the report says ``interrupted``; the session stays usable.
+        cancels this line: its output stops, its commands are killed on the hosts, its
+        unfinished hosts end ``cancelled`` and the report says ``interrupted``; the session
+        stays usable.
 
         The fleet's call runs on a thread of its own, so Ctrl-C lands here and never inside
         the executor (whose own Ctrl-C handling first lets running hosts finish).
@@ -128,12 +152,13 @@ class ShellSession:
         hosts = self.hosts
         outcome: list[RunReport] = []
         failure: list[BaseException] = []
-        done = threading.Event()
+        done, cancelling = threading.Event(), threading.Event()
         work = command_work(spec)
+        muted = None if listener is None else _OutputUntil(cancelling, listener)
 
         def call() -> None:
             try:
-                outcome.append(self._fleet.execute(work, hosts=hosts, listener=listener))
+                outcome.append(self._fleet.execute(work, hosts=hosts, listener=muted))
             except BaseException as exc:  # raised again on the caller's thread
                 failure.append(exc)
             finally:
@@ -146,6 +171,7 @@ class ShellSession:
             while not done.wait(_POLL_S):
                 pass
         except KeyboardInterrupt:
+            cancelling.set()
             self._cancel(done)
         if failure:
             raise failure[0]

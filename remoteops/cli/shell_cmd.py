@@ -33,7 +33,7 @@ from remoteops.inventory.ranges import fold_hosts
 from remoteops.output import GroupedOutput, LiveLines
 from remoteops.output.notices import write
 from remoteops.results import Status
-from remoteops.shell import DIRECTIVES, LineKind, ShellSession, parse_line
+from remoteops.shell import DIRECTIVES, LineKind, ShellLine, ShellSession, parse_line
 from remoteops.transports import CommandSpec, ConnectionOverrides
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
 
@@ -103,12 +103,13 @@ def _run_line(session: ShellSession, command: str, live: bool, timeout: float | 
     grouped = None if live else GroupedOutput()
     listener: Listener = grouped or LiveLines([h.name for h in hosts])
     report = session.run(spec, listener)
+    left_out = session.leave_out_unreachable(report.results)  # before printing: Ctrl-C may cut it
     if grouped is not None:
         grouped.render(report.results)
     if report.interrupted:
         cancelled = [r.host for r in report.results if r.status is Status.CANCELLED]
         _say(f"interrupted: cancelled on {fold_hosts(cancelled) or 'no host'}")
-    for result in session.leave_out_unreachable(report.results):
+    for result in left_out:
         _say(f"{result.host}: left out of the next lines ({result.status.value}: {result.error})")
 
 
@@ -143,16 +144,24 @@ def _loop(session: ShellSession, live: bool, timeout: float | None) -> None:
             write(sys.stdout, "\n")
             continue
         parsed = parse_line(line)
-        if parsed.kind is LineKind.COMMAND:
-            _run_line(session, parsed.argument, live, timeout)
-        elif parsed.kind is LineKind.HOSTS:
-            _change_hosts(session, parsed.argument)
-        elif parsed.kind is LineKind.HELP:
-            _say(_help())
-        elif parsed.kind is LineKind.QUIT:
+        if parsed.kind is LineKind.QUIT:
             return
-        elif parsed.kind is LineKind.UNKNOWN:
-            _say(f"unknown directive {parsed.argument}; :help lists them")
+        try:
+            _do_line(session, parsed, live, timeout)
+        except KeyboardInterrupt:  # outside the hosts' work (printing its grouped output, say)
+            write(sys.stdout, "\n")  # what was cut may have stopped mid-line
+            _say("interrupted")
+
+
+def _do_line(session: ShellSession, parsed: ShellLine, live: bool, timeout: float | None) -> None:
+    if parsed.kind is LineKind.COMMAND:
+        _run_line(session, parsed.argument, live, timeout)
+    elif parsed.kind is LineKind.HOSTS:
+        _change_hosts(session, parsed.argument)
+    elif parsed.kind is LineKind.HELP:
+        _say(_help())
+    elif parsed.kind is LineKind.UNKNOWN:
+        _say(f"unknown directive {parsed.argument}; :help lists them")
 
 
 def shell(

@@ -182,3 +182,65 @@ def test_a_history_file_that_is_a_symlink_is_replaced_never_written_through(
     assert not history.is_symlink()
     assert "echo typed-line" in history.read_text()
     assert oct(history.stat().st_mode & 0o777) == "0o600"
+
+
+def test_ctrl_c_while_grouped_output_prints_ends_the_printing_not_the_shell(
+    inventory: str, names: list[str], state_home: Path, shell_on: list[pexpect.spawn],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Ctrl-C while a line's grouped output (up to 64 MiB a host) was being printed ended
+    the whole shell (exit 130): only the wait for the hosts handled it. Now it cuts the
+    printing short and the prompt comes back; a host found unreachable in that line is
+    still left out."""
+    closed = write_inventory(
+        tmp_path / "closed.yml",
+        {"all": {"hosts": {"closed": {"address": "127.0.0.1", "port": 1}}}},
+    )
+    host = names[0]
+    selection = f"{host},closed"
+    child = start_shell("-i", inventory, "-i", str(closed), "-H", selection,
+                        state_home=state_home)  # fmt: skip
+    shell_on.append(child)
+    child.expect_exact(prompt(selection, 2))
+    child.sendline("yes | head -c 30M")
+    # the group's title is printed first, then its 30 MB body, which fills the terminal
+    # (nobody reads it now) and blocks: Ctrl-C lands in the printing
+    child.expect_exact(f"{host} (1)\r\n")
+    time.sleep(0.5)
+    child.sendintr()
+    index = child.expect_exact([prompt(selection, 1), pexpect.EOF], searchwindowsize=200)
+    assert index == 0, "the shell ended"
+    child.sendline("echo still-here")
+    child.expect_exact(prompt(selection, 1))
+    after = child.before.split("echo still-here", 1)[1]
+    assert "still-here\r\n" in after
+    assert "y\r\n" not in after  # what was cut is not printed later
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_ctrl_c_during_a_live_flood_drops_the_output_still_in_flight(
+    inventory: str, names: list[str], state_home: Path, shell_on: list[pexpect.spawn]
+) -> None:
+    """``-L``: once Ctrl-C cancelled a line that floods its output, what the hosts had sent
+    but the terminal had not shown yet (up to the SSH window, 8 MiB a host: some 4 million
+    ``host | y`` lines) was all printed before the prompt came back, other Ctrl-C presses
+    ignored meanwhile. Now at most the chunk being printed at that moment is shown."""
+    host = names[0]
+    child = start_shell("-i", inventory, "-H", host, "-L", state_home=state_home)
+    shell_on.append(child)
+    child.expect_exact(prompt(host, 1))
+    child.sendline("yes | head -c 200M")
+    child.expect_exact(f"{host} | y\r\n")
+    time.sleep(3)  # nobody reads: the terminal fills, and behind it the SSH window
+    child.sendintr()
+    child.expect_exact(prompt(host, 1), timeout=120, searchwindowsize=200)
+    shown_after = child.before.split("^C", 1)[-1]
+    assert f"interrupted: cancelled on {host}" in shown_after
+    assert shown_after.count(f"{host} | y") < 500_000, "the window's worth was printed"
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

@@ -19,6 +19,7 @@ from remoteops import (
     Fleet,
     HostResult,
     HostsFailedError,
+    NullListener,
     PatternError,
     RunReport,
     Status,
@@ -450,3 +451,90 @@ def test_failed_handshakes_leave_no_descriptor_open(ssh_hosts: list[Host], tmp_p
         during = len(os.listdir("/proc/self/fd"))
     assert {r.status for r in report.results} == {Status.HOSTKEY}
     assert during - before < 5, (before, during)
+
+
+class StartedListener(NullListener):
+    """Sets ``started`` once a host of the call has begun (it may then wait for its turn)."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+
+    def host_started(self, host: str) -> None:
+        self.started.set()
+
+
+def _wait_for(path: Path, within_s: float = 20) -> None:
+    deadline = time.monotonic() + within_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(90)
+def test_cancel_ends_the_running_call_and_keeps_the_fleet_open(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    """Fleet.cancel() (an interactive shell's Ctrl-C): nothing to do when no call runs, even
+    twice; a running call ends ``cancelled`` at once and the next call works on the same
+    fleet; a cancel racing close() leaves a closed fleet that refuses more work."""
+    fleet = Fleet(ssh_hosts[:2])
+    fleet.cancel()
+    fleet.cancel()
+    assert fleet.run("true").ok
+    reports: list[RunReport] = []
+    call = threading.Thread(
+        target=lambda: reports.append(fleet.run(f"touch {tmp_path}/$(hostname); sleep 30"))
+    )
+    call.start()
+    for host in ssh_hosts[:2]:
+        _wait_for(tmp_path / host.name)
+    fleet.cancel()
+    call.join(10)
+    assert not call.is_alive()
+    assert [r.status for r in reports[0].results] == [Status.CANCELLED] * 2
+    assert reports[0].interrupted
+    assert [r.stdout for r in fleet.run("echo again").results] == [b"again\n"] * 2
+
+    racing = [threading.Thread(target=f) for f in (fleet.cancel, fleet.close, fleet.cancel)]
+    for thread in racing:
+        thread.start()
+    for thread in racing:
+        thread.join(10)
+    fleet.cancel()
+    with pytest.raises(RuntimeError, match="closed"):
+        fleet.run("true")
+
+
+@pytest.mark.timeout(90)
+def test_cancel_also_ends_a_call_waiting_for_its_turn_on_a_host(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    """A second call waiting for the host the first one held was cancelled too, yet once the
+    first let go it ran its command to the end (a cancelled `rm` still removed) and only then
+    said ``cancelled``. Now it ends at once without starting anything on the host."""
+    first_ran, second_ran = tmp_path / "first", tmp_path / "second"
+    with Fleet(ssh_hosts[:1]) as fleet:
+        assert fleet.run("true").ok  # connected: the second call waits on the host, not on it
+        reports: dict[str, RunReport] = {}
+        first = threading.Thread(
+            target=lambda: reports.update(first=fleet.run(f"touch {first_ran}; sleep 30"))
+        )
+        first.start()
+        _wait_for(first_ran)
+        waiting = StartedListener()
+        second = threading.Thread(
+            target=lambda: reports.update(
+                second=fleet.run(f"touch {second_ran}; sleep 30", listener=waiting)
+            )
+        )
+        second.start()
+        assert waiting.started.wait(10)
+        fleet.cancel()
+        first.join(10)
+        second.join(10)
+        assert not first.is_alive()
+        assert not second.is_alive(), "the cancelled second call ran its command on"
+        assert reports["first"].results[0].status is Status.CANCELLED
+        assert reports["second"].results[0].status is Status.CANCELLED
+        assert not second_ran.exists(), "the cancelled call's command ran"
+        assert fleet.run("echo after").results[0].stdout == b"after\n"
