@@ -249,6 +249,16 @@ HostTimeoutOption = Annotated[
         callback=positive_seconds,
     ),
 ]
+CommandTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        "-t",
+        metavar="SECONDS",
+        help="Seconds the command may run (in shell: each line's); then the host ends timeout.",
+        callback=positive_seconds,
+    ),
+]
 UserOption = Annotated[
     str | None,
     typer.Option(

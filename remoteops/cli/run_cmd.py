@@ -12,6 +12,7 @@ import typer
 from remoteops.cli.common import (
     AcceptNewOption,
     AskPassOption,
+    CommandTimeoutOption,
     ConnectTimeoutOption,
     ForksOption,
     ForwardAgentOption,
@@ -32,7 +33,6 @@ from remoteops.cli.common import (
     finish,
     load_and_select,
     make_fleet,
-    positive_seconds,
     privilege_from,
     stdin_source,
 )
@@ -119,12 +119,7 @@ def run(
     forks: ForksOption = DEFAULT_FORKS,
     connect_timeout: ConnectTimeoutOption = None,
     forward_agent: ForwardAgentOption = False,
-    timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--timeout", "-t", help="Seconds the command may run.", callback=positive_seconds
-        ),
-    ] = None,
+    timeout: CommandTimeoutOption = None,
     user: UserOption = None,
     port: PortOption = None,
     env: Annotated[

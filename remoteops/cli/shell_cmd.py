@@ -16,16 +16,20 @@ import typer
 from remoteops.cli.common import (
     AcceptNewOption,
     AskPassOption,
+    CommandTimeoutOption,
     ConnectTimeoutOption,
     ForksOption,
+    ForwardAgentOption,
     HostsOption,
     InventoryOption,
     PortOption,
+    SSHConfigOption,
+    SSHOptionOption,
     UserOption,
+    connection_overrides,
     fail,
     load_and_select,
     make_factory,
-    positive_seconds,
 )
 from remoteops.errors import ConfigurationError
 from remoteops.executor import DEFAULT_FORKS, Listener
@@ -34,7 +38,7 @@ from remoteops.output import GroupedOutput, LiveLines
 from remoteops.output.notices import write
 from remoteops.results import Status
 from remoteops.shell import DIRECTIVES, LineKind, ShellLine, ShellSession, parse_line
-from remoteops.transports import CommandSpec, ConnectionOverrides
+from remoteops.transports import CommandSpec
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
 
 #: Lines kept in the history file.
@@ -169,20 +173,14 @@ def shell(
     inventory: InventoryOption = None,
     forks: ForksOption = DEFAULT_FORKS,
     connect_timeout: ConnectTimeoutOption = None,
-    timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--timeout",
-            "-t",
-            metavar="SECONDS",
-            help="Seconds each line's command may run.",
-            callback=positive_seconds,
-        ),
-    ] = None,
+    timeout: CommandTimeoutOption = None,
     user: UserOption = None,
     port: PortOption = None,
     ask_pass: AskPassOption = False,
     accept_new_host_keys: AcceptNewOption = False,
+    forward_agent: ForwardAgentOption = False,
+    ssh_config: SSHConfigOption = None,
+    ssh_option: SSHOptionOption = None,
     live: Annotated[
         bool,
         typer.Option(
@@ -199,7 +197,11 @@ def shell(
     Lines are read from stdin without a prompt when it is not a terminal."""
     loaded, _ = load_and_select(inventory, hosts)
     factory = make_factory(
-        loaded, ConnectionOverrides(user, port, connect_timeout), accept_new_host_keys, ask_pass
+        loaded,
+        connection_overrides(user, port, connect_timeout, ssh_option, forward_agent=forward_agent),
+        accept_new_host_keys,
+        ask_pass,
+        ssh_config,
     )
     try:
         session = ShellSession(loaded, hosts, factory=factory, forks=forks)

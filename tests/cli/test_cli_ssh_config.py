@@ -59,3 +59,18 @@ def test_a_missing_ssh_config_file_is_exit_2(tmp_path: Path) -> None:
     result = remoteops("run", "-H", "localhost", "-F", str(tmp_path / "nope"), "true")
     assert result.returncode == 2
     assert b"no such file" in result.stderr
+
+
+def test_the_interactive_shell_takes_the_ssh_config_and_ssh_options_too(
+    playground: PlaygroundState, tmp_path: Path
+) -> None:
+    """Lines piped to ``shell`` run without a prompt; the alias exists only in the -F file and
+    the host key only in the -O known_hosts file."""
+    config = _config(tmp_path, playground)
+    known = f"UserKnownHostsFile={playground.known_hosts_path}"
+    result = remoteops(
+        "shell", "-i", "alias-cli,", "-H", "alias-cli", "-F", str(config), "-O", known,
+        input_bytes=b"echo via-shell\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert b"via-shell" in result.stdout, result
