@@ -77,7 +77,7 @@ from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
 from remoteops.transports.known_hosts import KnownHosts
 from remoteops.transports.settings import SSHSettings
 from remoteops.transports.ssh import SSHCommand, SSHTransport, marked
-from remoteops.transports.ssh_eof import send_eof
+from remoteops.transports.ssh_channel_order import send_data, send_eof
 
 #: How often a host's worker looks whether its task's connection was closed under it.
 _TASK_POLL_S = 0.1
@@ -285,6 +285,9 @@ class _RemoteRunner(_EchoToStream, Remote):  # type: ignore[misc]  # fabric has 
             return
         self.channel.exec_command(marked(command))
         self.tracked = transport.track(SSHCommand(self.channel))
+
+    def _write_proc_stdin(self, data: bytes) -> None:
+        send_data(self.channel, data)  # Fabric's sendall can follow the channel's close
 
     def close_proc_stdin(self) -> None:
         send_eof(self.channel)  # Fabric's shutdown_write can follow the channel's close

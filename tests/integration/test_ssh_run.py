@@ -575,6 +575,38 @@ def test_a_connection_whose_socket_died_under_it_still_closes_and_reports(
     assert [r.stdout for r in report.results] == [b"started\n"] * 2
 
 
+def _failures_in_parallel_on_one_connection(
+    host: Host, specs: list[CommandSpec], *, threads: int = 6
+) -> list[str]:
+    """Run ``specs`` on each of ``threads`` threads, all on one connection; return what failed
+    (a command's outcome, the exception of a thread whose connection dropped, or the lost
+    connection itself)."""
+    transport = TransportFactory().create(host)
+    transport.connect()
+    failures: list[str] = []
+
+    def commands() -> None:
+        try:
+            for spec in specs:
+                outcome = transport.run(spec)  # type: ignore[attr-defined]
+                if outcome.exit_code != 0:
+                    failures.append(repr(outcome))
+        except Exception as exc:  # the connection dropped under the command
+            failures.append(repr(exc))
+
+    try:
+        workers = [threading.Thread(target=commands) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if transport.connection_lost():
+            failures.append("the connection was lost")
+    finally:
+        transport.close()
+    return failures
+
+
 def test_quick_commands_in_parallel_on_one_connection_never_lose_it(
     ssh_hosts: list[Host],
 ) -> None:
@@ -582,26 +614,17 @@ def test_quick_commands_in_parallel_on_one_connection_never_lose_it(
     by then. paramiko sends its EOF after releasing the channel's lock, so the server could
     get it after the close: OpenSSH then drops the whole connection ("ieof packet referred to
     nonexistent channel"), which lost a task's SFTP session in CI."""
-    transport = TransportFactory().create(ssh_hosts[0])
-    transport.connect()
-    failures: list[str] = []
+    assert _failures_in_parallel_on_one_connection(ssh_hosts[0], [CommandSpec(":")] * 100) == []
 
-    def commands() -> None:
-        try:
-            for _ in range(100):
-                outcome = transport.run(CommandSpec(":"))  # type: ignore[attr-defined]
-                if outcome.exit_code != 0:
-                    failures.append(repr(outcome))
-        except Exception as exc:  # the connection dropped under the command
-            failures.append(repr(exc))
 
-    try:
-        threads = [threading.Thread(target=commands) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not transport.connection_lost()
-    finally:
-        transport.close()
-    assert failures == []
+def test_commands_that_leave_stdin_unread_in_parallel_on_one_connection_never_lose_it(
+    ssh_hosts: list[Host],
+) -> None:
+    """Each command reads one byte of its 256 KiB of stdin, or none, and ends while the rest
+    is still being sent. paramiko's sendall sends each data packet after releasing the
+    channel's lock, so the server could get it after the close: OpenSSH then drops the whole
+    connection ("data packet referred to nonexistent channel"). Before the fix, 3 runs in 5
+    of this test lost it (the commands that read nothing: every run)."""
+    stdin = bytes(256 * 1024)
+    specs = [CommandSpec("head -c 1 >/dev/null", stdin=stdin), CommandSpec("true", stdin=stdin)]
+    assert _failures_in_parallel_on_one_connection(ssh_hosts[0], specs * 25) == []
