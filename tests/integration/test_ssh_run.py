@@ -614,7 +614,10 @@ def test_quick_commands_in_parallel_on_one_connection_never_lose_it(
     by then. paramiko sends its EOF after releasing the channel's lock, so the server could
     get it after the close: OpenSSH then drops the whole connection ("ieof packet referred to
     nonexistent channel"), which lost a task's SFTP session in CI."""
-    assert _failures_in_parallel_on_one_connection(ssh_hosts[0], [CommandSpec(":")] * 100) == []
+    assert (
+        _failures_in_parallel_on_one_connection(ssh_hosts[0], [CommandSpec(":")] * 150, threads=12)
+        == []
+    )
 
 
 def test_commands_that_leave_stdin_unread_in_parallel_on_one_connection_never_lose_it(
