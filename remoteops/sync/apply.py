@@ -103,7 +103,10 @@ def apply_to_new_folder(
     beside it and renamed once complete, as every new folder below a destination is (see
     :func:`~remoteops.transports.file_ops.stage_new_folders`), so a sync that fails midway
     leaves nothing under the real name. The hidden name is the same for the same ``dest``:
-    what an earlier sync cut off there is removed first."""
+    what an earlier sync cut off there is removed first. So when some entries could not be
+    written (:class:`EntriesFailedError`), nothing of ``dest`` is kept and the host fails
+    with what could not be written, having changed nothing (as a new folder below a
+    destination with a failed entry in it is left out whole)."""
     if not plan.ok:  # refused before anything is made, as apply_plan does
         raise TransferError("; ".join(plan.problems))
     real = dest.rstrip("/") or dest
@@ -116,9 +119,12 @@ def apply_to_new_folder(
     try:
         stats = apply_plan(plan, transport, source, staged, advance)
         transport.rename_path(staged, real)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(HostError, OSError):  # best effort: the next sync does it
             transport.remove(staged, Kind.DIR)
+        if isinstance(exc, EntriesFailedError):  # the rest did not arrive either: left out
+            said = str(exc).replace(staged, real)
+            raise TransferError(f"{said}; {real} left out whole, incomplete") from exc
         raise
     return stats
 

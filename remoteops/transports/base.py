@@ -34,9 +34,15 @@ from remoteops.errors import (
     HostError,
     HostTimeoutError,
     PrivilegeError,
+    TransferError,
     UnsupportedError,
 )
-from remoteops.transports.file_ops import Received, run_in_parallel, stage_new_folders
+from remoteops.transports.file_ops import (
+    Received,
+    partial_batch,
+    run_in_parallel,
+    stage_new_folders,
+)
 from remoteops.transports.settings import ConnectionSettings, HostSettings
 from remoteops.transports.stdin_sources import StdinSource, StdinStream
 from remoteops.tree import Advance, Entry, Fidelity, Kind, join_remote, no_progress
@@ -475,68 +481,103 @@ class FileTransport(Transport):
         first), then files and links; transports with a bulk path override it. A new folder
         is filled under a temporary name and renamed once it is complete (see
         :func:`stage_new_folders`), so its files need no rename each.
+
+        An entry the host refuses (a :class:`TransferError` of its own, not a lost connection
+        or an unreadable local file) fails alone, as in SSH's tar stream: what is inside a
+        folder that failed is not tried, everything else is written, and
+        :func:`~remoteops.transports.file_ops.partial_batch` decides what takes its real name
+        and the :class:`EntriesFailedError` raised.
         """
         if not items:
             return 0
         self.make_dir(root)
         placed, pending = stage_new_folders(items)
+        written = [(n or e.path, e.path) for (e, _), n in zip(items, placed, strict=True)]
+        refused: dict[str, str | None] = {}  # where it was written -> why (None: inside one)
+        failure: TransferError | None = None
         try:
-            sent = self._write_placed(root, items, placed, advance)
+            sent = self._write_placed(root, items, written, advance, refused)
+            if refused:
+                why = "\n".join(r for n, _ in written if (r := refused.get(n)) is not None)
+                batch = partial_batch(root, written, refused, pending, reason=why, sent=sent)
+                for temporary in batch.discard:
+                    self._discard_staged(root, temporary)
+                pending[:], failure = batch.renames, batch.error
             while pending:
                 temporary, real = pending[0]
                 self.rename_path(join_remote(root, temporary), join_remote(root, real))
                 pending.pop(0)
         except BaseException:
-            for temporary, _ in pending:  # best effort: the next sync removes what is left
-                with contextlib.suppress(HostError, OSError):
-                    self.remove(join_remote(root, temporary), Kind.DIR)
+            for temporary, _ in pending:
+                self._discard_staged(root, temporary)
             raise
+        if failure is not None:
+            raise failure
         return sent
+
+    def _discard_staged(self, root: str, temporary: str) -> None:
+        """Best effort: the next sync removes what is left."""
+        with contextlib.suppress(HostError, OSError):
+            self.remove(join_remote(root, temporary), Kind.DIR)
 
     def _write_placed(
         self,
         root: str,
         items: Sequence[tuple[Entry, Path | None]],
-        placed: Sequence[str | None],
+        written: Sequence[tuple[str, str]],
         advance: Advance,
+        refused: dict[str, str | None],
     ) -> int:
-        folders = [(e, n) for (e, _), n in zip(items, placed, strict=True) if e.kind is Kind.DIR]
-        for depth in sorted({e.path.count("/") for e, _ in folders}):
+        """Folders depth by depth, then files and links; an entry the host refuses is put in
+        ``refused`` (by where it was written) and the others go on."""
 
-            def make(entry: Entry, name: str | None) -> int:
-                self.make_dir(join_remote(root, name or entry.path), entry.mode)
-                return 0
+        def alone(name: str, job: Callable[[], int]) -> Callable[[], int]:
+            def attempt() -> int:
+                parts = name.split("/")
+                if any("/".join(parts[:i]) in refused for i in range(1, len(parts))):
+                    refused[name] = None  # its folder is not there
+                    return 0
+                try:
+                    return job()
+                except TransferError as exc:
+                    if type(exc) is not TransferError:  # not the host's refusal of this entry
+                        raise
+                    refused[name] = str(exc)
+                    return 0
 
-            level = [
-                functools.partial(make, e, n) for e, n in folders if e.path.count("/") == depth
-            ]
-            run_in_parallel(level, self.parallel_transfers)
+            return attempt
 
-        def write(entry: Entry, local: Path | None, name: str | None) -> Callable[[], int]:
-            remote = join_remote(root, name or entry.path)
+        def make(entry: Entry, remote: str) -> int:
+            self.make_dir(remote, entry.mode)
+            return 0
 
-            def link() -> int:
-                self.make_symlink(entry.target or "", remote)
-                return 0
+        def link(entry: Entry, remote: str) -> int:
+            self.make_symlink(entry.target or "", remote)
+            return 0
 
-            def upload(local: Path) -> int:
-                store = self.put_file if name is None else self.store_file
-                sent = store(local, remote, entry)
-                advance(1, sent)
-                return sent
+        def upload(entry: Entry, local: Path | None, remote: str, staged: bool) -> int:
+            if local is None:
+                raise ValueError(f"{entry.path}: a file needs its local path")
+            sent = (self.store_file if staged else self.put_file)(local, remote, entry)
+            advance(1, sent)
+            return sent
 
-            if entry.kind is Kind.FILE:
-                if local is None:
-                    raise ValueError(f"{entry.path}: a file needs its local path")
-                return lambda: upload(local)
-            return link
-
-        jobs = [
-            write(entry, local, name)
-            for (entry, local), name in zip(items, placed, strict=True)
-            if entry.kind is not Kind.DIR
-        ]
-        return run_in_parallel(jobs, self.parallel_transfers)
+        folders: dict[int, list[Callable[[], int]]] = {}
+        others: list[Callable[[], int]] = []
+        for (entry, local), (name, path) in zip(items, written, strict=True):
+            remote = join_remote(root, name)
+            if entry.kind is Kind.DIR:
+                job = functools.partial(make, entry, remote)
+                folders.setdefault(path.count("/"), []).append(alone(name, job))
+            elif entry.kind is Kind.FILE:
+                others.append(
+                    alone(name, functools.partial(upload, entry, local, remote, name != path))
+                )
+            else:
+                others.append(alone(name, functools.partial(link, entry, remote)))
+        for depth in sorted(folders):
+            run_in_parallel(folders[depth], self.parallel_transfers)
+        return run_in_parallel(others, self.parallel_transfers)
 
     def store_file(self, local: Path, path: str, entry: Entry) -> int:
         """Write ``local`` to ``path`` inside a folder nobody sees yet (a staged new folder):

@@ -1,5 +1,6 @@
 """What every transport's file operations share: atomic downloads with resume, new folders
-staged under a temporary name, and running operations a few at a time.
+staged under a temporary name, a batch of writes where some entries failed, and running
+operations a few at a time.
 
 Kept apart from :mod:`remoteops.transports.base` (the interface and the command runner) so
 each stays small; base's default ``write_entries`` builds on these.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from remoteops.errors import LocalReadError, LocalWriteError, TransferError
+from remoteops.errors import EntriesFailedError, LocalReadError, LocalWriteError, TransferError
 from remoteops.tree import Entry, Kind, hidden_name, is_temporary_of, temporary_name
 
 #: A cut-off download keeps its partial file from this size on, for the next get to resume.
@@ -161,6 +162,79 @@ def stage_new_folders(
     return placed, [(temporary, real) for real, temporary in staged.items()]
 
 
+@dataclass(frozen=True)
+class PartialBatch:
+    """What to do with a batch of writes where some entries failed (see
+    :func:`partial_batch`): the renames still to make, the temporaries to remove, and the
+    error to raise once that is done."""
+
+    renames: list[tuple[str, str]]
+    discard: list[str]
+    error: TransferError
+
+
+def partial_batch(
+    root: str,
+    written: Sequence[tuple[str, str]],
+    missing: Collection[str],
+    renames: Sequence[tuple[str, str]],
+    *,
+    reason: str,
+    sent: int,
+) -> PartialBatch:
+    """The outcome of a batch below ``root`` where the entries named in ``missing`` could
+    not be written, shared by every write path (the SSH tar stream, one operation per entry).
+
+    ``written`` lists each entry as (where it was written below ``root``, its real path), in
+    batch order; ``renames`` the (temporary, real) renames the batch still has to make.
+    Everything else takes its real name: one entry the host cannot take (a name too long, a
+    folder we may not write in) fails alone. A temporary holding a failed entry is removed
+    whole: a new folder with a failed entry in it stays out (new folders appear complete or
+    not at all), named in the message and counted as failed. The error is
+    :class:`EntriesFailedError`, or a plain :class:`TransferError` when nothing could be
+    written. ``reason`` (what the host said) is shown with real names for temporary ones.
+    """
+    temporaries = dict(renames)
+    if len(missing) == len(written):
+        error = TransferError(f"cannot write below {root}: {_shown(reason, written, missing)}")
+        return PartialBatch([], list(temporaries), error)
+    failed_temporaries: set[str] = set()
+    failed: list[str] = []
+    for name, path in written:
+        if name not in missing:
+            continue
+        failed.append(path)
+        parts = name.split("/")
+        failed_temporaries.update(
+            prefix
+            for prefix in ("/".join(parts[: i + 1]) for i in range(len(parts)))
+            if prefix in temporaries
+        )
+    incomplete = sorted(temporaries[t] for t in failed_temporaries if t not in missing)
+    message = f"could not write {len(failed)} of {len(written)} entries below {root}: " + (
+        ", ".join(repr(p) for p in failed[:20]) + (" ..." if len(failed) > 20 else "")
+    )
+    if incomplete:
+        message += f"; new folders left out, incomplete: {', '.join(map(repr, incomplete))}"
+    shown = _shown(reason, written, missing)
+    if shown:
+        message += f" ({shown})"
+    return PartialBatch(
+        [(t, real) for t, real in renames if t not in failed_temporaries],
+        sorted(failed_temporaries),
+        EntriesFailedError(message, failed=[*failed, *incomplete], sent=sent),
+    )
+
+
+def _shown(reason: str, written: Sequence[tuple[str, str]], missing: Collection[str]) -> str:
+    """The first lines of ``reason``, with the failed entries' real names for the temporary
+    ones the host's messages give."""
+    for name, path in written:
+        if name in missing and name != path:
+            reason = reason.replace(name, path)
+    return "; ".join(line for line in reason.splitlines()[:5] if line.strip())
+
+
 def receive_atomically(
     path: str,
     local: Path,
@@ -269,9 +343,11 @@ __all__ = [
     "LocalSource",
     "LocalWriteError",
     "Partial",
+    "PartialBatch",
     "Received",
     "open_partial",
     "open_source",
+    "partial_batch",
     "partial_name",
     "receive_atomically",
     "remove_stale_partials",

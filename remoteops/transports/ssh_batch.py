@@ -21,10 +21,15 @@ from typing import Any
 import paramiko
 from paramiko.sftp import CMD_EXTENDED, CMD_SETSTAT, SFTP_FAILURE, SFTP_OK
 
-from remoteops.errors import EntriesFailedError, HostError, LocalReadError, TransferError, first_of
+from remoteops.errors import HostError, LocalReadError, TransferError, first_of
 from remoteops.transports.base import CommandSpec
 from remoteops.transports.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
-from remoteops.transports.file_ops import open_source, run_in_parallel, stage_new_folders
+from remoteops.transports.file_ops import (
+    open_source,
+    partial_batch,
+    run_in_parallel,
+    stage_new_folders,
+)
 from remoteops.transports.listing import cd_target
 from remoteops.transports.sftp_files import SFTPFiles, host_bytes, parse_sums
 from remoteops.transports.sftp_pipeline import Pipeline, Reply, lstat_all, status_of
@@ -93,8 +98,6 @@ class BatchWrites(SFTPFiles):
         try:
             sent, trouble = self._extract(root, members, counted, sizes)
             missing = set() if trouble is None else self._unwritten(root, members, sizes)
-            if len(missing) == len(members):
-                raise TransferError(f"cannot write below {root}: {trouble}")
             self._verify(root, [m for m in members if m.name not in missing])
         except _NoTarError:
             self._without_tar = True
@@ -103,10 +106,12 @@ class BatchWrites(SFTPFiles):
         except BaseException:
             self._discard_all(root, [name for name, _ in placed])
             raise
-        if missing:
-            self._deliver_written(
-                root, members, placed=placed, missing=missing, trouble=trouble or "", sent=sent
-            )
+        if missing:  # GNU tar went on after what it could not write: the rest takes its place
+            written = [(m.name, m.entry.path) for m in members]
+            batch = partial_batch(root, written, missing, placed, reason=trouble or "", sent=sent)
+            self._discard_all(root, batch.discard)
+            self._rename_all(root, batch.renames)
+            raise batch.error
         self._rename_all(root, placed)
         return sent
 
@@ -139,50 +144,6 @@ class BatchWrites(SFTPFiles):
             if not complete:
                 missing.add(member.name)
         return missing
-
-    def _deliver_written(
-        self,
-        root: str,
-        members: Sequence[Member],
-        *,
-        placed: list[tuple[str, str]],
-        missing: set[str],
-        trouble: str,
-        sent: int,
-    ) -> None:
-        """Rename everything tar wrote in full and raise :class:`EntriesFailedError` for the
-        rest: one entry the host cannot take (a name too long, a folder we may not write)
-        fails alone. A new folder with a failed entry in it stays out of place whole (new
-        folders appear complete or not at all); ``placed`` keeps only what may be renamed."""
-        temporaries = dict(placed)
-        failed_temporaries: set[str] = set()
-        failed: list[str] = []
-        for member in members:
-            if member.name not in missing:
-                continue
-            failed.append(member.entry.path)
-            parts = member.name.split("/")
-            failed_temporaries.update(
-                prefix
-                for prefix in ("/".join(parts[: i + 1]) for i in range(len(parts)))
-                if prefix in temporaries
-            )
-        incomplete = sorted(temporaries[t] for t in failed_temporaries if t not in missing)
-        self._rename_all(root, [(t, real) for t, real in placed if t not in failed_temporaries])
-        self._discard_all(root, sorted(failed_temporaries))
-        shown = {m.name: m.entry.path for m in members if m.name in missing}
-        for temporary, real in shown.items():
-            trouble = trouble.replace(temporary, real)
-        reason = "; ".join(line for line in trouble.splitlines()[:5] if line.strip())
-        message = f"could not write {len(failed)} of {len(members)} entries below {root}: " + (
-            ", ".join(repr(p) for p in failed[:20]) + (" ..." if len(failed) > 20 else "")
-        )
-        if incomplete:
-            message += f"; new folders left out, incomplete: {', '.join(map(repr, incomplete))}"
-        if reason:
-            message += f" ({reason})"
-        placed.clear()
-        raise EntriesFailedError(message, failed=[*failed, *incomplete], sent=sent)
 
     def _write_delta(
         self, root: str, entry: Entry, local: Path, old: Entry, advance: Advance

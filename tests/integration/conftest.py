@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 
+from remoteops.executor import run_command
 from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
+from remoteops.transports import CommandSpec
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +40,24 @@ def ssh_hosts(fleet: Inventory) -> list[Host]:
 def with_vars(host: Host, **changes: object) -> Host:
     """A copy of a host with some variables changed (e.g. a closed port)."""
     return Host(host.name, {**host.vars, **changes}, host.groups)
+
+
+@contextlib.contextmanager
+def tar_hidden(host: Host) -> Iterator[None]:
+    """The SSH ``host`` without tar for the block (its PATH lacks it: each host has a /root of
+    its own), so batches of writes go file by file over SFTP."""
+    tools = "find sha256sum xargs rm sleep kill cat"
+    hide_tar = (
+        "mkdir -p /root/notar && for t in " + tools + '; do ln -sf "$(command -v $t)" '
+        "/root/notar/$t; done && echo 'PATH=/root/notar' > /root/.bashrc"
+    )
+    assert run_command([host], CommandSpec(hide_tar)).exit_code == 0
+    try:
+        probe = run_command([host], CommandSpec("tar --version")).results[0]
+        assert probe.exit_code == 127, probe  # the host really has no tar now
+        yield
+    finally:
+        run_command([host], CommandSpec("rm -rf /root/.bashrc /root/notar"))
 
 
 class Agent:

@@ -9,7 +9,9 @@ RFC 3659. ``--missing-450`` answers a LIST of a missing path with 450, as ProFTP
 ``--trickle=SECONDS`` moves one byte every SECONDS on each data connection, both ways (a huge
 number stalls it), and keeps going when the control connection is gone, as a server that does
 not watch it during a transfer does; ``--hide-link-targets`` lists links without ``-> target``,
-as some servers do. A first argument of ``-`` leaves every command known.
+as some servers do; ``--refuse=TEXT`` refuses (550) to store a file whose name holds TEXT,
+as a server with an upload filter does (vsftpd's ``deny_file``). A first argument of ``-``
+leaves every command known.
 """
 
 from __future__ import annotations
@@ -68,6 +70,17 @@ def main() -> None:
             return process(self, line, cmd, arg)
 
         handler.pre_process_command = pre_process
+    refuse = next((a for a in sys.argv[2:] if a.startswith("--refuse=")), None)
+    if refuse is not None:
+        text, store = refuse.partition("=")[2], handler.ftp_STOR
+
+        def ftp_stor(self: Any, path: str, mode: str = "w") -> Any:
+            if text in os.path.basename(path):
+                self.respond(f"550 {os.path.basename(path)}: refused by the upload filter.")
+                return None
+            return store(self, path, mode)
+
+        handler.ftp_STOR = ftp_stor
     print(server.address[1], flush=True)
     server.serve_forever(handle_exit=False)
 

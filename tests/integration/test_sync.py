@@ -32,7 +32,7 @@ from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts, sync_work
 from remoteops.transports import CommandSpec, TransportFactory
 from remoteops.tree import Entry, Kind
-from tests.integration.conftest import Daemon, done_when, kill_sessions, with_vars
+from tests.integration.conftest import Daemon, done_when, kill_sessions, tar_hidden, with_vars
 
 ODD = ["with space", "quote'single", 'quote"double', "new\nline", "ünïcode", "tab\there"]
 
@@ -325,15 +325,7 @@ def test_a_host_without_tar_gets_every_file_over_sftp(
 ) -> None:
     """The bulk path needs tar; without it (PATH lacks it on this host) files go one by one."""
     target = ssh_hosts[-1]
-    tools = "find sha256sum xargs rm sleep kill cat"
-    hide_tar = (
-        "mkdir -p /root/notar && for t in " + tools + '; do ln -sf "$(command -v $t)" '
-        "/root/notar/$t; done && echo 'PATH=/root/notar' > /root/.bashrc"
-    )
-    assert run_command([target], CommandSpec(hide_tar)).exit_code == 0
-    try:
-        probe = run_command([target], CommandSpec("tar --version")).results[0]
-        assert probe.exit_code == 127, probe  # the host really has no tar now
+    with tar_hidden(target):
         dest = tmp_path / "dest"
         first = sync_hosts([target], source, str(dest)).results[0]
         assert first.ok, first.error
@@ -344,8 +336,6 @@ def test_a_host_without_tar_gets_every_file_over_sftp(
         assert second.transfer is not None
         assert second.transfer.files_updated == 1
         assert snapshot(dest) == snapshot(source)
-    finally:
-        run_command([target], CommandSpec("rm -rf /root/.bashrc /root/notar"))
 
 
 def test_an_empty_source_still_makes_the_destination(ssh_hosts: list[Host], tmp_path: Path) -> None:
