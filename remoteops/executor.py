@@ -541,8 +541,9 @@ class _CommandWork:
 
     needs = frozenset({Capability.COMMANDS})
 
-    def __init__(self, spec: CommandSpec) -> None:
+    def __init__(self, spec: CommandSpec, *, host_sudo: bool = True) -> None:
         self.spec = spec
+        self.host_sudo = host_sudo
         # asked once: an isinstance against a runtime protocol costs ~17 us a host
         stdin = spec.stdin
         self._stdin_lifecycle = stdin if isinstance(stdin, HostLifecycle) else None
@@ -553,7 +554,9 @@ class _CommandWork:
         def on_output(stream: str, data: bytes) -> None:
             listener.host_output(host.name, stream, data)
 
-        spec = with_host_sudo(self.spec, settings_for(host))  # the inventory's become
+        spec = self.spec
+        if self.host_sudo:
+            spec = with_host_sudo(spec, settings_for(host))  # the inventory's become
         outcome = commands_of(transport).run(spec, on_output)  # errors keep partial output
         error = outcome.error
         if error is None and outcome.exit_code not in (0, None):
@@ -579,15 +582,16 @@ class _CommandWork:
             self._stdin_lifecycle.host_ended(host)
 
 
-def command_work(spec: CommandSpec) -> HostWork:
+def command_work(spec: CommandSpec, *, host_sudo: bool = True) -> HostWork:
     """The work of ``remoteops run``: one command, its output streamed to the listener.
 
     A spec without a ``capture_limit`` keeps :data:`DEFAULT_CAPTURE_LIMIT` bytes of each
-    stream in the result (the listener sees everything).
+    stream in the result (the listener sees everything). ``host_sudo=False`` leaves out the
+    sudo a host's inventory asks for (a task step's explicit ``sudo: false``).
     """
     if spec.capture_limit is None:
         spec = dataclasses.replace(spec, capture_limit=DEFAULT_CAPTURE_LIMIT)
-    return _CommandWork(spec)
+    return _CommandWork(spec, host_sudo=host_sudo)
 
 
 def run_command(

@@ -108,7 +108,9 @@ def task(
         fail(str(exc))
     loaded, selected = load_and_select(inventory, hosts or loaded_task.hosts or "all")
     # asked only for a file that uses sudo, and sent only when sudo asks for it
-    with_sudo = any(s.sudo is not False or s.sudo_user is not None for s in loaded_task.steps)
+    with_sudo = any(
+        s.sudo not in (None, False) or s.sudo_user is not None for s in loaded_task.steps
+    )
     if sudo_password_env and not with_sudo:
         fail(f"--sudo-password-env: no step of {file} uses sudo")
     sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if with_sudo else None

@@ -738,10 +738,9 @@ class _TaskRun:
         timeout = None if step.timeout is None else _seconds(step.timeout, variables)
         env = {name: text(value) for name, value in step.env.items()}
         sudo_user = None if step.sudo_user is None else text(step.sudo_user)
+        sudo = None if step.sudo is None else _flag(step.sudo, variables)
         privilege = (
-            Privilege(sudo_user, self.sudo_password)
-            if _flag(step.sudo, variables) or sudo_user is not None
-            else None
+            Privilege(sudo_user, self.sudo_password) if sudo or sudo_user is not None else None
         )
         guards = {
             "creates": None if step.creates is None else text(step.creates),
@@ -757,7 +756,10 @@ class _TaskRun:
         local_command = ""
         if isinstance(args, RunArgs):
             spec = CommandSpec(text(args.cmd), env=env, timeout=timeout)
-            do = run_doing(spec if privilege is None else privilege.applied_to(spec))
+            do = run_doing(
+                spec if privilege is None else privilege.applied_to(spec),
+                host_sudo=sudo is not False,
+            )
         elif isinstance(args, DialogueArgs):
             exchanges = tuple(_exchange(e, timeout, variables) for e in args.exchanges)
             do = _dialogue_doing(exchanges, timeout)
@@ -935,11 +937,12 @@ def _never(host: Host, transport: Transport, listener: Listener) -> tuple[HostRe
     raise AssertionError("a local step runs here, not on a host")
 
 
-def run_doing(spec: CommandSpec) -> Doing:
+def run_doing(spec: CommandSpec, *, host_sudo: bool = True) -> Doing:
     """The command on the host. Its own ``timeout`` running out is the step's failure (as an
     Ansible task timeout, ``ignore_errors`` covers it): the command was killed and the
-    connection is fine. A connection closed under it (the host's time ran out) is not."""
-    work = command_work(spec)
+    connection is fine. A connection closed under it (the host's time ran out) is not.
+    ``host_sudo=False``: the step said ``sudo: false``, which the inventory's sudo obeys."""
+    work = command_work(spec, host_sudo=host_sudo)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         started = time.monotonic()
