@@ -68,14 +68,30 @@ def sigterm_deferred() -> Iterator[None]:
     ``run -b``/``--diff`` printed anything, before the summary and before the journal, so
     ``-H @failed`` then retried the hosts of the run before (``timeout 60 remoteops run``).
     """
+    previous: signal._HANDLER | None = None
+    if (
+        not _termination.deferring
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    ):
+        # between two runs of the block (a task's steps, its local commands, the output
+        # printed after a run) the SIGTERM is held too; a run going on reads it as its own
+        previous = signal.signal(signal.SIGTERM, _hold_sigterm)
     _termination.deferring += 1
     try:
         yield
     finally:
         _termination.deferring -= 1
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if not _termination.deferring and _termination.pending:
             _termination.pending = False
             signal.raise_signal(signal.SIGTERM)
+
+
+def _hold_sigterm(signum: int, frame: FrameType | None) -> None:
+    """:func:`sigterm_deferred`'s handler: the SIGTERM ends the process when the block ends."""
+    _termination.pending = True
 
 
 def sigterm_pending() -> bool:
@@ -319,7 +335,7 @@ class Executor:
         with self._sigint_as_count():
             while len(results) < len(hosts):
                 try:
-                    if self._terminated:  # SIGTERM: cancel at once, as a second Ctrl-C
+                    if self._terminated or _termination.pending:  # SIGTERM: cancel at once
                         self._stop_starting.set()
                         self._cancel_all()
                         break
@@ -367,7 +383,7 @@ class Executor:
                     results[result.host] = result
                     self.listener.host_finished(result)
         self.sessions.run_ended()
-        if self._terminated:  # every host reported, every command cancelled: now end as asked
+        if self._terminated or _termination.pending:  # every host reported: now end as asked
             if _termination.deferring:  # once the caller has shown and journalled the run
                 _termination.pending = True
             else:
@@ -541,8 +557,9 @@ class _CommandWork:
 
     needs = frozenset({Capability.COMMANDS})
 
-    def __init__(self, spec: CommandSpec) -> None:
+    def __init__(self, spec: CommandSpec, *, host_sudo: bool = True) -> None:
         self.spec = spec
+        self.host_sudo = host_sudo
         # asked once: an isinstance against a runtime protocol costs ~17 us a host
         stdin = spec.stdin
         self._stdin_lifecycle = stdin if isinstance(stdin, HostLifecycle) else None
@@ -553,7 +570,9 @@ class _CommandWork:
         def on_output(stream: str, data: bytes) -> None:
             listener.host_output(host.name, stream, data)
 
-        spec = with_host_sudo(self.spec, settings_for(host))  # the inventory's become
+        spec = self.spec
+        if self.host_sudo:
+            spec = with_host_sudo(spec, settings_for(host))  # the inventory's become
         outcome = commands_of(transport).run(spec, on_output)  # errors keep partial output
         error = outcome.error
         if error is None and outcome.exit_code not in (0, None):
@@ -579,15 +598,16 @@ class _CommandWork:
             self._stdin_lifecycle.host_ended(host)
 
 
-def command_work(spec: CommandSpec) -> HostWork:
+def command_work(spec: CommandSpec, *, host_sudo: bool = True) -> HostWork:
     """The work of ``remoteops run``: one command, its output streamed to the listener.
 
     A spec without a ``capture_limit`` keeps :data:`DEFAULT_CAPTURE_LIMIT` bytes of each
-    stream in the result (the listener sees everything).
+    stream in the result (the listener sees everything). ``host_sudo=False`` leaves out the
+    sudo a host's inventory asks for (a task step's explicit ``sudo: false``).
     """
     if spec.capture_limit is None:
         spec = dataclasses.replace(spec, capture_limit=DEFAULT_CAPTURE_LIMIT)
-    return _CommandWork(spec)
+    return _CommandWork(spec, host_sudo=host_sudo)
 
 
 def run_command(

@@ -35,6 +35,7 @@ from remoteops.tree import ProgressSink
 
 if TYPE_CHECKING:
     from remoteops.fleet import Fleet
+    from remoteops.tasks.runner import TaskReport
     from remoteops.transports.stdin_sources import StdinSource
 
 InventoryOption = Annotated[
@@ -553,6 +554,24 @@ def execute(call: Callable[[], RunReport]) -> RunReport:
         return call()
     except ConfigurationError as exc:  # e.g. an unparsable ~/.ssh/config: nothing ran
         fail(str(exc))
+
+
+def finish_task(report: TaskReport, output: OutputMode, *, steps_shown: bool) -> NoReturn:
+    """A task file's or fabfile's end: the recap (text) or each host's JSON line (with its
+    steps unless ``steps_shown`` as they ended), the journal, and the exit code. Called
+    inside :func:`sigterm_deferred`: a SIGTERM ends the process after all this (143)."""
+    from remoteops.cli.config_cmd import journal_task
+    from remoteops.executor import sigterm_pending
+    from remoteops.output.recap import print_json, print_recap
+
+    code = int(report.exit_code)
+    if output is OutputMode.text:
+        sys.stdout.flush()
+        print_recap(report)
+    else:
+        print_json(report, steps=not steps_shown)
+    journal_task(report, 128 + signal.SIGTERM if sigterm_pending() else code)
+    raise typer.Exit(code)
 
 
 def finish(report: RunReport, output: OutputMode, *, max_exit_code: bool = False) -> NoReturn:

@@ -108,14 +108,15 @@ def journal_run(report: RunReport, exit_code: int) -> None:
     journal().record(report, ["remoteops", *sys.argv[1:]], _inventory_sources, exit_code)
 
 
-def journal_task(report: TaskReport) -> None:
-    """Journal a task file's or fabfile's run: each host's end as ``-o json`` prints it."""
+def journal_task(report: TaskReport, exit_code: int) -> None:
+    """Journal a task file's or fabfile's run: each host's end as ``-o json`` prints it, and
+    the status the process exits with (143 when a SIGTERM ends it)."""
     from remoteops.output.recap import host_json
 
     journal().record_results(
         ["remoteops", *sys.argv[1:]],
         [host_json(recap, check=report.check) for recap in report.hosts],
-        exit_code=int(report.exit_code),
+        exit_code=exit_code,
         duration_s=report.duration_s,
         interrupted=report.interrupted,
         inventory=_inventory_sources,

@@ -31,14 +31,14 @@ from remoteops.cli.common import (
     ask_terminal,
     connection_overrides,
     fail,
+    finish_task,
     is_verbose,
     load_and_select,
     make_fleet,
     read_secret_from,
 )
-from remoteops.cli.config_cmd import journal_task
 from remoteops.errors import ConfigurationError
-from remoteops.executor import DEFAULT_FORKS, Listener
+from remoteops.executor import DEFAULT_FORKS, Listener, sigterm_deferred
 from remoteops.inventory import Host
 
 #: The task's words after its name are its own, even those that look like our options.
@@ -100,7 +100,6 @@ def fab(
 ) -> None:
     """Run a fabfile's tasks on every host, in parallel, on remoteops' own SSH connections."""
     from remoteops.output import LiveLines
-    from remoteops.output.recap import print_json, print_recap
     from remoteops.tasks.batches import parse_batch_size
     from remoteops.tasks.fabfile import fabric_config, load_fabfile, run_fabfile
 
@@ -144,26 +143,21 @@ def fab(
             count = f"{len(chosen)} host{'' if len(chosen) == 1 else 's'}"
             typer.echo(f"TASK {index + 1} {name} ({count})", err=True)
 
-    try:
-        with fleet:
-            report = run_fabfile(
-                fleet,
-                loaded_fabfile,
-                calls,
-                config=config,
-                serial=batches,
-                max_fail=max_fail,
-                max_fail_percentage=max_fail_percentage,
-                listener=listener,
-                on_task=announce,
-                tracebacks=is_verbose(),
-            )
-    except ConfigurationError as exc:
-        fail(str(exc))
-    if text:
-        sys.stdout.flush()
-        print_recap(report)
-    else:
-        print_json(report)
-    journal_task(report)
-    raise typer.Exit(int(report.exit_code))
+    with sigterm_deferred():  # a SIGTERM ends the process once the recap is shown and journalled
+        try:
+            with fleet:
+                report = run_fabfile(
+                    fleet,
+                    loaded_fabfile,
+                    calls,
+                    config=config,
+                    serial=batches,
+                    max_fail=max_fail,
+                    max_fail_percentage=max_fail_percentage,
+                    listener=listener,
+                    on_task=announce,
+                    tracebacks=is_verbose(),
+                )
+        except ConfigurationError as exc:
+            fail(str(exc))
+        finish_task(report, output, steps_shown=False)

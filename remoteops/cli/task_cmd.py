@@ -25,14 +25,14 @@ from remoteops.cli.common import (
     UserOption,
     connection_overrides,
     fail,
+    finish_task,
     load_and_select,
     make_fleet,
     read_secret_from,
 )
 from remoteops.cli.completion import complete_hosts
-from remoteops.cli.config_cmd import journal_task
 from remoteops.errors import ConfigurationError
-from remoteops.executor import DEFAULT_FORKS, Listener
+from remoteops.executor import DEFAULT_FORKS, Listener, sigterm_deferred
 from remoteops.inventory import Host
 
 
@@ -96,7 +96,7 @@ def task(
     then the recap. JSON: one line per host per step as it ends there, then one per host.
     """
     from remoteops.output import LiveLines
-    from remoteops.output.recap import JsonSteps, print_json, print_recap
+    from remoteops.output.recap import JsonSteps
     from remoteops.tasks import load_task_file, parse_extra_vars, run_task_file
     from remoteops.tasks.model import Step
     from remoteops.tasks.runner import StepEnded, StepResult
@@ -108,7 +108,9 @@ def task(
         fail(str(exc))
     loaded, selected = load_and_select(inventory, hosts or loaded_task.hosts or "all")
     # asked only for a file that uses sudo, and sent only when sudo asks for it
-    with_sudo = any(s.sudo is not False or s.sudo_user is not None for s in loaded_task.steps)
+    with_sudo = any(
+        s.sudo not in (None, False) or s.sudo_user is not None for s in loaded_task.steps
+    )
     if sudo_password_env and not with_sudo:
         fail(f"--sudo-password-env: no step of {file} uses sudo")
     sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if with_sudo else None
@@ -140,26 +142,21 @@ def task(
 
     ended: StepEnded = step_line if text else JsonSteps()
 
-    try:
-        with fleet:
-            report = run_task_file(
-                fleet,
-                loaded_task,
-                inventory=loaded,
-                extra_vars=variables,
-                listener=listener,
-                on_step=announce,
-                check=check,
-                diff=diff,
-                on_result=ended,
-                sudo_password=sudo_password,
-            )
-    except ConfigurationError as exc:
-        fail(str(exc))
-    if text:
-        sys.stdout.flush()
-        print_recap(report)
-    else:
-        print_json(report, steps=False)
-    journal_task(report)
-    raise typer.Exit(int(report.exit_code))
+    with sigterm_deferred():  # a SIGTERM ends the process once the recap is shown and journalled
+        try:
+            with fleet:
+                report = run_task_file(
+                    fleet,
+                    loaded_task,
+                    inventory=loaded,
+                    extra_vars=variables,
+                    listener=listener,
+                    on_step=announce,
+                    check=check,
+                    diff=diff,
+                    on_result=ended,
+                    sudo_password=sudo_password,
+                )
+        except ConfigurationError as exc:
+            fail(str(exc))
+        finish_task(report, output, steps_shown=True)

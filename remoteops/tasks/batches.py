@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from remoteops.executor import sigterm_pending
 from remoteops.tasks.model import BatchSize
 
 _Item = TypeVar("_Item")
@@ -134,6 +135,8 @@ def run_batches(
     cut = batches(hosts, serial)
     done: list[_Item] = []
     for number, batch in enumerate(cut):
+        if sigterm_pending():  # a SIGTERM the CLI holds: no batch starts after it came
+            return "interrupted"
         interrupted = run_batch(batch)
         done += batch
         if interrupted:

@@ -65,7 +65,7 @@ from invoke.util import ExceptionHandlingThread
 from invoke.watchers import StreamWatcher
 
 from remoteops.errors import ConfigurationError, HostError, UnreachableError
-from remoteops.executor import Listener, NullListener
+from remoteops.executor import Listener, NullListener, sigterm_pending
 from remoteops.fleet import Fleet
 from remoteops.inventory import Host
 from remoteops.results import HostResult, Status
@@ -565,7 +565,8 @@ def run_fabfile(
             max_fail_percentage=max_fail_percentage,
         )
     recaps = tuple(run.recap(host.name, stopped) for host in hosts)
-    return TaskReport(recaps, time.monotonic() - started, run.interrupted, stopped)
+    interrupted = run.interrupted or stopped == "interrupted"
+    return TaskReport(recaps, time.monotonic() - started, interrupted, stopped)
 
 
 def call_name(call: Call) -> str:
@@ -612,6 +613,9 @@ class _FabRun:
                     "(nothing was sent to it)",
                 )
         for index, call in enumerate(self.calls):
+            if sigterm_pending():  # a SIGTERM between two tasks (the CLI held it): no next one
+                self.interrupted = True
+                return
             going = [h for h in batch if h.name not in self.stopped_on]
             if not going:
                 return

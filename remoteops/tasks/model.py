@@ -182,7 +182,9 @@ class Step:
     ignore_errors: bool | Templated = False
     timeout: float | Templated | None = None
     env: Mapping[str, Templated] = field(default_factory=_empty)
-    sudo: bool | Templated = False
+    #: None: not said, the host's inventory decides (its ``sudo:``/``ansible_become``); an
+    #: explicit false runs the step as the login user even on a host whose inventory sudoes.
+    sudo: bool | Templated | None = None
     sudo_user: Templated | None = None
     check_safe: bool = False
 

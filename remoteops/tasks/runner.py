@@ -26,12 +26,14 @@ not started then end ``cancelled`` with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import math
 import os
 import posixpath
+import signal
 import subprocess
 import tempfile
 import threading
@@ -50,7 +52,14 @@ from remoteops.errors import (
     TemplateError,
     UnreachableError,
 )
-from remoteops.executor import HostWork, Listener, NullListener, command_work, needing
+from remoteops.executor import (
+    HostWork,
+    Listener,
+    NullListener,
+    command_work,
+    needing,
+    sigterm_pending,
+)
 from remoteops.fleet import Fleet
 from remoteops.inventory import Host, Inventory
 from remoteops.results import (
@@ -290,7 +299,8 @@ def run_task_file(
         max_fail_percentage=task.max_fail_percentage,
     )
     recaps = tuple(run.recap(host.name, stopped) for host in hosts)
-    return TaskReport(recaps, time.monotonic() - started, run.interrupted, stopped, check)
+    interrupted = run.interrupted or stopped == "interrupted"
+    return TaskReport(recaps, time.monotonic() - started, interrupted, stopped, check)
 
 
 # -- one host's step, prepared here before the host is asked ---------------------------------
@@ -430,6 +440,9 @@ class _TaskRun:
             self._run_batch_free(batch)
             return
         for index, step in enumerate(self.task.steps):
+            if sigterm_pending():  # a SIGTERM between two steps (the CLI held it): no next one
+                self.interrupted = True
+                return
             going = [h for h in batch if h.name not in self.stopped_on]
             chosen = self._step_hosts(index, step, going)
             for host in going:  # left out by the step's hosts: skipped, as by a when:
@@ -541,6 +554,7 @@ class _TaskRun:
                 stderr=subprocess.PIPE,
                 env={**os.environ, **plan.env},
                 cwd=self.base_dir,
+                start_new_session=True,  # its own process group, killed whole by _end
             )
         except OSError as exc:
             return _failure("", f"cannot run: {exc}", started)
@@ -551,7 +565,7 @@ class _TaskRun:
                     stdout, stderr = process.communicate(timeout=_LOCAL_POLL_S)
                     break
                 except subprocess.TimeoutExpired:
-                    if self._free.halt.is_set():
+                    if self._free.halt.is_set() or sigterm_pending():
                         raise KeyboardInterrupt from None
                     if deadline is not None and time.monotonic() >= deadline:
                         _end(process)
@@ -738,10 +752,9 @@ class _TaskRun:
         timeout = None if step.timeout is None else _seconds(step.timeout, variables)
         env = {name: text(value) for name, value in step.env.items()}
         sudo_user = None if step.sudo_user is None else text(step.sudo_user)
+        sudo = None if step.sudo is None else _flag(step.sudo, variables)
         privilege = (
-            Privilege(sudo_user, self.sudo_password)
-            if _flag(step.sudo, variables) or sudo_user is not None
-            else None
+            Privilege(sudo_user, self.sudo_password) if sudo or sudo_user is not None else None
         )
         guards = {
             "creates": None if step.creates is None else text(step.creates),
@@ -757,7 +770,10 @@ class _TaskRun:
         local_command = ""
         if isinstance(args, RunArgs):
             spec = CommandSpec(text(args.cmd), env=env, timeout=timeout)
-            do = run_doing(spec if privilege is None else privilege.applied_to(spec))
+            do = run_doing(
+                spec if privilege is None else privilege.applied_to(spec),
+                host_sudo=sudo is not False,
+            )
         elif isinstance(args, DialogueArgs):
             exchanges = tuple(_exchange(e, timeout, variables) for e in args.exchanges)
             do = _dialogue_doing(exchanges, timeout)
@@ -926,8 +942,12 @@ def _skipped_by_check(host: Host) -> HostResult:
 
 
 def _end(process: subprocess.Popen[bytes]) -> None:
-    """Kill a local step's shell and reap it (a child it left may keep its pipes open)."""
-    process.kill()
+    """Kill a local step's whole process group and reap its shell: killing the shell alone
+    left its children running, orphaned (``sleep 30 & wait``, or dash's ``sh -c "sleep
+    30"``, which forks), past the step's timeout, Ctrl-C and SIGTERM. The shell is not reaped
+    yet, so its pid (the group's id) cannot be anyone else's."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
 
@@ -935,11 +955,12 @@ def _never(host: Host, transport: Transport, listener: Listener) -> tuple[HostRe
     raise AssertionError("a local step runs here, not on a host")
 
 
-def run_doing(spec: CommandSpec) -> Doing:
+def run_doing(spec: CommandSpec, *, host_sudo: bool = True) -> Doing:
     """The command on the host. Its own ``timeout`` running out is the step's failure (as an
     Ansible task timeout, ``ignore_errors`` covers it): the command was killed and the
-    connection is fine. A connection closed under it (the host's time ran out) is not."""
-    work = command_work(spec)
+    connection is fine. A connection closed under it (the host's time ran out) is not.
+    ``host_sudo=False``: the step said ``sudo: false``, which the inventory's sudo obeys."""
+    work = command_work(spec, host_sudo=host_sudo)
 
     def do(host: Host, transport: Transport, listener: Listener) -> tuple[HostResult, bool]:
         started = time.monotonic()

@@ -3,13 +3,24 @@ the recap and JSON, rolling batches with the brake, and mistakes refused with ex
 
 from __future__ import annotations
 
+import json
 import re
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-from tests.cli.cli_support import cli_env, json_lines, local_inventory, remoteops
+from tests.cli.cli_support import (
+    LiveRun,
+    cli_env,
+    gated_command,
+    json_lines,
+    local_inventory,
+    remoteops,
+    started_count,
+    wait_until,
+)
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "fabfile.py"
 
@@ -243,3 +254,36 @@ def test_a_task_named_right_with_a_wrong_flag_is_not_offered_itself(
     assert result.returncode == 2
     assert "--nope" in result.stderr.decode()
     assert "did you mean" not in result.stderr.decode()
+
+
+def test_sigterm_mid_fabfile_still_prints_the_recap_journals_143_and_ends_by_it(
+    inventory: str, names: list[str], tmp_path: Path, gate: Path
+) -> None:
+    """``timeout 60 remoteops fab ...`` ended on the spot, with no recap and no journal entry;
+    now the running task is cancelled on every host, the next never starts."""
+    fabfile = write_fabfile(
+        tmp_path,
+        f"""
+        @task
+        def held(c):
+            c.run({gated_command(gate)!r})
+
+        @task
+        def after(c):
+            c.run("echo never")
+        """,
+    )
+    state = tmp_path / "state"
+    env = {"XDG_STATE_HOME": str(state)}
+    with LiveRun("fab", "-f", str(fabfile), "-i", inventory, "held", "after", env=env) as run:
+        wait_until(lambda: started_count(gate) == len(names), "every host to start the task")
+        run.proc.send_signal(signal.SIGTERM)
+        code, stdout, stderr = run.finish(timeout=30)
+    assert code == -signal.SIGTERM
+    assert "never" not in stdout.decode()
+    assert "RECAP" in stderr.decode(), stderr.decode()
+    runs = sorted((state / "remoteops" / "runs").glob("*.jsonl"))
+    assert runs, "no run journalled"
+    head, *hosts = [json.loads(line) for line in runs[-1].read_text().splitlines()]
+    assert head["run"]["exit_code"] == 128 + signal.SIGTERM
+    assert {h["host"]: h["status"] for h in hosts} == dict.fromkeys(names, "cancelled")

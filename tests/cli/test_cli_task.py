@@ -9,12 +9,20 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.cli.cli_support import cli_env, json_lines, remoteops
+from tests.cli.cli_support import (
+    LiveRun,
+    cli_env,
+    gated_command,
+    json_lines,
+    remoteops,
+    started_count,
+    wait_until,
+)
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "deploy-site.yml"
 
@@ -116,12 +124,15 @@ def test_json_prints_each_step_on_each_host_as_it_ends(
 
 
 def _interrupted(
-    inventory: str, task_text: str, folder: Path
+    inventory: str, task_text: str, folder: Path, starts: int
 ) -> tuple[int, list[dict[str, object]]]:
-    """Run the task with -o json, press Ctrl-C once a second in, return the exit code and
-    what was printed."""
+    """Run the task with -o json, press Ctrl-C once ``starts`` commands ran ``{started}``
+    (a marker file each: a fixed wait was too short on a loaded machine, the Ctrl-C came
+    before the step), return the exit code and what was printed."""
     path = folder / "task.yml"
-    path.write_text(task_text)
+    marks = folder / "started"
+    marks.mkdir()
+    path.write_text(task_text.replace("{started}", f"mktemp {marks}/s.XXXXXX"))
     process = subprocess.Popen(
         [sys.executable, "-m", "remoteops", "task", str(path), "-i", inventory, "-o", "json"],
         stdin=subprocess.DEVNULL,
@@ -129,7 +140,7 @@ def _interrupted(
         stderr=subprocess.PIPE,
         env=cli_env(None),
     )
-    time.sleep(1.5)
+    wait_until(lambda: len(list(marks.iterdir())) == starts, "the step to start")
     os.kill(process.pid, signal.SIGINT)
     out, _ = process.communicate(timeout=30)
     return process.returncode, json_lines(out)
@@ -143,8 +154,9 @@ def test_ctrl_c_between_steps_ends_the_unfinished_hosts_cancelled(
     step it is in and starts no other."""
     code, objects = _interrupted(
         inventory,
-        f"strategy: {strategy}\nsteps:\n  - run: sleep 3\n  - run: 'true'\n",
+        f"strategy: {strategy}\nsteps:\n  - run: '{{started}}; sleep 3'\n  - run: 'true'\n",
         tmp_path,
+        len(names),
     )
     assert code == 130
     finals = {o["host"]: o for o in objects if o["step"] is None}
@@ -159,7 +171,10 @@ def test_ctrl_c_in_a_local_step_still_prints_every_hosts_end(
     """The KeyboardInterrupt escaped from the local command: nothing was printed at all.
     Under free the local step runs on a host's thread: the first Ctrl-C ends it there."""
     code, objects = _interrupted(
-        inventory, f"strategy: {strategy}\nsteps:\n  - local: sleep 10\n  - run: 'true'\n", tmp_path
+        inventory,
+        f"strategy: {strategy}\nsteps:\n  - local: '{{started}}; sleep 10'\n  - run: 'true'\n",
+        tmp_path,
+        1,
     )
     assert code == 130
     finals = [o for o in objects if o["step"] is None]
@@ -193,3 +208,48 @@ def test_run_template_errors_name_the_problem(inventory: str, names: list[str]) 
     results = json_lines(undefined.stdout)
     assert len(results) == len(names)
     assert all("no_such_var" in (o["error"] or "") for o in results)
+
+
+def _journalled(state: Path) -> list[dict[str, Any]]:
+    """The newest journalled run under XDG_STATE_HOME ``state``: its head, then its hosts."""
+    runs = sorted((state / "remoteops" / "runs").glob("*.jsonl"))
+    assert runs, "no run journalled"
+    return [json.loads(line) for line in runs[-1].read_text().splitlines()]
+
+
+@pytest.mark.parametrize("where", ["run", "local"])
+def test_sigterm_mid_task_still_prints_the_recap_journals_143_and_ends_by_it(
+    inventory: str, names: list[str], tmp_path: Path, gate: Path, where: str
+) -> None:
+    """``timeout 60 remoteops task ...``: the SIGTERM ended the process on the spot, with no
+    recap and no journal entry (``-H @failed`` then retried the run before), and a ``local:``
+    step's shell was killed alone, its children left running. Now the step is cancelled on
+    every host, the next never starts, the recap prints, the journal says 143."""
+    child = tmp_path / "child.pid"
+    step = (
+        f'run: "{gated_command(gate)}"'
+        if where == "run"
+        else f'local: "({gated_command(gate)}) & echo $! > {child}; wait"'
+    )
+    task = tmp_path / "task.yml"
+    task.write_text(
+        f"steps:\n  - run: echo first\n  - {{name: held, {step}}}\n  - run: echo never\n"
+    )
+    state = tmp_path / "state"
+    with LiveRun("task", str(task), "-i", inventory, env={"XDG_STATE_HOME": str(state)}) as run:
+        wanted = len(names) if where == "run" else 1
+        wait_until(lambda: started_count(gate) == wanted, "the held step to start")
+        run.proc.send_signal(signal.SIGTERM)
+        code, stdout, stderr = run.finish(timeout=30)
+    assert code == -signal.SIGTERM  # still ends by the signal
+    assert "never" not in stdout.decode()
+    recap = stderr.decode()
+    assert "RECAP" in recap, recap
+    for name in names:
+        assert re.search(rf"{name} +: ok=1 changed=1 failed=1 .*cancelled: step 'held'", recap)
+    head, *hosts = _journalled(state)
+    assert head["run"]["exit_code"] == 128 + signal.SIGTERM
+    assert {h["host"]: h["status"] for h in hosts} == dict.fromkeys(names, "cancelled")
+    if where == "local":  # the gated loop, a child of the step's shell, was killed with it
+        pid = int(child.read_text())
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), "the local step's child to end")

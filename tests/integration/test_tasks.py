@@ -805,6 +805,34 @@ def test_sudo_file_steps_write_and_read_as_root_on_the_hosts_one_connection(
         assert password.encode() not in b"".join(s.result.stdout + s.result.stderr for s in steps)
 
 
+@pytest.mark.usefixtures("requires_root")
+def test_an_explicit_sudo_false_step_runs_as_the_login_on_a_host_whose_inventory_sudoes(
+    hosts: list[Host], fleet: Inventory, tmp_path: Path, strategy: str
+) -> None:
+    """The inventory's ``sudo: true`` (``ansible_become``) covers a step that says nothing,
+    but a step's own ``sudo: false`` wins, as in Ansible (it ran as the sudo user anyway)."""
+    becoming = [with_vars(h, sudo=True, sudo_user="nobody") for h in hosts[:2]]
+    with Fleet(becoming, inventory=fleet) as kept:
+        report = run_text(
+            kept,
+            fleet,
+            tmp_path,
+            """
+            vars: {no_sudo: false}
+            steps:
+              - {name: unsaid, run: id -un}
+              - {name: said off, run: id -un, sudo: false}
+              - {name: templated off, run: id -un, sudo: "{{ no_sudo }}"}
+              - {name: said on, run: id -un, sudo: true}
+            """,
+            strategy=strategy,
+        )
+    assert report.exit_code == ExitCode.OK, report
+    for host in becoming:
+        users = [s.result.stdout for s in report.by_host[host.name].steps]
+        assert users == [b"nobody\n", b"root\n", b"root\n", b"nobody\n"]
+
+
 def test_a_template_without_mode_keeps_the_mode_of_the_file_it_replaces(
     connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
 ) -> None:

@@ -120,7 +120,7 @@ def test_defaults_are_one_batch_of_all_hosts_linear_and_no_brake() -> None:
     assert (step.name, step.when, step.sudo, step.ignore_errors, step.timeout) == (
         "run: uptime",
         (),
-        False,
+        None,  # unsaid: the inventory's sudo decides; an explicit false turns it off
         False,
         None,
     )
