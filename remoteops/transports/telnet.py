@@ -85,14 +85,16 @@ _LOGIN_FAILED = (
 )
 #: A device's pager, at the end of what it sent: it waits for a key there.
 _PAGER = r"(?i)[ \t]*(?:-+ ?more ?-+|<--- more --->|--more--|press any key to continue)[ \t]*$"
+_PAGER_AT_END = re.compile(_PAGER.encode())
 #: A terminal keeps at most 4095 bytes of one input line (Linux N_TTY); longer ones are cut
 #: short and what is left would run as if complete.
 _LINE_MAX = 3500
-#: Bytes of a command's output that, with more behind them, are handed on at once (with what
-#: arrived before pexpect's 8 KiB search window): an endless output never piles up.
-_PIECE = 4096
-#: Bytes of an unfinished line held back at most before it is handed on anyway.
+#: Bytes of an unfinished line held back at most before it is handed on anyway: a line that
+#: never ends (a device dumping hex) never piles up.
 _CARRY_LIMIT = 256 * 1024
+#: Bytes at the end of such a line kept back from handing on, for a prompt or a pager that a
+#: read cut in two (a device's ends a command, or waits for a key, only when seen whole).
+_PROMPT_ROOM = 1024
 _QUIET_S = 0.3
 _EVERYTHING = re.compile(rb".+\Z", re.DOTALL)
 #: What devices send after the pager text once answered, to erase it from the screen.
@@ -662,9 +664,9 @@ class _ShellCommand(_SessionCommand):
             self.close_stdin()  # the input's reader ends only on its end line
             return self._handed(output) + self._take(quiet=quiet)
         raw = self._raw
-        cut = raw.rfind(b"\n") + 1
-        if quiet or len(raw) - cut > _CARRY_LIMIT:
-            cut = _unfinished_start(raw)
+        # a marker is written at once, so one that a read cut is complete in the next
+        marker = raw.rfind(b"__RO_RC_")
+        cut = _ready_end(raw, partial=quiet, held=0 if marker < 0 else len(raw) - marker)
         self._raw = raw[cut:]
         return self._handed(raw[:cut])
 
@@ -702,9 +704,12 @@ class _ShellCommand(_SessionCommand):
 class _DeviceCommand(_SessionCommand):
     """A device CLI's command: each line typed in turn (a configuration snippet is several),
     the output of each being what came before the prompt, without the echoed line; pagers
-    are answered on the way and their erasure dropped. A line matching an error pattern
-    refuses the whole, and the lines after it are not sent (they may depend on it). Output
-    goes on as each line of it is complete."""
+    are answered on the way and their erasure dropped. Output goes on as each line of it is
+    complete (a line longer than ``_CARRY_LIMIT`` in parts) and is not kept here: what a
+    result keeps is :func:`drive`'s capture limit, so a device that prints or pages for ever
+    holds no more than a line. A line matching an error pattern (searched as it goes on, in
+    multi-line mode as in dialogues) refuses the whole once the prompt is back, and the lines
+    after it are not sent (they may depend on it)."""
 
     def __init__(self, transport: TelnetTransport, command: str) -> None:
         super().__init__(transport)
@@ -712,7 +717,12 @@ class _DeviceCommand(_SessionCommand):
         for line in self._lines:
             _check_line_length(line)
         self._prompt = re.compile(_as_bytes(transport._prompt_pattern()), re.DOTALL)
+        self._errors = [
+            re.compile(p.encode(), re.MULTILINE) for p in transport.settings.error_patterns
+        ]
         self._refusal: str | None = None
+        self._refused_by: bytes | None = None  # the first error line of the typed line
+        self._searched = 0  # bytes at the start of _raw searched for a prompt and a pager
         self._paged = False
         self._next_line()
 
@@ -722,8 +732,7 @@ class _DeviceCommand(_SessionCommand):
             return
         self._line = self._lines.pop(0)
         self.expected = f"the prompt after {self._line!r}"
-        self._output = b""  # this line's output so far, cleaned
-        self._handed_on = 0  # ... of which this much went on
+        self._output = b""  # this line's output cleaned, not handed on yet
         self._echo_known = False
         self._send(self._line.encode() + b"\n")
 
@@ -731,8 +740,14 @@ class _DeviceCommand(_SessionCommand):
         chunks: list[tuple[str, bytes]] = []
         while not self._finished:
             raw = self._raw
-            pager = re.search(_PAGER.encode(), raw)
-            prompt = self._prompt.search(raw)
+            # what was searched already is searched again only as far as a prompt may reach
+            # back: a line that never ends is not searched anew on every read
+            start = max(0, self._searched - _PROMPT_ROOM)
+            # a pager is on the last line (or before a last line end): no need to look further
+            last_line = raw.rfind(b"\n", 0, max(0, len(raw) - 1)) + 1
+            pager = _PAGER_AT_END.search(raw, max(start, last_line))
+            prompt = self._prompt.search(raw, start)
+            self._searched = 0
             if pager is not None:
                 self._raw = b""
                 self._absorb(raw[: pager.start()])
@@ -744,8 +759,9 @@ class _DeviceCommand(_SessionCommand):
                 chunks += self._line_done()
                 continue
             else:
-                cut = raw.rfind(b"\n") + 1
+                cut = _ready_end(raw, partial=False, held=_PROMPT_ROOM)
                 self._raw = raw[cut:]
+                self._searched = len(raw) - cut
                 self._absorb(raw[:cut])
             return chunks + self._complete_lines()
         return chunks
@@ -760,33 +776,44 @@ class _DeviceCommand(_SessionCommand):
             if newline:
                 self._echo_known = True
                 self._output = rest if self._line.encode() in first else seen
+            elif len(seen) > _CARRY_LIMIT:  # longer than any echo: output from its start
+                self._echo_known = True
+                self._output = seen
 
     def _complete_lines(self) -> list[tuple[str, bytes]]:
         if not self._echo_known:
             return []
-        end = self._output.rfind(b"\n") + 1
-        piece, self._handed_on = self._output[self._handed_on : end], max(end, self._handed_on)
-        masked = self._transport._mask(piece)
-        return [(STDOUT, masked)] if masked else []
+        end = _ready_end(self._output, partial=False)
+        piece, self._output = self._output[:end], self._output[end:]
+        return self._handed_on(piece)
 
     def _line_done(self) -> list[tuple[str, bytes]]:
         if not self._echo_known:  # no line end: all of it is the echo, or none
             seen = self._output.lstrip(b"\n")
             self._output = b"" if self._line.encode() in seen else seen
             self._echo_known = True
-        rest = self._transport._mask(self._output[self._handed_on :])
-        output = self._output
-        for pattern in self._transport.settings.error_patterns:
-            if re.search(pattern.encode(), output):
-                said = next(ln for ln in output.splitlines() if re.search(pattern.encode(), ln))
-                self._refusal = (
-                    f"the device refused {self._line!r}: " + said.decode(errors="replace").strip()
-                )
-                self._finish()
-                break
+        rest, self._output = self._output, b""
+        chunks = self._handed_on(rest)
+        if self._refused_by is not None:
+            said = self._refused_by.decode(errors="replace").strip()
+            self._refusal = f"the device refused {self._line!r}: {said}"
+            self._finish()
         else:
             self._next_line()
-        return [(STDOUT, rest)] if rest else []
+        return chunks
+
+    def _handed_on(self, piece: bytes) -> list[tuple[str, bytes]]:
+        """``piece`` (cleaned output) masked, for the caller, once its error lines are seen."""
+        if self._refused_by is None:
+            for error in self._errors:
+                found = error.search(piece)
+                if found is not None:
+                    start = piece.rfind(b"\n", 0, found.start()) + 1
+                    end = piece.find(b"\n", found.start())
+                    self._refused_by = piece[start : len(piece) if end < 0 else end]
+                    break
+        masked = self._transport._mask(piece)
+        return [(STDOUT, masked)] if masked else []
 
     def exit_code(self) -> None:
         return None  # a device CLI has none
@@ -810,7 +837,7 @@ class _Dialogue:
         self._child = transport._spawn()
         self._on_output = on_output
         self._prompt = re.compile(_as_bytes(transport._prompt_pattern()), re.DOTALL)
-        self._pager = re.compile(_PAGER.encode())
+        self._pager = _PAGER_AT_END
         self._paged = False
         self.transcript = b""
         self.at_prompt = False
@@ -893,16 +920,17 @@ def _as_bytes(pattern: bytes | str) -> bytes:
 _UNFINISHED = re.compile(rb"\x1b[\[()]?[0-9;?]*\Z")
 
 
-def _unfinished_start(raw: bytes) -> int:
-    """Where the end of ``raw`` that cannot go on yet starts: an escape sequence or a UTF-8
-    character that may be cut, or our end marker. (A marker is written at once, so one
-    that a read cut is complete in the next.)"""
-    marker = raw.rfind(b"__RO_RC_")
-    if marker >= 0:
-        return marker
-    held = _UNFINISHED.search(raw)
-    end = held.start() if held is not None else len(raw)
-    return whole_characters(raw, end)
+def _ready_end(raw: bytes, *, partial: bool, held: int = 0) -> int:
+    """Where the part of ``raw`` that may go on now ends: after its last line end; with
+    ``partial`` (the session went quiet), or an unfinished line longer than ``_CARRY_LIMIT``,
+    after as much of that line as is whole but its last ``held`` bytes: an escape sequence
+    or a UTF-8 character is never cut."""
+    end = raw.rfind(b"\n") + 1
+    if not partial and len(raw) - end <= _CARRY_LIMIT:
+        return end
+    stop = max(end, len(raw) - held)
+    unfinished = _UNFINISHED.search(raw, end, stop)
+    return max(end, whole_characters(raw, stop if unfinished is None else unfinished.start()))
 
 
 @contextlib.contextmanager

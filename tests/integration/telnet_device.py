@@ -8,22 +8,32 @@ the default in brackets), and ``show sessions`` names the login session (its pro
 so a test can tell one session from the next).
 Passwords come from the environment: TELNET_TEST_PASSWORD, TELNET_TEST_ENABLE. Optional:
 TELNET_TEST_PROMPT_END replaces the ``>`` of the unprivileged prompt (a prompt the default
-pattern does not know), TELNET_TEST_LOG names a file each command line is appended to.
+pattern does not know), TELNET_TEST_LOG names a file each command line is appended to,
+TELNET_TEST_PAGE sets the lines per page (10) and TELNET_TEST_PAGER_STAYS=1 makes
+``terminal length 0`` change nothing (a device whose pager cannot be switched off).
+
+Endless commands, for floods: ``show logging`` prints numbered log lines for ever (paged
+like the rest), ``show core-dump`` prints hex digits for ever without a line end.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import termios
 import time
 import tty
+from collections.abc import Iterable
 
 from telnet_terminal import ask, say
 
 NAME = os.environ.get("TELNET_TEST_DEVICE", "switch1")
 PROMPT_END = os.environ.get("TELNET_TEST_PROMPT_END", ">")
 LOG = os.environ.get("TELNET_TEST_LOG")
-PAGE = 10
+PAGE = int(os.environ.get("TELNET_TEST_PAGE", "10"))
+PAGER_STAYS = os.environ.get("TELNET_TEST_PAGER_STAYS") == "1"
+#: Lines written at once when not paging: a flood as fast as the terminal takes it.
+BATCH = 200
 VERSION = [f"Line {n:02d} of the version report" for n in range(1, 31)]
 COMMANDS = {
     "show version": VERSION,
@@ -42,10 +52,14 @@ def key() -> str:
         termios.tcsetattr(0, termios.TCSADRAIN, attributes)
 
 
-def page(lines: list[str], paging: bool) -> None:
-    for number, line in enumerate(lines, 1):
-        say(line + "\r\n")
-        if paging and number % PAGE == 0 and number < len(lines):
+def page(lines: Iterable[str], paging: bool) -> None:
+    """``lines``, a page at a time with a ``--More--`` between pages while ``paging``."""
+    pending = iter(lines)
+    chunk = list(itertools.islice(pending, PAGE if paging else BATCH))
+    while chunk:
+        say("".join(line + "\r\n" for line in chunk))
+        chunk = list(itertools.islice(pending, PAGE if paging else BATCH))
+        if paging and chunk:
             say(" --More-- ")
             answer = key()
             say("\b" * 10 + " " * 10 + "\b" * 10)  # erase the pager, as IOS does
@@ -90,7 +104,15 @@ def main() -> None:
             else:
                 say("% Access denied\r\n")
         elif command == "terminal length 0":
-            paging = False
+            paging = PAGER_STAYS
+        elif command == "show logging":  # endless
+            logged = (
+                f"{n:08d} %SYS-5-CONFIG_I: Configured from console" for n in itertools.count()
+            )
+            page(logged, paging)
+        elif command == "show core-dump":  # endless, and never a line end
+            while True:
+                say("0123456789abcdef" * 4096)
         elif command == "show running-config":
             if enabled:
                 page([f"hostname {NAME}", "interface Gi0/1", " description uplink"], paging)

@@ -15,12 +15,14 @@ import socket
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from remoteops import Fleet
 from remoteops.executor import run_command
 from remoteops.inventory.model import Host
 from remoteops.results import Status
@@ -144,6 +146,17 @@ def linux_login_host() -> Iterator[Host]:
 @pytest.fixture(scope="module")
 def device_host() -> Iterator[Host]:
     daemon, port = _telnetd(HERE / "telnet_device.py")
+    with running(daemon):
+        yield _host("switch1", port, "admin")
+
+
+@pytest.fixture(scope="module")
+def paging_device_host() -> Iterator[Host]:
+    """A device whose ``--More--`` stays whatever ``terminal length 0`` says: remoteops
+    answers every page."""
+    daemon, port = _telnetd(
+        HERE / "telnet_device.py", TELNET_TEST_PAGER_STAYS="1", TELNET_TEST_PAGE="2000"
+    )
     with running(daemon):
         yield _host("switch1", port, "admin")
 
@@ -471,6 +484,61 @@ def test_endless_output_is_streamed_in_pieces_and_only_the_capture_limit_kept(
     assert len(result.stdout) == limit
     assert result.stdout_bytes == sum(pieces)
     assert set(result.stdout.split(b"\n")[:-1]) == {b"y"}
+
+
+@pytest.mark.parametrize(
+    ("device", "command"),
+    [
+        ("device_host", "show logging"),
+        ("paging_device_host", "show logging"),
+        ("device_host", "show core-dump"),
+    ],
+    ids=["lines-for-ever", "pages-for-ever", "a-line-that-never-ends"],
+)
+def test_a_device_flood_streams_keeps_only_the_capture_limit_and_ends_at_its_timeout(
+    device: str, command: str, request: pytest.FixtureRequest
+) -> None:
+    """A device command's output was all held until its prompt came back (the capture
+    limit applied only to what went on), and a line without an end went nowhere at all:
+    a device that prints or pages for ever took the controller's memory. Now it streams
+    as it comes, its result keeps the cap and counts the rest, and memory stays flat."""
+    host: Host = request.getfixturevalue(device)
+    limit = 256 * 1024
+    arrivals: list[tuple[float, int]] = []
+
+    class Recorder:
+        def host_started(self, host: str) -> None: ...
+
+        def host_output(self, host: str, stream: str, data: bytes) -> None:
+            arrivals.append((time.monotonic(), len(data)))
+
+        def host_finished(self, result: object) -> None: ...
+
+        def interrupted(self, running: object) -> None: ...
+
+    with Fleet([host]) as fleet:
+        assert fleet.run("show clock").results[0].ok  # logged in before the clock starts
+        tracemalloc.start()
+        try:
+            spec = CommandSpec(command, timeout=5, capture_limit=limit)
+            result = fleet.run(spec, listener=Recorder()).results[0]
+            ended = time.monotonic()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert (result.status, result.error) == (Status.TIMEOUT, "command timed out after 5 s")
+    assert 5 <= result.duration_s < 5 + 1.5, result.duration_s
+    as_json = result.to_json()
+    assert (as_json["truncated"], len(result.stdout)) == (True, limit)
+    assert as_json["stdout_bytes"] == sum(size for _, size in arrivals) > 4 * limit
+    first_line = result.stdout.partition(b"\n")[0]
+    assert first_line.startswith(
+        b"00000000 %SYS-5" if "logging" in command else b"0123456789abcdef"
+    )
+    live = [at for at, _ in arrivals if at < ended - 2]  # while 2 s of the timeout were left
+    assert len(live) >= 3, arrivals[:5]
+    # what stays in memory is a line and the cap, not what the device sent
+    assert peak < min(3 * 1024 * 1024, as_json["stdout_bytes"]), (peak, as_json["stdout_bytes"])
 
 
 def test_colour_codes_are_cleaned_wherever_the_output_is_cut_into_pieces(
