@@ -158,6 +158,10 @@ def _tarfile_header(member: Member, size: int) -> bytes:
     return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
 
 
+#: How recent a change makes a file's times untrustworthy as a version stamp (see
+#: :class:`ContentCache`).
+RACY_SECONDS = 2.0
+
 #: A file's identity as stat tells it: a change to its content, size, mode or place (a new
 #: file renamed over it) changes at least one of these.
 Identity = tuple[int, int, int, int, int]
@@ -177,17 +181,20 @@ class ContentCache:
 
     An entry is used only while the file's :func:`identity_of` is unchanged (one ``stat``
     per file per host), so a file changed between two hosts is read again for the next.
-    A file changed within the last :data:`RACY_SECONDS` is never kept: file systems stamp
+    A file changed within the last ``racy_seconds`` is never kept: file systems stamp
     times with a coarse clock, so a write right after our read may leave the same times
     (git's "racily clean" index entries), and such a file is read anew for every host.
     """
 
-    #: How recent a change makes a file's times untrustworthy as a version stamp.
-    RACY_SECONDS = 2.0
-
-    def __init__(self, capacity: int = 64 * 1024 * 1024, largest: int = _BUFFER) -> None:
+    def __init__(
+        self,
+        capacity: int = 64 * 1024 * 1024,
+        largest: int = _BUFFER,
+        racy_seconds: float = RACY_SECONDS,
+    ) -> None:
         self.capacity = capacity
         self.largest = largest
+        self.racy_seconds = racy_seconds
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, tuple[Identity, bytes]] = OrderedDict()
         self._held = 0
@@ -214,7 +221,7 @@ class ContentCache:
         change old enough that its times tell its versions apart."""
         latest = max(identity[3], identity[4]) / 1e9
         return identity[2] <= self.largest and (
-            (time.time() if now is None else now) - latest >= self.RACY_SECONDS
+            (time.time() if now is None else now) - latest >= self.racy_seconds
         )
 
     def put(self, path: str, identity: Identity, archived: bytes) -> None:
