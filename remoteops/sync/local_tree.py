@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from remoteops.errors import ConfigurationError
+from remoteops.sync.model import Plan
 from remoteops.tree import Entry, Kind, file_digest
+
+#: Plans kept per tree for hosts whose listings are alike; past this the memo starts over.
+_PLANS_KEPT = 8
 
 
 @dataclass(frozen=True)
@@ -18,6 +23,31 @@ class LocalTree:
     root: Path
     entries: tuple[Entry, ...]
     skipped: tuple[str, ...] = field(default=())
+    # What every host of a run would otherwise work out again for each of the tree's files
+    # (the cost of a first sync to many hosts grew with files x hosts).
+    _paths: dict[str, Path] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _plans: dict[Hashable, Plan] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+
+    def local_path(self, path: str) -> Path:
+        """The local file of the tree's relative ``path``; one Path per path for all hosts."""
+        found = self._paths.get(path)
+        if found is None:
+            found = self._paths.setdefault(path, self.root.joinpath(path))
+        return found
+
+    def shared_plan(self, key: Hashable, make: Callable[[], Plan]) -> Plan:
+        """``make()``, or the plan it made for an equal ``key`` (the options, what the host
+        keeps and its listing): a hundred empty hosts get one plan, made once. Plans are
+        immutable, so hosts may share one; two hosts planning at once may both make it."""
+        found = self._plans.get(key)
+        if found is None:
+            found = make()
+            if len(self._plans) >= _PLANS_KEPT:
+                self._plans.clear()
+            self._plans[key] = found
+        return found
 
 
 def scan_tree(root: Path, *, copy_links: bool = False, checksum: bool = False) -> LocalTree:

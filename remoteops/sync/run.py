@@ -75,7 +75,10 @@ def sync_work(
             lambda path: transport.list_tree(path, checksum=options.checksum),
             force=force,
         )
-        plan = plan_sync(side, remote, options, transport.fidelity)
+        fidelity = transport.fidelity
+        plan = tree.shared_plan(
+            (options, fidelity, tuple(remote)), lambda: plan_sync(side, remote, options, fidelity)
+        )
         if plan.unsupported:
             raise UnsupportedError("; ".join(plan.unsupported))
         changes = planned_changes(plan) if dry_run else None
@@ -93,9 +96,11 @@ def sync_work(
             if (
                 not remote and transport.path_kind(folder) is None
             ):  # a new folder: whole or not at all
-                stats = apply_to_new_folder(plan, transport, tree.root, folder, advance)
+                stats = apply_to_new_folder(plan, transport, tree.local_path, folder, advance)
             else:  # (an empty listing may be an empty folder)
-                stats = apply_plan(plan, transport, tree.root, folder, advance, ensure_dest=False)
+                stats = apply_plan(
+                    plan, transport, tree.local_path, folder, advance, ensure_dest=False
+                )
             status, error = Status.OK, None
         return HostResult(
             host.name,

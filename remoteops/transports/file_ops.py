@@ -146,13 +146,16 @@ def stage_new_folders(
     """
     new_folders = {e.path for e, _ in items if e.kind is Kind.DIR}
     staged: dict[str, str] = {}  # highest new folder -> its temporary name
+    tops: dict[str, str | None] = {}  # each new folder -> the highest new one holding it
     placed: list[str | None] = []
     for entry, _ in items:  # parents come before their children
-        parts = entry.path.split("/")
-        top = next(
-            (p for p in ("/".join(parts[: i + 1]) for i in range(len(parts))) if p in new_folders),
-            None,
-        )
+        parent = entry.path.rpartition("/")[0]
+        # Looked up from the parent's answer: prefixes walked per entry cost per file per host.
+        top = tops[parent] if parent in tops else _highest_new(entry.path, new_folders)
+        if top is None and entry.path in new_folders:
+            top = entry.path
+        if entry.kind is Kind.DIR:
+            tops[entry.path] = top
         if top is None:
             placed.append(None)
             continue
@@ -233,6 +236,15 @@ def _shown(reason: str, written: Sequence[tuple[str, str]], missing: Collection[
         if name in missing and name != path:
             reason = reason.replace(name, path)
     return "; ".join(line for line in reason.splitlines()[:5] if line.strip())
+
+
+def _highest_new(path: str, new_folders: Collection[str]) -> str | None:
+    """The highest of ``path``'s folders (not ``path`` itself) that is new, if any."""
+    parts = path.split("/")[:-1]
+    return next(
+        (p for p in ("/".join(parts[: i + 1]) for i in range(len(parts))) if p in new_folders),
+        None,
+    )
 
 
 def receive_atomically(

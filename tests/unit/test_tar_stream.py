@@ -6,12 +6,13 @@ import io
 import os
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
 from remoteops.errors import LocalReadError
-from remoteops.transports.tar_stream import Member, write_tar
+from remoteops.transports.tar_stream import ContentCache, Member, identity_of, write_tar
 from remoteops.tree import Entry, Kind
 
 LONG = "d/" + "n" * 180  # beyond the 100 bytes of a plain ustar name
@@ -105,3 +106,85 @@ def test_a_failing_receiver_is_not_blamed_on_the_file(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="Socket is closed") as caught:
         write_tar([member], closed)
     assert not isinstance(caught.value, LocalReadError)
+
+
+def archived_contents(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {
+            info.name: extracted.read()
+            for info in tar.getmembers()
+            if (extracted := tar.extractfile(info)) is not None
+        }
+
+
+def stream(members: list[Member], cache: ContentCache) -> dict[str, bytes]:
+    chunks: list[bytes] = []
+    write_tar(members, lambda view: chunks.append(bytes(view)), cache=cache)
+    return archived_contents(b"".join(chunks))
+
+
+#: The caches here trust a file's times once its last change is this old (2 s by default).
+RACY = 0.05
+
+
+def settled(path: Path, data: bytes) -> None:
+    """Write ``data`` (an mtime that stays the same), then wait until the change is old
+    enough for the cache to keep the file."""
+    path.write_bytes(data)
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    time.sleep(2 * RACY)
+
+
+def test_a_file_changed_between_two_hosts_reaches_the_second_as_changed(tmp_path: Path) -> None:
+    cache = ContentCache(racy_seconds=RACY)
+    path = tmp_path / "f"
+    settled(path, b"first version")
+    member = Member("f.tmp", Entry("f", Kind.FILE), path)
+    assert stream([member], cache) == {"f.tmp": b"first version"}
+    assert len(cache) == 1  # kept for the next host
+    settled(path, b"other version")  # same size, same mtime: only ctime tells
+    assert stream([member], cache) == {"f.tmp": b"other version"}
+    path.unlink()
+    settled(path, b"a new file")  # replaced: another inode
+    assert stream([member], cache) == {"f.tmp": b"a new file"}
+
+
+def test_a_file_changed_just_now_is_read_for_every_host_not_kept(tmp_path: Path) -> None:
+    cache = ContentCache()
+    path = tmp_path / "f"
+    path.write_bytes(b"fresh")  # its ctime is now: a write in the same clock tick may not move it
+    member = Member("f.tmp", Entry("f", Kind.FILE), path)
+    assert stream([member], cache) == {"f.tmp": b"fresh"}
+    assert len(cache) == 0
+
+
+def test_the_cache_keeps_small_files_within_its_capacity_and_drops_the_oldest(
+    tmp_path: Path,
+) -> None:
+    cache = ContentCache(capacity=4 * 1024, largest=2 * 1024, racy_seconds=RACY)
+    sizes = {"a": 1000, "b": 1024, "c": 1500, "big": 3000}
+    members = []
+    for name, size in sizes.items():
+        settled(tmp_path / name, os.urandom(size))
+        members.append(Member(name + ".tmp", Entry(name, Kind.FILE), tmp_path / name))
+    got = stream(members, cache)
+    assert got == {m.name: (tmp_path / m.entry.path).read_bytes() for m in members}
+    # Kept padded to whole blocks: a 1024, b 1024, c 1536 (4 KiB in all); big is streamed.
+    assert (len(cache), cache.held) == (3, 3584)
+    settled(tmp_path / "d", os.urandom(1000))
+    stream([Member("d.tmp", Entry("d", Kind.FILE), tmp_path / "d")], cache)
+    assert cache.held <= cache.capacity
+    assert len(cache) == 3  # a, the least recently used, made room for d
+    assert cache.get(str(tmp_path / "a"), identity_of((tmp_path / "a").stat())) is None
+    assert cache.get(str(tmp_path / "d"), identity_of((tmp_path / "d").stat())) is not None
+
+
+def test_a_cached_file_that_goes_away_is_a_local_error(tmp_path: Path) -> None:
+    cache = ContentCache(racy_seconds=RACY)
+    settled(tmp_path / "f", b"x")
+    member = Member("f.tmp", Entry("f", Kind.FILE), tmp_path / "f")
+    stream([member], cache)
+    assert len(cache) == 1
+    (tmp_path / "f").unlink()
+    with pytest.raises(LocalReadError, match="No such file"):
+        stream([member], cache)
