@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -43,21 +44,35 @@ def with_vars(host: Host, **changes: object) -> Host:
 
 
 @contextlib.contextmanager
-def tar_hidden(host: Host) -> Iterator[None]:
-    """The SSH ``host`` without tar for the block (its PATH lacks it: each host has a /root of
-    its own), so batches of writes go file by file over SFTP."""
-    tools = "find sha256sum xargs rm sleep kill cat"
-    hide_tar = (
-        "mkdir -p /root/notar && for t in " + tools + '; do ln -sf "$(command -v $t)" '
-        "/root/notar/$t; done && echo 'PATH=/root/notar' > /root/.bashrc"
-    )
-    assert run_command([host], CommandSpec(hide_tar)).exit_code == 0
+def login_shell_runs(host: Host, line: str) -> Iterator[None]:
+    """``line`` in the root login shell's .bashrc of the SSH ``host`` for the block (each host
+    has a /root of its own); the playground's own .bashrc comes back afterwards, since later
+    tests read the home as the playground made it. Absolute paths: ``line`` may set PATH."""
+    save = "/bin/cp -p /root/.bashrc /root/.bashrc.saved && printf '%s\\n' "
+    save += shlex.quote(line) + " > /root/.bashrc"
+    assert run_command([host], CommandSpec(save)).exit_code == 0
     try:
-        probe = run_command([host], CommandSpec("tar --version")).results[0]
-        assert probe.exit_code == 127, probe  # the host really has no tar now
         yield
     finally:
-        run_command([host], CommandSpec("rm -rf /root/.bashrc /root/notar"))
+        restore = CommandSpec("/bin/mv -f /root/.bashrc.saved /root/.bashrc")
+        assert run_command([host], restore).exit_code == 0
+
+
+@contextlib.contextmanager
+def tar_hidden(host: Host) -> Iterator[None]:
+    """The SSH ``host`` without tar for the block (its PATH lacks it), so batches of writes go
+    file by file over SFTP."""
+    tools = "find sha256sum xargs rm sleep kill cat"
+    links = "mkdir -p /root/notar && for t in " + tools
+    links += '; do ln -sf "$(command -v $t)" /root/notar/$t; done'
+    assert run_command([host], CommandSpec(links)).exit_code == 0
+    try:
+        with login_shell_runs(host, "PATH=/root/notar"):
+            probe = run_command([host], CommandSpec("tar --version")).results[0]
+            assert probe.exit_code == 127, probe  # the host really has no tar now
+            yield
+    finally:
+        run_command([host], CommandSpec("rm -rf /root/notar"))
 
 
 class Agent:

@@ -17,6 +17,7 @@ from remoteops.sync.run import sync_hosts
 from remoteops.transports import CommandSpec, TransportFactory
 from remoteops.transports.sftp_pipeline import walk_tree
 from remoteops.transports.ssh import SSHTransport
+from tests.integration.conftest import login_shell_runs
 from tests.integration.test_sync import ODD, snapshot
 
 
@@ -78,13 +79,14 @@ def busybox_find(target: Host) -> Iterator[None]:
     """A find without -printf on this host (a PATH only it reads), removed afterwards."""
     setup = (
         'mkdir -p /root/busy && sed "s|REAL|$(command -v find)|" > /root/busy/find && '
-        "chmod +x /root/busy/find && echo 'PATH=/root/busy:$PATH' > /root/.bashrc"
+        "chmod +x /root/busy/find"
     )
     assert run_command([target], CommandSpec(setup, stdin=FAKE_FIND.encode())).exit_code == 0
     try:
-        yield
+        with login_shell_runs(target, "PATH=/root/busy:$PATH"):
+            yield
     finally:
-        run_command([target], CommandSpec("rm -rf /root/.bashrc /root/busy"))
+        run_command([target], CommandSpec("rm -rf /root/busy"))
 
 
 @pytest.mark.usefixtures("requires_root")

@@ -32,7 +32,14 @@ from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts, sync_work
 from remoteops.transports import CommandSpec, TransportFactory
 from remoteops.tree import Entry, Kind
-from tests.integration.conftest import Daemon, done_when, kill_sessions, tar_hidden, with_vars
+from tests.integration.conftest import (
+    Daemon,
+    done_when,
+    kill_sessions,
+    login_shell_runs,
+    tar_hidden,
+    with_vars,
+)
 
 ODD = ["with space", "quote'single", 'quote"double', "new\nline", "ünïcode", "tab\there"]
 
@@ -419,27 +426,25 @@ def test_a_host_without_gnu_split_gets_a_changed_big_file_whole(
     ssh_hosts: list[Host], tmp_path: Path
 ) -> None:
     target = ssh_hosts[-1]
-    setup = (
-        "mkdir -p /root/nosplit && cat > /root/nosplit/split && chmod +x /root/nosplit/split "
-        "&& echo 'PATH=/root/nosplit:$PATH' > /root/.bashrc"
-    )
+    setup = "mkdir -p /root/nosplit && cat > /root/nosplit/split && chmod +x /root/nosplit/split"
     assert run_command([target], CommandSpec(setup, stdin=FAKE_SPLIT.encode())).exit_code == 0
     try:
-        source, dest = tmp_path / "source", tmp_path / "dest"
-        source.mkdir()
-        big = source / "image.bin"
-        big.write_bytes(os.urandom(5 * 1024 * 1024))
-        assert sync_hosts([target], source, str(dest)).results[0].ok
-        _flip(big, 100)
-        os.utime(big, (1_700_000_000, 1_700_000_000))
-        result = sync_hosts([target], source, str(dest)).results[0]
-        assert result.ok, result.error
-        assert result.transfer is not None
-        assert result.transfer.bytes_sent == 5 * 1024 * 1024  # whole, not a delta
-        assert snapshot(dest) == snapshot(source)
-        assert sorted(os.listdir(dest)) == ["image.bin"]
+        with login_shell_runs(target, "PATH=/root/nosplit:$PATH"):
+            source, dest = tmp_path / "source", tmp_path / "dest"
+            source.mkdir()
+            big = source / "image.bin"
+            big.write_bytes(os.urandom(5 * 1024 * 1024))
+            assert sync_hosts([target], source, str(dest)).results[0].ok
+            _flip(big, 100)
+            os.utime(big, (1_700_000_000, 1_700_000_000))
+            result = sync_hosts([target], source, str(dest)).results[0]
+            assert result.ok, result.error
+            assert result.transfer is not None
+            assert result.transfer.bytes_sent == 5 * 1024 * 1024  # whole, not a delta
+            assert snapshot(dest) == snapshot(source)
+            assert sorted(os.listdir(dest)) == ["image.bin"]
     finally:
-        run_command([target], CommandSpec("rm -rf /root/.bashrc /root/nosplit"))
+        run_command([target], CommandSpec("rm -rf /root/nosplit"))
 
 
 class _FreezeWhenPlanned:
@@ -497,9 +502,10 @@ def test_a_host_that_freezes_mid_transfer_times_out_and_the_others_finish(
     assert "gave up after 8 s" in (by_host[frozen.name].error or "")
     assert by_host[healthy.name].ok, by_host[healthy.name].error
     assert took < 20, took  # not held up by the frozen host
-    listing = run_command([frozen], CommandSpec(f"ls -A {dest} 2>/dev/null; rm -rf {dest}"))
+    listing = run_command([frozen], CommandSpec(f"ls -A {dest} 2>/dev/null"))
     assert b"big\n" not in listing.results[0].stdout  # no partial file under the real name
-    run_command([healthy], CommandSpec(f"rm -rf {dest}"))
+    # The frozen host's staged folder stays until the next sync into that folder clears it.
+    run_command([frozen, healthy], CommandSpec(f"rm -rf {dest} .{dest}.remoteops-*.tmp"))
 
 
 def test_a_stream_that_stops_between_members_is_not_taken_for_complete(
@@ -560,20 +566,19 @@ def test_a_relative_destination_is_not_redirected_by_cdpath(
     decoy = tmp_path / "decoy"
     name = f"cdpath-test-{os.getpid()}"
     (decoy / name).mkdir(parents=True)
-    setup = f"echo 'export CDPATH={decoy}' > /root/.bashrc"
-    assert run_command([target], CommandSpec(setup)).exit_code == 0
     try:
-        first = sync_hosts([target], source, name, SyncOptions(checksum=True)).results[0]
-        assert first.ok, first.error
-        _flip(source / "dir" / "deeper" / "big", 10)  # under 4 MiB: whole, not a delta
-        second = sync_hosts([target], source, name, SyncOptions(checksum=True)).results[0]
-        assert second.ok, second.error
-        assert list((decoy / name).iterdir()) == []  # nothing went to the CDPATH folder
-        home = run_command([target], CommandSpec(f"cd ~/{name} && sha256sum dir/deeper/big"))
-        expected = hashlib.sha256((source / "dir" / "deeper" / "big").read_bytes()).hexdigest()
-        assert home.results[0].stdout.split()[0].decode() == expected
+        with login_shell_runs(target, f"export CDPATH={decoy}"):
+            first = sync_hosts([target], source, name, SyncOptions(checksum=True)).results[0]
+            assert first.ok, first.error
+            _flip(source / "dir" / "deeper" / "big", 10)  # under 4 MiB: whole, not a delta
+            second = sync_hosts([target], source, name, SyncOptions(checksum=True)).results[0]
+            assert second.ok, second.error
+            assert list((decoy / name).iterdir()) == []  # nothing went to the CDPATH folder
+            home = run_command([target], CommandSpec(f"cd ~/{name} && sha256sum dir/deeper/big"))
+            expected = hashlib.sha256((source / "dir" / "deeper" / "big").read_bytes()).hexdigest()
+            assert home.results[0].stdout.split()[0].decode() == expected
     finally:
-        run_command([target], CommandSpec(f"rm -rf /root/.bashrc ~/{name}"))
+        run_command([target], CommandSpec(f"rm -rf ~/{name}"))
 
 
 SYSTEM_SPELLINGS = ["/etc/.", "//etc", "/./etc", "/usr/../etc", "/etc/./", "/boot/.", "/.",
