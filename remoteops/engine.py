@@ -1,0 +1,78 @@
+"""The container engine (podman or docker) as one command line, shared by the container
+transport, the container playground and the image build.
+
+Both engines take the same verbs for what we use (``run``, ``exec``, ``build``, ``network``,
+``inspect``, ``rm``), so one argv builder serves both; where they differ, the caller asks
+:attr:`Engine.name`. Nothing here starts a container on import or looks past ``PATH``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from remoteops.errors import ConfigurationError
+
+#: The engines we drive, in the order ``auto`` tries them.
+ENGINES = ("podman", "docker")
+
+#: The apt package that provides each engine, for the error that says how to get it.
+_PACKAGES = {"podman": "podman", "docker": "docker.io"}
+
+
+class EngineError(ConfigurationError):
+    """No such engine, or the engine failed a command we cannot go on without."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One container engine found on this machine."""
+
+    name: str
+    binary: str
+
+    def argv(self, *args: str) -> list[str]:
+        """The engine's command line for ``args`` (e.g. ``exec -i NAME sh -c ...``)."""
+        return [self.binary, *args]
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 120,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run one engine command to its end; with ``check``, a failure is an
+        :class:`EngineError` naming the command and the engine's own message."""
+        try:
+            done = subprocess.run(
+                self.argv(*args), input=stdin, capture_output=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise EngineError(
+                f"`{self.name} {' '.join(args[:2])}` took over {timeout:g} s"
+            ) from exc
+        if check and done.returncode != 0:
+            message = done.stderr.decode(errors="replace").strip().splitlines()
+            raise EngineError(
+                f"`{self.name} {' '.join(args[:2])}` failed (exit {done.returncode}): "
+                f"{message[-1] if message else 'no message'}"
+            )
+        return done
+
+
+def find_engine(name: str = "auto") -> Engine:
+    """The engine called ``name`` (``podman``, ``docker``), or the first of :data:`ENGINES`
+    on ``PATH`` for ``auto``; a clear error when it is not installed."""
+    wanted = ENGINES if name == "auto" else (name,)
+    if name != "auto" and name not in ENGINES:
+        raise EngineError(f"unknown container engine {name!r}: use one of {', '.join(ENGINES)}")
+    for candidate in wanted:
+        binary = shutil.which(candidate)
+        if binary is not None:
+            return Engine(candidate, binary)
+    hint = " or ".join(f"`apt-get install {_PACKAGES[e]}`" for e in wanted)
+    raise EngineError(f"no container engine found ({', '.join(wanted)}): install one with {hint}")
