@@ -42,11 +42,27 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(SHARED_TEMP_ROOT)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use ``requires_root`` get the ``root`` marker, so ``-m 'not root'`` works."""
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--containers",
+        action="store_true",
+        help="also run the tests marked `containers` (podman, the project's images built)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that use ``requires_root`` get the ``root`` marker, so ``-m 'not root'`` works.
+
+    Tests marked ``containers`` run only with ``--containers``: they need images that take
+    minutes to build on a fresh machine, so scripts/test builds them and runs that suite on
+    its own, after the main one.
+    """
+    skip_containers = pytest.mark.skip(reason="container test: run with --containers")
     for item in items:
         if "requires_root" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.root)
+        if "containers" in item.keywords and not config.getoption("--containers"):
+            item.add_marker(skip_containers)
 
 
 @pytest.fixture(scope="session")
