@@ -570,9 +570,8 @@ class _CommandWork:
         def on_output(stream: str, data: bytes) -> None:
             listener.host_output(host.name, stream, data)
 
-        spec = self.spec
-        if self.host_sudo:
-            spec = with_host_sudo(spec, settings_for(host))  # the inventory's become
+        # the inventory's become, unless the step said sudo: false (host_privilege decides)
+        spec = with_host_sudo(self.spec, settings_for(host), inventory=self.host_sudo)
         outcome = commands_of(transport).run(spec, on_output)  # errors keep partial output
         error = outcome.error
         if error is None and outcome.exit_code not in (0, None):

@@ -98,7 +98,13 @@ from remoteops.tasks.model import (
 from remoteops.tasks.templating import evaluate, render, to_bool
 from remoteops.tasks.variables import host_variables
 from remoteops.transports import Capability, CommandSpec, Privilege, Transport
-from remoteops.transports.base import ElevatingFiles, FileTransport, commands_of, files_of
+from remoteops.transports.base import (
+    ElevatingFiles,
+    FileTransport,
+    commands_of,
+    files_of,
+    host_privilege,
+)
 from remoteops.transports.deadlines import after
 from remoteops.transports.dialogue import (
     DEFAULT_EXCHANGE_TIMEOUT_S,
@@ -106,6 +112,7 @@ from remoteops.transports.dialogue import (
     dialogues_of,
     pattern_problem,
 )
+from remoteops.transports.settings import settings_for
 from remoteops.tree import Entry, Kind
 
 log = logging.getLogger(__name__)
@@ -340,7 +347,15 @@ class _Prepared:
     env: Mapping[str, str] = field(default_factory=dict)
     command: str = ""  # a local step's, rendered
     check_skipped: bool = False  # a command check mode does not run (guards still do)
-    privilege: Privilege | None = None  # the step's sudo: its guards look as that user
+    privilege: Privilege | None = None  # the step's own sudo (its ``sudo:``/``sudo_user:``)
+    #: Whether the host's inventory sudo reaches the step (a ``run`` step not saying
+    #: ``sudo: false``): :meth:`effective` says as whom the step, and so its guards, work.
+    host_sudo: bool = False
+
+    def effective(self, host: Host) -> Privilege | None:
+        """The step's privilege on ``host``, its guards' too (as Ansible's become covers a
+        task's ``creates``): a root-only path must not look missing to a step run as root."""
+        return host_privilege(self.privilege, settings_for(host), inventory=self.host_sudo)
 
 
 class _TaskRun:
@@ -768,11 +783,12 @@ class _TaskRun:
         check, diff = self.mode.check, self.mode.diff
         do: Doing
         local_command = ""
+        host_sudo = False  # only a run step takes the inventory's sudo, unless it says no
         if isinstance(args, RunArgs):
             spec = CommandSpec(text(args.cmd), env=env, timeout=timeout)
+            host_sudo = sudo is not False
             do = run_doing(
-                spec if privilege is None else privilege.applied_to(spec),
-                host_sudo=sudo is not False,
+                spec if privilege is None else privilege.applied_to(spec), host_sudo=host_sudo
             )
         elif isinstance(args, DialogueArgs):
             exchanges = tuple(_exchange(e, timeout, variables) for e in args.exchanges)
@@ -829,6 +845,7 @@ class _TaskRun:
             command=local_command,
             check_skipped=check_skipped,
             privilege=privilege,
+            host_sudo=host_sudo,
             **guards,
         )
 
@@ -909,7 +926,7 @@ def _carried_out(
     it changed the host, and whether a guard skipped it. A connection's failure is raised:
     the executor names its kind."""
     started = time.monotonic()
-    guard = _guard_skips(plan, transport)
+    guard = _guard_skips(plan, host, transport)
     if guard is not None:
         return HostResult(host.name, Status.OK, notes=(guard,)), False, True
     if plan.check_skipped:
@@ -1207,16 +1224,20 @@ def _template_change(
 # -- guards -----------------------------------------------------------------------------------
 
 
-def _guard_skips(plan: _Prepared, transport: Transport) -> str | None:
+def _guard_skips(plan: _Prepared, host: Host, transport: Transport) -> str | None:
     """Why a guard skips the step on this host (``creates``, ``removes``, ``unless``), or
-    None: the step runs. A ``sudo:`` step's guards look as its sudo user (as Ansible's do)."""
+    None: the step runs. The guards look as the step runs (as Ansible's do): as its sudo
+    user, the host's inventory sudo included (:meth:`_Prepared.effective`)."""
+    if plan.creates is None and plan.removes is None and plan.unless is None:
+        return None  # no guard: the inventory's sudo settings need not even be read
+    privilege = plan.effective(host)
     for path, wanted in ((plan.creates, True), (plan.removes, False)):
-        if path is not None and _exists(transport, path, plan.privilege) is wanted:
+        if path is not None and _exists(transport, path, privilege) is wanted:
             return f"skipped: {path} {'exists' if wanted else 'is missing'}"
     if plan.unless is not None:
         spec = CommandSpec(plan.unless, env=dict(plan.env), timeout=plan.timeout, capture_limit=0)
-        if plan.privilege is not None:
-            spec = plan.privilege.applied_to(spec)
+        if privilege is not None:
+            spec = privilege.applied_to(spec)
         if commands_of(transport).run(spec).exit_code == 0:
             return f"skipped: `{plan.unless}` succeeded"
     return None

@@ -366,27 +366,51 @@ class Privilege:
         return f"as {self.user or 'root'} (sudo)"
 
 
-def with_host_sudo(
-    spec: CommandSpec, settings: HostSettings, environ: Mapping[str, str] | None = None
-) -> CommandSpec:
-    """``spec`` with the sudo the host's inventory asks for (``sudo: true``, Ansible's
-    ``ansible_become``), as Ansible's inventory become applies to every task of the host.
+def host_privilege(
+    own: Privilege | None,
+    settings: HostSettings,
+    *,
+    inventory: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> Privilege | None:
+    """The privilege a command (or a task step, and so its guards) effectively has on a host:
+    its own (``--sudo``, a step's ``sudo:``/``sudo_user:``), with the sudo the host's
+    inventory asks for (``sudo: true``, Ansible's ``ansible_become``), as Ansible's inventory
+    become applies to every task of the host. None: as the login user.
 
-    The run's own sudo (``--sudo``, a step's ``sudo:``) is never turned off here, and its
-    user and password win; the host fills only what they leave unsaid: the user
-    (``sudo_user``, Ansible's ``ansible_become_user``, which alone turns nothing on, as in
-    Ansible) and the password (from ``sudo_password_env``; unset there is the host's ``auth``
-    failure, as for ``password_env``).
+    ``inventory=False`` leaves the inventory out: a step's explicit ``sudo: false`` wins over
+    it, as does work the inventory's sudo does not reach. The command's own sudo is never
+    turned off here, and its user and password win; the host fills only what they leave
+    unsaid: the user (``sudo_user``, Ansible's ``ansible_become_user``, which alone turns
+    nothing on, as in Ansible) and the password (from ``sudo_password_env``; unset there is
+    the host's ``auth`` failure, as for ``password_env``).
     """
-    if not (spec.sudo or settings.sudo):
-        return spec
-    password = spec.sudo_password
+    if not inventory or not (own is not None or settings.sudo):
+        return own
+    own = own or Privilege()
+    password = own.password
     if password is None and settings.sudo_password_env is not None:
         password = secret_from_env(settings.sudo_password_env, "sudo_password_env", environ)
-    user = spec.sudo_user if spec.sudo_user is not None else settings.sudo_user
-    if spec.sudo and (user, password) == (spec.sudo_user, spec.sudo_password):
+    user = own.user if own.user is not None else settings.sudo_user
+    if (user, password) == (own.user, own.password):
+        return own
+    return Privilege(user, password)
+
+
+def with_host_sudo(
+    spec: CommandSpec,
+    settings: HostSettings,
+    environ: Mapping[str, str] | None = None,
+    *,
+    inventory: bool = True,
+) -> CommandSpec:
+    """``spec`` with the privilege :func:`host_privilege` gives it on the host (its own
+    sudo, filled or turned on by the host's inventory unless ``inventory=False``)."""
+    own = Privilege(spec.sudo_user, spec.sudo_password) if spec.sudo else None
+    privilege = host_privilege(own, settings, inventory=inventory, environ=environ)
+    if privilege is None or privilege is own:
         return spec
-    return Privilege(user, password).applied_to(spec)
+    return privilege.applied_to(spec)
 
 
 class FileTransport(Transport):
