@@ -833,6 +833,114 @@ def test_an_explicit_sudo_false_step_runs_as_the_login_on_a_host_whose_inventory
         assert users == [b"nobody\n", b"root\n", b"root\n", b"nobody\n"]
 
 
+#: The environment variable the become tests' inventory names for sudo's password.
+_BECOME_PASSWORD_ENV = "ROPTEST_GUARD_BECOME_PW"
+
+
+@pytest.fixture
+def become_logins(
+    hosts: list[Host], playground: PlaygroundState, monkeypatch: pytest.MonkeyPatch
+) -> list[Host]:
+    """Two hosts logged in as the playground's sudo user (whose sudo asks for a password),
+    their inventory saying ``sudo: true`` (Ansible's become) with the password's variable."""
+    assert playground.sudo_user is not None
+    assert playground.sudo_password_file is not None
+    monkeypatch.setenv(_BECOME_PASSWORD_ENV, playground.sudo_password_file.read_text().strip())
+    return [
+        with_vars(h, user=playground.sudo_user, sudo=True, sudo_password_env=_BECOME_PASSWORD_ENV)
+        for h in hosts[:2]
+    ]
+
+
+@pytest.fixture
+def root_only(reachable: Path, hosts: list[Host]) -> Path:
+    """A 0700 root folder holding a file per host: there for root, missing to any login."""
+    folder = reachable / "root-only"
+    folder.mkdir(mode=0o700)
+    for host in hosts:
+        (folder / host.name).write_text("made\n")
+    return folder
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_a_become_hosts_step_looks_at_its_guards_as_root(
+    become_logins: list[Host], root_only: Path, fleet: Inventory, tmp_path: Path, strategy: str
+) -> None:
+    """A run step on a host whose inventory sudoes runs as root, and its ``creates``,
+    ``removes`` and ``unless`` must look as root too: they looked as the login user, so a
+    root-only path seemed missing (``creates`` ran the step again, ``removes`` skipped it)
+    and ``unless`` ran unprivileged."""
+    mine = f"{root_only}/{{{{ inventory_hostname }}}}"
+    with Fleet(become_logins, inventory=fleet) as kept:
+        report = run_text(
+            kept,
+            fleet,
+            tmp_path,
+            f"""
+            steps:
+              - {{name: created, run: id -un, creates: "{mine}"}}
+              - {{name: removed, run: id -un, removes: "{mine}"}}
+              - {{name: unless root, run: id -un, unless: 'test "$(id -un)" = root'}}
+              - {{name: unguarded, run: id -un}}
+            """,
+            strategy=strategy,
+        )
+    assert report.exit_code == ExitCode.OK, report
+    for host in become_logins:
+        steps = report.by_host[host.name].steps
+        assert [s.status for s in steps] == ["skipped", "changed", "skipped", "changed"]
+        assert steps[0].result.notes == (f"skipped: {root_only}/{host.name} exists",)
+        assert [steps[1].result.stdout, steps[3].result.stdout] == [b"root\n", b"root\n"]
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_a_become_hosts_step_that_sudoes_not_looks_at_its_guards_as_the_login(
+    become_logins: list[Host], root_only: Path, fleet: Inventory, reachable: Path,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The guards follow the step, not the inventory: a step saying ``sudo: false`` runs as
+    the login user there, and so do its guards (the login may not look into a 0700 root
+    folder: the guard fails, it does not take the path for there or missing); a ``put``
+    (which the inventory's sudo does not reach: it writes as the login user) looks as the
+    login user too."""
+    (tmp_path / "motd").write_text("hi\n")
+    mine = f"{root_only}/{{{{ inventory_hostname }}}}"
+    with Fleet(become_logins, inventory=fleet) as kept:
+        report = run_text(
+            kept,
+            fleet,
+            tmp_path,
+            f"""
+            steps:
+              - name: said off
+                run: id -un
+                sudo: false
+                creates: "{mine}"
+                ignore_errors: true
+              - name: said off removes
+                run: id -un
+                sudo: false
+                removes: "{mine}"
+                ignore_errors: true
+              - name: said off unless
+                run: id -un
+                sudo: false
+                unless: 'test "$(id -un)" = root'
+              - name: put
+                put: {{src: motd, dest: "{reachable}/motd-{{{{ inventory_hostname }}}}"}}
+                creates: "{mine}"
+                ignore_errors: true
+            """,
+        )
+    for host in become_logins:
+        steps = report.by_host[host.name].steps
+        assert [s.status for s in steps] == ["ignored", "ignored", "changed", "ignored"]
+        for guarded in (steps[0], steps[1], steps[3]):
+            assert "Permission denied" in (guarded.result.error or ""), guarded
+        assert steps[2].result.stdout == f"{host.vars['user']}\n".encode()
+        assert not (reachable / f"motd-{host.name}").exists()
+
+
 def test_a_template_without_mode_keeps_the_mode_of_the_file_it_replaces(
     connected: Fleet, fleet: Inventory, hosts: list[Host], tmp_path: Path
 ) -> None:
