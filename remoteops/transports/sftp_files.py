@@ -1,4 +1,5 @@
-"""File operations of the SSH transport: one ``find`` listing over exec, writes over SFTP.
+"""File operations of the SSH transport: one ``find`` listing over exec (shared with other
+shell hosts: :class:`~remoteops.transports.shell_files.ShellListing`), writes over SFTP.
 
 Uploads go to a hidden temporary name in the destination folder, are checked for size, get
 mode and mtime, and are then renamed over the real name with OpenSSH's posix-rename, so a
@@ -21,7 +22,6 @@ from typing import cast
 import paramiko
 
 from remoteops.errors import HostError, TransferError
-from remoteops.transports.base import CommandSpec, CommandTransport, FileTransport
 from remoteops.transports.file_ops import (
     Fetch,
     Received,
@@ -29,30 +29,12 @@ from remoteops.transports.file_ops import (
     open_source,
     receive_atomically,
 )
-from remoteops.transports.listing import (
-    cd_target,
-    children_command,
-    find_command,
-    parse_find_output,
-    path_command,
-    with_digests,
-)
 from remoteops.transports.sftp_pipeline import read_range, walk_tree
+from remoteops.transports.shell_files import ShellListing, host_bytes
 from remoteops.transports.ssh_errors import LIBRARY_ERRORS, ssh_failure
 from remoteops.tree import Entry, Kind, temporary_name
 
 _WRITE_CHUNK = 32 * 1024  # OpenSSH's sftp-server handles up to 256 KiB; 32 KiB pipelines well
-#: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
-#: --no-same-owner for GNU, BSD and BusyBox tar alike.
-_TAR_EXTRACT = "tar -x -o -p -f -"
-_COMMAND_NOT_FOUND = 127
-_RENAMES_IN_FLIGHT = 256
-
-
-def host_bytes(path: str) -> bytes:
-    """Paths as the host's bytes: names that are not UTF-8 arrive with surrogate escapes,
-    which paramiko would refuse to encode."""
-    return os.fsencode(path)
 
 
 def _untyped(exc: BaseException) -> bool:
@@ -62,11 +44,9 @@ def _untyped(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno is None
 
 
-class SFTPFiles(FileTransport, CommandTransport):
+class SFTPFiles(ShellListing):
     """The files capability for the SSH transport: commands for listings, SFTP for writes."""
 
-    #: Set once a host's find cannot list for us; its listings then walk over SFTP.
-    _without_find = False
     #: The login's home, asked once (SFTP starts there).
     _home: str | None = None
 
@@ -129,54 +109,8 @@ class SFTPFiles(FileTransport, CommandTransport):
     def prepare_sftp(self) -> None:
         """Start opening the session :meth:`sftp` will return, if that can overlap other work."""
 
-    def _shell(self, command: str, what: str) -> bytes:
-        outcome = self.run(CommandSpec(command))
-        if outcome.exit_code != 0:
-            reason = outcome.stderr.decode(errors="replace").strip() or f"exit {outcome.exit_code}"
-            raise TransferError(f"{what}: {reason}")
-        return outcome.stdout
-
-    def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
-        entries = self._find(root)
-        if not checksum or not any(e.kind is Kind.FILE for e in entries):
-            return entries
-        quoted = shlex.quote(cd_target(root))
-        listing = self._shell(
-            f"cd -P -- {quoted} && find . -mindepth 1 -type f -exec sha256sum -z -- {{}} +",
-            f"cannot checksum {root}",
-        )
-        return with_digests(entries, parse_sums(listing).get)
-
-    def _find(self, root: str) -> list[Entry]:
-        found = self._found(find_command(root), f"cannot list {root}")
-        return self._walk(root) if found is None else found
-
-    def _found(self, command: str, what: str) -> list[Entry] | None:
-        """The entries a ``find -printf`` command lists; None once this host's find cannot
-        (BusyBox or BSD find, or none), and from then on for every listing: the caller walks
-        over SFTP instead."""
-        if self._without_find:
-            return None
-        outcome = self.run(CommandSpec(command))
-        if outcome.exit_code == 0:
-            return parse_find_output(outcome.stdout)
-        reason = outcome.stderr.decode(errors="replace").strip()
-        if outcome.exit_code == _COMMAND_NOT_FOUND or "printf" in reason.lower():
-            self._without_find = True
-            return None
-        raise TransferError(f"{what}: {reason or outcome.exit_code}")
-
     def _walk(self, root: str) -> list[Entry]:
         return walk_tree(self.sftp(), root)
-
-    def list_path(
-        self, path: str, *, missing_ok: bool = False, follow: bool = False
-    ) -> list[Entry]:
-        command = path_command(path, missing_ok=missing_ok, follow=follow)
-        found = self._found(command, f"cannot read {path}")
-        if found is not None:
-            return found
-        return self._walk_path(path, missing_ok=missing_ok, follow=follow)
 
     def _walk_path(self, path: str, *, missing_ok: bool, follow: bool) -> list[Entry]:
         """:meth:`list_path` over SFTP: the path's own entry, then a walk below a folder."""
@@ -255,10 +189,7 @@ class SFTPFiles(FileTransport, CommandTransport):
                 return None  # ENOTDIR: a file on the way, so nothing there either
             raise self.failure(f"cannot resolve {path}", exc) from exc
 
-    def list_children(self, folder: str, pattern: str = "*") -> list[Entry]:
-        found = self._found(children_command(folder, pattern), f"cannot list {folder}")
-        if found is not None:
-            return found
+    def _walk_children(self, folder: str, pattern: str) -> list[Entry]:
         try:
             found = walk_tree(self.sftp(), folder, max_depth=1)
         except TransferError:
@@ -361,13 +292,3 @@ class SFTPFiles(FileTransport, CommandTransport):
             pass
         except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot remove {path}", exc, path) from exc
-
-
-def parse_sums(output: bytes) -> dict[str, str]:
-    """``sha256sum -z`` output: path (without a leading ./) -> hex digest."""
-    digests: dict[str, str] = {}
-    for record in output.split(b"\0"):
-        digest, _, name = record.partition(b"  ")
-        if name:
-            digests[os.fsdecode(name.removeprefix(b"./"))] = digest.decode()
-    return digests

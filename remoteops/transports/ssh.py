@@ -54,6 +54,7 @@ from remoteops.transports.base import (
 )
 from remoteops.transports.deadlines import after
 from remoteops.transports.known_hosts import KnownHosts, host_key_name
+from remoteops.transports.pid_line import PidLine, marked
 from remoteops.transports.settings import SSHSettings
 from remoteops.transports.sftp_sessions import SFTPSessions
 from remoteops.transports.ssh_agent_forward import forward_agent
@@ -79,10 +80,6 @@ _log.addHandler(logging.NullHandler())  # no "last resort" printing for library 
 
 #: Host-key algorithms that prove a key of each known_hosts type (RSA keys sign with SHA-2).
 _ALGORITHMS = {"ssh-rsa": ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")}
-#: Marks the line that reports the remote shell's PID (see SSHCommand).
-_PID_MARK = b"REMOTEOPS-PID="
-#: stderr bytes held while waiting for that line before giving up on it.
-_HEAD_LIMIT = 4096
 #: How long the channel that kills a timed-out command may take to open.
 _KILL_OPEN_TIMEOUT_S = 2.0
 #: How long the end of a run waits at least for those kills to be sent (healthy hosts take
@@ -896,9 +893,7 @@ class SSHCommand:
         #: reader clears, so code reading stdout and stderr on two threads of its own (Invoke,
         #: under ``remoteops fab``) could block one of them for ever if it existed.
         self._poller: select.poll | None = None
-        self._head = b""  # the start of stderr, until our PID line has been seen
-        self._pid_pending = True
-        self.pid: int | None = None
+        self._pid_line = PidLine()  # the start of stderr, until our PID line has been seen
         #: The thread killing the remote command, once :meth:`kill` found it running.
         self.killer: threading.Thread | None = None
         self._kill_lock = threading.Lock()
@@ -918,8 +913,9 @@ class SSHCommand:
         channel = self._channel
         if not (channel.recv_ready() or channel.recv_stderr_ready()):
             if channel.eof_received or channel.closed:
-                if self._pid_pending:  # no PID line came (not a POSIX shell?): release
-                    return self._release_head()
+                if self._pid_line.pending:  # no PID line came (not a POSIX shell?): release
+                    head = self._pid_line.release()
+                    return [(STDERR, head)] if head else []
                 channel.status_event.wait(timeout)
                 return []
             if self._poller is None:
@@ -931,8 +927,7 @@ class SSHCommand:
         while budget > 0 and channel.recv_stderr_ready():
             data = channel.recv_stderr(_READ_SIZE)
             budget -= len(data)
-            if self._pid_pending:
-                data = self._take_pid(data)
+            data = self._pid_line.take(data)
             if data:
                 chunks.append((STDERR, data))
         budget = _POLL_BYTES
@@ -944,38 +939,16 @@ class SSHCommand:
             chunks.append((STDOUT, data))
         return chunks
 
-    def _take_pid(self, data: bytes) -> bytes:
-        """Strip our PID line from the head of stderr; return what belongs to the command."""
-        self._head += data
-        at = self._head.find(_PID_MARK)
-        if at < 0:
-            if len(self._head) <= _HEAD_LIMIT:
-                return b""
-            head, self._head, self._pid_pending = self._head, b"", False
-            return head
-        end = self._head.find(b"\n", at)
-        if end < 0:
-            return b""  # the rest of the line is still on its way
-        digits = self._head[at + len(_PID_MARK) : end].strip()  # a pty ends it with \r\n
-        self.pid = int(digits) if digits.isdigit() else None
-        rest = self._head[:at] + self._head[end + 1 :]
-        self._head, self._pid_pending = b"", False
-        return rest
+    @property
+    def pid(self) -> int | None:
+        """The remote shell's PID, once its line was read."""
+        return self._pid_line.pid
 
     def without_pid(self, data: bytes) -> bytes:
         """What the command wrote in ``data``, read from the stream our PID line comes on
         (stderr; stdout under a pty), for code that reads the channel itself (Invoke): the
         line is held back until whole, and ``b""`` (end of stream) gives back what was held."""
-        if not self._pid_pending:
-            return data
-        if not data:
-            head, self._head, self._pid_pending = self._head, b"", False
-            return head
-        return self._take_pid(data)
-
-    def _release_head(self) -> list[tuple[str, bytes]]:
-        head, self._head, self._pid_pending = self._head, b"", False
-        return [(STDERR, head)] if head else []
+        return self._pid_line.take(data) if data else self._pid_line.release()
 
     def done(self) -> bool:
         channel = self._channel
@@ -984,7 +957,7 @@ class SSHCommand:
             and (channel.eof_received or channel.closed)
             and not channel.recv_ready()
             and not channel.recv_stderr_ready()
-            and not self._head
+            and not self._pid_line.head
         )
 
     def exit_code(self) -> int:
@@ -1047,11 +1020,6 @@ class SSHCommand:
                 f"kill -TERM -- -{pid} 2>/dev/null; sleep 2; kill -KILL -- -{pid} 2>/dev/null",
                 _KILL_OPEN_TIMEOUT_S,
             )
-
-
-def marked(command: str) -> str:
-    """``command`` preceded by the line that tells :class:`SSHCommand` its remote PID."""
-    return f"echo {_PID_MARK.decode()}$$ >&2; {command}"
 
 
 def _exec_within(channel: paramiko.Channel, command: str, limit: float) -> None:

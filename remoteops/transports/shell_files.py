@@ -1,0 +1,307 @@
+"""File operations made of shell commands on the host: what SSH and container hosts share.
+
+:class:`ShellListing` lists with one ``find -printf`` per tree (and hashes with ``sha256sum``);
+:class:`TarWrites` writes a batch of entries as one tar stream into ``tar -x`` under temporary
+names, checks what a failed stream left, renames the rest into place and removes leftovers.
+Both need only :meth:`~remoteops.transports.base.CommandTransport.run`: SSH pairs them with
+SFTP (renames, a walk where ``find`` cannot list, deltas), a container host
+(:mod:`remoteops.transports.container`) with more shell commands
+(:class:`~remoteops.transports.container_files.ContainerFiles`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from remoteops.errors import HostError, LocalReadError, TransferError
+from remoteops.transports.base import CommandSpec, CommandTransport, FileTransport
+from remoteops.transports.file_ops import partial_batch, stage_new_folders
+from remoteops.transports.listing import (
+    cd_target,
+    children_command,
+    find_command,
+    parse_find_output,
+    path_command,
+    with_digests,
+)
+from remoteops.transports.tar_stream import Member, Write, write_tar
+from remoteops.tree import Advance, Entry, Kind, no_progress, temporary_name
+
+#: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
+#: --no-same-owner for GNU, BSD and BusyBox tar alike.
+TAR_EXTRACT = "tar -x -o -p -f -"
+COMMAND_NOT_FOUND = 127
+
+
+def host_bytes(path: str) -> bytes:
+    """Paths as the host's bytes: names that are not UTF-8 arrive with surrogate escapes,
+    which paramiko would refuse to encode."""
+    return os.fsencode(path)
+
+
+def parse_sums(output: bytes) -> dict[str, str]:
+    """``sha256sum -z`` output: path (without a leading ./) -> hex digest."""
+    digests: dict[str, str] = {}
+    for record in output.split(b"\0"):
+        digest, _, name = record.partition(b"  ")
+        if name:
+            digests[os.fsdecode(name.removeprefix(b"./"))] = digest.decode()
+    return digests
+
+
+def nul_list(names: Sequence[str]) -> bytes:
+    """``names`` as ``xargs -0`` reads them on stdin (never in a command line: no length
+    limit, no quoting)."""
+    return b"".join(host_bytes(name) + b"\0" for name in names)
+
+
+class ShellListing(FileTransport, CommandTransport):
+    """Listings through ``find -printf`` on the host; a host whose find cannot (BusyBox or
+    BSD find, or none) is walked by :meth:`_walk` and friends, which the transport gives."""
+
+    #: Set once a host's find cannot list for us; its listings then take the walk.
+    _without_find = False
+
+    def _shell(self, command: str, what: str) -> bytes:
+        """``command``'s stdout; a failure is the host's refusal, said with ``what``."""
+        outcome = self.run(CommandSpec(command))
+        if outcome.exit_code != 0:
+            reason = outcome.stderr.decode(errors="replace").strip() or f"exit {outcome.exit_code}"
+            raise TransferError(f"{what}: {reason}")
+        return outcome.stdout
+
+    def _found(self, command: str, what: str) -> list[Entry] | None:
+        """The entries a ``find -printf`` command lists; None once this host's find cannot,
+        and from then on for every listing: the caller walks instead."""
+        if self._without_find:
+            return None
+        outcome = self.run(CommandSpec(command))
+        if outcome.exit_code == 0:
+            return parse_find_output(outcome.stdout)
+        reason = outcome.stderr.decode(errors="replace").strip()
+        if outcome.exit_code == COMMAND_NOT_FOUND or "printf" in reason.lower():
+            self._without_find = True
+            return None
+        raise TransferError(f"{what}: {reason or outcome.exit_code}")
+
+    @abstractmethod
+    def _walk(self, root: str) -> list[Entry]:
+        """:meth:`list_tree` without ``find -printf``."""
+
+    @abstractmethod
+    def _walk_path(self, path: str, *, missing_ok: bool, follow: bool) -> list[Entry]:
+        """:meth:`list_path` without ``find -printf``."""
+
+    @abstractmethod
+    def _walk_children(self, folder: str, pattern: str) -> list[Entry]:
+        """:meth:`list_children` without ``find -printf``."""
+
+    def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
+        found = self._found(find_command(root), f"cannot list {root}")
+        entries = self._walk(root) if found is None else found
+        if not checksum or not any(e.kind is Kind.FILE for e in entries):
+            return entries
+        quoted = shlex.quote(cd_target(root))
+        listing = self._shell(
+            f"cd -P -- {quoted} && find . -mindepth 1 -type f -exec sha256sum -z -- {{}} +",
+            f"cannot checksum {root}",
+        )
+        return with_digests(entries, parse_sums(listing).get)
+
+    def list_path(
+        self, path: str, *, missing_ok: bool = False, follow: bool = False
+    ) -> list[Entry]:
+        command = path_command(path, missing_ok=missing_ok, follow=follow)
+        found = self._found(command, f"cannot read {path}")
+        if found is not None:
+            return found
+        return self._walk_path(path, missing_ok=missing_ok, follow=follow)
+
+    def list_children(self, folder: str, pattern: str = "*") -> list[Entry]:
+        found = self._found(children_command(folder, pattern), f"cannot list {folder}")
+        return self._walk_children(folder, pattern) if found is None else found
+
+
+class NoTarError(Exception):
+    """The host has no tar command."""
+
+
+class TarWrites(ShellListing):
+    """A batch of entries as one tar stream into ``tar -x`` under temporary names, then
+    renamed into place: a few commands for the batch, whatever its size. tar's exit status
+    vouches that every member was written in full; when it fails, :meth:`_unwritten` looks
+    at what is there and the rest still takes its real name (see
+    :func:`~remoteops.transports.file_ops.partial_batch`).
+
+    The transport gives how to look (:meth:`_unwritten`) and to rename (:meth:`_rename_all`);
+    hosts without tar get :class:`FileTransport`'s one operation per entry.
+    """
+
+    #: Set once a host turns out to have no tar; its batches then go file by file.
+    _without_tar = False
+
+    def write_entries(
+        self,
+        root: str,
+        items: Sequence[tuple[Entry, Path | None]],
+        advance: Advance = no_progress,
+        *,
+        basis: Mapping[str, Entry] | None = None,
+    ) -> int:
+        return self.write_tar_batch(root, items, advance)
+
+    def _prepare_renames(self) -> None:
+        """Start what :meth:`_rename_all` needs while the stream flows (an SFTP session)."""
+
+    @abstractmethod
+    def _unwritten(
+        self, root: str, members: Sequence[Member], sizes: Mapping[str, int]
+    ) -> set[str]:
+        """The members tar did not write in full (by name below ``root``)."""
+
+    @abstractmethod
+    def _rename_all(self, root: str, placed: Sequence[tuple[str, str]]) -> None:
+        """Rename every (temporary, real) pair below ``root``; on a refusal, remove every
+        temporary of the batch and raise :class:`TransferError`."""
+
+    def write_tar_batch(
+        self, root: str, items: Sequence[tuple[Entry, Path | None]], advance: Advance
+    ) -> int:
+        """New and small files, folders and links: one tar stream, then the renames."""
+        if not items:
+            return 0
+        if self._without_tar:
+            return FileTransport.write_entries(self, root, items, advance)
+        members, placed = _stage(items)
+        self._prepare_renames()
+        reported = [0, 0]
+
+        def counted(files: int, size: int) -> None:
+            reported[0] += files
+            reported[1] += size
+            advance(files, size)
+
+        sizes: dict[str, int] = {}
+        try:
+            sent, trouble = self._extract(root, members, counted, sizes)
+            missing = set() if trouble is None else self._unwritten(root, members, sizes)
+            self._verify(root, [m for m in members if m.name not in missing])
+        except NoTarError:
+            self._without_tar = True
+            advance(-reported[0], -reported[1])  # the files go again, one by one
+            return FileTransport.write_entries(self, root, items, advance)
+        except BaseException:
+            self._discard_all(root, [name for name, _ in placed])
+            raise
+        if missing:  # GNU tar went on after what it could not write: the rest takes its place
+            written = [(m.name, m.entry.path) for m in members]
+            batch = partial_batch(root, written, missing, placed, reason=trouble or "", sent=sent)
+            self._discard_all(root, batch.discard)
+            self._rename_all(root, batch.renames)
+            raise batch.error
+        self._rename_all(root, placed)
+        return sent
+
+    def _verify(self, root: str, members: Sequence[Member]) -> None:
+        """Files whose entry carries a digest (``--checksum``) are hashed on the host before
+        they take their real names: one ``sha256sum`` pass over the temporaries."""
+        expected = {m.name: m.entry.digest for m in members if m.entry.digest is not None}
+        if not expected:
+            return
+        outcome = self.run(
+            CommandSpec(
+                f"cd -P -- {shlex.quote(cd_target(root))} && xargs -0 sha256sum -z --",
+                stdin=nul_list(list(expected)),
+            )
+        )
+        if outcome.exit_code != 0:
+            reason = outcome.stderr.decode(errors="replace").strip() or outcome.exit_code
+            raise TransferError(f"cannot checksum what was written below {root}: {reason}")
+        found = parse_sums(outcome.stdout)
+        wrong = [
+            m.entry.path
+            for m in members
+            if m.name in expected and found.get(m.name) != expected[m.name]
+        ]
+        if wrong:
+            raise TransferError(f"content differs after writing: {', '.join(wrong[:5])}")
+
+    def _extract(
+        self, root: str, members: Sequence[Member], advance: Advance, sizes: dict[str, int]
+    ) -> tuple[int, str | None]:
+        """Stream ``members`` into ``tar -x`` in ``root``: the bytes sent, and None when tar's
+        exit status vouches that every member was written in full (it fails on a short write
+        or a truncated archive), else what tar said. GNU tar goes on after a member it cannot
+        write and exits 2 at the end, so a failure may concern a few members only."""
+        failure: list[BaseException] = []
+        sent: int | None = None  # set only once the whole archive went out
+
+        def produce(write: Write) -> None:
+            nonlocal sent
+            try:
+                sent = write_tar(members, write, advance, sizes)
+            except BaseException as exc:  # handed to the caller below, whatever it is
+                failure.append(exc)
+
+        quoted = shlex.quote(cd_target(root))
+        command = f"mkdir -p -- {quoted} && cd -P -- {quoted} && {TAR_EXTRACT}"
+        outcome = self.run(CommandSpec(command, stdin=produce))
+        if failure and isinstance(failure[0], LocalReadError):
+            raise failure[0]
+        if outcome.exit_code == COMMAND_NOT_FOUND:
+            raise NoTarError()
+        if outcome.exit_code != 0:
+            reason = outcome.stderr.decode(errors="replace").strip()
+            return sum(sizes.values()), reason or f"exit code {outcome.exit_code}"
+        if sent is None:
+            # tar accepts an archive cut at a member boundary: exit 0 is only trusted when
+            # the whole archive, end marker included, was written.
+            cause = failure[0] if failure else None
+            raise TransferError(f"the stream to {root} stopped early: {cause!r}") from cause
+        return sent, None
+
+    def _discard_all(self, root: str, names: Sequence[str]) -> None:
+        """Best effort, one command: remove temporaries a failed batch may have left."""
+        if not names:
+            return
+        with contextlib.suppress(HostError):
+            self.run(
+                CommandSpec(
+                    f"cd -P -- {shlex.quote(cd_target(root))} && xargs -0 rm -rf --",
+                    stdin=nul_list(names),
+                    timeout=60,
+                )
+            )
+
+
+def _stage(
+    items: Sequence[tuple[Entry, Path | None]],
+) -> tuple[list[Member], list[tuple[str, str]]]:
+    """Archive members under temporary names, and the (temporary, real) renames to make:
+    new folders staged whole (:func:`stage_new_folders`), other files and links each under
+    a temporary name of their own."""
+    placed, renames = stage_new_folders(items)
+    members: list[Member] = []
+    for (entry, local), staged in zip(items, placed, strict=True):
+        name = staged or temporary_name(entry.path)
+        if staged is None:
+            renames.append((name, entry.path))
+        members.append(Member(name, entry, local))
+    return members, renames
+
+
+__all__ = [
+    "COMMAND_NOT_FOUND",
+    "TAR_EXTRACT",
+    "NoTarError",
+    "ShellListing",
+    "TarWrites",
+    "host_bytes",
+    "nul_list",
+    "parse_sums",
+]
