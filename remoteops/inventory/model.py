@@ -29,7 +29,7 @@ CONNECTION_VARS: Mapping[str, tuple[str, ...]] = {
 }
 
 #: Protocols a host may declare; later issues add transports for the others.
-PROTOCOLS = ("ssh", "local", "ftp", "ftps", "telnet")
+PROTOCOLS = ("ssh", "local", "ftp", "ftps", "telnet", "podman", "docker")
 
 #: Names that stand for the machine remoteops runs on, even when the inventory lacks them
 #: (Ansible's implicit localhost): such a host runs with ``protocol: local``.

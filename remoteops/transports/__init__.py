@@ -32,6 +32,7 @@ from remoteops.transports.base import (
     files_of,
 )
 from remoteops.transports.settings import (
+    ContainerSettings,
     FTPSettings,
     HostSettings,
     TelnetSettings,
@@ -129,6 +130,10 @@ class TransportFactory:
 
             tls = host.protocol == "ftps"
             return FTPTransport(host, self.overrides, tls=tls, settings=settings)
+        if isinstance(settings, ContainerSettings):
+            from remoteops.transports.container import ContainerTransport
+
+            return ContainerTransport(host, settings)
         if isinstance(settings, TelnetSettings):
             from remoteops.transports.telnet import TelnetTransport
 

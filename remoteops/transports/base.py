@@ -256,6 +256,8 @@ PROTOCOL_CAPABILITIES: Mapping[str, frozenset[Capability]] = {
     "ftp": frozenset({Capability.FILES}),
     "ftps": frozenset({Capability.FILES}),
     "telnet": frozenset({Capability.COMMANDS, Capability.DIALOGUES}),
+    "podman": frozenset({Capability.COMMANDS, Capability.FILES, Capability.SUDO_FILES}),
+    "docker": frozenset({Capability.COMMANDS, Capability.FILES, Capability.SUDO_FILES}),
 }
 
 

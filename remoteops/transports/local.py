@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 
 from remoteops.errors import UnsupportedError
 from remoteops.transports.base import (
@@ -33,16 +34,17 @@ _READ_SIZE = 64 * 1024
 KILL_GRACE_S = 2.0
 
 
-class _LocalCommand:
-    """A subprocess seen through the :class:`RunningCommand` primitives."""
+class LocalCommand:
+    """A subprocess seen through the :class:`RunningCommand` primitives: ``/bin/sh -c
+    command``, or ``argv`` (a client that runs the command elsewhere: ``podman exec``)."""
 
-    def __init__(self, command: str) -> None:
+    def __init__(self, command: str, argv: Sequence[str] | None = None) -> None:
         # stdin is a pipe of our own, written unbuffered under our lock: a buffered writer's
         # close waits for a write blocked on a command that reads nothing (until the KILL)
         stdin_read, self._stdin_fd = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                ["/bin/sh", "-c", command],
+                ["/bin/sh", "-c", command] if argv is None else list(argv),
                 stdin=stdin_read,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -193,14 +195,14 @@ class LocalTransport(LocalFiles, ElevatingFiles, CommandTransport):
 
     def __init__(self) -> None:
         self._closed = False
-        self._running: list[_LocalCommand] = []
+        self._running: list[LocalCommand] = []
 
     def connect(self) -> None:
         self._closed = False
 
     def start(self, command: str, timeout: float | None = None) -> RunningCommand:
         try:
-            running = _LocalCommand(command)
+            running = LocalCommand(command)
         except OSError as exc:  # no /bin/sh, no processes or descriptors left
             raise translate(exc, "cannot start the command") from exc
         self._running.append(running)

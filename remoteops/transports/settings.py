@@ -300,6 +300,27 @@ class TelnetSettings(ConnectionSettings):
         return self.prompt is not None
 
 
+@dataclass(frozen=True)
+class ContainerSettings(HostSettings):
+    """podman and docker hosts: a container on this machine, reached through the engine's
+    ``exec`` (like Ansible's docker connection and pyinfra's ``@docker``)."""
+
+    address: str | None = setting(
+        "address",
+        Text(),
+        None,
+        "podman/docker: the container's name or id (Ansible: ansible_host)",
+        "the host name",
+    )
+    user: str | None = setting(
+        "user",
+        Text(),
+        None,
+        "podman/docker: whom commands and files run as (exec --user; Ansible: ansible_user)",
+        "the image's user",
+    )
+
+
 #: The settings of each protocol.
 SETTINGS: Mapping[str, type[HostSettings]] = {
     "ssh": SSHSettings,
@@ -307,6 +328,8 @@ SETTINGS: Mapping[str, type[HostSettings]] = {
     "ftps": FTPSettings,
     "telnet": TelnetSettings,
     "local": LocalSettings,
+    "podman": ContainerSettings,
+    "docker": ContainerSettings,
 }
 
 _DECLARED_BY = {
