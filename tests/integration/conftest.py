@@ -353,3 +353,66 @@ def _wait_for_banner(port: int, banner: bytes) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"no {banner!r} banner on port {port} within 10 s")
         time.sleep(0.05)
+
+
+# -- containers (issue 14): real podman containers as hosts ----------------------------------
+
+#: The image container hosts run: the base image scripts/test builds offline (mmdebstrap).
+DEFAULT_CONTAINER_IMAGE = "localhost/debian:12-slim"
+#: How many containers the session starts (fan-out needs more than one).
+CONTAINER_COUNT = 3
+
+
+@pytest.fixture(scope="session")
+def container_engine() -> Any:
+    """podman, or a skip saying how to get it."""
+    from remoteops.engine import EngineError, find_engine
+
+    try:
+        return find_engine("podman")
+    except EngineError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def container_image(container_engine: Any) -> str:
+    """The image container hosts run (``REMOTEOPS_TEST_CONTAINER_IMAGE`` overrides); it
+    needs sh, coreutils, findutils and tar."""
+    image = os.environ.get("REMOTEOPS_TEST_CONTAINER_IMAGE", DEFAULT_CONTAINER_IMAGE)
+    if container_engine.run(["image", "exists", image], check=False).returncode != 0:
+        pytest.skip(f"no image {image}: scripts/test builds it (mmdebstrap + podman import)")
+    return image
+
+
+@pytest.fixture(scope="session")
+def started_containers(
+    container_engine: Any, container_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[str]]:
+    """:data:`CONTAINER_COUNT` running containers named ``rotr-<pid>-N`` (``sleep infinity``),
+    removed at the end, and only they. The session's temporary root is mounted at the same
+    path inside, so a test writes with the host's tools and looks with its own, as the
+    playground's hosts allow."""
+    shared = str(tmp_path_factory.getbasetemp())
+    names = [f"rotr-{os.getpid()}-{n}" for n in range(1, CONTAINER_COUNT + 1)]
+    try:
+        for name in names:
+            mount = f"{shared}:{shared}"
+            run = ["run", "-d", "--name", name, "-v", mount, container_image, "sleep", "infinity"]
+            container_engine.run(run)
+        yield names
+    finally:
+        container_engine.run(["rm", "-f", "-t", "0", *names], check=False)
+
+
+@pytest.fixture(scope="session")
+def container_hosts(started_containers: list[str]) -> list[Host]:
+    """An inventory of the started containers: ``protocol: podman``, address the name."""
+    return [
+        Host(f"box{n}", {"protocol": "podman", "address": name})
+        for n, name in enumerate(started_containers, start=1)
+    ]
+
+
+@pytest.fixture(scope="session")
+def container_host(container_hosts: list[Host]) -> Host:
+    return container_hosts[0]

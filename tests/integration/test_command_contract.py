@@ -1,6 +1,7 @@
 """The command contract every exec transport keeps, checked against each real one alike:
-local (a subprocess), SSH (the playground's sshd) and Telnet (BusyBox telnetd, a real
-``/bin/sh`` behind a terminal).
+local (a subprocess), SSH (the playground's sshd), Telnet (BusyBox telnetd, a real
+``/bin/sh`` behind a terminal) and podman (a real container, through ``podman exec``; with
+``--containers``).
 
 They all run through one :func:`~remoteops.transports.base.drive`, so timeouts, input,
 environment and the capture limit behave the same. Where a transport genuinely differs the
@@ -27,14 +28,14 @@ from remoteops.transports.stdin_sources import FileStdin
 from tests.integration.conftest import running
 from tests.integration.test_telnet import HERE, _host, _telnetd
 
-PROTOCOLS = ["local", "ssh", "telnet"]
+PROTOCOLS = ["local", "ssh", "telnet", pytest.param("podman", marks=pytest.mark.containers)]
 
 #: A terminal has one output stream: what a command writes to stderr arrives in stdout.
 STDERR_MERGED = {"telnet"}
 #: A command killed by a signal: a shell (local, and Telnet's login shell, which runs it)
-#: says 128 + the signal; SSH has no exit status then, only the signal, and says 255 as
-#: OpenSSH's client does.
-KILLED_EXIT = {"local": 128 + 9, "ssh": 255, "telnet": 128 + 9}
+#: says 128 + the signal, and so does ``podman exec``; SSH has no exit status then, only the
+#: signal, and says 255 as OpenSSH's client does.
+KILLED_EXIT = {"local": 128 + 9, "ssh": 255, "telnet": 128 + 9, "podman": 128 + 9}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,9 @@ def host(request: pytest.FixtureRequest) -> Host:
     if request.param == "ssh":
         hosts: list[Host] = request.getfixturevalue("ssh_hosts")
         return hosts[0]
+    if request.param == "podman":
+        container: Host = request.getfixturevalue("container_host")
+        return container
     telnet: Host = request.getfixturevalue("telnet_host")
     return telnet
 

@@ -23,8 +23,17 @@ from remoteops.transports.file_ops import Received, partial_name
 from remoteops.tree import Entry, Kind
 
 #: "ftp-list" is an FTP server without MLSD/MLST: listings come from LIST and MDTM;
-#: "ftps" the same server as "ftp" behind explicit TLS (control and data channels).
-PROTOCOLS = ["local", "ssh", "ftp", "ftp-list", "ftps"]
+#: "ftps" the same server as "ftp" behind explicit TLS (control and data channels);
+#: "podman" a container (shell commands and tar streams through ``podman exec``), whose
+#: session temporary folder is this machine's, mounted at the same path.
+PROTOCOLS = [
+    "local",
+    "ssh",
+    "ftp",
+    "ftp-list",
+    "ftps",
+    pytest.param("podman", marks=pytest.mark.containers),
+]
 
 
 @pytest.fixture(params=PROTOCOLS)
@@ -37,6 +46,8 @@ def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
         host = request.getfixturevalue("ftp_list_host")
     elif request.param == "ftps":
         host = request.getfixturevalue("ftps_host")
+    elif request.param == "podman":
+        host = request.getfixturevalue("container_host")
     else:
         host = request.getfixturevalue("ssh_hosts")[0]
     opened = TransportFactory().create(host)
@@ -252,7 +263,7 @@ def test_the_home_folder_and_real_paths_as_the_host_resolves_them(
     assert transport.real_path(str(tmp_path / "missing")) in (None, missing)
     assert transport.real_path(str(tmp_path / "missing" / "deeper")) is None
     assert transport.real_path(str(tmp_path / "real" / "file" / "below")) is None
-    if transport.protocol in ("ssh", "local"):  # an FTP server may name a link as entered
+    if transport.protocol in ("ssh", "local", "podman"):  # FTP may name a link as entered
         os.symlink(real, tmp_path / "link")
         assert transport.real_path(str(tmp_path / "link" / ".")) == real
 
