@@ -21,7 +21,7 @@ from remoteops.errors import TransferError
 from remoteops.transports.base import CommandSpec
 from remoteops.transports.file_ops import Received, open_partial, receive_atomically
 from remoteops.transports.listing import cd_target, parse_find_output
-from remoteops.transports.shell_files import TarWrites, nul_list
+from remoteops.transports.shell_files import TarWrites, nul_list, written_whole
 from remoteops.transports.tar_stream import Member
 from remoteops.tree import Entry, Kind, no_progress, temporary_name
 
@@ -35,21 +35,6 @@ _KEPT = 64 * 1024
 def _quoted(path: str) -> str:
     """``path`` for a command line: a leading ``-`` can never read as an option."""
     return shlex.quote(path if path.startswith("/") else cd_target(path))
-
-
-def complete(member: Member, found: Entry | None, sizes: Mapping[str, int]) -> bool:
-    """Whether tar wrote ``member`` in full, by what the host shows at its name: a file
-    has the size it was archived with and its mtime (set once its data is in), a folder or
-    link is there."""
-    if found is None:
-        return False
-    if member.entry.kind is Kind.FILE:
-        return (
-            found.kind is Kind.FILE
-            and found.size == sizes.get(member.name)
-            and found.mtime == member.entry.mtime
-        )
-    return found.kind is member.entry.kind
 
 
 class ExecFiles(TarWrites):
@@ -80,7 +65,7 @@ class ExecFiles(TarWrites):
             )
         )  # a member not there is find's complaint (exit 1): its absence is the answer
         found = {e.path: e for e in parse_find_output(outcome.stdout)}
-        return {m.name for m in members if not complete(m, found.get(m.name), sizes)}
+        return {m.name for m in members if not written_whole(m, found.get(m.name), sizes)}
 
     def _rename_all(self, root: str, placed: Sequence[tuple[str, str]]) -> None:
         if not placed:
@@ -131,9 +116,8 @@ class ExecFiles(TarWrites):
     def put_file(self, local: Path, path: str, entry: Entry) -> int:
         parent, _, name = path.rstrip("/").rpartition("/")
         folder = parent or ("/" if path.startswith("/") else ".")
-        return self.write_tar_batch(
-            folder, [(dataclasses.replace(entry, path=name), local)], no_progress
-        )
+        item = (dataclasses.replace(entry, path=name), local)
+        return self.write_tar_batch(folder, [item], no_progress, make_root=False)
 
     def home_dir(self) -> str:
         return self._shell("pwd -P", "cannot learn the home folder").decode().strip()
@@ -191,4 +175,4 @@ class ExecFiles(TarWrites):
         self._shell(command, f"cannot remove {path}")
 
 
-__all__ = ["ExecFiles", "complete"]
+__all__ = ["ExecFiles"]

@@ -127,6 +127,22 @@ class ShellListing(FileTransport, CommandTransport):
         return self._walk_children(folder, pattern) if found is None else found
 
 
+def written_whole(member: Member, found: Entry | None, sizes: Mapping[str, int]) -> bool:
+    """Whether tar wrote ``member`` in full, by what the host shows at its name (tar's exit
+    status says only that something failed; its messages are no interface): a file has the
+    size it was archived with and its mtime (set once its data is in), a folder or link is
+    there."""
+    if found is None:
+        return False
+    if member.entry.kind is Kind.FILE:
+        return (
+            found.kind is Kind.FILE
+            and found.size == sizes.get(member.name)
+            and found.mtime == member.entry.mtime
+        )
+    return found.kind is member.entry.kind
+
+
 class NoTarError(Exception):
     """The host has no tar command."""
 
@@ -170,9 +186,16 @@ class TarWrites(ShellListing):
         temporary of the batch and raise :class:`TransferError`."""
 
     def write_tar_batch(
-        self, root: str, items: Sequence[tuple[Entry, Path | None]], advance: Advance
+        self,
+        root: str,
+        items: Sequence[tuple[Entry, Path | None]],
+        advance: Advance,
+        *,
+        make_root: bool = True,
     ) -> int:
-        """New and small files, folders and links: one tar stream, then the renames."""
+        """New and small files, folders and links: one tar stream, then the renames.
+        ``root`` is made if missing, unless ``make_root`` is false (a put's folder must be
+        there, as over SFTP)."""
         if not items:
             return 0
         if self._without_tar:
@@ -188,7 +211,7 @@ class TarWrites(ShellListing):
 
         sizes: dict[str, int] = {}
         try:
-            sent, trouble = self._extract(root, members, counted, sizes)
+            sent, trouble = self._extract(root, members, counted, sizes, make_root)
             missing = set() if trouble is None else self._unwritten(root, members, sizes)
             self._verify(root, [m for m in members if m.name not in missing])
         except NoTarError:
@@ -232,7 +255,12 @@ class TarWrites(ShellListing):
             raise TransferError(f"content differs after writing: {', '.join(wrong[:5])}")
 
     def _extract(
-        self, root: str, members: Sequence[Member], advance: Advance, sizes: dict[str, int]
+        self,
+        root: str,
+        members: Sequence[Member],
+        advance: Advance,
+        sizes: dict[str, int],
+        make_root: bool = True,
     ) -> tuple[int, str | None]:
         """Stream ``members`` into ``tar -x`` in ``root``: the bytes sent, and None when tar's
         exit status vouches that every member was written in full (it fails on a short write
@@ -249,7 +277,9 @@ class TarWrites(ShellListing):
                 failure.append(exc)
 
         quoted = shlex.quote(cd_target(root))
-        command = f"mkdir -p -- {quoted} && cd -P -- {quoted} && {TAR_EXTRACT}"
+        command = f"cd -P -- {quoted} && {TAR_EXTRACT}"
+        if make_root:
+            command = f"mkdir -p -- {quoted} && {command}"
         outcome = self.run(CommandSpec(command, stdin=produce))
         if failure and isinstance(failure[0], LocalReadError):
             raise failure[0]
@@ -304,4 +334,5 @@ __all__ = [
     "host_bytes",
     "nul_list",
     "parse_sums",
+    "written_whole",
 ]

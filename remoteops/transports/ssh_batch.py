@@ -26,7 +26,7 @@ from remoteops.transports.blocks import DELTA_MIN_SIZE, block_digests, block_siz
 from remoteops.transports.file_ops import open_source, run_in_parallel
 from remoteops.transports.sftp_files import SFTPFiles
 from remoteops.transports.sftp_pipeline import Pipeline, Reply, lstat_all, status_of
-from remoteops.transports.shell_files import TarWrites, host_bytes
+from remoteops.transports.shell_files import TarWrites, host_bytes, written_whole
 from remoteops.transports.ssh_errors import LIBRARY_ERRORS
 from remoteops.transports.tar_stream import Member
 from remoteops.tree import Advance, Entry, Kind, join_remote, no_progress, temporary_name
@@ -79,24 +79,11 @@ class BatchWrites(TarWrites, SFTPFiles):
             found = lstat_all(self.sftp(), [join_remote(root, m.name) for m in members])
         except LIBRARY_ERRORS as exc:
             raise self.failure(f"cannot check what was written below {root}", exc) from exc
-        missing = set()
-        for member, attributes in zip(members, found, strict=True):
-            mode = 0 if attributes is None else attributes.st_mode or 0
-            entry = member.entry
-            if entry.kind is Kind.FILE:
-                complete = (
-                    attributes is not None
-                    and stat.S_ISREG(mode)
-                    and attributes.st_size == sizes.get(member.name)
-                    and int(attributes.st_mtime or 0) == entry.mtime
-                )
-            elif entry.kind is Kind.DIR:
-                complete = stat.S_ISDIR(mode)
-            else:
-                complete = stat.S_ISLNK(mode)
-            if not complete:
-                missing.add(member.name)
-        return missing
+        return {
+            member.name
+            for member, attributes in zip(members, found, strict=True)
+            if not written_whole(member, _as_entry(member, attributes), sizes)
+        }
 
     def _write_delta(
         self, root: str, entry: Entry, local: Path, old: Entry, advance: Advance
@@ -198,3 +185,18 @@ class BatchWrites(TarWrites, SFTPFiles):
                 failures[0] += f" ({why})"
             self._discard_all(root, [name for name, _ in placed])
             raise TransferError(f"cannot rename {first_of(failures)}")
+
+
+_KINDS = {stat.S_IFREG: Kind.FILE, stat.S_IFDIR: Kind.DIR, stat.S_IFLNK: Kind.SYMLINK}
+
+
+def _as_entry(member: Member, attributes: paramiko.SFTPAttributes | None) -> Entry | None:
+    """What an lstat found at a member's name, as an entry (None: nothing, or another kind
+    of file)."""
+    if attributes is None:
+        return None
+    kind = _KINDS.get(stat.S_IFMT(attributes.st_mode or 0))
+    if kind is None:
+        return None
+    size, mtime = attributes.st_size or 0, int(attributes.st_mtime or 0)
+    return Entry(member.name, kind, size, mtime, (attributes.st_mode or 0) & 0o7777)
