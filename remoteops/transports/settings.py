@@ -146,21 +146,33 @@ class LocalSettings(HostSettings):
 
 
 @dataclass(frozen=True)
-class ConnectionSettings(HostSettings):
-    """What every networked protocol shares."""
+class TargetSettings(HostSettings):
+    """What every host but the local machine has: where it is and whom to act as."""
 
     address: str | None = setting(
         "address",
         Text(),
         None,
-        "name or IP to connect to (Ansible: ansible_host)",
+        "name or IP to connect to; podman/docker: the container's name or id "
+        "(Ansible: ansible_host)",
         "the host name (ssh: HostName of ~/.ssh/config)",
     )
+    user: str | None = setting(
+        "user",
+        Text(),
+        None,
+        "login user; podman/docker: whom commands and files run as, exec --user "
+        "(Ansible: ansible_user)",
+        "your user name; ftp: anonymous; podman/docker: the image's user",
+    )
+
+
+@dataclass(frozen=True)
+class ConnectionSettings(TargetSettings):
+    """What every networked protocol shares."""
+
     port: int | None = setting(
         "port", PORT, None, "TCP port (Ansible: ansible_port)", "22 ssh, 21 ftp/ftps, 23 telnet"
-    )
-    user: str | None = setting(
-        "user", Text(), None, "login user (Ansible: ansible_user)", "your user name; ftp: anonymous"
     )
     password_env: str | None = setting(
         "password_env", EnvName(), None, "environment variable holding the login password"
@@ -301,24 +313,9 @@ class TelnetSettings(ConnectionSettings):
 
 
 @dataclass(frozen=True)
-class ContainerSettings(HostSettings):
+class ContainerSettings(TargetSettings):
     """podman and docker hosts: a container on this machine, reached through the engine's
     ``exec`` (like Ansible's docker connection and pyinfra's ``@docker``)."""
-
-    address: str | None = setting(
-        "address",
-        Text(),
-        None,
-        "podman/docker: the container's name or id (Ansible: ansible_host)",
-        "the host name",
-    )
-    user: str | None = setting(
-        "user",
-        Text(),
-        None,
-        "podman/docker: whom commands and files run as (exec --user; Ansible: ansible_user)",
-        "the image's user",
-    )
 
 
 #: The settings of each protocol.

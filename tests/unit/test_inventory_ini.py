@@ -259,10 +259,10 @@ def test_ini_and_yaml_give_identical_hosts() -> None:
             id="port",
         ),
         pytest.param(
-            "[web]\nweb01 ansible_connection=docker\n",
+            "[web]\nweb01 ansible_connection=winrm\n",
             2,
             "web.hosts.web01.ansible_connection",
-            "ansible_connection 'docker' is not supported",
+            "ansible_connection 'winrm' is not supported",
             id="connection",
         ),
         pytest.param(

@@ -41,6 +41,7 @@ def test_forks_must_be_positive() -> None:
 def test_what_each_protocol_can_do_is_known_before_its_module_is_imported() -> None:
     """The table the executor reads before connecting matches the transport classes."""
     from remoteops.transports import PROTOCOL_CAPABILITIES, Capability, CommandTransport
+    from remoteops.transports.container import ContainerTransport
     from remoteops.transports.ftp import FTPTransport
     from remoteops.transports.local import LocalTransport
     from remoteops.transports.ssh import SSHTransport
@@ -52,6 +53,8 @@ def test_what_each_protocol_can_do_is_known_before_its_module_is_imported() -> N
         "ftp": FTPTransport,
         "ftps": FTPTransport,
         "telnet": TelnetTransport,
+        "podman": ContainerTransport,
+        "docker": ContainerTransport,
     }
     assert {p: c.capabilities for p, c in classes.items()} == dict(PROTOCOL_CAPABILITIES)
     assert TelnetTransport.capabilities == {Capability.COMMANDS, Capability.DIALOGUES}

@@ -21,6 +21,7 @@ from remoteops.transports.settings import (
     HostSettings,
     LocalSettings,
     SSHSettings,
+    TargetSettings,
     TelnetSettings,
     check_hosts,
     likely_meant,
@@ -31,6 +32,7 @@ from remoteops.transports.settings import (
 ROOT = Path(__file__).resolve().parents[2]
 README_TABLES = {
     "host": HostSettings,
+    "target": TargetSettings,
     "connection": ConnectionSettings,
     "ssh": SSHSettings,
     "ftp": FTPSettings,
