@@ -17,8 +17,9 @@ commands (:class:`~remoteops.transports.exec_files.ExecFiles`). Differences that
   at its end (measured: 5 of 40 runs, 200 unread bytes): each command drains its stdin
   before it ends.
 - A container that does not exist or is not running is ``unreachable``, decided once per
-  host by ``ENGINE container inspect``; an ``exec`` failing with the engine's own exit code
-  (125) is looked at the same way.
+  host by ``ENGINE container inspect``; an ``exec`` ending with the engine's own exit code
+  (125) or a signal's (a stopped container's command ends with 137) is looked at the same
+  way.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ from remoteops.transports.local_files import translate
 from remoteops.transports.pid_line import PidLine, marked
 from remoteops.transports.settings import ContainerSettings
 
-#: The engine's own failure (no such container, not running), as podman and docker exit.
+#: The engine's own failure (no such container, not running), as podman and docker exit;
+#: from here up also a command killed by a signal (128 + N), as when its container stops.
 ENGINE_FAILED = 125
 #: Seconds ``container inspect`` may take: podman answers in a fraction of one, but slowly
 #: on a loaded machine.
@@ -107,7 +109,7 @@ class ContainerCommand(LocalCommand):
 
     def exit_code(self) -> int:
         code = super().exit_code()
-        if code == ENGINE_FAILED:  # the engine's own failure, or the command's 125
+        if code >= ENGINE_FAILED:  # the engine failed, or the container stopped under it?
             gone = self._gone()
             if gone is not None:
                 raise UnreachableError(gone)
@@ -181,7 +183,10 @@ class ContainerTransport(ExecFiles, ElevatingFiles, CommandTransport):
             raise UnreachableError(gone)
 
     def _not_running(self) -> str | None:
-        """Why the container cannot run commands (missing, stopped), or None: it runs."""
+        """Why the container cannot run commands (missing, stopped), or None: it runs.
+        Asked when connecting, and when a command ends with an exit code of 125 or more:
+        a container stopped during a command ends it with 137 (measured), and that is the
+        host's loss, not the command's failure."""
         engine, name = self._engine(), self.container
         try:
             said = engine.run(

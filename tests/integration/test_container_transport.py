@@ -257,6 +257,23 @@ def test_a_stopped_and_a_missing_container_are_unreachable_and_the_others_run(
     assert took < 10, took
 
 
+def test_a_container_stopped_during_a_command_makes_it_unreachable(
+    container_engine: Engine, container_image: str
+) -> None:
+    name = f"rotr-{os.getpid()}-doomed"
+    container_engine.run(["run", "-d", "--name", name, container_image, "sleep", "infinity"])
+    try:
+        host = Host("doomed", {"protocol": "podman", "address": name})
+        stop = threading.Timer(2, lambda: container_engine.run(["stop", "-t", "0", name]))
+        stop.start()
+        result = _run(host, "echo begun; sleep 30", timeout=25)
+        stop.join()
+    finally:
+        container_engine.run(["rm", "-f", "-t", "0", name], check=False)
+    assert (result.status, result.stdout) == (Status.UNREACHABLE, b"begun\n"), result
+    assert f"container {name} is not running (exited)" in (result.error or ""), result
+
+
 def test_commands_run_on_every_container_at_once(container_hosts: list[Host]) -> None:
     started = time.monotonic()
     report = run_command(container_hosts, CommandSpec("sleep 2; echo done"))
