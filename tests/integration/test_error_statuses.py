@@ -105,10 +105,15 @@ def test_a_host_timeout_ends_a_tcp_connect_to_a_black_holed_host_on_time(
 # -- local files --------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["local", "ssh", "ftp"])
+@pytest.fixture(
+    params=["local", "ssh", "ftp", pytest.param("podman", marks=pytest.mark.containers)]
+)
 def file_host(request: pytest.FixtureRequest) -> Host:
     if request.param == "local":
         return Host("localhost", {"protocol": "local"})
+    if request.param == "podman":  # the session temporary folder is mounted inside
+        container: Host = request.getfixturevalue("container_host")
+        return container
     if request.param == "ftp":
         host: Host = request.getfixturevalue("ftp_host")
         return host
