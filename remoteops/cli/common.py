@@ -226,7 +226,8 @@ ConnectTimeoutOption = Annotated[
     typer.Option(
         metavar="SECONDS",
         # no "[default: 10]": rich would read the brackets as markup and drop them
-        help="Seconds for each connection step (TCP, SSH negotiation, auth). Default: 10.",
+        help="Seconds to connect and log in (TCP, SSH negotiation, auth: one deadline). "
+        "Default: 10.",
         callback=positive_seconds,
     ),
 ]
