@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 from remoteops.tree import Entry, Kind
 
-#: Fields per entry: type letter, size, mtime, octal mode, path below the root, link target.
-_FIELDS = 6
+#: Fields per entry: type letter, size, mtime, ctime, octal mode, path below the root, link
+#: target (the ctime tells a temporary still being written from a leftover: see the planner).
+_FIELDS = 7
 _KIND_LETTERS = {"f": Kind.FILE, "d": Kind.DIR, "l": Kind.SYMLINK}
 
 
@@ -39,7 +40,7 @@ def find_command(root: str) -> str:
     return (
         f"if [ -e {quoted} ] && [ ! -d {quoted} ]; then echo 'not a directory' >&2; exit 3; fi; "
         f"[ -d {quoted} ] || exit 0; "
-        f"find -H {quoted} -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0'"
+        f"find -H {quoted} -mindepth 1 -printf '%y\\0%s\\0%T@\\0%C@\\0%m\\0%P\\0%l\\0'"
     )
 
 
@@ -50,7 +51,7 @@ def children_command(folder: str, pattern: str = "*") -> str:
     return (
         f"[ -d {quoted} ] || exit 0; "
         f"find -H {quoted} -mindepth 1 -maxdepth 1 -name {shlex.quote(pattern)} "
-        "-printf '%y\\0%s\\0%T@\\0%m\\0%f\\0%l\\0'"
+        "-printf '%y\\0%s\\0%T@\\0%C@\\0%m\\0%f\\0%l\\0'"
     )
 
 
@@ -73,7 +74,7 @@ def path_command(path: str, *, missing_ok: bool = False, follow: bool = False) -
         f"[ -e {quoted_name} ] || [ -L {quoted_name} ] || "
         f"{{ echo 'no such file or directory' >&2; {missing}; }}; "
         f"find {'-H ' if follow else ''}{quoted_name} "
-        "-printf '%y\\0%s\\0%T@\\0%m\\0%p\\0%l\\0'"  # ./name...
+        "-printf '%y\\0%s\\0%T@\\0%C@\\0%m\\0%p\\0%l\\0'"  # ./name...
     )
 
 
@@ -90,7 +91,7 @@ def parse_find_output(data: bytes) -> list[Entry]:
     entries: list[Entry] = []
     kinds = _KIND_LETTERS
     for start in range(0, len(fields), _FIELDS):
-        kind_letter, size, mtime, mode, path, target = fields[start : start + _FIELDS]
+        kind_letter, size, mtime, ctime, mode, path, target = fields[start : start + _FIELDS]
         kind = kinds.get(kind_letter)
         if kind is None:
             continue
@@ -102,6 +103,7 @@ def parse_find_output(data: bytes) -> list[Entry]:
                 int(mtime.partition(".")[0]),
                 int(mode, 8),
                 target if kind is Kind.SYMLINK else None,
+                changed=int(ctime.partition(".")[0]),
             )
         )
     return entries
