@@ -29,6 +29,12 @@ KEEPS_ALL = Fidelity()
 LEFTOVER_AGE_S = 3600
 
 
+def abandoned(entry: Entry, now: float | None = None) -> bool:
+    """Whether a temporary has been left unchanged for :data:`LEFTOVER_AGE_S` at ``now``
+    (default: the clock's now): an interrupted sync's, not one being written."""
+    return entry.last_change <= (time.time() if now is None else now) - LEFTOVER_AGE_S
+
+
 def _depth_key(path: str) -> list[str]:
     """Parents sort before their children, siblings by name."""
     return path.split("/")
@@ -123,7 +129,7 @@ def plan_sync(
     ``fidelity`` says what the host keeps of modes and times; only that is compared. A
     temporary is removed only when unchanged for :data:`LEFTOVER_AGE_S` at ``now`` (default:
     the clock's now); a younger one is left alone, neither removed nor counted."""
-    stale_before = (time.time() if now is None else now) - LEFTOVER_AGE_S
+    now = time.time() if now is None else now
     side = local if isinstance(local, LocalSide) else prepare_local(local, options)
     wanted, excluded = side.wanted, side.excluded
     present: dict[str, Entry] = {}
@@ -139,7 +145,7 @@ def plan_sync(
             and entry.path not in wanted  # a source file may look like one: it is not
             and not (side.has_excludes and excluded(entry))  # nor one the user excluded
         ):
-            if entry.last_change <= stale_before:
+            if abandoned(entry, now):
                 leftovers.append(
                     Action(ActionKind.DELETE, entry.path, "leftover of an interrupted sync", entry)
                 )
