@@ -16,6 +16,8 @@ from remoteops.tree import Entry, Kind
 #: Fields per entry: type letter, size, mtime, ctime, octal mode, path below the root, link
 #: target (the ctime tells a temporary still being written from a leftover: see the planner).
 _FIELDS = 7
+#: The same without the ctime, as other ``find -printf`` callers may still write it.
+_FIELDS_WITHOUT_CTIME = 6
 _KIND_LETTERS = {"f": Kind.FILE, "d": Kind.DIR, "l": Kind.SYMLINK}
 
 
@@ -79,19 +81,27 @@ def path_command(path: str, *, missing_ok: bool = False, follow: bool = False) -
 
 
 def parse_find_output(data: bytes) -> list[Entry]:
-    """Entries from :func:`find_command`'s output; other file types are left out."""
+    """Entries from :func:`find_command`'s output; other file types are left out.
+
+    Records without the ctime (``%y %s %T@ %m PATH %l``) are read too, their ``changed``
+    then 0: the fourth field tells the two apart, as ``%C@`` always has a fraction point
+    (``1733325000.1234567890``) and an octal mode never has one."""
     # Decoded once, whole: NUL never occurs inside a UTF-8 sequence, so splitting after
     # decoding is the same, and names that are not UTF-8 keep their bytes as surrogates
     # (os.fsdecode per name cost more than the rest of the parse here).
     fields = data.decode("utf-8", "surrogateescape").split("\0")
     if fields and fields[-1] == "":
         fields.pop()
-    if len(fields) % _FIELDS:
+    per_entry = _FIELDS if len(fields) > 3 and "." in fields[3] else _FIELDS_WITHOUT_CTIME
+    if len(fields) % per_entry:
         raise ValueError(f"truncated find listing ({len(fields)} fields)")
     entries: list[Entry] = []
     kinds = _KIND_LETTERS
-    for start in range(0, len(fields), _FIELDS):
-        kind_letter, size, mtime, ctime, mode, path, target = fields[start : start + _FIELDS]
+    for start in range(0, len(fields), per_entry):
+        record = fields[start : start + per_entry]
+        if per_entry == _FIELDS_WITHOUT_CTIME:
+            record.insert(3, "0")
+        kind_letter, size, mtime, ctime, mode, path, target = record
         kind = kinds.get(kind_letter)
         if kind is None:
             continue
