@@ -143,11 +143,12 @@ class HostResult:
             self.stderr
         )
 
-    def to_json(self, *, transfer: bool = False) -> dict[str, Any]:
+    def to_json(self, *, transfer: bool = False, dry_run: bool = False) -> dict[str, Any]:
         """The documented JSON object for this host (see README, "JSON output").
 
         ``transfer`` asks for the transfer schema even for a host that failed before any
-        transfer (its counts are then zero), so every line of a sync run has the same keys.
+        transfer (its counts are then zero), so every line of a sync run has the same keys;
+        ``dry_run`` adds ``plan`` to every line the same way (null: the host made no plan).
         """
         if transfer or self.transfer is not None:
             return {
@@ -158,7 +159,7 @@ class HostResult:
                 "notes": list(self.notes),
                 "error": self.error,
                 "duration_s": round(self.duration_s, 3),
-                **({"plan": "".join(f"{c}\n" for c in self.plan)} if self.plan else {}),
+                **({"plan": self._plan_text()} if dry_run or self.plan is not None else {}),
                 **({"diff": self.diff} if self.diff else {}),
             }
         stdout, stdout_b64 = _text_and_raw(self.stdout)
@@ -183,6 +184,11 @@ class HostResult:
         if self.replies:
             obj["exchanges"] = [reply.to_json() for reply in self.replies]
         return obj
+
+    def _plan_text(self) -> str | None:
+        """The plan as ``--dry-run`` prints it ("" when nothing would change), or None for a
+        host that made none (it failed before planning)."""
+        return None if self.plan is None else "".join(f"{c}\n" for c in self.plan)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -89,7 +89,10 @@ class Entry:
     """One path of a tree, relative to its root, POSIX separators, never empty.
 
     ``mtime`` is whole seconds: SFTP v3 and FTP MDTM carry no more, so finer stamps would make
-    every file look changed.
+    every file look changed. ``changed`` is the host's ctime (the last change of content,
+    mode or times) where its listing has one (``find``; not SFTP v3 nor FTP: 0), so that a
+    temporary whose times were just set to the source's is still seen as in use; it is not
+    compared (two listings of the same tree are equal).
     """
 
     path: str
@@ -99,6 +102,12 @@ class Entry:
     mode: int = 0o644
     target: str | None = None
     digest: str | None = None
+    changed: int = field(default=0, compare=False)
+
+    @property
+    def last_change(self) -> int:
+        """When the entry last changed as far as its listing says (its ctime, else mtime)."""
+        return max(self.mtime, self.changed)
 
 
 class Times(str, enum.Enum):

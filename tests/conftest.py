@@ -89,6 +89,13 @@ def playground(playground_manager: Playground) -> PlaygroundState:
 
 
 @pytest.fixture
+def leftovers_age_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every temporary counts as an old leftover at once (in this process): for tests of
+    leftover cleanup, which would otherwise wait LEFTOVER_AGE_S for one to age."""
+    monkeypatch.setattr("remoteops.sync.plan.LEFTOVER_AGE_S", 0)
+
+
+@pytest.fixture
 def requires_root(playground: PlaygroundState) -> None:
     """Skip unless the playground has its root-only features (netns mode: blackhole, sudo)."""
     if playground.mode != "netns":

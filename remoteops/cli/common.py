@@ -226,7 +226,8 @@ ConnectTimeoutOption = Annotated[
     typer.Option(
         metavar="SECONDS",
         # no "[default: 10]": rich would read the brackets as markup and drop them
-        help="Seconds for each connection step (TCP, SSH negotiation, auth). Default: 10.",
+        help="Seconds to connect and log in (TCP, SSH negotiation, auth: one deadline). "
+        "Default: 10.",
         callback=positive_seconds,
     ),
 ]
@@ -522,9 +523,11 @@ def run_transfer(
     *,
     output: OutputMode,
     progress: bool = False,
+    dry_run: bool = False,
 ) -> NoReturn:
     """Make a file-transfer call and exit: live lines ending with one line of what each host
-    changed (:mod:`remoteops.output.transfers`), or JSON in the transfer schema.
+    changed (:mod:`remoteops.output.transfers`), or JSON in the transfer schema (with every
+    host's ``plan`` for a ``dry_run``).
 
     ``call`` is given where to report progress: progress bars on stderr when asked for, in
     text mode, and only on a terminal.
@@ -535,7 +538,7 @@ def run_transfer(
     names = [h.name for h in fleet.hosts]
     with sigterm_deferred():  # a SIGTERM ends the process once the run is shown and journalled
         if output is OutputMode.json:
-            listener: Listener = JsonLines(transfer=True)
+            listener: Listener = JsonLines(transfer=True, dry_run=dry_run)
         elif not (progress and sys.stderr.isatty()):
             listener = TransferLines(names)
         else:

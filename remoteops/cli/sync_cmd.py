@@ -158,4 +158,5 @@ def sync(
         ),
         output=output,
         progress=not dry_run,
+        dry_run=dry_run,
     )

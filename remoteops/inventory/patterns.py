@@ -3,16 +3,20 @@
 A pattern is terms separated by ``,`` (or ``:`` when it holds no comma). Plain terms are unions,
 evaluated first, then ``&`` intersections, then ``!`` exclusions, whatever their order in the
 pattern. A term is a host or group name, ``all`` or ``*``, a glob (fnmatch over group *and* host
-names), ``~regex`` (``re.match`` on names), a host range (``web[01:03]``, ``web[01-03]``) or a
-subscripted group (``webservers[0]``, ``[-1]``, ``[0:2]`` inclusive, ``[1:]``, ``[:2]``).
+names), ``~regex`` (``re.match`` on names), a host range (``web[01-03]``, ``web[1-3].lan``) or a
+subscript (``webservers[0]``, ``[-1]``, ``[0:2]`` inclusive, ``[1:]``, ``[:2]``).
 Unlike Ansible, which only warns, a term that matches no host or group is an error with the
 closest names suggested: a typo in ``!web03`` must not silently run on web03.
 
-A bracket after a glob is a subscript, as Ansible's ``_split_subscript`` reads it: ``*0[13]`` is
-the 14th host ``*0`` matches, not the names ending in 01 or 03 (write ``~.*0[13]$`` for those);
-``*0[1-3]``, whose subscript form Ansible has dropped, is refused as ambiguous. A bracket that
-reads as a host range must be a valid one (``web[1:10:0]`` is an error, not a glob class), and
-an unclosed ``[`` is named as such.
+A trailing ``[N]``, ``[-N]``, ``[N:M]``, ``[N:]`` or ``[:M]`` is a subscript of what the rest
+of the term matches, whatever that is, as Ansible's ``_split_subscript`` reads it: ``*0[13]``
+is the 14th host ``*0`` matches, not the names ending in 01 or 03 (write ``~.*0[13]$`` for
+those), and ``web[1:3]`` is hosts 1 to 3 of ``web``, never the names web1 to web3 (write
+``web[1-3]``): it used to be either, by whether a group ``web`` existed. ``*0[1-3]``, whose
+subscript form Ansible has dropped, is refused as ambiguous. A bracket that reads as a host
+range must be a valid one (``web[1:10:0]`` is an error, not a glob class), and an unclosed
+``[`` is named as such. Host ranges in inventory files (``web[1:5]``) are not patterns: they
+stay ranges (:mod:`remoteops.inventory.ranges`).
 """
 
 from __future__ import annotations
@@ -162,9 +166,8 @@ def _match_term(inventory: Inventory, expr: str, term: str | None = None) -> dic
     else:
         subscript = _SUBSCRIPT.fullmatch(expr)
         if subscript:
-            members = _subscript_base(inventory, subscript.group(1), expr)
-            if members is not None:
-                return {name: inventory.hosts[name] for name in _apply(members, subscript, expr)}
+            members = _subscript_base(inventory, subscript, expr)
+            return {name: inventory.hosts[name] for name in _apply(members, subscript, expr)}
         dashed = _DASH_SUBSCRIPT.fullmatch(expr)
         if dashed and _has_glob(dashed.group(1)):
             base, first, last = dashed.groups()
@@ -173,7 +176,7 @@ def _match_term(inventory: Inventory, expr: str, term: str | None = None) -> dic
                 f"{last or 'the end'} of {base!r}; write {base}[{first}:{last}] for that, or "
                 f"{_as_regex(expr)} for names matching the characters in brackets"
             )
-        expanded = _expand(expr, subscript is not None)
+        expanded = _expand(expr)
         if expanded is not None:
             groups = [name for name in expanded if name in inventory.groups]
             names = [name for name in expanded if name in inventory.hosts]
@@ -210,7 +213,7 @@ def _ad_hoc_hint(expr: str) -> str:
     )
 
 
-def _expand(expr: str, subscript_shaped: bool = False) -> list[str] | None:
+def _expand(expr: str) -> list[str] | None:
     """The names a host-range term stands for, or None when the term is not a range.
 
     Brackets holding only range syntax are a range, and a malformed one is an error: read as a
@@ -224,10 +227,7 @@ def _expand(expr: str, subscript_shaped: bool = False) -> list[str] | None:
     except ValueError as exc:
         if not all(_RANGE_BODY.fullmatch(body) for body in bodies):
             return None
-        reason = str(exc)
-        if subscript_shaped:
-            reason += "; and no group matches its name for a subscript"
-        raise PatternError(reason) from None
+        raise PatternError(str(exc)) from None
 
 
 def _has_glob(expr: str) -> bool:
@@ -235,22 +235,33 @@ def _has_glob(expr: str) -> bool:
     return any(char in _BRACKETED.sub("", expr) for char in _GLOB_CHARS)
 
 
-def _subscript_base(inventory: Inventory, base: str, expr: str) -> list[str] | None:
-    """The hosts a subscript indexes, as Ansible enumerates them, or None when ``expr`` is not
-    a subscript: a plain name that names no group is a host range (``web[1:3]``)."""
+def _subscript_base(inventory: Inventory, subscript: re.Match[str], expr: str) -> list[str]:
+    """The hosts a subscript indexes, as Ansible enumerates them: the groups and hosts its
+    base matches; none is an error saying what else the bracket may have been meant as."""
+    base = subscript.group(1)
     groups = _glob(inventory.groups, base)
-    if not groups and not _has_glob(base):
-        return None
     members = _members_in_group_order(inventory, groups)
     if not groups or any(hint in base for hint in _HOST_HINTS):
         members.extend(name for name in _glob(inventory.hosts, base) if name not in members)
     if not members:
         raise PatternError(
             f"pattern {expr!r} is a subscript of {base!r} (as Ansible reads it), which matches "
-            f"no host or group; for names matching the characters in brackets write "
-            f"{_as_regex(expr)}"
+            f"no host or group{_meant(subscript, expr)}"
         )
     return members
+
+
+def _meant(subscript: re.Match[str], expr: str) -> str:
+    """What to write for what a subscript-shaped bracket may have been meant as: names
+    matching a glob class, or a host range (with a dash: a colon makes it a subscript)."""
+    base, index, start, end = subscript.groups()
+    if _has_glob(base):
+        return f"; for names matching the characters in brackets write {_as_regex(expr)}"
+    if index is not None and not index.startswith("-"):
+        return f"; for the host {base}{index} write {base}{index}"
+    if start and end:
+        return f"; for hosts {base}{start} to {base}{end} write {base}[{start}-{end}]"
+    return ""
 
 
 def _as_regex(expr: str) -> str:
@@ -334,6 +345,12 @@ def _apply(members: list[str], subscript: re.Match[str], expr: str) -> list[str]
         raise PatternError(f"pattern {expr!r}: a slice needs a start or an end, as in [0:2]")
     first = int(start) if start else 0
     last = int(end) if end else len(members) - 1
+    if end and first > last:
+        raise PatternError(f"pattern {expr!r}: the slice starts at {first}, after its end {last}")
+    if first >= len(members):
+        raise PatternError(
+            f"pattern {expr!r}: index {first} is out of range ({len(members)} hosts)"
+        )
     return members[first : last + 1]
 
 

@@ -40,15 +40,21 @@ class JsonLines(NullListener):
     """
 
     def __init__(
-        self, out: TextIO | None = None, err: TextIO | None = None, *, transfer: bool = False
+        self,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        *,
+        transfer: bool = False,
+        dry_run: bool = False,
     ) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.transfer = transfer  # file transfers: every line in the transfer schema
+        self.dry_run = dry_run  # and with a dry run, every line with its plan
         self._lock = threading.Lock()
 
     def host_finished(self, result: HostResult) -> None:
-        obj = result.to_json(transfer=self.transfer)
+        obj = result.to_json(transfer=self.transfer, dry_run=self.dry_run)
         with self._lock:
             for piece in _pieces(obj):
                 write(self.out, piece, flush=False)

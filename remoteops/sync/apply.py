@@ -18,9 +18,19 @@ from pathlib import Path
 from remoteops.errors import EntriesFailedError, HostError, TransferError
 from remoteops.results import HostResult, Status, TransferStats
 from remoteops.sync.model import Action, ActionKind, Plan
+from remoteops.sync.plan import abandoned
 from remoteops.transports.base import FileTransport
 from remoteops.transports.file_ops import run_in_parallel
-from remoteops.tree import Advance, Entry, Kind, ProgressSink, hidden_name, join_remote, no_progress
+from remoteops.tree import (
+    Advance,
+    Entry,
+    Kind,
+    ProgressSink,
+    hidden_name,
+    join_remote,
+    no_progress,
+    temporary_name,
+)
 
 
 def apply_plan(
@@ -106,7 +116,12 @@ def apply_to_new_folder(
     what an earlier sync cut off there is removed first. So when some entries could not be
     written (:class:`EntriesFailedError`), nothing of ``dest`` is kept and the host fails
     with what could not be written, having changed nothing (as a new folder below a
-    destination with a failed entry in it is left out whole)."""
+    destination with a failed entry in it is left out whole).
+
+    Another sync may be filling the same new folder at the same time: its staged folder
+    (changed within :data:`~remoteops.sync.plan.LEFTOVER_AGE_S`) is left alone and this one
+    is staged under a name of its own; whichever is renamed second finds ``dest`` there and
+    applies its plan into it instead."""
     if not plan.ok:  # refused before anything is made, as apply_plan does
         raise TransferError("; ".join(plan.problems))
     real = dest.rstrip("/") or dest
@@ -114,11 +129,20 @@ def apply_to_new_folder(
     digest = hashlib.sha256(real.encode(errors="surrogateescape")).hexdigest()[:8]
     staged = posixpath.join(folder, hidden_name(name, digest))  # within NAME_MAX, too
     left = transport.list_path(staged, missing_ok=True)  # links not followed
-    if left:
+    if left and not abandoned(left[0]):  # another sync's, in use: not ours to remove
+        staged = temporary_name(real)
+    elif left:
         transport.remove(staged, left[0].kind)
     try:
         stats = apply_plan(plan, transport, source, staged, advance)
-        transport.rename_path(staged, real)
+        try:
+            transport.rename_path(staged, real)
+        except HostError:
+            if transport.path_kind(real) is not Kind.DIR:
+                raise
+            # made meanwhile by another sync: fill it as any existing folder
+            stats = apply_plan(plan, transport, source, real, ensure_dest=False)
+            transport.remove(staged, Kind.DIR)
     except BaseException as exc:
         with contextlib.suppress(HostError, OSError):  # best effort: the next sync does it
             transport.remove(staged, Kind.DIR)

@@ -8,6 +8,7 @@ excluded files on the receiver.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -17,6 +18,21 @@ from remoteops.tree import TEMPORARY_NAME, Entry, Fidelity, Kind, Times
 
 #: The fidelity of SSH and local hosts: everything is compared.
 KEEPS_ALL = Fidelity()
+
+#: How long a temporary must have been left unchanged before a sync or put removes it as
+#: the leftover of an interrupted one: younger, it may be another sync's (or put's) still
+#: being written into the same folder, and removing it failed that one. An hour, as tmpreaper
+#: and systemd-tmpfiles wait before they call a file abandoned; the age is by this machine's
+#: clock against the host's times, so a host whose clock runs an hour or more behind (or a
+#: listing without times, FTP LIST without MDTM) keeps its leftovers longer, never loses an
+#: in-flight one.
+LEFTOVER_AGE_S = 3600
+
+
+def abandoned(entry: Entry, now: float | None = None) -> bool:
+    """Whether a temporary has been left unchanged for :data:`LEFTOVER_AGE_S` at ``now``
+    (default: the clock's now): an interrupted sync's, not one being written."""
+    return entry.last_change <= (time.time() if now is None else now) - LEFTOVER_AGE_S
 
 
 def _depth_key(path: str) -> list[str]:
@@ -106,15 +122,19 @@ def plan_sync(
     remote: Iterable[Entry],
     options: SyncOptions,
     fidelity: Fidelity = KEEPS_ALL,
+    now: float | None = None,
 ) -> Plan:
     """Plan one host's sync; see :class:`~remoteops.sync.model.Plan` for the order.
 
-    ``fidelity`` says what the host keeps of modes and times; only that is compared."""
+    ``fidelity`` says what the host keeps of modes and times; only that is compared. A
+    temporary is removed only when unchanged for :data:`LEFTOVER_AGE_S` at ``now`` (default:
+    the clock's now); a younger one is left alone, neither removed nor counted."""
+    now = time.time() if now is None else now
     side = local if isinstance(local, LocalSide) else prepare_local(local, options)
     wanted, excluded = side.wanted, side.excluded
     present: dict[str, Entry] = {}
     protected: set[str] = set()  # excluded on the host: never deleted, nor their folders
-    leftovers: list[Action] = []  # temporaries of an interrupted earlier sync: always removed
+    leftovers: list[Action] = []  # temporaries of an interrupted earlier sync, old enough
     staged: set[str] = set()  # leftover folders: what is inside goes with them
     kept: list[Entry] = []
     for entry in remote:
@@ -125,10 +145,11 @@ def plan_sync(
             and entry.path not in wanted  # a source file may look like one: it is not
             and not (side.has_excludes and excluded(entry))  # nor one the user excluded
         ):
-            leftovers.append(
-                Action(ActionKind.DELETE, entry.path, "leftover of an interrupted sync", entry)
-            )
-            if entry.kind is Kind.DIR:
+            if abandoned(entry, now):
+                leftovers.append(
+                    Action(ActionKind.DELETE, entry.path, "leftover of an interrupted sync", entry)
+                )
+            if entry.kind is Kind.DIR:  # in use or not, what is inside is not ours to plan
                 staged.add(entry.path)
         else:
             kept.append(entry)

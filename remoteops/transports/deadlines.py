@@ -89,4 +89,32 @@ def after(seconds: float, action: Callable[[], None]) -> Deadline:
     return DEADLINES.after(seconds, action)
 
 
-__all__ = ["DEADLINES", "Deadline", "Deadlines", "after"]
+class Guard:
+    """Calls ``close`` when ``seconds`` run out unless :meth:`stop` came first, and says
+    whether it did: a wait that cannot be given a timeout of its own (paramiko's auth waits
+    one ``auth_timeout`` per key offered) ends when its connection closes under it, and the
+    error that closing caused is then named as the timeout it was."""
+
+    def __init__(self, seconds: float, close: Callable[[], None]) -> None:
+        self._lock = threading.Lock()
+        self._fired = False
+        self._stopped = False
+        self._close = close
+        self._deadline = after(max(0.0, seconds), self._fire)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._fired = True
+        self._close()
+
+    def stop(self) -> bool:
+        """Never close from now on; True if the time had already run out (and closed)."""
+        with self._lock:
+            self._stopped = True
+            self._deadline.cancel()
+            return self._fired
+
+
+__all__ = ["DEADLINES", "Deadline", "Deadlines", "Guard", "after"]

@@ -13,8 +13,11 @@ from collections.abc import Callable
 
 from remoteops.tree import Entry, Kind
 
-#: Fields per entry: type letter, size, mtime, octal mode, path below the root, link target.
-_FIELDS = 6
+#: Fields per entry: type letter, size, mtime, ctime, octal mode, path below the root, link
+#: target (the ctime tells a temporary still being written from a leftover: see the planner).
+_FIELDS = 7
+#: The same without the ctime, as other ``find -printf`` callers may still write it.
+_FIELDS_WITHOUT_CTIME = 6
 _KIND_LETTERS = {"f": Kind.FILE, "d": Kind.DIR, "l": Kind.SYMLINK}
 
 
@@ -39,7 +42,7 @@ def find_command(root: str) -> str:
     return (
         f"if [ -e {quoted} ] && [ ! -d {quoted} ]; then echo 'not a directory' >&2; exit 3; fi; "
         f"[ -d {quoted} ] || exit 0; "
-        f"find -H {quoted} -mindepth 1 -printf '%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0'"
+        f"find -H {quoted} -mindepth 1 -printf '%y\\0%s\\0%T@\\0%C@\\0%m\\0%P\\0%l\\0'"
     )
 
 
@@ -50,7 +53,7 @@ def children_command(folder: str, pattern: str = "*") -> str:
     return (
         f"[ -d {quoted} ] || exit 0; "
         f"find -H {quoted} -mindepth 1 -maxdepth 1 -name {shlex.quote(pattern)} "
-        "-printf '%y\\0%s\\0%T@\\0%m\\0%f\\0%l\\0'"
+        "-printf '%y\\0%s\\0%T@\\0%C@\\0%m\\0%f\\0%l\\0'"
     )
 
 
@@ -73,24 +76,32 @@ def path_command(path: str, *, missing_ok: bool = False, follow: bool = False) -
         f"[ -e {quoted_name} ] || [ -L {quoted_name} ] || "
         f"{{ echo 'no such file or directory' >&2; {missing}; }}; "
         f"find {'-H ' if follow else ''}{quoted_name} "
-        "-printf '%y\\0%s\\0%T@\\0%m\\0%p\\0%l\\0'"  # ./name...
+        "-printf '%y\\0%s\\0%T@\\0%C@\\0%m\\0%p\\0%l\\0'"  # ./name...
     )
 
 
 def parse_find_output(data: bytes) -> list[Entry]:
-    """Entries from :func:`find_command`'s output; other file types are left out."""
+    """Entries from :func:`find_command`'s output; other file types are left out.
+
+    Records without the ctime (``%y %s %T@ %m PATH %l``) are read too, their ``changed``
+    then 0: the fourth field tells the two apart, as ``%C@`` always has a fraction point
+    (``1733325000.1234567890``) and an octal mode never has one."""
     # Decoded once, whole: NUL never occurs inside a UTF-8 sequence, so splitting after
     # decoding is the same, and names that are not UTF-8 keep their bytes as surrogates
     # (os.fsdecode per name cost more than the rest of the parse here).
     fields = data.decode("utf-8", "surrogateescape").split("\0")
     if fields and fields[-1] == "":
         fields.pop()
-    if len(fields) % _FIELDS:
+    per_entry = _FIELDS if len(fields) > 3 and "." in fields[3] else _FIELDS_WITHOUT_CTIME
+    if len(fields) % per_entry:
         raise ValueError(f"truncated find listing ({len(fields)} fields)")
     entries: list[Entry] = []
     kinds = _KIND_LETTERS
-    for start in range(0, len(fields), _FIELDS):
-        kind_letter, size, mtime, mode, path, target = fields[start : start + _FIELDS]
+    for start in range(0, len(fields), per_entry):
+        record = fields[start : start + per_entry]
+        if per_entry == _FIELDS_WITHOUT_CTIME:
+            record.insert(3, "0")
+        kind_letter, size, mtime, ctime, mode, path, target = record
         kind = kinds.get(kind_letter)
         if kind is None:
             continue
@@ -102,6 +113,7 @@ def parse_find_output(data: bytes) -> list[Entry]:
                 int(mtime.partition(".")[0]),
                 int(mode, 8),
                 target if kind is Kind.SYMLINK else None,
+                changed=int(ctime.partition(".")[0]),
             )
         )
     return entries

@@ -181,8 +181,9 @@ class ConnectionSettings(TargetSettings):
         "connect_timeout",
         Seconds(),
         None,
-        "seconds for each connection step: TCP, negotiation, login; no answer in it is "
-        "unreachable, connect timed out (Ansible: ansible_timeout)",
+        "seconds to connect and log in (over SSH one deadline for TCP, banner, negotiation "
+        "and every credential tried); past it the host is unreachable, connect timed out "
+        "(Ansible: ansible_timeout)",
         "10",
     )
 

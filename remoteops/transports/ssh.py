@@ -52,7 +52,7 @@ from remoteops.transports.base import (
     RunningCommand,
     secret_from_env,
 )
-from remoteops.transports.deadlines import after
+from remoteops.transports.deadlines import Guard, after
 from remoteops.transports.known_hosts import KnownHosts, host_key_name
 from remoteops.transports.pid_line import PidLine, marked
 from remoteops.transports.settings import SSHSettings
@@ -390,11 +390,18 @@ class SSHContext:
                 self.load_key(path, required=False)
 
     def open_socket(
-        self, target: SSHTarget, cancelled: threading.Event | None = None
+        self,
+        target: SSHTarget,
+        cancelled: threading.Event | None = None,
+        *,
+        within: float | None = None,
     ) -> socket.socket | paramiko.Channel | paramiko.ProxyCommand:
         """A connection to the target: direct, through its jump host, or a ProxyCommand.
-        A direct connect gives up as soon as ``cancelled`` is set."""
+        A direct connect gives up as soon as ``cancelled`` is set; the channel through a
+        jump host is given what is left of ``within`` (the login's deadline) once the jump
+        host's own login is done."""
         seconds, where = target.connect_timeout, f"{target.address}:{target.port}"
+        began = time.monotonic()
         if target.proxy_command is not None:
             with ssh_errors(f"ProxyCommand {target.proxy_command!r} failed", connecting=seconds):
                 return paramiko.ProxyCommand(target.proxy_command)
@@ -404,9 +411,12 @@ class SSHContext:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return sock
         jump = self._jump_transport(target)
+        left = seconds if within is None else within - (time.monotonic() - began)
         with ssh_errors(f"jump host {target.jump} cannot reach {where}", connecting=seconds):
+            if left <= 0:
+                raise TimeoutError("the jump host's login took the whole connect timeout")
             return jump.open_channel(
-                "direct-tcpip", (target.address, target.port), ("127.0.0.1", 0), timeout=seconds
+                "direct-tcpip", (target.address, target.port), ("127.0.0.1", 0), timeout=left
             )
 
     def _jump_transport(self, target: SSHTarget) -> paramiko.Transport:
@@ -632,10 +642,16 @@ def _handshake(
 ) -> paramiko.Transport:
     """Connect, negotiate, check the host key and authenticate; paramiko's errors translated
     (see :mod:`~remoteops.transports.ssh_errors`). ``started`` is given the connection as
-    soon as it exists, so that closing it (after setting ``cancelled``) ends the wait."""
+    soon as it exists, so that closing it (after setting ``cancelled``) ends the wait.
+
+    The whole login (TCP connect, banner, key exchange, every credential tried) has one
+    deadline, ``connect_timeout`` from now: a server that stalls part way is ``unreachable``
+    then ("connect timed out"), not after one timeout per phase and per key offered, nor
+    ``auth`` because its silence looked like a refused key."""
     seconds, where = target.connect_timeout, f"{target.address}:{target.port}"
     began = time.monotonic()
-    sock = context.open_socket(target, cancelled)
+    ends = began + seconds
+    sock = context.open_socket(target, cancelled, within=seconds)
     _log.info("%s: connected (%s) in %.3f s", where, _route(target), time.monotonic() - began)
     try:  # paramiko's close() does nothing before start_client: the socket is ours to close
         transport = paramiko.Transport(sock, default_window_size=_WINDOW_SIZE)
@@ -650,12 +666,13 @@ def _handshake(
     except BaseException:
         sock.close()
         raise
+    login = Guard(ends - time.monotonic(), transport.close)  # wakes every wait below
     try:
         negotiated = threading.Event()
         began = time.monotonic()
         with ssh_errors(f"no SSH answer from {where}", connecting=seconds):
             transport.start_client(event=negotiated)  # returns at once; we wait below
-            finished = _wait_unless(negotiated, seconds, cancelled)
+            finished = _wait_unless(negotiated, max(0.0, ends - began), cancelled)
             failure = transport.get_exception()
             if failure is not None:
                 raise failure
@@ -673,9 +690,19 @@ def _handshake(
         with ssh_errors(f"authentication to {where}", connecting=seconds):
             _authenticate(context, transport, target, password_ok=trusted)
         _log.info("%s: authentication took %.3f s", where, time.monotonic() - began)
-    except BaseException:
+        if login.stop():  # it came through, but after the deadline closed it
+            raise ConnectTimeoutError(seconds, f"login to {where} unfinished")
+    except Exception as exc:
+        timed_out = login.stop()
         transport.close()
         sock.close()  # (a no-op once the transport closed it; not if it never started)
+        if timed_out and not isinstance(exc, (ConnectTimeoutError, HostKeyError)):
+            raise ConnectTimeoutError(seconds, f"login to {where} unfinished") from exc
+        raise
+    except BaseException:
+        login.stop()
+        transport.close()
+        sock.close()
         raise
     return transport
 

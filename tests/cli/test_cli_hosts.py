@@ -188,3 +188,20 @@ def test_malformed_patterns_exit_2_with_what_is_wrong(inv: str, pattern: str, me
     run = remoteops("hosts", "-i", inv, pattern)
     assert run.returncode == 2, run.stdout
     assert message in run.stderr.decode()
+
+
+def test_a_trailing_bracket_is_a_subscript_everywhere_and_a_bad_one_is_named() -> None:
+    """``web[1:2]`` is a subscript of ``web`` as Ansible reads it, group or not: with no host
+    or group ``web`` it is exit 2 saying how to write the range (it selected web1 and web2
+    here, and hosts 1 to 2 of a group ``web`` where one existed); a slice ending before it
+    starts is named (it was "selects no host")."""
+    listed = "web1,web2,web3,"
+    refused = remoteops("hosts", "-i", listed, "web[1:2]")
+    assert refused.returncode == 2, refused.stdout
+    assert "pattern 'web[1:2]' is a subscript of 'web'" in refused.stderr.decode()
+    assert "for hosts web1 to web2 write web[1-2]" in refused.stderr.decode()
+    assert remoteops("hosts", "-i", listed, "web[1-2]").stdout.split() == [b"web1", b"web2"]
+    assert remoteops("hosts", "-i", listed, "all[1:]").stdout.split() == [b"web2", b"web3"]
+    backwards = remoteops("hosts", "-i", listed, "all[2:1]")
+    assert backwards.returncode == 2, backwards.stdout
+    assert "pattern 'all[2:1]': the slice starts at 2, after its end 1" in backwards.stderr.decode()

@@ -65,6 +65,33 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     assert not dest.exists()
 
 
+def test_a_dry_run_gives_every_host_a_plan_key_null_where_no_plan_was_made(
+    inventory: str, names: list[str], tmp_path: Path
+) -> None:
+    """One JSON shape per command: an unreachable host's line has ``plan`` too (null), and a
+    host with nothing to change has an empty one (the key was left out of both)."""
+    source, dest = _source(tmp_path), tmp_path / "dest"
+    extra = tmp_path / "extra.yml"
+    extra.write_text("all:\n  hosts:\n    gone:\n      address: 127.0.0.1\n      port: 1\n")
+
+    def dry_run() -> dict[str, dict[str, object]]:
+        run = remoteops("sync", str(source), str(dest), "-n", "-o", "json", "-i", inventory,
+                        "-i", str(extra), "-H", f"{names[0]}:gone")  # fmt: skip
+        assert run.returncode == 3, run.stderr
+        lines = [json.loads(line) for line in run.stdout.decode().splitlines()]
+        assert all(set(line) == TRANSFER_KEYS | {"plan"} for line in lines), lines
+        return {str(line["host"]): line for line in lines}
+
+    first = dry_run()
+    assert "upload index.html: new\n" in str(first[names[0]]["plan"])
+    assert (first["gone"]["status"], first["gone"]["plan"]) == ("unreachable", None)
+    assert not dest.exists()
+    assert (
+        remoteops("sync", str(source), str(dest), "-i", inventory, "-H", names[0]).returncode == 0
+    )
+    assert dry_run()[names[0]]["plan"] == ""
+
+
 def _said(stdout: bytes, host: str) -> list[str]:
     """What text mode said about ``host`` on stdout, its name and mark taken off."""
     found = (
@@ -174,7 +201,7 @@ def test_every_line_of_a_transfer_command_has_the_same_keys_whatever_the_outcome
         assert line["notes"] == []
         keys[label] = set(line)
     for label, found in keys.items():
-        assert found == TRANSFER_KEYS, label
+        assert found == TRANSFER_KEYS | ({"plan"} if "-N" in runs[label] else set()), label
 
 
 def test_max_delete_refusal_is_a_failed_host(

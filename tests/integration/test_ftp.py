@@ -191,6 +191,7 @@ def test_a_server_refusing_list_options_is_read_with_a_plain_list(
         assert snapshot(dest) == snapshot(tree)
 
 
+@pytest.mark.usefixtures("leftovers_age_at_once")
 @pytest.mark.parametrize("new", ["subfolder", "destination"])
 def test_a_new_folder_cut_off_mid_upload_never_shows_under_its_name(
     new: str, tmp_path: Path
@@ -350,6 +351,7 @@ def test_serve_ftp_anonymous_is_read_only(tree: Path, tmp_path: Path) -> None:
     assert b"--password-env" in no_password.stderr
 
 
+@pytest.mark.usefixtures("leftovers_age_at_once")
 def test_a_server_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_completes(
     tmp_path: Path,
 ) -> None:

@@ -138,6 +138,7 @@ def test_put_refuses_to_replace_a_host_symlink_and_leaves_it(
     assert target.read_text() == "real"
 
 
+@pytest.mark.usefixtures("leftovers_age_at_once")
 @pytest.mark.parametrize("folder", [False, True])
 def test_an_interrupted_put_leaves_a_temporary_that_the_next_put_removes(
     ssh_hosts: list[Host], playground_manager: Playground, tmp_path: Path, folder: bool

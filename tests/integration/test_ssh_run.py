@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from remoteops.executor import Executor, NullListener, command_work, run_command
+from remoteops.fleet import Fleet
 from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
 from remoteops.results import HostResult, Status
 from remoteops.transports import CommandSpec, TransportFactory
 from tests.integration.conftest import Agent, assert_no_process_left, with_vars
+from tests.integration.stalling_relay import StallingRelay
 
 
 class Recorder:
@@ -111,6 +115,43 @@ def test_host_that_accepts_but_never_answers_is_unreachable_at_connect_timeout(
     assert report.results[0].status is Status.UNREACHABLE
     assert "connect timed out after 1 s" in (report.results[0].error or "")
     assert report.results[1].status is Status.OK
+
+
+@contextlib.contextmanager
+def stalling(host: Host, messages: int, tmp_path: Path) -> Iterator[Host]:
+    """``host`` reached through a :class:`StallingRelay` that passes the server's version
+    line and first ``messages`` packets, then nothing (its key trusted at the relay's port)."""
+    address, port = str(host.vars["address"]), int(host.vars.get("port", 22))
+    known = Path(str(host.vars["known_hosts_file"])).read_text().splitlines()
+    key = next(line for line in known if line.split()[0] in (address, f"[{address}]:{port}"))
+    with StallingRelay((address, port), messages) as relay:
+        trusted = tmp_path / f"known_hosts_{relay.port}"
+        trusted.write_text(f"[127.0.0.1]:{relay.port} {key.split(None, 1)[1]}\n")
+        yield with_vars(host, address="127.0.0.1", port=relay.port,
+                        known_hosts_file=str(trusted), connect_timeout=2)  # fmt: skip
+
+
+@pytest.mark.parametrize("messages", [1, 3], ids=["in-key-exchange", "in-authentication"])
+def test_a_server_that_stalls_during_login_is_unreachable_at_connect_timeout(
+    ssh_hosts: list[Host], tmp_path: Path, messages: int
+) -> None:
+    """One deadline covers connect, banner, key exchange and every credential: a server
+    that goes silent after its KEXINIT, or after NEWKEYS (every auth request unanswered), is
+    ``unreachable`` "connect timed out" by connect_timeout, through run_command and Fleet alike
+    (it was ``auth`` after one auth_timeout per key offered, as if each key were refused)."""
+    with stalling(ssh_hosts[0], messages, tmp_path) as stalled:
+        for label, run in {
+            "run_command": lambda: run_command([stalled, ssh_hosts[1]], CommandSpec("true")),
+            "Fleet": lambda: Fleet([stalled, ssh_hosts[1]]).run("true", timeout=60),
+        }.items():
+            started = time.monotonic()
+            report = run()
+            elapsed = time.monotonic() - started
+            result = report.results[0]
+            assert result.status is Status.UNREACHABLE, (label, result)
+            assert "connect timed out after 2 s" in (result.error or ""), (label, result)
+            assert report.results[1].status is Status.OK, label
+            assert elapsed < 2 + 3, (label, elapsed)
 
 
 def test_command_timeout_keeps_partial_output_and_spares_the_others(

@@ -163,6 +163,7 @@ def test_dry_run_changes_nothing_and_itemizes(
     assert "symlink link: new\n" in plan
 
 
+@pytest.mark.usefixtures("leftovers_age_at_once")
 @pytest.mark.parametrize("where", ["huge", "new/folder/huge"])
 def test_an_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_completes(
     ssh_hosts: list[Host], playground_manager: Playground, tmp_path: Path, where: str
@@ -200,6 +201,49 @@ def test_an_sshd_killed_mid_upload_leaves_no_partial_file_and_the_next_sync_comp
     assert fixed.ok, fixed.error
     assert sorted(p.name for p in dest.iterdir()) == [top]  # the leftover is gone
     assert (dest / where).stat().st_size == 300_000_000
+
+
+@pytest.mark.parametrize("new", [False, True], ids=["existing-folder", "new-folder"])
+def test_two_syncs_into_one_folder_at_once_both_complete(
+    ssh_hosts: list[Host], tmp_path: Path, new: bool
+) -> None:
+    """The second sync lists the folder while the first is writing a big file under its
+    temporary name: that temporary is young, so it is not taken for a leftover of an
+    interrupted sync (it was deleted under the first sync, which then failed). Into a new
+    folder, the first one's staged folder is young too and left alone (it was removed as
+    "cut off"); the second is staged under a name of its own and renamed first, and the
+    first, finding the folder there, fills it."""
+    big, small = tmp_path / "big", tmp_path / "small"
+    big.mkdir()
+    (big / "big.img").write_bytes(os.urandom(200_000_000))
+    small.mkdir()
+    for index in range(50):
+        (small / f"small{index}.txt").write_text(f"{index}\n")
+    dest = tmp_path / "dest"
+    if not new:
+        dest.mkdir()
+    writing = tmp_path if new else dest  # where the first one's temporary appears
+    results = {}
+
+    def sync(tree: Path) -> None:
+        results[tree.name] = sync_hosts(ssh_hosts[:1], tree, str(dest)).results[0]
+
+    first = threading.Thread(target=sync, args=(big,))
+    first.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any(p.name.endswith(".tmp") for p in writing.iterdir()):
+            assert first.is_alive(), results
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        sync(small)  # while the first writes its temporary
+    finally:
+        first.join()
+    assert results["small"].ok, results["small"].error
+    assert results["big"].ok, results["big"].error
+    assert (dest / "big.img").read_bytes() == (big / "big.img").read_bytes()
+    assert snapshot(small).items() <= snapshot(dest).items()
+    assert not [p for p in [*dest.iterdir(), *tmp_path.iterdir()] if p.name.endswith(".tmp")]
 
 
 @pytest.mark.usefixtures("requires_root")

@@ -70,16 +70,19 @@ def inventory() -> Inventory:
         ("~web0[12]", ["web01", "web02"]),
         (r"~(db|node)\d", ["db1", "db2", "node1", "node2"]),
         ("~rack", ["node1", "node2"]),
-        # host ranges expand to names (hosts or groups)
-        ("node[1:2]", ["node1", "node2"]),
+        # host ranges expand to names (hosts or groups); in a pattern, with a dash
+        ("node[1-2]", ["node1", "node2"]),
         ("web0[1-2]", ["web01", "web02"]),
         ("web[01-02]", ["web01", "web02"]),
         ("web[01-02,04]", ["web01", "web02", "web04"]),
         ("web[01-02,04],db1", ["web01", "web02", "web04", "db1"]),
         ("rack[1-2]", ["node1", "node2"]),
         ("web[01:10]", ["web02", "web03", "web04"]),  # a subscript: 'web' is a group
-        ("web0[1:9]", ["web01", "web02", "web03", "web04"]),  # a range: no group 'web0'
-        ("web0[1:3]:&staging", ["web03"]),
+        ("web0[1-9]:&staging", ["web03", "web04"]),
+        # a trailing subscript of a host's name (its only host), as Ansible reads it
+        ("web01[0]", ["web01"]),
+        ("web01[-1]", ["web01"]),
+        ("web01[0:]", ["web01"]),
         # subscripts on groups, inclusive like Ansible's
         ("webservers[0]", ["cobweb"]),
         ("webservers[-1]", ["weber"]),
@@ -139,13 +142,40 @@ def test_select_returns_the_inventory_hosts(inventory: Inventory) -> None:
         (", ,", "empty host pattern: use 'all' to select every host", ()),
         ("web:!", "pattern term '!' has no name after its operator", ()),
         ("webservers[3]", "pattern 'webservers[3]': index 3 is out of range (3 hosts)", ()),
-        ("webservers[2:1]", "pattern 'webservers[2:1]' selects no host", ()),
+        (
+            "webservers[2:1]",
+            "pattern 'webservers[2:1]': the slice starts at 2, after its end 1",
+            (),
+        ),
+        ("webservers[3:]", "pattern 'webservers[3:]': index 3 is out of range (3 hosts)", ()),
+        (
+            "webservers[:]",
+            "pattern 'webservers[:]': a slice needs a start or an end, as in [0:2]",
+            (),
+        ),
+        # a trailing [N:M] is a subscript whether or not its base names a group (it was a
+        # host range when no group had that name, a subscript when one had)
+        (
+            "node[1:2]",
+            "pattern 'node[1:2]' is a subscript of 'node' (as Ansible reads it), which matches "
+            "no host or group; for hosts node1 to node2 write node[1-2]",
+            (),
+        ),
+        (
+            "web0[1]",
+            "pattern 'web0[1]' is a subscript of 'web0' (as Ansible reads it), which matches "
+            "no host or group; for the host web01 write web01",
+            (),
+        ),
+        ("web01[1]", "pattern 'web01[1]': index 1 is out of range (1 hosts)", ()),
+        ("web[a:b:c]", "host range 'web[a:b:c]': step 'c' is not a positive integer", ()),
         ("web[1:10:0]", "host range 'web[1:10:0]': step '0' is not a positive integer", ()),
         ("web[1-5/0]", "host range 'web[1-5/0]': step '0' is not a positive integer", ()),
         ("node[3-1]", "host range 'node[3-1]': start 3 is after end 1", ()),
         (
             "node[1:]",
-            "host range 'node[1:]' has no end bound; and no group matches its name for a subscript",
+            "pattern 'node[1:]' is a subscript of 'node' (as Ansible reads it), which matches "
+            "no host or group",
             (),
         ),
         (

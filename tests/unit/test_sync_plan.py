@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from remoteops.sync import ActionKind, Entry, Kind, Plan, SyncOptions, plan_sync
+from remoteops.sync.plan import LEFTOVER_AGE_S
 from remoteops.tree import Fidelity, Times
 
 
@@ -212,6 +213,22 @@ def test_leftover_temporaries_are_removed_but_a_source_file_of_that_shape_is_kep
     plan = plan_sync(local, [d("a"), f(lookalike), f(leftover)], SyncOptions())
     assert kinds(plan) == [("delete", leftover)]
     assert plan.unchanged == 2
+
+
+def test_a_temporary_changed_within_the_hour_is_another_syncs_and_left_alone() -> None:
+    """Only a temporary unchanged for LEFTOVER_AGE_S is a leftover: a young one, or one whose
+    mtime was just set back to its source's but whose ctime is recent, is neither removed,
+    nor counted, nor deleted by --delete, nor is what a young staged folder holds."""
+    now = 10_000_000
+    hour = LEFTOVER_AGE_S
+    old = dataclasses.replace(f("a/.old.remoteops-00000001.tmp", mtime=now - hour), changed=0)
+    young = f("a/.young.remoteops-00000002.tmp", mtime=now - 5)
+    restamped = dataclasses.replace(f("a/.back.remoteops-00000003.tmp", mtime=5), changed=now - 1)
+    stage = dataclasses.replace(d("a/.new.remoteops-00000004.tmp"), changed=now - 2)
+    remote = [d("a"), old, young, restamped, stage, f(f"{stage.path}/inside", mtime=5)]
+    plan = plan_sync([d("a")], remote, SyncOptions(delete=True), now=now)
+    assert kinds(plan) == [("delete", old.path)]
+    assert plan.unchanged == 1
 
 
 def test_host_folders_without_write_permission_are_listed_to_unlock_parents_first() -> None:

@@ -121,3 +121,18 @@ def test_names_starting_with_a_dash_and_relative_paths(tmp_path: Path) -> None:
         ["/bin/sh", "-c", path_command("-rf")], cwd=tmp_path, capture_output=True, check=True
     )
     assert [e.path for e in parse_find_output(done.stdout)] == ["-rf", "-rf/f"]
+
+
+def test_a_listing_says_each_entrys_ctime_and_one_without_it_is_still_read(tmp_path: Path) -> None:
+    """The ctime tells a temporary being written from a leftover (its mtime is set to the
+    source's before its rename); a ``find -printf`` without ``%C@`` still parses."""
+    (tmp_path / "f").write_text("x")
+    os.utime(tmp_path / "f", (5, 5))
+    (entry,) = _listing(tmp_path)
+    assert (entry.mtime, entry.changed) == (5, int((tmp_path / "f").stat().st_ctime))
+    assert entry.last_change == entry.changed
+    old_format = b"f\x001\x005.0000000000\x00644\x00./f\x00\x00d\x000\x007.5\x00755\x00./d\x00\x00"
+    assert [(e.path, e.kind, e.mtime, e.changed) for e in parse_find_output(old_format)] == [
+        ("f", Kind.FILE, 5, 0),
+        ("d", Kind.DIR, 7, 0),
+    ]
