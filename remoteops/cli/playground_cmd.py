@@ -146,6 +146,46 @@ def down(state_dir: StateDirOption = None) -> None:
 
 
 @app.command()
+def inventory(
+    compose: Annotated[
+        bool,
+        typer.Option(
+            "--compose",
+            help="Write one for the hosts of the repository's compose.yaml (running), with "
+            "their addresses and pinned host keys.",
+        ),
+    ] = False,
+    identity_file: Annotated[
+        Path,
+        typer.Option(help="With --compose: the private key of TESTHOST_AUTHORIZED_KEY."),
+    ] = Path("~/.ssh/id_ed25519"),
+    engine: Annotated[
+        EngineChoice, typer.Option(help="With --compose: the engine compose runs on.")
+    ] = EngineChoice.auto,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Print the playground's inventory path (exit 3 if none is up); --compose writes one."""
+    from remoteops.engine import find_engine
+    from remoteops.playground import COMPOSE_PASSWORD_ENV, ContainerPlayground, Playground
+
+    try:
+        if compose:
+            found = ContainerPlayground(state_dir, engine=find_engine(engine.value))
+            path = found.compose_inventory(identity_file.expanduser().absolute())
+            typer.echo(f"export {COMPOSE_PASSWORD_ENV} before FTP, Telnet or sudo", err=True)
+            typer.echo(str(path))
+            return
+        containers = ContainerPlayground(state_dir)
+        if containers.recorded() or Playground(state_dir).status() is not None:
+            typer.echo(str(containers.inventory_path))
+            return
+    except ConfigurationError as exc:
+        fail(str(exc))
+    typer.echo("no playground is up", err=True)
+    raise typer.Exit(3)
+
+
+@app.command()
 def status(state_dir: StateDirOption = None) -> None:
     """Show the playground hosts and whether each is running (exit 3 if any is not)."""
     from remoteops.playground import ContainerPlayground, Playground

@@ -13,11 +13,17 @@ containers (sshd, two FTP daemons, telnetd) on a private network. The CLI's
 from __future__ import annotations
 
 from ._container_files import PASSWORD_ENV
-from ._containers import ContainerHost, ContainerPlayground, ContainerPlaygroundState
+from ._containers import (
+    COMPOSE_PASSWORD_ENV,
+    ContainerHost,
+    ContainerPlayground,
+    ContainerPlaygroundState,
+)
 from ._core import Playground, default_state_dir
 from ._model import Mode, ModeChoice, PlaygroundError, PlaygroundHost, PlaygroundState
 
 __all__ = [
+    "COMPOSE_PASSWORD_ENV",
     "PASSWORD_ENV",
     "ContainerHost",
     "ContainerPlayground",

@@ -119,26 +119,24 @@ def render_inventory(
     *,
     identity_file: Path,
     known_hosts_file: Path,
-    password_file: Path,
+    password_file: Path | None,
+    password_env: str = PASSWORD_ENV,
 ) -> str:
     """The playground as a YAML inventory with the groups ``ssh``, ``ftp`` and ``telnet``.
 
-    The password is named (``PASSWORD_ENV``), never written. Plain FTP and Telnet are marked
-    as known to be plaintext: their traffic stays on a private bridge of this machine.
+    The password is named (``password_env``), never written; ``password_file``, where the
+    playground keeps it, goes in the header's hint. Plain FTP and Telnet are marked as known
+    to be plaintext: their traffic stays on a private bridge of this machine.
     """
     group_vars: dict[str, dict[str, Any]] = {
         "ssh": {
             "protocol": "ssh",
             "identity_file": str(identity_file),
             "known_hosts_file": str(known_hosts_file),
-            "sudo_password_env": PASSWORD_ENV,
+            "sudo_password_env": password_env,
         },
-        "ftp": {"protocol": "ftp", "password_env": PASSWORD_ENV, "ftp_plaintext_ok": True},
-        "telnet": {
-            "protocol": "telnet",
-            "password_env": PASSWORD_ENV,
-            "telnet_plaintext_ok": True,
-        },
+        "ftp": {"protocol": "ftp", "password_env": password_env, "ftp_plaintext_ok": True},
+        "telnet": {"protocol": "telnet", "password_env": password_env, "telnet_plaintext_ok": True},
     }
     children: dict[str, Any] = {}
     for group, variables in group_vars.items():
@@ -150,9 +148,9 @@ def render_inventory(
         if members:
             children[group] = {"vars": variables, "hosts": members}
     document = {"all": {"vars": {"user": USER, "connect_timeout": 5}, "children": children}}
+    source = f'"$(cat {password_file})"' if password_file else "THE-PASSWORD"
     header = (
-        "# Written by `remoteops playground up --engine`; rewritten on every up.\n"
-        f'# FTP and Telnet logins and sudo need the password: export {PASSWORD_ENV}="$(cat '
-        f'{password_file})"\n'
+        "# Written by `remoteops playground`; rewritten every time.\n"
+        f"# FTP and Telnet logins and sudo need the password: export {password_env}={source}\n"
     )
     return header + yaml.safe_dump(document, sort_keys=False)

@@ -43,6 +43,9 @@ _STATE_FILES = (
 )
 #: What a testhost prints on stdout once its daemon listens.
 _READY = "testhost ready: "
+#: compose.yaml's hosts: its SSH host count and the variable its password comes from.
+COMPOSE_SSH_HOSTS = 3
+COMPOSE_PASSWORD_ENV = "TESTHOST_PASSWORD"  # noqa: S105 (a variable's name)
 #: The host key ``up`` pins for each SSH host (the images make every type at first start).
 _HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 
@@ -201,6 +204,33 @@ class ContainerPlayground:
             return None
         return self._state_of(self._engine or find_engine(state.engine), state)
 
+    def compose_inventory(
+        self, identity_file: Path, *, password_env: str = COMPOSE_PASSWORD_ENV
+    ) -> Path:
+        """Write inventory and known_hosts for the hosts of the repository's compose.yaml
+        (containers ``ropg-compose-*``, started by docker compose or podman-compose): their
+        addresses and host keys are read from the running containers. Returns the inventory.
+        """
+        if self.recorded() or (self.state_dir / "state.json").exists():
+            raise PlaygroundError(
+                f"a playground is up in {self.state_dir}: pick another --state-dir for compose's"
+            )
+        engine = self._engine or find_engine()
+        hosts = plan_hosts("compose", COMPOSE_SSH_HOSTS)
+        for rec in hosts:
+            found = _inspect(engine, "container", rec.container)
+            if not found or not (found.get("State") or {}).get("Running"):
+                raise PlaygroundError(
+                    f"compose host {rec.container} is not running: start compose.yaml first "
+                    "(podman-compose up -d, or docker compose up -d)"
+                )
+            networks = (found.get("NetworkSettings") or {}).get("Networks") or {}
+            rec.container_id = str(found.get("Id") or rec.container)
+            rec.address = next((_address(found, n) for n in networks if _address(found, n)), "")
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._write_client_files(engine, hosts, identity_file, None, password_env)
+        return self.inventory_path
+
     # -- internals -------------------------------------------------------------------------
 
     def _load(self) -> ContainerState | None:
@@ -246,17 +276,31 @@ class ContainerPlayground:
             raise PlaygroundError("; ".join(failures))
         log(f"{len(state.hosts)} hosts answer")
         self._save(state)
+        self._write_client_files(
+            engine, state.hosts, self.client_key_path, self.password_path, PASSWORD_ENV
+        )
+
+    def _write_client_files(
+        self,
+        engine: Engine,
+        hosts: Sequence[ContainerRecord],
+        identity_file: Path,
+        password_file: Path | None,
+        password_env: str,
+    ) -> None:
+        """known_hosts from each SSH host's key as the container has it, then the inventory."""
         host_keys = {
             rec.name: engine.run(["exec", rec.container_id, "cat", _HOST_KEY]).stdout.decode()
-            for rec in state.hosts
+            for rec in hosts
             if rec.spec.protocol == "ssh"
         }
-        atomic_write(self.known_hosts_path, render_known_hosts(host_keys, state.hosts))
+        atomic_write(self.known_hosts_path, render_known_hosts(host_keys, hosts))
         inventory = render_inventory(
-            state.hosts,
-            identity_file=self.client_key_path,
+            hosts,
+            identity_file=identity_file,
             known_hosts_file=self.known_hosts_path,
-            password_file=self.password_path,
+            password_file=password_file,
+            password_env=password_env,
         )
         atomic_write(self.inventory_path, inventory)
 
