@@ -102,9 +102,13 @@ def _labels(found: dict[str, Any]) -> dict[str, str]:
     return labels if isinstance(labels, dict) else {}
 
 
-def _address(found: dict[str, Any], network: str) -> str:
+def _address(found: dict[str, Any], network: str | None) -> str:
+    """The container's address on ``network``, or on its first network with one (compose
+    names its network after the project, differently in each tool)."""
     networks = (found.get("NetworkSettings") or {}).get("Networks") or {}
-    return str((networks.get(network) or {}).get("IPAddress") or "")
+    names = [network] if network is not None else list(networks)
+    addresses = [str((networks.get(n) or {}).get("IPAddress") or "") for n in names]
+    return next((a for a in addresses if a), "")
 
 
 def _answers(address: str, port: int, banner: bytes, timeout: float) -> bool:
@@ -205,11 +209,16 @@ class ContainerPlayground:
         return self._state_of(self._engine or find_engine(state.engine), state)
 
     def compose_inventory(
-        self, identity_file: Path, *, password_env: str = COMPOSE_PASSWORD_ENV
+        self,
+        identity_file: Path,
+        *,
+        password_env: str = COMPOSE_PASSWORD_ENV,
+        timeout: float = 90.0,
     ) -> Path:
         """Write inventory and known_hosts for the hosts of the repository's compose.yaml
         (containers ``ropg-compose-*``, started by docker compose or podman-compose): their
-        addresses and host keys are read from the running containers. Returns the inventory.
+        addresses and host keys are read from the running containers once each is ready.
+        Returns the inventory's path.
         """
         if self.recorded() or (self.state_dir / "state.json").exists():
             raise PlaygroundError(
@@ -224,9 +233,8 @@ class ContainerPlayground:
                     f"compose host {rec.container} is not running: start compose.yaml first "
                     "(podman-compose up -d, or docker compose up -d)"
                 )
-            networks = (found.get("NetworkSettings") or {}).get("Networks") or {}
             rec.container_id = str(found.get("Id") or rec.container)
-            rec.address = next((_address(found, n) for n in networks if _address(found, n)), "")
+        self._wait_all(engine, hosts, None, timeout)
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._write_client_files(engine, hosts, identity_file, None, password_env)
         return self.inventory_path
@@ -268,12 +276,7 @@ class ContainerPlayground:
                 raise PlaygroundError(f"playground host {rec.name} did not start: {exc}") from exc
             rec.container_id = done.stdout.decode().strip()
             self._save(state)
-        deadline = time.monotonic() + timeout
-        with ThreadPoolExecutor(max_workers=len(state.hosts)) as pool:
-            waits = [pool.submit(self._wait_ready, engine, state, r, deadline) for r in state.hosts]
-            failures = [str(f.exception()) for f in waits if f.exception() is not None]
-        if failures:
-            raise PlaygroundError("; ".join(failures))
+        self._wait_all(engine, state.hosts, state.network, timeout)
         log(f"{len(state.hosts)} hosts answer")
         self._save(state)
         self._write_client_files(
@@ -304,8 +307,23 @@ class ContainerPlayground:
         )
         atomic_write(self.inventory_path, inventory)
 
+    def _wait_all(
+        self,
+        engine: Engine,
+        hosts: Sequence[ContainerRecord],
+        network: str | None,
+        timeout: float,
+    ) -> None:
+        """Wait for every host at once; one error names each host that did not come up."""
+        deadline = time.monotonic() + timeout
+        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+            waits = [pool.submit(self._wait_ready, engine, r, network, deadline) for r in hosts]
+            failures = [str(f.exception()) for f in waits if f.exception() is not None]
+        if failures:
+            raise PlaygroundError("; ".join(failures))
+
     def _wait_ready(
-        self, engine: Engine, state: ContainerState, rec: ContainerRecord, deadline: float
+        self, engine: Engine, rec: ContainerRecord, network: str | None, deadline: float
     ) -> None:
         """Return once the host printed its ready line and its port sent the banner; fail
         naming the host when its container exits or the deadline passes."""
@@ -313,7 +331,7 @@ class ContainerPlayground:
         delay = 0.05
         while True:
             found = _inspect(engine, "container", rec.container_id) or {}
-            rec.address = rec.address or _address(found, state.network)
+            rec.address = rec.address or _address(found, network)
             if not (found.get("State") or {}).get("Running"):
                 code = (found.get("State") or {}).get("ExitCode", "?")
                 raise PlaygroundError(
