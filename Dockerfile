@@ -46,6 +46,10 @@ USER 10001
 WORKDIR /home/remoteops
 ENTRYPOINT ["remoteops"]
 CMD ["--help"]
+# The hash of this image's build inputs (remoteops.playground._images): a build with other
+# inputs is a new image, even when the engine's layer cache has everything else.
+ARG REMOTEOPS_BUILD_INPUTS=unknown
+LABEL io.remoteops.build-inputs=$REMOTEOPS_BUILD_INPUTS
 
 # --- testhost: what every test host shares (see containers/testhost-init) ----------------
 # The user (TESTHOST_USER, default tester) exists at build time; its password, sudo rule and
@@ -71,6 +75,8 @@ RUN apt-get update \
     && printf 'UseDNS no\n' > /etc/ssh/sshd_config.d/10-testhost.conf
 EXPOSE 22
 CMD ["sshd"]
+ARG REMOTEOPS_BUILD_INPUTS=unknown
+LABEL io.remoteops.build-inputs=$REMOTEOPS_BUILD_INPUTS
 
 # --- testhost-ftp: `remoteops serve ftp` (default) or vsftpd, on port 21 -----------------
 FROM testhost AS testhost-ftp
@@ -82,6 +88,8 @@ COPY --from=venv /opt/remoteops /opt/remoteops
 COPY containers/vsftpd.conf /etc/vsftpd.conf
 EXPOSE 21 30000-30009
 CMD ["serve-ftp"]
+ARG REMOTEOPS_BUILD_INPUTS=unknown
+LABEL io.remoteops.build-inputs=$REMOTEOPS_BUILD_INPUTS
 
 # --- testhost-telnet: busybox telnetd on port 23 with the real /bin/login ----------------
 FROM testhost AS testhost-telnet
@@ -90,3 +98,5 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 EXPOSE 23
 CMD ["telnetd"]
+ARG REMOTEOPS_BUILD_INPUTS=unknown
+LABEL io.remoteops.build-inputs=$REMOTEOPS_BUILD_INPUTS

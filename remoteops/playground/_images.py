@@ -313,7 +313,8 @@ def _build(
     say(f"building {name} (target {target})")
     started = time.monotonic()
     argv = ["build", "-f", str(root / "Dockerfile"), "--target", target, "-t", name]
-    argv += ["--label", f"{INPUTS_LABEL}={digest}"]
+    # A build argument, not --label: podman 4.3 drops --label when every layer is cached.
+    argv += ["--build-arg", f"REMOTEOPS_BUILD_INPUTS={digest}"]
     if offline and target in PACKAGE_TARGETS:
         argv += ["--build-arg", "PIP_NO_INDEX=1"]
     if engine.name == "podman":
@@ -323,6 +324,11 @@ def _build(
         raise ImageBuildError(
             f"building {name} failed (`{engine.name} build --target {target}`, exit {code}):\n"
             f"{_tail(output)}"
+        )
+    if _label(engine, name) != digest:
+        raise ImageBuildError(
+            f"{name} was built but does not carry its {INPUTS_LABEL} label: the Dockerfile's "
+            f"stage {target} must end with the REMOTEOPS_BUILD_INPUTS label"
         )
     say(f"built {name} ({time.monotonic() - started:.0f} s)")
 
