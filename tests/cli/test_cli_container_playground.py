@@ -22,7 +22,7 @@ from cli_support import by_host, remoteops
 
 from remoteops.engine import Engine, EngineError, find_engine
 from remoteops.playground import PASSWORD_ENV, ContainerPlayground, PlaygroundError
-from remoteops.playground._container_files import LABEL, plan_hosts
+from remoteops.playground._container_files import LABEL, ContainerState, plan_hosts
 from remoteops.playground._images import ensure_images, image_name
 
 pytestmark = pytest.mark.containers
@@ -236,3 +236,28 @@ def test_up_fails_naming_the_host_that_never_came_up_and_leaves_nothing(
     assert set(_labelled(podman, "networks")) <= networks_before
     assert not playground.recorded()
     assert not (tmp_path / "pg").exists()
+
+
+def test_down_spares_containers_and_networks_a_state_file_names_without_our_label(
+    podman: Engine, tmp_path: Path
+) -> None:
+    # A state file naming someone else's container and network (stale, or tampered with).
+    theirs = f"i14-not-ours-{os.getpid():x}"
+    podman.run(["network", "create", theirs])
+    try:
+        podman.run(["run", "--detach", "--name", theirs, "--network", theirs,
+                    image_name("testhost-ssh"), "sleep", "600"])  # fmt: skip
+        hosts = plan_hosts("x", 1)
+        hosts[0].container = theirs
+        state = ContainerState("feedf00d", "podman", theirs, hosts)
+        (tmp_path / "pg").mkdir()
+        (tmp_path / "pg" / "containers.json").write_text(state.dumps())
+        down = remoteops("playground", "down", "--state-dir", str(tmp_path / "pg"))
+        assert down.returncode == 0, down.stderr.decode()
+        running = podman.run(["container", "inspect", theirs]).stdout
+        assert json.loads(running)[0]["State"]["Running"]
+        assert podman.run(["network", "exists", theirs], check=False).returncode == 0
+        assert not (tmp_path / "pg" / "containers.json").exists()
+    finally:
+        podman.run(["rm", "--force", theirs], check=False)
+        podman.run(["network", "rm", theirs], check=False)
