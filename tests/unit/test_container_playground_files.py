@@ -13,6 +13,7 @@ from remoteops.playground._container_files import (
     render_inventory,
     render_known_hosts,
 )
+from remoteops.playground._containers import _address, _labels
 from remoteops.transports import exposure_warnings, settings_for
 
 _KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummyKeyDataForTheTestsOnly0000000000000 root@ssh01"
@@ -83,3 +84,18 @@ def test_state_round_trips_and_a_foreign_file_is_no_state() -> None:
     assert ContainerState.loads('{"version": 99}') is None
     assert ContainerState.loads("not json") is None
     assert ContainerState.loads('{"version": 1, "hosts": [{"nope": 1}]}') is None
+
+
+def test_labels_and_addresses_are_read_from_either_engines_inspect_output() -> None:
+    container = {
+        "Config": {"Labels": {"remoteops.playground": "abcd1234"}},
+        "NetworkSettings": {
+            "Networks": {"other": {"IPAddress": ""}, "ropg-x": {"IPAddress": "10.89.0.7"}}
+        },
+    }
+    assert _labels(container) == {"remoteops.playground": "abcd1234"}
+    assert _labels({"labels": {"a": "b"}}) == {"a": "b"}  # podman's network inspect
+    assert _labels({"Labels": None}) == {}  # docker's, unlabelled
+    assert _address(container, "ropg-x") == "10.89.0.7"
+    assert _address(container, None) == "10.89.0.7"  # compose: the first network with one
+    assert _address(container, "missing") == ""
