@@ -113,3 +113,47 @@ def status(state_dir: StateDirOption = None) -> None:
         typer.echo(f"{host.name:8} {where:22} {'running' if host.running else 'STOPPED'}")
     if not all(host.running for host in state.hosts):
         raise typer.Exit(3)
+
+
+class EngineChoice(str, enum.Enum):
+    auto = "auto"
+    podman = "podman"
+    docker = "docker"
+
+
+@app.command()
+def images(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[TARGET]...",
+            help="Images to build: remoteops, testhost-ssh, testhost-ftp, testhost-telnet. "
+            "Default: all.",
+            show_default=False,
+        ),
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Build even the images that are up to date.")
+    ] = False,
+    engine: Annotated[
+        EngineChoice, typer.Option(help="Container engine; auto: podman, else docker.")
+    ] = EngineChoice.auto,
+) -> None:
+    """Build the container images (tool and test hosts) that are missing or out of date,
+    from this source checkout's Dockerfile; prints their names."""
+    from remoteops.engine import find_engine
+    from remoteops.playground._images import TARGETS, ensure_images, image_name
+
+    chosen = targets or list(TARGETS)
+    try:
+        ensure_images(
+            find_engine(engine.value),
+            chosen,
+            rebuild=rebuild,
+            log=lambda line: typer.echo(line, err=True),
+        )
+        names = [image_name(target) for target in chosen]
+    except ConfigurationError as exc:
+        fail(str(exc))
+    for name in names:
+        typer.echo(name)
