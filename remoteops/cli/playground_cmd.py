@@ -142,10 +142,10 @@ def images(
     """Build the container images (tool and test hosts) that are missing or out of date,
     from this source checkout's Dockerfile; prints their names."""
     from remoteops.engine import find_engine
-    from remoteops.playground._images import TARGETS, ensure_images, image_name
+    from remoteops.playground._images import TARGETS, check_targets, ensure_images, image_name
 
-    chosen = targets or list(TARGETS)
     try:
+        chosen = check_targets(targets or TARGETS)  # a typo fails before any engine is looked for
         ensure_images(
             find_engine(engine.value),
             chosen,
