@@ -224,3 +224,41 @@ def _container_status(playground: ContainerPlayground) -> None:
         )
     if not all(host.running for host in state.hosts):
         raise typer.Exit(3)
+
+
+@app.command()
+def images(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[TARGET]...",
+            help="Images to build: remoteops, testhost-ssh, testhost-ftp, testhost-telnet. "
+            "Default: all.",
+            show_default=False,
+        ),
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Build even the images that are up to date.")
+    ] = False,
+    engine: Annotated[
+        EngineChoice, typer.Option(help="Container engine; auto: podman, else docker.")
+    ] = EngineChoice.auto,
+) -> None:
+    """Build the container images (tool and test hosts) that are missing or out of date,
+    from this source checkout's Dockerfile; prints their names."""
+    from remoteops.engine import find_engine
+    from remoteops.playground._images import TARGETS, check_targets, ensure_images, image_name
+
+    try:
+        chosen = check_targets(targets or TARGETS)  # a typo fails before any engine is looked for
+        ensure_images(
+            find_engine(engine.value),
+            chosen,
+            rebuild=rebuild,
+            log=lambda line: typer.echo(line, err=True),
+        )
+        names = [image_name(target) for target in chosen]
+    except ConfigurationError as exc:
+        fail(str(exc))
+    for name in names:
+        typer.echo(name)

@@ -225,8 +225,9 @@ def ensure_images(
     rebuild: bool = False,
     log: Log | None = None,
 ) -> None:
-    """Build the images of ``targets`` that are missing or stale (all of them with
-    ``rebuild``) from the repository's Dockerfile, the base image first if missing."""
+    """Build the images of ``targets`` that are missing or stale from the repository's
+    Dockerfile, the base image first if missing; with ``rebuild``, all of them and without the
+    engine's layer cache (fresh Debian packages)."""
     say = log or _quiet
     chosen = check_targets(targets)
     root = source_root()
@@ -240,7 +241,7 @@ def ensure_images(
             ensure_base(engine, say)
         offline = any(t in PACKAGE_TARGETS for t in todo) and _fill_wheelhouse(root, say)
         for target in todo:
-            _build(engine, root, target, wanted[target], say, offline=offline)
+            _build(engine, root, target, wanted[target], say, offline=offline, fresh=rebuild)
 
 
 def _quiet(_: str) -> None:
@@ -307,7 +308,14 @@ def _fill_wheelhouse(root: Path, say: Log) -> bool:
 
 
 def _build(
-    engine: Engine, root: Path, target: str, digest: str, say: Log, *, offline: bool
+    engine: Engine,
+    root: Path,
+    target: str,
+    digest: str,
+    say: Log,
+    *,
+    offline: bool,
+    fresh: bool = False,
 ) -> None:
     name = image_name(target)
     say(f"building {name} (target {target})")
@@ -315,6 +323,8 @@ def _build(
     argv = ["build", "-f", str(root / "Dockerfile"), "--target", target, "-t", name]
     # A build argument, not --label: podman 4.3 drops --label when every layer is cached.
     argv += ["--build-arg", f"REMOTEOPS_BUILD_INPUTS={digest}"]
+    if fresh:
+        argv.append("--no-cache")  # a rebuild takes today's Debian packages, not cached layers
     if offline and target in PACKAGE_TARGETS:
         argv += ["--build-arg", "PIP_NO_INDEX=1"]
     if engine.name == "podman":
