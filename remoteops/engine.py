@@ -8,9 +8,10 @@ Both engines take the same verbs for what we use (``run``, ``exec``, ``build``, 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from remoteops.errors import ConfigurationError
@@ -44,12 +45,22 @@ class Engine:
         stdin: bytes | None = None,
         timeout: float = 120,
         check: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         """Run one engine command to its end; with ``check``, a failure is an
-        :class:`EngineError` naming the command and the engine's own message."""
+        :class:`EngineError` naming the command and the engine's own message.
+
+        ``env`` adds variables to the engine's environment: the way to hand a secret to
+        ``run -e NAME`` without putting it on a command line that ``ps`` shows."""
+        environ = None if env is None else {**os.environ, **env}
         try:
             done = subprocess.run(
-                self.argv(*args), input=stdin, capture_output=True, timeout=timeout, check=False
+                self.argv(*args),
+                input=stdin,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+                env=environ,
             )
         except subprocess.TimeoutExpired as exc:
             raise EngineError(

@@ -11,12 +11,15 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-import click
 import typer
 
 from remoteops.config import SETTINGS, Config, ConfigFileError, load_config
 
 if TYPE_CHECKING:
+    # Annotations only: click is not a dependency (typer 0.26+ bundles its own), so a clean
+    # install (the remoteops image) has none, and `import click` here broke every command.
+    import click
+
     from remoteops.journal import Journal
     from remoteops.results import RunReport
     from remoteops.tasks.runner import TaskReport

@@ -55,3 +55,15 @@ def test_up_help_names_count_not_hosts() -> None:
     assert "--count" in shown
     assert "-n" in shown
     assert "--hosts" not in shown
+
+
+def test_up_with_engine_refuses_the_process_options_before_starting_anything(
+    tmp_path: Path,
+) -> None:
+    for extra in (("--mode", "loopback"), ("--prefix", "x")):
+        run = remoteops(
+            "playground", "up", "--engine", "podman", *extra, "--state-dir", str(tmp_path / "pg")
+        )
+        assert run.returncode == 2, run.stderr.decode()
+        assert b"--mode and --prefix are for process hosts" in run.stderr
+    assert not (tmp_path / "pg").exists()
