@@ -4,6 +4,11 @@
 # scripts/build-images (`remoteops playground images`): it builds `debian:12-slim` from
 # Debian's packages when it cannot be pulled, so this file also builds offline. Every stage
 # starts from the same Debian 12 base, so the image layers below are shared.
+#
+# Each image ends with the hash of its build inputs (REMOTEOPS_BUILD_INPUTS, given by
+# remoteops.playground._images) in /etc/remoteops-build-inputs and a label: written by a RUN
+# step, because engines key a RUN step's cache on the build arguments it sees, while podman 4.3
+# reuses a cached image for a LABEL or --label with a new value.
 
 # --- venv: the package and its dependencies in /opt/remoteops (copied by two images) ------
 FROM debian:12-slim AS venv
@@ -42,14 +47,13 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 --shell /bin/bash remoteops
 COPY --from=venv /opt/remoteops /opt/remoteops
+ARG REMOTEOPS_BUILD_INPUTS=unknown
+RUN printf '%s\n' "$REMOTEOPS_BUILD_INPUTS" > /etc/remoteops-build-inputs
+LABEL io.remoteops.build-inputs=$REMOTEOPS_BUILD_INPUTS
 USER 10001
 WORKDIR /home/remoteops
 ENTRYPOINT ["remoteops"]
 CMD ["--help"]
-# The hash of this image's build inputs (remoteops.playground._images): a build with other
-# inputs is a new image, even when the engine's layer cache has everything else.
-ARG REMOTEOPS_BUILD_INPUTS=unknown
-LABEL io.remoteops.build-inputs=$REMOTEOPS_BUILD_INPUTS
 
 # --- testhost: what every test host shares (see containers/testhost-init) ----------------
 # The user (TESTHOST_USER, default tester) exists at build time; its password, sudo rule and
@@ -76,6 +80,7 @@ RUN apt-get update \
 EXPOSE 22
 CMD ["sshd"]
 ARG REMOTEOPS_BUILD_INPUTS=unknown
+RUN printf '%s\n' "$REMOTEOPS_BUILD_INPUTS" > /etc/remoteops-build-inputs
 LABEL io.remoteops.build-inputs=$REMOTEOPS_BUILD_INPUTS
 
 # --- testhost-ftp: `remoteops serve ftp` (default) or vsftpd, on port 21 -----------------
@@ -89,6 +94,7 @@ COPY containers/vsftpd.conf /etc/vsftpd.conf
 EXPOSE 21 30000-30009
 CMD ["serve-ftp"]
 ARG REMOTEOPS_BUILD_INPUTS=unknown
+RUN printf '%s\n' "$REMOTEOPS_BUILD_INPUTS" > /etc/remoteops-build-inputs
 LABEL io.remoteops.build-inputs=$REMOTEOPS_BUILD_INPUTS
 
 # --- testhost-telnet: busybox telnetd on port 23 with the real /bin/login ----------------
@@ -99,4 +105,5 @@ RUN apt-get update \
 EXPOSE 23
 CMD ["telnetd"]
 ARG REMOTEOPS_BUILD_INPUTS=unknown
+RUN printf '%s\n' "$REMOTEOPS_BUILD_INPUTS" > /etc/remoteops-build-inputs
 LABEL io.remoteops.build-inputs=$REMOTEOPS_BUILD_INPUTS

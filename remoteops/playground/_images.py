@@ -321,7 +321,8 @@ def _build(
     say(f"building {name} (target {target})")
     started = time.monotonic()
     argv = ["build", "-f", str(root / "Dockerfile"), "--target", target, "-t", name]
-    # A build argument, not --label: podman 4.3 drops --label when every layer is cached.
+    # A build argument the Dockerfile writes in a RUN step, not --label: podman 4.3 keeps a
+    # cached image, old label and all, when only a label's value changed.
     argv += ["--build-arg", f"REMOTEOPS_BUILD_INPUTS={digest}"]
     if fresh:
         argv.append("--no-cache")  # a rebuild takes today's Debian packages, not cached layers
@@ -338,7 +339,7 @@ def _build(
     if _label(engine, name) != digest:
         raise ImageBuildError(
             f"{name} was built but does not carry its {INPUTS_LABEL} label: the Dockerfile's "
-            f"stage {target} must end with the REMOTEOPS_BUILD_INPUTS label"
+            f"stage {target} must end with the REMOTEOPS_BUILD_INPUTS steps of the others"
         )
     say(f"built {name} ({time.monotonic() - started:.0f} s)")
 
