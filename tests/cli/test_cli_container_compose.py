@@ -20,8 +20,14 @@ pytestmark = pytest.mark.containers
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: The compose project of this run: its own name, so its network is known and another
+#: checkout's compose project on this machine is never touched.
+PROJECT = f"ropgtest{os.getpid()}"
+
+
 def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
-    argv = [sys.executable, "-m", "podman_compose", "-f", str(ROOT / "compose.yaml"), *args]
+    argv = [sys.executable, "-m", "podman_compose", "-p", PROJECT,
+            "-f", str(ROOT / "compose.yaml"), *args]  # fmt: skip
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, timeout=900, check=False)
 
 
@@ -75,3 +81,5 @@ def test_compose_yaml_serves_the_playground_topology_to_remoteops(
         down = _compose("down", env=env)
     assert down.returncode == 0, down.stderr.decode()[-2000:]
     assert _compose_containers(podman) == []
+    networks = podman.run(["network", "ls", "--format", "{{.Name}}"]).stdout.decode().split()
+    assert [n for n in networks if n.startswith(PROJECT)] == []
