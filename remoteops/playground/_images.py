@@ -320,6 +320,7 @@ def _build(
     name = image_name(target)
     say(f"building {name} (target {target})")
     started = time.monotonic()
+    superseded = _image_id(engine, name)
     argv = ["build", "-f", str(root / "Dockerfile"), "--target", target, "-t", name]
     # A build argument the Dockerfile writes in a RUN step, not --label: podman 4.3 keeps a
     # cached image, old label and all, when only a label's value changed.
@@ -341,7 +342,18 @@ def _build(
             f"{name} was built but does not carry its {INPUTS_LABEL} label: the Dockerfile's "
             f"stage {target} must end with the REMOTEOPS_BUILD_INPUTS steps of the others"
         )
+    if superseded is not None and superseded != _image_id(engine, name):
+        # The old image lost its tag: remove it, or every rebuild leaves ~400 MB behind.
+        # A container still running it keeps it (rmi refuses), which is what we want.
+        engine.run(["rmi", superseded], check=False)
     say(f"built {name} ({time.monotonic() - started:.0f} s)")
+
+
+def _image_id(engine: Engine, image: str) -> str | None:
+    done = engine.run(["image", "inspect", "--format", "{{.Id}}", image], check=False)
+    if done.returncode != 0:
+        return None
+    return done.stdout.decode().strip() or None
 
 
 def _stream(

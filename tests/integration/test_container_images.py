@@ -285,3 +285,34 @@ def test_the_dockerfile_passes_hadolint() -> None:
         [hadolint, "Dockerfile"], cwd=source_root(), capture_output=True, check=False
     )
     assert done.returncode == 0, done.stdout.decode()
+
+
+def _image_id(engine: Engine, image: str) -> str | None:
+    done = engine.run(["image", "inspect", "--format", "{{.Id}}", image], check=False)
+    return done.stdout.decode().strip() if done.returncode == 0 else None
+
+
+def test_a_stale_image_rebuilt_leaves_no_untagged_image_behind(
+    engine: Engine, images: None
+) -> None:
+    """Every Dockerfile edit rebuilds: without removing what lost its tag, each rebuild left
+    a few hundred MB of <none> images on the machine."""
+    from remoteops.playground import _images
+
+    target = "testhost-telnet"
+    name = image_name(target)
+    in_use = engine.run(["ps", "--all", "--filter", f"ancestor={name}", "--format", "{{.ID}}"])
+    if in_use.stdout.strip():
+        pytest.skip(f"a container on this machine runs {name}: its image cannot be replaced")
+    before = _image_id(engine, name)
+    # A different inputs hash: only the step that records it runs again (layers cached).
+    _images._build(engine, source_root(), target, "stale-for-the-test", print, offline=False)
+    stale = _image_id(engine, name)
+    try:
+        assert stale is not None
+        assert stale != before
+        assert _image_id(engine, str(before)) is None, "the replaced image is still there"
+    finally:
+        ensure_images(engine, [target], log=print)  # back to the current inputs
+    assert _image_id(engine, str(stale)) is None, "the stale image is still there"
+    assert _image_id(engine, name) not in (None, stale)
