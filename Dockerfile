@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # remoteops images: the tool itself and the test hosts (sshd, two FTP daemons, telnetd) that
 # the container playground and the container test suite start. Build them all with
 # scripts/build-images (`remoteops playground images`): it builds `debian:12-slim` from
