@@ -15,7 +15,10 @@ commands (:class:`~remoteops.transports.exec_files.ExecFiles`). Differences that
   sudo binary or password is needed in the container.
 - podman 4.3 loses a command's output now and then when stdin it was sent is still unread
   at its end (measured: 5 of 40 runs, 200 unread bytes): each command drains its stdin
-  before it ends.
+  before it ends. So that an endless input (``yes | remoteops run ... 'head -1'``) cannot
+  keep it waiting, the shell first says on stderr that the command ended
+  (:func:`in_container`), and the controller then closes the input: the drain reads what
+  was sent, up to that close.
 - A container that does not exist or is not running is ``unreachable``, decided once per
   host by ``ENGINE container inspect``; an ``exec`` ending with the engine's own exit code
   (125) or a signal's (a stopped container's command ends with 137) is looked at the same
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import secrets
 import subprocess
 import threading
 from collections.abc import Callable
@@ -66,11 +70,20 @@ def exec_argv(engine: Engine, container: str, command: str, user: str | None = N
     return engine.argv("exec", "-i", *as_user, "--", container, "sh", "-c", command)
 
 
-def in_container(command: str) -> str:
+def end_line(token: str) -> bytes:
+    """The stderr line by which the container's shell says the command has ended."""
+    return f"REMOTEOPS-END={token}\n".encode()
+
+
+def in_container(command: str, token: str) -> str:
     """``command`` as the container's shell runs it: its PID reported first, started in the
     user's home (as over SSH), in a subshell so an ``exit`` in it still lets its unread
-    stdin be drained (see the module docstring) before the exit code is passed on."""
-    return marked(f"cd 2>/dev/null; (\n{command}\n); rc=$?; cat >/dev/null 2>&1; exit $rc")
+    stdin be drained (see the module docstring) before the exit code is passed on. Its end
+    is announced (:func:`end_line`) before the drain, which lasts until stdin is closed."""
+    said = end_line(token).decode().strip()
+    return marked(
+        f"cd 2>/dev/null; (\n{command}\n); rc=$?; echo {said} >&2; cat >/dev/null 2>&1; exit $rc"
+    )
 
 
 def kill_argv(engine: Engine, container: str, pid: int) -> list[str]:
@@ -82,30 +95,81 @@ def kill_argv(engine: Engine, container: str, pid: int) -> list[str]:
     return engine.argv("exec", "--user", "0", "--", container, "sh", "-c", script)
 
 
+class _EndLine:
+    """Takes :func:`end_line` out of stderr, wherever it comes (background children may
+    write after it): a chunk's tail that could be its start is held until the next one."""
+
+    def __init__(self, line: bytes) -> None:
+        self._line = line
+        self.held = b""
+        self.seen = False
+
+    def take(self, data: bytes) -> bytes:
+        if self.seen:
+            return data
+        data = self.held + data
+        at = data.find(self._line)
+        if at >= 0:
+            self.held, self.seen = b"", True
+            return data[:at] + data[at + len(self._line) :]
+        keep = next(
+            (
+                n
+                for n in range(min(len(data), len(self._line) - 1), 0, -1)
+                if data.endswith(self._line[:n])
+            ),
+            0,
+        )
+        self.held = data[len(data) - keep :]
+        return data[: len(data) - keep]
+
+    def release(self) -> bytes:
+        held, self.held = self.held, b""
+        return held
+
+
 class ContainerCommand(LocalCommand):
-    """``ENGINE exec`` seen through the :class:`RunningCommand` primitives: the PID line is
-    taken out of stderr, and a kill reaches the command inside the container."""
+    """``ENGINE exec`` seen through the :class:`RunningCommand` primitives: the PID and end
+    lines are taken out of stderr, the end closes stdin, and a kill reaches the command
+    inside the container."""
 
     def __init__(
-        self, argv: list[str], kill: Callable[[int], list[str]], gone: Callable[[], str | None]
+        self,
+        argv: list[str],
+        token: str,
+        kill: Callable[[int], list[str]],
+        gone: Callable[[], str | None],
     ) -> None:
         super().__init__("", argv)
         self._pid_line = PidLine()
+        self._end = _EndLine(end_line(token))
         self._kill_argv = kill
         self._gone = gone
 
     def poll(self, timeout: float) -> list[tuple[str, bytes]]:
         chunks = []
         for stream, data in super().poll(timeout):
-            kept = self._pid_line.take(data) if stream == STDERR else data
+            kept = self._stderr(self._pid_line.take(data)) if stream == STDERR else data
             if kept:
                 chunks.append((stream, kept))
-        if self._pid_line.head and self._open_streams == 0:  # ended before its PID line
-            chunks.append((STDERR, self._pid_line.release()))
+        if self._open_streams == 0 and (self._pid_line.head or self._end.held):
+            held = self._stderr(self._pid_line.release()) + self._end.release()
+            if held:  # it ended before its PID line, or a tail looked like the end line
+                chunks.append((STDERR, held))
         return chunks
 
+    def _stderr(self, data: bytes) -> bytes:
+        """``data`` without the end line; once that is seen, nothing more is fed to stdin
+        (the drain then ends)."""
+        if self._end.seen:
+            return data
+        kept = self._end.take(data)
+        if self._end.seen:
+            self.close_stdin()
+        return kept
+
     def done(self) -> bool:
-        return super().done() and not self._pid_line.head
+        return super().done() and not self._pid_line.head and not self._end.held
 
     def exit_code(self) -> int:
         code = super().exit_code()
@@ -206,10 +270,11 @@ class ContainerTransport(ExecFiles, ElevatingFiles, CommandTransport):
 
     def start(self, command: str, timeout: float | None = None) -> RunningCommand:
         engine, name = self._engine(), self.container
-        argv = exec_argv(engine, name, in_container(command), self.user)
+        token = secrets.token_hex(8)
+        argv = exec_argv(engine, name, in_container(command, token), self.user)
         try:
             running = ContainerCommand(
-                argv, lambda pid: kill_argv(engine, name, pid), self._not_running
+                argv, token, lambda pid: kill_argv(engine, name, pid), self._not_running
             )
         except OSError as exc:  # the engine binary vanished, no processes left
             raise translate(exc, "cannot start the command") from exc
@@ -252,6 +317,7 @@ __all__ = [
     "ENGINE_FAILED",
     "ContainerCommand",
     "ContainerTransport",
+    "end_line",
     "exec_argv",
     "in_container",
     "kill_argv",

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,22 @@ def test_output_is_whole_when_the_command_leaves_its_input_unread(container_host
     assert [(r.status, r.stdout, r.stderr) for r in results] == [
         (Status.OK, expected, b"err\n")
     ] * 20
+
+
+def test_a_command_reading_one_line_of_an_endless_input_ends_with_its_output_and_code(
+    container_host: Host,
+) -> None:
+    """``yes | remoteops run -H box 'head -1'``: the drain that keeps the output whole (above)
+    stops once the command has ended, as the command does over SSH."""
+
+    def endless(write: Callable[[bytes], None]) -> None:
+        while True:
+            write(b"y\n" * 512)
+
+    started = time.monotonic()
+    result = _run(container_host, "head -1; exit 3", stdin=endless, timeout=30)
+    assert (result.status, result.exit_code, result.stdout) == (Status.FAILED, 3, b"y\n"), result
+    assert time.monotonic() - started < 10
 
 
 def test_sudo_is_exec_as_root_for_commands_and_files(

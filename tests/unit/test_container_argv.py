@@ -1,28 +1,88 @@
 """The command lines the container transport gives the engine: what the host's process list
-shows of a command, so no secret may be in them, and the command must arrive as written."""
+shows of a command, so no secret may be in them, and the command must arrive as written.
+
+The transport is driven end to end against a stand-in ``podman`` on ``PATH`` (a shell script
+that records its arguments and runs the ``exec``'s command here): what is checked is what
+:class:`ContainerTransport` really sends, not a command built by hand.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
 
 from remoteops.engine import Engine
-from remoteops.transports.base import CommandSpec, encode_value, wrap_command
-from remoteops.transports.container import exec_argv, in_container, kill_argv
+from remoteops.inventory.model import Host
+from remoteops.transports.base import CommandSpec, encode_value
+from remoteops.transports.container import ContainerTransport, exec_argv, in_container, kill_argv
+from remoteops.transports.settings import ContainerSettings, settings_for
 
 ENGINE = Engine("podman", "/usr/bin/podman")
 SECRET = "s3cret 'quoted' \"double\" $HOME\nline two"
 
+#: A stand-in engine: logs each call's arguments (NUL-separated, calls ended by \1), says every
+#: container runs, and runs an ``exec``'s command with this machine's sh.
+FAKE_PODMAN = r"""#!/bin/sh
+printf '%s\0' "$@" >> "$FAKE_PODMAN_LOG"; printf '\1' >> "$FAKE_PODMAN_LOG"
+case "$1" in
+container) echo running; exit 0 ;;
+exec) while [ "$1" != "--" ]; do shift; done; shift 2; exec "$@" ;;
+esac
+exit 125
+"""
 
-def test_env_values_and_sudo_passwords_are_on_no_engine_command_line() -> None:
-    password = SECRET.replace("\n", " ")  # sudo reads one line
-    spec = CommandSpec("echo $TOKEN", env={"TOKEN": SECRET}, sudo=True, sudo_password=password)
-    wrapped = wrap_command(spec)
-    argv = exec_argv(ENGINE, "web1", in_container(wrapped.command), "app")
-    shown = " ".join(argv)
+
+@pytest.fixture
+def engine_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[list[str]]]:
+    """Puts the stand-in ``podman`` first on ``PATH``; returns a reader of its calls."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "podman.log"
+    bin_dir.mkdir()
+    script = bin_dir / "podman"
+    script.write_text(FAKE_PODMAN)
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_PODMAN_LOG", str(log))
+
+    def calls() -> list[list[str]]:
+        text = log.read_text() if log.exists() else ""
+        return [call.split("\0")[:-1] for call in text.split("\1") if call]
+
+    return calls
+
+
+@pytest.fixture
+def box(engine_calls: Callable[[], list[list[str]]]) -> Iterator[ContainerTransport]:
+    host = Host("box", {"protocol": "podman", "address": "web1", "user": "app"})
+    settings = settings_for(host)
+    assert isinstance(settings, ContainerSettings)
+    transport = ContainerTransport(host, settings)
+    transport.connect()
+    yield transport
+    transport.close()
+
+
+def test_env_values_and_sudo_passwords_are_on_no_engine_command_line(
+    box: ContainerTransport, engine_calls: Callable[[], list[list[str]]]
+) -> None:
+    password = SECRET.replace("\n", " ")
+    spec = CommandSpec(
+        'printf %s "$TOKEN"', env={"TOKEN": SECRET}, sudo=True, sudo_password=password
+    )
+    outcome = box.run(spec)
+    assert (outcome.exit_code, outcome.stdout) == (0, SECRET.encode())
+    [execs] = [call for call in engine_calls() if call[0] == "exec"]
+    shown = " ".join(execs)
     for form in (SECRET, encode_value(SECRET), password, "s3cret"):
         assert form not in shown
-    assert not {"-e", "--env"} & set(argv)
-    assert encode_value(SECRET).encode() in wrapped.stdin_prefix  # it goes on stdin instead
+    assert execs[1:6] == ["-i", "--user", "root", "--", "web1"]  # sudo is exec as root
+    assert "sudo" not in execs[-1]
+    assert not {"-e", "--env"} & set(execs)
 
 
 def test_the_argv_names_engine_user_and_container_before_the_shell() -> None:
@@ -35,10 +95,34 @@ def test_the_argv_names_engine_user_and_container_before_the_shell() -> None:
 def test_the_command_reaches_the_shell_as_written_and_keeps_its_exit_code() -> None:
     """Quotes, a trailing comment and an ``exit`` of its own: run here by a real sh."""
     command = "printf '%s|' \"a b\" 'c'\"'\"'d'; echo; exit 7 # a comment"
-    done = subprocess.run(["sh", "-c", in_container(command)], capture_output=True, check=False)
+    done = subprocess.run(
+        ["sh", "-c", in_container(command, "abc")], capture_output=True, check=False
+    )
     assert done.returncode == 7
     assert done.stdout == b"a b|c'd|\n"
     assert done.stderr.startswith(b"REMOTEOPS-PID=")  # the PID line the transport takes out
+    assert done.stderr.endswith(b"REMOTEOPS-END=abc\n")  # and the end line
+
+
+def test_a_command_reading_one_line_of_an_endless_input_ends_with_its_output(
+    box: ContainerTransport,
+) -> None:
+    """The drain of unread input (podman 4.3) stops once the command has ended."""
+
+    def endless(write: Callable[[bytes], None]) -> None:
+        while True:
+            write(b"y\n" * 512)
+
+    started = time.monotonic()
+    outcome = box.run(CommandSpec("head -1; exit 3", stdin=endless, timeout=20))
+    assert (outcome.exit_code, outcome.stdout, outcome.stderr) == (3, b"y\n", b"")
+    assert time.monotonic() - started < 5
+
+
+def test_the_end_line_is_taken_out_of_stderr_whatever_the_chunks(box: ContainerTransport) -> None:
+    """Written after the command's own stderr, split across reads, with output after it."""
+    outcome = box.run(CommandSpec("printf 'no line end' >&2; (sleep 0.3; echo late >&2) &"))
+    assert (outcome.exit_code, outcome.stderr) == (0, b"no line endlate\n")
 
 
 def test_the_kill_goes_to_the_process_group_as_root() -> None:
