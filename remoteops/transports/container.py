@@ -34,6 +34,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from remoteops.engine import Engine, EngineError, find_engine
 from remoteops.errors import UnreachableError
@@ -194,6 +195,45 @@ class ContainerCommand(LocalCommand):
         super().terminate()
 
 
+class Stoppable(Protocol):
+    """What :class:`Commands` needs of a running command."""
+
+    def done(self) -> bool: ...
+
+    def terminate(self) -> None: ...
+
+
+class Commands:
+    """The commands running on one container host, from every thread that starts them
+    (``parallel_transfers`` of them): one lock, or a start racing another would drop a
+    command that :meth:`close` then never stops."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: list[Stoppable] = []
+        self.closed = False
+
+    def track(self, command: Stoppable) -> bool:
+        """Keep ``command`` to stop on :meth:`close` (and forget the ended ones); False when
+        closed already: the caller stops it."""
+        with self._lock:
+            self._running = [c for c in self._running if not c.done()]
+            self._running.append(command)
+            return not self.closed
+
+    def reopen(self) -> None:
+        with self._lock:
+            self.closed = False
+
+    def close(self) -> None:
+        """Stop every command still running; any later :meth:`track` says closed."""
+        with self._lock:
+            self.closed = True
+            running = list(self._running)
+        for command in running:
+            command.terminate()
+
+
 @dataclass
 class _Container:
     """What every view of one container host shares (see :meth:`ContainerTransport.as_user`)."""
@@ -201,8 +241,7 @@ class _Container:
     name: str
     protocol: str
     engine: Engine | None = None
-    closed: bool = False
-    running: list[ContainerCommand] = field(default_factory=list)
+    commands: Commands = field(default_factory=Commands)
 
 
 class ContainerTransport(ExecFiles, ElevatingFiles, CommandTransport):
@@ -237,7 +276,7 @@ class ContainerTransport(ExecFiles, ElevatingFiles, CommandTransport):
 
     def connect(self) -> None:
         shared = self._shared
-        shared.closed = False
+        shared.commands.reopen()
         try:
             shared.engine = find_engine(shared.protocol)
         except EngineError as exc:
@@ -278,10 +317,7 @@ class ContainerTransport(ExecFiles, ElevatingFiles, CommandTransport):
             )
         except OSError as exc:  # the engine binary vanished, no processes left
             raise translate(exc, "cannot start the command") from exc
-        shared = self._shared
-        shared.running = [c for c in shared.running if not c.done()]
-        shared.running.append(running)
-        if shared.closed:
+        if not self._shared.commands.track(running):
             running.terminate()
         return running
 
@@ -304,17 +340,16 @@ class ContainerTransport(ExecFiles, ElevatingFiles, CommandTransport):
         return self.home_dir() if self.user != self._settings.user else None
 
     def cut_off(self) -> bool:
-        return self._shared.closed
+        return self._shared.commands.closed
 
     def close(self) -> None:
         """Stop running commands (inside the container too); idempotent, any thread."""
-        self._shared.closed = True
-        for running in list(self._shared.running):
-            running.terminate()
+        self._shared.commands.close()
 
 
 __all__ = [
     "ENGINE_FAILED",
+    "Commands",
     "ContainerCommand",
     "ContainerTransport",
     "end_line",

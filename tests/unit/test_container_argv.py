@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +22,13 @@ import pytest
 from remoteops.engine import Engine
 from remoteops.inventory.model import Host
 from remoteops.transports.base import CommandSpec, encode_value
-from remoteops.transports.container import ContainerTransport, exec_argv, in_container, kill_argv
+from remoteops.transports.container import (
+    Commands,
+    ContainerTransport,
+    exec_argv,
+    in_container,
+    kill_argv,
+)
 from remoteops.transports.settings import ContainerSettings, settings_for
 
 ENGINE = Engine("podman", "/usr/bin/podman")
@@ -130,3 +138,45 @@ def test_the_kill_goes_to_the_process_group_as_root() -> None:
     assert argv[:6] == ["/usr/bin/podman", "exec", "--user", "0", "--", "web1"]
     assert "kill -TERM -4242" in argv[-1]
     assert "kill -KILL -4242" in argv[-1]
+
+
+class _Command:
+    """A stand-in running command: ended or not, and whether it was told to stop."""
+
+    def __init__(self, ended: bool) -> None:
+        self.ended = ended
+        self.stopped = False
+
+    def done(self) -> bool:
+        return self.ended
+
+    def terminate(self) -> None:
+        self.stopped = True
+
+
+def test_commands_started_from_many_threads_are_all_stopped_on_close() -> None:
+    """``parallel_transfers`` threads start commands at once: none may be lost to a race
+    (an unlocked read-modify-write lost some), or close would leave it running."""
+    commands = Commands()
+    started: list[_Command] = []
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: a race shows at once
+    try:
+
+        def start_many() -> None:
+            for n in range(3000):
+                command = _Command(ended=n % 2 == 0)  # half of them ended: pruned on the way
+                started.append(command)
+                assert commands.track(command)
+
+        threads = [threading.Thread(target=start_many) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+    commands.close()
+    assert [c for c in started if not c.ended and not c.stopped] == []
+    late = _Command(ended=False)
+    assert not commands.track(late)  # closed: the caller stops it
