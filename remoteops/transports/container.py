@@ -10,7 +10,9 @@ commands (:class:`~remoteops.transports.exec_files.ExecFiles`). Differences that
 - Killing the ``exec`` client leaves the command running in the container (measured:
   ``sleep 300`` outlived a TERMed ``podman exec``). So the command reports its shell's PID
   (:func:`~remoteops.transports.pid_line.marked`; runc makes that shell a session leader),
-  and a timeout TERMs, then KILLs, that process group from a second ``exec`` as root.
+  and a timeout TERMs, then KILLs, that process group from a second ``exec`` as root. Before
+  that PID is known (a timeout or Ctrl-C right after the start), the second ``exec`` finds
+  the command's processes by the tag in their environment (:data:`TAG_NAME`).
 - ``--sudo`` (and an inventory's ``sudo``) is ``exec --user root`` (or ``sudo_user``): no
   sudo binary or password is needed in the container.
 - podman 4.3 loses a command's output now and then when stdin it was sent is still unread
@@ -64,11 +66,20 @@ ENGINE_FAILED = 125
 _INSPECT_TIMEOUT_S = 30.0
 
 
-def exec_argv(engine: Engine, container: str, command: str, user: str | None = None) -> list[str]:
+#: The variable each command carries in its environment (set by the engine, before it runs),
+#: valued with the command's own token: how a kill finds its processes before the PID line.
+TAG_NAME = "REMOTEOPS_COMMAND_ID"
+
+
+def exec_argv(
+    engine: Engine, container: str, command: str, user: str | None = None, token: str = ""
+) -> list[str]:
     """The engine's command line that runs ``command`` in ``container``: stdin kept open
-    (``-i``), no terminal, no ``-e``: environment values go on stdin."""
+    (``-i``), no terminal, no environment value but the command's tag (:data:`TAG_NAME`,
+    no secret): the values go on stdin."""
     as_user = ["--user", user] if user else []
-    return engine.argv("exec", "-i", *as_user, "--", container, "sh", "-c", command)
+    tag = ["--env", f"{TAG_NAME}={token}"] if token else []
+    return engine.argv("exec", "-i", *as_user, *tag, "--", container, "sh", "-c", command)
 
 
 def end_line(token: str) -> bytes:
@@ -87,12 +98,32 @@ def in_container(command: str, token: str) -> str:
     )
 
 
-def kill_argv(engine: Engine, container: str, pid: int) -> list[str]:
-    """A second ``exec`` that stops the process group ``pid`` inside the container: TERM,
-    then KILL after the same grace as the local transport, as root (the command may run
-    as root under ``--sudo``)."""
-    group = f"-{pid} 2>/dev/null"  # dash's kill takes no ``--``
-    script = f"kill -TERM {group}; sleep {KILL_GRACE_S:g}; kill -KILL {group}"
+#: Stops the processes tagged with ``{tag}`` (see :data:`TAG_NAME`): TERM to each as it
+#: appears (it may start after the kill does) for ``{rounds}`` tenths of a second, or until
+#: all are gone; then KILL to what is left. Needs nothing but sh, grep and sleep.
+_KILL_TAGGED = """t={tag}; seen=' '
+tagged() {{ for p in /proc/[0-9]*; do grep -qsF "$t" "$p/environ" && echo "${{p#/proc/}}"; done; }}
+n=0
+while [ $n -lt {rounds} ]; do
+  for p in $(tagged); do
+    case "$seen" in *" $p "*) ;; *) kill -TERM "$p"; seen="$seen$p " ;; esac
+  done
+  [ "$seen" != ' ' ] && [ -z "$(tagged)" ] && exit 0
+  sleep 0.1; n=$((n + 1))
+done
+kill -KILL $(tagged) 2>/dev/null; :"""
+
+
+def kill_argv(engine: Engine, container: str, pid: int | None, token: str = "") -> list[str]:
+    """A second ``exec`` that stops the command inside the container: TERM, then KILL after
+    the same grace as the local transport, as root (the command may run as root under
+    ``--sudo``). To the process group ``pid`` when the PID line came; else (a timeout or a
+    close right after the start) to the processes tagged with ``token``."""
+    if pid is not None:
+        group = f"-{pid} 2>/dev/null"  # dash's kill takes no ``--``
+        script = f"kill -TERM {group}; sleep {KILL_GRACE_S:g}; kill -KILL {group}"
+    else:
+        script = _KILL_TAGGED.format(tag=f"{TAG_NAME}={token}", rounds=round(KILL_GRACE_S * 10))
     return engine.argv("exec", "--user", "0", "--", container, "sh", "-c", script)
 
 
@@ -138,10 +169,11 @@ class ContainerCommand(LocalCommand):
         self,
         argv: list[str],
         token: str,
-        kill: Callable[[int], list[str]],
+        kill: Callable[[int | None], list[str]],
         gone: Callable[[], str | None],
     ) -> None:
         super().__init__("", argv)
+        self._inside_stopped = False  # the kill exec was started (once: close() then kill())
         self._pid_line = PidLine()
         self._end = _EndLine(end_line(token))
         self._kill_argv = kill
@@ -181,11 +213,15 @@ class ContainerCommand(LocalCommand):
         return code
 
     def terminate(self) -> None:
-        pid = self._pid_line.pid
-        if pid is not None and not self.done():
+        """Stop the command inside the container (one kill ``exec``, however often asked),
+        and the ``exec`` client here."""
+        with self._lock:
+            first = not self._inside_stopped and not self.done()
+            self._inside_stopped = True
+        if first:
             with contextlib.suppress(OSError):
                 killer = subprocess.Popen(
-                    self._kill_argv(pid),
+                    self._kill_argv(self._pid_line.pid),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -310,10 +346,10 @@ class ContainerTransport(ExecFiles, ElevatingFiles, CommandTransport):
     def start(self, command: str, timeout: float | None = None) -> RunningCommand:
         engine, name = self._engine(), self.container
         token = secrets.token_hex(8)
-        argv = exec_argv(engine, name, in_container(command, token), self.user)
+        argv = exec_argv(engine, name, in_container(command, token), self.user, token)
         try:
             running = ContainerCommand(
-                argv, token, lambda pid: kill_argv(engine, name, pid), self._not_running
+                argv, token, lambda pid: kill_argv(engine, name, pid, token), self._not_running
             )
         except OSError as exc:  # the engine binary vanished, no processes left
             raise translate(exc, "cannot start the command") from exc
@@ -349,6 +385,7 @@ class ContainerTransport(ExecFiles, ElevatingFiles, CommandTransport):
 
 __all__ = [
     "ENGINE_FAILED",
+    "TAG_NAME",
     "Commands",
     "ContainerCommand",
     "ContainerTransport",

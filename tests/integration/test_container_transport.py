@@ -26,6 +26,8 @@ from remoteops.executor import run_command
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, Status
 from remoteops.transports import CommandSpec
+from remoteops.transports.container import ContainerTransport
+from remoteops.transports.settings import ContainerSettings, settings_for
 from tests.integration.process_table import command_lines_showing
 
 pytestmark = pytest.mark.containers
@@ -88,16 +90,49 @@ def test_killing_the_exec_client_alone_leaves_the_command_running_in_the_contain
         container_engine.run(["exec", name, "sh", "-c", stop])
 
 
-def test_a_timeout_stops_the_command_inside_the_container(
+def test_a_timeout_stops_the_command_inside_the_container_with_term_then_kill(
     container_host: Host, started_containers: list[str], container_engine: Engine
 ) -> None:
-    seconds = f"{4000 + secrets.randbelow(999)}"
+    """``sleep A`` keeps the default TERM action and goes at once; ``sleep B`` starts with
+    TERM ignored (an ignored signal stays ignored across fork and exec), so only the KILL
+    after the grace ends it: A is gone while B is still there, then B goes too."""
+    term_dies, needs_kill = (f"{n + secrets.randbelow(999)}" for n in (4000, 5000))
     started = time.monotonic()
-    result = _run(container_host, f"echo begun; trap '' TERM; sleep {seconds}", timeout=2)
+    result = _run(
+        container_host,
+        f"echo begun; sleep {term_dies} & trap '' TERM; sleep {needs_kill}",
+        timeout=2,
+    )
     assert (result.status, result.stdout) == (Status.TIMEOUT, b"begun\n"), result
     assert time.monotonic() - started < 5
-    # TERM is ignored by the shell, not by sleep; KILL follows the grace for what is left
-    assert _gone_within(container_engine, started_containers[0], f"sleep {seconds}", 5)
+    name = started_containers[0]
+    deadline = time.monotonic() + 5
+    while f"sleep {term_dies}" in (seen := _processes(container_engine, name)):
+        assert time.monotonic() < deadline, "TERM did not end the command's sleep"
+        time.sleep(0.1)
+    assert f"sleep {needs_kill}" in seen  # TERM came first, and did not end this one
+    assert _gone_within(container_engine, name, f"sleep {needs_kill}", 5)
+
+
+def test_a_command_closed_before_its_pid_line_was_read_leaves_no_process_in_the_container(
+    container_host: Host, started_containers: list[str], container_engine: Engine
+) -> None:
+    """Its output not read yet (a loaded controller, Ctrl-C at once): the kill cannot use
+    the PID line and finds the command by its tag; killing the ``exec`` client alone left
+    it running."""
+    seconds, name = f"{6000 + secrets.randbelow(999)}", started_containers[0]
+    settings = settings_for(container_host)
+    assert isinstance(settings, ContainerSettings)
+    transport = ContainerTransport(container_host, settings)
+    transport.connect()
+    running = transport.start(f"sleep {seconds}")
+    deadline = time.monotonic() + 10
+    while f"sleep {seconds}" not in _processes(container_engine, name):
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.1)
+    transport.close()
+    running.kill()
+    assert _gone_within(container_engine, name, f"sleep {seconds}", 10)
 
 
 def test_env_values_are_on_no_command_line_inside_the_container_or_on_this_machine(

@@ -9,6 +9,7 @@ that records its arguments and runs the ``exec``'s command here): what is checke
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from remoteops.engine import Engine
 from remoteops.inventory.model import Host
 from remoteops.transports.base import CommandSpec, encode_value
 from remoteops.transports.container import (
+    TAG_NAME,
     Commands,
     ContainerTransport,
     exec_argv,
@@ -35,12 +37,12 @@ ENGINE = Engine("podman", "/usr/bin/podman")
 SECRET = "s3cret 'quoted' \"double\" $HOME\nline two"
 
 #: A stand-in engine: logs each call's arguments (NUL-separated, calls ended by \1), says every
-#: container runs, and runs an ``exec``'s command with this machine's sh.
+#: container runs, and runs an ``exec``'s command with this machine's sh (``--env`` set).
 FAKE_PODMAN = r"""#!/bin/sh
 printf '%s\0' "$@" >> "$FAKE_PODMAN_LOG"; printf '\1' >> "$FAKE_PODMAN_LOG"
 case "$1" in
 container) echo running; exit 0 ;;
-exec) while [ "$1" != "--" ]; do shift; done; shift 2; exec "$@" ;;
+exec) while [ "$1" != "--" ]; do [ "$1" = --env ] && export "$2"; shift; done; shift 2; exec "$@" ;;
 esac
 exit 125
 """
@@ -88,9 +90,12 @@ def test_env_values_and_sudo_passwords_are_on_no_engine_command_line(
     shown = " ".join(execs)
     for form in (SECRET, encode_value(SECRET), password, "s3cret"):
         assert form not in shown
-    assert execs[1:6] == ["-i", "--user", "root", "--", "web1"]  # sudo is exec as root
+    assert execs[1:4] == ["-i", "--user", "root"]  # sudo is exec as root
+    assert execs[execs.index("--") + 1 :][:3] == ["web1", "sh", "-c"]
     assert "sudo" not in execs[-1]
-    assert not {"-e", "--env"} & set(execs)
+    assert [execs[n + 1].partition("=")[0] for n, a in enumerate(execs) if a == "--env"] == [
+        TAG_NAME  # the one variable on the command line: the command's tag, no secret
+    ]
 
 
 def test_the_argv_names_engine_user_and_container_before_the_shell() -> None:
@@ -134,10 +139,57 @@ def test_the_end_line_is_taken_out_of_stderr_whatever_the_chunks(box: ContainerT
 
 
 def test_the_kill_goes_to_the_process_group_as_root() -> None:
-    argv = kill_argv(ENGINE, "web1", 4242)
+    argv = kill_argv(ENGINE, "web1", 4242, "abc")
     assert argv[:6] == ["/usr/bin/podman", "exec", "--user", "0", "--", "web1"]
     assert "kill -TERM -4242" in argv[-1]
     assert "kill -KILL -4242" in argv[-1]
+
+
+def _tagged_here(token: str) -> list[int]:
+    """This machine's processes whose environment carries the command tag ``token``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and token.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_without_a_pid_the_kill_finds_the_tagged_processes_even_if_they_start_late() -> None:
+    """Run here: TERM to each tagged process (one that ignores it is KILLed after the grace),
+    and one appearing after the kill began is still caught."""
+    token = secrets.token_hex(8)
+    env = {**os.environ, TAG_NAME: token}
+    argv = kill_argv(ENGINE, "web1", None, token)
+    script = argv[-1]
+    stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 60"], env=env)
+    killer = subprocess.Popen(["sh", "-c", script])
+    time.sleep(0.5)
+    late = subprocess.Popen(["sleep", "60"], env=env)
+    try:
+        assert killer.wait(10) == 0
+        assert late.wait(1) == -15  # TERM
+        assert stubborn.wait(1) == -9  # TERM ignored: KILL after the grace
+        assert _tagged_here(token) == []
+    finally:
+        for process in (stubborn, late, killer):
+            process.kill()
+            process.wait()
+
+
+def test_a_command_closed_twice_is_killed_inside_once(
+    box: ContainerTransport, engine_calls: Callable[[], list[list[str]]]
+) -> None:
+    """close() and then the driver's kill() both terminate: one kill ``exec``, not two."""
+    running = box.start("sleep 30")
+    box.close()
+    running.kill()
+    box.close()
+    time.sleep(1)  # the kill exec is started in the background
+    kills = [call for call in engine_calls() if call[:3] == ["exec", "--user", "0"]]
+    assert len(kills) == 1, kills
 
 
 class _Command:
