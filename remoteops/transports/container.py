@@ -21,6 +21,8 @@ commands (:class:`~remoteops.transports.exec_files.ExecFiles`). Differences that
   keep it waiting, the shell first says on stderr that the command ended
   (:func:`in_container`), and the controller then closes the input: the drain reads what
   was sent, up to that close.
+- A ``user`` the container does not have is ``auth`` (a ``sudo_user`` it lacks: ``failed``,
+  as sudo's unknown user), said with the user's name rather than the engine's exit code.
 - A container that does not exist or is not running is ``unreachable``, decided once per
   host by ``ENGINE container inspect``; an ``exec`` ending with the engine's own exit code
   (125) or a signal's (a stopped container's command ends with 137) is looked at the same
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import secrets
 import subprocess
 import threading
@@ -39,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from remoteops.engine import Engine, EngineError, find_engine
-from remoteops.errors import UnreachableError
+from remoteops.errors import AuthenticationError, HostError, PrivilegeError, UnreachableError
 from remoteops.inventory.model import Host
 from remoteops.transports.base import (
     STDERR,
@@ -61,6 +64,8 @@ from remoteops.transports.settings import ContainerSettings
 #: The engine's own failure (no such container, not running), as podman and docker exit;
 #: from here up also a command killed by a signal (128 + N), as when its container stops.
 ENGINE_FAILED = 125
+#: How podman and docker refuse an ``exec --user`` the container's passwd/group lacks.
+_NO_SUCH_USER = re.compile(r"unable to find (user|group) [^\n]*")
 #: Seconds ``container inspect`` may take: podman answers in a fraction of one, but slowly
 #: on a loaded machine.
 _INSPECT_TIMEOUT_S = 30.0
@@ -171,8 +176,11 @@ class ContainerCommand(LocalCommand):
         token: str,
         kill: Callable[[int | None], list[str]],
         gone: Callable[[], str | None],
+        no_user: Callable[[str], HostError],
     ) -> None:
         super().__init__("", argv)
+        self._no_user = no_user
+        self._engine_said = b""  # stderr of an exec whose shell never started
         self._inside_stopped = False  # the kill exec was started (once: close() then kill())
         self._pid_line = PidLine()
         self._end = _EndLine(end_line(token))
@@ -186,6 +194,8 @@ class ContainerCommand(LocalCommand):
             if kept:
                 chunks.append((stream, kept))
         if self._open_streams == 0 and (self._pid_line.head or self._end.held):
+            if self._pid_line.pending:
+                self._engine_said = self._pid_line.head
             held = self._stderr(self._pid_line.release()) + self._end.release()
             if held:  # it ended before its PID line, or a tail looked like the end line
                 chunks.append((STDERR, held))
@@ -210,6 +220,9 @@ class ContainerCommand(LocalCommand):
             gone = self._gone()
             if gone is not None:
                 raise UnreachableError(gone)
+            missing = _NO_SUCH_USER.search(self._engine_said.decode(errors="replace"))
+            if missing:
+                raise self._no_user(missing.group(0))
         return code
 
     def terminate(self) -> None:
@@ -349,13 +362,29 @@ class ContainerTransport(ExecFiles, ElevatingFiles, CommandTransport):
         argv = exec_argv(engine, name, in_container(command, token), self.user, token)
         try:
             running = ContainerCommand(
-                argv, token, lambda pid: kill_argv(engine, name, pid, token), self._not_running
+                argv,
+                token,
+                lambda pid: kill_argv(engine, name, pid, token),
+                self._not_running,
+                self._no_such_user,
             )
         except OSError as exc:  # the engine binary vanished, no processes left
             raise translate(exc, "cannot start the command") from exc
         if not self._shared.commands.track(running):
             running.terminate()
         return running
+
+    def _no_such_user(self, said: str) -> HostError:
+        """The exec's user is not in the container: the host's ``user`` setting is wrong
+        (``auth``, as a login SSH refuses), or the ``sudo_user`` asked for (``failed``, as
+        sudo's "unknown user")."""
+        engine, name = self._engine().name, self.container
+        if self.user != self._settings.user:
+            return PrivilegeError(f"container {name} has no user {self.user!r} ({engine}: {said})")
+        return AuthenticationError(
+            f"container {name} has no user {self.user!r} ({engine}: {said}): "
+            "check the host's `user` setting"
+        )
 
     def run(self, spec: CommandSpec, on_output: OutputCallback | None = None) -> CommandOutcome:
         """With sudo, as root (or ``sudo_user``) through ``exec --user``: no sudo needed in

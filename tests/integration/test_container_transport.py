@@ -206,6 +206,25 @@ def test_sudo_is_exec_as_root_for_commands_and_files(
     assert owner.stdout == b"root:644\n"
 
 
+def test_a_user_the_container_lacks_is_auth_naming_it_for_commands_and_files(
+    container_hosts: list[Host], tmp_path: Path
+) -> None:
+    """The engine's "unable to find user" (exit 125 or 255), said as the host's bad login;
+    a ``sudo_user`` it lacks is sudo's refusal (``failed``), as over SSH."""
+    stranger = Host("stranger", {**container_hosts[1].vars, "user": "nosuch"})
+    local = tmp_path / "f"
+    local.write_bytes(b"x")
+    with Fleet([stranger, container_hosts[1]]) as fleet:
+        ran = fleet.run("echo hi").results
+        put = fleet.put(local, "/tmp/").results[0]
+    sudo = _run(container_hosts[1], "id", sudo=True, sudo_user="nosuch")
+    assert (ran[0].status, ran[1].status) == (Status.AUTH, Status.OK), ran
+    assert "has no user 'nosuch'" in (ran[0].error or ""), ran[0]
+    assert put.status is Status.AUTH, put
+    assert sudo.status is Status.FAILED, sudo
+    assert "has no user 'nosuch'" in (sudo.error or ""), sudo
+
+
 def _tree(root: Path) -> dict[str, tuple[int, bytes | str]]:
     """Every entry below ``root``: mode and content (a link's target)."""
     found: dict[str, tuple[int, bytes | str]] = {}

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from remoteops.engine import Engine
+from remoteops.errors import AuthenticationError, PrivilegeError
 from remoteops.inventory.model import Host
 from remoteops.transports.base import CommandSpec, encode_value
 from remoteops.transports.container import (
@@ -37,12 +38,22 @@ ENGINE = Engine("podman", "/usr/bin/podman")
 SECRET = "s3cret 'quoted' \"double\" $HOME\nline two"
 
 #: A stand-in engine: logs each call's arguments (NUL-separated, calls ended by \1), says every
-#: container runs, and runs an ``exec``'s command with this machine's sh (``--env`` set).
+#: container runs, and runs an ``exec``'s command with this machine's sh (``--env`` set);
+#: ``--user nosuch`` is refused as podman refuses a user the container lacks.
 FAKE_PODMAN = r"""#!/bin/sh
 printf '%s\0' "$@" >> "$FAKE_PODMAN_LOG"; printf '\1' >> "$FAKE_PODMAN_LOG"
 case "$1" in
 container) echo running; exit 0 ;;
-exec) while [ "$1" != "--" ]; do [ "$1" = --env ] && export "$2"; shift; done; shift 2; exec "$@" ;;
+exec)
+    while [ "$1" != "--" ]; do
+        [ "$1" = --env ] && export "$2"
+        if [ "$1" = --user ] && [ "$2" = nosuch ]; then
+            echo "Error: unable to find user nosuch: no matching entries in passwd file" >&2
+            exit 125
+        fi
+        shift
+    done
+    shift 2; exec "$@" ;;
 esac
 exit 125
 """
@@ -232,3 +243,22 @@ def test_commands_started_from_many_threads_are_all_stopped_on_close() -> None:
     assert [c for c in started if not c.ended and not c.stopped] == []
     late = _Command(ended=False)
     assert not commands.track(late)  # closed: the caller stops it
+
+
+def test_a_user_the_container_lacks_is_an_auth_failure_naming_it(
+    engine_calls: Callable[[], list[list[str]]],
+) -> None:
+    host = Host("box", {"protocol": "podman", "address": "web1", "user": "nosuch"})
+    settings = settings_for(host)
+    assert isinstance(settings, ContainerSettings)
+    transport = ContainerTransport(host, settings)
+    transport.connect()
+    with pytest.raises(AuthenticationError, match="container web1 has no user 'nosuch'"):
+        transport.run(CommandSpec("true"))
+
+
+def test_a_sudo_user_the_container_lacks_is_refused_as_sudo_refuses_it(
+    box: ContainerTransport,
+) -> None:
+    with pytest.raises(PrivilegeError, match="no user 'nosuch'"):
+        box.run(CommandSpec("true", sudo=True, sudo_user="nosuch"))
