@@ -28,6 +28,11 @@ from remoteops.results import HostResult, Status
 from remoteops.transports import CommandSpec
 from remoteops.transports.container import ContainerTransport
 from remoteops.transports.settings import ContainerSettings, settings_for
+from tests.integration.conftest import (
+    OWNER_LABEL,
+    container_test_labels,
+    remove_orphaned_test_containers,
+)
 from tests.integration.process_table import command_lines_showing
 
 pytestmark = pytest.mark.containers
@@ -301,7 +306,8 @@ def test_put_replaces_a_file_atomically_and_get_brings_it_back_whole(
 def stopped_container(container_engine: Engine, container_image: str) -> Iterator[str]:
     """A container that exists and is not running (created, never started)."""
     name = f"rotr-{os.getpid()}-stopped"
-    container_engine.run(["create", "--name", name, container_image, "sleep", "infinity"])
+    labels = container_test_labels()
+    container_engine.run(["create", "--name", name, *labels, container_image, "sleep", "infinity"])
     try:
         yield name
     finally:
@@ -331,7 +337,10 @@ def test_a_container_stopped_during_a_command_makes_it_unreachable(
     container_engine: Engine, container_image: str
 ) -> None:
     name = f"rotr-{os.getpid()}-doomed"
-    container_engine.run(["run", "-d", "--name", name, container_image, "sleep", "infinity"])
+    labels = container_test_labels()
+    container_engine.run(
+        ["run", "-d", "--name", name, *labels, container_image, "sleep", "infinity"]
+    )
     try:
         host = Host("doomed", {"protocol": "podman", "address": name})
         stop = threading.Timer(2, lambda: container_engine.run(["stop", "-t", "0", name]))
@@ -375,3 +384,26 @@ def test_json_lines_have_the_same_keys_for_a_container_and_an_ssh_host(
     assert set(found["box1"]) == set(found[ssh.name]) == set(found["stopped"])
     assert (found["box1"]["status"], found["box1"]["stdout"]) == ("ok", "hi\n")
     assert (found[ssh.name]["status"], found["stopped"]["status"]) == ("ok", "unreachable")
+
+
+def test_containers_a_killed_session_left_are_removed_and_no_living_ones(
+    container_engine: Engine, container_image: str, started_containers: list[str]
+) -> None:
+    """A session killed before its teardown leaves its labelled containers; the next one's
+    start removes them, never a running session's (this one's included)."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a PID no process has now (reaped)
+    labels = [a.replace(str(os.getpid()), str(dead.pid)) for a in container_test_labels()]
+    name = f"rotr-{os.getpid()}-orphan"
+    container_engine.run(["create", "--name", name, *labels, container_image, "sleep", "1"])
+    try:
+        removed = remove_orphaned_test_containers(container_engine)
+        assert container_engine.run(["container", "exists", name], check=False).returncode == 1
+        assert len(removed) >= 1
+        label = f'{{{{index .Config.Labels "{OWNER_LABEL}"}}}}'
+        owner = container_engine.run(
+            ["container", "inspect", "--format", label, *started_containers]
+        )
+        assert owner.stdout.decode().split() == [str(os.getpid())] * len(started_containers)
+    finally:
+        container_engine.run(["rm", "-f", "-t", "0", name], check=False)
