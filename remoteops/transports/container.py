@@ -119,11 +119,13 @@ done
 kill -KILL $(tagged) 2>/dev/null; :"""
 
 
-def kill_argv(engine: Engine, container: str, pid: int | None, token: str = "") -> list[str]:
+def kill_argv(engine: Engine, container: str, pid: int | None, token: str) -> list[str]:
     """A second ``exec`` that stops the command inside the container: TERM, then KILL after
     the same grace as the local transport, as root (the command may run as root under
     ``--sudo``). To the process group ``pid`` when the PID line came; else (a timeout or a
     close right after the start) to the processes tagged with ``token``."""
+    if not token:  # an empty tag would match every command's processes
+        raise ValueError("a command's kill needs its token")
     if pid is not None:
         group = f"-{pid} 2>/dev/null"  # dash's kill takes no ``--``
         script = f"kill -TERM {group}; sleep {KILL_GRACE_S:g}; kill -KILL {group}"
