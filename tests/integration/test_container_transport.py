@@ -350,7 +350,12 @@ def test_a_container_stopped_during_a_command_makes_it_unreachable(
     finally:
         container_engine.run(["rm", "-f", "-t", "0", name], check=False)
     assert (result.status, result.stdout) == (Status.UNREACHABLE, b"begun\n"), result
-    assert f"container {name} is not running (exited)" in (result.error or ""), result
+    # podman says "stopped" until its cleanup of the container is done, then "exited"
+    # (measured: "stopped" in 3 of 9 runs, on main as here)
+    assert any(
+        f"container {name} is not running ({state})" in (result.error or "")
+        for state in ("exited", "stopped")
+    ), result
 
 
 def test_commands_run_on_every_container_at_once(container_hosts: list[Host]) -> None:
