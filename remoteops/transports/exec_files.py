@@ -20,14 +20,11 @@ from pathlib import Path
 from remoteops.errors import TransferError
 from remoteops.transports.base import CommandSpec
 from remoteops.transports.file_ops import Received, open_partial, receive_atomically
-from remoteops.transports.listing import cd_target, parse_find_output
+from remoteops.transports.listing import cd_target, find_printf, parse_find_output
 from remoteops.transports.shell_files import TarWrites, nul_list, written_whole
 from remoteops.transports.tar_stream import Member
 from remoteops.tree import Entry, Kind, no_progress, temporary_name
 
-#: What ``find -printf`` says of each path, as
-#: :func:`~remoteops.transports.listing.parse_find_output` reads it.
-_PRINTF = "%y\\0%s\\0%T@\\0%m\\0%p\\0%l\\0"
 #: Bytes of stdout a get keeps besides what it writes to disk (its stderr is what counts).
 _KEPT = 64 * 1024
 
@@ -57,7 +54,7 @@ class ExecFiles(TarWrites):
         self, root: str, members: Sequence[Member], sizes: Mapping[str, int]
     ) -> set[str]:
         """One ``find -maxdepth 0`` over every member's name (fed on stdin)."""
-        lister = f"exec find \"$@\" -maxdepth 0 -printf '{_PRINTF}'"
+        lister = f'exec find "$@" -maxdepth 0 {find_printf("p")}'
         outcome = self.run(
             CommandSpec(
                 f"cd -P -- {_quoted(root)} && xargs -0 sh -c {shlex.quote(lister)} sh",

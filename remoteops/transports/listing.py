@@ -13,11 +13,8 @@ from collections.abc import Callable
 
 from remoteops.tree import Entry, Kind
 
-#: Fields per entry: type letter, size, mtime, ctime, octal mode, path below the root, link
-#: target (the ctime tells a temporary still being written from a leftover: see the planner).
+#: Fields per entry (see :func:`find_printf`).
 _FIELDS = 7
-#: The same without the ctime, as other ``find -printf`` callers may still write it.
-_FIELDS_WITHOUT_CTIME = 6
 _KIND_LETTERS = {"f": Kind.FILE, "d": Kind.DIR, "l": Kind.SYMLINK}
 
 
@@ -32,6 +29,14 @@ def cd_target(folder: str) -> str:
     return f"./{folder}"
 
 
+def find_printf(path: str) -> str:
+    """The ``-printf`` of every listing, :func:`parse_find_output` reads it: type letter,
+    size, mtime, ctime, octal mode, the path as ``%{path}`` gives it (``P`` below the root,
+    ``f`` the base name, ``p`` as found), link target; each field ended by a NUL. The ctime
+    tells a temporary still being written from a leftover (see the planner)."""
+    return f"-printf '%y\\0%s\\0%T@\\0%C@\\0%m\\0%{path}\\0%l\\0'"
+
+
 def find_command(root: str) -> str:
     """The POSIX shell command that lists ``root`` (GNU or busybox find with -printf).
 
@@ -42,7 +47,7 @@ def find_command(root: str) -> str:
     return (
         f"if [ -e {quoted} ] && [ ! -d {quoted} ]; then echo 'not a directory' >&2; exit 3; fi; "
         f"[ -d {quoted} ] || exit 0; "
-        f"find -H {quoted} -mindepth 1 -printf '%y\\0%s\\0%T@\\0%C@\\0%m\\0%P\\0%l\\0'"
+        f"find -H {quoted} -mindepth 1 {find_printf('P')}"
     )
 
 
@@ -52,8 +57,7 @@ def children_command(folder: str, pattern: str = "*") -> str:
     quoted = shlex.quote(folder if folder.startswith(("/", "./")) else f"./{folder}")
     return (
         f"[ -d {quoted} ] || exit 0; "
-        f"find -H {quoted} -mindepth 1 -maxdepth 1 -name {shlex.quote(pattern)} "
-        "-printf '%y\\0%s\\0%T@\\0%C@\\0%m\\0%f\\0%l\\0'"
+        f"find -H {quoted} -mindepth 1 -maxdepth 1 -name {shlex.quote(pattern)} " + find_printf("f")
     )
 
 
@@ -75,33 +79,24 @@ def path_command(path: str, *, missing_ok: bool = False, follow: bool = False) -
         f"cd -P -- {quoted_parent} 2>/dev/null || {{ echo 'no such directory' >&2; {missing}; }}; "
         f"[ -e {quoted_name} ] || [ -L {quoted_name} ] || "
         f"{{ echo 'no such file or directory' >&2; {missing}; }}; "
-        f"find {'-H ' if follow else ''}{quoted_name} "
-        "-printf '%y\\0%s\\0%T@\\0%C@\\0%m\\0%p\\0%l\\0'"  # ./name...
+        f"find {'-H ' if follow else ''}{quoted_name} {find_printf('p')}"  # ./name...
     )
 
 
 def parse_find_output(data: bytes) -> list[Entry]:
-    """Entries from :func:`find_command`'s output; other file types are left out.
-
-    Records without the ctime (``%y %s %T@ %m PATH %l``) are read too, their ``changed``
-    then 0: the fourth field tells the two apart, as ``%C@`` always has a fraction point
-    (``1733325000.1234567890``) and an octal mode never has one."""
+    """Entries from a listing of :func:`find_printf`; other file types are left out."""
     # Decoded once, whole: NUL never occurs inside a UTF-8 sequence, so splitting after
     # decoding is the same, and names that are not UTF-8 keep their bytes as surrogates
     # (os.fsdecode per name cost more than the rest of the parse here).
     fields = data.decode("utf-8", "surrogateescape").split("\0")
     if fields and fields[-1] == "":
         fields.pop()
-    per_entry = _FIELDS if len(fields) > 3 and "." in fields[3] else _FIELDS_WITHOUT_CTIME
-    if len(fields) % per_entry:
+    if len(fields) % _FIELDS:
         raise ValueError(f"truncated find listing ({len(fields)} fields)")
     entries: list[Entry] = []
     kinds = _KIND_LETTERS
-    for start in range(0, len(fields), per_entry):
-        record = fields[start : start + per_entry]
-        if per_entry == _FIELDS_WITHOUT_CTIME:
-            record.insert(3, "0")
-        kind_letter, size, mtime, ctime, mode, path, target = record
+    for start in range(0, len(fields), _FIELDS):
+        kind_letter, size, mtime, ctime, mode, path, target = fields[start : start + _FIELDS]
         kind = kinds.get(kind_letter)
         if kind is None:
             continue

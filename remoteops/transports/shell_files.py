@@ -6,7 +6,7 @@ names, checks what a failed stream left, renames the rest into place and removes
 Both need only :meth:`~remoteops.transports.base.CommandTransport.run`: SSH pairs them with
 SFTP (renames, a walk where ``find`` cannot list, deltas), a container host
 (:mod:`remoteops.transports.container`) with more shell commands
-(:class:`~remoteops.transports.container_files.ContainerFiles`).
+(:class:`~remoteops.transports.exec_files.ExecFiles`).
 """
 
 from __future__ import annotations

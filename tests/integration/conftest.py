@@ -392,21 +392,68 @@ def container_image(container_engine: Any) -> str:
     return image
 
 
+#: The label on every container a test session creates, and the one naming its pytest's PID.
+TEST_LABEL, OWNER_LABEL = "remoteops.test", "remoteops.test.pid"
+
+
+def container_test_labels() -> list[str]:
+    """``run``/``create`` options marking a container as this session's: one a session
+    killed before its teardown left behind is removed by the next (see
+    :func:`remove_orphaned_test_containers`)."""
+    return ["--label", f"{TEST_LABEL}=1", "--label", f"{OWNER_LABEL}={os.getpid()}"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_orphaned_test_containers(engine: Any) -> list[str]:
+    """Remove the labelled test containers whose session's process is gone (other
+    sessions', running at the same time, are theirs); returns their ids."""
+    listed = engine.run(
+        [
+            "ps",
+            "-a",
+            "--filter",
+            f"label={TEST_LABEL}=1",
+            "--format",
+            f'{{{{.ID}}}} {{{{index .Labels "{OWNER_LABEL}"}}}}',
+        ],
+        check=False,
+    )
+    orphans = [
+        fields[0]
+        for fields in (line.split() for line in listed.stdout.decode().splitlines())
+        if len(fields) == 2 and fields[1].isdigit() and not _alive(int(fields[1]))
+    ]
+    if orphans:
+        engine.run(["rm", "-f", "-t", "0", *orphans], check=False)
+    return orphans
+
+
 @pytest.fixture(scope="session")
 def started_containers(
     container_engine: Any, container_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[str]]:
     """:data:`CONTAINER_COUNT` running containers named ``rotr-<pid>-N`` (``sleep infinity``),
-    removed at the end, and only they. The session's temporary root is mounted at the same
-    path inside, so a test writes with the host's tools and looks with its own, as the
-    playground's hosts allow."""
+    removed at the end, and only they; those a killed session left are removed first. The
+    session's temporary root is mounted at the same path inside, so a test writes with the
+    host's tools and looks with its own, as the playground's hosts allow."""
+    remove_orphaned_test_containers(container_engine)
     shared = str(tmp_path_factory.getbasetemp())
     names = [f"rotr-{os.getpid()}-{n}" for n in range(1, CONTAINER_COUNT + 1)]
     try:
         for name in names:
             mount = f"{shared}:{shared}"
-            run = ["run", "-d", "--name", name, "-v", mount, container_image, "sleep", "infinity"]
-            container_engine.run(run)
+            labels = container_test_labels()
+            run = ["run", "-d", "--name", name, *labels, "-v", mount, container_image]
+            container_engine.run([*run, "sleep", "infinity"])
         yield names
     finally:
         container_engine.run(["rm", "-f", "-t", "0", *names], check=False)

@@ -123,16 +123,20 @@ def test_names_starting_with_a_dash_and_relative_paths(tmp_path: Path) -> None:
     assert [e.path for e in parse_find_output(done.stdout)] == ["-rf", "-rf/f"]
 
 
-def test_a_listing_says_each_entrys_ctime_and_one_without_it_is_still_read(tmp_path: Path) -> None:
+def test_a_listing_says_each_entrys_ctime_whatever_its_form(tmp_path: Path) -> None:
     """The ctime tells a temporary being written from a leftover (its mtime is set to the
-    source's before its rename); a ``find -printf`` without ``%C@`` still parses."""
+    source's before its rename). Every listing has it, in one format (``find_printf``): a
+    ctime without a fraction (a find that prints whole seconds) is no other format."""
     (tmp_path / "f").write_text("x")
     os.utime(tmp_path / "f", (5, 5))
     (entry,) = _listing(tmp_path)
     assert (entry.mtime, entry.changed) == (5, int((tmp_path / "f").stat().st_ctime))
     assert entry.last_change == entry.changed
-    old_format = b"f\x001\x005.0000000000\x00644\x00./f\x00\x00d\x000\x007.5\x00755\x00./d\x00\x00"
-    assert [(e.path, e.kind, e.mtime, e.changed) for e in parse_find_output(old_format)] == [
-        ("f", Kind.FILE, 5, 0),
-        ("d", Kind.DIR, 7, 0),
+    whole_seconds = b"f\x001\x005\x009\x00644\x00./f\x00\x00d\x000\x007\x008\x00755\x00./d\x00\x00"
+    assert [(e.path, e.kind, e.mtime, e.changed) for e in parse_find_output(whole_seconds)] == [
+        ("f", Kind.FILE, 5, 9),
+        ("d", Kind.DIR, 7, 8),
     ]
+    six_fields = b"f\x001\x005.0\x00644\x00./f\x00\x00"  # no ctime: no longer guessed
+    with pytest.raises(ValueError, match="truncated"):
+        parse_find_output(six_fields)
