@@ -46,6 +46,8 @@ _READY = "testhost ready: "
 #: compose.yaml's hosts: its SSH host count and the variable its password comes from.
 COMPOSE_SSH_HOSTS = 3
 COMPOSE_PASSWORD_ENV = "TESTHOST_PASSWORD"  # noqa: S105 (a variable's name)
+#: Where the testhost images read the password from (containers/testhost-init).
+SECRET_PATH = "/run/secrets/testhost_password"  # noqa: S105 (a path)
 #: The host key ``up`` pins for each SSH host (the images make every type at first start).
 _HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 
@@ -252,13 +254,12 @@ class ContainerPlayground:
 
     def _build(self, engine: Engine, state: ContainerState, timeout: float, log: Log) -> None:
         keygen(self.client_key_path, "remoteops-playground-client")
-        password = secrets.token_urlsafe(18)
-        atomic_write(self.password_path, password + "\n", mode=0o600)
-        secrets_env = {
-            "TESTHOST_PASSWORD": password,
-            "TESTHOST_AUTHORIZED_KEY": self.client_key_path.with_name("client_key.pub")
-            .read_text()
-            .strip(),
+        atomic_write(self.password_path, secrets.token_urlsafe(18) + "\n", mode=0o600)
+        # The password is a file mounted read-only (root's inside), never the container's
+        # environment: every `exec` process, of any user, inherits that.
+        secret_mount = f"{self.password_path}:{SECRET_PATH}:ro"
+        key = {
+            "TESTHOST_AUTHORIZED_KEY": self.client_key_path.with_suffix(".pub").read_text().strip()
         }
         label = f"{LABEL}={state.playground_id}"
         engine.run(["network", "create", "--label", label, state.network])
@@ -267,11 +268,11 @@ class ContainerPlayground:
             argv = [
                 "run", "--detach", "--name", rec.container, "--hostname", rec.name,
                 "--network", state.network, "--label", label, "--label", f"{LABEL}.host={rec.name}",
-                "--env", "TESTHOST_PASSWORD", "--env", "TESTHOST_AUTHORIZED_KEY",
+                "--volume", secret_mount, "--env", "TESTHOST_AUTHORIZED_KEY",
                 image_name(rec.spec.target), rec.command,
             ]  # fmt: skip
             try:
-                done = engine.run(argv, env=secrets_env)
+                done = engine.run(argv, env=key)
             except EngineError as exc:
                 raise PlaygroundError(f"playground host {rec.name} did not start: {exc}") from exc
             rec.container_id = done.stdout.decode().strip()

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_support import by_host, remoteops
+from cli_support import assert_password_only_in_a_file, by_host, remoteops
 
 from remoteops.engine import Engine, EngineError, find_engine
 from remoteops.playground._images import TARGETS, ensure_images
@@ -56,9 +56,11 @@ def test_compose_yaml_serves_the_playground_topology_to_remoteops(
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "key")],
                    check=True)  # fmt: skip
     password = secrets.token_urlsafe(12)
+    (tmp_path / "password").write_text(password + "\n")
+    (tmp_path / "password").chmod(0o600)
     env = {
-        **os.environ,
-        "TESTHOST_PASSWORD": password,
+        **{k: v for k, v in os.environ.items() if k != "TESTHOST_PASSWORD"},
+        "TESTHOST_PASSWORD_FILE": str(tmp_path / "password"),
         "TESTHOST_AUTHORIZED_KEY": (tmp_path / "key.pub").read_text().strip(),
     }
     up = _compose("up", "-d", env=env)
@@ -77,6 +79,13 @@ def test_compose_yaml_serves_the_playground_topology_to_remoteops(
         )  # fmt: skip
         results = {h: r["stdout"] for h, r in by_host(run.stdout).items()}
         assert results == dict.fromkeys(("ssh01", "ssh02", "ssh03"), "root\n"), run.stderr
+        telnet = remoteops(
+            "run", "-i", inventory, "--hosts", "telnet", "-o", "json", "id -un",
+            env={"TESTHOST_PASSWORD": password},
+        )  # fmt: skip
+        assert by_host(telnet.stdout)["telnet01"]["stdout"] == "tester\n", telnet.stderr
+        # A compose secret: a mounted file, not an `environment:` entry on podman's argv.
+        assert_password_only_in_a_file(podman, _compose_containers(podman), password)
     finally:
         down = _compose("down", env=env)
     assert down.returncode == 0, down.stderr.decode()[-2000:]
