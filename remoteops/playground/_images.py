@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from remoteops.engine import Engine, EngineError
+from remoteops.engine import Engine, EngineError, engine_env
 
 #: Every image the Dockerfile builds, in build order (stages shared with later ones first).
 TARGETS = ("remoteops", "testhost-ssh", "testhost-ftp", "testhost-telnet")
@@ -165,17 +165,6 @@ def plan_builds(
     """The targets to build: all with ``rebuild``, else those whose image is missing
     (``built[t]`` None) or carries another inputs hash than ``wanted[t]``."""
     return [t for t in check_targets(targets) if rebuild or built.get(t) != wanted[t]]
-
-
-def engine_env(root: Path | None = None) -> dict[str, str]:
-    """The environment for engine commands: ``CONTAINERS_CONF`` pointing at the repository's
-    containers.conf (runc, cgroupfs, fixed ulimits) when the machine has none of its own."""
-    env = dict(os.environ)
-    if "CONTAINERS_CONF" not in env and not Path("/etc/containers/containers.conf").exists():
-        conf = (root or Path(__file__).resolve().parents[2]) / "containers" / "containers.conf"
-        if conf.is_file():
-            env["CONTAINERS_CONF"] = str(conf)
-    return env
 
 
 def ensure_base(engine: Engine, log: Log | None = None) -> None:
