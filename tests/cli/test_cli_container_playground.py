@@ -119,7 +119,7 @@ def test_run_over_ssh_with_password_sudo_on_every_ssh_host(up: Up) -> None:
 
 
 @pytest.mark.parametrize("host", ["ssh02", "ftp-serve", "ftp-vsftpd"])
-def test_put_get_and_sync_carry_the_same_bytes(
+def test_put_get_and_sync_carry_the_same_bytes_and_a_second_sync_changes_nothing(
     up: Up, podman: Engine, host: str, tmp_path: Path
 ) -> None:
     payload = os.urandom(300_000) + b"\r\n\x00 end"
@@ -145,6 +145,10 @@ def test_put_get_and_sync_carry_the_same_bytes(
     assert (tmp_path / "got" / host / "blob.bin").read_bytes() == payload
     again = remoteops("sync", *common, str(tree), "~/tree", "-o", "json", env=up.env)
     assert again.returncode == 0, again.stderr.decode()
+    second = by_host(again.stdout)[host]
+    counts = ("files_created", "files_updated", "files_deleted", "bytes_sent")
+    assert {k: second[k] for k in counts} == dict.fromkeys(counts, 0), second
+    assert second["files_unchanged"] >= 2, second
 
 
 def test_run_over_telnet_logs_in_through_the_real_login(up: Up) -> None:
