@@ -262,7 +262,17 @@ def private_dir() -> Path:
 
 @contextlib.contextmanager
 def locked(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path``, a regular file made 0600 when missing.
+    """Hold an exclusive lock on ``path`` for the ``with`` block (see :func:`acquire_lock`)."""
+    fd = acquire_lock(path, on_wait)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def acquire_lock(path: Path, on_wait: Callable[[], None] | None = None) -> int:
+    """An open descriptor holding an exclusive ``flock`` on ``path``, a regular file made 0600
+    when missing; closing it releases the lock.
 
     A symbolic link in its place is refused, never followed (as root, following a planted
     link would create or truncate any file). Whoever removes the lock file does so holding it,
@@ -289,14 +299,10 @@ def locked(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[No
                 waited = True
                 fcntl.flock(fd, fcntl.LOCK_EX)
             if _same_file(fd, path):
-                break
+                return fd
         except BaseException:
             os.close(fd)
             raise
-        os.close(fd)
-    try:
-        yield
-    finally:
         os.close(fd)
 
 
