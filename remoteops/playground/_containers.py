@@ -35,7 +35,6 @@ from ._system import acquire_lock, atomic_write
 
 #: Files ``up`` creates in the state dir, and so the only ones ``down`` deletes there.
 _STATE_FILES = (
-    ".lock",
     "containers.json",
     "inventory.yml",
     "known_hosts",
@@ -234,7 +233,7 @@ class ContainerPlayground:
         log: Log | None,
         hosts: Sequence[ContainerRecord] | None,
     ) -> ContainerPlaygroundState:
-        self._down()
+        self._down(release=False)  # still ours to hold: another `up` must wait for this one
         if (self.state_dir / "state.json").exists():
             Playground(self.state_dir).down()
         self._make_state_dir()  # the process playground's down may have removed it
@@ -265,12 +264,13 @@ class ContainerPlayground:
                 with contextlib.suppress(OSError):
                     self.state_dir.rmdir()
 
-    def _down(self) -> bool:
-        """Tear down what is recorded, holding the lock; False when nothing is."""
+    def _down(self, *, release: bool = True) -> bool:
+        """Tear down what is recorded, holding the lock; False when nothing is. With
+        ``release``, the lock file goes too (the caller is about to let go of it)."""
         state = self._load()
         if state is None:
             return False
-        self._teardown(self._engine or find_engine(state.engine), state)
+        self._teardown(self._engine or find_engine(state.engine), state, release=release)
         return True
 
     def status(self) -> ContainerPlaygroundState | None:
@@ -493,7 +493,7 @@ class ContainerPlayground:
             return None
         return str(found.get("Id") or found.get("id") or found.get("Name") or name)
 
-    def _teardown(self, engine: Engine, state: ContainerState) -> None:
+    def _teardown(self, engine: Engine, state: ContainerState, *, release: bool = True) -> None:
         containers = [
             found
             for rec in state.hosts
@@ -506,10 +506,13 @@ class ContainerPlayground:
             engine.run(["volume", "rm", *volumes])
         if self._ours(engine, "network", state.network, state):
             engine.run(["network", "rm", state.network])
-        self._remove_state_files()
+        self._remove_state_files(release=release)
 
-    def _remove_state_files(self) -> None:
-        for name in _STATE_FILES:
+    def _remove_state_files(self, *, release: bool) -> None:
+        """Remove the files ``up`` made, and the state dir once empty. The lock file only with
+        ``release``, by its holder: a process still waiting on it then sees it was removed
+        and locks the new one (see :func:`acquire_lock`)."""
+        for name in (*_STATE_FILES, ".lock") if release else _STATE_FILES:
             (self.state_dir / name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             for entry in self.state_dir.iterdir():

@@ -5,6 +5,7 @@ script that logs its command lines (and says whether it is rootless)."""
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -101,3 +102,23 @@ def test_a_symlink_in_place_of_the_state_dir_lock_is_refused(
         ContainerPlayground(state_dir, engine=engine).up(1)
     assert not (tmp_path / "victim").exists()
     assert _calls(tmp_path) == []
+
+
+def test_up_replacing_a_recorded_playground_keeps_holding_the_same_lock_file(
+    tmp_path: Path, engine: Engine
+) -> None:
+    # `up` first tears down what the state dir recorded: removing the lock file then would let
+    # a second `up` lock a new one and run alongside.
+    state_dir = tmp_path / "pg"
+    state_dir.mkdir()
+    record = ContainerState("feedf00d", "podman", "ropg-feedf00d", plan_hosts("feedf00d", 1))
+    (state_dir / "containers.json").write_text(record.dumps())
+    playground = ContainerPlayground(state_dir, engine=engine)
+    with playground._locked():
+        held = (state_dir / ".lock").stat().st_ino
+        assert playground._down(release=False)
+        assert not (state_dir / "containers.json").exists()
+        assert (state_dir / ".lock").stat().st_ino == held
+        lock = str(state_dir / ".lock")
+        probe = subprocess.run(["flock", "--nonblock", lock, "true"], check=False)
+        assert probe.returncode != 0  # still locked
