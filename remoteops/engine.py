@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from remoteops.errors import ConfigurationError
 
@@ -21,6 +22,23 @@ ENGINES = ("podman", "docker")
 
 #: The apt package that provides each engine, for the error that says how to get it.
 _PACKAGES = {"podman": "podman", "docker": "docker.io"}
+
+#: podman's settings file; when a machine has none, the source checkout's own is used.
+SYSTEM_CONTAINERS_CONF = Path("/etc/containers/containers.conf")
+
+
+def engine_env(root: Path | None = None) -> dict[str, str]:
+    """This process's environment for podman, plus ``CONTAINERS_CONF`` pointing at the source
+    checkout's ``containers/containers.conf`` (runc, cgroupfs, fixed ulimits) when neither the
+    caller nor the machine has one: where crun fails (hybrid cgroups) or raising RLIMIT_NOFILE
+    in a container is refused, plain ``podman run`` fails without it. An installed wheel has no
+    such file and changes nothing."""
+    env = dict(os.environ)
+    if "CONTAINERS_CONF" not in env and not SYSTEM_CONTAINERS_CONF.exists():
+        conf = (root or Path(__file__).resolve().parent.parent) / "containers" / "containers.conf"
+        if conf.is_file():
+            env["CONTAINERS_CONF"] = str(conf)
+    return env
 
 
 class EngineError(ConfigurationError):
@@ -38,6 +56,10 @@ class Engine:
         """The engine's command line for ``args`` (e.g. ``exec -i NAME sh -c ...``)."""
         return [self.binary, *args]
 
+    def environment(self) -> dict[str, str]:
+        """The environment every command of this engine runs in (see :func:`engine_env`)."""
+        return engine_env() if self.name == "podman" else dict(os.environ)
+
     def run(
         self,
         args: Sequence[str],
@@ -52,7 +74,7 @@ class Engine:
 
         ``env`` adds variables to the engine's environment: the way to hand a secret to
         ``run -e NAME`` without putting it on a command line that ``ps`` shows."""
-        environ = None if env is None else {**os.environ, **env}
+        environ = {**self.environment(), **(env or {})}
         try:
             done = subprocess.run(
                 self.argv(*args),

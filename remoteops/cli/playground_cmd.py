@@ -110,6 +110,8 @@ def up(
         )
     except ConfigurationError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(_os_error(exc))
     typer.echo(f"{len(state.hosts)} playground hosts up ({state.mode})", err=True)
     typer.echo(f"inventory: {state.inventory_path}", err=True)
     typer.echo(f"try: remoteops run -i {state.inventory_path} --hosts all uptime", err=True)
@@ -123,13 +125,22 @@ def _up_containers(state_dir: Path | None, engine_name: str, count: int) -> None
     try:
         playground = ContainerPlayground(state_dir, engine=find_engine(engine_name))
         state = playground.up(count, log=lambda line: typer.echo(line, err=True))
-    except ConfigurationError as exc:
+    except ConfigurationError as exc:  # PlaygroundError, EngineError, ImageBuildError
         fail(str(exc))
+    except OSError as exc:
+        fail(_os_error(exc))
     typer.echo(f"{len(state.hosts)} playground containers up ({state.engine})", err=True)
     typer.echo(f"inventory: {state.inventory_path}", err=True)
     typer.echo(f'export {state.password_env}="$(cat {state.password_path})"', err=True)
     typer.echo(f"try: remoteops run -i {state.inventory_path} --hosts ssh uptime", err=True)
     typer.echo(str(state.inventory_path))
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError as one line naming the file (a state dir that is not a directory, a
+    permission), not a traceback."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 @app.command()
@@ -142,6 +153,8 @@ def down(state_dir: StateDirOption = None) -> None:
         Playground(state_dir).down()
     except ConfigurationError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(_os_error(exc))
     typer.echo("playground removed", err=True)
 
 
@@ -181,6 +194,8 @@ def inventory(
             return
     except ConfigurationError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(_os_error(exc))
     typer.echo("no playground is up", err=True)
     raise typer.Exit(3)
 
@@ -210,6 +225,8 @@ def _container_status(playground: ContainerPlayground) -> None:
         state = playground.status()
     except ConfigurationError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(_os_error(exc))
     if state is None:
         typer.echo("no playground is up", err=True)
         raise typer.Exit(3)
@@ -260,5 +277,7 @@ def images(
         names = [image_name(target) for target in chosen]
     except ConfigurationError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(_os_error(exc))
     for name in names:
         typer.echo(name)

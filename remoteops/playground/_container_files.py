@@ -77,16 +77,23 @@ class ContainerState:
         return json.dumps({"version": STATE_VERSION, **asdict(self)}, indent=1) + "\n"
 
     @classmethod
-    def loads(cls, text: str) -> ContainerState | None:
-        """The recorded state, or None when the text is not a state file of this version."""
+    def loads(cls, text: str) -> ContainerState:
+        """The recorded state; a ValueError saying what is wrong when the text is not a state
+        file of this version."""
         try:
-            data: dict[str, Any] = json.loads(text)
-            if data.pop("version", None) != STATE_VERSION:
-                return None
-            hosts = [ContainerRecord(**h) for h in data.pop("hosts", [])]
-            return cls(hosts=hosts, **data)
-        except (ValueError, TypeError):
-            return None
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        if data.get("version") != STATE_VERSION:
+            raise ValueError(f"version {data.get('version')!r}, not {STATE_VERSION}")
+        try:
+            fields: dict[str, Any] = {k: v for k, v in data.items() if k != "version"}
+            hosts = [ContainerRecord(**h) for h in fields.pop("hosts", [])]
+            return cls(hosts=hosts, **fields)
+        except TypeError as exc:
+            raise ValueError(f"unexpected fields: {exc}") from exc
 
 
 def plan_hosts(playground_id: str, ssh_count: int) -> list[ContainerRecord]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from ._core import Playground, default_state_dir
 from ._images import TARGETS, ensure_images, image_name
 from ._model import PlaygroundError
 from ._sshd import keygen
-from ._system import atomic_write
+from ._system import acquire_lock, atomic_write
 
 #: Files ``up`` creates in the state dir, and so the only ones ``down`` deletes there.
 _STATE_FILES = (
@@ -43,9 +44,16 @@ _STATE_FILES = (
 )
 #: What a testhost prints on stdout once its daemon listens.
 _READY = "testhost ready: "
+#: The most SSH hosts ``up`` starts: each is a container (about 10 MB of memory, a process
+#: tree and a bridge port); beyond this, use the process playground or several state dirs.
+MAX_SSH_HOSTS = 100
+#: Banner probes at once while waiting for the hosts.
+_PROBES = 16
 #: compose.yaml's hosts: its SSH host count and the variable its password comes from.
 COMPOSE_SSH_HOSTS = 3
 COMPOSE_PASSWORD_ENV = "TESTHOST_PASSWORD"  # noqa: S105 (a variable's name)
+#: Where the testhost images read the password from (containers/testhost-init).
+SECRET_PATH = "/run/secrets/testhost_password"  # noqa: S105 (a path)
 #: The host key ``up`` pins for each SSH host (the images make every type at first start).
 _HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 
@@ -94,6 +102,38 @@ def _inspect(engine: Engine, kind: str, name: str) -> dict[str, Any] | None:
     return found[0] if isinstance(found, list) and found and isinstance(found[0], dict) else None
 
 
+def _inspect_all(engine: Engine, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``engine container inspect`` of many containers in one command, by id; when one of them
+    is gone the engine fails the whole command, so each is then asked alone."""
+    done = engine.run(["container", "inspect", *ids], check=False, timeout=60)
+    try:
+        found = json.loads(done.stdout) if done.returncode == 0 else None
+    except ValueError:
+        found = None
+    listed = found if isinstance(found, list) else []
+    by_id = {str(f.get("Id")): f for f in listed if isinstance(f, dict)}
+    if any(i not in by_id for i in ids):
+        return {i: info for i in ids if (info := _inspect(engine, "container", i)) is not None}
+    return by_id
+
+
+def _refuse_rootless(engine: Engine) -> None:
+    """Fail at once on a rootless engine: its containers' addresses are in a network namespace
+    of the user's, not routed from this machine, so no host would ever answer."""
+    if engine.name == "podman":
+        done = engine.run(["info", "--format", "{{.Host.Security.Rootless}}"], check=False)
+        rootless = done.stdout.decode().strip() == "true"
+    else:
+        done = engine.run(["info", "--format", "{{json .SecurityOptions}}"], check=False)
+        rootless = "rootless" in done.stdout.decode()
+    if rootless:
+        raise PlaygroundError(
+            f"{engine.name} runs rootless here: its containers' addresses cannot be reached "
+            f"from this machine. Run the container playground as root (rootful "
+            f"{engine.name}), or use the process playground (playground up without --engine)"
+        )
+
+
 def _labels(found: dict[str, Any]) -> dict[str, str]:
     """An inspected object's labels: containers keep them in Config, networks and volumes at
     the top (podman's network inspect spells it ``labels``)."""
@@ -135,7 +175,9 @@ class ContainerPlayground:
     each has printed its ready line and sent its banner. Everything made is labelled
     ``remoteops.playground=<id>`` and recorded in ``containers.json`` before and as it is
     made; ``down`` removes only what is both recorded and labelled, so a name reused by
-    someone else's container is never touched. ``down`` is idempotent.
+    someone else's container is never touched. ``down`` is idempotent. ``up``, ``down`` and
+    ``compose_inventory`` hold ``state_dir/.lock``: two at once on one state dir would leave
+    containers that no state file records.
     """
 
     def __init__(self, state_dir: Path | None = None, *, engine: Engine | None = None) -> None:
@@ -145,6 +187,7 @@ class ContainerPlayground:
         self.client_key_path = self.state_dir / "client_key"
         self.password_path = self.state_dir / "password"
         self._state_file = self.state_dir / "containers.json"
+        self._lock_path = self.state_dir / ".lock"
         self._engine = engine
 
     def __repr__(self) -> str:
@@ -169,13 +212,31 @@ class ContainerPlayground:
         ``hosts`` replaces the standard topology (:func:`plan_hosts`), for tests of a host
         that never comes up; on any failure everything started is removed again.
         """
-        if not 1 <= ssh_count <= 100:
-            raise PlaygroundError(f"a container playground has 1 to 100 SSH hosts, not {ssh_count}")
-        engine = self._engine or find_engine()
-        ensure_images(engine, [t for t in TARGETS if t != "remoteops"], log=log)
-        self.down()
+        if not 1 <= ssh_count <= MAX_SSH_HOSTS:
+            raise PlaygroundError(
+                f"a container playground has 1 to {MAX_SSH_HOSTS} SSH hosts, not {ssh_count}"
+            )
+        if any(c in str(self.password_path) for c in ":,"):
+            raise PlaygroundError(f"the state dir {self.state_dir} must not contain ':' or ','")
+        with self._locked():
+            self._load()  # a record it cannot read fails here, before any build
+            engine = self._engine or find_engine()
+            _refuse_rootless(engine)
+            ensure_images(engine, [t for t in TARGETS if t != "remoteops"], log=log)
+            return self._up(engine, ssh_count, ready_timeout, log, hosts)
+
+    def _up(
+        self,
+        engine: Engine,
+        ssh_count: int,
+        ready_timeout: float,
+        log: Log | None,
+        hosts: Sequence[ContainerRecord] | None,
+    ) -> ContainerPlaygroundState:
+        self._down(release=False)  # still ours to hold: another `up` must wait for this one
         if (self.state_dir / "state.json").exists():
             Playground(self.state_dir).down()
+        self._make_state_dir()  # the process playground's down may have removed it
         playground_id = secrets.token_hex(4)
         state = ContainerState(
             playground_id=playground_id,
@@ -183,7 +244,6 @@ class ContainerPlayground:
             network=f"ropg-{playground_id}",
             hosts=list(hosts) if hosts is not None else plan_hosts(playground_id, ssh_count),
         )
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._save(state)  # before anything exists: a crash from here on leaves down() a map
         try:
             self._build(engine, state, ready_timeout, log or (lambda _: None))
@@ -196,10 +256,22 @@ class ContainerPlayground:
     def down(self) -> None:
         """Remove the recorded containers, network and volumes that carry our label, and
         the state files; idempotent."""
+        if not self.recorded():
+            return  # nothing to lock for: an `up` still to save its record comes after us
+        with self._locked():
+            if not self._down():  # another `down` came first, and we made the dir again
+                self._lock_path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    self.state_dir.rmdir()
+
+    def _down(self, *, release: bool = True) -> bool:
+        """Tear down what is recorded, holding the lock; False when nothing is. With
+        ``release``, the lock file goes too (the caller is about to let go of it)."""
         state = self._load()
         if state is None:
-            return
-        self._teardown(self._engine or find_engine(state.engine), state)
+            return False
+        self._teardown(self._engine or find_engine(state.engine), state, release=release)
+        return True
 
     def status(self) -> ContainerPlaygroundState | None:
         """The recorded playground with each container's state checked, or None if none."""
@@ -224,7 +296,12 @@ class ContainerPlayground:
             raise PlaygroundError(
                 f"a playground is up in {self.state_dir}: pick another --state-dir for compose's"
             )
+        with self._locked():
+            return self._compose_inventory(identity_file, password_env, timeout)
+
+    def _compose_inventory(self, identity_file: Path, password_env: str, timeout: float) -> Path:
         engine = self._engine or find_engine()
+        _refuse_rootless(engine)
         hosts = plan_hosts("compose", COMPOSE_SSH_HOSTS)
         for rec in hosts:
             found = _inspect(engine, "container", rec.container)
@@ -235,30 +312,66 @@ class ContainerPlayground:
                 )
             rec.container_id = str(found.get("Id") or rec.container)
         self._wait_all(engine, hosts, None, timeout)
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._write_client_files(engine, hosts, identity_file, None, password_env)
         return self.inventory_path
 
     # -- internals -------------------------------------------------------------------------
 
-    def _load(self) -> ContainerState | None:
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold ``state_dir/.lock``, making the state dir if needed (again, when a ``down``
+        removed it while we waited)."""
+        while True:
+            self._make_state_dir()
+            try:
+                fd = acquire_lock(self._lock_path)
+            except FileNotFoundError:
+                continue
+            break
         try:
-            return ContainerState.loads(self._state_file.read_text())
-        except OSError:
+            yield
+        finally:
+            os.close(fd)
+
+    def _make_state_dir(self) -> None:
+        try:
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PlaygroundError(
+                f"cannot use {self.state_dir} as the playground's state dir: "
+                f"{exc.strerror or exc}; pick another with --state-dir"
+            ) from exc
+
+    def _load(self) -> ContainerState | None:
+        """The recorded state, None when nothing is recorded; a record that cannot be read is
+        an error: ``down`` and ``status`` must not take it for "no playground"."""
+        try:
+            text = self._state_file.read_text()
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            raise PlaygroundError(f"cannot read {self._state_file}: {exc.strerror}") from exc
+        try:
+            return ContainerState.loads(text)
+        except ValueError as exc:
+            raise PlaygroundError(
+                f"{self._state_file} is not a container playground record ({exc}), so its "
+                f"containers cannot be found from it: remove those labelled {LABEL} by hand "
+                f"(podman ps --all --filter label={LABEL}; podman rm --force ...; the same for "
+                f"podman network ls), then delete that file"
+            ) from exc
 
     def _save(self, state: ContainerState) -> None:
         atomic_write(self._state_file, state.dumps(), mode=0o600)
 
     def _build(self, engine: Engine, state: ContainerState, timeout: float, log: Log) -> None:
         keygen(self.client_key_path, "remoteops-playground-client")
-        password = secrets.token_urlsafe(18)
-        atomic_write(self.password_path, password + "\n", mode=0o600)
-        secrets_env = {
-            "TESTHOST_PASSWORD": password,
-            "TESTHOST_AUTHORIZED_KEY": self.client_key_path.with_name("client_key.pub")
-            .read_text()
-            .strip(),
+        atomic_write(self.password_path, secrets.token_urlsafe(18) + "\n", mode=0o600)
+        # The password is a file mounted read-only (root's inside), never the container's
+        # environment: every `exec` process, of any user, inherits that.
+        secret_mount = f"{self.password_path}:{SECRET_PATH}:ro"
+        key = {
+            "TESTHOST_AUTHORIZED_KEY": self.client_key_path.with_suffix(".pub").read_text().strip()
         }
         label = f"{LABEL}={state.playground_id}"
         engine.run(["network", "create", "--label", label, state.network])
@@ -267,11 +380,11 @@ class ContainerPlayground:
             argv = [
                 "run", "--detach", "--name", rec.container, "--hostname", rec.name,
                 "--network", state.network, "--label", label, "--label", f"{LABEL}.host={rec.name}",
-                "--env", "TESTHOST_PASSWORD", "--env", "TESTHOST_AUTHORIZED_KEY",
+                "--volume", secret_mount, "--env", "TESTHOST_AUTHORIZED_KEY",
                 image_name(rec.spec.target), rec.command,
             ]  # fmt: skip
             try:
-                done = engine.run(argv, env=secrets_env)
+                done = engine.run(argv, env=key)
             except EngineError as exc:
                 raise PlaygroundError(f"playground host {rec.name} did not start: {exc}") from exc
             rec.container_id = done.stdout.decode().strip()
@@ -314,44 +427,58 @@ class ContainerPlayground:
         network: str | None,
         timeout: float,
     ) -> None:
-        """Wait for every host at once; one error names each host that did not come up."""
+        """Wait until every host's port sends its banner; one error names each host whose
+        container exited or that stayed silent past ``timeout``.
+
+        One ``inspect`` of all the hosts still waited for per tick, and the banner probes in
+        a few threads: a thread per host each calling the engine twice every 0.5 s made 100
+        hosts thrash the engine.
+        """
         deadline = time.monotonic() + timeout
-        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-            waits = [pool.submit(self._wait_ready, engine, r, network, deadline) for r in hosts]
-            failures = [str(f.exception()) for f in waits if f.exception() is not None]
+        pending = {rec.container_id: rec for rec in hosts}
+        failures: list[str] = []
+        delay = 0.05
+        with ThreadPoolExecutor(max_workers=min(_PROBES, len(hosts))) as pool:
+            while pending:
+                found = _inspect_all(engine, list(pending))
+                for key, rec in list(pending.items()):
+                    state = found.get(key) or {}
+                    rec.address = rec.address or _address(state, network)
+                    if not (state.get("State") or {}).get("Running"):
+                        code = (state.get("State") or {}).get("ExitCode", "?")
+                        failures.append(
+                            f"playground host {rec.name} ({rec.command}) exited with status "
+                            f"{code}: {self._last_output(engine, rec)}"
+                        )
+                        del pending[key]
+                probes = {
+                    key: pool.submit(_answers, r.address, r.spec.port, r.spec.banner, 2)
+                    for key, r in pending.items()
+                    if r.address
+                }
+                for key, probe in probes.items():
+                    if probe.result():
+                        del pending[key]
+                if pending and time.monotonic() > deadline:
+                    failures += [self._silent(engine, rec) for rec in pending.values()]
+                    break
+                if pending:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
         if failures:
             raise PlaygroundError("; ".join(failures))
 
-    def _wait_ready(
-        self, engine: Engine, rec: ContainerRecord, network: str | None, deadline: float
-    ) -> None:
-        """Return once the host printed its ready line and its port sent the banner; fail
-        naming the host when its container exits or the deadline passes."""
-        ready = False
-        delay = 0.05
-        while True:
-            found = _inspect(engine, "container", rec.container_id) or {}
-            rec.address = rec.address or _address(found, network)
-            if not (found.get("State") or {}).get("Running"):
-                code = (found.get("State") or {}).get("ExitCode", "?")
-                raise PlaygroundError(
-                    f"playground host {rec.name} ({rec.command}) exited with status {code}: "
-                    f"{self._last_output(engine, rec)}"
-                )
-            if not ready:
-                output = engine.run(["logs", rec.container_id], check=False).stdout
-                ready = f"{_READY}{rec.command}".encode() in output
-            if ready and rec.address and _answers(rec.address, rec.spec.port, rec.spec.banner, 2):
-                return
-            if time.monotonic() > deadline:
-                what = "sent no banner" if ready else f"printed no '{_READY}{rec.command}'"
-                raise PlaygroundError(
-                    f"playground host {rec.name} ({rec.command}) did not come up: it {what} "
-                    f"on {rec.address or '?'}:{rec.spec.port} in time; last output: "
-                    f"{self._last_output(engine, rec)}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+    def _silent(self, engine: Engine, rec: ContainerRecord) -> str:
+        """Why ``rec`` did not come up: its daemon never said it listens, or its port stayed
+        silent although it did."""
+        logs = engine.run(["logs", rec.container_id], check=False).stdout
+        ready = f"{_READY}{rec.command}".encode() in logs
+        what = "sent no banner" if ready else f"printed no '{_READY}{rec.command}'"
+        return (
+            f"playground host {rec.name} ({rec.command}) did not come up: it {what} "
+            f"on {rec.address or '?'}:{rec.spec.port} in time; last output: "
+            f"{self._last_output(engine, rec)}"
+        )
 
     @staticmethod
     def _last_output(engine: Engine, rec: ContainerRecord) -> str:
@@ -366,7 +493,7 @@ class ContainerPlayground:
             return None
         return str(found.get("Id") or found.get("id") or found.get("Name") or name)
 
-    def _teardown(self, engine: Engine, state: ContainerState) -> None:
+    def _teardown(self, engine: Engine, state: ContainerState, *, release: bool = True) -> None:
         containers = [
             found
             for rec in state.hosts
@@ -379,10 +506,13 @@ class ContainerPlayground:
             engine.run(["volume", "rm", *volumes])
         if self._ours(engine, "network", state.network, state):
             engine.run(["network", "rm", state.network])
-        self._remove_state_files()
+        self._remove_state_files(release=release)
 
-    def _remove_state_files(self) -> None:
-        for name in _STATE_FILES:
+    def _remove_state_files(self, *, release: bool) -> None:
+        """Remove the files ``up`` made, and the state dir once empty. The lock file only with
+        ``release``, by its holder: a process still waiting on it then sees it was removed
+        and locks the new one (see :func:`acquire_lock`)."""
+        for name in (*_STATE_FILES, ".lock") if release else _STATE_FILES:
             (self.state_dir / name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             for entry in self.state_dir.iterdir():

@@ -16,10 +16,8 @@ package's own path.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -30,7 +28,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from remoteops.engine import Engine, EngineError
+from remoteops.engine import Engine, EngineError, engine_env
+
+from ._system import locked, private_dir
 
 #: Every image the Dockerfile builds, in build order (stages shared with later ones first).
 TARGETS = ("remoteops", "testhost-ssh", "testhost-ftp", "testhost-telnet")
@@ -165,17 +165,6 @@ def plan_builds(
     """The targets to build: all with ``rebuild``, else those whose image is missing
     (``built[t]`` None) or carries another inputs hash than ``wanted[t]``."""
     return [t for t in check_targets(targets) if rebuild or built.get(t) != wanted[t]]
-
-
-def engine_env(root: Path | None = None) -> dict[str, str]:
-    """The environment for engine commands: ``CONTAINERS_CONF`` pointing at the repository's
-    containers.conf (runc, cgroupfs, fixed ulimits) when the machine has none of its own."""
-    env = dict(os.environ)
-    if "CONTAINERS_CONF" not in env and not Path("/etc/containers/containers.conf").exists():
-        conf = (root or Path(__file__).resolve().parents[2]) / "containers" / "containers.conf"
-        if conf.is_file():
-            env["CONTAINERS_CONF"] = str(conf)
-    return env
 
 
 def ensure_base(engine: Engine, log: Log | None = None) -> None:
@@ -394,16 +383,9 @@ def _tail(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _build_lock(say: Log) -> Iterator[None]:
-    """Hold the image-build lock of this user (the engine's storage is per user)."""
-    path = Path(tempfile.gettempdir()) / f"remoteops-images-{os.getuid()}.lock"
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"waiting for another image build to finish (lock {path})")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _build_lock(say: Log, path: Path | None = None) -> Iterator[None]:
+    """Hold the image-build lock of this user (the engine's storage is per user), a file in
+    the user's private directory: a fixed name in a shared /tmp is open to planted links."""
+    where = path or private_dir() / "images.lock"
+    with locked(where, lambda: say(f"waiting for another image build to finish (lock {where})")):
+        yield

@@ -1,4 +1,5 @@
-"""Process and file helpers: running tools, reading /proc, stopping process trees, atomic writes.
+"""Process and file helpers: running tools, reading /proc, stopping process trees, atomic writes,
+lock files.
 
 Liveness is read from /proc rather than trusted from a pid: a killed sshd may linger as a zombie
 (pid 1 of a container does not always reap) and a pid may be reused, so a process only counts as
@@ -8,13 +9,17 @@ ours while it is not a zombie and its command line still names our sshd config.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
+import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,3 +238,78 @@ def tail(path: Path, lines: int = 5) -> str:
     if not raw:
         return "(no output)"
     return " | ".join(raw.decode(errors="replace").strip().splitlines()[-lines:])
+
+
+def private_dir() -> Path:
+    """This user's directory for lock files, ``~/.cache/remoteops`` (0700).
+
+    The home comes from the password database, not ``$HOME`` or ``$XDG_*``: two processes of
+    one user must find one lock even when a test or a script changed their environment. A
+    link in its place, or a directory of another user, is refused.
+    """
+    path = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "remoteops"
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            raise PlaygroundError(f"{path} is not a directory of this user: remove it")
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            os.chmod(path, 0o700)
+    except OSError as exc:
+        raise PlaygroundError(f"cannot use {path} for lock files: {exc}") from exc
+    return path
+
+
+@contextlib.contextmanager
+def locked(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the ``with`` block (see :func:`acquire_lock`)."""
+    fd = acquire_lock(path, on_wait)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def acquire_lock(path: Path, on_wait: Callable[[], None] | None = None) -> int:
+    """An open descriptor holding an exclusive ``flock`` on ``path``, a regular file made 0600
+    when missing; closing it releases the lock.
+
+    A symbolic link in its place is refused, never followed (as root, following a planted
+    link would create or truncate any file). Whoever removes the lock file does so holding it,
+    so after waiting we check the path still names the file we locked, and lock again if not.
+    ``on_wait`` is called once when another process holds the lock.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    waited = False
+    while True:
+        try:
+            fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise PlaygroundError(f"{path} is a symbolic link: refusing it as a lock") from exc
+            raise
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise PlaygroundError(f"{path} is not a regular file: refusing it as a lock")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None and not waited:
+                    on_wait()
+                waited = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(fd, path):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)

@@ -214,3 +214,14 @@ def run_on_terminal(argv: Sequence[str], env: Mapping[str, str]) -> tuple[int, b
     finally:
         os.close(leader)
     return proc.returncode, b"".join(chunks)
+
+
+def assert_password_only_in_a_file(podman: Any, containers: list[str], password: str) -> None:
+    """The password is in no container's recorded command line or environment, and an ``exec``
+    session (as the login user) does not inherit it: the hosts read it from a mounted file."""
+    for container in containers:
+        found = json.loads(podman.run(["container", "inspect", container]).stdout)[0]
+        assert password not in " ".join(found["Config"]["CreateCommand"]), container
+        assert password not in " ".join(found["Config"]["Env"] or []), container
+        session = podman.run(["exec", "--user", "tester", container, "env"]).stdout.decode()
+        assert password not in session, container

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_support import by_host, remoteops
+from cli_support import assert_password_only_in_a_file, by_host, remoteops
 
 from remoteops.engine import Engine, EngineError, find_engine
 from remoteops.playground import PASSWORD_ENV, ContainerPlayground, PlaygroundError
@@ -102,11 +102,8 @@ def test_up_writes_an_inventory_of_the_three_protocols_with_every_host_key_pinne
     assert [line.split()[0] for line in pinned] == addresses
     for name in ("password", "client_key", "containers.json"):
         assert stat.S_IMODE((up.state_dir / name).stat().st_mode) == 0o600, name
-    # The password reached the containers through the engine's environment, not its argv.
-    password = up.env[PASSWORD_ENV]
-    created = podman.run(["container", "inspect", up.containers["ssh01"]]).stdout.decode()
-    assert password not in " ".join(json.loads(created)[0]["Config"]["CreateCommand"])
-    assert password not in up.inventory.read_text()
+    assert_password_only_in_a_file(podman, list(up.containers.values()), up.env[PASSWORD_ENV])
+    assert up.env[PASSWORD_ENV] not in up.inventory.read_text()
 
 
 def test_run_over_ssh_with_password_sudo_on_every_ssh_host(up: Up) -> None:
@@ -122,7 +119,7 @@ def test_run_over_ssh_with_password_sudo_on_every_ssh_host(up: Up) -> None:
 
 
 @pytest.mark.parametrize("host", ["ssh02", "ftp-serve", "ftp-vsftpd"])
-def test_put_get_and_sync_carry_the_same_bytes(
+def test_put_get_and_sync_carry_the_same_bytes_and_a_second_sync_changes_nothing(
     up: Up, podman: Engine, host: str, tmp_path: Path
 ) -> None:
     payload = os.urandom(300_000) + b"\r\n\x00 end"
@@ -148,6 +145,10 @@ def test_put_get_and_sync_carry_the_same_bytes(
     assert (tmp_path / "got" / host / "blob.bin").read_bytes() == payload
     again = remoteops("sync", *common, str(tree), "~/tree", "-o", "json", env=up.env)
     assert again.returncode == 0, again.stderr.decode()
+    second = by_host(again.stdout)[host]
+    counts = ("files_created", "files_updated", "files_deleted", "bytes_sent")
+    assert {k: second[k] for k in counts} == dict.fromkeys(counts, 0), second
+    assert second["files_unchanged"] >= 2, second
 
 
 def test_run_over_telnet_logs_in_through_the_real_login(up: Up) -> None:

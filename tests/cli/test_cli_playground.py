@@ -67,3 +67,27 @@ def test_up_with_engine_refuses_the_process_options_before_starting_anything(
         assert run.returncode == 2, run.stderr.decode()
         assert b"--mode and --prefix are for process hosts" in run.stderr
     assert not (tmp_path / "pg").exists()
+
+
+def test_up_with_engine_in_an_unusable_state_dir_fails_cleanly_before_the_engine_runs(
+    tmp_path: Path,
+) -> None:
+    # A stand-in engine that records being called: the state dir is checked first.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "podman").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/called\nexit 1\n')
+    (tmp_path / "bin" / "podman").chmod(0o755)
+    (tmp_path / "file").write_text("")
+    for command in ("up", "down", "status", "inventory"):
+        extra = ("--engine", "podman") if command == "up" else ()
+        run = remoteops(
+            "playground", command, *extra, "--state-dir", str(tmp_path / "file" / "sub"),
+            env={"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"},
+        )  # fmt: skip
+        assert b"Traceback" not in run.stderr, run.stderr.decode()
+        if command == "up":
+            assert run.returncode == 2, run.stderr.decode()
+            assert b"cannot use" in run.stderr
+            assert b"Not a directory" in run.stderr
+        else:  # nothing is up there
+            assert run.returncode in (0, 3), (command, run.stderr.decode())
+    assert not (tmp_path / "called").exists()

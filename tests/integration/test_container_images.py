@@ -301,13 +301,17 @@ def test_a_stale_image_rebuilt_leaves_no_untagged_image_behind(
 
     target = "testhost-telnet"
     name = image_name(target)
-    in_use = engine.run(["ps", "--all", "--filter", f"ancestor={name}", "--format", "{{.ID}}"])
-    if in_use.stdout.strip():
-        pytest.skip(f"a container on this machine runs {name}: its image cannot be replaced")
-    before = _image_id(engine, name)
-    # A different inputs hash: only the step that records it runs again (layers cached).
-    _images._build(engine, source_root(), target, "stale-for-the-test", print, offline=False)
-    stale = _image_id(engine, name)
+    # The build lock, as ensure_images takes it: another process's build of the same tag must
+    # not run at the same time (it does not block its users: they see a stale image at worst,
+    # and rebuild it once the lock is free).
+    with _images._build_lock(print):
+        in_use = engine.run(["ps", "--all", "--filter", f"ancestor={name}", "--format", "{{.ID}}"])
+        if in_use.stdout.strip():
+            pytest.skip(f"a container on this machine runs {name}: its image cannot be replaced")
+        before = _image_id(engine, name)
+        # A different inputs hash: only the step that records it runs again (layers cached).
+        _images._build(engine, source_root(), target, "stale-for-the-test", print, offline=False)
+        stale = _image_id(engine, name)
     try:
         assert stale is not None
         assert stale != before

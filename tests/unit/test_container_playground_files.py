@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from remoteops.inventory import load_inventory
 from remoteops.playground import PASSWORD_ENV
 from remoteops.playground._container_files import (
@@ -77,13 +79,18 @@ def test_known_hosts_pins_each_ssh_host_at_its_address_and_nothing_else() -> Non
     ]
 
 
-def test_state_round_trips_and_a_foreign_file_is_no_state() -> None:
+def test_state_round_trips_and_a_foreign_file_says_what_is_wrong_with_it() -> None:
     state = ContainerState("abcd1234", "podman", "ropg-abcd1234", _hosts(1))
     state.hosts[0].container_id = "f00"
     assert ContainerState.loads(state.dumps()) == state
-    assert ContainerState.loads('{"version": 99}') is None
-    assert ContainerState.loads("not json") is None
-    assert ContainerState.loads('{"version": 1, "hosts": [{"nope": 1}]}') is None
+    for text, why in [
+        ('{"version": 99}', "version 99, not 1"),
+        ("not json", "not JSON"),
+        ("[1]", "not a JSON object"),
+        ('{"version": 1, "hosts": [{"nope": 1}]}', "unexpected fields"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            ContainerState.loads(text)
 
 
 def test_labels_and_addresses_are_read_from_either_engines_inspect_output() -> None:

@@ -3,6 +3,9 @@ images a build must (re)make."""
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from remoteops.engine import EngineError
 from remoteops.playground._images import (
     TARGETS,
     ImageBuildError,
+    _build_lock,
     build_inputs,
     check_targets,
     image_name,
@@ -18,6 +22,8 @@ from remoteops.playground._images import (
     plan_builds,
     source_root,
 )
+from remoteops.playground._model import PlaygroundError
+from remoteops.playground._system import private_dir
 
 
 @pytest.fixture
@@ -124,3 +130,29 @@ def test_a_package_outside_a_checkout_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "site-packages" / "remoteops").mkdir(parents=True)
     with pytest.raises(ImageBuildError, match="source checkout"):
         source_root(tmp_path / "site-packages" / "remoteops")
+
+
+def test_the_build_lock_refuses_a_symlink_in_its_place_and_creates_nothing(tmp_path: Path) -> None:
+    # As root, opening a planted link for writing would create (or append to) any file at all.
+    victim = tmp_path / "etc-cron.d-job"
+    (tmp_path / "images.lock").symlink_to(victim)
+    with (
+        pytest.raises(PlaygroundError, match=r"images\.lock is a symbolic link"),
+        _build_lock(print, tmp_path / "images.lock"),
+    ):
+        pytest.fail("the lock was taken through a link")
+    assert not victim.exists()
+
+
+def test_the_build_lock_lives_in_a_private_directory_and_is_held_once(tmp_path: Path) -> None:
+    lock = private_dir() / "images.lock"
+    assert stat.S_IMODE(os.lstat(lock.parent).st_mode) == 0o700
+    waited: list[str] = []
+    with _build_lock(waited.append, tmp_path / "images.lock"):
+        assert stat.S_IMODE((tmp_path / "images.lock").stat().st_mode) == 0o600
+        # Another process asking for it now has to wait (flock is per open file).
+        probe = subprocess.run(
+            ["flock", "--nonblock", str(tmp_path / "images.lock"), "true"], check=False
+        )
+        assert probe.returncode != 0
+    assert waited == []
