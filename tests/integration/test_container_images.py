@@ -299,7 +299,8 @@ def test_a_stale_image_rebuilt_leaves_no_untagged_image_behind(
     a few hundred MB of <none> images on the machine."""
     from remoteops.playground import _images
 
-    target = "testhost-telnet"
+    # The tool image: the test hosts of this module keep theirs running until the session ends.
+    target = "remoteops"
     name = image_name(target)
     # The build lock, as ensure_images takes it: another process's build of the same tag must
     # not run at the same time (it does not block its users: they see a stale image at worst,
