@@ -440,10 +440,12 @@ def test_sudo_password_from_env_never_shows(
     run = remoteops(
         "run", "-i", inventory, "-H", ":".join(names[:2]), "-u", playground.sudo_user,
         "--sudo", "--sudo-password-env", "ROPTEST_SUDO_PW", "-o", "json",
-        "id -un; ps -eo args",
+        # ps itself exited 1 once in CI (a busy machine's processes coming and going): its
+        # status is not what this test is about, the password in its output is.
+        'id -un; ps -eo args || echo "ps exited $?"',
         env={"ROPTEST_SUDO_PW": password},
     )  # fmt: skip
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 0, (run.stdout, run.stderr)
     assert password.encode() not in run.stdout + run.stderr
     for result in by_host(run.stdout).values():
         first, *processes = result["stdout"].splitlines()
