@@ -2,18 +2,25 @@
 # Usage: source scripts/bootstrap.sh; bootstrap "apt packages..." "pip extras"
 #        bootstrap_containers   (podman and what it needs, for the container suite)
 
+# Installs those of the given apt packages that are missing (as root, with apt-get).
+apt_install_missing() {
+    local missing="" pkg
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+    done
+    if [ -n "$missing" ]; then
+        echo "+ apt-get install$missing" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            $missing >/dev/null
+    fi
+}
+
 bootstrap() {
-    local apt_packages="$1" extras="$2" missing="" pkg
+    local apt_packages="$1" extras="$2"
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        for pkg in $apt_packages; do
-            dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
-        done
-        if [ -n "$missing" ]; then
-            echo "+ apt-get install$missing" >&2
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-                $missing >/dev/null
-        fi
+        # shellcheck disable=SC2086 # one word per package
+        apt_install_missing $apt_packages
     elif ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ]; then
         echo "note: not root, cannot install:$apt_packages (playground hosts need sshd)" >&2
     fi
@@ -32,17 +39,8 @@ bootstrap() {
 # on hosts with hybrid cgroups), mmdebstrap for the Debian base, uidmap and slirp4netns for
 # rootless use. Installed as root when missing; returns 1 when podman is still not there.
 bootstrap_containers() {
-    local missing="" pkg
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        for pkg in podman runc mmdebstrap uidmap slirp4netns; do
-            dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
-        done
-        if [ -n "$missing" ]; then
-            echo "+ apt-get install$missing" >&2
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-                $missing >/dev/null
-        fi
+        apt_install_missing podman runc mmdebstrap uidmap slirp4netns
     fi
     if [ -z "${CONTAINERS_CONF:-}" ] && [ ! -e /etc/containers/containers.conf ]; then
         export CONTAINERS_CONF="$PWD/containers/containers.conf"
