@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -100,7 +102,7 @@ def up(
             fail("--engine starts containers: --mode and --prefix are for process hosts")
         _up_containers(state_dir, engine.value, count or DEFAULT_CONTAINER_COUNT)
         return
-    try:
+    with _failing_cleanly():
         if ContainerPlayground(state_dir).recorded():  # up starts from scratch, whatever was up
             ContainerPlayground(state_dir).down()
         state = Playground(state_dir).up(
@@ -108,10 +110,6 @@ def up(
             mode=(mode or Mode.auto).value,
             prefix=prefix or "pg",
         )
-    except ConfigurationError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(_os_error(exc))
     typer.echo(f"{len(state.hosts)} playground hosts up ({state.mode})", err=True)
     typer.echo(f"inventory: {state.inventory_path}", err=True)
     typer.echo(f"try: remoteops run -i {state.inventory_path} --hosts all uptime", err=True)
@@ -122,18 +120,26 @@ def _up_containers(state_dir: Path | None, engine_name: str, count: int) -> None
     from remoteops.engine import find_engine
     from remoteops.playground import ContainerPlayground
 
-    try:
+    with _failing_cleanly():
         playground = ContainerPlayground(state_dir, engine=find_engine(engine_name))
         state = playground.up(count, log=lambda line: typer.echo(line, err=True))
-    except ConfigurationError as exc:  # PlaygroundError, EngineError, ImageBuildError
-        fail(str(exc))
-    except OSError as exc:
-        fail(_os_error(exc))
     typer.echo(f"{len(state.hosts)} playground containers up ({state.engine})", err=True)
     typer.echo(f"inventory: {state.inventory_path}", err=True)
     typer.echo(f'export {state.password_env}="$(cat {state.password_path})"', err=True)
     typer.echo(f"try: remoteops run -i {state.inventory_path} --hosts ssh uptime", err=True)
     typer.echo(str(state.inventory_path))
+
+
+@contextlib.contextmanager
+def _failing_cleanly() -> Iterator[None]:
+    """A playground error (PlaygroundError, EngineError, ImageBuildError) or an OSError
+    becomes the CLI's one-line failure instead of a traceback."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(_os_error(exc))
 
 
 def _os_error(exc: OSError) -> str:
@@ -148,13 +154,9 @@ def down(state_dir: StateDirOption = None) -> None:
     """Stop the playground hosts and remove everything the playground made."""
     from remoteops.playground import ContainerPlayground, Playground
 
-    try:
+    with _failing_cleanly():
         ContainerPlayground(state_dir).down()
         Playground(state_dir).down()
-    except ConfigurationError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(_os_error(exc))
     typer.echo("playground removed", err=True)
 
 
@@ -181,7 +183,7 @@ def inventory(
     from remoteops.engine import find_engine
     from remoteops.playground import COMPOSE_PASSWORD_ENV, ContainerPlayground, Playground
 
-    try:
+    with _failing_cleanly():
         if compose:
             found = ContainerPlayground(state_dir, engine=find_engine(engine.value))
             path = found.compose_inventory(identity_file.expanduser().absolute())
@@ -192,10 +194,6 @@ def inventory(
         if containers.recorded() or Playground(state_dir).status() is not None:
             typer.echo(str(containers.inventory_path))
             return
-    except ConfigurationError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(_os_error(exc))
     typer.echo("no playground is up", err=True)
     raise typer.Exit(3)
 
@@ -221,12 +219,8 @@ def status(state_dir: StateDirOption = None) -> None:
 
 
 def _container_status(playground: ContainerPlayground) -> None:
-    try:
+    with _failing_cleanly():
         state = playground.status()
-    except ConfigurationError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(_os_error(exc))
     if state is None:
         typer.echo("no playground is up", err=True)
         raise typer.Exit(3)
@@ -266,7 +260,7 @@ def images(
     from remoteops.engine import find_engine
     from remoteops.playground._images import TARGETS, check_targets, ensure_images, image_name
 
-    try:
+    with _failing_cleanly():
         chosen = check_targets(targets or TARGETS)  # a typo fails before any engine is looked for
         ensure_images(
             find_engine(engine.value),
@@ -275,9 +269,5 @@ def images(
             log=lambda line: typer.echo(line, err=True),
         )
         names = [image_name(target) for target in chosen]
-    except ConfigurationError as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(_os_error(exc))
     for name in names:
         typer.echo(name)
