@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 from remoteops.errors import HostError, local_exhaustion
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult, RunReport, Status, exit_code_error
-from remoteops.sessions import HostSessions, RunSessions, close_quietly
+from remoteops.sessions import HostSessions, close_quietly, new_sessions
 from remoteops.transports import CommandSpec, Transport, TransportFactory
 from remoteops.transports.base import (
     DEFAULT_CAPTURE_LIMIT,
@@ -261,7 +261,9 @@ class Executor:
         if forks < 1:
             raise ValueError("forks must be at least 1")
         #: Where each host's connection comes from; by default one per host for this run.
-        self.sessions: HostSessions = sessions or RunSessions(factory or TransportFactory())
+        self.sessions: HostSessions = sessions or new_sessions(
+            factory or TransportFactory(), keep_open=False
+        )
         self.factory = self.sessions.factory
         self.forks = forks
         #: Seconds each host may take in all (connect and work); then its connection is

@@ -35,7 +35,7 @@ from remoteops.executor import (
 from remoteops.inventory import Inventory, load_inventory
 from remoteops.inventory.model import Host
 from remoteops.results import RunReport
-from remoteops.sessions import HostSessions, KeptSessions, RunSessions
+from remoteops.sessions import HostSessions, new_sessions
 from remoteops.transports import CommandSpec, Privilege, TransportFactory
 
 if TYPE_CHECKING:  # the file verbs' modules are imported when used: `run` starts quicker
@@ -85,7 +85,7 @@ class Fleet:
         self._closed = False
         self._running: set[Executor] = set()
         self._lock = threading.Lock()
-        self._sessions: HostSessions = KeptSessions(factory) if keep_open else RunSessions(factory)
+        self._sessions: HostSessions = new_sessions(factory, keep_open=keep_open)
 
     @classmethod
     def from_inventory(

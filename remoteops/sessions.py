@@ -12,6 +12,7 @@ import copy
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -101,6 +102,7 @@ class _Kept:
     #: Held by the call working on the host. Re-entrant: a listener of that call may close
     #: the fleet from the call's own thread without waiting for itself.
     lock: threading.RLock = field(default_factory=threading.RLock)
+    host: Host | None = None
     transport: Transport | None = None
     connected: bool = False
     failure: HostError | None = None
@@ -150,8 +152,8 @@ class KeptSessions:
                 close_quietly(host.name, kept.transport)
                 kept.transport, kept.connected = None, False
             if kept.transport is None:
-                kept.transport = self.factory.create(host)
-                kept.connected = False
+                kept.host = host
+                kept.transport, kept.connected = self._new_transport(host)
             return kept.transport
         except BaseException:
             kept.lock.release()
@@ -180,12 +182,20 @@ class KeptSessions:
         if kept is not None:
             kept.failure = None
 
+    def _new_transport(self, host: Host) -> tuple[Transport, bool]:
+        """A transport for the host and whether it is connected already: a new one here."""
+        return self.factory.create(host), False
+
+    def _put_away(self, host: Host, transport: Transport, *, reusable: bool) -> None:
+        """What becomes of a connection these sessions let go of: closed here."""
+        close_quietly(host.name, transport)
+
     def release(self, host: Host, transport: Transport, *, reusable: bool) -> None:
         kept = self._entry(host)
         try:
             if self._closed or not reusable or not kept.connected:
                 kept.transport, kept.connected = None, False
-                close_quietly(host.name, transport)
+                self._put_away(host, transport, reusable=False)
         finally:
             kept.lock.release()
 
@@ -202,8 +212,11 @@ class KeptSessions:
         for name, kept in hosts:
             held = kept.lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
             try:
-                transport, kept.transport, kept.connected = kept.transport, None, False
-                if transport is not None:
+                transport, kept.transport = kept.transport, None
+                reusable, kept.connected = held and kept.connected, False
+                if transport is not None and kept.host is not None:
+                    self._put_away(kept.host, transport, reusable=reusable)
+                elif transport is not None:
                     close_quietly(name, transport)
             finally:
                 if held:
@@ -211,8 +224,35 @@ class KeptSessions:
         self.factory.close()
 
 
+#: Makes the sessions of every Fleet and Executor of this process (given the factory and
+#: whether connections are kept across calls); set by a process that keeps connections
+#: between commands (``remoteops --persist``), None: :func:`new_sessions`'s own.
+SessionsMaker = Callable[[TransportFactory, bool], HostSessions]
+_maker: SessionsMaker | None = None
+
+
+def make_sessions_with(maker: SessionsMaker | None) -> None:
+    """Have :func:`new_sessions` use ``maker`` from now on (None: the built-in ones)."""
+    global _maker
+    _maker = maker
+
+
+def new_sessions(factory: TransportFactory, *, keep_open: bool) -> HostSessions:
+    """The sessions for a new Fleet (``keep_open``) or a one-off Executor run."""
+    if _maker is not None:
+        return _maker(factory, keep_open)
+    return KeptSessions(factory) if keep_open else RunSessions(factory)
+
+
 #: The failures a kept session remembers: the host's own answer (or silence), not ours.
 _REMEMBERED = frozenset({Status.UNREACHABLE, Status.AUTH, Status.HOSTKEY})
 
 
-__all__ = ["HostSessions", "KeptSessions", "RunSessions", "close_quietly"]
+__all__ = [
+    "HostSessions",
+    "KeptSessions",
+    "RunSessions",
+    "close_quietly",
+    "make_sessions_with",
+    "new_sessions",
+]

@@ -31,7 +31,7 @@ def _skip_unneeded_invoke_import() -> None:
 
 
 #: The root's options that take a value (in the next word unless given as ``--opt=value``).
-ROOT_VALUE_OPTIONS = ("--log-file",)
+ROOT_VALUE_OPTIONS = ("--log-file", "--persist")
 
 
 def named_command(argv: list[str]) -> str | None:
@@ -100,7 +100,14 @@ def main() -> None:
         return
     completing = completion_words()
     argv = sys.argv[1:] if completing is None else completing
-    if named_command(argv) != "fab":  # Fabric is built on invoke
+    command = named_command(argv)
+    if completing is None:
+        from remoteops.persist.client import forward_if_persisting
+
+        handed_over = forward_if_persisting(argv, command)
+        if handed_over is not None:
+            sys.exit(handed_over)
+    if command != "fab":  # Fabric is built on invoke
         _skip_unneeded_invoke_import()
     _raise_open_files_limit()
     try:

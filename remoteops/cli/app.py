@@ -42,13 +42,24 @@ ABOUT = (
     "FTP/FTPS, Telnet and local hosts, from an Ansible-style inventory."
 )
 #: name -> module in remoteops.cli whose ``app`` holds the group's commands
-_GROUPS = {"playground": "playground_cmd", "serve": "serve_cmd"}
+_GROUPS = {"playground": "playground_cmd", "serve": "serve_cmd", "persist": "persist_cmd"}
 
 
 def _show_version(value: bool) -> None:
     if value:
         typer.echo(f"remoteops {__version__}")
         raise typer.Exit()
+
+
+def _check_persist(value: str | None) -> str | None:
+    if value is not None:
+        from remoteops.persist.client import parse_duration
+
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
 
 
 def main(
@@ -78,8 +89,21 @@ def main(
             dir_okay=False,
         ),
     ] = None,
+    persist: Annotated[
+        str | None,
+        typer.Option(
+            "--persist",
+            metavar="DURATION",
+            callback=_check_persist,
+            envvar="REMOTEOPS_PERSIST",
+            help="Keep host connections open in a background process of yours for DURATION "
+            "(90s, 10m, 2h) after the last command, and hand run/put/get/sync/task to it: "
+            "a repeat command skips connecting. 'no' turns it off. Same output and exit codes.",
+        ),
+    ] = None,
 ) -> None:
-    """Root options: the configuration files, and -v / --log-file, before any command."""
+    """Root options: the configuration files, -v / --log-file and --persist, before any
+    command (a command handed to the persistent process never gets here)."""
     from remoteops.cli.config_cmd import apply_config
 
     apply_config(ctx)

@@ -1,0 +1,230 @@
+"""The caller's side of persistence, run before the CLI loads (only the standard library and
+these small modules are imported), so a command handed to a running process costs little more
+than Python's own start.
+
+A command is handed over when it works on hosts (``run``, ``put``, ``get``, ``sync``,
+``task``) and persistence is asked for: ``remoteops --persist 10m ...`` or
+``REMOTEOPS_PERSIST=10m``. With neither (or ``--persist no``) nothing here happens. When the
+process is busy with another command, cannot be started or refuses, the command runs directly
+(with a warning for the last two): persistence changes how fast a command starts, never what
+it does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+from remoteops.persist import wire
+from remoteops.persist.paths import PersistError, socket_path
+
+#: The commands handed to the persistent process (those that connect to hosts).
+SERVED = frozenset({"run", "put", "get", "sync", "task"})
+OPTION = "--persist"
+ENV = "REMOTEOPS_PERSIST"
+#: How long a new process may take to listen.
+START_TIMEOUT_S = 15.0
+#: The environment a new process starts with: the caller's own environment (secrets
+#: included) reaches it with each command, never in its /proc/PID/environ.
+_START_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR",
+              "PYTHONPATH", "VIRTUAL_ENV", "XDG_RUNTIME_DIR")  # fmt: skip
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_OFF = ("no", "off", "false", "0")
+
+
+def parse_duration(value: str) -> float | None:
+    """Seconds from ``90``, ``90s``, ``10m``, ``2h``, ``1d``; None for ``no``/``off``/``0``.
+    ValueError for anything else."""
+    text = value.strip().lower()
+    if text in _OFF:
+        return None
+    found = _DURATION.fullmatch(text)
+    if found is None or float(found.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a duration (like 90s, 10m, 2h) nor 'no'")
+    return float(found.group(1)) * _UNITS[found.group(2)]
+
+
+def option_value(argv: list[str]) -> str | None:
+    """``--persist``'s value among the root options (the words before the command)."""
+    words = iter(argv)
+    for word in words:
+        if word == OPTION:
+            return next(words, None)
+        if word.startswith(OPTION + "="):
+            return word.split("=", 1)[1]
+        if not word.startswith("-"):
+            break
+        if word == "--log-file":
+            next(words, None)
+    return None
+
+
+def warn(message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"remoteops: --persist: {message}; running directly\n")
+
+
+def forward_if_persisting(argv: list[str], command: str | None) -> int | None:
+    """The exit code of ``argv`` run by the persistent process, or None: run it directly."""
+    if command not in SERVED:
+        return None
+    value = option_value(argv)
+    from_env = value is None
+    value = os.environ.get(ENV) if from_env else value
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        if from_env:
+            warn(f"{ENV}: {exc}")
+        return None  # a bad --persist is the CLI's usage error, reported there
+    if seconds is None:
+        return None
+    try:
+        path = socket_path()
+        sock = _connect(path) or _start(path, seconds)
+    except PersistError as exc:
+        warn(str(exc))
+        return None
+    with sock:
+        return _hand_over(sock, argv, seconds)
+
+
+def _connect(path: Path) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+    except OSError:  # none listening (missing, refused, a stale socket)
+        sock.close()
+        return None
+    return sock
+
+
+def _start(path: Path, seconds: float) -> socket.socket:
+    """Start the persistent process and connect to it."""
+    import subprocess
+
+    log_path = path.with_suffix(".log")
+    try:
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise PersistError(f"cannot write {log_path}: {exc.strerror or exc}") from None
+    env = {name: os.environ[name] for name in _START_ENV if name in os.environ}
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "remoteops.cli.persist_daemon", str(path), repr(seconds)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd="/",
+            env=env,
+            start_new_session=True,  # no terminal: the caller's Ctrl-C is sent, not broadcast
+        )
+    except OSError as exc:
+        raise PersistError(f"cannot start the persistent process: {exc}") from None
+    finally:
+        os.close(log)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        sock = _connect(path)
+        if sock is not None:
+            return sock
+        if process.poll() is not None and _connect(path) is None:
+            raise PersistError(f"the persistent process exited at start (see {log_path})")
+        time.sleep(0.01)
+    raise PersistError(f"the persistent process did not listen within {START_TIMEOUT_S:.0f} s")
+
+
+def _own_fds() -> list[int]:
+    """This process's stdin, stdout and stderr to pass (/dev/null for a closed one)."""
+    fds = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            fds.append(fd)
+        except OSError:
+            fds.append(os.open(os.devnull, os.O_RDWR))
+    return fds
+
+
+def _encodings() -> dict[str, list[str | None]]:
+    return {
+        name: [getattr(stream, "encoding", None), getattr(stream, "errors", None)]
+        for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout), ("stderr", sys.stderr))
+    }
+
+
+def _hand_over(sock: socket.socket, argv: list[str], seconds: float) -> int | None:
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return None  # a folder removed under us: the direct run says so
+    mask = os.umask(0o022)
+    os.umask(mask)
+    request = {
+        "argv": argv,
+        "cwd": cwd,
+        "env": dict(os.environ),
+        "umask": mask,
+        "persist": seconds,
+        "encodings": _encodings(),
+    }
+    try:
+        wire.send(sock, request, _own_fds())
+        answer = wire.receive(sock)
+    except (OSError, wire.WireError) as exc:
+        warn(f"the persistent process did not answer ({exc})")
+        return None
+    if answer is None or answer.get("busy"):
+        return None  # another command is being served: this one runs directly
+    if "refused" in answer:
+        warn(str(answer["refused"]))
+        return None
+    with _signals_sent_to(sock):
+        try:
+            ended = wire.receive(sock)
+        except (OSError, wire.WireError):
+            ended = None
+    if ended is None or not isinstance(ended.get("exit"), int):
+        sys.stderr.write("remoteops: the persistent process ended before the command did\n")
+        return 1
+    code: int = ended["exit"]
+    return code
+
+
+@contextlib.contextmanager
+def _signals_sent_to(sock: socket.socket) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP go to the command in the process (two Ctrl-C: the run's
+    second stage, as in a direct run)."""
+
+    def send(signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(OSError):
+            wire.send(sock, {"signal": signum})
+
+    wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, send) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def control(action: str) -> dict[str, object] | None:
+    """Ask the running process for ``status`` or to ``stop``; None when none runs."""
+    sock = _connect(socket_path())
+    if sock is None:
+        return None
+    with sock:
+        wire.send(sock, {"control": action})
+        return wire.receive(sock)

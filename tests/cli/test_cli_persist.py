@@ -1,0 +1,380 @@
+"""``remoteops --persist``: the background process that keeps host connections between
+commands. Against the session playground's sshd hosts: the same output and exit codes as a
+direct run, connections reused, a host gone between two commands noticed, Ctrl-C, the
+folder's and socket's permissions, another user refused, and the idle exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_support import LiveRun, by_host, gated_command, remoteops, started_count, wait_until
+
+from remoteops.persist.client import option_value, parse_duration
+from remoteops.playground import Playground
+
+#: What differs between two runs of the same command whatever the path: timings.
+_TIMING_KEYS = ("duration_s", "started", "ended", "elapsed_s")
+
+
+@pytest.fixture
+def runtime() -> Iterator[dict[str, str]]:
+    """A runtime folder of this test's own (short: a socket path holds 107 bytes), and the
+    persistent process started in it stopped at the end."""
+    folder = tempfile.mkdtemp(prefix="rp", dir="/tmp")
+    env = {"XDG_RUNTIME_DIR": folder}
+    yield env
+    found = _status(env)
+    remoteops("persist", "stop", env=env)
+    if found is not None:
+        _wait_gone(int(found["pid"]))
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _status(env: dict[str, str]) -> dict[str, Any] | None:
+    done = remoteops("persist", "status", "--json", env=env)
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def _wait_gone(pid: int, timeout: float = 15) -> None:
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+    wait_until(gone, f"process {pid} to exit", timeout=timeout)
+
+
+def _persisted(*args: str, env: dict[str, str], duration: str = "60s", **kw: Any) -> Any:
+    return remoteops("--persist", duration, *args, env=env, **kw)
+
+
+def _without_timings(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        host: {k: v for k, v in result.items() if k not in _TIMING_KEYS}
+        for host, result in results.items()
+    }
+
+
+def _untimed(stderr: bytes) -> list[bytes]:
+    """The lines, in order of host, with the summary's time taken out."""
+    return sorted(re.sub(rb" in \d+(\.\d+)? s", b" in T s", stderr).splitlines())
+
+
+# -- same results ---------------------------------------------------------------------------
+
+
+def test_a_persisted_command_prints_and_exits_as_a_direct_run(
+    inventory: str, names: list[str], runtime: dict[str, str]
+) -> None:
+    hosts = ":".join(names[:3])
+    command = 'echo "out $(uname -n)"; echo "err" >&2; read line; echo "in $line"; exit 3'
+    cases = [
+        ("run", "-i", inventory, "-H", hosts, "-o", "json", command),
+        ("run", "-i", inventory, "-H", hosts, command),
+        ("run", "-i", inventory, "-H", hosts, "true"),
+    ]
+    for args in cases:
+        direct = remoteops(*args, input_bytes=b"piped\n")
+        first = _persisted(*args, env=runtime, input_bytes=b"piped\n")
+        again = _persisted(*args, env=runtime, input_bytes=b"piped\n")
+        for persisted in (first, again):
+            assert persisted.returncode == direct.returncode, persisted.stderr
+            if "json" in args:
+                assert _without_timings(by_host(persisted.stdout)) == _without_timings(
+                    by_host(direct.stdout)
+                )
+            else:
+                assert sorted(persisted.stdout.splitlines()) == sorted(direct.stdout.splitlines())
+                assert _untimed(persisted.stderr) == _untimed(direct.stderr)
+    assert direct.returncode == 0
+    assert _status(runtime) is not None
+
+
+def test_a_repeat_command_reuses_the_kept_connections(
+    inventory: str, names: list[str], runtime: dict[str, str]
+) -> None:
+    args = ("-v", "run", "-i", inventory, "-H", ":".join(names[:2]), "true")
+    first = _persisted(*args, env=runtime)
+    second = _persisted(*args, env=runtime)
+    assert (first.returncode, second.returncode) == (0, 0), second.stderr
+    assert b"reusing its kept connection" not in first.stderr
+    for name in names[:2]:
+        assert f"host {name}: reusing its kept connection".encode() in second.stderr
+    found = _status(runtime)
+    assert found is not None
+    assert set(names[:2]) <= set(found["hosts_kept"])
+    assert found["commands_served"] == 2
+
+
+def test_a_sync_through_the_process_sends_then_finds_nothing_to_change(
+    inventory: str, names: list[str], runtime: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "site"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "a.txt").write_text("alpha\n")
+    dest = f"/srv/persist-sync-{os.getpid()}"
+    args = ("sync", "-i", inventory, "-H", names[0], "-o", "json", "--delete", str(source), dest)
+    try:
+        first = _persisted(*args, env=runtime)
+        second = _persisted(*args, env=runtime)
+        assert (first.returncode, second.returncode) == (0, 0), second.stderr
+        sent, again = by_host(first.stdout)[names[0]], by_host(second.stdout)[names[0]]
+        assert (sent["files_created"], sent["bytes_sent"]) == (2, 6)  # the folder and a.txt
+        assert (again["files_created"], again["files_unchanged"], again["bytes_sent"]) == (0, 2, 0)
+        shown = remoteops("run", "-i", inventory, "-H", names[0], f"cat {dest}/sub/a.txt")
+        assert shown.stdout.strip().endswith(b"alpha")
+    finally:
+        remoteops("run", "-i", inventory, "-H", names[0], f"rm -rf {dest}")
+
+
+# -- hosts that go away ---------------------------------------------------------------------
+
+
+def test_a_host_gone_between_commands_is_noticed_and_tried_again_later(
+    inventory: str,
+    names: list[str],
+    runtime: dict[str, str],
+    playground_manager: Playground,
+    requires_root: None,
+) -> None:
+    target, other = names[0], names[1]
+    args = (
+        "run",
+        "-i",
+        inventory,
+        "-H",
+        f"{target}:{other}",
+        "-o",
+        "json",
+        "--connect-timeout",
+        "3",
+        "echo up",
+    )
+    assert _persisted(*args, env=runtime).returncode == 0
+    playground_manager.stop_host(target)  # its kept connection dies with its sshd
+    try:
+        gone = _persisted(*args, env=runtime)
+    finally:
+        playground_manager.start_host(target)
+    results = by_host(gone.stdout)
+    assert gone.returncode == 3, gone.stderr
+    assert results[target]["status"] == "unreachable"
+    assert results[other]["status"] == "ok"
+    back = _persisted(*args, env=runtime)  # not remembered: tried again, and it answers
+    assert back.returncode == 0, back.stderr
+    assert {r["status"] for r in by_host(back.stdout).values()} == {"ok"}
+
+
+# -- signals and concurrency ----------------------------------------------------------------
+
+
+def test_ctrl_c_reaches_the_command_in_the_process_and_it_keeps_serving(
+    inventory: str, names: list[str], runtime: dict[str, str], gate: Path
+) -> None:
+    hosts = names[:2]
+    with LiveRun(
+        "--persist", "60s", "run", "-i", inventory, "-H", ":".join(hosts), "-o", "json",
+        gated_command(gate), env=runtime,
+    ) as run:  # fmt: skip
+        wait_until(lambda: started_count(gate) == 2, "both hosts to start")
+        run.interrupt()
+        run.wait_for("stderr", "press Ctrl-C again")
+        assert run.proc.poll() is None  # the first Ctrl-C waits, as in a direct run
+        run.interrupt()
+        code, out, _ = run.finish(timeout=15)
+    assert code == 130
+    assert {(r["status"], r["error"]) for r in by_host(out).values()} == {
+        ("cancelled", "interrupted")
+    }
+    after = _persisted("run", "-i", inventory, "-H", hosts[0], "echo fine", env=runtime)
+    assert after.returncode == 0
+    assert b"fine" in after.stdout
+
+
+def test_a_command_while_the_process_is_busy_runs_directly(
+    inventory: str, names: list[str], runtime: dict[str, str], gate: Path
+) -> None:
+    with LiveRun(
+        "--persist", "60s", "run", "-i", inventory, "-H", names[0], gated_command(gate),
+        env=runtime,
+    ) as held:  # fmt: skip
+        wait_until(lambda: started_count(gate) == 1, "the first command to start")
+        second = _persisted("run", "-i", inventory, "-H", names[1], "echo second", env=runtime)
+        assert second.returncode == 0
+        assert b"second" in second.stdout
+        assert held.proc.poll() is None  # the held command is still being served
+        (gate / "release").touch()
+        code, out, _ = held.finish(timeout=30)
+    assert code == 0
+    assert b"released" in out
+
+
+# -- who may use it -------------------------------------------------------------------------
+
+
+def test_the_folder_and_socket_are_the_users_alone(
+    inventory: str, names: list[str], runtime: dict[str, str]
+) -> None:
+    assert _persisted("run", "-i", inventory, "-H", names[0], "true", env=runtime).returncode == 0
+    folder = Path(runtime["XDG_RUNTIME_DIR"]) / "remoteops"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    (sock,) = folder.glob("persist-*.sock")
+    assert stat.S_ISSOCK(sock.stat().st_mode)
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+    for other in folder.glob("persist-*.l*"):  # the log and the start lock
+        assert stat.S_IMODE(other.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("problem", ["open", "link"])
+def test_an_unsafe_folder_is_refused_and_the_command_runs_directly(
+    inventory: str, names: list[str], runtime: dict[str, str], tmp_path: Path, problem: str
+) -> None:
+    folder = Path(runtime["XDG_RUNTIME_DIR"]) / "remoteops"
+    if problem == "open":
+        folder.mkdir(mode=0o700)
+        folder.chmod(0o777)
+    else:
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        folder.symlink_to(tmp_path / "elsewhere")
+    done = _persisted("run", "-i", inventory, "-H", names[0], "echo direct", env=runtime)
+    assert done.returncode == 0
+    assert b"direct" in done.stdout
+    expected = b"must be 0700" if problem == "open" else b"not a folder"
+    assert expected in done.stderr
+    assert b"running directly" in done.stderr
+    assert not list(folder.glob("persist-*.sock"))
+
+
+_CONNECT_AS_NOBODY = """
+import json, socket, struct, sys
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    sock.connect(sys.argv[1])
+except OSError as exc:
+    print(json.dumps({"connect": exc.__class__.__name__})); sys.exit()
+body = json.dumps({"control": "status"}).encode()
+sock.sendall(struct.pack("!I", len(body)) + body)
+size = struct.unpack("!I", sock.recv(4))[0]
+print(sock.recv(size).decode())
+"""
+
+
+def test_another_user_cannot_connect_and_is_refused_by_credentials(
+    inventory: str, names: list[str], runtime: dict[str, str], requires_root: None
+) -> None:
+    assert _persisted("run", "-i", inventory, "-H", names[0], "true", env=runtime).returncode == 0
+    folder = Path(runtime["XDG_RUNTIME_DIR"]) / "remoteops"
+    (sock,) = folder.glob("persist-*.sock")
+
+    def as_nobody() -> dict[str, Any]:
+        done = subprocess.run(
+            ["/usr/bin/python3", "-c", _CONNECT_AS_NOBODY, str(sock)],
+            capture_output=True, user=65534, group=65534, extra_groups=[],
+            timeout=30, check=True, cwd="/",
+        )  # fmt: skip
+        answer: dict[str, Any] = json.loads(done.stdout)
+        return answer
+
+    Path(runtime["XDG_RUNTIME_DIR"]).chmod(0o755)
+    assert as_nobody() == {"connect": "PermissionError"}  # the 0700 folder stops it
+    folder.chmod(0o711)  # were the folder and socket opened up, the process still refuses
+    sock.chmod(0o666)
+    try:
+        answer = as_nobody()
+    finally:
+        folder.chmod(0o700)
+        sock.chmod(0o600)
+    assert "refused" in answer
+    assert "serves uid 0 only" in answer["refused"]
+    assert "hosts_kept" not in answer
+
+
+# -- lifetime -------------------------------------------------------------------------------
+
+
+def test_the_process_exits_when_idle_and_removes_its_socket(
+    inventory: str, names: list[str], runtime: dict[str, str]
+) -> None:
+    done = _persisted("run", "-i", inventory, "-H", names[0], "true", env=runtime, duration="2s")
+    assert done.returncode == 0
+    found = _status(runtime)
+    assert found is not None
+    assert found["idle_exit_s"] == 2.0
+    started = time.monotonic()
+    _wait_gone(int(found["pid"]), timeout=20)
+    assert time.monotonic() - started >= 1.0  # not at once: after the idle time
+    folder = Path(runtime["XDG_RUNTIME_DIR"]) / "remoteops"
+    assert not list(folder.glob("persist-*.sock"))
+    assert _status(runtime) is None
+
+
+def test_stop_ends_the_process_and_no_process_runs_the_command_directly(
+    inventory: str, names: list[str], runtime: dict[str, str]
+) -> None:
+    assert _persisted("run", "-i", inventory, "-H", names[0], "true", env=runtime).returncode == 0
+    found = _status(runtime)
+    assert found is not None
+    assert remoteops("persist", "stop", env=runtime).returncode == 0
+    _wait_gone(int(found["pid"]))
+    direct = remoteops("--persist", "no", "run", "-i", inventory, "-H", names[0], "echo x",
+                       env=runtime)  # fmt: skip
+    assert direct.returncode == 0
+    assert _status(runtime) is None
+
+
+def test_a_bad_duration_is_a_usage_error(inventory: str, names: list[str]) -> None:
+    done = remoteops(
+        "--persist", "soon", "run", "-i", inventory, "-H", names[0], "true", env={"COLUMNS": "300"}
+    )
+    assert done.returncode == 2
+    assert b"not a duration" in done.stderr
+
+
+# -- pure logic ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("1.5h", 5400.0), ("1d", 86400.0),
+     ("no", None), ("off", None), ("0", None)],
+)  # fmt: skip
+def test_durations(text: str, seconds: float | None) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "-5m", "10x", "0s"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_only_a_root_option_asks_for_persistence() -> None:
+    assert option_value(["--persist", "5m", "run", "uptime"]) == "5m"
+    assert option_value(["-v", "--persist=5m", "run", "uptime"]) == "5m"
+    assert option_value(["--log-file", "x", "--persist", "1h", "sync"]) == "1h"
+    assert option_value(["run", "-H", "web", "echo", "--persist", "5m"]) is None
+
+
+def test_the_socket_address_refuses_a_long_folder(tmp_path: Path) -> None:
+    from remoteops.persist.paths import PersistError, socket_path
+
+    deep = tmp_path / ("x" * 100)
+    deep.mkdir(mode=0o700)
+    with pytest.raises(PersistError, match="too long"):
+        socket_path({"XDG_RUNTIME_DIR": str(deep)})
+    assert socket.AF_UNIX  # the test machine speaks Unix sockets
