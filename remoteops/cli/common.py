@@ -488,6 +488,40 @@ def make_factory(
     )
 
 
+#: Descriptors a host in flight holds (its socket, a channel's event pipe, an SFTP session's).
+FDS_PER_HOST = 4
+#: Descriptors the process holds whatever the hosts (stdio, logs, journal, imports).
+_FDS_SPARE = 64
+
+
+def open_files_room(at_once: int) -> tuple[int, int] | None:
+    """(soft limit, hosts it allows at once) when the open-files limit is too low for
+    ``at_once`` hosts; None when it is enough (the CLI raised it to the hard limit at start)."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, ValueError, OSError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft >= at_once * FDS_PER_HOST + _FDS_SPARE:
+        return None
+    return soft, max(1, (soft - _FDS_SPARE) // FDS_PER_HOST)
+
+
+def warn_if_few_open_files(at_once: int, *, keep_open: bool, hosts: int) -> None:
+    """Say so before a run that the open-files limit cannot carry: hosts past it would fail
+    with "Too many open files" (a kept fleet holds every host's connection at once)."""
+    room = open_files_room(hosts if keep_open else at_once)
+    if room is not None:
+        soft, allowed = room
+        typer.echo(
+            f"WARNING: the open-files limit ({soft}, the hard limit: raise it with ulimit -n "
+            f"as root or in limits.conf) allows about {allowed} hosts at once; "
+            f"{hosts if keep_open else at_once} are asked for: lower --forks or raise the limit",
+            err=True,
+        )
+
+
 def make_fleet(
     inventory: Inventory,
     hosts: list[Host],
@@ -507,6 +541,7 @@ def make_fleet(
     if ssh_config is not None and not ssh_config.is_file():
         fail(f"--ssh-config {ssh_config}: no such file")
     factory = make_factory(inventory, overrides, accept_new_host_keys, ask_pass, ssh_config)
+    warn_if_few_open_files(min(len(hosts), forks), keep_open=keep_open, hosts=len(hosts))
     return Fleet(
         hosts,
         inventory=inventory,

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import ipaddress
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from ._model import (
     PlaygroundError,
 )
 from ._system import ProcessInfo, atomic_write, owner_alive, processes, run
+
+log = logging.getLogger("remoteops.playground")
 
 _NETNS_DIR = Path("/run/netns")
 _LEASE_FILE = "lease.json"
@@ -197,8 +200,54 @@ def remove_bridge() -> None:
         run(["ip", "link", "del", BRIDGE], check=False)
 
 
+#: The kernel's neighbour (ARP) table limits, shared by every namespace's bridge.
+_NEIGH = Path("/proc/sys/net/ipv4/neigh/default")
+
+
+def neighbour_limits_for(hosts: int, current: Sequence[int]) -> tuple[int, int, int]:
+    """gc_thresh1/2/3 big enough for ``hosts`` addresses on the bridge, never lower than now.
+
+    The defaults (128/512/1024) overflow past about 500 hosts on one bridge: the kernel logs
+    "neighbor table overflow", drops entries, and half the hosts time out whatever the client.
+    Each host needs one entry; the room above that keeps the garbage collector off them.
+    """
+    if 2 * hosts <= current[1]:  # room to spare: the machine's settings stay as they are
+        return (current[0], current[1], current[2])
+    wanted = (hosts + 128, 2 * hosts + 512, 4 * hosts + 1024)
+    return (
+        max(wanted[0], current[0]),
+        max(wanted[1], current[1]),
+        max(wanted[2], current[2]),
+    )
+
+
+def size_neighbour_table(new_hosts: int) -> tuple[int, int, int] | None:
+    """Raise the neighbour table limits for the hosts on the bridge after ``new_hosts`` join;
+    the limits set, or None when they were big enough (they are never lowered)."""
+    names = ("gc_thresh1", "gc_thresh2", "gc_thresh3")
+    try:
+        current = tuple(int((_NEIGH / name).read_text()) for name in names)
+        attached = len(list(Path(f"/sys/class/net/{BRIDGE}/brif").iterdir()))
+    except (OSError, ValueError):
+        return None
+    wanted = neighbour_limits_for(attached + new_hosts, current)
+    if wanted == current:
+        return None
+    for name, value in sorted(zip(names, wanted, strict=True), key=lambda nv: -nv[1]):
+        (_NEIGH / name).write_text(f"{value}\n")  # largest first: thresh1 <= 2 <= 3 throughout
+    return wanted
+
+
 def create_namespaces(links: Sequence[tuple[str, str]]) -> None:
     """Create each (namespace, veth) pair in one ``ip -batch``: the inside end is ``eth0``."""
+    raised = size_neighbour_table(len(links))
+    if raised is not None:
+        log.warning(
+            "raised net.ipv4.neigh.default.gc_thresh1/2/3 to %d/%d/%d for the hosts on %s "
+            "(the kernel's defaults overflow past about 500 hosts)",
+            *raised,
+            BRIDGE,
+        )
     lines = []
     for netns, veth in links:
         lines.append(f"netns add {netns}")

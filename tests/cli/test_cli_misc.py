@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cli_support import remoteops
 
 from remoteops import __version__
@@ -60,3 +62,29 @@ def test_help_names_the_protocols_the_exit_codes_and_what_each_value_is() -> Non
     assert "pssh calls it -p" in sync
     assert "pssh's -p is parallelism" in sync
     assert "Exit: 0" not in help_of("hosts")
+
+
+def test_an_open_files_limit_too_low_for_the_fan_out_is_said_before_the_run(
+    tmp_path: Path,
+) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    from cli_support import cli_env, local_inventory
+
+    inventory = local_inventory(tmp_path / "many.yml", [f"l{i:02d}" for i in range(40)])
+
+    def run_with_limit(limit: int, forks: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "remoteops", "run", "-i", str(inventory), "-f", forks, "true"],
+            capture_output=True, env=cli_env(), timeout=60, check=False, stdin=subprocess.DEVNULL,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)),
+        )  # fmt: skip
+
+    low = run_with_limit(128, "40")
+    assert b"open-files limit (128" in low.stderr
+    assert b"allows about 16 hosts at once; 40 are asked for" in low.stderr
+    fits = run_with_limit(128, "10")  # 10 hosts at once fit in 128
+    assert fits.returncode == 0, fits.stderr
+    assert b"open-files limit" not in fits.stderr

@@ -1,0 +1,30 @@
+"""The netns playground's neighbour (ARP) table sizing: past about 500 hosts on one bridge the
+kernel's default limits overflow and half the hosts time out, whatever the client."""
+
+from __future__ import annotations
+
+from remoteops.playground._network import neighbour_limits_for
+
+_DEFAULTS = (128, 512, 1024)
+
+
+def test_a_small_playground_keeps_the_defaults() -> None:
+    assert neighbour_limits_for(100, _DEFAULTS) == _DEFAULTS
+    assert neighbour_limits_for(256, _DEFAULTS) == _DEFAULTS
+    assert neighbour_limits_for(0, _DEFAULTS) == _DEFAULTS
+
+
+def test_past_half_the_soft_limit_the_table_grows() -> None:
+    assert neighbour_limits_for(300, _DEFAULTS) == (428, 1112, 2224)
+
+
+def test_a_thousand_hosts_fit_below_every_threshold() -> None:
+    low, soft, hard = neighbour_limits_for(1000, _DEFAULTS)
+    assert 1000 < low < soft < hard  # every host's entry kept, garbage collection left alone
+    assert soft >= 2 * 1000
+
+
+def test_limits_already_higher_are_never_lowered() -> None:
+    assert neighbour_limits_for(10, (4096, 8192, 16384)) == (4096, 8192, 16384)
+    assert neighbour_limits_for(3000, (4096, 8192, 16384)) == (4096, 8192, 16384)
+    assert neighbour_limits_for(5000, (4096, 8192, 16384)) == (5128, 10512, 21024)
