@@ -12,6 +12,7 @@ import os
 import platform
 import resource
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,6 +51,37 @@ def measure(
             + done.stderr.decode(errors="replace")[-2000:]
         )
     return wall, cpu, done.stdout.decode(errors="replace")
+
+
+def measure_rss(
+    argv: list[str], env: dict[str, str] | None = None, timeout: float | None = None
+) -> tuple[float, float, float, str]:
+    """Like :func:`measure`, plus the peak resident memory in MB of the command's largest
+    process (``wait4``'s ``ru_maxrss``: the process or the largest of its reaped children)."""
+    cpu0, wall0 = children_cpu(), time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                proc.kill()
+                raise SystemExit(f"benchmark command timed out after {timeout} s: {argv[:6]}")
+            time.sleep(0.005)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall, cpu = time.perf_counter() - wall0, children_cpu() - cpu0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"benchmark command failed ({proc.returncode}): {' '.join(argv[:6])}...\n"
+            + stdout[-2000:]
+            + stderr[-2000:]
+        )
+    return wall, cpu, usage.ru_maxrss / 1024, stdout
 
 
 def measure_parallel(argvs: list[list[str]]) -> tuple[float, float, list[str]]:

@@ -10,8 +10,6 @@ import os
 import sys
 from pathlib import Path
 
-from remoteops.results import ExitCode
-
 
 def _skip_unneeded_invoke_import() -> None:
     """Keep paramiko from importing invoke when nothing needs it.
@@ -116,5 +114,7 @@ def main() -> None:
         # the name completion scripts are written for, also under `python -m remoteops`
         create_app(argv)(prog_name="remoteops")
     except KeyboardInterrupt:
+        from remoteops.results import ExitCode
+
         sys.stderr.write("interrupted\n")
         sys.exit(ExitCode.INTERRUPTED)

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from typer.core import TyperGroup
+
 from remoteops.persist import wire
 from remoteops.persist.pool import KeptConnections
 from remoteops.results import ExitCode
@@ -46,6 +48,19 @@ class _Command:
     request: dict[str, Any]
     fds: list[int]
     gone: threading.Event = field(default_factory=threading.Event)
+
+
+def _refuse(conn: socket.socket, reason: str) -> None:
+    """Say no and hang up, reading what the caller sent meanwhile: a Unix socket closed with
+    unread data resets the connection, and the caller would never read the reason."""
+    with conn:
+        wire.send(conn, {"refused": reason})
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(2.0)
+        with contextlib.suppress(OSError):
+            for _ in range(64):  # a caller that keeps sending is not waited for
+                if not conn.recv(65536):
+                    break
 
 
 def _peer_uid(conn: socket.socket) -> int:
@@ -121,8 +136,7 @@ class PersistServer:
             uid = _peer_uid(conn)
             if uid != os.getuid():
                 log.warning("refused a connection from uid %d", uid)
-                wire.send(conn, {"refused": f"this process serves uid {os.getuid()} only"})
-                conn.close()
+                _refuse(conn, f"this process serves uid {os.getuid()} only")
                 return
             conn.settimeout(_REQUEST_TIMEOUT_S)
             request, fds = wire.receive_with_fds(conn, 3)
@@ -314,11 +328,39 @@ def _run_in_place(command: _Command) -> int:
         _forget_command_state()
 
 
-def _invoke(argv: list[str]) -> int:
-    from remoteops.cli.app import create_app
+#: The click command built for each sub-command's name: typer derives it from the functions'
+#: signatures, about 18 ms a command; what a run changes on it is undone after the run.
+_built: dict[str | None, TyperGroup] = {}
 
+
+def _command_for(argv: list[str]) -> TyperGroup:
+    from remoteops.cli import named_command
+
+    name = named_command(argv)
+    group = _built.get(name)
+    if group is None:
+        import typer.main
+
+        from remoteops.cli.app import create_app
+
+        built = typer.main.get_command(create_app(argv))
+        if not isinstance(built, TyperGroup):  # the app always has its sub-commands
+            raise TypeError("the remoteops application is not a command group")
+        group = _built[name] = built
+    return group
+
+
+def _undo_command_changes(group: TyperGroup) -> None:
+    """A bad config file makes the run refuse by replacing its command's ``invoke`` (see
+    ``config_cmd._fail_when_run``): the next run must not inherit that."""
+    for command in group.commands.values():
+        command.__dict__.pop("invoke", None)
+
+
+def _invoke(argv: list[str]) -> int:
+    group = _command_for(argv)
     try:
-        create_app(argv)(prog_name="remoteops", args=argv)
+        group.main(args=argv, prog_name="remoteops", standalone_mode=True)
         return 0
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
@@ -331,6 +373,8 @@ def _invoke(argv: list[str]) -> int:
     except Exception:
         traceback.print_exc()
         return 1
+    finally:
+        _undo_command_changes(group)
 
 
 def _forget_command_state() -> None:

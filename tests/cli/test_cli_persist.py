@@ -12,7 +12,6 @@ import shutil
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -140,6 +139,23 @@ def test_a_sync_through_the_process_sends_then_finds_nothing_to_change(
         assert shown.stdout.strip().endswith(b"alpha")
     finally:
         remoteops("run", "-i", inventory, "-H", names[0], f"rm -rf {dest}")
+
+
+def test_a_refused_config_file_does_not_outlive_its_command(
+    inventory: str, names: list[str], runtime: dict[str, str], tmp_path: Path
+) -> None:
+    bad, good = tmp_path / "bad", tmp_path / "good"
+    bad.mkdir()
+    good.mkdir()
+    (bad / "remoteops.toml").write_text("[run]\nno-such-key = 1\n")
+    args = ("run", "-i", inventory, "-H", names[0], "echo fine")
+    refused = _persisted(*args, env=runtime, cwd=bad)
+    assert refused.returncode == 2
+    assert b"no-such-key" in refused.stderr
+    after = _persisted(*args, env=runtime, cwd=good)  # the same process, another folder
+    assert after.returncode == 0, after.stderr
+    assert b"fine" in after.stdout
+    assert _status(runtime)["commands_served"] == 2  # type: ignore[index]
 
 
 # -- hosts that go away ---------------------------------------------------------------------
