@@ -89,6 +89,14 @@ def _raise_open_files_limit() -> None:
         pass  # not fatal: the run still works at lower fan-out
 
 
+def _persistence_asked(argv: list[str]) -> bool:
+    """Whether ``--persist`` or ``REMOTEOPS_PERSIST`` may ask for it: a direct run does not
+    pay for importing the persistence client (its exact reading is the client's)."""
+    return "REMOTEOPS_PERSIST" in os.environ or any(
+        word == "--persist" or word.startswith("--persist=") for word in argv
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     if sys.argv[1:] == ["--version"]:  # before any import: scripts ask it often
@@ -99,7 +107,7 @@ def main() -> None:
     completing = completion_words()
     argv = sys.argv[1:] if completing is None else completing
     command = named_command(argv)
-    if completing is None:
+    if completing is None and _persistence_asked(argv):
         from remoteops.persist.client import forward_if_persisting
 
         handed_over = forward_if_persisting(argv, command)

@@ -39,6 +39,10 @@ _START_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _OFF = ("no", "off", "false", "0")
+#: Options that read a password from the controlling terminal (``/dev/tty``), which the
+#: persistent process does not have (a word of the remote command taken for one only costs
+#: that command its speed-up). Other prompts read the caller's terminal as stdin, no echo.
+_ASKS_AT_TERMINAL = frozenset({"-k", "--ask-pass"})
 
 
 def parse_duration(value: str) -> float | None:
@@ -75,7 +79,7 @@ def warn(message: str) -> None:
 
 def forward_if_persisting(argv: list[str], command: str | None) -> int | None:
     """The exit code of ``argv`` run by the persistent process, or None: run it directly."""
-    if command not in SERVED:
+    if command not in SERVED or any(word in _ASKS_AT_TERMINAL for word in argv):
         return None
     value = option_value(argv)
     from_env = value is None

@@ -12,6 +12,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -394,3 +395,40 @@ def test_the_socket_address_refuses_a_long_folder(tmp_path: Path) -> None:
     with pytest.raises(PersistError, match="too long"):
         socket_path({"XDG_RUNTIME_DIR": str(deep)})
     assert socket.AF_UNIX  # the test machine speaks Unix sockets
+
+
+def test_a_key_passphrase_is_asked_on_the_callers_terminal_without_echo(
+    inventory: str, names: list[str], runtime: dict[str, str], tmp_path: Path
+) -> None:
+    import pexpect
+    import yaml
+    from cli_support import cli_env
+
+    data = yaml.safe_load(Path(inventory).read_text())
+    key = tmp_path / "encrypted_key"
+    shutil.copy(data["all"]["children"]["playground"]["vars"]["identity_file"], key)
+    key.chmod(0o600)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-p", "-N", "s3cret phrase", "-f", str(key)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    data["all"]["children"]["playground"]["vars"]["identity_file"] = str(key)
+    encrypted = tmp_path / "encrypted.yml"
+    encrypted.write_text(yaml.safe_dump(data))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "remoteops", "--persist", "60s", "run", "-i", str(encrypted), "-H", names[0],
+         "echo logged-in"],
+        env=cli_env(runtime), timeout=60,
+    )  # fmt: skip
+    child.expect("Passphrase for .*encrypted_key: ")
+    child.sendline("s3cret phrase")
+    child.expect(pexpect.EOF)
+    child.close()
+    shown = (child.before or b"").decode()
+    assert child.exitstatus == 0, shown
+    assert "logged-in" in shown
+    assert "s3cret" not in shown  # no echo: the terminal's echo was turned off for the answer
+    served = _status(runtime)
+    assert served is not None
+    assert served["commands_served"] == 1  # it went through the persistent process
