@@ -425,7 +425,8 @@ def test_a_key_passphrase_is_asked_on_the_callers_terminal_without_echo(
     child.sendline("s3cret phrase")
     child.expect(pexpect.EOF)
     child.close()
-    shown = (child.before or b"").decode()
+    before = child.before
+    shown = before.decode() if isinstance(before, bytes) else str(before or "")
     assert child.exitstatus == 0, shown
     assert "logged-in" in shown
     assert "s3cret" not in shown  # no echo: the terminal's echo was turned off for the answer
