@@ -70,7 +70,8 @@ HIDDEN_ADDRESS = "127.0.0.2"
 
 @dataclass(frozen=True)
 class Tool:
-    """One contender: ``parallel`` 0 is remoteops, else lftp with that many transfers."""
+    """One contender: ``parallel`` 0 is remoteops (-1: handed to a ``--persist`` process
+    that keeps its FTP connections between runs), else lftp with that many transfers."""
 
     name: str
     parallel: int
@@ -83,6 +84,8 @@ class Tool:
     def label(self) -> str:
         if self.parallel == 0:
             return "remoteops"
+        if self.parallel < 0:
+            return "remoteops --persist"
         return "lftp" if self.parallel == 1 else f"lftp -P{self.parallel}"
 
 
@@ -356,10 +359,18 @@ def serving(
 # -- the tools -------------------------------------------------------------------------------
 
 
-def run_remoteops(endpoint: Endpoint, src: Path, dest: str) -> tuple[float, float, int]:
-    argv = [sys.executable, "-m", "remoteops", "sync", "-i", str(endpoint.inventory),
+#: The runtime folder of the ``--persist`` contender's process (made in main()).
+PERSIST_ENV: dict[str, str] = {}
+
+
+def run_remoteops(
+    endpoint: Endpoint, src: Path, dest: str, *, persist: bool = False
+) -> tuple[float, float, int]:
+    persisting = ["--persist", "10m"] if persist else []
+    argv = [sys.executable, "-m", "remoteops", *persisting, "sync", "-i", str(endpoint.inventory),
             "-H", HOST_NAME, "-o", "json", "--delete", str(src), dest]  # fmt: skip
-    wall, cpu, out = measure(argv, timeout=COMMAND_TIMEOUT)
+    env = {**os.environ, **PERSIST_ENV} if persist else None
+    wall, cpu, out = measure(argv, env=env, timeout=COMMAND_TIMEOUT)
     try:
         rows = [json.loads(line) for line in out.splitlines() if line.strip()]
     except ValueError as exc:
@@ -422,8 +433,10 @@ def sync_runs(
                 before = ctimes(dest)
                 settle()
                 server_cpu = process_cpu(server.pid)
-                if tool.parallel == 0:
-                    wall, cpu, sent = run_remoteops(endpoint, tree.path, tool.dest)
+                if tool.parallel <= 0:
+                    wall, cpu, sent = run_remoteops(
+                        endpoint, tree.path, tool.dest, persist=tool.parallel < 0
+                    )
                 else:
                     wall, cpu, sent = run_lftp(
                         endpoint, tree.path, tool.dest, tool.parallel, workdir
@@ -471,7 +484,7 @@ def tool_versions() -> str:
 def report_lines(
     args: argparse.Namespace, tools: list[Tool], results: Results, elapsed: float
 ) -> list[str]:
-    others = [t for t in tools if t.parallel > 1]
+    others = [t for t in tools if t.parallel > 1 or t.parallel < 0]
     lines = [
         "## FTP sync: remoteops vs lftp mirror -R",
         "",
@@ -505,8 +518,19 @@ def report_lines(
         )
         + ". lftp: `mirror -R --delete"
         " --verbose=0 SRC /lftp-dest` (passive mode, no TLS)"
-        + "".join(f"; {t.label}: the same with `--parallel={t.parallel}`" for t in others)
-        + ".",
+        + "".join(
+            f"; {t.label}: the same with `--parallel={t.parallel}`"
+            for t in others
+            if t.parallel > 1
+        )
+        + "."
+        + (
+            " remoteops --persist: the same command with `--persist 10m`, handed to a"
+            " persistent process that keeps the FTP connections between runs (its first run,"
+            " in (a), starts the process)."
+            if any(t.parallel < 0 for t in tools)
+            else ""
+        ),
         f"- Machine: {system_description()}; client, server and relay share the cores."
         " Latency is one-way, added in both directions, control and data connections, by"
         " `bench/relay.py` (userspace delay line; no netem here).",
@@ -593,6 +617,9 @@ def main() -> None:
         help="set the host's ftp_connections in the inventory (default: remoteops' own)",
     )
     parser.add_argument("--passive-ports", type=int, default=20, help="how many, with latency")
+    parser.add_argument(
+        "--persist", action="store_true", help="also run remoteops --persist (kept connections)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="leave the trees and copies")
@@ -614,6 +641,9 @@ def main() -> None:
     tools = [Tool("remoteops", 0), Tool("lftp", 1)]
     if args.lftp_parallel > 1:
         tools.append(Tool(f"lftp-p{args.lftp_parallel}", args.lftp_parallel))
+    if args.persist:
+        tools.append(Tool("remoteops-persist", -1))
+        PERSIST_ENV["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="rpf", dir="/tmp")
 
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="remoteops-bench-ftp-"))
@@ -657,6 +687,9 @@ def main() -> None:
                 results.problem(f"{log.name} reports: {text.strip()[-500:]}")
         lines = report_lines(args, tools, results, time.perf_counter() - started)
     finally:
+        if PERSIST_ENV:
+            measure([sys.executable, "-m", "remoteops", "persist", "stop"],
+                    env={**os.environ, **PERSIST_ENV})  # fmt: skip
         if args.keep:
             print(f"kept: {workdir}")
         else:

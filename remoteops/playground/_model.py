@@ -28,7 +28,7 @@ SUDO_HOME_ROOT = Path("/var/lib/remoteops-playground")
 SUDOERS_FILE = Path("/etc/sudoers.d/remoteops-playground")
 #: Root-only runtime area: sshd files (outside /root, which each host hides) and leases.
 RUN_ROOT = Path("/run/remoteops-playground")
-MAX_HOSTS = 999
+MAX_HOSTS = 1000
 #: Interface names are limited to 15 characters; ``rp-`` + the host name must fit.
 MAX_NAME_LENGTH = 12
 

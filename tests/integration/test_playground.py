@@ -193,8 +193,10 @@ def test_sudo_user_needs_the_right_password(playground: PlaygroundState) -> None
 
 def test_up_rejects_bad_arguments(tmp_path: Path) -> None:
     playground = Playground(tmp_path / "never")
-    with pytest.raises(PlaygroundError, match="1 to 999"):
+    with pytest.raises(PlaygroundError, match="1 to 1000"):
         playground.up(0)
+    with pytest.raises(PlaygroundError, match="1 to 1000"):
+        playground.up(1001)
     with pytest.raises(PlaygroundError, match="prefix"):
         playground.up(2, prefix="a-very-long-prefix")
     with pytest.raises(ConfigurationError, match="mode"):
