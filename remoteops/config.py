@@ -103,6 +103,12 @@ SETTINGS: tuple[Setting, ...] = (
         "color", str, "colour on a terminal", "auto", env="NO_COLOR", choices=("auto", "never")
     ),
     Setting("keep-runs", int, "runs kept in the journal (0: keep no journal)", 50, minimum=0),
+    Setting(
+        "persist",
+        str,
+        "keep host connections open between commands this long (10m; 'no': off), --persist",
+        env="REMOTEOPS_PERSIST",
+    ),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 

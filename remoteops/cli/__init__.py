@@ -90,10 +90,16 @@ def _raise_open_files_limit() -> None:
 
 
 def _persistence_asked(argv: list[str]) -> bool:
-    """Whether ``--persist`` or ``REMOTEOPS_PERSIST`` may ask for it: a direct run does not
-    pay for importing the persistence client (its exact reading is the client's)."""
-    return "REMOTEOPS_PERSIST" in os.environ or any(
+    """Whether ``--persist``, ``REMOTEOPS_PERSIST`` or a config file may ask for it: a run
+    that cannot does not pay for importing the persistence client (which reads them exactly).
+    """
+    if "REMOTEOPS_PERSIST" in os.environ or any(
         word == "--persist" or word.startswith("--persist=") for word in argv
+    ):
+        return True
+    home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.exists("remoteops.toml") or os.path.exists(
+        os.path.join(home, "remoteops", "config.toml")
     )
 
 

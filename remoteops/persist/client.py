@@ -3,8 +3,9 @@ these small modules are imported), so a command handed to a running process cost
 than Python's own start.
 
 A command is handed over when it works on hosts (``run``, ``put``, ``get``, ``sync``,
-``task``) and persistence is asked for: ``remoteops --persist 10m ...`` or
-``REMOTEOPS_PERSIST=10m``. With neither (or ``--persist no``) nothing here happens. When the
+``task``) and persistence is asked for: ``remoteops --persist 10m ...``,
+``REMOTEOPS_PERSIST=10m``, or ``persist = "10m"`` in a config file (in that order). With
+none of them (or ``--persist no``) nothing here happens. When the
 process is busy with another command, cannot be started or refuses, the command runs directly
 (with a warning for the last two): persistence changes how fast a command starts, never what
 it does.
@@ -72,6 +73,29 @@ def option_value(argv: list[str]) -> str | None:
     return None
 
 
+def config_value() -> tuple[str | None, str]:
+    """The top-level ``persist`` key of ``./remoteops.toml``, else of the user's config file
+    (``remoteops config`` shows the same); a file without the word is not parsed."""
+    home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    for path in ("remoteops.toml", os.path.join(home, "remoteops", "config.toml")):
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+        except (OSError, ValueError):
+            continue
+        if "persist" not in text or sys.version_info < (3, 11):  # tomllib is 3.11's
+            continue
+        import tomllib  # type: ignore[import-not-found, unused-ignore]  # (mypy checks as 3.10)
+
+        try:
+            value = tomllib.loads(text).get("persist")
+        except ValueError:
+            return None, path  # the CLI reports the file
+        if value is not None:
+            return str(value), path
+    return None, ""
+
+
 def warn(message: str) -> None:
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.write(f"remoteops: --persist: {message}; running directly\n")
@@ -81,16 +105,18 @@ def forward_if_persisting(argv: list[str], command: str | None) -> int | None:
     """The exit code of ``argv`` run by the persistent process, or None: run it directly."""
     if command not in SERVED or any(word in _ASKS_AT_TERMINAL for word in argv):
         return None
-    value = option_value(argv)
-    from_env = value is None
-    value = os.environ.get(ENV) if from_env else value
+    value, source = option_value(argv), OPTION
+    if value is None:
+        value, source = os.environ.get(ENV), ENV
+    if value is None:
+        value, source = config_value()
     if value is None:
         return None
     try:
         seconds = parse_duration(value)
     except ValueError as exc:
-        if from_env:
-            warn(f"{ENV}: {exc}")
+        if source != OPTION:
+            warn(f"{source}: {exc}")
         return None  # a bad --persist is the CLI's usage error, reported there
     if seconds is None:
         return None

@@ -407,7 +407,10 @@ class Playground:
             runtime / "etc_hosts", render_etc_hosts((h.name, h.address) for h in record.hosts)
         )
         if mode == "netns":
-            create_namespaces([(h.netns or "", h.veth or "") for h in record.hosts])
+            create_namespaces(
+                [(h.netns or "", h.veth or "") for h in record.hosts],
+                [h.address for h in record.hosts],
+            )
             record.sudo_user = ensure_sudo_user(self.sudo_password_path)
         ensure_privsep_dir()
         self._start_all(record, sshd)

@@ -238,8 +238,13 @@ def size_neighbour_table(new_hosts: int) -> tuple[int, int, int] | None:
     return wanted
 
 
-def create_namespaces(links: Sequence[tuple[str, str]]) -> None:
-    """Create each (namespace, veth) pair in one ``ip -batch``: the inside end is ``eth0``."""
+def create_namespaces(links: Sequence[tuple[str, str]], addresses: Sequence[str] = ()) -> None:
+    """Create each (namespace, veth) pair in one ``ip -batch``: the inside end is ``eth0``.
+
+    ``addresses`` are those the new hosts will have: a gone host's MAC for one of them is
+    forgotten. Only theirs: flushing the whole bridge dropped the packets other playgrounds'
+    connections had waiting for an answer, and those connections failed "No route to host".
+    """
     raised = size_neighbour_table(len(links))
     if raised is not None:
         log.warning(
@@ -253,9 +258,10 @@ def create_namespaces(links: Sequence[tuple[str, str]]) -> None:
         lines.append(f"netns add {netns}")
         lines.append(f"link add {veth} type veth peer name eth0 netns {netns}")
         lines.append(f"link set {veth} master {BRIDGE} up")
-    # Addresses are reused across playgrounds: forget MACs of hosts that have gone.
-    lines.append(f"neigh flush dev {BRIDGE}")
     run(["ip", "-batch", "-"], stdin="\n".join(lines) + "\n", timeout=120)
+    forget = [f"neigh flush to {address} dev {BRIDGE}" for address in addresses]
+    if forget:  # addresses are reused across playgrounds: forget MACs of hosts that have gone
+        run(["ip", "-batch", "-"], stdin="\n".join(forget) + "\n", timeout=120, check=False)
 
 
 def configure_inside(netns: str, address: str) -> None:

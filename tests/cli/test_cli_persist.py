@@ -354,6 +354,27 @@ def test_stop_ends_the_process_and_no_process_runs_the_command_directly(
     assert _status(runtime) is None
 
 
+def test_the_config_file_asks_for_it_and_the_flag_or_variable_outrank_it(
+    inventory: str, names: list[str], runtime: dict[str, str], tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "remoteops.toml").write_text('persist = "1m"\n')
+    args = ("run", "-i", inventory, "-H", names[0], "echo kept")
+    by_file = remoteops(*args, env=runtime, cwd=project)
+    assert by_file.returncode == 0, by_file.stderr
+    found = _status(runtime)
+    assert found is not None
+    assert (found["commands_served"], found["idle_exit_s"]) == (1, 60.0)
+    off = remoteops(*args, env={**runtime, "REMOTEOPS_PERSIST": "no"}, cwd=project)
+    flag_off = remoteops("--persist", "no", *args, env=runtime, cwd=project)
+    assert (off.returncode, flag_off.returncode) == (0, 0)
+    assert _status(runtime)["commands_served"] == 1  # type: ignore[index]  # both ran directly
+    shown = remoteops("config", env=runtime, cwd=project)
+    assert b"persist" in shown.stdout
+    assert b"1m" in shown.stdout
+
+
 def test_a_bad_duration_is_a_usage_error(inventory: str, names: list[str]) -> None:
     done = remoteops(
         "--persist", "soon", "run", "-i", inventory, "-H", names[0], "true", env={"COLUMNS": "300"}
