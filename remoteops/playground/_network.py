@@ -200,6 +200,18 @@ def remove_bridge() -> None:
         run(["ip", "link", "del", BRIDGE], check=False)
 
 
+#: Ports a Linux bridge holds (BR_MAX_PORTS); one more fails "Exchange full".
+_BRIDGE_PORTS = 1024
+
+
+def _attached() -> int:
+    """Hosts (veths) on the bridge now, of every playground."""
+    try:
+        return len(list(Path(f"/sys/class/net/{BRIDGE}/brif").iterdir()))
+    except OSError:
+        return 0
+
+
 #: The kernel's neighbour (ARP) table limits, shared by every namespace's bridge.
 _NEIGH = Path("/proc/sys/net/ipv4/neigh/default")
 
@@ -227,9 +239,9 @@ def size_neighbour_table(new_hosts: int) -> tuple[int, int, int] | None:
     names = ("gc_thresh1", "gc_thresh2", "gc_thresh3")
     try:
         current = tuple(int((_NEIGH / name).read_text()) for name in names)
-        attached = len(list(Path(f"/sys/class/net/{BRIDGE}/brif").iterdir()))
     except (OSError, ValueError):
         return None
+    attached = _attached()
     wanted = neighbour_limits_for(attached + new_hosts, current)
     if wanted == current:
         return None
@@ -245,6 +257,13 @@ def create_namespaces(links: Sequence[tuple[str, str]], addresses: Sequence[str]
     forgotten. Only theirs: flushing the whole bridge dropped the packets other playgrounds'
     connections had waiting for an answer, and those connections failed "No route to host".
     """
+    room = _BRIDGE_PORTS - _attached()
+    if len(links) > room:
+        raise PlaygroundError(
+            f"the {BRIDGE} bridge has room for {max(room, 0)} more hosts, not {len(links)}: a "
+            f"Linux bridge holds {_BRIDGE_PORTS} ports, shared by every netns playground on "
+            "this machine; bring one down first"
+        )
     raised = size_neighbour_table(len(links))
     if raised is not None:
         log.warning(

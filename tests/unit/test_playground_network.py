@@ -3,6 +3,9 @@ kernel's default limits overflow and half the hosts time out, whatever the clien
 
 from __future__ import annotations
 
+import pytest
+
+from remoteops.playground._model import PlaygroundError
 from remoteops.playground._network import neighbour_limits_for
 
 _DEFAULTS = (128, 512, 1024)
@@ -28,3 +31,16 @@ def test_limits_already_higher_are_never_lowered() -> None:
     assert neighbour_limits_for(10, (4096, 8192, 16384)) == (4096, 8192, 16384)
     assert neighbour_limits_for(3000, (4096, 8192, 16384)) == (4096, 8192, 16384)
     assert neighbour_limits_for(5000, (4096, 8192, 16384)) == (5128, 10512, 21024)
+
+
+def test_more_hosts_than_the_bridge_holds_are_refused_before_anything_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from remoteops.playground import _network
+
+    monkeypatch.setattr(_network, "_attached", lambda: 1020)  # other playgrounds' hosts
+    made: list[object] = []
+    monkeypatch.setattr(_network, "run", lambda *a, **k: made.append(a))
+    with pytest.raises(PlaygroundError, match="room for 4 more hosts, not 5"):
+        _network.create_namespaces([(f"ns{i}", f"veth{i}") for i in range(5)])
+    assert made == []  # no namespace, no veth: "Exchange full" would come halfway through
