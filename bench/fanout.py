@@ -36,6 +36,11 @@ from common import (
 
 from remoteops.playground import Playground, PlaygroundState
 
+#: Seconds each tool gives a host (the playground inventory's 5 s connect_timeout is for
+#: tests: with 1,000 sshd on the client's own 2 cores, logins wait for CPU and ~8% of them
+#: passed 5 s). pssh's -t and remoteops' --connect-timeout; the asyncssh script waits forever.
+LOGIN_TIMEOUT_S = 60
+
 ASYNCSSH_SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
@@ -74,7 +79,7 @@ def tools(state: PlaygroundState, count: int, workdir: Path) -> dict[str, Callab
     run: dict[str, Callable[[], tuple]] = {
         "remoteops": lambda: answered(count, "\"status\": \"ok\"", measure_rss(
             [*remoteops, "run", "-i", str(state.inventory_path), "-H", names,
-             "-o", "json", "uptime"]
+             "--connect-timeout", str(LOGIN_TIMEOUT_S), "-o", "json", "uptime"]
         )),
         "asyncssh gather": lambda: answered(count, "load average", measure_rss(
             [sys.executable, str(asyncssh_file), user, str(state.client_key_path),
@@ -83,7 +88,7 @@ def tools(state: PlaygroundState, count: int, workdir: Path) -> dict[str, Callab
     }  # fmt: skip
     if shutil.which("parallel-ssh"):
         run["parallel-ssh"] = lambda: answered(count, "[SUCCESS]", measure_rss(
-            ["parallel-ssh", "-h", str(hosts_file), "-p", str(count), "-t", "60",
+            ["parallel-ssh", "-h", str(hosts_file), "-p", str(count), "-t", str(LOGIN_TIMEOUT_S),
              "-x", " ".join(opts), "uptime"]
         ))  # fmt: skip
     if shutil.which("pdsh") and len(ports) == 1:
@@ -140,11 +145,17 @@ def main() -> None:
         "--tools", nargs="+", help="only these tools (remoteops is always run: ratios need it)"
     )
     parser.add_argument("--skip-single", action="store_true", help="no single-host line")
+    parser.add_argument(
+        "--mode",
+        choices=("auto", "netns", "loopback"),
+        default="auto",
+        help="playground mode (netns needs root; a Linux bridge holds 1,024 hosts in all)",
+    )
     args = parser.parse_args()
     compile_remoteops()
 
     playground = Playground(Path(tempfile.mkdtemp(prefix="remoteops-bench-")))
-    state = playground.up(max(args.sizes), prefix="bn")
+    state = playground.up(max(args.sizes), prefix="bn", mode=args.mode)
     lines = [
         "## SSH fan-out: `uptime` on N hosts",
         "",
