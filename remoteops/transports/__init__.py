@@ -70,6 +70,9 @@ class TransportFactory:
     def _ssh_context_locked(self) -> SSHContext:
         if self._ssh_context is None:
             from remoteops.transports.known_hosts import KnownHosts
+            from remoteops.transports.paramiko_import import import_paramiko
+
+            import_paramiko()
             from remoteops.transports.ssh import SSHContext
 
             self._ssh_context = SSHContext(
@@ -122,6 +125,9 @@ class TransportFactory:
 
             return LocalTransport()
         if host.protocol == "ssh":
+            from remoteops.transports.paramiko_import import import_paramiko
+
+            import_paramiko()
             from remoteops.transports.ssh import SSHTransport
 
             return SSHTransport(host, self.ssh_context())
