@@ -35,7 +35,8 @@ from remoteops.persist.pool import KeptConnections
 from remoteops.results import ExitCode
 from remoteops.sessions import make_sessions_with
 
-log = logging.getLogger("remoteops.persist")
+#: The process's own lines, outside the "remoteops" loggers a command's -v shows.
+log = logging.getLogger("remoteops-persist-process")
 
 #: How long a caller has to send its command once connected.
 _REQUEST_TIMEOUT_S = 10.0
@@ -388,10 +389,23 @@ def _forget_command_state() -> None:
         config_cmd._inventory_sources = None  # type: ignore[attr-defined]
 
 
+def _log_to_own_file() -> None:
+    """The process's own lines (start, refusals, idle exit) go to the log it was started with,
+    on a descriptor of their own: descriptor 2 is each command's stderr while it runs. Only
+    this module's logger writes there; what a command logs (``-v``) goes to that command's
+    stderr through the command's own handlers, as in a direct run."""
+    stream = os.fdopen(os.dup(2), "a", buffering=1, encoding="utf-8", errors="backslashreplace")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def main(argv: list[str]) -> int:
     from remoteops.cli import _raise_open_files_limit
 
-    logging.basicConfig(format="%(asctime)s %(message)s", stream=sys.stderr)
+    _log_to_own_file()
     if len(argv) != 2:
         sys.stderr.write("usage: python -m remoteops.cli.persist_daemon SOCKET SECONDS\n")
         return 2

@@ -454,3 +454,17 @@ def test_a_key_passphrase_is_asked_on_the_callers_terminal_without_echo(
     served = _status(runtime)
     assert served is not None
     assert served["commands_served"] == 1  # it went through the persistent process
+
+
+def test_the_process_keeps_its_own_log_lines_out_of_a_commands_stderr(
+    inventory: str, names: list[str], runtime: dict[str, str]
+) -> None:
+    args = ("-v", "run", "-i", inventory, "-H", names[0], "true")
+    assert _persisted(*args, env=runtime).returncode == 0
+    again = _persisted(*args, env=runtime)
+    lines = [line for line in again.stderr.splitlines() if b"reusing its kept connection" in line]
+    assert lines == [f"host {names[0]}: reusing its kept connection".encode()]  # once, bare
+    (log,) = (Path(runtime["XDG_RUNTIME_DIR"]) / "remoteops").glob("persist-*.log")
+    logged = log.read_text()
+    assert "listening on" in logged
+    assert "reusing" not in logged  # a command's -v lines are the command's alone
