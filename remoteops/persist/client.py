@@ -194,7 +194,8 @@ def _hand_over(sock: socket.socket, argv: list[str], seconds: float) -> int | No
     if "refused" in answer:
         warn(str(answer["refused"]))
         return None
-    with _signals_sent_to(sock):
+    received: list[int] = []
+    with _signals_sent_to(sock, received):
         try:
             ended = wire.receive(sock)
         except (OSError, wire.WireError):
@@ -203,15 +204,26 @@ def _hand_over(sock: socket.socket, argv: list[str], seconds: float) -> int | No
         sys.stderr.write("remoteops: the persistent process ended before the command did\n")
         return 1
     code: int = ended["exit"]
+    if code == 128 + signal.SIGTERM and signal.SIGTERM in received:
+        _end_by_sigterm()  # as a direct run does: its parent sees it killed by the signal
     return code
 
 
+def _end_by_sigterm() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def _signals_sent_to(sock: socket.socket) -> Iterator[None]:
+def _signals_sent_to(sock: socket.socket, received: list[int]) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP go to the command in the process (two Ctrl-C: the run's
-    second stage, as in a direct run)."""
+    second stage, as in a direct run); each is added to ``received``."""
 
     def send(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
         with contextlib.suppress(OSError):
             wire.send(sock, {"signal": signum})
 

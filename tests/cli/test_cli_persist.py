@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -221,6 +222,55 @@ def test_ctrl_c_reaches_the_command_in_the_process_and_it_keeps_serving(
     after = _persisted("run", "-i", inventory, "-H", hosts[0], "echo fine", env=runtime)
     assert after.returncode == 0
     assert b"fine" in after.stdout
+
+
+def test_sigterm_cancels_the_command_ends_the_caller_by_it_and_the_process_lives_on(
+    inventory: str, names: list[str], runtime: dict[str, str], gate: Path
+) -> None:
+    """``timeout 60 remoteops --persist ...``: as in a direct run, every host is cancelled and
+    the caller ends by the SIGTERM. The run re-raised the SIGTERM it held under the default
+    action, which ended the persistent process with every kept connection (caller: 1)."""
+    assert _persisted("run", "-i", inventory, "-H", names[0], "true", env=runtime).returncode == 0
+    before = _status(runtime)
+    assert before is not None
+    hosts = names[:2]
+    with LiveRun(
+        "--persist", "60s", "run", "-i", inventory, "-H", ":".join(hosts), "-o", "json",
+        gated_command(gate), env=runtime,
+    ) as run:  # fmt: skip
+        wait_until(lambda: started_count(gate) == 2, "both hosts to start")
+        run.proc.send_signal(signal.SIGTERM)
+        code, out, err = run.finish(timeout=30)
+    assert code == -signal.SIGTERM, err
+    assert {r["status"] for r in by_host(out).values()} == {"cancelled"}
+    after = _status(runtime)
+    assert after is not None, "the persistent process died with the command"
+    assert after["pid"] == before["pid"]
+    again = _persisted("run", "-i", inventory, "-H", names[0], "echo fine", env=runtime)
+    assert again.returncode == 0
+    assert b"fine" in again.stdout
+
+
+def test_a_caller_killed_mid_command_cancels_it(
+    inventory: str, names: list[str], runtime: dict[str, str], gate: Path
+) -> None:
+    """No one is left to see the first Ctrl-C's wait nor to press Ctrl-C again: the command
+    is cancelled at once. Taken as one Ctrl-C, it ran on until the host's command ended by
+    itself (here never), and the process stayed busy: every later command ran directly."""
+    with LiveRun(
+        "--persist", "60s", "run", "-i", inventory, "-H", names[0], gated_command(gate),
+        env=runtime,
+    ) as run:  # fmt: skip
+        wait_until(lambda: started_count(gate) == 1, "the command to start")
+        run.proc.kill()
+        run.proc.wait(timeout=10)
+
+    def served() -> bool:
+        found = _status(runtime)
+        return found is not None and not found["busy"] and found["commands_served"] == 1
+
+    wait_until(served, "the process to end the command", timeout=15)
+    assert not (gate / "release").exists()
 
 
 def test_a_command_while_the_process_is_busy_runs_directly(
