@@ -37,7 +37,9 @@ from remoteops.persist.pool import KeptConnections
 from remoteops.results import ExitCode
 from remoteops.sessions import make_sessions_with
 
-log = logging.getLogger("remoteops.persist")
+#: The process's own log (persist-*.log), apart from the loggers a command's ``-v`` shows:
+#: the root logger keeps no handler of ours, so a command's warnings read as a direct run's.
+log = logging.getLogger("remoteops-persist")
 
 #: How long a caller has to send its command once connected.
 _REQUEST_TIMEOUT_S = 10.0
@@ -172,6 +174,7 @@ class PersistServer:
     def _control(self, conn: socket.socket, action: str) -> None:
         with conn:
             if action == "stop":
+                log.warning("asked to stop")
                 self._stopping = True
                 wire.send(conn, {"stopping": True, "pid": os.getpid()})
                 return
@@ -428,10 +431,21 @@ def _forget_command_state() -> None:
         config_cmd._inventory_sources = None  # type: ignore[attr-defined]
 
 
+def _log_to_own_file() -> None:
+    """The log on a descriptor of its own: 0, 1 and 2 are each command's (its caller's
+    terminal), then /dev/null."""
+    stream = open(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def main(argv: list[str]) -> int:
     from remoteops.cli import _raise_open_files_limit
 
-    logging.basicConfig(format="%(asctime)s %(message)s", stream=sys.stderr)
+    _log_to_own_file()
     if len(argv) != 2:
         sys.stderr.write("usage: python -m remoteops.cli.persist_daemon SOCKET SECONDS\n")
         return 2

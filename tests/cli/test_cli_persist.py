@@ -160,6 +160,35 @@ def test_a_refused_config_file_does_not_outlive_its_command(
     assert _status(runtime)["commands_served"] == 2  # type: ignore[index]
 
 
+def test_a_commands_warnings_read_as_a_direct_runs_and_the_log_keeps_its_own(
+    inventory: str, names: list[str], runtime: dict[str, str], tmp_path: Path
+) -> None:
+    """The process's log handler sat on the root logger and on descriptor 2: each warning
+    of a command was shown twice (the second with a time stamp), and after the first command
+    the log file got nothing more (descriptor 2 was /dev/null), not even the exit."""
+    typo = tmp_path / "typo.yml"
+    typo.write_text(
+        Path(inventory)
+        .read_text()
+        .replace("connect_timeout:", "identiy_file: x\n        connect_timeout:", 1)
+    )
+    args = ("run", "-i", str(typo), "-H", names[0], "true")
+    direct = remoteops(*args)
+    assert b"did you mean identity_file" in direct.stderr
+    for _ in range(2):
+        persisted = _persisted(*args, env=runtime, duration="2s")
+        assert persisted.returncode == direct.returncode == 0
+        assert _untimed(persisted.stderr) == _untimed(direct.stderr)
+    found = _status(runtime)
+    assert found is not None
+    _wait_gone(int(found["pid"]), timeout=20)
+    (log,) = (Path(runtime["XDG_RUNTIME_DIR"]) / "remoteops").glob("persist-*.log")
+    text = log.read_text()
+    assert "listening on" in text
+    assert "exiting" in text
+    assert "identity_file" not in text
+
+
 # -- hosts that go away ---------------------------------------------------------------------
 
 
