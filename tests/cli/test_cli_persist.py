@@ -189,6 +189,37 @@ def test_a_commands_warnings_read_as_a_direct_runs_and_the_log_keeps_its_own(
     assert "identity_file" not in text
 
 
+def test_a_host_key_removed_from_the_inventorys_known_hosts_file_refuses_the_kept_connection(
+    inventory: str, names: list[str], runtime: dict[str, str], tmp_path: Path
+) -> None:
+    """The inventory's ``known_hosts_file`` was not part of what a kept connection is kept
+    for (only ~/.ssh's files were): a host whose key was taken out of it (distrusted, or
+    changed) still ran commands through the kept connection, where a direct run refused it."""
+    import yaml
+
+    data = yaml.safe_load(Path(inventory).read_text())
+    group = data["all"]["children"]["playground"]
+    known = tmp_path / "known_hosts"
+    shutil.copy(group["vars"]["known_hosts_file"], known)
+    group["vars"]["known_hosts_file"] = str(known)
+    own = tmp_path / "inventory.yml"
+    own.write_text(yaml.safe_dump(data))
+    address = group["hosts"][names[0]]["address"]
+    args = ("run", "-i", str(own), "-H", names[0], "-o", "json", "echo hi")
+    assert _persisted(*args, env=runtime).returncode == 0
+    trusted = known.read_text()
+    known.write_text(
+        "".join(line for line in trusted.splitlines(True) if not line.startswith(address + " "))
+    )
+    direct = remoteops(*args)
+    persisted = _persisted(*args, env=runtime)
+    assert direct.returncode == 3
+    assert persisted.returncode == 3, persisted.stdout
+    assert by_host(persisted.stdout)[names[0]]["status"] == "hostkey"
+    known.write_text(trusted)
+    assert _persisted(*args, env=runtime).returncode == 0
+
+
 # -- hosts that go away ---------------------------------------------------------------------
 
 
