@@ -421,7 +421,12 @@ def _invoke(argv: list[str]) -> int:
 
 
 def _forget_command_state() -> None:
-    """What a command leaves in the CLI's modules, reset for the next one."""
+    """What a command leaves in the CLI's modules, reset for the next one: its secrets too
+    (a later command's journal and logs blanked them, and this process kept them)."""
+    from remoteops import diagnostics
+
+    with diagnostics._lock:
+        diagnostics._secrets.clear()
     common = sys.modules.get("remoteops.cli.common")
     if common is not None:
         common._verbose = False  # type: ignore[attr-defined]

@@ -220,6 +220,24 @@ def test_a_host_key_removed_from_the_inventorys_known_hosts_file_refuses_the_kep
     assert _persisted(*args, env=runtime).returncode == 0
 
 
+def test_a_commands_secrets_are_not_blanked_in_the_next_commands_journal(
+    inventory: str, names: list[str], runtime: dict[str, str], tmp_path: Path
+) -> None:
+    """``--env TOKEN=...`` registers the value as a secret: it stayed registered in the
+    process, so a later command's journal showed ``echo ********`` for ``echo`` of it."""
+    env = {**runtime, "XDG_STATE_HOME": str(tmp_path / "state")}
+    run = ("run", "-i", inventory, "-H", names[0])
+    assert _persisted(*run, "--env", "TOKEN=zebra42", "true", env=env).returncode == 0
+    assert _persisted(*run, "echo zebra42", env=env).returncode == 0
+    journals = sorted((tmp_path / "state" / "remoteops" / "runs").glob("*.jsonl"))
+    assert len(journals) == 2
+    first, second = (json.loads(path.read_text().splitlines()[0])["run"] for path in journals)
+    if "true" not in first["argv"]:
+        first, second = second, first
+    assert "TOKEN=********" in first["argv"]
+    assert second["argv"][-1] == "echo zebra42"
+
+
 # -- hosts that go away ---------------------------------------------------------------------
 
 
