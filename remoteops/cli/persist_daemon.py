@@ -422,11 +422,15 @@ def _invoke(argv: list[str]) -> int:
 
 def _forget_command_state() -> None:
     """What a command leaves in the CLI's modules, reset for the next one: its secrets too
-    (a later command's journal and logs blanked them, and this process kept them)."""
+    (a later command's journal and logs blanked them, and this process kept them), and the
+    files' contents a sync or put kept for its hosts."""
     from remoteops import diagnostics
 
     with diagnostics._lock:
         diagnostics._secrets.clear()
+    tar_stream = sys.modules.get("remoteops.transports.tar_stream")
+    if tar_stream is not None:  # up to 64 MiB of the synced files' bytes, for nothing now
+        tar_stream.SHARED_CONTENTS.clear()
     common = sys.modules.get("remoteops.cli.common")
     if common is not None:
         common._verbose = False  # type: ignore[attr-defined]

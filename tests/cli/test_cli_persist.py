@@ -143,6 +143,37 @@ def test_a_sync_through_the_process_sends_then_finds_nothing_to_change(
         remoteops("run", "-i", inventory, "-H", names[0], f"rm -rf {dest}")
 
 
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_the_files_a_sync_read_are_not_kept_after_it(
+    inventory: str, names: list[str], runtime: dict[str, str], tmp_path: Path
+) -> None:
+    """A sync keeps small files' bytes for its other hosts (up to 64 MiB); in the process
+    they stayed after the command, for as long as it lived."""
+    source = tmp_path / "many"
+    source.mkdir()
+    for index in range(100):
+        (source / f"f{index}").write_bytes(os.urandom(200_000))  # 20 MB, each file kept
+    time.sleep(2.1)  # older than the cache's racy window: every file is kept
+    dest = f"/srv/persist-rss-{os.getpid()}"
+    assert _persisted("run", "-i", inventory, "-H", names[0], "true", env=runtime).returncode == 0
+    found = _status(runtime)
+    assert found is not None
+    before = _rss_kib(int(found["pid"]))
+    try:
+        done = _persisted("sync", "-i", inventory, "-H", names[0], str(source), dest, env=runtime)
+        assert done.returncode == 0, done.stderr
+        grown = _rss_kib(int(found["pid"])) - before
+    finally:
+        remoteops("run", "-i", inventory, "-H", names[0], f"rm -rf {dest}")
+    assert grown < 10_000, f"{grown} KiB more after the sync"
+
+
 def test_a_refused_config_file_does_not_outlive_its_command(
     inventory: str, names: list[str], runtime: dict[str, str], tmp_path: Path
 ) -> None:
