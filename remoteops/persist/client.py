@@ -29,6 +29,9 @@ from remoteops.persist.paths import PersistError, socket_path
 #: The commands handed to the persistent process (those that connect to hosts).
 SERVED = frozenset({"run", "put", "get", "sync", "task"})
 OPTION = "--persist"
+#: The exit status of a command interrupted (:class:`~remoteops.results.ExitCode`, not
+#: imported: this module loads before the CLI).
+INTERRUPTED = 130
 ENV = "REMOTEOPS_PERSIST"
 #: How long a new process may take to listen.
 START_TIMEOUT_S = 15.0
@@ -97,11 +100,15 @@ def forward_if_persisting(argv: list[str], command: str | None) -> int | None:
     try:
         path = socket_path()
         sock = _connect(path) or _start(path, seconds)
+        with sock:
+            return _hand_over(sock, argv, seconds)
     except PersistError as exc:
         warn(str(exc))
         return None
-    with sock:
-        return _hand_over(sock, argv, seconds)
+    except KeyboardInterrupt:  # before the command started (or was refused): as a direct run
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write("interrupted\n")
+        return INTERRUPTED
 
 
 def _connect(path: Path) -> socket.socket | None:

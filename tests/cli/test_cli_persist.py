@@ -382,6 +382,33 @@ def test_a_caller_killed_mid_command_cancels_it(
     assert not (gate / "release").exists()
 
 
+def test_ctrl_c_before_the_process_answers_is_an_interruption_not_a_traceback(
+    inventory: str, names: list[str], runtime: dict[str, str]
+) -> None:
+    """Ctrl-C while the caller waits for the process's first answer (a busy machine, a
+    process starting): the caller's Python traceback, not ``interrupted`` and 130."""
+    from remoteops.persist.paths import socket_path
+
+    path = socket_path(runtime)
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(str(path))  # takes the command, never answers
+    silent.listen(1)
+    try:
+        with LiveRun(
+            "--persist", "60s", "run", "-i", inventory, "-H", names[0], "true", env=runtime
+        ) as run:
+            conn, _ = silent.accept()
+            with conn:
+                conn.recv(65536)  # the request is sent: the caller waits for the answer
+                run.interrupt()
+                code, _out, err = run.finish(timeout=15)
+    finally:
+        silent.close()
+        path.unlink()
+    assert code == 130, err
+    assert err.decode().strip() == "interrupted"
+
+
 def test_a_command_while_the_process_is_busy_runs_directly(
     inventory: str, names: list[str], runtime: dict[str, str], gate: Path
 ) -> None:
