@@ -283,7 +283,7 @@ def _raise(command: _Command, signum: int) -> None:
     process: under its default action it would end it with every kept connection. A run that
     holds SIGTERM (:func:`~remoteops.executor.sigterm_deferred`) is told as its own handler
     would tell it; before or outside one, the command is interrupted (and exits 143)."""
-    if signum == signal.SIGTERM:
+    if signum in (signal.SIGTERM, signal.SIGHUP):  # a hang-up ends a direct run at once
         command.terminated = True
         if _termination.deferring:
             _termination.pending = True

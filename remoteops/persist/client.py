@@ -211,17 +211,18 @@ def _hand_over(sock: socket.socket, argv: list[str], seconds: float) -> int | No
         sys.stderr.write("remoteops: the persistent process ended before the command did\n")
         return 1
     code: int = ended["exit"]
-    if code == 128 + signal.SIGTERM and signal.SIGTERM in received:
-        _end_by_sigterm()  # as a direct run does: its parent sees it killed by the signal
+    ending = [signum for signum in received if signum in (signal.SIGTERM, signal.SIGHUP)]
+    if code == 128 + signal.SIGTERM and ending:
+        _end_by(ending[0])  # as a direct run does: its parent sees it killed by the signal
     return code
 
 
-def _end_by_sigterm() -> None:
+def _end_by(signum: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 @contextlib.contextmanager
