@@ -517,13 +517,13 @@ def test_the_process_exits_when_idle_and_removes_its_socket(
     inventory: str, names: list[str], runtime: dict[str, str]
 ) -> None:
     done = _persisted("run", "-i", inventory, "-H", names[0], "true", env=runtime, duration="2s")
+    ended = time.monotonic()  # the idle clock started before: the command ended in there
     assert done.returncode == 0
-    found = _status(runtime)
+    found = _status(runtime)  # over a second on a loaded machine: not the time to measure from
     assert found is not None
     assert found["idle_exit_s"] == 2.0
-    started = time.monotonic()
     _wait_gone(int(found["pid"]), timeout=20)
-    assert time.monotonic() - started >= 1.0  # not at once: after the idle time
+    assert time.monotonic() - ended >= 1.5  # not at once: after the idle time
     folder = Path(runtime["XDG_RUNTIME_DIR"]) / "remoteops"
     assert not list(folder.glob("persist-*.sock"))
     assert _status(runtime) is None
