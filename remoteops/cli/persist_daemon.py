@@ -26,10 +26,12 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO, cast
 
 from typer.core import TyperGroup
 
+from remoteops.executor import _termination
 from remoteops.persist import wire
 from remoteops.persist.pool import KeptConnections
 from remoteops.results import ExitCode
@@ -49,6 +51,8 @@ class _Command:
     request: dict[str, Any]
     fds: list[int]
     gone: threading.Event = field(default_factory=threading.Event)
+    #: A SIGTERM was forwarded (or the caller went away): the command ends as if terminated.
+    terminated: bool = False
 
 
 def _refuse(conn: socket.socket, reason: str) -> None:
@@ -83,6 +87,9 @@ class PersistServer:
         self._stopping = False
         self._running: _Command | None = None
         self._served = 0
+        #: Held while a forwarded signal is raised, and while a command is marked over, so no
+        #: signal meant for one command reaches the code after it (or the next command).
+        self._signal_lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._inode: int | None = None
         self._base_env = dict(os.environ)
@@ -166,6 +173,7 @@ class PersistServer:
     def _control(self, conn: socket.socket, action: str) -> None:
         with conn:
             if action == "stop":
+                log.warning("asked to stop")
                 self._stopping = True
                 wire.send(conn, {"stopping": True, "pid": os.getpid()})
                 return
@@ -219,6 +227,7 @@ class PersistServer:
             wire.send(command.conn, {"started": True})
             self.idle_s = float(command.request.get("persist") or self.idle_s)
             self._running = command
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             threading.Thread(target=self._watch, args=(command,), daemon=True).start()
             code = _run_in_place(command)
         except KeyboardInterrupt:
@@ -226,7 +235,13 @@ class PersistServer:
         except Exception:  # the caller learns the command ended; we keep serving
             log.exception("a command failed inside the persistent process")
         finally:
-            self._running = None
+            with self._signal_lock:
+                self._running = None
+            # a Ctrl-C forwarded as the command ended is for that command: none lands here
+            signal.signal(signal.SIGINT, _between_commands)
+            _termination.pending = False
+            if command.terminated and code == int(ExitCode.INTERRUPTED):
+                code = _TERMINATED  # stopped before any run held the SIGTERM
             self._served += 1
             self.pool.last_used = time.monotonic()
             for fd in command.fds:
@@ -239,29 +254,55 @@ class PersistServer:
                 self._busy = False
 
     def _watch(self, command: _Command) -> None:
-        """Raise here the signals the caller forwards; a caller gone is a Ctrl-C."""
+        """Raise here the signals the caller forwards; a caller gone is a SIGTERM: no one is
+        left to see the first Ctrl-C's wait, nor to press Ctrl-C again."""
         while True:
             try:
                 message = wire.receive(command.conn)
             except (OSError, wire.WireError):
                 message = None
-            if self._running is not command:
-                return
-            if message is None:
-                command.gone.set()
-                self._raise(signal.SIGINT)
-                return
-            signum = message.get("signal")
-            if isinstance(signum, int):
-                self._raise(signum)
+            with self._signal_lock:
+                if self._running is not command:
+                    return
+                if message is None:
+                    command.gone.set()
+                    _raise(command, signal.SIGTERM)
+                    return
+                signum = message.get("signal")
+                if isinstance(signum, int):
+                    _raise(command, signum)
 
-    def _raise(self, signum: int) -> None:
-        if signum == signal.SIGTERM and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-            signum = signal.SIGINT  # no run is listening for it: never end this process
-        elif signum != signal.SIGTERM:
-            signum = signal.SIGINT
-        if self._running is not None:
-            os.kill(os.getpid(), signum)
+
+#: The exit status of a command a SIGTERM ended (the caller then ends by SIGTERM itself).
+_TERMINATED = 128 + signal.SIGTERM
+
+
+def _raise(command: _Command, signum: int) -> None:
+    """A forwarded signal, for the command on the main thread. SIGTERM is never sent to this
+    process: under its default action it would end it with every kept connection. A run that
+    holds SIGTERM (:func:`~remoteops.executor.sigterm_deferred`) is told as its own handler
+    would tell it; before or outside one, the command is interrupted (and exits 143)."""
+    if signum in (signal.SIGTERM, signal.SIGHUP):  # a hang-up ends a direct run at once
+        command.terminated = True
+        if _termination.deferring:
+            _termination.pending = True
+            return
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _between_commands(signum: int, frame: FrameType | None) -> None:
+    """SIGINT's handler between commands: a late Ctrl-C of the last command's is dropped."""
+
+
+_raise_signal = signal.raise_signal
+
+
+def _sigterm_ends_the_command(signum: int) -> None:
+    """``signal.raise_signal`` in this process: a run held a SIGTERM and re-raises it to end
+    the process (status 143); here it ends the command with that status instead."""
+    if signum == signal.SIGTERM and threading.current_thread() is threading.main_thread():
+        raise SystemExit(_TERMINATED)
+    _raise_signal(signum)
 
 
 def _stream(fd: int, mode: str, encoding: list[Any] | None, *, line: bool) -> TextIO:
@@ -379,7 +420,16 @@ def _invoke(argv: list[str]) -> int:
 
 
 def _forget_command_state() -> None:
-    """What a command leaves in the CLI's modules, reset for the next one."""
+    """What a command leaves in the CLI's modules, reset for the next one: its secrets too
+    (a later command's journal and logs blanked them, and this process kept them), and the
+    files' contents a sync or put kept for its hosts."""
+    from remoteops import diagnostics
+
+    with diagnostics._lock:
+        diagnostics._secrets.clear()
+    tar_stream = sys.modules.get("remoteops.transports.tar_stream")
+    if tar_stream is not None:  # up to 64 MiB of the synced files' bytes, for nothing now
+        tar_stream.SHARED_CONTENTS.clear()
     common = sys.modules.get("remoteops.cli.common")
     if common is not None:
         common._verbose = False  # type: ignore[attr-defined]
@@ -414,7 +464,8 @@ def main(argv: list[str]) -> int:
     server = PersistServer(Path(argv[0]), float(argv[1]))
     if not server.bind():
         return 0
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _between_commands)
+    signal.raise_signal = _sigterm_ends_the_command
     server.serve()
     return 0
 

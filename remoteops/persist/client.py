@@ -30,6 +30,9 @@ from remoteops.persist.paths import PersistError, socket_path
 #: The commands handed to the persistent process (those that connect to hosts).
 SERVED = frozenset({"run", "put", "get", "sync", "task"})
 OPTION = "--persist"
+#: The exit status of a command interrupted (:class:`~remoteops.results.ExitCode`, not
+#: imported: this module loads before the CLI).
+INTERRUPTED = 130
 ENV = "REMOTEOPS_PERSIST"
 #: How long a new process may take to listen.
 START_TIMEOUT_S = 15.0
@@ -123,11 +126,15 @@ def forward_if_persisting(argv: list[str], command: str | None) -> int | None:
     try:
         path = socket_path()
         sock = _connect(path) or _start(path, seconds)
+        with sock:
+            return _hand_over(sock, argv, seconds)
     except PersistError as exc:
         warn(str(exc))
         return None
-    with sock:
-        return _hand_over(sock, argv, seconds)
+    except KeyboardInterrupt:  # before the command started (or was refused): as a direct run
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write("interrupted\n")
+        return INTERRUPTED
 
 
 def _connect(path: Path) -> socket.socket | None:
@@ -220,7 +227,8 @@ def _hand_over(sock: socket.socket, argv: list[str], seconds: float) -> int | No
     if "refused" in answer:
         warn(str(answer["refused"]))
         return None
-    with _signals_sent_to(sock):
+    received: list[int] = []
+    with _signals_sent_to(sock, received):
         try:
             ended = wire.receive(sock)
         except (OSError, wire.WireError):
@@ -229,15 +237,27 @@ def _hand_over(sock: socket.socket, argv: list[str], seconds: float) -> int | No
         sys.stderr.write("remoteops: the persistent process ended before the command did\n")
         return 1
     code: int = ended["exit"]
+    ending = [signum for signum in received if signum in (signal.SIGTERM, signal.SIGHUP)]
+    if code == 128 + signal.SIGTERM and ending:
+        _end_by(ending[0])  # as a direct run does: its parent sees it killed by the signal
     return code
 
 
+def _end_by(signum: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
 @contextlib.contextmanager
-def _signals_sent_to(sock: socket.socket) -> Iterator[None]:
+def _signals_sent_to(sock: socket.socket, received: list[int]) -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP go to the command in the process (two Ctrl-C: the run's
-    second stage, as in a direct run)."""
+    second stage, as in a direct run); each is added to ``received``."""
 
     def send(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
         with contextlib.suppress(OSError):
             wire.send(sock, {"signal": signum})
 

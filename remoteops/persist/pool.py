@@ -11,6 +11,7 @@ between commands).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -39,23 +40,61 @@ def _file_state(path: Path | None) -> tuple[str, int, int] | None:
     return (str(path), found.st_mtime_ns, found.st_size)
 
 
-def _settings_key(factory: TransportFactory) -> Hashable | None:
+#: The known_hosts files searched when neither the run nor ssh_config names any
+#: (:class:`~remoteops.transports.known_hosts.KnownHosts`'s own).
+_DEFAULT_KNOWN_HOSTS = (
+    "~/.ssh/known_hosts",
+    "~/.ssh/known_hosts2",
+    "/etc/ssh/ssh_known_hosts",
+    "/etc/ssh/ssh_known_hosts2",
+)
+
+
+def _config_digest(factory: TransportFactory) -> Hashable:
+    """The ssh_config the command reads, as it is now (includes and the system file too);
+    one unreadable (the command reports it) is a value equal to no other: nothing shared."""
+    from remoteops.transports.ssh_config import config_files, flattened_config
+
+    try:
+        text = flattened_config(config_files(factory.ssh_config_path))
+    except Exception:
+        return object()
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
+
+
+def _settings_key(factory: TransportFactory, config: Hashable) -> Hashable | None:
     """What of the command's settings makes its connections; None: never shared (a password
     typed for this command alone, ``--ask-pass``)."""
     if factory.password is not None:
         return None
-    ssh_config = factory.ssh_config_path or Path.home() / ".ssh" / "config"
-    known = factory.known_hosts_files or [
-        Path.home() / ".ssh" / "known_hosts",
-        Path.home() / ".ssh" / "known_hosts2",
-    ]
     return (
         factory.accept_new_host_keys,
         repr(factory.overrides),
-        _file_state(ssh_config),
-        tuple(_file_state(path) for path in known),
+        config,
         os.environ.get("SSH_AUTH_SOCK"),
     )
+
+
+def _target_key(host: Host, factory: TransportFactory) -> Hashable | None:
+    """Where an SSH host's connection goes and the files it was checked and logged in with,
+    as they are on disk now: the inventory's ``known_hosts_file`` (a key removed or revoked
+    there must refuse the host again), ssh_config's or the run's known_hosts files, the
+    identity and certificate files. None: the host cannot be resolved (nothing shared)."""
+    if host.protocol != "ssh":
+        return ()
+    try:
+        target = factory.ssh_context().resolve(host)
+    except Exception:
+        return None
+    known = (
+        target.known_hosts_files
+        or factory.known_hosts_files
+        or [Path(name).expanduser() for name in _DEFAULT_KNOWN_HOSTS]
+    )
+    files = [target.known_hosts_file, *known, *map(Path, target.identity_files)]
+    if target.certificate_file:
+        files.append(Path(target.certificate_file))
+    return (repr(target), tuple(_file_state(path) for path in files))
 
 
 def host_key(host: Host) -> Hashable:
@@ -72,11 +111,16 @@ class KeptConnections:
         #: When a command last used or returned a connection (the idle clock).
         self.last_used = time.monotonic()
 
-    def key(self, host: Host, factory: TransportFactory) -> PoolKey | None:
-        settings = _settings_key(factory)
+    def key(self, host: Host, factory: TransportFactory, config: Hashable) -> PoolKey | None:
+        """Where ``host``'s connection is kept for a command of ``factory``'s settings and
+        ssh_config (see :func:`_config_digest`); None: not kept."""
+        settings = _settings_key(factory, config)
         if settings is None or host.protocol == "local":  # nothing to keep for a local host
             return None
-        return (host.name, host_key(host), settings)
+        target = _target_key(host, factory)
+        if target is None:
+            return None
+        return (host.name, (host_key(host), target), settings)
 
     def take(self, key: PoolKey) -> Transport | None:
         """The kept connection for ``key`` (taken out: one command uses it at a time)."""
@@ -126,9 +170,11 @@ class LentSessions(KeptSessions):
         super().__init__(factory)
         self._pool = pool
         self._keep_open = keep_open
+        #: Read once per command: the files are read again for each host otherwise.
+        self._config = _config_digest(factory)
 
     def _new_transport(self, host: Host) -> tuple[Transport, bool]:
-        key = self._pool.key(host, self.factory)
+        key = self._pool.key(host, self.factory, self._config)
         transport = self._pool.take(key) if key is not None else None
         if transport is None:
             return self.factory.create(host), False
@@ -139,7 +185,7 @@ class LentSessions(KeptSessions):
         return transport, True
 
     def _put_away(self, host: Host, transport: Transport, *, reusable: bool) -> None:
-        key = self._pool.key(host, self.factory)
+        key = self._pool.key(host, self.factory, self._config)
         if reusable and key is not None and _poolable(transport):
             self._pool.give(key, transport)
         else:
