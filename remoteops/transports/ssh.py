@@ -1191,17 +1191,30 @@ class SSHTransport(BatchWrites, ElevatingFiles):
         if transport is None or not transport.is_active():
             raise UnreachableError("connection is not open")
         limit = timeout if timeout is not None else _START_TIMEOUT_S
+        # A connection kept from an earlier call (a Fleet, --persist) to a host that has
+        # gone silent since: as silent as a host that never answers a connect.
+        silent = self.target.connect_timeout if self.target is not None else limit
+        wait = min(limit, silent)
+
+        def timed_out() -> HostError:
+            if wait < limit:
+                return UnreachableError(
+                    f"no answer within {wait:g} s (connect_timeout) to starting the command: "
+                    "the host stopped answering on its open connection"
+                )
+            return HostTimeoutError(f"the command did not start within {limit:g} s")
+
         asked = time.monotonic()
         with ssh_errors(
             "cannot start the command",
             lost=lambda: True,  # the connection could not open a channel: it is gone
-            timed_out=lambda: HostTimeoutError(f"the command did not start within {limit:g} s"),
+            timed_out=timed_out,
         ):
-            channel = transport.open_session(window_size=_WINDOW_SIZE, timeout=limit)
+            channel = transport.open_session(window_size=_WINDOW_SIZE, timeout=wait)
             distrusted = self.distrusted()
             if self.target is not None and self.target.forward_agent and not distrusted:
                 self.context.forward_agent(channel)
-            _exec_within(channel, marked(command), limit)
+            _exec_within(channel, marked(command), wait)
         self._round_trip_s = max(self._round_trip_s, time.monotonic() - asked)
         return SSHCommand(channel, distrusted=distrusted)
 

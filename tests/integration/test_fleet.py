@@ -28,7 +28,7 @@ from remoteops import (
     needing,
 )
 from remoteops.inventory.model import Host
-from remoteops.playground import PlaygroundState
+from remoteops.playground import Playground, PlaygroundState
 
 README = Path(__file__).parents[2] / "README.md"
 
@@ -538,3 +538,26 @@ def test_cancel_also_ends_a_call_waiting_for_its_turn_on_a_host(
         assert reports["second"].results[0].status is Status.CANCELLED
         assert not second_ran.exists(), "the cancelled call's command ran"
         assert fleet.run("echo after").results[0].stdout == b"after\n"
+
+
+def test_a_kept_connection_to_a_host_gone_silent_is_unreachable_at_connect_timeout(
+    ssh_hosts: list[Host], playground_manager: Playground, requires_root: None
+) -> None:
+    """Packets to a host dropped between two calls (powered off, cable pulled): the next call
+    on its kept connection is as unreachable as a new connect would be, after the host's
+    connect_timeout, not a 'timeout' after the 60 s a command may take to start."""
+    from tests.integration.conftest import with_vars
+
+    target = with_vars(ssh_hosts[0], connect_timeout=2)
+    with Fleet([target]) as fleet:
+        assert fleet.run("true").results[0].ok
+        playground_manager.blackhole(target.name)
+        try:
+            started = time.monotonic()
+            result = fleet.run("true").results[0]
+            elapsed = time.monotonic() - started
+        finally:
+            playground_manager.unblackhole(target.name)
+    assert result.status is Status.UNREACHABLE, result
+    assert "stopped answering" in (result.error or "")
+    assert elapsed < 2 + 2.0
