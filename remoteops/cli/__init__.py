@@ -97,10 +97,9 @@ def _persistence_asked(argv: list[str]) -> bool:
         word == "--persist" or word.startswith("--persist=") for word in argv
     ):
         return True
-    home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.exists("remoteops.toml") or os.path.exists(
-        os.path.join(home, "remoteops", "config.toml")
-    )
+    from remoteops.persist import config_files
+
+    return any(os.path.exists(path) for path in config_files())
 
 
 def main() -> None:

@@ -16,3 +16,15 @@ caller while it is busy runs directly), and exits after the asked idle time.
 
 The serving process itself is :mod:`remoteops.cli.persist_daemon` (it runs CLI commands).
 """
+
+from __future__ import annotations
+
+import os
+
+
+def config_files() -> tuple[str, str]:
+    """The config files that may set ``persist``, highest precedence first: the project's
+    ``./remoteops.toml`` and the user's (as :mod:`remoteops.config` finds them; this module
+    is loaded before the CLI, so it does not import that one)."""
+    home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return "remoteops.toml", os.path.join(home, "remoteops", "config.toml")

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from remoteops.persist import wire
+from remoteops.persist import config_files, wire
 from remoteops.persist.paths import PersistError, socket_path
 
 #: The commands handed to the persistent process (those that connect to hosts).
@@ -79,8 +79,7 @@ def option_value(argv: list[str]) -> str | None:
 def config_value() -> tuple[str | None, str]:
     """The top-level ``persist`` key of ``./remoteops.toml``, else of the user's config file
     (``remoteops config`` shows the same); a file without the word is not parsed."""
-    home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    for path in ("remoteops.toml", os.path.join(home, "remoteops", "config.toml")):
+    for path in config_files():
         try:
             with open(path, encoding="utf-8") as file:
                 text = file.read()
