@@ -310,15 +310,26 @@ def test_a_host_gone_between_commands_is_noticed_and_tried_again_later(
 # -- signals and concurrency ----------------------------------------------------------------
 
 
+def _held_on_both(inventory: str, hosts: list[str], gate: Path, runtime: dict[str, str]) -> LiveRun:
+    """A persisted JSON run of a command held on both ``hosts`` until the gate opens,
+    returned once both have started."""
+    run = LiveRun(
+        "--persist", "60s", "run", "-i", inventory, "-H", ":".join(hosts), "-o", "json",
+        gated_command(gate), env=runtime,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: started_count(gate) == 2, "both hosts to start")
+    except BaseException:
+        run.__exit__()
+        raise
+    return run
+
+
 def test_ctrl_c_reaches_the_command_in_the_process_and_it_keeps_serving(
     inventory: str, names: list[str], runtime: dict[str, str], gate: Path
 ) -> None:
     hosts = names[:2]
-    with LiveRun(
-        "--persist", "60s", "run", "-i", inventory, "-H", ":".join(hosts), "-o", "json",
-        gated_command(gate), env=runtime,
-    ) as run:  # fmt: skip
-        wait_until(lambda: started_count(gate) == 2, "both hosts to start")
+    with _held_on_both(inventory, hosts, gate, runtime) as run:
         run.interrupt()
         run.wait_for("stderr", "press Ctrl-C again")
         assert run.proc.poll() is None  # the first Ctrl-C waits, as in a direct run
@@ -346,11 +357,7 @@ def test_sigterm_cancels_the_command_ends_the_caller_by_it_and_the_process_lives
     before = _status(runtime)
     assert before is not None
     hosts = names[:2]
-    with LiveRun(
-        "--persist", "60s", "run", "-i", inventory, "-H", ":".join(hosts), "-o", "json",
-        gated_command(gate), env=runtime,
-    ) as run:  # fmt: skip
-        wait_until(lambda: started_count(gate) == 2, "both hosts to start")
+    with _held_on_both(inventory, hosts, gate, runtime) as run:
         run.proc.send_signal(signum)
         code, out, err = run.finish(timeout=30)
     assert code == -signum, err
