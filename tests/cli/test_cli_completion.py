@@ -46,7 +46,7 @@ def bash(line: str, *, env: dict[str, str] | None = None, cwd: Path | None = Non
 def test_sub_commands_and_options_complete() -> None:
     assert bash("remoteops ") == [
         "run", "sync", "put", "get", "hosts", "task", "fab", "config", "shell",
-        "playground", "serve",
+        "playground", "serve", "persist",
     ]  # fmt: skip
     assert bash("remoteops pl") == ["playground"]
     assert bash("remoteops run --ho") == ["--hosts"]
