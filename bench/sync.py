@@ -381,6 +381,7 @@ def sync_runs(
     listings: dict[str, Listing],
     repeat: int,
     results: Results,
+    scenarios: str = "abc",
 ) -> None:
     hosts = list(range(len(state.hosts)))
     # Files sent per host; not checked for (a), where remoteops also counts the folders it
@@ -391,12 +392,16 @@ def sync_runs(
         clear(state, hosts, list(DEST.values()))
         check_host = r % len(hosts)
         for scenario, label in SCENARIOS.items():
+            if scenario not in scenarios and scenario != "a":
+                continue
             if scenario == "c":
                 change.apply()
             try:
                 for tool in order:
                     settle()
                     sample = RUNNERS[tool](state, route, hosts, src, DEST[tool])
+                    if scenario not in scenarios:  # the untimed first copy the others need
+                        continue
                     results.sync.setdefault((route.latency_ms, scenario, tool), []).append(sample)
                     print(
                         f"  {route.latency_ms} ms repeat {r + 1} {scenario} {tool}: "
@@ -551,6 +556,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="leave the playground and tree")
+    parser.add_argument(
+        "--scenarios",
+        default="abc",
+        help="the scenarios to time, e.g. bc (a first copy is still made, untimed)",
+    )
+    parser.add_argument("--prefix", default="bs", help="the playground's host name prefix")
     args = parser.parse_args()
     compile_remoteops()
     if args.small_files < 1 or args.big_files < 1 or args.big_mib < 1:
@@ -582,7 +593,7 @@ def main() -> None:
     try:
         try:
             owner = None if args.keep else os.getpid()
-            state = playground.up(args.hosts, prefix="bs", mode="netns", owner_pid=owner)
+            state = playground.up(args.hosts, prefix=args.prefix, mode="netns", owner_pid=owner)
         except PlaygroundError as exc:
             raise SystemExit(f"cannot start the playground: {exc}") from exc
         direct = direct_route(state)
@@ -610,6 +621,7 @@ def main() -> None:
                     listings=listings,
                     repeat=args.repeat,
                     results=results,
+                    scenarios=args.scenarios,
                 )
                 if not args.skip_single:
                     single_runs(state, route, single_dir, args.repeat, results)

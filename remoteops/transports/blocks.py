@@ -1,8 +1,11 @@
 """Block digests of local files, for sending a big file's changed blocks only.
 
 A changed big file (a VM image, a database dump, a log that grew) usually differs from the
-host's copy in a few blocks. Both sides hash fixed blocks (the host with ``split --filter
-md5sum``, one pass, no helper program needed), and only blocks whose digests differ travel.
+host's copy in a few blocks. Both sides hash fixed blocks and only blocks whose digests differ
+travel. The host copies and hashes its file in one pass with :data:`DELTA_SCRIPT` (Python 3,
+any version from 3.4: one process, so blocks can be small, :func:`block_size`), which then
+writes the changed blocks into that copy; a host without ``python3`` hashes 1 MiB blocks with
+``split --filter md5sum`` (:func:`coarse_block_size`: split starts a process per block).
 MD5 serves to spot changes, not to resist an attacker (who would be the host itself): it is
 3.5x faster than coreutils' sha256sum on the host (measured here: 0.044 vs 0.155 s/20 MiB).
 Unlike rsync's rolling checksum this finds no shifted data: an insertion near the start sends
@@ -18,14 +21,27 @@ from pathlib import Path
 
 #: Files below this size are sent whole: hashing both sides would cost more than sending.
 DELTA_MIN_SIZE = 4 * 1024 * 1024
-_MIN_BLOCK = 1024 * 1024
-_MAX_BLOCKS = 256  # the host runs one sha256sum per block
+_MIN_BLOCK = 32 * 1024  # one changed byte costs this much (rsync's block: 4-16 KiB + a header)
+_MAX_BLOCKS = 4096  # digests the host sends back: 33 bytes each
+_MIN_COARSE_BLOCK = 1024 * 1024
+_MAX_COARSE_BLOCKS = 256  # split runs one md5sum per block
 
 
 def block_size(size: int) -> int:
-    """1 MiB, or more for files over 256 MiB: at most 256 blocks, a whole number of MiB."""
-    blocks_of_min = -(-size // _MIN_BLOCK)
-    return _MIN_BLOCK * max(1, -(-blocks_of_min // _MAX_BLOCKS))
+    """32 KiB, or more for files over 128 MiB: at most 4,096 blocks, a whole number of
+    32 KiB (:data:`DELTA_SCRIPT`'s blocks)."""
+    return _blocks_of(size, _MIN_BLOCK, _MAX_BLOCKS)
+
+
+def coarse_block_size(size: int) -> int:
+    """1 MiB, or more for files over 256 MiB: at most 256 blocks, a whole number of MiB
+    (``split --filter``'s blocks, on hosts without ``python3``)."""
+    return _blocks_of(size, _MIN_COARSE_BLOCK, _MAX_COARSE_BLOCKS)
+
+
+def _blocks_of(size: int, smallest: int, most: int) -> int:
+    blocks_of_min = -(-size // smallest)
+    return smallest * max(1, -(-blocks_of_min // most))
 
 
 def block_digests(path: Path, block: int) -> tuple[str, ...]:
@@ -51,4 +67,82 @@ def changed_blocks(local: tuple[str, ...], remote: list[str]) -> list[int]:
     return [i for i, digest in enumerate(local) if i >= len(remote) or remote[i] != digest]
 
 
-__all__ = ["DELTA_MIN_SIZE", "block_digests", "block_size", "changed_blocks"]
+#: The end of the patch records on the script's stdin (a length no block has): a stream cut
+#: short (a dropped connection) ends without it, and the copy is not renamed into place.
+END_OF_PATCH = 0xFFFFFFFF
+
+#: Run by the host as ``python3 -c DELTA_SCRIPT hash|patch``, its fields NUL-ended on stdin
+#: (paths as bytes: never in a command line, any name). ``hash PATH TEMP BLOCK``: copy PATH to
+#: TEMP (new, owner-only), printing the MD5 of each BLOCK-sized piece. ``patch TEMP PATH SIZE
+#: MODE MTIME SHA256`` then records (offset u64, length u32, data) up to :data:`END_OF_PATCH`:
+#: write them into TEMP, cut it to SIZE, set MODE, check its SHA-256 if one is given
+#: (``--checksum``), set MTIME, rename it over PATH. Written for any Python 3 from 3.4.
+DELTA_SCRIPT = r"""
+import hashlib, os, struct, sys
+i = sys.stdin.buffer
+def fields(n):
+    out = []
+    while len(out) < n:
+        field = b""
+        while True:
+            c = i.read(1)
+            if not c:
+                sys.exit("input cut short")
+            if c == b"\0":
+                break
+            field += c
+        out.append(field)
+    return out
+if sys.argv[1] == "hash":
+    path, temp, block = fields(3)
+    block, digests = int(block), []
+    with open(path, "rb") as src:
+        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            while True:
+                data = src.read(block)
+                if not data:
+                    break
+                out.write(data)
+                digests.append(hashlib.md5(data).hexdigest())
+    sys.stdout.write("".join(d + "\n" for d in digests))
+else:
+    temp, path, size, mode, mtime, digest = fields(6)
+    fd = os.open(temp, os.O_WRONLY)
+    while True:
+        head = i.read(12)
+        if len(head) != 12:
+            sys.exit("input cut short")
+        offset, length = struct.unpack(">QI", head)
+        if length == 0xFFFFFFFF:  # END_OF_PATCH
+            break
+        data = i.read(length)
+        if len(data) != length:
+            sys.exit("input cut short")
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(fd, view, offset)
+            view, offset = view[written:], offset + written
+    os.ftruncate(fd, int(size))
+    os.fchmod(fd, int(mode, 8))
+    os.close(fd)
+    if digest:
+        found = hashlib.sha256()
+        with open(temp, "rb") as copy:
+            for data in iter(lambda: copy.read(1 << 20), b""):
+                found.update(data)
+        if found.hexdigest().encode() != digest:
+            sys.exit("content differs after writing")
+    os.utime(temp, (int(mtime), int(mtime)))
+    os.rename(temp, path)
+"""
+
+
+__all__ = [
+    "DELTA_MIN_SIZE",
+    "DELTA_SCRIPT",
+    "END_OF_PATCH",
+    "block_digests",
+    "block_size",
+    "changed_blocks",
+    "coarse_block_size",
+]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import shlex
 import stat
+import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,26 @@ from paramiko.sftp import CMD_EXTENDED, CMD_SETSTAT, SFTP_FAILURE, SFTP_OK
 
 from remoteops.errors import HostError, LocalReadError, TransferError, first_of
 from remoteops.transports.base import CommandSpec
-from remoteops.transports.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
+from remoteops.transports.blocks import (
+    DELTA_MIN_SIZE,
+    DELTA_SCRIPT,
+    END_OF_PATCH,
+    block_digests,
+    block_size,
+    changed_blocks,
+    coarse_block_size,
+)
 from remoteops.transports.file_ops import open_source, run_in_parallel
 from remoteops.transports.sftp_files import SFTPFiles
 from remoteops.transports.sftp_pipeline import Pipeline, Reply, lstat_all, status_of
-from remoteops.transports.shell_files import TarWrites, host_bytes, written_whole
+from remoteops.transports.shell_files import (
+    COMMAND_NOT_FOUND,
+    TarWrites,
+    host_bytes,
+    written_whole,
+)
 from remoteops.transports.ssh_errors import LIBRARY_ERRORS
-from remoteops.transports.tar_stream import Member
+from remoteops.transports.tar_stream import Member, Write
 from remoteops.tree import Advance, Entry, Kind, join_remote, no_progress, temporary_name
 
 
@@ -38,6 +52,8 @@ class BatchWrites(TarWrites, SFTPFiles):
 
     #: Set once a host's split cannot hash blocks; big changed files then go whole.
     _without_split = False
+    #: Set once a host has no ``python3``; big changed files then take split's 1 MiB blocks.
+    _without_python = False
 
     def write_entries(
         self,
@@ -88,7 +104,71 @@ class BatchWrites(TarWrites, SFTPFiles):
     def _write_delta(
         self, root: str, entry: Entry, local: Path, old: Entry, advance: Advance
     ) -> int:
-        """Send only the blocks of a big file that differ from the host's copy.
+        """Send only the blocks of a big file that differ from the host's copy: two commands.
+
+        The host copies its file to a temporary name and hashes the copy's 32 KiB blocks in
+        the same pass (:data:`~remoteops.transports.blocks.DELTA_SCRIPT`); the changed blocks
+        then go on the stdin of a second run of the script, which writes them into the copy,
+        sets size and mode (with ``--checksum`` checks its SHA-256), then mtime, and renames
+        it over the real name, as any upload. A host without ``python3`` takes
+        :meth:`_write_delta_split`.
+        """
+        if self._without_python:
+            return self._write_delta_split(root, entry, local, old, advance)
+        path = join_remote(root, entry.path)
+        staged = temporary_name(entry.path)  # relative to root, for the commands run there
+        temporary = join_remote(root, staged)
+        block = block_size(max(entry.size, old.size))
+        outcome = self.run(
+            CommandSpec(_DELTA_COMMAND + " hash", stdin=_fields(path, temporary, str(block)))
+        )
+        if outcome.exit_code == COMMAND_NOT_FOUND:
+            self._without_python = True
+            return self._write_delta_split(root, entry, local, old, advance)
+        if outcome.exit_code != 0:  # an unreadable host file, no room for a copy...
+            self._discard_all(root, [staged])
+            return self.write_tar_batch(root, [(entry, local)], advance)
+        remote = outcome.stdout.decode(errors="replace").split()
+        try:
+            ours = block_digests(local, block)
+        except OSError as exc:
+            self._discard_all(root, [staged])
+            raise LocalReadError(local, exc) from exc
+        changed = changed_blocks(ours, remote)
+        sent = 0
+        failure: list[BaseException] = []
+
+        def produce(write: Write) -> None:
+            nonlocal sent
+            header = _fields(temporary, path, str(entry.size), f"{entry.mode:o}")
+            header += _fields(str(entry.mtime), entry.digest or "")
+            write(memoryview(header))
+            try:
+                with open(local, "rb") as source:
+                    for index in changed:
+                        source.seek(index * block)
+                        data = source.read(block)
+                        write(memoryview(_RECORD.pack(index * block, len(data)) + data))
+                        sent += len(data)
+            except OSError as exc:  # no end marker: the host keeps its file
+                failure.append(LocalReadError(local, exc))
+                return
+            write(memoryview(_RECORD.pack(0, END_OF_PATCH)))
+
+        outcome = self.run(CommandSpec(_DELTA_COMMAND + " patch", stdin=produce))
+        if outcome.exit_code != 0:
+            self._discard_all(root, [staged])
+            if failure:
+                raise failure[0]
+            reason = outcome.stderr.decode(errors="replace").strip().splitlines()
+            raise TransferError(f"cannot write {path}: {reason[-1] if reason else outcome}")
+        advance(1, entry.size)  # the bar counts files done, not the bytes a delta saved
+        return sent
+
+    def _write_delta_split(
+        self, root: str, entry: Entry, local: Path, old: Entry, advance: Advance
+    ) -> int:
+        """:meth:`_write_delta` on a host without ``python3``: 1 MiB blocks.
 
         The host copies its file to a temporary name and hashes that copy's blocks in the same
         command (split runs its filter through $SHELL once per block, so /bin/sh, which
@@ -100,7 +180,7 @@ class BatchWrites(TarWrites, SFTPFiles):
         path = join_remote(root, entry.path)
         staged = temporary_name(entry.path)  # relative to root, for the commands run there
         temporary = join_remote(root, staged)
-        block = block_size(max(entry.size, old.size))
+        block = coarse_block_size(max(entry.size, old.size))
         if self._without_split:
             return self.write_tar_batch(root, [(entry, local)], advance)
         self.prepare_sftp()  # opened while the host copies and hashes
@@ -185,6 +265,18 @@ class BatchWrites(TarWrites, SFTPFiles):
                 failures[0] += f" ({why})"
             self._discard_all(root, [name for name, _ in placed])
             raise TransferError(f"cannot rename {first_of(failures)}")
+
+
+#: How the host runs :data:`~remoteops.transports.blocks.DELTA_SCRIPT` (no site packages, no
+#: PYTHON* variables: only the standard library, the same on every host).
+_DELTA_COMMAND = f"python3 -E -S -c {shlex.quote(DELTA_SCRIPT)}"
+#: A patch record's header: offset, length.
+_RECORD = struct.Struct(">QI")
+
+
+def _fields(*values: str) -> bytes:
+    """NUL-ended fields for the script's stdin, paths as the host's bytes."""
+    return b"".join(host_bytes(value) + b"\0" for value in values)
 
 
 _KINDS = {stat.S_IFREG: Kind.FILE, stat.S_IFDIR: Kind.DIR, stat.S_IFLNK: Kind.SYMLINK}

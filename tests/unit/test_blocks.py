@@ -3,18 +3,84 @@
 from __future__ import annotations
 
 import os
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
-from remoteops.transports.blocks import block_digests, block_size, changed_blocks
+from remoteops.transports.blocks import (
+    DELTA_SCRIPT,
+    END_OF_PATCH,
+    block_digests,
+    block_size,
+    changed_blocks,
+    coarse_block_size,
+)
 
 MIB = 1024 * 1024
+KIB = 1024
 
 
-def test_blocks_are_one_mib_until_a_file_would_need_more_than_256() -> None:
-    assert block_size(1) == MIB
-    assert block_size(256 * MIB) == MIB
-    assert block_size(256 * MIB + 1) == 2 * MIB
-    assert block_size(10 * 1024 * MIB) == 40 * MIB
+def test_blocks_are_32_kib_until_a_file_would_need_more_than_4096() -> None:
+    assert block_size(1) == 32 * KIB
+    assert block_size(128 * MIB) == 32 * KIB
+    assert block_size(128 * MIB + 1) == 64 * KIB
+    assert block_size(10 * 1024 * MIB) == 2560 * KIB
+
+
+def test_coarse_blocks_are_one_mib_until_a_file_would_need_more_than_256() -> None:
+    assert coarse_block_size(1) == MIB
+    assert coarse_block_size(256 * MIB) == MIB
+    assert coarse_block_size(256 * MIB + 1) == 2 * MIB
+    assert coarse_block_size(10 * 1024 * MIB) == 40 * MIB
+
+
+def _script(mode: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    argv = [sys.executable, "-E", "-S", "-c", DELTA_SCRIPT, mode]
+    return subprocess.run(argv, input=stdin, capture_output=True, check=False)
+
+
+def _fields(*values: object) -> bytes:
+    return b"".join(os.fsencode(str(v)) + b"\0" for v in values)
+
+
+def test_the_host_script_copies_and_hashes_as_the_client_does(tmp_path: Path) -> None:
+    path, temp = tmp_path / "f", tmp_path / "f.tmp"
+    path.write_bytes(os.urandom(3 * 32 * KIB + 10))
+    done = _script("hash", _fields(path, temp, 32 * KIB))
+    assert done.returncode == 0, done.stderr
+    assert tuple(done.stdout.decode().split()) == block_digests(path, 32 * KIB)
+    assert temp.read_bytes() == path.read_bytes()
+    assert temp.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_patch_cut_short_is_not_renamed_into_place(tmp_path: Path) -> None:
+    """Without the end marker (a dropped connection), the host's file stays as it was."""
+    path, temp = tmp_path / "f", tmp_path / "f.tmp"
+    path.write_bytes(b"a" * 100)
+    temp.write_bytes(b"a" * 100)
+    header = _fields(temp, path, 100, "644", 1_700_000_000, "")
+    record = struct.pack(">QI", 10, 3) + b"xyz"
+    cut = _script("patch", header + record)
+    assert cut.returncode != 0
+    assert b"cut short" in cut.stderr
+    assert path.read_bytes() == b"a" * 100
+    done = _script("patch", header + record + struct.pack(">QI", 0, END_OF_PATCH))
+    assert done.returncode == 0, done.stderr
+    assert path.read_bytes() == b"a" * 10 + b"xyz" + b"a" * 87
+    assert not temp.exists()
+    assert (path.stat().st_mode & 0o777, path.stat().st_mtime) == (0o644, 1_700_000_000)
+
+
+def test_a_patch_whose_result_has_another_digest_is_refused(tmp_path: Path) -> None:
+    path, temp = tmp_path / "f", tmp_path / "f.tmp"
+    path.write_bytes(b"old")
+    temp.write_bytes(b"old")
+    header = _fields(temp, path, 3, "600", 1_700_000_000, "0" * 64)
+    done = _script("patch", header + struct.pack(">QI", 0, END_OF_PATCH))
+    assert done.returncode != 0
+    assert b"content differs" in done.stderr
+    assert path.read_bytes() == b"old"
 
 
 def test_changed_blocks_are_the_differing_and_the_new_ones(tmp_path: Path) -> None:
