@@ -74,6 +74,7 @@ def sync_work(
             dest,
             lambda path: transport.list_tree(path, checksum=options.checksum),
             force=force,
+            located=lambda path: transport.list_tree_where(path, checksum=options.checksum),
         )
         fidelity = transport.fidelity
         plan = tree.shared_plan(

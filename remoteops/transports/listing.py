@@ -51,6 +51,30 @@ def find_command(root: str) -> str:
     )
 
 
+def where_command(path: str) -> str:
+    """Print the login folder (``pwd -P`` where the command starts) and ``path`` as the host
+    resolves it (its longest part that is a folder, entered with ``cd -P``, and the rest
+    joined), each ended by a NUL; empty where ``cd``/``pwd`` fail. What SFTP's ``realpath``
+    answers, without an SFTP session: a sync's destination check rides on its listing."""
+    quoted = shlex.quote(cd_target(path))  # cd searches $CDPATH for other relative names
+    return (
+        "h=$(pwd -P && printf x); "
+        f"p={quoted}; r=; "
+        'while [ ! -d "$p" ] && [ "$p" != / ] && [ "$p" != . ]; do '
+        'q=${p%/*}; [ "$q" = "$p" ] && q=.; r=/${p##*/}$r; p=${q:-/}; done; '
+        'd=$(cd -P -- "$p" && pwd -P && printf x); '
+        'printf \'%s\\0\' "${h%?x}" "${d%?x}${d:+$r}"; '
+    )
+
+
+def split_where(data: bytes) -> tuple[str, str, bytes]:
+    """The two fields :func:`where_command` printed, and the rest of the output."""
+    home, _, rest = data.partition(b"\0")
+    resolved, _, rest = rest.partition(b"\0")
+    decoded = home.decode("utf-8", "surrogateescape"), resolved.decode("utf-8", "surrogateescape")
+    return (*decoded, rest)
+
+
 def children_command(folder: str, pattern: str = "*") -> str:
     """List the entries directly in ``folder`` (a link to a folder is entered) whose names
     match the glob ``pattern``, named as in the folder; a missing folder lists nothing."""
