@@ -64,7 +64,14 @@ SCENARIOS = {
 TARGETS = {"a": 1.0, "b": 0.6, "c": 0.8}
 TOOLS = ("remoteops", "rsync")
 SINGLE_TOOLS = ("remoteops", "scp", "rsync")
-DEST = {"remoteops": "/root/bench-remoteops", "rsync": "/root/bench-rsync"}
+DEST = {
+    "remoteops": "/root/bench-remoteops",
+    "rsync": "/root/bench-rsync",
+    "baseline": "/root/bench-baseline",
+}
+#: With --baseline DIR: the remoteops package in DIR (another checkout), timed as a third tool
+#: in the same runs, interleaved, for an A/B comparison on a busy machine.
+BASELINE: dict[str, str] = {}
 SINGLE_DEST = {
     "remoteops": "/root/bench-single-remoteops",
     "rsync": "/root/bench-single-rsync",
@@ -303,12 +310,18 @@ def settle() -> None:
 
 
 def run_remoteops(
-    state: PlaygroundState, route: Route, hosts: list[int], src: Path, dest: str
+    state: PlaygroundState,
+    route: Route,
+    hosts: list[int],
+    src: Path,
+    dest: str,
+    *,
+    env: dict[str, str] | None = None,
 ) -> Sample:
     names = [state.hosts[i].name for i in hosts]
     argv = [sys.executable, "-m", "remoteops", "sync", "-i", str(route.inventory),
             "-H", ",".join(names), "-o", "json", "--delete", str(src), dest]  # fmt: skip
-    wall, cpu, out = measure(argv)
+    wall, cpu, out = measure(argv, env=env)
     try:
         rows = [json.loads(line) for line in out.splitlines() if line.strip()]
     except ValueError as exc:
@@ -352,8 +365,15 @@ def run_scp(state: PlaygroundState, route: Route, hosts: list[int], src: Path, d
     return Sample(wall, cpu, tuple(1 for _ in hosts), float(size))
 
 
+def run_baseline(
+    state: PlaygroundState, route: Route, hosts: list[int], src: Path, dest: str
+) -> Sample:
+    return run_remoteops(state, route, hosts, src, dest, env=os.environ | BASELINE)
+
+
 RUNNERS: dict[str, Callable[[PlaygroundState, Route, list[int], Path, str], Sample]] = {
     "remoteops": run_remoteops,
+    "baseline": run_baseline,
     "rsync": run_rsync,
     "scp": run_scp,
 }
@@ -387,8 +407,9 @@ def sync_runs(
     # Files sent per host; not checked for (a), where remoteops also counts the folders it
     # makes and the content check below says more.
     expected_files = {"b": 0, "c": 2}
+    tools = (*TOOLS, "baseline") if BASELINE else TOOLS
     for r in range(repeat):
-        order = TOOLS if r % 2 == 0 else TOOLS[::-1]  # alternate who goes first
+        order = tools if r % 2 == 0 else tools[::-1]  # alternate who goes first
         clear(state, hosts, list(DEST.values()))
         check_host = r % len(hosts)
         for scenario, label in SCENARIOS.items():
@@ -486,6 +507,7 @@ def report_lines(
         "|---|---|---|---|---|---|---|---|---|",
     ]
     sent_lines = []
+    baseline_lines: list[str] = []
     for ms in args.latency_ms:
         for scenario, label in SCENARIOS.items():
             ours = results.sync.get((ms, scenario, "remoteops"))
@@ -496,6 +518,15 @@ def report_lines(
             cpu, their_cpu = median_of(ours, "cpu"), median_of(theirs, "cpu")
             ratio = wall / their_wall
             verdict = "met" if ratio <= TARGETS[scenario] else "missed"
+            base = results.sync.get((ms, scenario, "baseline"))
+            if base:
+                base_wall = median_of(base, "wall")
+                baseline_lines.append(
+                    f"| {ms} ms | {label} | {base_wall:.2f} s | {wall:.2f} s | "
+                    f"{base_wall / their_wall:.2f}x | {ratio:.2f}x | "
+                    f"{median_of(base, 'sent') / 1e6:.3f} MB | "
+                    f"{median_of(ours, 'sent') / 1e6:.3f} MB |"
+                )
             lines.append(
                 f"| {ms} ms | {label} | {wall:.2f} s | {their_wall:.2f} s | {ratio:.2f}x | "
                 f"<= {TARGETS[scenario]:.1f}x ({verdict}) | {cpu:.2f} s | {their_cpu:.2f} s | "
@@ -514,6 +545,17 @@ def report_lines(
         "|---|---|---|---|",
         *sent_lines,
     ]
+    if baseline_lines:
+        lines += [
+            "",
+            f"Baseline (`--baseline {args.baseline}`, timed in the same runs) against this"
+            " checkout; ratios to rsync's median:",
+            "",
+            "| latency | scenario | baseline | remoteops | baseline / rsync | remoteops / rsync |"
+            " baseline sent | remoteops sent |",
+            "|---|---|---|---|---|---|---|---|",
+            *baseline_lines,
+        ]
     if results.single:
         mib = args.single_mib
         lines += [
@@ -562,8 +604,18 @@ def main() -> None:
         help="the scenarios to time, e.g. bc (a first copy is still made, untimed)",
     )
     parser.add_argument("--prefix", default="bs", help="the playground's host name prefix")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout whose remoteops is timed too, interleaved (A/B on a busy machine)",
+    )
     args = parser.parse_args()
     compile_remoteops()
+    if args.baseline:
+        import compileall
+
+        compileall.compile_dir(args.baseline / "remoteops", quiet=1)
+        BASELINE["PYTHONPATH"] = str(args.baseline.resolve())
     if args.small_files < 1 or args.big_files < 1 or args.big_mib < 1:
         parser.error("--small-files, --big-files and --big-mib must be at least 1")
     if os.geteuid() != 0:

@@ -6,8 +6,11 @@ travel. The host copies and hashes its file in one pass with :data:`DELTA_SCRIPT
 any version from 3.4: one process, so blocks can be small, :func:`block_size`), which then
 writes the changed blocks into that copy; a host without ``python3`` hashes 1 MiB blocks with
 ``split --filter md5sum`` (:func:`coarse_block_size`: split starts a process per block).
-MD5 serves to spot changes, not to resist an attacker (who would be the host itself): it is
-3.5x faster than coreutils' sha256sum on the host (measured here: 0.044 vs 0.155 s/20 MiB).
+The script's digest is SHA-256 cut to 128 bits, which CPUs with SHA extensions (x86 since
+about 2017, ARMv8) compute fastest from Python (measured here, 32 KiB blocks of 20 MiB:
+SHA-256 28 ms, SHA-1 36 ms, MD5 73 ms); split's is MD5, 3.5x faster than coreutils'
+sha256sum (0.044 vs 0.155 s/20 MiB). Either serves to spot changes, not to resist an
+attacker (who would be the host itself).
 Unlike rsync's rolling checksum this finds no shifted data: an insertion near the start sends
 the rest of the file. It does find in-place changes and appends, the common cases.
 """
@@ -44,21 +47,25 @@ def _blocks_of(size: int, smallest: int, most: int) -> int:
     return smallest * max(1, -(-blocks_of_min // most))
 
 
-def block_digests(path: Path, block: int) -> tuple[str, ...]:
-    """MD5 of each ``block``-sized piece of ``path`` as it is now (once per run and version).
+def block_digests(path: Path, block: int, *, coarse: bool = False) -> tuple[str, ...]:
+    """The digest of each ``block``-sized piece of ``path`` as it is now (once per run and
+    version): :data:`DELTA_SCRIPT`'s, or with ``coarse`` MD5 as ``md5sum`` prints it.
 
     ``block`` must be the size the host hashed with (:func:`block_size` of the larger of the
     two file sizes), or no digest would match."""
     info = os.stat(path)
-    return _digests(str(path), info.st_size, info.st_mtime_ns, block)
+    return _digests(str(path), info.st_size, info.st_mtime_ns, block, coarse)
 
 
 @functools.lru_cache(maxsize=1024)
-def _digests(path: str, size: int, mtime_ns: int, block: int) -> tuple[str, ...]:
+def _digests(path: str, size: int, mtime_ns: int, block: int, coarse: bool) -> tuple[str, ...]:
     found = []
     with open(path, "rb") as source:
         while chunk := source.read(block):
-            found.append(hashlib.md5(chunk, usedforsecurity=False).hexdigest())
+            if coarse:
+                found.append(hashlib.md5(chunk, usedforsecurity=False).hexdigest())
+            else:
+                found.append(hashlib.sha256(chunk).hexdigest()[:32])
     return tuple(found)
 
 
@@ -73,7 +80,7 @@ END_OF_PATCH = 0xFFFFFFFF
 
 #: Run by the host as ``python3 -c DELTA_SCRIPT hash|patch``, its fields NUL-ended on stdin
 #: (paths as bytes: never in a command line, any name). ``hash PATH TEMP BLOCK``: copy PATH to
-#: TEMP (new, owner-only), printing the MD5 of each BLOCK-sized piece. ``patch TEMP PATH SIZE
+#: TEMP (new, owner-only), printing the digest of each BLOCK-sized piece. ``patch TEMP PATH SIZE
 #: MODE MTIME SHA256`` then records (offset u64, length u32, data) up to :data:`END_OF_PATCH`:
 #: write them into TEMP, cut it to SIZE, set MODE, check its SHA-256 if one is given
 #: (``--checksum``), set MTIME, rename it over PATH. Written for any Python 3 from 3.4.
@@ -103,7 +110,7 @@ if sys.argv[1] == "hash":
                 if not data:
                     break
                 out.write(data)
-                digests.append(hashlib.md5(data).hexdigest())
+                digests.append(hashlib.sha256(data).hexdigest()[:32])
     sys.stdout.write("".join(d + "\n" for d in digests))
 else:
     temp, path, size, mode, mtime, digest = fields(6)

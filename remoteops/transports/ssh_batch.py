@@ -197,7 +197,7 @@ class BatchWrites(TarWrites, SFTPFiles):
             return self.write_tar_batch(root, [(entry, local)], advance)
         remote = [line.split()[0].decode() for line in outcome.stdout.splitlines() if line]
         try:
-            ours = block_digests(local, block)
+            ours = block_digests(local, block, coarse=True)
         except OSError as exc:
             self._discard_all(root, [staged])
             raise LocalReadError(local, exc) from exc

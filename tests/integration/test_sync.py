@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,7 @@ from remoteops.sync.local_tree import scan_tree
 from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts, sync_work
 from remoteops.transports import CommandSpec, TransportFactory
+from remoteops.transports.ssh import SSHTransport
 from remoteops.tree import Entry, Kind
 from tests.integration.conftest import (
     Daemon,
@@ -508,6 +510,33 @@ def test_a_big_file_delta_sends_the_32_kib_blocks_changed_and_copies_exactly(
     assert (dest / "image.bin").read_bytes() == big.read_bytes()
     assert snapshot(dest) == snapshot(source)
     assert sorted(os.listdir(dest)) == ["image.bin"]
+
+
+def test_a_resync_without_change_asks_the_host_one_command_and_opens_no_sftp(
+    ssh_hosts: list[Host], source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The destination check (home, links resolved) rides on the listing: no SFTP session,
+    whose opening costs round trips and a process on the host."""
+    dest = tmp_path / "dest"
+    assert sync_hosts(ssh_hosts[:1], source, str(dest)).results[0].ok
+    commands: list[str] = []
+    run = SSHTransport.run
+
+    def counted(self: SSHTransport, spec: CommandSpec, *args: Any, **kwargs: Any) -> Any:
+        commands.append(spec.command)
+        return run(self, spec, *args, **kwargs)
+
+    def no_sftp(self: SSHTransport) -> None:
+        raise AssertionError("an SFTP session was opened")
+
+    monkeypatch.setattr(SSHTransport, "run", counted)
+    monkeypatch.setattr(SSHTransport, "sftp", no_sftp)
+    monkeypatch.setattr(SSHTransport, "prepare_sftp", no_sftp)
+    again = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert again.ok, again.error
+    assert again.transfer is not None
+    assert (again.transfer.files_created, again.transfer.files_updated) == (0, 0)
+    assert len(commands) == 1, commands
 
 
 FAKE_SPLIT = """#!/bin/sh
