@@ -477,11 +477,16 @@ class FileTransport(Transport):
         None when the login works on them itself."""
         return None
 
-    def list_tree_where(self, root: str, *, checksum: bool = False) -> Whereabouts | None:
+    def list_tree_where(
+        self, root: str, *, checksum: bool = False, deltas: Sequence[Entry] = ()
+    ) -> Whereabouts | None:
         """:meth:`list_tree` of ``root`` with, in the same request, what a sync checks before
         it writes there: the login's home and ``root`` as the host resolves it (see
         :class:`Whereabouts`). None if the transport has no such single request: the caller
-        asks :meth:`home_dir` and :meth:`real_path` separately."""
+        asks :meth:`home_dir` and :meth:`real_path` separately. ``deltas``: local files (paths
+        below ``root``) the sync may send as deltas; a transport that does may read the
+        host's copies that differ in size or mtime in the same request, for
+        :meth:`write_entries` to use."""
         return None
 
     @abstractmethod

@@ -78,14 +78,28 @@ def changed_blocks(local: tuple[str, ...], remote: list[str]) -> list[int]:
 #: short (a dropped connection) ends without it, and the copy is not renamed into place.
 END_OF_PATCH = 0xFFFFFFFF
 
-#: Run by the host as ``python3 -c DELTA_SCRIPT hash|patch``, its fields NUL-ended on stdin
-#: (paths as bytes: never in a command line, any name). ``hash PATH TEMP BLOCK``: copy PATH to
-#: TEMP (new, owner-only), printing the digest of each BLOCK-sized piece. ``patch TEMP PATH SIZE
-#: MODE MTIME SHA256`` then records (offset u64, length u32, data) up to :data:`END_OF_PATCH`:
-#: write them into TEMP, cut it to SIZE, set MODE, check its SHA-256 if one is given
-#: (``--checksum``), set MTIME, rename it over PATH. Written for any Python 3 from 3.4.
+#: What the script exits with when the host's file changed since it was hashed: the
+#: caller hashes it again (and copies it then).
+CHANGED_MEANWHILE = 75
+
+#: Run by the host as ``python3 -c DELTA_SCRIPT scan|hash|patch``, its fields NUL-ended on
+#: stdin (paths as bytes: never in a command line, any name). Written for any Python 3 from
+#: 3.5. The digests are :func:`block_digests`' and the block sizes :func:`block_size`'s.
+#:
+#: - ``scan`` (part of a sync's listing, in the folder listed): records ``PATH SIZE MTIME``
+#:   of local files up to the end of input; prints ``B<length>\n``, then for each host file
+#:   that is a regular file of at least :data:`DELTA_MIN_SIZE` bytes with another size or
+#:   mtime: ``PATH BLOCK TOKEN DIGESTS`` (digests joined by commas; the token is its inode,
+#:   size, mtime and ctime, all unchanged while it was read), then ``E``.
+#: - ``hash PATH TEMP BLOCK``: copy PATH to TEMP (new, owner-only), printing the digest of
+#:   each BLOCK-sized piece, one a line.
+#: - ``patch TEMP PATH SIZE MODE MTIME SHA256 TOKEN``, then records (offset u64, length u32,
+#:   data) up to :data:`END_OF_PATCH`: with a TOKEN (from ``scan``) first copy PATH to TEMP,
+#:   exiting :data:`CHANGED_MEANWHILE` if PATH's token differs before or after; write the
+#:   records into TEMP, cut it to SIZE, set MODE, check its SHA-256 if one is given
+#:   (``--checksum``), set MTIME, rename it over PATH.
 DELTA_SCRIPT = r"""
-import hashlib, os, struct, sys
+import hashlib, os, stat, struct, sys
 i = sys.stdin.buffer
 def fields(n):
     out = []
@@ -100,20 +114,61 @@ def fields(n):
             field += c
         out.append(field)
     return out
-if sys.argv[1] == "hash":
+def token(st):
+    return b"%d:%d:%d:%d" % (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+def digests(src, block, out=None):
+    found = []
+    while True:
+        data = src.read(block)
+        if not data:
+            return found
+        if out is not None:
+            out.write(data)
+        found.append(hashlib.sha256(data).hexdigest()[:32].encode())
+def new(temp):
+    return os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+if sys.argv[1] == "scan":
+    found = []
+    while i.peek(1):
+        path, size, mtime = fields(3)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        same = (st.st_size, st.st_mtime_ns // 10**9) == (int(size), int(mtime))
+        if same or not stat.S_ISREG(st.st_mode) or st.st_size < MIN_SIZE:
+            continue
+        blocks = -(-max(st.st_size, int(size)) // 32768)
+        block = 32768 * max(1, -(-blocks // 4096))
+        try:
+            with open(path, "rb") as src:
+                before = token(os.fstat(src.fileno()))
+                hashed = digests(src, block)
+                if token(os.fstat(src.fileno())) != before:
+                    continue
+        except OSError:
+            continue
+        found.append(b"\0".join([path, b"%d" % block, before, b",".join(hashed), b""]))
+    out = b"".join(found)
+    sys.stdout.buffer.write(b"B%d\n" % len(out) + out + b"E")
+elif sys.argv[1] == "hash":
     path, temp, block = fields(3)
-    block, digests = int(block), []
     with open(path, "rb") as src:
-        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-            while True:
-                data = src.read(block)
-                if not data:
-                    break
-                out.write(data)
-                digests.append(hashlib.sha256(data).hexdigest()[:32])
-    sys.stdout.write("".join(d + "\n" for d in digests))
+        with new(temp) as out:
+            hashed = digests(src, int(block), out)
+    sys.stdout.buffer.write(b"".join(d + b"\n" for d in hashed))
 else:
-    temp, path, size, mode, mtime, digest = fields(6)
+    temp, path, size, mode, mtime, digest, was = fields(7)
+    if was:
+        with open(path, "rb") as src:
+            if token(os.fstat(src.fileno())) != was:
+                sys.exit(CHANGED)
+            with new(temp) as out:
+                for data in iter(lambda: src.read(1 << 20), b""):
+                    out.write(data)
+            if token(os.fstat(src.fileno())) != was:
+                os.unlink(temp)
+                sys.exit(CHANGED)
     fd = os.open(temp, os.O_WRONLY)
     while True:
         head = i.read(12)
@@ -141,10 +196,11 @@ else:
             sys.exit("content differs after writing")
     os.utime(temp, (int(mtime), int(mtime)))
     os.rename(temp, path)
-"""
+""".replace("MIN_SIZE", str(DELTA_MIN_SIZE)).replace("CHANGED", str(CHANGED_MEANWHILE))
 
 
 __all__ = [
+    "CHANGED_MEANWHILE",
     "DELTA_MIN_SIZE",
     "DELTA_SCRIPT",
     "END_OF_PATCH",

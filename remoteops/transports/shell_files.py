@@ -83,11 +83,11 @@ class ShellListing(FileTransport, CommandTransport):
         listed = self._found_output(command, what)
         return None if listed is None else parse_find_output(listed)
 
-    def _found_output(self, command: str, what: str) -> bytes | None:
+    def _found_output(self, command: str, what: str, stdin: bytes | None = None) -> bytes | None:
         """:meth:`_found`'s output, unparsed."""
         if self._without_find:
             return None
-        outcome = self.run(CommandSpec(command))
+        outcome = self.run(CommandSpec(command, stdin=stdin))
         if outcome.exit_code == 0:
             return outcome.stdout
         reason = outcome.stderr.decode(errors="replace").strip()
@@ -113,17 +113,37 @@ class ShellListing(FileTransport, CommandTransport):
         entries = self._walk(root) if found is None else found
         return self._with_checksums(root, entries) if checksum else entries
 
-    def list_tree_where(self, root: str, *, checksum: bool = False) -> Whereabouts | None:
-        """One command: :func:`~remoteops.transports.listing.where_command`, then the listing."""
-        command = where_command(root) + find_command(root)
-        listed = self._found_output(command, f"cannot list {root}")
+    def list_tree_where(
+        self, root: str, *, checksum: bool = False, deltas: Sequence[Entry] = ()
+    ) -> Whereabouts | None:
+        """One command: :func:`~remoteops.transports.listing.where_command`, what
+        :meth:`_scan_command` adds, then the listing."""
+        scan, stdin = self._scan_command(root, deltas)
+        command = where_command(root) + scan + find_command(root)
+        listed = self._found_output(command, f"cannot list {root}", stdin)
         if listed is None:
             return None
         home, resolved, rest = split_where(listed)
+        if scan and rest.startswith(b"B"):
+            size, _, rest = rest[1:].partition(b"\n")
+            length = int(size)
+            if rest[length : length + 1] != b"E":
+                raise TransferError(f"cannot list {root}: the block digests came garbled")
+            self._scanned(root, rest[:length])
+            rest = rest[length + 1 :]
         entries = parse_find_output(rest)
         if checksum:
             entries = self._with_checksums(root, entries)
         return Whereabouts(home, resolved, entries)
+
+    def _scan_command(self, root: str, deltas: Sequence[Entry]) -> tuple[str, bytes | None]:
+        """Shell code the listing of ``root`` runs first, and its stdin: where the transport
+        sends big changed files as deltas, the hashing of the host's copies of ``deltas``
+        (local files) that differ, printed as ``B<length>\\n...E``. None here."""
+        return "", None
+
+    def _scanned(self, root: str, output: bytes) -> None:
+        """What :meth:`_scan_command`'s code printed below ``root``, without its framing."""
 
     def _with_checksums(self, root: str, entries: list[Entry]) -> list[Entry]:
         """The entries with each file's SHA-256 as the host computes it (``--checksum``)."""

@@ -11,10 +11,12 @@ for deltas, get the per-file path of :class:`~remoteops.transports.sftp_files.SF
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import stat
 import struct
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from paramiko.sftp import CMD_EXTENDED, CMD_SETSTAT, SFTP_FAILURE, SFTP_OK
 from remoteops.errors import HostError, LocalReadError, TransferError, first_of
 from remoteops.transports.base import CommandSpec
 from remoteops.transports.blocks import (
+    CHANGED_MEANWHILE,
     DELTA_MIN_SIZE,
     DELTA_SCRIPT,
     END_OF_PATCH,
@@ -33,6 +36,7 @@ from remoteops.transports.blocks import (
     coarse_block_size,
 )
 from remoteops.transports.file_ops import open_source, run_in_parallel
+from remoteops.transports.listing import cd_target
 from remoteops.transports.sftp_files import SFTPFiles
 from remoteops.transports.sftp_pipeline import Pipeline, Reply, lstat_all, status_of
 from remoteops.transports.shell_files import (
@@ -54,6 +58,39 @@ class BatchWrites(TarWrites, SFTPFiles):
     _without_split = False
     #: Set once a host has no ``python3``; big changed files then take split's 1 MiB blocks.
     _without_python = False
+    #: (root, path) -> what the listing's scan found of a big file that differs (one host,
+    #: one sync: taken once by :meth:`_write_delta`).
+    _prehashed: dict[tuple[str, str], _Hashed] | None = None
+
+    def _scan_command(self, root: str, deltas: Sequence[Entry]) -> tuple[str, bytes | None]:
+        """Hash the host's copies of big local files that differ, in the listing's command:
+        :meth:`_write_delta` then needs one command, not two. A ``find`` of those files
+        first: the script starts only if one of them differs in size or mtime (a sync with
+        no change starts no Python on the host)."""
+        wanted = [
+            e for e in deltas if e.kind is Kind.FILE and e.size >= DELTA_MIN_SIZE and _plain(e.path)
+        ]
+        if not wanted or len(wanted) > _MAX_SCANNED or self._without_python:
+            return "", None
+        folder = shlex.quote(cd_target(root))
+        names = " ".join(shlex.quote(f"./{e.path}") for e in wanted)
+        expected = shlex.quote("\n".join(f"{e.size}:{e.mtime}" for e in wanted))
+        command = (
+            f"c=$(cd -P -- {folder} 2>/dev/null && "
+            f"find {names} -maxdepth 0 -type f -printf '%s:%Ts\\n' 2>/dev/null); "
+            f'if [ "$c" != {expected} ]; then '
+            f"(cd -P -- {folder} && exec {_DELTA_COMMAND} scan) 2>/dev/null; fi; "
+        )
+        stdin = b"".join(_fields(f"./{e.path}", str(e.size), str(e.mtime)) for e in wanted)
+        return command, stdin
+
+    def _scanned(self, root: str, output: bytes) -> None:
+        fields = output.split(b"\0")[:-1]
+        found = self._prehashed = self._prehashed or {}
+        for start in range(0, len(fields) - 3, 4):
+            path, block, token, digests = fields[start : start + 4]
+            name = os.fsdecode(path).removeprefix("./")
+            found[root, name] = _Hashed(int(block), token.decode(), digests.decode().split(","))
 
     def write_entries(
         self,
@@ -104,14 +141,16 @@ class BatchWrites(TarWrites, SFTPFiles):
     def _write_delta(
         self, root: str, entry: Entry, local: Path, old: Entry, advance: Advance
     ) -> int:
-        """Send only the blocks of a big file that differ from the host's copy: two commands.
+        """Send only the blocks of a big file that differ from the host's copy.
 
-        The host copies its file to a temporary name and hashes the copy's 32 KiB blocks in
-        the same pass (:data:`~remoteops.transports.blocks.DELTA_SCRIPT`); the changed blocks
-        then go on the stdin of a second run of the script, which writes them into the copy,
-        sets size and mode (with ``--checksum`` checks its SHA-256), then mtime, and renames
-        it over the real name, as any upload. A host without ``python3`` takes
-        :meth:`_write_delta_split`.
+        The host's blocks were hashed by the listing (:meth:`_scan_command`), or are now: the
+        host copies its file to a temporary name and hashes the copy's 32 KiB blocks in the
+        same pass (:data:`~remoteops.transports.blocks.DELTA_SCRIPT`). The changed blocks
+        then go on the stdin of one more run of the script, which copies the file first if
+        the listing hashed it (unless it changed since: then all over again), writes them
+        into the copy, sets size and mode (with ``--checksum`` checks its SHA-256), then
+        mtime, and renames it over the real name, as any upload. A host without ``python3``
+        takes :meth:`_write_delta_split`.
         """
         if self._without_python:
             return self._write_delta_split(root, entry, local, old, advance)
@@ -119,16 +158,20 @@ class BatchWrites(TarWrites, SFTPFiles):
         staged = temporary_name(entry.path)  # relative to root, for the commands run there
         temporary = join_remote(root, staged)
         block = block_size(max(entry.size, old.size))
-        outcome = self.run(
-            CommandSpec(_DELTA_COMMAND + " hash", stdin=_fields(path, temporary, str(block)))
-        )
-        if outcome.exit_code == COMMAND_NOT_FOUND:
-            self._without_python = True
-            return self._write_delta_split(root, entry, local, old, advance)
-        if outcome.exit_code != 0:  # an unreadable host file, no room for a copy...
-            self._discard_all(root, [staged])
-            return self.write_tar_batch(root, [(entry, local)], advance)
-        remote = outcome.stdout.decode(errors="replace").split()
+        hashed = (self._prehashed or {}).pop((root, entry.path), None)
+        if hashed is not None and hashed.block == block:
+            remote, token = hashed.digests, hashed.token
+        else:
+            outcome = self.run(
+                CommandSpec(_DELTA_COMMAND + " hash", stdin=_fields(path, temporary, str(block)))
+            )
+            if outcome.exit_code == COMMAND_NOT_FOUND:
+                self._without_python = True
+                return self._write_delta_split(root, entry, local, old, advance)
+            if outcome.exit_code != 0:  # an unreadable host file, no room for a copy...
+                self._discard_all(root, [staged])
+                return self.write_tar_batch(root, [(entry, local)], advance)
+            remote, token = outcome.stdout.decode(errors="replace").split(), ""
         try:
             ours = block_digests(local, block)
         except OSError as exc:
@@ -141,7 +184,7 @@ class BatchWrites(TarWrites, SFTPFiles):
         def produce(write: Write) -> None:
             nonlocal sent
             header = _fields(temporary, path, str(entry.size), f"{entry.mode:o}")
-            header += _fields(str(entry.mtime), entry.digest or "")
+            header += _fields(str(entry.mtime), entry.digest or "", token)
             write(memoryview(header))
             try:
                 with open(local, "rb") as source:
@@ -156,6 +199,8 @@ class BatchWrites(TarWrites, SFTPFiles):
             write(memoryview(_RECORD.pack(0, END_OF_PATCH)))
 
         outcome = self.run(CommandSpec(_DELTA_COMMAND + " patch", stdin=produce))
+        if outcome.exit_code == CHANGED_MEANWHILE and token and not failure:
+            return self._write_delta(root, entry, local, old, advance)  # hashed anew
         if outcome.exit_code != 0:
             self._discard_all(root, [staged])
             if failure:
@@ -272,6 +317,29 @@ class BatchWrites(TarWrites, SFTPFiles):
 _DELTA_COMMAND = f"python3 -E -S -c {shlex.quote(DELTA_SCRIPT)}"
 #: A patch record's header: offset, length.
 _RECORD = struct.Struct(">QI")
+
+
+#: More big files than this in a source: the listing hashes none (its command line names them).
+_MAX_SCANNED = 64
+
+
+@dataclass(frozen=True)
+class _Hashed:
+    """A host file's block digests, from the listing's scan, and its token (inode, size,
+    mtime, ctime) then."""
+
+    block: int
+    token: str
+    digests: list[str]
+
+
+def _plain(path: str) -> bool:
+    """A name the scan's command line can carry: printable, and UTF-8 (no surrogates)."""
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        return False
+    return path.isprintable()
 
 
 def _fields(*values: str) -> bytes:

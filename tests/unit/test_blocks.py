@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from remoteops.transports.blocks import (
+    CHANGED_MEANWHILE,
     DELTA_SCRIPT,
     END_OF_PATCH,
     block_digests,
@@ -59,7 +60,7 @@ def test_a_patch_cut_short_is_not_renamed_into_place(tmp_path: Path) -> None:
     path, temp = tmp_path / "f", tmp_path / "f.tmp"
     path.write_bytes(b"a" * 100)
     temp.write_bytes(b"a" * 100)
-    header = _fields(temp, path, 100, "644", 1_700_000_000, "")
+    header = _fields(temp, path, 100, "644", 1_700_000_000, "", "")
     record = struct.pack(">QI", 10, 3) + b"xyz"
     cut = _script("patch", header + record)
     assert cut.returncode != 0
@@ -76,7 +77,7 @@ def test_a_patch_whose_result_has_another_digest_is_refused(tmp_path: Path) -> N
     path, temp = tmp_path / "f", tmp_path / "f.tmp"
     path.write_bytes(b"old")
     temp.write_bytes(b"old")
-    header = _fields(temp, path, 3, "600", 1_700_000_000, "0" * 64)
+    header = _fields(temp, path, 3, "600", 1_700_000_000, "0" * 64, "")
     done = _script("patch", header + struct.pack(">QI", 0, END_OF_PATCH))
     assert done.returncode != 0
     assert b"content differs" in done.stderr
@@ -91,3 +92,37 @@ def test_changed_blocks_are_the_differing_and_the_new_ones(tmp_path: Path) -> No
     theirs = [ours[0], "x" * 32, ours[2]]  # block 1 differs, block 3 missing on the host
     assert changed_blocks(ours, theirs) == [1, 3]
     assert changed_blocks(ours, list(ours)) == []
+
+
+def test_the_scan_hashes_only_big_files_that_differ_and_a_patch_copies_them_unless_changed(
+    tmp_path: Path,
+) -> None:
+    """The listing's scan: big host files whose size or mtime differ from ours are hashed
+    (nothing is written); the patch copies such a file first, unless it changed since."""
+    os.chdir(tmp_path)
+    big, same, small = (tmp_path / n for n in ("big", "same", "small"))
+    for path, size in ((big, 5 * MIB), (same, 5 * MIB), (small, 1000)):
+        path.write_bytes(os.urandom(size))
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+    asked = (
+        b"".join(_fields(f"./{p.name}", p.stat().st_size + 1, 1_700_000_000) for p in (big, small))
+        + _fields("./same", 5 * MIB, 1_700_000_000)
+        + _fields("./gone", 5 * MIB, 1)
+    )
+    done = _script("scan", asked)
+    assert done.returncode == 0, done.stderr
+    length, _, rest = done.stdout[1:].partition(b"\n")
+    assert rest[int(length) :] == b"E"
+    path, block, token, digests, end = rest[: int(length)].split(b"\0")
+    assert (path, int(block), end) == (b"./big", 32 * KIB, b"")
+    assert tuple(digests.decode().split(",")) == block_digests(big, 32 * KIB)
+    assert sorted(os.listdir(tmp_path)) == ["big", "same", "small"]
+    temp = tmp_path / ".big.tmp"
+    header = _fields(temp, big, 5 * MIB, "600", 1_700_000_001, "", token.decode())
+    end_mark = struct.pack(">QI", 0, END_OF_PATCH)
+    os.utime(big, (1_700_000_002, 1_700_000_002))  # changed since the scan
+    stale = _script("patch", header + end_mark)
+    assert stale.returncode == CHANGED_MEANWHILE
+    assert not temp.exists()
+    os.utime(big, (1_700_000_000, 1_700_000_000))  # the ctime moved on: still changed
+    assert _script("patch", header + end_mark).returncode == CHANGED_MEANWHILE
