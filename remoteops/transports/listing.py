@@ -118,24 +118,47 @@ def parse_find_output(data: bytes) -> list[Entry]:
     if len(fields) % _FIELDS:
         raise ValueError(f"truncated find listing ({len(fields)} fields)")
     entries: list[Entry] = []
-    kinds = _KIND_LETTERS
+    known = _PARSED
+    if len(known) > _PARSED_KEPT:
+        known.clear()
     for start in range(0, len(fields), _FIELDS):
-        kind_letter, size, mtime, ctime, mode, path, target = fields[start : start + _FIELDS]
-        kind = kinds.get(kind_letter)
-        if kind is None:
-            continue
-        entries.append(
-            Entry(
-                path.removeprefix("./"),
-                kind,
-                int(size) if kind is Kind.FILE else 0,
-                int(mtime.partition(".")[0]),
-                int(mode, 8),
-                target if kind is Kind.SYMLINK else None,
-                changed=int(ctime.partition(".")[0]),
-            )
-        )
+        record = fields[start : start + _FIELDS]
+        path = record[5]
+        # The ctime tells only a temporary's age (see the planner): for any other entry it
+        # is left out of the key, so hosts with the same tree share their entries.
+        key = tuple(record) if ".remoteops-" in path else (*record[:3], *record[4:])
+        entry = known.get(key)
+        if entry is None:
+            entry = _entry(record)
+            if entry is None:
+                continue
+            known[key] = entry
+        entries.append(entry)
     return entries
+
+
+#: Entries parsed from listings, by their fields: the hosts of a fleet list the same tree,
+#: and building an Entry was most of a listing's parse (20 ms for 2,100 entries; a lookup
+#: of the fields costs a tenth of that).
+_PARSED: dict[tuple[str, ...], Entry] = {}
+_PARSED_KEPT = 200_000
+
+
+def _entry(record: list[str]) -> Entry | None:
+    """One entry of a :func:`find_printf` listing; None for other file types."""
+    kind_letter, size, mtime, ctime, mode, path, target = record
+    kind = _KIND_LETTERS.get(kind_letter)
+    if kind is None:
+        return None
+    return Entry(
+        path.removeprefix("./"),
+        kind,
+        int(size) if kind is Kind.FILE else 0,
+        int(mtime.partition(".")[0]),
+        int(mode, 8),
+        target if kind is Kind.SYMLINK else None,
+        changed=int(ctime.partition(".")[0]),
+    )
 
 
 def with_digests(entries: list[Entry], digest_of: Callable[[str], str | None]) -> list[Entry]:

@@ -7,6 +7,7 @@ syncs to its own temporary folder and checks the result on disk directly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -33,6 +34,7 @@ from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts, sync_work
 from remoteops.transports import CommandSpec, TransportFactory
 from remoteops.transports.ssh import SSHTransport
+from remoteops.transports.ssh_batch import BatchWrites
 from remoteops.tree import Entry, Kind
 from tests.integration.conftest import (
     Daemon,
@@ -465,6 +467,11 @@ BIG = 9 * 1024 * 1024 + 123  # 288 blocks of 32 KiB and a last one of 123 bytes
 BLOCK = 32 * 1024
 
 
+def _flip_boundary(path: Path) -> None:
+    _flip(path, 100 * BLOCK - 1)
+    _flip(path, 100 * BLOCK)
+
+
 def _grow(path: Path) -> None:
     with open(path, "ab") as handle:
         handle.write(os.urandom(1000))
@@ -481,11 +488,7 @@ def _shrink(path: Path) -> None:
         pytest.param(lambda p: _flip(p, 0), BLOCK, id="first-byte"),
         pytest.param(lambda p: _flip(p, 5 * 1024 * 1024 + 7), BLOCK, id="middle"),
         pytest.param(lambda p: _flip(p, BIG - 1), 123, id="last-byte"),
-        pytest.param(
-            lambda p: (_flip(p, 100 * BLOCK - 1), _flip(p, 100 * BLOCK)),
-            2 * BLOCK,
-            id="both-sides-of-a-block-boundary",
-        ),
+        pytest.param(_flip_boundary, 2 * BLOCK, id="both-sides-of-a-block-boundary"),
         pytest.param(_grow, 1123, id="grown"),  # the last block, now 1,123 bytes
         pytest.param(_shrink, 5, id="shrunk"),  # the new last block; the rest is cut off
     ],
@@ -537,6 +540,38 @@ def test_a_resync_without_change_asks_the_host_one_command_and_opens_no_sftp(
     assert again.transfer is not None
     assert (again.transfer.files_created, again.transfer.files_updated) == (0, 0)
     assert len(commands) == 1, commands
+
+
+def test_a_big_file_that_changes_on_the_host_after_the_listing_is_hashed_again(
+    ssh_hosts: list[Host], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listing hashed the host's copy; if the copy changed before the delta (its token
+    differs), the delta hashes it again rather than patch what it did not hash."""
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    big = source / "image.bin"
+    big.write_bytes(os.urandom(BIG))
+    assert sync_hosts(ssh_hosts[:1], source, str(dest)).results[0].ok
+    scanned = BatchWrites._scanned
+    seen: list[bytes] = []
+
+    def stale(self: BatchWrites, root: str, output: bytes) -> None:
+        seen.append(output)
+        scanned(self, root, output)
+        for key, hashed in (self._prehashed or {}).items():  # as if the file changed since
+            (self._prehashed or {})[key] = dataclasses.replace(hashed, token="1:2:3:4")
+
+    monkeypatch.setattr(BatchWrites, "_scanned", stale)
+    _flip(big, 1234567)
+    os.utime(big, (1_700_000_000, 1_700_000_000))
+    result = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert result.ok, result.error
+    assert len(seen) == 1  # the listing did hash it
+    assert b"image.bin" in seen[0]
+    assert result.transfer is not None
+    assert result.transfer.bytes_sent == BLOCK
+    assert (dest / "image.bin").read_bytes() == big.read_bytes()
+    assert sorted(os.listdir(dest)) == ["image.bin"]
 
 
 FAKE_SPLIT = """#!/bin/sh
