@@ -82,15 +82,17 @@ END_OF_PATCH = 0xFFFFFFFF
 #: caller hashes it again (and copies it then).
 CHANGED_MEANWHILE = 75
 
-#: Run by the host as ``python3 -c DELTA_SCRIPT scan|hash|patch``, its fields NUL-ended on
-#: stdin (paths as bytes: never in a command line, any name). Written for any Python 3 from
-#: 3.5. The digests are :func:`block_digests`' and the block sizes :func:`block_size`'s.
+#: Run by the host as ``python3 -c DELTA_SCRIPT scan|hash|patch``, the fields of ``hash`` and
+#: ``patch`` NUL-ended on stdin (paths as bytes: never in a command line, any name). Written
+#: for any Python 3 from 3.5. The digests are :func:`block_digests`' and the block sizes
+#: :func:`block_size`'s.
 #:
-#: - ``scan`` (part of a sync's listing, in the folder listed): records ``PATH SIZE MTIME``
-#:   of local files up to the end of input; prints ``B<length>\n``, then for each host file
-#:   that is a regular file of at least :data:`DELTA_MIN_SIZE` bytes with another size or
-#:   mtime: ``PATH BLOCK TOKEN DIGESTS`` (digests joined by commas; the token is its inode,
-#:   size, mtime and ctime, all unchanged while it was read), then ``E``.
+#: - ``scan PATH SIZE MTIME...`` (part of a sync's listing, in the folder listed; printable
+#:   names only, as arguments: the listing has no stdin): local files; prints
+#:   ``B<length>\n``, then for each host file that is a regular file of at least
+#:   :data:`DELTA_MIN_SIZE` bytes with another size or mtime: ``PATH BLOCK TOKEN DIGESTS``
+#:   (digests joined by commas; the token is its inode, size, mtime and ctime, all unchanged
+#:   while it was read), then ``E``.
 #: - ``hash PATH TEMP BLOCK``: copy PATH to TEMP (new, owner-only), printing the digest of
 #:   each BLOCK-sized piece, one a line.
 #: - ``patch TEMP PATH SIZE MODE MTIME SHA256 TOKEN``, then records (offset u64, length u32,
@@ -128,9 +130,9 @@ def digests(src, block, out=None):
 def new(temp):
     return os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 if sys.argv[1] == "scan":
-    found = []
-    while i.peek(1):
-        path, size, mtime = fields(3)
+    found, asked = [], [os.fsencode(a) for a in sys.argv[2:]]
+    for n in range(0, len(asked) - 2, 3):
+        path, size, mtime = asked[n : n + 3]
         try:
             st = os.lstat(path)
         except OSError:

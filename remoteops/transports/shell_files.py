@@ -83,11 +83,11 @@ class ShellListing(FileTransport, CommandTransport):
         listed = self._found_output(command, what)
         return None if listed is None else parse_find_output(listed)
 
-    def _found_output(self, command: str, what: str, stdin: bytes | None = None) -> bytes | None:
+    def _found_output(self, command: str, what: str) -> bytes | None:
         """:meth:`_found`'s output, unparsed."""
         if self._without_find:
             return None
-        outcome = self.run(CommandSpec(command, stdin=stdin))
+        outcome = self.run(CommandSpec(command))
         if outcome.exit_code == 0:
             return outcome.stdout
         reason = outcome.stderr.decode(errors="replace").strip()
@@ -118,9 +118,9 @@ class ShellListing(FileTransport, CommandTransport):
     ) -> Whereabouts | None:
         """One command: :func:`~remoteops.transports.listing.where_command`, what
         :meth:`_scan_command` adds, then the listing."""
-        scan, stdin = self._scan_command(root, deltas)
+        scan = self._scan_command(root, deltas)
         command = where_command(root) + scan + find_command(root)
-        listed = self._found_output(command, f"cannot list {root}", stdin)
+        listed = self._found_output(command, f"cannot list {root}")
         if listed is None:
             return None
         home, resolved, rest = split_where(listed)
@@ -136,11 +136,11 @@ class ShellListing(FileTransport, CommandTransport):
             entries = self._with_checksums(root, entries)
         return Whereabouts(home, resolved, entries)
 
-    def _scan_command(self, root: str, deltas: Sequence[Entry]) -> tuple[str, bytes | None]:
-        """Shell code the listing of ``root`` runs first, and its stdin: where the transport
+    def _scan_command(self, root: str, deltas: Sequence[Entry]) -> str:
+        """Shell code the listing of ``root`` runs first: where the transport
         sends big changed files as deltas, the hashing of the host's copies of ``deltas``
         (local files) that differ, printed as ``B<length>\\n...E``. None here."""
-        return "", None
+        return ""
 
     def _scanned(self, root: str, output: bytes) -> None:
         """What :meth:`_scan_command`'s code printed below ``root``, without its framing."""

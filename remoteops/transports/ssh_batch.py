@@ -62,7 +62,7 @@ class BatchWrites(TarWrites, SFTPFiles):
     #: one sync: taken once by :meth:`_write_delta`).
     _prehashed: dict[tuple[str, str], _Hashed] | None = None
 
-    def _scan_command(self, root: str, deltas: Sequence[Entry]) -> tuple[str, bytes | None]:
+    def _scan_command(self, root: str, deltas: Sequence[Entry]) -> str:
         """Hash the host's copies of big local files that differ, in the listing's command:
         :meth:`_write_delta` then needs one command, not two. A ``find`` of those files
         first: the script starts only if one of them differs in size or mtime (a sync with
@@ -71,18 +71,17 @@ class BatchWrites(TarWrites, SFTPFiles):
             e for e in deltas if e.kind is Kind.FILE and e.size >= DELTA_MIN_SIZE and _plain(e.path)
         ]
         if not wanted or len(wanted) > _MAX_SCANNED or self._without_python:
-            return "", None
+            return ""
         folder = shlex.quote(cd_target(root))
         names = " ".join(shlex.quote(f"./{e.path}") for e in wanted)
         expected = shlex.quote("\n".join(f"{e.size}:{e.mtime}" for e in wanted))
-        command = (
+        asked = " ".join(f"{shlex.quote('./' + e.path)} {e.size} {e.mtime}" for e in wanted)
+        return (
             f"c=$(cd -P -- {folder} 2>/dev/null && "
             f"find {names} -maxdepth 0 -type f -printf '%s:%Ts\\n' 2>/dev/null); "
             f'if [ "$c" != {expected} ]; then '
-            f"(cd -P -- {folder} && exec {_DELTA_COMMAND} scan) 2>/dev/null; fi; "
+            f"(cd -P -- {folder} && exec {_DELTA_COMMAND} scan {asked}) 2>/dev/null; fi; "
         )
-        stdin = b"".join(_fields(f"./{e.path}", str(e.size), str(e.mtime)) for e in wanted)
-        return command, stdin
 
     def _scanned(self, root: str, output: bytes) -> None:
         fields = output.split(b"\0")[:-1]

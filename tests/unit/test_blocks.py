@@ -36,8 +36,8 @@ def test_coarse_blocks_are_one_mib_until_a_file_would_need_more_than_256() -> No
     assert coarse_block_size(10 * 1024 * MIB) == 40 * MIB
 
 
-def _script(mode: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
-    argv = [sys.executable, "-E", "-S", "-c", DELTA_SCRIPT, mode]
+def _script(mode: str, stdin: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
+    argv = [sys.executable, "-E", "-S", "-c", DELTA_SCRIPT, mode, *args]
     return subprocess.run(argv, input=stdin, capture_output=True, check=False)
 
 
@@ -104,12 +104,9 @@ def test_the_scan_hashes_only_big_files_that_differ_and_a_patch_copies_them_unle
     for path, size in ((big, 5 * MIB), (same, 5 * MIB), (small, 1000)):
         path.write_bytes(os.urandom(size))
         os.utime(path, (1_700_000_000, 1_700_000_000))
-    asked = (
-        b"".join(_fields(f"./{p.name}", p.stat().st_size + 1, 1_700_000_000) for p in (big, small))
-        + _fields("./same", 5 * MIB, 1_700_000_000)
-        + _fields("./gone", 5 * MIB, 1)
-    )
-    done = _script("scan", asked)
+    asked = [f"./{big.name}", str(5 * MIB + 1), "1700000000", "./small", "1001", "1700000000"]
+    asked += ["./same", str(5 * MIB), "1700000000", "./gone", str(5 * MIB), "1"]
+    done = _script("scan", b"", *asked)
     assert done.returncode == 0, done.stderr
     length, _, rest = done.stdout[1:].partition(b"\n")
     assert rest[int(length) :] == b"E"
