@@ -525,7 +525,8 @@ def report_lines(
                     f"| {ms} ms | {label} | {base_wall:.2f} s | {wall:.2f} s | "
                     f"{base_wall / their_wall:.2f}x | {ratio:.2f}x | "
                     f"{median_of(base, 'sent') / 1e6:.3f} MB | "
-                    f"{median_of(ours, 'sent') / 1e6:.3f} MB |"
+                    f"{median_of(ours, 'sent') / 1e6:.3f} MB | "
+                    f"{median_of(base, 'cpu'):.2f} s | {cpu:.2f} s |"
                 )
             lines.append(
                 f"| {ms} ms | {label} | {wall:.2f} s | {their_wall:.2f} s | {ratio:.2f}x | "
@@ -552,8 +553,8 @@ def report_lines(
             " checkout; ratios to rsync's median:",
             "",
             "| latency | scenario | baseline | remoteops | baseline / rsync | remoteops / rsync |"
-            " baseline sent | remoteops sent |",
-            "|---|---|---|---|---|---|---|---|",
+            " baseline sent | remoteops sent | baseline CPU | remoteops CPU |",
+            "|---|---|---|---|---|---|---|---|---|---|",
             *baseline_lines,
         ]
     if results.single:
