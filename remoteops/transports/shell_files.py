@@ -139,7 +139,7 @@ class ShellListing(FileTransport, CommandTransport):
     def _scan_command(self, root: str, deltas: Sequence[Entry]) -> str:
         """Shell code the listing of ``root`` runs first: where the transport
         sends big changed files as deltas, the hashing of the host's copies of ``deltas``
-        (local files) that differ, printed as ``B<length>\\n...E``. None here."""
+        (local files) that differ, printed as ``B<length>\\n...E``; nothing here."""
         return ""
 
     def _scanned(self, root: str, output: bytes) -> None:
