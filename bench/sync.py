@@ -64,7 +64,14 @@ SCENARIOS = {
 TARGETS = {"a": 1.0, "b": 0.6, "c": 0.8}
 TOOLS = ("remoteops", "rsync")
 SINGLE_TOOLS = ("remoteops", "scp", "rsync")
-DEST = {"remoteops": "/root/bench-remoteops", "rsync": "/root/bench-rsync"}
+DEST = {
+    "remoteops": "/root/bench-remoteops",
+    "rsync": "/root/bench-rsync",
+    "baseline": "/root/bench-baseline",
+}
+#: With --baseline DIR: the remoteops package in DIR (another checkout), timed as a third tool
+#: in the same runs, interleaved, for an A/B comparison on a busy machine.
+BASELINE: dict[str, str] = {}
 SINGLE_DEST = {
     "remoteops": "/root/bench-single-remoteops",
     "rsync": "/root/bench-single-rsync",
@@ -303,12 +310,18 @@ def settle() -> None:
 
 
 def run_remoteops(
-    state: PlaygroundState, route: Route, hosts: list[int], src: Path, dest: str
+    state: PlaygroundState,
+    route: Route,
+    hosts: list[int],
+    src: Path,
+    dest: str,
+    *,
+    env: dict[str, str] | None = None,
 ) -> Sample:
     names = [state.hosts[i].name for i in hosts]
     argv = [sys.executable, "-m", "remoteops", "sync", "-i", str(route.inventory),
             "-H", ",".join(names), "-o", "json", "--delete", str(src), dest]  # fmt: skip
-    wall, cpu, out = measure(argv)
+    wall, cpu, out = measure(argv, env=env)
     try:
         rows = [json.loads(line) for line in out.splitlines() if line.strip()]
     except ValueError as exc:
@@ -352,8 +365,15 @@ def run_scp(state: PlaygroundState, route: Route, hosts: list[int], src: Path, d
     return Sample(wall, cpu, tuple(1 for _ in hosts), float(size))
 
 
+def run_baseline(
+    state: PlaygroundState, route: Route, hosts: list[int], src: Path, dest: str
+) -> Sample:
+    return run_remoteops(state, route, hosts, src, dest, env=os.environ | BASELINE)
+
+
 RUNNERS: dict[str, Callable[[PlaygroundState, Route, list[int], Path, str], Sample]] = {
     "remoteops": run_remoteops,
+    "baseline": run_baseline,
     "rsync": run_rsync,
     "scp": run_scp,
 }
@@ -381,22 +401,28 @@ def sync_runs(
     listings: dict[str, Listing],
     repeat: int,
     results: Results,
+    scenarios: str = "abc",
 ) -> None:
     hosts = list(range(len(state.hosts)))
     # Files sent per host; not checked for (a), where remoteops also counts the folders it
     # makes and the content check below says more.
     expected_files = {"b": 0, "c": 2}
+    tools = (*TOOLS, "baseline") if BASELINE else TOOLS
     for r in range(repeat):
-        order = TOOLS if r % 2 == 0 else TOOLS[::-1]  # alternate who goes first
+        order = tools if r % 2 == 0 else tools[::-1]  # alternate who goes first
         clear(state, hosts, list(DEST.values()))
         check_host = r % len(hosts)
         for scenario, label in SCENARIOS.items():
+            if scenario not in scenarios and scenario != "a":
+                continue
             if scenario == "c":
                 change.apply()
             try:
                 for tool in order:
                     settle()
                     sample = RUNNERS[tool](state, route, hosts, src, DEST[tool])
+                    if scenario not in scenarios:  # the untimed first copy the others need
+                        continue
                     results.sync.setdefault((route.latency_ms, scenario, tool), []).append(sample)
                     print(
                         f"  {route.latency_ms} ms repeat {r + 1} {scenario} {tool}: "
@@ -481,6 +507,7 @@ def report_lines(
         "|---|---|---|---|---|---|---|---|---|",
     ]
     sent_lines = []
+    baseline_lines: list[str] = []
     for ms in args.latency_ms:
         for scenario, label in SCENARIOS.items():
             ours = results.sync.get((ms, scenario, "remoteops"))
@@ -491,6 +518,16 @@ def report_lines(
             cpu, their_cpu = median_of(ours, "cpu"), median_of(theirs, "cpu")
             ratio = wall / their_wall
             verdict = "met" if ratio <= TARGETS[scenario] else "missed"
+            base = results.sync.get((ms, scenario, "baseline"))
+            if base:
+                base_wall = median_of(base, "wall")
+                baseline_lines.append(
+                    f"| {ms} ms | {label} | {base_wall:.2f} s | {wall:.2f} s | "
+                    f"{base_wall / their_wall:.2f}x | {ratio:.2f}x | "
+                    f"{median_of(base, 'sent') / 1e6:.3f} MB | "
+                    f"{median_of(ours, 'sent') / 1e6:.3f} MB | "
+                    f"{median_of(base, 'cpu'):.2f} s | {cpu:.2f} s |"
+                )
             lines.append(
                 f"| {ms} ms | {label} | {wall:.2f} s | {their_wall:.2f} s | {ratio:.2f}x | "
                 f"<= {TARGETS[scenario]:.1f}x ({verdict}) | {cpu:.2f} s | {their_cpu:.2f} s | "
@@ -509,6 +546,17 @@ def report_lines(
         "|---|---|---|---|",
         *sent_lines,
     ]
+    if baseline_lines:
+        lines += [
+            "",
+            f"Baseline (`--baseline {args.baseline}`, timed in the same runs) against this"
+            " checkout; ratios to rsync's median:",
+            "",
+            "| latency | scenario | baseline | remoteops | baseline / rsync | remoteops / rsync |"
+            " baseline sent | remoteops sent | baseline CPU | remoteops CPU |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            *baseline_lines,
+        ]
     if results.single:
         mib = args.single_mib
         lines += [
@@ -551,8 +599,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     parser.add_argument("--keep", action="store_true", help="leave the playground and tree")
+    parser.add_argument(
+        "--scenarios",
+        default="abc",
+        help="the scenarios to time, e.g. bc (a first copy is still made, untimed)",
+    )
+    parser.add_argument("--prefix", default="bs", help="the playground's host name prefix")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout whose remoteops is timed too, interleaved (A/B on a busy machine)",
+    )
     args = parser.parse_args()
     compile_remoteops()
+    if args.baseline:
+        import compileall
+
+        compileall.compile_dir(args.baseline / "remoteops", quiet=1)
+        BASELINE["PYTHONPATH"] = str(args.baseline.resolve())
     if args.small_files < 1 or args.big_files < 1 or args.big_mib < 1:
         parser.error("--small-files, --big-files and --big-mib must be at least 1")
     if os.geteuid() != 0:
@@ -582,7 +646,7 @@ def main() -> None:
     try:
         try:
             owner = None if args.keep else os.getpid()
-            state = playground.up(args.hosts, prefix="bs", mode="netns", owner_pid=owner)
+            state = playground.up(args.hosts, prefix=args.prefix, mode="netns", owner_pid=owner)
         except PlaygroundError as exc:
             raise SystemExit(f"cannot start the playground: {exc}") from exc
         direct = direct_route(state)
@@ -610,6 +674,7 @@ def main() -> None:
                     listings=listings,
                     repeat=args.repeat,
                     results=results,
+                    scenarios=args.scenarios,
                 )
                 if not args.skip_single:
                     single_runs(state, route, single_dir, args.repeat, results)

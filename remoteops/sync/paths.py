@@ -13,13 +13,10 @@ import posixpath
 import shlex
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 from remoteops.errors import ConfigurationError, TransferError
-from remoteops.transports.base import FileTransport
-from remoteops.tree import join_remote
-
-_Listing = TypeVar("_Listing")
+from remoteops.transports.base import FileTransport, Whereabouts
+from remoteops.tree import Entry, join_remote
 
 #: Top-level folders of the Filesystem Hierarchy Standard, and the usual extras: a sync there
 #: (with --delete, above all) replaces part of the system. Every /lib* counts too.
@@ -124,26 +121,46 @@ def _refuse_where_protected(transport: FileTransport, path: str, dest: str) -> N
     refusal names ``dest`` as the user spelled it."""
     home = transport.home_dir()
     spelled = normalise(path, transport.real_path(".") or home)
-    real = resolve(transport, path)
+    _refuse_shown(transport, dest, home, spelled, resolve(transport, path))
+
+
+def _refuse_shown(transport: FileTransport, dest: str, home: str, spelled: str, real: str) -> None:
+    """Refuse ``dest`` if it is protected as spelled (made absolute) or as the host resolves
+    it (``real``), given the login's ``home``."""
     for shown in dict.fromkeys((spelled, real)):
         _refuse_if_protected(shown, dest, home)
         _refuse_if_protected(shown, dest, transport.acting_home(), "sudo's target user's")
 
 
 def checked_listing(
-    transport: FileTransport, dest: str, list_it: Callable[[str], _Listing], *, force: bool
-) -> tuple[str, _Listing]:
+    transport: FileTransport,
+    dest: str,
+    list_it: Callable[[str], list[Entry]],
+    *,
+    force: bool,
+    located: Callable[[str], Whereabouts | None] | None = None,
+) -> tuple[str, list[Entry]]:
     """:func:`checked_destination`, and ``list_it(path)`` of the checked path, the two at
     once: asking the host where the path leads costs round trips (an SFTP session and its
     requests: 0.2 s at 25 ms), which the listing, read-only, need not wait for. A spelling
     that is protected on its face is refused before anything is asked; if the host then
     shows the path protected, the listing is abandoned (the host's connection is closed with
-    it) and its result never used."""
+    it) and its result never used. ``located`` gives both from one request where the
+    transport can (:meth:`~remoteops.transports.base.FileTransport.list_tree_where`): the
+    listing is then used only once the host showed the path is not protected."""
     path = expand_home(transport, dest)
     if force:
         return path, list_it(path)
     if path.startswith("/"):
         _refuse_if_protected(normalise(path), dest, None)
+    if located is not None:
+        found = located(path)
+        if found is not None:  # where it is came with the listing: no other request
+            home = found.home or transport.home_dir()
+            spelled = normalise(path, home)
+            real = normalise(found.resolved) if found.resolved else spelled
+            _refuse_shown(transport, dest, home, spelled, real)
+            return path, found.entries
     pool = ThreadPoolExecutor(1, thread_name_prefix="remoteops-listing")
     listing = pool.submit(list_it, path)
     try:

@@ -28,7 +28,7 @@ from remoteops.sync.paths import checked_listing, refuse_user_home
 from remoteops.sync.plan import plan_sync, prepare_local
 from remoteops.transports import Transport, TransportFactory
 from remoteops.transports.base import FileTransport, Privilege, file_needs, files_of
-from remoteops.tree import ProgressSink
+from remoteops.tree import Kind, ProgressSink
 
 
 def planned_changes(plan: Plan) -> tuple[PlannedChange, ...]:
@@ -65,6 +65,8 @@ def sync_work(
         raise ConfigurationError("the destination is empty")
     refuse_user_home(dest)
     side = prepare_local(tree.entries, options)
+    # Files that may go as deltas: the host may read its copies of them in the listing.
+    files = () if dry_run else tuple(e for e in side.wanted.values() if e.kind is Kind.FILE)
 
     def apply_here(
         host: Host, transport: FileTransport, listener: Listener, started: float
@@ -74,6 +76,9 @@ def sync_work(
             dest,
             lambda path: transport.list_tree(path, checksum=options.checksum),
             force=force,
+            located=lambda path: transport.list_tree_where(
+                path, checksum=options.checksum, deltas=files
+            ),
         )
         fidelity = transport.fidelity
         plan = tree.shared_plan(

@@ -415,6 +415,20 @@ def with_host_sudo(
     return privilege.applied_to(spec)
 
 
+@dataclass(frozen=True)
+class Whereabouts:
+    """A listing and where it was taken, from one request (:meth:`FileTransport.list_tree_where`).
+
+    ``home``: the login's home as the host resolves it; ``resolved``: the listed folder as
+    the host resolves it (its longest part that exists, links followed, and the rest joined
+    to that, as ``mkdir -p`` would follow it). Either is empty where the host could not say.
+    """
+
+    home: str
+    resolved: str
+    entries: list[Entry]
+
+
 class FileTransport(Transport):
     """A transport that lists, reads and writes files (SSH/SFTP, FTP/FTPS, local).
 
@@ -461,6 +475,18 @@ class FileTransport(Transport):
         """The home folder of the user the files are worked as when that is not the login
         (sudo's target user), which a destructive sync must spare as it spares the login's;
         None when the login works on them itself."""
+        return None
+
+    def list_tree_where(
+        self, root: str, *, checksum: bool = False, deltas: Sequence[Entry] = ()
+    ) -> Whereabouts | None:
+        """:meth:`list_tree` of ``root`` with, in the same request, what a sync checks before
+        it writes there: the login's home and ``root`` as the host resolves it (see
+        :class:`Whereabouts`). None if the transport has no such single request: the caller
+        asks :meth:`home_dir` and :meth:`real_path` separately. ``deltas``: local files (paths
+        below ``root``) the sync may send as deltas; a transport that does may read the
+        host's copies that differ in size or mtime in the same request, for
+        :meth:`write_entries` to use."""
         return None
 
     @abstractmethod

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from remoteops.errors import HostError, LocalReadError, TransferError
-from remoteops.transports.base import CommandSpec, CommandTransport, FileTransport
+from remoteops.transports.base import CommandSpec, CommandTransport, FileTransport, Whereabouts
 from remoteops.transports.file_ops import partial_batch, stage_new_folders
 from remoteops.transports.listing import (
     cd_target,
@@ -27,6 +27,8 @@ from remoteops.transports.listing import (
     find_command,
     parse_find_output,
     path_command,
+    split_where,
+    where_command,
     with_digests,
 )
 from remoteops.transports.tar_stream import Member, Write, write_tar
@@ -78,11 +80,16 @@ class ShellListing(FileTransport, CommandTransport):
     def _found(self, command: str, what: str) -> list[Entry] | None:
         """The entries a ``find -printf`` command lists; None once this host's find cannot,
         and from then on for every listing: the caller walks instead."""
+        listed = self._found_output(command, what)
+        return None if listed is None else parse_find_output(listed)
+
+    def _found_output(self, command: str, what: str) -> bytes | None:
+        """:meth:`_found`'s output, unparsed."""
         if self._without_find:
             return None
         outcome = self.run(CommandSpec(command))
         if outcome.exit_code == 0:
-            return parse_find_output(outcome.stdout)
+            return outcome.stdout
         reason = outcome.stderr.decode(errors="replace").strip()
         if outcome.exit_code == COMMAND_NOT_FOUND or "printf" in reason.lower():
             self._without_find = True
@@ -104,7 +111,43 @@ class ShellListing(FileTransport, CommandTransport):
     def list_tree(self, root: str, *, checksum: bool = False) -> list[Entry]:
         found = self._found(find_command(root), f"cannot list {root}")
         entries = self._walk(root) if found is None else found
-        if not checksum or not any(e.kind is Kind.FILE for e in entries):
+        return self._with_checksums(root, entries) if checksum else entries
+
+    def list_tree_where(
+        self, root: str, *, checksum: bool = False, deltas: Sequence[Entry] = ()
+    ) -> Whereabouts | None:
+        """One command: :func:`~remoteops.transports.listing.where_command`, what
+        :meth:`_scan_command` adds, then the listing."""
+        scan = self._scan_command(root, deltas)
+        command = where_command(root) + scan + find_command(root)
+        listed = self._found_output(command, f"cannot list {root}")
+        if listed is None:
+            return None
+        home, resolved, rest = split_where(listed)
+        if scan and rest.startswith(b"B"):
+            size, _, rest = rest[1:].partition(b"\n")
+            length = int(size)
+            if rest[length : length + 1] != b"E":
+                raise TransferError(f"cannot list {root}: the block digests came garbled")
+            self._scanned(root, rest[:length])
+            rest = rest[length + 1 :]
+        entries = parse_find_output(rest)
+        if checksum:
+            entries = self._with_checksums(root, entries)
+        return Whereabouts(home, resolved, entries)
+
+    def _scan_command(self, root: str, deltas: Sequence[Entry]) -> str:
+        """Shell code the listing of ``root`` runs first: where the transport
+        sends big changed files as deltas, the hashing of the host's copies of ``deltas``
+        (local files) that differ, printed as ``B<length>\\n...E``; nothing here."""
+        return ""
+
+    def _scanned(self, root: str, output: bytes) -> None:
+        """What :meth:`_scan_command`'s code printed below ``root``, without its framing."""
+
+    def _with_checksums(self, root: str, entries: list[Entry]) -> list[Entry]:
+        """The entries with each file's SHA-256 as the host computes it (``--checksum``)."""
+        if not any(e.kind is Kind.FILE for e in entries):
             return entries
         quoted = shlex.quote(cd_target(root))
         listing = self._shell(

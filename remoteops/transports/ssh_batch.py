@@ -11,9 +11,12 @@ for deltas, get the per-file path of :class:`~remoteops.transports.sftp_files.SF
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import stat
+import struct
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +25,28 @@ from paramiko.sftp import CMD_EXTENDED, CMD_SETSTAT, SFTP_FAILURE, SFTP_OK
 
 from remoteops.errors import HostError, LocalReadError, TransferError, first_of
 from remoteops.transports.base import CommandSpec
-from remoteops.transports.blocks import DELTA_MIN_SIZE, block_digests, block_size, changed_blocks
+from remoteops.transports.blocks import (
+    CHANGED_MEANWHILE,
+    DELTA_MIN_SIZE,
+    DELTA_SCRIPT,
+    END_OF_PATCH,
+    block_digests,
+    block_size,
+    changed_blocks,
+    coarse_block_size,
+)
 from remoteops.transports.file_ops import open_source, run_in_parallel
+from remoteops.transports.listing import cd_target
 from remoteops.transports.sftp_files import SFTPFiles
 from remoteops.transports.sftp_pipeline import Pipeline, Reply, lstat_all, status_of
-from remoteops.transports.shell_files import TarWrites, host_bytes, written_whole
+from remoteops.transports.shell_files import (
+    COMMAND_NOT_FOUND,
+    TarWrites,
+    host_bytes,
+    written_whole,
+)
 from remoteops.transports.ssh_errors import LIBRARY_ERRORS
-from remoteops.transports.tar_stream import Member
+from remoteops.transports.tar_stream import Member, Write
 from remoteops.tree import Advance, Entry, Kind, join_remote, no_progress, temporary_name
 
 
@@ -38,6 +56,40 @@ class BatchWrites(TarWrites, SFTPFiles):
 
     #: Set once a host's split cannot hash blocks; big changed files then go whole.
     _without_split = False
+    #: Set once a host has no ``python3``; big changed files then take split's 1 MiB blocks.
+    _without_python = False
+    #: (root, path) -> what the listing's scan found of a big file that differs (one host,
+    #: one sync: taken once by :meth:`_write_delta`).
+    _prehashed: dict[tuple[str, str], _Hashed] | None = None
+
+    def _scan_command(self, root: str, deltas: Sequence[Entry]) -> str:
+        """Hash the host's copies of big local files that differ, in the listing's command:
+        :meth:`_write_delta` then needs one command, not two. A ``find`` of those files
+        first: the script starts only if one of them differs in size or mtime (a sync with
+        no change starts no Python on the host)."""
+        wanted = [
+            e for e in deltas if e.kind is Kind.FILE and e.size >= DELTA_MIN_SIZE and _plain(e.path)
+        ]
+        if not wanted or len(wanted) > _MAX_SCANNED or self._without_python:
+            return ""
+        folder = shlex.quote(cd_target(root))
+        names = " ".join(shlex.quote(f"./{e.path}") for e in wanted)
+        expected = shlex.quote("\n".join(f"{e.size}:{e.mtime}" for e in wanted))
+        asked = " ".join(f"{shlex.quote('./' + e.path)} {e.size} {e.mtime}" for e in wanted)
+        return (
+            f"c=$(cd -P -- {folder} 2>/dev/null && "
+            f"find {names} -maxdepth 0 -type f -printf '%s:%Ts\\n' 2>/dev/null); "
+            f'if [ "$c" != {expected} ]; then '
+            f"(cd -P -- {folder} && exec {_DELTA_COMMAND} scan {asked}) 2>/dev/null; fi; "
+        )
+
+    def _scanned(self, root: str, output: bytes) -> None:
+        fields = output.split(b"\0")[:-1]
+        found = self._prehashed = self._prehashed or {}
+        for start in range(0, len(fields) - 3, 4):
+            path, block, token, digests = fields[start : start + 4]
+            name = os.fsdecode(path).removeprefix("./")
+            found[root, name] = _Hashed(int(block), token.decode(), digests.decode().split(","))
 
     def write_entries(
         self,
@@ -90,6 +142,78 @@ class BatchWrites(TarWrites, SFTPFiles):
     ) -> int:
         """Send only the blocks of a big file that differ from the host's copy.
 
+        The host's blocks were hashed by the listing (:meth:`_scan_command`), or are now: the
+        host copies its file to a temporary name and hashes the copy's 32 KiB blocks in the
+        same pass (:data:`~remoteops.transports.blocks.DELTA_SCRIPT`). The changed blocks
+        then go on the stdin of one more run of the script, which copies the file first if
+        the listing hashed it (unless it changed since: then all over again), writes them
+        into the copy, sets size and mode (with ``--checksum`` checks its SHA-256), then
+        mtime, and renames it over the real name, as any upload. A host without ``python3``
+        takes :meth:`_write_delta_split`.
+        """
+        if self._without_python:
+            return self._write_delta_split(root, entry, local, old, advance)
+        path = join_remote(root, entry.path)
+        staged = temporary_name(entry.path)  # relative to root, for the commands run there
+        temporary = join_remote(root, staged)
+        block = block_size(max(entry.size, old.size))
+        hashed = (self._prehashed or {}).pop((root, entry.path), None)
+        if hashed is not None and hashed.block == block:
+            remote, token = hashed.digests, hashed.token
+        else:
+            outcome = self.run(
+                CommandSpec(_DELTA_COMMAND + " hash", stdin=_fields(path, temporary, str(block)))
+            )
+            if outcome.exit_code == COMMAND_NOT_FOUND:
+                self._without_python = True
+                return self._write_delta_split(root, entry, local, old, advance)
+            if outcome.exit_code != 0:  # an unreadable host file, no room for a copy...
+                self._discard_all(root, [staged])
+                return self.write_tar_batch(root, [(entry, local)], advance)
+            remote, token = outcome.stdout.decode(errors="replace").split(), ""
+        try:
+            ours = block_digests(local, block)
+        except OSError as exc:
+            self._discard_all(root, [staged])
+            raise LocalReadError(local, exc) from exc
+        changed = changed_blocks(ours, remote)
+        sent = 0
+        failure: list[BaseException] = []
+
+        def produce(write: Write) -> None:
+            nonlocal sent
+            header = _fields(temporary, path, str(entry.size), f"{entry.mode:o}")
+            header += _fields(str(entry.mtime), entry.digest or "", token)
+            write(memoryview(header))
+            try:
+                with open(local, "rb") as source:
+                    for index in changed:
+                        source.seek(index * block)
+                        data = source.read(block)
+                        write(memoryview(_RECORD.pack(index * block, len(data)) + data))
+                        sent += len(data)
+            except OSError as exc:  # no end marker: the host keeps its file
+                failure.append(LocalReadError(local, exc))
+                return
+            write(memoryview(_RECORD.pack(0, END_OF_PATCH)))
+
+        outcome = self.run(CommandSpec(_DELTA_COMMAND + " patch", stdin=produce))
+        if outcome.exit_code == CHANGED_MEANWHILE and token and not failure:
+            return self._write_delta(root, entry, local, old, advance)  # hashed anew
+        if outcome.exit_code != 0:
+            self._discard_all(root, [staged])
+            if failure:
+                raise failure[0]
+            reason = outcome.stderr.decode(errors="replace").strip().splitlines()
+            raise TransferError(f"cannot write {path}: {reason[-1] if reason else outcome}")
+        advance(1, entry.size)  # the bar counts files done, not the bytes a delta saved
+        return sent
+
+    def _write_delta_split(
+        self, root: str, entry: Entry, local: Path, old: Entry, advance: Advance
+    ) -> int:
+        """:meth:`_write_delta` on a host without ``python3``: 1 MiB blocks.
+
         The host copies its file to a temporary name and hashes that copy's blocks in the same
         command (split runs its filter through $SHELL once per block, so /bin/sh, which
         starts faster than a login shell such as bash). The changed blocks are written into
@@ -100,7 +224,7 @@ class BatchWrites(TarWrites, SFTPFiles):
         path = join_remote(root, entry.path)
         staged = temporary_name(entry.path)  # relative to root, for the commands run there
         temporary = join_remote(root, staged)
-        block = block_size(max(entry.size, old.size))
+        block = coarse_block_size(max(entry.size, old.size))
         if self._without_split:
             return self.write_tar_batch(root, [(entry, local)], advance)
         self.prepare_sftp()  # opened while the host copies and hashes
@@ -117,7 +241,7 @@ class BatchWrites(TarWrites, SFTPFiles):
             return self.write_tar_batch(root, [(entry, local)], advance)
         remote = [line.split()[0].decode() for line in outcome.stdout.splitlines() if line]
         try:
-            ours = block_digests(local, block)
+            ours = block_digests(local, block, coarse=True)
         except OSError as exc:
             self._discard_all(root, [staged])
             raise LocalReadError(local, exc) from exc
@@ -185,6 +309,41 @@ class BatchWrites(TarWrites, SFTPFiles):
                 failures[0] += f" ({why})"
             self._discard_all(root, [name for name, _ in placed])
             raise TransferError(f"cannot rename {first_of(failures)}")
+
+
+#: How the host runs :data:`~remoteops.transports.blocks.DELTA_SCRIPT` (no site packages, no
+#: PYTHON* variables: only the standard library, the same on every host).
+_DELTA_COMMAND = f"python3 -E -S -c {shlex.quote(DELTA_SCRIPT)}"
+#: A patch record's header: offset, length.
+_RECORD = struct.Struct(">QI")
+
+
+#: More big files than this in a source: the listing hashes none (its command line names them).
+_MAX_SCANNED = 64
+
+
+@dataclass(frozen=True)
+class _Hashed:
+    """A host file's block digests, from the listing's scan, and its token (inode, size,
+    mtime, ctime) then."""
+
+    block: int
+    token: str
+    digests: list[str]
+
+
+def _plain(path: str) -> bool:
+    """A name the scan's command line can carry: printable, and UTF-8 (no surrogates)."""
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        return False
+    return path.isprintable()
+
+
+def _fields(*values: str) -> bytes:
+    """NUL-ended fields for the script's stdin, paths as the host's bytes."""
+    return b"".join(host_bytes(value) + b"\0" for value in values)
 
 
 _KINDS = {stat.S_IFREG: Kind.FILE, stat.S_IFDIR: Kind.DIR, stat.S_IFLNK: Kind.SYMLINK}

@@ -7,6 +7,7 @@ syncs to its own temporary folder and checks the result on disk directly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +33,8 @@ from remoteops.sync.local_tree import scan_tree
 from remoteops.sync.put import put_hosts
 from remoteops.sync.run import sync_hosts, sync_work
 from remoteops.transports import CommandSpec, TransportFactory
+from remoteops.transports.ssh import SSHTransport
+from remoteops.transports.ssh_batch import BatchWrites
 from remoteops.tree import Entry, Kind
 from tests.integration.conftest import (
     Daemon,
@@ -449,7 +453,7 @@ def test_a_changed_big_file_sends_only_its_changed_blocks(
     assert grown.ok, grown.error
     assert grown.transfer is not None
     assert grown.transfer.files_updated == 1
-    assert 1024 * 1024 <= grown.transfer.bytes_sent <= 2 * 1024 * 1024 + 1123  # 2 blocks
+    assert grown.transfer.bytes_sent == 32 * 1024 + 1123  # 2 blocks of 32 KiB, one cut short
     assert snapshot(dest) == snapshot(source)  # content, mode and mtime
     with open(big, "r+b") as handle:  # shrinks: the host's copy is cut to the new size
         handle.truncate(6 * 1024 * 1024)
@@ -459,19 +463,162 @@ def test_a_changed_big_file_sends_only_its_changed_blocks(
     assert sorted(os.listdir(dest)) == ["image.bin"]  # no temporary left
 
 
+BIG = 9 * 1024 * 1024 + 123  # 288 blocks of 32 KiB and a last one of 123 bytes
+BLOCK = 32 * 1024
+
+
+def _flip_boundary(path: Path) -> None:
+    _flip(path, 100 * BLOCK - 1)
+    _flip(path, 100 * BLOCK)
+
+
+def _grow(path: Path) -> None:
+    with open(path, "ab") as handle:
+        handle.write(os.urandom(1000))
+
+
+def _shrink(path: Path) -> None:
+    with open(path, "r+b") as handle:
+        handle.truncate(6 * 1024 * 1024 + 5)
+
+
+@pytest.mark.parametrize(
+    ("change", "sent"),
+    [
+        pytest.param(lambda p: _flip(p, 0), BLOCK, id="first-byte"),
+        pytest.param(lambda p: _flip(p, 5 * 1024 * 1024 + 7), BLOCK, id="middle"),
+        pytest.param(lambda p: _flip(p, BIG - 1), 123, id="last-byte"),
+        pytest.param(_flip_boundary, 2 * BLOCK, id="both-sides-of-a-block-boundary"),
+        pytest.param(_grow, 1123, id="grown"),  # the last block, now 1,123 bytes
+        pytest.param(_shrink, 5, id="shrunk"),  # the new last block; the rest is cut off
+    ],
+)
+def test_a_big_file_delta_sends_the_32_kib_blocks_changed_and_copies_exactly(
+    ssh_hosts: list[Host], tmp_path: Path, change: Callable[[Path], object], sent: int
+) -> None:
+    """One changed byte costs one small block, wherever it is; the copy is byte-identical,
+    with the source's mode and mtime, and no temporary is left."""
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    big = source / "image.bin"
+    big.write_bytes(os.urandom(BIG))
+    big.chmod(0o640)
+    assert sync_hosts(ssh_hosts[:1], source, str(dest)).results[0].ok
+    change(big)
+    os.utime(big, (1_700_000_000, 1_700_000_000))
+    result = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert result.ok, result.error
+    assert result.transfer is not None
+    assert (result.transfer.files_updated, result.transfer.bytes_sent) == (1, sent)
+    assert (dest / "image.bin").read_bytes() == big.read_bytes()
+    assert snapshot(dest) == snapshot(source)
+    assert sorted(os.listdir(dest)) == ["image.bin"]
+
+
+def test_a_resync_without_change_asks_the_host_one_command_and_opens_no_sftp(
+    ssh_hosts: list[Host], source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The destination check (home, links resolved) rides on the listing: no SFTP session,
+    whose opening costs round trips and a process on the host."""
+    dest = tmp_path / "dest"
+    assert sync_hosts(ssh_hosts[:1], source, str(dest)).results[0].ok
+    commands: list[str] = []
+    run = SSHTransport.run
+
+    def counted(self: SSHTransport, spec: CommandSpec, *args: Any, **kwargs: Any) -> Any:
+        commands.append(spec.command)
+        return run(self, spec, *args, **kwargs)
+
+    def no_sftp(self: SSHTransport) -> None:
+        raise AssertionError("an SFTP session was opened")
+
+    monkeypatch.setattr(SSHTransport, "run", counted)
+    monkeypatch.setattr(SSHTransport, "sftp", no_sftp)
+    monkeypatch.setattr(SSHTransport, "prepare_sftp", no_sftp)
+    again = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert again.ok, again.error
+    assert again.transfer is not None
+    assert (again.transfer.files_created, again.transfer.files_updated) == (0, 0)
+    assert len(commands) == 1, commands
+
+
+def test_a_big_file_that_changes_on_the_host_after_the_listing_is_hashed_again(
+    ssh_hosts: list[Host], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listing hashed the host's copy; if the copy changed before the delta (its token
+    differs), the delta hashes it again rather than patch what it did not hash."""
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    big = source / "image.bin"
+    big.write_bytes(os.urandom(BIG))
+    assert sync_hosts(ssh_hosts[:1], source, str(dest)).results[0].ok
+    scanned = BatchWrites._scanned
+    seen: list[bytes] = []
+
+    def stale(self: BatchWrites, root: str, output: bytes) -> None:
+        seen.append(output)
+        scanned(self, root, output)
+        for key, hashed in (self._prehashed or {}).items():  # as if the file changed since
+            (self._prehashed or {})[key] = dataclasses.replace(hashed, token="1:2:3:4")
+
+    monkeypatch.setattr(BatchWrites, "_scanned", stale)
+    _flip(big, 1234567)
+    os.utime(big, (1_700_000_000, 1_700_000_000))
+    result = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert result.ok, result.error
+    assert len(seen) == 1  # the listing did hash it
+    assert b"image.bin" in seen[0]
+    assert result.transfer is not None
+    assert result.transfer.bytes_sent == BLOCK
+    assert (dest / "image.bin").read_bytes() == big.read_bytes()
+    assert sorted(os.listdir(dest)) == ["image.bin"]
+
+
 FAKE_SPLIT = """#!/bin/sh
 echo "split: unrecognized option: --filter" >&2
 exit 1
 """
+FAKE_PYTHON = """#!/bin/sh
+echo "python3: not found" >&2
+exit 127
+"""
 
 
 @pytest.mark.usefixtures("requires_root")
-def test_a_host_without_gnu_split_gets_a_changed_big_file_whole(
+def test_a_host_without_python_gets_1_mib_blocks_through_split(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    target = ssh_hosts[-1]
+    setup = "mkdir -p /root/nopy && cat > /root/nopy/python3 && chmod +x /root/nopy/python3"
+    assert run_command([target], CommandSpec(setup, stdin=FAKE_PYTHON.encode())).exit_code == 0
+    try:
+        with login_shell_runs(target, "PATH=/root/nopy:$PATH"):
+            source, dest = tmp_path / "source", tmp_path / "dest"
+            source.mkdir()
+            big = source / "image.bin"
+            big.write_bytes(os.urandom(5 * 1024 * 1024 + 10))
+            assert sync_hosts([target], source, str(dest)).results[0].ok
+            _flip(big, 3 * 1024 * 1024 + 100)
+            os.utime(big, (1_700_000_000, 1_700_000_000))
+            result = sync_hosts([target], source, str(dest)).results[0]
+            assert result.ok, result.error
+            assert result.transfer is not None
+            assert result.transfer.bytes_sent == 1024 * 1024  # one of split's blocks
+            assert snapshot(dest) == snapshot(source)
+            assert sorted(os.listdir(dest)) == ["image.bin"]
+    finally:
+        run_command([target], CommandSpec("rm -rf /root/nopy"))
+
+
+@pytest.mark.usefixtures("requires_root")
+def test_a_host_without_python_or_gnu_split_gets_a_changed_big_file_whole(
     ssh_hosts: list[Host], tmp_path: Path
 ) -> None:
     target = ssh_hosts[-1]
     setup = "mkdir -p /root/nosplit && cat > /root/nosplit/split && chmod +x /root/nosplit/split"
     assert run_command([target], CommandSpec(setup, stdin=FAKE_SPLIT.encode())).exit_code == 0
+    no_python = "cat > /root/nosplit/python3 && chmod +x /root/nosplit/python3"
+    assert run_command([target], CommandSpec(no_python, stdin=FAKE_PYTHON.encode())).exit_code == 0
     try:
         with login_shell_runs(target, "PATH=/root/nosplit:$PATH"):
             source, dest = tmp_path / "source", tmp_path / "dest"

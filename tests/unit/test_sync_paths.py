@@ -11,6 +11,7 @@ import pytest
 
 from remoteops.errors import ConfigurationError
 from remoteops.sync.paths import normalise, protected, refuse_user_home, shell_word
+from remoteops.transports.listing import split_where, where_command
 from remoteops.tree import (
     NAME_MAX,
     TEMPORARY_NAME,
@@ -151,3 +152,31 @@ def test_the_shell_expands_the_tilde_of_a_shell_word(tmp_path: Path) -> None:
 def test_a_shell_word_refuses_another_users_home() -> None:
     with pytest.raises(ConfigurationError, match="~root is not expanded"):
         shell_word("~root/x")
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_where_command_resolves_as_realpath_does_with_the_missing_rest_joined(
+    tmp_path: Path, shell: str
+) -> None:
+    """The sync's destination check without SFTP: the login folder, and the destination
+    as the host resolves it (links followed, the part still to make joined as is)."""
+    real = tmp_path / "real"
+    (real / "sub dir").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    (tmp_path / "new\nline").mkdir()
+    start = tmp_path / "start"
+    start.mkdir()
+    (start / "up").symlink_to(tmp_path)
+    cases = {
+        f"{tmp_path}/link/sub dir": f"{real}/sub dir",
+        f"{tmp_path}/link/missing/more": f"{real}/missing/more",
+        "up/link/x": f"{real}/x",  # relative: from the login folder
+        "up/new\nline/": f"{tmp_path}/new\nline",
+        "/": "/",
+    }
+    for path, expected in cases.items():
+        done = subprocess.run(
+            [shell, "-c", where_command(path)], cwd=start, capture_output=True, check=True
+        )
+        home, resolved, rest = split_where(done.stdout)
+        assert (home, os.path.normpath(resolved), rest) == (str(start), expected, b"")
