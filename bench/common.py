@@ -76,9 +76,10 @@ def measure_rss(
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if proc.returncode != 0:
+        failed = [line for line in stdout.splitlines() if '"ok": false' in line][:10]
         raise SystemExit(
             f"benchmark command failed ({proc.returncode}): {' '.join(argv[:6])}...\n"
-            + stdout[-2000:]
+            + ("\n".join(failed) + "\n" if failed else stdout[-2000:])
             + stderr[-2000:]
         )
     return wall, cpu, usage.ru_maxrss / 1024, stdout
