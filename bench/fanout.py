@@ -6,9 +6,10 @@ same run. Reports medians of wall time and client CPU (this process's children),
     python bench/fanout.py --sizes 100 1000 --repeat 3 --tools remoteops "asyncssh gather"
 
 Every run is checked: a host that did not answer fails the benchmark (no row from a run that
-lost hosts). One untimed run on every host comes first (each sshd's first login is slower). Peak memory is the client's largest process (``wait4``'s maxrss). The single-host
-line compares ``ssh host uptime`` with a cold ``remoteops run`` and with one handed to a
-running ``--persist`` process (its connection kept from the run before).
+lost hosts). One untimed run on every host comes first (each sshd's first login is slower).
+Peak memory is the client's largest process (``wait4``'s maxrss). The single-host line compares
+``ssh host uptime`` with a cold ``remoteops run`` and with one handed to a running
+``--persist`` process (its connection kept from the run before).
 
 Needs root for namespaced hosts (loopback sshd otherwise), and apt's pssh and pdsh.
 """
