@@ -92,7 +92,6 @@ class PersistServer:
         self._signal_lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._inode: int | None = None
-        self._base_env = dict(os.environ)
 
     # -- listening ----------------------------------------------------------------------------
 
