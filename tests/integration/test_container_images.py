@@ -311,7 +311,10 @@ def test_a_stale_image_rebuilt_leaves_no_untagged_image_behind(
             pytest.skip(f"a container on this machine runs {name}: its image cannot be replaced")
         before = _image_id(engine, name)
         # A different inputs hash: only the step that records it runs again (layers cached).
-        _images._build(engine, source_root(), target, "stale-for-the-test", print, offline=False)
+        # Offline as ensure_images decides it: another PIP_NO_INDEX misses the cached
+        # dependency layer and reruns pip against an index the build may not reach.
+        offline = _images._fill_wheelhouse(source_root(), print)
+        _images._build(engine, source_root(), target, "stale-for-the-test", print, offline=offline)
         stale = _image_id(engine, name)
     try:
         assert stale is not None
