@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Protocol, runtime_checkable
@@ -337,7 +337,7 @@ class Executor:
         with self._sigint_as_count():
             while len(results) < len(hosts):
                 try:
-                    if self._terminated or _termination.pending:  # SIGTERM: cancel at once
+                    if self._terminating():  # SIGTERM: cancel at once
                         self._stop_starting.set()
                         self._cancel_all()
                         break
@@ -384,6 +384,18 @@ class Executor:
                 if result.host not in results:
                     results[result.host] = result
                     self.listener.host_finished(result)
+        return self._report(hosts, results, started_at, interrupted=stopped)
+
+    def _report(
+        self,
+        hosts: Sequence[Host],
+        results: Mapping[str, HostResult],
+        started_at: float,
+        *,
+        interrupted: bool,
+    ) -> RunReport:
+        """The run's report once every host has reported; a SIGTERM that stopped it now
+        ends the process, as it asked."""
         self.sessions.run_ended()
         if self._terminated or _termination.pending:  # every host reported: now end as asked
             if _termination.deferring:  # once the caller has shown and journalled the run
@@ -394,7 +406,11 @@ class Executor:
         # ready for another run; a cancel() that came before this run began was honoured
         self._stop_starting.clear()
         self._cancelled.clear()
-        return RunReport(ordered, time.monotonic() - started_at, interrupted=stopped)
+        return RunReport(ordered, time.monotonic() - started_at, interrupted=interrupted)
+
+    def _terminating(self) -> bool:
+        """A SIGTERM arrived during the run: cancel at once, as a second Ctrl-C."""
+        return self._terminated or _termination.pending
 
     @contextlib.contextmanager
     def _sigint_as_count(self) -> Iterator[None]:
@@ -538,6 +554,11 @@ class Executor:
             error=f"gave up after {self.host_timeout:g} s (--timeout)",
             duration_s=time.monotonic() - started,
         )
+
+    def interrupt(self) -> None:
+        """One Ctrl-C from another thread (the first stops new hosts starting, the second
+        cancels): a Dask worker's chunk hears the controller's Ctrl-C this way."""
+        self._sigints += 1
 
     def cancel(self) -> None:
         """Stop the run from another thread, as a second Ctrl-C does: no host starts any

@@ -39,6 +39,7 @@ from remoteops.sessions import HostSessions, new_sessions
 from remoteops.transports import CommandSpec, Privilege, TransportFactory
 
 if TYPE_CHECKING:  # the file verbs' modules are imported when used: `run` starts quicker
+    from remoteops.cluster import DaskSettings
     from remoteops.sync.local_tree import LocalTree
     from remoteops.sync.put import PutSource
     from remoteops.transports.stdin_sources import StdinSource
@@ -66,6 +67,7 @@ class Fleet:
         host_timeout: float | None = None,
         factory: TransportFactory | None = None,
         keep_open: bool = True,
+        dask: DaskSettings | None = None,
     ) -> None:
         if forks < 1:
             raise ValueError("forks must be at least 1")
@@ -86,6 +88,9 @@ class Fleet:
         self._running: set[Executor] = set()
         self._lock = threading.Lock()
         self._sessions: HostSessions = new_sessions(factory, keep_open=keep_open)
+        #: Where the work runs: None here, else on the workers of this Dask cluster (each
+        #: call connects its hosts there: connections are not kept between calls).
+        self.dask = dask
 
     @classmethod
     def from_inventory(
@@ -98,6 +103,7 @@ class Fleet:
         host_timeout: float | None = None,
         factory: TransportFactory | None = None,
         keep_open: bool = True,
+        dask: DaskSettings | None = None,
     ) -> Fleet:
         """The hosts that ``hosts`` (a pattern: ``web:!web03``, ``db*``, ``all``) selects in
         the inventory ``sources`` (files, folders or comma lists; None: the default one);
@@ -115,6 +121,7 @@ class Fleet:
             host_timeout=host_timeout,
             factory=factory,
             keep_open=keep_open,
+            dask=dask,
         )
 
     # -- the verbs --------------------------------------------------------------------------
@@ -249,12 +256,7 @@ class Fleet:
         strangers = sorted({h.name for h in hosts_now} - {h.name for h in self.hosts})
         if strangers:
             raise ValueError(f"not hosts of this fleet: {', '.join(strangers)}")
-        executor = Executor(
-            forks=self.forks,
-            listener=listener or self.listener,
-            host_timeout=self.host_timeout,
-            sessions=self._sessions,
-        )
+        executor = self._executor(listener or self.listener)
         with self._lock:  # closed, or registered before close() can look: never between
             if self._closed:
                 raise RuntimeError("this fleet is closed")
@@ -264,6 +266,24 @@ class Fleet:
         finally:
             with self._lock:
                 self._running.discard(executor)
+
+    def _executor(self, listener: Listener | None) -> Executor:
+        if self.dask is not None:
+            from remoteops.cluster.controller import DaskExecutor
+
+            return DaskExecutor(
+                self.dask,
+                self.factory,
+                forks=self.forks,
+                listener=listener,
+                host_timeout=self.host_timeout,
+            )
+        return Executor(
+            forks=self.forks,
+            listener=listener,
+            host_timeout=self.host_timeout,
+            sessions=self._sessions,
+        )
 
     def select(self, pattern: str | None) -> list[Host]:
         """The fleet's hosts that ``pattern`` selects (None: all of them), in fleet order."""

@@ -34,6 +34,7 @@ from remoteops.transports import (
 from remoteops.tree import ProgressSink
 
 if TYPE_CHECKING:
+    from remoteops.cluster import DaskSettings
     from remoteops.fleet import Fleet
     from remoteops.tasks.runner import TaskReport
     from remoteops.transports.stdin_sources import StdinSource
@@ -184,6 +185,30 @@ def stdin_source(stdin_file: Path | None, readers: int) -> StdinSource | None:
     return None
 
 
+#: The most standard input ``--executor dask`` sends (read whole here, then to each worker).
+CLUSTER_STDIN_LIMIT = 64 * 1024 * 1024
+
+
+def whole_stdin(source: StdinSource) -> bytes:
+    """The input read through to its end: a pipe streamed to hosts here cannot be streamed
+    to Dask workers, so it is sent to them whole (up to :data:`CLUSTER_STDIN_LIMIT`)."""
+    stream = source.open()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while chunk := stream.read():
+            size += len(chunk)
+            if size > CLUSTER_STDIN_LIMIT:
+                fail(
+                    f"standard input is over {CLUSTER_STDIN_LIMIT >> 20} MiB: --executor dask "
+                    "sends it whole to the workers; put it in a file the hosts can read"
+                )
+            chunks.append(chunk)
+    finally:
+        stream.close()
+    return b"".join(chunks)
+
+
 def positive_seconds(value: float | None) -> float | None:
     """Option callback: a timeout must be a positive number of seconds."""
     if value is not None and not value > 0:
@@ -291,6 +316,54 @@ AskPassOption = Annotated[
         "pssh -A (our -A forwards the agent, as ssh -A).",
     ),
 ]
+
+
+class ExecutorChoice(str, enum.Enum):
+    local = "local"
+    dask = "dask"
+
+
+ExecutorOption = Annotated[
+    ExecutorChoice,
+    typer.Option(
+        "--executor",
+        envvar="REMOTEOPS_EXECUTOR",
+        help="Where the hosts' work runs: here (local), or on the workers of a Dask "
+        "distributed cluster (dask, with --scheduler; pip install 'remoteops[dask]').",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        envvar="REMOTEOPS_DASK_SCHEDULER",
+        help="The Dask scheduler of --executor dask.",
+    ),
+]
+
+
+def dask_from(
+    executor: ExecutorChoice, scheduler: str | None, *, ask_pass: bool = False
+) -> DaskSettings | None:
+    """The cluster ``--executor dask`` runs on (None: run here); exit 2 when it cannot be."""
+    if executor is ExecutorChoice.local:
+        return None
+    if not scheduler:
+        fail("--executor dask needs --scheduler tcp://HOST:8786 (or REMOTEOPS_DASK_SCHEDULER)")
+    if ask_pass:
+        fail(
+            "--ask-pass cannot be used with --executor dask: the password would travel to the "
+            "workers; give the hosts password_env, read on each worker"
+        )
+    from remoteops.cluster import DaskSettings
+
+    try:
+        return DaskSettings(scheduler)
+    except ValueError as exc:
+        fail(str(exc))
+
+
 AcceptNewOption = Annotated[
     bool,
     typer.Option(
@@ -533,6 +606,7 @@ def make_fleet(
     host_timeout: float | None = None,
     keep_open: bool = False,
     ssh_config: Path | None = None,
+    dask: DaskSettings | None = None,
 ) -> Fleet:
     """The selected hosts as a fleet: one-off (each connection closes when its host is
     done) unless ``keep_open`` (a task's steps share each host's connection)."""
@@ -549,6 +623,7 @@ def make_fleet(
         host_timeout=host_timeout,
         factory=factory,
         keep_open=keep_open,
+        dask=dask,
     )
 
 
@@ -574,7 +649,8 @@ def run_transfer(
     with sigterm_deferred():  # a SIGTERM ends the process once the run is shown and journalled
         if output is OutputMode.json:
             listener: Listener = JsonLines(transfer=True, dry_run=dry_run)
-        elif not (progress and sys.stderr.isatty()):
+        elif not (progress and sys.stderr.isatty()) or fleet.dask is not None:
+            # (bars follow bytes as the work reports them: not relayed from Dask workers yet)
             listener = TransferLines(names)
         else:
             from remoteops.output.progress import TransferBars

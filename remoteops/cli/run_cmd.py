@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,6 +14,8 @@ from remoteops.cli.common import (
     AskPassOption,
     CommandTimeoutOption,
     ConnectTimeoutOption,
+    ExecutorChoice,
+    ExecutorOption,
     ForksOption,
     ForwardAgentOption,
     HostsOption,
@@ -21,6 +23,7 @@ from remoteops.cli.common import (
     OutputMode,
     OutputOption,
     PortOption,
+    SchedulerOption,
     SSHConfigOption,
     SSHOptionOption,
     SudoOption,
@@ -28,6 +31,7 @@ from remoteops.cli.common import (
     SudoUserOption,
     UserOption,
     connection_overrides,
+    dask_from,
     execute,
     fail,
     finish,
@@ -35,6 +39,7 @@ from remoteops.cli.common import (
     make_fleet,
     privilege_from,
     stdin_source,
+    whole_stdin,
 )
 from remoteops.diagnostics import register_secret
 from remoteops.errors import ConfigurationError
@@ -46,6 +51,9 @@ from remoteops.output.status_line import RunStatus, wants_status_line
 from remoteops.output.tee import Tee
 from remoteops.transports import CommandSpec
 from remoteops.transports.base import DEFAULT_CAPTURE_LIMIT
+
+if TYPE_CHECKING:
+    from remoteops.transports.stdin_sources import StdinSource
 
 #: What a POSIX shell accepts after ``export``: ASCII letters, digits and ``_``.
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -132,6 +140,8 @@ def run(
         ),
     ] = None,
     ask_pass: AskPassOption = False,
+    executor: ExecutorOption = ExecutorChoice.local,
+    scheduler: SchedulerOption = None,
     sudo: SudoOption = False,
     sudo_user: SudoUserOption = None,
     sudo_password_env: SudoPasswordEnvOption = None,
@@ -248,7 +258,12 @@ def run(
         fail(f"--diff-against {diff_against}: not among the selected hosts")
     files = _output_files(names, outdir, errdir, json_results)
     privilege = privilege_from(sudo, sudo_user, sudo_password_env)
-    payload = None if no_stdin else stdin_source(stdin_file, len(selected))
+    payload: StdinSource | bytes | None = (
+        None if no_stdin else stdin_source(stdin_file, len(selected))
+    )
+    dask = dask_from(executor, scheduler, ask_pass=ask_pass)
+    if dask is not None and payload is not None and not isinstance(payload, bytes):
+        payload = whole_stdin(payload)
     live = output is OutputMode.text and not group and not diff
     spec = CommandSpec(
         command,
@@ -270,6 +285,7 @@ def run(
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,
+        dask=dask,
     )
     differ = DiffOutput(names, diff_against) if diff else None
     grouped = GroupedOutput() if group and output is OutputMode.text and not diff else None

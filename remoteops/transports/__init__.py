@@ -7,7 +7,7 @@ so a run that never touches SSH never pays for importing paramiko.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +58,8 @@ class TransportFactory:
     known_hosts_files: list[Path] | None = None
     #: Inventory hosts by name, so a ``jump_host`` can name one of them.
     inventory: Mapping[str, Host] | None = None
+    #: Told of each host key accepted as new (see KnownHosts.on_record).
+    on_new_host_key: Callable[[Path, str, str, str], None] | None = None
     _ssh_context: SSHContext | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: Each prepared host (the object checked) and its settings, by name.
@@ -77,7 +79,9 @@ class TransportFactory:
 
             self._ssh_context = SSHContext(
                 known_hosts=KnownHosts(
-                    self.known_hosts_files, accept_new=self.accept_new_host_keys
+                    self.known_hosts_files,
+                    accept_new=self.accept_new_host_keys,
+                    on_record=self.on_new_host_key,
                 ),
                 overrides=self.overrides,
                 ssh_config_path=self.ssh_config_path,

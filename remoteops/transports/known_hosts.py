@@ -26,7 +26,7 @@ import re
 import struct
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,13 +196,22 @@ def _hashed_entry(name: str, key_type: str, key_b64: str) -> _HashedEntry | None
 class KnownHosts:
     """The known host keys of a run: user and system files plus per-host inventory files."""
 
-    def __init__(self, default_files: list[Path] | None = None, *, accept_new: bool = False):
+    def __init__(
+        self,
+        default_files: list[Path] | None = None,
+        *,
+        accept_new: bool = False,
+        on_record: Callable[[Path, str, str, str], None] | None = None,
+    ):
         if default_files is None:
             default_files = [
                 Path("~/.ssh/known_hosts").expanduser(),
                 Path("/etc/ssh/ssh_known_hosts"),
             ]
         self.accept_new = accept_new
+        #: Told of each key accept-new wrote (file, name, key type, base64 key): a Dask
+        #: worker writes to its copy of the controller's known_hosts and sends the key home.
+        self.on_record = on_record
         self._default_files = default_files
         self._files: dict[Path, _KnownHostsFile] = {}
         self._lock = threading.RLock()  # verify() holds it across lookup and accept-new write
@@ -326,6 +335,8 @@ class KnownHosts:
                     f"unknown host key for {name}: {shown}; no known_hosts file to add it to"
                 )
             self._record(search[0], name, key_type, key_b64)
+            if self.on_record is not None:
+                self.on_record(search[0], name, key_type, key_b64)
             return True
 
     def _record(self, path: Path, name: str, key_type: str, key_b64: str) -> None:
