@@ -441,14 +441,30 @@ SudoPasswordEnvOption = Annotated[
 
 
 def privilege_from(
-    sudo: bool, sudo_user: str | None, sudo_password_env: str | None
+    sudo: bool,
+    sudo_user: str | None,
+    sudo_password_env: str | None,
+    *,
+    read_where_used: bool = False,
 ) -> Privilege | None:
     """The sudo options of a command as the library takes them; the password is read here
-    (from the environment, or asked on a terminal), never from the command line."""
+    (from the environment, or asked on a terminal), never from the command line.
+
+    ``read_where_used``: for work run by other processes (cluster workers), to which a
+    secret must not travel. The variable's name is checked and kept
+    (:attr:`Privilege.password_env`), its value read by whichever process works on the
+    host (unset there: that host's ``auth``); nothing is asked on a terminal, since a typed
+    password would have to travel (without the variable, sudo gets only what the
+    inventory's ``sudo_password_env`` gives, or none)."""
     if not (sudo or sudo_user):
         if sudo_password_env:
             fail("--sudo-password-env needs --sudo")
         return None
+    if read_where_used:
+        try:
+            return Privilege(sudo_user, password_env=sudo_password_env or None)
+        except ValueError as exc:  # not a variable's name
+            fail(f"--sudo-password-env: {exc}")
     return Privilege(sudo_user, read_secret_from(sudo_password_env, "sudo password: "))
 
 
@@ -458,11 +474,13 @@ def transfer_privilege(
     sudo: bool,
     sudo_user: str | None,
     sudo_password_env: str | None,
+    *,
+    read_where_used: bool = False,
 ) -> Privilege | None:
     """:func:`privilege_from` for put/get/sync, which the inventory's become (``sudo: true``,
     ``ansible_become``) does not put under sudo: said once, naming the hosts, rather than
     leaving a write refused for lack of root to explain itself."""
-    privilege = privilege_from(sudo, sudo_user, sudo_password_env)
+    privilege = privilege_from(sudo, sudo_user, sudo_password_env, read_where_used=read_where_used)
     from remoteops.transports.settings import settings_for
 
     becoming = [host.name for host in selected if settings_for(host).sudo]

@@ -17,6 +17,7 @@ import dataclasses
 import enum
 import functools
 import os
+import re
 import secrets
 import shlex
 import threading
@@ -126,6 +127,41 @@ def check_sudo_password(password: str | None) -> None:
         )
 
 
+#: What a ``*_env`` setting may name: a portable environment variable name.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_sudo_source(password: str | None, password_env: str | None) -> None:
+    """A sudo password is given, or named, or neither: never both (which would win is a guess).
+    Misuse of the library, not the user's configuration: a ``ValueError``."""
+    if password_env is None:
+        check_sudo_password(password)
+        return
+    if password is not None:
+        raise ValueError("give the sudo password or the variable that holds it, not both")
+    if not _ENV_NAME.fullmatch(password_env):
+        raise ValueError(f"{password_env!r} is not the name of an environment variable")
+
+
+def sudo_password_from_env(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The sudo password the environment variable ``name`` holds, read in the process that
+    works on the host (a cluster worker, not the controller that sent it the work), so the
+    value never travels with the work. Unset is the host's ``auth`` failure, naming ``name``.
+
+    One trailing line end is dropped, as ``--sudo-password-env`` drops it on the controller
+    (CI secrets and ``$(cat file)`` carry one); a line break left inside is ``auth`` too:
+    sudo would read only the first line. Either way nothing was sent to the host."""
+    value = secret_from_env(name, "sudo_password_env", environ)
+    value = value.removesuffix("\r\n") if value.endswith("\r\n") else value.removesuffix("\n")
+    if "\n" in value or "\r" in value:
+        raise AuthenticationError(
+            f"sudo_password_env {name} holds a line break: sudo reads only its first line; "
+            "nothing was sent"
+        )
+    register_secret(value)
+    return value
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     """What to run on a host. ``sudo_password`` is only ever sent on stdin, on sudo's prompt,
@@ -146,9 +182,20 @@ class CommandSpec:
     capture_limit: int | None = None
     #: With ``sudo``: the user to run as (``sudo -u``); None is root.
     sudo_user: str | None = None
+    #: With ``sudo``: the name of the environment variable holding the password, instead of
+    #: ``sudo_password``; read where the command runs (:meth:`password_read`).
+    sudo_password_env: str | None = None
 
     def __post_init__(self) -> None:
-        check_sudo_password(self.sudo_password)
+        _check_sudo_source(self.sudo_password, self.sudo_password_env)
+
+    def password_read(self, environ: Mapping[str, str] | None = None) -> CommandSpec:
+        """This spec with ``sudo_password_env`` read into ``sudo_password`` (see
+        :func:`sudo_password_from_env`); itself when it names no variable or has no sudo."""
+        if self.sudo_password_env is None or not self.sudo:
+            return self
+        password = sudo_password_from_env(self.sudo_password_env, environ)
+        return dataclasses.replace(self, sudo_password=password, sudo_password_env=None)
 
 
 @dataclass(frozen=True)
@@ -311,6 +358,7 @@ class CommandTransport(Transport):
     def run(self, spec: CommandSpec, on_output: OutputCallback | None = None) -> CommandOutcome:
         """Run one command to completion on the open connection; the timeout covers it all."""
         deadline = None if spec.timeout is None else time.monotonic() + spec.timeout
+        spec = spec.password_read()  # before anything starts: an unset variable sends nothing
         wrapped = wrap_command(spec)
         running = self.start(wrapped.command, spec.timeout)
         return drive(running, spec, wrapped, on_output, deadline=deadline)
@@ -335,7 +383,7 @@ def files_of(transport: Transport, privilege: Privilege | None = None) -> FileTr
             f"{transport.protocol.upper()} hosts cannot transfer files with sudo "
             "(only SSH hosts can); nothing was sent to the host"
         )
-    return transport.elevated(privilege)
+    return transport.elevated(privilege.password_read())
 
 
 def file_needs(privilege: Privilege | None) -> frozenset[Capability]:
@@ -350,18 +398,33 @@ class Privilege:
     """File operations done as root, or as ``user``, through sudo on the host.
 
     ``password`` answers sudo's prompt if it asks (only then, on stdin: never in a command
-    line, a log or the output); None suits hosts whose sudo asks for none (NOPASSWD)."""
+    line, a log or the output); None suits hosts whose sudo asks for none (NOPASSWD).
+    ``password_env`` names the environment variable holding it instead, read only where the
+    host's work runs (:meth:`password_read`): work sent to another process (a cluster worker)
+    then carries the name, never the value. Giving both is a ``ValueError``."""
 
     user: str | None = None
     password: str | None = field(default=None, repr=False)
+    password_env: str | None = None
 
     def __post_init__(self) -> None:
-        check_sudo_password(self.password)
+        _check_sudo_source(self.password, self.password_env)
+
+    def password_read(self, environ: Mapping[str, str] | None = None) -> Privilege:
+        """This privilege with ``password_env`` read into ``password`` (see
+        :func:`sudo_password_from_env`: unset is ``auth``); itself when it names none."""
+        if self.password_env is None:
+            return self
+        return Privilege(self.user, sudo_password_from_env(self.password_env, environ))
 
     def applied_to(self, spec: CommandSpec) -> CommandSpec:
-        """``spec`` run with this privilege."""
+        """``spec`` run with this privilege (its password, or the variable naming it)."""
         return dataclasses.replace(
-            spec, sudo=True, sudo_user=self.user, sudo_password=self.password
+            spec,
+            sudo=True,
+            sudo_user=self.user,
+            sudo_password=self.password,
+            sudo_password_env=self.password_env,
         )
 
     def __str__(self) -> str:
@@ -386,13 +449,18 @@ def host_privilege(
     unsaid: the user (``sudo_user``, Ansible's ``ansible_become_user``, which alone turns
     nothing on, as in Ansible) and the password (from ``sudo_password_env``; unset there is
     the host's ``auth`` failure, as for ``password_env``).
+
+    The returned privilege holds the password itself: an own ``password_env`` is read here,
+    in the process that works on the host (unset: ``auth``, naming the variable).
     """
+    if own is not None:
+        own = own.password_read(environ)
     if not inventory or not (own is not None or settings.sudo):
         return own
     own = own or Privilege()
     password = own.password
     if password is None and settings.sudo_password_env is not None:
-        password = secret_from_env(settings.sudo_password_env, "sudo_password_env", environ)
+        password = sudo_password_from_env(settings.sudo_password_env, environ)
     user = own.user if own.user is not None else settings.sudo_user
     if (user, password) == (own.user, own.password):
         return own
@@ -408,7 +476,9 @@ def with_host_sudo(
 ) -> CommandSpec:
     """``spec`` with the privilege :func:`host_privilege` gives it on the host (its own
     sudo, filled or turned on by the host's inventory unless ``inventory=False``)."""
-    own = Privilege(spec.sudo_user, spec.sudo_password) if spec.sudo else None
+    own = (
+        Privilege(spec.sudo_user, spec.sudo_password, spec.sudo_password_env) if spec.sudo else None
+    )
     privilege = host_privilege(own, settings, inventory=inventory, environ=environ)
     if privilege is None or privilege is own:
         return spec

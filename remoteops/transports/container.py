@@ -393,7 +393,9 @@ class ContainerTransport(ExecFiles, ElevatingFiles, CommandTransport):
         the container, no password asked."""
         if not spec.sudo:
             return super().run(spec, on_output)
-        plain = dataclasses.replace(spec, sudo=False, sudo_user=None, sudo_password=None)
+        plain = dataclasses.replace(
+            spec, sudo=False, sudo_user=None, sudo_password=None, sudo_password_env=None
+        )
         return self.as_user(spec.sudo_user or "root").run(plain, on_output)
 
     def as_user(self, user: str) -> ContainerTransport:

@@ -120,7 +120,7 @@ class ElevatedFiles(BatchWrites):
     def _open_sftp(self) -> paramiko.SFTPClient:
         """sftp-server under sudo on a new channel, handed to ``SFTPClient`` once sudo let
         it start (and not one byte of its output was read)."""
-        spec = self.privilege.applied_to(CommandSpec(sftp_server_command()))
+        spec = self.privilege.applied_to(CommandSpec(sftp_server_command())).password_read()
         wrapped = wrap_command(spec)
         server = self._connection.open_command(wrapped.command, _SUDO_ANSWER_S)
         try:

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import pickle
 import pwd
 import re
 import subprocess
@@ -19,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from remoteops import Fleet, Status
+from remoteops.diagnostics import secrets_in
+from remoteops.executor import command_work
 from remoteops.inventory import Inventory
 from remoteops.inventory.model import Host
 from remoteops.playground import Playground, PlaygroundState
@@ -102,6 +105,51 @@ def test_put_and_sync_with_sudo_write_into_a_root_folder_as_root(
     again = kept.sync(site, str(root_folder / "site"), sudo=sudo).results[0]
     assert again.transfer is not None
     assert again.transfer.files_created + again.transfer.files_updated == 0, again.transfer
+
+
+#: The variable a worker's environment holds the sudo password in (never the work itself).
+NAMED_PASSWORD_ENV = "ROPTEST_WORKER_SUDO_PW"
+
+
+def test_a_sudo_password_named_by_a_variable_is_read_only_when_the_host_works(
+    kept: Fleet,
+    password: str,
+    root_folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As a cluster worker gets it: the work is made and pickled where the variable is not
+    set, and the password is read from the environment of the process running it."""
+    monkeypatch.delenv(NAMED_PASSWORD_ENV, raising=False)
+    named = Privilege(password_env=NAMED_PASSWORD_ENV)
+    shipped = pickle.dumps(command_work(named.applied_to(CommandSpec("id -un; cat"))))
+    work = pickle.loads(shipped)  # noqa: S301 (our own bytes)
+
+    unset = kept.execute(work).results[0]
+    assert unset.status is Status.AUTH, unset
+    assert unset.error == f"sudo_password_env {NAMED_PASSWORD_ENV} is not set in the environment"
+    motd = tmp_path / "motd"
+    motd.write_text("named\n")
+    refused = kept.put(motd, str(root_folder / "motd"), sudo=named).results[0]
+    assert refused.status is Status.AUTH, refused
+    assert NAMED_PASSWORD_ENV in (refused.error or "")
+    assert not (root_folder / "motd").exists()
+
+    monkeypatch.setenv(NAMED_PASSWORD_ENV, password + "\n")  # a CI secret's line end
+    ran = kept.execute(work).results[0]
+    assert ran.status is Status.OK, ran.error
+    assert ran.stdout == b"root\n"
+    assert password.encode() not in ran.stdout + ran.stderr
+    put = kept.put(motd, str(root_folder / "motd"), sudo=named).results[0]
+    assert put.status is Status.OK, put.error
+    assert (root_folder / "motd").read_text() == "named\n"
+    assert (root_folder / "motd").stat().st_uid == 0
+    got = kept.get(str(root_folder / "motd"), tmp_path / "fetched", sudo=named).results[0]
+    assert got.status is Status.OK, got.error
+    # the password was read (and registered) here; the work that ran holds none of it
+    assert secrets_in(pickle.dumps(work)) == 0
+    carrying = command_work(Privilege(password=password).applied_to(CommandSpec("id -un")))
+    assert secrets_in(pickle.dumps(carrying)) == 1  # what a controller must refuse to send
 
 
 def test_get_with_sudo_reads_a_root_only_file(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
+import pickle
+import secrets
 from collections.abc import Iterator
 
 import pytest
 
-from remoteops.diagnostics import REDACTED, log_to, redact
+from remoteops.diagnostics import REDACTED, log_to, redact, register_secret, secrets_in
 from remoteops.transports.base import CommandSpec, with_host_sudo
 from remoteops.transports.settings import HostSettings
 
@@ -44,3 +46,20 @@ def test_the_sudo_password_an_inventory_become_reads_is_blanked_from_logs(
     assert password not in log.getvalue()
     assert REDACTED in log.getvalue()
     assert redact(f"x{password}x") == f"x{REDACTED}x"
+
+
+def test_secrets_in_counts_the_registered_secrets_a_byte_string_holds_and_names_none() -> None:
+    first, second = (f"pw-{secrets.token_hex(8)}-é" for _ in range(2))
+    register_secret(first)
+    register_secret(second)
+    shipped = pickle.dumps({"a": first, "b": [second, second], "c": "harmless"})
+    assert secrets_in(shipped) == 2  # each counted once, however often it appears
+    assert secrets_in(bytearray(pickle.dumps({"a": first}))) == 1
+    assert secrets_in(memoryview(b"nothing of the kind")) == 0
+    assert secrets_in(pickle.dumps("pw-")) == 0  # a part of a secret is not the secret
+
+
+def test_secrets_in_does_not_see_values_too_short_to_be_registered() -> None:
+    """As in the logs: a 2-character value is not kept (it would blank every such pair)."""
+    register_secret("q7")
+    assert secrets_in(b"xxq7xx") == 0
