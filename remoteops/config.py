@@ -104,6 +104,20 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("keep-runs", int, "runs kept in the journal (0: keep no journal)", 50, minimum=0),
     Setting(
+        "executor",
+        str,
+        "where hosts' work runs: local, or dask (--scheduler)",
+        builtin="local",
+        env="REMOTEOPS_EXECUTOR",
+        choices=("local", "dask"),
+    ),
+    Setting(
+        "scheduler",
+        str,
+        "the Dask scheduler of --executor dask (tcp://HOST:8786)",
+        env="REMOTEOPS_DASK_SCHEDULER",
+    ),
+    Setting(
         "persist",
         str,
         "keep host connections open between commands this long (10m; 'no': off), --persist",
@@ -191,6 +205,8 @@ def _env_set(setting: Setting) -> bool:
 def _from_env(setting: Setting, text: str) -> object:
     if setting.name == "color":  # NO_COLOR: any non-empty value (https://no-color.org)
         return "never"
+    if setting.kind is not list:  # a scheduler's tcp://HOST:PORT is one value
+        return text
     return [item for item in text.split(os.pathsep) if item.strip()]
 
 

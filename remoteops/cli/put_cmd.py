@@ -90,7 +90,10 @@ def put(
     except ConfigurationError as exc:
         fail(str(exc))
     loaded, selected = load_and_select(inventory, hosts)
-    privilege = transfer_privilege(selected, "put", sudo, sudo_user, sudo_password_env)
+    dask = dask_from(executor, scheduler, ask_pass=ask_pass)
+    privilege = transfer_privilege(
+        selected, "put", sudo, sudo_user, sudo_password_env, read_where_used=dask is not None
+    )
     fleet = make_fleet(
         loaded,
         selected,
@@ -99,7 +102,7 @@ def put(
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,
-        dask=dask_from(executor, scheduler, ask_pass=ask_pass),
+        dask=dask,
         host_timeout=timeout,
     )
     run_transfer(

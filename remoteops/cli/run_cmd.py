@@ -257,11 +257,12 @@ def run(
     if diff_against is not None and diff_against not in names:
         fail(f"--diff-against {diff_against}: not among the selected hosts")
     files = _output_files(names, outdir, errdir, json_results)
-    privilege = privilege_from(sudo, sudo_user, sudo_password_env)
+    dask = dask_from(executor, scheduler, ask_pass=ask_pass)
+    # on Dask workers, the sudo password is read from each worker's environment
+    privilege = privilege_from(sudo, sudo_user, sudo_password_env, read_where_used=dask is not None)
     payload: StdinSource | bytes | None = (
         None if no_stdin else stdin_source(stdin_file, len(selected))
     )
-    dask = dask_from(executor, scheduler, ask_pass=ask_pass)
     if dask is not None and payload is not None and not isinstance(payload, bytes):
         payload = whole_stdin(payload)
     live = output is OutputMode.text and not group and not diff

@@ -130,7 +130,10 @@ def sync(
         max_delete=max_delete,
     )
     loaded, selected = load_and_select(inventory, hosts)
-    privilege = transfer_privilege(selected, "sync", sudo, sudo_user, sudo_password_env)
+    dask = dask_from(executor, scheduler, ask_pass=ask_pass)
+    privilege = transfer_privilege(
+        selected, "sync", sudo, sudo_user, sudo_password_env, read_where_used=dask is not None
+    )
     try:
         tree = scan_tree(source, copy_links=copy_links, checksum=checksum)
     except ConfigurationError as exc:
@@ -145,7 +148,7 @@ def sync(
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,
-        dask=dask_from(executor, scheduler, ask_pass=ask_pass),
+        dask=dask,
         host_timeout=timeout,
     )
     run_transfer(

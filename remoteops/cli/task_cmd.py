@@ -119,6 +119,14 @@ def task(
     )
     if sudo_password_env and not with_sudo:
         fail(f"--sudo-password-env: no step of {file} uses sudo")
+    dask = dask_from(executor, scheduler, ask_pass=ask_pass)
+    if dask is not None and loaded_task.strategy == "free":
+        fail(f"{file}: strategy free runs each host's steps from here; not with --executor dask")
+    if dask is not None and sudo_password_env and with_sudo:
+        fail(
+            "--sudo-password-env with a task file and --executor dask: not supported yet (the "
+            "password would travel); give the hosts sudo_password_env, read on each worker"
+        )
     sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if with_sudo else None
     fleet = make_fleet(
         loaded,
@@ -130,7 +138,7 @@ def task(
         accept_new_host_keys=accept_new_host_keys,
         ask_pass=ask_pass,
         forks=forks,
-        dask=dask_from(executor, scheduler, ask_pass=ask_pass),
+        dask=dask,
         keep_open=True,
     )
     text = output is OutputMode.text

@@ -31,7 +31,7 @@ from remoteops.cluster.wire import (
     decode,
     result_from,
 )
-from remoteops.diagnostics import redact_bytes
+from remoteops.diagnostics import secrets_in
 from remoteops.errors import ConfigurationError, HostKeyError
 from remoteops.executor import _CANCEL_GRACE_S, _WAIT_S, Executor, HostWork, Listener
 from remoteops.inventory.model import Host
@@ -88,8 +88,14 @@ class DaskExecutor(Executor):
         distributed = import_distributed()
         import cloudpickle
 
-        payload = cloudpickle.dumps((work, RunBundle.of(self.factory, hosts)))
-        if redact_bytes(payload) != payload:  # a password typed or read here is in the work
+        bundle = RunBundle.of(self.factory, hosts)
+        try:
+            payload = cloudpickle.dumps((work, bundle))
+        except Exception as exc:  # what holds a lock, a file or a terminal stays here
+            raise ConfigurationError(
+                f"this work cannot be sent to Dask workers ({type(exc).__name__}: {exc})"
+            ) from exc
+        if secrets_in(payload):  # a password typed or read here is in the work
             raise ConfigurationError(
                 "the work holds a password: it would travel to the Dask workers; name the "
                 "variable instead (--sudo-password-env, password_env) so each worker reads it"

@@ -140,6 +140,27 @@ StepStatus = Literal["ok", "changed", "failed", "ignored", "skipped"]
 
 
 @dataclass(frozen=True)
+class _StepOutcome(HostResult):
+    """A step's result on a host with whether it changed anything or a guard skipped it."""
+
+    changed: bool = False
+    skipped: bool = False
+
+    @classmethod
+    def of(cls, result: HostResult, *, changed: bool, skipped: bool) -> _StepOutcome:
+        values = {f.name: getattr(result, f.name) for f in dataclasses.fields(HostResult)}
+        return cls(**values, changed=changed, skipped=skipped)
+
+    @staticmethod
+    def split(result: HostResult) -> tuple[HostResult, bool, bool]:
+        """The plain result and its flags (a host that failed before its work: none)."""
+        if not isinstance(result, _StepOutcome):
+            return result, False, False
+        values = {f.name: getattr(result, f.name) for f in dataclasses.fields(HostResult)}
+        return HostResult(**values), result.changed, result.skipped
+
+
+@dataclass(frozen=True)
 class StepResult:
     """One step on one host: the host's result for it, and what the task makes of it.
 
@@ -532,19 +553,18 @@ class _TaskRun:
     def _run_remote(
         self, step: Step, hosts: Sequence[Host], prepared: Mapping[str, _Prepared]
     ) -> dict[str, tuple[HostResult, bool, bool]]:
-        flags: dict[str, tuple[bool, bool]] = {}  # host -> (changed, skipped by a guard)
 
         def work(host: Host, transport: Transport, listener: Listener) -> HostResult:
             result, changed, skipped = _carried_out(prepared[host.name], host, transport, listener)
-            flags[host.name] = (changed, skipped)
-            return result
+            # the flags ride in the result: on a Dask worker, nothing else comes back
+            return _StepOutcome.of(result, changed=changed, skipped=skipped)
 
         needs = _NEEDS.get(step.action)  # a host that cannot is refused before connecting
         chosen = work if needs is None else needing(needs, work)
         report = self.fleet.execute(chosen, hosts=hosts, listener=self.listener)
         if report.interrupted:
             self.interrupted = True
-        return {r.host: (r, *flags.get(r.host, (False, False))) for r in report.results}
+        return {r.host: _StepOutcome.split(r) for r in report.results}
 
     def _run_local(
         self, step: Step, hosts: Sequence[Host], prepared: Mapping[str, _Prepared]
