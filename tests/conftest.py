@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,46 @@ def requires_root(playground: PlaygroundState) -> None:
     """Skip unless the playground has its root-only features (netns mode: blackhole, sudo)."""
     if playground.mode != "netns":
         pytest.skip("needs root: the playground runs in loopback mode")
+
+
+@dataclass(frozen=True)
+class DaskCluster:
+    """A real Dask cluster of worker processes on this machine (distributed's SpecCluster):
+    worker ``a`` advertises the resource ``site-a``, worker ``b`` none."""
+
+    address: str
+    #: Each worker's name -> its address (for pinning and for killing one).
+    workers: dict[str, str]
+
+
+#: The resource worker ``a`` of :func:`dask_cluster` advertises (as many as its threads).
+DASK_SITE = "site-a"
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[DaskCluster]:
+    """Two Nanny-managed worker processes (2 threads each) and a scheduler on 127.0.0.1; a
+    killed worker is restarted by its nanny. Session-wide: it takes about 2 s to start."""
+    distributed = pytest.importorskip("distributed")
+    from distributed.deploy.spec import SpecCluster
+
+    def worker(resources: dict[str, int]) -> dict[str, object]:
+        options = {"nthreads": 2, "resources": resources, "host": "127.0.0.1", "dashboard": False}
+        return {"cls": distributed.Nanny, "options": options}
+
+    cluster = SpecCluster(
+        scheduler={
+            "cls": distributed.Scheduler,
+            "options": {"dashboard": False, "host": "127.0.0.1"},
+        },
+        workers={"a": worker({DASK_SITE: 2}), "b": worker({})},
+        silence_logs=40,  # the nannies' INFO lines are noise in a test report
+    )
+    try:
+        with distributed.Client(cluster, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=60)
+            info = client.scheduler_info(n_workers=-1)["workers"]
+            names = {str(w["name"]): addr for addr, w in info.items()}
+        yield DaskCluster(cluster.scheduler_address, names)
+    finally:
+        cluster.close()
