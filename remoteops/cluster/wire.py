@@ -97,7 +97,7 @@ def decode(message: Sequence[object]) -> Event:
         if kind == HOST_KEY:
             path, name, key_type, key_b64 = (str(a) for a in args)
             return HostKey(path, name, key_type, key_b64)
-    except (TypeError, ValueError, pickle.UnpicklingError) as exc:
+    except (TypeError, ValueError, IndexError, pickle.UnpicklingError) as exc:
         raise ValueError(f"malformed chunk event {str(message)[:80]!r}: {exc}") from exc
     raise ValueError(f"unknown chunk event {str(message)[:80]!r}")
 
