@@ -174,13 +174,14 @@ class Fleet:
 
         paths = [local] if isinstance(local, (str, os.PathLike)) else list(local)
         sources = [
-            p if isinstance(p, PutSource) else read_source(Path(p), recursive=recursive)
+            p if isinstance(p, PutSource) else read_source(self._here(p), recursive=recursive)
             for p in paths
         ]
         work = put_work(
             sources, remote, parents=parents, progress=progress, privilege=_privilege(sudo)
         )
-        return self.execute(work, hosts=hosts, listener=listener)
+        reads = tuple(s.path for s in sources)
+        return self._execute(work, hosts, listener, reads=reads)
 
     def get(
         self,
@@ -195,8 +196,8 @@ class Fleet:
         ``sudo`` reads as root, or as a :class:`Privilege` says."""
         from remoteops.sync.fetch import fetch_work
 
-        work = fetch_work(remote, Path(local_dir), privilege=_privilege(sudo))
-        return self.execute(work, hosts=hosts, listener=listener)
+        work = fetch_work(remote, self._here(local_dir), privilege=_privilege(sudo))
+        return self._execute(work, hosts, listener, writes=(self._here(local_dir),))
 
     def sync(
         self,
@@ -229,7 +230,7 @@ class Fleet:
         tree = (
             source
             if isinstance(source, LocalTree)
-            else scan_tree(Path(source), copy_links=copy_links, checksum=checksum)
+            else scan_tree(self._here(source), copy_links=copy_links, checksum=checksum)
         )
         work = sync_work(
             tree,
@@ -240,7 +241,12 @@ class Fleet:
             force=force,
             privilege=_privilege(sudo),
         )
-        return self.execute(work, hosts=hosts, listener=listener)
+        return self._execute(work, hosts, listener, reads=(tree.root,))
+
+    def _here(self, path: PathLike) -> Path:
+        """A local path as the work will open it: absolute when Dask workers open it (their
+        current folder is not ours)."""
+        return Path(path).absolute() if self.dask is not None else Path(path)
 
     def execute(
         self,
@@ -252,11 +258,24 @@ class Fleet:
         """Do any per-host ``work`` (see :data:`~remoteops.executor.HostWork`) on the hosts,
         on their kept connections: the one door every verb goes through. ``hosts`` is a
         pattern, or some of the fleet's own hosts (a task's step picks them one by one)."""
+        return self._execute(work, hosts, listener)
+
+    def _execute(
+        self,
+        work: HostWork,
+        hosts: str | Sequence[Host] | None,
+        listener: Listener | None,
+        *,
+        reads: tuple[Path, ...] = (),
+        writes: tuple[Path, ...] = (),
+    ) -> RunReport:
+        """:meth:`execute`, told which local paths the work reads and writes (a Dask run
+        checks that its workers see them too)."""
         hosts_now = self.select(hosts) if hosts is None or isinstance(hosts, str) else [*hosts]
         strangers = sorted({h.name for h in hosts_now} - {h.name for h in self.hosts})
         if strangers:
             raise ValueError(f"not hosts of this fleet: {', '.join(strangers)}")
-        executor = self._executor(listener or self.listener)
+        executor = self._executor(listener or self.listener, reads, writes)
         with self._lock:  # closed, or registered before close() can look: never between
             if self._closed:
                 raise RuntimeError("this fleet is closed")
@@ -267,9 +286,12 @@ class Fleet:
             with self._lock:
                 self._running.discard(executor)
 
-    def _executor(self, listener: Listener | None) -> Executor:
+    def _executor(
+        self, listener: Listener | None, reads: tuple[Path, ...], writes: tuple[Path, ...]
+    ) -> Executor:
         if self.dask is not None:
             from remoteops.cluster.controller import DaskExecutor
+            from remoteops.cluster.shared import SharedPaths
 
             return DaskExecutor(
                 self.dask,
@@ -277,6 +299,7 @@ class Fleet:
                 forks=self.forks,
                 listener=listener,
                 host_timeout=self.host_timeout,
+                shared=SharedPaths(reads, writes),
             )
         return Executor(
             forks=self.forks,

@@ -20,6 +20,7 @@ from typing import Any
 from remoteops.cluster import DaskSettings
 from remoteops.cluster.bundle import RunBundle
 from remoteops.cluster.placement import Chunk, plan_chunks, resource_of
+from remoteops.cluster.shared import SharedPaths, Tokens, probe, signature
 from remoteops.cluster.wire import (
     Claimed,
     Ended,
@@ -74,9 +75,12 @@ class DaskExecutor(Executor):
         forks: int,
         listener: Listener | None = None,
         host_timeout: float | None = None,
+        shared: SharedPaths | None = None,
     ) -> None:
         super().__init__(factory, forks=forks, listener=listener, host_timeout=host_timeout)
         self.settings = settings
+        #: Paths the work reads or writes here, which every worker must see the same.
+        self.shared = shared
 
     def run(self, hosts: Sequence[Host], work: HostWork) -> RunReport:
         started_at = time.monotonic()
@@ -111,6 +115,8 @@ class DaskExecutor(Executor):
                 f"cannot reach the Dask scheduler {self.settings.scheduler}: {exc}"
             ) from exc
         try:
+            if self.shared:
+                _check_shared(client, self.shared)
             dask_run = _DaskRun(self, client, distributed, list(hosts), payload)
             with self._sigint_as_count():
                 results, stopped = dask_run.wait()
@@ -444,6 +450,24 @@ class _DaskRun:
             client.run(forget_run, self.run_id)
         except Exception:  # the cluster is going away: nothing more to tidy
             log.debug("could not tidy the run on the cluster", exc_info=True)
+
+
+def _check_shared(client: Any, shared: SharedPaths) -> None:
+    """Refuse the run unless every worker sees the transfer's local paths as this machine."""
+    tokens = Tokens(shared.writes)
+    try:
+        expected = [(str(p), signature(str(p))) for p in shared.reads] + tokens.expected()
+        found: dict[str, list[str]] = client.run(probe, expected)
+    finally:
+        tokens.remove()
+    problems = [f"{worker}: {'; '.join(seen)}" for worker, seen in sorted(found.items()) if seen]
+    if problems:
+        raise ConfigurationError(
+            "--executor dask reads and writes this machine's files on the workers, so they "
+            "must share its filesystem; "
+            + " / ".join(problems[:3])
+            + (f" (and {len(problems) - 3} more workers)" if len(problems) > 3 else "")
+        )
 
 
 def _described(exc: BaseException | None) -> str:

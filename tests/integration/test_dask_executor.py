@@ -214,7 +214,7 @@ def test_second_ctrl_c_kills_the_commands_on_the_workers(dask_cluster: DaskClust
     assert {(r.status, r.error) for r in report.results} == {(Status.CANCELLED, "interrupted")}
     # "slee[p]": the pattern must not match the shell that runs pgrep
     gone = time.monotonic() + 5  # killed processes take a moment to leave the table
-    while (left := os.popen(f"pgrep -f 'slee[p] {tag}'").read().split()) and (  # noqa: S605
+    while (left := os.popen(f"pgrep -f 'slee[p] {tag}'").read().split()) and (
         time.monotonic() < gone
     ):
         time.sleep(0.1)
@@ -307,3 +307,26 @@ def test_a_worker_killed_mid_run_loses_only_its_started_hosts(
     assert results["l02"].ok
     assert len(list(runs.iterdir())) == 6  # no host ran twice
     _worker_pids(dask_cluster)  # the nanny brought the worker back
+
+
+def test_workers_must_see_the_transfers_local_files_as_the_controller_does(
+    dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    """What the probe compares, and that it leaves nothing behind; a worker on another
+    filesystem (not made here: every worker shares this one) would see other values."""
+    from remoteops.cluster.controller import _check_shared
+    from remoteops.cluster.shared import SharedPaths, probe, signature
+
+    source = tmp_path / "site.tar"
+    source.write_bytes(b"x" * 10)
+    fetched = tmp_path / "fetched"
+    with distributed.Client(dask_cluster.address, set_as_default=False) as client:
+        _check_shared(client, SharedPaths(reads=(source,), writes=(fetched,)))
+        assert list(fetched.iterdir()) == []  # the token is gone
+        wanted = signature(str(source))
+        source.write_bytes(b"y" * 11)  # what a worker with an older copy would see
+        stale = client.run(probe, [(str(source), wanted)])
+    assert all(
+        seen == [f"{source}: {signature(str(source))} there, {wanted} here"]
+        for seen in stale.values()
+    )
