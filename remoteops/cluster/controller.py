@@ -447,7 +447,8 @@ class _DaskRun:
             client.unsubscribe_topic(self.topic)
             for name in self.used_events:
                 self.distributed.Event(name, client=client).clear()
-            client.run(forget_run, self.run_id)
+            # bounded: a hung worker must not hold the run's end
+            client.run(forget_run, self.run_id, on_error="ignore", callback_timeout=10)
         except Exception:  # the cluster is going away: nothing more to tidy
             log.debug("could not tidy the run on the cluster", exc_info=True)
 
@@ -457,7 +458,12 @@ def _check_shared(client: Any, shared: SharedPaths) -> None:
     tokens = Tokens(shared.writes)
     try:
         expected = [(str(p), signature(str(p))) for p in shared.reads] + tokens.expected()
-        found: dict[str, list[str]] = client.run(probe, expected)
+        try:
+            found: dict[str, list[str]] = client.run(probe, expected, callback_timeout=60)
+        except TimeoutError as exc:
+            raise ConfigurationError(
+                "--executor dask: a worker did not answer the check of the local files in 60 s"
+            ) from exc
     finally:
         tokens.remove()
     problems = [f"{worker}: {'; '.join(seen)}" for worker, seen in sorted(found.items()) if seen]

@@ -360,6 +360,37 @@ def _went_through_dask(run: subprocess.CompletedProcess[bytes], names: list[str]
     assert b"dask_worker_resource" not in run.stderr  # a known variable: no warning
 
 
+@pytest.mark.parametrize("command", ["run", "put", "get", "sync", "task"])
+def test_every_command_sends_its_hosts_work_to_the_cluster(  # noqa: PLR0917 (parametrized)
+    inventory: str,
+    names: list[str],
+    dask_cluster: DaskCluster,
+    pinned: Path,
+    tmp_path: Path,
+    command: str,
+) -> None:
+    """A host pinned where no worker is ends unreachable: the work went to the cluster (a
+    command that quietly ran here would have reached the host)."""
+    (tmp_path / "file.txt").write_text("x\n")
+    (tmp_path / "task.yml").write_text("steps:\n  - run: 'true'\n")
+    arguments = {
+        "run": ["true"],
+        "put": [str(tmp_path / "file.txt"), "/tmp/roptest-dask-never.txt"],
+        "get": ["/etc/hostname", str(tmp_path / "got")],
+        "sync": [str(_site(tmp_path)), "/tmp/roptest-dask-never"],
+        "task": [str(tmp_path / "task.yml")],
+    }[command]
+    run = remoteops(
+        command, *_dask(dask_cluster), *arguments, "-i", inventory, "-i", str(pinned),
+        "-H", names[0], "-o", "json",
+    )  # fmt: skip
+    assert run.returncode == 3, run.stderr
+    (end,) = [o for o in json_lines(run.stdout) if o.get("step") is None]
+    assert (end["host"], end["status"]) == (names[0], "unreachable")
+    assert "no Dask worker advertises the resource 'nowhere'" in end["error"]
+    assert not (tmp_path / "got").exists()
+
+
 def test_a_pinned_host_runs_here_when_dask_is_not_asked_for(
     inventory: str, names: list[str], pinned: Path
 ) -> None:

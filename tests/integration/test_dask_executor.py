@@ -330,3 +330,24 @@ def test_workers_must_see_the_transfers_local_files_as_the_controller_does(
         seen == [f"{source}: {signature(str(source))} there, {wanted} here"]
         for seen in stale.values()
     )
+
+
+def test_a_runs_files_are_gone_from_the_workers_when_it_ends(
+    fleet: Inventory, ssh_hosts: list[Host], dask_cluster: DaskCluster
+) -> None:
+    """The ssh_config, known_hosts and key copies live in a 0700 folder per run and worker."""
+    import tempfile
+
+    with distributed.Client(dask_cluster.address, set_as_default=False) as client:
+        folders = set(client.run(tempfile.gettempdir).values())
+
+    def runs() -> set[Path]:
+        return {p for folder in folders for p in Path(folder).glob("remoteops-dask-*")}
+
+    before = runs()
+    with Fleet(ssh_hosts, inventory=fleet, dask=on_dask(dask_cluster)) as hosts:
+        hosts.run("true").raise_for_status()
+    deadline = time.monotonic() + 5
+    while runs() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert runs() - before == set()
