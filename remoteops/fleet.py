@@ -16,6 +16,7 @@ closes each host's connection as soon as the host is done.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -174,7 +175,9 @@ class Fleet:
 
         paths = [local] if isinstance(local, (str, os.PathLike)) else list(local)
         sources = [
-            p if isinstance(p, PutSource) else read_source(self._here(p), recursive=recursive)
+            dataclasses.replace(p, path=self._here(p.path))  # (the CLI reads its own)
+            if isinstance(p, PutSource)
+            else read_source(self._here(p), recursive=recursive)
             for p in paths
         ]
         work = put_work(
@@ -227,11 +230,12 @@ class Fleet:
         options = SyncOptions(
             delete=delete, checksum=checksum, excludes=tuple(exclude), max_delete=max_delete
         )
-        tree = (
-            source
-            if isinstance(source, LocalTree)
-            else scan_tree(self._here(source), copy_links=copy_links, checksum=checksum)
-        )
+        if not isinstance(source, LocalTree):
+            tree = scan_tree(self._here(source), copy_links=copy_links, checksum=checksum)
+        elif self.dask is not None:  # read already (the CLI scans its own): its root too
+            tree = dataclasses.replace(source, root=self._here(source.root))
+        else:
+            tree = source  # as it is: what it worked out for earlier calls is kept
         work = sync_work(
             tree,
             dest,

@@ -97,8 +97,8 @@ class RunBundle:
             key_paths[home] = str(copy)
 
         def local(host: Host) -> Host:
-            named = host.vars.get("identity_file")
-            if not isinstance(named, str):
+            named = host.identity_file
+            if named is None:
                 return host
             moved = key_paths.get(str(Path(named).expanduser()))
             if moved is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import time
 import uuid
 from collections.abc import Sequence
@@ -104,6 +105,7 @@ class DaskExecutor(Executor):
                 "the work holds a password: it would travel to the Dask workers; name the "
                 "variable instead (--sudo-password-env, password_env) so each worker reads it"
             )
+        _refused_at_once(self.settings)
         try:
             client = distributed.Client(
                 self.settings.scheduler,
@@ -451,6 +453,23 @@ class _DaskRun:
             client.run(forget_run, self.run_id, on_error="ignore", callback_timeout=10)
         except Exception:  # the cluster is going away: nothing more to tidy
             log.debug("could not tidy the run on the cluster", exc_info=True)
+
+
+def _refused_at_once(settings: DaskSettings) -> None:
+    """A scheduler that refuses the connection is an error now: Dask's client would try
+    again until its timeout (10 s) for an address nothing listens on."""
+    address = settings.scheduler
+    if not address.startswith("tcp://"):
+        return  # tls:// and others: Dask's own client knows them
+    host, _, port = address.removeprefix("tcp://").rstrip("/").rpartition(":")
+    if not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), settings.connect_timeout).close()
+    except OSError as exc:
+        raise DaskUnavailableError(
+            f"cannot reach the Dask scheduler {address}: {exc.strerror or exc}"
+        ) from exc
 
 
 def _check_shared(client: Any, shared: SharedPaths) -> None:

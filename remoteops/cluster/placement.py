@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from remoteops.cluster import RESOURCE_VAR
 from remoteops.errors import InventoryError
 from remoteops.inventory.model import Host
+from remoteops.transports.settings import settings_for
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,8 @@ class Chunk:
 
 def resource_of(host: Host) -> str | None:
     """The Dask resource the host is pinned to (``dask_worker_resource``), if any."""
-    value = host.vars.get(RESOURCE_VAR)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not value.strip() or value != value.strip():
+    value = settings_for(host).dask_worker_resource
+    if value is not None and (not value.strip() or value != value.strip()):
         origin = host.origins.get(RESOURCE_VAR)
         where = f" ({origin})" if origin is not None else ""
         raise InventoryError(

@@ -51,8 +51,10 @@ class Tokens:
 
     def __init__(self, folders: Sequence[Path]) -> None:
         self.files: list[Path] = []
-        for folder in folders:
-            folder.mkdir(parents=True, exist_ok=True)
+        for wanted in folders:
+            folder = wanted
+            while not folder.is_dir() and folder.parent != folder:
+                folder = folder.parent  # the work makes the rest; nothing is made for the check
             token = folder / f".remoteops-dask-probe-{secrets.token_hex(8)}"
             token.write_text(secrets.token_hex(8))
             self.files.append(token)

@@ -106,6 +106,14 @@ class HostSettings:
         "environment variable holding the sudo password (Ansible: ansible_become_password_env)",
         "--sudo-password-env",
     )
+    dask_worker_resource: str | None = setting(
+        "dask_worker_resource",
+        Text(),
+        None,
+        "with --executor dask, only Dask workers advertising this resource run the host "
+        '(dask worker --resources "site-a=2"); unset: any worker',
+        "any worker",
+    )
 
     @classmethod
     def declared(cls) -> tuple[tuple[str, Setting], ...]:

@@ -14,6 +14,7 @@ import re
 import secrets
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def _on_hosts(inventory: str, command: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def scratch(inventory: str) -> Any:
+def scratch(inventory: str) -> Iterator[str]:
     """A fresh path in every host's private /tmp, removed from them all at the end."""
     path = f"/tmp/roptest-dask-{secrets.token_hex(4)}"
     yield path
@@ -185,27 +186,43 @@ def test_put_and_get_through_the_workers(
         }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: relative local paths of put/get are resolved in the Dask worker's folder, "
-    "not the caller's (put: 'cannot read f.txt'; get: files land under the worker's cwd)",
+@pytest.mark.parametrize(
+    "command",
+    [
+        "put",
+        "sync",
+        "get",
+    ],
 )
-def test_relative_local_paths_are_the_callers_not_the_workers(
-    inventory: str, names: list[str], dask_cluster: DaskCluster, tmp_path: Path, scratch: str
+def test_relative_local_paths_are_the_callers_not_the_workers(  # noqa: PLR0917 (parametrized)
+    inventory: str,
+    names: list[str],
+    dask_cluster: DaskCluster,
+    tmp_path: Path,
+    scratch: str,
+    command: str,
 ) -> None:
-    (tmp_path / "f.txt").write_text("relative\n")
-    here, there = _both(
-        dask_cluster, "put", "f.txt", f"{scratch}-rel.txt", "-i", inventory, "-H", names[0],
-        "-o", "json", cwd=tmp_path,
-    )  # fmt: skip
-    assert here.returncode == 0, here.stdout
-    assert _timeless(there.stdout) == _timeless(here.stdout)
-    got = remoteops(
-        "get", *_dask(dask_cluster), f"{scratch}-rel.txt", "got", "-i", inventory,
-        "-H", names[0], cwd=tmp_path,
-    )  # fmt: skip
-    assert got.returncode == 0, got.stderr
-    assert (tmp_path / "got" / names[0] / "f.txt").read_text() == "relative\n"
+    """The workers' current folder is not the caller's (the cluster's is this test's)."""
+    runs: dict[str, subprocess.CompletedProcess[bytes]] = {}
+    for where, executor in (("here", []), ("dask", _dask(dask_cluster))):
+        cwd = tmp_path / where
+        _site(cwd)
+        (cwd / "f.txt").write_text("relative\n")
+        arguments = {
+            "put": ["f.txt", f"{scratch}-{where}.txt"],
+            "sync": ["site", f"{scratch}-{where}"],
+            "get": ["/etc/hostname", "got"],
+        }[command]
+        runs[where] = remoteops(
+            command, *executor, *arguments, "-i", inventory, "-H", names[0], "-o", "json",
+            cwd=cwd,
+        )  # fmt: skip
+    assert runs["here"].returncode == 0, runs["here"].stderr
+    assert (runs["dask"].returncode, runs["dask"].stderr) == (0, b"")
+    assert _timeless(runs["dask"].stdout) == _timeless(runs["here"].stdout)
+    if command == "get":
+        fetched = tmp_path / "dask" / "got" / names[0] / "hostname"
+        assert fetched.read_text() == f"{names[0]}\n"
 
 
 # -- task files ------------------------------------------------------------------------------
@@ -381,19 +398,16 @@ def test_every_command_sends_its_hosts_work_to_the_cluster(  # noqa: PLR0917 (pa
         "task": [str(tmp_path / "task.yml")],
     }[command]
     run = remoteops(
-        command, *_dask(dask_cluster), *arguments, "-i", inventory, "-i", str(pinned),
-        "-H", names[0], "-o", "json",
+        command, *_dask(dask_cluster), "-i", inventory, "-i", str(pinned), "-H", names[0],
+        "-o", "json", *arguments,  # last: run takes every word after its command
     )  # fmt: skip
     assert run.returncode == 3, run.stderr
     (end,) = [o for o in json_lines(run.stdout) if o.get("step") is None]
     assert (end["host"], end["status"]) == (names[0], "unreachable")
     assert "no Dask worker advertises the resource 'nowhere'" in end["error"]
-    assert not (tmp_path / "got").exists()
 
 
-def test_a_pinned_host_runs_here_when_dask_is_not_asked_for(
-    inventory: str, names: list[str], pinned: Path
-) -> None:
+def test_a_pinned_host_runs_here_when_dask_is_not_asked_for(inventory: str, pinned: Path) -> None:
     run = remoteops("run", "-i", inventory, "-i", str(pinned), "-o", "json", "true")
     assert run.returncode == 0, run.stderr
     assert run.stderr == b""  # no warning about the variable either

@@ -148,9 +148,14 @@ def test_pinned_hosts_run_on_the_worker_that_advertises_their_resource(
 def test_bad_resource_pin_is_an_inventory_error_before_anything_runs(
     dask_cluster: DaskCluster, tmp_path: Path
 ) -> None:
-    marker = tmp_path / "ran"
+    """A checked setting: the fleet refuses it when made, as any bad inventory value."""
     hosts = [*local_hosts(2), Host("bad", {"protocol": "local", "dask_worker_resource": 7})]
-    with Fleet(hosts, dask=on_dask(dask_cluster)) as fleet, pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError, match="bad: dask_worker_resource must be"):
+        Fleet(hosts, dask=on_dask(dask_cluster))
+    spaced = Host("spaced", {"protocol": "local", "dask_worker_resource": " site-a"})
+    marker = tmp_path / "ran"
+    refused = pytest.raises(ConfigurationError, match="spaced: dask_worker_resource must be")
+    with Fleet([*local_hosts(2), spaced], dask=on_dask(dask_cluster)) as fleet, refused:
         fleet.run(f"touch {marker}")
     assert not marker.exists()
 
@@ -322,7 +327,8 @@ def test_workers_must_see_the_transfers_local_files_as_the_controller_does(
     fetched = tmp_path / "fetched"
     with distributed.Client(dask_cluster.address, set_as_default=False) as client:
         _check_shared(client, SharedPaths(reads=(source,), writes=(fetched,)))
-        assert list(fetched.iterdir()) == []  # the token is gone
+        assert not fetched.exists()  # not made for the check: its token went beside it
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["site.tar"]  # and is gone
         wanted = signature(str(source))
         source.write_bytes(b"y" * 11)  # what a worker with an older copy would see
         stale = client.run(probe, [(str(source), wanted)])
