@@ -44,9 +44,9 @@ log = logging.getLogger(__name__)
 #: Default number of hosts worked on at once: 200 hosts finish in one round.
 DEFAULT_FORKS = 256
 #: How often the waiting loop looks at Ctrl-C presses.
-_WAIT_S = 0.1
+WAIT_S = 0.1
 #: After the second Ctrl-C, how long closed connections get to wind their threads down.
-_CANCEL_GRACE_S = 2.0
+CANCEL_GRACE_S = 2.0
 
 
 class _Termination:
@@ -344,7 +344,7 @@ class Executor:
                     if self._sigints > interrupts and interrupt():
                         break
                     try:
-                        item = finished.get(timeout=_WAIT_S)
+                        item = finished.get(timeout=WAIT_S)
                     except queue.Empty:
                         stopping = interrupts or self._cancelled.is_set()
                         if stopping and not any(t.is_alive() for t in threads):
@@ -361,7 +361,7 @@ class Executor:
 
         stopped = interrupts > 0 or self._cancelled.is_set()
         if stopped:  # collect whatever finished while cancelling, then mark the rest
-            deadline = time.monotonic() + _CANCEL_GRACE_S
+            deadline = time.monotonic() + CANCEL_GRACE_S
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
             late: list[HostResult] = []

@@ -38,6 +38,7 @@ from remoteops.inventory.model import Host
 from remoteops.results import RunReport
 from remoteops.sessions import HostSessions, new_sessions
 from remoteops.transports import CommandSpec, Privilege, TransportFactory
+from remoteops.tree import Kind
 
 if TYPE_CHECKING:  # the file verbs' modules are imported when used: `run` starts quicker
     from remoteops.cluster import DaskSettings
@@ -183,7 +184,10 @@ class Fleet:
         work = put_work(
             sources, remote, parents=parents, progress=progress, privilege=_privilege(sudo)
         )
-        reads = tuple(s.path for s in sources)
+        reads: tuple[Path, ...] = ()
+        if self.dask is not None:  # what its workers must see as we do
+            files = [s.local_file(e.path) for s in sources for e in s.entries]
+            reads = tuple(s.path for s in sources) + _spread(files)
         return self._execute(work, hosts, listener, reads=reads)
 
     def get(
@@ -245,7 +249,11 @@ class Fleet:
             force=force,
             privilege=_privilege(sudo),
         )
-        return self._execute(work, hosts, listener, reads=(tree.root,))
+        reads: tuple[Path, ...] = ()
+        if self.dask is not None:  # what its workers must see as we do
+            files = [tree.root / e.path for e in tree.entries if e.kind is Kind.FILE]
+            reads = (tree.root, *_spread(files))
+        return self._execute(work, hosts, listener, reads=reads)
 
     def _here(self, path: PathLike) -> Path:
         """A local path as the work will open it: absolute when Dask workers open it (their
@@ -355,6 +363,20 @@ class Fleet:
 
     def __repr__(self) -> str:
         return f"Fleet({len(self.hosts)} hosts, forks={self.forks})"
+
+
+#: Files of a transfer's sources a Dask run checks on every worker, besides their roots.
+_FILES_CHECKED = 16
+
+
+def _spread(files: Sequence[Path]) -> tuple[Path, ...]:
+    """Some of ``files``, spread evenly from first to last (an older copy of a tree on a
+    worker differs somewhere: where is not known, and checking every file costs a stat
+    each on every worker)."""
+    if len(files) <= _FILES_CHECKED:
+        return tuple(files)
+    step = (len(files) - 1) / (_FILES_CHECKED - 1)
+    return tuple(files[round(i * step)] for i in range(_FILES_CHECKED))
 
 
 def _privilege(sudo: bool | Privilege) -> Privilege | None:

@@ -258,6 +258,11 @@ def run(
         fail(f"--diff-against {diff_against}: not among the selected hosts")
     files = _output_files(names, outdir, errdir, json_results)
     dask = dask_from(executor, scheduler, ask_pass=ask_pass)
+    if dask is not None and env:
+        fail(
+            "-e with --executor dask: its values are kept as secrets here and would travel to "
+            "the workers: not supported yet"
+        )
     # on Dask workers, the sudo password is read from each worker's environment
     privilege = privilege_from(sudo, sudo_user, sudo_password_env, read_where_used=dask is not None)
     payload: StdinSource | bytes | None = (

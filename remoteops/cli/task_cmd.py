@@ -127,7 +127,9 @@ def task(
             "--sudo-password-env with a task file and --executor dask: not supported yet (the "
             "password would travel); give the hosts sudo_password_env, read on each worker"
         )
-    sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if with_sudo else None
+    # with Dask, sudo's password is the hosts' sudo_password_env, read on each worker
+    asked = with_sudo and dask is None
+    sudo_password = read_secret_from(sudo_password_env, "sudo password: ") if asked else None
     fleet = make_fleet(
         loaded,
         selected,

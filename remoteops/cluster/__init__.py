@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+#: The address schemes Dask's client speaks.
+SCHEMES = ("tcp", "tls", "ucx", "inproc")
+
 #: The inventory variable that pins a host to the workers advertising that Dask resource
 #: (``dask worker --resources "site-a=2"``): workers inside a site reach its hosts.
 RESOURCE_VAR = "dask_worker_resource"
@@ -29,8 +32,27 @@ class DaskSettings:
     def __post_init__(self) -> None:
         if not self.scheduler.strip():
             raise ValueError("the Dask scheduler address is empty (tcp://HOST:8786)")
+        scheme, found, rest = self.scheduler.partition("://")
+        if found and scheme not in SCHEMES:
+            raise ValueError(
+                f"the Dask scheduler address {self.scheduler} is not tcp://HOST:PORT or "
+                f"{', '.join(f'{s}://' for s in SCHEMES if s != 'tcp')}"
+            )
+        if not (rest if found else self.scheduler).strip("/"):
+            raise ValueError(f"the Dask scheduler address {self.scheduler} names no host")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
+
+    def host_port(self) -> tuple[str | None, int]:
+        """The TCP host and port of a ``tcp://`` (or scheme-less) address; (None, 0) for
+        another scheme or an address without a port."""
+        scheme, found, rest = self.scheduler.partition("://")
+        if found and scheme != "tcp":
+            return None, 0
+        host, _, port = (rest if found else self.scheduler).rstrip("/").rpartition(":")
+        if not host or not port.isdigit():
+            return None, 0
+        return host.strip("[]"), int(port)
 
 
 def settings_from_env(environ: dict[str, str] | None = None) -> DaskSettings | None:

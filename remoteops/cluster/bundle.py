@@ -139,9 +139,30 @@ def _write_private(path: Path, content: bytes) -> None:
         out.write(content)
 
 
+_FOLDER_PREFIX = "remoteops-dask-"
+
+
 def private_folder(run_id: str) -> Path:
-    """A new 0700 folder for one run's files on this worker."""
-    return Path(tempfile.mkdtemp(prefix=f"remoteops-dask-{run_id}-"))
+    """A new 0700 folder for one run's files on this worker process, named with its pid: the
+    folders of a worker killed mid-run (keys in them) are removed by the next one here."""
+    _remove_orphans()
+    return Path(tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-{run_id}-"))
+
+
+def _remove_orphans() -> None:
+    for folder in Path(tempfile.gettempdir()).glob(f"{_FOLDER_PREFIX}*-*-*"):
+        pid = folder.name.removeprefix(_FOLDER_PREFIX).split("-", 1)[0]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue  # removed meanwhile by another worker here
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            remove_folder(folder)  # its worker is gone
+        except PermissionError:
+            pass  # another user's process has that pid now: not ours to judge
 
 
 def remove_folder(folder: Path) -> None:

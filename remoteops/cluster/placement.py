@@ -36,6 +36,13 @@ def resource_of(host: Host) -> str | None:
     return value
 
 
+def chunk_forks(forks: int, threads: int) -> int:
+    """Hosts each chunk runs at once: ``forks`` stays the run's total in flight, and every
+    worker thread may be running a chunk (fewer forks than threads: one host per chunk, and
+    the controller sends only ``forks`` chunks at a time)."""
+    return max(1, forks // max(1, threads))
+
+
 def plan_chunks(
     hosts: Sequence[Host],
     *,
@@ -46,25 +53,25 @@ def plan_chunks(
 ) -> list[Chunk]:
     """Cut ``hosts`` into chunks, grouped by resource (inventory order kept in each group).
 
-    ``threads`` is how many worker threads can take each group's chunks (None: unpinned
-    hosts, which any worker takes). ``forks`` stays the run's total of hosts in flight: each
-    chunk runs ``forks / threads`` of its hosts at a time. Without a ``chunk_size``, a group
-    gets about four chunks per thread, so a slow chunk does not hold up the end of the run.
+    ``threads`` is how many worker threads can take each group's chunks (None: every thread
+    of the cluster). Without a ``chunk_size``, a group is spread over the threads that can
+    take it, each chunk as big as it may run at once (:func:`chunk_forks`): a big run is many
+    chunks, so a worker that finishes early takes the next.
     """
+    per_chunk = chunk_forks(forks, threads.get(None, 1))
     groups: dict[str | None, list[Host]] = {}
     for host in hosts:
         groups.setdefault(resource_of(host), []).append(host)
     chunks: list[Chunk] = []
     for resource, members in groups.items():
         slots = max(1, threads.get(resource, 1))
-        per_chunk_forks = max(1, math.ceil(forks / slots))
-        size = chunk_size or max(per_chunk_forks, math.ceil(len(members) / (4 * slots)))
+        size = chunk_size or max(1, min(per_chunk, math.ceil(len(members) / slots)))
         for start in range(0, len(members), size):
             part = tuple(members[start : start + size])
             chunks.append(
-                Chunk(first_index + len(chunks), part, resource, min(per_chunk_forks, len(part)))
+                Chunk(first_index + len(chunks), part, resource, min(per_chunk, len(part)))
             )
     return chunks
 
 
-__all__ = ["Chunk", "plan_chunks", "resource_of"]
+__all__ = ["Chunk", "chunk_forks", "plan_chunks", "resource_of"]

@@ -12,6 +12,7 @@ import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from remoteops.inventory.model import Host
 from remoteops.results import HostResult
 
 #: Sends one event (a msgpack-able list) to the controller.
@@ -62,6 +63,28 @@ class Ended:
 
 
 Event = Claimed | Started | Output | Finished | HostKey | Ended
+
+
+#: What a chunk returns when another attempt of it already ran (its worker died): Dask
+#: reschedules a lost task, and its hosts must not run twice.
+RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class ChunkOrder:
+    """One chunk of a run, as submitted: ``topic`` is where its events go."""
+
+    run_id: str
+    topic: str
+    index: int
+    hosts: tuple[Host, ...]
+    forks: int
+    host_timeout: float | None
+
+
+def event_name(run_id: str, what: str) -> str:
+    """The scheduler-wide name of one of a run's Events (``stop``, ``cancel``, ``claim-N``)."""
+    return f"remoteops-{run_id}-{what}"
 
 
 def result_bytes(result: HostResult) -> bytes:
@@ -125,6 +148,8 @@ class Forwarder:
 
 
 __all__ = [
+    "RETRY",
+    "ChunkOrder",
     "Claimed",
     "Emit",
     "Ended",
@@ -135,6 +160,7 @@ __all__ = [
     "Output",
     "Started",
     "decode",
+    "event_name",
     "result_bytes",
     "result_from",
 ]

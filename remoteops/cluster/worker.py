@@ -15,7 +15,17 @@ import cloudpickle
 from distributed import Event, get_client, get_worker
 
 from remoteops.cluster.bundle import RunBundle, private_folder, remove_folder
-from remoteops.cluster.wire import CLAIMED, ENDED, HOST_KEY, Emit, Forwarder, result_bytes
+from remoteops.cluster.wire import (
+    CLAIMED,
+    ENDED,
+    HOST_KEY,
+    RETRY,
+    ChunkOrder,
+    Emit,
+    Forwarder,
+    event_name,
+    result_bytes,
+)
 from remoteops.executor import Executor, HostWork
 from remoteops.inventory.model import Host
 from remoteops.results import HostResult
@@ -24,29 +34,8 @@ from remoteops.transports import TransportFactory
 
 log = logging.getLogger(__name__)
 
-#: What a chunk returns when another attempt of it already ran (its worker died): Dask
-#: reschedules a lost task, and its hosts must not run twice.
-RETRY = "retry"
-
 #: How often the watcher asks the scheduler whether the controller stopped the run.
 _WATCH_S = 0.25
-
-
-@dataclass(frozen=True)
-class ChunkOrder:
-    """One chunk of a run, as submitted."""
-
-    run_id: str
-    topic: str
-    index: int
-    hosts: tuple[Host, ...]
-    forks: int
-    host_timeout: float | None
-
-
-def event_name(run_id: str, what: str) -> str:
-    """The scheduler-wide name of one of a run's Events (``stop``, ``cancel``, ``claim-N``)."""
-    return f"remoteops-{run_id}-{what}"
 
 
 @dataclass
@@ -161,4 +150,4 @@ def _watch(stop: Event, cancel: Event, executor: Executor, done: threading.Event
         log.debug("stopped watching the run's events", exc_info=True)
 
 
-__all__ = ["RETRY", "ChunkOrder", "event_name", "forget_run", "run_chunk"]
+__all__ = ["forget_run", "run_chunk"]

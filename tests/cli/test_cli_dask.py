@@ -302,6 +302,16 @@ def marker(tmp_path: Path) -> tuple[str, Path]:
             "--ask-pass cannot be used with --executor dask",
             id="ask-pass",
         ),
+        pytest.param(
+            ["--scheduler", "{cluster}", "-e", "TOKEN=abc123"],
+            "-e with --executor dask",
+            id="env-values",
+        ),
+        pytest.param(
+            ["--scheduler", "http://127.0.0.1:8787"],
+            "is not tcp://HOST:PORT",
+            id="not-a-dask-address",
+        ),
     ],
 )
 def test_run_refuses_what_dask_cannot_do(

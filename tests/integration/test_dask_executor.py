@@ -274,46 +274,6 @@ def test_new_host_keys_accepted_on_workers_reach_the_controllers_known_hosts(
         local.run("true").raise_for_status()
 
 
-def test_a_worker_killed_mid_run_loses_only_its_started_hosts(
-    dask_cluster: DaskCluster, tmp_path: Path
-) -> None:
-    """Chunks of 3 hosts, one host at a time in each; the worker running l00 is killed while
-    l00 sleeps. l00 may or may not have finished its command: `unreachable`, never run twice;
-    the chunk's two unstarted hosts run elsewhere, once. (Last in this file: the killed worker
-    comes back under a new address, which the next tests wait for.)"""
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    killed: list[int] = []
-
-    class Killer(Recorder):
-        def host_output(self, host: str, stream: str, data: bytes) -> None:
-            super().host_output(host, stream, data)
-            if host == "l00" and not killed:
-                killed.append(int(data.split()[0]))
-                os.kill(killed[0], signal.SIGKILL)
-
-    seen = Killer()
-    hosts = local_hosts(6)
-    # every execution leaves a file of its own: a host run twice would leave two
-    command = f"mktemp {runs}/run.XXXXXX > /dev/null; echo $PPID; sleep 1.5"
-    with Fleet(hosts, forks=2, listener=seen, dask=on_dask(dask_cluster, chunk_size=3)) as fleet:
-        report = fleet.run(command)
-    results = {r.host: r for r in report.results}
-    assert killed
-    assert results["l00"].status is Status.UNREACHABLE
-    for result in report.results:
-        if result.ok:
-            continue
-        assert result.status is Status.UNREACHABLE
-        assert "worker lost" in (result.error or "")
-        assert "may or may not have run" in (result.error or "")
-        assert int(seen.output(result.host, "stdout").split()[0]) == killed[0]
-    assert results["l01"].ok
-    assert results["l02"].ok
-    assert len(list(runs.iterdir())) == 6  # no host ran twice
-    _worker_pids(dask_cluster)  # the nanny brought the worker back
-
-
 def test_workers_must_see_the_transfers_local_files_as_the_controller_does(
     dask_cluster: DaskCluster, tmp_path: Path
 ) -> None:
@@ -357,3 +317,96 @@ def test_a_runs_files_are_gone_from_the_workers_when_it_ends(
     while runs() - before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert runs() - before == set()
+
+
+@pytest.mark.parametrize("forks", [1, 2])
+def test_forks_is_the_total_in_flight_across_the_workers(
+    dask_cluster: DaskCluster, forks: int
+) -> None:
+    """The cluster has 4 threads: a chunk per thread would run 4 hosts at once."""
+    with Fleet(local_hosts(6), forks=forks, dask=on_dask(dask_cluster)) as fleet:
+        report = fleet.run("date +%s.%N; sleep 0.4; date +%s.%N")
+    report.raise_for_status()
+    spans = [tuple(map(float, r.stdout.split())) for r in report.results]
+    moments = sorted({t for span in spans for t in span})
+    in_flight = max(sum(start <= m < end for start, end in spans) for m in moments)
+    assert in_flight == forks
+
+
+def test_a_hung_worker_does_not_hold_runs_that_do_not_need_it(
+    dask_cluster: DaskCluster,
+) -> None:
+    pids = _worker_pids(dask_cluster)
+    pinned = [
+        Host(f"p{i}", {"protocol": "local", "dask_worker_resource": DASK_SITE}) for i in range(3)
+    ]
+    os.kill(pids["b"], signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        with Fleet(pinned, dask=on_dask(dask_cluster)) as fleet:
+            report = fleet.run("echo $PPID")
+        took = time.monotonic() - began
+    finally:
+        os.kill(pids["b"], signal.SIGCONT)
+    report.raise_for_status()
+    assert {int(r.stdout) for r in report.results} == {pids["a"]}
+    assert took < 8
+
+
+def test_nothing_of_a_run_stays_on_the_scheduler(
+    dask_cluster: DaskCluster,
+) -> None:
+    """Its topic held every host's output for any client to read; its Events, the claims."""
+    with Fleet(local_hosts(3), dask=on_dask(dask_cluster)) as fleet:
+        fleet.run("echo secret-looking output").raise_for_status()
+    with distributed.Client(dask_cluster.address, set_as_default=False) as client:
+        topics = [t for t in client.get_events() if t.startswith("remoteops-")]
+
+        def events(dask_scheduler: object = None) -> list[str]:
+            extension = dask_scheduler.extensions["events"]  # type: ignore[attr-defined]
+            return [str(name) for name in extension._events]
+
+        named = [n for n in client.run_on_scheduler(events) if n.startswith("remoteops-")]
+    assert topics == []
+    assert named == []
+
+
+@pytest.mark.parametrize("count", [6, 3])  # 3: one chunk, nothing of the run elsewhere
+def test_a_worker_killed_mid_run_loses_only_its_started_hosts(
+    dask_cluster: DaskCluster, tmp_path: Path, count: int
+) -> None:
+    """Chunks of 3 hosts, one host at a time in each; the worker running l00 is killed while
+    l00 sleeps. l00 may or may not have finished its command: `unreachable`, never run twice;
+    the chunk's two unstarted hosts run elsewhere, once. (Last in this file: the killed worker
+    comes back under a new address, which the next tests wait for.)"""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    killed: list[int] = []
+
+    class Killer(Recorder):
+        def host_output(self, host: str, stream: str, data: bytes) -> None:
+            super().host_output(host, stream, data)
+            if host == "l00" and not killed:
+                killed.append(int(data.split()[0]))
+                os.kill(killed[0], signal.SIGKILL)
+
+    seen = Killer()
+    hosts = local_hosts(count)
+    # every execution leaves a file of its own: a host run twice would leave two
+    command = f"mktemp {runs}/run.XXXXXX > /dev/null; echo $PPID; sleep 1.5"
+    with Fleet(hosts, forks=2, listener=seen, dask=on_dask(dask_cluster, chunk_size=3)) as fleet:
+        report = fleet.run(command)
+    results = {r.host: r for r in report.results}
+    assert killed
+    assert results["l00"].status is Status.UNREACHABLE
+    for result in report.results:
+        if result.ok:
+            continue
+        assert result.status is Status.UNREACHABLE
+        assert "worker lost" in (result.error or "")
+        assert "may or may not have run" in (result.error or "")
+        assert int(seen.output(result.host, "stdout").split()[0]) == killed[0]
+    assert results["l01"].ok
+    assert results["l02"].ok
+    assert len(list(runs.iterdir())) == count  # no host ran twice
+    _worker_pids(dask_cluster)  # the nanny brought the worker back

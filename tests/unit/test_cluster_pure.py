@@ -88,3 +88,40 @@ def test_a_result_under_another_hosts_name_is_refused() -> None:
     sent[0][1] = "web02"
     with pytest.raises(ValueError, match="not the host's result"):
         decode(sent[0])
+
+
+@pytest.mark.parametrize(
+    ("address", "host_port"),
+    [
+        ("tcp://10.0.0.5:8786", ("10.0.0.5", 8786)),
+        ("sched:8786", ("sched", 8786)),
+        ("tcp://[::1]:8786/", ("::1", 8786)),
+        ("tls://sched:8786", (None, 0)),  # Dask's own client checks those
+        ("tcp://sched", (None, 0)),
+    ],
+)
+def test_a_scheduler_address_gives_what_is_checked_before_dask(
+    address: str, host_port: tuple[str | None, int]
+) -> None:
+    assert DaskSettings(address).host_port() == host_port
+
+
+@pytest.mark.parametrize("address", ["foo://bar:1", "http://sched:8787", "tcp://", "tcp:///"])
+def test_a_scheduler_address_dask_cannot_speak_is_refused_at_once(address: str) -> None:
+    with pytest.raises(ValueError, match="Dask scheduler address"):
+        DaskSettings(address)
+
+
+def test_transfers_check_a_spread_of_their_files() -> None:
+    from pathlib import Path
+
+    from remoteops.fleet import _FILES_CHECKED, _spread
+
+    few = [Path(f"f{i}") for i in range(3)]
+    assert _spread(few) == tuple(few)
+    many = [Path(f"f{i:04d}") for i in range(2000)]
+    chosen = _spread(many)
+    assert len(chosen) == _FILES_CHECKED
+    assert chosen[0] == many[0]
+    assert chosen[-1] == many[-1]
+    assert list(chosen) == sorted(set(chosen))
