@@ -329,7 +329,7 @@ ExecutorOption = Annotated[
         "--executor",
         envvar="REMOTEOPS_EXECUTOR",
         help="Where the hosts' work runs: here (local), or on the workers of a Dask "
-        "distributed cluster (dask, with --scheduler; pip install 'remoteops[dask]').",
+        "distributed cluster (dask, with --scheduler; pip install 'remoteops\\[dask]').",
     ),
 ]
 SchedulerOption = Annotated[
