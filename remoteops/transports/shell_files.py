@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import threading
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from remoteops.errors import HostError, LocalReadError, TransferError
@@ -246,15 +248,26 @@ class TarWrites(ShellListing):
         members, placed = _stage(items)
         self._prepare_renames()
         reported = [0, 0]
+        lock = threading.Lock()
 
         def counted(files: int, size: int) -> None:
-            reported[0] += files
-            reported[1] += size
+            with lock:
+                reported[0] += files
+                reported[1] += size
             advance(files, size)
 
         sizes: dict[str, int] = {}
+
+        def extract(part: Sequence[Member]) -> tuple[int, str | None]:
+            own: dict[str, int] = {}  # a failed stream counts its own as sent
+            try:
+                return self._extract(root, part, counted, own, make_root)
+            finally:
+                with lock:
+                    sizes.update(own)
+
         try:
-            sent, trouble = self._extract(root, members, counted, sizes, make_root)
+            sent, trouble = _extracted_in_parallel(extract, _streams(members))
             missing = set() if trouble is None else self._unwritten(root, members, sizes)
             self._verify(root, [m for m in members if m.name not in missing])
         except NoTarError:
@@ -350,6 +363,66 @@ class TarWrites(ShellListing):
                     timeout=60,
                 )
             )
+
+
+#: Files from this size on may go in tar streams of their own, beside the batch's main one.
+STREAM_MIN_BYTES = 4 * 1024 * 1024
+#: Tar streams per batch at most: the main one and up to three for big files.
+MAX_STREAMS = 4
+
+
+def _streams(members: Sequence[Member]) -> list[list[Member]]:
+    """``members`` cut into the tar streams that carry them at once, each on a channel of
+    its own: big files that land in a folder already there (each under its own temporary
+    name) spread over up to ``MAX_STREAMS - 1`` streams by size, the rest (new folders whole
+    with all they hold, small files, links) in the first, in order.
+
+    One SSH channel carries at most the server's window per round trip (OpenSSH: 2 MiB, so
+    about 30 MB/s at 25 ms each way), so a host's big files in one stream with the small
+    ones waited for each other: measured on 10 hosts at 25 ms, the 100 MB of big files went
+    at the window's pace, then 2,000 small files at the pace of the host's file creation,
+    one after the other. Side by side, each waits less.
+    """
+    made = {m.name for m in members if m.entry.kind is Kind.DIR}
+    big = [
+        m
+        for m in members
+        if m.entry.kind is Kind.FILE
+        and m.entry.size >= STREAM_MIN_BYTES
+        and m.name.rpartition("/")[0] not in made
+    ]
+    if not big:
+        return [list(members)]
+    separate = {id(m) for m in big}
+    main = [m for m in members if id(m) not in separate]
+    others: list[list[Member]] = [[] for _ in range(min(MAX_STREAMS - 1, len(big)))]
+    loads = [0] * len(others)
+    for member in sorted(big, key=lambda m: -m.entry.size):  # largest first, to the least
+        least = loads.index(min(loads))
+        others[least].append(member)
+        loads[least] += member.entry.size
+    return [part for part in (main, *others) if part]
+
+
+def _extracted_in_parallel(
+    extract: Callable[[Sequence[Member]], tuple[int, str | None]],
+    parts: Sequence[Sequence[Member]],
+) -> tuple[int, str | None]:
+    """``extract`` of every part at once: the bytes sent, and what tar said where it failed
+    (None when every stream's tar vouched for all its members). Every stream runs to its
+    end; an exception of one is raised then (the first, in the parts' order)."""
+    if len(parts) == 1:
+        return extract(parts[0])
+    with ThreadPoolExecutor(len(parts), thread_name_prefix="remoteops-tar") as pool:
+        futures = [pool.submit(extract, part) for part in parts]
+        wait(futures)
+    for future in futures:
+        failure = future.exception()
+        if failure is not None:
+            raise failure
+    results = [future.result() for future in futures]
+    troubles = [trouble for _, trouble in results if trouble is not None]
+    return sum(sent for sent, _ in results), "\n".join(troubles) if troubles else None
 
 
 def _stage(
