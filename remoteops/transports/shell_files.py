@@ -39,6 +39,9 @@ from remoteops.tree import Advance, Entry, Kind, no_progress, temporary_name
 #: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
 #: --no-same-owner for GNU, BSD and BusyBox tar alike.
 TAR_EXTRACT = "tar -x -o -p -f -"
+#: What a listing prints first where nothing is at its root: no listing or scan output
+#: starts so (``find -printf %y`` letters are lower case, a scan starts with ``B``).
+_ABSENT = b"M"
 COMMAND_NOT_FOUND = 127
 
 
@@ -121,11 +124,15 @@ class ShellListing(FileTransport, CommandTransport):
         """One command: :func:`~remoteops.transports.listing.where_command`, what
         :meth:`_scan_command` adds, then the listing."""
         scan = self._scan_command(root, deltas)
-        command = where_command(root) + scan + find_command(root)
+        quoted = shlex.quote(cd_target(root))
+        absent = f"[ -e {quoted} ] || [ -L {quoted} ] || printf {_ABSENT.decode()}; "
+        command = where_command(root) + absent + scan + find_command(root)
         listed = self._found_output(command, f"cannot list {root}")
         if listed is None:
             return None
         home, resolved, rest = split_where(listed)
+        if rest.startswith(_ABSENT):  # then nothing follows: no scan, no entries
+            return Whereabouts(home, resolved, [], missing=True)
         if scan and rest.startswith(b"B"):
             size, _, rest = rest[1:].partition(b"\n")
             length = int(size)
