@@ -212,6 +212,8 @@ class TarWrites(ShellListing):
 
     #: Set once a host turns out to have no tar; its batches then go file by file.
     _without_tar = False
+    #: Set once a tar command's first ``mv -T`` failed; renames then go the transport's way.
+    _without_mv = False
 
     def write_entries(
         self,
@@ -253,7 +255,11 @@ class TarWrites(ShellListing):
         if self._without_tar:
             return FileTransport.write_entries(self, root, items, advance)
         members, placed = _stage(items)
-        self._prepare_renames()
+        parts = _streams(members)
+        in_command = self._renames_in_command(members, placed) if len(parts) == 1 else []
+        if len(in_command) < len(placed):
+            self._prepare_renames()
+        renamed = [0]  # how many of in_command the tar command made
         reported = [0, 0]
         lock = threading.Lock()
 
@@ -268,13 +274,16 @@ class TarWrites(ShellListing):
         def extract(part: Sequence[Member]) -> tuple[int, str | None]:
             own: dict[str, int] = {}  # a failed stream counts its own as sent
             try:
-                return self._extract(root, part, counted, own, make_root)
+                sent, trouble, renamed[0] = self._extract(
+                    root, part, counted, own, make_root, renames=in_command
+                )
+                return sent, trouble
             finally:
                 with lock:
                     sizes.update(own)
 
         try:
-            sent, trouble = _extracted_in_parallel(extract, _streams(members))
+            sent, trouble = _extracted_in_parallel(extract, parts)
             missing = set() if trouble is None else self._unwritten(root, members, sizes)
             self._verify(root, [m for m in members if m.name not in missing])
         except NoTarError:
@@ -290,8 +299,30 @@ class TarWrites(ShellListing):
             self._discard_all(root, batch.discard)
             self._rename_all(root, batch.renames)
             raise batch.error
-        self._rename_all(root, placed)
+        if placed[renamed[0] :]:
+            self._rename_all(root, placed[renamed[0] :])
         return sent
+
+    def _renames_in_command(
+        self, members: Sequence[Member], placed: Sequence[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """The renames the tar command makes itself once tar is done (``mv -T``, a
+        rename(2) that never moves into a folder in the way): a small batch of files and
+        links, as a re-sync's usually is. A rename then costs no round trip, and the batch
+        no SFTP session (three round trips, opened beside the stream, and a process on the
+        host). Not for new folders (staged whole: renamed only once the stream is known
+        complete), nor with ``--checksum`` (temporaries are hashed before they take their
+        names); names only that the command line carries (printable UTF-8)."""
+        if (
+            self._without_mv
+            or len(placed) > SHELL_RENAMES
+            or any(m.entry.kind is Kind.DIR or m.entry.digest is not None for m in members)
+        ):
+            return []
+        names = [name for pair in placed for name in pair]
+        if not all(name.isprintable() and _utf8(name) for name in names):
+            return []
+        return list(placed)
 
     def _verify(self, root: str, members: Sequence[Member]) -> None:
         """Files whose entry carries a digest (``--checksum``) are hashed on the host before
@@ -324,11 +355,18 @@ class TarWrites(ShellListing):
         advance: Advance,
         sizes: dict[str, int],
         make_root: bool = True,
-    ) -> tuple[int, str | None]:
+        *,
+        renames: Sequence[tuple[str, str]] = (),
+    ) -> tuple[int, str | None, int]:
         """Stream ``members`` into ``tar -x`` in ``root``: the bytes sent, and None when tar's
         exit status vouches that every member was written in full (it fails on a short write
         or a truncated archive), else what tar said. GNU tar goes on after a member it cannot
-        write and exits 2 at the end, so a failure may concern a few members only."""
+        write and exits 2 at the end, so a failure may concern a few members only.
+
+        ``renames`` (see :meth:`_renames_in_command`) are made by the same command once tar
+        succeeded and the last member is there (an archive cut at a member boundary is no
+        failure for tar), in order, up to the first that fails; the third value is how
+        many were made (none where tar failed)."""
         failure: list[BaseException] = []
         sent: int | None = None  # set only once the whole archive went out
 
@@ -343,20 +381,31 @@ class TarWrites(ShellListing):
         command = f"cd -P -- {quoted} && {TAR_EXTRACT}"
         if make_root:
             command = f"mkdir -p -- {quoted} && {command}"
+        if renames:
+            last = shlex.quote(members[-1].name)
+            command += f" && {{ [ -e {last} ] || [ -L {last} ] || exit {_CUT_SHORT}; }}"
+        for index, (temporary, real) in enumerate(renames):
+            move = f"mv -f -T -- {shlex.quote(temporary)} {shlex.quote(real)}"
+            command += f" && {{ {move} || exit {_RENAME_FAILED + index}; }}"
         outcome = self.run(CommandSpec(command, stdin=produce))
         if failure and isinstance(failure[0], LocalReadError):
             raise failure[0]
-        if outcome.exit_code == COMMAND_NOT_FOUND:
+        code, made = outcome.exit_code, len(renames)
+        if code is not None and renames and 0 <= code - _RENAME_FAILED < len(renames):
+            made = code - _RENAME_FAILED  # the rest go the transport's way, which says why
+            self._without_mv = made == 0  # perhaps no mv -T here: not asked again
+            code = 0
+        if code == COMMAND_NOT_FOUND:
             raise NoTarError()
-        if outcome.exit_code != 0:
+        if code != 0:
             reason = outcome.stderr.decode(errors="replace").strip()
-            return sum(sizes.values()), reason or f"exit code {outcome.exit_code}"
+            return sum(sizes.values()), reason or f"exit code {outcome.exit_code}", 0
         if sent is None:
             # tar accepts an archive cut at a member boundary: exit 0 is only trusted when
             # the whole archive, end marker included, was written.
             cause = failure[0] if failure else None
             raise TransferError(f"the stream to {root} stopped early: {cause!r}") from cause
-        return sent, None
+        return sent, None, made
 
     def _discard_all(self, root: str, names: Sequence[str]) -> None:
         """Best effort, one command: remove temporaries a failed batch may have left."""
@@ -370,6 +419,23 @@ class TarWrites(ShellListing):
                     timeout=60,
                 )
             )
+
+
+#: Renames a tar command makes itself at most (see :meth:`TarWrites._renames_in_command`):
+#: each is an ``mv`` process on the host, where SFTP makes any number in one round trip.
+SHELL_RENAMES = 8
+#: The tar command's exit status when its last member is missing (the stream was cut).
+_CUT_SHORT = 99
+#: The tar command's exit status when its rename number N failed: this plus N.
+_RENAME_FAILED = 100
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 #: Files from this size on may go in tar streams of their own, beside the batch's main one.
