@@ -391,6 +391,8 @@ class TarWrites(ShellListing):
         if failure and isinstance(failure[0], LocalReadError):
             raise failure[0]
         code, made = outcome.exit_code, len(renames)
+        if renames and code == _CUT_SHORT and sent is None:  # tar took the cut for the end
+            code, made = 0, 0
         if code is not None and renames and 0 <= code - _RENAME_FAILED < len(renames):
             made = code - _RENAME_FAILED  # the rest go the transport's way, which says why
             self._without_mv = made == 0  # perhaps no mv -T here: not asked again
