@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from remoteops.transports.shell_files import MAX_STREAMS, STREAM_MIN_BYTES, _streams
+from remoteops.transports.shell_files import (
+    MAX_STREAMS,
+    STREAM_MIN_BYTES,
+    _release_streams,
+    _reserve_streams,
+    _streams,
+)
 from remoteops.transports.tar_stream import Member
 from remoteops.tree import Entry, Kind
 
@@ -42,3 +48,18 @@ def test_a_big_file_inside_a_new_folder_stays_with_its_folder() -> None:
 def test_one_big_file_alone_is_one_stream() -> None:
     member = _file(".big.tmp", BIG * 2)
     assert _streams([member]) == [[member]]
+
+
+def test_streams_beyond_the_budget_are_not_split_until_some_end() -> None:
+    """Many hosts at once: the first batches split, the next ones stay one stream each."""
+    big = [_file(".small.tmp", 1), *(_file(f".big{n}.tmp", BIG) for n in range(3))]
+    taken = [_reserve_streams(big) for _ in range(4)]
+    try:
+        counts = [len(parts) for parts in taken]
+        assert counts == [MAX_STREAMS, MAX_STREAMS, 1, 1]  # STREAM_BUDGET: 8
+    finally:
+        for parts in taken:
+            _release_streams(len(parts))
+    again = _reserve_streams(big)
+    _release_streams(len(again))
+    assert len(again) == MAX_STREAMS
