@@ -409,7 +409,14 @@ def sync_runs(
     expected_files = {"b": 0, "c": 2}
     tools = (*TOOLS, "baseline") if BASELINE else TOOLS
     for r in range(repeat):
-        order = tools if r % 2 == 0 else tools[::-1]  # alternate who goes first
+        # Every tool goes first in turn: the first (a) after the clear was the slow one,
+        # whichever tool it was (at 25 ms, 7 of 7 such runs took 9.5-11 s where the same
+        # tools took 5.3-6.3 s later in their repeat; 2026-12-05, shared 2-core box), and
+        # reversing the order made one tool first in repeats 1 and 3: with 3 repeats its
+        # median (a) was a first run and the other's was not. Use a repeat count that is a
+        # multiple of the number of tools.
+        shift = r % len(tools)
+        order = tools[shift:] + tools[:shift]
         clear(state, hosts, list(DEST.values()))
         check_host = r % len(hosts)
         for scenario, label in SCENARIOS.items():
@@ -487,7 +494,7 @@ def report_lines(
         "## File sync: remoteops vs rsync",
         "",
         f"`python bench/sync.py {' '.join(sys.argv[1:])}` (medians of {args.repeat} runs, tools"
-        " interleaved and alternating who goes first, dirty pages written back (`sync`) before"
+        " interleaved and each going first in turn, dirty pages written back (`sync`) before"
         " each timed run; client CPU = user+sys of the tool and all"
         " its children, every `ssh` rsync starts included; the sshd hosts and the relay are not"
         " counted).",

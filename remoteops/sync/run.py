@@ -27,7 +27,13 @@ from remoteops.sync.model import Plan, SyncOptions
 from remoteops.sync.paths import checked_listing, refuse_user_home
 from remoteops.sync.plan import plan_sync, prepare_local
 from remoteops.transports import Transport, TransportFactory
-from remoteops.transports.base import FileTransport, Privilege, file_needs, files_of
+from remoteops.transports.base import (
+    FileTransport,
+    Privilege,
+    Whereabouts,
+    file_needs,
+    files_of,
+)
 from remoteops.tree import Kind, ProgressSink
 
 
@@ -71,15 +77,23 @@ def sync_work(
     def apply_here(
         host: Host, transport: FileTransport, listener: Listener, started: float
     ) -> HostResult:
+        seen: list[Whereabouts] = []
+
+        def located(path: str) -> Whereabouts | None:
+            found = transport.list_tree_where(path, checksum=options.checksum, deltas=files)
+            if found is not None:
+                seen.append(found)
+            return found
+
         folder, remote = checked_listing(
             transport,
             dest,
             lambda path: transport.list_tree(path, checksum=options.checksum),
             force=force,
-            located=lambda path: transport.list_tree_where(
-                path, checksum=options.checksum, deltas=files
-            ),
+            located=located,
         )
+        # Whether dest is there: the listing may have said so (nothing at all there).
+        missing = any(found.missing for found in seen)
         fidelity = transport.fidelity
         plan = tree.shared_plan(
             (options, fidelity, tuple(remote)), lambda: plan_sync(side, remote, options, fidelity)
@@ -98,8 +112,8 @@ def sync_work(
             )
         else:
             advance = start_progress(plan, host.name, progress)
-            if (
-                not remote and transport.path_kind(folder) is None
+            if not remote and (
+                missing or transport.path_kind(folder) is None
             ):  # a new folder: whole or not at all
                 stats = apply_to_new_folder(plan, transport, tree.local_path, folder, advance)
             else:  # (an empty listing may be an empty folder)

@@ -492,11 +492,15 @@ class Whereabouts:
     ``home``: the login's home as the host resolves it; ``resolved``: the listed folder as
     the host resolves it (its longest part that exists, links followed, and the rest joined
     to that, as ``mkdir -p`` would follow it). Either is empty where the host could not say.
+    ``missing``: nothing at all is at the listed path (no folder, file or link), as the
+    listing saw it: a sync into a new folder then needs no other look (an SFTP session and
+    a stat: four round trips).
     """
 
     home: str
     resolved: str
     entries: list[Entry]
+    missing: bool = False
 
 
 class FileTransport(Transport):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 #: Files below this size are sent whole: hashing both sides would cost more than sending.
@@ -54,7 +55,22 @@ def block_digests(path: Path, block: int, *, coarse: bool = False) -> tuple[str,
     ``block`` must be the size the host hashed with (:func:`block_size` of the larger of the
     two file sizes), or no digest would match."""
     info = os.stat(path)
-    return _digests(str(path), info.st_size, info.st_mtime_ns, block, coarse)
+    key = (str(path), info.st_size, info.st_mtime_ns, block, coarse)
+    # One hashing per file version, whichever host asks first: the hosts of a sync reach
+    # their deltas at the same moment, and each hashed the file itself (10 hosts: ten
+    # 20 MiB passes at once, 0.16 s on the delta's path at 0 ms where one takes 14 ms).
+    with _HASHING_LOCK:
+        lock = _HASHING.setdefault(key, threading.Lock())
+    with lock:
+        found = _digests(*key)
+    with _HASHING_LOCK:
+        _HASHING.pop(key, None)
+    return found
+
+
+_HASHING_LOCK = threading.Lock()
+#: The file versions being hashed now, each with the lock its other askers wait on.
+_HASHING: dict[tuple[str, int, int, int, bool], threading.Lock] = {}
 
 
 @functools.lru_cache(maxsize=1024)

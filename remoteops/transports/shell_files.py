@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import threading
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from remoteops.errors import HostError, LocalReadError, TransferError
@@ -37,6 +39,9 @@ from remoteops.tree import Advance, Entry, Kind, no_progress, temporary_name
 #: Extraction as the login user, modes as in the archive, mtimes kept. ``-o`` is
 #: --no-same-owner for GNU, BSD and BusyBox tar alike.
 TAR_EXTRACT = "tar -x -o -p -f -"
+#: What a listing prints first where nothing is at its root: no listing or scan output
+#: starts so (``find -printf %y`` letters are lower case, a scan starts with ``B``).
+_ABSENT = b"M"
 COMMAND_NOT_FOUND = 127
 
 
@@ -119,11 +124,15 @@ class ShellListing(FileTransport, CommandTransport):
         """One command: :func:`~remoteops.transports.listing.where_command`, what
         :meth:`_scan_command` adds, then the listing."""
         scan = self._scan_command(root, deltas)
-        command = where_command(root) + scan + find_command(root)
+        quoted = shlex.quote(cd_target(root))
+        absent = f"[ -e {quoted} ] || [ -L {quoted} ] || printf {_ABSENT.decode()}; "
+        command = where_command(root) + absent + scan + find_command(root)
         listed = self._found_output(command, f"cannot list {root}")
         if listed is None:
             return None
         home, resolved, rest = split_where(listed)
+        if rest.startswith(_ABSENT):  # then nothing follows: no scan, no entries
+            return Whereabouts(home, resolved, [], missing=True)
         if scan and rest.startswith(b"B"):
             size, _, rest = rest[1:].partition(b"\n")
             length = int(size)
@@ -203,6 +212,8 @@ class TarWrites(ShellListing):
 
     #: Set once a host turns out to have no tar; its batches then go file by file.
     _without_tar = False
+    #: Set once a tar command's first ``mv -T`` failed; renames then go the transport's way.
+    _without_mv = False
 
     def write_entries(
         self,
@@ -244,17 +255,38 @@ class TarWrites(ShellListing):
         if self._without_tar:
             return FileTransport.write_entries(self, root, items, advance)
         members, placed = _stage(items)
-        self._prepare_renames()
+        parts = _reserve_streams(members)
+        in_command = self._renames_in_command(members, placed) if len(parts) == 1 else []
+        if len(in_command) < len(placed):
+            self._prepare_renames()
+        renamed = [0]  # how many of in_command the tar command made
         reported = [0, 0]
+        lock = threading.Lock()
 
         def counted(files: int, size: int) -> None:
-            reported[0] += files
-            reported[1] += size
+            with lock:
+                reported[0] += files
+                reported[1] += size
             advance(files, size)
 
         sizes: dict[str, int] = {}
+
+        def extract(part: Sequence[Member]) -> tuple[int, str | None]:
+            own: dict[str, int] = {}  # a failed stream counts its own as sent
+            try:
+                sent, trouble, renamed[0] = self._extract(
+                    root, part, counted, own, make_root, renames=in_command
+                )
+                return sent, trouble
+            finally:
+                with lock:
+                    sizes.update(own)
+
         try:
-            sent, trouble = self._extract(root, members, counted, sizes, make_root)
+            try:
+                sent, trouble = _extracted_in_parallel(extract, parts)
+            finally:
+                _release_streams(len(parts))
             missing = set() if trouble is None else self._unwritten(root, members, sizes)
             self._verify(root, [m for m in members if m.name not in missing])
         except NoTarError:
@@ -270,8 +302,30 @@ class TarWrites(ShellListing):
             self._discard_all(root, batch.discard)
             self._rename_all(root, batch.renames)
             raise batch.error
-        self._rename_all(root, placed)
+        if placed[renamed[0] :]:
+            self._rename_all(root, placed[renamed[0] :])
         return sent
+
+    def _renames_in_command(
+        self, members: Sequence[Member], placed: Sequence[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """The renames the tar command makes itself once tar is done (``mv -T``, a
+        rename(2) that never moves into a folder in the way): a small batch of files and
+        links, as a re-sync's usually is. A rename then costs no round trip, and the batch
+        no SFTP session (three round trips, opened beside the stream, and a process on the
+        host). Not for new folders (staged whole: renamed only once the stream is known
+        complete), nor with ``--checksum`` (temporaries are hashed before they take their
+        names); names only that the command line carries (printable UTF-8)."""
+        if (
+            self._without_mv
+            or len(placed) > SHELL_RENAMES
+            or any(m.entry.kind is Kind.DIR or m.entry.digest is not None for m in members)
+        ):
+            return []
+        names = [name for pair in placed for name in pair]
+        if not all(name.isprintable() and _utf8(name) for name in names):
+            return []
+        return list(placed)
 
     def _verify(self, root: str, members: Sequence[Member]) -> None:
         """Files whose entry carries a digest (``--checksum``) are hashed on the host before
@@ -304,11 +358,18 @@ class TarWrites(ShellListing):
         advance: Advance,
         sizes: dict[str, int],
         make_root: bool = True,
-    ) -> tuple[int, str | None]:
+        *,
+        renames: Sequence[tuple[str, str]] = (),
+    ) -> tuple[int, str | None, int]:
         """Stream ``members`` into ``tar -x`` in ``root``: the bytes sent, and None when tar's
         exit status vouches that every member was written in full (it fails on a short write
         or a truncated archive), else what tar said. GNU tar goes on after a member it cannot
-        write and exits 2 at the end, so a failure may concern a few members only."""
+        write and exits 2 at the end, so a failure may concern a few members only.
+
+        ``renames`` (see :meth:`_renames_in_command`) are made by the same command once tar
+        succeeded and the last member is there (an archive cut at a member boundary is no
+        failure for tar), in order, up to the first that fails; the third value is how
+        many were made (none where tar failed)."""
         failure: list[BaseException] = []
         sent: int | None = None  # set only once the whole archive went out
 
@@ -323,20 +384,33 @@ class TarWrites(ShellListing):
         command = f"cd -P -- {quoted} && {TAR_EXTRACT}"
         if make_root:
             command = f"mkdir -p -- {quoted} && {command}"
+        if renames:
+            last = shlex.quote(members[-1].name)
+            command += f" && {{ [ -e {last} ] || [ -L {last} ] || exit {_CUT_SHORT}; }}"
+        for index, (temporary, real) in enumerate(renames):
+            move = f"mv -f -T -- {shlex.quote(temporary)} {shlex.quote(real)}"
+            command += f" && {{ {move} || exit {_RENAME_FAILED + index}; }}"
         outcome = self.run(CommandSpec(command, stdin=produce))
         if failure and isinstance(failure[0], LocalReadError):
             raise failure[0]
-        if outcome.exit_code == COMMAND_NOT_FOUND:
+        code, made = outcome.exit_code, len(renames)
+        if renames and code == _CUT_SHORT and sent is None:  # tar took the cut for the end
+            code, made = 0, 0
+        if code is not None and renames and 0 <= code - _RENAME_FAILED < len(renames):
+            made = code - _RENAME_FAILED  # the rest go the transport's way, which says why
+            self._without_mv = made == 0  # perhaps no mv -T here: not asked again
+            code = 0
+        if code == COMMAND_NOT_FOUND:
             raise NoTarError()
-        if outcome.exit_code != 0:
+        if code != 0:
             reason = outcome.stderr.decode(errors="replace").strip()
-            return sum(sizes.values()), reason or f"exit code {outcome.exit_code}"
+            return sum(sizes.values()), reason or f"exit code {outcome.exit_code}", 0
         if sent is None:
             # tar accepts an archive cut at a member boundary: exit 0 is only trusted when
             # the whole archive, end marker included, was written.
             cause = failure[0] if failure else None
             raise TransferError(f"the stream to {root} stopped early: {cause!r}") from cause
-        return sent, None
+        return sent, None, made
 
     def _discard_all(self, root: str, names: Sequence[str]) -> None:
         """Best effort, one command: remove temporaries a failed batch may have left."""
@@ -350,6 +424,108 @@ class TarWrites(ShellListing):
                     timeout=60,
                 )
             )
+
+
+#: Renames a tar command makes itself at most (see :meth:`TarWrites._renames_in_command`):
+#: each is an ``mv`` process on the host, where SFTP makes any number in one round trip.
+SHELL_RENAMES = 8
+#: The tar command's exit status when its last member is missing (the stream was cut).
+_CUT_SHORT = 99
+#: The tar command's exit status when its rename number N failed: this plus N.
+_RENAME_FAILED = 100
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+#: Files from this size on may go in tar streams of their own, beside the batch's main one.
+STREAM_MIN_BYTES = 4 * 1024 * 1024
+#: Tar streams per batch at most: the main one and up to three for big files.
+MAX_STREAMS = 4
+
+
+#: Tar streams this process runs at once past which a batch gets no streams of its own for
+#: its big files. Streams beside the main one pay where one channel's window is the limit
+#: (few hosts, far away); with many hosts at once the CPU is, and more streams only add
+#: threads and processes: 10 hosts at 25 ms, each split in four, measured no faster and
+#: 8% more client CPU than one stream each.
+STREAM_BUDGET = 8
+_ACTIVE_STREAMS = [0]
+_ACTIVE_LOCK = threading.Lock()
+
+
+def _reserve_streams(members: Sequence[Member]) -> list[list[Member]]:
+    """:func:`_streams` within what :data:`STREAM_BUDGET` leaves, counted as running until
+    :func:`_release_streams`."""
+    with _ACTIVE_LOCK:
+        spare = min(MAX_STREAMS - 1, STREAM_BUDGET - _ACTIVE_STREAMS[0] - 1)
+        parts = _streams(members, max(0, spare))
+        _ACTIVE_STREAMS[0] += len(parts)
+    return parts
+
+
+def _release_streams(count: int) -> None:
+    with _ACTIVE_LOCK:
+        _ACTIVE_STREAMS[0] -= count
+
+
+def _streams(members: Sequence[Member], spare: int = MAX_STREAMS - 1) -> list[list[Member]]:
+    """``members`` cut into the tar streams that carry them at once, each on a channel of
+    its own: big files that land in a folder already there (each under its own temporary
+    name) spread over up to ``spare`` more streams by size, the rest (new folders whole
+    with all they hold, small files, links) in the first, in order.
+
+    One SSH channel carries at most the server's window per round trip (OpenSSH: 2 MiB, so
+    about 30 MB/s at 25 ms each way), so a host's big files in one stream with the small
+    ones waited for each other: measured on 10 hosts at 25 ms, the 100 MB of big files went
+    at the window's pace, then 2,000 small files at the pace of the host's file creation,
+    one after the other. Side by side, each waits less.
+    """
+    made = {m.name for m in members if m.entry.kind is Kind.DIR}
+    big = [
+        m
+        for m in members
+        if m.entry.kind is Kind.FILE
+        and m.entry.size >= STREAM_MIN_BYTES
+        and m.name.rpartition("/")[0] not in made
+    ]
+    if not big or spare < 1:
+        return [list(members)]
+    separate = {id(m) for m in big}
+    main = [m for m in members if id(m) not in separate]
+    others: list[list[Member]] = [[] for _ in range(min(spare, len(big)))]
+    loads = [0] * len(others)
+    for member in sorted(big, key=lambda m: -m.entry.size):  # largest first, to the least
+        least = loads.index(min(loads))
+        others[least].append(member)
+        loads[least] += member.entry.size
+    return [part for part in (main, *others) if part]
+
+
+def _extracted_in_parallel(
+    extract: Callable[[Sequence[Member]], tuple[int, str | None]],
+    parts: Sequence[Sequence[Member]],
+) -> tuple[int, str | None]:
+    """``extract`` of every part at once: the bytes sent, and what tar said where it failed
+    (None when every stream's tar vouched for all its members). Every stream runs to its
+    end; an exception of one is raised then (the first, in the parts' order)."""
+    if len(parts) == 1:
+        return extract(parts[0])
+    with ThreadPoolExecutor(len(parts), thread_name_prefix="remoteops-tar") as pool:
+        futures = [pool.submit(extract, part) for part in parts]
+        wait(futures)
+    for future in futures:
+        failure = future.exception()
+        if failure is not None:
+            raise failure
+    results = [future.result() for future in futures]
+    troubles = [trouble for _, trouble in results if trouble is not None]
+    return sum(sent for sent, _ in results), "\n".join(troubles) if troubles else None
 
 
 def _stage(

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import paramiko
+from paramiko.common import cMSG_CHANNEL_REQUEST
 
 from remoteops.diagnostics import register_secret
 from remoteops.errors import (
@@ -912,8 +913,16 @@ class SSHCommand:
     as the local transport does, instead of leaving it running after the channel closes.
     """
 
-    def __init__(self, channel: paramiko.Channel, *, distrusted: bool = False) -> None:
+    def __init__(
+        self,
+        channel: paramiko.Channel,
+        *,
+        distrusted: bool = False,
+        starting: _Starting | None = None,
+    ) -> None:
         self._channel = channel
+        #: Set while the exec request's reply is awaited (see :func:`_request_exec`).
+        self._starting = starting
         #: On a connection whose changed host key StrictHostKeyChecking no let through.
         self._distrusted = distrusted
         #: Made on the first :meth:`poll`: ``fileno()`` gives the channel one pipe that every
@@ -936,8 +945,28 @@ class SSHCommand:
             return "the host key changed (let through by StrictHostKeyChecking no)"
         return None
 
+    def _check_started(self) -> None:
+        """Once the exec request is answered, forget it; raise what a refusal (the channel
+        closed unanswered) or no answer within the start's time meant when it was awaited."""
+        starting, channel = self._starting, self._channel
+        if starting is None:
+            return
+        if channel.event_ready:
+            self._starting = None
+            return
+        if channel.event.is_set():  # closed before an answer: refused, or the link dropped
+            self._starting = None
+            raise UnreachableError("cannot start the command: connection lost (Channel closed.)")
+        if time.monotonic() >= starting.deadline:
+            self._starting = None
+            self._close_channel()
+            raise starting.timed_out()
+
     def poll(self, timeout: float) -> list[tuple[str, bytes]]:
+        self._check_started()
         channel = self._channel
+        if self._starting is not None:  # wake up for the start's deadline too
+            timeout = min(timeout, max(0.0, self._starting.deadline - time.monotonic()))
         if not (channel.recv_ready() or channel.recv_stderr_ready()):
             if channel.eof_received or channel.closed:
                 if self._pid_line.pending:  # no PID line came (not a POSIX shell?): release
@@ -988,6 +1017,7 @@ class SSHCommand:
         )
 
     def exit_code(self) -> int:
+        self._check_started()
         code = self._channel.recv_exit_status()
         if code != -1:
             return code
@@ -1047,6 +1077,35 @@ class SSHCommand:
                 f"kill -TERM -- -{pid} 2>/dev/null; sleep 2; kill -KILL -- -{pid} 2>/dev/null",
                 _KILL_OPEN_TIMEOUT_S,
             )
+
+
+@dataclass(frozen=True)
+class _Starting:
+    """An exec request sent and not yet answered: until when an answer may take, and the
+    error its lateness is."""
+
+    deadline: float
+    timed_out: Callable[[], HostError]
+
+
+def _request_exec(channel: paramiko.Channel, command: str) -> None:
+    """``exec_command`` without waiting for the server's answer, as OpenSSH's client does:
+    stdin may follow at once (the server queues it for the command), so a command fed
+    input starts a round trip sooner (at 25 ms each way: 50 ms per command, per host).
+    The answer is looked at by :class:`SSHCommand` (``channel.event_ready``)."""
+    message = paramiko.Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("exec")
+    message.add_boolean(True)
+    message.add_string(command)
+    untyped: Any = channel  # the event paramiko's own exec_command waits on is private
+    untyped._event_pending()
+    transport = channel.get_transport()
+    if transport is None:
+        raise EOFError("the connection is closed")
+    untyped_transport: Any = transport
+    untyped_transport._send_user_message(message)
 
 
 def _exec_within(channel: paramiko.Channel, command: str, limit: float) -> None:
@@ -1214,9 +1273,10 @@ class SSHTransport(BatchWrites, ElevatingFiles):
             distrusted = self.distrusted()
             if self.target is not None and self.target.forward_agent and not distrusted:
                 self.context.forward_agent(channel)
-            _exec_within(channel, marked(command), wait)
+            _request_exec(channel, marked(command))
         self._round_trip_s = max(self._round_trip_s, time.monotonic() - asked)
-        return SSHCommand(channel, distrusted=distrusted)
+        starting = _Starting(asked + wait, timed_out)
+        return SSHCommand(channel, distrusted=distrusted, starting=starting)
 
     @contextlib.contextmanager
     def killed_on_close(self, command: SSHCommand) -> Iterator[None]:

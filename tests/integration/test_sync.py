@@ -542,6 +542,134 @@ def test_a_resync_without_change_asks_the_host_one_command_and_opens_no_sftp(
     assert len(commands) == 1, commands
 
 
+def _no_sftp(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_sftp(self: SSHTransport) -> None:
+        raise AssertionError("an SFTP session was opened")
+
+    monkeypatch.setattr(SSHTransport, "sftp", no_sftp)
+    monkeypatch.setattr(SSHTransport, "prepare_sftp", no_sftp)
+
+
+def test_a_few_changed_files_are_renamed_by_their_tar_command_without_sftp(
+    ssh_hosts: list[Host], source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-sync of a few files: the tar command renames them into place itself, so no SFTP
+    session is opened (three round trips and a process on the host) and none is waited for."""
+    dest = tmp_path / "dest"
+    assert sync_hosts(ssh_hosts[:1], source, str(dest)).results[0].ok
+    (source / "dir" / "small03").write_bytes(os.urandom(500))
+    (source / "dir" / "with space").write_text("changed, longer")
+    (source / "-fresh").write_text("a new file whose name looks like an option")
+    _no_sftp(monkeypatch)
+    again = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert again.ok, again.error
+    assert again.transfer is not None
+    assert (again.transfer.files_created, again.transfer.files_updated) == (1, 2)
+    assert snapshot(dest) == snapshot(source)
+    assert not [n for n in os.listdir(dest / "dir") if ".remoteops-" in n]
+
+
+def test_a_rename_the_tar_command_cannot_make_is_said_as_sftp_says_it(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    """A rename the host refuses (a folder in the way of a file) fails with the reason SFTP
+    gives, as before the tar command made renames, and leaves no temporary."""
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    (source / "a").write_text("a file")
+    (dest / "a" / "inside").mkdir(parents=True)
+    transport = TransportFactory().create(ssh_hosts[0])
+    transport.connect()
+    try:
+        with pytest.raises(TransferError, match="cannot rename a"):
+            transport.write_entries(str(dest), [(Entry("a", Kind.FILE, size=6), source / "a")])
+    finally:
+        transport.close()
+    assert os.listdir(dest) == ["a"]
+    assert os.listdir(dest / "a") == ["inside"]
+
+
+def test_a_stream_cut_between_files_puts_none_of_them_in_place(
+    ssh_hosts: list[Host], tmp_path: Path
+) -> None:
+    """tar takes an archive cut at a member boundary for complete; renames made by the tar
+    command must then wait for the last member, or the files before the cut would land."""
+    source, dest = tmp_path / "source", tmp_path / "dest"
+    source.mkdir()
+    dest.mkdir()
+    # Each header and its file fill the writer's 256 KiB buffer exactly: cut between members.
+    sizes = {"a": 256 * 1024 - 512, "b": 256 * 1024 - 512, "c": 1000}
+    for name, size in sizes.items():
+        (source / name).write_bytes(os.urandom(size))
+    items = [
+        (Entry(n, Kind.FILE, size=size, mtime=1_600_000_000), source / n)
+        for n, size in sizes.items()
+    ]
+    done: list[int] = []
+
+    def breaks_after_two(files: int, size: int) -> None:
+        done.append(files)
+        if sum(done) == 2:
+            raise RuntimeError("a bug in a progress display")
+
+    transport = TransportFactory().create(ssh_hosts[0])
+    transport.connect()
+    try:
+        with pytest.raises(TransferError, match="stopped early"):
+            transport.write_entries(str(dest), items, breaks_after_two)
+    finally:
+        transport.close()
+    assert os.listdir(dest) == []  # neither a nor b in place, no temporary left
+
+
+def test_big_files_travel_in_streams_of_their_own_and_arrive_exactly(
+    ssh_hosts: list[Host], source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big files (4 MiB up) in folders already there go in tar streams beside the main
+    one: into a new destination and into an existing one, all arrive exact."""
+    for number in range(3):
+        (source / f"big{number}").write_bytes(os.urandom(4 * 1024 * 1024 + number))
+    (source / "dir" / "bigger").write_bytes(os.urandom(5 * 1024 * 1024))
+    tars: list[str] = []
+    run = SSHTransport.run
+
+    def counted(self: SSHTransport, spec: CommandSpec, *args: Any, **kwargs: Any) -> Any:
+        if "tar -x" in spec.command:
+            tars.append(spec.command)
+        return run(self, spec, *args, **kwargs)
+
+    monkeypatch.setattr(SSHTransport, "run", counted)
+    dest = tmp_path / "dest"
+    first = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert first.ok, first.error
+    assert snapshot(dest) == snapshot(source)
+    assert len(tars) == 4  # the main stream, and three for the four big files
+    for number in range(2):  # new there (changed ones would go as deltas)
+        (source / f"added{number}").write_bytes(os.urandom(4 * 1024 * 1024 + 7))
+    (source / "small").write_text("beside them")
+    tars.clear()
+    again = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert again.ok, again.error
+    assert snapshot(dest) == snapshot(source)
+    assert len(tars) == 3
+    assert not [n for n in os.listdir(dest) if ".remoteops-" in n]
+
+
+def test_a_first_copy_into_a_missing_destination_asks_no_more_than_the_listing(
+    ssh_hosts: list[Host], source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listing says when nothing is at the destination: no other look before writing."""
+
+    def no_look(self: SSHTransport, path: str) -> None:
+        raise AssertionError(f"looked at {path} again")
+
+    monkeypatch.setattr(SSHTransport, "path_kind", no_look)
+    dest = tmp_path / "dest"
+    first = sync_hosts(ssh_hosts[:1], source, str(dest)).results[0]
+    assert first.ok, first.error
+    assert snapshot(dest) == snapshot(source)
+
+
 def test_a_big_file_that_changes_on_the_host_after_the_listing_is_hashed_again(
     ssh_hosts: list[Host], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
