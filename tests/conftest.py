@@ -122,25 +122,29 @@ def dask_cluster() -> Iterator[DaskCluster]:
     """Two Nanny-managed worker processes (2 threads each) and a scheduler on 127.0.0.1; a
     killed worker is restarted by its nanny. Session-wide: it takes about 2 s to start."""
     distributed = pytest.importorskip("distributed")
+    import dask.config
     from distributed.deploy.spec import SpecCluster
 
     def worker(resources: dict[str, int]) -> dict[str, object]:
         options = {"nthreads": 2, "resources": resources, "host": "127.0.0.1", "dashboard": False}
         return {"cls": distributed.Nanny, "options": options}
 
-    cluster = SpecCluster(
-        scheduler={
-            "cls": distributed.Scheduler,
-            "options": {"dashboard": False, "host": "127.0.0.1"},
-        },
-        workers={"a": worker({DASK_SITE: 2}), "b": worker({})},
-        silence_logs=40,  # the nannies' INFO lines are noise in a test report
-    )
-    try:
-        with distributed.Client(cluster, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=60)
-            info = client.scheduler_info(n_workers=-1)["workers"]
-            names = {str(w["name"]): addr for addr, w in info.items()}
-        yield DaskCluster(cluster.scheduler_address, names)
-    finally:
-        cluster.close()
+    # SpecCluster closes a worker's nanny when, 15 s after the worker left, none of its name
+    # is back: two kills within 15 s (the worker-killed tests) lost worker b for good
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}):
+        cluster = SpecCluster(
+            scheduler={
+                "cls": distributed.Scheduler,
+                "options": {"dashboard": False, "host": "127.0.0.1"},
+            },
+            workers={"a": worker({DASK_SITE: 2}), "b": worker({})},
+            silence_logs=40,  # the nannies' INFO lines are noise in a test report
+        )
+        try:
+            with distributed.Client(cluster, set_as_default=False) as client:
+                client.wait_for_workers(2, timeout=60)
+                info = client.scheduler_info(n_workers=-1)["workers"]
+                names = {str(w["name"]): addr for addr, w in info.items()}
+            yield DaskCluster(cluster.scheduler_address, names)
+        finally:
+            cluster.close()

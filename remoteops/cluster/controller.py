@@ -556,10 +556,9 @@ class _DaskRun:
         try:
             client.cancel(futures, force=True)
             client.unsubscribe_topic(self.topic)
-            client.run_on_scheduler(_forget_topic, self.topic)
-            for name in self.used_events:
-                self.distributed.Event(name, client=client).clear()
-            # only where a chunk ran, and bounded: a hung worker must not hold the run's end
+            # workers first: a chunk still running there stops sending, so the topic
+            # dropped next is not made again by its late events. Only where a chunk ran,
+            # and bounded: a hung worker must not hold the run's end
             ran = sorted({s.worker for s in self.chunks.values() if s.worker})
             if ran:
                 client.run(
@@ -569,6 +568,9 @@ class _DaskRun:
                     on_error="ignore",
                     callback_timeout=_TIDY_S,
                 )
+            client.run_on_scheduler(_forget_topic, self.topic)
+            for name in self.used_events:
+                self.distributed.Event(name, client=client).clear()
         except Exception:  # the cluster is going away: nothing more to tidy
             log.debug("could not tidy the run on the cluster", exc_info=True)
 

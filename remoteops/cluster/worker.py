@@ -48,6 +48,10 @@ class _Prepared:
 
 _runs: dict[str, _Prepared] = {}
 _runs_lock = threading.Lock()
+#: Runs whose controller has tidied up: a chunk still running says nothing more (its late
+#: events would make the dropped topic again, every host's output with it) and none starts.
+_forgotten: dict[str, None] = {}
+_FORGOTTEN_KEPT = 1024
 
 
 def _prepared(run_id: str, payload: bytes, emit: Emit) -> _Prepared:
@@ -73,6 +77,9 @@ def forget_run(run_id: str) -> None:
     """Run on every worker when a run ends: its files go, its cached state too."""
     with _runs_lock:
         ready = _runs.pop(run_id, None)
+        _forgotten[run_id] = None
+        while len(_forgotten) > _FORGOTTEN_KEPT:
+            del _forgotten[next(iter(_forgotten))]
     if ready is not None:
         remove_folder(ready.folder)
 
@@ -85,8 +92,11 @@ def run_chunk(order: ChunkOrder, payload: bytes) -> list[bytes] | str:
     client = get_client()  # taken in the task's thread: the Events below need it
 
     def emit(message: list[Any]) -> None:
-        worker.log_event(order.topic, message)
+        if order.run_id not in _forgotten:
+            worker.log_event(order.topic, message)
 
+    if order.run_id in _forgotten:  # the controller has gone: nobody reads a result
+        return RETRY
     claim = Event(event_name(order.run_id, f"claim-{order.index}"), client=client)
     if claim.is_set():
         return RETRY
