@@ -10,6 +10,11 @@ While paramiko imports, ``importlib.metadata`` is a stand-in that answers ``vers
 paramiko alone; anything else asked of it (another name, another function, a later paramiko
 that wants more) is the real module's answer. Afterwards the stand-in is gone. When paramiko
 is imported already, or its dist-info is not found, nothing here happens.
+
+paramiko's ``config`` module also imports ``invoke`` (fabric's task runner, 25-60 ms with
+``unittest.mock`` and a vendored yaml) for one rare thing: running an ssh_config
+``Match exec`` command. It gets a stand-in that imports the real ``invoke`` on first use;
+``import invoke`` anywhere else (fabric) is the real module as before.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import types
 from typing import Any
 
 _METADATA = "importlib.metadata"
+_INVOKE = "invoke"
 
 
 def _installed_version() -> str | None:
@@ -52,6 +58,14 @@ class _VersionOfParamikoOnly(types.ModuleType):
         return getattr(_real(), name)
 
 
+class _InvokeOnFirstUse(types.ModuleType):
+    def __init__(self) -> None:
+        super().__init__(_INVOKE)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module(_INVOKE), name)
+
+
 def _real() -> types.ModuleType:
     """The real ``importlib.metadata``, in the stand-in's place from now on."""
     sys.modules.pop(_METADATA, None)
@@ -59,16 +73,20 @@ def _real() -> types.ModuleType:
 
 
 def import_paramiko() -> None:
-    """Import paramiko now, without ``importlib.metadata`` when that can be avoided."""
-    if "paramiko" in sys.modules or _METADATA in sys.modules:
+    """Import paramiko now, without ``importlib.metadata`` and ``invoke`` when that can be
+    avoided."""
+    if "paramiko" in sys.modules:
         return
-    version = _installed_version()
-    if version is None:
-        return
-    stand_in = _VersionOfParamikoOnly(version)
-    sys.modules[_METADATA] = stand_in
+    stand_ins: dict[str, types.ModuleType] = {}
+    version = None if _METADATA in sys.modules else _installed_version()
+    if version is not None:
+        stand_ins[_METADATA] = _VersionOfParamikoOnly(version)
+    if _INVOKE not in sys.modules and importlib.util.find_spec(_INVOKE) is not None:
+        stand_ins[_INVOKE] = _InvokeOnFirstUse()
+    sys.modules.update(stand_ins)
     try:
         import paramiko  # noqa: F401
     finally:
-        if sys.modules.get(_METADATA) is stand_in:
-            del sys.modules[_METADATA]
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]

@@ -47,3 +47,31 @@ def test_after_the_import_importlib_metadata_is_the_real_one() -> None:
         "print(type(m).__name__, m is metadata, m.version('typer'))\n"
     )
     assert shown == f"module True {metadata.version('typer')}"
+
+
+def test_invoke_is_not_imported_yet_ssh_config_match_exec_still_runs_its_command() -> None:
+    """paramiko imports invoke (25-60 ms) only to run ``Match exec``: a stand-in that imports
+    it on first use must still run the command, and say false when it fails."""
+    shown = _fresh(
+        "import sys\n"
+        "from remoteops.transports.paramiko_import import import_paramiko\n"
+        "import_paramiko()\n"
+        "before = 'invoke' in sys.modules\n"
+        "import paramiko\n"
+        "config = paramiko.SSHConfig.from_text(\n"
+        '    \'Match exec "exit 1"\\n  Port 2201\\nMatch exec "true"\\n  User matched\\n\')\n'
+        "found = config.lookup('h')\n"
+        "print(before, found.get('user'), found.get('port'))\n"
+    )
+    assert shown == "False matched None"
+
+
+def test_after_the_import_invoke_and_fabric_are_the_real_ones() -> None:
+    shown = _fresh(
+        "from remoteops.transports.paramiko_import import import_paramiko\n"
+        "import_paramiko()\n"
+        "import invoke, fabric, paramiko.config\n"
+        "print(type(invoke).__name__, hasattr(invoke, 'Context'),\n"
+        "      paramiko.config.invoke.run is invoke.run, fabric.Connection.__name__)\n"
+    )
+    assert shown == "module True True Connection"
