@@ -8,25 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-
-
-def _skip_unneeded_invoke_import() -> None:
-    """Keep paramiko from importing invoke when nothing needs it.
-
-    paramiko imports invoke only to run ``Match exec`` lines of ``~/.ssh/config``, and that
-    import costs about 0.09 s of CPU per run (measured here), a third of a single-host run. The
-    process is ours, so when the user's SSH config has no ``exec`` we leave invoke out.
-    """
-    if "invoke" in sys.modules:
-        return
-    try:
-        config = (Path.home() / ".ssh" / "config").read_text(errors="ignore")
-    except OSError:
-        config = ""
-    if "exec" not in config.lower():
-        sys.modules["invoke"] = None  # type: ignore[assignment]
-
 
 #: The root's options that take a value (in the next word unless given as ``--opt=value``).
 ROOT_VALUE_OPTIONS = ("--log-file", "--persist")
@@ -118,8 +99,6 @@ def main() -> None:
         handed_over = forward_if_persisting(argv, command)
         if handed_over is not None:
             sys.exit(handed_over)
-    if command != "fab":  # Fabric is built on invoke
-        _skip_unneeded_invoke_import()
     _raise_open_files_limit()
     try:
         from remoteops.cli.app import create_app  # Ctrl-C while importing is interrupted too
