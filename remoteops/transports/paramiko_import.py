@@ -63,6 +63,8 @@ class _InvokeOnFirstUse(types.ModuleType):
         super().__init__(_INVOKE)
 
     def __getattr__(self, name: str) -> Any:
+        if sys.modules.get(_INVOKE) is self:  # asked while paramiko imports: the real one
+            del sys.modules[_INVOKE]
         return getattr(importlib.import_module(_INVOKE), name)
 
 
