@@ -52,10 +52,10 @@ class _VersionOfParamikoOnly(types.ModuleType):
     def version(self, distribution_name: str) -> str:
         if distribution_name == "paramiko":
             return self._paramiko_version
-        return str(_real().version(distribution_name))
+        return str(_real(self).version(distribution_name))
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(_real(), name)
+        return getattr(_real(self), name)
 
 
 class _InvokeOnFirstUse(types.ModuleType):
@@ -63,15 +63,16 @@ class _InvokeOnFirstUse(types.ModuleType):
         super().__init__(_INVOKE)
 
     def __getattr__(self, name: str) -> Any:
-        if sys.modules.get(_INVOKE) is self:  # asked while paramiko imports: the real one
-            del sys.modules[_INVOKE]
-        return getattr(importlib.import_module(_INVOKE), name)
+        return getattr(_real(self), name)
 
 
-def _real() -> types.ModuleType:
-    """The real ``importlib.metadata``, in the stand-in's place from now on."""
-    sys.modules.pop(_METADATA, None)
-    return importlib.import_module(_METADATA)
+def _real(stand_in: types.ModuleType) -> types.ModuleType:
+    """The real module of the stand-in's name, in its place from now on (asked while paramiko
+    imports). Afterwards the real one, already imported, is left as it is: a second copy of a
+    module would be a second set of its classes and state."""
+    if sys.modules.get(stand_in.__name__) is stand_in:
+        del sys.modules[stand_in.__name__]
+    return importlib.import_module(stand_in.__name__)
 
 
 def import_paramiko() -> None:
