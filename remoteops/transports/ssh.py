@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import errno
 import getpass
 import logging
 import os
@@ -71,6 +70,7 @@ from remoteops.transports.ssh_config import (
 )
 from remoteops.transports.ssh_errors import is_timeout, ssh_errors
 from remoteops.transports.ssh_sudo import ElevatedFiles
+from remoteops.transports.tcp import CANCEL_POLL_S, connect_tcp
 
 # paramiko logs tracebacks from its transport threads, which Python's last-resort handler
 # would print; the errors reach us as exceptions anyway. Configured logging still sees them.
@@ -408,9 +408,7 @@ class SSHContext:
                 return paramiko.ProxyCommand(target.proxy_command)
         if target.jump is None:
             with ssh_errors(f"cannot connect to {where}", connecting=seconds):
-                sock = _connect_tcp(target.address, target.port, seconds, cancelled)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return sock
+                return connect_tcp(target.address, target.port, seconds, cancelled)
         jump = self._jump_transport(target)
         left = seconds if within is None else within - (time.monotonic() - began)
         with ssh_errors(f"jump host {target.jump} cannot reach {where}", connecting=seconds):
@@ -575,64 +573,12 @@ def _wait_unless(event: threading.Event, seconds: float, cancelled: threading.Ev
     """``event.wait(seconds)`` that raises as soon as ``cancelled`` is set."""
     deadline = time.monotonic() + seconds
     while True:
-        if event.wait(min(_CANCEL_POLL_S, max(0.0, deadline - time.monotonic()))):
+        if event.wait(min(CANCEL_POLL_S, max(0.0, deadline - time.monotonic()))):
             return True
         if cancelled is not None and cancelled.is_set():
             raise UnreachableError("cancelled while connecting")
         if time.monotonic() >= deadline:
             return False
-
-
-#: How often a connection being made looks whether it was cancelled (a host's --timeout,
-#: a second Ctrl-C, Fleet.close()).
-_CANCEL_POLL_S = 0.1
-
-
-def _connect_tcp(
-    address: str, port: int, seconds: float, cancelled: threading.Event | None
-) -> socket.socket:
-    """``socket.create_connection`` that gives up when ``cancelled`` is set: a blocking
-    connect to a black-holed address cannot be woken from another thread. As there (and as
-    OpenSSH), each address gets the whole ``seconds``, and a failed one moves on to the next."""
-    last: OSError | None = None
-    for family, kind, proto, _, address_tuple in socket.getaddrinfo(
-        address, port, type=socket.SOCK_STREAM
-    ):
-        sock = socket.socket(family, kind, proto)
-        try:
-            _connect_cancellably(sock, address_tuple, seconds, cancelled)
-        except OSError as exc:
-            sock.close()
-            last = exc
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-    raise last or OSError(f"no address for {address}")
-
-
-def _connect_cancellably(
-    sock: socket.socket, to: Any, seconds: float, cancelled: threading.Event | None
-) -> None:
-    deadline = time.monotonic() + seconds
-    if cancelled is not None and cancelled.is_set():
-        raise UnreachableError("cancelled while connecting")
-    sock.setblocking(False)
-    code = sock.connect_ex(to)
-    if code not in (0, errno.EINPROGRESS):
-        raise OSError(code, os.strerror(code))
-    poller = select.poll()
-    poller.register(sock, select.POLLOUT)
-    while not poller.poll(_CANCEL_POLL_S * 1000):
-        if cancelled is not None and cancelled.is_set():
-            raise UnreachableError("cancelled while connecting")
-        if time.monotonic() >= deadline:
-            raise TimeoutError("timed out")
-    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    if code:
-        raise OSError(code, os.strerror(code))
-    sock.settimeout(max(0.001, deadline - time.monotonic()))
 
 
 def _handshake(
@@ -1300,7 +1246,7 @@ class SSHTransport(BatchWrites, ElevatingFiles):
         a little for those threads at its end (:meth:`SSHContext.close`).
         """
         self._closed = True
-        self._cancelled.set()  # a connect in progress gives up within _CANCEL_POLL_S
+        self._cancelled.set()  # a connect in progress gives up within CANCEL_POLL_S
         connecting = self._connecting
         if connecting is not None:
             connecting.close()  # and an authentication in progress with it

@@ -250,7 +250,7 @@ def test_a_black_holed_first_address_moves_on_to_the_next(
 ) -> None:
     """A name with two addresses, the first dropping every packet: as socket.create_connection
     and OpenSSH do, the second is tried (a broken IPv6 route must not fail a working host)."""
-    from remoteops.transports import ssh
+    from remoteops.transports import tcp
 
     dead, alive = ssh_hosts[0], ssh_hosts[1]
     dead_address = str(dead.vars.get("address", dead.name))
@@ -262,7 +262,7 @@ def test_a_black_holed_first_address_moves_on_to_the_next(
     monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: both)
     playground_manager.blackhole(dead.name)
     try:
-        sock = ssh._connect_tcp("two-addresses", 22, 1.0, None)
+        sock = tcp.connect_tcp("two-addresses", 22, 1.0, None)
     finally:
         playground_manager.unblackhole(dead.name)
     try:
