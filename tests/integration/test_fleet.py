@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -76,13 +77,25 @@ def test_a_fleet_keeps_one_connection_per_host_across_calls(ssh_hosts: list[Host
     with Fleet(hosts) as fleet:
         seen = [_client_ports(fleet.run("echo $SSH_CONNECTION")) for _ in range(3)]
         assert all(r.ok for r in fleet.run("true").results)
-        port = hosts[0].vars.get("port", 22)
-        established = fleet.run(
-            f"ss -Htn state established '( sport = :{port} )' | wc -l", hosts=hosts[0].name
-        )
+        ours = _connections_of_this_process(hosts[0])
     assert seen[0] == seen[1] == seen[2], seen  # the same client port every time
     assert len(set(seen[0])) == 2
-    assert established.results[0].stdout.strip() == b"1"  # sshd sees one connection from us
+    # One connection to the host from this process (counted here: the host's own count would
+    # include connections other tests left closing).
+    assert ours == [seen[0][0]], ours
+
+
+def _connections_of_this_process(host: Host) -> list[str]:
+    """The local ports of this process's established TCP connections to ``host``'s sshd."""
+    address, port = str(host.vars.get("address", host.name)), host.vars.get("port", 22)
+    listed = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( dst {address} and dport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    mine = f"pid={os.getpid()},"
+    return [line.split()[2].rsplit(":", 1)[1] for line in listed.splitlines() if mine in line]
 
 
 def test_a_one_off_fleet_connects_afresh_for_every_call(ssh_hosts: list[Host]) -> None:
